@@ -1,0 +1,7 @@
+//! The `ocfl` command line.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

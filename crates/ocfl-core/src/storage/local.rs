@@ -1,0 +1,192 @@
+//! [`Storage`] on the local filesystem.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Entry, EntryKind, Storage, StorageError, check_storage_path};
+
+/// Files under a directory of the local filesystem.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    /// Storage rooted at `root` (which need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> LocalStorage {
+        LocalStorage { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The filesystem path of a checked storage path.
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, StorageError> {
+        check_storage_path(path)?;
+        Ok(if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        })
+    }
+}
+
+fn kind_of(file_type: fs::FileType) -> EntryKind {
+    if file_type.is_symlink() {
+        EntryKind::Symlink
+    } else if file_type.is_dir() {
+        EntryKind::Directory
+    } else if file_type.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    }
+}
+
+/// Flushes a directory so that a rename or create inside it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Storage for LocalStorage {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        let full = self.resolve(dir)?;
+        let read_dir = fs::read_dir(&full).map_err(|e| StorageError::io("list", dir, e))?;
+        let mut entries = Vec::new();
+        for entry in read_dir {
+            let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
+            let kind = kind_of(
+                entry
+                    .file_type()
+                    .map_err(|e| StorageError::io("list", dir, e))?,
+            );
+            let name = entry.file_name().into_string().map_err(|raw| {
+                StorageError::InvalidPath(format!("{}/{}", dir, raw.to_string_lossy()))
+            })?;
+            entries.push(Entry { name, kind });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        let full = self.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
+        Ok(kind_of(meta.file_type()))
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        let full = self.resolve(path)?;
+        let file = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
+        Ok(Box::new(file))
+    }
+
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        let parent = full
+            .parent()
+            .ok_or_else(|| StorageError::InvalidPath(path.to_owned()))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(parent)
+            .map_err(|e| StorageError::io("write", path, e))?;
+        temp.write_all(bytes)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| StorageError::io("write", path, e))?;
+        temp.persist(&full)
+            .map_err(|e| StorageError::io("write", path, e.error))?;
+        sync_dir(parent).map_err(|e| StorageError::io("sync", path, e))
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        fs::create_dir_all(&full).map_err(|e| StorageError::io("create directory", path, e))?;
+        if let Some(parent) = full.parent() {
+            sync_dir(parent).map_err(|e| StorageError::io("sync", path, e))?;
+        }
+        Ok(())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let from_full = self.resolve(from)?;
+        let to_full = self.resolve(to)?;
+        fs::rename(&from_full, &to_full).map_err(|e| StorageError::io("rename", from, e))?;
+        for dir in [to_full.parent(), from_full.parent()].into_iter().flatten() {
+            sync_dir(dir).map_err(|e| StorageError::io("sync", to, e))?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("remove", path, e))?;
+        if meta.is_dir() {
+            fs::remove_dir_all(&full)
+        } else {
+            fs::remove_file(&full)
+        }
+        .map_err(|e| StorageError::io("remove", path, e))
+    }
+}
+
+/// Opens a regular file, refusing a symbolic link in the last element.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    File::open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_list_rename_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path());
+        s.create_dir("a/b").expect("mkdir");
+        s.write_atomic("a/b/f", b"hello").expect("write");
+        s.write_atomic("a/b/f", b"hello again").expect("overwrite");
+        assert_eq!(s.read("a/b/f").expect("read"), b"hello again");
+        assert_eq!(
+            s.list("a/b").expect("list"),
+            vec![Entry {
+                name: "f".into(),
+                kind: EntryKind::File
+            }]
+        );
+        s.rename("a/b/f", "a/g").expect("rename");
+        assert!(s.read("a/b/f").expect_err("gone").is_not_found());
+        assert_eq!(s.kind("a/g").expect("kind"), EntryKind::File);
+        s.remove("a").expect("remove");
+        assert!(s.list("a").expect_err("gone").is_not_found());
+    }
+
+    #[test]
+    fn refuses_escaping_paths_and_symlinks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path().join("root"));
+        s.create_dir("").expect("mkdir root");
+        fs::write(dir.path().join("secret"), b"x").expect("write");
+        assert!(matches!(
+            s.read("../secret"),
+            Err(StorageError::InvalidPath(_))
+        ));
+        assert!(matches!(
+            s.read("/etc/passwd"),
+            Err(StorageError::InvalidPath(_))
+        ));
+        std::os::unix::fs::symlink(dir.path().join("secret"), dir.path().join("root/link"))
+            .expect("symlink");
+        assert_eq!(s.kind("link").expect("kind"), EntryKind::Symlink);
+        assert!(s.read("link").is_err());
+    }
+}

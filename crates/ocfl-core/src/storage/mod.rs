@@ -1,0 +1,156 @@
+//! The storage seam: every byte the rules read or write goes through [`Storage`], so the
+//! rules stay pure and other backends (object stores, fault-injecting test doubles) can be
+//! plugged in.
+//!
+//! Paths are relative, `/`-separated and checked by [`check_storage_path`]: absolute paths
+//! and `.`/`..` elements are refused before anything is opened, so no caller can reach
+//! outside the storage's root through it. The empty string names the root itself.
+
+mod local;
+
+use std::io::{self, Read};
+
+pub use local::LocalStorage;
+
+/// What kind of filesystem entry a listed name is. Links are reported, never followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link (E090: never allowed in OCFL hierarchies).
+    Symlink,
+    /// A device, socket, FIFO or anything else.
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// The entry's name (one path element).
+    pub name: String,
+    /// Its kind, without following links.
+    pub kind: EntryKind,
+}
+
+/// Why a storage operation failed. Every variant names the path involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The path is absolute, has `.`/`..`/empty elements, or is not valid UTF-8.
+    #[error("refusing path {0:?}: not a relative path inside the storage root")]
+    InvalidPath(String),
+    /// The path does not exist.
+    #[error("{0}: not found")]
+    NotFound(String),
+    /// Any other I/O failure.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The operation that failed (`read`, `write`, ...).
+        op: &'static str,
+        /// The path involved, relative to the storage root.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    /// Wraps `source` for `op` on `path`, mapping "not found" to [`StorageError::NotFound`].
+    pub fn io(op: &'static str, path: &str, source: io::Error) -> StorageError {
+        if source.kind() == io::ErrorKind::NotFound {
+            StorageError::NotFound(path.to_owned())
+        } else {
+            StorageError::Io {
+                op,
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+
+    /// Whether the error means the path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound(_))
+    }
+}
+
+/// Storage of files under one root.
+pub trait Storage: Send + Sync {
+    /// The entries of directory `dir`, sorted by name.
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError>;
+
+    /// The kind of the entry at `path` (links not followed).
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError>;
+
+    /// Opens the regular file at `path` for streaming.
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+
+    /// The whole contents of the regular file at `path`.
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        let mut bytes = Vec::new();
+        self.open(path)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        Ok(bytes)
+    }
+
+    /// Writes `bytes` to `path` so that readers see either the old file or the whole new
+    /// one, and the new one survives a power cut once this returns.
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError>;
+
+    /// Creates directory `path` and any missing parents.
+    fn create_dir(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Renames `from` to `to` atomically, durably.
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
+
+    /// Removes the file or the whole directory tree at `path`.
+    fn remove(&self, path: &str) -> Result<(), StorageError>;
+}
+
+/// Checks that `path` is empty (the root) or a relative path of normal elements.
+pub fn check_storage_path(path: &str) -> Result<(), StorageError> {
+    if path.is_empty() || crate::path::check_path(path).is_ok() && !path.contains('\\') {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidPath(path.to_owned()))
+    }
+}
+
+/// Joins two storage paths (either may be the empty root).
+pub fn join(base: &str, rest: &str) -> String {
+    match (base.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_owned(),
+        (_, true) => base.to_owned(),
+        _ => format!("{base}/{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_paths() {
+        for ok in ["", "a", "a/b", "0=ocfl_1.1"] {
+            assert!(check_storage_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/",
+            "a\\..\\b",
+            ".",
+        ] {
+            assert!(check_storage_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(join("", "a"), "a");
+        assert_eq!(join("a", ""), "a");
+        assert_eq!(join("a", "b/c"), "a/b/c");
+    }
+}

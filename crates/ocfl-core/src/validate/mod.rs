@@ -1,0 +1,12 @@
+//! Validation of OCFL objects and storage roots. Every finding carries the specification's
+//! code; validation collects all findings instead of stopping at the first.
+
+mod code;
+mod object;
+mod report;
+mod root;
+
+pub use code::{Code, Finding, Severity};
+pub use object::validate_object;
+pub use report::{ObjectReport, RootReport, ValidationOptions};
+pub use root::validate_storage_root;
