@@ -1,7 +1,29 @@
 //! Developer automation: `cargo xtask <command>`.
+//!
+//! - `conformance`: run the validator over every official fixture, print a table and a
+//!   closing `N passed, M failed` line.
+//! - `bench validate`: end-to-end validation benchmark against rocfl and ocfl-py.
+
+mod bench;
+mod conformance;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("conformance") => conformance::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <conformance | bench validate> [options]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

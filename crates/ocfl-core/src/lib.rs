@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod init;
 pub mod inventory;
 pub mod layout;
 pub mod namaste;
