@@ -206,8 +206,9 @@ fn root_with(layout_json: &str, config: Option<(&str, &str)>) -> (tempfile::Temp
 
 #[test]
 fn read_from_root_uses_defaults_when_config_is_missing() {
+    // JSON escapes in either value must not get in the way.
     let (_dir, storage) = root_with(
-        r#"{"extension": "0004-hashed-n-tuple-storage-layout", "description": "x"}"#,
+        r#"{"extension": "0004-hashed-n-tuple-storage-layout", "description": "\"hashed\" \u00e9", "x": 1}"#,
         None,
     );
     assert_eq!(
