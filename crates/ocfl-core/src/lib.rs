@@ -4,7 +4,7 @@
 //!   deterministically;
 //! - [`digest`]: content and fixity digest algorithms and a one-pass multi-digester;
 //! - [`path`], [`object_id`], [`version_num`], [`namaste`], [`sidecar`]: validated newtypes;
-//! - [`layout`]: storage-root layout extensions 0002, 0003, 0004, 0006, 0007;
+//! - [`layout`]: storage-root layout extensions 0002, 0003, 0004, 0006, 0007 and 0012;
 //! - [`validate`]: validation of objects and storage roots, collecting every finding;
 //! - [`storage`]: the [`Storage`](storage::Storage) trait and its local implementation.
 //!
