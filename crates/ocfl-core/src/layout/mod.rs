@@ -1,5 +1,41 @@
 //! Storage-root layout extensions: how an object id maps to the object's path under the
 //! storage root. Each extension is one module; [`Layout`] dispatches between them.
+//!
+//! Every mapping either fails with [`LayoutError::UnmappableId`] or yields a valid relative
+//! storage path ([`check_storage_path`](crate::storage::check_storage_path)) whose
+//! directory names are at most 255 bytes: ids a layout cannot map safely (`..` under 0002,
+//! an id ending with its delimiter under 0006/0007...) are refused, never mangled.
+//!
+//! ```
+//! use ocfl_core::layout::Layout;
+//!
+//! let layout = Layout::default_layout();
+//! assert_eq!(layout.name(), "0004-hashed-n-tuple-storage-layout");
+//! assert_eq!(
+//!     layout.map_object_id("object-01").unwrap(),
+//!     "3c0/ff4/240/3c0ff4240c1e116dba14c7627f2319b58aa3d77606d0d90dfc6161608ac987d4"
+//! );
+//! ```
+
+mod config_file;
+mod digest_tuples;
+mod flat_direct;
+mod flat_omit_prefix;
+mod hash_and_id;
+mod hash_and_no_prefix_id;
+mod hashed_n_tuple;
+mod mapped_path;
+mod n_tuple_omit_prefix;
+mod omit_prefix;
+mod root_files;
+
+pub use flat_direct::FlatDirect;
+pub use flat_omit_prefix::FlatOmitPrefix;
+pub use hash_and_id::HashAndIdNTuple;
+pub use hash_and_no_prefix_id::HashAndNoPrefixIdNTuple;
+pub use hashed_n_tuple::HashedNTuple;
+pub use n_tuple_omit_prefix::{NTupleOmitPrefix, ZeroPadding};
+pub use root_files::{LAYOUT_FILE, config_path};
 
 use crate::storage::{Storage, StorageError};
 
@@ -39,31 +75,158 @@ pub enum LayoutError {
 /// A configured storage layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Layout {}
+pub enum Layout {
+    /// 0002: the id is the object root.
+    FlatDirect(FlatDirect),
+    /// 0003: digest tuples, then the percent-encoded id.
+    HashAndIdNTuple(HashAndIdNTuple),
+    /// 0004: digest tuples, then the digest.
+    HashedNTuple(HashedNTuple),
+    /// 0006: the id without its prefix is the object root.
+    FlatOmitPrefix(FlatOmitPrefix),
+    /// 0007: tuples of the id without its prefix, then that id.
+    NTupleOmitPrefix(NTupleOmitPrefix),
+    /// 0012: 0003 applied to the id without its prefix.
+    HashAndNoPrefixIdNTuple(HashAndNoPrefixIdNTuple),
+}
+
+/// The registered names of the layout extensions this crate implements.
+pub const EXTENSION_NAMES: [&str; 6] = [
+    FlatDirect::NAME,
+    HashAndIdNTuple::NAME,
+    HashedNTuple::NAME,
+    FlatOmitPrefix::NAME,
+    NTupleOmitPrefix::NAME,
+    HashAndNoPrefixIdNTuple::NAME,
+];
 
 impl Layout {
     /// The registered extension name, e.g. `0004-hashed-n-tuple-storage-layout`.
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            Layout::FlatDirect(_) => FlatDirect::NAME,
+            Layout::HashAndIdNTuple(_) => HashAndIdNTuple::NAME,
+            Layout::HashedNTuple(_) => HashedNTuple::NAME,
+            Layout::FlatOmitPrefix(_) => FlatOmitPrefix::NAME,
+            Layout::NTupleOmitPrefix(_) => NTupleOmitPrefix::NAME,
+            Layout::HashAndNoPrefixIdNTuple(_) => HashAndNoPrefixIdNTuple::NAME,
+        }
+    }
+
+    /// A one-sentence description, written as `description` in `ocfl_layout.json`.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Layout::FlatDirect(_) => {
+                "Object ids are used unchanged as the object root directories, direct children of the storage root."
+            }
+            Layout::HashAndIdNTuple(_) => {
+                "Object ids are hashed and the digest divided into n-tuple directories, which contain the object root named by the percent-encoded object id."
+            }
+            Layout::HashedNTuple(_) => {
+                "Object ids are hashed and the digest divided into n-tuple directories, which contain the object root named by the digest."
+            }
+            Layout::FlatOmitPrefix(_) => {
+                "Object ids without their prefix are used as the object root directories, direct children of the storage root."
+            }
+            Layout::NTupleOmitPrefix(_) => {
+                "Object ids without their prefix are divided into n-tuple directories, which contain the object root named by the id without its prefix."
+            }
+            Layout::HashAndNoPrefixIdNTuple(_) => {
+                "Object ids without their prefix are hashed and the digest divided into n-tuple directories, which contain the object root named by the percent-encoded id without its prefix."
+            }
+        }
+    }
+
+    /// The default layout for new storage roots: 0004 with its default parameters
+    /// (sha256, three tuples of three characters, full digest as the object root).
+    pub fn default_layout() -> Layout {
+        Layout::HashedNTuple(HashedNTuple::default())
     }
 
     /// The object root path (relative to the storage root) for `id`.
     pub fn map_object_id(&self, id: &str) -> Result<String, LayoutError> {
-        let _ = id;
-        match *self {}
+        match self {
+            Layout::FlatDirect(l) => l.map_object_id(id),
+            Layout::HashAndIdNTuple(l) => l.map_object_id(id),
+            Layout::HashedNTuple(l) => l.map_object_id(id),
+            Layout::FlatOmitPrefix(l) => l.map_object_id(id),
+            Layout::NTupleOmitPrefix(l) => l.map_object_id(id),
+            Layout::HashAndNoPrefixIdNTuple(l) => l.map_object_id(id),
+        }
+    }
+
+    /// Checks the parameters against the extension's constraints (a layout built by hand
+    /// may break them; one from [`Layout::from_config`] never does).
+    pub fn validate(&self) -> Result<(), LayoutError> {
+        match self {
+            Layout::FlatDirect(l) => l.validate(),
+            Layout::HashAndIdNTuple(l) => l.validate(),
+            Layout::HashedNTuple(l) => l.validate(),
+            Layout::FlatOmitPrefix(l) => l.validate(),
+            Layout::NTupleOmitPrefix(l) => l.validate(),
+            Layout::HashAndNoPrefixIdNTuple(l) => l.validate(),
+        }
     }
 
     /// The layout named `name`, configured by `config` (the bytes of its `config.json`),
-    /// or with its defaults when `config` is `None`.
+    /// or with its defaults when `config` is `None`. Missing keys take their defaults;
+    /// 0006, which has no default delimiter, needs a config.
     pub fn from_config(name: &str, config: Option<&[u8]>) -> Result<Layout, LayoutError> {
-        let _ = config;
-        Err(LayoutError::Unsupported(name.to_owned()))
+        fn load<T: serde::de::DeserializeOwned + Default>(
+            name: &str,
+            config: Option<&[u8]>,
+        ) -> Result<T, LayoutError> {
+            config.map_or_else(|| Ok(T::default()), |bytes| config_file::parse(name, bytes))
+        }
+        let layout = match name {
+            FlatDirect::NAME => Layout::FlatDirect(load(name, config)?),
+            HashAndIdNTuple::NAME => Layout::HashAndIdNTuple(load(name, config)?),
+            HashedNTuple::NAME => Layout::HashedNTuple(load(name, config)?),
+            FlatOmitPrefix::NAME => match config {
+                Some(bytes) => Layout::FlatOmitPrefix(config_file::parse(name, bytes)?),
+                None => {
+                    return Err(LayoutError::InvalidConfig {
+                        extension: name.to_owned(),
+                        reason: "a config.json giving the delimiter is required".to_owned(),
+                    });
+                }
+            },
+            NTupleOmitPrefix::NAME => Layout::NTupleOmitPrefix(load(name, config)?),
+            HashAndNoPrefixIdNTuple::NAME => Layout::HashAndNoPrefixIdNTuple(load(name, config)?),
+            _ => return Err(LayoutError::Unsupported(name.to_owned())),
+        };
+        layout.validate()?;
+        Ok(layout)
+    }
+
+    /// The extension's `config.json`: `extensionName` then every parameter (defaults
+    /// included), pretty-printed, the same bytes for the same configuration.
+    pub fn config_json(&self) -> Vec<u8> {
+        let name = self.name();
+        match self {
+            Layout::FlatDirect(l) => config_file::to_bytes(name, l),
+            Layout::HashAndIdNTuple(l) => config_file::to_bytes(name, l),
+            Layout::HashedNTuple(l) => config_file::to_bytes(name, l),
+            Layout::FlatOmitPrefix(l) => config_file::to_bytes(name, l),
+            Layout::NTupleOmitPrefix(l) => config_file::to_bytes(name, l),
+            Layout::HashAndNoPrefixIdNTuple(l) => config_file::to_bytes(name, l),
+        }
     }
 
     /// Reads `ocfl_layout.json` and the extension's config from a storage root; `None` when
-    /// the root has no `ocfl_layout.json`.
+    /// the root has no `ocfl_layout.json`. A missing `config.json` means the defaults.
     pub fn read_from_root(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError> {
-        let _ = storage;
-        Ok(None)
+        root_files::read(storage)
+    }
+
+    /// Writes `ocfl_layout.json` and `extensions/<name>/config.json`, each atomically.
+    pub fn write_to_root(&self, storage: &dyn Storage) -> Result<(), LayoutError> {
+        root_files::write(self, storage)
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout::default_layout()
     }
 }

@@ -1,0 +1,63 @@
+//! The layout's files in a storage root: `ocfl_layout.json` (which extension) and
+//! `extensions/<name>/config.json` (its parameters).
+
+use serde::{Deserialize, Serialize};
+
+use super::{EXTENSION_NAMES, Layout, LayoutError};
+use crate::storage::{Storage, StorageError};
+
+/// The storage root's layout description file.
+pub const LAYOUT_FILE: &str = "ocfl_layout.json";
+
+/// The storage path of extension `name`'s `config.json`.
+pub fn config_path(name: &str) -> String {
+    format!("extensions/{name}/config.json")
+}
+
+/// `ocfl_layout.json`: both keys are required (E070).
+#[derive(Serialize, Deserialize)]
+struct LayoutFile<'a> {
+    extension: &'a str,
+    description: &'a str,
+}
+
+/// The file's bytes, or `None` when it does not exist.
+fn read_optional(storage: &dyn Storage, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    match storage.read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn read(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError> {
+    let Some(bytes) = read_optional(storage, LAYOUT_FILE)? else {
+        return Ok(None);
+    };
+    let file: LayoutFile<'_> = serde_json::from_slice(&bytes)
+        .map_err(|e| LayoutError::InvalidLayoutFile(e.to_string()))?;
+    // Checked before the name is used in a path, so an odd name cannot point elsewhere.
+    if !EXTENSION_NAMES.contains(&file.extension) {
+        return Err(LayoutError::Unsupported(file.extension.to_owned()));
+    }
+    let config = read_optional(storage, &config_path(file.extension))?;
+    Layout::from_config(file.extension, config.as_deref()).map(Some)
+}
+
+pub(super) fn write(layout: &Layout, storage: &dyn Storage) -> Result<(), LayoutError> {
+    layout.validate()?;
+    let name = layout.name();
+    // The config goes first: an interruption then leaves either no ocfl_layout.json or
+    // both files, never an ocfl_layout.json whose missing config would read as defaults.
+    storage.create_dir(&format!("extensions/{name}"))?;
+    storage.write_atomic(&config_path(name), &layout.config_json())?;
+    let file = LayoutFile {
+        extension: name,
+        description: layout.description(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file)
+        .map_err(|e| LayoutError::InvalidLayoutFile(e.to_string()))?;
+    bytes.push(b'\n');
+    storage.write_atomic(LAYOUT_FILE, &bytes)?;
+    Ok(())
+}
