@@ -5,6 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ocfl_core::SpecVersion;
+use ocfl_core::init::{InitOptions, init_storage_root};
+use ocfl_core::layout::Layout;
 use ocfl_core::namaste::Declaration;
 use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{Code, RootReport, ValidationOptions, validate_storage_root};
@@ -15,6 +17,14 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/ocfl/1.1/good-objects")
         .join(name)
+}
+
+/// The id in a fixture's root inventory (read here with plain JSON, independently of the
+/// inventory parser the validator uses).
+fn fixture_id(name: &str) -> String {
+    let bytes = fs::read(fixture(name).join("inventory.json")).expect("read inventory");
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("inventory JSON");
+    json["id"].as_str().expect("id").to_owned()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -42,6 +52,26 @@ impl TestRoot {
         let declaration = Declaration::storage_root(version);
         root.write("", &declaration.file_name(), &declaration.contents());
         root
+    }
+
+    /// A root created by `init_storage_root` with `layout`.
+    fn with_layout(version: SpecVersion, layout: &Layout) -> TestRoot {
+        let root = TestRoot::without_declaration();
+        let options = InitOptions {
+            spec_version: version,
+            layout: Some(layout.clone()),
+        };
+        init_storage_root(&LocalStorage::new(root.dir.path()), &options).expect("init root");
+        root
+    }
+
+    /// Copies a fixture object to where `layout` maps its id; returns that path.
+    fn place_object(&self, layout: &Layout, fixture_name: &str) -> String {
+        let path = layout
+            .map_object_id(&fixture_id(fixture_name))
+            .expect("map id");
+        self.add_object(fixture_name, &path);
+        path
     }
 
     fn without_declaration() -> TestRoot {
@@ -306,4 +336,139 @@ fn mixed_top_level_and_nested_objects_are_w015() {
     let report = root.validate();
     assert_root_finding(&report, Code::W015);
     assert!(report.is_valid());
+}
+
+/// A root for `layout` (name and config.json) holding the fixtures, which must be valid
+/// with no root findings, listing exactly those objects at their mapped paths.
+fn check_valid_layout(name: &str, config: Option<&str>, fixtures: &[&str]) {
+    let layout = Layout::from_config(name, config.map(str::as_bytes)).expect("layout config");
+    let root = TestRoot::with_layout(SpecVersion::V1_1, &layout);
+    let mut expected: Vec<(String, String)> = fixtures
+        .iter()
+        .map(|f| (root.place_object(&layout, f), fixture_id(f)))
+        .collect();
+    expected.sort();
+    let report = root.validate();
+    assert!(report.is_valid(), "{name}: {report:?}");
+    assert_eq!(root_codes(&report), Vec::<Code>::new(), "{name}");
+    let found: Vec<(String, String)> = report
+        .objects
+        .iter()
+        .map(|o| (o.path.clone(), o.id.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(found, expected, "{name}");
+}
+
+#[test]
+fn valid_root_with_layout_0002() {
+    // Flat direct: the ids must be usable as one directory name (no '/').
+    check_valid_layout(
+        "0002-flat-direct-storage-layout",
+        None,
+        &["updates_all_actions", "updates_three_versions_one_file"],
+    );
+}
+
+#[test]
+fn valid_root_with_layout_0003() {
+    check_valid_layout(
+        "0003-hash-and-id-n-tuple-storage-layout",
+        None,
+        &[
+            "spec-ex-full",
+            "updates_all_actions",
+            "minimal_mixed_digests",
+        ],
+    );
+}
+
+#[test]
+fn valid_root_with_layout_0004() {
+    check_valid_layout(
+        "0004-hashed-n-tuple-storage-layout",
+        None,
+        &[
+            "spec-ex-full",
+            "updates_all_actions",
+            "minimal_mixed_digests",
+        ],
+    );
+}
+
+#[test]
+fn valid_root_with_layout_0006() {
+    check_valid_layout(
+        "0006-flat-omit-prefix-storage-layout",
+        Some(r#"{"extensionName": "0006-flat-omit-prefix-storage-layout", "delimiter": ":"}"#),
+        &["updates_all_actions", "updates_three_versions_one_file"],
+    );
+}
+
+#[test]
+fn valid_root_with_layout_0007() {
+    check_valid_layout(
+        "0007-n-tuple-omit-prefix-storage-layout",
+        Some(
+            r#"{"extensionName": "0007-n-tuple-omit-prefix-storage-layout", "delimiter": ":",
+                "tupleSize": 3, "numberOfTuples": 3, "zeroPadding": "left",
+                "reverseObjectRoot": false}"#,
+        ),
+        &["updates_all_actions", "updates_three_versions_one_file"],
+    );
+}
+
+#[test]
+fn object_not_where_its_layout_puts_it_is_e083() {
+    let layout = Layout::default_layout();
+    let root = TestRoot::with_layout(SpecVersion::V1_1, &layout);
+    let placed = root.place_object(&layout, "spec-ex-full");
+    // A well-formed hierarchy position, but the one for another id.
+    let wrong = layout.map_object_id("another-id").expect("map id");
+    root.add_object("updates_all_actions", &wrong);
+    let report = root.validate();
+    assert!(report.root.is_valid(), "{:?}", report.root);
+    let by_path = |path: &str| {
+        report
+            .objects
+            .iter()
+            .find(|o| o.path == path)
+            .expect("object reported")
+    };
+    assert!(by_path(&placed).is_valid(), "{:?}", by_path(&placed));
+    let misplaced = by_path(&wrong);
+    assert!(misplaced.has(Code::E083), "{misplaced:?}");
+    assert!(!report.is_valid());
+}
+
+#[test]
+fn two_objects_with_one_id_are_e083() {
+    let root = baseline(SpecVersion::V1_1);
+    root.add_object("spec-ex-full", "ab/gh/copy-of-spec-ex-full");
+    let report = root.validate();
+    let duplicates = report.objects.iter().filter(|o| o.has(Code::E083));
+    assert_eq!(duplicates.count(), 2, "{report:?}");
+}
+
+#[test]
+fn layout_with_invalid_config_is_e083() {
+    let layout = Layout::default_layout();
+    let root = TestRoot::with_layout(SpecVersion::V1_1, &layout);
+    root.place_object(&layout, "spec-ex-full");
+    root.write(
+        "extensions/0004-hashed-n-tuple-storage-layout",
+        "config.json",
+        r#"{"extensionName": "0004-hashed-n-tuple-storage-layout", "tupleSize": "three"}"#,
+    );
+    assert_root_finding(&root.validate(), Code::E083);
+}
+
+#[test]
+fn freshly_initialised_roots_are_valid() {
+    for version in SpecVersion::ALL {
+        let root = TestRoot::with_layout(version, &Layout::default_layout());
+        let report = root.validate();
+        assert!(report.is_valid(), "{version}: {report:?}");
+        assert!(report.objects.is_empty());
+        assert_eq!(root_codes(&report), Vec::<Code>::new());
+    }
 }

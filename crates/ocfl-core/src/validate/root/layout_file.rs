@@ -2,13 +2,10 @@
 
 use serde_json::Value;
 
-use super::extensions::{EXTENSIONS_DIR, REGISTERED_EXTENSIONS, STORAGE_LAYOUT_EXTENSIONS};
-use crate::layout::{Layout, LayoutError};
-use crate::storage::{Entry, EntryKind, Storage, join};
+use super::extensions::{REGISTERED_EXTENSIONS, STORAGE_LAYOUT_EXTENSIONS};
+use crate::layout::{LAYOUT_FILE, Layout, LayoutError, config_path};
+use crate::storage::{Entry, EntryKind, Storage};
 use crate::validate::{Code, ObjectReport};
-
-/// The layout description file in the storage root.
-pub(super) const LAYOUT_FILE: &str = "ocfl_layout.json";
 
 /// Checks `ocfl_layout.json` if the root has one and returns the layout it declares, when
 /// that layout is well-formed and one this crate can map ids with. A root without the file
@@ -88,7 +85,9 @@ fn configured_layout(
     extension: &str,
     report: &mut ObjectReport,
 ) -> Option<Layout> {
-    let config_path = join(&join(EXTENSIONS_DIR, extension), "config.json");
+    // `extension` is a registered name (checked by the caller), so this path stays inside
+    // `extensions/`.
+    let config_path = config_path(extension);
     let config = match storage.read(&config_path) {
         Ok(bytes) => Some(bytes),
         Err(err) if err.is_not_found() => None,
