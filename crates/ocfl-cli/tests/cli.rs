@@ -236,6 +236,36 @@ fn validate_a_root_with_an_object_newer_than_the_root() {
     assert_eq!(lines[1]["path"], object_dir.to_str().expect("utf-8"));
     assert_eq!(lines[1]["valid"], false);
     assert!(codes(&lines[1]["errors"]).contains(&"E081".to_owned()));
+
+    let text = ocfl(&["--root", &root, "validate", "--no-fixity"]);
+    assert_eq!(code(&text), 1);
+    let printed = stdout(&text);
+    let printed: Vec<&str> = printed.lines().collect();
+    assert!(
+        printed[0].starts_with("valid") && printed[0].contains(&root),
+        "{printed:?}"
+    );
+    assert!(printed[1].starts_with("INVALID"), "{printed:?}");
+    assert!(
+        printed.iter().any(|l| l.starts_with("  E081 ")),
+        "{printed:?}"
+    );
+    assert!(stderr(&text).contains("1 invalid"), "summary on stderr");
+}
+
+#[test]
+fn a_storage_root_directory_argument_validates_the_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = init_root(dir.path(), &[]);
+    add_object(
+        Path::new(&root),
+        &fixtures().join("good-objects/spec-ex-full"),
+    );
+    let output = ocfl(&["validate", "--json", &root]);
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 2, "root line and one object line");
+    assert_eq!(lines[0]["path"], root.as_str());
 }
 
 #[test]

@@ -93,6 +93,11 @@ pub(super) fn check_placement(layout: Option<&Layout>, reports: &mut [ObjectRepo
 }
 
 /// W015: objects directly under the root and objects deeper in hierarchies, side by side.
+///
+/// W014 (one layout pattern per root) is not reported: with a declared layout, an object
+/// off its pattern is already E083; without one, depths that vary are no evidence of a
+/// second pattern (pairtree-like arrangements vary in depth by design), so any check
+/// would be a guess.
 pub(super) fn check_hierarchy_depths(objects: &[ObjectRoot], root: &mut ObjectReport) {
     let top_level = objects.iter().find(|o| !o.path.contains('/'));
     let nested = objects.iter().find(|o| o.path.contains('/'));
