@@ -131,7 +131,7 @@ fn assert_root_finding(report: &RootReport, code: Code) {
 fn baseline(version: SpecVersion) -> TestRoot {
     let root = TestRoot::new(version);
     root.add_object("spec-ex-full", "ab/cd/spec-ex-full");
-    root.add_object("updates_all_actions", "ab/ef/updates_all_actions");
+    root.add_object("minimal_mixed_digests", "ab/ef/minimal_mixed_digests");
     root
 }
 
@@ -141,7 +141,7 @@ fn baseline_root_is_valid_and_lists_objects_in_path_order() {
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(root_codes(&report), Vec::<Code>::new());
     let paths: Vec<&str> = report.objects.iter().map(|o| o.path.as_str()).collect();
-    assert_eq!(paths, ["ab/cd/spec-ex-full", "ab/ef/updates_all_actions"]);
+    assert_eq!(paths, ["ab/cd/spec-ex-full", "ab/ef/minimal_mixed_digests"]);
 }
 
 #[test]
@@ -374,11 +374,7 @@ fn valid_root_with_layout_0003() {
     check_valid_layout(
         "0003-hash-and-id-n-tuple-storage-layout",
         None,
-        &[
-            "spec-ex-full",
-            "updates_all_actions",
-            "minimal_mixed_digests",
-        ],
+        &["spec-ex-full", "spec-ex-minimal", "minimal_mixed_digests"],
     );
 }
 
@@ -387,11 +383,7 @@ fn valid_root_with_layout_0004() {
     check_valid_layout(
         "0004-hashed-n-tuple-storage-layout",
         None,
-        &[
-            "spec-ex-full",
-            "updates_all_actions",
-            "minimal_mixed_digests",
-        ],
+        &["spec-ex-full", "spec-ex-minimal", "minimal_mixed_digests"],
     );
 }
 
@@ -424,7 +416,7 @@ fn object_not_where_its_layout_puts_it_is_e083() {
     let placed = root.place_object(&layout, "spec-ex-full");
     // A well-formed hierarchy position, but the one for another id.
     let wrong = layout.map_object_id("another-id").expect("map id");
-    root.add_object("updates_all_actions", &wrong);
+    root.add_object("minimal_mixed_digests", &wrong);
     let report = root.validate();
     assert!(report.root.is_valid(), "{:?}", report.root);
     let by_path = |path: &str| {
