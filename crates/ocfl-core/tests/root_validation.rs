@@ -439,6 +439,23 @@ fn two_objects_with_one_id_are_e083() {
     let report = root.validate();
     let duplicates = report.objects.iter().filter(|o| o.has(Code::E083));
     assert_eq!(duplicates.count(), 2, "{report:?}");
+    let message = &report.objects[0].errors[0].message;
+    assert!(message.contains("ab/gh/copy-of-spec-ex-full"), "{message}");
+}
+
+#[test]
+fn many_objects_with_one_id_keep_messages_short() {
+    let root = TestRoot::new(SpecVersion::V1_1);
+    for i in 0..6 {
+        root.add_object("spec-ex-minimal", &format!("copies/copy-{i}"));
+    }
+    let report = root.validate();
+    for object in &report.objects {
+        let message = &object.errors[0].message;
+        assert!(object.has(Code::E083));
+        assert!(message.contains("5 other objects"), "{message}");
+        assert_eq!(message.matches("copies/").count(), 3, "{message}");
+    }
 }
 
 #[test]

@@ -55,18 +55,7 @@ pub(super) fn check_placement(layout: Option<&Layout>, reports: &mut [ObjectRepo
             continue;
         };
         if let Some(paths) = paths_by_id.get(&id).filter(|paths| paths.len() > 1) {
-            let others: Vec<&str> = paths
-                .iter()
-                .map(String::as_str)
-                .filter(|p| *p != report.path)
-                .collect();
-            report.add(
-                Code::E083,
-                format!(
-                    "object id {id:?} is also the id of the object at {}",
-                    others.join(", ")
-                ),
-            );
+            report.add(Code::E083, duplicate_message(&id, &report.path, paths));
         }
         let Some(layout) = layout else {
             continue;
@@ -89,6 +78,26 @@ pub(super) fn check_placement(layout: Option<&Layout>, reports: &mut [ObjectRepo
                 ),
             ),
         }
+    }
+}
+
+/// How many other paths a duplicate-id finding names: a root with thousands of copies of
+/// one id must not produce a quadratic report.
+const DUPLICATES_NAMED: usize = 3;
+
+fn duplicate_message(id: &str, path: &str, paths: &[String]) -> String {
+    let others: Vec<&str> = paths
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != path)
+        .collect();
+    let named = others[..others.len().min(DUPLICATES_NAMED)].join(", ");
+    match others.len() {
+        1 => format!("object id {id:?} is also the id of the object at {named}"),
+        n if n <= DUPLICATES_NAMED => {
+            format!("object id {id:?} is also the id of the objects at {named}")
+        }
+        n => format!("object id {id:?} is also the id of {n} other objects, e.g. at {named}"),
     }
 }
 
