@@ -14,9 +14,18 @@ pub fn config_path(name: &str) -> String {
     format!("extensions/{name}/config.json")
 }
 
-/// `ocfl_layout.json`: both keys are required (E070).
-#[derive(Serialize, Deserialize)]
-struct LayoutFile<'a> {
+/// `ocfl_layout.json` as read: both keys are required (E070). Owned strings, since JSON
+/// escapes (`\u00e9`, `\"`) cannot be borrowed from the input.
+#[derive(Deserialize)]
+struct LayoutFile {
+    extension: String,
+    #[serde(rename = "description")]
+    _description: String,
+}
+
+/// `ocfl_layout.json` as written.
+#[derive(Serialize)]
+struct LayoutFileOut<'a> {
     extension: &'a str,
     description: &'a str,
 }
@@ -34,14 +43,15 @@ pub(super) fn read(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError>
     let Some(bytes) = read_optional(storage, LAYOUT_FILE)? else {
         return Ok(None);
     };
-    let file: LayoutFile<'_> = serde_json::from_slice(&bytes)
+    let file: LayoutFile = serde_json::from_slice(&bytes)
         .map_err(|e| LayoutError::InvalidLayoutFile(e.to_string()))?;
     // Checked before the name is used in a path, so an odd name cannot point elsewhere.
-    if !EXTENSION_NAMES.contains(&file.extension) {
-        return Err(LayoutError::Unsupported(file.extension.to_owned()));
+    let name = file.extension.as_str();
+    if !EXTENSION_NAMES.contains(&name) {
+        return Err(LayoutError::Unsupported(file.extension));
     }
-    let config = read_optional(storage, &config_path(file.extension))?;
-    Layout::from_config(file.extension, config.as_deref()).map(Some)
+    let config = read_optional(storage, &config_path(name))?;
+    Layout::from_config(name, config.as_deref()).map(Some)
 }
 
 pub(super) fn write(layout: &Layout, storage: &dyn Storage) -> Result<(), LayoutError> {
@@ -51,7 +61,7 @@ pub(super) fn write(layout: &Layout, storage: &dyn Storage) -> Result<(), Layout
     // both files, never an ocfl_layout.json whose missing config would read as defaults.
     storage.create_dir(&format!("extensions/{name}"))?;
     storage.write_atomic(&config_path(name), &layout.config_json())?;
-    let file = LayoutFile {
+    let file = LayoutFileOut {
         extension: name,
         description: layout.description(),
     };

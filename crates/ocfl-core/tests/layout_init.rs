@@ -1,0 +1,271 @@
+//! Creating a storage root, and reading back the layout files it writes.
+
+use std::fs;
+
+use ocfl_core::SpecVersion;
+use ocfl_core::init::{InitError, InitOptions, init_storage_root};
+use ocfl_core::layout::{
+    FlatDirect, FlatOmitPrefix, HashedNTuple, LAYOUT_FILE, Layout, LayoutError, NTupleOmitPrefix,
+    config_path,
+};
+use ocfl_core::storage::{LocalStorage, Storage};
+
+fn names(storage: &LocalStorage, dir: &str) -> Vec<String> {
+    storage
+        .list(dir)
+        .expect("list")
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
+fn layouts() -> Vec<Layout> {
+    vec![
+        Layout::default_layout(),
+        Layout::from_config(FlatDirect::NAME, None).expect("0002"),
+        Layout::from_config(
+            "0003-hash-and-id-n-tuple-storage-layout",
+            Some(br#"{"digestAlgorithm": "md5", "tupleSize": 2, "numberOfTuples": 15}"#),
+        )
+        .expect("0003"),
+        Layout::from_config(
+            HashedNTuple::NAME,
+            Some(br#"{"digestAlgorithm": "sha512", "tupleSize": 4, "numberOfTuples": 2, "shortObjectRoot": true}"#),
+        )
+        .expect("0004"),
+        Layout::from_config(FlatOmitPrefix::NAME, Some(br#"{"delimiter": "edu/"}"#)).expect("0006"),
+        Layout::from_config(
+            NTupleOmitPrefix::NAME,
+            Some(br#"{"delimiter": "-", "tupleSize": 4, "numberOfTuples": 2, "zeroPadding": "right", "reverseObjectRoot": true}"#),
+        )
+        .expect("0007"),
+        Layout::from_config(
+            "0012-hash-and-no-prefix-id-n-tuple-storage-layout",
+            Some(br#"{"delimiters": [":", "/"]}"#),
+        )
+        .expect("0012"),
+    ]
+}
+
+#[test]
+fn default_init_writes_declaration_and_layout_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path().join("root"));
+    init_storage_root(&storage, &InitOptions::default()).expect("init");
+
+    assert_eq!(
+        names(&storage, ""),
+        ["0=ocfl_1.1", "extensions", "ocfl_layout.json"]
+    );
+    assert_eq!(storage.read("0=ocfl_1.1").expect("read"), b"ocfl_1.1\n");
+    let layout_file: serde_json::Value =
+        serde_json::from_slice(&storage.read(LAYOUT_FILE).expect("read")).expect("JSON");
+    assert_eq!(
+        layout_file["extension"],
+        "0004-hashed-n-tuple-storage-layout"
+    );
+    assert!(
+        layout_file["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    assert_eq!(
+        names(&storage, "extensions"),
+        ["0004-hashed-n-tuple-storage-layout"]
+    );
+    assert_eq!(
+        storage
+            .read("extensions/0004-hashed-n-tuple-storage-layout/config.json")
+            .expect("read"),
+        Layout::default_layout().config_json()
+    );
+    assert_eq!(
+        Layout::read_from_root(&storage).expect("read layout"),
+        Some(Layout::default_layout())
+    );
+}
+
+#[test]
+fn every_layout_reads_back_as_written() {
+    for layout in layouts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = LocalStorage::new(dir.path());
+        let options = InitOptions {
+            spec_version: SpecVersion::V1_0,
+            layout: Some(layout.clone()),
+        };
+        init_storage_root(&storage, &options).expect("init");
+        assert_eq!(storage.read("0=ocfl_1.0").expect("read"), b"ocfl_1.0\n");
+        assert_eq!(
+            storage.read(&config_path(layout.name())).expect("config"),
+            layout.config_json()
+        );
+        assert_eq!(
+            Layout::read_from_root(&storage).expect("read layout"),
+            Some(layout.clone()),
+            "{}",
+            layout.name()
+        );
+    }
+}
+
+#[test]
+fn init_without_layout_writes_only_the_declaration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    let options = InitOptions {
+        spec_version: SpecVersion::V1_0,
+        layout: None,
+    };
+    init_storage_root(&storage, &options).expect("init");
+    assert_eq!(names(&storage, ""), ["0=ocfl_1.0"]);
+    assert_eq!(Layout::read_from_root(&storage).expect("read"), None);
+}
+
+#[test]
+fn init_refuses_a_non_empty_directory_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("notes.txt"), b"x").expect("write");
+    fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    let storage = LocalStorage::new(dir.path());
+    let error = init_storage_root(&storage, &InitOptions::default()).expect_err("non-empty");
+    assert!(error.to_string().contains("notes.txt"), "{error}");
+    match error {
+        InitError::NotEmpty {
+            first_entry,
+            entries,
+        } => {
+            assert_eq!(first_entry, "notes.txt");
+            assert_eq!(entries, 2);
+        }
+        other => panic!("expected NotEmpty, got {other:?}"),
+    }
+    assert_eq!(names(&storage, ""), ["notes.txt", "sub"]);
+}
+
+#[test]
+fn init_refuses_an_existing_storage_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    init_storage_root(&storage, &InitOptions::default()).expect("first init");
+    let before = storage.read(LAYOUT_FILE).expect("read");
+    match init_storage_root(
+        &storage,
+        &InitOptions {
+            spec_version: SpecVersion::V1_0,
+            layout: None,
+        },
+    ) {
+        Err(e @ InitError::AlreadyStorageRoot { .. }) => {
+            assert!(e.to_string().contains("0=ocfl_1.1"), "{e}");
+        }
+        other => panic!("expected AlreadyStorageRoot, got {other:?}"),
+    }
+    assert_eq!(
+        names(&storage, ""),
+        ["0=ocfl_1.1", "extensions", "ocfl_layout.json"]
+    );
+    assert_eq!(storage.read(LAYOUT_FILE).expect("read"), before);
+}
+
+#[test]
+fn init_refuses_an_invalid_layout_before_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    let options = InitOptions {
+        spec_version: SpecVersion::V1_1,
+        layout: Some(Layout::HashedNTuple(HashedNTuple {
+            tuple_size: 33,
+            ..HashedNTuple::default()
+        })),
+    };
+    assert!(matches!(
+        init_storage_root(&storage, &options),
+        Err(InitError::Layout(LayoutError::InvalidConfig { .. }))
+    ));
+    assert!(names(&storage, "").is_empty());
+}
+
+/// A storage root with `ocfl_layout.json` holding `layout_json` and, if given, a config.
+fn root_with(layout_json: &str, config: Option<(&str, &str)>) -> (tempfile::TempDir, LocalStorage) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    storage
+        .write_atomic(LAYOUT_FILE, layout_json.as_bytes())
+        .expect("write");
+    if let Some((name, bytes)) = config {
+        storage
+            .create_dir(&format!("extensions/{name}"))
+            .expect("mkdir");
+        storage
+            .write_atomic(&config_path(name), bytes.as_bytes())
+            .expect("write");
+    }
+    (dir, storage)
+}
+
+#[test]
+fn read_from_root_uses_defaults_when_config_is_missing() {
+    // JSON escapes in either value must not get in the way.
+    let (_dir, storage) = root_with(
+        r#"{"extension": "0004-hashed-n-tuple-storage-layout", "description": "\"hashed\" \u00e9", "x": 1}"#,
+        None,
+    );
+    assert_eq!(
+        Layout::read_from_root(&storage).expect("read"),
+        Some(Layout::default_layout())
+    );
+    // 0006 has no defaults, so its config is required.
+    let (_dir, storage) = root_with(
+        r#"{"extension": "0006-flat-omit-prefix-storage-layout", "description": "x"}"#,
+        None,
+    );
+    assert!(matches!(
+        Layout::read_from_root(&storage),
+        Err(LayoutError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn read_from_root_refuses_malformed_files() {
+    for bad in [
+        r#"{"extension": "0004-hashed-n-tuple-storage-layout"}"#,
+        r#"{"description": "x"}"#,
+        r#"{"extension": 4, "description": "x"}"#,
+        r#"["0004-hashed-n-tuple-storage-layout"]"#,
+        "",
+    ] {
+        let (_dir, storage) = root_with(bad, None);
+        assert!(
+            matches!(
+                Layout::read_from_root(&storage),
+                Err(LayoutError::InvalidLayoutFile(_))
+            ),
+            "{bad}"
+        );
+    }
+    for unknown in [
+        "0010-differential-n-tuple-omit-prefix-storage-layout",
+        "../../etc",
+    ] {
+        let json = format!(r#"{{"extension": "{unknown}", "description": "x"}}"#);
+        let (_dir, storage) = root_with(&json, None);
+        assert!(
+            matches!(Layout::read_from_root(&storage), Err(LayoutError::Unsupported(n)) if n == unknown),
+            "{unknown}"
+        );
+    }
+    // The config must belong to the extension ocfl_layout.json names.
+    let name = "0004-hashed-n-tuple-storage-layout";
+    let (_dir, storage) = root_with(
+        &format!(r#"{{"extension": "{name}", "description": "x"}}"#),
+        Some((
+            name,
+            r#"{"extensionName": "0003-hash-and-id-n-tuple-storage-layout"}"#,
+        )),
+    );
+    assert!(matches!(
+        Layout::read_from_root(&storage),
+        Err(LayoutError::InvalidConfig { .. })
+    ));
+}
