@@ -16,6 +16,9 @@ use serde_json::Value;
 /// (a small pool, so content repeats across files and versions as in real objects).
 type Files = BTreeMap<String, u8>;
 
+/// A version's `created`, `message` and `user`.
+type VersionMeta = (String, Option<String>, Option<User>);
+
 /// Logical paths that can never conflict: directory elements have no `.`, file names end in
 /// `.txt`, so no file path is a directory of another. Quotes, backslashes, spaces and
 /// non-ASCII letters exercise JSON escaping.
@@ -49,7 +52,7 @@ fn user() -> impl Strategy<Value = Option<User>> {
     )
 }
 
-fn version_meta() -> impl Strategy<Value = (String, Option<String>, Option<User>)> {
+fn version_meta() -> impl Strategy<Value = VersionMeta> {
     (created(), prop::option::of("\\PC{0,20}"), user())
 }
 
@@ -78,7 +81,7 @@ fn build(
     id: String,
     padding: Option<u8>,
     content_directory: Option<String>,
-    versions: Vec<(Files, (String, Option<String>, Option<User>))>,
+    versions: Vec<(Files, VersionMeta)>,
     fixity_algorithms: Option<Vec<DigestAlgorithm>>,
 ) -> Inventory {
     let first = match padding {
@@ -133,7 +136,7 @@ fn build(
             for (content, path) in &stored {
                 block
                     .entry(algorithm.digest_bytes(&[*content]).as_str().to_owned())
-                    .or_insert_with(Vec::new)
+                    .or_default()
                     .push(path.clone());
             }
         }
