@@ -43,7 +43,7 @@ pub fn validate_object(
     };
 
     let declared = declaration::check(&object, &entries, &mut report);
-    let root_inventory = inventory_file::load(&object, "", &entries, &mut report);
+    let root_inventory = inventory_file::load(&object, "", &entries, None, &mut report);
     if root_inventory.is_none() {
         report.add(Code::E063, "inventory.json: missing from the object root");
     }
@@ -68,7 +68,12 @@ pub fn validate_object(
         extensions::check(&object, &mut report);
     }
     version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
-    let versions = version_dirs::check_each(&object, &root.version_dirs, root_parsed, &mut report);
+    let versions = version_dirs::check_each(
+        &object,
+        &root.version_dirs,
+        root_inventory.as_ref(),
+        &mut report,
+    );
     let root_ref = root_inventory.as_ref();
     inventories::check(root_ref, &versions, spec, &mut report);
     report.id = root_parsed

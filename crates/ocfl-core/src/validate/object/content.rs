@@ -1,4 +1,4 @@
-//! The content files: walking every version's content directory (E024, E089, E090) and
+//! The content files: walking every version's content directory (E024, E089, E090, W003) and
 //! matching what is found against the manifests (E023 unreferenced files, E092 missing ones).
 
 use std::collections::{BTreeMap, HashSet};
@@ -28,6 +28,7 @@ pub(super) fn walk(
             continue;
         };
         let number = version.number.number();
+        let found_before = files.len();
         let mut pending = vec![content_dir.clone()];
         while let Some(dir) = pending.pop() {
             let entries = match object.list(&dir) {
@@ -63,6 +64,14 @@ pub(super) fn walk(
                 }
             }
         }
+        // A content directory holding files the manifest does not name is E023's business;
+        // W003 is for one that holds nothing at all.
+        if files.len() == found_before && version.adds_content == Some(false) {
+            report.add(
+                Code::W003,
+                format!("{content_dir}: the version adds no content, so it should have no content directory"),
+            );
+        }
     }
     files
 }
@@ -88,9 +97,6 @@ pub(super) fn check_references(
         let Some(inventory) = &file.inventory else {
             continue;
         };
-        if root.is_some_and(|r| r.bytes == file.bytes) {
-            continue;
-        }
         check_one(
             &file.location(),
             inventory,

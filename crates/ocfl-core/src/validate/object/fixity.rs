@@ -55,7 +55,6 @@ pub(super) fn check(
     for version in versions.iter().rev() {
         if let Some(file) = &version.inventory
             && let Some(inventory) = &file.inventory
-            && root.is_none_or(|r| r.bytes != file.bytes)
         {
             inventories.push((file.location(), inventory));
         }

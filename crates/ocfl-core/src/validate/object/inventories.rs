@@ -20,12 +20,22 @@ pub(super) fn check(
     spec: SpecVersion,
     report: &mut ObjectReport,
 ) {
+    let root_inventory = root.and_then(|f| f.inventory.as_ref());
+    // Inventories differing from the root's; copies of the root need only the head check.
     let mut parsed: Vec<(&VersionDir, &InventoryFile, &Inventory)> = Vec::new();
     for version in versions {
-        if let Some(file) = &version.inventory
-            && let Some(inventory) = &file.inventory
-        {
-            parsed.push((version, file, inventory));
+        let Some(file) = &version.inventory else {
+            continue;
+        };
+        let inventory = if file.same_as_root {
+            root_inventory
+        } else {
+            file.inventory.as_ref()
+        };
+        if let Some(inventory) = inventory {
+            if !file.same_as_root {
+                parsed.push((version, file, inventory));
+            }
             if inventory.head.to_string() != version.name {
                 report.add(
                     Code::E040,
@@ -42,10 +52,12 @@ pub(super) fn check(
     check_spec_order(root, &parsed, report);
     check_content_directory(root, &parsed, report);
 
-    let Some(root) = root else { return };
+    if root.is_none() {
+        return;
+    }
     if let Some(head) = versions.last()
         && let Some(head_file) = &head.inventory
-        && head_file.bytes != root.bytes
+        && !head_file.same_as_root
     {
         report.add(
             Code::E064,
@@ -55,14 +67,11 @@ pub(super) fn check(
             ),
         );
     }
-    let Some(root_inventory) = &root.inventory else {
+    let Some(root_inventory) = root_inventory else {
         return;
     };
     let mut root_states = RootStates::new(root_inventory);
     for (_, file, inventory) in parsed {
-        if file.bytes == root.bytes {
-            continue;
-        }
         let location = file.location();
         if inventory.id != root_inventory.id {
             let code = if spec >= SpecVersion::V1_1 {

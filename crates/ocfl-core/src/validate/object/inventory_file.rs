@@ -1,6 +1,8 @@
 //! Reading one inventory file (in the object root or a version directory): parse it, pass
 //! on the parser's findings tagged with the file's location, and check its sidecar.
 
+use std::collections::HashSet;
+
 use super::{ObjectFs, location, sidecar};
 use crate::inventory::{Inventory, parse_inventory};
 use crate::sidecar::INVENTORY_FILE;
@@ -14,8 +16,14 @@ pub(super) struct InventoryFile {
     pub dir: String,
     /// Its raw bytes (kept for the root and head comparison, E064).
     pub bytes: Vec<u8>,
-    /// The parsed inventory, when its structure could be recovered.
+    /// The parsed inventory, when its structure could be recovered. `None` also when the
+    /// file is byte-identical to the root inventory: it is then not parsed again.
     pub inventory: Option<Inventory>,
+    /// Whether the bytes are those of the root inventory (so every finding about the root
+    /// inventory holds for this file too).
+    pub same_as_root: bool,
+    /// The parser's findings, without the location prefix.
+    pub findings: Vec<Finding>,
     /// Names of the files in `dir` accounted for as this inventory's sidecar.
     pub sidecars: Vec<String>,
 }
@@ -30,10 +38,14 @@ impl InventoryFile {
 /// Loads `dir/inventory.json` when `entries` (the listing of `dir`) shows it as a regular
 /// file. Returns `None` when it is absent or unreadable, after reporting why if it exists
 /// but cannot be used; the caller reports the absence (E063 or W010).
+///
+/// For a version directory, `root` is the root inventory: a byte-identical copy is not
+/// parsed again, and parser findings identical to the root's are not repeated.
 pub(super) fn load(
     object: &ObjectFs<'_>,
     dir: &str,
     entries: &[Entry],
+    root: Option<&InventoryFile>,
     report: &mut ObjectReport,
 ) -> Option<InventoryFile> {
     let path = location(dir, INVENTORY_FILE);
@@ -49,8 +61,33 @@ pub(super) fn load(
             return None;
         }
     };
+    if let Some(root) = root
+        && root.bytes == bytes
+    {
+        let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
+        let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
+        return Some(InventoryFile {
+            dir: dir.to_owned(),
+            bytes,
+            inventory: None,
+            same_as_root: true,
+            findings: Vec::new(),
+            sidecars,
+        });
+    }
     let parsed = parse_inventory(&bytes);
-    for finding in parsed.findings {
+    let root_findings: HashSet<(Code, &str)> = root
+        .map(|r| {
+            r.findings
+                .iter()
+                .map(|f| (f.code, f.message.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for finding in &parsed.findings {
+        if root_findings.contains(&(finding.code, finding.message.as_str())) {
+            continue;
+        }
         report.push(Finding::new(
             finding.code,
             format!("{path}: {}", finding.message),
@@ -62,6 +99,8 @@ pub(super) fn load(
         dir: dir.to_owned(),
         bytes,
         inventory: parsed.inventory,
+        same_as_root: false,
+        findings: parsed.findings,
         sidecars,
     })
 }

@@ -1,5 +1,5 @@
 //! Version directories: their sequence against the root inventory (E008-E010, E040, E046)
-//! and what each one holds (E015, E016, W002, W003, W010).
+//! and what each one holds (E015, E016, W002, W010).
 
 use std::collections::HashSet;
 
@@ -23,6 +23,9 @@ pub(super) struct VersionDir {
     /// The content directory's path relative to the object root (`v1/content`), when the
     /// version directory has one.
     pub content_dir: Option<String>,
+    /// Whether the root inventory's manifest stores content in this version (unknown
+    /// without a root inventory).
+    pub adds_content: Option<bool>,
 }
 
 /// Checks the version directories against each other and against the root inventory.
@@ -99,9 +102,10 @@ pub(super) fn check_sequence(
 pub(super) fn check_each(
     object: &ObjectFs<'_>,
     dirs: &[VersionDirName],
-    root: Option<&Inventory>,
+    root_file: Option<&InventoryFile>,
     report: &mut ObjectReport,
 ) -> Vec<VersionDir> {
+    let root = root_file.and_then(|f| f.inventory.as_ref());
     let mut listed: Vec<(VersionDir, Vec<Entry>)> = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let entries = match object.list(&dir.name) {
@@ -111,7 +115,7 @@ pub(super) fn check_each(
                 Vec::new()
             }
         };
-        let inventory = inventory_file::load(object, &dir.name, &entries, report);
+        let inventory = inventory_file::load(object, &dir.name, &entries, root_file, report);
         if inventory.is_none() {
             report.add(
                 Code::W010,
@@ -123,6 +127,7 @@ pub(super) fn check_each(
             number: dir.number,
             inventory,
             content_dir: None,
+            adds_content: None,
         };
         listed.push((version, entries));
     }
@@ -142,26 +147,15 @@ pub(super) fn check_each(
         .into_iter()
         .map(|(mut version, entries)| {
             check_entries(&mut version, &entries, &content_name, report);
-            if let Some(adding) = &adding {
-                let adds = adding.contains(version.name.as_str());
-                match (adds, version.content_dir.is_some()) {
-                    (true, false) => report.add(
-                        Code::E016,
-                        format!(
-                            "{}: the version adds content but has no {content_name} directory",
-                            version.name
-                        ),
+            version.adds_content = adding.as_ref().map(|a| a.contains(version.name.as_str()));
+            if version.adds_content == Some(true) && version.content_dir.is_none() {
+                report.add(
+                    Code::E016,
+                    format!(
+                        "{}: the version adds content but has no {content_name} directory",
+                        version.name
                     ),
-                    (false, true) => report.add(
-                        Code::W003,
-                        format!(
-                            "{}/{content_name}: the version adds no content, so it should have \
-                             no content directory",
-                            version.name
-                        ),
-                    ),
-                    _ => {}
-                }
+                );
             }
             version
         })
