@@ -1,7 +1,41 @@
-//! The `ocfl` command line.
+//! The `ocfl` command line: thin argument handling and output over `ocfl-core`.
+//!
+//! `main` parses the arguments (clap exits 2 on bad usage), `run` dispatches to one module
+//! per command, and errors are printed with their context chain, naming the file or
+//! object involved.
+
+mod args;
+mod init;
+mod report;
+mod validate;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+use args::{Cli, Command, UsageError};
+
+/// Exit status for bad usage, the same as clap's.
+const USAGE_EXIT: u8 = 2;
+
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(err) if err.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {err}\n\nFor more information, try '--help'.");
+            ExitCode::from(USAGE_EXIT)
+        }
+        Err(err) => {
+            eprintln!("ocfl: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Init(args) => init::run(&cli.global, args),
+        Command::Validate(args) => validate::run(&cli.global, args),
+    }
 }

@@ -1,6 +1,22 @@
 //! Inventories: the types ([`Inventory`], [`Version`], [`User`]), parsing that reports the
-//! specification's codes instead of generic JSON errors, and deterministic serialization.
+//! specification's codes instead of generic JSON errors ([`parse_inventory`]), and
+//! deterministic serialization ([`Inventory::to_json_bytes`]).
+//!
+//! Parsing checks everything that needs only the one document (structure, keys, digests,
+//! paths, version sequence, dates); checks that need the object's files or other inventories
+//! belong to [`validate`](crate::validate).
 
+mod findings;
+mod json;
+mod manifest;
+mod parse;
+mod paths;
+mod serialize;
 mod types;
+mod versions;
 
+#[cfg(test)]
+mod tests;
+
+pub use parse::{ParsedInventory, parse_inventory};
 pub use types::{Fixity, Inventory, Manifest, State, User, Version};

@@ -1,0 +1,205 @@
+//! `ocfl validate`: a whole storage root, one object by id, or one object directory.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ocfl_core::layout::Layout;
+use ocfl_core::namaste::{Declaration, DeclarationKind};
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage};
+use ocfl_core::validate::{
+    ObjectReport, ValidationOptions, validate_object, validate_storage_root,
+};
+
+use crate::args::{GlobalArgs, ValidateArgs};
+use crate::report::ReportPrinter;
+
+/// What the command line asks to validate.
+#[derive(Debug)]
+enum Target {
+    /// A storage root directory and everything in it.
+    Root(PathBuf),
+    /// One object: `relative` (possibly empty) inside the directory `base`.
+    Object {
+        base: PathBuf,
+        relative: String,
+        display: String,
+    },
+}
+
+/// Validates what `args` names; exit status 1 if anything is invalid.
+pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
+    let options = ValidationOptions {
+        check_fixity: !args.no_fixity,
+    };
+    let printer = ReportPrinter {
+        json: global.json,
+        quiet: global.quiet,
+    };
+    let target = resolve(global, args.target.as_deref())?;
+    if global.verbose {
+        let fixity = if options.check_fixity { "on" } else { "off" };
+        let what = match &target {
+            Target::Root(root) => format!("storage root {}", root.display()),
+            Target::Object { display, .. } => format!("object {display}"),
+        };
+        eprintln!("validating {what} (fixity checks {fixity})");
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let valid = match &target {
+        Target::Root(root) => validate_root(root, &options, printer, global, &mut out)?,
+        Target::Object {
+            base,
+            relative,
+            display,
+        } => {
+            let storage = LocalStorage::new(base);
+            let report = validate_object(&storage, relative, &options);
+            printer
+                .print(&mut out, None, display, &report)
+                .context("writing results")?;
+            if !global.quiet {
+                eprintln!("object {display} is {}", summary(&report));
+            }
+            report.is_valid()
+        }
+    };
+    out.flush().context("writing results")?;
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn validate_root(
+    root: &Path,
+    options: &ValidationOptions,
+    printer: ReportPrinter,
+    global: &GlobalArgs,
+    out: &mut impl Write,
+) -> Result<bool> {
+    let report = validate_storage_root(&LocalStorage::new(root), options);
+    let root_display = root.display().to_string();
+    printer
+        .print(out, Some("storage root"), &root_display, &report.root)
+        .context("writing results")?;
+    for object in &report.objects {
+        let path = root.join(&object.path).display().to_string();
+        printer
+            .print(out, None, &path, object)
+            .context("writing results")?;
+    }
+    if !global.quiet {
+        let invalid = report.objects.iter().filter(|o| !o.is_valid()).count();
+        eprintln!(
+            "{} objects: {} valid, {invalid} invalid; storage root {root_display} is {}",
+            report.objects.len(),
+            report.objects.len() - invalid,
+            summary(&report.root)
+        );
+    }
+    Ok(report.is_valid())
+}
+
+/// "valid" or "INVALID", with the finding counts.
+fn summary(report: &ObjectReport) -> String {
+    format!(
+        "{} ({} errors, {} warnings)",
+        if report.is_valid() {
+            "valid"
+        } else {
+            "INVALID"
+        },
+        report.errors.len(),
+        report.warnings.len()
+    )
+}
+
+/// No argument: the root. An existing directory: that object, or that storage root when it
+/// holds a root declaration. Anything else: an object id, mapped by the root's layout.
+fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
+    let Some(argument) = argument else {
+        let root = global.require_root("validate without an object argument")?;
+        check_is_dir(root)?;
+        return Ok(Target::Root(root.to_owned()));
+    };
+    let path = Path::new(argument);
+    if path.is_dir() {
+        return Ok(if is_storage_root(path)? {
+            Target::Root(path.to_owned())
+        } else {
+            Target::Object {
+                base: path.to_owned(),
+                relative: String::new(),
+                display: argument.to_owned(),
+            }
+        });
+    }
+    let root = global.require_root(&format!(
+        "{argument:?} is not a directory, so it is taken as an object id, which"
+    ))?;
+    check_is_dir(root)?;
+    let storage = LocalStorage::new(root);
+    let layout = Layout::read_from_root(&storage)
+        .with_context(|| format!("reading the storage layout of {}", root.display()))?
+        .ok_or_else(|| {
+            anyhow!(
+                "storage root {} has no ocfl_layout.json, so object ids cannot be mapped to \
+                 directories; give the object's directory instead",
+                root.display()
+            )
+        })?;
+    let relative = layout
+        .map_object_id(argument)
+        .with_context(|| format!("finding object {argument:?} in {}", root.display()))?;
+    let display = root.join(&relative).display().to_string();
+    match storage.kind(&relative) {
+        Ok(EntryKind::Directory) => Ok(Target::Object {
+            base: root.to_owned(),
+            relative,
+            display,
+        }),
+        Ok(_) => bail!("object {argument:?}: {display} is not a directory"),
+        Err(err) if err.is_not_found() => bail!(
+            "object {argument:?} not found: layout {} puts it at {display}, which does not exist",
+            layout.name()
+        ),
+        Err(err) => Err(err).with_context(|| format!("object {argument:?}")),
+    }
+}
+
+fn check_is_dir(root: &Path) -> Result<()> {
+    if root.is_dir() {
+        Ok(())
+    } else {
+        bail!(
+            "storage root {} does not exist or is not a directory",
+            root.display()
+        )
+    }
+}
+
+/// Whether `dir` holds a storage root declaration (`0=ocfl_1.1`).
+fn is_storage_root(dir: &Path) -> Result<bool> {
+    let storage = LocalStorage::new(dir);
+    let entries = storage
+        .list("")
+        .with_context(|| format!("listing {}", dir.display()))?;
+    Ok(entries.iter().any(|entry| {
+        Declaration::parse_file_name(&entry.name)
+            .is_some_and(|d| d.kind == DeclarationKind::StorageRoot)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_directory_is_reported_by_name() {
+        let err = check_is_dir(Path::new("/nonexistent/ocfl-root")).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/ocfl-root"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading one inventory file (in the object root or a version directory): parse it, pass
+//! on the parser's findings tagged with the file's location, and check its sidecar.
+
+use std::collections::HashSet;
+
+use super::{ObjectFs, location, sidecar};
+use crate::inventory::{Inventory, parse_inventory};
+use crate::sidecar::INVENTORY_FILE;
+use crate::storage::{Entry, EntryKind};
+use crate::validate::code::{Code, Finding};
+use crate::validate::report::ObjectReport;
+
+/// An inventory file as found in the object.
+pub(super) struct InventoryFile {
+    /// The directory holding it, relative to the object root (`""` for the root, `"v1"`).
+    pub dir: String,
+    /// Its raw bytes (kept for the root and head comparison, E064).
+    pub bytes: Vec<u8>,
+    /// The parsed inventory, when its structure could be recovered. `None` also when the
+    /// file is byte-identical to the root inventory: it is then not parsed again.
+    pub inventory: Option<Inventory>,
+    /// Whether the bytes are those of the root inventory (so every finding about the root
+    /// inventory holds for this file too).
+    pub same_as_root: bool,
+    /// The parser's findings, without the location prefix.
+    pub findings: Vec<Finding>,
+    /// Names of the files in `dir` accounted for as this inventory's sidecar.
+    pub sidecars: Vec<String>,
+}
+
+impl InventoryFile {
+    /// `inventory.json` or `v1/inventory.json`.
+    pub fn location(&self) -> String {
+        location(&self.dir, INVENTORY_FILE)
+    }
+}
+
+/// Loads `dir/inventory.json` when `entries` (the listing of `dir`) shows it as a regular
+/// file. Returns `None` when it is absent or unreadable, after reporting why if it exists
+/// but cannot be used; the caller reports the absence (E063 or W010).
+///
+/// For a version directory, `root` is the root inventory: a byte-identical copy is not
+/// parsed again, and parser findings identical to the root's are not repeated.
+pub(super) fn load(
+    object: &ObjectFs<'_>,
+    dir: &str,
+    entries: &[Entry],
+    root: Option<&InventoryFile>,
+    report: &mut ObjectReport,
+) -> Option<InventoryFile> {
+    let path = location(dir, INVENTORY_FILE);
+    let entry = entries.iter().find(|e| e.name == INVENTORY_FILE)?;
+    if entry.kind != EntryKind::File {
+        report.add(Code::E033, format!("{path}: is not a regular file"));
+        return None;
+    }
+    let bytes = match object.read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            report.add(Code::E033, format!("{path}: cannot be read: {e}"));
+            return None;
+        }
+    };
+    if let Some(root) = root
+        && root.bytes == bytes
+    {
+        let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
+        let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
+        return Some(InventoryFile {
+            dir: dir.to_owned(),
+            bytes,
+            inventory: None,
+            same_as_root: true,
+            findings: Vec::new(),
+            sidecars,
+        });
+    }
+    let parsed = parse_inventory(&bytes);
+    let root_findings: HashSet<(Code, &str)> = root
+        .map(|r| {
+            r.findings
+                .iter()
+                .map(|f| (f.code, f.message.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for finding in &parsed.findings {
+        if root_findings.contains(&(finding.code, finding.message.as_str())) {
+            continue;
+        }
+        report.push(Finding::new(
+            finding.code,
+            format!("{path}: {}", finding.message),
+        ));
+    }
+    let algorithm = parsed.inventory.as_ref().map(|i| i.digest_algorithm);
+    let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
+    Some(InventoryFile {
+        dir: dir.to_owned(),
+        bytes,
+        inventory: parsed.inventory,
+        same_as_root: false,
+        findings: parsed.findings,
+        sidecars,
+    })
+}
+
+/// Whether `name` looks like an inventory sidecar (`inventory.json.<anything>`).
+pub(super) fn is_sidecar_name(name: &str) -> bool {
+    name.strip_prefix(INVENTORY_FILE)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|algorithm| !algorithm.is_empty())
+}
+
+/// Whether `name` in a directory whose inventory is `inventory` is accounted for as the
+/// inventory or its sidecar. When there is no inventory, every sidecar-like name counts:
+/// the missing inventory is the finding, not its leftovers.
+pub(super) fn is_accounted(name: &str, inventory: Option<&InventoryFile>) -> bool {
+    name == INVENTORY_FILE
+        || match inventory {
+            Some(file) => file.sidecars.iter().any(|s| s == name),
+            None => is_sidecar_name(name),
+        }
+}

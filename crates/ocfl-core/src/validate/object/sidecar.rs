@@ -1,0 +1,95 @@
+//! The inventory sidecar `inventory.json.<algorithm>` beside every inventory (E058-E061).
+
+use super::inventory_file::is_sidecar_name;
+use super::{ObjectFs, location};
+use crate::digest::DigestAlgorithm;
+use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
+use crate::storage::{Entry, EntryKind};
+use crate::validate::code::Code;
+use crate::validate::report::ObjectReport;
+
+/// Checks the sidecar of `dir/inventory.json`, whose raw bytes are `inventory_bytes` and
+/// whose `digestAlgorithm` is `algorithm` (`None` when the inventory could not be parsed:
+/// then a single sidecar with a known algorithm name is checked with that algorithm).
+/// Returns the names in `entries` accounted for as sidecars.
+pub(super) fn check(
+    object: &ObjectFs<'_>,
+    dir: &str,
+    entries: &[Entry],
+    inventory_bytes: &[u8],
+    algorithm: Option<DigestAlgorithm>,
+    report: &mut ObjectReport,
+) -> Vec<String> {
+    let inventory = location(dir, INVENTORY_FILE);
+    let candidates: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && is_sidecar_name(&e.name))
+        .collect();
+    let Some(algorithm) = algorithm else {
+        if let [only] = candidates.as_slice() {
+            let suffix = &only.name[INVENTORY_FILE.len() + 1..];
+            if let Some(algorithm) = DigestAlgorithm::from_name(suffix) {
+                check_digest(object, dir, &only.name, inventory_bytes, algorithm, report);
+            }
+        } else if candidates.is_empty() {
+            report.add(Code::E058, format!("{inventory}: has no sidecar"));
+        }
+        return candidates.iter().map(|e| e.name.clone()).collect();
+    };
+    let expected = sidecar_name(algorithm);
+    if candidates.iter().any(|e| e.name == expected) {
+        check_digest(object, dir, &expected, inventory_bytes, algorithm, report);
+        return vec![expected];
+    }
+    if candidates.is_empty() {
+        report.add(
+            Code::E058,
+            format!("{inventory}: has no sidecar {}", location(dir, &expected)),
+        );
+    }
+    for candidate in &candidates {
+        report.add(
+            Code::E059,
+            format!(
+                "{}: sidecar algorithm does not match the inventory's digestAlgorithm {algorithm} \
+                 (expected {expected})",
+                location(dir, &candidate.name)
+            ),
+        );
+    }
+    candidates.iter().map(|e| e.name.clone()).collect()
+}
+
+/// Checks that sidecar `dir/name` holds `algorithm`'s digest of the raw inventory bytes.
+fn check_digest(
+    object: &ObjectFs<'_>,
+    dir: &str,
+    name: &str,
+    inventory_bytes: &[u8],
+    algorithm: DigestAlgorithm,
+    report: &mut ObjectReport,
+) {
+    let path = location(dir, name);
+    let bytes = match object.read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            report.add(Code::E061, format!("{path}: cannot be read: {e}"));
+            return;
+        }
+    };
+    match parse_sidecar(&bytes, algorithm) {
+        Err(e) => report.add(Code::E061, format!("{path}: {e}")),
+        Ok(recorded) => {
+            let actual = algorithm.digest_bytes(inventory_bytes);
+            if recorded != actual {
+                report.add(
+                    Code::E060,
+                    format!(
+                        "{path}: records {algorithm} {recorded} but {} has digest {actual}",
+                        location(dir, INVENTORY_FILE)
+                    ),
+                );
+            }
+        }
+    }
+}

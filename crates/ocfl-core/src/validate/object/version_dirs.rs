@@ -1,0 +1,211 @@
+//! Version directories: their sequence against the root inventory (E008-E010, E040, E046)
+//! and what each one holds (E015, E016, W002, W010).
+
+use std::collections::HashSet;
+
+use super::ObjectFs;
+use super::inventory_file::{self, InventoryFile, is_accounted};
+use super::object_root::VersionDirName;
+use crate::inventory::Inventory;
+use crate::storage::{Entry, EntryKind};
+use crate::validate::code::Code;
+use crate::validate::report::ObjectReport;
+use crate::version_num::VersionNum;
+
+/// One version directory as found.
+pub(super) struct VersionDir {
+    /// The directory name (`v1`).
+    pub name: String,
+    /// Its version number.
+    pub number: VersionNum,
+    /// Its inventory, when present and readable.
+    pub inventory: Option<InventoryFile>,
+    /// The content directory's path relative to the object root (`v1/content`), when the
+    /// version directory has one.
+    pub content_dir: Option<String>,
+    /// Whether the root inventory's manifest stores content in this version (unknown
+    /// without a root inventory).
+    pub adds_content: Option<bool>,
+}
+
+/// Checks the version directories against each other and against the root inventory.
+pub(super) fn check_sequence(
+    dirs: &[VersionDirName],
+    root: Option<&Inventory>,
+    report: &mut ObjectReport,
+) {
+    if dirs.is_empty() {
+        report.add(Code::E008, "object root has no version directories");
+        return;
+    }
+    let Some(root) = root else {
+        // Without an inventory, the directories alone must still count 1, 2, 3...
+        for (expected, dir) in (1u32..).zip(dirs) {
+            if dir.number.number() != expected {
+                let code = if expected == 1 {
+                    Code::E009
+                } else {
+                    Code::E010
+                };
+                report.add(
+                    code,
+                    format!(
+                        "{}: version directories must be numbered 1, 2, 3... without gaps",
+                        dir.name
+                    ),
+                );
+                break;
+            }
+        }
+        return;
+    };
+    let dir_names: HashSet<&str> = dirs.iter().map(|d| d.name.as_str()).collect();
+    for number in root.versions.keys() {
+        let name = number.to_string();
+        if !dir_names.contains(name.as_str()) {
+            report.add(
+                Code::E010,
+                format!(
+                    "{name}: listed in inventory.json but there is no version directory {name}"
+                ),
+            );
+        }
+    }
+    let inventory_names: HashSet<String> = root.versions.keys().map(|v| v.to_string()).collect();
+    for dir in dirs {
+        if !inventory_names.contains(&dir.name) {
+            report.add(
+                Code::E046,
+                format!(
+                    "{}: version directory is not a version of inventory.json (head {})",
+                    dir.name, root.head
+                ),
+            );
+        }
+    }
+    if let Some(last) = dirs.last()
+        && last.name != root.head.to_string()
+    {
+        report.add(
+            Code::E040,
+            format!(
+                "inventory.json: head is {} but the highest version directory is {}",
+                root.head, last.name
+            ),
+        );
+    }
+}
+
+/// Lists every version directory, loads its inventory, and checks what it holds. The
+/// content directory is the root inventory's (or, without one, the latest version
+/// inventory's); differences between inventories are reported by the cross-inventory checks.
+pub(super) fn check_each(
+    object: &ObjectFs<'_>,
+    dirs: &[VersionDirName],
+    root_file: Option<&InventoryFile>,
+    report: &mut ObjectReport,
+) -> Vec<VersionDir> {
+    let root = root_file.and_then(|f| f.inventory.as_ref());
+    let mut listed: Vec<(VersionDir, Vec<Entry>)> = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let entries = match object.list(&dir.name) {
+            Ok(entries) => entries,
+            Err(e) => {
+                report.add(Code::E015, format!("{}: cannot be listed: {e}", dir.name));
+                Vec::new()
+            }
+        };
+        let inventory = inventory_file::load(object, &dir.name, &entries, root_file, report);
+        if inventory.is_none() {
+            report.add(
+                Code::W010,
+                format!("{}: version directory has no inventory.json", dir.name),
+            );
+        }
+        let version = VersionDir {
+            name: dir.name.clone(),
+            number: dir.number,
+            inventory,
+            content_dir: None,
+            adds_content: None,
+        };
+        listed.push((version, entries));
+    }
+
+    let content_name = root
+        .or_else(|| {
+            listed
+                .iter()
+                .rev()
+                .find_map(|(v, _)| v.inventory.as_ref()?.inventory.as_ref())
+        })
+        .map_or("content", Inventory::content_directory)
+        .to_owned();
+    let adding = root.map(|r| versions_adding_content(r, &content_name));
+
+    listed
+        .into_iter()
+        .map(|(mut version, entries)| {
+            check_entries(&mut version, &entries, &content_name, report);
+            version.adds_content = adding.as_ref().map(|a| a.contains(version.name.as_str()));
+            if version.adds_content == Some(true) && version.content_dir.is_none() {
+                report.add(
+                    Code::E016,
+                    format!(
+                        "{}: the version adds content but has no {content_name} directory",
+                        version.name
+                    ),
+                );
+            }
+            version
+        })
+        .collect()
+}
+
+/// Sorts the entries of one version directory: inventory, sidecar, content directory, and
+/// anything else (files are errors, other directories are ignored with a warning).
+fn check_entries(
+    version: &mut VersionDir,
+    entries: &[Entry],
+    content_name: &str,
+    report: &mut ObjectReport,
+) {
+    let dir = &version.name;
+    for entry in entries {
+        let name = &entry.name;
+        if is_accounted(name, version.inventory.as_ref()) {
+            continue;
+        }
+        match entry.kind {
+            EntryKind::Directory if name == content_name => {
+                version.content_dir = Some(format!("{dir}/{name}"));
+            }
+            EntryKind::Directory => report.add(
+                Code::W002,
+                format!("{dir}/{name}: version directories should hold no directory but {content_name}"),
+            ),
+            EntryKind::Symlink => report.add(
+                Code::E090,
+                format!("{dir}/{name}: symbolic links are not allowed in an object"),
+            ),
+            EntryKind::File | EntryKind::Other => report.add(
+                Code::E015,
+                format!("{dir}/{name}: version directories may hold no file but the inventory and its sidecar"),
+            ),
+        }
+    }
+}
+
+/// Names of the version directories in which `inventory`'s manifest stores content.
+fn versions_adding_content<'a>(inventory: &'a Inventory, content_name: &str) -> HashSet<&'a str> {
+    inventory
+        .manifest
+        .values()
+        .flatten()
+        .filter_map(|path| {
+            let mut elements = path.elements();
+            let version = elements.next()?;
+            (elements.next()? == content_name).then_some(version)
+        })
+        .collect()
+}

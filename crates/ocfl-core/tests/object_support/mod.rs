@@ -1,0 +1,81 @@
+//! Helpers shared by the object validation tests: the in-repository fixtures, copies of them
+//! to modify, and validation of a directory.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ocfl_core::digest::DigestAlgorithm;
+use ocfl_core::sidecar::{sidecar_contents, sidecar_name};
+use ocfl_core::storage::LocalStorage;
+use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
+
+/// The official fixtures copied into the repository.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ocfl")
+}
+
+/// Validates the object directory `dir` (storage rooted at its parent).
+pub fn validate_dir(dir: &Path) -> ObjectReport {
+    validate_dir_with(dir, &ValidationOptions::default())
+}
+
+/// Validates `dir` with `options`.
+pub fn validate_dir_with(dir: &Path, options: &ValidationOptions) -> ObjectReport {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("object directory has a UTF-8 name");
+    let parent = dir.parent().expect("object directory has a parent");
+    validate_object(&LocalStorage::new(parent), name, options)
+}
+
+/// Validates the fixture at `relative` (e.g. `1.1/bad-objects/E001_extra_file_in_root`).
+pub fn validate_fixture(relative: &str) -> ObjectReport {
+    validate_dir(&fixtures().join(relative))
+}
+
+/// Every code a report holds, errors and warnings.
+pub fn codes(report: &ObjectReport) -> BTreeSet<Code> {
+    report
+        .errors
+        .iter()
+        .chain(&report.warnings)
+        .map(|f| f.code)
+        .collect()
+}
+
+/// A copy of fixture `relative` at `<tempdir>/obj`, to be modified by a test.
+pub fn copy_fixture(relative: &str) -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let object = temp.path().join("obj");
+    copy_dir(&fixtures().join(relative), &object);
+    (temp, object)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create directory");
+    for entry in fs::read_dir(from).expect("read fixture directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// Writes `inventory` as `dir/inventory.json` with a correct sha512 sidecar.
+pub fn write_inventory(dir: &Path, inventory: &str) {
+    fs::write(dir.join("inventory.json"), inventory).expect("write inventory");
+    let digest = DigestAlgorithm::Sha512.digest_bytes(inventory.as_bytes());
+    fs::write(
+        dir.join(sidecar_name(DigestAlgorithm::Sha512)),
+        sidecar_contents(&digest),
+    )
+    .expect("write sidecar");
+}
