@@ -93,7 +93,10 @@ impl Storage for LocalStorage {
             .prefix(".tmp-")
             .tempfile_in(parent)
             .map_err(|e| StorageError::io("write", path, e))?;
-        temp.write_all(bytes)
+        // tempfile creates files 0600; a storage root is read by other users and tools, so
+        // give the file the permissions an ordinary create would (0644 before the umask).
+        set_readable(temp.as_file())
+            .and_then(|()| temp.write_all(bytes))
             .and_then(|()| temp.as_file().sync_all())
             .map_err(|e| StorageError::io("write", path, e))?;
         temp.persist(&full)
@@ -132,6 +135,11 @@ impl Storage for LocalStorage {
     }
 }
 
+fn set_readable(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+}
+
 /// Opens a regular file, refusing a symbolic link in the last element.
 fn open_no_follow(path: &Path) -> io::Result<File> {
     let meta = fs::symlink_metadata(path)?;
@@ -168,6 +176,19 @@ mod tests {
         assert_eq!(s.kind("a/g").expect("kind"), EntryKind::File);
         s.remove("a").expect("remove");
         assert!(s.list("a").expect_err("gone").is_not_found());
+    }
+
+    #[test]
+    fn written_files_are_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path());
+        s.write_atomic("f", b"x").expect("write");
+        let mode = fs::metadata(dir.path().join("f"))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
     }
 
     #[test]
