@@ -248,22 +248,23 @@ impl OrchestrationContext {
         I: Serialize + ?Sized,
         O: DeserializeOwned,
     {
-        let what = format!("activity '{name}'");
-        let input = match serde_json::to_string(input) {
-            Ok(input) => input,
-            Err(error) => {
-                return DurableFuture::failed(
-                    &self.state,
-                    Failure::serialization(&format!("input of {what}"), &error),
-                );
-            }
-        };
+        match serde_json::to_string(input) {
+            Ok(input) => self.call_activity_json(name, input),
+            Err(error) => DurableFuture::failed(
+                &self.state,
+                Failure::serialization(&format!("input of activity '{name}'"), &error),
+            ),
+        }
+    }
+
+    /// `call_activity` with the input already serialized.
+    pub(crate) fn call_activity_json<O>(&self, name: &str, input: String) -> DurableFuture<O> {
         let key = self.lock().schedule(|task_id| Event::ActivityScheduled {
             task_id,
             name: name.to_owned(),
             input,
         });
-        DurableFuture::pending(&self.state, key, what)
+        DurableFuture::pending(&self.state, key, format!("activity '{name}'"))
     }
 
     /// A durable timer: resolves `delay` after the current episode's time, surviving restarts.

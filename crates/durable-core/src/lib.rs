@@ -123,6 +123,7 @@ pub mod metadata;
 mod metrics;
 pub mod registry;
 mod replay;
+pub mod retry;
 pub mod worker;
 
 pub use activity::ActivityContext;
@@ -137,4 +138,5 @@ pub use memory::MemoryBackend;
 pub use metadata::{InstanceMetadata, InstanceStatus};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
+pub use retry::RetryPolicy;
 pub use worker::{Worker, WorkerOptions};

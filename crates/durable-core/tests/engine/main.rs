@@ -10,3 +10,5 @@ mod nondeterminism;
 mod client;
 // Worker behaviour: leases, poison, shutdown, transient backend errors.
 mod worker;
+// Retry policies: durable backoff timers, retriable failures, attempt and time limits.
+mod retry;
