@@ -114,6 +114,8 @@ pub mod backend;
 mod cache;
 pub mod client;
 pub mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod context;
 pub mod error;
 pub mod failure;

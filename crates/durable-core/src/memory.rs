@@ -565,3 +565,14 @@ impl Backend for MemoryBackend {
         Ok(expires_at_ms)
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    use super::MemoryBackend;
+
+    async fn make() -> MemoryBackend {
+        MemoryBackend::new()
+    }
+
+    crate::backend_conformance_tests!(make);
+}
