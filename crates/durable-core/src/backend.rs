@@ -127,6 +127,8 @@ pub struct MetadataUpdate {
     pub execution_id: u64,
     /// New status.
     pub status: InstanceStatus,
+    /// JSON input of a new execution (continue-as-new); `None` keeps the stored input.
+    pub input: Option<String>,
     /// JSON output if completed.
     pub output: Option<String>,
     /// Failure if failed.

@@ -122,6 +122,7 @@ fn running(execution_id: u64) -> MetadataUpdate {
     MetadataUpdate {
         execution_id,
         status: InstanceStatus::Running,
+        input: None,
         output: None,
         failure: None,
         custom_status: None,
@@ -624,7 +625,10 @@ pub async fn a_new_execution_replaces_the_history(backend: Arc<dyn Backend>) {
     }];
     let commit = OrchestrationCommit {
         history: fresh.clone(),
-        metadata: Some(running(2)),
+        metadata: Some(MetadataUpdate {
+            input: Some("2".to_owned()),
+            ..running(2)
+        }),
         ..empty_commit()
     };
     backend
@@ -638,6 +642,7 @@ pub async fn a_new_execution_replaces_the_history(backend: Arc<dyn Backend>) {
         .expect("read")
         .expect("exists");
     assert_eq!(metadata.execution_id, 2);
+    assert_eq!(metadata.input, "2");
     assert_eq!(metadata.history_len, 1);
 }
 

@@ -59,8 +59,10 @@ pub(crate) struct ContextState {
     pub(crate) outputs: Vec<Event>,
     /// Live futures; a future's slot is removed when it resolves or is dropped.
     slots: HashMap<SlotKey, Slot>,
-    /// Raised events nobody waited for yet, per name, oldest first.
-    buffered_events: HashMap<String, VecDeque<String>>,
+    /// Raised events nobody waited for yet, per name, oldest first, with their arrival number.
+    buffered_events: HashMap<String, VecDeque<(u64, String)>>,
+    /// Counts raised events, to restore their arrival order across names.
+    events_received: u64,
     /// Waiter ids per event name, oldest first (may contain ids of dropped waiters).
     waiters: HashMap<String, VecDeque<u64>>,
     pub(crate) custom_status: Option<String>,
@@ -87,6 +89,7 @@ impl ContextState {
             outputs: Vec::new(),
             slots: HashMap::new(),
             buffered_events: HashMap::new(),
+            events_received: 0,
             waiters: HashMap::new(),
             custom_status: None,
         }
@@ -125,10 +128,12 @@ impl ContextState {
             Event::EventRaised { name, data } => match self.pop_live_waiter(name) {
                 Some(waiter) => (SlotKey::Waiter(waiter), Ok(data.clone())),
                 None => {
+                    let arrival = self.events_received;
+                    self.events_received += 1;
                     self.buffered_events
                         .entry(name.clone())
                         .or_default()
-                        .push_back(data.clone());
+                        .push_back((arrival, data.clone()));
                     return None;
                 }
             },
@@ -140,6 +145,24 @@ impl ContextState {
         }
         slot.result = Some(result);
         slot.waker.take()
+    }
+
+    /// Removes and returns the buffered (received, never waited for) events in arrival order.
+    pub(crate) fn take_buffered_events(&mut self) -> Vec<(String, String)> {
+        let mut events: Vec<(u64, String, String)> = self
+            .buffered_events
+            .drain()
+            .flat_map(|(name, queue)| {
+                queue
+                    .into_iter()
+                    .map(move |(arrival, data)| (arrival, name.clone(), data))
+            })
+            .collect();
+        events.sort_by_key(|(arrival, _, _)| *arrival);
+        events
+            .into_iter()
+            .map(|(_, name, data)| (name, data))
+            .collect()
     }
 
     fn pop_live_waiter(&mut self, name: &str) -> Option<u64> {
@@ -208,7 +231,7 @@ impl OrchestrationContext {
     }
 
     /// Sets the custom status clients see in the instance metadata (committed with the
-    /// episode).
+    /// episode). It belongs to the execution: a new one (continue-as-new) starts without.
     pub fn set_custom_status(&self, status: impl Into<String>) {
         self.lock().custom_status = Some(status.into());
     }
@@ -290,7 +313,8 @@ impl OrchestrationContext {
         let buffered = state
             .buffered_events
             .get_mut(name)
-            .and_then(VecDeque::pop_front);
+            .and_then(VecDeque::pop_front)
+            .map(|(_, data)| data);
         let slot = Slot {
             result: buffered.map(Ok),
             waker: None,
@@ -305,6 +329,31 @@ impl OrchestrationContext {
         state.slots.insert(key, slot);
         drop(state);
         DurableFuture::pending(&self.state, key, format!("event '{name}'"))
+    }
+
+    /// Ends this execution and starts a new one of the same orchestration with `input`, under
+    /// the same instance id and with a fresh history (so an endless loop keeps a bounded
+    /// history). Raised events no `wait_for_event` consumed carry over to the new execution,
+    /// in the order they arrived (ahead of events that arrive meanwhile). The returned future
+    /// never resolves: `return ctx.continue_as_new(&next).await;`.
+    pub fn continue_as_new<I, T>(
+        &self,
+        input: &I,
+    ) -> impl Future<Output = Result<T, Failure>> + Send + use<I, T>
+    where
+        I: Serialize + ?Sized,
+        T: Send,
+    {
+        let recorded = serde_json::to_string(input)
+            .map_err(|error| Failure::serialization("input of continue-as-new", &error));
+        let recorded = recorded.map(|input| {
+            self.lock().outputs.push(Event::ContinuedAsNew { input });
+        });
+        async move {
+            recorded?;
+            futures::future::pending::<()>().await;
+            Err(Failure::application("continue-as-new resumed"))
+        }
     }
 
     /// `wait_for_event` bounded by a durable timer: fails with `FailureKind::Timeout` if no

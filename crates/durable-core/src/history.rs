@@ -98,6 +98,12 @@ pub enum Event {
         /// Why.
         failure: Failure,
     },
+    /// The orchestration ended this execution and asked for a new one with a new input
+    /// (continue-as-new); the instance keeps its id, its history starts afresh.
+    ContinuedAsNew {
+        /// JSON input of the next execution.
+        input: String,
+    },
 }
 
 impl Event {
@@ -115,6 +121,7 @@ impl Event {
             Event::ExecutionTerminated { .. } => "ExecutionTerminated",
             Event::ExecutionCompleted { .. } => "ExecutionCompleted",
             Event::ExecutionFailed { .. } => "ExecutionFailed",
+            Event::ContinuedAsNew { .. } => "ContinuedAsNew",
         }
     }
 
@@ -126,6 +133,7 @@ impl Event {
                 | Event::TimerCreated { .. }
                 | Event::ExecutionCompleted { .. }
                 | Event::ExecutionFailed { .. }
+                | Event::ContinuedAsNew { .. }
         )
     }
 
@@ -136,6 +144,7 @@ impl Event {
             Event::ExecutionCompleted { .. }
                 | Event::ExecutionFailed { .. }
                 | Event::ExecutionTerminated { .. }
+                | Event::ContinuedAsNew { .. }
         )
     }
 
@@ -162,6 +171,7 @@ impl Event {
             Event::ExecutionStarted { name, .. } => format!("ExecutionStarted '{name}'"),
             Event::EpisodeStarted { timestamp_ms } => format!("EpisodeStarted ({timestamp_ms} ms)"),
             Event::ExecutionTerminated { reason } => format!("ExecutionTerminated ({reason})"),
+            Event::ContinuedAsNew { input } => format!("ContinuedAsNew (input {input})"),
         }
     }
 }

@@ -444,6 +444,9 @@ impl Backend for MemoryBackend {
                     record.metadata.execution_id = update.execution_id;
                 }
                 record.metadata.status = update.status;
+                if let Some(input) = &update.input {
+                    record.metadata.input.clone_from(input);
+                }
                 record.metadata.output.clone_from(&update.output);
                 record.metadata.failure.clone_from(&update.failure);
                 record

@@ -23,6 +23,8 @@ use crate::registry::{BoxFuture, Registry};
 pub(crate) enum Outcome {
     Completed(String),
     Failed(Failure),
+    /// Ended to start a new execution with this JSON input.
+    ContinuedAsNew(String),
     Terminated(String),
 }
 
@@ -92,6 +94,12 @@ impl Execution {
 
     pub(crate) fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
+    }
+
+    /// Raised events received but never consumed, oldest first (carried over by
+    /// continue-as-new).
+    pub(crate) fn take_buffered_events(&self) -> Vec<(String, String)> {
+        lock(&self.state).take_buffered_events()
     }
 
     pub(crate) fn custom_status(&self) -> Option<String> {
@@ -224,6 +232,22 @@ impl Execution {
             )));
         }
         let mut outputs = std::mem::take(&mut lock(&self.state).outputs);
+        let continued = outputs.iter().find_map(|event| match event {
+            Event::ContinuedAsNew { input } => Some(input.clone()),
+            _ => None,
+        });
+        if let Some(input) = continued {
+            // Continue-as-new ends the execution even if the code went on and returned;
+            // nothing after the first one belongs to this execution.
+            let end = outputs
+                .iter()
+                .position(|event| matches!(event, Event::ContinuedAsNew { .. }))
+                .map_or(outputs.len(), |index| index + 1);
+            outputs.truncate(end);
+            self.future = None;
+            self.outcome = Some(Outcome::ContinuedAsNew(input));
+            return outputs;
+        }
         match finished {
             None => {}
             Some(Ok(output)) => {

@@ -26,7 +26,7 @@ use crate::backend::{
 use crate::cache::Cache;
 use crate::error::BackendError;
 use crate::failure::{Failure, FailureKind};
-use crate::history::Event;
+use crate::history::{Event, HISTORY_FORMAT_VERSION};
 use crate::metadata::InstanceStatus;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::registry::{BoxFuture, Registry};
@@ -384,6 +384,12 @@ async fn prepare_episode(
         .map(|message| message.event.clone())
         .collect();
     let history = execution.run_episode(item.now_ms, messages);
+    if let Some(Outcome::ContinuedAsNew(input)) = execution.outcome() {
+        return Ok((
+            continue_as_new_commit(item, input.clone(), &execution),
+            None,
+        ));
+    }
     let mut activities = Vec::new();
     let mut messages = Vec::new();
     for event in &history {
@@ -418,6 +424,7 @@ async fn prepare_episode(
         None => (InstanceStatus::Running, None, None),
         Some(Outcome::Completed(output)) => (InstanceStatus::Completed, Some(output.clone()), None),
         Some(Outcome::Failed(failure)) => (InstanceStatus::Failed, None, Some(failure.clone())),
+        Some(Outcome::ContinuedAsNew(_)) => (InstanceStatus::Running, None, None),
         Some(Outcome::Terminated(reason)) => (
             InstanceStatus::Terminated,
             None,
@@ -431,12 +438,54 @@ async fn prepare_episode(
         metadata: Some(MetadataUpdate {
             execution_id: instance.execution_id,
             status,
+            input: None,
             output,
             failure,
             custom_status: execution.custom_status(),
         }),
     };
     Ok((commit, Some(execution)))
+}
+
+/// Ends the execution and starts the next: the stored history is replaced (the backend sees
+/// a new execution id), work the old execution scheduled in its last episode is dropped (its
+/// results would be discarded anyway), and the new execution's start is enqueued with the
+/// raised events the old one never consumed.
+fn continue_as_new_commit(
+    item: &OrchestrationItem,
+    input: String,
+    execution: &Execution,
+) -> OrchestrationCommit {
+    let instance = &item.instance;
+    let execution_id = instance.execution_id + 1;
+    let to_self = |event| NewMessage {
+        instance_id: instance.instance_id.clone(),
+        execution_id: None,
+        event,
+        visible_at_ms: None,
+    };
+    let mut messages = vec![to_self(Event::ExecutionStarted {
+        format_version: HISTORY_FORMAT_VERSION,
+        name: instance.name.clone(),
+        input: input.clone(),
+        execution_id,
+    })];
+    for (name, data) in execution.take_buffered_events() {
+        messages.push(to_self(Event::EventRaised { name, data }));
+    }
+    OrchestrationCommit {
+        history: Vec::new(),
+        activities: Vec::new(),
+        messages,
+        metadata: Some(MetadataUpdate {
+            execution_id,
+            status: InstanceStatus::Running,
+            input: Some(input),
+            output: None,
+            failure: None,
+            custom_status: None,
+        }),
+    }
 }
 
 fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationCommit {
@@ -454,6 +503,7 @@ fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationC
         metadata: Some(MetadataUpdate {
             execution_id: item.instance.execution_id,
             status: InstanceStatus::Failed,
+            input: None,
             output: None,
             failure: Some(failure),
             custom_status: item.instance.custom_status.clone(),

@@ -12,3 +12,5 @@ mod client;
 mod worker;
 // Retry policies: durable backoff timers, retriable failures, attempt and time limits.
 mod retry;
+// Continue-as-new: fresh executions under the same instance id.
+mod continue_as_new;
