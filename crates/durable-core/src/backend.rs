@@ -1,0 +1,260 @@
+//! The `Backend` trait: the store an engine runs on, and the types that cross it.
+//!
+//! A backend holds, per orchestration instance, its metadata, its history and an inbox of
+//! messages (events waiting to be consumed by the next episode); and a queue of activity work
+//! items. Work is handed out under *leases*: a token, an expiry and an attempt count. While a
+//! lease is held and unexpired nobody else gets the same work; when it expires the work is
+//! handed out again with the attempt count raised, so a crashed worker loses nothing and a
+//! work item that keeps crashing its workers can be poisoned by the runtime.
+//!
+//! Durable timers are delayed messages: a message with `visible_at_ms` in the future is not
+//! handed out before then.
+//!
+//! Every mutating call is atomic: it either happens whole or not at all. In particular
+//! `ack_orchestration` appends the history delta, enqueues new activities and messages,
+//! updates the metadata, removes the messages the episode consumed and releases the lease in
+//! one step, so a crash never leaves an episode half-recorded.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::BackendError;
+use crate::history::Event;
+use crate::metadata::{InstanceMetadata, InstanceStatus};
+
+/// A lease on a work item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Unique among all leases the backend ever grants.
+    pub token: u64,
+    /// When the lease runs out (milliseconds since the Unix epoch, backend clock).
+    pub expires_at_ms: u64,
+    /// How many times this work has been handed out, this time included (1 the first time).
+    pub attempt: u32,
+}
+
+/// A message in an instance's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Backend-assigned, increasing in enqueue order (inboxes are FIFO).
+    pub id: u64,
+    /// Target instance.
+    pub instance_id: String,
+    /// If set, the message is for this execution only and is dropped by later ones.
+    pub execution_id: Option<u64>,
+    /// The event to feed the orchestration.
+    pub event: Event,
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Target instance; a message for an instance that does not exist is dropped.
+    pub instance_id: String,
+    /// If set, the message is for this execution only.
+    pub execution_id: Option<u64>,
+    /// The event to feed the orchestration.
+    pub event: Event,
+    /// Not handed out before this time (milliseconds since the Unix epoch); `None` = now.
+    pub visible_at_ms: Option<u64>,
+}
+
+/// A new instance, written by `create_instance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstance {
+    /// Chosen by the caller; unique in the store.
+    pub instance_id: String,
+    /// Registered orchestration name.
+    pub name: String,
+    /// JSON input.
+    pub input: String,
+    /// The execution the start event begins (1 for a new instance).
+    pub execution_id: u64,
+    /// The first message of the inbox (an `ExecutionStarted` event).
+    pub start: Event,
+}
+
+/// An orchestration instance handed to a worker: everything needed to run one episode.
+///
+/// The history is not included: a worker that has the instance cached (same execution, same
+/// `history_len`) needs none of it, and one that has not reads it with `read_history` while it
+/// holds the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrchestrationItem {
+    /// The instance's metadata at fetch time.
+    pub instance: InstanceMetadata,
+    /// Visible inbox messages, oldest first. Acknowledging removes exactly these.
+    pub messages: Vec<Message>,
+    /// The lease on the instance.
+    pub lease: Lease,
+    /// The backend's clock at fetch time; the episode's timestamp.
+    pub now_ms: u64,
+}
+
+/// An activity to run, as scheduled by an orchestration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityWork {
+    /// Instance that scheduled it.
+    pub instance_id: String,
+    /// Execution that scheduled it.
+    pub execution_id: u64,
+    /// The `task_id` of its `ActivityScheduled` event.
+    pub task_id: u64,
+    /// Registered activity name.
+    pub name: String,
+    /// JSON input.
+    pub input: String,
+}
+
+/// An activity work item handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityItem {
+    /// Backend-assigned id of the work item.
+    pub id: u64,
+    /// What to run.
+    pub work: ActivityWork,
+    /// The lease on it.
+    pub lease: Lease,
+}
+
+/// Metadata changes made by an episode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataUpdate {
+    /// The execution the episode ran (or, for continue-as-new, began). When it differs from
+    /// the stored one the stored history is replaced by the commit's `history` instead of
+    /// being appended to.
+    pub execution_id: u64,
+    /// New status.
+    pub status: InstanceStatus,
+    /// JSON input of a new execution (continue-as-new); `None` keeps the stored input.
+    pub input: Option<String>,
+    /// JSON output if completed.
+    pub output: Option<String>,
+    /// Failure if failed.
+    pub failure: Option<crate::failure::Failure>,
+    /// Custom status as last set by the orchestration.
+    pub custom_status: Option<String>,
+}
+
+/// Everything one orchestration episode commits, atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrchestrationCommit {
+    /// Events to append to the history.
+    pub history: Vec<Event>,
+    /// Activity work items to enqueue.
+    pub activities: Vec<ActivityWork>,
+    /// Messages to enqueue (durable timers are delayed messages to the instance itself).
+    pub messages: Vec<NewMessage>,
+    /// New metadata; `None` leaves it unchanged (an episode that only discarded messages).
+    pub metadata: Option<MetadataUpdate>,
+}
+
+/// The store of an engine. See the module documentation for the model and guarantees.
+///
+/// All times are milliseconds since the Unix epoch by the backend's clock.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    // ---- client side ----
+
+    /// Creates an instance (status `Pending`) and enqueues `new.start` as its first message.
+    /// Fails with `InstanceExists` if the id is taken.
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError>;
+
+    /// Enqueues a message to an existing instance (`InstanceNotFound` otherwise).
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError>;
+
+    /// The instance's metadata, or `None` if there is no such instance.
+    async fn read_metadata(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<InstanceMetadata>, BackendError>;
+
+    /// The current execution's full history (empty if there is no such instance).
+    async fn read_history(&self, instance_id: &str) -> Result<Vec<Event>, BackendError>;
+
+    /// Returns once the instance's `history_len` differs from `seen_history_len` (or it is
+    /// gone), or after `timeout`, whichever comes first. The default polls briefly; backends
+    /// with in-process notifications return as soon as the change is committed.
+    async fn wait_for_change(
+        &self,
+        instance_id: &str,
+        seen_history_len: u64,
+        timeout: Duration,
+    ) -> Result<(), BackendError> {
+        let _ = (instance_id, seen_history_len);
+        tokio::time::sleep(timeout.min(Duration::from_millis(50))).await;
+        Ok(())
+    }
+
+    // ---- orchestration work ----
+
+    /// Leases an instance that has visible messages and no live lease, for `lease_for`.
+    /// Waits up to `wait` for one to become available; `None` if none did.
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError>;
+
+    /// Commits an episode atomically and releases the lease. `LeaseLost` if `token` is not the
+    /// instance's current lease.
+    async fn ack_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError>;
+
+    /// Releases the lease without changes; the instance is not handed out again for `delay`.
+    /// The attempt count is kept.
+    async fn abandon_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError>;
+
+    /// Extends the lease to `lease_for` from now; returns the new expiry.
+    async fn renew_orchestration_lease(
+        &self,
+        instance_id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError>;
+
+    // ---- activity work ----
+
+    /// Leases the oldest visible activity work item with no live lease. Waits up to `wait`.
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError>;
+
+    /// Removes the work item and enqueues its completion message, atomically. `LeaseLost` if
+    /// `token` is not its current lease.
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError>;
+
+    /// Releases the lease; the item is not handed out again for `delay`. The attempt count is
+    /// kept.
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError>;
+
+    /// Extends the lease to `lease_for` from now; returns the new expiry.
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError>;
+}

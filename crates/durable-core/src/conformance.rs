@@ -1,0 +1,762 @@
+//! The backend conformance suite: every `Backend` implementation runs it with one macro call.
+//!
+//! ```ignore
+//! // In your backend crate's tests (tokio with the `macros`, `rt` and `test-util` features
+//! // among its dev-dependencies):
+//! async fn make() -> MyBackend { MyBackend::open_temporary().await }
+//! durable_core::backend_conformance_tests!(make);
+//! ```
+//!
+//! The tests run under paused tokio time and move it with `tokio::time::advance`, so the
+//! backend must measure time with a `durable_core::Clock` (which follows tokio's clock).
+//! Each test gets a fresh backend from the factory.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{
+    ActivityWork, Backend, MetadataUpdate, NewInstance, NewMessage, OrchestrationCommit,
+    OrchestrationItem,
+};
+use crate::error::BackendError;
+use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::metadata::InstanceStatus;
+
+/// Generates one `#[tokio::test]` per conformance test, each on a backend made by `$make`
+/// (an async function or closure returning the backend).
+#[macro_export]
+macro_rules! backend_conformance_tests {
+    ($make:expr) => {
+        $crate::backend_conformance_tests!(@tests $make;
+            create_and_read,
+            duplicate_instance_is_refused,
+            messages_need_an_instance,
+            ack_commits_everything_at_once,
+            leases_are_exclusive,
+            expired_leases_pass_to_the_next_fetch,
+            renewal_extends_a_lease,
+            tokens_are_unique,
+            inboxes_are_fifo,
+            delayed_messages_become_visible_on_time,
+            abandon_delays_and_keeps_the_attempt_count,
+            messages_arriving_during_a_lease_are_kept,
+            activity_completion_moves_to_the_inbox,
+            activity_leases_expire_abandon_and_count_attempts,
+            waiting_fetches_wake_on_enqueue,
+            a_new_execution_replaces_the_history,
+            commits_drop_messages_to_missing_instances,
+            concurrent_workers_consume_each_message_once,
+            orchestrations_run_end_to_end
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(start_paused = true)]
+            async fn $name() {
+                let backend: ::std::sync::Arc<dyn $crate::Backend> =
+                    ::std::sync::Arc::new(($make)().await);
+                $crate::conformance::$name(backend).await;
+            }
+        )*
+    };
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+const NO_WAIT: Duration = Duration::ZERO;
+
+fn start_event(name: &str) -> Event {
+    Event::ExecutionStarted {
+        format_version: HISTORY_FORMAT_VERSION,
+        name: name.to_owned(),
+        input: "null".to_owned(),
+        execution_id: 1,
+    }
+}
+
+async fn create(backend: &dyn Backend, instance_id: &str) {
+    backend
+        .create_instance(NewInstance {
+            instance_id: instance_id.to_owned(),
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+            start: start_event("flow"),
+        })
+        .await
+        .expect("create_instance");
+}
+
+fn raised(instance_id: &str, data: &str, visible_at_ms: Option<u64>) -> NewMessage {
+    NewMessage {
+        instance_id: instance_id.to_owned(),
+        execution_id: None,
+        event: Event::EventRaised {
+            name: "e".to_owned(),
+            data: data.to_owned(),
+        },
+        visible_at_ms,
+    }
+}
+
+fn event_data(item: &OrchestrationItem) -> Vec<String> {
+    item.messages
+        .iter()
+        .filter_map(|message| match &message.event {
+            Event::EventRaised { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn empty_commit() -> OrchestrationCommit {
+    OrchestrationCommit {
+        history: Vec::new(),
+        activities: Vec::new(),
+        messages: Vec::new(),
+        metadata: None,
+    }
+}
+
+fn running(execution_id: u64) -> MetadataUpdate {
+    MetadataUpdate {
+        execution_id,
+        status: InstanceStatus::Running,
+        input: None,
+        output: None,
+        failure: None,
+        custom_status: None,
+    }
+}
+
+fn work(instance_id: &str, task_id: u64) -> ActivityWork {
+    ActivityWork {
+        instance_id: instance_id.to_owned(),
+        execution_id: 1,
+        task_id,
+        name: "act".to_owned(),
+        input: task_id.to_string(),
+    }
+}
+
+async fn fetch(backend: &dyn Backend) -> Option<OrchestrationItem> {
+    backend
+        .fetch_orchestration(LEASE, NO_WAIT)
+        .await
+        .expect("fetch_orchestration")
+}
+
+/// A new instance is `Pending` with an empty history and its start message in the inbox.
+pub async fn create_and_read(backend: Arc<dyn Backend>) {
+    assert_eq!(backend.read_metadata("a").await.expect("read"), None);
+    create(&*backend, "a").await;
+    let metadata = backend
+        .read_metadata("a")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(metadata.status, InstanceStatus::Pending);
+    assert_eq!(metadata.name, "flow");
+    assert_eq!(metadata.execution_id, 1);
+    assert_eq!(metadata.history_len, 0);
+    assert!(backend.read_history("a").await.expect("history").is_empty());
+    let item = fetch(&*backend).await.expect("the instance has work");
+    assert_eq!(item.instance, metadata);
+    assert_eq!(item.lease.attempt, 1);
+    assert_eq!(item.messages.len(), 1);
+    assert_eq!(item.messages[0].event, start_event("flow"));
+    assert!(item.lease.expires_at_ms >= item.now_ms + 30_000);
+}
+
+/// Creating an instance under a taken id fails and changes nothing.
+pub async fn duplicate_instance_is_refused(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let again = backend
+        .create_instance(NewInstance {
+            instance_id: "a".to_owned(),
+            name: "other".to_owned(),
+            input: "1".to_owned(),
+            execution_id: 1,
+            start: start_event("other"),
+        })
+        .await;
+    assert_eq!(again, Err(BackendError::InstanceExists("a".to_owned())));
+    let metadata = backend
+        .read_metadata("a")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(metadata.name, "flow");
+    let item = fetch(&*backend).await.expect("work");
+    assert_eq!(item.messages.len(), 1);
+}
+
+/// Sending to an instance that does not exist fails.
+pub async fn messages_need_an_instance(backend: Arc<dyn Backend>) {
+    let sent = backend.send_message(raised("ghost", "1", None)).await;
+    assert_eq!(
+        sent,
+        Err(BackendError::InstanceNotFound("ghost".to_owned()))
+    );
+    assert_eq!(fetch(&*backend).await, None);
+}
+
+/// One acknowledgement appends history, enqueues activities and messages, updates metadata,
+/// removes the consumed messages and releases the lease.
+pub async fn ack_commits_everything_at_once(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    create(&*backend, "b").await;
+    let item = fetch(&*backend).await.expect("work");
+    let id = item.instance.instance_id.clone();
+    let other = if id == "a" { "b" } else { "a" };
+    let history = vec![
+        Event::EpisodeStarted {
+            timestamp_ms: item.now_ms,
+        },
+        start_event("flow"),
+        Event::ActivityScheduled {
+            task_id: 0,
+            name: "act".to_owned(),
+            input: "0".to_owned(),
+        },
+    ];
+    let commit = OrchestrationCommit {
+        history: history.clone(),
+        activities: vec![work(&id, 0)],
+        messages: vec![raised(other, "hello", None)],
+        metadata: Some(MetadataUpdate {
+            custom_status: Some("busy".to_owned()),
+            ..running(1)
+        }),
+    };
+    backend
+        .ack_orchestration(&id, item.lease.token, &commit)
+        .await
+        .expect("ack");
+    assert_eq!(backend.read_history(&id).await.expect("history"), history);
+    let metadata = backend
+        .read_metadata(&id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(metadata.status, InstanceStatus::Running);
+    assert_eq!(metadata.custom_status.as_deref(), Some("busy"));
+    assert_eq!(metadata.history_len, 3);
+    let activity = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch_activity")
+        .expect("the activity was enqueued");
+    assert_eq!(activity.work, work(&id, 0));
+    // The other instance got the message after its start; the acked one has nothing left.
+    let next = fetch(&*backend).await.expect("the other instance");
+    assert_eq!(next.instance.instance_id, other);
+    assert_eq!(event_data(&next), vec!["hello".to_owned()]);
+    assert_eq!(fetch(&*backend).await, None);
+    // The lease was released: acknowledging again is refused.
+    let again = backend
+        .ack_orchestration(&id, item.lease.token, &empty_commit())
+        .await;
+    assert!(
+        matches!(again, Err(BackendError::LeaseLost { .. })),
+        "{again:?}"
+    );
+}
+
+/// While a lease is live nobody else gets the instance, not even when new messages arrive.
+pub async fn leases_are_exclusive(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    backend
+        .send_message(raised("a", "1", None))
+        .await
+        .expect("send");
+    assert_eq!(fetch(&*backend).await, None);
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert_eq!(fetch(&*backend).await, None);
+    backend
+        .ack_orchestration("a", item.lease.token, &empty_commit())
+        .await
+        .expect("ack");
+}
+
+/// After expiry the instance is handed out again with a new token and a higher attempt
+/// count; the old token is refused.
+pub async fn expired_leases_pass_to_the_next_fetch(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let first = fetch(&*backend).await.expect("work");
+    tokio::time::advance(LEASE + Duration::from_millis(1)).await;
+    let second = fetch(&*backend).await.expect("the lease expired");
+    assert_ne!(second.lease.token, first.lease.token);
+    assert_eq!(second.lease.attempt, 2);
+    assert_eq!(second.messages, first.messages);
+    let stale = backend
+        .ack_orchestration("a", first.lease.token, &empty_commit())
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    let stale = backend
+        .renew_orchestration_lease("a", first.lease.token, LEASE)
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    backend
+        .ack_orchestration("a", second.lease.token, &empty_commit())
+        .await
+        .expect("the current token is accepted");
+}
+
+/// Renewal moves the expiry; a renewed lease outlives its original expiry.
+pub async fn renewal_extends_a_lease(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let expires = backend
+        .renew_orchestration_lease("a", item.lease.token, LEASE)
+        .await
+        .expect("renew");
+    assert!(expires > item.lease.expires_at_ms);
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        fetch(&*backend).await,
+        None,
+        "the renewed lease still holds"
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert!(
+        fetch(&*backend).await.is_some(),
+        "the renewed lease expired"
+    );
+}
+
+/// Every lease ever granted has its own token.
+pub async fn tokens_are_unique(backend: Arc<dyn Backend>) {
+    let mut tokens = HashSet::new();
+    for n in 0..5 {
+        let id = format!("i{n}");
+        create(&*backend, &id).await;
+        let item = fetch(&*backend).await.expect("work");
+        assert!(tokens.insert(item.lease.token));
+        let commit = OrchestrationCommit {
+            activities: vec![work(&id, 0)],
+            ..empty_commit()
+        };
+        backend
+            .ack_orchestration(&id, item.lease.token, &commit)
+            .await
+            .expect("ack");
+    }
+    for _ in 0..5 {
+        let item = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("an activity");
+        assert!(tokens.insert(item.lease.token));
+    }
+    // Re-leasing after expiry makes new tokens too.
+    tokio::time::advance(LEASE * 2).await;
+    let item = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("an expired activity");
+    assert!(tokens.insert(item.lease.token));
+}
+
+/// Messages of one instance come in the order sent; instances in the order of their oldest
+/// message.
+pub async fn inboxes_are_fifo(backend: Arc<dyn Backend>) {
+    create(&*backend, "b").await;
+    create(&*backend, "a").await;
+    for data in ["1", "2", "3"] {
+        backend
+            .send_message(raised("a", data, None))
+            .await
+            .expect("send");
+    }
+    let first = fetch(&*backend).await.expect("work");
+    assert_eq!(
+        first.instance.instance_id, "b",
+        "b's start is the oldest message"
+    );
+    let second = fetch(&*backend).await.expect("work");
+    assert_eq!(second.instance.instance_id, "a");
+    assert_eq!(event_data(&second), vec!["1", "2", "3"]);
+    let ids: Vec<u64> = second.messages.iter().map(|message| message.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
+}
+
+/// A delayed message is not handed out before its time, and a waiting fetch returns when it
+/// becomes visible.
+pub async fn delayed_messages_become_visible_on_time(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let due = item.now_ms + 60_000;
+    let commit = OrchestrationCommit {
+        messages: vec![raised("a", "timer", Some(due))],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    assert_eq!(fetch(&*backend).await, None);
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert_eq!(fetch(&*backend).await, None);
+    let item = backend
+        .fetch_orchestration(LEASE, Duration::from_secs(3600))
+        .await
+        .expect("fetch")
+        .expect("visible within the wait");
+    assert_eq!(event_data(&item), vec!["timer"]);
+    assert!(
+        item.now_ms >= due && item.now_ms < due + 1_000,
+        "{} vs {due}",
+        item.now_ms
+    );
+}
+
+/// Abandoning releases the lease, hides the instance for the delay and keeps the attempt
+/// count (so poison detection sees every attempt).
+pub async fn abandon_delays_and_keeps_the_attempt_count(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let first = fetch(&*backend).await.expect("work");
+    backend
+        .abandon_orchestration("a", first.lease.token, Duration::from_secs(10))
+        .await
+        .expect("abandon");
+    assert_eq!(fetch(&*backend).await, None);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let second = fetch(&*backend).await.expect("visible again");
+    assert_eq!(second.lease.attempt, 2);
+    backend
+        .ack_orchestration("a", second.lease.token, &empty_commit())
+        .await
+        .expect("ack");
+    // A successful acknowledgement resets the count.
+    backend
+        .send_message(raised("a", "1", None))
+        .await
+        .expect("send");
+    let third = fetch(&*backend).await.expect("work");
+    assert_eq!(third.lease.attempt, 1);
+}
+
+/// Acknowledging removes only the messages handed out under the lease.
+pub async fn messages_arriving_during_a_lease_are_kept(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    backend
+        .send_message(raised("a", "late", None))
+        .await
+        .expect("send");
+    backend
+        .ack_orchestration("a", item.lease.token, &empty_commit())
+        .await
+        .expect("ack");
+    let next = fetch(&*backend).await.expect("the late message");
+    assert_eq!(event_data(&next), vec!["late"]);
+}
+
+/// Acknowledging an activity removes it and enqueues its completion, atomically.
+pub async fn activity_completion_moves_to_the_inbox(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        activities: vec![work("a", 7)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    let activity = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("activity");
+    assert_eq!(activity.lease.attempt, 1);
+    let completion = NewMessage {
+        instance_id: "a".to_owned(),
+        execution_id: Some(1),
+        event: Event::ActivityCompleted {
+            task_id: 7,
+            output: "70".to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    backend
+        .ack_activity(activity.id, activity.lease.token, &completion)
+        .await
+        .expect("ack activity");
+    tokio::time::advance(LEASE * 2).await;
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None,
+        "the activity is gone"
+    );
+    let next = fetch(&*backend).await.expect("the completion");
+    assert_eq!(next.messages.len(), 1);
+    assert_eq!(next.messages[0].event, completion.event);
+    assert_eq!(next.messages[0].execution_id, Some(1));
+    let again = backend
+        .ack_activity(activity.id, activity.lease.token, &completion)
+        .await;
+    assert!(
+        matches!(again, Err(BackendError::LeaseLost { .. })),
+        "{again:?}"
+    );
+}
+
+/// Activity leases expire, renew and abandon like orchestration leases, counting attempts.
+pub async fn activity_leases_expire_abandon_and_count_attempts(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        activities: vec![work("a", 0)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    let first = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("activity");
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None
+    );
+    tokio::time::advance(Duration::from_secs(20)).await;
+    backend
+        .renew_activity_lease(first.id, first.lease.token, LEASE)
+        .await
+        .expect("renew");
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let second = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("expired");
+    assert_eq!(second.lease.attempt, 2);
+    let stale = backend
+        .renew_activity_lease(first.id, first.lease.token, LEASE)
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    backend
+        .abandon_activity(second.id, second.lease.token, Duration::from_secs(5))
+        .await
+        .expect("abandon");
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let third = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("visible again");
+    assert_eq!(third.lease.attempt, 3);
+}
+
+/// A fetch waiting for work returns as soon as work is enqueued, not at its next poll.
+pub async fn waiting_fetches_wake_on_enqueue(backend: Arc<dyn Backend>) {
+    let waiting = {
+        let backend = Arc::clone(&backend);
+        tokio::spawn(async move {
+            backend
+                .fetch_orchestration(LEASE, Duration::from_secs(3600))
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    let before = tokio::time::Instant::now();
+    create(&*backend, "a").await;
+    let item = waiting
+        .await
+        .expect("the task ran")
+        .expect("fetch")
+        .expect("woken with the new instance");
+    assert_eq!(item.instance.instance_id, "a");
+    assert!(
+        tokio::time::Instant::now() - before < Duration::from_secs(1),
+        "the fetch was not woken by the enqueue"
+    );
+}
+
+/// A commit for a new execution (continue-as-new) replaces the history instead of appending.
+pub async fn a_new_execution_replaces_the_history(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    backend
+        .send_message(raised("a", "1", None))
+        .await
+        .expect("send");
+    let item = fetch(&*backend).await.expect("work");
+    let fresh = vec![Event::EpisodeStarted {
+        timestamp_ms: item.now_ms,
+    }];
+    let commit = OrchestrationCommit {
+        history: fresh.clone(),
+        metadata: Some(MetadataUpdate {
+            input: Some("2".to_owned()),
+            ..running(2)
+        }),
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    assert_eq!(backend.read_history("a").await.expect("history"), fresh);
+    let metadata = backend
+        .read_metadata("a")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(metadata.execution_id, 2);
+    assert_eq!(metadata.input, "2");
+    assert_eq!(metadata.history_len, 1);
+}
+
+/// Messages a commit sends to instances that do not exist are dropped; the commit succeeds.
+pub async fn commits_drop_messages_to_missing_instances(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        messages: vec![raised("ghost", "1", None)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    assert_eq!(fetch(&*backend).await, None);
+    assert_eq!(backend.read_metadata("ghost").await.expect("read"), None);
+}
+
+/// Several workers fetching and acknowledging at once consume every message exactly once.
+pub async fn concurrent_workers_consume_each_message_once(backend: Arc<dyn Backend>) {
+    const INSTANCES: usize = 8;
+    const MESSAGES: usize = 20;
+    for n in 0..INSTANCES {
+        create(&*backend, &format!("i{n}")).await;
+    }
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let backend = Arc::clone(&backend);
+        workers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(item) = backend
+                .fetch_orchestration(LEASE, Duration::from_secs(1))
+                .await
+                .expect("fetch")
+            {
+                for message in &item.messages {
+                    seen.push(message.id);
+                }
+                tokio::task::yield_now().await;
+                backend
+                    .ack_orchestration(
+                        &item.instance.instance_id,
+                        item.lease.token,
+                        &empty_commit(),
+                    )
+                    .await
+                    .expect("ack");
+            }
+            seen
+        }));
+    }
+    for round in 0..MESSAGES {
+        for n in 0..INSTANCES {
+            backend
+                .send_message(raised(&format!("i{n}"), &round.to_string(), None))
+                .await
+                .expect("send");
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let unique: HashSet<u64> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len(), "a message was handed out twice");
+    assert_eq!(all.len(), INSTANCES * (MESSAGES + 1));
+}
+
+/// The engine runs orchestrations with activities, fan-out, timers and events on the backend.
+pub async fn orchestrations_run_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{
+        ActivityContext, Client, Failure, OrchestrationContext, Registry, Worker, WorkerOptions,
+    };
+    let registry = Registry::new()
+        .activity("double", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n * 2)
+        })
+        .orchestration("flow", |ctx: OrchestrationContext, n: u64| async move {
+            let doubled: u64 = ctx.call_activity("double", &n).await?;
+            let fanned = futures::future::join_all(
+                (0..doubled).map(|k| ctx.call_activity::<_, u64>("double", &k)),
+            )
+            .await;
+            let mut sum = 0;
+            for value in fanned {
+                sum += value?;
+            }
+            ctx.create_timer(Duration::from_secs(60)).await?;
+            let bonus: u64 = ctx.wait_for_event("bonus").await?;
+            Ok(sum + bonus)
+        });
+    let worker = Worker::start(Arc::clone(&backend), registry, WorkerOptions::default());
+    let client = Client::new(Arc::clone(&backend));
+    for n in 0..5u64 {
+        let id = format!("i{n}");
+        client.schedule("flow", &id, &n).await.expect("schedule");
+        client
+            .raise_event(&id, "bonus", &1000u64)
+            .await
+            .expect("raise");
+    }
+    for n in 0..5u64 {
+        let done = client
+            .wait_for_completion(&format!("i{n}"), Duration::from_secs(3600))
+            .await
+            .expect("completion");
+        let expected: u64 = (0..2 * n).map(|k| 2 * k).sum::<u64>() + 1000;
+        assert_eq!(
+            done.output::<u64>().ok().flatten(),
+            Some(expected),
+            "{done:?}"
+        );
+    }
+    worker.shutdown().await;
+}

@@ -1,0 +1,538 @@
+//! `OrchestrationContext`: what orchestration code may do, deterministically.
+//!
+//! Every call that schedules durable work (`call_activity`, `create_timer`) takes the next
+//! task id *when it is called* and records an output event; the returned `DurableFuture`
+//! resolves when the matching completion is fed in by the replay engine. Because task ids
+//! follow call order and completions are fed in history order, the same code fed the same
+//! history makes the same calls and sees the same results, whether it runs live or replays.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime};
+
+use futures::future::{Either, select};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha1::{Digest, Sha1};
+
+use crate::clock::{millis, system_time};
+use crate::failure::{Failure, FailureKind};
+use crate::history::Event;
+
+/// The result a completion carries: JSON output or a failure.
+pub(crate) type TaskResult = Result<String, Failure>;
+
+/// Handle through which orchestration code schedules durable work. Cheap to clone.
+#[derive(Clone)]
+pub struct OrchestrationContext {
+    state: Arc<Mutex<ContextState>>,
+}
+
+/// What a pending future waits on: a scheduled task (by task id) or an event waiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SlotKey {
+    Task(u64),
+    Waiter(u64),
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    result: Option<TaskResult>,
+    waker: Option<Waker>,
+}
+
+/// The mutable state shared by an orchestration's context handles and the replay engine.
+#[derive(Debug)]
+pub(crate) struct ContextState {
+    instance_id: String,
+    execution_id: u64,
+    now_ms: u64,
+    pub(crate) replaying: bool,
+    next_task_id: u64,
+    next_waiter_id: u64,
+    uuid_counter: u64,
+    /// Output events produced by the code since the engine last took them.
+    pub(crate) outputs: Vec<Event>,
+    /// Live futures; a future's slot is removed when it resolves or is dropped.
+    slots: HashMap<SlotKey, Slot>,
+    /// Raised events nobody waited for yet, per name, oldest first, with their arrival number.
+    buffered_events: HashMap<String, VecDeque<(u64, String)>>,
+    /// Counts raised events, to restore their arrival order across names.
+    events_received: u64,
+    /// Waiter ids per event name, oldest first (may contain ids of dropped waiters).
+    waiters: HashMap<String, VecDeque<u64>>,
+    pub(crate) custom_status: Option<String>,
+}
+
+pub(crate) fn lock(state: &Mutex<ContextState>) -> MutexGuard<'_, ContextState> {
+    // User code runs while the lock is *not* held, so a poisoned lock still holds
+    // consistent state; recover it instead of propagating the panic.
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ContextState {
+    pub(crate) fn new(instance_id: String, execution_id: u64) -> Self {
+        ContextState {
+            instance_id,
+            execution_id,
+            now_ms: 0,
+            replaying: false,
+            next_task_id: 0,
+            next_waiter_id: 0,
+            uuid_counter: 0,
+            outputs: Vec::new(),
+            slots: HashMap::new(),
+            buffered_events: HashMap::new(),
+            events_received: 0,
+            waiters: HashMap::new(),
+            custom_status: None,
+        }
+    }
+
+    pub(crate) fn set_now(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// True if feeding `event` would reach a live future (or, for raised events, a waiter or
+    /// the buffer). Completions for unknown, dropped or already-completed tasks are not
+    /// accepted and therefore never recorded.
+    pub(crate) fn accepts(&self, event: &Event) -> bool {
+        match event {
+            Event::ActivityCompleted { task_id, .. }
+            | Event::ActivityFailed { task_id, .. }
+            | Event::TimerFired { task_id, .. } => self
+                .slots
+                .get(&SlotKey::Task(*task_id))
+                .is_some_and(|slot| slot.result.is_none()),
+            Event::EventRaised { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Feeds a completion or raised event; returns the waker to call (after unlocking).
+    pub(crate) fn deliver(&mut self, event: &Event) -> Option<Waker> {
+        let (key, result) = match event {
+            Event::ActivityCompleted { task_id, output } => {
+                (SlotKey::Task(*task_id), Ok(output.clone()))
+            }
+            Event::ActivityFailed { task_id, failure } => {
+                (SlotKey::Task(*task_id), Err(failure.clone()))
+            }
+            Event::TimerFired { task_id, .. } => (SlotKey::Task(*task_id), Ok("null".to_owned())),
+            Event::EventRaised { name, data } => match self.pop_live_waiter(name) {
+                Some(waiter) => (SlotKey::Waiter(waiter), Ok(data.clone())),
+                None => {
+                    let arrival = self.events_received;
+                    self.events_received += 1;
+                    self.buffered_events
+                        .entry(name.clone())
+                        .or_default()
+                        .push_back((arrival, data.clone()));
+                    return None;
+                }
+            },
+            _ => return None,
+        };
+        let slot = self.slots.get_mut(&key)?;
+        if slot.result.is_some() {
+            return None;
+        }
+        slot.result = Some(result);
+        slot.waker.take()
+    }
+
+    /// Removes and returns the buffered (received, never waited for) events in arrival order.
+    pub(crate) fn take_buffered_events(&mut self) -> Vec<(String, String)> {
+        let mut events: Vec<(u64, String, String)> = self
+            .buffered_events
+            .drain()
+            .flat_map(|(name, queue)| {
+                queue
+                    .into_iter()
+                    .map(move |(arrival, data)| (arrival, name.clone(), data))
+            })
+            .collect();
+        events.sort_by_key(|(arrival, _, _)| *arrival);
+        events
+            .into_iter()
+            .map(|(_, name, data)| (name, data))
+            .collect()
+    }
+
+    fn pop_live_waiter(&mut self, name: &str) -> Option<u64> {
+        let queue = self.waiters.get_mut(name)?;
+        while let Some(waiter) = queue.pop_front() {
+            let live = self
+                .slots
+                .get(&SlotKey::Waiter(waiter))
+                .is_some_and(|slot| slot.result.is_none());
+            if live {
+                return Some(waiter);
+            }
+        }
+        None
+    }
+
+    /// Takes the next task id, records the output event it makes, and opens its slot.
+    fn schedule(&mut self, make: impl FnOnce(u64) -> Event) -> SlotKey {
+        let task_id = self.next_task_id;
+        self.next_task_id += 1;
+        self.outputs.push(make(task_id));
+        let key = SlotKey::Task(task_id);
+        self.slots.insert(key, Slot::default());
+        key
+    }
+
+    fn release(&mut self, key: SlotKey) {
+        self.slots.remove(&key);
+    }
+}
+
+impl OrchestrationContext {
+    pub(crate) fn new(state: Arc<Mutex<ContextState>>) -> Self {
+        OrchestrationContext { state }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ContextState> {
+        lock(&self.state)
+    }
+
+    /// The instance id.
+    pub fn instance_id(&self) -> String {
+        self.lock().instance_id.clone()
+    }
+
+    /// Which execution of the instance this is (1 for the first).
+    pub fn execution_id(&self) -> u64 {
+        self.lock().execution_id
+    }
+
+    /// The time the current episode started, as recorded in history: the same on every
+    /// replay. Never the wall clock.
+    pub fn current_time_utc(&self) -> SystemTime {
+        system_time(self.current_time_ms())
+    }
+
+    /// `current_time_utc` in milliseconds since the Unix epoch.
+    pub fn current_time_ms(&self) -> u64 {
+        self.lock().now_ms
+    }
+
+    /// True while the engine re-executes recorded episodes (to rebuild state after a restart
+    /// or cache eviction). Use it to silence logging, never to change behaviour.
+    pub fn is_replaying(&self) -> bool {
+        self.lock().replaying
+    }
+
+    /// Sets the custom status clients see in the instance metadata (committed with the
+    /// episode). It belongs to the execution: a new one (continue-as-new) starts without.
+    pub fn set_custom_status(&self, status: impl Into<String>) {
+        self.lock().custom_status = Some(status.into());
+    }
+
+    /// A deterministic UUID (version 5 layout): derived from the instance id, the execution
+    /// and how many UUIDs this execution made before, so replay makes the same ones.
+    pub fn new_uuid(&self) -> String {
+        let mut state = self.lock();
+        let mut hasher = Sha1::new();
+        hasher.update(state.instance_id.as_bytes());
+        hasher.update([0]);
+        hasher.update(state.execution_id.to_be_bytes());
+        hasher.update(state.uuid_counter.to_be_bytes());
+        state.uuid_counter += 1;
+        drop(state);
+        let digest = hasher.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x50;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
+    /// Schedules the activity registered as `name` with `input`; the future resolves to its
+    /// decoded output or its failure. Scheduling happens now, at the call, not when the future
+    /// is first polled.
+    pub fn call_activity<I, O>(&self, name: &str, input: &I) -> DurableFuture<O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        match serde_json::to_string(input) {
+            Ok(input) => self.call_activity_json(name, input),
+            Err(error) => DurableFuture::failed(
+                &self.state,
+                Failure::serialization(&format!("input of activity '{name}'"), &error),
+            ),
+        }
+    }
+
+    /// `call_activity` with the input already serialized.
+    pub(crate) fn call_activity_json<O>(&self, name: &str, input: String) -> DurableFuture<O> {
+        let key = self.lock().schedule(|task_id| Event::ActivityScheduled {
+            task_id,
+            name: name.to_owned(),
+            input,
+        });
+        DurableFuture::pending(&self.state, key, format!("activity '{name}'"))
+    }
+
+    /// A durable timer: resolves `delay` after the current episode's time, surviving restarts.
+    pub fn create_timer(&self, delay: Duration) -> DurableFuture<()> {
+        let mut state = self.lock();
+        let fire_at_ms = state.now_ms.saturating_add(millis(delay));
+        let key = state.schedule(|task_id| Event::TimerCreated {
+            task_id,
+            fire_at_ms,
+        });
+        drop(state);
+        DurableFuture::pending(&self.state, key, "timer".to_owned())
+    }
+
+    /// Resolves with the data of the next event raised under `name` that no earlier waiter
+    /// took. Events raised before anyone waits are buffered. A waiter dropped after an event
+    /// was handed to it but before it was polled loses that event.
+    pub fn wait_for_event<T: DeserializeOwned>(&self, name: &str) -> DurableFuture<T> {
+        let mut state = self.lock();
+        let waiter = state.next_waiter_id;
+        state.next_waiter_id += 1;
+        let key = SlotKey::Waiter(waiter);
+        let buffered = state
+            .buffered_events
+            .get_mut(name)
+            .and_then(VecDeque::pop_front)
+            .map(|(_, data)| data);
+        let slot = Slot {
+            result: buffered.map(Ok),
+            waker: None,
+        };
+        if slot.result.is_none() {
+            state
+                .waiters
+                .entry(name.to_owned())
+                .or_default()
+                .push_back(waiter);
+        }
+        state.slots.insert(key, slot);
+        drop(state);
+        DurableFuture::pending(&self.state, key, format!("event '{name}'"))
+    }
+
+    /// Ends this execution and starts a new one of the same orchestration with `input`, under
+    /// the same instance id and with a fresh history (so an endless loop keeps a bounded
+    /// history). Raised events no `wait_for_event` consumed carry over to the new execution,
+    /// in the order they arrived (ahead of events that arrive meanwhile). The returned future
+    /// never resolves: `return ctx.continue_as_new(&next).await;`.
+    pub fn continue_as_new<I, T>(
+        &self,
+        input: &I,
+    ) -> impl Future<Output = Result<T, Failure>> + Send + use<I, T>
+    where
+        I: Serialize + ?Sized,
+        T: Send,
+    {
+        let recorded = serde_json::to_string(input)
+            .map_err(|error| Failure::serialization("input of continue-as-new", &error));
+        let recorded = recorded.map(|input| {
+            self.lock().outputs.push(Event::ContinuedAsNew { input });
+        });
+        async move {
+            recorded?;
+            futures::future::pending::<()>().await;
+            Err(Failure::application("continue-as-new resumed"))
+        }
+    }
+
+    /// `wait_for_event` bounded by a durable timer: fails with `FailureKind::Timeout` if no
+    /// event arrives within `timeout`.
+    pub fn wait_for_event_timeout<T>(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Failure>> + Send + 'static + use<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let event = self.wait_for_event::<T>(name);
+        let timer = self.create_timer(timeout);
+        let message = format!("no event '{name}' within {timeout:?}");
+        async move {
+            match select(event, timer).await {
+                Either::Left((result, _)) => result,
+                Either::Right((fired, _)) => {
+                    fired?;
+                    Err(Failure::new(FailureKind::Timeout, message))
+                }
+            }
+        }
+    }
+}
+
+/// The future of a durable operation: resolves to the decoded result or a `Failure`.
+///
+/// It is `Unpin` and `Send`, so it works with `join_all`, `select` and friends. Dropping it
+/// before it resolves abandons the operation's result (the work itself still happens).
+#[must_use = "durable futures do nothing unless awaited; the work is scheduled either way"]
+pub struct DurableFuture<T> {
+    state: Arc<Mutex<ContextState>>,
+    key: Option<SlotKey>,
+    early: Option<Failure>,
+    what: String,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> DurableFuture<T> {
+    fn pending(state: &Arc<Mutex<ContextState>>, key: SlotKey, what: String) -> Self {
+        DurableFuture {
+            state: Arc::clone(state),
+            key: Some(key),
+            early: None,
+            what,
+            _output: PhantomData,
+        }
+    }
+
+    fn failed(state: &Arc<Mutex<ContextState>>, failure: Failure) -> Self {
+        DurableFuture {
+            state: Arc::clone(state),
+            key: None,
+            early: Some(failure),
+            what: String::new(),
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Future for DurableFuture<T> {
+    type Output = Result<T, Failure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(failure) = this.early.take() {
+            return Poll::Ready(Err(failure));
+        }
+        let Some(key) = this.key else {
+            return Poll::Ready(Err(Failure::application(format!(
+                "{} polled after it resolved",
+                this.what
+            ))));
+        };
+        let mut state = lock(&this.state);
+        let Some(slot) = state.slots.get_mut(&key) else {
+            return Poll::Ready(Err(Failure::application(format!(
+                "{} lost its slot",
+                this.what
+            ))));
+        };
+        match slot.result.take() {
+            Some(result) => {
+                state.release(key);
+                drop(state);
+                this.key = None;
+                Poll::Ready(result.and_then(|json| {
+                    serde_json::from_str(&json).map_err(|error| {
+                        Failure::serialization(&format!("result of {}", this.what), &error)
+                    })
+                }))
+            }
+            None => {
+                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    slot.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for DurableFuture<T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            lock(&self.state).release(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> OrchestrationContext {
+        OrchestrationContext::new(Arc::new(Mutex::new(ContextState::new("i".into(), 1))))
+    }
+
+    #[test]
+    fn uuids_are_deterministic_and_distinct() {
+        let first = context();
+        let second = context();
+        let a = first.new_uuid();
+        let b = first.new_uuid();
+        assert_ne!(a, b);
+        assert_eq!(second.new_uuid(), a);
+        assert_eq!(second.new_uuid(), b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "5");
+    }
+
+    #[test]
+    fn scheduling_records_outputs_in_call_order() {
+        let ctx = context();
+        let _a = ctx.call_activity::<_, String>("a", "x");
+        let _t = ctx.create_timer(Duration::from_millis(5));
+        let outputs = lock(&ctx.state).outputs.clone();
+        assert_eq!(
+            outputs,
+            vec![
+                Event::ActivityScheduled {
+                    task_id: 0,
+                    name: "a".into(),
+                    input: "\"x\"".into()
+                },
+                Event::TimerCreated {
+                    task_id: 1,
+                    fire_at_ms: 5
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn dropped_futures_no_longer_accept_completions() {
+        let ctx = context();
+        let future = ctx.call_activity::<_, String>("a", "x");
+        let completion = Event::ActivityCompleted {
+            task_id: 0,
+            output: "\"y\"".into(),
+        };
+        assert!(lock(&ctx.state).accepts(&completion));
+        drop(future);
+        assert!(!lock(&ctx.state).accepts(&completion));
+    }
+
+    #[test]
+    fn raised_events_are_buffered_until_waited_for() {
+        let ctx = context();
+        let raised = Event::EventRaised {
+            name: "go".into(),
+            data: "7".into(),
+        };
+        assert!(lock(&ctx.state).deliver(&raised).is_none());
+        let mut waiter = ctx.wait_for_event::<u32>("go");
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(Pin::new(&mut waiter).poll(&mut cx), Poll::Ready(Ok(7)));
+    }
+}

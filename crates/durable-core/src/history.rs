@@ -1,0 +1,223 @@
+//! The event model: an orchestration's history is an append-only list of `Event`s.
+//!
+//! A history is a sequence of *episodes*. Each episode starts with `EpisodeStarted` (whose
+//! timestamp is the orchestration's notion of "now" for that episode), continues with the
+//! *inputs* the episode consumed (the start, activity and timer completions, raised events, a
+//! termination) and ends with the *outputs* the orchestration code produced from them
+//! (scheduled activities and timers, its completion). Replay feeds the inputs of each recorded
+//! episode to the code and checks that it produces the same outputs.
+//!
+//! Payloads (`input`, `output`, `data`) are JSON text, so histories stay readable and a
+//! changed input is detected by plain comparison.
+
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Failure;
+
+/// The version of the history format this engine writes; recorded in every `ExecutionStarted`.
+/// An engine refuses (with `FailureKind::UnsupportedFormat`) to replay a newer format.
+pub const HISTORY_FORMAT_VERSION: u32 = 1;
+
+/// One entry of an orchestration's history (or a message on its way to becoming one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The execution began: which orchestration, with what input. Always the first input.
+    ExecutionStarted {
+        /// `HISTORY_FORMAT_VERSION` of the engine that scheduled the execution.
+        format_version: u32,
+        /// Registered orchestration name.
+        name: String,
+        /// JSON input.
+        input: String,
+        /// Which execution of the instance this is (1 for the first).
+        execution_id: u64,
+    },
+    /// An episode began at this time (milliseconds since the Unix epoch).
+    EpisodeStarted {
+        /// The orchestration's `current_time_utc` during this episode.
+        timestamp_ms: u64,
+    },
+    /// The orchestration scheduled an activity.
+    ActivityScheduled {
+        /// Sequence number of the scheduling call within the execution.
+        task_id: u64,
+        /// Registered activity name.
+        name: String,
+        /// JSON input.
+        input: String,
+    },
+    /// An activity returned an output.
+    ActivityCompleted {
+        /// The `task_id` of the matching `ActivityScheduled`.
+        task_id: u64,
+        /// JSON output.
+        output: String,
+    },
+    /// An activity failed (returned an error, panicked, or was poisoned).
+    ActivityFailed {
+        /// The `task_id` of the matching `ActivityScheduled`.
+        task_id: u64,
+        /// Why.
+        failure: Failure,
+    },
+    /// The orchestration created a durable timer.
+    TimerCreated {
+        /// Sequence number of the scheduling call within the execution.
+        task_id: u64,
+        /// When it fires, in milliseconds since the Unix epoch.
+        fire_at_ms: u64,
+    },
+    /// A durable timer fired.
+    TimerFired {
+        /// The `task_id` of the matching `TimerCreated`.
+        task_id: u64,
+        /// When it was due.
+        fire_at_ms: u64,
+    },
+    /// An external event was delivered to the instance.
+    EventRaised {
+        /// Event name, matched by `wait_for_event`.
+        name: String,
+        /// JSON payload.
+        data: String,
+    },
+    /// A client terminated the execution.
+    ExecutionTerminated {
+        /// Why, as given by the client.
+        reason: String,
+    },
+    /// The orchestration returned an output.
+    ExecutionCompleted {
+        /// JSON output.
+        output: String,
+    },
+    /// The orchestration failed.
+    ExecutionFailed {
+        /// Why.
+        failure: Failure,
+    },
+    /// The orchestration ended this execution and asked for a new one with a new input
+    /// (continue-as-new); the instance keeps its id, its history starts afresh.
+    ContinuedAsNew {
+        /// JSON input of the next execution.
+        input: String,
+    },
+}
+
+impl Event {
+    /// The variant's name, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Event::ExecutionStarted { .. } => "ExecutionStarted",
+            Event::EpisodeStarted { .. } => "EpisodeStarted",
+            Event::ActivityScheduled { .. } => "ActivityScheduled",
+            Event::ActivityCompleted { .. } => "ActivityCompleted",
+            Event::ActivityFailed { .. } => "ActivityFailed",
+            Event::TimerCreated { .. } => "TimerCreated",
+            Event::TimerFired { .. } => "TimerFired",
+            Event::EventRaised { .. } => "EventRaised",
+            Event::ExecutionTerminated { .. } => "ExecutionTerminated",
+            Event::ExecutionCompleted { .. } => "ExecutionCompleted",
+            Event::ExecutionFailed { .. } => "ExecutionFailed",
+            Event::ContinuedAsNew { .. } => "ContinuedAsNew",
+        }
+    }
+
+    /// True for events the orchestration code produces (as opposed to inputs it consumes).
+    pub fn is_output(&self) -> bool {
+        matches!(
+            self,
+            Event::ActivityScheduled { .. }
+                | Event::TimerCreated { .. }
+                | Event::ExecutionCompleted { .. }
+                | Event::ExecutionFailed { .. }
+                | Event::ContinuedAsNew { .. }
+        )
+    }
+
+    /// True for events after which the execution does nothing more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Event::ExecutionCompleted { .. }
+                | Event::ExecutionFailed { .. }
+                | Event::ExecutionTerminated { .. }
+                | Event::ContinuedAsNew { .. }
+        )
+    }
+
+    /// A short description naming the event: kind, name and task id where it has them.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::ActivityScheduled {
+                task_id,
+                name,
+                input,
+            } => format!("ActivityScheduled '{name}' (task {task_id}, input {input})"),
+            Event::TimerCreated {
+                task_id,
+                fire_at_ms,
+            } => format!("TimerCreated (task {task_id}, fires at {fire_at_ms} ms)"),
+            Event::ExecutionCompleted { output } => format!("ExecutionCompleted (output {output})"),
+            Event::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
+            Event::ActivityCompleted { task_id, .. }
+            | Event::ActivityFailed { task_id, .. }
+            | Event::TimerFired { task_id, .. } => {
+                format!("{} (task {task_id})", self.kind_name())
+            }
+            Event::EventRaised { name, .. } => format!("EventRaised '{name}'"),
+            Event::ExecutionStarted { name, .. } => format!("ExecutionStarted '{name}'"),
+            Event::EpisodeStarted { timestamp_ms } => format!("EpisodeStarted ({timestamp_ms} ms)"),
+            Event::ExecutionTerminated { reason } => format!("ExecutionTerminated ({reason})"),
+            Event::ContinuedAsNew { input } => format!("ContinuedAsNew (input {input})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_a_type_tag() {
+        let event = Event::ActivityScheduled {
+            task_id: 3,
+            name: "greet".into(),
+            input: "\"ada\"".into(),
+        };
+        let text = serde_json::to_string(&event).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"type":"activity_scheduled","task_id":3,"name":"greet","input":"\"ada\""}"#
+        );
+        let back: Event =
+            serde_json::from_str(&text).unwrap_or(Event::EpisodeStarted { timestamp_ms: 0 });
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn outputs_and_inputs_are_told_apart() {
+        assert!(
+            Event::TimerCreated {
+                task_id: 0,
+                fire_at_ms: 1
+            }
+            .is_output()
+        );
+        assert!(
+            !Event::TimerFired {
+                task_id: 0,
+                fire_at_ms: 1
+            }
+            .is_output()
+        );
+        assert!(
+            Event::ExecutionTerminated {
+                reason: String::new()
+            }
+            .is_terminal()
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The replay engine: runs an orchestration's code episode by episode, either live (new
+//! inputs, new outputs recorded) or by replaying recorded episodes and checking that the code
+//! makes the same calls.
+//!
+//! An `Execution` is the in-memory state of one running orchestration: its suspended future
+//! and its context. The runtime keeps it cached between episodes, so each episode costs only
+//! its own events; after eviction or a restart it is rebuilt by replaying the history once.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures::task::{ArcWake, waker};
+
+use crate::context::{ContextState, OrchestrationContext, lock};
+use crate::failure::{Failure, FailureKind};
+use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::registry::{BoxFuture, Registry};
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed(String),
+    Failed(Failure),
+    /// Ended to start a new execution with this JSON input.
+    ContinuedAsNew(String),
+    Terminated(String),
+}
+
+/// A running orchestration execution.
+pub(crate) struct Execution {
+    execution_id: u64,
+    registry: Arc<Registry>,
+    state: Arc<Mutex<ContextState>>,
+    future: Option<BoxFuture<Result<String, Failure>>>,
+    started: bool,
+    outcome: Option<Outcome>,
+    /// A replay divergence found while rebuilding; recorded by the next live episode.
+    replay_failure: Option<Failure>,
+    /// Events of the stored history this execution has consumed.
+    history_len: u64,
+}
+
+/// More consecutive self-wakes than this in one episode means the code spins without waiting
+/// on durable work; fail it rather than hang the worker.
+const MAX_POLLS_PER_EPISODE: usize = 100_000;
+
+struct FlagWaker(AtomicBool);
+
+impl ArcWake for FlagWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Execution {
+    pub(crate) fn new(registry: Arc<Registry>, instance_id: String, execution_id: u64) -> Self {
+        Execution {
+            execution_id,
+            registry,
+            state: Arc::new(Mutex::new(ContextState::new(instance_id, execution_id))),
+            future: None,
+            started: false,
+            outcome: None,
+            replay_failure: None,
+            history_len: 0,
+        }
+    }
+
+    /// Rebuilds an execution from its recorded history. A divergence does not fail here: it
+    /// is remembered and recorded as the execution's failure by the next live episode.
+    pub(crate) fn from_history(
+        registry: Arc<Registry>,
+        instance_id: String,
+        execution_id: u64,
+        history: &[Event],
+    ) -> Self {
+        let mut execution = Execution::new(registry, instance_id, execution_id);
+        if let Err(failure) = execution.replay(history) {
+            execution.replay_failure = Some(failure);
+        }
+        execution.history_len = history.len() as u64;
+        execution
+    }
+
+    pub(crate) fn execution_id(&self) -> u64 {
+        self.execution_id
+    }
+
+    pub(crate) fn history_len(&self) -> u64 {
+        self.history_len
+    }
+
+    pub(crate) fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Raised events received but never consumed, oldest first (carried over by
+    /// continue-as-new).
+    pub(crate) fn take_buffered_events(&self) -> Vec<(String, String)> {
+        lock(&self.state).take_buffered_events()
+    }
+
+    pub(crate) fn custom_status(&self) -> Option<String> {
+        lock(&self.state).custom_status.clone()
+    }
+
+    /// Runs one live episode at `now_ms` with the given new messages (in arrival order) and
+    /// returns the events to append to history: `EpisodeStarted`, the accepted inputs, and the
+    /// outputs the code produced.
+    pub(crate) fn run_episode(&mut self, now_ms: u64, mut messages: Vec<Event>) -> Vec<Event> {
+        lock(&self.state).replaying = false;
+        let episode_start = Event::EpisodeStarted {
+            timestamp_ms: now_ms,
+        };
+        let mut delta = vec![episode_start.clone()];
+        let _ = self.apply_input(&episode_start);
+        if let Some(failure) = self.replay_failure.take() {
+            self.finish_failed(failure, &mut delta);
+            self.history_len += delta.len() as u64;
+            return delta;
+        }
+        if !self.started {
+            // The start must be the first input even if other messages overtook it.
+            messages.sort_by_key(|event| !matches!(event, Event::ExecutionStarted { .. }));
+        }
+        for message in messages {
+            if self.outcome.is_some() {
+                break;
+            }
+            if !self.accepts(&message) {
+                tracing::debug!(event = message.describe(), "discarding message");
+                continue;
+            }
+            let applied = self.apply_input(&message);
+            delta.push(message);
+            if let Err(failure) = applied {
+                self.finish_failed(failure, &mut delta);
+            }
+        }
+        delta.extend(self.step());
+        self.history_len += delta.len() as u64;
+        delta
+    }
+
+    fn finish_failed(&mut self, failure: Failure, delta: &mut Vec<Event>) {
+        self.future = None;
+        delta.push(Event::ExecutionFailed {
+            failure: failure.clone(),
+        });
+        self.outcome = Some(Outcome::Failed(failure));
+    }
+
+    fn accepts(&self, event: &Event) -> bool {
+        match event {
+            Event::ExecutionStarted { .. } => !self.started,
+            Event::ExecutionTerminated { .. } => true,
+            _ => lock(&self.state).accepts(event),
+        }
+    }
+
+    /// Feeds one input event to the execution.
+    fn apply_input(&mut self, event: &Event) -> Result<(), Failure> {
+        match event {
+            Event::EpisodeStarted { timestamp_ms } => lock(&self.state).set_now(*timestamp_ms),
+            Event::ExecutionStarted {
+                format_version,
+                name,
+                input,
+                ..
+            } => {
+                self.started = true;
+                if *format_version > HISTORY_FORMAT_VERSION {
+                    return Err(Failure::new(
+                        FailureKind::UnsupportedFormat,
+                        format!(
+                            "history format {format_version} is newer than this engine's {HISTORY_FORMAT_VERSION}"
+                        ),
+                    ));
+                }
+                let function = self.registry.orchestration_fn(name).ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::Unregistered,
+                        format!("no orchestration is registered as '{name}'"),
+                    )
+                })?;
+                let context = OrchestrationContext::new(Arc::clone(&self.state));
+                self.future = Some(function(context, input.clone()));
+            }
+            Event::ExecutionTerminated { reason } => {
+                self.future = None;
+                self.outcome = Some(Outcome::Terminated(reason.clone()));
+            }
+            other => {
+                let waker = lock(&self.state).deliver(other);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls the code until it waits on durable work; returns the output events it produced.
+    fn step(&mut self) -> Vec<Event> {
+        let Some(future) = self.future.as_mut() else {
+            return Vec::new();
+        };
+        let flag = Arc::new(FlagWaker(AtomicBool::new(false)));
+        let waker = waker(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let mut finished = None;
+        for _ in 0..MAX_POLLS_PER_EPISODE {
+            flag.0.store(false, Ordering::SeqCst);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+                Err(payload) => {
+                    finished = Some(Err(Failure::from_panic("orchestration", payload.as_ref())));
+                    break;
+                }
+                Ok(Poll::Ready(result)) => {
+                    finished = Some(result);
+                    break;
+                }
+                Ok(Poll::Pending) if flag.0.load(Ordering::SeqCst) => {}
+                Ok(Poll::Pending) => break,
+            }
+        }
+        if finished.is_none() && flag.0.load(Ordering::SeqCst) {
+            finished = Some(Err(Failure::application(
+                "orchestration keeps waking itself without waiting on durable work",
+            )));
+        }
+        let mut outputs = std::mem::take(&mut lock(&self.state).outputs);
+        let continued = outputs.iter().find_map(|event| match event {
+            Event::ContinuedAsNew { input } => Some(input.clone()),
+            _ => None,
+        });
+        if let Some(input) = continued {
+            // Continue-as-new ends the execution even if the code went on and returned;
+            // nothing after the first one belongs to this execution.
+            let end = outputs
+                .iter()
+                .position(|event| matches!(event, Event::ContinuedAsNew { .. }))
+                .map_or(outputs.len(), |index| index + 1);
+            outputs.truncate(end);
+            self.future = None;
+            self.outcome = Some(Outcome::ContinuedAsNew(input));
+            return outputs;
+        }
+        match finished {
+            None => {}
+            Some(Ok(output)) => {
+                self.future = None;
+                outputs.push(Event::ExecutionCompleted {
+                    output: output.clone(),
+                });
+                self.outcome = Some(Outcome::Completed(output));
+            }
+            Some(Err(failure)) => self.finish_failed(failure, &mut outputs),
+        }
+        outputs
+    }
+
+    /// Replays recorded episodes, checking each episode's outputs against what the code does.
+    fn replay(&mut self, history: &[Event]) -> Result<(), Failure> {
+        lock(&self.state).replaying = true;
+        let mut start = 0;
+        while start < history.len() {
+            let end = history[start + 1..]
+                .iter()
+                .position(|event| matches!(event, Event::EpisodeStarted { .. }))
+                .map_or(history.len(), |offset| start + 1 + offset);
+            self.replay_episode(&history[start..end], start)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn replay_episode(&mut self, episode: &[Event], offset: usize) -> Result<(), Failure> {
+        let split = episode
+            .iter()
+            .position(Event::is_output)
+            .unwrap_or(episode.len());
+        for event in &episode[..split] {
+            self.apply_input(event)?;
+        }
+        let recorded = &episode[split..];
+        if let Some(stray) = recorded.iter().position(|event| !event.is_output()) {
+            return Err(nondeterminism(format!(
+                "history event {} ({}) is an input recorded after the episode's outputs; the history is corrupt",
+                offset + split + stray,
+                recorded[stray].describe()
+            )));
+        }
+        let produced = self.step();
+        compare(&produced, recorded, offset + split)
+    }
+}
+
+fn nondeterminism(message: String) -> Failure {
+    Failure::new(FailureKind::Nondeterminism, message)
+}
+
+/// Checks one episode's produced outputs against the recorded ones, position by position.
+fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), Failure> {
+    for index in 0..produced.len().max(recorded.len()) {
+        let position = offset + index;
+        match (produced.get(index), recorded.get(index)) {
+            (Some(now), Some(then)) if now == then => {}
+            (Some(now), Some(then)) => {
+                return Err(nondeterminism(format!(
+                    "history event {position} is {}, but on replay the orchestration produced {}",
+                    then.describe(),
+                    now.describe()
+                )));
+            }
+            (None, Some(then)) => {
+                return Err(nondeterminism(format!(
+                    "history event {position} is {}, but on replay the orchestration no longer produces it (missing call)",
+                    then.describe()
+                )));
+            }
+            (Some(now), None) => {
+                return Err(nondeterminism(format!(
+                    "on replay the orchestration produced {} where history event {position} records nothing (extra call)",
+                    now.describe()
+                )));
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,671 @@
+//! `Worker`: the runtime that fetches work from a backend and runs it on tokio.
+//!
+//! Two dispatchers, one for orchestration episodes and one for activities, each fetch work
+//! only when they have a free slot (so a worker never leases more than it can run), run each
+//! item in its own task, and keep going through backend errors with backoff: a failing
+//! backend delays work but never fails an orchestration. Shutdown stops fetching, asks
+//! running activities to stop, waits for them for a grace period and hands back the leases
+//! of those that did not finish.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use crate::activity::{ActivityContext, Invocation};
+use crate::backend::{
+    ActivityItem, ActivityWork, Backend, MetadataUpdate, NewMessage, OrchestrationCommit,
+    OrchestrationItem,
+};
+use crate::cache::Cache;
+use crate::error::BackendError;
+use crate::failure::{Failure, FailureKind};
+use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::metadata::InstanceStatus;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::registry::{BoxFuture, Registry};
+use crate::replay::{Execution, Outcome};
+
+/// How a worker runs. `Default` gives sensible production values.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Orchestration episodes run at once.
+    pub orchestration_concurrency: usize,
+    /// Activities run at once.
+    pub activity_concurrency: usize,
+    /// Lease length for orchestration episodes.
+    pub orchestration_lease: Duration,
+    /// Lease length for activities; renewed every third of it while the activity runs.
+    pub activity_lease: Duration,
+    /// A work item handed out more often than this is poisoned: failed with
+    /// `FailureKind::Poisoned` instead of being run again.
+    pub max_attempts: u32,
+    /// Running executions kept in memory between episodes; 0 replays every episode from
+    /// history (slow; for testing replay).
+    pub cache_capacity: usize,
+    /// How long one fetch waits for work before asking again.
+    pub fetch_wait: Duration,
+    /// After shutdown is requested, how long running activities get to finish before their
+    /// leases are handed back.
+    pub shutdown_grace: Duration,
+    /// First delay after a backend error; doubles per consecutive error up to 64 times it.
+    pub error_backoff: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            orchestration_concurrency: 8,
+            activity_concurrency: 16,
+            orchestration_lease: Duration::from_secs(30),
+            activity_lease: Duration::from_secs(60),
+            max_attempts: 10,
+            cache_capacity: 1024,
+            fetch_wait: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            error_backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// A running worker. Dropping it requests shutdown without waiting; prefer `shutdown`.
+pub struct Worker {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    dispatchers: Vec<JoinHandle<()>>,
+}
+
+struct Shared {
+    backend: Arc<dyn Backend>,
+    registry: Arc<Registry>,
+    options: WorkerOptions,
+    cache: Mutex<Cache>,
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Starts the dispatchers on the current tokio runtime.
+    pub fn start(backend: Arc<dyn Backend>, registry: Registry, options: WorkerOptions) -> Worker {
+        let (stop, stop_receiver) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            backend,
+            registry: Arc::new(registry),
+            cache: Mutex::new(Cache::new(options.cache_capacity)),
+            options,
+            metrics: Metrics::default(),
+            stop: stop_receiver,
+        });
+        let dispatchers = vec![
+            tokio::spawn(dispatch(
+                Arc::clone(&shared),
+                shared.options.orchestration_concurrency,
+                fetch_orchestration,
+                run_orchestration,
+            )),
+            tokio::spawn(dispatch(
+                Arc::clone(&shared),
+                shared.options.activity_concurrency,
+                fetch_activity,
+                run_activity,
+            )),
+        ];
+        Worker {
+            shared,
+            stop,
+            dispatchers,
+        }
+    }
+
+    /// The worker's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// Stops fetching, lets running episodes finish, asks running activities to stop (they
+    /// get `shutdown_grace`, then their leases are handed back), and waits for all of it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for dispatcher in self.dispatchers.drain(..) {
+            let _ = dispatcher.await;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Shared {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn backoff(&self, consecutive_errors: u32) -> Duration {
+        self.options
+            .error_backoff
+            .saturating_mul(1 << consecutive_errors.min(6))
+    }
+
+    /// Runs a backend call, retrying transient errors with backoff a few times.
+    async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, BackendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        let mut errors = 0;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    Metrics::add(&self.metrics.backend_errors, 1);
+                    errors += 1;
+                    if !error.is_transient() || errors >= 5 {
+                        return Err(error);
+                    }
+                    tracing::warn!(%error, "{what} failed; retrying");
+                    tokio::time::sleep(self.backoff(errors)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Fetches items with `fetch` and runs each with `run` in its own task, at most `limit` at
+/// once, until shutdown; then waits for the running ones.
+async fn dispatch<T, FetchFut, RunFut>(
+    shared: Arc<Shared>,
+    limit: usize,
+    fetch: fn(Arc<Shared>) -> FetchFut,
+    run: fn(Arc<Shared>, T) -> RunFut,
+) where
+    T: Send + 'static,
+    FetchFut: Future<Output = Result<Option<T>, BackendError>> + Send,
+    RunFut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(limit.max(1)));
+    let mut running = JoinSet::new();
+    let mut stop = shared.stop.clone();
+    let mut errors = 0;
+    loop {
+        while running.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let fetched = tokio::select! {
+            fetched = fetch(Arc::clone(&shared)) => fetched,
+            () = stopped(&mut stop) => break,
+        };
+        match fetched {
+            Ok(Some(item)) => {
+                errors = 0;
+                let task = run(Arc::clone(&shared), item);
+                running.spawn(async move {
+                    task.await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => errors = 0,
+            Err(error) => {
+                Metrics::add(&shared.metrics.backend_errors, 1);
+                errors += 1;
+                tracing::warn!(%error, "fetching work failed; backing off");
+                tokio::select! {
+                    () = tokio::time::sleep(shared.backoff(errors)) => {}
+                    () = stopped(&mut stop) => break,
+                }
+            }
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Resolves once shutdown is requested (or the worker is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn fetch_orchestration(
+    shared: Arc<Shared>,
+) -> Result<Option<OrchestrationItem>, BackendError> {
+    shared
+        .backend
+        .fetch_orchestration(
+            shared.options.orchestration_lease,
+            shared.options.fetch_wait,
+        )
+        .await
+}
+
+async fn fetch_activity(shared: Arc<Shared>) -> Result<Option<ActivityItem>, BackendError> {
+    shared
+        .backend
+        .fetch_activity(shared.options.activity_lease, shared.options.fetch_wait)
+        .await
+}
+
+async fn run_orchestration(shared: Arc<Shared>, item: OrchestrationItem) {
+    let span = tracing::info_span!(
+        "orchestration_episode",
+        instance = %item.instance.instance_id,
+        execution = item.instance.execution_id,
+        attempt = item.lease.attempt,
+    );
+    episode(&shared, item).instrument(span).await;
+}
+
+/// Runs one episode and commits it; on failure hands the lease back so the work is retried.
+async fn episode(shared: &Shared, item: OrchestrationItem) {
+    let instance_id = item.instance.instance_id.clone();
+    let token = item.lease.token;
+    let (commit, execution) = match prepare_episode(shared, &item).await {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            tracing::warn!(%error, "cannot load history; handing the episode back");
+            abandon_orchestration(shared, &instance_id, token).await;
+            return;
+        }
+    };
+    let acked = shared
+        .retry("committing an episode", || {
+            shared
+                .backend
+                .ack_orchestration(&instance_id, token, &commit)
+        })
+        .await;
+    match acked {
+        Ok(()) => {
+            Metrics::add(&shared.metrics.episodes, 1);
+            if let Some(execution) = execution.filter(|execution| execution.outcome().is_none()) {
+                shared.cache().put(instance_id, execution);
+            }
+        }
+        Err(BackendError::LeaseLost { .. }) => {
+            // Another worker owns the instance now; our cached state is stale.
+            Metrics::add(&shared.metrics.leases_lost, 1);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot commit the episode; handing it back");
+            abandon_orchestration(shared, &instance_id, token).await;
+        }
+    }
+}
+
+async fn abandon_orchestration(shared: &Shared, instance_id: &str, token: u64) {
+    let delay = shared.backoff(1);
+    if let Err(error) = shared
+        .backend
+        .abandon_orchestration(instance_id, token, delay)
+        .await
+    {
+        // The lease will expire on its own; the work is not lost.
+        Metrics::add(&shared.metrics.backend_errors, 1);
+        tracing::warn!(%error, "cannot hand back the episode");
+    }
+}
+
+/// Computes an episode's commit; returns the execution to cache if it is still running.
+async fn prepare_episode(
+    shared: &Shared,
+    item: &OrchestrationItem,
+) -> Result<(OrchestrationCommit, Option<Execution>), BackendError> {
+    let instance = &item.instance;
+    if instance.status.is_terminal() {
+        // Stray messages (late completions, events) for a finished instance: consume them.
+        return Ok((
+            OrchestrationCommit {
+                history: Vec::new(),
+                activities: Vec::new(),
+                messages: Vec::new(),
+                metadata: None,
+            },
+            None,
+        ));
+    }
+    let mut execution = if item.lease.attempt > shared.options.max_attempts {
+        Metrics::add(&shared.metrics.poisoned, 1);
+        let failure = Failure::new(
+            FailureKind::Poisoned,
+            format!(
+                "an episode of instance '{}' was attempted {} times without being committed",
+                instance.instance_id, item.lease.attempt
+            ),
+        );
+        return Ok((poisoned_commit(item, failure), None));
+    } else {
+        let cached = shared.cache().take(&instance.instance_id);
+        match cached {
+            Some(execution)
+                if execution.execution_id() == instance.execution_id
+                    && execution.history_len() == instance.history_len =>
+            {
+                Metrics::add(&shared.metrics.cache_hits, 1);
+                execution
+            }
+            _ => {
+                let history = shared
+                    .retry("reading history", || {
+                        shared.backend.read_history(&instance.instance_id)
+                    })
+                    .await?;
+                Metrics::add(&shared.metrics.full_replays, 1);
+                Metrics::add(&shared.metrics.replayed_events, history.len() as u64);
+                Execution::from_history(
+                    Arc::clone(&shared.registry),
+                    instance.instance_id.clone(),
+                    instance.execution_id,
+                    &history,
+                )
+            }
+        }
+    };
+    let messages = item
+        .messages
+        .iter()
+        .filter(|message| {
+            message
+                .execution_id
+                .is_none_or(|execution_id| execution_id == instance.execution_id)
+        })
+        .map(|message| message.event.clone())
+        .collect();
+    let history = execution.run_episode(item.now_ms, messages);
+    if let Some(Outcome::ContinuedAsNew(input)) = execution.outcome() {
+        return Ok((
+            continue_as_new_commit(item, input.clone(), &execution),
+            None,
+        ));
+    }
+    let mut activities = Vec::new();
+    let mut messages = Vec::new();
+    for event in &history {
+        match event {
+            Event::ActivityScheduled {
+                task_id,
+                name,
+                input,
+            } => activities.push(ActivityWork {
+                instance_id: instance.instance_id.clone(),
+                execution_id: instance.execution_id,
+                task_id: *task_id,
+                name: name.clone(),
+                input: input.clone(),
+            }),
+            Event::TimerCreated {
+                task_id,
+                fire_at_ms,
+            } => messages.push(NewMessage {
+                instance_id: instance.instance_id.clone(),
+                execution_id: Some(instance.execution_id),
+                event: Event::TimerFired {
+                    task_id: *task_id,
+                    fire_at_ms: *fire_at_ms,
+                },
+                visible_at_ms: Some(*fire_at_ms),
+            }),
+            _ => {}
+        }
+    }
+    let (status, output, failure) = match execution.outcome() {
+        None => (InstanceStatus::Running, None, None),
+        Some(Outcome::Completed(output)) => (InstanceStatus::Completed, Some(output.clone()), None),
+        Some(Outcome::Failed(failure)) => (InstanceStatus::Failed, None, Some(failure.clone())),
+        Some(Outcome::ContinuedAsNew(_)) => (InstanceStatus::Running, None, None),
+        Some(Outcome::Terminated(reason)) => (
+            InstanceStatus::Terminated,
+            None,
+            Some(Failure::application(format!("terminated: {reason}"))),
+        ),
+    };
+    let commit = OrchestrationCommit {
+        history,
+        activities,
+        messages,
+        metadata: Some(MetadataUpdate {
+            execution_id: instance.execution_id,
+            status,
+            input: None,
+            output,
+            failure,
+            custom_status: execution.custom_status(),
+        }),
+    };
+    Ok((commit, Some(execution)))
+}
+
+/// Ends the execution and starts the next: the stored history is replaced (the backend sees
+/// a new execution id), work the old execution scheduled in its last episode is dropped (its
+/// results would be discarded anyway), and the new execution's start is enqueued with the
+/// raised events the old one never consumed.
+fn continue_as_new_commit(
+    item: &OrchestrationItem,
+    input: String,
+    execution: &Execution,
+) -> OrchestrationCommit {
+    let instance = &item.instance;
+    let execution_id = instance.execution_id + 1;
+    let to_self = |event| NewMessage {
+        instance_id: instance.instance_id.clone(),
+        execution_id: None,
+        event,
+        visible_at_ms: None,
+    };
+    let mut messages = vec![to_self(Event::ExecutionStarted {
+        format_version: HISTORY_FORMAT_VERSION,
+        name: instance.name.clone(),
+        input: input.clone(),
+        execution_id,
+    })];
+    for (name, data) in execution.take_buffered_events() {
+        messages.push(to_self(Event::EventRaised { name, data }));
+    }
+    OrchestrationCommit {
+        history: Vec::new(),
+        activities: Vec::new(),
+        messages,
+        metadata: Some(MetadataUpdate {
+            execution_id,
+            status: InstanceStatus::Running,
+            input: Some(input),
+            output: None,
+            failure: None,
+            custom_status: None,
+        }),
+    }
+}
+
+fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationCommit {
+    OrchestrationCommit {
+        history: vec![
+            Event::EpisodeStarted {
+                timestamp_ms: item.now_ms,
+            },
+            Event::ExecutionFailed {
+                failure: failure.clone(),
+            },
+        ],
+        activities: Vec::new(),
+        messages: Vec::new(),
+        metadata: Some(MetadataUpdate {
+            execution_id: item.instance.execution_id,
+            status: InstanceStatus::Failed,
+            input: None,
+            output: None,
+            failure: Some(failure),
+            custom_status: item.instance.custom_status.clone(),
+        }),
+    }
+}
+
+async fn run_activity(shared: Arc<Shared>, item: ActivityItem) {
+    let span = tracing::info_span!(
+        "activity",
+        name = %item.work.name,
+        instance = %item.work.instance_id,
+        task = item.work.task_id,
+        attempt = item.lease.attempt,
+    );
+    activity(&shared, item).instrument(span).await;
+}
+
+/// Runs one activity invocation and commits its completion.
+async fn activity(shared: &Shared, item: ActivityItem) {
+    let work = &item.work;
+    let result = if item.lease.attempt > shared.options.max_attempts {
+        Metrics::add(&shared.metrics.poisoned, 1);
+        Err(Failure::new(
+            FailureKind::Poisoned,
+            format!(
+                "activity '{}' was attempted {} times without completing",
+                work.name, item.lease.attempt
+            ),
+        ))
+    } else if let Some(function) = shared.registry.activity_fn(&work.name) {
+        let (cancel, cancel_receiver) = watch::channel(false);
+        let context = activity_context(shared, &item, cancel_receiver);
+        match supervise(shared, &item, function(context, work.input.clone()), cancel).await {
+            Some(result) => result,
+            None => return,
+        }
+    } else {
+        Err(Failure::new(
+            FailureKind::Unregistered,
+            format!("no activity is registered as '{}'", work.name),
+        ))
+    };
+    let event = match result {
+        Ok(output) => {
+            Metrics::add(&shared.metrics.activities_completed, 1);
+            Event::ActivityCompleted {
+                task_id: work.task_id,
+                output,
+            }
+        }
+        Err(failure) => {
+            Metrics::add(&shared.metrics.activities_failed, 1);
+            Event::ActivityFailed {
+                task_id: work.task_id,
+                failure,
+            }
+        }
+    };
+    let completion = NewMessage {
+        instance_id: work.instance_id.clone(),
+        execution_id: Some(work.execution_id),
+        event,
+        visible_at_ms: None,
+    };
+    let acked = shared
+        .retry("committing an activity", || {
+            shared
+                .backend
+                .ack_activity(item.id, item.lease.token, &completion)
+        })
+        .await;
+    match acked {
+        Ok(()) => {}
+        Err(BackendError::LeaseLost { .. }) => Metrics::add(&shared.metrics.leases_lost, 1),
+        Err(error) => {
+            // The lease expires and the activity runs again: at-least-once, never lost.
+            tracing::warn!(%error, "cannot commit the activity's completion");
+        }
+    }
+}
+
+fn activity_context(
+    shared: &Shared,
+    item: &ActivityItem,
+    cancel: watch::Receiver<bool>,
+) -> ActivityContext {
+    ActivityContext::new(
+        Invocation {
+            instance_id: item.work.instance_id.clone(),
+            execution_id: item.work.execution_id,
+            task_id: item.work.task_id,
+            name: item.work.name.clone(),
+            attempt: item.lease.attempt,
+            item_id: item.id,
+            token: item.lease.token,
+            lease_for: shared.options.activity_lease,
+        },
+        Arc::clone(&shared.backend),
+        cancel,
+    )
+}
+
+/// Runs an activity's future while renewing its lease; on shutdown asks it to stop, and
+/// after the grace period hands its lease back. `None` when there is nothing to commit.
+async fn supervise(
+    shared: &Shared,
+    item: &ActivityItem,
+    running: BoxFuture<Result<String, Failure>>,
+    cancel: watch::Sender<bool>,
+) -> Option<Result<String, Failure>> {
+    let what = format!("activity '{}'", item.work.name);
+    let mut running = AssertUnwindSafe(running).catch_unwind();
+    let lease_for = shared.options.activity_lease;
+    let period = (lease_for / 3).max(Duration::from_millis(1));
+    let mut renew = tokio::time::interval_at(Instant::now() + period, period);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut stop = shared.stop.clone();
+    let mut grace_ends: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            result = &mut running => {
+                return Some(result.unwrap_or_else(|payload| {
+                    Err(Failure::from_panic(&what, payload.as_ref()))
+                }));
+            }
+            _ = renew.tick() => {
+                let renewed = shared
+                    .backend
+                    .renew_activity_lease(item.id, item.lease.token, lease_for)
+                    .await;
+                match renewed {
+                    Ok(_) => {}
+                    Err(error) if error.is_transient() => {
+                        Metrics::add(&shared.metrics.backend_errors, 1);
+                        tracing::warn!(%error, "cannot renew the activity's lease; will retry");
+                    }
+                    Err(error) => {
+                        // Someone else may run this work now: stop ours, commit nothing.
+                        Metrics::add(&shared.metrics.leases_lost, 1);
+                        tracing::warn!(%error, "the activity's lease is lost; cancelling it");
+                        let _ = cancel.send(true);
+                        return None;
+                    }
+                }
+            }
+            () = stopped(&mut stop), if grace_ends.is_none() => {
+                let _ = cancel.send(true);
+                grace_ends = Some(Instant::now() + shared.options.shutdown_grace);
+            }
+            () = tokio::time::sleep_until(grace_ends.unwrap_or_else(Instant::now)), if grace_ends.is_some() => {
+                Metrics::add(&shared.metrics.activities_abandoned, 1);
+                let abandoned = shared
+                    .backend
+                    .abandon_activity(item.id, item.lease.token, Duration::ZERO)
+                    .await;
+                if let Err(error) = abandoned {
+                    Metrics::add(&shared.metrics.backend_errors, 1);
+                    tracing::warn!(%error, "cannot hand back the activity; its lease will expire");
+                }
+                return None;
+            }
+        }
+    }
+}

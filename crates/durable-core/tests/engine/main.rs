@@ -1,0 +1,16 @@
+//! End-to-end tests of the engine on the in-memory backend, under paused tokio time.
+
+// Shared harness: run a scenario with the execution cached and with it evicted every episode.
+mod common;
+// Orchestration scenarios: activities, fan-out, timers, events, failures, panics.
+mod scenarios;
+// Replay that diverges from history is detected and named.
+mod nondeterminism;
+// Client operations: schedule, wait, events, terminate, metadata, history.
+mod client;
+// Worker behaviour: leases, poison, shutdown, transient backend errors.
+mod worker;
+// Retry policies: durable backoff timers, retriable failures, attempt and time limits.
+mod retry;
+// Continue-as-new: fresh executions under the same instance id.
+mod continue_as_new;

@@ -1,0 +1,410 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use durable_core::backend::{
+    ActivityItem, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
+};
+use durable_core::{
+    ActivityContext, Backend, BackendError, Client, Clock, Event, Failure, FailureKind,
+    InstanceMetadata, InstanceStatus, MemoryBackend, OrchestrationContext, Registry, Worker,
+    WorkerOptions,
+};
+use futures::future::join_all;
+use tokio::sync::Notify;
+
+use crate::common::{EPOCH_MS, LIMIT, Mode, options, start};
+
+/// An activity that signals when it starts and then never finishes on its own.
+fn hanging(started: Arc<Notify>, runs: Arc<AtomicUsize>) -> Registry {
+    Registry::new()
+        .activity("hang", move |_ctx: ActivityContext, _: ()| {
+            let started = Arc::clone(&started);
+            let runs = Arc::clone(&runs);
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                started.notify_one();
+                futures::future::pending::<()>().await;
+                Ok::<_, Failure>(())
+            }
+        })
+        .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+            match ctx.call_activity::<_, ()>("hang", &()).await {
+                Ok(()) => Ok(None),
+                Err(failure) => Ok(Some(failure)),
+            }
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_looping_activity_is_poisoned() {
+    let backend = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let client = Client::new(backend.clone());
+    let started = Arc::new(Notify::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let options = WorkerOptions {
+        max_attempts: 2,
+        shutdown_grace: Duration::from_secs(1),
+        ..WorkerOptions::default()
+    };
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    // Two workers in a row take the activity and are stopped while it runs.
+    for _ in 0..2 {
+        let worker = Worker::start(
+            backend.clone(),
+            hanging(Arc::clone(&started), Arc::clone(&runs)),
+            options.clone(),
+        );
+        started.notified().await;
+        worker.shutdown().await;
+    }
+    let worker = Worker::start(
+        backend.clone(),
+        hanging(Arc::clone(&started), Arc::clone(&runs)),
+        options.clone(),
+    );
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    let failure: Option<Failure> = done.output().ok().flatten().flatten();
+    let failure = failure.expect("the activity failed");
+    assert_eq!(failure.kind, FailureKind::Poisoned);
+    assert!(
+        failure
+            .message
+            .contains("activity 'hang' was attempted 3 times"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(worker.metrics().poisoned, 1);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn leases_are_renewed_while_long_activities_run() {
+    // A 10-minute activity with a 3-second lease, and two workers competing: renewal keeps
+    // the second worker from running it again.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let registry = || {
+        let runs = Arc::clone(&runs);
+        Registry::new()
+            .activity("slow", move |_ctx: ActivityContext, _: ()| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    Ok::<_, Failure>(())
+                }
+            })
+            .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+                ctx.call_activity::<_, ()>("slow", &()).await
+            })
+    };
+    let options = WorkerOptions {
+        activity_lease: Duration::from_secs(3),
+        ..WorkerOptions::default()
+    };
+    let backend = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let first = Worker::start(backend.clone(), registry(), options.clone());
+    let second = Worker::start(backend.clone(), registry(), options);
+    let client = Client::new(backend.clone());
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Completed);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_cancels_running_activities() {
+    let registry = Registry::new()
+        .activity("patient", |ctx: ActivityContext, _: ()| async move {
+            ctx.cancelled().await;
+            Ok::<_, Failure>(format!("stopped on attempt {}", ctx.attempt()))
+        })
+        .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+            ctx.call_activity::<_, String>("patient", &()).await
+        });
+    let harness = start(registry.clone(), Mode::Cached);
+    harness
+        .client
+        .schedule("flow", "x", &())
+        .await
+        .expect("schedule");
+    harness
+        .client
+        .wait_for_start("x", LIMIT)
+        .await
+        .expect("start");
+    // Let the activity start.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    harness.worker.shutdown().await;
+    // The activity's answer to cancellation was committed by the first worker: a second one
+    // records it without running the activity again (that would say "attempt 2").
+    let worker = Worker::start(harness.backend.clone(), registry, options(Mode::Cached));
+    let done = harness
+        .client
+        .wait_for_completion("x", LIMIT)
+        .await
+        .expect("done");
+    assert_eq!(
+        done.output::<String>().ok().flatten().as_deref(),
+        Some("stopped on attempt 1")
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_cache_evicts_and_replays() {
+    let registry = Registry::new()
+        .activity("double", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n * 2)
+        })
+        .orchestration("chain", |ctx: OrchestrationContext, n: u64| async move {
+            let mut value = n;
+            for _ in 0..5 {
+                value = ctx.call_activity("double", &value).await?;
+            }
+            Ok(value)
+        });
+    let backend = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let worker = Worker::start(
+        backend.clone(),
+        registry,
+        WorkerOptions {
+            cache_capacity: 1,
+            ..options(Mode::Cached)
+        },
+    );
+    let client = Client::new(backend.clone());
+    for n in 1..=4u64 {
+        client
+            .schedule("chain", &format!("i{n}"), &n)
+            .await
+            .expect("schedule");
+    }
+    for n in 1..=4u64 {
+        let done = client
+            .wait_for_completion(&format!("i{n}"), LIMIT)
+            .await
+            .expect("done");
+        assert_eq!(done.output::<u64>().ok().flatten(), Some(n * 32));
+    }
+    let metrics = worker.metrics();
+    assert!(metrics.replayed_events > 0, "{metrics:?}");
+    assert!(metrics.cache_hits > 0, "{metrics:?}");
+    worker.shutdown().await;
+}
+
+/// A backend that fails every `period`-th call with a transient error: half of the failures
+/// before doing the work, half after it (the work happened but the caller hears an error).
+struct Flaky {
+    inner: MemoryBackend,
+    calls: AtomicU64,
+    period: u64,
+    /// Also refuse (transiently) every episode commit that schedules an activity.
+    refuse_activities: bool,
+}
+
+impl Flaky {
+    /// `Ok(true)`: fail before the call. `Ok(false)`: proceed. `Err(())`: fail after it.
+    fn roll(&self) -> Result<bool, ()> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        match call % self.period {
+            0 if call.is_multiple_of(self.period.saturating_mul(2)) => Err(()),
+            0 => Ok(true),
+            _ => Ok(false),
+        }
+    }
+}
+
+fn injected() -> BackendError {
+    BackendError::Transient("injected fault".into())
+}
+
+macro_rules! flaky {
+    ($self:ident, $call:expr) => {{
+        match $self.roll() {
+            Ok(true) => Err(injected()),
+            Ok(false) => $call.await,
+            Err(()) => {
+                let _ = $call.await;
+                Err(injected())
+            }
+        }
+    }};
+}
+
+#[async_trait]
+impl Backend for Flaky {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
+        self.inner.create_instance(new).await
+    }
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+        self.inner.send_message(message).await
+    }
+    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
+        flaky!(self, self.inner.read_metadata(id))
+    }
+    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
+        flaky!(self, self.inner.read_history(id))
+    }
+    async fn wait_for_change(
+        &self,
+        id: &str,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<(), BackendError> {
+        self.inner.wait_for_change(id, seen, timeout).await
+    }
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError> {
+        flaky!(self, self.inner.fetch_orchestration(lease_for, wait))
+    }
+    async fn ack_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError> {
+        if self.refuse_activities && !commit.activities.is_empty() {
+            return Err(injected());
+        }
+        flaky!(self, self.inner.ack_orchestration(id, token, commit))
+    }
+    async fn abandon_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        flaky!(self, self.inner.abandon_orchestration(id, token, delay))
+    }
+    async fn renew_orchestration_lease(
+        &self,
+        id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        flaky!(
+            self,
+            self.inner.renew_orchestration_lease(id, token, lease_for)
+        )
+    }
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError> {
+        flaky!(self, self.inner.fetch_activity(lease_for, wait))
+    }
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError> {
+        flaky!(self, self.inner.ack_activity(id, token, completion))
+    }
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        flaky!(self, self.inner.abandon_activity(id, token, delay))
+    }
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        flaky!(self, self.inner.renew_activity_lease(id, token, lease_for))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_backend_errors_lose_no_orchestration() {
+    const RUNS: u64 = 1000;
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: 7,
+        refuse_activities: false,
+    });
+    let registry = Registry::new()
+        .activity("double", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n * 2)
+        })
+        .orchestration("work", |ctx: OrchestrationContext, n: u64| async move {
+            let first: u64 = ctx.call_activity("double", &n).await?;
+            let fanned: Vec<u64> = join_all([
+                ctx.call_activity::<_, u64>("double", &first),
+                ctx.call_activity::<_, u64>("double", &(first + 1)),
+            ])
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+            ctx.create_timer(Duration::from_secs(1)).await?;
+            Ok(fanned.iter().sum::<u64>())
+        });
+    let worker = Worker::start(backend.clone(), registry, WorkerOptions::default());
+    let client = Client::new(backend.clone());
+    for n in 0..RUNS {
+        client
+            .schedule("work", &format!("i{n}"), &n)
+            .await
+            .expect("schedule");
+    }
+    for n in 0..RUNS {
+        let done = client
+            .wait_for_completion(&format!("i{n}"), LIMIT)
+            .await
+            .expect("done");
+        assert_eq!(done.status, InstanceStatus::Completed, "{done:?}");
+        assert_eq!(done.output::<u64>().ok().flatten(), Some(8 * n + 2));
+    }
+    let metrics = worker.metrics();
+    assert!(metrics.backend_errors > 100, "{metrics:?}");
+    assert_eq!(metrics.poisoned, 0);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_episode_that_never_commits_is_poisoned() {
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: u64::MAX,
+        refuse_activities: true,
+    });
+    let registry =
+        Registry::new().orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+            ctx.call_activity::<_, ()>("anything", &()).await
+        });
+    let options = WorkerOptions {
+        max_attempts: 3,
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::start(backend.clone(), registry, options);
+    let client = Client::new(backend.clone());
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Failed);
+    let failure = done.failure.expect("a failure");
+    assert_eq!(failure.kind, FailureKind::Poisoned);
+    assert!(
+        failure.message.contains("attempted 4 times"),
+        "{}",
+        failure.message
+    );
+    let metrics = worker.metrics();
+    assert_eq!(metrics.poisoned, 1);
+    assert_eq!(metrics.episodes, 1);
+    worker.shutdown().await;
+}
