@@ -118,6 +118,7 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
     // `type` first: it decides which version's codes apply to the rest.
     let spec_version = spec_version(tree.get("type"), findings);
     findings.spec = spec_version.unwrap_or(SpecVersion::LATEST);
+    // E102 is in the 1.0 tables too (same wording), so unknown keys are errors in both.
     findings.unknown_keys(members, &TOP_LEVEL_KEYS, "the inventory");
 
     let id = object_id(tree.get("id"), findings);
@@ -148,17 +149,18 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
             versions.insert(entry.num, version);
         }
     }
-    if let Some(manifest) = &manifest {
-        // Unused manifest entries became an error in 1.1; the 1.0 text only says the
-        // manifest lists "every content file", which an unreferenced file still is. The
-        // comparison ignores case: a state digest differing only in case already has E050.
-        if findings.spec == SpecVersion::V1_1 && entries.is_some() {
-            for digest in manifest.keys.unused() {
-                findings.add(
-                    Code::E107,
-                    format!("manifest digest {digest} is not used by any version's state"),
-                );
-            }
+    // Unused manifest entries became an error in 1.1; the 1.0 text only says the manifest
+    // lists "every content file", which an unreferenced file still is. The comparison ignores
+    // case: a state digest differing only in case already has its E050.
+    if let Some(manifest) = &manifest
+        && findings.spec == SpecVersion::V1_1
+        && entries.is_some()
+    {
+        for digest in manifest.keys.unused() {
+            findings.add(
+                Code::E107,
+                format!("manifest digest {digest} is not used by any version's state"),
+            );
         }
     }
     let head = head(tree.get("head"), entries.as_deref(), findings);

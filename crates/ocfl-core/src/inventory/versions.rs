@@ -30,6 +30,8 @@ pub(super) fn version_entries<'a>(
     value: Option<&'a Json>,
     findings: &mut Findings,
 ) -> Option<Vec<VersionEntry<'a>>> {
+    // A missing block could be E041, E043 or E044 (three sentences saying the same); E041
+    // covers manifest and versions alike, as ocfl-py reports it.
     let Some(value) = value else {
         findings.add(Code::E041, "the inventory has no \"versions\" block");
         return None;
@@ -258,9 +260,13 @@ pub(super) fn parse_version(
 }
 
 /// RFC 3339 `date-time`: a full date, a time to the second (fraction optional) and an offset
-/// or `Z`. chrono's parser enforces all three (it rejects `02:03` and a missing offset).
+/// or `Z`. chrono's parser enforces all three (it rejects `02:03` and a missing offset), and
+/// also accepts a space between date and time, which RFC 3339 only mentions as a readability
+/// option outside its grammar (`full-date "T" full-time`, case-insensitive): we require the
+/// `T`, as ocfl-py does.
 fn is_rfc3339_to_seconds(text: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+    matches!(text.as_bytes().get(10), Some(b'T' | b't'))
+        && chrono::DateTime::parse_from_rfc3339(text).is_ok()
 }
 
 fn parse_state(
