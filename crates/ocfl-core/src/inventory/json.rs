@@ -67,12 +67,22 @@ pub(crate) fn duplicate_keys(root: &Json) -> Vec<(String, String)> {
     found
 }
 
+const SMALL_OBJECT: usize = 8;
+
 fn walk<'a>(value: &'a Json, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
     match value {
         Json::Object(members) => {
-            let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
-            for (key, member) in members {
-                if !seen.insert(key) {
+            // Most objects (version blocks, users) are tiny: compare those directly and
+            // hash only the large ones (manifest, states), keeping the check linear.
+            let mut seen: HashSet<&str> = HashSet::new();
+            let small = members.len() <= SMALL_OBJECT;
+            for (index, (key, member)) in members.iter().enumerate() {
+                let repeated = if small {
+                    members[..index].iter().any(|(earlier, _)| earlier == key)
+                } else {
+                    !seen.insert(key)
+                };
+                if repeated {
                     found.push((display_location(location), key.clone()));
                 }
                 location.push(key);
@@ -174,6 +184,17 @@ mod tests {
                 ("b.c.[]".to_owned(), "d".to_owned()),
                 ("the top-level object".to_owned(), "a".to_owned()),
             ]
+        );
+    }
+
+    #[test]
+    fn finds_duplicates_in_large_objects() {
+        let mut members: Vec<String> = (0..20).map(|i| format!("\"k{i}\": {i}")).collect();
+        members.push("\"k7\": 0".to_owned());
+        let tree = parse(&format!("{{\"big\": {{{}}}}}", members.join(","))).expect("valid JSON");
+        assert_eq!(
+            duplicate_keys(&tree),
+            vec![("big".to_owned(), "k7".to_owned())]
         );
     }
 

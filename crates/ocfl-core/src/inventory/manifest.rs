@@ -2,7 +2,8 @@
 //! grammar, E101 uniqueness and conflicts, E042 location), and the `fixity` block that
 //! follows the same structure (E111, E056, E057, E097).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::findings::Findings;
 use super::json::Json;
@@ -22,10 +23,80 @@ pub(super) struct ContentLocation<'a> {
 /// A parsed manifest and the raw text the other blocks are checked against.
 pub(super) struct ParsedManifest<'a> {
     pub(super) manifest: Manifest,
-    /// Keys exactly as written (E050 asks state digests to match one exactly).
-    pub(super) exact_keys: HashSet<&'a str>,
+    /// The keys as written, and which of them the version states use.
+    pub(super) keys: KeyUse<'a>,
     /// Every grammatically valid content path (fixity paths must be among them: E057).
     pub(super) content_paths: HashSet<&'a str>,
+}
+
+/// Which manifest keys the version states name (E050 asks for an exact match of a key; E107
+/// for every key to be used). One hash lookup per state digest: states repeat most digests
+/// version after version, so this is the hot path of parsing a large inventory.
+pub(super) struct KeyUse<'a> {
+    /// Keys as written, in document order.
+    raw: Vec<&'a str>,
+    /// Key as written -> its position in `raw` and `used`.
+    position: HashMap<&'a str, usize>,
+    used: Vec<bool>,
+    /// Digests written twice in different case (E096): not reported again as unused.
+    case_duplicates: HashSet<Digest>,
+    /// Digests that a state names only in another case (each already has an E050).
+    used_ignoring_case: HashSet<Digest>,
+}
+
+/// How a state digest matches the manifest's keys.
+pub(super) enum KeyMatch {
+    Exact,
+    OtherCase,
+    Missing,
+}
+
+impl<'a> KeyUse<'a> {
+    fn with_capacity(capacity: usize) -> KeyUse<'a> {
+        KeyUse {
+            raw: Vec::with_capacity(capacity),
+            position: HashMap::with_capacity(capacity),
+            used: Vec::with_capacity(capacity),
+            case_duplicates: HashSet::new(),
+            used_ignoring_case: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, key: &'a str) {
+        let index = self.raw.len();
+        self.raw.push(key);
+        self.used.push(false);
+        self.position.entry(key).or_insert(index);
+    }
+
+    /// Records that a state names `digest`; `manifest` tells whether it exists in another case.
+    pub(super) fn mark(&mut self, digest: &str, manifest: &Manifest) -> KeyMatch {
+        if let Some(&index) = self.position.get(digest) {
+            self.used[index] = true;
+            return KeyMatch::Exact;
+        }
+        let normalized = Digest::new(digest);
+        if manifest.contains_key(&normalized) {
+            self.used_ignoring_case.insert(normalized);
+            KeyMatch::OtherCase
+        } else {
+            KeyMatch::Missing
+        }
+    }
+
+    /// Keys that no state names in any case, in document order.
+    pub(super) fn unused(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.raw
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .map(|(key, _)| *key)
+            .filter(|key| {
+                let normalized = Digest::new(key);
+                !self.used_ignoring_case.contains(&normalized)
+                    && !self.case_duplicates.contains(&normalized)
+            })
+    }
 }
 
 /// Parses `manifest`; `None` when it is missing or not an object.
@@ -48,7 +119,7 @@ pub(super) fn parse_manifest<'a>(
     };
     let mut parsed = ParsedManifest {
         manifest: Manifest::new(),
-        exact_keys: HashSet::with_capacity(members.len()),
+        keys: KeyUse::with_capacity(members.len()),
         content_paths: HashSet::with_capacity(members.len()),
     };
     let mut all_paths: Vec<&str> = Vec::with_capacity(members.len());
@@ -67,15 +138,18 @@ pub(super) fn parse_manifest<'a>(
                 format!("manifest digest {digest:?} is not a well-formed {algorithm} digest"),
             );
         }
-        let key = Digest::new(digest);
-        if parsed.manifest.contains_key(&key) {
-            findings.add(
-                Code::E096,
-                format!("manifest digest {digest} appears more than once (ignoring case)"),
-            );
-        }
-        parsed.exact_keys.insert(digest);
-        let entry = parsed.manifest.entry(key).or_default();
+        parsed.keys.add(digest);
+        let entry = match parsed.manifest.entry(Digest::new(digest)) {
+            Entry::Vacant(vacant) => vacant.insert(Vec::new()),
+            Entry::Occupied(occupied) => {
+                findings.add(
+                    Code::E096,
+                    format!("manifest digest {digest} appears more than once (ignoring case)"),
+                );
+                parsed.keys.case_duplicates.insert(occupied.key().clone());
+                occupied.into_mut()
+            }
+        };
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E092,
@@ -97,16 +171,15 @@ pub(super) fn parse_manifest<'a>(
                 );
                 continue;
             };
-            let problems = path_problems(path, &CONTENT);
-            for (code, reason) in &problems {
-                findings.add(
-                    *code,
-                    format!("content path {path:?} in the manifest (digest {digest}) {reason}"),
-                );
-            }
-            if !problems.is_empty() {
+            let Ok(content_path) = ContentPath::new(path.as_str()) else {
+                for (code, reason) in path_problems(path, &CONTENT) {
+                    findings.add(
+                        code,
+                        format!("content path {path:?} in the manifest (digest {digest}) {reason}"),
+                    );
+                }
                 continue;
-            }
+            };
             if !location.contains(path) {
                 findings.add(
                     Code::E042,
@@ -116,9 +189,7 @@ pub(super) fn parse_manifest<'a>(
                     ),
                 );
             }
-            if let Ok(content_path) = ContentPath::new(path.as_str()) {
-                entry.push(content_path);
-            }
+            entry.push(content_path);
             parsed.content_paths.insert(path);
             all_paths.push(path);
         }
@@ -278,16 +349,17 @@ fn parse_fixity_block(
                 );
                 continue;
             };
-            let problems = path_problems(path, &CONTENT);
-            for (code, reason) in &problems {
-                findings.add(
-                    *code,
-                    format!("content path {path:?} in fixity {name:?} (digest {digest}) {reason}"),
-                );
-            }
-            if !problems.is_empty() {
+            let Ok(content_path) = ContentPath::new(path.as_str()) else {
+                for (code, reason) in path_problems(path, &CONTENT) {
+                    findings.add(
+                        code,
+                        format!(
+                            "content path {path:?} in fixity {name:?} (digest {digest}) {reason}"
+                        ),
+                    );
+                }
                 continue;
-            }
+            };
             if manifest_paths.is_some_and(|paths| !paths.contains(path.as_str())) {
                 findings.add(
                     Code::E057,
@@ -296,9 +368,7 @@ fn parse_fixity_block(
                     ),
                 );
             }
-            if let Ok(content_path) = ContentPath::new(path.as_str()) {
-                entry.push(content_path);
-            }
+            entry.push(content_path);
         }
     }
     block

@@ -3,7 +3,7 @@
 //! Only checks that need this one document live here; the object validator adds everything
 //! that needs the filesystem or other inventories.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use super::findings::Findings;
 use super::json::{self, Json};
@@ -118,6 +118,7 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
     // `type` first: it decides which version's codes apply to the rest.
     let spec_version = spec_version(tree.get("type"), findings);
     findings.spec = spec_version.unwrap_or(SpecVersion::LATEST);
+    // E102 is in the 1.0 tables too (same wording), so unknown keys are errors in both.
     findings.unknown_keys(members, &TOP_LEVEL_KEYS, "the inventory");
 
     let id = object_id(tree.get("id"), findings);
@@ -135,33 +136,31 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
             ContentDirectory::Invalid => None,
         },
     };
-    let manifest = parse_manifest(tree.get("manifest"), algorithm, &location, findings);
+    let mut manifest = parse_manifest(tree.get("manifest"), algorithm, &location, findings);
 
-    let mut used = HashSet::new();
     let mut versions = BTreeMap::new();
     if let Some(entries) = &entries {
-        let keys = manifest.as_ref().map(|m| ManifestKeys {
-            exact: &m.exact_keys,
-            normalized: &m.manifest,
+        let mut keys = manifest.as_mut().map(|m| ManifestKeys {
+            keys: &mut m.keys,
+            manifest: &m.manifest,
         });
         for entry in entries {
-            let version = parse_version(entry, keys.as_ref(), &mut used, findings);
+            let version = parse_version(entry, keys.as_mut(), findings);
             versions.insert(entry.num, version);
         }
     }
-    if let Some(manifest) = &manifest {
-        // Unused manifest entries became an error in 1.1; the 1.0 text only says the
-        // manifest lists "every content file", which an unreferenced file still is. The
-        // comparison ignores case: a state digest differing only in case already has E050.
-        if findings.spec == SpecVersion::V1_1 && entries.is_some() {
-            for digest in manifest.manifest.keys() {
-                if !used.contains(digest) {
-                    findings.add(
-                        Code::E107,
-                        format!("manifest digest {digest} is not used by any version's state"),
-                    );
-                }
-            }
+    // Unused manifest entries became an error in 1.1; the 1.0 text only says the manifest
+    // lists "every content file", which an unreferenced file still is. The comparison ignores
+    // case: a state digest differing only in case already has its E050.
+    if let Some(manifest) = &manifest
+        && findings.spec == SpecVersion::V1_1
+        && entries.is_some()
+    {
+        for digest in manifest.keys.unused() {
+            findings.add(
+                Code::E107,
+                format!("manifest digest {digest} is not used by any version's state"),
+            );
         }
     }
     let head = head(tree.get("head"), entries.as_deref(), findings);

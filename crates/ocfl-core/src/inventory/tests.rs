@@ -99,6 +99,8 @@ fn valid_inventories_have_no_findings() {
     check(&base(), &[]);
     check(&base_1_0(), &[]);
     let parsed = parse_inventory(base().to_string().as_bytes());
+    assert!(!parsed.has_errors());
+    assert!(parse_inventory(b"{}").has_errors());
     let inventory = parsed.inventory.expect("valid inventory");
     assert_eq!(inventory.id, "urn:example:1");
     assert_eq!(inventory.head.to_string(), "v2");
@@ -444,8 +446,15 @@ fn e049_created() {
     check(&with_created(json!("2019-01-01")), &[Code::E049]);
     check(&with_created(json!("yesterday")), &[Code::E049]);
     check(&with_created(json!({"key": "x"})), &[Code::E049]);
+    check(&with_created(json!("2019-01-01 02:03:04Z")), &[Code::E049]);
+    check(
+        &with_created(json!("2019-01-01T02:03:04+0000")),
+        &[Code::E049],
+    );
+    check(&with_created(json!("2019-02-30T02:03:04Z")), &[Code::E049]);
     check(&with_created(json!("2019-01-01T02:03:04.5-05:00")), &[]);
     check(&with_created(json!("2019-01-01T02:03:04+00:00")), &[]);
+    check(&with_created(json!("2019-01-01t02:03:04z")), &[]);
 }
 
 #[test]

@@ -1,10 +1,9 @@
 //! The `versions` block: version names and their sequence (E008-E013, E046, E104, E105,
 //! W001), and each version's `created`, `state`, `message` and `user`.
 
-use std::collections::HashSet;
-
 use super::findings::Findings;
 use super::json::Json;
+use super::manifest::{KeyMatch, KeyUse};
 use super::paths::{LOGICAL, path_problems};
 use super::types::{Manifest, State, User, Version};
 use crate::digest::Digest;
@@ -31,6 +30,8 @@ pub(super) fn version_entries<'a>(
     value: Option<&'a Json>,
     findings: &mut Findings,
 ) -> Option<Vec<VersionEntry<'a>>> {
+    // A missing block could be E041, E043 or E044 (three sentences saying the same); E041
+    // covers manifest and versions alike, as ocfl-py reports it.
     let Some(value) = value else {
         findings.add(Code::E041, "the inventory has no \"versions\" block");
         return None;
@@ -170,20 +171,17 @@ fn check_convention(entries: &[VersionEntry<'_>], findings: &mut Findings) {
     }
 }
 
-/// The manifest's keys, for checking state digests (E050).
-pub(super) struct ManifestKeys<'a> {
-    /// Keys exactly as written: a state digest must match one exactly.
-    pub(super) exact: &'a HashSet<&'a str>,
-    /// The parsed manifest (lower-case keys), to explain a match that differs only in case.
-    pub(super) normalized: &'a Manifest,
+/// The manifest, for checking state digests (E050) and recording their use (E107).
+pub(super) struct ManifestKeys<'m, 'a> {
+    pub(super) keys: &'m mut KeyUse<'a>,
+    pub(super) manifest: &'m Manifest,
 }
 
 /// Parses one version block. A block with defects still yields a [`Version`] (with an empty
 /// state or empty `created` where those are unusable) so that version numbering stays intact.
 pub(super) fn parse_version(
     entry: &VersionEntry<'_>,
-    manifest: Option<&ManifestKeys<'_>>,
-    used: &mut HashSet<Digest>,
+    manifest: Option<&mut ManifestKeys<'_, '_>>,
     findings: &mut Findings,
 ) -> Version {
     let name = entry.name;
@@ -229,7 +227,7 @@ pub(super) fn parse_version(
 
     match entry.block.get("state") {
         None => findings.add(Code::E048, format!("version {name} has no \"state\"")),
-        Some(state) => version.state = parse_state(name, state, manifest, used, findings),
+        Some(state) => version.state = parse_state(name, state, manifest, findings),
     }
 
     match entry.block.get("message") {
@@ -262,16 +260,19 @@ pub(super) fn parse_version(
 }
 
 /// RFC 3339 `date-time`: a full date, a time to the second (fraction optional) and an offset
-/// or `Z`. chrono's parser enforces all three (it rejects `02:03` and a missing offset).
+/// or `Z`. chrono's parser enforces all three (it rejects `02:03` and a missing offset), and
+/// also accepts a space between date and time, which RFC 3339 only mentions as a readability
+/// option outside its grammar (`full-date "T" full-time`, case-insensitive): we require the
+/// `T`, as ocfl-py does.
 fn is_rfc3339_to_seconds(text: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+    matches!(text.as_bytes().get(10), Some(b'T' | b't'))
+        && chrono::DateTime::parse_from_rfc3339(text).is_ok()
 }
 
 fn parse_state(
     name: &str,
     value: &Json,
-    manifest: Option<&ManifestKeys<'_>>,
-    used: &mut HashSet<Digest>,
+    mut manifest: Option<&mut ManifestKeys<'_, '_>>,
     findings: &mut Findings,
 ) -> State {
     let mut state = State::new();
@@ -287,14 +288,24 @@ fn parse_state(
     };
     let mut all_paths: Vec<&str> = Vec::new();
     for (digest, paths) in members {
-        if let Some(manifest) = manifest
-            && !manifest.exact.contains(digest.as_str())
-        {
-            findings.add(Code::E050, state_digest_message(name, digest, manifest));
+        if let Some(manifest) = manifest.as_deref_mut() {
+            match manifest.keys.mark(digest, manifest.manifest) {
+                KeyMatch::Exact => {}
+                // Digests compare case-insensitively elsewhere, but E050 asks for an exact
+                // match of the manifest key: say so, since a case difference is easy to miss.
+                KeyMatch::OtherCase => findings.add(
+                    Code::E050,
+                    format!(
+                        "state digest {digest} of version {name} matches a manifest key only when ignoring case; it must match exactly"
+                    ),
+                ),
+                KeyMatch::Missing => findings.add(
+                    Code::E050,
+                    format!("state digest {digest} of version {name} is not a key of the manifest"),
+                ),
+            }
         }
-        let digest_key = Digest::new(digest);
-        used.insert(digest_key.clone());
-        let logical_paths = state.entry(digest_key).or_default();
+        let logical_paths = state.entry(Digest::new(digest)).or_default();
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E050,
@@ -316,35 +327,24 @@ fn parse_state(
                 );
                 continue;
             };
-            let problems = path_problems(path, &LOGICAL);
-            if problems.is_empty() {
-                if let Ok(logical) = LogicalPath::new(path.as_str()) {
+            match LogicalPath::new(path.as_str()) {
+                Ok(logical) => {
                     logical_paths.push(logical);
+                    all_paths.push(path);
                 }
-                all_paths.push(path);
-            }
-            for (code, reason) in problems {
-                findings.add(
-                    code,
-                    format!("logical path {path:?} in version {name} {reason}"),
-                );
+                Err(_) => {
+                    for (code, reason) in path_problems(path, &LOGICAL) {
+                        findings.add(
+                            code,
+                            format!("logical path {path:?} in version {name} {reason}"),
+                        );
+                    }
+                }
             }
         }
     }
     check_logical_conflicts(name, all_paths, findings);
     state
-}
-
-fn state_digest_message(name: &str, digest: &str, manifest: &ManifestKeys<'_>) -> String {
-    // Digests compare case-insensitively elsewhere, but E050 asks for an exact match of the
-    // manifest key: say so when only the case differs, since that is easy to miss.
-    if manifest.normalized.contains_key(&Digest::new(digest)) {
-        format!(
-            "state digest {digest} of version {name} matches a manifest key only when ignoring case; it must match exactly"
-        )
-    } else {
-        format!("state digest {digest} of version {name} is not a key of the manifest")
-    }
 }
 
 /// E095: a logical path twice in one version, or one that is a directory of another.
