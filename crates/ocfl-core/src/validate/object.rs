@@ -47,7 +47,8 @@ pub fn validate_object(
     if root_inventory.is_none() {
         report.add(Code::E063, "inventory.json: missing from the object root");
     }
-    let root_parsed = root_inventory.as_ref().and_then(|f| f.inventory.as_ref());
+    let root_file = root_inventory.as_ref();
+    let root_parsed = root_file.and_then(|f| f.inventory.as_ref());
     let spec = declared
         .or(root_parsed.map(|i| i.spec_version))
         .unwrap_or(SpecVersion::LATEST);
@@ -63,19 +64,13 @@ pub fn validate_object(
         );
     }
 
-    let root = object_root::classify(&entries, root_inventory.as_ref(), spec, &mut report);
+    let root = object_root::classify(&entries, root_file, spec, &mut report);
     if root.has_extensions {
         extensions::check(&object, &mut report);
     }
     version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
-    let versions = version_dirs::check_each(
-        &object,
-        &root.version_dirs,
-        root_inventory.as_ref(),
-        &mut report,
-    );
-    let root_ref = root_inventory.as_ref();
-    inventories::check(root_ref, &versions, spec, &mut report);
+    let versions = version_dirs::check_each(&object, &root.version_dirs, root_file, &mut report);
+    inventories::check(root_file, &versions, spec, &mut report);
     report.id = root_parsed
         .or_else(|| {
             versions
@@ -86,8 +81,8 @@ pub fn validate_object(
         .map(|i| i.id.clone());
 
     let files = content::walk(&object, &versions, &mut report);
-    content::check_references(root_ref, &versions, &files, &mut report);
-    fixity::check(&object, root_ref, &versions, &files, options, &mut report);
+    content::check_references(root_file, &versions, &files, &mut report);
+    fixity::check(&object, root_file, &versions, &files, options, &mut report);
     report
 }
 

@@ -14,7 +14,9 @@ use crate::validate::report::ObjectReport;
 pub(super) struct InventoryFile {
     /// The directory holding it, relative to the object root (`""` for the root, `"v1"`).
     pub dir: String,
-    /// Its raw bytes (kept for the root and head comparison, E064).
+    /// Its raw bytes, kept for the root inventory only (copies in version directories are
+    /// compared with them when loaded); empty for version inventories, so that memory does
+    /// not grow with the number of versions.
     pub bytes: Vec<u8>,
     /// The parsed inventory, when its structure could be recovered. `None` also when the
     /// file is byte-identical to the root inventory: it is then not parsed again.
@@ -68,7 +70,7 @@ pub(super) fn load(
         let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
         return Some(InventoryFile {
             dir: dir.to_owned(),
-            bytes,
+            bytes: Vec::new(),
             inventory: None,
             same_as_root: true,
             findings: Vec::new(),
@@ -97,7 +99,7 @@ pub(super) fn load(
     let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
     Some(InventoryFile {
         dir: dir.to_owned(),
-        bytes,
+        bytes: if dir.is_empty() { bytes } else { Vec::new() },
         inventory: parsed.inventory,
         same_as_root: false,
         findings: parsed.findings,

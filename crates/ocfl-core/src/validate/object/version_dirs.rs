@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
+
 use super::ObjectFs;
 use super::inventory_file::{self, InventoryFile, is_accounted};
 use super::object_root::VersionDirName;
@@ -106,29 +108,41 @@ pub(super) fn check_each(
     report: &mut ObjectReport,
 ) -> Vec<VersionDir> {
     let root = root_file.and_then(|f| f.inventory.as_ref());
-    let mut listed: Vec<(VersionDir, Vec<Entry>)> = Vec::with_capacity(dirs.len());
-    for dir in dirs {
-        let entries = match object.list(&dir.name) {
-            Ok(entries) => entries,
-            Err(e) => {
-                report.add(Code::E015, format!("{}: cannot be listed: {e}", dir.name));
-                Vec::new()
+    // Inventories are read, parsed and digested in parallel; each directory's findings are
+    // gathered apart and added in version order, so the report does not depend on timing.
+    let loaded: Vec<(VersionDir, Vec<Entry>, ObjectReport)> = dirs
+        .par_iter()
+        .map(|dir| {
+            let mut findings = ObjectReport::default();
+            let entries = match object.list(&dir.name) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    findings.add(Code::E015, format!("{}: cannot be listed: {e}", dir.name));
+                    Vec::new()
+                }
+            };
+            let inventory =
+                inventory_file::load(object, &dir.name, &entries, root_file, &mut findings);
+            if inventory.is_none() {
+                findings.add(
+                    Code::W010,
+                    format!("{}: version directory has no inventory.json", dir.name),
+                );
             }
-        };
-        let inventory = inventory_file::load(object, &dir.name, &entries, root_file, report);
-        if inventory.is_none() {
-            report.add(
-                Code::W010,
-                format!("{}: version directory has no inventory.json", dir.name),
-            );
-        }
-        let version = VersionDir {
-            name: dir.name.clone(),
-            number: dir.number,
-            inventory,
-            content_dir: None,
-            adds_content: None,
-        };
+            let version = VersionDir {
+                name: dir.name.clone(),
+                number: dir.number,
+                inventory,
+                content_dir: None,
+                adds_content: None,
+            };
+            (version, entries, findings)
+        })
+        .collect();
+    let mut listed: Vec<(VersionDir, Vec<Entry>)> = Vec::with_capacity(loaded.len());
+    for (version, entries, findings) in loaded {
+        report.errors.extend(findings.errors);
+        report.warnings.extend(findings.warnings);
         listed.push((version, entries));
     }
 
