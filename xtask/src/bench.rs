@@ -45,6 +45,8 @@ struct Options {
     profile: Profile,
     keep: Option<PathBuf>,
     runs: usize,
+    /// Time our validator called in this process instead of the `ocfl` binary.
+    in_process: bool,
 }
 
 impl Options {
@@ -54,6 +56,7 @@ impl Options {
             profile: Profile::FULL,
             keep: None,
             runs: 3,
+            in_process: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -69,6 +72,7 @@ impl Options {
                         other => anyhow::bail!("unknown scale {other:?}\n{USAGE}"),
                     }
                 }
+                "--in-process" => options.in_process = true,
                 "--keep" => options.keep = Some(PathBuf::from(value()?)),
                 "--runs" => {
                     let text = value()?;
@@ -102,7 +106,12 @@ impl Measured {
 
 fn bench_validate(options: &Options) -> anyhow::Result<()> {
     let workspace = workspace_root();
-    let ours_binary = build_ours(&workspace);
+    let ours_binary = if options.in_process {
+        // No binary: Validator::ours falls back to the in-process call, labelled as such.
+        PathBuf::new()
+    } else {
+        build_ours(&workspace)
+    };
     let temp = tempfile::tempdir()?;
     let mut validators = vec![Validator::ours(&ours_binary)];
     let mut missing = Vec::new();
@@ -454,6 +463,7 @@ mod tests {
         assert_eq!(options.profile, Profile::FULL);
         assert_eq!(options.runs, 3);
         assert_eq!(options.keep, None);
+        assert!(!options.in_process);
     }
 
     #[test]
@@ -465,6 +475,7 @@ mod tests {
         assert_eq!(options.profile, Profile::SMALL);
         assert_eq!(options.keep, Some(PathBuf::from("/tmp/x")));
         assert_eq!(options.runs, 5);
+        assert!(Options::parse(&args(&["--in-process"])).unwrap().in_process);
         assert!(Options::parse(&args(&["--scale", "huge"])).is_err());
         assert!(Options::parse(&args(&["--runs", "0"])).is_err());
         assert!(Options::parse(&args(&["--runs"])).is_err());

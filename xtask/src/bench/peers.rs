@@ -142,7 +142,7 @@ impl Validator {
     pub fn label(&self) -> String {
         match (&self.invocation, self.peer) {
             (Invocation::InProcess, _) => format!(
-                "ours (IN-PROCESS FALLBACK, {} build: ocfl binary missing)",
+                "ours (IN-PROCESS, {} build, not the ocfl binary)",
                 if cfg!(debug_assertions) {
                     "debug"
                 } else {
