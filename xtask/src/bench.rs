@@ -105,19 +105,62 @@ impl Measured {
 }
 
 fn bench_validate(options: &Options) -> anyhow::Result<()> {
-    let workspace = workspace_root();
+    let temp = tempfile::tempdir()?;
+    let (validators, missing) = find_validators(options, temp.path())?;
+
+    // The root under test: a temporary directory, or the kept one.
+    let root = options
+        .keep
+        .clone()
+        .unwrap_or_else(|| temp.path().join("root"));
+    eprintln!(
+        "bench: generating the {} profile into {}",
+        options.scale,
+        root.display()
+    );
+    let start = Instant::now();
+    let generated = generate::generate_root(&root, options.profile, SEED)?;
+    eprintln!(
+        "bench: {} objects, {} content files, {} bytes in {:.1} s",
+        generated.objects,
+        generated.content_files,
+        generated.content_bytes,
+        start.elapsed().as_secs_f64()
+    );
+    let corrupt = temp.path().join("corrupt");
+    make_corrupt_root(&corrupt)?;
+
+    let mut measured = validators
+        .into_iter()
+        .map(|validator| check(validator, &root, &corrupt))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    time_runs(&mut measured, &root, options.runs)?;
+
+    print_table(&measured, &missing, options.runs);
+    println!("{}", summary_json(options, &generated, &measured, &missing));
+    if let Some(kept) = &options.keep {
+        eprintln!("bench: the root is kept at {}", kept.display());
+    }
+    Ok(())
+}
+
+/// Ours (built first unless `--in-process`) and the installed peers; the missing peers are
+/// reported with how to install them.
+fn find_validators(
+    options: &Options,
+    work_dir: &Path,
+) -> anyhow::Result<(Vec<Validator>, Vec<Peer>)> {
     let ours_binary = if options.in_process {
         // No binary: Validator::ours falls back to the in-process call, labelled as such.
         PathBuf::new()
     } else {
-        build_ours(&workspace)
+        build_ours(&workspace_root())
     };
-    let temp = tempfile::tempdir()?;
     let mut validators = vec![Validator::ours(&ours_binary)];
     let mut missing = Vec::new();
     for (peer, found) in [
         (Peer::Rocfl, Validator::rocfl()),
-        (Peer::OcflPy, Validator::ocfl_py(temp.path())?),
+        (Peer::OcflPy, Validator::ocfl_py(work_dir)?),
     ] {
         match found {
             Some(validator) => validators.push(validator),
@@ -142,81 +185,63 @@ fn bench_validate(options: &Options) -> anyhow::Result<()> {
             );
         }
     }
+    Ok((validators, missing))
+}
 
-    // The root under test: a temporary directory, or the kept one.
-    let root = options
-        .keep
-        .clone()
-        .unwrap_or_else(|| temp.path().join("root"));
+/// The untimed first run: the tool must accept `root` and reject `corrupt`.
+fn check(validator: Validator, root: &Path, corrupt: &Path) -> anyhow::Result<Measured> {
     eprintln!(
-        "bench: generating the {} profile into {}",
-        options.scale,
-        root.display()
+        "bench: checking {} ({})",
+        validator.label(),
+        validator.command_line()
     );
-    let start = Instant::now();
-    let generated = generate::generate_root(&root, options.profile, SEED)?;
-    eprintln!(
-        "bench: {} objects, {} content files, {} bytes in {:.1} s",
-        generated.objects,
-        generated.content_files,
-        generated.content_bytes,
-        start.elapsed().as_secs_f64()
-    );
-    let corrupt = temp.path().join("corrupt");
-    make_corrupt_root(&corrupt)?;
-
-    let mut measured = Vec::new();
-    for validator in validators {
+    let check = validator.run(root)?;
+    if !check.valid {
         eprintln!(
-            "bench: checking {} ({})",
-            validator.label(),
-            validator.command_line()
+            "bench: {} reports the generated root INVALID (exit {:?}); the generator is wrong or the tool is:\n{}",
+            validator.peer.key(),
+            check.exit_status,
+            excerpt(&check.output)
         );
-        let check = validator.run(&root)?;
-        if !check.valid {
-            eprintln!(
-                "bench: {} reports the generated root INVALID (exit {:?}); the generator is wrong or the tool is:\n{}",
-                validator.peer.key(),
-                check.exit_status,
-                excerpt(&check.output)
-            );
-        }
-        let rejects_corrupt = !validator.run(&corrupt)?.valid;
-        if !rejects_corrupt {
-            eprintln!(
-                "bench: {} accepts a root with a corrupted content file: it is not checking digests (a stub?)",
-                validator.peer.key()
-            );
-        }
-        measured.push(Measured {
-            validator,
-            check,
-            rejects_corrupt,
-            times: Vec::new(),
-        });
     }
+    let rejects_corrupt = !validator.run(corrupt)?.valid;
+    if !rejects_corrupt {
+        eprintln!(
+            "bench: {} accepts a root with a corrupted content file: it is not checking digests (a stub?)",
+            validator.peer.key()
+        );
+    }
+    Ok(Measured {
+        validator,
+        check,
+        rejects_corrupt,
+        times: Vec::new(),
+    })
+}
 
-    // Alternate the order (rotate by one each run) so that no tool always runs first.
-    for run in 0..options.runs {
+/// `runs` timed runs of every tool, rotating the order by one each run so that no tool
+/// always goes first (or always right after another tool warmed something for it).
+fn time_runs(measured: &mut [Measured], root: &Path, runs: usize) -> anyhow::Result<()> {
+    for run in 0..runs {
         for offset in 0..measured.len() {
             let index = (run + offset) % measured.len();
             let entry = &mut measured[index];
-            let outcome = entry.validator.run(&root)?;
+            let outcome = entry.validator.run(root)?;
             eprintln!(
-                "bench: run {}/{} {}: {:.3} s",
+                "bench: run {}/{runs} {}: {:.3} s",
                 run + 1,
-                options.runs,
                 entry.validator.peer.key(),
                 outcome.seconds
             );
+            if outcome.valid != entry.check.valid {
+                eprintln!(
+                    "bench: warning: {} changed its verdict between runs (exit {:?})",
+                    entry.validator.peer.key(),
+                    outcome.exit_status
+                );
+            }
             entry.times.push(outcome.seconds);
         }
-    }
-
-    print_table(&measured, &missing, options.runs);
-    println!("{}", summary_json(options, &generated, &measured, &missing));
-    if let Some(kept) = &options.keep {
-        eprintln!("bench: the root is kept at {}", kept.display());
     }
     Ok(())
 }
