@@ -140,16 +140,23 @@ fn set_readable(file: &File) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(0o644))
 }
 
-/// Opens a regular file, refusing a symbolic link in the last element.
+/// Opens a regular file, refusing a symbolic link in the last element (`O_NOFOLLOW`) and
+/// anything that is not a regular file. `O_NONBLOCK` keeps a FIFO from blocking the open; it
+/// has no effect on regular files. Checking the opened descriptor (not the path) is one
+/// `fstat` instead of a second path walk, and leaves no window between check and open.
 fn open_no_follow(path: &Path) -> io::Result<File> {
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.file_type().is_file() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    File::open(path)
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -189,6 +196,19 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+    }
+
+    #[test]
+    fn opening_a_fifo_fails_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("fifo"))
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let s = LocalStorage::new(dir.path());
+        assert_eq!(s.kind("fifo").expect("kind"), EntryKind::Other);
+        assert!(s.open("fifo").is_err());
     }
 
     #[test]
