@@ -5,7 +5,7 @@
 //! this tree keeps both members so [`duplicate_keys`] can report them; lookups with
 //! [`Json::get`] return the first.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};

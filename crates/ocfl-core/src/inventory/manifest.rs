@@ -2,8 +2,9 @@
 //! grammar, E101 uniqueness and conflicts, E042 location), and the `fixity` block that
 //! follows the same structure (E111, E056, E057, E097).
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::findings::Findings;
 use super::json::Json;

@@ -1,7 +1,8 @@
 //! The content files: walking every version's content directory (E024, E089, E090, W003) and
 //! matching what is found against the manifests (E023 unreferenced files, E092 missing ones).
 
-use std::collections::{BTreeMap, HashSet};
+use foldhash::HashSet;
+use std::collections::BTreeMap;
 
 use super::ObjectFs;
 use super::inventory_file::InventoryFile;

@@ -1,7 +1,8 @@
 //! Checks across the root inventory and the inventories in version directories: E040 (a
 //! version inventory's head), E064, E066, W011, E019/E020, E110 (E037 in 1.0) and E103.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;

@@ -1,7 +1,7 @@
 //! Reading one inventory file (in the object root or a version directory): parse it, pass
 //! on the parser's findings tagged with the file's location, and check its sidecar.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use super::{ObjectFs, location, sidecar};
 use crate::inventory::{Inventory, parse_inventory};

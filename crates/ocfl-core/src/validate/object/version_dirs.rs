@@ -1,7 +1,7 @@
 //! Version directories: their sequence against the root inventory (E008-E010, E040, E046)
 //! and what each one holds (E015, E016, W002, W010).
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use rayon::prelude::*;
 
