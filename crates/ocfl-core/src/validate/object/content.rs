@@ -1,8 +1,7 @@
 //! The content files: walking every version's content directory (E024, E089, E090, W003) and
 //! matching what is found against the manifests (E023 unreferenced files, E092 missing ones).
 
-use foldhash::HashSet;
-use std::collections::BTreeMap;
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::ObjectFs;
 use super::inventory_file::InventoryFile;
@@ -14,8 +13,9 @@ use crate::validate::report::ObjectReport;
 
 /// The regular files found in content directories: content path (relative to the object
 /// root) -> number of the version directory holding it. These are the only content files
-/// validation ever opens.
-pub(super) type ContentFiles = BTreeMap<String, u32>;
+/// validation ever opens. A hash map: it is probed once per manifest path and paths share long
+/// prefixes, which makes ordered-map comparisons costly; reports sort what they print.
+pub(super) type ContentFiles = HashMap<String, u32>;
 
 /// Lists every version's content directory recursively, never following links.
 pub(super) fn walk(
@@ -136,13 +136,21 @@ fn check_one(
             ),
         );
     }
-    for (path, _) in files.iter().filter(|(_, version)| **version <= up_to) {
-        if !paths.contains(path.as_str()) && (root_paths.is_none() || in_root(path)) {
-            report.add(
-                Code::E023,
-                format!("{path}: content file is not in the manifest of {location}"),
-            );
-        }
+    let mut unreferenced: Vec<&str> = files
+        .iter()
+        .filter(|(path, version)| {
+            **version <= up_to
+                && !paths.contains(path.as_str())
+                && (root_paths.is_none() || in_root(path))
+        })
+        .map(|(path, _)| path.as_str())
+        .collect();
+    unreferenced.sort_unstable();
+    for path in unreferenced {
+        report.add(
+            Code::E023,
+            format!("{path}: content file is not in the manifest of {location}"),
+        );
     }
 }
 

@@ -3,7 +3,8 @@
 //! and the prior inventories alike. Each file is read once, in one streaming pass computing
 //! every algorithm it needs, and files are hashed in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
@@ -60,7 +61,7 @@ pub(super) fn check(
         }
     }
 
-    let mut claims: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
+    let mut claims: HashMap<&str, Vec<Claim<'_>>> = HashMap::with_capacity(files.len());
     let mut missing_fixity: BTreeSet<(&str, &str)> = BTreeSet::new();
     for (location, inventory) in &inventories {
         for (digest, paths) in &inventory.manifest {
@@ -111,17 +112,20 @@ pub(super) fn check(
         return;
     }
     let work: Vec<(&str, Vec<Claim<'_>>)> = claims.into_iter().collect();
-    let findings: Vec<Vec<Finding>> = work
+    let mut findings: Vec<(&str, Vec<Finding>)> = work
         .par_iter()
-        .map(|(path, claims)| verify_file(object, path, claims))
+        .map(|(path, claims)| (*path, verify_file(object, path, claims)))
+        .filter(|(_, findings)| !findings.is_empty())
         .collect();
-    for finding in findings.into_iter().flatten() {
+    // The work list is in hash order; report in path order.
+    findings.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for finding in findings.into_iter().flat_map(|(_, f)| f) {
         report.push(finding);
     }
 }
 
 /// Adds `claim` for `path` unless an identical one is there already.
-fn add_claim<'a>(claims: &mut BTreeMap<&'a str, Vec<Claim<'a>>>, path: &'a str, claim: Claim<'a>) {
+fn add_claim<'a>(claims: &mut HashMap<&'a str, Vec<Claim<'a>>>, path: &'a str, claim: Claim<'a>) {
     let list = claims.entry(path).or_default();
     if !list.iter().any(|c| c.same_as(&claim)) {
         list.push(claim);

@@ -2,8 +2,10 @@
 //! on the parser's findings tagged with the file's location, and check its sidecar.
 
 use foldhash::HashSet;
+use std::sync::OnceLock;
 
 use super::{ObjectFs, location, sidecar};
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::inventory::{Inventory, parse_inventory};
 use crate::sidecar::INVENTORY_FILE;
 use crate::storage::{Entry, EntryKind};
@@ -28,6 +30,8 @@ pub(super) struct InventoryFile {
     pub findings: Vec<Finding>,
     /// Names of the files in `dir` accounted for as this inventory's sidecar.
     pub sidecars: Vec<String>,
+    /// The digest of the bytes, once computed for the sidecar check (see `sidecar::check`).
+    pub digest: OnceLock<(DigestAlgorithm, Digest)>,
 }
 
 impl InventoryFile {
@@ -67,7 +71,15 @@ pub(super) fn load(
         && root.bytes == bytes
     {
         let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
-        let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
+        let sidecars = sidecar::check(
+            object,
+            dir,
+            entries,
+            &bytes,
+            &root.digest,
+            algorithm,
+            report,
+        );
         return Some(InventoryFile {
             dir: dir.to_owned(),
             bytes: Vec::new(),
@@ -75,6 +87,7 @@ pub(super) fn load(
             same_as_root: true,
             findings: Vec::new(),
             sidecars,
+            digest: OnceLock::new(),
         });
     }
     let parsed = parse_inventory(&bytes);
@@ -96,7 +109,8 @@ pub(super) fn load(
         ));
     }
     let algorithm = parsed.inventory.as_ref().map(|i| i.digest_algorithm);
-    let sidecars = sidecar::check(object, dir, entries, &bytes, algorithm, report);
+    let digest = OnceLock::new();
+    let sidecars = sidecar::check(object, dir, entries, &bytes, &digest, algorithm, report);
     Some(InventoryFile {
         dir: dir.to_owned(),
         bytes: if dir.is_empty() { bytes } else { Vec::new() },
@@ -104,6 +118,7 @@ pub(super) fn load(
         same_as_root: false,
         findings: parsed.findings,
         sidecars,
+        digest,
     })
 }
 

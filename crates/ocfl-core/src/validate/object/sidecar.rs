@@ -2,7 +2,9 @@
 
 use super::inventory_file::is_sidecar_name;
 use super::{ObjectFs, location};
-use crate::digest::DigestAlgorithm;
+use std::sync::OnceLock;
+
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
 use crate::storage::{Entry, EntryKind};
 use crate::validate::code::Code;
@@ -12,11 +14,15 @@ use crate::validate::report::ObjectReport;
 /// whose `digestAlgorithm` is `algorithm` (`None` when the inventory could not be parsed:
 /// then a single sidecar with a known algorithm name is checked with that algorithm).
 /// Returns the names in `entries` accounted for as sidecars.
+///
+/// `digest` caches the bytes' digest: a version inventory byte-identical to the root one
+/// shares the root's cache, so a large inventory is hashed once, not once per copy.
 pub(super) fn check(
     object: &ObjectFs<'_>,
     dir: &str,
     entries: &[Entry],
     inventory_bytes: &[u8],
+    digest: &OnceLock<(DigestAlgorithm, Digest)>,
     algorithm: Option<DigestAlgorithm>,
     report: &mut ObjectReport,
 ) -> Vec<String> {
@@ -29,7 +35,15 @@ pub(super) fn check(
         if let [only] = candidates.as_slice() {
             let suffix = &only.name[INVENTORY_FILE.len() + 1..];
             if let Some(algorithm) = DigestAlgorithm::from_name(suffix) {
-                check_digest(object, dir, &only.name, inventory_bytes, algorithm, report);
+                check_digest(
+                    object,
+                    dir,
+                    &only.name,
+                    inventory_bytes,
+                    digest,
+                    algorithm,
+                    report,
+                );
             }
         } else if candidates.is_empty() {
             report.add(Code::E058, format!("{inventory}: has no sidecar"));
@@ -38,7 +52,15 @@ pub(super) fn check(
     };
     let expected = sidecar_name(algorithm);
     if candidates.iter().any(|e| e.name == expected) {
-        check_digest(object, dir, &expected, inventory_bytes, algorithm, report);
+        check_digest(
+            object,
+            dir,
+            &expected,
+            inventory_bytes,
+            digest,
+            algorithm,
+            report,
+        );
         return vec![expected];
     }
     if candidates.is_empty() {
@@ -66,6 +88,7 @@ fn check_digest(
     dir: &str,
     name: &str,
     inventory_bytes: &[u8],
+    digest: &OnceLock<(DigestAlgorithm, Digest)>,
     algorithm: DigestAlgorithm,
     report: &mut ObjectReport,
 ) {
@@ -80,7 +103,16 @@ fn check_digest(
     match parse_sidecar(&bytes, algorithm) {
         Err(e) => report.add(Code::E061, format!("{path}: {e}")),
         Ok(recorded) => {
-            let actual = algorithm.digest_bytes(inventory_bytes);
+            let actual = match digest.get() {
+                Some((cached, actual)) if *cached == algorithm => actual.clone(),
+                _ => {
+                    let actual = algorithm.digest_bytes(inventory_bytes);
+                    // Only the first algorithm is cached; a second one (for a broken
+                    // object) is simply recomputed.
+                    let _ = digest.set((algorithm, actual.clone()));
+                    actual
+                }
+            };
             if recorded != actual {
                 report.add(
                     Code::E060,
