@@ -122,6 +122,19 @@ proptest! {
                     prop_assert!(!existing, "{}: the object vanished", at);
                 }
 
+                // Abandoning instead restores the old version (a new object, once moved in,
+                // is complete and stays).
+                let abandoned = dir.path().join("abandoned");
+                std::fs::create_dir_all(&abandoned).expect("mkdir");
+                copy_tree(&run, &abandoned);
+                ocfl_plan::exec::abandon(&plan, &LocalFilesystem::new(&abandoned)).expect("abandon");
+                if existing {
+                    let after = read_tree(&abandoned);
+                    let before = read_tree(&template);
+                    prop_assert!(after == before || after == expected, "{}: abandon: {:?}", at, differences(&after, &before));
+                }
+                std::fs::remove_dir_all(&abandoned).expect("clean up");
+
                 apply(&plan, &LocalFilesystem::new(&run), &stage).expect("re-run completes the update");
                 let after = read_tree(&run);
                 prop_assert!(after == expected, "{}: {:?}", at, differences(&after, &expected));

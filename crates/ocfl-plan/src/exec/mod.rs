@@ -155,6 +155,15 @@ pub fn execute(
     steps::execute(plan, step, fs, source)
 }
 
+/// Gives up an interrupted update (`docs/durability.md`, section 5): when the object's root
+/// inventory is still the base, a version directory this plan already moved into the object
+/// is removed (the inventory does not name it); the work directory is removed in every case.
+/// An update whose new inventory is already installed is finished instead: its remaining
+/// steps only rename prepared files into the object root and need no source.
+pub fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+    steps::abandon(plan, fs)
+}
+
 /// Runs every step of `plan` in order, without recording progress (no durable engine). On a
 /// crash or an error, calling it again with the same plan completes the update.
 pub fn apply(

@@ -52,6 +52,45 @@ pub(super) fn execute(
     }
 }
 
+pub(super) fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+    if plan.base.is_some() && root_state(plan, fs)? == RootState::New {
+        // Past the point of no return: roll forward.
+        for step in &plan.steps {
+            if matches!(step.action, Action::Install { .. } | Action::Remove { .. }) {
+                execute(plan, step, fs, &NoContent)?;
+            }
+        }
+    } else if plan.base.is_some() {
+        let version_dir = plan.installed_path();
+        let marker = format!("{version_dir}/inventory.json");
+        if fs.kind(&version_dir)?.is_some() {
+            if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+                return Err(Error::Occupied { path: version_dir });
+            }
+            fs.remove(&version_dir)?;
+            fs.sync(&[plan.object_path.clone()])?;
+        }
+    }
+    fs.remove(&plan.work_path)?;
+    Ok(())
+}
+
+/// The source of a run that copies nothing more.
+struct NoContent;
+
+impl ContentSource for NoContent {
+    fn location(&self, _digest: &Digest) -> Option<String> {
+        None
+    }
+
+    fn open(&self, _digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "an abandoned update copies nothing",
+        ))
+    }
+}
+
 /// Runs a work-area step unless the new version has already left the work area.
 fn in_work_area(
     plan: &Plan,
