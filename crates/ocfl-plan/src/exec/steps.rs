@@ -68,7 +68,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
                 return Err(Error::Occupied { path: version_dir });
             }
             fs.remove(&version_dir)?;
-            fs.sync(&[plan.object_path.clone()])?;
+            fs.sync(std::slice::from_ref(&plan.object_path))?;
         }
     }
     fs.remove(&plan.work_path)?;
