@@ -175,6 +175,51 @@ impl Stage {
         Stage::hash_all(checked, options)
     }
 
+    /// A stage from files already hashed (a stage recorded earlier, or a synthetic one).
+    /// Logical paths must not conflict as file and directory; every file needs a digest of
+    /// `digest_algorithm`, and its fixity digests among `fixity_algorithms`.
+    pub fn from_parts(
+        digest_algorithm: DigestAlgorithm,
+        fixity_algorithms: Vec<DigestAlgorithm>,
+        files: BTreeMap<LogicalPath, StagedFile>,
+    ) -> Result<Stage, Error> {
+        check_options(&StageOptions {
+            digest_algorithm,
+            ..StageOptions::default()
+        })?;
+        let names: Vec<&str> = files.keys().map(LogicalPath::as_str).collect();
+        if let Some((file, inside)) = find_conflict(&names) {
+            return Err(Error::Conflict {
+                file: file.to_owned(),
+                inside: inside.to_owned(),
+            });
+        }
+        Ok(Stage::assemble(
+            digest_algorithm,
+            dedup(&fixity_algorithms),
+            files,
+        ))
+    }
+
+    fn assemble(
+        digest_algorithm: DigestAlgorithm,
+        fixity_algorithms: Vec<DigestAlgorithm>,
+        files: BTreeMap<LogicalPath, StagedFile>,
+    ) -> Stage {
+        let mut first_with = BTreeMap::new();
+        for (logical, file) in &files {
+            first_with
+                .entry(file.digest.clone())
+                .or_insert_with(|| logical.clone());
+        }
+        Stage {
+            digest_algorithm,
+            fixity_algorithms,
+            files,
+            first_with,
+        }
+    }
+
     fn hash_all(
         mut files: Vec<(LogicalPath, PathBuf)>,
         options: &StageOptions,
@@ -222,18 +267,11 @@ impl Stage {
                 },
             );
         }
-        let mut first_with = BTreeMap::new();
-        for (logical, file) in &staged {
-            first_with
-                .entry(file.digest.clone())
-                .or_insert_with(|| logical.clone());
-        }
-        Ok(Stage {
-            digest_algorithm: options.digest_algorithm,
+        Ok(Stage::assemble(
+            options.digest_algorithm,
             fixity_algorithms,
-            files: staged,
-            first_with,
-        })
+            staged,
+        ))
     }
 
     /// The content digest algorithm.
