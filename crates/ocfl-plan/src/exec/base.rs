@@ -1,0 +1,98 @@
+//! Reading the base of an update from the object.
+
+use ocfl_core::digest::DigestAlgorithm;
+use ocfl_core::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
+use ocfl_core::storage::join;
+
+use crate::fs::Filesystem;
+use crate::plan::{self, Base};
+
+/// Why the current state of an object could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaseError {
+    /// The inventory does not match its sidecar: corrupt or tampered, never updated.
+    #[error(
+        "{path}: the inventory does not match its sidecar {sidecar} (digest {found}, sidecar says {expected}); refusing to update a corrupt or tampered object, or one whose interrupted update must be resumed first"
+    )]
+    SidecarMismatch {
+        /// The inventory.
+        path: String,
+        /// The sidecar.
+        sidecar: String,
+        /// The sidecar's digest.
+        expected: String,
+        /// The inventory's digest.
+        found: String,
+    },
+    /// The sidecar is missing or malformed.
+    #[error("{sidecar}: {reason}")]
+    Sidecar {
+        /// The sidecar.
+        sidecar: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Something exists at the object path but it has no inventory.
+    #[error("{path}: exists but holds no inventory.json; not an OCFL object")]
+    NotAnObject {
+        /// The object path.
+        path: String,
+    },
+    /// The inventory cannot serve as a base.
+    #[error(transparent)]
+    Invalid(#[from] plan::Error),
+    /// Reading failed.
+    #[error(transparent)]
+    Storage(#[from] ocfl_core::storage::StorageError),
+}
+
+/// The current root inventory of the object at `object_path`, checked against its sidecar;
+/// `None` when nothing exists there yet (the update creates the object).
+pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>, BaseError> {
+    let inventory_path = join(object_path, INVENTORY_FILE);
+    if fs.kind(&inventory_path)?.is_none() {
+        return match fs.kind(object_path)? {
+            None => Ok(None),
+            Some(_) => Err(BaseError::NotAnObject {
+                path: object_path.to_owned(),
+            }),
+        };
+    }
+    let bytes = fs.read(&inventory_path)?;
+    let base = Base::from_bytes(object_path, &bytes)?;
+    check_sidecar(fs, object_path, &base, base.inventory.digest_algorithm)?;
+    Ok(Some(base))
+}
+
+fn check_sidecar(
+    fs: &dyn Filesystem,
+    object_path: &str,
+    base: &Base,
+    algorithm: DigestAlgorithm,
+) -> Result<(), BaseError> {
+    let sidecar = join(object_path, &sidecar_name(algorithm));
+    let bytes = match fs.read(&sidecar) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => {
+            return Err(BaseError::Sidecar {
+                sidecar,
+                reason: "missing".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expected = parse_sidecar(&bytes, algorithm).map_err(|e| BaseError::Sidecar {
+        sidecar: sidecar.clone(),
+        reason: e.to_string(),
+    })?;
+    if expected != base.digest {
+        return Err(BaseError::SidecarMismatch {
+            path: join(object_path, INVENTORY_FILE),
+            sidecar,
+            expected: expected.to_string(),
+            found: base.digest.to_string(),
+        });
+    }
+    Ok(())
+}

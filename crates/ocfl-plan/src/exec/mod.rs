@@ -1,0 +1,183 @@
+//! Executing plans: one step at a time, idempotently, verifying what is written.
+//!
+//! [`execute`] may be called any number of times for any step, after a crash at any instant:
+//! a step whose result is already in place says so ([`StepResult::Skipped`]) instead of
+//! writing again. Re-running every step of a plan from the first is therefore always a correct
+//! recovery (`docs/durability.md`, sections 5 and 6). [`apply`] does exactly that, without any
+//! record of progress: callers that need one (the durable engine) call [`execute`] per step.
+
+mod base;
+mod source;
+mod steps;
+
+use ocfl_core::digest::Digest;
+use ocfl_core::storage::StorageError;
+
+use crate::fs::Filesystem;
+use crate::plan::{Plan, Step};
+
+pub use base::read_base;
+pub use source::ContentSource;
+
+/// What executing a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepResult {
+    /// The step did its work, writing `bytes` bytes.
+    Done {
+        /// Bytes written.
+        bytes: u64,
+    },
+    /// Nothing needed doing.
+    Skipped(Skip),
+}
+
+/// Why a step had nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The destination already holds the expected bytes.
+    InPlace,
+    /// The new version is already in the object, so work-area steps are moot.
+    Installed,
+    /// What the step removes is already gone.
+    Absent,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skip::InPlace => "already in place",
+            Skip::Installed => "the version is already in the object",
+            Skip::Absent => "already absent",
+        })
+    }
+}
+
+/// Why a step failed. [`Error::is_retriable`] tells whether running it again may help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The object is no longer in the state the plan was made for.
+    #[error(
+        "{path}: the object changed since the update was planned (inventory.json digest is {}, the plan expects {expected})",
+        found.as_ref().map_or("missing".to_owned(), |d| d.to_string())
+    )]
+    BaseChanged {
+        /// The object's root inventory.
+        path: String,
+        /// The base digest the plan was made against.
+        expected: Digest,
+        /// The digest found, if the inventory exists.
+        found: Option<Digest>,
+    },
+    /// The destination is taken by something this plan did not write.
+    #[error("{path}: already exists and is not this update's")]
+    Occupied {
+        /// The destination.
+        path: String,
+    },
+    /// A source file's bytes differ from what was staged.
+    #[error(
+        "{source_file}: changed since it was staged (expected {expected_size} bytes with digest {expected}, read {found_size} bytes with digest {found})"
+    )]
+    SourceChanged {
+        /// The source file.
+        source_file: String,
+        /// The staged digest.
+        expected: Digest,
+        /// The staged size.
+        expected_size: u64,
+        /// The digest read now.
+        found: Digest,
+        /// The size read now.
+        found_size: u64,
+    },
+    /// The staged bytes of a digest cannot be read.
+    #[error("{location}: staged content {digest} cannot be read: {error}")]
+    SourceUnavailable {
+        /// The source file, or the digest when the source knows no file for it.
+        location: String,
+        /// The content digest.
+        digest: Digest,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A rename crossed filesystems: the work directory is not on the storage root's.
+    #[error(
+        "cannot move {from} to {to}: the work directory is on another filesystem than the object (choose a work directory on the storage root's filesystem)"
+    )]
+    CrossDevice {
+        /// The source of the rename.
+        from: String,
+        /// Its destination.
+        to: String,
+    },
+    /// A step ran before the steps it depends on.
+    #[error("{path}: {reason}")]
+    OutOfOrder {
+        /// The file the step would change.
+        path: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// Reading, writing or flushing failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Error {
+    /// Whether running the step again may succeed (I/O errors: a full disk, a permission
+    /// fixed meanwhile). A changed object, a changed source or a wrong configuration will not
+    /// fix themselves.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Error::Storage(_))
+    }
+}
+
+/// A failed step of [`apply`].
+#[derive(Debug, thiserror::Error)]
+#[error("step {step}: {error}")]
+pub struct StepError {
+    /// The step's id.
+    pub step: String,
+    /// What went wrong.
+    #[source]
+    pub error: Error,
+}
+
+/// Executes one step of `plan`: idempotent, verifying (see the module documentation).
+pub fn execute(
+    plan: &Plan,
+    step: &Step,
+    fs: &dyn Filesystem,
+    source: &dyn ContentSource,
+) -> Result<StepResult, Error> {
+    steps::execute(plan, step, fs, source)
+}
+
+/// Gives up an interrupted update (`docs/durability.md`, section 5): when the object's root
+/// inventory is still the base, a version directory this plan already moved into the object
+/// is removed (the inventory does not name it); the work directory is removed in every case.
+/// An update whose new inventory is already installed is finished instead: its remaining
+/// steps only rename prepared files into the object root and need no source.
+pub fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+    steps::abandon(plan, fs)
+}
+
+/// Runs every step of `plan` in order, without recording progress (no durable engine). On a
+/// crash or an error, calling it again with the same plan completes the update.
+pub fn apply(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    source: &dyn ContentSource,
+) -> Result<Vec<StepResult>, StepError> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            execute(plan, step, fs, source).map_err(|error| StepError {
+                step: step.id.clone(),
+                error,
+            })
+        })
+        .collect()
+}

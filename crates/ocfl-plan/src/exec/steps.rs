@@ -1,0 +1,405 @@
+//! One function per kind of step. Each starts by looking at what is already in place, so
+//! that any step can be run again after a crash (`docs/durability.md`, section 6).
+
+use std::io::{self, Read, Write};
+
+use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
+use ocfl_core::storage::{EntryKind, StorageError};
+
+use super::{ContentSource, Error, Skip, StepResult};
+use crate::fs::{Filesystem, parent};
+use crate::plan::{Action, Contents, Plan, Step};
+
+pub(super) fn execute(
+    plan: &Plan,
+    step: &Step,
+    fs: &dyn Filesystem,
+    source: &dyn ContentSource,
+) -> Result<StepResult, Error> {
+    match &step.action {
+        Action::CheckBase => check_base(plan, fs),
+        Action::CreateDir { path } => in_work_area(plan, fs, || {
+            fs.create_dir_all(path)?;
+            Ok(StepResult::Done { bytes: 0 })
+        }),
+        Action::Copy { digest, path, temp } => in_work_area(plan, fs, || {
+            copy(plan, fs, source, digest, path, temp, step.size)
+        }),
+        Action::Flush { path } => in_work_area(plan, fs, || {
+            fs.sync_tree(path)?;
+            Ok(StepResult::Done { bytes: 0 })
+        }),
+        Action::Write {
+            path,
+            temp,
+            contents,
+        } => in_work_area(plan, fs, || write(plan, fs, path, temp, *contents)),
+        Action::MoveIn { from, to, marker } => move_in(plan, fs, from, to, marker),
+        Action::Install {
+            from,
+            to,
+            temp,
+            contents,
+        } => install(plan, fs, from, to, temp, *contents),
+        Action::Remove { path } => remove(plan, fs, path),
+        Action::Cleanup { path } => {
+            if fs.kind(path)?.is_none() {
+                return Ok(StepResult::Skipped(Skip::Absent));
+            }
+            fs.remove(path)?;
+            Ok(StepResult::Done { bytes: 0 })
+        }
+    }
+}
+
+pub(super) fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+    if plan.base.is_some() && root_state(plan, fs)? == RootState::New {
+        // Past the point of no return: roll forward.
+        for step in &plan.steps {
+            if matches!(step.action, Action::Install { .. } | Action::Remove { .. }) {
+                execute(plan, step, fs, &NoContent)?;
+            }
+        }
+    } else if plan.base.is_some() {
+        let version_dir = plan.installed_path();
+        let marker = format!("{version_dir}/inventory.json");
+        if fs.kind(&version_dir)?.is_some() {
+            if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+                return Err(Error::Occupied { path: version_dir });
+            }
+            fs.remove(&version_dir)?;
+            fs.sync(std::slice::from_ref(&plan.object_path))?;
+        }
+    }
+    fs.remove(&plan.work_path)?;
+    Ok(())
+}
+
+/// The source of a run that copies nothing more.
+struct NoContent;
+
+impl ContentSource for NoContent {
+    fn location(&self, _digest: &Digest) -> Option<String> {
+        None
+    }
+
+    fn open(&self, _digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "an abandoned update copies nothing",
+        ))
+    }
+}
+
+/// Runs a work-area step unless the new version has already left the work area.
+fn in_work_area(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    run: impl FnOnce() -> Result<StepResult, Error>,
+) -> Result<StepResult, Error> {
+    if fs.kind(&plan.installed_path())?.is_some() {
+        return Ok(StepResult::Skipped(Skip::Installed));
+    }
+    run()
+}
+
+/// Where the object stands relative to the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RootState {
+    /// The root inventory is the plan's base.
+    Base,
+    /// The root inventory is the plan's new inventory.
+    New,
+}
+
+/// The object's root inventory against the plan: base or new, anything else is refused.
+fn root_state(plan: &Plan, fs: &dyn Filesystem) -> Result<RootState, Error> {
+    let path = plan.root_inventory_path();
+    let found = file_digest(fs, &path, plan.digest_algorithm)?;
+    match (&plan.base, found) {
+        (_, Some((digest, _))) if digest == plan.inventory_digest => Ok(RootState::New),
+        (Some(base), Some((digest, _))) if digest == base.digest => Ok(RootState::Base),
+        (Some(base), found) => Err(Error::BaseChanged {
+            path,
+            expected: base.digest.clone(),
+            found: found.map(|(d, _)| d),
+        }),
+        // A new object has no root inventory until it is moved into place whole.
+        (None, None) => Ok(RootState::Base),
+        (None, Some(_)) => Err(Error::Occupied {
+            path: plan.object_path.clone(),
+        }),
+    }
+}
+
+fn check_base(plan: &Plan, fs: &dyn Filesystem) -> Result<StepResult, Error> {
+    if plan.base.is_none() && fs.kind(&plan.object_path)?.is_some() {
+        // Only this plan's finished object may already be there.
+        let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
+        return if holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+            Ok(StepResult::Skipped(Skip::Installed))
+        } else {
+            Err(Error::Occupied {
+                path: plan.object_path.clone(),
+            })
+        };
+    }
+    root_state(plan, fs)?;
+    Ok(StepResult::Done { bytes: 0 })
+}
+
+fn copy(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    source: &dyn ContentSource,
+    digest: &Digest,
+    path: &str,
+    temp: &str,
+    size: u64,
+) -> Result<StepResult, Error> {
+    let algorithm = plan.digest_algorithm;
+    // A file left by an earlier run is kept only if it is whole: a torn one is rewritten.
+    if let Some((found, found_size)) = file_digest(fs, path, algorithm)?
+        && found == *digest
+        && found_size == size
+    {
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    let location = source
+        .location(digest)
+        .unwrap_or_else(|| digest.to_string());
+    let unavailable = |error: io::Error| Error::SourceUnavailable {
+        location: location.clone(),
+        digest: digest.clone(),
+        error,
+    };
+    let mut reader = source.open(digest).map_err(unavailable)?;
+    fs.create_dir_all(parent(temp))?;
+    fs.create_dir_all(parent(path))?;
+    let mut writer = fs.create(temp)?;
+    let (found, found_size) =
+        stream(&mut reader, &mut writer, algorithm, temp).map_err(|e| match e {
+            StreamError::Read(error) => unavailable(error),
+            StreamError::Write(error) => error.into(),
+        })?;
+    drop(writer);
+    if found != *digest || found_size != size {
+        // Nothing was renamed into the version; the temporary file goes with the work area.
+        fs.remove(temp)?;
+        return Err(Error::SourceChanged {
+            source_file: location,
+            expected: digest.clone(),
+            expected_size: size,
+            found,
+            found_size,
+        });
+    }
+    fs.rename(temp, path)?;
+    Ok(StepResult::Done { bytes: size })
+}
+
+enum StreamError {
+    Read(io::Error),
+    Write(StorageError),
+}
+
+/// Copies `reader` to `writer`, hashing what passes through.
+fn stream(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    algorithm: DigestAlgorithm,
+    temp: &str,
+) -> Result<(Digest, u64), StreamError> {
+    let mut hasher = algorithm.hasher();
+    let mut buffer = vec![0u8; STREAM_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamError::Read(e)),
+        };
+        hasher.update(&buffer[..n]);
+        writer
+            .write_all(&buffer[..n])
+            .map_err(|e| StreamError::Write(StorageError::io("write", temp, e)))?;
+        size += n as u64;
+    }
+    writer
+        .flush()
+        .map_err(|e| StreamError::Write(StorageError::io("write", temp, e)))?;
+    Ok((hasher.finalize(), size))
+}
+
+fn write(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    path: &str,
+    temp: &str,
+    contents: Contents,
+) -> Result<StepResult, Error> {
+    let bytes = plan.contents(contents);
+    let expected = plan.digest_algorithm.digest_bytes(&bytes);
+    if holds(fs, path, plan.digest_algorithm, &expected)? {
+        // The rename may have happened without the directory flush that follows it.
+        fs.sync(&[parent(path).to_owned()])?;
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    write_durably(fs, path, temp, &bytes)?;
+    Ok(StepResult::Done {
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Temporary file, flush, rename, flush the directory.
+fn write_durably(fs: &dyn Filesystem, path: &str, temp: &str, bytes: &[u8]) -> Result<(), Error> {
+    fs.create_dir_all(parent(temp))?;
+    fs.create_dir_all(parent(path))?;
+    {
+        let mut writer = fs.create(temp)?;
+        writer
+            .write_all(bytes)
+            .and_then(|()| writer.flush())
+            .map_err(|e| StorageError::io("write", temp, e))?;
+    }
+    fs.sync(&[temp.to_owned()])?;
+    fs.rename(temp, path)?;
+    fs.sync(&[parent(path).to_owned()])?;
+    Ok(())
+}
+
+fn move_in(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    from: &str,
+    to: &str,
+    marker: &str,
+) -> Result<StepResult, Error> {
+    if fs.kind(to)?.is_some() {
+        if holds(fs, marker, plan.digest_algorithm, &plan.inventory_digest)? {
+            sync_chain(fs, to)?;
+            return Ok(StepResult::Skipped(Skip::InPlace));
+        }
+        return Err(Error::Occupied {
+            path: to.to_owned(),
+        });
+    }
+    if plan.base.is_some() {
+        root_state(plan, fs)?;
+    }
+    fs.create_dir_all(parent(to))?;
+    rename_into(fs, from, to)?;
+    sync_chain(fs, to)?;
+    fs.sync(&[parent(from).to_owned()])?;
+    Ok(StepResult::Done { bytes: 0 })
+}
+
+fn install(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    from: &str,
+    to: &str,
+    temp: &str,
+    contents: Contents,
+) -> Result<StepResult, Error> {
+    let bytes = plan.contents(contents);
+    let expected = plan.digest_algorithm.digest_bytes(&bytes);
+    if holds(fs, to, plan.digest_algorithm, &expected)? {
+        fs.sync(&[parent(to).to_owned()])?;
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    root_state(plan, fs)?;
+    let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
+    if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+        return Err(Error::OutOfOrder {
+            path: to.to_owned(),
+            reason: format!(
+                "{} is not yet in the object; the root files are installed after it",
+                plan.version
+            ),
+        });
+    }
+    if !holds(fs, from, plan.digest_algorithm, &expected)? {
+        write_durably(fs, from, temp, &bytes)?;
+    }
+    rename_into(fs, from, to)?;
+    fs.sync(&[parent(to).to_owned()])?;
+    Ok(StepResult::Done {
+        bytes: bytes.len() as u64,
+    })
+}
+
+fn remove(plan: &Plan, fs: &dyn Filesystem, path: &str) -> Result<StepResult, Error> {
+    if fs.kind(path)?.is_none() {
+        return Ok(StepResult::Skipped(Skip::Absent));
+    }
+    // The old declaration goes only once the new one and the new inventory are in place.
+    let declaration = format!(
+        "{}/{}",
+        plan.object_path,
+        ocfl_core::namaste::Declaration::object(plan.spec_version).file_name()
+    );
+    if root_state(plan, fs)? != RootState::New || fs.kind(&declaration)?.is_none() {
+        return Err(Error::OutOfOrder {
+            path: path.to_owned(),
+            reason: "the new inventory and declaration must be installed first".into(),
+        });
+    }
+    fs.remove(path)?;
+    fs.sync(&[parent(path).to_owned()])?;
+    Ok(StepResult::Done { bytes: 0 })
+}
+
+fn rename_into(fs: &dyn Filesystem, from: &str, to: &str) -> Result<(), Error> {
+    fs.rename(from, to).map_err(|e| match e {
+        StorageError::Io { source, .. } if source.kind() == io::ErrorKind::CrossesDevices => {
+            Error::CrossDevice {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            }
+        }
+        other => other.into(),
+    })
+}
+
+/// Flushes the directory holding `path` and every ancestor up to the filesystem root, so a
+/// new object's freshly created parent directories are durable too.
+fn sync_chain(fs: &dyn Filesystem, path: &str) -> Result<(), Error> {
+    let mut dirs = Vec::new();
+    let mut current = path;
+    while !current.is_empty() {
+        current = parent(current);
+        dirs.push(current.to_owned());
+    }
+    fs.sync(&dirs)?;
+    Ok(())
+}
+
+/// Whether the regular file at `path` has digest `expected`.
+fn holds(
+    fs: &dyn Filesystem,
+    path: &str,
+    algorithm: DigestAlgorithm,
+    expected: &Digest,
+) -> Result<bool, Error> {
+    Ok(file_digest(fs, path, algorithm)?.is_some_and(|(d, _)| d == *expected))
+}
+
+/// The digest and size of the regular file at `path`, or `None` if there is none.
+fn file_digest(
+    fs: &dyn Filesystem,
+    path: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<Option<(Digest, u64)>, Error> {
+    if fs.kind(path)? != Some(EntryKind::File) {
+        return Ok(None);
+    }
+    let mut reader = fs.open(path)?;
+    let (digest, size) =
+        stream(&mut reader, &mut io::sink(), algorithm, path).map_err(|e| match e {
+            StreamError::Read(error) => StorageError::io("read", path, error),
+            StreamError::Write(error) => error,
+        })?;
+    Ok(Some((digest, size)))
+}

@@ -1,0 +1,223 @@
+//! The filesystem seam the executor writes through.
+//!
+//! [`ocfl_core::storage::Storage`] makes every write durable on its own (one `fsync` per file);
+//! the update protocol (`docs/durability.md`) needs finer control: unflushed writes and renames
+//! inside the work directory, then one batched flush. [`Filesystem`] offers exactly the
+//! operations the protocol uses, so a test double can count them and "crash" at any one.
+//!
+//! Paths are relative, `/`-separated storage paths (checked by
+//! [`check_storage_path`]); the empty string is the filesystem's root.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, check_storage_path};
+use rayon::prelude::*;
+
+/// The operations the update protocol performs. Nothing here flushes unless it says so.
+pub trait Filesystem: Send + Sync {
+    /// The kind of the entry at `path` (links not followed), or `None` if nothing is there.
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError>;
+
+    /// Opens the regular file at `path` for reading.
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+
+    /// Creates (or truncates) the file at `path`, whose parent must exist, for writing.
+    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError>;
+
+    /// Creates directory `path` and any missing parents (no error if it exists).
+    fn create_dir_all(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Renames `from` to `to` atomically (replacing a file at `to`). Not flushed: call
+    /// [`Filesystem::sync`] on both parents to make it durable.
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
+
+    /// Removes the file or directory tree at `path`; nothing there is not an error.
+    fn remove(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Makes each file's data, or each directory's entries, durable. Implementations may
+    /// flush the paths in parallel: the order among them is not promised.
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError>;
+
+    /// Makes `dir`, everything below it, and its entry in its parent durable: one batched
+    /// flush for a whole version's content.
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError>;
+
+    /// The whole contents of the file at `path`.
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        let mut bytes = Vec::new();
+        self.open(path)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        Ok(bytes)
+    }
+}
+
+/// The parent of a storage path (`""` for a top-level name).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
+/// [`Filesystem`] on a local directory.
+#[derive(Debug, Clone)]
+pub struct LocalFilesystem {
+    storage: LocalStorage,
+}
+
+impl LocalFilesystem {
+    /// The filesystem below `root` (which must exist before anything is written).
+    pub fn new(root: impl Into<PathBuf>) -> LocalFilesystem {
+        LocalFilesystem {
+            storage: LocalStorage::new(root),
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        self.storage.root()
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf, StorageError> {
+        self.storage.resolve(path)
+    }
+}
+
+impl Filesystem for LocalFilesystem {
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+        match self.storage.kind(path) {
+            Ok(kind) => Ok(Some(kind)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        self.storage.open(path)
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
+        check_storage_path(path)?;
+        let full = self.resolve(path)?;
+        let file = create_readable(&full).map_err(|e| StorageError::io("create", path, e))?;
+        Ok(Box::new(file))
+    }
+
+    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        fs::create_dir_all(&full).map_err(|e| StorageError::io("create directory", path, e))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let from_full = self.resolve(from)?;
+        let to_full = self.resolve(to)?;
+        fs::rename(&from_full, &to_full).map_err(|e| StorageError::io("rename", from, e))
+    }
+
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StorageError::io("remove", path, e)),
+        };
+        let result = if meta.is_dir() {
+            fs::remove_dir_all(&full)
+        } else {
+            fs::remove_file(&full)
+        };
+        match result {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("remove", path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        let resolved = paths
+            .iter()
+            .map(|p| Ok((p.as_str(), self.resolve(p)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        resolved.par_iter().try_for_each(|(path, full)| {
+            sync_path(full).map_err(|e| StorageError::io("sync", path, e))
+        })
+    }
+
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        let full = self.resolve(dir)?;
+        let mut paths = Vec::new();
+        for entry in walkdir::WalkDir::new(&full) {
+            let entry = entry.map_err(|e| {
+                StorageError::io("sync", dir, e.into_io_error().unwrap_or_else(walk_error))
+            })?;
+            paths.push(entry.into_path());
+        }
+        if let Some(parent) = full.parent() {
+            paths.push(parent.to_path_buf());
+        }
+        // One fsync per file is unavoidable without syncfs(2); issuing them from several
+        // threads lets the filesystem journal group them into few commits.
+        paths
+            .par_iter()
+            .try_for_each(|p| sync_path(p))
+            .map_err(|e| StorageError::io("sync", dir, e))
+    }
+}
+
+fn walk_error() -> io::Error {
+    io::Error::other("directory walk failed")
+}
+
+/// Flushes a file's data or a directory's entries.
+fn sync_path(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Creates or truncates a file with the permissions an ordinary create gives (0644 before
+/// the umask), so the storage root stays readable by other users and tools.
+fn create_readable(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_rename_sync_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = LocalFilesystem::new(dir.path());
+        fs.create_dir_all("a/b").expect("mkdir");
+        fs.create("a/b/f")
+            .expect("create")
+            .write_all(b"hello")
+            .expect("write");
+        fs.sync(&["a/b/f".into(), "a/b".into()]).expect("sync");
+        fs.rename("a/b/f", "a/g").expect("rename");
+        assert_eq!(fs.kind("a/b/f").expect("kind"), None);
+        assert_eq!(fs.read("a/g").expect("read"), b"hello");
+        fs.sync_tree("a").expect("sync tree");
+        fs.remove("a").expect("remove");
+        fs.remove("a").expect("removing nothing is fine");
+        assert_eq!(fs.kind("a").expect("kind"), None);
+        assert_eq!(parent("a/b/c"), "a/b");
+        assert_eq!(parent("a"), "");
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = LocalFilesystem::new(dir.path());
+        assert!(matches!(
+            fs.create("../x"),
+            Err(StorageError::InvalidPath(_))
+        ));
+    }
+}

@@ -1,0 +1,24 @@
+//! OCFL object updates as deterministic, idempotent plans.
+//!
+//! - [`stage`]: read a source directory into a [`Stage`](stage::Stage) (logical path ->
+//!   digest, digest -> source file), hashing each file once, in parallel;
+//! - [`plan`]: a pure function of (current inventory, stage, options, timestamp) giving a
+//!   serializable [`Plan`](plan::Plan) of ordered steps with stable ids, or "no change";
+//! - [`exec`]: running one step idempotently and verifying its result, and
+//!   [`apply`](exec::apply) to run a whole plan;
+//! - [`fs`]: the filesystem operations the executor needs (unflushed writes, renames, batched
+//!   flushes), with a local implementation.
+//!
+//! The on-disk protocol these steps implement, and what a crash at any instant leaves behind,
+//! is written down in `docs/durability.md`.
+#![deny(missing_docs)]
+
+pub mod exec;
+pub mod fs;
+pub mod plan;
+pub mod stage;
+
+/// The README's example, compiled as a doctest so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

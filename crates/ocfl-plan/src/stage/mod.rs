@@ -1,0 +1,345 @@
+//! Staging: the new state of an object, read from a source directory.
+//!
+//! A [`Stage`] maps every logical path to the digest of its bytes and knows, for each digest,
+//! one source file holding those bytes. Each file is read once: the content digest, the
+//! requested fixity digests and the size come from one streaming pass, and files are hashed in
+//! parallel. The result does not depend on the walk or thread order: files are kept sorted by
+//! logical path.
+//!
+//! ```
+//! use ocfl_plan::stage::{Stage, StageOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::create_dir(dir.path().join("data")).unwrap();
+//! std::fs::write(dir.path().join("data/a.txt"), b"same").unwrap();
+//! std::fs::write(dir.path().join("b.txt"), b"same").unwrap();
+//! let stage = Stage::from_directory(dir.path(), &StageOptions::default()).unwrap();
+//! assert_eq!(stage.len(), 2);
+//! assert_eq!(stage.state().len(), 1, "two paths, one digest");
+//! ```
+
+mod hash;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ocfl_core::digest::{Digest, DigestAlgorithm};
+use ocfl_core::inventory::State;
+use ocfl_core::path::{LogicalPath, find_conflict};
+use rayon::prelude::*;
+
+/// How to stage a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageOptions {
+    /// The content digest algorithm (`sha512` or `sha256`).
+    pub digest_algorithm: DigestAlgorithm,
+    /// Fixity algorithms to compute in the same pass.
+    pub fixity: Vec<DigestAlgorithm>,
+    /// Follow symbolic links (stage the files they point to) instead of refusing them.
+    pub follow_symlinks: bool,
+}
+
+impl Default for StageOptions {
+    /// sha512, no fixity, links refused.
+    fn default() -> StageOptions {
+        StageOptions {
+            digest_algorithm: DigestAlgorithm::Sha512,
+            fixity: Vec::new(),
+            follow_symlinks: false,
+        }
+    }
+}
+
+/// Why a source could not be staged. Every variant names the offending path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A symbolic link, and following links was not asked for.
+    #[error("{}: is a symbolic link (refused unless links are followed)", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A device, socket, FIFO or other non-regular file.
+    #[error("{}: is not a regular file or directory", path.display())]
+    SpecialFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A name that is not valid UTF-8 (logical paths are Unicode).
+    #[error("{}: name is not valid UTF-8", path.display())]
+    NotUtf8 {
+        /// The path, with invalid bytes shown as replacement characters.
+        path: PathBuf,
+    },
+    /// A logical path the specification forbids, or one this toolkit does not store.
+    #[error("{}: logical path {logical:?} is not allowed: {reason}", path.display())]
+    ForbiddenPath {
+        /// The source file.
+        path: PathBuf,
+        /// The logical path it would have.
+        logical: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Two sources for the same logical path.
+    #[error("{logical}: staged twice ({} and {})", first.display(), second.display())]
+    Duplicate {
+        /// The logical path.
+        logical: String,
+        /// The first source.
+        first: PathBuf,
+        /// The second source.
+        second: PathBuf,
+    },
+    /// A logical path is both a file and the directory of another file (E095).
+    #[error("{file}: is a file, but {inside} would put it inside a directory of that name")]
+    Conflict {
+        /// The path staged as a file.
+        file: String,
+        /// A path below it.
+        inside: String,
+    },
+    /// A file or directory could not be read.
+    #[error("{}: cannot be read: {source}", path.display())]
+    Unreadable {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A file's size or modification time changed while it was being read.
+    #[error("{}: changed while it was being staged (size or modification time differs)", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A directory walk failed, e.g. a symbolic link loop.
+    #[error("{}: {message}", path.display())]
+    Walk {
+        /// Where the walk failed.
+        path: PathBuf,
+        /// What happened.
+        message: String,
+    },
+    /// The content algorithm is not `sha512` or `sha256`.
+    #[error("{0} is not a content digest algorithm (use sha512 or sha256)")]
+    NotContentAlgorithm(DigestAlgorithm),
+}
+
+/// One staged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// Where its bytes were read from.
+    pub source: PathBuf,
+    /// Its content digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its fixity digests, in the order of [`StageOptions::fixity`] (duplicates once).
+    pub fixity: Vec<(DigestAlgorithm, Digest)>,
+}
+
+/// The new state of an object: logical path -> staged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    digest_algorithm: DigestAlgorithm,
+    fixity_algorithms: Vec<DigestAlgorithm>,
+    files: BTreeMap<LogicalPath, StagedFile>,
+    /// digest -> the first logical path with those bytes: where copies read from.
+    first_with: BTreeMap<Digest, LogicalPath>,
+}
+
+impl Stage {
+    /// Stages every regular file below `root`; logical paths are relative to it. Empty
+    /// directories are not staged (OCFL has no way to record them).
+    pub fn from_directory(root: &Path, options: &StageOptions) -> Result<Stage, Error> {
+        check_options(options)?;
+        let files = walk::walk(root, options.follow_symlinks)?;
+        Stage::hash_all(files, options)
+    }
+
+    /// Stages the given (logical path, source file) pairs, in any order.
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, PathBuf)>,
+        options: &StageOptions,
+    ) -> Result<Stage, Error> {
+        check_options(options)?;
+        let mut checked = Vec::new();
+        for (logical, source) in files {
+            checked.push((walk::logical_path(&logical, &source)?, source));
+        }
+        Stage::hash_all(checked, options)
+    }
+
+    /// A stage from files already hashed (a stage recorded earlier, or a synthetic one).
+    /// Logical paths must not conflict as file and directory; every file needs a digest of
+    /// `digest_algorithm`, and its fixity digests among `fixity_algorithms`.
+    pub fn from_parts(
+        digest_algorithm: DigestAlgorithm,
+        fixity_algorithms: Vec<DigestAlgorithm>,
+        files: BTreeMap<LogicalPath, StagedFile>,
+    ) -> Result<Stage, Error> {
+        check_options(&StageOptions {
+            digest_algorithm,
+            ..StageOptions::default()
+        })?;
+        let names: Vec<&str> = files.keys().map(LogicalPath::as_str).collect();
+        if let Some((file, inside)) = find_conflict(&names) {
+            return Err(Error::Conflict {
+                file: file.to_owned(),
+                inside: inside.to_owned(),
+            });
+        }
+        Ok(Stage::assemble(
+            digest_algorithm,
+            dedup(&fixity_algorithms),
+            files,
+        ))
+    }
+
+    fn assemble(
+        digest_algorithm: DigestAlgorithm,
+        fixity_algorithms: Vec<DigestAlgorithm>,
+        files: BTreeMap<LogicalPath, StagedFile>,
+    ) -> Stage {
+        let mut first_with = BTreeMap::new();
+        for (logical, file) in &files {
+            first_with
+                .entry(file.digest.clone())
+                .or_insert_with(|| logical.clone());
+        }
+        Stage {
+            digest_algorithm,
+            fixity_algorithms,
+            files,
+            first_with,
+        }
+    }
+
+    fn hash_all(
+        mut files: Vec<(LogicalPath, PathBuf)>,
+        options: &StageOptions,
+    ) -> Result<Stage, Error> {
+        files.sort();
+        for pair in files.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(Error::Duplicate {
+                    logical: pair[0].0.to_string(),
+                    first: pair[0].1.clone(),
+                    second: pair[1].1.clone(),
+                });
+            }
+        }
+        let names: Vec<&str> = files.iter().map(|(l, _)| l.as_str()).collect();
+        if let Some((file, inside)) = find_conflict(&names) {
+            return Err(Error::Conflict {
+                file: file.to_owned(),
+                inside: inside.to_owned(),
+            });
+        }
+        let fixity_algorithms = dedup(&options.fixity);
+        let mut algorithms = vec![options.digest_algorithm];
+        algorithms.extend(&fixity_algorithms);
+        let hashed: Vec<Result<hash::Hashed, Error>> = files
+            .par_iter()
+            .map(|(_, source)| hash::hash_file(source, &algorithms, &|| {}))
+            .collect();
+        let mut staged = BTreeMap::new();
+        // The first failure in logical-path order, whichever thread met it first.
+        for ((logical, source), hashed) in files.into_iter().zip(hashed) {
+            let mut hashed = hashed?;
+            let digest = hashed.take(options.digest_algorithm);
+            let fixity = fixity_algorithms
+                .iter()
+                .map(|&a| (a, hashed.take(a)))
+                .collect();
+            staged.insert(
+                logical,
+                StagedFile {
+                    source,
+                    digest,
+                    size: hashed.size,
+                    fixity,
+                },
+            );
+        }
+        Ok(Stage::assemble(
+            options.digest_algorithm,
+            fixity_algorithms,
+            staged,
+        ))
+    }
+
+    /// The content digest algorithm.
+    pub fn digest_algorithm(&self) -> DigestAlgorithm {
+        self.digest_algorithm
+    }
+
+    /// The fixity algorithms computed, without duplicates.
+    pub fn fixity_algorithms(&self) -> &[DigestAlgorithm] {
+        &self.fixity_algorithms
+    }
+
+    /// The staged files by logical path, in byte order of the paths.
+    pub fn files(&self) -> &BTreeMap<LogicalPath, StagedFile> {
+        &self.files
+    }
+
+    /// The number of staged files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether nothing was staged.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The total size of the staged files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.size).sum()
+    }
+
+    /// The state as an inventory records it: digest -> logical paths (sorted).
+    pub fn state(&self) -> State {
+        let mut state = State::new();
+        for (logical, file) in &self.files {
+            state
+                .entry(file.digest.clone())
+                .or_default()
+                .push(logical.clone());
+        }
+        state
+    }
+
+    /// A staged file holding the bytes of `digest` (the first by logical path).
+    pub fn file_with(&self, digest: &Digest) -> Option<(&LogicalPath, &StagedFile)> {
+        let logical = self.first_with.get(digest)?;
+        self.files.get_key_value(logical)
+    }
+}
+
+fn check_options(options: &StageOptions) -> Result<(), Error> {
+    if options.digest_algorithm.is_content_algorithm() {
+        Ok(())
+    } else {
+        Err(Error::NotContentAlgorithm(options.digest_algorithm))
+    }
+}
+
+fn dedup(algorithms: &[DigestAlgorithm]) -> Vec<DigestAlgorithm> {
+    let mut out: Vec<DigestAlgorithm> = Vec::new();
+    for &a in algorithms {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

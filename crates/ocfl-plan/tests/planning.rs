@@ -1,0 +1,353 @@
+use std::fs;
+
+use ocfl_core::SpecVersion;
+use ocfl_core::digest::DigestAlgorithm;
+use ocfl_plan::exec::{self, StepResult, apply, read_base};
+use ocfl_plan::fs::LocalFilesystem;
+use ocfl_plan::plan::{self, Action, Outcome, Plan, PlanOptions, plan};
+use ocfl_plan::stage::{Stage, StageOptions};
+
+use crate::util::*;
+
+const OBJECT: &str = "root/obj";
+const WORK: &str = "root.ocfl-work/run";
+
+fn options() -> PlanOptions {
+    PlanOptions::new("urn:example:obj", OBJECT, WORK)
+}
+
+fn tree(entries: &[(&str, &str)]) -> Tree {
+    entries
+        .iter()
+        .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
+        .collect()
+}
+
+fn update(outcome: Outcome) -> Plan {
+    match outcome {
+        Outcome::Update(plan) => plan,
+        Outcome::NoChange { head } => panic!("expected an update, got no change at {head}"),
+    }
+}
+
+fn copies(plan: &Plan) -> Vec<&str> {
+    plan.steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Copy { .. }))
+        .map(|s| s.id.as_str())
+        .collect()
+}
+
+/// Stages `tree` and plans it against the object's current state, without applying.
+fn plan_for(
+    root: &std::path::Path,
+    source: &std::path::Path,
+    tree: &Tree,
+    options: &PlanOptions,
+    when: u32,
+) -> (Stage, Outcome) {
+    write_tree(source, tree);
+    let stage = Stage::from_directory(source, &StageOptions::default()).expect("stage");
+    let fs = LocalFilesystem::new(root);
+    let base = read_base(&fs, OBJECT).expect("base");
+    let outcome = plan(base.as_ref(), &stage, options, created(when)).expect("plan");
+    (stage, outcome)
+}
+
+#[test]
+fn same_inputs_give_byte_identical_plans_and_objects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let t = tree(&[("a.txt", "alpha"), ("d/b.txt", "beta"), ("é.txt", "gamma")]);
+    let (_, first) = plan_for(dir.path(), &source, &t, &options(), 1);
+    let (stage, second) = plan_for(dir.path(), &source, &t, &options(), 1);
+    let first = update(first);
+    let json = first.to_json().expect("serializable");
+    assert_eq!(
+        json,
+        update(second.clone()).to_json().expect("serializable")
+    );
+    assert_eq!(Plan::from_json(&json).expect("round trip"), first);
+
+    // Two storage roots given the same plan end up byte-identical.
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let plan = update(second);
+    apply(&plan, &LocalFilesystem::new(&a), &stage).expect("apply");
+    apply(&plan, &LocalFilesystem::new(&b), &stage).expect("apply elsewhere");
+    assert_eq!(read_tree(&a), read_tree(&b));
+    assert!(read_tree(&a).contains_key("root/obj/v1/content/é.txt"));
+    assert!(!a.join(WORK).exists(), "the work directory is cleaned up");
+    assert_valid(&a, OBJECT);
+}
+
+#[test]
+fn inventory_bytes_are_identical_in_version_and_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    write_tree(&source, &tree(&[("a", "2")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 2).expect("v2");
+    let object = dir.path().join(OBJECT);
+    let root = fs::read(object.join("inventory.json")).expect("root");
+    assert_eq!(
+        root,
+        fs::read(object.join("v2/inventory.json")).expect("v2")
+    );
+    assert_eq!(
+        fs::read(object.join("inventory.json.sha512")).expect("sidecar"),
+        fs::read(object.join("v2/inventory.json.sha512")).expect("v2 sidecar")
+    );
+    assert_valid(dir.path(), OBJECT);
+}
+
+#[test]
+fn identical_content_is_copied_once_and_never_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let v1 = tree(&[("a.txt", "same"), ("b/c.txt", "same"), ("d.txt", "other")]);
+    let (stage, outcome) = plan_for(dir.path(), &source, &v1, &options(), 1);
+    let plan = update(outcome);
+    assert_eq!(
+        copies(&plan),
+        ["copy v1/content/a.txt", "copy v1/content/d.txt"]
+    );
+    apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect("apply v1");
+
+    // v2 renames a file, re-adds known content under a new name, and adds one new file.
+    let v2 = tree(&[
+        ("moved.txt", "other"),
+        ("again.txt", "same"),
+        ("new.txt", "fresh"),
+    ]);
+    let (stage, outcome) = plan_for(dir.path(), &source, &v2, &options(), 2);
+    let plan = update(outcome);
+    assert_eq!(copies(&plan), ["copy v2/content/new.txt"]);
+    apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect("apply v2");
+    assert_valid(dir.path(), OBJECT);
+    assert_eq!(reconstruct(dir.path(), OBJECT, "v1"), v1);
+    assert_eq!(reconstruct(dir.path(), OBJECT, "v2"), v2);
+    assert!(
+        !dir.path()
+            .join(OBJECT)
+            .join("v2/content/moved.txt")
+            .exists()
+    );
+}
+
+#[test]
+fn no_change_when_the_head_holds_the_staged_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let t = tree(&[("a.txt", "alpha"), ("b.txt", "alpha")]);
+    write_tree(&source, &t);
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let (_, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
+    assert!(
+        matches!(outcome, Outcome::NoChange { head } if head.to_string() == "v1"),
+        "{outcome:?}"
+    );
+    // Same digests under another path are a change.
+    let renamed = tree(&[("a.txt", "alpha"), ("c.txt", "alpha")]);
+    let (_, outcome) = plan_for(dir.path(), &source, &renamed, &options(), 2);
+    assert!(matches!(outcome, Outcome::Update(_)));
+}
+
+#[test]
+fn upgrades_an_object_from_ocfl_1_0_to_1_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let v1 = tree(&[("a.txt", "alpha")]);
+    write_tree(&source, &v1);
+    let mut old = options();
+    old.spec_version = Some(SpecVersion::V1_0);
+    commit(dir.path(), &source, &old, &StageOptions::default(), 1).expect("v1");
+    let object = dir.path().join(OBJECT);
+    assert!(object.join("0=ocfl_object_1.0").exists());
+    assert_valid(dir.path(), OBJECT);
+
+    // Without asking, the object stays 1.0.
+    let v2 = tree(&[("a.txt", "alpha"), ("b.txt", "beta")]);
+    let (_, outcome) = plan_for(dir.path(), &source, &v2, &options(), 2);
+    assert_eq!(update(outcome).spec_version, SpecVersion::V1_0);
+
+    let mut new = options();
+    new.spec_version = Some(SpecVersion::V1_1);
+    let (stage, outcome) = plan_for(dir.path(), &source, &v2, &new, 2);
+    let upgrade = update(outcome);
+    let ids: Vec<&str> = upgrade.steps.iter().map(|s| s.id.as_str()).collect();
+    for id in ["declare", "install-declaration", "remove-old-declaration"] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    apply(&upgrade, &LocalFilesystem::new(dir.path()), &stage).expect("apply");
+    assert!(object.join("0=ocfl_object_1.1").exists());
+    assert!(!object.join("0=ocfl_object_1.0").exists());
+    let v1_inventory = fs::read_to_string(object.join("v1/inventory.json")).expect("v1");
+    assert!(v1_inventory.contains("https://ocfl.io/1.0/spec/#inventory"));
+    let root_inventory = fs::read_to_string(object.join("inventory.json")).expect("root");
+    assert!(root_inventory.contains("https://ocfl.io/1.1/spec/#inventory"));
+    assert_valid(dir.path(), OBJECT);
+    assert_eq!(reconstruct(dir.path(), OBJECT, "v2"), v2);
+
+    // An upgrade of the same state is itself a change; afterwards there is none.
+    let (_, outcome) = plan_for(dir.path(), &source, &v2, &new, 3);
+    assert!(matches!(outcome, Outcome::NoChange { .. }));
+    let mut down = options();
+    down.spec_version = Some(SpecVersion::V1_0);
+    write_tree(&source, &v1);
+    let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+    let base = read_base(&LocalFilesystem::new(dir.path()), OBJECT).expect("base");
+    let error = plan(base.as_ref(), &stage, &down, created(3)).expect_err("downgrade");
+    assert!(
+        matches!(error, plan::Error::SpecDowngrade { .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn refuses_to_apply_a_plan_whose_base_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+
+    // Two plans for v2 from the same base; the second one applied loses.
+    let (stage_a, first) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
+    let first = update(first);
+    let other = dir.path().join("other");
+    write_tree(&other, &tree(&[("b", "3")]));
+    commit(dir.path(), &other, &options(), &StageOptions::default(), 3).expect("someone else's v2");
+    let before = read_tree(&dir.path().join(OBJECT));
+
+    let error = apply(&first, &LocalFilesystem::new(dir.path()), &stage_a).expect_err("refused");
+    assert_eq!(error.step, "check-base");
+    assert!(
+        matches!(error.error, exec::Error::BaseChanged { .. }),
+        "{error}"
+    );
+    assert!(!error.error.is_retriable());
+    assert!(
+        error.to_string().contains("root/obj/inventory.json"),
+        "{error}"
+    );
+    // Steps that write into the object check again on their own.
+    let fs = LocalFilesystem::new(dir.path());
+    let install = first.step("install-root-inventory").expect("step");
+    let error = exec::execute(&first, install, &fs, &stage_a).expect_err("refused");
+    assert!(
+        matches!(
+            error,
+            exec::Error::BaseChanged { .. } | exec::Error::Occupied { .. }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        read_tree(&dir.path().join(OBJECT)),
+        before,
+        "object untouched"
+    );
+    assert_valid(dir.path(), OBJECT);
+}
+
+#[test]
+fn refuses_to_create_over_an_existing_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "1")]), &options(), 1);
+    let plan = update(outcome);
+    let other = dir.path().join("other");
+    write_tree(&other, &tree(&[("b", "2")]));
+    commit(dir.path(), &other, &options(), &StageOptions::default(), 2).expect("first creator");
+    let error = apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect_err("refused");
+    assert!(
+        matches!(error.error, exec::Error::Occupied { .. }),
+        "{error}"
+    );
+    assert_valid(dir.path(), OBJECT);
+}
+
+#[test]
+fn a_second_apply_skips_every_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let t = tree(&[("a", "2"), ("b", "1")]);
+    let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
+    let plan = update(outcome);
+    let fs = LocalFilesystem::new(dir.path());
+    let first = apply(&plan, &fs, &stage).expect("apply");
+    assert!(!wrote_nothing(&first));
+    let again = apply(&plan, &fs, &stage).expect("apply again");
+    assert!(wrote_nothing(&again), "{again:?}");
+    assert!(again.iter().any(|r| matches!(r, StepResult::Skipped(_))));
+    assert_valid(dir.path(), OBJECT);
+}
+
+#[test]
+fn a_source_changed_after_staging_fails_the_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let (stage, outcome) = plan_for(
+        dir.path(),
+        &source,
+        &tree(&[("a.txt", "original")]),
+        &options(),
+        1,
+    );
+    let plan = update(outcome);
+    fs::write(source.join("a.txt"), b"tampered").expect("change source");
+    let error = apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect_err("refused");
+    assert_eq!(error.step, "copy v1/content/a.txt");
+    assert!(
+        matches!(error.error, exec::Error::SourceChanged { .. }),
+        "{error}"
+    );
+    assert!(!error.error.is_retriable());
+    assert!(error.to_string().contains("src/a.txt"), "{error}");
+    assert!(!dir.path().join(OBJECT).exists());
+}
+
+#[test]
+fn refuses_a_tampered_inventory_and_bad_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+    let fs = LocalFilesystem::new(dir.path());
+    let base = read_base(&fs, OBJECT).expect("base");
+
+    let mut wrong_id = options();
+    wrong_id.object_id = "urn:example:other".into();
+    let error = plan(base.as_ref(), &stage, &wrong_id, created(2)).expect_err("id");
+    assert!(error.to_string().contains("urn:example:other"), "{error}");
+    let mut wrong_algorithm = options();
+    wrong_algorithm.digest_algorithm = Some(DigestAlgorithm::Sha256);
+    assert!(matches!(
+        plan(base.as_ref(), &stage, &wrong_algorithm, created(2)),
+        Err(plan::Error::DigestAlgorithm { .. })
+    ));
+    let mut fixity = options();
+    fixity.fixity = vec![DigestAlgorithm::Md5];
+    assert!(matches!(
+        plan(base.as_ref(), &stage, &fixity, created(2)),
+        Err(plan::Error::MissingFixity { .. })
+    ));
+    let mut nested = options();
+    nested.work_path = format!("{OBJECT}/work");
+    assert!(matches!(
+        plan(base.as_ref(), &stage, &nested, created(2)),
+        Err(plan::Error::Path { .. })
+    ));
+
+    let inventory = dir.path().join(OBJECT).join("inventory.json");
+    let mut bytes = fs::read(&inventory).expect("read");
+    bytes.extend_from_slice(b" ");
+    fs::write(&inventory, bytes).expect("tamper");
+    let error = read_base(&fs, OBJECT).expect_err("tampered");
+    assert!(
+        error.to_string().contains("root/obj/inventory.json"),
+        "{error}"
+    );
+}

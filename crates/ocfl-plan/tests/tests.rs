@@ -1,0 +1,13 @@
+//! Integration tests of ocfl-plan, one module per area.
+
+// Shared helpers: trees on disk, committing, reconstructing versions, a crashing filesystem.
+mod util;
+
+// Planning and applying: dedup, no change, spec upgrade, refusals, idempotence.
+mod planning;
+
+// Model-based property: random version sequences give valid objects that reconstruct exactly.
+mod model;
+
+// Crash property: a crash at every operation, then a re-run, gives the uninterrupted object.
+mod crash;
