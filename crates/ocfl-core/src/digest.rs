@@ -1,9 +1,11 @@
 //! Digest algorithms: the content-addressing ones (`sha512`, `sha256`), the spec's fixity
 //! vocabulary, extension 0009's additions, and `blake3` as a local fixity algorithm.
 //!
-//! `blake3` is not registered by any OCFL extension. We accept and write it only in the
-//! `fixity` block, where the specification lets clients ignore algorithms they do not know
-//! (E028), so objects carrying it stay valid to other validators.
+//! `blake3` is not registered by any OCFL extension: it is a local fixity algorithm of this
+//! toolkit, accepted only in the `fixity` block and never written unless a caller asks for it.
+//! The specification lets clients ignore fixity algorithms they do not support (E028), but
+//! other validators differ: ocfl-py 2.1 reports an unregistered fixity algorithm as E056. Use
+//! it for objects that only this toolkit reads, or keep it out of shared archives.
 
 use std::fmt;
 use std::io::{self, Read};
