@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{
-    ActivityWork, Backend, MetadataUpdate, NewInstance, NewMessage, OrchestrationCommit,
-    OrchestrationItem,
+    ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
+    OrchestrationCommit, OrchestrationItem,
 };
 use crate::error::BackendError;
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
@@ -82,6 +82,9 @@ async fn create(backend: &dyn Backend, instance_id: &str) {
             input: "null".to_owned(),
             execution_id: 1,
             start: start_event("flow"),
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
         })
         .await
         .expect("create_instance");
@@ -110,12 +113,7 @@ fn event_data(item: &OrchestrationItem) -> Vec<String> {
 }
 
 fn empty_commit() -> OrchestrationCommit {
-    OrchestrationCommit {
-        history: Vec::new(),
-        activities: Vec::new(),
-        messages: Vec::new(),
-        metadata: None,
-    }
+    OrchestrationCommit::default()
 }
 
 fn running(execution_id: u64) -> MetadataUpdate {
@@ -178,6 +176,9 @@ pub async fn duplicate_instance_is_refused(backend: Arc<dyn Backend>) {
             input: "1".to_owned(),
             execution_id: 1,
             start: start_event("other"),
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
         })
         .await;
     assert_eq!(again, Err(BackendError::InstanceExists("a".to_owned())));
@@ -228,6 +229,7 @@ pub async fn ack_commits_everything_at_once(backend: Arc<dyn Backend>) {
             custom_status: Some("busy".to_owned()),
             ..running(1)
         }),
+        ..empty_commit()
     };
     backend
         .ack_orchestration(&id, item.lease.token, &commit)

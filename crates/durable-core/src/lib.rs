@@ -83,7 +83,7 @@
 //! use std::time::Duration;
 //! use async_trait::async_trait;
 //! use durable_core::backend::*;
-//! use durable_core::{BackendError, Event, InstanceMetadata};
+//! use durable_core::{BackendError, Event, InstanceFilter, InstanceMetadata};
 //!
 //! struct MyStore { /* a connection pool, a file, ... */ }
 //!
@@ -97,6 +97,8 @@
 //!     # async fn send_message(&self, _: NewMessage) -> Result<(), BackendError> { unimplemented!() }
 //!     # async fn read_metadata(&self, _: &str) -> Result<Option<InstanceMetadata>, BackendError> { unimplemented!() }
 //!     # async fn read_history(&self, _: &str) -> Result<Vec<Event>, BackendError> { unimplemented!() }
+//!     # async fn list_instances(&self, _: &InstanceFilter) -> Result<Vec<InstanceMetadata>, BackendError> { unimplemented!() }
+//!     # async fn purge_instance(&self, _: &str) -> Result<(), BackendError> { unimplemented!() }
 //!     # async fn fetch_orchestration(&self, _: Duration, _: Duration) -> Result<Option<OrchestrationItem>, BackendError> { unimplemented!() }
 //!     # async fn ack_orchestration(&self, _: &str, _: u64, _: &OrchestrationCommit) -> Result<(), BackendError> { unimplemented!() }
 //!     # async fn abandon_orchestration(&self, _: &str, _: u64, _: Duration) -> Result<(), BackendError> { unimplemented!() }
@@ -129,15 +131,15 @@ pub mod retry;
 pub mod worker;
 
 pub use activity::ActivityContext;
-pub use backend::Backend;
-pub use client::Client;
+pub use backend::{Backend, IdReusePolicy};
+pub use client::{Client, ScheduleOptions};
 pub use clock::Clock;
 pub use context::{DurableFuture, OrchestrationContext};
 pub use error::{BackendError, ClientError};
 pub use failure::{Failure, FailureKind};
 pub use history::{Event, HISTORY_FORMAT_VERSION};
 pub use memory::MemoryBackend;
-pub use metadata::{InstanceMetadata, InstanceStatus};
+pub use metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
 pub use retry::RetryPolicy;
