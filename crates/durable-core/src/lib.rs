@@ -119,6 +119,8 @@ pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod context;
+#[cfg(test)]
+mod determinism_tests;
 pub mod error;
 pub mod failure;
 pub mod history;
