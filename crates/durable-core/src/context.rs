@@ -177,6 +177,15 @@ impl ContextState {
         }
     }
 
+    /// Removes the child a `SubOrchestrationCompleted` or `SubOrchestrationFailed` reports on.
+    pub(crate) fn forget_reported_child(&mut self, event: &Event) {
+        if let Event::SubOrchestrationCompleted { task_id, .. }
+        | Event::SubOrchestrationFailed { task_id, .. } = event
+        {
+            self.children.remove(task_id);
+        }
+    }
+
     /// The sub-orchestrations started and not yet reported back (instance ids).
     pub(crate) fn open_children(&self) -> Vec<String> {
         self.children.values().cloned().collect()

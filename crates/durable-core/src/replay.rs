@@ -142,7 +142,11 @@ impl Execution {
         }
         for message in messages {
             if self.outcome.is_some() {
-                break;
+                // Not recorded, but a child's report still tells which children exist: one
+                // that could not be created is someone else's instance, not a child to
+                // terminate along with this one.
+                lock(&self.state).forget_reported_child(&message);
+                continue;
             }
             if !self.accepts(&message) {
                 tracing::debug!(event = message.describe(), "discarding message");

@@ -887,3 +887,109 @@ async fn supervise(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Lease, Message};
+    use crate::context::OrchestrationContext;
+
+    fn start() -> Event {
+        Event::ExecutionStarted {
+            format_version: HISTORY_FORMAT_VERSION,
+            name: "grabby".into(),
+            input: "null".into(),
+            execution_id: 1,
+        }
+    }
+
+    /// Instance "g" with `history_len` events stored, handed out with `events`.
+    fn item(history_len: u64, events: Vec<Event>) -> OrchestrationItem {
+        let new = NewInstance {
+            instance_id: "g".into(),
+            name: "grabby".into(),
+            input: "null".into(),
+            execution_id: 1,
+            start: start(),
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
+        };
+        let mut instance = new.metadata(0);
+        instance.history_len = history_len;
+        let messages = (0..)
+            .zip(events)
+            .map(|(id, event)| Message {
+                id,
+                instance_id: "g".into(),
+                execution_id: None,
+                event,
+            })
+            .collect();
+        OrchestrationItem {
+            instance,
+            messages,
+            lease: Lease {
+                token: 1,
+                expires_at_ms: 1,
+                attempt: 1,
+            },
+            now_ms: 0,
+        }
+    }
+
+    /// Terminations the commit sends, by target.
+    fn terminated(commit: &OrchestrationCommit) -> Vec<String> {
+        commit
+            .messages
+            .iter()
+            .filter(|message| matches!(message.event, Event::ExecutionTerminated { .. }))
+            .map(|message| message.instance_id.clone())
+            .collect()
+    }
+
+    /// Runs the first episode (which asks for the child "owned"), then a second one with
+    /// `second`; returns the second commit.
+    fn second_episode(second: Vec<Event>) -> OrchestrationCommit {
+        let registry = Registry::new().orchestration(
+            "grabby",
+            |ctx: OrchestrationContext, _: ()| async move {
+                let value: u64 = ctx
+                    .call_sub_orchestration_with_id("leaf", "owned", &())
+                    .await?;
+                Ok(value)
+            },
+        );
+        let mut execution = Execution::new(Arc::new(registry), "g".into(), 1);
+        let commit = episode_commit(&item(0, vec![start()]), &mut execution);
+        assert_eq!(commit.instances.len(), 1);
+        episode_commit(&item(commit.history.len() as u64, second), &mut execution)
+    }
+
+    fn stop() -> Event {
+        Event::ExecutionTerminated {
+            reason: "stop".into(),
+        }
+    }
+
+    #[test]
+    fn termination_reaches_running_children() {
+        assert_eq!(terminated(&second_episode(vec![stop()])), vec!["owned"]);
+    }
+
+    #[test]
+    fn termination_spares_an_instance_the_parent_failed_to_start() {
+        // The rejection of "owned" (its id was taken by a stranger) arrives in the same
+        // episode as the termination, after it: "owned" is not a child and is left alone.
+        let rejected = Event::SubOrchestrationFailed {
+            task_id: 0,
+            failure: Failure::new(FailureKind::InstanceExists, "taken"),
+        };
+        let commit = second_episode(vec![stop(), rejected]);
+        assert_eq!(terminated(&commit), Vec::<String>::new());
+        assert_eq!(
+            commit.metadata.map(|update| update.status),
+            Some(InstanceStatus::Terminated)
+        );
+    }
+}
