@@ -304,3 +304,33 @@ async fn a_child_outlives_a_parent_that_stopped_waiting() {
         harness.worker.shutdown().await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_continues_as_new_reports_at_its_end() {
+    let registry = || {
+        Registry::new()
+            .orchestration("count", |ctx: OrchestrationContext, n: u64| async move {
+                if n >= 3 {
+                    return Ok(format!("{n} in execution {}", ctx.execution_id()));
+                }
+                ctx.create_timer(Duration::from_secs(1)).await?;
+                ctx.continue_as_new(&(n + 1)).await
+            })
+            .orchestration("parent", |ctx: OrchestrationContext, _: ()| async move {
+                let counted: String = ctx.call_sub_orchestration("count", &0u64).await?;
+                Ok(counted)
+            })
+    };
+    let run = run_both(registry, "parent", &()).await;
+    assert_eq!(
+        run.metadata.output::<String>().ok().flatten().as_deref(),
+        Some("3 in execution 4")
+    );
+    let (child, _) = &run.instances[1];
+    assert_eq!(child.execution_id, 4);
+    assert_eq!(
+        child.parent.as_ref().map(|parent| parent.task_id),
+        Some(0),
+        "the parent link survives continue-as-new"
+    );
+}
