@@ -23,7 +23,7 @@ use crate::backend::{
     ActivityItem, ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
     OrchestrationCommit, OrchestrationItem,
 };
-use crate::cache::Cache;
+use crate::cache::{Cache, Checkout};
 use crate::error::BackendError;
 use crate::failure::{Failure, FailureKind};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
@@ -329,11 +329,58 @@ enum Prepared {
     HandBack(Duration),
 }
 
+/// An instance's cache slot, checked out for one episode; checked back in when dropped, with
+/// `execution` (which the episode sets once its commit has landed).
+struct CheckedOut<'a> {
+    shared: &'a Shared,
+    instance_id: String,
+    execution: Option<Execution>,
+}
+
+impl CheckedOut<'_> {
+    /// Checks out the instance's slot, first waiting for a previous episode of the same
+    /// instance in this worker to check in: its commit has landed (that is how this episode
+    /// could be fetched), so its execution is about to be current.
+    async fn take<'a>(shared: &'a Shared, instance_id: &str) -> CheckedOut<'a> {
+        loop {
+            let busy = shared.cache().checkout(instance_id);
+            let done = match busy {
+                Checkout::Ready(execution) => {
+                    return CheckedOut {
+                        shared,
+                        instance_id: instance_id.to_owned(),
+                        execution,
+                    };
+                }
+                Checkout::Wait(done) => done,
+            };
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Enabled before this check, so a check-in after it is not missed.
+            let still_busy = shared.cache().still_busy(instance_id, &done);
+            if still_busy {
+                notified.await;
+            }
+        }
+    }
+}
+
+impl Drop for CheckedOut<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .cache()
+            .checkin(&self.instance_id, self.execution.take());
+    }
+}
+
 /// Runs one episode and commits it; on failure hands the lease back so the work is retried.
 async fn episode(shared: &Shared, item: OrchestrationItem) {
     let instance_id = item.instance.instance_id.clone();
     let token = item.lease.token;
-    let (commit, execution) = match prepare_episode(shared, &item).await {
+    let mut slot = CheckedOut::take(shared, &instance_id).await;
+    let cached = slot.execution.take();
+    let (commit, execution) = match prepare_episode(shared, &item, cached).await {
         Ok(Prepared::Commit(commit, execution)) => (commit, execution),
         Ok(Prepared::HandBack(delay)) => {
             abandon_orchestration(shared, &instance_id, token, delay).await;
@@ -355,9 +402,7 @@ async fn episode(shared: &Shared, item: OrchestrationItem) {
     match acked {
         Ok(()) => {
             Metrics::add(&shared.metrics.episodes, 1);
-            if let Some(execution) = execution.filter(|execution| execution.outcome().is_none()) {
-                shared.cache().put(instance_id, execution);
-            }
+            slot.execution = execution.filter(|execution| execution.outcome().is_none());
         }
         Err(BackendError::LeaseLost { .. }) => {
             // Another worker owns the instance now; our cached state is stale.
@@ -400,6 +445,7 @@ fn current_messages(item: &OrchestrationItem) -> Vec<Event> {
 async fn prepare_episode(
     shared: &Shared,
     item: &OrchestrationItem,
+    cached: Option<Execution>,
 ) -> Result<Prepared, BackendError> {
     let instance = &item.instance;
     let max_attempts = shared.options.max_attempts;
@@ -451,7 +497,6 @@ async fn prepare_episode(
             Duration::from_millis(until_start).max(shared.options.error_backoff),
         ));
     }
-    let cached = shared.cache().take(&instance.instance_id);
     let mut execution = match cached {
         Some(execution)
             if execution.execution_id() == instance.execution_id

@@ -207,6 +207,8 @@ struct Flaky {
     refuse_activities: bool,
     /// Every episode commit takes this long (a slow store).
     ack_delay: Duration,
+    /// Every episode commit returns this long after it took effect.
+    ack_returns_after: Duration,
 }
 
 impl Flaky {
@@ -286,7 +288,9 @@ impl Backend for Flaky {
             return Err(injected());
         }
         tokio::time::sleep(self.ack_delay).await;
-        flaky!(self, self.inner.ack_orchestration(id, token, commit))
+        let acked = flaky!(self, self.inner.ack_orchestration(id, token, commit));
+        tokio::time::sleep(self.ack_returns_after).await;
+        acked
     }
     async fn abandon_orchestration(
         &self,
@@ -349,6 +353,7 @@ async fn transient_backend_errors_lose_no_orchestration() {
         period: 7,
         refuse_activities: false,
         ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::ZERO,
     });
     let registry = Registry::new()
         .activity("double", |_ctx: ActivityContext, n: u64| async move {
@@ -396,6 +401,7 @@ async fn an_episode_that_never_commits_is_poisoned() {
         period: u64::MAX,
         refuse_activities: true,
         ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::ZERO,
     });
     let registry =
         Registry::new().orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
@@ -434,6 +440,7 @@ async fn orchestration_leases_are_renewed_during_slow_commits() {
         period: u64::MAX,
         refuse_activities: false,
         ack_delay: Duration::from_secs(10),
+        ack_returns_after: Duration::ZERO,
     });
     let runs = Arc::new(AtomicUsize::new(0));
     let registry = || {
@@ -544,5 +551,48 @@ async fn an_orchestration_nobody_knows_fails_after_max_attempts() {
     );
     // Three hand-backs of 10 s each before the fourth attempt gave up.
     assert_eq!(done.updated_at_ms, EPOCH_MS + 30_000);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_next_episode_waits_for_the_cached_state_instead_of_replaying() {
+    // Each commit takes effect at once but returns a second later: meanwhile the activity
+    // completes and the next episode is fetched by another dispatcher task. It must wait for
+    // the previous episode to put its execution back in the cache, not replay the history
+    // (which, every episode, would make a long orchestration quadratic).
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: u64::MAX,
+        refuse_activities: false,
+        ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::from_secs(1),
+    });
+    let registry = Registry::new()
+        .activity("inc", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n + 1)
+        })
+        .orchestration("count", |ctx: OrchestrationContext, n: u64| async move {
+            let mut value = 0u64;
+            for _ in 0..n {
+                value = ctx.call_activity("inc", &value).await?;
+            }
+            Ok(value)
+        });
+    let worker = Worker::start(backend.clone(), registry, WorkerOptions::default());
+    let client = Client::new(backend.clone());
+    client
+        .schedule("count", "x", &20u64)
+        .await
+        .expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.output::<u64>().ok().flatten(), Some(20));
+    let metrics = worker.metrics();
+    assert_eq!(
+        metrics.full_replays, 1,
+        "only the first episode: {metrics:?}"
+    );
+    assert_eq!(metrics.replayed_events, 0, "{metrics:?}");
+    assert_eq!(metrics.cache_hits, 20, "{metrics:?}");
     worker.shutdown().await;
 }
