@@ -2,7 +2,9 @@
 //!
 //! A backend holds, per orchestration instance, its metadata, its history and an inbox of
 //! messages (events waiting to be consumed by the next episode); and a queue of activity work
-//! items. Work is handed out under *leases*: a token, an expiry and an attempt count. While a
+//! items. Instances talk to each other only through messages: a sub-orchestration is an
+//! instance created by its parent's commit, and reports back with a message to the parent;
+//! clients raise events, suspend, resume and terminate with messages too. Work is handed out under *leases*: a token, an expiry and an attempt count. While a
 //! lease is held and unexpired nobody else gets the same work; when it expires the work is
 //! handed out again with the attempt count raised, so a crashed worker loses nothing and a
 //! work item that keeps crashing its workers can be poisoned by the runtime.
@@ -12,16 +14,18 @@
 //!
 //! Every mutating call is atomic: it either happens whole or not at all. In particular
 //! `ack_orchestration` appends the history delta, enqueues new activities and messages,
-//! updates the metadata, removes the messages the episode consumed and releases the lease in
-//! one step, so a crash never leaves an episode half-recorded.
+//! creates sub-orchestration instances, updates the metadata, removes the messages the episode
+//! consumed and releases the lease in one step, so a crash never leaves an episode
+//! half-recorded.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::BackendError;
+use crate::failure::{Failure, FailureKind};
 use crate::history::Event;
-use crate::metadata::{InstanceMetadata, InstanceStatus};
+use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
 
 /// A lease on a work item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +64,21 @@ pub struct NewMessage {
     pub visible_at_ms: Option<u64>,
 }
 
-/// A new instance, written by `create_instance`.
+/// What creating an instance does when its id is already taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdReusePolicy {
+    /// Refuse: the existing instance stays as it is (the default).
+    #[default]
+    Refuse,
+    /// Replace the existing instance if it finished (completed, failed or terminated): its
+    /// history, inbox and metadata are discarded, as by a purge, in the same atomic step.
+    /// A running, pending or suspended instance is never replaced.
+    ReplaceFinished,
+}
+
+/// A new instance, written by `create_instance` or by an episode's commit
+/// (sub-orchestrations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInstance {
     /// Chosen by the caller; unique in the store.
@@ -73,6 +91,71 @@ pub struct NewInstance {
     pub execution_id: u64,
     /// The first message of the inbox (an `ExecutionStarted` event).
     pub start: Event,
+    /// The start message is not handed out before this time (milliseconds since the Unix
+    /// epoch); `None` = now. Recorded as the metadata's `scheduled_start_ms`.
+    pub start_at_ms: Option<u64>,
+    /// Set for a sub-orchestration; recorded in the metadata.
+    pub parent: Option<ParentInstance>,
+    /// What to do if the id is taken.
+    pub reuse: IdReusePolicy,
+}
+
+impl NewInstance {
+    /// The message a backend enqueues instead, when this instance comes from a commit and
+    /// cannot be created because its id is taken: a `SubOrchestrationFailed` to the parent.
+    /// `None` for an instance without a parent.
+    pub fn rejection(&self) -> Option<NewMessage> {
+        let parent = self.parent.as_ref()?;
+        Some(NewMessage {
+            instance_id: parent.instance_id.clone(),
+            execution_id: Some(parent.execution_id),
+            event: Event::SubOrchestrationFailed {
+                task_id: parent.task_id,
+                failure: Failure::new(
+                    FailureKind::InstanceExists,
+                    format!(
+                        "cannot start sub-orchestration '{}': instance '{}' already exists",
+                        self.name, self.instance_id
+                    ),
+                ),
+            },
+            visible_at_ms: None,
+        })
+    }
+
+    /// True if this instance may take the place of `existing` under its reuse policy.
+    pub fn may_replace(&self, existing: &InstanceMetadata) -> bool {
+        self.reuse == IdReusePolicy::ReplaceFinished && existing.status.is_terminal()
+    }
+
+    /// The metadata of the instance as created at `now_ms`: `Pending`, no history.
+    pub fn metadata(&self, now_ms: u64) -> InstanceMetadata {
+        InstanceMetadata {
+            instance_id: self.instance_id.clone(),
+            name: self.name.clone(),
+            execution_id: self.execution_id,
+            status: InstanceStatus::Pending,
+            input: self.input.clone(),
+            output: None,
+            failure: None,
+            custom_status: None,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            history_len: 0,
+            parent: self.parent.clone(),
+            scheduled_start_ms: self.start_at_ms,
+        }
+    }
+
+    /// The start message, visible at `start_at_ms`.
+    pub fn start_message(&self) -> NewMessage {
+        NewMessage {
+            instance_id: self.instance_id.clone(),
+            execution_id: None,
+            event: self.start.clone(),
+            visible_at_ms: self.start_at_ms,
+        }
+    }
 }
 
 /// An orchestration instance handed to a worker: everything needed to run one episode.
@@ -137,15 +220,21 @@ pub struct MetadataUpdate {
     pub custom_status: Option<String>,
 }
 
-/// Everything one orchestration episode commits, atomically.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything one orchestration episode commits, atomically. `Default` is the empty commit
+/// (it only consumes the messages handed out and releases the lease).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrchestrationCommit {
     /// Events to append to the history.
     pub history: Vec<Event>,
     /// Activity work items to enqueue.
     pub activities: Vec<ActivityWork>,
-    /// Messages to enqueue (durable timers are delayed messages to the instance itself).
+    /// Messages to enqueue (durable timers are delayed messages to the instance itself;
+    /// events to other instances, outcomes to a parent, terminations to children).
     pub messages: Vec<NewMessage>,
+    /// Sub-orchestration instances to create. One whose id is taken (and may not be replaced
+    /// under its `reuse` policy) is not created; its `rejection()` message is enqueued
+    /// instead.
+    pub instances: Vec<NewInstance>,
     /// New metadata; `None` leaves it unchanged (an episode that only discarded messages).
     pub metadata: Option<MetadataUpdate>,
 }
@@ -157,8 +246,9 @@ pub struct OrchestrationCommit {
 pub trait Backend: Send + Sync + 'static {
     // ---- client side ----
 
-    /// Creates an instance (status `Pending`) and enqueues `new.start` as its first message.
-    /// Fails with `InstanceExists` if the id is taken.
+    /// Creates an instance (`new.metadata(now)`) and enqueues `new.start_message()` as its
+    /// first message. Fails with `InstanceExists` if the id is taken, unless
+    /// `new.may_replace(existing)`: then the existing instance is replaced, atomically.
     async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError>;
 
     /// Enqueues a message to an existing instance (`InstanceNotFound` otherwise).
@@ -172,6 +262,19 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The current execution's full history (empty if there is no such instance).
     async fn read_history(&self, instance_id: &str) -> Result<Vec<Event>, BackendError>;
+
+    /// The metadata of the instances `filter.matches`, ordered by instance id, at most
+    /// `filter.limit` of them.
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError>;
+
+    /// Deletes a finished instance: metadata, history and inbox. `InstanceNotFound` if there
+    /// is none, `InstanceActive` if it has not finished (nothing is deleted then). Activity
+    /// work it scheduled may still run; its completion is dropped like any message to a
+    /// missing instance.
+    async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError>;
 
     /// Returns once the instance's `history_len` differs from `seen_history_len` (or it is
     /// gone), or after `timeout`, whichever comes first. The default polls briefly; backends

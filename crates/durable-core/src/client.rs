@@ -1,15 +1,43 @@
-//! `Client`: schedule orchestrations, watch them, talk to them.
+//! `Client`: schedule orchestrations, watch them, talk to them, clean up after them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::backend::{Backend, NewInstance, NewMessage};
+use crate::backend::{Backend, IdReusePolicy, NewInstance, NewMessage};
+use crate::clock::millis;
 use crate::error::{BackendError, ClientError};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
-use crate::metadata::{InstanceMetadata, InstanceStatus};
+use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus};
+
+/// How `Client::schedule_with` creates an instance. `Default`: start now, refuse a taken id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleOptions {
+    start_at: Option<SystemTime>,
+    reuse: IdReusePolicy,
+}
+
+impl ScheduleOptions {
+    /// Start now; refuse a taken id.
+    pub fn new() -> Self {
+        ScheduleOptions::default()
+    }
+
+    /// Do not start before `at` (by the backend's clock). Until then the instance is
+    /// `Pending`; events raised meanwhile wait for the start, a termination ends it at once.
+    pub fn start_at(mut self, at: SystemTime) -> Self {
+        self.start_at = Some(at);
+        self
+    }
+
+    /// What to do if the instance id is taken (default `IdReusePolicy::Refuse`).
+    pub fn reuse(mut self, policy: IdReusePolicy) -> Self {
+        self.reuse = policy;
+        self
+    }
+}
 
 /// A handle on a backend for scheduling and managing orchestration instances. Cheap to clone.
 #[derive(Clone)]
@@ -26,16 +54,33 @@ impl Client {
         Client { backend }
     }
 
-    /// Schedules the orchestration registered as `name` under `instance_id` with `input`.
-    /// Fails with `BackendError::InstanceExists` if the id is taken.
+    /// Schedules the orchestration registered as `name` under `instance_id` with `input`, to
+    /// start now. Fails with `BackendError::InstanceExists` if the id is taken.
     pub async fn schedule<I: Serialize + ?Sized>(
         &self,
         name: &str,
         instance_id: &str,
         input: &I,
     ) -> Result<(), ClientError> {
+        self.schedule_with(name, instance_id, input, ScheduleOptions::default())
+            .await
+    }
+
+    /// `schedule` with a start time and an id-reuse policy. Fails with
+    /// `BackendError::InstanceExists` if the id is taken and the policy does not allow
+    /// replacing the instance that has it.
+    pub async fn schedule_with<I: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        instance_id: &str,
+        input: &I,
+        options: ScheduleOptions,
+    ) -> Result<(), ClientError> {
         let input = to_json("the orchestration input", input)?;
         let execution_id = 1;
+        let start_at_ms = options
+            .start_at
+            .map(|at| at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, millis));
         self.backend
             .create_instance(NewInstance {
                 instance_id: instance_id.to_owned(),
@@ -48,6 +93,9 @@ impl Client {
                     input,
                     execution_id,
                 },
+                start_at_ms,
+                parent: None,
+                reuse: options.reuse,
             })
             .await?;
         Ok(())
@@ -84,8 +132,11 @@ impl Client {
         .await
     }
 
-    /// Terminates the instance: its next episode records `ExecutionTerminated` and it runs no
-    /// more. Outstanding activities still run; their results are discarded.
+    /// Terminates the instance, recursively: its next episode records `ExecutionTerminated`
+    /// and it runs no more, and the same episode sends a termination to each of its running
+    /// sub-orchestrations (which do the same to theirs). Its status becomes `Terminated`, with
+    /// a `FailureKind::Terminated` failure; a parent sees that failure. Outstanding activities
+    /// still run; their results are discarded. A finished instance is left as it is.
     pub async fn terminate(&self, instance_id: &str, reason: &str) -> Result<(), ClientError> {
         self.send(
             instance_id,
@@ -94,6 +145,84 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// Suspends the instance: from its next episode on (status `Suspended`) it runs no code;
+    /// completions and events that arrive are recorded and held back, and delivered in order
+    /// by `resume`. Timers keep their due times (a timer that fires while suspended is seen on
+    /// resumption). Termination still works. A finished instance is left as it is.
+    pub async fn suspend(&self, instance_id: &str, reason: &str) -> Result<(), ClientError> {
+        self.send(
+            instance_id,
+            Event::ExecutionSuspended {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Resumes a suspended instance (see `suspend`); a no-op for one that is not suspended.
+    pub async fn resume(&self, instance_id: &str, reason: &str) -> Result<(), ClientError> {
+        self.send(
+            instance_id,
+            Event::ExecutionResumed {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Deletes a finished instance and, recursively, its finished sub-orchestrations (of every
+    /// execution): metadata, history and inbox. Returns the ids deleted, children before their
+    /// parent. Fails with `NotFinished` (deleting nothing) if the instance itself has not
+    /// finished; sub-orchestrations still running are left alone (terminate first to stop
+    /// them). Each deletion is atomic; if the call fails midway, calling it again finishes it.
+    pub async fn purge(&self, instance_id: &str) -> Result<Vec<String>, ClientError> {
+        let metadata = self
+            .backend
+            .read_metadata(instance_id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound(instance_id.to_owned()))?;
+        if !metadata.status.is_terminal() {
+            return Err(ClientError::NotFinished(instance_id.to_owned()));
+        }
+        let mut purged = Vec::new();
+        // Depth first, children before parents, so that a failure leaves every remaining
+        // instance reachable from the root for a second attempt.
+        let mut stack = vec![(instance_id.to_owned(), false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if expanded {
+                match self.backend.purge_instance(&id).await {
+                    Ok(()) => purged.push(id),
+                    Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_))
+                        if id != instance_id => {}
+                    Err(BackendError::InstanceActive(id)) => {
+                        return Err(ClientError::NotFinished(id));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+                continue;
+            }
+            stack.push((id.clone(), true));
+            let children = self
+                .backend
+                .list_instances(&InstanceFilter::all().with_parent(id))
+                .await?;
+            for child in children.into_iter().rev() {
+                if child.status.is_terminal() {
+                    stack.push((child.instance_id, false));
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// The metadata of the instances that match `filter`, ordered by instance id.
+    pub async fn list(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, ClientError> {
+        Ok(self.backend.list_instances(filter).await?)
     }
 
     async fn send(&self, instance_id: &str, event: Event) -> Result<(), ClientError> {

@@ -10,18 +10,27 @@
 //! The tests run under paused tokio time and move it with `tokio::time::advance`, so the
 //! backend must measure time with a `durable_core::Clock` (which follows tokio's clock).
 //! Each test gets a fresh backend from the factory.
+//!
+//! What it checks: instance creation (duplicates, id reuse, delayed starts), atomic
+//! acknowledgements (history, activities, messages, sub-orchestrations, metadata, consumed
+//! messages), lease exclusivity, expiry, renewal and token uniqueness, FIFO inboxes and
+//! delayed visibility, abandon, attempt counts for poison detection, continue-as-new history
+//! replacement, messages between instances, list and purge, concurrent workers; and, with the
+//! engine's `Worker` and `Client` on the backend, end-to-end orchestrations, sub-orchestrations,
+//! terminate/suspend/resume/purge and poisoning. Each test is also a public function of this
+//! module (taking an `Arc<dyn Backend>`), to run one on its own.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{
-    ActivityWork, Backend, MetadataUpdate, NewInstance, NewMessage, OrchestrationCommit,
-    OrchestrationItem,
+    ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
+    OrchestrationCommit, OrchestrationItem,
 };
 use crate::error::BackendError;
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
-use crate::metadata::InstanceStatus;
+use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
 
 /// Generates one `#[tokio::test]` per conformance test, each on a backend made by `$make`
 /// (an async function or closure returning the backend).
@@ -47,7 +56,18 @@ macro_rules! backend_conformance_tests {
             a_new_execution_replaces_the_history,
             commits_drop_messages_to_missing_instances,
             concurrent_workers_consume_each_message_once,
-            orchestrations_run_end_to_end
+            commits_create_sub_orchestrations,
+            a_taken_sub_orchestration_id_is_reported_to_the_parent,
+            create_follows_the_reuse_policy,
+            a_delayed_start_is_not_handed_out_early,
+            instances_are_listed_and_filtered,
+            purge_deletes_finished_instances_only,
+            empty_commits_leave_the_metadata_alone,
+            poison_counts_survive_expiry_and_abandon,
+            orchestrations_run_end_to_end,
+            sub_orchestrations_run_end_to_end,
+            terminate_suspend_resume_and_purge_end_to_end,
+            poisoned_work_fails_end_to_end
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -74,17 +94,61 @@ fn start_event(name: &str) -> Event {
     }
 }
 
+fn new_instance(instance_id: &str) -> NewInstance {
+    NewInstance {
+        instance_id: instance_id.to_owned(),
+        name: "flow".to_owned(),
+        input: "null".to_owned(),
+        execution_id: 1,
+        start: start_event("flow"),
+        start_at_ms: None,
+        parent: None,
+        reuse: IdReusePolicy::Refuse,
+    }
+}
+
 async fn create(backend: &dyn Backend, instance_id: &str) {
     backend
-        .create_instance(NewInstance {
-            instance_id: instance_id.to_owned(),
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-            start: start_event("flow"),
-        })
+        .create_instance(new_instance(instance_id))
         .await
         .expect("create_instance");
+}
+
+async fn metadata(backend: &dyn Backend, instance_id: &str) -> InstanceMetadata {
+    backend
+        .read_metadata(instance_id)
+        .await
+        .expect("read_metadata")
+        .expect("the instance exists")
+}
+
+/// Fetches the instance and commits `commit` for it (the only instance with work).
+async fn commit_next(backend: &dyn Backend, commit: &OrchestrationCommit) -> OrchestrationItem {
+    let item = fetch(backend).await.expect("work");
+    backend
+        .ack_orchestration(&item.instance.instance_id, item.lease.token, commit)
+        .await
+        .expect("ack");
+    item
+}
+
+fn finished(status: InstanceStatus) -> MetadataUpdate {
+    MetadataUpdate {
+        status,
+        output: Some("1".to_owned()),
+        ..running(1)
+    }
+}
+
+fn child_of(parent: &str, task_id: u64, instance_id: &str) -> NewInstance {
+    NewInstance {
+        parent: Some(ParentInstance {
+            instance_id: parent.to_owned(),
+            execution_id: 1,
+            task_id,
+        }),
+        ..new_instance(instance_id)
+    }
 }
 
 fn raised(instance_id: &str, data: &str, visible_at_ms: Option<u64>) -> NewMessage {
@@ -110,12 +174,7 @@ fn event_data(item: &OrchestrationItem) -> Vec<String> {
 }
 
 fn empty_commit() -> OrchestrationCommit {
-    OrchestrationCommit {
-        history: Vec::new(),
-        activities: Vec::new(),
-        messages: Vec::new(),
-        metadata: None,
-    }
+    OrchestrationCommit::default()
 }
 
 fn running(execution_id: u64) -> MetadataUpdate {
@@ -178,6 +237,9 @@ pub async fn duplicate_instance_is_refused(backend: Arc<dyn Backend>) {
             input: "1".to_owned(),
             execution_id: 1,
             start: start_event("other"),
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
         })
         .await;
     assert_eq!(again, Err(BackendError::InstanceExists("a".to_owned())));
@@ -228,6 +290,7 @@ pub async fn ack_commits_everything_at_once(backend: Arc<dyn Backend>) {
             custom_status: Some("busy".to_owned()),
             ..running(1)
         }),
+        ..empty_commit()
     };
     backend
         .ack_orchestration(&id, item.lease.token, &commit)
@@ -713,6 +776,337 @@ pub async fn concurrent_workers_consume_each_message_once(backend: Arc<dyn Backe
     assert_eq!(all.len(), INSTANCES * (MESSAGES + 1));
 }
 
+/// A commit creates its sub-orchestrations atomically: metadata with the parent link, the
+/// start in the child's inbox; and messages reach other instances.
+pub async fn commits_create_sub_orchestrations(backend: Arc<dyn Backend>) {
+    create(&*backend, "parent").await;
+    let commit = OrchestrationCommit {
+        instances: vec![child_of("parent", 4, "child")],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    let item = commit_next(&*backend, &commit).await;
+    let child = metadata(&*backend, "child").await;
+    assert_eq!(child.status, InstanceStatus::Pending);
+    assert_eq!(child.name, "flow");
+    assert_eq!(
+        child.parent,
+        Some(ParentInstance {
+            instance_id: "parent".to_owned(),
+            execution_id: 1,
+            task_id: 4,
+        })
+    );
+    assert!(child.created_at_ms >= item.now_ms);
+    let work = fetch(&*backend).await.expect("the child's start");
+    assert_eq!(work.instance.instance_id, "child");
+    assert_eq!(work.messages.len(), 1);
+    assert_eq!(work.messages[0].event, start_event("flow"));
+    // The child reports back with a message to its parent's execution.
+    let report = NewMessage {
+        instance_id: "parent".to_owned(),
+        execution_id: Some(1),
+        event: Event::SubOrchestrationCompleted {
+            task_id: 4,
+            output: "7".to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    let commit = OrchestrationCommit {
+        messages: vec![report.clone()],
+        metadata: Some(finished(InstanceStatus::Completed)),
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("child", work.lease.token, &commit)
+        .await
+        .expect("ack");
+    let parent = fetch(&*backend).await.expect("the report");
+    assert_eq!(parent.instance.instance_id, "parent");
+    assert_eq!(parent.messages.len(), 1);
+    assert_eq!(parent.messages[0].event, report.event);
+    assert_eq!(parent.messages[0].execution_id, Some(1));
+}
+
+/// A sub-orchestration whose id is taken is not created; the parent gets the rejection.
+pub async fn a_taken_sub_orchestration_id_is_reported_to_the_parent(backend: Arc<dyn Backend>) {
+    create(&*backend, "taken").await;
+    let before = metadata(&*backend, "taken").await;
+    let taken = fetch(&*backend).await.expect("work");
+    backend
+        .ack_orchestration("taken", taken.lease.token, &empty_commit())
+        .await
+        .expect("ack");
+    create(&*backend, "parent").await;
+    let child = child_of("parent", 2, "taken");
+    let commit = OrchestrationCommit {
+        instances: vec![child.clone()],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    commit_next(&*backend, &commit).await;
+    assert_eq!(metadata(&*backend, "taken").await, before);
+    let parent = fetch(&*backend).await.expect("the rejection");
+    assert_eq!(parent.instance.instance_id, "parent");
+    let rejection = child.rejection().expect("a child has a rejection");
+    assert_eq!(parent.messages.len(), 1);
+    assert_eq!(parent.messages[0].event, rejection.event);
+    assert!(matches!(
+        &parent.messages[0].event,
+        Event::SubOrchestrationFailed { task_id: 2, failure } if failure.kind == crate::FailureKind::InstanceExists
+    ));
+}
+
+/// `Refuse` never replaces; `ReplaceFinished` replaces only a finished instance, discarding
+/// its history and inbox.
+pub async fn create_follows_the_reuse_policy(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let replace = NewInstance {
+        input: "2".to_owned(),
+        reuse: IdReusePolicy::ReplaceFinished,
+        ..new_instance("a")
+    };
+    // Pending: not replaced.
+    assert_eq!(
+        backend.create_instance(replace.clone()).await,
+        Err(BackendError::InstanceExists("a".to_owned()))
+    );
+    let commit = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(InstanceStatus::Completed)),
+        ..empty_commit()
+    };
+    commit_next(&*backend, &commit).await;
+    backend
+        .send_message(raised("a", "stale", None))
+        .await
+        .expect("send");
+    assert_eq!(
+        backend.create_instance(new_instance("a")).await,
+        Err(BackendError::InstanceExists("a".to_owned()))
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    backend
+        .create_instance(replace)
+        .await
+        .expect("a finished instance is replaced");
+    let fresh = metadata(&*backend, "a").await;
+    assert_eq!(fresh.status, InstanceStatus::Pending);
+    assert_eq!(fresh.input, "2");
+    assert_eq!(fresh.output, None);
+    assert_eq!(fresh.history_len, 0);
+    assert!(backend.read_history("a").await.expect("history").is_empty());
+    let item = fetch(&*backend).await.expect("the new start");
+    assert_eq!(item.messages.len(), 1, "the old inbox is gone");
+    assert_eq!(item.lease.attempt, 1);
+}
+
+/// A start scheduled for later is not handed out before its time.
+pub async fn a_delayed_start_is_not_handed_out_early(backend: Arc<dyn Backend>) {
+    // An instance to learn the backend's clock from.
+    create(&*backend, "probe").await;
+    let now_ms = metadata(&*backend, "probe").await.created_at_ms;
+    let probe = fetch(&*backend).await.expect("probe");
+    backend
+        .ack_orchestration("probe", probe.lease.token, &empty_commit())
+        .await
+        .expect("ack");
+    backend
+        .create_instance(NewInstance {
+            start_at_ms: Some(now_ms + 60_000),
+            ..new_instance("later")
+        })
+        .await
+        .expect("create");
+    let later = metadata(&*backend, "later").await;
+    assert_eq!(later.scheduled_start_ms, Some(now_ms + 60_000));
+    assert_eq!(later.status, InstanceStatus::Pending);
+    assert_eq!(fetch(&*backend).await, None);
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert_eq!(fetch(&*backend).await, None);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let item = fetch(&*backend).await.expect("due");
+    assert_eq!(item.messages[0].event, start_event("flow"));
+}
+
+/// `list_instances` filters by status, name, id prefix, parent and creation time, orders by
+/// id and applies the limit last.
+pub async fn instances_are_listed_and_filtered(backend: Arc<dyn Backend>) {
+    for id in ["b-2", "a-1", "b-1"] {
+        create(&*backend, id).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    let created = metadata(&*backend, "a-1").await.created_at_ms;
+    backend
+        .create_instance(NewInstance {
+            name: "other".to_owned(),
+            ..child_of("a-1", 0, "c-1")
+        })
+        .await
+        .expect("create");
+    let ids = |list: Vec<InstanceMetadata>| -> Vec<String> {
+        list.into_iter()
+            .map(|metadata| metadata.instance_id)
+            .collect()
+    };
+    let list = |filter: InstanceFilter| {
+        let backend = Arc::clone(&backend);
+        async move { ids(backend.list_instances(&filter).await.expect("list")) }
+    };
+    assert_eq!(
+        list(InstanceFilter::all()).await,
+        ["a-1", "b-1", "b-2", "c-1"]
+    );
+    assert_eq!(
+        list(InstanceFilter::all().with_instance_id_prefix("b-")).await,
+        ["b-1", "b-2"]
+    );
+    assert_eq!(
+        list(InstanceFilter::all().with_name("other")).await,
+        ["c-1"]
+    );
+    assert_eq!(
+        list(InstanceFilter::all().with_parent("a-1")).await,
+        ["c-1"]
+    );
+    assert_eq!(
+        list(InstanceFilter::all().created_between(Some(created), Some(created + 1_000))).await,
+        ["a-1"]
+    );
+    assert_eq!(
+        list(InstanceFilter::all().with_limit(2)).await,
+        ["a-1", "b-1"]
+    );
+    assert!(
+        list(InstanceFilter::all().with_statuses([InstanceStatus::Running]))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        list(
+            InstanceFilter::all()
+                .with_statuses([InstanceStatus::Pending])
+                .with_instance_id_prefix("b")
+                .with_limit(1)
+        )
+        .await,
+        ["b-1"]
+    );
+}
+
+/// Purge deletes a finished instance whole and refuses one that has not finished.
+pub async fn purge_deletes_finished_instances_only(backend: Arc<dyn Backend>) {
+    assert_eq!(
+        backend.purge_instance("ghost").await,
+        Err(BackendError::InstanceNotFound("ghost".to_owned()))
+    );
+    create(&*backend, "a").await;
+    assert_eq!(
+        backend.purge_instance("a").await,
+        Err(BackendError::InstanceActive("a".to_owned()))
+    );
+    let commit = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(InstanceStatus::Failed)),
+        ..empty_commit()
+    };
+    commit_next(&*backend, &commit).await;
+    backend
+        .send_message(raised("a", "late", None))
+        .await
+        .expect("send");
+    let leased = fetch(&*backend).await.expect("the late message");
+    backend.purge_instance("a").await.expect("purge");
+    assert_eq!(backend.read_metadata("a").await.expect("read"), None);
+    assert!(backend.read_history("a").await.expect("history").is_empty());
+    assert_eq!(
+        backend.send_message(raised("a", "1", None)).await,
+        Err(BackendError::InstanceNotFound("a".to_owned()))
+    );
+    let stale = backend
+        .ack_orchestration("a", leased.lease.token, &empty_commit())
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    tokio::time::advance(LEASE * 2).await;
+    assert_eq!(fetch(&*backend).await, None);
+    // The id is free again.
+    create(&*backend, "a").await;
+}
+
+/// A commit with no metadata and no history (stray messages consumed) changes nothing the
+/// client sees, not even `updated_at_ms`.
+pub async fn empty_commits_leave_the_metadata_alone(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    commit_next(
+        &*backend,
+        &OrchestrationCommit {
+            history: vec![start_event("flow")],
+            metadata: Some(running(1)),
+            ..empty_commit()
+        },
+    )
+    .await;
+    let before = metadata(&*backend, "a").await;
+    tokio::time::advance(Duration::from_secs(10)).await;
+    backend
+        .send_message(raised("a", "stray", None))
+        .await
+        .expect("send");
+    commit_next(&*backend, &empty_commit()).await;
+    assert_eq!(metadata(&*backend, "a").await, before);
+}
+
+/// Attempt counts grow with every hand-out, whether the lease expired or was abandoned, for
+/// orchestrations and activities alike; only an acknowledgement resets them.
+pub async fn poison_counts_survive_expiry_and_abandon(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let mut attempts = Vec::new();
+    for round in 0..4 {
+        let item = fetch(&*backend).await.expect("work");
+        attempts.push(item.lease.attempt);
+        if round % 2 == 0 {
+            tokio::time::advance(LEASE).await;
+        } else {
+            backend
+                .abandon_orchestration("a", item.lease.token, Duration::ZERO)
+                .await
+                .expect("abandon");
+        }
+    }
+    assert_eq!(attempts, [1, 2, 3, 4]);
+    let item = fetch(&*backend).await.expect("work");
+    assert_eq!(item.lease.attempt, 5);
+    let commit = OrchestrationCommit {
+        activities: vec![work("a", 0)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    let mut attempts = Vec::new();
+    for round in 0..4 {
+        let item = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("the activity");
+        attempts.push(item.lease.attempt);
+        if round % 2 == 0 {
+            tokio::time::advance(LEASE).await;
+        } else {
+            backend
+                .abandon_activity(item.id, item.lease.token, Duration::ZERO)
+                .await
+                .expect("abandon");
+        }
+    }
+    assert_eq!(attempts, [1, 2, 3, 4]);
+}
+
 /// The engine runs orchestrations with activities, fan-out, timers and events on the backend.
 pub async fn orchestrations_run_end_to_end(backend: Arc<dyn Backend>) {
     use crate::{
@@ -758,5 +1152,142 @@ pub async fn orchestrations_run_end_to_end(backend: Arc<dyn Backend>) {
             "{done:?}"
         );
     }
+    worker.shutdown().await;
+}
+
+/// The engine runs sub-orchestrations (fan-out, failure, events between instances) on the
+/// backend.
+pub async fn sub_orchestrations_run_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{Client, Failure, OrchestrationContext, Registry, Worker, WorkerOptions};
+    let registry = Registry::new()
+        .orchestration("child", |ctx: OrchestrationContext, n: u64| async move {
+            if n == 0 {
+                return Err(Failure::application("zero"));
+            }
+            let parent = ctx
+                .instance_id()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            ctx.raise_event(&parent, "hello", &n)?;
+            Ok(n * 10)
+        })
+        .orchestration("parent", |ctx: OrchestrationContext, n: u64| async move {
+            let calls: Vec<_> = (0..n)
+                .map(|k| ctx.call_sub_orchestration::<_, u64>("child", &k))
+                .collect();
+            let mut sum = 0;
+            let mut failures = 0;
+            for result in futures::future::join_all(calls).await {
+                match result {
+                    Ok(value) => sum += value,
+                    Err(_) => failures += 1,
+                }
+            }
+            for _ in 1..n {
+                let hello: u64 = ctx.wait_for_event("hello").await?;
+                sum += hello;
+            }
+            Ok((sum, failures))
+        });
+    let worker = Worker::start(Arc::clone(&backend), registry, WorkerOptions::default());
+    let client = Client::new(Arc::clone(&backend));
+    client
+        .schedule("parent", "p", &4u64)
+        .await
+        .expect("schedule");
+    let done = client
+        .wait_for_completion("p", Duration::from_secs(3600))
+        .await
+        .expect("completion");
+    assert_eq!(
+        done.output::<(u64, u64)>().ok().flatten(),
+        Some((60 + 6, 1)),
+        "{done:?}"
+    );
+    let children = client
+        .list(&InstanceFilter::all().with_parent("p"))
+        .await
+        .expect("list");
+    assert_eq!(children.len(), 4);
+    worker.shutdown().await;
+}
+
+/// Suspend holds an instance, resume releases it, terminate reaches its sub-orchestrations,
+/// purge deletes the tree.
+pub async fn terminate_suspend_resume_and_purge_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{Client, OrchestrationContext, Registry, Worker, WorkerOptions};
+    const LIMIT: Duration = Duration::from_secs(3600);
+    let registry = Registry::new()
+        .orchestration("waiter", |ctx: OrchestrationContext, _: ()| async move {
+            let value: u64 = ctx.wait_for_event("go").await?;
+            Ok(value)
+        })
+        .orchestration("holder", |ctx: OrchestrationContext, _: ()| async move {
+            let value: u64 = ctx.call_sub_orchestration("waiter", &()).await?;
+            Ok(value)
+        });
+    let worker = Worker::start(Arc::clone(&backend), registry, WorkerOptions::default());
+    let client = Client::new(Arc::clone(&backend));
+
+    client.schedule("waiter", "w", &()).await.expect("schedule");
+    client.wait_for_start("w", LIMIT).await.expect("start");
+    client.suspend("w", "hold").await.expect("suspend");
+    client.raise_event("w", "go", &5u64).await.expect("raise");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let held = client
+        .metadata("w")
+        .await
+        .expect("metadata")
+        .expect("exists");
+    assert_eq!(held.status, InstanceStatus::Suspended);
+    client.resume("w", "go on").await.expect("resume");
+    let done = client.wait_for_completion("w", LIMIT).await.expect("done");
+    assert_eq!(done.output::<u64>().ok().flatten(), Some(5));
+
+    client.schedule("holder", "h", &()).await.expect("schedule");
+    client.wait_for_start("h", LIMIT).await.expect("start");
+    client
+        .wait_for_start("h:1:0", LIMIT)
+        .await
+        .expect("child start");
+    client.terminate("h", "stop").await.expect("terminate");
+    for id in ["h", "h:1:0"] {
+        let done = client.wait_for_completion(id, LIMIT).await.expect("done");
+        assert_eq!(done.status, InstanceStatus::Terminated, "{id}");
+    }
+    let purged = client.purge("h").await.expect("purge");
+    assert_eq!(purged, ["h:1:0", "h"]);
+    let left = client.list(&InstanceFilter::all()).await.expect("list");
+    assert_eq!(left.len(), 1);
+    worker.shutdown().await;
+}
+
+/// An episode that keeps being handed out without a commit is poisoned after the worker's
+/// `max_attempts`, with a clear failure.
+pub async fn poisoned_work_fails_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{Client, FailureKind, Registry, Worker, WorkerOptions};
+    create(&*backend, "x").await;
+    // Three workers crash mid-episode (their leases expire).
+    for _ in 0..3 {
+        let item = fetch(&*backend).await.expect("work");
+        assert_eq!(item.instance.instance_id, "x");
+        tokio::time::advance(LEASE).await;
+    }
+    let options = WorkerOptions {
+        max_attempts: 3,
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::start(Arc::clone(&backend), Registry::new(), options);
+    let client = Client::new(Arc::clone(&backend));
+    let done = client
+        .wait_for_completion("x", Duration::from_secs(3600))
+        .await
+        .expect("done");
+    assert_eq!(done.status, InstanceStatus::Failed);
+    let failure = done.failure.expect("a failure");
+    assert_eq!(failure.kind, FailureKind::Poisoned);
+    assert!(failure.message.contains("attempted 4 times"), "{failure}");
     worker.shutdown().await;
 }

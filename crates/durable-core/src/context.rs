@@ -1,12 +1,13 @@
 //! `OrchestrationContext`: what orchestration code may do, deterministically.
 //!
-//! Every call that schedules durable work (`call_activity`, `create_timer`) takes the next
-//! task id *when it is called* and records an output event; the returned `DurableFuture`
+//! Every call that schedules durable work (`call_activity`, `create_timer`,
+//! `call_sub_orchestration`) takes the next task id *when it is called* and records an output
+//! event; the returned `DurableFuture`
 //! resolves when the matching completion is fed in by the replay engine. Because task ids
 //! follow call order and completions are fed in history order, the same code fed the same
 //! history makes the same calls and sees the same results, whether it runs live or replays.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -43,6 +44,9 @@ enum SlotKey {
 struct Slot {
     result: Option<TaskResult>,
     waker: Option<Waker>,
+    /// For a waiter handed an event: the event's name and arrival number, so that the event
+    /// goes back to the queue if the waiter is dropped before it takes it.
+    event: Option<(String, u64)>,
 }
 
 /// The mutable state shared by an orchestration's context handles and the replay engine.
@@ -66,6 +70,9 @@ pub(crate) struct ContextState {
     /// Waiter ids per event name, oldest first (may contain ids of dropped waiters).
     waiters: HashMap<String, VecDeque<u64>>,
     pub(crate) custom_status: Option<String>,
+    /// Sub-orchestrations started and not yet reported back, by task id (terminating this
+    /// instance terminates them).
+    children: BTreeMap<u64, String>,
 }
 
 pub(crate) fn lock(state: &Mutex<ContextState>) -> MutexGuard<'_, ContextState> {
@@ -92,6 +99,7 @@ impl ContextState {
             events_received: 0,
             waiters: HashMap::new(),
             custom_status: None,
+            children: BTreeMap::new(),
         }
     }
 
@@ -106,7 +114,9 @@ impl ContextState {
         match event {
             Event::ActivityCompleted { task_id, .. }
             | Event::ActivityFailed { task_id, .. }
-            | Event::TimerFired { task_id, .. } => self
+            | Event::TimerFired { task_id, .. }
+            | Event::SubOrchestrationCompleted { task_id, .. }
+            | Event::SubOrchestrationFailed { task_id, .. } => self
                 .slots
                 .get(&SlotKey::Task(*task_id))
                 .is_some_and(|slot| slot.result.is_none()),
@@ -125,18 +135,19 @@ impl ContextState {
                 (SlotKey::Task(*task_id), Err(failure.clone()))
             }
             Event::TimerFired { task_id, .. } => (SlotKey::Task(*task_id), Ok("null".to_owned())),
-            Event::EventRaised { name, data } => match self.pop_live_waiter(name) {
-                Some(waiter) => (SlotKey::Waiter(waiter), Ok(data.clone())),
-                None => {
-                    let arrival = self.events_received;
-                    self.events_received += 1;
-                    self.buffered_events
-                        .entry(name.clone())
-                        .or_default()
-                        .push_back((arrival, data.clone()));
-                    return None;
-                }
-            },
+            Event::SubOrchestrationCompleted { task_id, output } => {
+                self.children.remove(task_id);
+                (SlotKey::Task(*task_id), Ok(output.clone()))
+            }
+            Event::SubOrchestrationFailed { task_id, failure } => {
+                self.children.remove(task_id);
+                (SlotKey::Task(*task_id), Err(failure.clone()))
+            }
+            Event::EventRaised { name, data } => {
+                let arrival = self.events_received;
+                self.events_received += 1;
+                return self.hand_out_event(name, arrival, data.clone());
+            }
             _ => return None,
         };
         let slot = self.slots.get_mut(&key)?;
@@ -145,6 +156,39 @@ impl ContextState {
         }
         slot.result = Some(result);
         slot.waker.take()
+    }
+
+    /// Gives a raised event to the oldest live waiter for its name, or buffers it (in arrival
+    /// order) until someone waits. Returns the waker to call.
+    fn hand_out_event(&mut self, name: &str, arrival: u64, data: String) -> Option<Waker> {
+        match self.pop_live_waiter(name) {
+            Some(waiter) => {
+                let slot = self.slots.get_mut(&SlotKey::Waiter(waiter))?;
+                slot.result = Some(Ok(data));
+                slot.event = Some((name.to_owned(), arrival));
+                slot.waker.take()
+            }
+            None => {
+                let queue = self.buffered_events.entry(name.to_owned()).or_default();
+                let at = queue.partition_point(|(earlier, _)| *earlier < arrival);
+                queue.insert(at, (arrival, data));
+                None
+            }
+        }
+    }
+
+    /// Removes the child a `SubOrchestrationCompleted` or `SubOrchestrationFailed` reports on.
+    pub(crate) fn forget_reported_child(&mut self, event: &Event) {
+        if let Event::SubOrchestrationCompleted { task_id, .. }
+        | Event::SubOrchestrationFailed { task_id, .. } = event
+        {
+            self.children.remove(task_id);
+        }
+    }
+
+    /// The sub-orchestrations started and not yet reported back (instance ids).
+    pub(crate) fn open_children(&self) -> Vec<String> {
+        self.children.values().cloned().collect()
     }
 
     /// Removes and returns the buffered (received, never waited for) events in arrival order.
@@ -192,6 +236,17 @@ impl ContextState {
     fn release(&mut self, key: SlotKey) {
         self.slots.remove(&key);
     }
+
+    /// Removes the slot of a future dropped before it resolved. An event already handed to
+    /// a dropped waiter is not lost: it goes to the next waiter or back to the buffer, in its
+    /// arrival place. Returns the waker to call.
+    fn abandon(&mut self, key: SlotKey) -> Option<Waker> {
+        let slot = self.slots.remove(&key)?;
+        match (slot.result, slot.event) {
+            (Some(Ok(data)), Some((name, arrival))) => self.hand_out_event(&name, arrival, data),
+            _ => None,
+        }
+    }
 }
 
 impl OrchestrationContext {
@@ -231,7 +286,8 @@ impl OrchestrationContext {
     }
 
     /// Sets the custom status clients see in the instance metadata (committed with the
-    /// episode). It belongs to the execution: a new one (continue-as-new) starts without.
+    /// episode). It belongs to the execution: `continue_as_new` clears it, and the new
+    /// execution starts without one until it sets its own.
     pub fn set_custom_status(&self, status: impl Into<String>) {
         self.lock().custom_status = Some(status.into());
     }
@@ -303,8 +359,9 @@ impl OrchestrationContext {
     }
 
     /// Resolves with the data of the next event raised under `name` that no earlier waiter
-    /// took. Events raised before anyone waits are buffered. A waiter dropped after an event
-    /// was handed to it but before it was polled loses that event.
+    /// took. Events raised before anyone waits are buffered. An event handed to a waiter that
+    /// is dropped before it took the event (the loser of a `select`, say) is not lost: it goes
+    /// to the next waiter for that name, or back to the buffer in its arrival place.
     pub fn wait_for_event<T: DeserializeOwned>(&self, name: &str) -> DurableFuture<T> {
         let mut state = self.lock();
         let waiter = state.next_waiter_id;
@@ -313,10 +370,12 @@ impl OrchestrationContext {
         let buffered = state
             .buffered_events
             .get_mut(name)
-            .and_then(VecDeque::pop_front)
-            .map(|(_, data)| data);
+            .and_then(VecDeque::pop_front);
         let slot = Slot {
-            result: buffered.map(Ok),
+            event: buffered
+                .as_ref()
+                .map(|(arrival, _)| (name.to_owned(), *arrival)),
+            result: buffered.map(|(_, data)| Ok(data)),
             waker: None,
         };
         if slot.result.is_none() {
@@ -333,9 +392,19 @@ impl OrchestrationContext {
 
     /// Ends this execution and starts a new one of the same orchestration with `input`, under
     /// the same instance id and with a fresh history (so an endless loop keeps a bounded
-    /// history). Raised events no `wait_for_event` consumed carry over to the new execution,
-    /// in the order they arrived (ahead of events that arrive meanwhile). The returned future
-    /// never resolves: `return ctx.continue_as_new(&next).await;`.
+    /// history). The returned future never resolves: `return ctx.continue_as_new(&next).await;`.
+    ///
+    /// What carries over and what does not:
+    /// - Raised events no `wait_for_event` consumed carry over, in the order they arrived.
+    ///   They are re-sent to the instance by the commit that ends this execution, so they come
+    ///   after any event that reached the inbox while that last episode ran, and before any
+    ///   that arrives later.
+    /// - The custom status is cleared.
+    /// - Work this execution started and did not wait for (activities, timers,
+    ///   sub-orchestrations) is not cancelled, but its results go to this execution and are
+    ///   discarded. Sub-orchestrations keep running and are not terminated.
+    /// - The instance keeps its id, its parent (a sub-orchestration reports to its parent when
+    ///   its last execution ends), and its creation time.
     pub fn continue_as_new<I, T>(
         &self,
         input: &I,
@@ -354,6 +423,99 @@ impl OrchestrationContext {
             futures::future::pending::<()>().await;
             Err(Failure::application("continue-as-new resumed"))
         }
+    }
+
+    /// Starts the orchestration registered as `name` as a sub-orchestration with `input`, under
+    /// a deterministic instance id derived from this instance, its execution and the call
+    /// (`"{instance}:{execution}:{task}"`). The future resolves to the child's output, or to
+    /// its failure (a termination fails with `FailureKind::Terminated`).
+    ///
+    /// The child is created atomically with this episode's commit. It runs on any worker,
+    /// independently; terminating this instance terminates it (and its own children).
+    pub fn call_sub_orchestration<I, O>(&self, name: &str, input: &I) -> DurableFuture<O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        self.sub_orchestration(name, None, input)
+    }
+
+    /// `call_sub_orchestration` under a chosen instance id. If the id is taken the future
+    /// fails with `FailureKind::InstanceExists` (the existing instance is left alone).
+    pub fn call_sub_orchestration_with_id<I, O>(
+        &self,
+        name: &str,
+        instance_id: &str,
+        input: &I,
+    ) -> DurableFuture<O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        self.sub_orchestration(name, Some(instance_id), input)
+    }
+
+    fn sub_orchestration<I, O>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: &I,
+    ) -> DurableFuture<O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let input = match serde_json::to_string(input) {
+            Ok(input) => input,
+            Err(error) => {
+                return DurableFuture::failed(
+                    &self.state,
+                    Failure::serialization(&format!("input of sub-orchestration '{name}'"), &error),
+                );
+            }
+        };
+        let mut state = self.lock();
+        let child = match instance_id {
+            Some(id) => id.to_owned(),
+            None => format!(
+                "{}:{}:{}",
+                state.instance_id, state.execution_id, state.next_task_id
+            ),
+        };
+        let key = state.schedule(|task_id| Event::SubOrchestrationScheduled {
+            task_id,
+            name: name.to_owned(),
+            instance_id: child.clone(),
+            input,
+        });
+        if let SlotKey::Task(task_id) = key {
+            state.children.insert(task_id, child.clone());
+        }
+        drop(state);
+        DurableFuture::pending(
+            &self.state,
+            key,
+            format!("sub-orchestration '{name}' (instance '{child}')"),
+        )
+    }
+
+    /// Sends the event `name` with `data` to another instance (or this one), where
+    /// `wait_for_event` receives it. Fire and forget: recorded in history and delivered when
+    /// this episode commits; an event to an instance that does not exist is dropped.
+    pub fn raise_event<T: Serialize + ?Sized>(
+        &self,
+        instance_id: &str,
+        name: &str,
+        data: &T,
+    ) -> Result<(), Failure> {
+        let data = serde_json::to_string(data)
+            .map_err(|error| Failure::serialization(&format!("data of event '{name}'"), &error))?;
+        self.lock().outputs.push(Event::EventSent {
+            instance_id: instance_id.to_owned(),
+            name: name.to_owned(),
+            data,
+        });
+        Ok(())
     }
 
     /// `wait_for_event` bounded by a durable timer: fails with `FailureKind::Timeout` if no
@@ -461,7 +623,10 @@ impl<T: DeserializeOwned> Future for DurableFuture<T> {
 impl<T> Drop for DurableFuture<T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            lock(&self.state).release(key);
+            let waker = lock(&self.state).abandon(key);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 }

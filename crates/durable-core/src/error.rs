@@ -22,6 +22,10 @@ pub enum BackendError {
     /// No instance has this id.
     #[error("instance '{0}' not found")]
     InstanceNotFound(String),
+    /// The operation needs a finished instance and this one is still pending, running or
+    /// suspended.
+    #[error("instance '{0}' has not finished")]
+    InstanceActive(String),
     /// A failure that may succeed if retried (lost connection, lock contention, injected fault).
     #[error("transient backend error: {0}")]
     Transient(String),
@@ -65,4 +69,7 @@ pub enum ClientError {
     /// No instance has this id.
     #[error("instance '{0}' not found")]
     NotFound(String),
+    /// The instance has not finished (purge needs a completed, failed or terminated one).
+    #[error("instance '{0}' has not finished")]
+    NotFinished(String),
 }

@@ -29,6 +29,10 @@ pub enum FailureKind {
     Timeout,
     /// The history was written by a newer engine format than this one understands.
     UnsupportedFormat,
+    /// A sub-orchestration could not start: its instance id is taken.
+    InstanceExists,
+    /// The instance was terminated (a sub-orchestration's outcome seen by its parent).
+    Terminated,
 }
 
 /// A failure of an activity or an orchestration: a kind and a human-readable message.

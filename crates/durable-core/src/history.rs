@@ -2,9 +2,10 @@
 //!
 //! A history is a sequence of *episodes*. Each episode starts with `EpisodeStarted` (whose
 //! timestamp is the orchestration's notion of "now" for that episode), continues with the
-//! *inputs* the episode consumed (the start, activity and timer completions, raised events, a
-//! termination) and ends with the *outputs* the orchestration code produced from them
-//! (scheduled activities and timers, its completion). Replay feeds the inputs of each recorded
+//! *inputs* the episode consumed (the start, activity, timer and sub-orchestration
+//! completions, raised events, suspension, resumption, termination) and ends with the
+//! *outputs* the orchestration code produced from them (scheduled activities, timers and
+//! sub-orchestrations, events sent to other instances, its completion). Replay feeds the inputs of each recorded
 //! episode to the code and checks that it produces the same outputs.
 //!
 //! Payloads (`input`, `output`, `data`) are JSON text, so histories stay readable and a
@@ -76,6 +77,41 @@ pub enum Event {
         /// When it was due.
         fire_at_ms: u64,
     },
+    /// The orchestration started a sub-orchestration: a child instance whose outcome comes
+    /// back as `SubOrchestrationCompleted` or `SubOrchestrationFailed`.
+    SubOrchestrationScheduled {
+        /// Sequence number of the scheduling call within the execution.
+        task_id: u64,
+        /// Registered orchestration name of the child.
+        name: String,
+        /// The child's instance id.
+        instance_id: String,
+        /// JSON input.
+        input: String,
+    },
+    /// A sub-orchestration completed with an output.
+    SubOrchestrationCompleted {
+        /// The `task_id` of the matching `SubOrchestrationScheduled`.
+        task_id: u64,
+        /// JSON output.
+        output: String,
+    },
+    /// A sub-orchestration failed, was terminated, or could not be created.
+    SubOrchestrationFailed {
+        /// The `task_id` of the matching `SubOrchestrationScheduled`.
+        task_id: u64,
+        /// Why.
+        failure: Failure,
+    },
+    /// The orchestration sent an event to another instance (fire and forget).
+    EventSent {
+        /// Target instance; an event to an instance that does not exist is dropped.
+        instance_id: String,
+        /// Event name.
+        name: String,
+        /// JSON payload.
+        data: String,
+    },
     /// An external event was delivered to the instance.
     EventRaised {
         /// Event name, matched by `wait_for_event`.
@@ -83,7 +119,18 @@ pub enum Event {
         /// JSON payload.
         data: String,
     },
-    /// A client terminated the execution.
+    /// A client suspended the instance: inputs that arrive from now on are recorded but held
+    /// back from the code until `ExecutionResumed`.
+    ExecutionSuspended {
+        /// Why, as given by the client.
+        reason: String,
+    },
+    /// A client resumed a suspended instance: held inputs are delivered, in arrival order.
+    ExecutionResumed {
+        /// Why, as given by the client.
+        reason: String,
+    },
+    /// A client (or a terminated parent) terminated the execution.
     ExecutionTerminated {
         /// Why, as given by the client.
         reason: String,
@@ -117,7 +164,13 @@ impl Event {
             Event::ActivityFailed { .. } => "ActivityFailed",
             Event::TimerCreated { .. } => "TimerCreated",
             Event::TimerFired { .. } => "TimerFired",
+            Event::SubOrchestrationScheduled { .. } => "SubOrchestrationScheduled",
+            Event::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
+            Event::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",
+            Event::EventSent { .. } => "EventSent",
             Event::EventRaised { .. } => "EventRaised",
+            Event::ExecutionSuspended { .. } => "ExecutionSuspended",
+            Event::ExecutionResumed { .. } => "ExecutionResumed",
             Event::ExecutionTerminated { .. } => "ExecutionTerminated",
             Event::ExecutionCompleted { .. } => "ExecutionCompleted",
             Event::ExecutionFailed { .. } => "ExecutionFailed",
@@ -131,6 +184,8 @@ impl Event {
             self,
             Event::ActivityScheduled { .. }
                 | Event::TimerCreated { .. }
+                | Event::SubOrchestrationScheduled { .. }
+                | Event::EventSent { .. }
                 | Event::ExecutionCompleted { .. }
                 | Event::ExecutionFailed { .. }
                 | Event::ContinuedAsNew { .. }
@@ -160,16 +215,33 @@ impl Event {
                 task_id,
                 fire_at_ms,
             } => format!("TimerCreated (task {task_id}, fires at {fire_at_ms} ms)"),
+            Event::SubOrchestrationScheduled {
+                task_id,
+                name,
+                instance_id,
+                input,
+            } => format!(
+                "SubOrchestrationScheduled '{name}' (task {task_id}, instance '{instance_id}', input {input})"
+            ),
+            Event::EventSent {
+                instance_id,
+                name,
+                data,
+            } => format!("EventSent '{name}' (to instance '{instance_id}', data {data})"),
             Event::ExecutionCompleted { output } => format!("ExecutionCompleted (output {output})"),
             Event::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
             Event::ActivityCompleted { task_id, .. }
             | Event::ActivityFailed { task_id, .. }
-            | Event::TimerFired { task_id, .. } => {
+            | Event::TimerFired { task_id, .. }
+            | Event::SubOrchestrationCompleted { task_id, .. }
+            | Event::SubOrchestrationFailed { task_id, .. } => {
                 format!("{} (task {task_id})", self.kind_name())
             }
             Event::EventRaised { name, .. } => format!("EventRaised '{name}'"),
             Event::ExecutionStarted { name, .. } => format!("ExecutionStarted '{name}'"),
             Event::EpisodeStarted { timestamp_ms } => format!("EpisodeStarted ({timestamp_ms} ms)"),
+            Event::ExecutionSuspended { reason } => format!("ExecutionSuspended ({reason})"),
+            Event::ExecutionResumed { reason } => format!("ExecutionResumed ({reason})"),
             Event::ExecutionTerminated { reason } => format!("ExecutionTerminated ({reason})"),
             Event::ContinuedAsNew { input } => format!("ContinuedAsNew (input {input})"),
         }

@@ -73,40 +73,154 @@
 //! worker's memory, so an episode costs only its own events; after eviction or a restart it is
 //! rebuilt by replaying the history once.
 //!
+//! # Sub-orchestrations and messages between instances
+//!
+//! [`OrchestrationContext::call_sub_orchestration`] starts a child instance (created
+//! atomically with the parent's episode, under a deterministic id unless you choose one) and
+//! resolves to its output or failure; children of children work the same way.
+//! [`OrchestrationContext::raise_event`] sends an event to any instance, where
+//! `wait_for_event` receives it. Both are recorded in history and replayed like everything
+//! else. A child that outlives a parent which stopped waiting for it (the loser of a `select`)
+//! finishes on its own; its report to the finished parent is discarded.
+//!
+//! # Managing instances
+//!
+//! [`Client`] schedules instances (now, or at a start time with [`ScheduleOptions`], with an
+//! [`IdReusePolicy`] for a taken id), waits for them, reads their metadata and history, lists
+//! them with an [`InstanceFilter`], raises events, and:
+//! - `terminate` ends an instance and, recursively, its running sub-orchestrations;
+//! - `suspend` makes an instance record what arrives without running its code, until `resume`
+//!   delivers it all in order (termination is never held back);
+//! - `purge` deletes a finished instance and, recursively, its finished sub-orchestrations.
+//!
+//! Custom status belongs to an execution: `continue_as_new` clears it. Raised events an
+//! execution never consumed carry over to the next one in arrival order (see
+//! [`OrchestrationContext::continue_as_new`] for exactly what carries over).
+//!
+//! # Workers, leases and poison
+//!
+//! A [`Worker`] runs orchestration episodes and activities under leases that it renews every
+//! third of their length while the work runs, so a long activity or a slow episode (a large
+//! replay, a slow store) is not handed to a second worker. A lease that expires anyway (the
+//! process died) hands the work to another worker with a higher attempt count; an item
+//! attempted more than [`WorkerOptions::max_attempts`] times is poisoned: failed with
+//! [`FailureKind::Poisoned`] instead of crashing workers forever. Transient backend errors are
+//! retried with backoff and never fail an orchestration.
+//!
+//! An orchestration or activity whose name the fetching worker has not registered is handed
+//! back after [`WorkerOptions::unregistered_retry_delay`] rather than failed, so that during a
+//! rolling deployment the worker that knows it can take it; it fails with
+//! [`FailureKind::Unregistered`] on its `max_attempts`-th attempt. Fetching is not filtered by
+//! name, so workers that permanently register different sets of names on one store are not
+//! supported: whichever fetches an item first gets it.
+//!
 //! # Backends
 //!
 //! [`Backend`] is the storage contract (see [`backend`] for its model: leased work items,
-//! atomic acknowledgements, delayed messages as timers). [`MemoryBackend`] implements it in
-//! memory. A store of your own implements the trait:
+//! atomic acknowledgements, delayed messages as timers, instances that talk by messages).
+//! [`MemoryBackend`] implements it in memory. A store of your own implements the trait; every
+//! mutating method is one transaction:
 //!
 //! ```
 //! use std::time::Duration;
 //! use async_trait::async_trait;
 //! use durable_core::backend::*;
-//! use durable_core::{BackendError, Event, InstanceMetadata};
+//! use durable_core::{BackendError, Event, InstanceFilter, InstanceMetadata};
 //!
 //! struct MyStore { /* a connection pool, a file, ... */ }
+//!
+//! fn unwritten<T>() -> Result<T, BackendError> {
+//!     Err(BackendError::Permanent("not written yet".into()))
+//! }
 //!
 //! #[async_trait]
 //! impl Backend for MyStore {
 //!     async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
-//!         // Insert the metadata (Pending) and enqueue `new.start`, in one transaction.
-//!         # let _ = new; Err(BackendError::Permanent("skeleton".into()))
+//!         // If the id is taken and `!new.may_replace(&existing)`: `InstanceExists`.
+//!         // Otherwise (deleting the replaced instance) insert `new.metadata(now)` and
+//!         // enqueue `new.start_message()`.
+//!         unwritten()
 //!     }
-//!     // ... the other methods, each one atomic ...
-//!     # async fn send_message(&self, _: NewMessage) -> Result<(), BackendError> { unimplemented!() }
-//!     # async fn read_metadata(&self, _: &str) -> Result<Option<InstanceMetadata>, BackendError> { unimplemented!() }
-//!     # async fn read_history(&self, _: &str) -> Result<Vec<Event>, BackendError> { unimplemented!() }
-//!     # async fn fetch_orchestration(&self, _: Duration, _: Duration) -> Result<Option<OrchestrationItem>, BackendError> { unimplemented!() }
-//!     # async fn ack_orchestration(&self, _: &str, _: u64, _: &OrchestrationCommit) -> Result<(), BackendError> { unimplemented!() }
-//!     # async fn abandon_orchestration(&self, _: &str, _: u64, _: Duration) -> Result<(), BackendError> { unimplemented!() }
-//!     # async fn renew_orchestration_lease(&self, _: &str, _: u64, _: Duration) -> Result<u64, BackendError> { unimplemented!() }
-//!     # async fn fetch_activity(&self, _: Duration, _: Duration) -> Result<Option<ActivityItem>, BackendError> { unimplemented!() }
-//!     # async fn ack_activity(&self, _: u64, _: u64, _: &NewMessage) -> Result<(), BackendError> { unimplemented!() }
-//!     # async fn abandon_activity(&self, _: u64, _: u64, _: Duration) -> Result<(), BackendError> { unimplemented!() }
-//!     # async fn renew_activity_lease(&self, _: u64, _: u64, _: Duration) -> Result<u64, BackendError> { unimplemented!() }
+//!     async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+//!         // Append to the target's inbox with a new, increasing id (`InstanceNotFound` if
+//!         // there is no such instance); hidden until `visible_at_ms`.
+//!         unwritten()
+//!     }
+//!     async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn list_instances(
+//!         &self,
+//!         filter: &InstanceFilter,
+//!     ) -> Result<Vec<InstanceMetadata>, BackendError> {
+//!         // `filter.matches(..)` decides; order by id, then apply `filter.limit`.
+//!         unwritten()
+//!     }
+//!     async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
+//!         // Only a finished instance (`InstanceActive` otherwise): metadata, history, inbox.
+//!         unwritten()
+//!     }
+//!     async fn fetch_orchestration(
+//!         &self,
+//!         lease_for: Duration,
+//!         wait: Duration,
+//!     ) -> Result<Option<OrchestrationItem>, BackendError> {
+//!         // Lease the instance whose oldest visible message is oldest and that has no live
+//!         // lease and no abandon delay; hand out its visible messages in id order with a
+//!         // new token and attempt + 1. Wait up to `wait` for one.
+//!         unwritten()
+//!     }
+//!     async fn ack_orchestration(
+//!         &self,
+//!         instance_id: &str,
+//!         token: u64,
+//!         commit: &OrchestrationCommit,
+//!     ) -> Result<(), BackendError> {
+//!         // Check the token (`LeaseLost`), then in one transaction: remove the messages
+//!         // handed out under it, append (or, for a new execution id, replace) the history,
+//!         // update the metadata, enqueue activities and messages, create sub-orchestrations
+//!         // (or enqueue their `rejection()`), reset the attempt count, release the lease.
+//!         unwritten()
+//!     }
+//!     async fn abandon_orchestration(&self, id: &str, token: u64, delay: Duration) -> Result<(), BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn renew_orchestration_lease(&self, id: &str, token: u64, lease_for: Duration) -> Result<u64, BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn fetch_activity(&self, lease_for: Duration, wait: Duration) -> Result<Option<ActivityItem>, BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn ack_activity(&self, id: u64, token: u64, completion: &NewMessage) -> Result<(), BackendError> {
+//!         // Remove the work item and enqueue `completion`, in one transaction.
+//!         unwritten()
+//!     }
+//!     async fn abandon_activity(&self, id: u64, token: u64, delay: Duration) -> Result<(), BackendError> {
+//!         unwritten()
+//!     }
+//!     async fn renew_activity_lease(&self, id: u64, token: u64, lease_for: Duration) -> Result<u64, BackendError> {
+//!         unwritten()
+//!     }
 //! }
 //! ```
+//!
+//! Then prove it with the conformance suite (feature `conformance`): one macro call in your
+//! crate's tests generates a test per property, each on a fresh store, under paused tokio
+//! time (so measure time with a [`Clock`]); the `conformance` module (present with the
+//! feature) lists what it checks.
+//!
+//! ```ignore
+//! // Cargo.toml: [dev-dependencies] durable-core = { ..., features = ["conformance"] }
+//! //             tokio = { ..., features = ["macros", "rt", "test-util"] }
+//! async fn make() -> MyStore { MyStore::open_temporary().await }
+//! durable_core::backend_conformance_tests!(make);
+//! ```
+//!
+//! To check that new orchestration code can take over running instances before deploying
+//! it, replay their histories with [`Registry::verify_history`].
 #![deny(missing_docs)]
 
 pub mod activity;
@@ -117,6 +231,8 @@ pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod context;
+#[cfg(test)]
+mod determinism_tests;
 pub mod error;
 pub mod failure;
 pub mod history;
@@ -129,15 +245,15 @@ pub mod retry;
 pub mod worker;
 
 pub use activity::ActivityContext;
-pub use backend::Backend;
-pub use client::Client;
+pub use backend::{Backend, IdReusePolicy};
+pub use client::{Client, ScheduleOptions};
 pub use clock::Clock;
 pub use context::{DurableFuture, OrchestrationContext};
 pub use error::{BackendError, ClientError};
 pub use failure::{Failure, FailureKind};
 pub use history::{Event, HISTORY_FORMAT_VERSION};
 pub use memory::MemoryBackend;
-pub use metadata::{InstanceMetadata, InstanceStatus};
+pub use metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
 pub use retry::RetryPolicy;

@@ -4,8 +4,12 @@
 //! Waiting fetches are woken in-process (`tokio::sync::Notify`) the moment work is enqueued, and
 //! otherwise sleep exactly until the next delayed message or lease expiry, so latency is not
 //! bound to a polling interval and paused tokio time drives timers in tests.
+//!
+//! Instances with messages and activity work items are kept in queues ordered by the time
+//! they can next be handed out (visibility, lease expiry, abandon delay), so a fetch costs
+//! O(log n) however many instances and work items there are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,7 +23,8 @@ use crate::backend::{
 use crate::clock::{Clock, millis};
 use crate::error::BackendError;
 use crate::history::Event;
-use crate::metadata::{InstanceMetadata, InstanceStatus};
+use crate::metadata::InstanceFilter;
+use crate::metadata::InstanceMetadata;
 
 /// An in-memory backend. Cheap to create; share it with `Arc`.
 #[derive(Debug)]
@@ -34,7 +39,12 @@ pub struct MemoryBackend {
 #[derive(Debug, Default)]
 struct State {
     instances: BTreeMap<String, InstanceRecord>,
-    activities: BTreeMap<u64, ActivityRecord>,
+    /// Instances with messages, keyed by when they can next be handed out and then by their
+    /// oldest message: fetch takes the first entry, in O(log n).
+    ready: BTreeSet<(u64, u64, String)>,
+    activities: HashMap<u64, ActivityRecord>,
+    /// Activity work items keyed by when they can next be handed out, then by id.
+    activity_queue: BTreeSet<(u64, u64)>,
     /// Source of message ids, activity ids and lease tokens: all unique and increasing.
     next_id: u64,
 }
@@ -43,35 +53,54 @@ struct State {
 struct InstanceRecord {
     metadata: InstanceMetadata,
     history: Vec<Event>,
-    /// Ordered by message id.
-    inbox: Vec<InboxEntry>,
+    /// Keyed by (visible at, message id): the first entry is the next to become visible.
+    inbox: BTreeMap<(u64, u64), Message>,
     lease: Option<HeldLease>,
     /// Fetches since the last acknowledgement.
     attempts: u32,
     /// Set by abandon: not handed out before this time.
     not_before_ms: u64,
-}
-
-#[derive(Debug)]
-struct InboxEntry {
-    message: Message,
-    visible_at_ms: u64,
+    /// This record's entry in `State::ready`, if it has one.
+    ready_key: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
 struct HeldLease {
     token: u64,
     expires_at_ms: u64,
-    /// The messages handed out under this lease, sorted; acknowledging removes them.
-    message_ids: Vec<u64>,
+    /// The inbox keys of the messages handed out under this lease; acknowledging removes them.
+    message_keys: Vec<(u64, u64)>,
 }
 
 #[derive(Debug)]
 struct ActivityRecord {
     work: ActivityWork,
-    visible_at_ms: u64,
-    lease: Option<(u64, u64)>,
+    /// This record's key in `State::activity_queue`: visible at, or lease expiry if leased.
+    free_at_ms: u64,
+    lease: Option<u64>,
     attempts: u32,
+}
+
+impl InstanceRecord {
+    fn new(metadata: InstanceMetadata) -> Self {
+        InstanceRecord {
+            metadata,
+            history: Vec::new(),
+            inbox: BTreeMap::new(),
+            lease: None,
+            attempts: 0,
+            not_before_ms: 0,
+            ready_key: None,
+        }
+    }
+
+    /// When the instance can next be handed out and its oldest-visible message id; `None`
+    /// with an empty inbox.
+    fn ready_key(&self) -> Option<(u64, u64)> {
+        let (&(visible_at_ms, id), _) = self.inbox.first_key_value()?;
+        let lease_ends = self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms);
+        Some((visible_at_ms.max(lease_ends).max(self.not_before_ms), id))
+    }
 }
 
 impl MemoryBackend {
@@ -155,22 +184,67 @@ impl State {
         self.next_id
     }
 
+    /// Brings the instance's entry in the ready queue up to date after a change.
+    fn requeue(&mut self, instance_id: &str) {
+        let Some(record) = self.instances.get_mut(instance_id) else {
+            return;
+        };
+        let key = record.ready_key();
+        if key == record.ready_key {
+            return;
+        }
+        let old = std::mem::replace(&mut record.ready_key, key);
+        if let Some((at, id)) = old {
+            self.ready.remove(&(at, id, instance_id.to_owned()));
+        }
+        if let Some((at, id)) = key {
+            self.ready.insert((at, id, instance_id.to_owned()));
+        }
+    }
+
     /// Appends a message to its instance's inbox; drops it if the instance does not exist.
     fn enqueue(&mut self, message: NewMessage, now_ms: u64) -> bool {
         let id = self.next_id();
         let Some(record) = self.instances.get_mut(&message.instance_id) else {
             return false;
         };
-        record.inbox.push(InboxEntry {
-            visible_at_ms: message.visible_at_ms.unwrap_or(now_ms),
-            message: Message {
+        let visible_at_ms = message.visible_at_ms.unwrap_or(now_ms);
+        let instance_id = message.instance_id.clone();
+        record.inbox.insert(
+            (visible_at_ms, id),
+            Message {
                 id,
                 instance_id: message.instance_id,
                 execution_id: message.execution_id,
                 event: message.event,
             },
-        });
+        );
+        self.requeue(&instance_id);
         true
+    }
+
+    /// Creates an instance, replacing a finished one if its policy allows.
+    fn create(&mut self, new: &NewInstance, now_ms: u64) -> Result<(), BackendError> {
+        if let Some(existing) = self.instances.get(&new.instance_id) {
+            if !new.may_replace(&existing.metadata) {
+                return Err(BackendError::InstanceExists(new.instance_id.clone()));
+            }
+            self.remove_instance(&new.instance_id);
+        }
+        self.instances.insert(
+            new.instance_id.clone(),
+            InstanceRecord::new(new.metadata(now_ms)),
+        );
+        self.enqueue(new.start_message(), now_ms);
+        Ok(())
+    }
+
+    fn remove_instance(&mut self, instance_id: &str) {
+        if let Some(record) = self.instances.remove(instance_id)
+            && let Some((at, id)) = record.ready_key
+        {
+            self.ready.remove(&(at, id, instance_id.to_owned()));
+        }
     }
 
     fn lease_orchestration(
@@ -178,56 +252,38 @@ impl State {
         now_ms: u64,
         lease_for: Duration,
     ) -> Result<OrchestrationItem, Option<u64>> {
-        let mut next_wake: Option<u64> = None;
-        let mut wake_at = |ms: u64| next_wake = Some(next_wake.map_or(ms, |w| w.min(ms)));
-        // FIFO across instances: the instance whose oldest visible message is oldest goes first.
-        let mut best: Option<(u64, &String)> = None;
-        for (instance_id, record) in &self.instances {
-            let mut first_visible = None;
-            for entry in &record.inbox {
-                if entry.visible_at_ms <= now_ms {
-                    first_visible.get_or_insert(entry.message.id);
-                } else {
-                    wake_at(entry.visible_at_ms);
-                }
-            }
-            let Some(first) = first_visible else { continue };
-            if let Some(lease) = &record.lease
-                && lease.expires_at_ms > now_ms
-            {
-                wake_at(lease.expires_at_ms);
-                continue;
-            }
-            if record.not_before_ms > now_ms {
-                wake_at(record.not_before_ms);
-                continue;
-            }
-            if best.is_none_or(|(oldest, _)| first < oldest) {
-                best = Some((first, instance_id));
-            }
-        }
-        let Some((_, instance_id)) = best else {
-            return Err(next_wake);
+        let (ready_at_ms, instance_id) = match self.ready.first() {
+            Some((at, _, instance_id)) => (*at, instance_id.clone()),
+            None => return Err(None),
         };
-        let instance_id = instance_id.clone();
+        if ready_at_ms > now_ms {
+            return Err(Some(ready_at_ms));
+        }
         let token = self.next_id();
         let Some(record) = self.instances.get_mut(&instance_id) else {
-            return Err(next_wake);
+            return Err(None);
         };
-        let messages: Vec<Message> = record
+        let visible: Vec<((u64, u64), Message)> = record
             .inbox
-            .iter()
-            .filter(|entry| entry.visible_at_ms <= now_ms)
-            .map(|entry| entry.message.clone())
+            .range(..(now_ms.saturating_add(1), 0))
+            .map(|(key, message)| (*key, message.clone()))
             .collect();
+        let mut messages: Vec<Message> = Vec::with_capacity(visible.len());
+        let mut message_keys = Vec::with_capacity(visible.len());
+        for (key, message) in visible {
+            message_keys.push(key);
+            messages.push(message);
+        }
+        // FIFO: in the order they were sent, whatever their visibility times.
+        messages.sort_by_key(|message| message.id);
         let expires_at_ms = now_ms.saturating_add(millis(lease_for));
         record.attempts = record.attempts.saturating_add(1);
         record.lease = Some(HeldLease {
             token,
             expires_at_ms,
-            message_ids: messages.iter().map(|message| message.id).collect(),
+            message_keys,
         });
-        Ok(OrchestrationItem {
+        let item = OrchestrationItem {
             instance: record.metadata.clone(),
             messages,
             lease: Lease {
@@ -236,7 +292,9 @@ impl State {
                 attempt: record.attempts,
             },
             now_ms,
-        })
+        };
+        self.requeue(&instance_id);
+        Ok(item)
     }
 
     fn lease_activity(
@@ -244,30 +302,21 @@ impl State {
         now_ms: u64,
         lease_for: Duration,
     ) -> Result<ActivityItem, Option<u64>> {
-        let mut next_wake: Option<u64> = None;
-        let mut chosen = None;
-        for (id, record) in &self.activities {
-            let free_at = match record.lease {
-                Some((_, expires)) if expires > now_ms => expires,
-                _ => record.visible_at_ms,
-            };
-            if free_at <= now_ms {
-                chosen = Some(*id);
-                break;
-            }
-            next_wake = Some(next_wake.map_or(free_at, |w: u64| w.min(free_at)));
-        }
-        let Some(id) = chosen else {
-            return Err(next_wake);
+        let Some(&(free_at_ms, id)) = self.activity_queue.first() else {
+            return Err(None);
         };
+        if free_at_ms > now_ms {
+            return Err(Some(free_at_ms));
+        }
         let token = self.next_id();
         let Some(record) = self.activities.get_mut(&id) else {
-            return Err(next_wake);
+            return Err(None);
         };
         let expires_at_ms = now_ms.saturating_add(millis(lease_for));
         record.attempts = record.attempts.saturating_add(1);
-        record.lease = Some((token, expires_at_ms));
-        Ok(ActivityItem {
+        record.lease = Some(token);
+        record.free_at_ms = expires_at_ms;
+        let item = ActivityItem {
             id,
             work: record.work.clone(),
             lease: Lease {
@@ -275,7 +324,20 @@ impl State {
                 expires_at_ms,
                 attempt: record.attempts,
             },
-        })
+        };
+        self.activity_queue.remove(&(free_at_ms, id));
+        self.activity_queue.insert((expires_at_ms, id));
+        Ok(item)
+    }
+
+    /// Moves an activity to a new place in the queue.
+    fn reschedule_activity(&mut self, id: u64, free_at_ms: u64, lease: Option<u64>) {
+        if let Some(record) = self.activities.get_mut(&id) {
+            self.activity_queue.remove(&(record.free_at_ms, id));
+            record.free_at_ms = free_at_ms;
+            record.lease = lease;
+            self.activity_queue.insert((free_at_ms, id));
+        }
     }
 
     /// The instance record if `token` is its current lease.
@@ -295,20 +357,14 @@ impl State {
         }
     }
 
-    /// The activity record if `token` is its current lease.
-    fn leased_activity(
-        &mut self,
-        id: u64,
-        token: u64,
-    ) -> Result<&mut ActivityRecord, BackendError> {
-        let lost = || BackendError::LeaseLost {
-            item: format!("activity work item {id}"),
-            token,
-        };
-        let record = self.activities.get_mut(&id).ok_or_else(lost)?;
-        match record.lease {
-            Some((held, _)) if held == token => Ok(record),
-            _ => Err(lost()),
+    /// Checks that `token` is the activity's current lease.
+    fn check_activity_lease(&self, id: u64, token: u64) -> Result<(), BackendError> {
+        match self.activities.get(&id) {
+            Some(record) if record.lease == Some(token) => Ok(()),
+            _ => Err(BackendError::LeaseLost {
+                item: format!("activity work item {id}"),
+                token,
+            }),
         }
     }
 }
@@ -317,45 +373,7 @@ impl State {
 impl Backend for MemoryBackend {
     async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
         let now_ms = self.clock.now_ms();
-        {
-            let mut state = self.lock();
-            if state.instances.contains_key(&new.instance_id) {
-                return Err(BackendError::InstanceExists(new.instance_id));
-            }
-            let metadata = InstanceMetadata {
-                instance_id: new.instance_id.clone(),
-                name: new.name,
-                execution_id: new.execution_id,
-                status: InstanceStatus::Pending,
-                input: new.input,
-                output: None,
-                failure: None,
-                custom_status: None,
-                created_at_ms: now_ms,
-                updated_at_ms: now_ms,
-                history_len: 0,
-            };
-            state.instances.insert(
-                new.instance_id.clone(),
-                InstanceRecord {
-                    metadata,
-                    history: Vec::new(),
-                    inbox: Vec::new(),
-                    lease: None,
-                    attempts: 0,
-                    not_before_ms: 0,
-                },
-            );
-            state.enqueue(
-                NewMessage {
-                    instance_id: new.instance_id,
-                    execution_id: None,
-                    event: new.start,
-                    visible_at_ms: None,
-                },
-                now_ms,
-            );
-        }
+        self.lock().create(&new, now_ms)?;
         self.notify_all();
         Ok(())
     }
@@ -389,6 +407,37 @@ impl Backend for MemoryBackend {
             .get(instance_id)
             .map(|record| record.history.clone())
             .unwrap_or_default())
+    }
+
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        let state = self.lock();
+        Ok(state
+            .instances
+            .values()
+            .map(|record| &record.metadata)
+            .filter(|metadata| filter.matches(metadata))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {
+        {
+            let mut state = self.lock();
+            let record = state
+                .instances
+                .get(instance_id)
+                .ok_or_else(|| BackendError::InstanceNotFound(instance_id.to_owned()))?;
+            if !record.metadata.status.is_terminal() {
+                return Err(BackendError::InstanceActive(instance_id.to_owned()));
+            }
+            state.remove_instance(instance_id);
+        }
+        self.notify_all();
+        Ok(())
     }
 
     async fn wait_for_change(
@@ -432,11 +481,11 @@ impl Backend for MemoryBackend {
             let consumed = record
                 .lease
                 .take()
-                .map(|lease| lease.message_ids)
+                .map(|lease| lease.message_keys)
                 .unwrap_or_default();
-            record
-                .inbox
-                .retain(|entry| consumed.binary_search(&entry.message.id).is_err());
+            for key in consumed {
+                record.inbox.remove(&key);
+            }
             record.attempts = 0;
             if let Some(update) = &commit.metadata {
                 if update.execution_id != record.metadata.execution_id {
@@ -454,20 +503,31 @@ impl Backend for MemoryBackend {
                     .custom_status
                     .clone_from(&update.custom_status);
             }
-            record.history.extend(commit.history.iter().cloned());
-            record.metadata.history_len = record.history.len() as u64;
-            record.metadata.updated_at_ms = now_ms;
+            if commit.metadata.is_some() || !commit.history.is_empty() {
+                record.history.extend(commit.history.iter().cloned());
+                record.metadata.history_len = record.history.len() as u64;
+                record.metadata.updated_at_ms = now_ms;
+            }
+            state.requeue(instance_id);
             for work in &commit.activities {
                 let id = state.next_id();
                 state.activities.insert(
                     id,
                     ActivityRecord {
                         work: work.clone(),
-                        visible_at_ms: now_ms,
+                        free_at_ms: now_ms,
                         lease: None,
                         attempts: 0,
                     },
                 );
+                state.activity_queue.insert((now_ms, id));
+            }
+            for new in &commit.instances {
+                if state.create(new, now_ms).is_err()
+                    && let Some(rejection) = new.rejection()
+                {
+                    state.enqueue(rejection, now_ms);
+                }
             }
             for message in &commit.messages {
                 state.enqueue(message.clone(), now_ms);
@@ -489,6 +549,7 @@ impl Backend for MemoryBackend {
             let record = state.leased_instance(instance_id, token)?;
             record.lease = None;
             record.not_before_ms = now_ms.saturating_add(millis(delay));
+            state.requeue(instance_id);
         }
         self.notify_all();
         Ok(())
@@ -506,6 +567,7 @@ impl Backend for MemoryBackend {
         if let Some(lease) = &mut record.lease {
             lease.expires_at_ms = expires_at_ms;
         }
+        state.requeue(instance_id);
         Ok(expires_at_ms)
     }
 
@@ -530,8 +592,10 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            state.leased_activity(id, token)?;
-            state.activities.remove(&id);
+            state.check_activity_lease(id, token)?;
+            if let Some(record) = state.activities.remove(&id) {
+                state.activity_queue.remove(&(record.free_at_ms, id));
+            }
             state.enqueue(completion.clone(), now_ms);
         }
         self.notify_all();
@@ -547,9 +611,8 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            let record = state.leased_activity(id, token)?;
-            record.lease = None;
-            record.visible_at_ms = now_ms.saturating_add(millis(delay));
+            state.check_activity_lease(id, token)?;
+            state.reschedule_activity(id, now_ms.saturating_add(millis(delay)), None);
         }
         self.notify_all();
         Ok(())
@@ -563,8 +626,8 @@ impl Backend for MemoryBackend {
     ) -> Result<u64, BackendError> {
         let expires_at_ms = self.clock.now_ms().saturating_add(millis(lease_for));
         let mut state = self.lock();
-        let record = state.leased_activity(id, token)?;
-        record.lease = Some((token, expires_at_ms));
+        state.check_activity_lease(id, token)?;
+        state.reschedule_activity(id, expires_at_ms, Some(token));
         Ok(expires_at_ms)
     }
 }

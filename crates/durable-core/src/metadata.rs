@@ -17,6 +17,8 @@ pub enum InstanceStatus {
     Pending,
     /// At least one episode ran; not finished.
     Running,
+    /// A client suspended it: it records what arrives but runs no code until resumed.
+    Suspended,
     /// The orchestration returned an output.
     Completed,
     /// The orchestration failed.
@@ -33,6 +35,18 @@ impl InstanceStatus {
             InstanceStatus::Completed | InstanceStatus::Failed | InstanceStatus::Terminated
         )
     }
+}
+
+/// Where a sub-orchestration reports its outcome: the parent instance and the call waiting
+/// for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ParentInstance {
+    /// The parent's instance id.
+    pub instance_id: String,
+    /// The parent execution that made the call (a later execution ignores the outcome).
+    pub execution_id: u64,
+    /// The `task_id` of the parent's `SubOrchestrationScheduled` event.
+    pub task_id: u64,
 }
 
 /// The state of one orchestration instance as clients see it.
@@ -60,6 +74,11 @@ pub struct InstanceMetadata {
     pub updated_at_ms: u64,
     /// Number of events in the current execution's history.
     pub history_len: u64,
+    /// The instance that started this one as a sub-orchestration, if any.
+    pub parent: Option<ParentInstance>,
+    /// When the first execution is due to start, if it was scheduled for later
+    /// (milliseconds since the Unix epoch).
+    pub scheduled_start_ms: Option<u64>,
 }
 
 impl InstanceMetadata {
@@ -76,5 +95,92 @@ impl InstanceMetadata {
     /// When it last changed.
     pub fn updated_at(&self) -> SystemTime {
         system_time(self.updated_at_ms)
+    }
+}
+
+/// Which instances `list_instances` returns. Empty fields match everything; set fields must
+/// all match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceFilter {
+    /// Any of these statuses (empty: any status).
+    pub statuses: Vec<InstanceStatus>,
+    /// This orchestration name.
+    pub name: Option<String>,
+    /// Instance ids starting with this.
+    pub instance_id_prefix: Option<String>,
+    /// Sub-orchestrations of this instance (of any of its executions).
+    pub parent_instance_id: Option<String>,
+    /// Created at or after this time (milliseconds since the Unix epoch).
+    pub created_from_ms: Option<u64>,
+    /// Created before this time (milliseconds since the Unix epoch).
+    pub created_before_ms: Option<u64>,
+    /// At most this many, the first by instance id.
+    pub limit: Option<usize>,
+}
+
+impl InstanceFilter {
+    /// Matches every instance.
+    pub fn all() -> Self {
+        InstanceFilter::default()
+    }
+
+    /// Only instances in one of `statuses`.
+    pub fn with_statuses(mut self, statuses: impl IntoIterator<Item = InstanceStatus>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// Only instances of the orchestration `name`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only instances whose id starts with `prefix`.
+    pub fn with_instance_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.instance_id_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only sub-orchestrations of `parent`.
+    pub fn with_parent(mut self, parent: impl Into<String>) -> Self {
+        self.parent_instance_id = Some(parent.into());
+        self
+    }
+
+    /// Only instances created in `[from_ms, before_ms)`.
+    pub fn created_between(mut self, from_ms: Option<u64>, before_ms: Option<u64>) -> Self {
+        self.created_from_ms = from_ms;
+        self.created_before_ms = before_ms;
+        self
+    }
+
+    /// At most `limit` instances.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// True if `metadata` passes every condition except `limit` (which backends apply after
+    /// ordering by instance id).
+    pub fn matches(&self, metadata: &InstanceMetadata) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&metadata.status))
+            && self.name.as_ref().is_none_or(|name| *name == metadata.name)
+            && self
+                .instance_id_prefix
+                .as_ref()
+                .is_none_or(|prefix| metadata.instance_id.starts_with(prefix.as_str()))
+            && self.parent_instance_id.as_ref().is_none_or(|parent| {
+                metadata
+                    .parent
+                    .as_ref()
+                    .is_some_and(|link| link.instance_id == *parent)
+            })
+            && self
+                .created_from_ms
+                .is_none_or(|from| metadata.created_at_ms >= from)
+            && self
+                .created_before_ms
+                .is_none_or(|before| metadata.created_at_ms < before)
     }
 }

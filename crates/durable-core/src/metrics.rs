@@ -15,6 +15,7 @@ pub(crate) struct Metrics {
     pub(crate) poisoned: AtomicU64,
     pub(crate) backend_errors: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
+    pub(crate) lease_renewals: AtomicU64,
 }
 
 /// A point-in-time copy of a worker's counters.
@@ -41,6 +42,8 @@ pub struct MetricsSnapshot {
     pub backend_errors: u64,
     /// Acknowledgements refused because the lease had passed to another worker.
     pub leases_lost: u64,
+    /// Orchestration leases renewed because an episode ran for a third of its lease or more.
+    pub lease_renewals: u64,
 }
 
 impl Metrics {
@@ -61,6 +64,7 @@ impl Metrics {
             poisoned: read(&self.poisoned),
             backend_errors: read(&self.backend_errors),
             leases_lost: read(&self.leases_lost),
+            lease_renewals: read(&self.lease_renewals),
         }
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct Execution {
     replay_failure: Option<Failure>,
     /// Events of the stored history this execution has consumed.
     history_len: u64,
+    /// Suspended by a client: inputs are held back and the code is not run.
+    suspended: bool,
+    /// Inputs received while suspended, delivered in order on resumption.
+    held: Vec<Event>,
 }
 
 /// More consecutive self-wakes than this in one episode means the code spins without waiting
@@ -65,6 +69,8 @@ impl Execution {
             outcome: None,
             replay_failure: None,
             history_len: 0,
+            suspended: false,
+            held: Vec::new(),
         }
     }
 
@@ -102,6 +108,15 @@ impl Execution {
         lock(&self.state).take_buffered_events()
     }
 
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.suspended
+    }
+
+    /// Sub-orchestrations started and not yet reported back (terminated with this one).
+    pub(crate) fn open_children(&self) -> Vec<String> {
+        lock(&self.state).open_children()
+    }
+
     pub(crate) fn custom_status(&self) -> Option<String> {
         lock(&self.state).custom_status.clone()
     }
@@ -127,7 +142,11 @@ impl Execution {
         }
         for message in messages {
             if self.outcome.is_some() {
-                break;
+                // Not recorded, but a child's report still tells which children exist: one
+                // that could not be created is someone else's instance, not a child to
+                // terminate along with this one.
+                lock(&self.state).forget_reported_child(&message);
+                continue;
             }
             if !self.accepts(&message) {
                 tracing::debug!(event = message.describe(), "discarding message");
@@ -155,7 +174,9 @@ impl Execution {
     fn accepts(&self, event: &Event) -> bool {
         match event {
             Event::ExecutionStarted { .. } => !self.started,
-            Event::ExecutionTerminated { .. } => true,
+            Event::ExecutionTerminated { .. }
+            | Event::ExecutionSuspended { .. }
+            | Event::ExecutionResumed { .. } => true,
             _ => lock(&self.state).accepts(event),
         }
     }
@@ -192,18 +213,31 @@ impl Execution {
                 self.future = None;
                 self.outcome = Some(Outcome::Terminated(reason.clone()));
             }
-            other => {
-                let waker = lock(&self.state).deliver(other);
-                if let Some(waker) = waker {
-                    waker.wake();
+            Event::ExecutionSuspended { .. } => self.suspended = true,
+            Event::ExecutionResumed { .. } => {
+                self.suspended = false;
+                for held in std::mem::take(&mut self.held) {
+                    self.deliver(&held);
                 }
             }
+            other if self.suspended => self.held.push(other.clone()),
+            other => self.deliver(other),
         }
         Ok(())
     }
 
+    fn deliver(&self, event: &Event) {
+        let waker = lock(&self.state).deliver(event);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     /// Polls the code until it waits on durable work; returns the output events it produced.
     fn step(&mut self) -> Vec<Event> {
+        if self.suspended {
+            return Vec::new();
+        }
         let Some(future) = self.future.as_mut() else {
             return Vec::new();
         };
@@ -331,4 +365,24 @@ fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), 
         }
     }
     Ok(())
+}
+
+impl Registry {
+    /// Replays a recorded history (as read with `Client::history`) against the registered
+    /// orchestration code, as a worker does after a restart, without running anything:
+    /// `Ok` if the code makes exactly the recorded calls, a `FailureKind::Nondeterminism`
+    /// failure naming the first diverging event otherwise. Use it to check that a new
+    /// version of the code can take over running instances before deploying it.
+    pub fn verify_history(&self, instance_id: &str, history: &[Event]) -> Result<(), Failure> {
+        let execution_id = history
+            .iter()
+            .find_map(|event| match event {
+                Event::ExecutionStarted { execution_id, .. } => Some(*execution_id),
+                _ => None,
+            })
+            .unwrap_or(1);
+        let mut execution =
+            Execution::new(Arc::new(self.clone()), instance_id.to_owned(), execution_id);
+        execution.replay(history)
+    }
 }

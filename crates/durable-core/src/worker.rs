@@ -20,14 +20,14 @@ use tracing::Instrument;
 
 use crate::activity::{ActivityContext, Invocation};
 use crate::backend::{
-    ActivityItem, ActivityWork, Backend, MetadataUpdate, NewMessage, OrchestrationCommit,
-    OrchestrationItem,
+    ActivityItem, ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
+    OrchestrationCommit, OrchestrationItem,
 };
-use crate::cache::Cache;
+use crate::cache::{Cache, Checkout};
 use crate::error::BackendError;
 use crate::failure::{Failure, FailureKind};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
-use crate::metadata::InstanceStatus;
+use crate::metadata::{InstanceMetadata, InstanceStatus, ParentInstance};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::registry::{BoxFuture, Registry};
 use crate::replay::{Execution, Outcome};
@@ -39,13 +39,19 @@ pub struct WorkerOptions {
     pub orchestration_concurrency: usize,
     /// Activities run at once.
     pub activity_concurrency: usize,
-    /// Lease length for orchestration episodes.
+    /// Lease length for orchestration episodes; renewed every third of it while an episode
+    /// runs.
     pub orchestration_lease: Duration,
     /// Lease length for activities; renewed every third of it while the activity runs.
     pub activity_lease: Duration,
     /// A work item handed out more often than this is poisoned: failed with
-    /// `FailureKind::Poisoned` instead of being run again.
+    /// `FailureKind::Poisoned` instead of being run again. An orchestration or activity whose
+    /// name this worker has not registered is handed back (another worker may know it) and
+    /// fails with `FailureKind::Unregistered` on its `max_attempts`-th attempt.
     pub max_attempts: u32,
+    /// How long an item whose name this worker has not registered stays hidden before it is
+    /// handed out again (to this or another worker).
+    pub unregistered_retry_delay: Duration,
     /// Running executions kept in memory between episodes; 0 replays every episode from
     /// history (slow; for testing replay).
     pub cache_capacity: usize,
@@ -66,6 +72,7 @@ impl Default for WorkerOptions {
             orchestration_lease: Duration::from_secs(30),
             activity_lease: Duration::from_secs(60),
             max_attempts: 10,
+            unregistered_retry_delay: Duration::from_secs(5),
             cache_capacity: 1024,
             fetch_wait: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
@@ -265,18 +272,123 @@ async fn run_orchestration(shared: Arc<Shared>, item: OrchestrationItem) {
         execution = item.instance.execution_id,
         attempt = item.lease.attempt,
     );
+    // Renewed from its own task, so that a long episode (a big replay on a multi-threaded
+    // runtime, a slow or retried backend call) keeps its lease; stopped when the episode ends.
+    let renewal = AbortOnDrop(tokio::spawn(renew_orchestration_lease(
+        Arc::clone(&shared),
+        item.instance.instance_id.clone(),
+        item.lease.token,
+    )));
     episode(&shared, item).instrument(span).await;
+    drop(renewal);
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews an episode's lease every third of its length until aborted or the lease is lost.
+async fn renew_orchestration_lease(shared: Arc<Shared>, instance_id: String, token: u64) {
+    let lease_for = shared.options.orchestration_lease;
+    let period = (lease_for / 3).max(Duration::from_millis(1));
+    let mut renew = tokio::time::interval_at(Instant::now() + period, period);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        renew.tick().await;
+        match shared
+            .backend
+            .renew_orchestration_lease(&instance_id, token, lease_for)
+            .await
+        {
+            Ok(_) => Metrics::add(&shared.metrics.lease_renewals, 1),
+            Err(error) if error.is_transient() => {
+                Metrics::add(&shared.metrics.backend_errors, 1);
+                tracing::warn!(%error, "cannot renew the episode's lease; will retry");
+            }
+            Err(error) => {
+                // The commit will be refused with `LeaseLost`; nothing more to do here.
+                tracing::warn!(%error, "the episode's lease is lost");
+                return;
+            }
+        }
+    }
+}
+
+/// What to do with a fetched orchestration item.
+// One short-lived value per episode, moved once: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    /// Commit this; cache the execution if it is still running.
+    Commit(OrchestrationCommit, Option<Execution>),
+    /// Hand the item back untouched, to be fetched again after this delay.
+    HandBack(Duration),
+}
+
+/// An instance's cache slot, checked out for one episode; checked back in when dropped, with
+/// `execution` (which the episode sets once its commit has landed).
+struct CheckedOut<'a> {
+    shared: &'a Shared,
+    instance_id: String,
+    execution: Option<Execution>,
+}
+
+impl CheckedOut<'_> {
+    /// Checks out the instance's slot, first waiting for a previous episode of the same
+    /// instance in this worker to check in: its commit has landed (that is how this episode
+    /// could be fetched), so its execution is about to be current.
+    async fn take<'a>(shared: &'a Shared, instance_id: &str) -> CheckedOut<'a> {
+        loop {
+            let busy = shared.cache().checkout(instance_id);
+            let done = match busy {
+                Checkout::Ready(execution) => {
+                    return CheckedOut {
+                        shared,
+                        instance_id: instance_id.to_owned(),
+                        execution,
+                    };
+                }
+                Checkout::Wait(done) => done,
+            };
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Enabled before this check, so a check-in after it is not missed.
+            let still_busy = shared.cache().still_busy(instance_id, &done);
+            if still_busy {
+                notified.await;
+            }
+        }
+    }
+}
+
+impl Drop for CheckedOut<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .cache()
+            .checkin(&self.instance_id, self.execution.take());
+    }
 }
 
 /// Runs one episode and commits it; on failure hands the lease back so the work is retried.
 async fn episode(shared: &Shared, item: OrchestrationItem) {
     let instance_id = item.instance.instance_id.clone();
     let token = item.lease.token;
-    let (commit, execution) = match prepare_episode(shared, &item).await {
-        Ok(prepared) => prepared,
+    let mut slot = CheckedOut::take(shared, &instance_id).await;
+    let cached = slot.execution.take();
+    let (commit, execution) = match prepare_episode(shared, &item, cached).await {
+        Ok(Prepared::Commit(commit, execution)) => (commit, execution),
+        Ok(Prepared::HandBack(delay)) => {
+            abandon_orchestration(shared, &instance_id, token, delay).await;
+            return;
+        }
         Err(error) => {
             tracing::warn!(%error, "cannot load history; handing the episode back");
-            abandon_orchestration(shared, &instance_id, token).await;
+            abandon_orchestration(shared, &instance_id, token, shared.backoff(1)).await;
             return;
         }
     };
@@ -290,9 +402,7 @@ async fn episode(shared: &Shared, item: OrchestrationItem) {
     match acked {
         Ok(()) => {
             Metrics::add(&shared.metrics.episodes, 1);
-            if let Some(execution) = execution.filter(|execution| execution.outcome().is_none()) {
-                shared.cache().put(instance_id, execution);
-            }
+            slot.execution = execution.filter(|execution| execution.outcome().is_none());
         }
         Err(BackendError::LeaseLost { .. }) => {
             // Another worker owns the instance now; our cached state is stale.
@@ -300,13 +410,12 @@ async fn episode(shared: &Shared, item: OrchestrationItem) {
         }
         Err(error) => {
             tracing::warn!(%error, "cannot commit the episode; handing it back");
-            abandon_orchestration(shared, &instance_id, token).await;
+            abandon_orchestration(shared, &instance_id, token, shared.backoff(1)).await;
         }
     }
 }
 
-async fn abandon_orchestration(shared: &Shared, instance_id: &str, token: u64) {
-    let delay = shared.backoff(1);
+async fn abandon_orchestration(shared: &Shared, instance_id: &str, token: u64, delay: Duration) {
     if let Err(error) = shared
         .backend
         .abandon_orchestration(instance_id, token, delay)
@@ -318,25 +427,33 @@ async fn abandon_orchestration(shared: &Shared, instance_id: &str, token: u64) {
     }
 }
 
-/// Computes an episode's commit; returns the execution to cache if it is still running.
+/// The messages of an item meant for its current execution, in order.
+fn current_messages(item: &OrchestrationItem) -> Vec<Event> {
+    item.messages
+        .iter()
+        .filter(|message| {
+            message
+                .execution_id
+                .is_none_or(|execution_id| execution_id == item.instance.execution_id)
+        })
+        .map(|message| message.event.clone())
+        .collect()
+}
+
+/// Decides what to do with an item: commit an episode (building or rebuilding the execution)
+/// or hand it back.
 async fn prepare_episode(
     shared: &Shared,
     item: &OrchestrationItem,
-) -> Result<(OrchestrationCommit, Option<Execution>), BackendError> {
+    cached: Option<Execution>,
+) -> Result<Prepared, BackendError> {
     let instance = &item.instance;
+    let max_attempts = shared.options.max_attempts;
     if instance.status.is_terminal() {
         // Stray messages (late completions, events) for a finished instance: consume them.
-        return Ok((
-            OrchestrationCommit {
-                history: Vec::new(),
-                activities: Vec::new(),
-                messages: Vec::new(),
-                metadata: None,
-            },
-            None,
-        ));
+        return Ok(Prepared::Commit(OrchestrationCommit::default(), None));
     }
-    let mut execution = if item.lease.attempt > shared.options.max_attempts {
+    if item.lease.attempt > max_attempts {
         Metrics::add(&shared.metrics.poisoned, 1);
         let failure = Failure::new(
             FailureKind::Poisoned,
@@ -345,60 +462,86 @@ async fn prepare_episode(
                 instance.instance_id, item.lease.attempt
             ),
         );
-        return Ok((poisoned_commit(item, failure), None));
-    } else {
-        let cached = shared.cache().take(&instance.instance_id);
-        match cached {
-            Some(execution)
-                if execution.execution_id() == instance.execution_id
-                    && execution.history_len() == instance.history_len =>
-            {
-                Metrics::add(&shared.metrics.cache_hits, 1);
-                execution
-            }
-            _ => {
-                let history = shared
-                    .retry("reading history", || {
-                        shared.backend.read_history(&instance.instance_id)
-                    })
-                    .await?;
-                Metrics::add(&shared.metrics.full_replays, 1);
-                Metrics::add(&shared.metrics.replayed_events, history.len() as u64);
-                Execution::from_history(
-                    Arc::clone(&shared.registry),
-                    instance.instance_id.clone(),
-                    instance.execution_id,
-                    &history,
-                )
-            }
+        return Ok(Prepared::Commit(failed_commit(item, failure), None));
+    }
+    if shared.registry.orchestration_fn(&instance.name).is_none() {
+        // Another worker (another process, a newer deployment) may know it: hand it back,
+        // and give up only after as many attempts as a poisoned item gets.
+        if item.lease.attempt < max_attempts {
+            tracing::warn!(name = %instance.name, "orchestration not registered here; handing it back");
+            return Ok(Prepared::HandBack(shared.options.unregistered_retry_delay));
         }
-    };
-    let messages = item
-        .messages
-        .iter()
-        .filter(|message| {
-            message
-                .execution_id
-                .is_none_or(|execution_id| execution_id == instance.execution_id)
-        })
-        .map(|message| message.event.clone())
-        .collect();
-    let history = execution.run_episode(item.now_ms, messages);
-    if let Some(Outcome::ContinuedAsNew(input)) = execution.outcome() {
-        return Ok((
-            continue_as_new_commit(item, input.clone(), &execution),
-            None,
+        let failure = Failure::new(
+            FailureKind::Unregistered,
+            format!(
+                "no orchestration is registered as '{}' on the workers that fetched instance '{}' ({} attempts)",
+                instance.name, instance.instance_id, item.lease.attempt
+            ),
+        );
+        return Ok(Prepared::Commit(failed_commit(item, failure), None));
+    }
+    let messages = current_messages(item);
+    let starts = messages.iter().any(|event| {
+        matches!(
+            event,
+            Event::ExecutionStarted { .. } | Event::ExecutionTerminated { .. }
+        )
+    });
+    if instance.history_len == 0 && !starts {
+        // Messages (events, a suspension) for an instance scheduled to start later: keep them
+        // in the inbox until the start is visible, so the start stays the first input.
+        let until_start = instance
+            .scheduled_start_ms
+            .map_or(0, |at| at.saturating_sub(item.now_ms));
+        return Ok(Prepared::HandBack(
+            Duration::from_millis(until_start).max(shared.options.error_backoff),
         ));
     }
-    let mut activities = Vec::new();
-    let mut messages = Vec::new();
+    let mut execution = match cached {
+        Some(execution)
+            if execution.execution_id() == instance.execution_id
+                && execution.history_len() == instance.history_len =>
+        {
+            Metrics::add(&shared.metrics.cache_hits, 1);
+            execution
+        }
+        _ => {
+            let history = shared
+                .retry("reading history", || {
+                    shared.backend.read_history(&instance.instance_id)
+                })
+                .await?;
+            Metrics::add(&shared.metrics.full_replays, 1);
+            Metrics::add(&shared.metrics.replayed_events, history.len() as u64);
+            Execution::from_history(
+                Arc::clone(&shared.registry),
+                instance.instance_id.clone(),
+                instance.execution_id,
+                &history,
+            )
+        }
+    };
+    let commit = episode_commit(item, &mut execution);
+    Ok(Prepared::Commit(commit, Some(execution)))
+}
+
+/// Runs one live episode of `execution` on the item's messages and builds what it commits:
+/// the history delta, new activities, timers, sub-orchestrations and messages (events sent,
+/// the outcome for a parent, terminations for children) and the new metadata.
+pub(crate) fn episode_commit(
+    item: &OrchestrationItem,
+    execution: &mut Execution,
+) -> OrchestrationCommit {
+    let instance = &item.instance;
+    let history = execution.run_episode(item.now_ms, current_messages(item));
+    let mut commit = OrchestrationCommit::default();
     for event in &history {
         match event {
             Event::ActivityScheduled {
                 task_id,
                 name,
                 input,
-            } => activities.push(ActivityWork {
+            } => commit.activities.push(ActivityWork {
                 instance_id: instance.instance_id.clone(),
                 execution_id: instance.execution_id,
                 task_id: *task_id,
@@ -408,7 +551,7 @@ async fn prepare_episode(
             Event::TimerCreated {
                 task_id,
                 fire_at_ms,
-            } => messages.push(NewMessage {
+            } => commit.messages.push(NewMessage {
                 instance_id: instance.instance_id.clone(),
                 execution_id: Some(instance.execution_id),
                 event: Event::TimerFired {
@@ -417,44 +560,141 @@ async fn prepare_episode(
                 },
                 visible_at_ms: Some(*fire_at_ms),
             }),
+            Event::SubOrchestrationScheduled {
+                task_id,
+                name,
+                instance_id,
+                input,
+            } => commit.instances.push(NewInstance {
+                instance_id: instance_id.clone(),
+                name: name.clone(),
+                input: input.clone(),
+                execution_id: 1,
+                start: Event::ExecutionStarted {
+                    format_version: HISTORY_FORMAT_VERSION,
+                    name: name.clone(),
+                    input: input.clone(),
+                    execution_id: 1,
+                },
+                start_at_ms: None,
+                parent: Some(ParentInstance {
+                    instance_id: instance.instance_id.clone(),
+                    execution_id: instance.execution_id,
+                    task_id: *task_id,
+                }),
+                reuse: IdReusePolicy::Refuse,
+            }),
+            Event::EventSent { .. } => commit.messages.extend(event_sent(event)),
             _ => {}
         }
     }
+    if let Some(Outcome::ContinuedAsNew(input)) = execution.outcome() {
+        return continue_as_new_commit(item, input.clone(), execution, &history);
+    }
     let (status, output, failure) = match execution.outcome() {
-        None => (InstanceStatus::Running, None, None),
+        None if execution.is_suspended() => (InstanceStatus::Suspended, None, None),
+        None | Some(Outcome::ContinuedAsNew(_)) => (InstanceStatus::Running, None, None),
         Some(Outcome::Completed(output)) => (InstanceStatus::Completed, Some(output.clone()), None),
         Some(Outcome::Failed(failure)) => (InstanceStatus::Failed, None, Some(failure.clone())),
-        Some(Outcome::ContinuedAsNew(_)) => (InstanceStatus::Running, None, None),
-        Some(Outcome::Terminated(reason)) => (
-            InstanceStatus::Terminated,
-            None,
-            Some(Failure::application(format!("terminated: {reason}"))),
-        ),
+        Some(Outcome::Terminated(reason)) => {
+            for child in execution.open_children() {
+                commit.messages.push(NewMessage {
+                    instance_id: child,
+                    execution_id: None,
+                    event: Event::ExecutionTerminated {
+                        reason: format!(
+                            "parent '{}' was terminated: {reason}",
+                            instance.instance_id
+                        ),
+                    },
+                    visible_at_ms: None,
+                });
+            }
+            (
+                InstanceStatus::Terminated,
+                None,
+                Some(Failure::new(
+                    FailureKind::Terminated,
+                    format!("terminated: {reason}"),
+                )),
+            )
+        }
     };
-    let commit = OrchestrationCommit {
-        history,
-        activities,
-        messages,
-        metadata: Some(MetadataUpdate {
-            execution_id: instance.execution_id,
-            status,
-            input: None,
-            output,
-            failure,
-            custom_status: execution.custom_status(),
+    commit.messages.extend(report_to_parent(
+        instance,
+        output.as_ref(),
+        failure.as_ref(),
+    ));
+    commit.history = history;
+    commit.metadata = Some(MetadataUpdate {
+        execution_id: instance.execution_id,
+        status,
+        input: None,
+        output,
+        failure,
+        custom_status: execution.custom_status(),
+    });
+    commit
+}
+
+/// The message an `EventSent` output delivers.
+fn event_sent(event: &Event) -> Option<NewMessage> {
+    match event {
+        Event::EventSent {
+            instance_id,
+            name,
+            data,
+        } => Some(NewMessage {
+            instance_id: instance_id.clone(),
+            execution_id: None,
+            event: Event::EventRaised {
+                name: name.clone(),
+                data: data.clone(),
+            },
+            visible_at_ms: None,
         }),
+        _ => None,
+    }
+}
+
+/// A sub-orchestration's outcome, for its parent: sent when the instance ends with an output
+/// or a failure. `None` while it runs, or if it has no parent.
+fn report_to_parent(
+    instance: &InstanceMetadata,
+    output: Option<&String>,
+    failure: Option<&Failure>,
+) -> Option<NewMessage> {
+    let parent = instance.parent.as_ref()?;
+    let task_id = parent.task_id;
+    let event = match (output, failure) {
+        (Some(output), _) => Event::SubOrchestrationCompleted {
+            task_id,
+            output: output.clone(),
+        },
+        (None, Some(failure)) => Event::SubOrchestrationFailed {
+            task_id,
+            failure: failure.clone(),
+        },
+        (None, None) => return None,
     };
-    Ok((commit, Some(execution)))
+    Some(NewMessage {
+        instance_id: parent.instance_id.clone(),
+        execution_id: Some(parent.execution_id),
+        event,
+        visible_at_ms: None,
+    })
 }
 
 /// Ends the execution and starts the next: the stored history is replaced (the backend sees
-/// a new execution id), work the old execution scheduled in its last episode is dropped (its
-/// results would be discarded anyway), and the new execution's start is enqueued with the
-/// raised events the old one never consumed.
+/// a new execution id) and the new execution's start is enqueued with the raised events the
+/// old one never consumed. Of the work the final episode produced, only events sent to other
+/// instances go out; activities, timers and sub-orchestrations it started would report to an
+/// execution that no longer exists, so they are not started at all.
 fn continue_as_new_commit(
     item: &OrchestrationItem,
     input: String,
     execution: &Execution,
+    history: &[Event],
 ) -> OrchestrationCommit {
     let instance = &item.instance;
     let execution_id = instance.execution_id + 1;
@@ -464,18 +704,17 @@ fn continue_as_new_commit(
         event,
         visible_at_ms: None,
     };
-    let mut messages = vec![to_self(Event::ExecutionStarted {
+    let mut messages: Vec<NewMessage> = history.iter().filter_map(event_sent).collect();
+    messages.push(to_self(Event::ExecutionStarted {
         format_version: HISTORY_FORMAT_VERSION,
         name: instance.name.clone(),
         input: input.clone(),
         execution_id,
-    })];
+    }));
     for (name, data) in execution.take_buffered_events() {
         messages.push(to_self(Event::EventRaised { name, data }));
     }
     OrchestrationCommit {
-        history: Vec::new(),
-        activities: Vec::new(),
         messages,
         metadata: Some(MetadataUpdate {
             execution_id,
@@ -485,10 +724,13 @@ fn continue_as_new_commit(
             failure: None,
             custom_status: None,
         }),
+        ..OrchestrationCommit::default()
     }
 }
 
-fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationCommit {
+/// Fails the instance without running its code (poisoned, or nobody can run it), telling its
+/// parent.
+fn failed_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationCommit {
     OrchestrationCommit {
         history: vec![
             Event::EpisodeStarted {
@@ -498,8 +740,9 @@ fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationC
                 failure: failure.clone(),
             },
         ],
-        activities: Vec::new(),
-        messages: Vec::new(),
+        messages: report_to_parent(&item.instance, None, Some(&failure))
+            .into_iter()
+            .collect(),
         metadata: Some(MetadataUpdate {
             execution_id: item.instance.execution_id,
             status: InstanceStatus::Failed,
@@ -508,6 +751,7 @@ fn poisoned_commit(item: &OrchestrationItem, failure: Failure) -> OrchestrationC
             failure: Some(failure),
             custom_status: item.instance.custom_status.clone(),
         }),
+        ..OrchestrationCommit::default()
     }
 }
 
@@ -541,10 +785,29 @@ async fn activity(shared: &Shared, item: ActivityItem) {
             Some(result) => result,
             None => return,
         }
+    } else if item.lease.attempt < shared.options.max_attempts {
+        // Another worker may know it: hand it back (see `WorkerOptions::max_attempts`).
+        tracing::warn!("activity not registered here; handing it back");
+        let abandoned = shared
+            .backend
+            .abandon_activity(
+                item.id,
+                item.lease.token,
+                shared.options.unregistered_retry_delay,
+            )
+            .await;
+        if let Err(error) = abandoned {
+            Metrics::add(&shared.metrics.backend_errors, 1);
+            tracing::warn!(%error, "cannot hand back the activity; its lease will expire");
+        }
+        return;
     } else {
         Err(Failure::new(
             FailureKind::Unregistered,
-            format!("no activity is registered as '{}'", work.name),
+            format!(
+                "no activity is registered as '{}' on the workers that fetched it ({} attempts)",
+                work.name, item.lease.attempt
+            ),
         ))
     };
     let event = match result {
@@ -667,5 +930,111 @@ async fn supervise(
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Lease, Message};
+    use crate::context::OrchestrationContext;
+
+    fn start() -> Event {
+        Event::ExecutionStarted {
+            format_version: HISTORY_FORMAT_VERSION,
+            name: "grabby".into(),
+            input: "null".into(),
+            execution_id: 1,
+        }
+    }
+
+    /// Instance "g" with `history_len` events stored, handed out with `events`.
+    fn item(history_len: u64, events: Vec<Event>) -> OrchestrationItem {
+        let new = NewInstance {
+            instance_id: "g".into(),
+            name: "grabby".into(),
+            input: "null".into(),
+            execution_id: 1,
+            start: start(),
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
+        };
+        let mut instance = new.metadata(0);
+        instance.history_len = history_len;
+        let messages = (0..)
+            .zip(events)
+            .map(|(id, event)| Message {
+                id,
+                instance_id: "g".into(),
+                execution_id: None,
+                event,
+            })
+            .collect();
+        OrchestrationItem {
+            instance,
+            messages,
+            lease: Lease {
+                token: 1,
+                expires_at_ms: 1,
+                attempt: 1,
+            },
+            now_ms: 0,
+        }
+    }
+
+    /// Terminations the commit sends, by target.
+    fn terminated(commit: &OrchestrationCommit) -> Vec<String> {
+        commit
+            .messages
+            .iter()
+            .filter(|message| matches!(message.event, Event::ExecutionTerminated { .. }))
+            .map(|message| message.instance_id.clone())
+            .collect()
+    }
+
+    /// Runs the first episode (which asks for the child "owned"), then a second one with
+    /// `second`; returns the second commit.
+    fn second_episode(second: Vec<Event>) -> OrchestrationCommit {
+        let registry = Registry::new().orchestration(
+            "grabby",
+            |ctx: OrchestrationContext, _: ()| async move {
+                let value: u64 = ctx
+                    .call_sub_orchestration_with_id("leaf", "owned", &())
+                    .await?;
+                Ok(value)
+            },
+        );
+        let mut execution = Execution::new(Arc::new(registry), "g".into(), 1);
+        let commit = episode_commit(&item(0, vec![start()]), &mut execution);
+        assert_eq!(commit.instances.len(), 1);
+        episode_commit(&item(commit.history.len() as u64, second), &mut execution)
+    }
+
+    fn stop() -> Event {
+        Event::ExecutionTerminated {
+            reason: "stop".into(),
+        }
+    }
+
+    #[test]
+    fn termination_reaches_running_children() {
+        assert_eq!(terminated(&second_episode(vec![stop()])), vec!["owned"]);
+    }
+
+    #[test]
+    fn termination_spares_an_instance_the_parent_failed_to_start() {
+        // The rejection of "owned" (its id was taken by a stranger) arrives in the same
+        // episode as the termination, after it: "owned" is not a child and is left alone.
+        let rejected = Event::SubOrchestrationFailed {
+            task_id: 0,
+            failure: Failure::new(FailureKind::InstanceExists, "taken"),
+        };
+        let commit = second_episode(vec![stop(), rejected]);
+        assert_eq!(terminated(&commit), Vec::<String>::new());
+        assert_eq!(
+            commit.metadata.map(|update| update.status),
+            Some(InstanceStatus::Terminated)
+        );
     }
 }

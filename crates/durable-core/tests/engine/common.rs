@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use durable_core::{
-    Client, Clock, Event, InstanceMetadata, MemoryBackend, MetricsSnapshot, Registry, Worker,
-    WorkerOptions,
+    Client, Clock, Event, InstanceFilter, InstanceMetadata, MemoryBackend, MetricsSnapshot,
+    Registry, Worker, WorkerOptions,
 };
 use serde::Serialize;
 
@@ -53,6 +53,22 @@ pub fn start(registry: Registry, mode: Mode) -> Harness {
 pub struct Run {
     pub metadata: InstanceMetadata,
     pub history: Vec<Event>,
+    /// Every instance in the store (the scheduled one and its sub-orchestrations), by id,
+    /// with its history.
+    pub instances: Vec<(InstanceMetadata, Vec<Event>)>,
+}
+
+/// Every instance in the store with its history, ordered by id.
+pub async fn all_instances(client: &Client) -> Vec<(InstanceMetadata, Vec<Event>)> {
+    let mut all = Vec::new();
+    for metadata in client.list(&InstanceFilter::all()).await.expect("list") {
+        let history = client
+            .history(&metadata.instance_id)
+            .await
+            .expect("history");
+        all.push((metadata, history));
+    }
+    all
 }
 
 /// Schedules `name` with `input` as instance "test", waits for it to finish, returns the
@@ -75,9 +91,17 @@ pub async fn run_once<I: Serialize + ?Sized>(
         .await
         .expect("completion");
     let history = harness.client.history("test").await.expect("history");
+    let instances = all_instances(&harness.client).await;
     let metrics = harness.worker.metrics();
     harness.worker.shutdown().await;
-    (Run { metadata, history }, metrics)
+    (
+        Run {
+            metadata,
+            history,
+            instances,
+        },
+        metrics,
+    )
 }
 
 /// Runs the scenario cached and evicted; asserts identical metadata and history, and that the

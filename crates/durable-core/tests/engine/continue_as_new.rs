@@ -53,16 +53,18 @@ async fn each_execution_starts_a_fresh_history() {
 #[tokio::test(start_paused = true)]
 async fn unconsumed_events_carry_over() {
     // Each execution consumes one "add" event. All three are raised before the first
-    // execution runs, so two must carry over from execution to execution.
+    // execution runs, so two must carry over from execution to execution, in arrival order.
     let registry = || {
         Registry::new().orchestration(
             "sum",
-            |ctx: OrchestrationContext, (sum, left): (u64, u64)| async move {
+            |ctx: OrchestrationContext, (seen, left): (Vec<u64>, u64)| async move {
                 if left == 0 {
-                    return Ok(sum);
+                    return Ok(seen);
                 }
                 let add: u64 = ctx.wait_for_event("add").await?;
-                ctx.continue_as_new(&(sum + add, left - 1)).await
+                let mut seen = seen;
+                seen.push(add);
+                ctx.continue_as_new(&(seen, left - 1)).await
             },
         )
     };
@@ -70,7 +72,7 @@ async fn unconsumed_events_carry_over() {
         let harness = start(registry(), mode);
         harness
             .client
-            .schedule("sum", "x", &(0u64, 3u64))
+            .schedule("sum", "x", &(Vec::<u64>::new(), 3u64))
             .await
             .expect("schedule");
         for add in [1u64, 10, 100] {
@@ -85,7 +87,11 @@ async fn unconsumed_events_carry_over() {
             .wait_for_completion("x", LIMIT)
             .await
             .expect("done");
-        assert_eq!(done.output::<u64>().ok().flatten(), Some(111), "{mode:?}");
+        assert_eq!(
+            done.output::<Vec<u64>>().ok().flatten(),
+            Some(vec![1, 10, 100]),
+            "{mode:?}"
+        );
         assert_eq!(done.execution_id, 4);
         harness.worker.shutdown().await;
     }

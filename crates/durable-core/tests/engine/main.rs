@@ -14,3 +14,5 @@ mod worker;
 mod retry;
 // Continue-as-new: fresh executions under the same instance id.
 mod continue_as_new;
+// Sub-orchestrations, events between instances, recursive terminate and purge.
+mod sub_orchestrations;

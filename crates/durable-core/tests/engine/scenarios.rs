@@ -387,3 +387,30 @@ async fn wait_for_event_times_out_on_a_durable_timer() {
     );
     assert_eq!(run.metadata.updated_at_ms, EPOCH_MS + 60_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_event_handed_to_a_dropped_waiter_is_not_lost() {
+    // Both events arrive in one episode: "a" and "b" go to the two waiters, `select` takes
+    // "a" (it polls its left side first) and drops the "b" waiter; "b" goes back to the
+    // buffer for the next wait (if it were lost, that wait would never end).
+    let registry = || {
+        Registry::new().orchestration("pick", |ctx: OrchestrationContext, _: ()| async move {
+            let me = ctx.instance_id();
+            ctx.raise_event(&me, "b", &2u32)?;
+            ctx.raise_event(&me, "a", &1u32)?;
+            let a = ctx.wait_for_event::<u32>("a");
+            let b = ctx.wait_for_event::<u32>("b");
+            let first = match select(a, b).await {
+                Either::Left((value, _)) => ("a", value?),
+                Either::Right((value, _)) => ("b", value?),
+            };
+            let b: u32 = ctx.wait_for_event("b").await?;
+            Ok((first, b))
+        })
+    };
+    let run = run_both(registry, "pick", &()).await;
+    assert_eq!(
+        run.metadata.output::<((String, u32), u32)>().ok().flatten(),
+        Some((("a".to_owned(), 1), 2)),
+    );
+}

@@ -8,8 +8,8 @@ use durable_core::backend::{
 };
 use durable_core::{
     ActivityContext, Backend, BackendError, Client, Clock, Event, Failure, FailureKind,
-    InstanceMetadata, InstanceStatus, MemoryBackend, OrchestrationContext, Registry, Worker,
-    WorkerOptions,
+    InstanceFilter, InstanceMetadata, InstanceStatus, MemoryBackend, OrchestrationContext,
+    Registry, Worker, WorkerOptions,
 };
 use futures::future::join_all;
 use tokio::sync::Notify;
@@ -205,6 +205,10 @@ struct Flaky {
     period: u64,
     /// Also refuse (transiently) every episode commit that schedules an activity.
     refuse_activities: bool,
+    /// Every episode commit takes this long (a slow store).
+    ack_delay: Duration,
+    /// Every episode commit returns this long after it took effect.
+    ack_returns_after: Duration,
 }
 
 impl Flaky {
@@ -250,6 +254,15 @@ impl Backend for Flaky {
     async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
         flaky!(self, self.inner.read_history(id))
     }
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        flaky!(self, self.inner.list_instances(filter))
+    }
+    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
+        flaky!(self, self.inner.purge_instance(id))
+    }
     async fn wait_for_change(
         &self,
         id: &str,
@@ -274,7 +287,10 @@ impl Backend for Flaky {
         if self.refuse_activities && !commit.activities.is_empty() {
             return Err(injected());
         }
-        flaky!(self, self.inner.ack_orchestration(id, token, commit))
+        tokio::time::sleep(self.ack_delay).await;
+        let acked = flaky!(self, self.inner.ack_orchestration(id, token, commit));
+        tokio::time::sleep(self.ack_returns_after).await;
+        acked
     }
     async fn abandon_orchestration(
         &self,
@@ -336,6 +352,8 @@ async fn transient_backend_errors_lose_no_orchestration() {
         calls: AtomicU64::new(0),
         period: 7,
         refuse_activities: false,
+        ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::ZERO,
     });
     let registry = Registry::new()
         .activity("double", |_ctx: ActivityContext, n: u64| async move {
@@ -382,6 +400,8 @@ async fn an_episode_that_never_commits_is_poisoned() {
         calls: AtomicU64::new(0),
         period: u64::MAX,
         refuse_activities: true,
+        ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::ZERO,
     });
     let registry =
         Registry::new().orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
@@ -406,5 +426,173 @@ async fn an_episode_that_never_commits_is_poisoned() {
     let metrics = worker.metrics();
     assert_eq!(metrics.poisoned, 1);
     assert_eq!(metrics.episodes, 1);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn orchestration_leases_are_renewed_during_slow_commits() {
+    // Every commit takes 10 s against a 3 s lease, with two workers competing: without
+    // renewal the second worker would take the instance over mid-commit and the first
+    // commit would be refused.
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: u64::MAX,
+        refuse_activities: false,
+        ack_delay: Duration::from_secs(10),
+        ack_returns_after: Duration::ZERO,
+    });
+    let runs = Arc::new(AtomicUsize::new(0));
+    let registry = || {
+        let runs = Arc::clone(&runs);
+        Registry::new()
+            .activity("count", move |_ctx: ActivityContext, _: ()| {
+                let runs = Arc::clone(&runs);
+                async move { Ok::<_, Failure>(runs.fetch_add(1, Ordering::SeqCst)) }
+            })
+            .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+                let a: usize = ctx.call_activity("count", &()).await?;
+                let b: usize = ctx.call_activity("count", &()).await?;
+                Ok(a + b)
+            })
+    };
+    let options = WorkerOptions {
+        orchestration_lease: Duration::from_secs(3),
+        ..WorkerOptions::default()
+    };
+    let first = Worker::start(backend.clone(), registry(), options.clone());
+    let second = Worker::start(backend.clone(), registry(), options);
+    let client = Client::new(backend.clone());
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.output::<usize>().ok().flatten(), Some(1));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let (a, b) = (first.metrics(), second.metrics());
+    assert_eq!(a.leases_lost + b.leases_lost, 0, "{a:?} {b:?}");
+    assert_eq!(a.episodes + b.episodes, 3);
+    assert!(a.lease_renewals + b.lease_renewals >= 9, "{a:?} {b:?}");
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_waits_for_a_worker_that_knows_its_name() {
+    // A rolling upgrade: the old worker knows "flow" but not the activity "double" nor the
+    // orchestration "flow2". It hands back what it cannot run instead of failing it; the new
+    // worker that replaces it runs everything.
+    let backend = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let flow = |ctx: OrchestrationContext, n: u64| async move {
+        let doubled: u64 = ctx.call_activity("double", &n).await?;
+        Ok(doubled)
+    };
+    let old = Registry::new().orchestration("flow", flow);
+    let new = Registry::new()
+        .orchestration("flow", flow)
+        .orchestration("flow2", flow)
+        .activity("double", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n * 2)
+        });
+    let client = Client::new(backend.clone());
+    let old = Worker::start(backend.clone(), old, WorkerOptions::default());
+    client.schedule("flow", "a", &1u64).await.expect("schedule");
+    client
+        .schedule("flow2", "b", &2u64)
+        .await
+        .expect("schedule");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let a = client
+        .metadata("a")
+        .await
+        .expect("metadata")
+        .expect("exists");
+    let b = client
+        .metadata("b")
+        .await
+        .expect("metadata")
+        .expect("exists");
+    assert_eq!(a.status, InstanceStatus::Running);
+    assert_eq!(b.status, InstanceStatus::Pending);
+    assert_eq!(
+        old.metrics().activities_completed + old.metrics().activities_failed,
+        0
+    );
+    old.shutdown().await;
+    let new = Worker::start(backend.clone(), new, WorkerOptions::default());
+    for (id, expected) in [("a", 2u64), ("b", 4)] {
+        let done = client.wait_for_completion(id, LIMIT).await.expect("done");
+        assert_eq!(
+            done.output::<u64>().ok().flatten(),
+            Some(expected),
+            "{done:?}"
+        );
+    }
+    new.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_orchestration_nobody_knows_fails_after_max_attempts() {
+    let backend = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let options = WorkerOptions {
+        max_attempts: 4,
+        unregistered_retry_delay: Duration::from_secs(10),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::start(backend.clone(), Registry::new(), options);
+    let client = Client::new(backend.clone());
+    client.schedule("ghost", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Failed);
+    let failure = done.failure.expect("a failure");
+    assert_eq!(failure.kind, FailureKind::Unregistered);
+    assert!(
+        failure.message.contains("'ghost'") && failure.message.contains("(4 attempts)"),
+        "{}",
+        failure.message
+    );
+    // Three hand-backs of 10 s each before the fourth attempt gave up.
+    assert_eq!(done.updated_at_ms, EPOCH_MS + 30_000);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_next_episode_waits_for_the_cached_state_instead_of_replaying() {
+    // Each commit takes effect at once but returns a second later: meanwhile the activity
+    // completes and the next episode is fetched by another dispatcher task. It must wait for
+    // the previous episode to put its execution back in the cache, not replay the history
+    // (which, every episode, would make a long orchestration quadratic).
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: u64::MAX,
+        refuse_activities: false,
+        ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::from_secs(1),
+    });
+    let registry = Registry::new()
+        .activity("inc", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n + 1)
+        })
+        .orchestration("count", |ctx: OrchestrationContext, n: u64| async move {
+            let mut value = 0u64;
+            for _ in 0..n {
+                value = ctx.call_activity("inc", &value).await?;
+            }
+            Ok(value)
+        });
+    let worker = Worker::start(backend.clone(), registry, WorkerOptions::default());
+    let client = Client::new(backend.clone());
+    client
+        .schedule("count", "x", &20u64)
+        .await
+        .expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.output::<u64>().ok().flatten(), Some(20));
+    let metrics = worker.metrics();
+    assert_eq!(
+        metrics.full_replays, 1,
+        "only the first episode: {metrics:?}"
+    );
+    assert_eq!(metrics.replayed_events, 0, "{metrics:?}");
+    assert_eq!(metrics.cache_hits, 20, "{metrics:?}");
     worker.shutdown().await;
 }
