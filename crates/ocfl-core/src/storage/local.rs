@@ -80,8 +80,22 @@ impl Storage for LocalStorage {
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         let full = self.resolve(path)?;
-        let file = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
-        Ok(Box::new(file))
+        let (file, len) = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
+        // Reading stops at the size seen when the file was opened, which saves the final
+        // empty read(2) per file (a tenth of all syscalls when validating many small files).
+        // A file that grows meanwhile is read as it was: its digest check reports the change.
+        Ok(Box::new(file.take(len)))
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        let full = self.resolve(path)?;
+        let (file, len) = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
+        // Sized from the open file, so small files take one read(2) and no probing reads.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        Ok(bytes)
     }
 
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
@@ -144,19 +158,20 @@ fn set_readable(file: &File) -> io::Result<()> {
 /// anything that is not a regular file. `O_NONBLOCK` keeps a FIFO from blocking the open; it
 /// has no effect on regular files. Checking the opened descriptor (not the path) is one
 /// `fstat` instead of a second path walk, and leaves no window between check and open.
-fn open_no_follow(path: &Path) -> io::Result<File> {
+fn open_no_follow(path: &Path) -> io::Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    if !file.metadata()?.file_type().is_file() {
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 #[cfg(test)]
