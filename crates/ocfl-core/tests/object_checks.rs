@@ -90,6 +90,9 @@ fn special_file_in_content_is_reported_and_never_opened() {
 fn registered_extension_directories_are_fine_and_others_warn() {
     let (_temp, object) = copy_fixture(ONE_FILE);
     fs::create_dir_all(object.join("extensions/0005-mutable-head/head")).expect("mkdir");
+    // `initial` is reserved by the extensions repository for objects too.
+    fs::create_dir_all(object.join("extensions/initial")).expect("mkdir");
+    fs::write(object.join("extensions/initial/config.json"), b"{}").expect("write");
     assert!(codes(&validate_dir(&object)).is_empty());
     fs::create_dir_all(object.join("extensions/0099-local")).expect("mkdir");
     let report = validate_dir(&object);

@@ -3,6 +3,7 @@
 
 mod code;
 mod object;
+mod registered_extensions;
 mod report;
 mod root;
 

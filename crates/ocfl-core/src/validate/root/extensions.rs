@@ -1,27 +1,8 @@
 //! The storage root's `extensions/` directory (E112, W016) and the registered names.
 
 use crate::storage::{EntryKind, Storage, join};
+use crate::validate::registered_extensions::REGISTERED_EXTENSIONS;
 use crate::validate::{Code, ObjectReport};
-
-/// Every extension name registered in the OCFL extensions repository (its `docs/` at the
-/// commit our reference copy was taken from). W016 asks for extension directories named
-/// after one of these.
-pub(super) const REGISTERED_EXTENSIONS: &[&str] = &[
-    "0000-example-extension",
-    "0001-digest-algorithms",
-    "0002-flat-direct-storage-layout",
-    "0003-hash-and-id-n-tuple-storage-layout",
-    "0004-hashed-n-tuple-storage-layout",
-    "0005-mutable-head",
-    "0006-flat-omit-prefix-storage-layout",
-    "0007-n-tuple-omit-prefix-storage-layout",
-    "0008-schema-registry",
-    "0009-digest-algorithms",
-    "0010-differential-n-tuple-omit-prefix-storage-layout",
-    "0011-direct-clean-path-layout",
-    "0012-hash-and-no-prefix-id-n-tuple-storage-layout",
-    "initial",
-];
 
 /// The registered extensions that define an arrangement of objects under a storage root:
 /// the only values `ocfl_layout.json` may name (E071). 0011 maps logical paths, not ids.

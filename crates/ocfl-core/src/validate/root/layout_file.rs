@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 
-use super::extensions::{REGISTERED_EXTENSIONS, STORAGE_LAYOUT_EXTENSIONS};
+use super::extensions::STORAGE_LAYOUT_EXTENSIONS;
 use crate::layout::{LAYOUT_FILE, Layout, LayoutError, config_path};
 use crate::storage::{Entry, EntryKind, Storage};
+use crate::validate::registered_extensions::REGISTERED_EXTENSIONS;
 use crate::validate::{Code, ObjectReport};
 
 /// Checks `ocfl_layout.json` if the root has one and returns the layout it declares, when
