@@ -133,6 +133,12 @@ impl Storage for LocalStorage {
         }
         .map_err(|e| StorageError::io("remove", path, e))
     }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        // rmdir(2) fails on a non-empty directory: no window for a concurrent writer.
+        fs::remove_dir(&full).map_err(|e| StorageError::io("remove directory", path, e))
+    }
 }
 
 fn set_readable(file: &File) -> io::Result<()> {
@@ -181,6 +187,13 @@ mod tests {
         s.rename("a/b/f", "a/g").expect("rename");
         assert!(s.read("a/b/f").expect_err("gone").is_not_found());
         assert_eq!(s.kind("a/g").expect("kind"), EntryKind::File);
+        let not_empty = s.remove_empty_dir("a").expect_err("a holds a/g");
+        assert!(
+            matches!(&not_empty, StorageError::Io { source, .. }
+                if source.kind() == io::ErrorKind::DirectoryNotEmpty),
+            "{not_empty}"
+        );
+        s.remove_empty_dir("a/b").expect("a/b is empty");
         s.remove("a").expect("remove");
         assert!(s.list("a").expect_err("gone").is_not_found());
     }
