@@ -5,8 +5,16 @@
 //! object involved.
 
 mod args;
+mod cat;
+mod diff;
+mod export;
 mod init;
+mod log;
+mod ls;
+mod open;
+mod purge;
 mod report;
+mod show;
 mod validate;
 
 use std::process::ExitCode;
@@ -37,5 +45,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Ls(args) => ls::run(&cli.global, args),
+        Command::Log(args) => log::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
+        Command::Diff(args) => diff::run(&cli.global, args),
+        Command::Cat(args) => cat::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Purge(args) => purge::run(&cli.global, args),
     }
 }

@@ -131,7 +131,8 @@ pub enum ObjectError {
     },
     /// The logical path is a directory of the version's state, not a file.
     #[error(
-        "object {id:?} version {version}: {path:?} is a directory ({files} files below it), not a file"
+        "object {id:?} version {version}: {path:?} is a directory, not a file ({files} below it)",
+        files = count_files(*.files)
     )]
     IsDirectory {
         /// The object id.
@@ -198,6 +199,14 @@ pub enum ObjectError {
         #[source]
         source: io::Error,
     },
+}
+
+fn count_files(files: usize) -> String {
+    if files == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{files} files")
+    }
 }
 
 fn more_suffix(more: usize) -> String {

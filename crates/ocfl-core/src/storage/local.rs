@@ -48,6 +48,13 @@ fn kind_of(file_type: fs::FileType) -> EntryKind {
 
 /// Flushes a directory so that a rename or create inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    // The parent of a relative one-element path (`root`) is the empty path: the current
+    // directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)?.sync_all()
 }
 
@@ -196,6 +203,13 @@ mod tests {
         s.remove_empty_dir("a/b").expect("a/b is empty");
         s.remove("a").expect("remove");
         assert!(s.list("a").expect_err("gone").is_not_found());
+    }
+
+    #[test]
+    fn a_relative_one_element_root_can_be_created() {
+        // Creating `LocalStorage::new("root")` flushes the parent of `root`: the empty path.
+        assert_eq!(Path::new("root").parent(), Some(Path::new("")));
+        sync_dir(Path::new("")).expect("the current directory");
     }
 
     #[test]
