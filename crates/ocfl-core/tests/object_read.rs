@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::layout::Layout;
 use ocfl_core::object::{Object, ObjectError, PurgeOutcome, StorageRoot, purge_object};
-use ocfl_core::storage::LocalStorage;
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError};
 use ocfl_core::validate::{ValidationOptions, validate_storage_root};
 use ocfl_core::version_num::VersionNum;
 use serde_json::Value;
@@ -398,6 +398,9 @@ fn export_writes_a_version_and_refuses_a_non_empty_destination() {
     let err = object.export(None, &v1).expect_err("not empty");
     assert!(matches!(err, ObjectError::Destination { .. }), "{err}");
     assert_eq!(tree(&v1), expected, "untouched");
+    let orphan = out.path().join("no/such/parent");
+    let err = object.export(None, &orphan).expect_err("no parent");
+    assert!(err.to_string().contains("parent directory"), "{err}");
     assert_eq!(
         fs::read_dir(out.path()).expect("list").count(),
         2,
@@ -554,4 +557,131 @@ fn a_damaged_object_can_be_purged() {
     assert_eq!(purged.outcome, PurgeOutcome::Removed);
     assert!(!dir.exists());
     assert!(root.is_valid());
+}
+
+/// Local storage whose renames into a work directory fail as if it were on another
+/// filesystem, or whose removals there fail (a crash between moving the object out and
+/// deleting it).
+struct Faulty {
+    inner: LocalStorage,
+    cross_device: bool,
+    fail_work_removal: std::sync::atomic::AtomicBool,
+}
+
+impl Faulty {
+    fn new(dir: &Path) -> Faulty {
+        Faulty {
+            inner: LocalStorage::new(dir),
+            cross_device: false,
+            fail_work_removal: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Storage for Faulty {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.inner.open(path)
+    }
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.inner.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.create_dir(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        if self.cross_device && to.starts_with("root.ocfl-work/") {
+            return Err(StorageError::io(
+                "rename",
+                from,
+                std::io::Error::from(std::io::ErrorKind::CrossesDevices),
+            ));
+        }
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        // Only the deletion of a moved copy fails, not the check for a stale one.
+        let moved_copy = (path.starts_with("root.ocfl-work/") || path.contains("/ocfl-purge/"))
+            && self.inner.kind(path).is_ok();
+        if moved_copy
+            && self
+                .fail_work_removal
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StorageError::io(
+                "remove",
+                path,
+                std::io::Error::other("injected failure"),
+            ));
+        }
+        self.inner.remove(path)
+    }
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove_empty_dir(path)
+    }
+}
+
+#[test]
+fn a_purge_interrupted_before_deleting_the_moved_copy_is_finished_by_the_next() {
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let faulty = Faulty::new(root.dir.path());
+    faulty
+        .fail_work_removal
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = purge_object(&faulty, "root", "root.ocfl-work", &id).expect_err("injected");
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(!dir.exists(), "the object left the root in one rename");
+    assert!(root.is_valid(), "and its empty directories were pruned");
+    let work = root.dir.path().join("root.ocfl-work");
+    assert_eq!(fs::read_dir(&work).expect("leftover").count(), 1);
+
+    faulty
+        .fail_work_removal
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("finish");
+    assert_eq!(purged.outcome, PurgeOutcome::FinishedInterrupted);
+    assert!(!work.exists(), "leftover and work directory removed");
+}
+
+#[test]
+fn purge_falls_back_to_the_extensions_directory_across_filesystems() {
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let mut faulty = Faulty::new(root.dir.path());
+    faulty.cross_device = true;
+    let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("purge");
+    assert_eq!(purged.outcome, PurgeOutcome::Removed);
+    assert!(!dir.exists());
+    assert!(!root.dir.path().join("root.ocfl-work").exists());
+    assert!(!root.path().join("extensions/ocfl-purge").exists());
+    assert!(
+        root.path().join("extensions").is_dir(),
+        "the layout's extension directory is kept"
+    );
+    let report = validate_storage_root(&root.storage(), &ValidationOptions::default());
+    assert!(
+        report.is_valid() && report.root.warnings.is_empty(),
+        "{report:?}"
+    );
+
+    // Interrupted there, it is finished there too.
+    let (id, dir) = root.add("spec-ex-full");
+    faulty
+        .fail_work_removal
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    purge_object(&faulty, "root", "root.ocfl-work", &id).expect_err("injected");
+    assert!(!dir.exists());
+    assert!(root.path().join("extensions/ocfl-purge").is_dir());
+    faulty
+        .fail_work_removal
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("finish");
+    assert_eq!(purged.outcome, PurgeOutcome::FinishedInterrupted);
+    assert!(!root.path().join("extensions/ocfl-purge").exists());
 }

@@ -78,7 +78,14 @@ fn check_destination(dest: &Path) -> Result<(), ObjectError> {
     };
     let meta = match fs::symlink_metadata(dest) {
         Ok(meta) => meta,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return match dest.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => Err(refuse(
+                    "cannot be created: its parent directory does not exist",
+                )),
+                _ => Ok(()),
+            };
+        }
         Err(source) => {
             return Err(ObjectError::Export {
                 path: dest.to_owned(),
