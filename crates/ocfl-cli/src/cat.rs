@@ -19,10 +19,6 @@ pub fn run(global: &GlobalArgs, args: &CatArgs) -> Result<ExitCode> {
     let mut out = BufWriter::with_capacity(ocfl_core::digest::STREAM_BUFFER, io::stdout().lock());
     match object.copy_file(&file, &mut out) {
         Ok(_) => {}
-        // The reader went away (`ocfl cat ... | head`): stop quietly, like other tools.
-        Err(ObjectError::Write { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe => {
-            return Ok(ExitCode::FAILURE);
-        }
         Err(err @ ObjectError::DigestMismatch { .. }) => {
             let _ = out.flush();
             return Err(anyhow!(err).context(
@@ -32,11 +28,7 @@ pub fn run(global: &GlobalArgs, args: &CatArgs) -> Result<ExitCode> {
         }
         Err(err) => return Err(err.into()),
     }
-    match out.flush() {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::FAILURE),
-        other => {
-            other.with_context(|| format!("writing {}", args.path))?;
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    out.flush()
+        .with_context(|| format!("writing {}", args.path))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -34,11 +34,22 @@ fn main() -> ExitCode {
             eprintln!("error: {err}\n\nFor more information, try '--help'.");
             ExitCode::from(USAGE_EXIT)
         }
+        // The reader of our output went away (`ocfl ls | head -1`): stop quietly, as tools
+        // killed by SIGPIPE do, instead of reporting an error nobody asked about.
+        Err(err) if is_broken_pipe(&err) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("ocfl: error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
