@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::layout::{self, Layout, LayoutError};
+use ocfl_core::version_num::VersionNum;
 
-/// Create and validate OCFL (Oxford Common File Layout) storage roots and objects.
+/// Create, validate, read and manage OCFL (Oxford Common File Layout) storage roots and objects.
 #[derive(Debug, Parser)]
 #[command(
     name = "ocfl",
@@ -16,7 +17,10 @@ use ocfl_core::layout::{self, Layout, LayoutError};
         ocfl --root /archive init\n  \
         ocfl --root /archive validate\n  \
         ocfl --root /archive validate ark:/12345/bcd987\n  \
-        ocfl validate --json ./some/object/dir\n\n\
+        ocfl validate --json ./some/object/dir\n  \
+        ocfl --root /archive ls\n  \
+        ocfl --root /archive log ark:/12345/bcd987\n  \
+        ocfl --root /archive cat ark:/12345/bcd987 foo/bar.xml > bar.xml\n\n\
         Exit status: 0 success; 1 the operation failed or something is invalid; 2 bad usage."
 )]
 pub struct Cli {
@@ -91,6 +95,76 @@ pub enum Command {
         \"errors\": [{\"code\": \"E040\", \"message\": ...}], \"warnings\": [...]}, and for a storage\n\
         root one more line whose path is the root, holding the root-level findings.")]
     Validate(ValidateArgs),
+    /// List the objects of the storage root, or the files of one object's version.
+    ///
+    /// Without an id: every object found in the storage root, one id per line (sorted; -v
+    /// adds the head version and the object's directory). Objects whose inventory cannot be
+    /// read are reported on stderr and make the exit status 1.
+    /// With an id: the logical paths of the head version, or of --version (-v adds each
+    /// file's digest).
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive ls\n  \
+        ocfl --root /archive ls ark:/12345/bcd987\n  \
+        ocfl --root /archive ls ark:/12345/bcd987 --version v1 --json\n\n\
+        --json prints one line per object: {\"id\": ..., \"head\": \"v3\", \"path\": ...}, or per file:\n\
+        {\"path\": ..., \"digest\": ..., \"content_path\": ...}.")]
+    Ls(LsArgs),
+    /// Show an object's versions, newest first: number, creation time, user, message.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive log ark:/12345/bcd987\n  \
+        ocfl --root /archive log --json ark:/12345/bcd987\n\n\
+        --json prints one line per version: {\"version\": \"v3\", \"created\": ..., \"message\": ... or null,\n\
+        \"user\": {\"name\": ..., \"address\": ... or null} or null}.")]
+    Log(LogArgs),
+    /// Show one version of an object: its metadata and its files.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive show ark:/12345/bcd987\n  \
+        ocfl --root /archive show ark:/12345/bcd987 --version v1 --json\n\n\
+        --json prints one line: {\"id\", \"version\", \"head\": true/false, \"created\", \"message\",\n\
+        \"user\", \"files\": [{\"path\", \"digest\", \"content_path\"}]}.")]
+    Show(ShowArgs),
+    /// Show what changed from one version of an object to another.
+    ///
+    /// One line per change: A added, D removed, M modified (same path, other content),
+    /// R renamed (content gone from one path and present at another). The exit status is 0
+    /// whether or not the versions differ; a summary goes to stderr.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive diff ark:/12345/bcd987 v1 v3\n  \
+        ocfl --root /archive diff --json ark:/12345/bcd987 v2 v3\n\n\
+        --json prints one line per change: {\"change\": \"added\"/\"removed\", \"path\", \"digest\"},\n\
+        {\"change\": \"modified\", \"path\", \"old_digest\", \"digest\"} or\n\
+        {\"change\": \"renamed\", \"path\", \"old_path\", \"digest\"}.")]
+    Diff(DiffArgs),
+    /// Write one file of an object to standard output, verifying its digest.
+    ///
+    /// The bytes are streamed as they are read and checked against the inventory's digest;
+    /// if they do not match, the exit status is 1 and stderr says that what was written is
+    /// corrupt.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive cat ark:/12345/bcd987 foo/bar.xml\n  \
+        ocfl --root /archive cat ark:/12345/bcd987 image.tiff --version v1 > image.tiff")]
+    Cat(CatArgs),
+    /// Write every file of an object's version into a new directory.
+    ///
+    /// DEST must not exist or be an empty directory; its parent must exist. Files are
+    /// written into a hidden directory beside DEST, each verified against its digest, and
+    /// that directory becomes DEST only once every file is complete: on failure nothing is
+    /// left behind.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive export ark:/12345/bcd987 ./bcd987\n  \
+        ocfl --root /archive export ark:/12345/bcd987 ./bcd987-v1 --version v1\n\n\
+        --json prints one line: {\"id\", \"version\", \"dest\", \"files\", \"bytes\"}.")]
+    Export(ExportArgs),
+    /// Delete an object, with every version, from the storage root (asks for --yes).
+    ///
+    /// The object directory is first moved out of the storage root in one step (into
+    /// <root>.ocfl-work/ beside it), then the layout directories left empty are removed and
+    /// the moved copy is deleted, so readers never see half an object and the root stays
+    /// valid. Running the same purge again after an interruption finishes it.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive purge ark:/12345/bcd987 --yes\n\n\
+        --json prints one line: {\"id\", \"path\", \"outcome\": \"removed\" or \"finished-interrupted\"}.")]
+    Purge(PurgeArgs),
 }
 
 /// `ocfl init`.
@@ -131,6 +205,90 @@ pub struct ValidateArgs {
     pub no_fixity: bool,
 }
 
+/// `ocfl ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The object id; omit to list the objects of the storage root.
+    pub id: Option<String>,
+    /// The version to list (default: the head), e.g. v2.
+    #[arg(long, value_name = "vN", value_parser = parse_version, requires = "id")]
+    pub version: Option<VersionNum>,
+}
+
+/// `ocfl log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The object id.
+    pub id: String,
+}
+
+/// `ocfl show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The object id.
+    pub id: String,
+    /// The version to show (default: the head), e.g. v2.
+    #[arg(long, value_name = "vN", value_parser = parse_version)]
+    pub version: Option<VersionNum>,
+}
+
+/// `ocfl diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The object id.
+    pub id: String,
+    /// The version to compare from, e.g. v1.
+    #[arg(value_name = "vA", value_parser = parse_version)]
+    pub from: VersionNum,
+    /// The version to compare to, e.g. v3.
+    #[arg(value_name = "vB", value_parser = parse_version)]
+    pub to: VersionNum,
+}
+
+/// `ocfl cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The object id.
+    pub id: String,
+    /// The file's logical path in the version, e.g. data/report.pdf.
+    pub path: String,
+    /// The version to read from (default: the head), e.g. v2.
+    #[arg(long, value_name = "vN", value_parser = parse_version)]
+    pub version: Option<VersionNum>,
+}
+
+/// `ocfl export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The object id.
+    pub id: String,
+    /// The directory to create (or an empty one to fill).
+    pub dest: PathBuf,
+    /// The version to export (default: the head), e.g. v2.
+    #[arg(long, value_name = "vN", value_parser = parse_version)]
+    pub version: Option<VersionNum>,
+}
+
+/// `ocfl purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// The object id.
+    pub id: String,
+    /// Confirm: delete the object and every version of it, for good.
+    #[arg(long, short = 'y', visible_alias = "force")]
+    pub yes: bool,
+}
+
+/// A version name (`v3`, `v003`) or a bare number (`3`).
+fn parse_version(text: &str) -> Result<VersionNum, String> {
+    let name = if text.bytes().all(|b| b.is_ascii_digit()) {
+        format!("v{text}")
+    } else {
+        text.to_owned()
+    };
+    VersionNum::parse(&name).map_err(|e| e.to_string())
+}
+
 fn layout_help() -> String {
     format!(
         "The storage layout extension: how object ids map to directories under the root. \
@@ -169,5 +327,15 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn versions_are_names_or_numbers() {
+        for (text, number) in [("v3", 3), ("3", 3), ("v0012", 12)] {
+            assert_eq!(parse_version(text).map(VersionNum::number), Ok(number));
+        }
+        for bad in ["", "v", "v0", "0", "x3", "v-1", "3v"] {
+            assert!(parse_version(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`path`], [`object_id`], [`version_num`], [`namaste`], [`sidecar`]: validated newtypes;
 //! - [`layout`]: storage-root layout extensions 0002, 0003, 0004, 0006, 0007 and 0012;
 //! - [`validate`]: validation of objects and storage roots, collecting every finding;
+//! - [`object`]: reading objects (versions, files, verified bytes, diffs, export) and
+//!   purging them;
 //! - [`storage`]: the [`Storage`](storage::Storage) trait and its local implementation.
 //!
 //! ```
@@ -24,6 +26,7 @@ pub mod init;
 pub mod inventory;
 pub mod layout;
 pub mod namaste;
+pub mod object;
 pub mod object_id;
 pub mod path;
 pub mod sidecar;

@@ -48,6 +48,13 @@ fn kind_of(file_type: fs::FileType) -> EntryKind {
 
 /// Flushes a directory so that a rename or create inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    // The parent of a relative one-element path (`root`) is the empty path: the current
+    // directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)?.sync_all()
 }
 
@@ -147,6 +154,12 @@ impl Storage for LocalStorage {
         }
         .map_err(|e| StorageError::io("remove", path, e))
     }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        let full = self.resolve(path)?;
+        // rmdir(2) fails on a non-empty directory: no window for a concurrent writer.
+        fs::remove_dir(&full).map_err(|e| StorageError::io("remove directory", path, e))
+    }
 }
 
 fn set_readable(file: &File) -> io::Result<()> {
@@ -196,8 +209,22 @@ mod tests {
         s.rename("a/b/f", "a/g").expect("rename");
         assert!(s.read("a/b/f").expect_err("gone").is_not_found());
         assert_eq!(s.kind("a/g").expect("kind"), EntryKind::File);
+        let not_empty = s.remove_empty_dir("a").expect_err("a holds a/g");
+        assert!(
+            matches!(&not_empty, StorageError::Io { source, .. }
+                if source.kind() == io::ErrorKind::DirectoryNotEmpty),
+            "{not_empty}"
+        );
+        s.remove_empty_dir("a/b").expect("a/b is empty");
         s.remove("a").expect("remove");
         assert!(s.list("a").expect_err("gone").is_not_found());
+    }
+
+    #[test]
+    fn a_relative_one_element_root_can_be_created() {
+        // Creating `LocalStorage::new("root")` flushes the parent of `root`: the empty path.
+        assert_eq!(Path::new("root").parent(), Some(Path::new("")));
+        sync_dir(Path::new("")).expect("the current directory");
     }
 
     #[test]

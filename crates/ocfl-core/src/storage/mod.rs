@@ -109,6 +109,23 @@ pub trait Storage: Send + Sync {
 
     /// Removes the file or the whole directory tree at `path`.
     fn remove(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Removes the directory `path` only if it is empty, failing with an I/O error of kind
+    /// [`io::ErrorKind::DirectoryNotEmpty`] otherwise, so that a directory some other
+    /// writer has just put something into is never removed with it.
+    ///
+    /// The provided implementation lists and then removes, which leaves a window between
+    /// the two; backends with an atomic primitive (`rmdir(2)`) override it.
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        if !self.list(path)?.is_empty() {
+            return Err(StorageError::io(
+                "remove directory",
+                path,
+                io::Error::new(io::ErrorKind::DirectoryNotEmpty, "directory not empty"),
+            ));
+        }
+        self.remove(path)
+    }
 }
 
 /// Checks that `path` is empty (the root) or a relative path of normal elements.

@@ -1,0 +1,174 @@
+//! Exporting a version: its files, by logical path, written to a directory of the local
+//! filesystem.
+//!
+//! All-or-nothing: the files are written (streamed, digests verified, each flushed) into a
+//! hidden staging directory beside the destination, which is renamed to the destination
+//! only once every file is complete. On any failure the staging directory is removed and
+//! the destination is as it was. This is the one place where the object module writes
+//! outside [`Storage`](crate::storage::Storage): the destination is the user's directory,
+//! not part of a storage root.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::error::ObjectError;
+use super::reader::Object;
+use crate::digest::STREAM_BUFFER;
+use crate::version_num::VersionNum;
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// The version exported.
+    pub version: VersionNum,
+    /// How many files.
+    pub files: u64,
+    /// How many bytes in all.
+    pub bytes: u64,
+}
+
+impl Object<'_> {
+    /// Writes the files of `version` (the head when `None`) under `dest`, which must not
+    /// exist or be an empty directory (an existing empty directory is replaced by the
+    /// exported one). Its parent directory must exist.
+    pub fn export(
+        &self,
+        version: Option<VersionNum>,
+        dest: &Path,
+    ) -> Result<ExportSummary, ObjectError> {
+        let (num, _) = self.version(version)?;
+        let files = self.files(Some(num))?;
+        check_destination(dest)?;
+        let staging = Staging::create(dest)?;
+        let mut buffer = vec![0u8; STREAM_BUFFER];
+        let mut bytes = 0u64;
+        for file in &files {
+            // Logical paths have no empty, `.` or `..` elements (checked when the inventory
+            // was parsed), so the target stays inside the staging directory.
+            let target = staging.path.join(file.path.as_str());
+            let export_error = |source: io::Error| ObjectError::Export {
+                path: target.clone(),
+                source,
+            };
+            if let Some(dir) = target.parent() {
+                fs::create_dir_all(dir).map_err(export_error)?;
+            }
+            let mut out = File::create_new(&target).map_err(export_error)?;
+            bytes += match self.copy_verified(file, &mut out, &mut buffer) {
+                Err(ObjectError::Write { source, .. }) => return Err(export_error(source)),
+                other => other?,
+            };
+            out.sync_all().map_err(export_error)?;
+        }
+        staging.finish(dest)?;
+        Ok(ExportSummary {
+            version: num,
+            files: files.len() as u64,
+            bytes,
+        })
+    }
+}
+
+/// Refuses a destination that exists and is not an empty directory.
+fn check_destination(dest: &Path) -> Result<(), ObjectError> {
+    let refuse = |reason: &str| ObjectError::Destination {
+        dest: dest.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let meta = match fs::symlink_metadata(dest) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return match dest.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => Err(refuse(
+                    "cannot be created: its parent directory does not exist",
+                )),
+                _ => Ok(()),
+            };
+        }
+        Err(source) => {
+            return Err(ObjectError::Export {
+                path: dest.to_owned(),
+                source,
+            });
+        }
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("exists and is not a directory"));
+    }
+    let mut entries = fs::read_dir(dest).map_err(|source| ObjectError::Export {
+        path: dest.to_owned(),
+        source,
+    })?;
+    if entries.next().is_some() {
+        return Err(refuse("is not empty"));
+    }
+    Ok(())
+}
+
+/// The hidden directory an export is written into; removed on drop unless finished.
+struct Staging {
+    path: PathBuf,
+    finished: bool,
+}
+
+impl Staging {
+    /// A new directory `.<dest name>.ocfl-export-<pid>-<n>` beside `dest`, so the final
+    /// rename stays on one filesystem.
+    fn create(dest: &Path) -> Result<Staging, ObjectError> {
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest.file_name().ok_or_else(|| ObjectError::Destination {
+            dest: dest.to_owned(),
+            reason: "has no directory name".to_owned(),
+        })?;
+        for n in 0u32.. {
+            let mut staging_name = std::ffi::OsString::from(".");
+            staging_name.push(name);
+            staging_name.push(format!(".ocfl-export-{}-{n}", std::process::id()));
+            let path = parent.join(staging_name);
+            match fs::create_dir(&path) {
+                Ok(()) => {
+                    return Ok(Staging {
+                        path,
+                        finished: false,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(ObjectError::Export { path, source }),
+            }
+        }
+        Err(ObjectError::Destination {
+            dest: dest.to_owned(),
+            reason: "has no free staging name beside it".to_owned(),
+        })
+    }
+
+    /// Moves the staging directory to `dest` (replacing an empty directory) and flushes
+    /// the parent so the new name survives a crash.
+    fn finish(mut self, dest: &Path) -> Result<(), ObjectError> {
+        fs::rename(&self.path, dest).map_err(|source| ObjectError::Export {
+            path: dest.to_owned(),
+            source,
+        })?;
+        self.finished = true;
+        if let Some(parent) = self.path.parent() {
+            // Best effort: the files themselves are already flushed.
+            let _ = File::open(parent).and_then(|dir| dir.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Purging an object: removing it, every version, from the storage root.
+//!
+//! Readers must never see half an object, and the root must stay valid (E073 forbids the
+//! empty directories a removed object would leave in a layout's tuple hierarchy). So:
+//!
+//! 1. the object directory is renamed, in one step, into a work directory outside the
+//!    storage root (by default `<root>.ocfl-work/`, as for updates; see
+//!    `docs/durability.md`). If the root is a mount point and the rename crosses
+//!    filesystems, `<root>/extensions/ocfl-purge/` is used instead: on the root's
+//!    filesystem and ignored by readers, at the price of a W016 warning while it exists;
+//! 2. the layout directories that held only this object are removed, deepest first, each
+//!    only if empty (`rmdir`), so a directory another writer has just used is kept;
+//! 3. the moved-out copy is deleted.
+//!
+//! The work name is derived from the object's path, so purging the same id again after a
+//! crash finds what the interrupted purge left (the moved copy, empty directories) and
+//! finishes it.
+
+use std::io;
+
+use super::error::ObjectError;
+use super::reader::Object;
+use super::root::{EXTENSIONS_DIR, StorageRoot};
+use crate::digest::DigestAlgorithm;
+use crate::storage::{Entry, EntryKind, Storage, StorageError, join};
+
+/// Where a purge moves objects when the work directory is on another filesystem.
+const FALLBACK_DIR: &str = "extensions/ocfl-purge";
+
+/// What [`purge_object`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeOutcome {
+    /// The object was removed.
+    Removed,
+    /// The object was already gone from the root; what an interrupted purge of it had
+    /// left (its moved-out copy, empty layout directories) was removed.
+    FinishedInterrupted,
+}
+
+/// The result of a purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    /// Where the object was, relative to the storage root.
+    pub path: String,
+    /// What was done.
+    pub outcome: PurgeOutcome,
+}
+
+/// Purges object `id` from the storage root at `root` in `storage` (the empty string when
+/// the storage is the root itself), using `work_dir` (a path in `storage` outside the root,
+/// e.g. `<root>.ocfl-work`) to move it out before deleting it.
+///
+/// The object is found through the root's layout. A directory without an object
+/// declaration is never removed, nor an object whose readable inventory carries another
+/// id; an object whose inventory is damaged (tampered, invalid) can be purged.
+pub fn purge_object(
+    storage: &dyn Storage,
+    root: &str,
+    work_dir: &str,
+    id: &str,
+) -> Result<Purged, ObjectError> {
+    let view = Subdir {
+        inner: storage,
+        base: root,
+    };
+    let path = StorageRoot::open(&view)?.object_path(id)?;
+    let work_name = format!(
+        "purge-{}",
+        &DigestAlgorithm::Sha256
+            .digest_bytes(path.as_bytes())
+            .as_str()[..16]
+    );
+    let fallback_dir = join(root, FALLBACK_DIR);
+    let outcome = match view.kind(&path) {
+        Ok(EntryKind::Directory) => {
+            check_purgeable(&view, &path, id)?;
+            let moved = move_out(
+                storage,
+                &join(root, &path),
+                work_dir,
+                &fallback_dir,
+                &work_name,
+            )?;
+            prune_empty_parents(&view, &path)?;
+            storage.remove(&moved.path)?;
+            moved.tidy(storage);
+            PurgeOutcome::Removed
+        }
+        Ok(_) => return Err(ObjectError::NotADirectory { path }),
+        Err(err) if err.is_not_found() => {
+            let mut cleaned = false;
+            for dir in [work_dir, fallback_dir.as_str()] {
+                let leftover = join(dir, &work_name);
+                if remove_if_present(storage, &leftover)? {
+                    cleaned = true;
+                    let _ = storage.remove_empty_dir(dir);
+                }
+            }
+            cleaned |= prune_empty_parents(&view, &path)? > 0;
+            if !cleaned {
+                return Err(ObjectError::NotFound {
+                    id: id.to_owned(),
+                    path,
+                });
+            }
+            PurgeOutcome::FinishedInterrupted
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok(Purged { path, outcome })
+}
+
+/// Refuses to remove anything but an object declared as such and, when its inventory can
+/// be read, carrying `id`.
+fn check_purgeable(view: &dyn Storage, path: &str, id: &str) -> Result<(), ObjectError> {
+    let declared = view
+        .list(path)?
+        .iter()
+        .any(|e: &Entry| e.kind == EntryKind::File && e.name.starts_with("0=ocfl_object_"));
+    if !declared {
+        return Err(ObjectError::NotAnObject {
+            path: path.to_owned(),
+            reason: "it has no 0=ocfl_object_* declaration; refusing to remove it".to_owned(),
+        });
+    }
+    match Object::open(view, path) {
+        Ok(object) if object.id() != id => Err(ObjectError::IdMismatch {
+            id: id.to_owned(),
+            path: path.to_owned(),
+            found: object.id().to_owned(),
+        }),
+        Err(
+            err @ (ObjectError::UnsupportedSpec { .. }
+            | ObjectError::NotADirectory { .. }
+            | ObjectError::Storage(_)),
+        ) => Err(err),
+        // Readable with the right id, or damaged: it is the object the layout puts here.
+        _ => Ok(()),
+    }
+}
+
+/// Where the object was moved, and which directories the move created.
+struct Moved {
+    path: String,
+    created_dirs: Vec<String>,
+}
+
+impl Moved {
+    /// Removes the directories the move created, if they are empty again (best effort:
+    /// they are outside the hierarchies, or in `extensions/` where they only warn).
+    fn tidy(&self, storage: &dyn Storage) {
+        for dir in self.created_dirs.iter().rev() {
+            let _ = storage.remove_empty_dir(dir);
+        }
+    }
+}
+
+fn move_out(
+    storage: &dyn Storage,
+    object: &str,
+    work_dir: &str,
+    fallback_dir: &str,
+    work_name: &str,
+) -> Result<Moved, ObjectError> {
+    let mut created_dirs = ensure_dir(storage, work_dir)?;
+    let target = join(work_dir, work_name);
+    remove_if_present(storage, &target)?;
+    match storage.rename(object, &target) {
+        Ok(()) => {
+            return Ok(Moved {
+                path: target,
+                created_dirs,
+            });
+        }
+        Err(err) if crosses_devices(&err) => {}
+        Err(err) => {
+            Moved {
+                path: target,
+                created_dirs,
+            }
+            .tidy(storage);
+            return Err(err.into());
+        }
+    }
+    Moved {
+        path: target,
+        created_dirs,
+    }
+    .tidy(storage);
+    created_dirs = ensure_dir(storage, fallback_dir)?;
+    let target = join(fallback_dir, work_name);
+    remove_if_present(storage, &target)?;
+    storage.rename(object, &target)?;
+    Ok(Moved {
+        path: target,
+        created_dirs,
+    })
+}
+
+/// Creates `dir` and its missing parents; returns the ones it created, outermost first.
+fn ensure_dir(storage: &dyn Storage, dir: &str) -> Result<Vec<String>, ObjectError> {
+    let mut missing = Vec::new();
+    let mut current = dir;
+    while !current.is_empty() {
+        match storage.kind(current) {
+            Ok(_) => break,
+            Err(err) if err.is_not_found() => missing.push(current.to_owned()),
+            Err(err) => return Err(err.into()),
+        }
+        current = current.rsplit_once('/').map_or("", |(parent, _)| parent);
+    }
+    storage.create_dir(dir)?;
+    missing.reverse();
+    Ok(missing)
+}
+
+fn crosses_devices(err: &StorageError) -> bool {
+    matches!(err, StorageError::Io { source, .. }
+        if source.kind() == io::ErrorKind::CrossesDevices
+            || source.raw_os_error() == Some(libc::EXDEV))
+}
+
+fn remove_if_present(storage: &dyn Storage, path: &str) -> Result<bool, ObjectError> {
+    match storage.remove(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.is_not_found() => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Removes the now-empty directories above `path` (deepest first, below the root), stopping
+/// at the first that is not empty. Returns how many were removed.
+fn prune_empty_parents(root: &dyn Storage, path: &str) -> Result<usize, ObjectError> {
+    let mut removed = 0;
+    let mut current = path;
+    while let Some((parent, _)) = current.rsplit_once('/') {
+        current = parent;
+        if current == EXTENSIONS_DIR {
+            break;
+        }
+        match root.remove_empty_dir(current) {
+            Ok(()) => removed += 1,
+            Err(err) if err.is_not_found() => {}
+            Err(StorageError::Io { source, .. })
+                if source.kind() == io::ErrorKind::DirectoryNotEmpty =>
+            {
+                break;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(removed)
+}
+
+/// The storage root seen as its own storage, when `inner` also holds the work directory.
+struct Subdir<'a> {
+    inner: &'a dyn Storage,
+    base: &'a str,
+}
+
+impl Storage for Subdir<'_> {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(&join(self.base, dir))
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(&join(self.base, path))
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn io::Read + Send>, StorageError> {
+        self.inner.open(&join(self.base, path))
+    }
+
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.inner.write_atomic(&join(self.base, path), bytes)
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.create_dir(&join(self.base, path))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner
+            .rename(&join(self.base, from), &join(self.base, to))
+    }
+
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove(&join(self.base, path))
+    }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove_empty_dir(&join(self.base, path))
+    }
+}

@@ -1,0 +1,216 @@
+//! [`StorageRoot`]: a storage root opened for reading objects — ids mapped to directories
+//! through the root's layout, and every object found by walking its hierarchies.
+
+use rayon::prelude::*;
+
+use super::error::ObjectError;
+use super::reader::Object;
+use crate::SpecVersion;
+use crate::layout::Layout;
+use crate::namaste::{Declaration, DeclarationKind};
+use crate::storage::{EntryKind, Storage, join};
+use crate::version_num::VersionNum;
+
+/// The name of the storage root's extensions directory, which is not an object hierarchy.
+pub(super) const EXTENSIONS_DIR: &str = "extensions";
+
+/// A storage root opened for reading: its declaration checked and its layout read.
+#[derive(Clone)]
+pub struct StorageRoot<'a> {
+    storage: &'a dyn Storage,
+    spec_version: SpecVersion,
+    layout: Option<Layout>,
+}
+
+impl std::fmt::Debug for StorageRoot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageRoot")
+            .field("spec_version", &self.spec_version)
+            .field("layout", &self.layout.as_ref().map(Layout::name))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An object found by [`StorageRoot::list_objects`].
+#[derive(Debug)]
+pub struct ListedObject {
+    /// The object root, relative to the storage root.
+    pub path: String,
+    /// Its id and head, or why its inventory could not be read.
+    pub summary: Result<ObjectSummary, ObjectError>,
+}
+
+/// The id and head of a listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// The object id.
+    pub id: String,
+    /// The head version.
+    pub head: VersionNum,
+    /// The specification version of its inventory.
+    pub spec_version: SpecVersion,
+}
+
+impl<'a> StorageRoot<'a> {
+    /// Opens the storage root at the root of `storage`: it must hold a storage root
+    /// declaration (`0=ocfl_1.x`) of a known version; its layout is read if it has one.
+    pub fn open(storage: &'a dyn Storage) -> Result<StorageRoot<'a>, ObjectError> {
+        let entries = match storage.list("") {
+            Ok(entries) => entries,
+            Err(err) if err.is_not_found() => {
+                return Err(ObjectError::NotAStorageRoot(
+                    "the directory does not exist".to_owned(),
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut spec_version = None;
+        for entry in entries.iter().filter(|e| e.kind == EntryKind::File) {
+            let Some(dvalue) = entry.name.strip_prefix("0=ocfl_") else {
+                continue;
+            };
+            if dvalue.starts_with("object_") {
+                continue;
+            }
+            match Declaration::parse_file_name(&entry.name) {
+                Some(d) if d.kind == DeclarationKind::StorageRoot => {
+                    spec_version = Some(d.version);
+                }
+                _ => {
+                    return Err(ObjectError::UnsupportedSpec {
+                        path: String::new(),
+                        declaration: entry.name.clone(),
+                    });
+                }
+            }
+        }
+        let Some(spec_version) = spec_version else {
+            return Err(ObjectError::NotAStorageRoot(
+                "it has no 0=ocfl_1.x declaration".to_owned(),
+            ));
+        };
+        let layout = Layout::read_from_root(storage).map_err(ObjectError::RootLayout)?;
+        Ok(StorageRoot {
+            storage,
+            spec_version,
+            layout,
+        })
+    }
+
+    /// The specification version the root declares.
+    pub fn spec_version(&self) -> SpecVersion {
+        self.spec_version
+    }
+
+    /// The root's layout, if it has `ocfl_layout.json`.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// Where the layout puts object `id`, relative to the storage root.
+    pub fn object_path(&self, id: &str) -> Result<String, ObjectError> {
+        let layout = self.layout.as_ref().ok_or(ObjectError::NoLayout)?;
+        layout
+            .map_object_id(id)
+            .map_err(|source| ObjectError::Layout {
+                id: id.to_owned(),
+                source,
+            })
+    }
+
+    /// Opens object `id`: found through the layout, its inventory checked (see
+    /// [`Object::open`]), and its id checked to be `id`.
+    pub fn open_object(&self, id: &str) -> Result<Object<'a>, ObjectError> {
+        let path = self.object_path(id)?;
+        match self.storage.kind(&path) {
+            Ok(EntryKind::Directory) => {}
+            Ok(_) => return Err(ObjectError::NotADirectory { path }),
+            Err(err) if err.is_not_found() => {
+                return Err(ObjectError::NotFound {
+                    id: id.to_owned(),
+                    path,
+                });
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let object = Object::open(self.storage, &path)?;
+        if object.id() != id {
+            return Err(ObjectError::IdMismatch {
+                id: id.to_owned(),
+                path,
+                found: object.id().to_owned(),
+            });
+        }
+        Ok(object)
+    }
+
+    /// Every object under the root, in path order, with its id and head (or why its
+    /// inventory could not be read). The hierarchies are walked like the root validator
+    /// walks them: directories are entered until one holds an object declaration; the
+    /// `extensions` directory and files are skipped, and links are never followed.
+    /// Inventories are read in parallel.
+    pub fn list_objects(&self) -> Result<Vec<ListedObject>, ObjectError> {
+        let entries = self.storage.list("")?;
+        let tops: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::Directory && e.name != EXTENSIONS_DIR)
+            .map(|e| e.name)
+            .collect();
+        let mut found: Vec<Found> = tops
+            .par_iter()
+            .flat_map_iter(|top| find_object_roots(self.storage, top))
+            .collect();
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(found
+            .into_par_iter()
+            .map(|found| {
+                let summary = found.listing_error.map_or_else(
+                    || {
+                        Object::open(self.storage, &found.path).map(|object| ObjectSummary {
+                            id: object.inventory.id.clone(),
+                            head: object.inventory.head,
+                            spec_version: object.inventory.spec_version,
+                        })
+                    },
+                    Err,
+                );
+                ListedObject {
+                    path: found.path,
+                    summary,
+                }
+            })
+            .collect())
+    }
+}
+
+/// An object root found by walking, or a directory that could not be listed.
+struct Found {
+    path: String,
+    listing_error: Option<ObjectError>,
+}
+
+fn find_object_roots(storage: &dyn Storage, dir: &str) -> Vec<Found> {
+    let entries = match storage.list(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            return vec![Found {
+                path: dir.to_owned(),
+                listing_error: Some(err.into()),
+            }];
+        }
+    };
+    let is_object = entries
+        .iter()
+        .any(|e| e.kind == EntryKind::File && e.name.starts_with("0=ocfl_object_"));
+    if is_object {
+        return vec![Found {
+            path: dir.to_owned(),
+            listing_error: None,
+        }];
+    }
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Directory)
+        .flat_map(|e| find_object_roots(storage, &join(dir, &e.name)))
+        .collect()
+}
