@@ -240,6 +240,7 @@ impl Run {
         let phase = self.progress.phase;
         self.progress.phase = Phase::Stalled;
         self.progress.error = Some(error);
+        self.progress.stalls += 1;
         self.publish();
         self.ctx
             .wait_for_event::<serde_json::Value>(RESUME_EVENT)

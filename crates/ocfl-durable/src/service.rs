@@ -166,6 +166,8 @@ pub struct Submitted {
     pub run: String,
     /// True when the request matched an active run of the same command, which goes on.
     pub resumed: bool,
+    /// The stall this call resumed the run from, if it was stalled.
+    resumed_stall: Option<u64>,
 }
 
 /// A run's state for listings (`ocfl runs`).
@@ -231,7 +233,6 @@ pub struct ServiceOptions {
     /// How long `commit` and `wait` wait for a run (`None`: as long as it takes).
     pub wait_timeout: Option<Duration>,
 }
-
 
 /// The orchestrations and activities of update runs on `env`, for a [`Worker`].
 pub fn registry(env: Arc<Environment>) -> Registry {
@@ -310,7 +311,9 @@ impl UpdateService {
     /// for the run to finish.
     pub async fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, CommitError> {
         let submitted = self.submit(request).await?;
-        let mut outcome = self.wait(&submitted.run).await?;
+        let mut outcome = self
+            .wait_from(&submitted.run, submitted.resumed_stall)
+            .await?;
         outcome.resumed = submitted.resumed;
         Ok(outcome)
     }
@@ -330,10 +333,11 @@ impl UpdateService {
                 .list(&InstanceFilter::all().with_instance_id_prefix(prefix.clone()))
                 .await?;
             if let Some(active) = runs.iter().find(|m| !m.status.is_terminal()) {
-                self.unstall(active).await?;
+                let resumed_stall = self.unstall(active).await?;
                 return Ok(Submitted {
                     run: active.instance_id.clone(),
                     resumed: true,
+                    resumed_stall,
                 });
             }
             let next = runs
@@ -363,6 +367,7 @@ impl UpdateService {
                     return Ok(Submitted {
                         run,
                         resumed: false,
+                        resumed_stall: None,
                     });
                 }
                 Err(ClientError::Backend(BackendError::InstanceExists(_))) => {}
@@ -380,16 +385,22 @@ impl UpdateService {
                     run: lock,
                 });
             };
-            if held.run.starts_with(&prefix) {
-                continue;
-            }
             let holder_run = self.client.metadata(&held.run).await?;
             if holder_run.is_some_and(|m| m.status.is_terminal()) {
+                // Finished: its lock finishes in its next episode, then it can be replaced.
                 let _ = self
                     .client
                     .wait_for_completion(&lock, Duration::from_secs(5))
                     .await;
                 continue;
+            }
+            if held.run.starts_with(&prefix) {
+                // This command's run, not started by its lock yet.
+                return Ok(Submitted {
+                    run: held.run,
+                    resumed: true,
+                    resumed_stall: None,
+                });
             }
             return Err(CommitError::Busy {
                 object_id: command.object_id.clone(),
@@ -425,29 +436,35 @@ impl UpdateService {
         Ok(Command::new(request, source.to_owned()))
     }
 
-    /// Raises the resume event for a stalled run.
-    async fn unstall(&self, metadata: &InstanceMetadata) -> Result<bool, CommitError> {
-        let stalled = metadata
+    /// Raises the resume event for a stalled run; returns the number of the stall it
+    /// resumes from (`None`: the run was not stalled).
+    async fn unstall(&self, metadata: &InstanceMetadata) -> Result<Option<u64>, CommitError> {
+        let stall = metadata
             .custom_status
             .as_deref()
             .and_then(Progress::from_status)
-            .is_some_and(|p| p.phase == Phase::Stalled);
-        if stalled {
+            .filter(|p| p.phase == Phase::Stalled)
+            .map(|p| p.stalls);
+        if stall.is_some() {
             self.client
                 .raise_event(&metadata.instance_id, RESUME_EVENT, &())
                 .await?;
         }
-        Ok(stalled)
+        Ok(stall)
     }
 
-    /// Resumes a stalled run (a no-op for a run that is not stalled); returns whether it was.
-    pub async fn resume(&self, run: &str) -> Result<bool, CommitError> {
+    /// Resumes a run (a stalled one is told to try again) and waits for it to finish.
+    pub async fn resume(&self, run: &str) -> Result<CommitOutcome, CommitError> {
         let metadata = self
             .client
             .metadata(run)
             .await?
+            .filter(|m| m.name == UPDATE_OBJECT)
             .ok_or_else(|| CommitError::UnknownRun(run.to_owned()))?;
-        self.unstall(&metadata).await
+        let stall = self.unstall(&metadata).await?;
+        let mut outcome = self.wait_from(run, stall).await?;
+        outcome.resumed = true;
+        Ok(outcome)
     }
 
     /// Resumes every unfinished run of this storage root and waits for each: the outcome of
@@ -461,15 +478,9 @@ impl UpdateService {
             .into_iter()
             .filter(|r| !r.state.is_finished())
             .collect();
-        for run in &active {
-            self.resume(&run.run).await?;
-        }
         let mut outcomes = Vec::new();
         for run in active {
-            let outcome = self.wait(&run.run).await.map(|mut o| {
-                o.resumed = true;
-                o
-            });
+            let outcome = self.resume(&run.run).await;
             outcomes.push((run.run, outcome));
         }
         Ok(outcomes)
@@ -478,6 +489,16 @@ impl UpdateService {
     /// Waits for the run to finish: its outcome, or why it did not complete. Returns
     /// [`CommitError::Stalled`] as soon as the run stalls.
     pub async fn wait(&self, run: &str) -> Result<CommitOutcome, CommitError> {
+        self.wait_from(run, None).await
+    }
+
+    /// `wait`, not counting stall number `resumed` (one just resumed, whose status may not
+    /// say so yet).
+    async fn wait_from(
+        &self,
+        run: &str,
+        resumed: Option<u64>,
+    ) -> Result<CommitOutcome, CommitError> {
         let deadline = self.options.wait_timeout.map(|t| Instant::now() + t);
         loop {
             let chunk = match deadline {
@@ -502,6 +523,7 @@ impl UpdateService {
                 .as_deref()
                 .and_then(Progress::from_status)
                 && progress.phase == Phase::Stalled
+                && resumed.is_none_or(|stall| progress.stalls > stall)
             {
                 return Err(CommitError::Stalled {
                     run: run.to_owned(),

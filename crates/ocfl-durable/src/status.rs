@@ -43,6 +43,8 @@ pub struct Progress {
     pub bytes_total: u64,
     /// While stalled: the error that stalled it.
     pub error: Option<String>,
+    /// How many times the run has stalled so far.
+    pub stalls: u64,
 }
 
 impl Progress {
@@ -57,6 +59,7 @@ impl Progress {
             bytes_done: 0,
             bytes_total: 0,
             error: None,
+            stalls: 0,
         }
     }
 
