@@ -190,3 +190,38 @@ async fn copies_are_batched_and_every_step_reports_progress_once() {
     );
     worker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_replayed_from_history_at_every_episode_makes_the_same_calls() {
+    // Without a cache every episode rebuilds the run from its history: any nondeterminism
+    // in the parallel batching would fail it.
+    let fx = Fixture::new();
+    let files: Vec<(String, Vec<u8>)> = (0..25)
+        .map(|i| (format!("f{i:02}"), vec![b'x'; i * 100]))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let source = fx.source("many", &refs);
+    let mut tuning = tuning();
+    tuning.batch_files = 2;
+    tuning.batch_bytes = 1500;
+    tuning.copy_concurrency = 5;
+    let service = fx.service(tuning);
+    let worker = durable_core::Worker::start(
+        fx.backend.clone(),
+        ocfl_durable::registry(Arc::new(fx.env())),
+        durable_core::WorkerOptions {
+            cache_capacity: 0,
+            ..crate::support::worker_options()
+        },
+    );
+    let outcome = service
+        .commit(&CommitRequest::new(ID, &source))
+        .await
+        .expect("commit");
+    assert!(worker.metrics().full_replays > outcome.steps / 4);
+    fx.assert_holds(ID, &source);
+    worker.shutdown().await;
+}

@@ -240,7 +240,10 @@ async fn a_disk_that_stays_full_stalls_the_run_until_it_is_resumed() {
     assert!(info.progress.and_then(|p| p.error).is_some());
 
     full.store(false, Ordering::SeqCst);
-    let outcome = service.resume(&run).await.expect("resumed run");
+    let resumed = service.resume_all().await.expect("resume all");
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0].0, run);
+    let outcome = resumed[0].1.as_ref().expect("resumed run");
     assert!(outcome.resumed);
     assert_eq!(outcome.version, "v1");
     fx.assert_holds(ID, &source);
