@@ -42,6 +42,8 @@ pub(crate) type Outcome_<T> = Result<Result<T, Refusal>, Failure>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StageInput {
     pub run: String,
+    /// The storage root the run is for (checked against the worker's).
+    pub root: String,
     pub command: Command,
 }
 
@@ -57,6 +59,7 @@ pub(crate) struct StageRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PlanInput {
     pub run: String,
+    pub root: String,
     pub command: Command,
     pub stage: String,
     /// The version's creation time (RFC 3339).
@@ -99,6 +102,7 @@ pub(crate) struct Batch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StepsInput {
     pub run: String,
+    pub root: String,
     pub plan: String,
     pub stage: String,
     pub from: u32,
@@ -188,6 +192,7 @@ fn algorithm(name: &str) -> Result<DigestAlgorithm, ActivityError> {
 }
 
 fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
     let object_path = env.fs_path(&env.object_path(&command.object_id)?);
@@ -245,6 +250,7 @@ fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, Acti
 }
 
 fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
     let stage = load_stage(env, &input.run, &input.stage)?;
@@ -361,6 +367,7 @@ impl ContentSource for NoContent {
 }
 
 fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
     let plan = load_plan(env, &input.run, &input.plan)?;
     let (from, to) = (input.from as usize, input.to as usize);
     let steps = plan.steps.get(from..to).ok_or_else(|| {

@@ -212,6 +212,21 @@ impl Environment {
         })
     }
 
+    /// Refuses a run meant for another storage root (workers of several roots sharing one
+    /// engine store would otherwise write into the wrong one).
+    pub(crate) fn check_root(&self, run: &str, root: &str) -> Result<(), ActivityError> {
+        if Path::new(root) == self.root {
+            return Ok(());
+        }
+        Err(ActivityError::refused(
+            RefusalKind::Configuration,
+            format!(
+                "run {run} is for storage root {root}, but this worker serves {}",
+                self.root.display()
+            ),
+        ))
+    }
+
     /// `object_path` in [`Environment::fs`].
     pub(crate) fn fs_path(&self, object_path: &str) -> String {
         join(&self.root_name, object_path)

@@ -120,6 +120,7 @@ impl Run {
                 BUILD_STAGE,
                 &StageInput {
                     run: run.clone(),
+                    root: self.input.root.clone(),
                     command: command.clone(),
                 },
             )
@@ -138,6 +139,7 @@ impl Run {
                 CREATE_PLAN,
                 &PlanInput {
                     run: run.clone(),
+                    root: self.input.root.clone(),
                     command: command.clone(),
                     stage: stage.blob.clone(),
                     created,
@@ -281,6 +283,7 @@ impl Run {
                     };
                     let input = StepsInput {
                         run: self.input.run.clone(),
+                        root: self.input.root.clone(),
                         plan: plan.blob.clone(),
                         stage: stage.to_owned(),
                         from: batch.from,

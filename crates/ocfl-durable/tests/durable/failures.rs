@@ -346,3 +346,24 @@ async fn a_source_that_cannot_be_staged_fails_naming_the_path() {
     assert!(failures(&service.history(&run).await.expect("history")).is_empty());
     worker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_for_another_storage_root_refuses_the_run() {
+    let fx = Fixture::new();
+    let other = Fixture::new();
+    let service = fx.service(tuning());
+    let source = fx.source("deposit", &[("a.txt", b"a")]);
+    // The only worker on this store serves another root.
+    let worker = durable_core::Worker::start(
+        fx.backend.clone(),
+        ocfl_durable::registry(Arc::new(other.env())),
+        crate::support::worker_options(),
+    );
+    let result = service.commit(&CommitRequest::new(ID, &source)).await;
+    let Err(CommitError::Failed { message, .. }) = result else {
+        panic!("expected a failed run, got {result:?}");
+    };
+    assert!(message.contains("this worker serves"), "{message}");
+    assert!(!other.root.join(other.object_path(ID)).exists());
+    worker.shutdown().await;
+}
