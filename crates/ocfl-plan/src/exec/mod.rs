@@ -16,7 +16,7 @@ use ocfl_core::storage::StorageError;
 use crate::fs::Filesystem;
 use crate::plan::{Plan, Step};
 
-pub use base::read_base;
+pub use base::{BaseError, read_base};
 pub use source::ContentSource;
 
 /// What executing a step did.

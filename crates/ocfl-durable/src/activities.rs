@@ -1,0 +1,558 @@
+//! The activities of an update run: the I/O, each idempotent, each on a blocking thread.
+//!
+//! Inputs and outputs are small: large data (the stage, the plan) goes to the blob directory
+//! and only its digest travels through the history.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use durable_core::{ActivityContext, Failure, FailureKind};
+use ocfl_core::SpecVersion;
+use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
+use ocfl_core::inventory::User;
+use ocfl_core::validate::{ValidationOptions, validate_object};
+use ocfl_plan::exec::{self, ContentSource, StepResult, read_base};
+use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
+use ocfl_plan::stage::{Stage, StageOptions};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::env::{Environment, ProgressEvent};
+use crate::refusal::{ActivityError, Refusal, RefusalKind};
+use crate::request::{Command, Verify};
+use crate::stage_form;
+
+/// Reads the source into a stage blob.
+pub(crate) const BUILD_STAGE: &str = "ocfl.build-stage";
+/// Plans the update against the object's current inventory.
+pub(crate) const CREATE_PLAN: &str = "ocfl.create-plan";
+/// Runs a range of the plan's steps.
+pub(crate) const EXECUTE_STEPS: &str = "ocfl.execute-steps";
+/// Validates the object at its new version.
+pub(crate) const VERIFY_OBJECT: &str = "ocfl.verify-object";
+/// Removes the run's blobs (and, for a failed run, its work directory).
+pub(crate) const FINISH: &str = "ocfl.finish";
+
+/// What an activity returns: its output, or a refusal (never retried); an `Err` is a
+/// transient failure the retry policy retries.
+pub(crate) type Outcome_<T> = Result<Result<T, Refusal>, Failure>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StageInput {
+    pub run: String,
+    /// The storage root the run is for (checked against the worker's).
+    pub root: String,
+    pub command: Command,
+}
+
+/// A staged source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StageRef {
+    /// The stage blob.
+    pub blob: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PlanInput {
+    pub run: String,
+    pub root: String,
+    pub command: Command,
+    pub stage: String,
+    /// The version's creation time (RFC 3339).
+    pub created: String,
+    pub batch_files: u32,
+    pub batch_bytes: u64,
+}
+
+/// What planning decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub(crate) enum Planned {
+    /// The head version already holds the staged state.
+    NoChange { head: String },
+    /// A new version is to be written.
+    Update(PlanRef),
+}
+
+/// A plan, by blob, with what the orchestration needs to schedule it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PlanRef {
+    pub blob: String,
+    pub version: String,
+    pub steps: u64,
+    pub bytes: u64,
+    /// The steps cut into activities, in plan order.
+    pub batches: Vec<Batch>,
+}
+
+/// Steps `from..to` of a plan, run by one activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub from: u32,
+    pub to: u32,
+    /// Only content copies: may run in parallel with the neighbouring copy batches.
+    pub copies: bool,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepsInput {
+    pub run: String,
+    pub root: String,
+    pub plan: String,
+    pub stage: String,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepsDone {
+    /// Steps that did their work.
+    pub done: u64,
+    /// Steps whose result was already in place.
+    pub skipped: u64,
+    /// Bytes written.
+    pub written: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VerifyInput {
+    pub run: String,
+    pub plan: String,
+    pub verify: Verify,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FinishInput {
+    pub run: String,
+    /// The plan of a run that ends without completing it: its work is rolled back (or, past
+    /// the point of no return, forward).
+    pub abandon: Option<String>,
+}
+
+/// Runs `body` on a blocking thread and shapes its result for the engine.
+async fn blocking<I, O>(
+    env: Arc<Environment>,
+    input: I,
+    body: fn(&Environment, I) -> Result<O, ActivityError>,
+) -> Outcome_<O>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || body(&env, input)).await {
+        Ok(Ok(output)) => Ok(Ok(output)),
+        Ok(Err(error)) => error.into_result(),
+        Err(join) => Err(Failure::new(
+            FailureKind::Panicked,
+            format!("an update activity panicked: {join}"),
+        )),
+    }
+}
+
+/// Registers the activities on `registry`, working in `env`.
+pub(crate) fn register(
+    registry: durable_core::Registry,
+    env: &Arc<Environment>,
+) -> durable_core::Registry {
+    let e = env.clone();
+    let registry = registry.activity(BUILD_STAGE, move |_: ActivityContext, input| {
+        blocking(e.clone(), input, build_stage)
+    });
+    let e = env.clone();
+    let registry = registry.activity(CREATE_PLAN, move |_: ActivityContext, input| {
+        blocking(e.clone(), input, create_plan)
+    });
+    let e = env.clone();
+    let registry = registry.activity(EXECUTE_STEPS, move |_: ActivityContext, input| {
+        blocking(e.clone(), input, execute_steps)
+    });
+    let e = env.clone();
+    let registry = registry.activity(VERIFY_OBJECT, move |_: ActivityContext, input| {
+        blocking(e.clone(), input, verify_object)
+    });
+    let e = env.clone();
+    registry.activity(FINISH, move |_: ActivityContext, input| {
+        blocking(e.clone(), input, finish)
+    })
+}
+
+fn algorithm(name: &str) -> Result<DigestAlgorithm, ActivityError> {
+    DigestAlgorithm::from_name(name).ok_or_else(|| {
+        ActivityError::refused(
+            RefusalKind::Plan,
+            format!("unknown digest algorithm {name}"),
+        )
+    })
+}
+
+fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
+    let command = &input.command;
+    let object = format!("object {}", command.object_id);
+    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
+    // An existing object's algorithm decides how the source is hashed.
+    let base =
+        read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
+    let digest_algorithm = match (&command.digest_algorithm, &base) {
+        (Some(name), _) => algorithm(name)?,
+        (None, Some(base)) => base.inventory.digest_algorithm,
+        (None, None) => DigestAlgorithm::Sha512,
+    };
+    let options = StageOptions {
+        digest_algorithm,
+        fixity: command
+            .fixity
+            .iter()
+            .map(|name| algorithm(name))
+            .collect::<Result<_, _>>()?,
+        follow_symlinks: command.follow_symlinks,
+    };
+    let stage = Stage::from_directory(Path::new(&command.source), &options)?;
+    let blob = env
+        .blobs
+        .put(&input.run, &stage_form::encode(&stage, &command.source))?;
+    let staged = StageRef {
+        blob,
+        files: stage.len() as u64,
+        bytes: stage.total_bytes(),
+    };
+    env.blobs
+        .remember(&input.run, &staged.blob, Arc::new(stage));
+    env.report(&ProgressEvent::Staged {
+        run: &input.run,
+        files: staged.files,
+        bytes: staged.bytes,
+    });
+    Ok(staged)
+}
+
+fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {
+    env.blobs.decoded(run, blob, stage_form::decode)
+}
+
+fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
+    env.blobs.decoded(run, blob, |bytes| {
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string());
+        text.and_then(|t| Plan::from_json(t).map_err(|e| e.to_string()))
+            .map_err(|why| {
+                ActivityError::refused(
+                    RefusalKind::Configuration,
+                    format!("run {run}: recorded plan: {why}"),
+                )
+            })
+    })
+}
+
+fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
+    let command = &input.command;
+    let object = format!("object {}", command.object_id);
+    let stage = load_stage(env, &input.run, &input.stage)?;
+    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
+    let base =
+        read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
+    let mut options = PlanOptions::new(
+        command.object_id.clone(),
+        object_path,
+        env.work_path(&input.run),
+    );
+    options.spec_version = match &command.spec_version {
+        Some(text) => Some(SpecVersion::parse(text).ok_or_else(|| {
+            ActivityError::refused(RefusalKind::Plan, format!("unknown OCFL version {text}"))
+        })?),
+        None => None,
+    };
+    options.digest_algorithm = command
+        .digest_algorithm
+        .as_deref()
+        .map(algorithm)
+        .transpose()?;
+    options.fixity = stage.fixity_algorithms().to_vec();
+    options.content_directory = command.content_directory.clone();
+    options.padding = command.padding;
+    options.message = command.message.clone();
+    options.user = command.user_name.as_ref().map(|name| User {
+        name: name.clone(),
+        address: command.user_address.clone(),
+    });
+    let created = DateTime::parse_from_rfc3339(&input.created).map_err(|e| {
+        ActivityError::refused(
+            RefusalKind::Plan,
+            format!("creation time {:?}: {e}", input.created),
+        )
+    })?;
+    match plan(base.as_ref(), &stage, &options, created)? {
+        Outcome::NoChange { head } => Ok(Planned::NoChange {
+            head: head.to_string(),
+        }),
+        Outcome::Update(plan) => {
+            let json = plan
+                .to_json()
+                .map_err(|e| ActivityError::Transient(format!("serializing the plan: {e}")))?;
+            let blob = env.blobs.put(&input.run, json.as_bytes())?;
+            let planned = PlanRef {
+                blob,
+                version: plan.version.to_string(),
+                steps: plan.steps.len() as u64,
+                bytes: plan.total_bytes(),
+                batches: batches(&plan, input.batch_files, input.batch_bytes),
+            };
+            env.report(&ProgressEvent::Planned {
+                run: &input.run,
+                version: &planned.version,
+                steps: planned.steps,
+                bytes: planned.bytes,
+            });
+            env.blobs
+                .remember(&input.run, &planned.blob, Arc::new(plan));
+            Ok(Planned::Update(planned))
+        }
+    }
+}
+
+/// Cuts the plan's steps into activities: every step but a content copy alone (they are
+/// few and ordered), runs of copies into batches of at most `max_files` files and
+/// `max_bytes` bytes (a larger file alone).
+pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch> {
+    let is_copy = |i: usize| matches!(plan.steps[i].action, Action::Copy { .. });
+    let max_files = max_files.max(1) as usize;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < plan.steps.len() {
+        let start = i;
+        let mut bytes = 0u64;
+        if is_copy(i) {
+            while i < plan.steps.len()
+                && is_copy(i)
+                && i - start < max_files
+                && (i == start || bytes.saturating_add(plan.steps[i].size) <= max_bytes)
+            {
+                bytes = bytes.saturating_add(plan.steps[i].size);
+                i += 1;
+            }
+        } else {
+            bytes = plan.steps[i].size;
+            i += 1;
+        }
+        out.push(Batch {
+            from: u32::try_from(start).unwrap_or(u32::MAX),
+            to: u32::try_from(i).unwrap_or(u32::MAX),
+            copies: is_copy(start),
+            bytes,
+        });
+    }
+    out
+}
+
+/// The source of a batch without copies.
+struct NoContent;
+
+impl ContentSource for NoContent {
+    fn location(&self, _digest: &Digest) -> Option<String> {
+        None
+    }
+
+    fn open(&self, _digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "this batch copies no content",
+        ))
+    }
+}
+
+fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, ActivityError> {
+    env.check_root(&input.run, &input.root)?;
+    let plan = load_plan(env, &input.run, &input.plan)?;
+    let (from, to) = (input.from as usize, input.to as usize);
+    let steps = plan.steps.get(from..to).ok_or_else(|| {
+        ActivityError::refused(
+            RefusalKind::Configuration,
+            format!(
+                "run {}: steps {from}..{to} are not in its plan of {} steps",
+                input.run,
+                plan.steps.len()
+            ),
+        )
+    })?;
+    let stage;
+    let source: &dyn ContentSource = if steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Copy { .. }))
+    {
+        stage = load_stage(env, &input.run, &input.stage)?;
+        stage.as_ref()
+    } else {
+        &NoContent
+    };
+    let mut done = StepsDone {
+        done: 0,
+        skipped: 0,
+        written: 0,
+    };
+    for (offset, step) in steps.iter().enumerate() {
+        let result = exec::execute(&plan, step, env.fs(), source).map_err(|e| {
+            ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
+        })?;
+        let skipped = match result {
+            StepResult::Done { bytes } => {
+                done.done += 1;
+                done.written += bytes;
+                false
+            }
+            StepResult::Skipped(_) => {
+                done.skipped += 1;
+                true
+            }
+        };
+        env.report(&ProgressEvent::Step {
+            run: &input.run,
+            index: (from + offset) as u64,
+            total: plan.steps.len() as u64,
+            id: &step.id,
+            bytes: step.size,
+            skipped,
+        });
+    }
+    Ok(done)
+}
+
+fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityError> {
+    let plan = load_plan(env, &input.run, &input.plan)?;
+    let fs = env.fs();
+    let invalid = |message: String| {
+        ActivityError::refused(
+            RefusalKind::Verification,
+            format!(
+                "object {} at {}: {message}",
+                plan.object_id, plan.object_path
+            ),
+        )
+    };
+    // The head must be this plan's version: the root inventory is its inventory, byte for byte.
+    let inventory = fs.read(&plan.root_inventory_path())?;
+    if plan.digest_algorithm.digest_bytes(&inventory) != plan.inventory_digest {
+        return Err(ActivityError::refused(
+            RefusalKind::BaseChanged,
+            format!(
+                "object {}: {} is not the inventory this update wrote (the object changed meanwhile)",
+                plan.object_id,
+                plan.root_inventory_path()
+            ),
+        ));
+    }
+    let in_root = plan
+        .object_path
+        .strip_prefix(env.root_name())
+        .and_then(|p| p.strip_prefix('/'))
+        .ok_or_else(|| invalid("the object is not inside the storage root".into()))?;
+    let options = ValidationOptions {
+        check_fixity: input.verify == Verify::Full,
+    };
+    let report = validate_object(env.storage(), in_root, &options);
+    if !report.is_valid() {
+        let findings: Vec<String> = report
+            .errors
+            .iter()
+            .take(5)
+            .map(|f| format!("{}: {}", f.code.as_str(), f.message))
+            .collect();
+        return Err(invalid(format!(
+            "invalid after the update ({} errors): {}",
+            report.errors.len(),
+            findings.join("; ")
+        )));
+    }
+    if input.verify == Verify::NewContent {
+        check_new_content(env, &plan)?;
+    }
+    env.report(&ProgressEvent::Verified {
+        run: &input.run,
+        version: &plan.version.to_string(),
+    });
+    Ok(())
+}
+
+/// Reads back every content file the plan copied, in its place in the object, and compares
+/// its digest.
+fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError> {
+    let Some((from, to)) = plan.steps.iter().find_map(|s| match &s.action {
+        Action::MoveIn { from, to, .. } => Some((from.as_str(), to.as_str())),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let copies: Vec<(String, &Digest)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Copy { digest, path, .. } => path
+                .strip_prefix(from)
+                .map(|rest| (format!("{to}{rest}"), digest)),
+            _ => None,
+        })
+        .collect();
+    copies.par_iter().try_for_each(|(path, expected)| {
+        let found = digest_file(env, path, plan.digest_algorithm)?;
+        if found == **expected {
+            Ok(())
+        } else {
+            Err(ActivityError::refused(
+                RefusalKind::Verification,
+                format!(
+                    "object {}: {path} has digest {found} after the update, {expected} was written",
+                    plan.object_id
+                ),
+            ))
+        }
+    })
+}
+
+fn digest_file(
+    env: &Environment,
+    path: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<Digest, ActivityError> {
+    let mut reader = env.fs().open(path)?;
+    let mut hasher = algorithm.hasher();
+    let mut buffer = vec![0u8; STREAM_BUFFER];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ActivityError::Transient(format!("read {path}: {e}"))),
+        }
+    }
+    Ok(hasher.finalize())
+}
+
+fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
+    if let Some(blob) = &input.abandon {
+        match load_plan(env, &input.run, blob) {
+            Ok(plan) => match exec::abandon(&plan, env.fs()) {
+                Ok(()) => {}
+                Err(e) if e.is_retriable() => return Err(e.into()),
+                // Someone else changed the object: leave it alone, but the work directory
+                // is this run's own.
+                Err(e) => {
+                    tracing::warn!(run = %input.run, error = %e, "cannot roll back; removing the work directory only");
+                    env.fs().remove(&plan.work_path)?;
+                }
+            },
+            Err(ActivityError::Transient(message)) => {
+                return Err(ActivityError::Transient(message));
+            }
+            // Without its plan the run's work directory is still known by its name.
+            Err(ActivityError::Refused(_)) => env.fs().remove(&env.work_path(&input.run))?,
+        }
+    }
+    env.blobs.remove_run(&input.run)?;
+    env.blobs.forget_run(&input.run);
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! Where the activities do their I/O: the storage root, the work area beside it, the blob
+//! directory, and who hears about progress.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ocfl_core::layout::Layout;
+use ocfl_core::storage::{LocalStorage, Storage, join};
+use ocfl_plan::fs::{Filesystem, LocalFilesystem};
+
+use crate::blobs::Blobs;
+use crate::refusal::{ActivityError, RefusalKind};
+
+/// Why an [`Environment`] cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    /// The storage root cannot be resolved (it does not exist, or cannot be read).
+    #[error("storage root {}: {source}", path.display())]
+    Root {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The storage root's path cannot be used (no parent directory, a name that is not
+    /// UTF-8).
+    #[error("storage root {}: {reason}", path.display())]
+    RootPath {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// What the activities report while they work, for progress displays. Called from the
+/// worker's threads; keep it quick.
+pub trait ProgressSink: Send + Sync {
+    /// Something happened in run `event.run()`.
+    fn event(&self, event: &ProgressEvent<'_>);
+}
+
+/// One progress report from an activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressEvent<'a> {
+    /// The source was read: `files` files, `bytes` bytes.
+    Staged {
+        /// The run.
+        run: &'a str,
+        /// Files staged.
+        files: u64,
+        /// Their total size.
+        bytes: u64,
+    },
+    /// The update was planned: `steps` steps writing `bytes` bytes make `version`.
+    Planned {
+        /// The run.
+        run: &'a str,
+        /// The version being written.
+        version: &'a str,
+        /// The number of steps.
+        steps: u64,
+        /// The bytes the steps write.
+        bytes: u64,
+    },
+    /// Step `index` (0-based, of `total`) finished (in any order: copies run in parallel).
+    Step {
+        /// The run.
+        run: &'a str,
+        /// The step's position in the plan.
+        index: u64,
+        /// The plan's number of steps.
+        total: u64,
+        /// The step id (`copy v1/content/a.txt`, `root-inventory`).
+        id: &'a str,
+        /// The bytes the step writes (also when it found them already in place).
+        bytes: u64,
+        /// Whether the result was already in place (a resumed run).
+        skipped: bool,
+    },
+    /// The object validated at its new version.
+    Verified {
+        /// The run.
+        run: &'a str,
+        /// The version.
+        version: &'a str,
+    },
+}
+
+impl ProgressEvent<'_> {
+    /// The run the event belongs to.
+    pub fn run(&self) -> &str {
+        match self {
+            ProgressEvent::Staged { run, .. }
+            | ProgressEvent::Planned { run, .. }
+            | ProgressEvent::Step { run, .. }
+            | ProgressEvent::Verified { run, .. } => run,
+        }
+    }
+}
+
+/// The storage root the activities update and the state directory they keep run data in.
+///
+/// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at the storage root's
+/// parent, so that each run's work directory can be a sibling of the root
+/// (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and finished versions are moved into
+/// objects by one rename.
+pub struct Environment {
+    root: PathBuf,
+    root_name: String,
+    fs: Arc<dyn Filesystem>,
+    storage: Arc<dyn Storage>,
+    pub(crate) blobs: Blobs,
+    progress: Option<Arc<dyn ProgressSink>>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Environment {
+    /// The storage root at `storage_root` (which must exist), with run data kept below
+    /// `state_dir` (created when first needed).
+    pub fn local(storage_root: &Path, state_dir: &Path) -> Result<Environment, EnvError> {
+        let root = canonical_root(storage_root)?;
+        let (parent, root_name) = split_root(&root)?;
+        Ok(Environment {
+            fs: Arc::new(LocalFilesystem::new(parent)),
+            storage: Arc::new(LocalStorage::new(&root)),
+            blobs: Blobs::new(Arc::new(LocalFilesystem::new(state_dir))),
+            root,
+            root_name,
+            progress: None,
+        })
+    }
+
+    /// Writes the storage root through `fs` instead (a test double, say). `fs` must be rooted
+    /// at the storage root's parent directory.
+    pub fn with_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
+        self.fs = fs;
+        self
+    }
+
+    /// Keeps run data through `fs` (rooted at the state directory) instead.
+    pub fn with_state_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
+        self.blobs = Blobs::new(fs);
+        self
+    }
+
+    /// Reports progress to `sink`.
+    pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Environment {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// The storage root (absolute, links resolved).
+    pub fn storage_root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn fs(&self) -> &dyn Filesystem {
+        self.fs.as_ref()
+    }
+
+    /// The storage root itself (for layouts and validation).
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// The storage root's path in [`Environment::fs`].
+    pub(crate) fn root_name(&self) -> &str {
+        &self.root_name
+    }
+
+    pub(crate) fn report(&self, event: &ProgressEvent<'_>) {
+        if let Some(sink) = &self.progress {
+            sink.event(event);
+        }
+    }
+
+    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
+    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+        let layout = Layout::read_from_root(self.storage())
+            .map_err(|e| {
+                ActivityError::refused(
+                    RefusalKind::Configuration,
+                    format!("storage root {}: {e}", self.root.display()),
+                )
+            })?
+            .ok_or_else(|| {
+                ActivityError::refused(
+                    RefusalKind::Configuration,
+                    format!(
+                        "storage root {}: it has no ocfl_layout.json, so objects cannot be placed in it",
+                        self.root.display()
+                    ),
+                )
+            })?;
+        layout.map_object_id(object_id).map_err(|e| {
+            ActivityError::refused(
+                RefusalKind::Configuration,
+                format!("object {object_id}: {e}"),
+            )
+        })
+    }
+
+    /// Refuses a run meant for another storage root (workers of several roots sharing one
+    /// engine store would otherwise write into the wrong one).
+    pub(crate) fn check_root(&self, run: &str, root: &str) -> Result<(), ActivityError> {
+        if Path::new(root) == self.root {
+            return Ok(());
+        }
+        Err(ActivityError::refused(
+            RefusalKind::Configuration,
+            format!(
+                "run {run} is for storage root {root}, but this worker serves {}",
+                self.root.display()
+            ),
+        ))
+    }
+
+    /// `object_path` in [`Environment::fs`].
+    pub(crate) fn fs_path(&self, object_path: &str) -> String {
+        join(&self.root_name, object_path)
+    }
+
+    /// A run's work directory in [`Environment::fs`]: beside the root, not in it.
+    pub(crate) fn work_path(&self, run: &str) -> String {
+        format!("{}.ocfl-work/{run}", self.root_name)
+    }
+}
+
+/// The storage root as an absolute path with links resolved, so that one root reached by two
+/// spellings is one root (run ids depend on it).
+pub(crate) fn canonical_root(path: &Path) -> Result<PathBuf, EnvError> {
+    std::fs::canonicalize(path).map_err(|source| EnvError::Root {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn split_root(root: &Path) -> Result<(PathBuf, String), EnvError> {
+    let bad = |reason| EnvError::RootPath {
+        path: root.to_path_buf(),
+        reason,
+    };
+    let parent = root
+        .parent()
+        .ok_or_else(|| bad("a storage root needs a parent directory for its work area"))?;
+    let name = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| bad("its name is not valid UTF-8"))?;
+    Ok((parent.to_path_buf(), name.to_owned()))
+}

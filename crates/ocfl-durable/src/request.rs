@@ -1,0 +1,217 @@
+//! What a commit asks for, and the run input the engine records for it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+use ocfl_core::SpecVersion;
+use ocfl_core::digest::DigestAlgorithm;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// An `ocfl commit`: make the object `object_id` hold exactly the files below `source` as a
+/// new version (creating the object if it does not exist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRequest {
+    /// The object id.
+    pub object_id: String,
+    /// The source directory; its files become the new version's state.
+    pub source: PathBuf,
+    /// The version message.
+    pub message: Option<String>,
+    /// The version's user name.
+    pub user_name: Option<String>,
+    /// The version's user address (a URI); only recorded with a user name.
+    pub user_address: Option<String>,
+    /// The version's creation time; `None` uses the run's (deterministic) start time.
+    pub created: Option<DateTime<FixedOffset>>,
+    /// The specification version: `None` keeps an existing object's (1.1 for a new one).
+    pub spec_version: Option<SpecVersion>,
+    /// The content digest algorithm: `None` keeps an existing object's (sha512 for a new one).
+    pub digest_algorithm: Option<DigestAlgorithm>,
+    /// Fixity algorithms to record for new content.
+    pub fixity: Vec<DigestAlgorithm>,
+    /// A new object's content directory name (`None`: `content`).
+    pub content_directory: Option<String>,
+    /// A new object's zero-padded version width (`None`: `v1`, `v2`, ...).
+    pub padding: Option<u8>,
+    /// Stage the files symbolic links point to instead of refusing links.
+    pub follow_symlinks: bool,
+}
+
+impl CommitRequest {
+    /// A request with defaults for everything but the object id and the source.
+    pub fn new(object_id: impl Into<String>, source: impl Into<PathBuf>) -> CommitRequest {
+        CommitRequest {
+            object_id: object_id.into(),
+            source: source.into(),
+            message: None,
+            user_name: None,
+            user_address: None,
+            created: None,
+            spec_version: None,
+            digest_algorithm: None,
+            fixity: Vec::new(),
+            content_directory: None,
+            padding: None,
+            follow_symlinks: false,
+        }
+    }
+
+    /// Sets the version message.
+    pub fn message(mut self, message: impl Into<String>) -> CommitRequest {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Sets the version's user.
+    pub fn user(mut self, name: impl Into<String>, address: Option<String>) -> CommitRequest {
+        self.user_name = Some(name.into());
+        self.user_address = address;
+        self
+    }
+
+    /// Sets the version's creation time.
+    pub fn created(mut self, created: DateTime<FixedOffset>) -> CommitRequest {
+        self.created = Some(created);
+        self
+    }
+}
+
+/// How runs execute. Recorded in each run's input when it starts, so a resumed run keeps the
+/// settings it started with (its orchestration replays with them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// At most this many content copies per activity.
+    pub batch_files: u32,
+    /// At most this many bytes of content per activity (a larger file gets one of its own).
+    pub batch_bytes: u64,
+    /// Copy activities in flight at once.
+    pub copy_concurrency: u32,
+    /// Attempts of an activity that fails with a transient error, before the run stalls.
+    pub retry_attempts: u32,
+    /// Wait before the second attempt (milliseconds); doubles per attempt.
+    pub retry_first_interval_ms: u64,
+    /// Longest wait between attempts (milliseconds).
+    pub retry_max_interval_ms: u64,
+    /// How the new version is checked once it is in place.
+    pub verify: Verify,
+}
+
+impl Default for Tuning {
+    /// 256 files or 64 MiB per copy batch, 4 batches in flight, 6 attempts from 1 s to 60 s,
+    /// new content re-read after the update.
+    fn default() -> Tuning {
+        Tuning {
+            batch_files: 256,
+            batch_bytes: 64 << 20,
+            copy_concurrency: 4,
+            retry_attempts: 6,
+            retry_first_interval_ms: 1_000,
+            retry_max_interval_ms: 60_000,
+            verify: Verify::NewContent,
+        }
+    }
+}
+
+impl Tuning {
+    /// Sets the retry schedule: `attempts` attempts, waits from `first` doubling to `max`.
+    pub fn retry(mut self, attempts: u32, first: Duration, max: Duration) -> Tuning {
+        self.retry_attempts = attempts.max(1);
+        self.retry_first_interval_ms = u64::try_from(first.as_millis()).unwrap_or(u64::MAX);
+        self.retry_max_interval_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+}
+
+/// How thoroughly the object is validated after an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verify {
+    /// Structure only: inventories, sidecars, every listed file present; no content read.
+    Structure,
+    /// Structure, and the digest of every content file this update wrote, read back.
+    NewContent,
+    /// Structure and the digest of every content file of every version.
+    Full,
+}
+
+/// The input of an update run, as recorded in its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunInput {
+    /// The run id (also the instance id).
+    pub run: String,
+    /// The storage root, as given to the service (for people and for checking the worker's).
+    pub root: String,
+    /// What to do.
+    pub command: Command,
+    /// How.
+    pub tuning: Tuning,
+}
+
+/// A commit request in recorded form: text for every value, paths made absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Command {
+    pub object_id: String,
+    pub source: String,
+    pub message: Option<String>,
+    pub user_name: Option<String>,
+    pub user_address: Option<String>,
+    pub created: Option<String>,
+    pub spec_version: Option<String>,
+    pub digest_algorithm: Option<String>,
+    pub fixity: Vec<String>,
+    pub content_directory: Option<String>,
+    pub padding: Option<u8>,
+    pub follow_symlinks: bool,
+}
+
+impl Command {
+    /// The recorded form of `request`, whose source is `source` (absolute, UTF-8).
+    pub fn new(request: &CommitRequest, source: String) -> Command {
+        Command {
+            object_id: request.object_id.clone(),
+            source,
+            message: request.message.clone(),
+            user_name: request.user_name.clone(),
+            user_address: request.user_address.clone(),
+            created: request
+                .created
+                .map(|c| c.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            spec_version: request.spec_version.map(|v| v.as_str().to_owned()),
+            digest_algorithm: request.digest_algorithm.map(|a| a.name().to_owned()),
+            fixity: request.fixity.iter().map(|a| a.name().to_owned()).collect(),
+            content_directory: request.content_directory.clone(),
+            padding: request.padding,
+            follow_symlinks: request.follow_symlinks,
+        }
+    }
+}
+
+/// The instance id of the lock of an object: at most one run per object is active because
+/// this instance, which runs the update as its sub-orchestration, can only be created while
+/// no earlier one is running.
+pub(crate) fn lock_id(object_key: &str) -> String {
+    format!("object-{object_key}")
+}
+
+/// The prefix of the ids of every run of one command on one object.
+pub(crate) fn run_prefix(object_key: &str, command_key: &str) -> String {
+    format!("commit-{object_key}-{command_key}-")
+}
+
+/// Identifies an object across runs: its storage root and its id.
+pub(crate) fn object_key(root: &Path, object_id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(root.as_os_str().as_encoded_bytes());
+    hasher.update([0]);
+    hasher.update(object_id.as_bytes());
+    hex::encode(&hasher.finalize()[..6])
+}
+
+/// Identifies a command: everything the request says (its serialized form), so the same
+/// `ocfl commit` typed again maps to the same runs.
+pub(crate) fn command_key(command: &Command) -> String {
+    let text = serde_json::to_string(command).unwrap_or_default();
+    hex::encode(&Sha256::digest(text.as_bytes())[..4])
+}

@@ -1,0 +1,6 @@
+//! Integration tests of update runs on the in-memory backend with real workers.
+
+mod commit;
+mod crash;
+mod failures;
+mod support;
