@@ -173,6 +173,13 @@ impl ProfileResult {
         (ours > 0.0).then(|| theirs / ours)
     }
 
+    /// The same from each tool's fastest run: the least disturbed by other load on a shared
+    /// machine, where a tool that needs both cores suffers most. Shown beside the median.
+    fn best_ratio(&self) -> Option<f64> {
+        let (ours, theirs) = (fastest(&self.ours)?, fastest(&self.sha512sum)?);
+        (ours > 0.0).then(|| theirs / ours)
+    }
+
     fn megabytes_per_second(&self, times: &[f64]) -> Option<f64> {
         super::median(times).map(|s| self.tree.bytes as f64 / 1e6 / s)
     }
@@ -264,6 +271,10 @@ fn time_sha512sum(dir: &Path) -> anyhow::Result<f64> {
     Ok(seconds)
 }
 
+fn fastest(times: &[f64]) -> Option<f64> {
+    times.iter().copied().min_by(f64::total_cmp)
+}
+
 fn verdict(ratio: Option<f64>) -> &'static str {
     match ratio {
         Some(r) if r >= TARGET => "met",
@@ -274,17 +285,29 @@ fn verdict(ratio: Option<f64>) -> &'static str {
 
 fn print_table(results: &[ProfileResult], runs: usize) {
     println!(
-        "{:<8} {:>6} {:>12} {:<10} {:>4} {:>10} {:>9} {:>13}",
-        "profile", "files", "bytes", "tool", "runs", "median s", "MB/s", "ours / sha512"
+        "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9} {:>7} {:>12} {:>7} {:>12}",
+        "profile",
+        "files",
+        "bytes",
+        "tool",
+        "runs",
+        "median s",
+        "MB/s",
+        "ours/sha512",
+        "best s",
+        "best ratio"
     );
     for r in results {
         for (tool, times) in [("ours", &r.ours), ("sha512sum", &r.sha512sum)] {
-            let ratio = match tool {
-                "ours" => r.ratio().map_or("-".into(), |x| format!("{x:.2}")),
-                _ => String::new(),
+            let (ratio, best_ratio) = match tool {
+                "ours" => (
+                    r.ratio().map_or("-".into(), |x| format!("{x:.2}")),
+                    r.best_ratio().map_or("-".into(), |x| format!("{x:.2}")),
+                ),
+                _ => (String::new(), String::new()),
             };
             println!(
-                "{:<8} {:>6} {:>12} {:<10} {:>4} {:>10.3} {:>9.1} {:>13}",
+                "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9.3} {:>7.1} {:>12} {:>7.3} {:>12}",
                 r.profile.key(),
                 r.tree.files,
                 r.tree.bytes,
@@ -292,14 +315,16 @@ fn print_table(results: &[ProfileResult], runs: usize) {
                 runs,
                 super::median(times).unwrap_or(f64::NAN),
                 r.megabytes_per_second(times).unwrap_or(f64::NAN),
-                ratio
+                ratio,
+                fastest(times).unwrap_or(f64::NAN),
+                best_ratio
             );
         }
     }
     for r in results {
         if let Some(ratio) = r.ratio() {
             println!(
-                "target {}: ours / sha512sum throughput >= {TARGET}: {ratio:.2} -> {}",
+                "target {}: ours / sha512sum throughput (medians) >= {TARGET}: {ratio:.2} -> {}",
                 r.profile.key(),
                 verdict(Some(ratio))
             );
@@ -330,6 +355,7 @@ fn summary_json(options: &Options, results: &[ProfileResult]) -> Value {
                     "mb_per_s": r.megabytes_per_second(&r.sha512sum),
                 },
                 "ratio": r.ratio(),
+                "best_ratio": r.best_ratio(),
                 "target": TARGET,
                 "met": r.ratio().map(|x| x >= TARGET),
             })
