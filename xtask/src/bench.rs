@@ -341,6 +341,13 @@ fn excerpt(output: &str) -> String {
     text.join("\n")
 }
 
+/// The one-minute load average (Linux), recorded with the figures: on a shared machine the
+/// other load explains much of the spread between runs.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// A `--runs` value: a positive number.
 fn parse_runs(text: &str) -> anyhow::Result<usize> {
     text.parse()

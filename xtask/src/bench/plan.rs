@@ -67,6 +67,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
+    let load_before = super::load_average();
     let mut results = Vec::new();
     for scenario in Scenario::ALL {
         let mut figures = Vec::new();
@@ -83,8 +84,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         results.push((scenario, figures));
     }
+    let load = [load_before, super::load_average()];
     print_table(files, &results);
-    println!("{}", summary_json(files, runs, &results));
+    println!("load average (1 min) before and after: {load:?}");
+    println!("{}", summary_json(files, runs, &results, load));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -284,7 +287,12 @@ fn met(figures: &[Measured]) -> (bool, bool) {
     (time, memory)
 }
 
-fn summary_json(files: usize, runs: usize, results: &[(Scenario, Vec<Measured>)]) -> Value {
+fn summary_json(
+    files: usize,
+    runs: usize,
+    results: &[(Scenario, Vec<Measured>)],
+    load: [Option<f64>; 2],
+) -> Value {
     let scenarios: Vec<Value> = results
         .iter()
         .map(|(scenario, figures)| {
@@ -301,6 +309,7 @@ fn summary_json(files: usize, runs: usize, results: &[(Scenario, Vec<Measured>)]
         .collect();
     json!({
         "bench": "plan",
+        "load_average": load,
         "files": files,
         "runs": runs,
         "targets": { "seconds": TARGET_SECONDS, "planning_mib": TARGET_MIB },

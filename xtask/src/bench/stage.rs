@@ -70,6 +70,7 @@ impl Options {
 /// `bench stage ARGS`.
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = Options::parse(args)?;
+    let load_before = super::load_average();
     let temp = tempfile::tempdir()?;
     let base = options.keep.clone().unwrap_or_else(|| temp.path().into());
     let mut results = Vec::new();
@@ -91,8 +92,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         check_same_digests(&dir)?;
         results.push(time_profile(profile, tree, &dir, options.runs)?);
     }
+    let load = [load_before, super::load_average()];
     print_table(&results, options.runs);
-    println!("{}", summary_json(&options, &results));
+    println!("load average (1 min) before and after: {load:?}");
+    println!("{}", summary_json(&options, &results, load));
     if let Some(kept) = &options.keep {
         eprintln!("bench: the source trees are kept under {}", kept.display());
     }
@@ -160,28 +163,48 @@ fn parse_sha512sum(output: &str) -> anyhow::Result<BTreeMap<String, String>> {
 struct ProfileResult {
     profile: SourceProfile,
     tree: SourceTree,
-    ours: Vec<f64>,
-    sha512sum: Vec<f64>,
+    ours: Vec<Timed>,
+    sha512sum: Vec<Timed>,
     /// Peak RSS of our staging processes, the largest over the runs.
     ours_peak_kib: u64,
+}
+
+/// One timed run of a tool.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Timed {
+    /// Wall time from spawn to exit.
+    seconds: f64,
+    /// CPU time (user and system) of the tool's processes, as the shell's `times` reports it
+    /// (10 ms resolution): the work done, whatever else the machine was running.
+    cpu_seconds: f64,
+}
+
+fn wall(runs: &[Timed]) -> Vec<f64> {
+    runs.iter().map(|t| t.seconds).collect()
+}
+
+fn cpu(runs: &[Timed]) -> Vec<f64> {
+    runs.iter().map(|t| t.cpu_seconds).collect()
 }
 
 impl ProfileResult {
     /// Our throughput over `sha512sum`'s: their median time over ours.
     fn ratio(&self) -> Option<f64> {
-        let (ours, theirs) = (super::median(&self.ours)?, super::median(&self.sha512sum)?);
+        let ours = super::median(&wall(&self.ours))?;
+        let theirs = super::median(&wall(&self.sha512sum))?;
         (ours > 0.0).then(|| theirs / ours)
     }
 
     /// The same from each tool's fastest run: the least disturbed by other load on a shared
     /// machine, where a tool that needs both cores suffers most. Shown beside the median.
     fn best_ratio(&self) -> Option<f64> {
-        let (ours, theirs) = (fastest(&self.ours)?, fastest(&self.sha512sum)?);
+        let ours = fastest(&wall(&self.ours))?;
+        let theirs = fastest(&wall(&self.sha512sum))?;
         (ours > 0.0).then(|| theirs / ours)
     }
 
-    fn megabytes_per_second(&self, times: &[f64]) -> Option<f64> {
-        super::median(times).map(|s| self.tree.bytes as f64 / 1e6 / s)
+    fn megabytes_per_second(&self, runs: &[Timed]) -> Option<f64> {
+        super::median(&wall(runs)).map(|s| self.tree.bytes as f64 / 1e6 / s)
     }
 }
 
@@ -201,53 +224,40 @@ fn time_profile(
     };
     for run in 0..runs {
         for ours_turn in [run % 2 == 0, run % 2 == 1] {
-            if ours_turn {
-                let (seconds, peak_kib) = time_ours(dir, tree)?;
-                result.ours.push(seconds);
+            let (tool, timed) = if ours_turn {
+                let (timed, peak_kib) = time_ours(dir, tree)?;
+                result.ours.push(timed);
                 result.ours_peak_kib = result.ours_peak_kib.max(peak_kib);
-                eprintln!(
-                    "bench: {} run {}/{runs} ours: {seconds:.3} s",
-                    profile.key(),
-                    run + 1
-                );
+                ("ours", timed)
             } else {
-                let seconds = time_sha512sum(dir)?;
-                result.sha512sum.push(seconds);
-                eprintln!(
-                    "bench: {} run {}/{runs} sha512sum: {seconds:.3} s",
-                    profile.key(),
-                    run + 1
-                );
-            }
+                let (timed, _) = run_timed(dir, &format!("{SHA512SUM} > /dev/null"))?;
+                result.sha512sum.push(timed);
+                ("sha512sum", timed)
+            };
+            eprintln!(
+                "bench: {} run {}/{runs} {tool}: {:.3} s ({:.2} CPU s)",
+                profile.key(),
+                run + 1,
+                timed.seconds,
+                timed.cpu_seconds
+            );
         }
     }
     Ok(result)
 }
 
-/// Spawns `xtask bench stage-once DIR`; returns the wall time and the child's peak RSS.
-fn time_ours(dir: &Path, tree: SourceTree) -> anyhow::Result<(f64, u64)> {
+/// Runs `xtask bench stage-once .` in `dir`; returns its times and peak RSS.
+fn time_ours(dir: &Path, tree: SourceTree) -> anyhow::Result<(Timed, u64)> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let start = Instant::now();
-    let output = Command::new(&exe)
-        .args(["bench", "stage-once"])
-        .arg(dir)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {}", exe.display()))?;
-    let seconds = start.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        output.status.success(),
-        "stage-once failed ({})",
-        output.status
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let figures: Vec<u64> = text
+    let command = format!("{} bench stage-once .", shell_quote(&exe.to_string_lossy()));
+    let (timed, output) = run_timed(dir, &command)?;
+    let figures: Vec<u64> = output
         .split_whitespace()
         .map(str::parse)
         .collect::<Result<_, _>>()
-        .with_context(|| format!("unexpected stage-once output {text:?}"))?;
+        .with_context(|| format!("unexpected stage-once output {output:?}"))?;
     let [files, bytes, peak_kib] = figures[..] else {
-        anyhow::bail!("unexpected stage-once output {text:?}");
+        anyhow::bail!("unexpected stage-once output {output:?}");
     };
     anyhow::ensure!(
         files == tree.files as u64 && bytes == tree.bytes,
@@ -255,20 +265,55 @@ fn time_ours(dir: &Path, tree: SourceTree) -> anyhow::Result<(f64, u64)> {
         tree.files,
         tree.bytes
     );
-    Ok((seconds, peak_kib))
+    Ok((timed, peak_kib))
 }
 
-fn time_sha512sum(dir: &Path) -> anyhow::Result<f64> {
+/// Runs `command` with `sh` in `dir`, followed by the shell's `times`; both tools go through
+/// the same shell, so its start-up is charged to each alike. Returns the times and the
+/// command's own standard output.
+fn run_timed(dir: &Path, command: &str) -> anyhow::Result<(Timed, String)> {
+    let script = format!("{command}\nstatus=$?\ntimes\nexit $status");
     let start = Instant::now();
-    let status = Command::new("sh")
-        .args(["-c", SHA512SUM])
+    let output = Command::new("sh")
+        .args(["-c", &script])
         .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .context("running sha512sum")?;
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {command}"))?;
     let seconds = start.elapsed().as_secs_f64();
-    anyhow::ensure!(status.success(), "{SHA512SUM} failed ({status})");
-    Ok(seconds)
+    anyhow::ensure!(
+        output.status.success(),
+        "{command} failed ({})",
+        output.status
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines: Vec<&str> = text.lines().collect();
+    // `times` prints two lines: the shell's own user and system times, then its children's.
+    let children = lines.pop().unwrap_or_default();
+    lines.pop();
+    let cpu_seconds = parse_times_line(children)
+        .with_context(|| format!("unexpected `times` output {children:?}"))?;
+    let timed = Timed {
+        seconds,
+        cpu_seconds,
+    };
+    Ok((timed, lines.join("\n")))
+}
+
+/// The sum of the durations on one line of `times` output (`0m0.250000s 0m0.120000s`).
+fn parse_times_line(line: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut fields = 0;
+    for field in line.split_whitespace() {
+        let (minutes, seconds) = field.strip_suffix('s')?.split_once('m')?;
+        total += minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?;
+        fields += 1;
+    }
+    (fields == 2).then_some(total)
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn fastest(times: &[f64]) -> Option<f64> {
@@ -285,7 +330,7 @@ fn verdict(ratio: Option<f64>) -> &'static str {
 
 fn print_table(results: &[ProfileResult], runs: usize) {
     println!(
-        "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9} {:>7} {:>12} {:>7} {:>12}",
+        "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9} {:>7} {:>12} {:>7} {:>11} {:>6}",
         "profile",
         "files",
         "bytes",
@@ -295,7 +340,8 @@ fn print_table(results: &[ProfileResult], runs: usize) {
         "MB/s",
         "ours/sha512",
         "best s",
-        "best ratio"
+        "best ratio",
+        "CPU s"
     );
     for r in results {
         for (tool, times) in [("ours", &r.ours), ("sha512sum", &r.sha512sum)] {
@@ -307,17 +353,18 @@ fn print_table(results: &[ProfileResult], runs: usize) {
                 _ => (String::new(), String::new()),
             };
             println!(
-                "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9.3} {:>7.1} {:>12} {:>7.3} {:>12}",
+                "{:<8} {:>6} {:>10} {:<10} {:>4} {:>9.3} {:>7.1} {:>12} {:>7.3} {:>11} {:>6.2}",
                 r.profile.key(),
                 r.tree.files,
                 r.tree.bytes,
                 tool,
                 runs,
-                super::median(times).unwrap_or(f64::NAN),
+                super::median(&wall(times)).unwrap_or(f64::NAN),
                 r.megabytes_per_second(times).unwrap_or(f64::NAN),
                 ratio,
-                fastest(times).unwrap_or(f64::NAN),
-                best_ratio
+                fastest(&wall(times)).unwrap_or(f64::NAN),
+                best_ratio,
+                super::median(&cpu(times)).unwrap_or(f64::NAN),
             );
         }
     }
@@ -332,7 +379,7 @@ fn print_table(results: &[ProfileResult], runs: usize) {
     }
 }
 
-fn summary_json(options: &Options, results: &[ProfileResult]) -> Value {
+fn summary_json(options: &Options, results: &[ProfileResult], load: [Option<f64>; 2]) -> Value {
     let profiles: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -342,17 +389,21 @@ fn summary_json(options: &Options, results: &[ProfileResult]) -> Value {
                 "files": r.tree.files,
                 "bytes": r.tree.bytes,
                 "ours": {
-                    "command": "xtask bench stage-once DIR (Stage::from_directory, sha512)",
-                    "times_s": r.ours,
-                    "median_s": super::median(&r.ours),
+                    "command": "xtask bench stage-once . (Stage::from_directory, sha512)",
+                    "times_s": wall(&r.ours),
+                    "median_s": super::median(&wall(&r.ours)),
                     "mb_per_s": r.megabytes_per_second(&r.ours),
+                    "cpu_s": cpu(&r.ours),
+                    "median_cpu_s": super::median(&cpu(&r.ours)),
                     "peak_rss_kib": r.ours_peak_kib,
                 },
                 "sha512sum": {
                     "command": SHA512SUM,
-                    "times_s": r.sha512sum,
-                    "median_s": super::median(&r.sha512sum),
+                    "times_s": wall(&r.sha512sum),
+                    "median_s": super::median(&wall(&r.sha512sum)),
                     "mb_per_s": r.megabytes_per_second(&r.sha512sum),
+                    "cpu_s": cpu(&r.sha512sum),
+                    "median_cpu_s": super::median(&cpu(&r.sha512sum)),
                 },
                 "ratio": r.ratio(),
                 "best_ratio": r.best_ratio(),
@@ -365,6 +416,7 @@ fn summary_json(options: &Options, results: &[ProfileResult]) -> Value {
         "bench": "stage",
         "runs": options.runs,
         "page_cache": "warm",
+        "load_average": load,
         "cores": std::thread::available_parallelism().map(usize::from).ok(),
         "profiles": profiles,
         "met": results.iter().all(|r| r.ratio().is_some_and(|x| x >= TARGET)),
@@ -410,6 +462,24 @@ mod tests {
         assert_eq!(parsed["d01/f.dat"], "ab12");
         assert_eq!(parsed["two  spaces"], "cd34");
         assert!(parse_sha512sum("no-separator\n").is_err());
+    }
+
+    #[test]
+    fn times_lines_sum_user_and_system_time() {
+        let total = parse_times_line("0m0.250000s 1m0.125s").unwrap();
+        assert!((total - 60.375).abs() < 1e-9, "{total}");
+        assert_eq!(parse_times_line("0m0.25s"), None);
+        assert_eq!(parse_times_line("garbage here"), None);
+    }
+
+    #[test]
+    fn a_timed_command_reports_its_output_and_its_cpu_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (timed, output) = run_timed(dir.path(), "echo one; echo two").unwrap();
+        assert_eq!(output, "one\ntwo");
+        assert!(timed.seconds > 0.0 && timed.cpu_seconds >= 0.0, "{timed:?}");
+        assert!(run_timed(dir.path(), "false").is_err());
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
     }
 
     #[test]
