@@ -2,11 +2,20 @@
 //! storage root deterministically, checks that every validator accepts it (and rejects a
 //! corrupted copy), then times each validator on it, alternating their order, and prints a
 //! table plus one JSON line with the medians and the ratios against the design's targets.
+//!
+//! `cargo xtask bench stage` (staging throughput against `sha512sum`, [`stage`]) and
+//! `cargo xtask bench plan` (time and memory of planning 100,000 files, [`plan`]) run in a
+//! release build of xtask, which they build and start when run from a debug one.
 //! See docs/benchmarks.md.
 
 mod generate;
+mod memory;
 mod peers;
+mod plan;
 mod prng;
+mod release;
+mod source;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,8 +30,9 @@ use peers::{Invocation, Outcome, Peer, Validator};
 /// Design targets: our median over the peer's median must not exceed these.
 const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 
-const USAGE: &str =
-    "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]";
+const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]
+       cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]
+       cargo xtask bench plan [--files N] [--runs N]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -31,6 +41,17 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             bench_validate(&options)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some("stage") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => stage::run(&args[1..]),
+        },
+        Some("plan") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => plan::run(&args[1..]),
+        },
+        // The timed children of `stage` and `plan`, started by them.
+        Some("stage-once") => stage::run_once(&args[1..]),
+        Some("plan-once") => plan::run_once(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             Ok(ExitCode::from(2))
@@ -318,6 +339,21 @@ fn excerpt(output: &str) -> String {
         text.push("...");
     }
     text.join("\n")
+}
+
+/// The one-minute load average (Linux), recorded with the figures: on a shared machine the
+/// other load explains much of the spread between runs.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A `--runs` value: a positive number.
+fn parse_runs(text: &str) -> anyhow::Result<usize> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .with_context(|| format!("--runs needs a positive number, not {text:?}"))
 }
 
 fn median(times: &[f64]) -> Option<f64> {

@@ -3,6 +3,8 @@
 //! - `conformance`: run the validator over every official fixture, print a table and a
 //!   closing `N passed, M failed` line.
 //! - `bench validate`: end-to-end validation benchmark against rocfl and ocfl-py.
+//! - `bench stage`: staging throughput against `sha512sum`; `bench plan`: time and memory of
+//!   planning 100,000 files.
 
 mod bench;
 mod conformance;
@@ -15,7 +17,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <conformance | bench validate> [options]");
+            eprintln!("usage: cargo xtask <conformance | bench validate|stage|plan> [options]");
             return ExitCode::from(2);
         }
     };

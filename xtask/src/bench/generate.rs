@@ -110,7 +110,7 @@ fn write_root_files(root: &Path) -> anyhow::Result<()> {
 }
 
 /// One version's full state: logical path -> bytes.
-type VersionFiles = BTreeMap<String, Vec<u8>>;
+pub type VersionFiles = BTreeMap<String, Vec<u8>>;
 
 /// The id of the large object (ids are URIs, as the specification recommends: W005).
 pub const MANY_ID: &str = "urn:bench:many";
@@ -119,7 +119,9 @@ pub const MANY_ID: &str = "urn:bench:many";
 /// below, so that files share directories as in real collections.
 const MANY_FAN_OUT: [usize; 4] = [20, 10, 5, 4];
 
-fn many_files_version(rng: &mut SplitMix64, count: usize) -> VersionFiles {
+/// The files of the 'many' profile: `count` files of 1-4 KiB at depth 1 to 4, about 2% of
+/// them repeating the previous file's bytes. Also the source tree of `bench stage`.
+pub fn many_files_version(rng: &mut SplitMix64, count: usize) -> VersionFiles {
     let mut files = VersionFiles::new();
     let mut previous: Vec<u8> = Vec::new();
     for n in 0..count {

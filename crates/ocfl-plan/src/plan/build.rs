@@ -47,9 +47,13 @@ pub fn plan(
 
     let (inventory, copies) = new_inventory(base, stage, &settings, options, created)?;
     let inventory_bytes = inventory.to_json_bytes();
-    // Serialization writes JSON text, which is UTF-8.
-    let inventory_text = String::from_utf8_lossy(&inventory_bytes).into_owned();
+    // The inventory now lives on as its text; the steps below need only `copies`. Freeing the
+    // tree first keeps the two largest structures of a big plan from coexisting.
+    drop(inventory);
     let inventory_digest = settings.digest_algorithm.digest_bytes(&inventory_bytes);
+    // Serialization writes JSON text, which is UTF-8: the bytes become the text without a copy.
+    let inventory_text = String::from_utf8(inventory_bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let mut plan = Plan {
         object_id: options.object_id.clone(),
         object_path: options.object_path.clone(),
@@ -542,11 +546,18 @@ fn write_step(plan: &Plan, id: &str, path: String, temp: String, contents: Conte
 
 /// A step that writes `contents`: its size and digest are those bytes'.
 fn sized(plan: &Plan, id: &str, action: Action, contents: Contents) -> Step {
-    let bytes = plan.contents(contents);
+    let (size, digest) = match contents {
+        // Known already, and the inventory is the one large file: not copied nor hashed again.
+        Contents::Inventory => (plan.inventory.len(), plan.inventory_digest.clone()),
+        Contents::Sidecar | Contents::Declaration => {
+            let bytes = plan.contents(contents);
+            (bytes.len(), plan.digest_algorithm.digest_bytes(&bytes))
+        }
+    };
     Step {
         id: id.to_owned(),
         action,
-        size: bytes.len() as u64,
-        digest: Some(plan.digest_algorithm.digest_bytes(&bytes)),
+        size: size as u64,
+        digest: Some(digest),
     }
 }

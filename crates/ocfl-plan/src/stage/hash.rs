@@ -56,7 +56,10 @@ pub(super) fn hash_file(
         )
     ];
     let mut size = 0u64;
-    loop {
+    // Reading stops at the size seen before: the final check below compares that with the
+    // size after, so a file that grew is still reported, without one more read per file
+    // to meet the end.
+    while size < before.len() {
         let n = match file.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => n,

@@ -24,6 +24,7 @@ mod walk;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use ocfl_core::digest::{Digest, DigestAlgorithm};
 use ocfl_core::inventory::State;
@@ -156,10 +157,34 @@ pub struct Stage {
 impl Stage {
     /// Stages every regular file below `root`; logical paths are relative to it. Empty
     /// directories are not staged (OCFL has no way to record them).
+    ///
+    /// Files are hashed as the walk finds them, so reading starts with the first file rather
+    /// than after the whole tree is listed. A refusal met by the walk wins over any file that
+    /// could not be read.
     pub fn from_directory(root: &Path, options: &StageOptions) -> Result<Stage, Error> {
         check_options(options)?;
-        let files = walk::walk(root, options.follow_symlinks)?;
-        Stage::hash_all(files, options)
+        let algorithms = algorithms(options);
+        let (sender, receiver) = mpsc::channel();
+        let mut walked = Ok(());
+        rayon::scope(|scope| {
+            let algorithms = &algorithms;
+            walked = walk::walk(root, options.follow_symlinks, &mut |logical, source| {
+                let sender = sender.clone();
+                // One task per file: large files spread over the threads as well as small
+                // ones; a task costs far less than opening a file.
+                scope.spawn(move |_| {
+                    let hashed = hash::hash_file(&source, algorithms, &|| {});
+                    // The receiver outlives the scope, so the send cannot fail.
+                    let _ = sender.send((logical, source, hashed));
+                });
+            });
+        });
+        drop(sender);
+        walked?;
+        let mut hashed: Vec<_> = receiver.into_iter().collect();
+        hashed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        check_names(hashed.iter().map(|(logical, source, _)| (logical, source)))?;
+        Stage::from_hashed(hashed, options)
     }
 
     /// Stages the given (logical path, source file) pairs, in any order.
@@ -225,48 +250,43 @@ impl Stage {
         options: &StageOptions,
     ) -> Result<Stage, Error> {
         files.sort();
-        for pair in files.windows(2) {
-            if pair[0].0 == pair[1].0 {
-                return Err(Error::Duplicate {
-                    logical: pair[0].0.to_string(),
-                    first: pair[0].1.clone(),
-                    second: pair[1].1.clone(),
-                });
-            }
-        }
-        let names: Vec<&str> = files.iter().map(|(l, _)| l.as_str()).collect();
-        if let Some((file, inside)) = find_conflict(&names) {
-            return Err(Error::Conflict {
-                file: file.to_owned(),
-                inside: inside.to_owned(),
-            });
-        }
-        let fixity_algorithms = dedup(&options.fixity);
-        let mut algorithms = vec![options.digest_algorithm];
-        algorithms.extend(&fixity_algorithms);
-        let hashed: Vec<Result<hash::Hashed, Error>> = files
-            .par_iter()
-            .map(|(_, source)| hash::hash_file(source, &algorithms, &|| {}))
+        check_names(files.iter().map(|(logical, source)| (logical, source)))?;
+        let algorithms = algorithms(options);
+        let hashed: Vec<_> = files
+            .into_par_iter()
+            .map(|(logical, source)| {
+                let hashed = hash::hash_file(&source, &algorithms, &|| {});
+                (logical, source, hashed)
+            })
             .collect();
-        let mut staged = BTreeMap::new();
-        // The first failure in logical-path order, whichever thread met it first.
-        for ((logical, source), hashed) in files.into_iter().zip(hashed) {
-            let mut hashed = hashed?;
-            let digest = hashed.take(options.digest_algorithm);
-            let fixity = fixity_algorithms
-                .iter()
-                .map(|&a| (a, hashed.take(a)))
-                .collect();
-            staged.insert(
-                logical,
-                StagedFile {
+        Stage::from_hashed(hashed, options)
+    }
+
+    /// The stage of hashed files sorted by logical path; the first failure in that order,
+    /// whichever thread met it first.
+    fn from_hashed(
+        hashed: Vec<(LogicalPath, PathBuf, Result<hash::Hashed, Error>)>,
+        options: &StageOptions,
+    ) -> Result<Stage, Error> {
+        let fixity_algorithms = dedup(&options.fixity);
+        let staged = hashed
+            .into_iter()
+            .map(|(logical, source, hashed)| {
+                let mut hashed = hashed?;
+                let digest = hashed.take(options.digest_algorithm);
+                let fixity = fixity_algorithms
+                    .iter()
+                    .map(|&a| (a, hashed.take(a)))
+                    .collect();
+                let file = StagedFile {
                     source,
                     digest,
                     size: hashed.size,
                     fixity,
-                },
-            );
-        }
+                };
+                Ok((logical, file))
+            })
+            .collect::<Result<BTreeMap<_, _>, Error>>()?;
         Ok(Stage::assemble(
             options.digest_algorithm,
             fixity_algorithms,
@@ -329,6 +349,42 @@ fn check_options(options: &StageOptions) -> Result<(), Error> {
     } else {
         Err(Error::NotContentAlgorithm(options.digest_algorithm))
     }
+}
+
+/// The content algorithm, then the fixity algorithms without duplicates: what each file's
+/// one read feeds.
+fn algorithms(options: &StageOptions) -> Vec<DigestAlgorithm> {
+    let mut algorithms = vec![options.digest_algorithm];
+    algorithms.extend(dedup(&options.fixity));
+    algorithms
+}
+
+/// Refuses a logical path staged twice, or staged both as a file and as a directory.
+/// `files` must be sorted by logical path.
+fn check_names<'a>(
+    files: impl Iterator<Item = (&'a LogicalPath, &'a PathBuf)> + Clone,
+) -> Result<(), Error> {
+    let mut previous: Option<(&LogicalPath, &PathBuf)> = None;
+    for (logical, source) in files.clone() {
+        if let Some((before, first)) = previous
+            && before == logical
+        {
+            return Err(Error::Duplicate {
+                logical: logical.to_string(),
+                first: first.clone(),
+                second: source.clone(),
+            });
+        }
+        previous = Some((logical, source));
+    }
+    let names: Vec<&str> = files.map(|(logical, _)| logical.as_str()).collect();
+    if let Some((file, inside)) = find_conflict(&names) {
+        return Err(Error::Conflict {
+            file: file.to_owned(),
+            inside: inside.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn dedup(algorithms: &[DigestAlgorithm]) -> Vec<DigestAlgorithm> {

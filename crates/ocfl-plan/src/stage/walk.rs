@@ -8,12 +8,14 @@ use walkdir::WalkDir;
 
 use super::Error;
 
-/// Every regular file below `root`, with its logical path. Directories only contribute their
-/// names; links are refused unless `follow_symlinks`.
+/// Gives every regular file below `root`, with its logical path, to `found` as the walk meets
+/// it (in file-name order within each directory). Directories only contribute their names;
+/// links are refused unless `follow_symlinks`.
 pub(super) fn walk(
     root: &Path,
     follow_symlinks: bool,
-) -> Result<Vec<(LogicalPath, PathBuf)>, Error> {
+    found: &mut dyn FnMut(LogicalPath, PathBuf),
+) -> Result<(), Error> {
     let meta = std::fs::metadata(root).map_err(|source| Error::Unreadable {
         path: root.to_path_buf(),
         source,
@@ -24,7 +26,6 @@ pub(super) fn walk(
             message: "the source is not a directory".into(),
         });
     }
-    let mut files = Vec::new();
     let walker = WalkDir::new(root)
         .min_depth(1)
         .follow_links(follow_symlinks)
@@ -52,9 +53,9 @@ pub(super) fn walk(
                 path: path.to_path_buf(),
             });
         }
-        files.push((logical_path(relative, path)?, path.to_path_buf()));
+        found(logical_path(relative, path)?, path.to_path_buf());
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Checks `logical` (the path of `source` relative to the staged root) as a logical path.
