@@ -59,18 +59,40 @@ pub(crate) fn submit(inner: &Arc<Inner>, op: Op) {
         !mem::replace(&mut pending.writer_running, true)
     };
     if start {
-        let task = WriterTask {
-            inner: Arc::clone(inner),
-            done: false,
-        };
-        match tokio::runtime::Handle::try_current() {
-            // A blocking task, not a thread of our own: under paused tokio time (tests) the
-            // runtime does not jump its clock forward while a blocking task runs.
-            Ok(handle) => {
-                handle.spawn_blocking(move || task.run());
-            }
-            Err(_) => task.run(),
+        start_writer(inner);
+    }
+}
+
+/// Queues a write that nobody waits for (an attempt count): it goes with the next commit
+/// made for another write, or when the store is closed, and never causes a commit (an fsync)
+/// of its own.
+pub(crate) fn submit_lazily(inner: &Inner, op: Op) {
+    inner.pending().ops.push(op);
+}
+
+/// Writes what is still queued (when the store is closed).
+pub(crate) fn write_remaining(inner: &Inner) {
+    let idle = {
+        let mut pending = inner.pending();
+        !mem::replace(&mut pending.writer_running, true)
+    };
+    if idle {
+        write_until_empty(inner);
+    }
+}
+
+fn start_writer(inner: &Arc<Inner>) {
+    let task = WriterTask {
+        inner: Arc::clone(inner),
+        done: false,
+    };
+    match tokio::runtime::Handle::try_current() {
+        // A blocking task, not a thread of our own: under paused tokio time (tests) the
+        // runtime does not jump its clock forward while a blocking task runs.
+        Ok(handle) => {
+            handle.spawn_blocking(move || task.run());
         }
+        Err(_) => task.run(),
     }
 }
 
@@ -107,6 +129,9 @@ fn write_batch(inner: &Inner, ops: Vec<Op>) {
     };
     let durable = inner.durable_now(ops.iter().any(Op::needs_flush));
     let result = commit(inner, &ops, &held, now_ms, durable);
+    if result.is_ok() {
+        inner.stats.record(ops.len(), durable);
+    }
     if durable && result.is_ok() {
         *inner.last_flush() = Instant::now();
     }
