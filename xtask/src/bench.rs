@@ -4,6 +4,7 @@
 //! table plus one JSON line with the medians and the ratios against the design's targets.
 //! See docs/benchmarks.md.
 
+mod engine;
 mod generate;
 mod peers;
 mod prng;
@@ -21,11 +22,15 @@ use peers::{Invocation, Outcome, Peer, Validator};
 /// Design targets: our median over the peer's median must not exceed these.
 const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 
-const USAGE: &str =
-    "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]";
+const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]\n       \
+                     cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
+        Some("engine") => {
+            engine::run(&args[1..])?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some("validate") => {
             let options = Options::parse(&args[1..])?;
             bench_validate(&options)?;

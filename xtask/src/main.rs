@@ -3,9 +3,12 @@
 //! - `conformance`: run the validator over every official fixture, print a table and a
 //!   closing `N passed, M failed` line.
 //! - `bench validate`: end-to-end validation benchmark against rocfl and ocfl-py.
+//! - `bench engine`: the durable-redb engine against duroxide (docs/benchmarks.md).
+//! - `crash engine`: the durable-redb crash test over many seeds.
 
 mod bench;
 mod conformance;
+mod crash;
 
 use std::process::ExitCode;
 
@@ -14,8 +17,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("conformance") => conformance::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("crash") => crash::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <conformance | bench validate> [options]");
+            eprintln!(
+                "usage: cargo xtask <conformance | bench validate | bench engine | crash engine> [options]"
+            );
             return ExitCode::from(2);
         }
     };
