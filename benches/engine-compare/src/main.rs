@@ -7,8 +7,12 @@
 //!     --orchestrations N --activities K [--fan-out] [--runs R]
 //! ```
 //!
-//! The runtime gets the same concurrency as durable-core's default worker (8 orchestration
-//! turns, 16 activities at once); everything else is duroxide's default. `p50_ms` is measured
+//! duroxide logs its warnings (for example its retried "database is locked" errors) to stdout
+//! unless `RUST_LOG` says otherwise: run it with `RUST_LOG=error` to keep stdout to the JSON
+//! line (`cargo xtask bench engine` does).
+//!
+//! The runtime runs with duroxide's default options (2 orchestration turns and 2 activities at
+//! once) unless `--orchestration-concurrency` / `--activity-concurrency` say otherwise. `p50_ms` is measured
 //! like ours: with one orchestration per run, from the call that starts it until
 //! `wait_for_orchestration` returns; with more, it is not measured (duroxide's status does not
 //! carry timestamps) and reported as null.
@@ -21,7 +25,8 @@ use duroxide::runtime::registry::ActivityRegistry;
 use duroxide::runtime::{Runtime, RuntimeOptions};
 use duroxide::{ActivityContext, Client, OrchestrationContext, OrchestrationRegistry, OrchestrationStatus};
 
-const USAGE: &str = "usage: engine-compare --orchestrations N --activities K [--fan-out] [--runs R]";
+const USAGE: &str = "usage: engine-compare --orchestrations N --activities K [--fan-out] [--runs R] \
+                     [--orchestration-concurrency N] [--activity-concurrency N]";
 const LIMIT: Duration = Duration::from_secs(3600);
 
 struct Options {
@@ -29,6 +34,9 @@ struct Options {
     activities: u64,
     fan_out: bool,
     runs: u64,
+    /// `None`: duroxide's default.
+    orchestration_concurrency: Option<usize>,
+    activity_concurrency: Option<usize>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -37,6 +45,8 @@ fn parse() -> Result<Options, String> {
         activities: 1,
         fan_out: false,
         runs: 1,
+        orchestration_concurrency: None,
+        activity_concurrency: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -51,6 +61,8 @@ fn parse() -> Result<Options, String> {
             "--activities" => options.activities = number()?,
             "--runs" => options.runs = number()?,
             "--fan-out" => options.fan_out = true,
+            "--orchestration-concurrency" => options.orchestration_concurrency = Some(number()? as usize),
+            "--activity-concurrency" => options.activity_concurrency = Some(number()? as usize),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -112,11 +124,14 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         .register("sequence", sequence)
         .register("fan_out", fan_out)
         .build();
+    let defaults = RuntimeOptions::default();
     let runtime_options = RuntimeOptions {
-        orchestration_concurrency: 8,
-        worker_concurrency: 16,
-        ..RuntimeOptions::default()
+        orchestration_concurrency: options.orchestration_concurrency.unwrap_or(defaults.orchestration_concurrency),
+        worker_concurrency: options.activity_concurrency.unwrap_or(defaults.worker_concurrency),
+        ..defaults
     };
+    let (orchestration_concurrency, activity_concurrency) =
+        (runtime_options.orchestration_concurrency, runtime_options.worker_concurrency);
     let runtime = Runtime::start_with_options(store.clone(), activities, orchestrations, runtime_options).await;
     let client = Client::new(store);
     let name = if options.fan_out { "fan_out" } else { "sequence" };
@@ -158,6 +173,8 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         "p99_ms": percentile(&latencies_ms, 0.99),
         "failed": failed,
         "peak_rss_bytes": peak_rss_bytes(),
+        "orchestration_concurrency": orchestration_concurrency,
+        "activity_concurrency": activity_concurrency,
     }))
 }
 

@@ -39,6 +39,9 @@ struct Options {
     fan_out: bool,
     runs: u64,
     relaxed: bool,
+    /// `None`: durable-core's default.
+    orchestration_concurrency: Option<usize>,
+    activity_concurrency: Option<usize>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -48,6 +51,8 @@ fn parse() -> Result<Options, String> {
         fan_out: false,
         runs: 1,
         relaxed: false,
+        orchestration_concurrency: None,
+        activity_concurrency: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,6 +68,14 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = number()?,
             "--fan-out" => options.fan_out = true,
             "--relaxed" => options.relaxed = true,
+            "--orchestration-concurrency" => {
+                options.orchestration_concurrency =
+                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
+            }
+            "--activity-concurrency" => {
+                options.activity_concurrency =
+                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -134,17 +147,20 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         durability,
         ..RedbOptions::default()
     })?);
+    let defaults = WorkerOptions::default();
     let worker_options = WorkerOptions {
-        orchestration_concurrency: std::env::var("OC")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(8),
-        activity_concurrency: std::env::var("AC")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16),
-        ..WorkerOptions::default()
+        orchestration_concurrency: options
+            .orchestration_concurrency
+            .unwrap_or(defaults.orchestration_concurrency),
+        activity_concurrency: options
+            .activity_concurrency
+            .unwrap_or(defaults.activity_concurrency),
+        ..defaults
     };
+    let (orchestration_concurrency, activity_concurrency) = (
+        worker_options.orchestration_concurrency,
+        worker_options.activity_concurrency,
+    );
     let worker = Worker::start(backend.clone(), registry(), worker_options);
     let client = Client::new(backend.clone());
     let name = if options.fan_out {
@@ -195,6 +211,8 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         "p99_ms": percentile(&latencies_ms, 0.99),
         "failed": failed,
         "peak_rss_bytes": peak_rss_bytes(),
+        "orchestration_concurrency": orchestration_concurrency,
+        "activity_concurrency": activity_concurrency,
         "commits": stats.commits,
         "writes_per_commit": stats.writes as f64 / stats.commits.max(1) as f64,
         "durability": if options.relaxed { "relaxed" } else { "power_loss" },
