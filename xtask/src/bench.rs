@@ -8,6 +8,7 @@
 //! release build of xtask, which they build and start when run from a debug one.
 //! See docs/benchmarks.md.
 
+mod engine;
 mod generate;
 mod memory;
 mod peers;
@@ -32,10 +33,15 @@ const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 
 const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]
        cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]
-       cargo xtask bench plan [--files N] [--runs N]";
+       cargo xtask bench plan [--files N] [--runs N]
+       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
+        Some("engine") => {
+            engine::run(&args[1..])?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some("validate") => {
             let options = Options::parse(&args[1..])?;
             bench_validate(&options)?;

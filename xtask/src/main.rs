@@ -5,9 +5,12 @@
 //! - `bench validate`: end-to-end validation benchmark against rocfl and ocfl-py.
 //! - `bench stage`: staging throughput against `sha512sum`; `bench plan`: time and memory of
 //!   planning 100,000 files.
+//! - `bench engine`: the durable-redb engine against duroxide (docs/benchmarks.md).
+//! - `crash engine`: the durable-redb crash test over many seeds.
 
 mod bench;
 mod conformance;
+mod crash;
 
 use std::process::ExitCode;
 
@@ -16,8 +19,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("conformance") => conformance::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("crash") => crash::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <conformance | bench validate|stage|plan> [options]");
+            eprintln!(
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine> [options]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -58,10 +58,12 @@ mod open;
 mod options;
 mod queue;
 pub mod schema;
+mod stats;
 mod store;
 mod writer;
 
 pub use error::OpenError;
 pub use options::{Durability, RedbOptions};
 pub use schema::SCHEMA_VERSION;
+pub use stats::WriteStats;
 pub use store::RedbBackend;

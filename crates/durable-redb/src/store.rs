@@ -19,6 +19,7 @@ use crate::lock::LockFile;
 use crate::options::{Durability, RedbOptions};
 use crate::queue::{Queues, millis};
 use crate::schema::{self, HISTORY, INSTANCES};
+use crate::stats::{Counters, WriteStats};
 use crate::writer::{self, Pending};
 
 /// A durable-core backend in one redb file. Cheap to clone (clones share the store).
@@ -41,6 +42,7 @@ impl std::fmt::Debug for RedbBackend {
 pub(crate) struct Inner {
     pub db: Database,
     pub clock: Clock,
+    pub stats: Counters,
     path: PathBuf,
     durability: Durability,
     queues: Mutex<Queues>,
@@ -157,6 +159,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        writer::write_remaining(self);
         // Relaxed mode: make what was committed durable before the file is closed.
         if self.durability != Durability::PowerLoss
             && let Ok(mut txn) = self.db.begin_write()
@@ -212,6 +215,7 @@ impl RedbBackend {
             inner: Arc::new(Inner {
                 db: parts.db,
                 clock: options.clock.unwrap_or_default(),
+                stats: Counters::default(),
                 path: path.to_owned(),
                 durability: options.durability,
                 queues: Mutex::new(parts.queues),
@@ -235,6 +239,11 @@ impl RedbBackend {
     /// The clock this backend measures visibility and leases with.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// How many writes and commits this store has made since it was opened.
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.stats.snapshot()
     }
 
     /// Makes every write acknowledged so far durable (with [`Durability::Relaxed`]; with the
@@ -364,7 +373,7 @@ impl Backend for RedbBackend {
             let Some((leased, now_ms)) = leased else {
                 return Ok(None);
             };
-            writer::submit(
+            writer::submit_lazily(
                 inner,
                 Op::InstanceAttempts {
                     instance_id: leased.instance_id.clone(),
@@ -425,7 +434,7 @@ impl Backend for RedbBackend {
             self.inner
                 .queues()
                 .abandon_orchestration(instance_id, token, not_before_ms)?;
-        writer::submit(
+        writer::submit_lazily(
             &self.inner,
             Op::InstanceAttempts {
                 instance_id: instance_id.to_owned(),
@@ -464,7 +473,7 @@ impl Backend for RedbBackend {
         let Some(leased) = leased else {
             return Ok(None);
         };
-        writer::submit(
+        writer::submit_lazily(
             inner,
             Op::ActivityAttempts {
                 id: leased.id,
@@ -507,7 +516,7 @@ impl Backend for RedbBackend {
             .inner
             .queues()
             .abandon_activity(id, token, not_before_ms)?;
-        writer::submit(
+        writer::submit_lazily(
             &self.inner,
             Op::ActivityAttempts {
                 id,

@@ -14,7 +14,7 @@
 
 use std::mem;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use durable_core::BackendError;
 use redb::Durability;
@@ -59,23 +59,55 @@ pub(crate) fn submit(inner: &Arc<Inner>, op: Op) {
         !mem::replace(&mut pending.writer_running, true)
     };
     if start {
-        let task = WriterTask {
-            inner: Arc::clone(inner),
-            done: false,
-        };
-        match tokio::runtime::Handle::try_current() {
-            // A blocking task, not a thread of our own: under paused tokio time (tests) the
-            // runtime does not jump its clock forward while a blocking task runs.
-            Ok(handle) => {
-                handle.spawn_blocking(move || task.run());
-            }
-            Err(_) => task.run(),
-        }
+        start_writer(inner);
     }
 }
 
+/// Queues a write that nobody waits for (an attempt count): it goes with the next commit
+/// made for another write, or when the store is closed, and never causes a commit (an fsync)
+/// of its own.
+pub(crate) fn submit_lazily(inner: &Inner, op: Op) {
+    inner.pending().ops.push(op);
+}
+
+/// Writes what is still queued (when the store is closed).
+pub(crate) fn write_remaining(inner: &Inner) {
+    let idle = {
+        let mut pending = inner.pending();
+        !mem::replace(&mut pending.writer_running, true)
+    };
+    if idle {
+        write_until_empty(inner);
+    }
+}
+
+fn start_writer(inner: &Arc<Inner>) {
+    let task = WriterTask {
+        inner: Arc::clone(inner),
+        done: false,
+    };
+    match tokio::runtime::Handle::try_current() {
+        // A blocking task, not a thread of our own: under paused tokio time (tests) the
+        // runtime does not jump its clock forward while a blocking task runs.
+        Ok(handle) => {
+            handle.spawn_blocking(move || task.run());
+        }
+        Err(_) => task.run(),
+    }
+}
+
+/// How long the writer waits for more writes before a commit, per round, and at most how
+/// many rounds; it waits only after a commit of at least `GATHER_AFTER` writes (under load).
+const GATHER_PAUSE: Duration = Duration::from_micros(50);
+const GATHER_ROUNDS: usize = 8;
+const GATHER_AFTER: usize = 4;
+
 fn write_until_empty(inner: &Inner) {
+    let mut last_batch = 0;
     loop {
+        if last_batch >= GATHER_AFTER {
+            gather(inner);
+        }
         let ops = {
             let mut pending = inner.pending();
             if pending.ops.is_empty() {
@@ -84,7 +116,26 @@ fn write_until_empty(inner: &Inner) {
             }
             mem::take(&mut pending.ops)
         };
+        last_batch = ops.len();
         write_batch(inner, ops);
+    }
+}
+
+/// Waits while writes keep arriving (a short pause per round, a few rounds at most) so that
+/// they share the coming commit. Under load the answers of one commit set off a wave of new
+/// writes (the next episode of each instance it completed, the next activity): without the
+/// pause the writer would commit the first of them nearly alone and make the rest wait a
+/// whole fsync. A lone writer (one orchestration at a time) never waits: its commits follow
+/// small ones.
+fn gather(inner: &Inner) {
+    let mut queued = inner.pending().ops.len();
+    for _ in 0..GATHER_ROUNDS {
+        std::thread::sleep(GATHER_PAUSE);
+        let now = inner.pending().ops.len();
+        if now == queued {
+            return;
+        }
+        queued = now;
     }
 }
 
@@ -107,6 +158,9 @@ fn write_batch(inner: &Inner, ops: Vec<Op>) {
     };
     let durable = inner.durable_now(ops.iter().any(Op::needs_flush));
     let result = commit(inner, &ops, &held, now_ms, durable);
+    if result.is_ok() {
+        inner.stats.record(ops.len(), durable);
+    }
     if durable && result.is_ok() {
         *inner.last_flush() = Instant::now();
     }

@@ -1,0 +1,264 @@
+//! `cargo xtask bench engine [--runs N] [--orchestration-concurrency N]
+//! [--activity-concurrency N]`: durable-redb against duroxide 0.1.32 (SQLite provider), same
+//! workloads, same run, each engine in its own process on a file-backed store in a temporary
+//! directory. See docs/benchmarks.md.
+//!
+//! Ours is `cargo run --release -p durable-redb --example throughput`, duroxide's the
+//! separate workspace `benches/engine-compare` (built here, never by `cargo build`); both
+//! take the same command line and print one JSON line. Each workload runs `--runs` times per
+//! engine, alternating which goes first; the medians are compared.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+const USAGE: &str = "usage: cargo xtask bench engine [--runs N] [--orchestration-concurrency N] \
+                     [--activity-concurrency N]";
+
+/// The design's targets: ours / duroxide activities per second at least this.
+const THROUGHPUT_RATIO: f64 = 10.0;
+/// One orchestration with one activity, end to end, p50 at most this.
+const LATENCY_MS: f64 = 10.0;
+
+struct Workload {
+    name: &'static str,
+    args: &'static [&'static str],
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "sequential",
+        args: &["--orchestrations", "1000", "--activities", "10"],
+    },
+    Workload {
+        name: "fan_out",
+        args: &["--orchestrations", "1", "--activities", "1000", "--fan-out"],
+    },
+    Workload {
+        name: "latency",
+        args: &[
+            "--orchestrations",
+            "1",
+            "--activities",
+            "1",
+            "--runs",
+            "200",
+        ],
+    },
+];
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let mut runs = 1usize;
+    let mut concurrency: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--runs" => {
+                let text = value()?;
+                runs = text
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .with_context(|| format!("--runs needs a positive number, not {text:?}"))?;
+            }
+            "--orchestration-concurrency" | "--activity-concurrency" => {
+                let text = value()?;
+                concurrency.extend([arg.clone(), text.clone()]);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let workspace = super::workspace_root();
+    let ours = build(
+        &workspace,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "durable-redb",
+            "--example",
+            "throughput",
+        ],
+        workspace.join("target/release/examples/throughput"),
+    )?;
+    let compare = workspace.join("benches/engine-compare");
+    let theirs = build(
+        &compare,
+        &["build", "--release", "--manifest-path", "Cargo.toml"],
+        compare.join("target/release/engine-compare"),
+    )?;
+
+    let mut results = Vec::new();
+    for workload in &WORKLOADS {
+        let mut ours_lines = Vec::new();
+        let mut theirs_lines = Vec::new();
+        for run in 0..runs {
+            let order: [(&Path, &mut Vec<Value>); 2] = if run % 2 == 0 {
+                [(&ours, &mut ours_lines), (&theirs, &mut theirs_lines)]
+            } else {
+                [(&theirs, &mut theirs_lines), (&ours, &mut ours_lines)]
+            };
+            for (binary, lines) in order {
+                lines.push(run_engine(binary, workload, &concurrency)?);
+            }
+        }
+        results.push((workload, ours_lines, theirs_lines));
+    }
+
+    let mut rows = Vec::new();
+    let mut met = serde_json::Map::new();
+    println!(
+        "{:<11} {:<8} {:>12} {:>10} {:>9} {:>9} {:>8} {:>10}",
+        "workload", "engine", "activities/s", "seconds", "p50 ms", "p99 ms", "failed", "peak RSS"
+    );
+    for (workload, ours_lines, theirs_lines) in &results {
+        let ours_rate = median(ours_lines, "activities_per_s");
+        let theirs_rate = median(theirs_lines, "activities_per_s");
+        let throughput_ratio = ratio(ours_rate, theirs_rate);
+        for (engine, lines) in [("ours", ours_lines), ("duroxide", theirs_lines)] {
+            println!(
+                "{:<11} {:<8} {:>12.1} {:>10.3} {:>9} {:>9} {:>8} {:>9.1}M",
+                workload.name,
+                engine,
+                median(lines, "activities_per_s").unwrap_or(f64::NAN),
+                median(lines, "seconds").unwrap_or(f64::NAN),
+                format_ms(median(lines, "p50_ms")),
+                format_ms(median(lines, "p99_ms")),
+                total(lines, "failed"),
+                median(lines, "peak_rss_bytes").unwrap_or(f64::NAN) / (1024.0 * 1024.0),
+            );
+        }
+        let ours_failed = total(ours_lines, "failed");
+        match workload.name {
+            "latency" => {
+                let p50 = median(ours_lines, "p50_ms");
+                met.insert(
+                    "latency_p50".to_owned(),
+                    json!(p50.map(|p50| p50 <= LATENCY_MS && ours_failed == 0)),
+                );
+            }
+            name => {
+                met.insert(
+                    name.to_owned(),
+                    json!(
+                        throughput_ratio.map(|ratio| ratio >= THROUGHPUT_RATIO && ours_failed == 0)
+                    ),
+                );
+            }
+        }
+        rows.push(json!({
+            "workload": workload.name,
+            "args": workload.args,
+            "ours": ours_lines,
+            "duroxide": theirs_lines,
+            "ratio_activities_per_s": throughput_ratio,
+            "ratio_p50": ratio(median(theirs_lines, "p50_ms"), median(ours_lines, "p50_ms")),
+        }));
+    }
+    for (workload, _, _) in &results {
+        if let Some(row) = rows.iter().find(|row| row["workload"] == workload.name) {
+            eprintln!(
+                "bench: {}: ours/duroxide activities/s = {}",
+                workload.name, row["ratio_activities_per_s"]
+            );
+        }
+    }
+    println!(
+        "{}",
+        json!({
+            "bench": "engine",
+            "runs": runs,
+            "concurrency": concurrency,
+            "workloads": rows,
+            "targets": {
+                "sequential": format!("ours/duroxide activities/s >= {THROUGHPUT_RATIO}"),
+                "fan_out": format!("ours/duroxide activities/s >= {THROUGHPUT_RATIO}"),
+                "latency_p50": format!("ours p50 <= {LATENCY_MS} ms"),
+            },
+            "met": met,
+        })
+    );
+    Ok(())
+}
+
+/// Runs `cargo <args>` in `dir` and returns `binary` (which the build makes).
+fn build(dir: &Path, args: &[&str], binary: PathBuf) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bench: (in {}) cargo {}", dir.display(), args.join(" "));
+    let status = Command::new(cargo)
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed in {}", args.join(" "), dir.display());
+    }
+    Ok(binary)
+}
+
+/// Runs one engine on one workload; its last stdout line is its JSON result.
+fn run_engine(binary: &Path, workload: &Workload, concurrency: &[String]) -> anyhow::Result<Value> {
+    eprintln!(
+        "bench: {} {} {}",
+        binary.display(),
+        workload.args.join(" "),
+        concurrency.join(" ")
+    );
+    let output = Command::new(binary)
+        .args(workload.args)
+        .args(concurrency)
+        // duroxide logs its warnings to stdout otherwise.
+        .env("RUST_LOG", "error")
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            binary.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .with_context(|| format!("{} printed no JSON line", binary.display()))?;
+    let value: Value = serde_json::from_str(line).context("parsing its JSON line")?;
+    eprintln!("bench:   {line}");
+    Ok(value)
+}
+
+fn median(lines: &[Value], field: &str) -> Option<f64> {
+    let mut values: Vec<f64> = lines
+        .iter()
+        .filter_map(|line| line[field].as_f64())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+fn total(lines: &[Value], field: &str) -> u64 {
+    lines.iter().filter_map(|line| line[field].as_u64()).sum()
+}
+
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    match (numerator, denominator) {
+        (Some(numerator), Some(denominator)) if denominator > 0.0 => Some(numerator / denominator),
+        _ => None,
+    }
+}
+
+fn format_ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"))
+}
