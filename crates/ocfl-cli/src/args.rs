@@ -312,8 +312,8 @@ pub struct InitArgs {
     #[arg(long, value_name = "VERSION", default_value = "1.1", value_parser = parse_spec_version)]
     pub spec: SpecVersion,
     /// The content digest algorithm for objects committed to this root later (sha512 or
-    /// sha256). Only checked for now: it takes effect with the `commit` command, which
-    /// is not part of this release and will take it as its own default.
+    /// sha256). Only checked for now: the root does not record it yet, and `commit` gives
+    /// new objects sha512.
     #[arg(long, value_name = "ALGORITHM", default_value = "sha512", value_parser = parse_content_digest)]
     pub digest: DigestAlgorithm,
 }
