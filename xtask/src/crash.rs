@@ -50,7 +50,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     command
         .args(["--", "crash"])
         .env("DURABLE_REDB_CRASH_ITERATIONS", iterations.to_string())
-        .env("DURABLE_REDB_CRASH_SEED", seed.to_string());
+        .env("DURABLE_REDB_CRASH_SEED", seed.to_string())
+        // A release child finishes the workload in about 60 ms: kill it within that.
+        .env(
+            "DURABLE_REDB_CRASH_SPREAD_MS",
+            if release { "60" } else { "150" },
+        );
     eprintln!(
         "crash: {iterations} seeds from {seed} ({})",
         if release { "release" } else { "debug" }

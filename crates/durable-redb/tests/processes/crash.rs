@@ -16,9 +16,10 @@ use crate::workload::{self, Planned};
 use crate::{CHILD, RUNS, STORE};
 
 const LIMIT: Duration = Duration::from_secs(60);
-/// The child is killed this long after it is started, plus a random part below `KILL_SPREAD_MS`.
+/// The child is killed this long after it is started, plus a random part below
+/// `DURABLE_REDB_CRASH_SPREAD_MS` (default 150 ms; a release build finishes the workload
+/// sooner, so `cargo xtask crash engine` uses less).
 const KILL_MIN_MS: u64 = 10;
-const KILL_SPREAD_MS: u64 = 150;
 
 /// The history table as the store lays it out (see `durable_redb::schema`), read directly to
 /// check the sequence numbers.
@@ -91,12 +92,13 @@ struct Seen {
 
 pub fn killed_workers_lose_nothing() -> Result<(), String> {
     let iterations = env_number("DURABLE_REDB_CRASH_ITERATIONS", 50)?;
+    let spread_ms = env_number("DURABLE_REDB_CRASH_SPREAD_MS", 150)?.max(1);
     let first = env_number("DURABLE_REDB_CRASH_SEED", 0)?;
     let runtime = runtime()?;
     let mut failures = Vec::new();
     let (mut mid_work, mut finished, mut untouched) = (0, 0, 0);
     for seed in first..first + iterations {
-        match run_seed(&runtime, seed) {
+        match run_seed(&runtime, seed, spread_ms) {
             Ok(seen) => {
                 if seen.in_progress > 0 {
                     mid_work += 1;
@@ -125,12 +127,12 @@ pub fn killed_workers_lose_nothing() -> Result<(), String> {
     Ok(())
 }
 
-fn run_seed(runtime: &tokio::runtime::Runtime, seed: u64) -> Result<Seen, String> {
+fn run_seed(runtime: &tokio::runtime::Runtime, seed: u64, spread_ms: u64) -> Result<Seen, String> {
     let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
     let store = dir.path().join("engine.redb");
     let runs = dir.path().join("runs.log");
     let exe = std::env::current_exe().map_err(|error| error.to_string())?;
-    let delay = Duration::from_millis(KILL_MIN_MS + mix(seed) % KILL_SPREAD_MS);
+    let delay = Duration::from_millis(KILL_MIN_MS + mix(seed) % spread_ms);
     let started = Instant::now();
     let mut child = Command::new(exe)
         .env(CHILD, "workload")

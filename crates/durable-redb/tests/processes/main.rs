@@ -6,7 +6,8 @@
 //! `N passed, M failed` line. Arguments that do not start with `-` filter tests by name.
 //!
 //! - `DURABLE_REDB_CRASH_ITERATIONS` (default 50): how many seeds the crash test runs;
-//!   `DURABLE_REDB_CRASH_SEED` (default 0): the first seed. `cargo xtask crash engine
+//!   `DURABLE_REDB_CRASH_SEED` (default 0): the first seed; `DURABLE_REDB_CRASH_SPREAD_MS`
+//!   (default 150): the child is killed 10 ms plus up to this long after it starts. `cargo xtask crash engine
 //!   --iterations N` sets them.
 
 mod crash;
