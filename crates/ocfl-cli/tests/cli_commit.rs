@@ -39,21 +39,30 @@ fn deposit(root: &Root, name: &str) -> std::path::PathBuf {
 fn commit_creates_a_valid_object_holding_exactly_the_source() {
     let root = Root::new();
     let source = deposit(&root, "deposit");
-    let line = root.commit(
+    let output = root.ocfl(&[
+        "commit",
         ID,
-        &source,
-        &[
-            "--message",
-            "Initial deposit",
-            "--user-name",
-            "A. Archivist",
-            "--user-address",
-            "mailto:archivist@example.org",
-            "--created",
-            "2024-05-01T12:00:00Z",
-        ],
+        source.to_str().expect("utf-8"),
+        "--json",
+        "--message",
+        "Initial deposit",
+        "--user-name",
+        "A. Archivist",
+        "--user-address",
+        "mailto:archivist@example.org",
+        "--created",
+        "2024-05-01T12:00:00Z",
+    ]);
+    let line = &json_lines(ok(&output))[0];
+    let err = stderr(&output);
+    assert!(err.contains("Staged 4 files (54 bytes)"), "{err}");
+    assert!(
+        err.contains("] Completed: copy v1/content/readme.txt (8 bytes)"),
+        "{err}"
     );
-    assert_eq!(keys(&line), COMMIT_KEYS);
+    let steps = err.lines().filter(|l| l.contains("] Completed: ")).count();
+    assert_eq!(Some(steps as u64), line["steps"].as_u64(), "{err}");
+    assert_eq!(keys(line), COMMIT_KEYS);
     assert_eq!(line["id"], ID);
     assert_eq!(line["version"], "v1");
     assert_eq!(line["changed"], true);
@@ -82,6 +91,11 @@ fn commit_creates_a_valid_object_holding_exactly_the_source() {
         "{}",
         versions[0]
     );
+    // Off a terminal, progress is one line per step on stderr.
+    let err = stderr(&root.ocfl(&["commit", ID, source.to_str().expect("utf-8")]));
+    assert!(err.contains("Staged 4 files"), "{err}");
+    let quiet = root.ocfl(&["-q", "commit", ID, source.to_str().expect("utf-8")]);
+    assert_eq!(stderr(ok(&quiet)), "");
     // The whole root stays valid: the store and work area live beside it.
     ok(&root.ocfl(&["validate"]));
     assert!(root.default_store().is_file());
@@ -391,6 +405,48 @@ fn resume_finishes_a_run_interrupted_by_a_kill() {
         "{}",
         stderr(&again)
     );
+}
+
+#[test]
+fn resume_fails_a_run_whose_source_changed_naming_the_file() {
+    let root = Root::new();
+    let source = root.dir.path().join("many");
+    many_files(&source, 1500, &mut Rng::new(5));
+    let (mut child, mut err) = spawn_commit(&root, ID, &source, &[]);
+    read_until(&mut err, "[1/");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    // A staged file changes before the run goes on: copying it must not slip it in.
+    let changed = read_tree(&source).into_keys().last().expect("a file");
+    fs::write(source.join(&changed), b"changed after staging").expect("change");
+
+    let resume = root.ocfl(&["resume", "--json"]);
+    assert_eq!(code(&resume), 1, "{}", stderr(&resume));
+    let lines = json_lines(&resume);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(keys(&lines[0]), ["error", "run"]);
+    let message = stderr(&resume);
+    let name = Path::new(&changed)
+        .file_name()
+        .expect("name")
+        .to_str()
+        .expect("utf-8");
+    assert!(message.contains(name), "{message}");
+    let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["state"], "failed");
+    assert!(
+        runs[0]["error"].as_str().is_some_and(|e| e.contains(name)),
+        "{}",
+        runs[0]
+    );
+    // Nothing half-written is visible: no object, and the root is valid.
+    assert_eq!(stdout(ok(&root.ocfl(&["ls"]))), "");
+    ok(&root.ocfl(&["validate"]));
+    // The next commit stages the source as it is now.
+    let line = root.commit(ID, &source, &[]);
+    assert_eq!(line["version"], "v1");
+    root.assert_holds(ID, &source);
 }
 
 #[test]
