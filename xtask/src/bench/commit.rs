@@ -34,8 +34,8 @@ use mixed::{Mixed, generate_mixed};
 use revise::{Revision, revise};
 use tools::{Committed, Contenders, Sources, Tool};
 
-const USAGE: &str = "usage: cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
-       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]";
+const USAGE: &str = "usage: cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR] [--ours PATH]
+       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR] [--ours PATH]";
 
 /// Design targets per profile: our median total (v1 + v2) over this tool's.
 fn target(profile: Profile) -> Option<(Tool, f64)> {
@@ -136,6 +136,8 @@ struct Options {
     scale: Scale,
     runs: usize,
     keep: Option<PathBuf>,
+    /// An `ocfl` binary to time instead of building `target/release/ocfl`.
+    ours: Option<PathBuf>,
 }
 
 impl Options {
@@ -149,6 +151,7 @@ impl Options {
             scale: Scale::Full,
             runs: 3,
             keep: None,
+            ours: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -175,6 +178,7 @@ impl Options {
                 }
                 "--runs" => options.runs = super::parse_runs(value()?)?,
                 "--keep" => options.keep = Some(PathBuf::from(value()?)),
+                "--ours" => options.ours = Some(PathBuf::from(value()?)),
                 "--files" => {
                     let text = value()?;
                     files = Some(text.parse().ok().filter(|&n: &usize| n >= 2).with_context(
@@ -215,7 +219,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = Options::parse(args)?;
     let meter = Meter::detect();
     eprintln!("bench: measuring with {}", meter.describe());
-    let ours = super::build_ours(&super::workspace_root());
+    let ours = match &options.ours {
+        Some(path) => std::path::absolute(path)?,
+        None => super::build_ours(&super::workspace_root()),
+    };
     anyhow::ensure!(
         ours.is_file(),
         "{} was not built; the commit benchmark needs the ocfl binary",

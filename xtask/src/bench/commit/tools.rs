@@ -56,7 +56,8 @@ impl Contenders {
             .arg("--version")
             .output()
             .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|v| !v.is_empty());
         let rocfl = Validator::rocfl().and_then(|found| match found.invocation {
             Invocation::Program { program, .. } => Some((program, found.version)),
             Invocation::InProcess => None,
