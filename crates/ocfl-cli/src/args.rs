@@ -2,19 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::layout::{self, Layout, LayoutError};
 use ocfl_core::version_num::VersionNum;
 
-/// Create, validate, read and manage OCFL (Oxford Common File Layout) storage roots and objects.
+/// Create, validate, update, read and manage OCFL (Oxford Common File Layout) storage roots
+/// and objects.
 #[derive(Debug, Parser)]
 #[command(
     name = "ocfl",
     version,
     after_help = "Examples:\n  \
+        ocfl example\n  \
         ocfl --root /archive init\n  \
+        ocfl --root /archive commit ark:/12345/bcd987 ./deposit --message 'Initial deposit'\n  \
+        ocfl --root /archive runs --all\n  \
         ocfl --root /archive validate\n  \
         ocfl --root /archive validate ark:/12345/bcd987\n  \
         ocfl validate --json ./some/object/dir\n  \
@@ -44,9 +49,17 @@ pub struct GlobalArgs {
     /// Print less: no progress or summary on stderr, only what failed.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more detail on stderr.
+    /// Print more detail on stderr (and engine logs; RUST_LOG chooses them finely).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// The engine's store (one file). Default: <root>.ocfl-work/state.redb, beside the
+    /// storage root, where OCFL validators do not look.
+    #[arg(long, global = true, env = "OCFL_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// How long to wait for another ocfl process to release the engine's store (default:
+    /// as long as it takes; 0: fail at once).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub wait: Option<u64>,
 }
 
 /// A command line mistake found after parsing (exit status 2, like clap's own).
@@ -165,6 +178,119 @@ pub enum Command {
         ocfl --root /archive purge ark:/12345/bcd987 --yes\n\n\
         --json prints one line: {\"id\", \"path\", \"outcome\": \"removed\" or \"finished-interrupted\"}.")]
     Purge(PurgeArgs),
+    /// Make an object hold exactly the files of a directory, as a new version, durably.
+    ///
+    /// Stages SRC_DIR (walks it, computes digests), plans the new version against the
+    /// object's inventory (new content only for digests the object lacks), and runs the plan
+    /// as a durable run recorded in the engine's store (see --state): a crash, kill or power
+    /// cut at any instant loses nothing. Running the same command again resumes an
+    /// interrupted run; after success it reports that the object already holds that state.
+    /// A commit to an object that another run is updating is refused, naming that run.
+    /// Progress goes to stderr; stdout has only the --json line.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive commit ark:/12345/bcd987 ./deposit --message 'Initial deposit'\n  \
+        ocfl --root /archive commit ark:/12345/bcd987 ./deposit --user-name 'A. Archivist' \\\n      \
+        --user-address mailto:archivist@example.org --created 2024-05-01T12:00:00Z --json\n\n\
+        --json prints one line when the run completes:\n\
+        {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false}.")]
+    Commit(CommitArgs),
+    /// List the update runs of the storage root: unfinished ones, or all with --all.
+    ///
+    /// For each run: its id, state (pending, running, stalled, suspended, completed, failed,
+    /// terminated), object, progress (steps and bytes done of the total), start and end, and
+    /// the error of a failed run. `ocfl runs show RUN` prints one run with its history.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive runs\n  \
+        ocfl --root /archive runs --all --json\n  \
+        ocfl --root /archive runs show commit-3f2a9c01d4e5-8b7a6c5d-1\n\n\
+        --json prints one line per run: {\"run\", \"id\", \"state\", \"version\", \"changed\",\n\
+        \"steps_done\", \"steps_total\", \"bytes_done\", \"bytes_total\", \"files\", \"source\",\n\
+        \"started\", \"ended\" (RFC 3339 or null), \"error\" (or null)}.")]
+    Runs(RunsArgs),
+    /// Resume every interrupted run of the storage root and wait for each.
+    ///
+    /// Runs interrupted by a crash or a kill, stalled on a persistent error (a full disk,
+    /// say) or suspended go on from where they stopped. Exits 1 if any of them fails.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive resume\n\n\
+        --json prints one line per run: {\"run\", \"id\", \"version\", \"steps\", \"bytes\",\n\
+        \"changed\"} or {\"run\", \"error\"}.")]
+    Resume,
+    /// The origin's example: commit four files to a new object and show each step.
+    ///
+    /// Creates example-content/ (data/file1.txt, data/file2.txt, metadata.json, readme.txt)
+    /// and the storage root example-storage/ under DIR (default: the current directory) if
+    /// they are missing, then commits the content to the object test:durable-task-example,
+    /// printing each step as it completes and the outcome. Run it again: nothing needs doing.
+    /// Its engine store is example-storage.ocfl-work/state.redb unless --state says otherwise.
+    #[command(after_help = "Examples:\n  \
+        ocfl example\n  \
+        cargo run --release -- example /tmp/demo")]
+    Example(ExampleArgs),
+}
+
+/// `ocfl commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The object id (the object is created if the storage root does not hold it).
+    pub id: String,
+    /// The directory whose files the new version holds, exactly.
+    #[arg(value_name = "SRC_DIR")]
+    pub source: PathBuf,
+    /// The version's message.
+    #[arg(long, short = 'm', value_name = "M")]
+    pub message: Option<String>,
+    /// The version's user name.
+    #[arg(long, value_name = "N")]
+    pub user_name: Option<String>,
+    /// The version's user address (a URI, e.g. mailto:a@example.org); needs --user-name.
+    #[arg(long, value_name = "A", requires = "user_name")]
+    pub user_address: Option<String>,
+    /// The version's creation time, RFC 3339 (default: when the run started).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_created)]
+    pub created: Option<DateTime<FixedOffset>>,
+    /// Stage the files symbolic links point to, instead of refusing links.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+}
+
+/// `ocfl runs`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    /// List finished runs too (completed, failed, terminated).
+    #[arg(long)]
+    pub all: bool,
+    /// `show RUN`.
+    #[command(subcommand)]
+    pub show: Option<RunsCommand>,
+}
+
+/// `ocfl runs show`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: its state and progress, then its event history.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive runs show commit-3f2a9c01d4e5-8b7a6c5d-1\n  \
+        ocfl --root /archive runs show --json commit-3f2a9c01d4e5-8b7a6c5d-1\n\n\
+        --json prints one line: the run (as `ocfl runs --json`) with \"events\": [...], each\n\
+        event an object whose \"type\" names it (execution_started, activity_completed, ...).")]
+    Show(RunsShowArgs),
+}
+
+/// `ocfl runs show`.
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// The run id (from `ocfl runs`).
+    pub run: String,
+}
+
+/// `ocfl example`.
+#[derive(Debug, Args)]
+pub struct ExampleArgs {
+    /// Where to create example-storage/ and example-content/.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `ocfl init`.
@@ -277,6 +403,12 @@ pub struct PurgeArgs {
     /// Confirm: delete the object and every version of it, for good.
     #[arg(long, short = 'y', visible_alias = "force")]
     pub yes: bool,
+}
+
+/// An RFC 3339 time with its offset (`2024-05-01T12:00:00Z`).
+fn parse_created(text: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2024-05-01T12:00:00Z ({e})"))
 }
 
 /// A version name (`v3`, `v003`) or a bare number (`3`).

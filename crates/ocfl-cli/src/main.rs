@@ -6,15 +6,21 @@
 
 mod args;
 mod cat;
+mod commit;
 mod diff;
+mod example;
 mod export;
 mod init;
 mod log;
 mod ls;
 mod open;
+mod progress;
 mod purge;
 mod report;
+mod resume;
+mod runs;
 mod show;
+mod state;
 mod validate;
 
 use std::process::ExitCode;
@@ -28,6 +34,7 @@ const USAGE_EXIT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
     match run(&cli) {
         Ok(code) => code,
         Err(err) if err.downcast_ref::<UsageError>().is_some() => {
@@ -42,6 +49,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs of the libraries (the engine's retries, say) on stderr: warnings by default, more
+/// with `-v`, or exactly what `RUST_LOG` asks for.
+fn init_tracing(verbose: bool) {
+    let default = if verbose { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -63,5 +82,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Cat(args) => cat::run(&cli.global, args),
         Command::Export(args) => export::run(&cli.global, args),
         Command::Purge(args) => purge::run(&cli.global, args),
+        Command::Commit(args) => commit::run(&cli.global, args),
+        Command::Runs(args) => runs::run(&cli.global, args),
+        Command::Resume => resume::run(&cli.global),
+        Command::Example(args) => example::run(&cli.global, args),
     }
 }

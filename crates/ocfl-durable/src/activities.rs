@@ -415,6 +415,7 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
             index: (from + offset) as u64,
             total: plan.steps.len() as u64,
             id: &step.id,
+            label: &plan.describe(step),
             bytes: step.size,
             skipped,
         });

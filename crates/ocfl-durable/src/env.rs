@@ -77,6 +77,9 @@ pub enum ProgressEvent<'a> {
         total: u64,
         /// The step id (`copy v1/content/a.txt`, `root-inventory`).
         id: &'a str,
+        /// What the step does, for people (`write v1/inventory.json`; see
+        /// `ocfl_plan::plan::Plan::describe`).
+        label: &'a str,
         /// The bytes the step writes (also when it found them already in place).
         bytes: u64,
         /// Whether the result was already in place (a resumed run).

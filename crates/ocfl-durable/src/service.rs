@@ -311,6 +311,16 @@ impl UpdateService {
     /// for the run to finish.
     pub async fn commit(&self, request: &CommitRequest) -> Result<CommitOutcome, CommitError> {
         let submitted = self.submit(request).await?;
+        self.wait_submitted(&submitted).await
+    }
+
+    /// Waits for a run returned by [`UpdateService::submit`] to finish (what
+    /// [`UpdateService::commit`] does after submitting; for callers that look at the run in
+    /// between, to show its progress say).
+    pub async fn wait_submitted(
+        &self,
+        submitted: &Submitted,
+    ) -> Result<CommitOutcome, CommitError> {
         let mut outcome = self
             .wait_from(&submitted.run, submitted.resumed_stall)
             .await?;
@@ -453,7 +463,8 @@ impl UpdateService {
         Ok(stall)
     }
 
-    /// Resumes a run (a stalled one is told to try again) and waits for it to finish.
+    /// Resumes a run (a stalled one is told to try again, a suspended one is resumed) and
+    /// waits for it to finish.
     pub async fn resume(&self, run: &str) -> Result<CommitOutcome, CommitError> {
         let metadata = self
             .client
@@ -461,6 +472,9 @@ impl UpdateService {
             .await?
             .filter(|m| m.name == UPDATE_OBJECT)
             .ok_or_else(|| CommitError::UnknownRun(run.to_owned()))?;
+        if metadata.status == InstanceStatus::Suspended {
+            self.client.resume(run, "resumed by a client").await?;
+        }
         let stall = self.unstall(&metadata).await?;
         let mut outcome = self.wait_from(run, stall).await?;
         outcome.resumed = true;

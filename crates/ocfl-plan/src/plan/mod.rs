@@ -7,6 +7,7 @@
 
 mod base;
 mod build;
+mod describe;
 mod serde_forms;
 
 use ocfl_core::SpecVersion;

@@ -1,0 +1,487 @@
+//! The work queues in memory: which instance or activity can be handed out next, and the live
+//! leases.
+//!
+//! They mirror the committed rows of the `inbox`, `activities` and lease tables (rebuilt from
+//! them on open, changed only after a write transaction has committed), so a fetch finds its
+//! work in O(log n) without touching the file and never waits for a commit in progress. The
+//! queues are keyed by the time an item can next be handed out (visibility, lease expiry,
+//! abandon delay), then by the oldest message or the item id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use durable_core::backend::{ActivityWork, Lease, Message};
+use durable_core::{BackendError, Event};
+
+/// Lease expiry used while an acknowledgement is being committed: the item is not handed out
+/// again whatever its lease said.
+const COMMITTING: u64 = u64::MAX;
+
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
+    /// Instances with messages, a lease or a persisted attempt count.
+    instances: HashMap<String, InstanceQueue>,
+    /// (ready at, oldest message id, instance): fetch takes the first entry.
+    ready: BTreeSet<(u64, u64, String)>,
+    activities: HashMap<u64, ActivityEntry>,
+    /// (free at, id): fetch takes the first entry.
+    activity_queue: BTreeSet<(u64, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct InstanceQueue {
+    /// Keyed by (visible at, message id).
+    inbox: BTreeMap<(u64, u64), Message>,
+    lease: Option<HeldLease>,
+    attempts: u32,
+    not_before_ms: u64,
+    /// This instance's entry in `Queues::ready`, if it has one.
+    ready_key: Option<(u64, u64)>,
+}
+
+#[derive(Debug)]
+struct HeldLease {
+    token: u64,
+    /// `COMMITTING` while its acknowledgement is being written.
+    expires_at_ms: u64,
+    /// Restored if the acknowledgement fails.
+    expiry_before_commit: u64,
+    message_keys: Vec<(u64, u64)>,
+}
+
+#[derive(Debug)]
+struct ActivityEntry {
+    work: ActivityWork,
+    /// The key in `activity_queue`: visible at, lease expiry, or `COMMITTING`.
+    free_at_ms: u64,
+    lease: Option<u64>,
+    /// The expiry to restore if the acknowledgement fails.
+    expiry_before_commit: u64,
+    attempts: u32,
+}
+
+/// A leased instance, before its metadata is read.
+#[derive(Debug)]
+pub(crate) struct LeasedInstance {
+    pub instance_id: String,
+    pub messages: Vec<Message>,
+    pub lease: Lease,
+    pub not_before_ms: u64,
+}
+
+/// A leased activity.
+#[derive(Debug)]
+pub(crate) struct LeasedActivity {
+    pub id: u64,
+    pub work: ActivityWork,
+    pub lease: Lease,
+}
+
+/// What an orchestration acknowledgement consumes, captured when it is submitted.
+#[derive(Debug)]
+pub(crate) struct Consumed {
+    pub message_ids: Vec<u64>,
+}
+
+fn lost(item: String, token: u64) -> BackendError {
+    BackendError::LeaseLost { item, token }
+}
+
+fn instance_item(instance_id: &str) -> String {
+    format!("instance '{instance_id}'")
+}
+
+fn activity_item(id: u64) -> String {
+    format!("activity work item {id}")
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl InstanceQueue {
+    fn compute_ready_key(&self) -> Option<(u64, u64)> {
+        let (&(visible_at_ms, id), _) = self.inbox.first_key_value()?;
+        let lease_ends = self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms);
+        Some((visible_at_ms.max(lease_ends).max(self.not_before_ms), id))
+    }
+
+    /// Nothing worth remembering: no messages, no lease, no attempts, no delay.
+    fn is_idle(&self) -> bool {
+        self.inbox.is_empty() && self.lease.is_none() && self.attempts == 0
+    }
+}
+
+impl Queues {
+    // ---- loading ----
+
+    /// Adds a committed message (on open, or after the commit that wrote it).
+    pub fn add_message(&mut self, visible_at_ms: u64, message: Message) {
+        let instance_id = message.instance_id.clone();
+        self.instances
+            .entry(instance_id.clone())
+            .or_default()
+            .inbox
+            .insert((visible_at_ms, message.id), message);
+        self.requeue(&instance_id);
+    }
+
+    /// Restores a persisted attempt count and abandon delay (on open).
+    pub fn restore_instance_attempts(&mut self, instance_id: &str, attempts: u32, not_before: u64) {
+        let queue = self.instances.entry(instance_id.to_owned()).or_default();
+        queue.attempts = attempts;
+        queue.not_before_ms = not_before;
+        self.requeue(instance_id);
+    }
+
+    /// Adds a committed activity work item (on open, or after the commit that wrote it).
+    pub fn add_activity(&mut self, id: u64, work: ActivityWork, free_at_ms: u64, attempts: u32) {
+        self.activities.insert(
+            id,
+            ActivityEntry {
+                work,
+                free_at_ms,
+                lease: None,
+                expiry_before_commit: 0,
+                attempts,
+            },
+        );
+        self.activity_queue.insert((free_at_ms, id));
+    }
+
+    /// Drops instance records that hold nothing (after loading).
+    pub fn forget_idle(&mut self) {
+        self.instances.retain(|_, queue| !queue.is_idle());
+    }
+
+    // ---- orchestrations ----
+
+    fn requeue(&mut self, instance_id: &str) {
+        let Some(queue) = self.instances.get_mut(instance_id) else {
+            return;
+        };
+        let key = queue.compute_ready_key();
+        if key == queue.ready_key {
+            return;
+        }
+        let old = std::mem::replace(&mut queue.ready_key, key);
+        if let Some((at, id)) = old {
+            self.ready.remove(&(at, id, instance_id.to_owned()));
+        }
+        if let Some((at, id)) = key {
+            self.ready.insert((at, id, instance_id.to_owned()));
+        }
+    }
+
+    /// Forgets an instance entirely (purged or replaced): its messages and its lease.
+    pub fn remove_instance(&mut self, instance_id: &str) {
+        if let Some(queue) = self.instances.remove(instance_id)
+            && let Some((at, id)) = queue.ready_key
+        {
+            self.ready.remove(&(at, id, instance_id.to_owned()));
+        }
+    }
+
+    /// Leases the instance that is ready first, or says when the next one will be
+    /// (`Err(Some(ms))`) or that none has messages (`Err(None)`).
+    pub fn lease_orchestration(
+        &mut self,
+        now_ms: u64,
+        lease_for: Duration,
+        token: u64,
+    ) -> Result<LeasedInstance, Option<u64>> {
+        let (ready_at_ms, instance_id) = match self.ready.first() {
+            Some((at, _, instance_id)) => (*at, instance_id.clone()),
+            None => return Err(None),
+        };
+        if ready_at_ms > now_ms {
+            return Err(Some(ready_at_ms));
+        }
+        let Some(queue) = self.instances.get_mut(&instance_id) else {
+            return Err(None);
+        };
+        let mut message_keys = Vec::new();
+        let mut messages = Vec::new();
+        for (key, message) in queue.inbox.range(..(now_ms.saturating_add(1), 0)) {
+            message_keys.push(*key);
+            messages.push(message.clone());
+        }
+        // FIFO: in the order they were sent, whatever their visibility times.
+        messages.sort_by_key(|message| message.id);
+        let expires_at_ms = now_ms.saturating_add(millis(lease_for));
+        queue.attempts = queue.attempts.saturating_add(1);
+        queue.lease = Some(HeldLease {
+            token,
+            expires_at_ms,
+            expiry_before_commit: expires_at_ms,
+            message_keys,
+        });
+        let leased = LeasedInstance {
+            instance_id: instance_id.clone(),
+            messages,
+            lease: Lease {
+                token,
+                expires_at_ms,
+                attempt: queue.attempts,
+            },
+            not_before_ms: queue.not_before_ms,
+        };
+        self.requeue(&instance_id);
+        Ok(leased)
+    }
+
+    fn held_lease(
+        &mut self,
+        instance_id: &str,
+        token: u64,
+    ) -> Result<&mut HeldLease, BackendError> {
+        self.instances
+            .get_mut(instance_id)
+            .and_then(|queue| queue.lease.as_mut())
+            .filter(|lease| lease.token == token && lease.expires_at_ms != COMMITTING)
+            .ok_or_else(|| lost(instance_item(instance_id), token))
+    }
+
+    /// True if `token` is the instance's lease (committing or not).
+    pub fn holds_instance_lease(&self, instance_id: &str, token: u64) -> bool {
+        self.instances
+            .get(instance_id)
+            .and_then(|queue| queue.lease.as_ref())
+            .is_some_and(|lease| lease.token == token)
+    }
+
+    /// Marks the lease as being acknowledged (so it is neither handed out again nor
+    /// acknowledged twice) and returns what the acknowledgement consumes.
+    pub fn begin_instance_ack(
+        &mut self,
+        instance_id: &str,
+        token: u64,
+    ) -> Result<Consumed, BackendError> {
+        let lease = self.held_lease(instance_id, token)?;
+        lease.expiry_before_commit = lease.expires_at_ms;
+        lease.expires_at_ms = COMMITTING;
+        let consumed = Consumed {
+            message_ids: lease.message_keys.iter().map(|&(_, id)| id).collect(),
+        };
+        self.requeue(instance_id);
+        Ok(consumed)
+    }
+
+    /// The acknowledgement failed: the lease is as it was.
+    pub fn cancel_instance_ack(&mut self, instance_id: &str, token: u64) {
+        if let Some(lease) = self
+            .instances
+            .get_mut(instance_id)
+            .and_then(|queue| queue.lease.as_mut())
+            .filter(|lease| lease.token == token)
+        {
+            lease.expires_at_ms = lease.expiry_before_commit;
+        }
+        self.requeue(instance_id);
+    }
+
+    /// The acknowledgement committed: its messages are gone, the lease released, the attempt
+    /// count reset.
+    pub fn finish_instance_ack(&mut self, instance_id: &str, token: u64) {
+        let Some(queue) = self.instances.get_mut(instance_id) else {
+            return;
+        };
+        if queue
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.token == token)
+            && let Some(lease) = queue.lease.take()
+        {
+            for key in lease.message_keys {
+                queue.inbox.remove(&key);
+            }
+        }
+        queue.attempts = 0;
+        queue.not_before_ms = 0;
+        if queue.is_idle() {
+            self.remove_instance(instance_id);
+        } else {
+            self.requeue(instance_id);
+        }
+    }
+
+    /// Releases the lease; not handed out again before `not_before_ms`. Returns the attempt
+    /// count to persist.
+    pub fn abandon_orchestration(
+        &mut self,
+        instance_id: &str,
+        token: u64,
+        not_before_ms: u64,
+    ) -> Result<u32, BackendError> {
+        self.held_lease(instance_id, token)?;
+        let Some(queue) = self.instances.get_mut(instance_id) else {
+            return Err(lost(instance_item(instance_id), token));
+        };
+        queue.lease = None;
+        queue.not_before_ms = not_before_ms;
+        let attempts = queue.attempts;
+        self.requeue(instance_id);
+        Ok(attempts)
+    }
+
+    /// Drops a lease whose instance turned out to be gone from the file.
+    pub fn drop_instance_lease(&mut self, instance_id: &str, token: u64) {
+        if let Some(queue) = self.instances.get_mut(instance_id)
+            && queue
+                .lease
+                .as_ref()
+                .is_some_and(|lease| lease.token == token)
+        {
+            queue.lease = None;
+            self.requeue(instance_id);
+        }
+    }
+
+    pub fn renew_orchestration(
+        &mut self,
+        instance_id: &str,
+        token: u64,
+        expires_at_ms: u64,
+    ) -> Result<(), BackendError> {
+        let lease = self
+            .instances
+            .get_mut(instance_id)
+            .and_then(|queue| queue.lease.as_mut())
+            .filter(|lease| lease.token == token)
+            .ok_or_else(|| lost(instance_item(instance_id), token))?;
+        if lease.expires_at_ms == COMMITTING {
+            lease.expiry_before_commit = expires_at_ms;
+        } else {
+            lease.expires_at_ms = expires_at_ms;
+        }
+        self.requeue(instance_id);
+        Ok(())
+    }
+
+    // ---- activities ----
+
+    pub fn lease_activity(
+        &mut self,
+        now_ms: u64,
+        lease_for: Duration,
+        token: u64,
+    ) -> Result<LeasedActivity, Option<u64>> {
+        let Some(&(free_at_ms, id)) = self.activity_queue.first() else {
+            return Err(None);
+        };
+        if free_at_ms > now_ms {
+            return Err(Some(free_at_ms));
+        }
+        let Some(entry) = self.activities.get_mut(&id) else {
+            return Err(None);
+        };
+        let expires_at_ms = now_ms.saturating_add(millis(lease_for));
+        entry.attempts = entry.attempts.saturating_add(1);
+        entry.lease = Some(token);
+        entry.free_at_ms = expires_at_ms;
+        let leased = LeasedActivity {
+            id,
+            work: entry.work.clone(),
+            lease: Lease {
+                token,
+                expires_at_ms,
+                attempt: entry.attempts,
+            },
+        };
+        self.activity_queue.remove(&(free_at_ms, id));
+        self.activity_queue.insert((expires_at_ms, id));
+        Ok(leased)
+    }
+
+    fn held_activity(&mut self, id: u64, token: u64) -> Result<&mut ActivityEntry, BackendError> {
+        self.activities
+            .get_mut(&id)
+            .filter(|entry| entry.lease == Some(token) && entry.free_at_ms != COMMITTING)
+            .ok_or_else(|| lost(activity_item(id), token))
+    }
+
+    fn move_activity(&mut self, id: u64, free_at_ms: u64) {
+        if let Some(entry) = self.activities.get_mut(&id) {
+            self.activity_queue.remove(&(entry.free_at_ms, id));
+            entry.free_at_ms = free_at_ms;
+            self.activity_queue.insert((free_at_ms, id));
+        }
+    }
+
+    pub fn begin_activity_ack(&mut self, id: u64, token: u64) -> Result<(), BackendError> {
+        let entry = self.held_activity(id, token)?;
+        entry.expiry_before_commit = entry.free_at_ms;
+        self.move_activity(id, COMMITTING);
+        Ok(())
+    }
+
+    pub fn cancel_activity_ack(&mut self, id: u64, token: u64) {
+        if let Some(entry) = self.activities.get(&id)
+            && entry.lease == Some(token)
+        {
+            let expiry = entry.expiry_before_commit;
+            self.move_activity(id, expiry);
+        }
+    }
+
+    pub fn finish_activity_ack(&mut self, id: u64) {
+        if let Some(entry) = self.activities.remove(&id) {
+            self.activity_queue.remove(&(entry.free_at_ms, id));
+        }
+    }
+
+    /// Releases the lease; not handed out before `free_at_ms`. Returns the attempt count.
+    pub fn abandon_activity(
+        &mut self,
+        id: u64,
+        token: u64,
+        free_at_ms: u64,
+    ) -> Result<u32, BackendError> {
+        let entry = self.held_activity(id, token)?;
+        entry.lease = None;
+        let attempts = entry.attempts;
+        self.move_activity(id, free_at_ms);
+        Ok(attempts)
+    }
+
+    pub fn renew_activity(
+        &mut self,
+        id: u64,
+        token: u64,
+        expires_at_ms: u64,
+    ) -> Result<(), BackendError> {
+        let entry = self
+            .activities
+            .get_mut(&id)
+            .filter(|entry| entry.lease == Some(token))
+            .ok_or_else(|| lost(activity_item(id), token))?;
+        if entry.free_at_ms == COMMITTING {
+            entry.expiry_before_commit = expires_at_ms;
+        } else {
+            self.move_activity(id, expires_at_ms);
+        }
+        Ok(())
+    }
+
+    /// True if the activity's lease is `token` (being acknowledged or not).
+    pub fn holds_activity_lease(&self, id: u64, token: u64) -> bool {
+        self.activities
+            .get(&id)
+            .is_some_and(|entry| entry.lease == Some(token))
+    }
+}
+
+/// A message as handed out, from its stored parts.
+pub(crate) fn message(
+    id: u64,
+    instance_id: &str,
+    execution_id: Option<u64>,
+    event: Event,
+) -> Message {
+    Message {
+        id,
+        instance_id: instance_id.to_owned(),
+        execution_id,
+        event,
+    }
+}

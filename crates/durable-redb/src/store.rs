@@ -1,0 +1,534 @@
+//! `RedbBackend`: the `Backend` trait on one redb file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use durable_core::backend::{
+    ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
+};
+use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
+use redb::{Database, ReadableDatabase};
+use tokio::sync::{Notify, oneshot};
+
+use crate::batch::Op;
+use crate::error::OpenError;
+use crate::lock::LockFile;
+use crate::options::{Durability, RedbOptions};
+use crate::queue::{Queues, millis};
+use crate::schema::{self, HISTORY, INSTANCES};
+use crate::writer::{self, Pending};
+
+/// A durable-core backend in one redb file. Cheap to clone (clones share the store).
+///
+/// Open it with [`RedbBackend::open`]; it stays locked to this process until the last clone
+/// is dropped.
+#[derive(Clone)]
+pub struct RedbBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub db: Database,
+    pub clock: Clock,
+    path: PathBuf,
+    durability: Durability,
+    queues: Mutex<Queues>,
+    pending: Mutex<Pending>,
+    last_flush: Mutex<Instant>,
+    /// The last id or lease token handed out.
+    last_id: AtomicU64,
+    orchestration_ready: Notify,
+    activity_ready: Notify,
+    instance_changed: Notify,
+    // Dropped after `db` (fields drop in order): the file is unlocked once it is closed.
+    _lock: LockFile,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+/// Everything `open` assembles.
+pub(crate) struct Parts {
+    pub db: Database,
+    pub lock: LockFile,
+    pub queues: Queues,
+    pub last_id: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves its data consistent before anything can panic, so
+    // a poisoned lock still guards consistent data.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn store_error(error: impl std::fmt::Display) -> BackendError {
+    BackendError::Permanent(format!("store error: {error}"))
+}
+
+impl Inner {
+    pub fn queues(&self) -> MutexGuard<'_, Queues> {
+        lock(&self.queues)
+    }
+
+    pub fn pending(&self) -> MutexGuard<'_, Pending> {
+        lock(&self.pending)
+    }
+
+    pub fn last_flush(&self) -> MutexGuard<'_, Instant> {
+        lock(&self.last_flush)
+    }
+
+    /// A new id or token: unique and increasing.
+    pub fn next_id(&self) -> u64 {
+        self.last_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The counter as it must be recorded so that ids are never reused after a reopen.
+    pub fn peek_next_id(&self) -> u64 {
+        self.last_id.load(Ordering::Relaxed)
+    }
+
+    /// Whether the commit being made now must be flushed.
+    pub fn durable_now(&self, asked: bool) -> bool {
+        match self.durability {
+            Durability::PowerLoss => true,
+            Durability::Relaxed { flush_interval } => {
+                asked || self.last_flush().elapsed() >= flush_interval
+            }
+        }
+    }
+
+    pub fn notify_all(&self) {
+        self.orchestration_ready.notify_waiters();
+        self.activity_ready.notify_waiters();
+        self.instance_changed.notify_waiters();
+    }
+
+    fn read_metadata(&self, instance_id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
+        let txn = self.db.begin_read().map_err(store_error)?;
+        let table = txn.open_table(INSTANCES).map_err(store_error)?;
+        let Some(bytes) = table.get(instance_id).map_err(store_error)? else {
+            return Ok(None);
+        };
+        schema::decode_metadata(bytes.value(), instance_id)
+            .map(Some)
+            .map_err(BackendError::Permanent)
+    }
+
+    /// Runs `attempt` until it yields a value or `wait` runs out, sleeping until the next
+    /// wake-up time it reports or until `notify` fires.
+    async fn wait_for<T>(
+        &self,
+        notify: &Notify,
+        wait: Duration,
+        mut attempt: impl FnMut(&mut Queues, u64) -> Result<T, Option<u64>>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next_wake_ms = match attempt(&mut self.queues(), self.clock.now_ms()) {
+                Ok(found) => return Some(found),
+                Err(next) => next,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            let until = next_wake_ms.map_or(deadline, |ms| self.clock.instant_at(ms).min(deadline));
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Relaxed mode: make what was committed durable before the file is closed.
+        if self.durability != Durability::PowerLoss
+            && let Ok(mut txn) = self.db.begin_write()
+            && txn.set_durability(redb::Durability::Immediate).is_ok()
+            && let Err(error) = txn.commit()
+        {
+            tracing::error!(%error, "cannot flush the store on close");
+        }
+    }
+}
+
+impl RedbBackend {
+    /// Opens the store at `path` with default options (power-loss durable), creating it if it
+    /// does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbBackend, OpenError> {
+        RedbBackend::open_with(path, RedbOptions::default())
+    }
+
+    /// Opens the store at `path`, creating it if it does not exist.
+    ///
+    /// Takes the store's lock (`<path>.lock`, holding this process's pid), checks the file
+    /// (redb's checksums, the schema version, every queued row) and reclaims the leases a
+    /// previous process left: their work is handed out again at once, with its attempt
+    /// count kept.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: RedbOptions,
+    ) -> Result<RedbBackend, OpenError> {
+        let path = path.as_ref();
+        let parts = crate::open::open(path, &options)?;
+        Ok(RedbBackend::assemble(path, options, parts, None))
+    }
+
+    /// A store in a new temporary directory, deleted when the backend is dropped. For tests,
+    /// examples and benchmarks.
+    pub fn open_temporary(options: RedbOptions) -> Result<RedbBackend, OpenError> {
+        let dir = tempfile::tempdir().map_err(|source| OpenError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let path = dir.path().join("engine.redb");
+        let parts = crate::open::open(&path, &options)?;
+        Ok(RedbBackend::assemble(&path, options, parts, Some(dir)))
+    }
+
+    fn assemble(
+        path: &Path,
+        options: RedbOptions,
+        parts: Parts,
+        temporary: Option<tempfile::TempDir>,
+    ) -> RedbBackend {
+        RedbBackend {
+            inner: Arc::new(Inner {
+                db: parts.db,
+                clock: options.clock.unwrap_or_default(),
+                path: path.to_owned(),
+                durability: options.durability,
+                queues: Mutex::new(parts.queues),
+                pending: Mutex::new(Pending::default()),
+                last_flush: Mutex::new(Instant::now()),
+                last_id: AtomicU64::new(parts.last_id),
+                orchestration_ready: Notify::new(),
+                activity_ready: Notify::new(),
+                instance_changed: Notify::new(),
+                _lock: parts.lock,
+                _temporary: temporary,
+            }),
+        }
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The clock this backend measures visibility and leases with.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Makes every write acknowledged so far durable (with [`Durability::Relaxed`]; with the
+    /// default every acknowledged write already is).
+    pub async fn flush(&self) -> Result<(), BackendError> {
+        self.write(|reply| Op::Flush { reply }).await
+    }
+
+    /// Queues a write and waits for the group commit that carries it.
+    async fn write(&self, op: impl FnOnce(crate::batch::Reply) -> Op) -> Result<(), BackendError> {
+        let (reply, answer) = oneshot::channel();
+        writer::submit(&self.inner, op(reply));
+        answer.await.unwrap_or_else(|_| {
+            Err(BackendError::Transient(
+                "the store's writer stopped before answering".to_owned(),
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for RedbBackend {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
+        self.write(|reply| Op::Create { new, reply }).await
+    }
+
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+        self.write(|reply| Op::Send { message, reply }).await
+    }
+
+    async fn read_metadata(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<InstanceMetadata>, BackendError> {
+        self.inner.read_metadata(instance_id)
+    }
+
+    async fn read_history(&self, instance_id: &str) -> Result<Vec<Event>, BackendError> {
+        let txn = self.inner.db.begin_read().map_err(store_error)?;
+        let table = txn.open_table(HISTORY).map_err(store_error)?;
+        let mut history = Vec::new();
+        for row in table
+            .range((instance_id, 0)..=(instance_id, u64::MAX))
+            .map_err(store_error)?
+        {
+            let (key, value) = row.map_err(store_error)?;
+            let (_, seq) = key.value();
+            let what = format!("event {seq} of instance '{instance_id}'");
+            history.push(schema::decode(value.value(), &what).map_err(BackendError::Permanent)?);
+        }
+        Ok(history)
+    }
+
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        let txn = self.inner.db.begin_read().map_err(store_error)?;
+        let table = txn.open_table(INSTANCES).map_err(store_error)?;
+        let prefix = filter.instance_id_prefix.as_deref().unwrap_or("");
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut found = Vec::new();
+        for row in table.range(prefix..).map_err(store_error)? {
+            if found.len() >= limit {
+                break;
+            }
+            let (key, value) = row.map_err(store_error)?;
+            let instance_id = key.value();
+            if !instance_id.starts_with(prefix) {
+                break;
+            }
+            let metadata = schema::decode_metadata(value.value(), instance_id)
+                .map_err(BackendError::Permanent)?;
+            if filter.matches(&metadata) {
+                found.push(metadata);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {
+        let instance_id = instance_id.to_owned();
+        self.write(|reply| Op::Purge { instance_id, reply }).await
+    }
+
+    async fn wait_for_change(
+        &self,
+        instance_id: &str,
+        seen_history_len: u64,
+        timeout: Duration,
+    ) -> Result<(), BackendError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.instance_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.inner.read_metadata(instance_id)? {
+                Some(metadata) if metadata.history_len == seen_history_len => {}
+                _ => return Ok(()),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let leased = inner
+                .wait_for(&inner.orchestration_ready, remaining, |queues, now_ms| {
+                    queues
+                        .lease_orchestration(now_ms, lease_for, inner.next_id())
+                        .map(|leased| (leased, now_ms))
+                })
+                .await;
+            let Some((leased, now_ms)) = leased else {
+                return Ok(None);
+            };
+            writer::submit(
+                inner,
+                Op::InstanceAttempts {
+                    instance_id: leased.instance_id.clone(),
+                    attempts: leased.lease.attempt,
+                    not_before_ms: leased.not_before_ms,
+                },
+            );
+            match inner.read_metadata(&leased.instance_id) {
+                Ok(Some(instance)) => {
+                    return Ok(Some(OrchestrationItem {
+                        instance,
+                        messages: leased.messages,
+                        lease: leased.lease,
+                        now_ms,
+                    }));
+                }
+                // Purged or replaced since it was queued: its queue entry is going away.
+                Ok(None) => inner
+                    .queues()
+                    .drop_instance_lease(&leased.instance_id, leased.lease.token),
+                Err(error) => {
+                    inner
+                        .queues()
+                        .drop_instance_lease(&leased.instance_id, leased.lease.token);
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    async fn ack_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError> {
+        let consumed = self.inner.queues().begin_instance_ack(instance_id, token)?;
+        let instance_id = instance_id.to_owned();
+        let commit = commit.clone();
+        self.write(|reply| Op::AckOrchestration {
+            instance_id,
+            token,
+            consumed,
+            commit,
+            reply,
+        })
+        .await
+    }
+
+    async fn abandon_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        let not_before_ms = self.inner.clock.now_ms().saturating_add(millis(delay));
+        let attempts =
+            self.inner
+                .queues()
+                .abandon_orchestration(instance_id, token, not_before_ms)?;
+        writer::submit(
+            &self.inner,
+            Op::InstanceAttempts {
+                instance_id: instance_id.to_owned(),
+                attempts,
+                not_before_ms,
+            },
+        );
+        self.inner.notify_all();
+        Ok(())
+    }
+
+    async fn renew_orchestration_lease(
+        &self,
+        instance_id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        let expires_at_ms = self.inner.clock.now_ms().saturating_add(millis(lease_for));
+        self.inner
+            .queues()
+            .renew_orchestration(instance_id, token, expires_at_ms)?;
+        Ok(expires_at_ms)
+    }
+
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError> {
+        let inner = &self.inner;
+        let leased = inner
+            .wait_for(&inner.activity_ready, wait, |queues, now_ms| {
+                queues.lease_activity(now_ms, lease_for, inner.next_id())
+            })
+            .await;
+        let Some(leased) = leased else {
+            return Ok(None);
+        };
+        writer::submit(
+            inner,
+            Op::ActivityAttempts {
+                id: leased.id,
+                attempts: leased.lease.attempt,
+                not_before_ms: 0,
+            },
+        );
+        Ok(Some(ActivityItem {
+            id: leased.id,
+            work: leased.work,
+            lease: leased.lease,
+        }))
+    }
+
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError> {
+        self.inner.queues().begin_activity_ack(id, token)?;
+        let completion = completion.clone();
+        self.write(|reply| Op::AckActivity {
+            id,
+            token,
+            completion,
+            reply,
+        })
+        .await
+    }
+
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        let not_before_ms = self.inner.clock.now_ms().saturating_add(millis(delay));
+        let attempts = self
+            .inner
+            .queues()
+            .abandon_activity(id, token, not_before_ms)?;
+        writer::submit(
+            &self.inner,
+            Op::ActivityAttempts {
+                id,
+                attempts,
+                not_before_ms,
+            },
+        );
+        self.inner.notify_all();
+        Ok(())
+    }
+
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        let expires_at_ms = self.inner.clock.now_ms().saturating_add(millis(lease_for));
+        self.inner
+            .queues()
+            .renew_activity(id, token, expires_at_ms)?;
+        Ok(expires_at_ms)
+    }
+}

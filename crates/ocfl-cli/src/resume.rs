@@ -1,0 +1,61 @@
+//! `ocfl resume`: finish every interrupted run of the storage root.
+
+use anyhow::Result;
+use serde_json::json;
+use std::process::ExitCode;
+
+use crate::args::GlobalArgs;
+use crate::commit::outcome_json;
+use crate::state::{Engine, runtime, store_path};
+
+/// Resumes the unfinished runs one by one and reports each; exits 1 if any fails.
+pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
+    let root = global.require_root("resume")?;
+    if !store_path(global, root)?.exists() {
+        if !global.quiet {
+            eprintln!(
+                "nothing to resume: no run was ever made for {}",
+                root.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    runtime()?.block_on(async {
+        // No step display: several runs may be going on at once; each is reported as it ends.
+        let engine = Engine::start(global, root, None)?;
+        let outcomes = engine.service.resume_all().await;
+        engine.stop().await;
+        let outcomes = outcomes?;
+        let mut failed = 0;
+        for (run, outcome) in &outcomes {
+            match outcome {
+                Ok(outcome) => {
+                    if global.json {
+                        println!("{}", outcome_json(outcome));
+                    }
+                    if !global.quiet {
+                        eprintln!("resumed run {run}: {}", outcome.summary());
+                    }
+                }
+                Err(error) => {
+                    failed += 1;
+                    if global.json {
+                        println!("{}", json!({"run": run, "error": error.to_string()}));
+                    }
+                    eprintln!("ocfl: error: resuming run {run}: {error}");
+                }
+            }
+        }
+        if !global.quiet {
+            match outcomes.len() {
+                0 => eprintln!("nothing to resume: no interrupted runs"),
+                n => eprintln!("{} of {n} run(s) completed", n - failed),
+            }
+        }
+        Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
