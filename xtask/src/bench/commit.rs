@@ -299,11 +299,11 @@ impl ToolRuns {
         super::median(&cpu?)
     }
 
-    fn peak_rss_kib(&self) -> Option<u64> {
+    /// The largest peak RSS of a phase over the runs (of either process for the total).
+    fn peak_rss_kib(&self, phase: Phase) -> Option<u64> {
         self.runs
             .iter()
-            .flat_map(|r| [r.v1.peak_rss_kib, r.v2.peak_rss_kib])
-            .flatten()
+            .filter_map(|r| phase.of(r).peak_rss_kib)
             .max()
     }
 
@@ -651,7 +651,7 @@ fn print_table(results: &[ProfileResult], options: &Options) {
                 ratio,
                 v1_ratio,
                 fmt_opt(t.cpu_median(Phase::Total), 2),
-                fmt_opt(mib(t.peak_rss_kib()), 1),
+                fmt_opt(mib(t.peak_rss_kib(Phase::Total)), 1),
             );
         }
     }
@@ -694,9 +694,12 @@ fn profiles_json(
                 for phase in Phase::ALL {
                     entry.insert(format!("{}_s", phase.key()), json!(t.seconds(phase)));
                     entry.insert(format!("median_{}_s", phase.key()), json!(t.median(phase)));
+                    entry.insert(
+                        format!("peak_rss_{}_kib", phase.key()),
+                        json!(t.peak_rss_kib(phase)),
+                    );
                 }
                 entry.insert("median_cpu_s".into(), json!(t.cpu_median(Phase::Total)));
-                entry.insert("peak_rss_kib".into(), json!(t.peak_rss_kib()));
                 if t.tool != Tool::Floor {
                     entry.insert("checks_ok".into(), json!(t.all_ok()));
                     entry.insert(
@@ -1004,7 +1007,9 @@ mod tests {
         assert_eq!(r.ratio(Tool::Rocfl, Phase::Total), Some(0.4));
         assert_eq!(r.ratio(Tool::Floor, Phase::Total), Some(0.5));
         assert_eq!(r.ratio(Tool::Rocfl, Phase::V1), Some(0.5));
-        assert_eq!(r.tool(Tool::Ours).unwrap().peak_rss_kib(), Some(300));
+        let ours = r.tool(Tool::Ours).unwrap();
+        assert_eq!(ours.peak_rss_kib(Phase::V1), Some(100));
+        assert_eq!(ours.peak_rss_kib(Phase::Total), Some(300));
         assert_eq!(
             r.tool(Tool::Ours).unwrap().cpu_median(Phase::Total),
             Some(1.0)
