@@ -574,12 +574,17 @@ fn commit_once(
     source: &Path,
     root: &Path,
 ) -> anyhow::Result<Measurement> {
-    let status = Command::new(&contenders.ours)
+    let init = Command::new(&contenders.ours)
         .arg("--root")
         .arg(root)
         .arg("init")
-        .status()?;
-    anyhow::ensure!(status.success(), "ocfl init failed ({status})");
+        .output()?;
+    anyhow::ensure!(
+        init.status.success(),
+        "ocfl init failed ({}): {}",
+        init.status,
+        String::from_utf8_lossy(&init.stderr)
+    );
     let args = [
         "--root".into(),
         root.into(),
