@@ -8,6 +8,7 @@
 //! release build of xtask, which they build and start when run from a debug one.
 //! See docs/benchmarks.md.
 
+mod commit;
 mod engine;
 mod generate;
 mod memory;
@@ -34,7 +35,9 @@ const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]
        cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]
        cargo xtask bench plan [--files N] [--runs N]
-       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N]";
+       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N]
+       cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
+       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -54,6 +57,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         Some("plan") => match release::rerun_optimized(args)? {
             Some(code) => Ok(code),
             None => plan::run(&args[1..]),
+        },
+        Some("commit") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => commit::run(&args[1..]),
         },
         // The timed children of `stage` and `plan`, started by them.
         Some("stage-once") => stage::run_once(&args[1..]),
