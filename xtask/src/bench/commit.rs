@@ -469,6 +469,8 @@ fn bench_profile(
                             .with_context(|| format!("removing {}", path.display()))?;
                     }
                 }
+                // The deletion's journal commit (and discards) happen now, untimed.
+                sync()?;
             }
         }
     }
