@@ -22,9 +22,10 @@
 //!   number), inboxes keyed by (instance, message id) with each message's visibility time
 //!   (durable timers are delayed messages), the activity queue, attempt counts; and the
 //!   schema version, checked on every open.
-//! - **Queues in memory.** Which instance or activity is next is kept in ordered sets keyed
-//!   by visibility time (rebuilt from the file on open, changed only after a commit), so a
-//!   fetch is O(log n), reads nothing from disk and never waits behind a commit. Waiting
+//! - **Queues in memory.** The pending messages and activity work items (not histories or
+//!   metadata) are mirrored in ordered sets keyed by visibility time (rebuilt from the file on
+//!   open, changed only after a commit), so a fetch is O(log n), reads only the instance's
+//!   metadata from the file and never waits behind a commit. Waiting
 //!   fetches are woken in-process the moment work is committed, and otherwise sleep exactly
 //!   until the next message becomes visible.
 //! - **Group commit.** Writes (creations, messages, acknowledgements, purges) go through one

@@ -92,6 +92,24 @@ async fn a_store_is_open_once_even_within_a_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_can_wait_for_the_holder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("engine.redb");
+    let first = RedbBackend::open(&path).expect("open");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(first);
+    });
+    let options = RedbOptions {
+        lock_wait: Duration::from_secs(60),
+        ..RedbOptions::default()
+    };
+    let second = RedbBackend::open_with(&path, options).expect("opened once the holder let go");
+    release.join().expect("the holder's thread");
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_schema_versions_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("engine.redb");
