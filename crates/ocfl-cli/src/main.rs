@@ -4,6 +4,12 @@
 //! per command, and errors are printed with their context chain, naming the file or
 //! object involved.
 
+/// mimalloc instead of glibc's allocator: validating and committing allocate many small,
+/// short-lived strings on several threads at once, where glibc's per-thread arenas showed up
+/// in profiles (malloc/free and thousands of mprotect calls growing the arenas).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod cat;
 mod commit;
