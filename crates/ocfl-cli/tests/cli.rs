@@ -7,29 +7,11 @@ use std::process::{Command, Output};
 use ocfl_core::layout::Layout;
 use serde_json::Value;
 
+mod commit_support;
+use commit_support::{code, ocfl, stderr, stdout};
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ocfl/1.1")
-}
-
-/// Runs `ocfl` with `args`, isolated from the caller's `OCFL_ROOT`.
-fn ocfl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ocfl"))
-        .args(args)
-        .env_remove("OCFL_ROOT")
-        .output()
-        .expect("run ocfl")
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exit status")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
 }
 
 /// Every stdout line parsed as JSON, each checked to have exactly the contract's keys.

@@ -4,11 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ocfl_core::layout::Layout;
 use serde_json::Value;
 use tempfile::TempDir;
+
+mod commit_support;
+use commit_support::{code, ocfl, stderr, stdout};
 
 const FULL: &str = "spec-ex-full";
 
@@ -89,27 +92,6 @@ impl Root {
         all.extend_from_slice(args);
         ocfl(&all)
     }
-}
-
-/// Runs `ocfl` with `args`, isolated from the caller's `OCFL_ROOT`.
-fn ocfl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ocfl"))
-        .args(args)
-        .env_remove("OCFL_ROOT")
-        .output()
-        .expect("run ocfl")
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exit status")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
 }
 
 /// Every stdout line as JSON, each checked to be an object with exactly `keys`.
