@@ -6,6 +6,8 @@
 //!   serializable [`Plan`](plan::Plan) of ordered steps with stable ids, or "no change";
 //! - [`exec`]: running one step idempotently and verifying its result, and
 //!   [`apply`](exec::apply) to run a whole plan;
+//! - [`fault`]: wrappers of both storage seams that fail chosen writes, flushes and renames
+//!   (EIO, ENOSPC, torn writes), for testing the protocol under I/O errors;
 //! - [`fs`]: the filesystem operations the executor needs (unflushed writes, renames, batched
 //!   flushes), with a local implementation.
 //!
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod exec;
+pub mod fault;
 pub mod fs;
 pub mod plan;
 pub mod stage;
