@@ -144,6 +144,8 @@ pub struct Op {
     pub nth: u64,
     /// The path it concerned (a rename's source; a sync's first path).
     pub path: String,
+    /// A rename's destination.
+    pub to: Option<String>,
     /// Whether it was failed.
     pub failed: bool,
 }
@@ -225,7 +227,7 @@ impl Injector {
     }
 
     /// Numbers one operation of `kind` on `path`: the fault it fails with, if any.
-    fn decide(&self, kind: OpKind, path: &str) -> Option<Fault> {
+    fn decide(&self, kind: OpKind, path: &str, to: Option<&str>) -> Option<Fault> {
         let nth = self.counts[kind.index()].fetch_add(1, Ordering::SeqCst);
         let mut state = self.lock();
         let fault = match state.armed {
@@ -246,6 +248,7 @@ impl Injector {
                 kind,
                 nth,
                 path: path.to_owned(),
+                to: to.map(str::to_owned),
                 failed: fault.is_some(),
             });
         }
@@ -263,7 +266,18 @@ impl Injector {
         path: &str,
         op: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        match self.decide(kind, path) {
+        self.apply_to(kind, path, None, op)
+    }
+
+    /// [`Injector::apply`] for a rename to `to`.
+    fn apply_to<T>(
+        &self,
+        kind: OpKind,
+        path: &str,
+        to: Option<&str>,
+        op: impl FnOnce() -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        match self.decide(kind, path, to) {
             Some(fault) => Err(StorageError::io(kind.name(), path, fault.error())),
             None => op(),
         }
@@ -309,8 +323,9 @@ impl<F: Filesystem> Filesystem for FaultFs<F> {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply(OpKind::Rename, from, || self.inner.rename(from, to))
+        self.injector.apply_to(OpKind::Rename, from, Some(to), || {
+            self.inner.rename(from, to)
+        })
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
@@ -339,7 +354,7 @@ struct FaultWriter {
 
 impl Write for FaultWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.injector.decide(OpKind::Write, &self.path) {
+        match self.injector.decide(OpKind::Write, &self.path, None) {
             None => self.inner.write(buf),
             Some(fault) => {
                 if fault.tear {
@@ -395,8 +410,9 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply(OpKind::Rename, from, || self.inner.rename(from, to))
+        self.injector.apply_to(OpKind::Rename, from, Some(to), || {
+            self.inner.rename(from, to)
+        })
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
