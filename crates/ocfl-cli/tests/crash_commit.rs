@@ -1,0 +1,519 @@
+//! The kill loop: `ocfl commit` (v1, then v2 with files changed, added and removed) killed
+//! with SIGKILL at seeded random moments, checked after every kill, resumed, and checked
+//! again at the end.
+//!
+//! After each kill the object must be absent (a new object not yet moved into place), valid
+//! at its old version holding the old source, valid at its new version holding the new
+//! source, or inside the window of `docs/durability.md` section 5 - and then exactly one of
+//! its two documented states. The run is then resumed (`ocfl resume` or the same `ocfl
+//! commit`, chosen at random, sometimes killed again); at the end the object holds the
+//! source byte for byte, `ocfl runs` shows exactly one completed run that wrote each
+//! version (and no other run but the no-op reruns of commits killed after they completed),
+//! and the storage root validates with our validator, rocfl and ocfl-py when installed.
+//!
+//! `cargo test` runs a few iterations on small generated trees.
+//! `cargo xtask crash commit --iterations N` runs many on a seeded 'mixed' profile in
+//! release, through the environment: `OCFL_CRASH_ITERATIONS`, `OCFL_CRASH_SEED`,
+//! `OCFL_CRASH_V1` and `OCFL_CRASH_V2` (the two source trees).
+
+mod commit_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use commit_support::*;
+use ocfl_core::inventory::parse_inventory;
+use ocfl_core::layout::Layout;
+use ocfl_core::storage::LocalStorage;
+use ocfl_core::validate::{ValidationOptions, validate_object};
+
+/// Kills at most this many processes per commit before letting one finish.
+const MAX_KILLS: u64 = 3;
+
+/// The codes our validator reports inside the window, by its two states.
+const VERSION_MOVED: &[&str] = &["E023", "E040", "E046", "E064", "E066"];
+const INVENTORY_INSTALLED: &[&str] = &["E060"];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+        .unwrap_or(default)
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let on_shm = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten();
+    on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
+}
+
+/// The default trees: 150 small files and two of up to 1 MiB; v2 changes,
+/// removes and adds about 5% of them.
+fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
+    let mut rng = Rng::new(seed);
+    let v1 = dir.join("source-v1");
+    many_files(&v1, 150, &mut rng);
+    for i in 0..2 {
+        let len = 256 * 1024 + rng.below(768 * 1024) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        fs::create_dir_all(v1.join("media")).expect("mkdir");
+        fs::write(v1.join(format!("media/m{i}.bin")), bytes).expect("write");
+    }
+    let v2 = dir.join("source-v2");
+    for (path, bytes) in read_tree(&v1) {
+        let to = v2.join(&path);
+        fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        match rng.below(20) {
+            0 => {}
+            1 => fs::write(to, format!("changed {path}\n")).expect("change"),
+            2 => {
+                fs::write(&to, bytes).expect("copy");
+                fs::write(to.with_extension("added"), format!("added {path}\n")).expect("add");
+            }
+            _ => fs::write(to, bytes).expect("copy"),
+        }
+    }
+    (v1, v2)
+}
+
+/// Where a kill left the object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Object {
+    /// Not in the storage root.
+    Absent,
+    /// Valid at this version, holding that version's source.
+    At(String),
+    /// Inside the window: the new version directory is in the object, the root inventory
+    /// is still the old one.
+    VersionMoved,
+    /// Inside the window: the new root inventory beside the old sidecar.
+    InventoryInstalled,
+}
+
+fn object_path(root: &Path, id: &str) -> String {
+    Layout::read_from_root(&LocalStorage::new(root))
+        .expect("layout")
+        .expect("a layout")
+        .map_object_id(id)
+        .expect("mapped")
+}
+
+/// The object's state, checked: every state but the four of [`Object`] fails the test.
+fn inspect(root: &Path, id: &str, sources: &BTreeMap<String, &Path>, what: &str) -> Object {
+    let path = object_path(root, id);
+    let dir = root.join(&path);
+    if !dir.exists() {
+        return Object::Absent;
+    }
+    let storage = LocalStorage::new(root);
+    let report = validate_object(&storage, &path, &ValidationOptions::default());
+    let read = |file: &str| fs::read(dir.join(file)).ok();
+    if report.is_valid() {
+        let bytes = read("inventory.json").expect("inventory");
+        let inventory = parse_inventory(&bytes).inventory.expect("parsed");
+        let head = inventory.head.to_string();
+        let source = sources
+            .get(&head)
+            .unwrap_or_else(|| panic!("{what}: unexpected head {head}"));
+        assert_holds(&dir, &bytes, source, what);
+        return Object::At(head);
+    }
+    let codes: BTreeSet<&str> = report.errors.iter().map(|e| e.code.as_str()).collect();
+    // Both window states keep the old sidecar, which names the old inventory: v1's.
+    let old_inventory = read("v1/inventory.json");
+    let new_inventory = read("v2/inventory.json");
+    assert!(
+        new_inventory.is_some() && old_inventory.is_some(),
+        "{what}: invalid outside the window: {:?}",
+        report.errors
+    );
+    let sidecar = read("inventory.json.sha512").expect("sidecar");
+    let sidecar_of = |inventory: &[u8]| {
+        format!(
+            "{} inventory.json\n",
+            ocfl_core::digest::DigestAlgorithm::Sha512.digest_bytes(inventory)
+        )
+    };
+    assert_eq!(
+        sidecar,
+        sidecar_of(old_inventory.as_deref().expect("old")).into_bytes(),
+        "{what}: the window keeps the old sidecar"
+    );
+    let root_inventory = read("inventory.json");
+    let (state, expected) = if root_inventory == old_inventory {
+        (Object::VersionMoved, VERSION_MOVED)
+    } else if root_inventory == new_inventory {
+        (Object::InventoryInstalled, INVENTORY_INSTALLED)
+    } else {
+        panic!("{what}: the root inventory is neither v1's nor v2's");
+    };
+    assert_eq!(
+        codes,
+        expected.iter().copied().collect(),
+        "{what}: {state:?}: {:?}",
+        report.errors
+    );
+    state
+}
+
+/// The head version of the object at `dir` (inventory `inventory`) holds exactly the files
+/// of `source`, byte for byte.
+fn assert_holds(dir: &Path, inventory: &[u8], source: &Path, what: &str) {
+    let inventory = parse_inventory(inventory).inventory.expect("parsed");
+    let state = &inventory.versions[&inventory.head].state;
+    let mut held = BTreeMap::new();
+    for (digest, logicals) in state {
+        let content = &inventory.manifest[digest][0];
+        let bytes = fs::read(dir.join(content.as_str())).expect("content");
+        for logical in logicals {
+            held.insert(logical.as_str().to_owned(), bytes.clone());
+        }
+    }
+    let expected = read_tree(source);
+    assert_eq!(
+        held.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{what}: logical paths"
+    );
+    assert!(held == expected, "{what}: bytes differ from the source's");
+}
+
+/// Where one kill landed: what the store said of the run, and the object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Landing {
+    version: String,
+    run: String,
+    object: Object,
+}
+
+/// The run state the store records for `version` of `id`, for the landing tally.
+fn run_phase(root: &Root, id: &str, version: &str) -> String {
+    let output = root.ocfl(&["runs", "--all", "--json"]);
+    ok(&output);
+    let runs = json_lines(&output);
+    let run = runs
+        .iter()
+        .filter(|r| r["id"] == id && r["version"] == version)
+        .find(|r| r["changed"] != false);
+    let Some(run) = run.or_else(|| {
+        runs.iter()
+            .rfind(|r| r["id"] == id && r["version"].is_null())
+    }) else {
+        return "no run yet".into();
+    };
+    match run["state"].as_str().unwrap_or_default() {
+        "completed" => "completed".into(),
+        state => {
+            let (done, total) = (
+                run["steps_done"].as_u64().unwrap_or(0),
+                run["steps_total"].as_u64().unwrap_or(0),
+            );
+            if total == 0 {
+                format!("{state}: staging or planning")
+            } else {
+                // Quarters of the plan's steps.
+                format!("{state}: steps {}/4", (4 * done).div_ceil(total).min(4))
+            }
+        }
+    }
+}
+
+/// A number in `0..n` from the high bits of the generator (its low bits are less mixed for
+/// some seeds).
+fn draw(rng: &mut Rng, n: u64) -> u64 {
+    (rng.next() >> 32) % n.max(1)
+}
+
+struct Stats {
+    kills: u64,
+    exited_first: u64,
+    landings: BTreeMap<Landing, u64>,
+    resumed_by: BTreeMap<&'static str, u64>,
+}
+
+struct Loop<'a> {
+    root: &'a Root,
+    rng: Rng,
+    /// How long an uninterrupted commit of each version takes.
+    spans: [Duration; 2],
+    stats: &'a mut Stats,
+}
+
+impl Loop<'_> {
+    /// Commits `source` as `version` of `id`, killing the process up to [`MAX_KILLS`] times.
+    /// Returns how many `ocfl commit` processes started after the commit had completed
+    /// (each may have left a no-op run).
+    fn commit(
+        &mut self,
+        id: &str,
+        version: &str,
+        source: &Path,
+        sources: &BTreeMap<String, &Path>,
+    ) -> u64 {
+        let index = usize::from(version != "v1");
+        let src = source.to_str().expect("utf-8").to_owned();
+        let commit_args = ["commit", id, src.as_str(), "--message", version, "--json"];
+        let mut no_ops = 0;
+        let mut finished = false;
+        for attempt in 0..=MAX_KILLS {
+            let restart = attempt > 0 && draw(&mut self.rng, 2) == 0;
+            let args: &[&str] = if restart {
+                &["resume", "--json"]
+            } else {
+                &commit_args
+            };
+            let kill = attempt < MAX_KILLS && (attempt == 0 || draw(&mut self.rng, 3) != 0);
+            if !kill {
+                break;
+            }
+            if finished && !restart {
+                no_ops += 1;
+            }
+            let delay = self.spans[index].mul_f64(draw(&mut self.rng, 1100) as f64 / 1000.0);
+            let mut child = self
+                .root
+                .command(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn ocfl");
+            std::thread::sleep(delay);
+            let exited = child.try_wait().expect("try_wait").is_some();
+            let _ = child.kill();
+            child.wait().expect("wait");
+            self.stats.kills += 1;
+            if exited {
+                self.stats.exited_first += 1;
+                if attempt == 0 {
+                    // A whole commit took less than the span: aim earlier next time.
+                    self.spans[index] = self.spans[index].mul_f64(0.9);
+                }
+            }
+            let what = format!(
+                "{id} {version}: after a kill at {delay:?} of `ocfl {}`",
+                args.join(" ")
+            );
+            let object = inspect(&self.root.path(), id, sources, &what);
+            let run = run_phase(self.root, id, version);
+            finished |= run == "completed";
+            *self
+                .stats
+                .landings
+                .entry(Landing {
+                    version: version.into(),
+                    run,
+                    object,
+                })
+                .or_default() += 1;
+        }
+        // Finish: `ocfl resume` (then `ocfl commit` if it had nothing of this commit to
+        // finish), or the same `ocfl commit` again.
+        let by_resume = draw(&mut self.rng, 2) == 0;
+        let mut done = false;
+        if by_resume {
+            let output = self.root.ocfl(&["resume", "--json"]);
+            ok(&output);
+            done = json_lines(&output)
+                .iter()
+                .any(|line| line["id"] == id && line["version"] == version);
+            *self.stats.resumed_by.entry("ocfl resume").or_default() += u64::from(done);
+        }
+        if !done {
+            let line = self.root.commit(id, source, &["--message", version]);
+            assert_eq!(line["version"], version, "{line}");
+            if line["changed"] == false {
+                assert!(
+                    finished,
+                    "{id} {version}: a no-op rerun of an unfinished commit: {line}"
+                );
+            }
+            if finished {
+                no_ops += 1;
+            }
+            *self.stats.resumed_by.entry("ocfl commit").or_default() += 1;
+        }
+        let what = format!("{id} {version}: after the rerun");
+        assert_eq!(
+            inspect(&self.root.path(), id, sources, &what),
+            Object::At(version.into()),
+            "{what}"
+        );
+        no_ops
+    }
+}
+
+/// Every run of the root completed; one changed run per (object, version); at most
+/// `no_ops` others.
+fn check_runs(root: &Root, no_ops: u64, versions: usize) {
+    let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
+    for run in &runs {
+        assert_eq!(run["state"], "completed", "{run}");
+    }
+    let mut writers: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for run in runs.iter().filter(|r| r["changed"] == true) {
+        let key = (
+            run["id"].as_str().expect("id").to_owned(),
+            run["version"].as_str().expect("version").to_owned(),
+        );
+        *writers.entry(key).or_default() += 1;
+    }
+    assert_eq!(writers.len(), versions, "{writers:?}");
+    assert!(
+        writers.values().all(|&n| n == 1),
+        "one run wrote each version: {writers:?}"
+    );
+    let unchanged = runs.iter().filter(|r| r["changed"] == false).count() as u64;
+    assert!(
+        unchanged <= no_ops,
+        "{unchanged} no-op runs, only for reruns of completed commits ({no_ops})"
+    );
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(home)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+/// Our validator on the whole root, then rocfl and ocfl-py (each object) when installed.
+fn validate_with_peers(root: &Root) -> Vec<&'static str> {
+    ok(&root.ocfl(&["validate"]));
+    let mut used = vec!["ocfl validate"];
+    if let Some(rocfl) = find_program("rocfl") {
+        let output = Command::new(rocfl)
+            .arg("-r")
+            .arg(root.path())
+            .arg("validate")
+            .output()
+            .expect("run rocfl");
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(
+            output.status.success() && !text.contains("invalid"),
+            "rocfl:\n{text}"
+        );
+        used.push("rocfl validate");
+    }
+    if let Some(py) = find_program("ocfl-validate.py") {
+        for object in objects(&root.path()) {
+            let output = Command::new(&py)
+                .arg(&object)
+                .output()
+                .expect("run ocfl-validate.py");
+            let text = format!("{}{}", stdout(&output), stderr(&output));
+            assert!(
+                output.status.success() && text.contains("is VALID"),
+                "ocfl-validate.py {}:\n{text}",
+                object.display()
+            );
+        }
+        used.push("ocfl-validate.py");
+    }
+    used
+}
+
+/// The object roots below a storage root.
+fn objects(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("0=ocfl_object_"))
+        })
+        .filter_map(|e| e.path().parent().map(Path::to_path_buf))
+        .collect()
+}
+
+#[test]
+fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_source() {
+    let iterations = env_u64("OCFL_CRASH_ITERATIONS", 3);
+    let seed = env_u64("OCFL_CRASH_SEED", 0);
+    let scratch = scratch();
+    let (v1, v2) = match (
+        std::env::var_os("OCFL_CRASH_V1"),
+        std::env::var_os("OCFL_CRASH_V2"),
+    ) {
+        (Some(v1), Some(v2)) => (PathBuf::from(v1), PathBuf::from(v2)),
+        _ => generated(scratch.path(), seed),
+    };
+    let sources: BTreeMap<String, &Path> = [
+        ("v1".to_owned(), v1.as_path()),
+        ("v2".to_owned(), v2.as_path()),
+    ]
+    .into();
+
+    // Uninterrupted commits of each version (the shorter of two): the span the kills are
+    // spread over.
+    let mut spans = [Duration::MAX; 2];
+    for _ in 0..2 {
+        let calibration = Root::new_in(scratch.path());
+        for (i, (version, source)) in [("v1", &v1), ("v2", &v2)].into_iter().enumerate() {
+            let started = Instant::now();
+            let line = calibration.commit("info:calibration", source, &["--message", version]);
+            spans[i] = spans[i].min(started.elapsed());
+            assert_eq!(line["version"], version);
+        }
+    }
+    eprintln!(
+        "crash commit: {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}",
+        spans[0], spans[1]
+    );
+
+    let mut stats = Stats {
+        kills: 0,
+        exited_first: 0,
+        landings: BTreeMap::new(),
+        resumed_by: BTreeMap::new(),
+    };
+    let mut peers = Vec::new();
+    let started = Instant::now();
+    for i in 0..iterations {
+        let root = Root::new_in(scratch.path());
+        let id = format!("info:crash/{}", seed + i);
+        let mut run = Loop {
+            root: &root,
+            rng: Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            spans,
+            stats: &mut stats,
+        };
+        let mut no_ops = run.commit(&id, "v1", &v1, &sources);
+        no_ops += run.commit(&id, "v2", &v2, &sources);
+        check_runs(&root, no_ops, 2);
+        // The peers are slow to start: every 50th iteration and the last.
+        if i % 50 == 0 || i + 1 == iterations {
+            peers = validate_with_peers(&root);
+        } else {
+            ok(&root.ocfl(&["validate"]));
+        }
+    }
+    eprintln!(
+        "crash commit: {iterations} iterations in {:?}: {} kills ({} of a process that had already exited); validated with {}",
+        started.elapsed(),
+        stats.kills,
+        stats.exited_first,
+        peers.join(", ")
+    );
+    eprintln!("finished by: {:?}", stats.resumed_by);
+    eprintln!("where the kills landed (version, run state, object):");
+    for (landing, n) in &stats.landings {
+        eprintln!(
+            "  {n:5}  {} | {} | {:?}",
+            landing.version, landing.run, landing.object
+        );
+    }
+}
