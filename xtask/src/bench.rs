@@ -8,7 +8,7 @@
 //! release build of xtask, which they build and start when run from a debug one.
 //! See docs/benchmarks.md.
 
-mod commit;
+pub(crate) mod commit;
 mod engine;
 mod generate;
 mod memory;

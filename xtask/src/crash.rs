@@ -1,3 +1,5 @@
+//! `cargo xtask crash commit ...`: the kill loop of `ocfl commit` ([`commit`]).
+//!
 //! `cargo xtask crash engine [--iterations N] [--seed S] [--debug]`: the durable-redb crash
 //! test (`crates/durable-redb/tests/processes`) over more seeds than `cargo test` runs: a
 //! child process runs a mixed workload and is killed with SIGKILL at a seeded moment, the
@@ -10,12 +12,18 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask crash engine [--iterations N] [--seed S] [--debug]";
+mod commit;
+
+const USAGE: &str = "usage: cargo xtask crash engine [--iterations N] [--seed S] [--debug]
+       cargo xtask crash commit [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let Some((target, rest)) = args.split_first() else {
         bail!("{USAGE}");
     };
+    if target == "commit" {
+        return commit::run(rest);
+    }
     if target != "engine" {
         bail!("unknown crash test {target:?}\n{USAGE}");
     }

@@ -7,6 +7,8 @@
 //!   planning 100,000 files.
 //! - `bench engine`: the durable-redb engine against duroxide (docs/benchmarks.md).
 //! - `crash engine`: the durable-redb crash test over many seeds.
+//! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
+//!   after every kill and at the end.
 
 mod bench;
 mod conformance;
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
         Some("crash") => crash::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit> [options]"
             );
             return ExitCode::from(2);
         }

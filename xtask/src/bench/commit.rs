@@ -14,8 +14,8 @@
 
 mod check;
 mod measure;
-mod mixed;
-mod revise;
+pub(crate) mod mixed;
+pub(crate) mod revise;
 mod tools;
 mod tree;
 
