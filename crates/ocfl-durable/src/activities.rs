@@ -381,9 +381,10 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
         )
     })?;
     let stage;
+    // A flush may have to copy again what a failed flush left unknown.
     let source: &dyn ContentSource = if steps
         .iter()
-        .any(|s| matches!(s.action, Action::Copy { .. }))
+        .any(|s| matches!(s.action, Action::Copy { .. } | Action::Flush { .. }))
     {
         stage = load_stage(env, &input.run, &input.stage)?;
         stage.as_ref()

@@ -146,6 +146,8 @@ pub struct Op {
     pub path: String,
     /// A rename's destination.
     pub to: Option<String>,
+    /// For [`OpKind::Sync`]: whether it flushed a whole tree ([`Filesystem::sync_tree`]).
+    pub tree: bool,
     /// Whether it was failed.
     pub failed: bool,
 }
@@ -227,7 +229,7 @@ impl Injector {
     }
 
     /// Numbers one operation of `kind` on `path`: the fault it fails with, if any.
-    fn decide(&self, kind: OpKind, path: &str, to: Option<&str>) -> Option<Fault> {
+    fn decide(&self, kind: OpKind, path: &str, to: Option<&str>, tree: bool) -> Option<Fault> {
         let nth = self.counts[kind.index()].fetch_add(1, Ordering::SeqCst);
         let mut state = self.lock();
         let fault = match state.armed {
@@ -249,6 +251,7 @@ impl Injector {
                 nth,
                 path: path.to_owned(),
                 to: to.map(str::to_owned),
+                tree,
                 failed: fault.is_some(),
             });
         }
@@ -266,18 +269,22 @@ impl Injector {
         path: &str,
         op: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        self.apply_to(kind, path, None, op)
+        match self.decide(kind, path, None, false) {
+            Some(fault) => Err(StorageError::io(kind.name(), path, fault.error())),
+            None => op(),
+        }
     }
 
-    /// [`Injector::apply`] for a rename to `to`.
+    /// [`Injector::apply`] for a rename to `to`, or (`tree`) a flush of a whole tree.
     fn apply_to<T>(
         &self,
         kind: OpKind,
         path: &str,
         to: Option<&str>,
+        tree: bool,
         op: impl FnOnce() -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        match self.decide(kind, path, to) {
+        match self.decide(kind, path, to, tree) {
             Some(fault) => Err(StorageError::io(kind.name(), path, fault.error())),
             None => op(),
         }
@@ -323,9 +330,10 @@ impl<F: Filesystem> Filesystem for FaultFs<F> {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.injector.apply_to(OpKind::Rename, from, Some(to), || {
-            self.inner.rename(from, to)
-        })
+        self.injector
+            .apply_to(OpKind::Rename, from, Some(to), false, || {
+                self.inner.rename(from, to)
+            })
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
@@ -341,7 +349,7 @@ impl<F: Filesystem> Filesystem for FaultFs<F> {
 
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
         self.injector
-            .apply(OpKind::Sync, dir, || self.inner.sync_tree(dir))
+            .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))
     }
 }
 
@@ -354,7 +362,7 @@ struct FaultWriter {
 
 impl Write for FaultWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.injector.decide(OpKind::Write, &self.path, None) {
+        match self.injector.decide(OpKind::Write, &self.path, None, false) {
             None => self.inner.write(buf),
             Some(fault) => {
                 if fault.tear {
@@ -410,9 +418,10 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.injector.apply_to(OpKind::Rename, from, Some(to), || {
-            self.inner.rename(from, to)
-        })
+        self.injector
+            .apply_to(OpKind::Rename, from, Some(to), false, || {
+                self.inner.rename(from, to)
+            })
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {

@@ -25,7 +25,7 @@
 #[path = "../durable/support.rs"]
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -182,6 +182,7 @@ impl Scenario {
             .expect("a clean run");
         assert_eq!(outcome.version, self.version);
         w.shutdown().await;
+        check_flushed(&injector.trace(), &fx, self.name);
         normalized(injector.trace(), &outcome.run)
     }
 }
@@ -292,6 +293,84 @@ fn check_window(scenario: &Scenario, fx: &Fixture, what: &str) {
     );
 }
 
+/// What is known of a file's data on stable storage, replayed from a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Data {
+    /// Written since its last flush.
+    Unflushed,
+    /// Flushed since its last write.
+    Flushed,
+    /// A flush covering it failed: its state on disk is unknown (`docs/durability.md`
+    /// section 8, assumption 6), and flushing again does not make it known; only writing
+    /// it again does.
+    Unknown,
+}
+
+/// The data state of every file the operations of `trace` wrote and did not remove, by
+/// path. Renames carry a file's state (a directory's: the files below it).
+fn durability(trace: &[Op]) -> BTreeMap<String, Data> {
+    let under = |path: &str, dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
+    let mut files: BTreeMap<String, Data> = BTreeMap::new();
+    for op in trace {
+        match op.kind {
+            OpKind::Create if !op.failed => {
+                files.insert(op.path.clone(), Data::Unflushed);
+            }
+            // A failed (perhaps torn) write leaves the file written too.
+            OpKind::Write => {
+                files.insert(op.path.clone(), Data::Unflushed);
+            }
+            OpKind::Rename if !op.failed => {
+                let to = op.to.clone().unwrap_or_default();
+                let moved: Vec<String> = files
+                    .keys()
+                    .filter(|k| under(k, &op.path))
+                    .cloned()
+                    .collect();
+                files.retain(|k, _| !under(k, &to));
+                for key in moved {
+                    if let Some(data) = files.remove(&key) {
+                        files.insert(format!("{to}{}", &key[op.path.len()..]), data);
+                    }
+                }
+            }
+            OpKind::Remove if !op.failed => files.retain(|k, _| !under(k, &op.path)),
+            OpKind::Sync => {
+                for (path, data) in files.iter_mut() {
+                    let covered = if op.tree {
+                        under(path, &op.path)
+                    } else {
+                        *path == op.path
+                    };
+                    if covered && *data == Data::Unflushed {
+                        *data = if op.failed {
+                            Data::Unknown
+                        } else {
+                            Data::Flushed
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    files
+}
+
+/// Every file of the object that the run wrote is flushed, and none only by a flush that
+/// had failed before.
+fn check_flushed(trace: &[Op], fx: &Fixture, what: &str) {
+    let object = format!("root/{}", fx.object_path(ID));
+    let not_durable: Vec<(String, Data)> = durability(trace)
+        .into_iter()
+        .filter(|(path, data)| path.starts_with(&format!("{object}/")) && *data != Data::Flushed)
+        .collect();
+    assert!(
+        not_durable.is_empty(),
+        "{what}: files of the object not known to be on stable storage: {not_durable:?}"
+    );
+}
+
 fn errno_text(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     // "No space left on device (os error 28)": the message without the number is enough.
@@ -392,6 +471,7 @@ async fn run_case(scenario: &Scenario, trace: &[Op], fault: Fault) -> Option<See
         }
     }
     assert_eq!(fx.assert_holds(ID, &source), scenario.version, "{what}");
+    check_flushed(&injector.trace(), &fx, &what);
     let runs = service.runs(true).await.expect("runs");
     assert_eq!(runs.len(), 1, "{what}: one run for the commit");
     assert_eq!(runs[0].state, RunState::Completed, "{what}");
@@ -510,6 +590,27 @@ async fn small_object(thin: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_object_survives_a_fault_at_every_operation() {
     small_object(true).await;
+}
+
+/// The batched flush of a version's content fails (once, or until cleared): the content's
+/// state on disk is then unknown, so the run must write it again, not flush it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_content_flush_writes_the_content_again() {
+    let new = Scenario::new("new object", None, small_v1()).await;
+    let update = Scenario::new("update", Some(small_v1()), small_v2()).await;
+    for scenario in [&new, &update] {
+        let trace = scenario.trace().await;
+        let flush = trace
+            .iter()
+            .find(|op| op.kind == OpKind::Sync && op.tree)
+            .expect("a flush of the version's content");
+        for fault in [
+            Fault::once(OpKind::Sync, flush.nth, EIO),
+            Fault::persistent(OpKind::Sync, flush.nth, EIO),
+        ] {
+            run_case(scenario, &trace, fault).await;
+        }
+    }
 }
 
 /// The full cross product: `FAULTS_FULL=1 cargo test --release -p ocfl-durable --test

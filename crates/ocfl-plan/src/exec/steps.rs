@@ -25,10 +25,7 @@ pub(super) fn execute(
         Action::Copy { digest, path, temp } => in_work_area(plan, fs, || {
             copy(plan, fs, source, digest, path, temp, step.size)
         }),
-        Action::Flush { path } => in_work_area(plan, fs, || {
-            fs.sync_tree(path)?;
-            Ok(StepResult::Done { bytes: 0 })
-        }),
+        Action::Flush { path } => in_work_area(plan, fs, || flush(plan, fs, source, path)),
         Action::Write {
             path,
             temp,
@@ -196,6 +193,56 @@ fn copy(
     }
     fs.rename(temp, path)?;
     Ok(StepResult::Done { bytes: size })
+}
+
+/// Flushes the new version's content in one batch. A failed flush leaves the content's state
+/// on disk unknown (`docs/durability.md` section 8, assumption 6: Linux may drop the pages it
+/// could not write and serve them from memory until they are evicted), and flushing again
+/// would not make it known. So the content goes, and the step, run again, copies it anew
+/// before flushing: one `stat` of the content directory tells.
+fn flush(
+    plan: &Plan,
+    fs: &dyn Filesystem,
+    source: &dyn ContentSource,
+    dir: &str,
+) -> Result<StepResult, Error> {
+    let copies: Vec<(&Digest, &str, &str, u64)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Copy { digest, path, temp } => {
+                Some((digest, path.as_str(), temp.as_str(), s.size))
+            }
+            _ => None,
+        })
+        .collect();
+    // The content directory the copies write below (`W/vN/content`).
+    let content = copies.first().and_then(|(_, path, _, _)| {
+        let rest = path.strip_prefix(dir)?.strip_prefix('/')?;
+        let (top, _) = rest.split_once('/')?;
+        Some(format!("{dir}/{top}"))
+    });
+    let mut bytes = 0;
+    if let Some(content) = &content
+        && fs.kind(content)?.is_none()
+    {
+        for (digest, path, temp, size) in &copies {
+            if let StepResult::Done { bytes: written } =
+                copy(plan, fs, source, digest, path, temp, *size)?
+            {
+                bytes += written;
+            }
+        }
+    }
+    if let Err(error) = fs.sync_tree(dir) {
+        if let Some(content) = &content {
+            // If even this fails, the device is failing: the run stalls on the flush, and
+            // verification reads back whatever is left.
+            let _ = fs.remove(content);
+        }
+        return Err(error.into());
+    }
+    Ok(StepResult::Done { bytes })
 }
 
 enum StreamError {
