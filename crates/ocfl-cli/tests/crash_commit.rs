@@ -494,6 +494,14 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         let mut no_ops = run.commit(&id, "v1", &v1, &sources);
         no_ops += run.commit(&id, "v2", &v2, &sources);
         check_runs(&root, no_ops, 2);
+        if (i + 1) % 25 == 0 {
+            eprintln!(
+                "crash commit: {} iterations, {} kills, {:?}",
+                i + 1,
+                stats.kills,
+                started.elapsed()
+            );
+        }
         // The peers are slow to start: every 50th iteration and the last.
         if i % 50 == 0 || i + 1 == iterations {
             peers = validate_with_peers(&root);
