@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ocfl_core::layout::Layout;
+use ocfl_core::object::StorageRoot;
 use ocfl_core::storage::{LocalStorage, Storage, join};
 use ocfl_plan::fs::{Filesystem, LocalFilesystem};
 
@@ -191,13 +191,17 @@ impl Environment {
 
     /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
     pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
-        let layout = Layout::read_from_root(self.storage())
-            .map_err(|e| {
-                ActivityError::refused(
-                    RefusalKind::Configuration,
-                    format!("storage root {}: {e}", self.root.display()),
-                )
-            })?
+        // Opening the root checks its declaration too: a directory that is not a storage
+        // root, or one declaring a specification version we do not know (a newer one), is
+        // refused before anything is written into it.
+        let root = StorageRoot::open(self.storage()).map_err(|e| {
+            ActivityError::refused(
+                RefusalKind::Configuration,
+                format!("storage root {}: {e}", self.root.display()),
+            )
+        })?;
+        let layout = root
+            .layout()
             .ok_or_else(|| {
                 ActivityError::refused(
                     RefusalKind::Configuration,

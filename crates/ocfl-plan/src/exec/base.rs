@@ -1,8 +1,9 @@
 //! Reading the base of an update from the object.
 
 use ocfl_core::digest::DigestAlgorithm;
+use ocfl_core::namaste::Declaration;
 use ocfl_core::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
-use ocfl_core::storage::join;
+use ocfl_core::storage::{EntryKind, join};
 
 use crate::fs::Filesystem;
 use crate::plan::{self, Base};
@@ -39,6 +40,17 @@ pub enum BaseError {
         /// The object path.
         path: String,
     },
+    /// The object's conformance declaration does not match its inventory's specification
+    /// version (the object declares a newer version, or has no declaration).
+    #[error(
+        "{path}: has no {declaration} declaration to match its inventory (it declares another, perhaps newer, specification version, or none); refusing to update it"
+    )]
+    Declaration {
+        /// The object path.
+        path: String,
+        /// The declaration file expected.
+        declaration: String,
+    },
     /// The inventory cannot serve as a base.
     #[error(transparent)]
     Invalid(#[from] plan::Error),
@@ -62,6 +74,14 @@ pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>,
     let bytes = fs.read(&inventory_path)?;
     let base = Base::from_bytes(object_path, &bytes)?;
     check_sidecar(fs, object_path, &base, base.inventory.digest_algorithm)?;
+    // An object whose declaration names a version we do not know is not ours to write.
+    let declaration = Declaration::object(base.inventory.spec_version).file_name();
+    if fs.kind(&join(object_path, &declaration))? != Some(EntryKind::File) {
+        return Err(BaseError::Declaration {
+            path: object_path.to_owned(),
+            declaration,
+        });
+    }
     Ok(Some(base))
 }
 
