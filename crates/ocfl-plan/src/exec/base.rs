@@ -51,6 +51,14 @@ pub enum BaseError {
         /// The declaration file expected.
         declaration: String,
     },
+    /// The inventory or its sidecar is a symbolic link (or another non-file).
+    #[error(
+        "{path}: is not a regular file (a symbolic link?); refusing to read the object through it"
+    )]
+    NotAFile {
+        /// The inventory or sidecar.
+        path: String,
+    },
     /// The inventory cannot serve as a base.
     #[error(transparent)]
     Invalid(#[from] plan::Error),
@@ -63,13 +71,23 @@ pub enum BaseError {
 /// `None` when nothing exists there yet (the update creates the object).
 pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>, BaseError> {
     let inventory_path = join(object_path, INVENTORY_FILE);
-    if fs.kind(&inventory_path)?.is_none() {
-        return match fs.kind(object_path)? {
-            None => Ok(None),
-            Some(_) => Err(BaseError::NotAnObject {
-                path: object_path.to_owned(),
-            }),
-        };
+    match fs.kind(&inventory_path)? {
+        None => {
+            return match fs.kind(object_path)? {
+                None => Ok(None),
+                Some(_) => Err(BaseError::NotAnObject {
+                    path: object_path.to_owned(),
+                }),
+            };
+        }
+        Some(EntryKind::File) => {}
+        // A link is refused, not read: opening it fails (no links are followed), and an
+        // I/O error would be retried as if it might go away.
+        Some(_) => {
+            return Err(BaseError::NotAFile {
+                path: inventory_path,
+            });
+        }
     }
     let bytes = fs.read(&inventory_path)?;
     let base = Base::from_bytes(object_path, &bytes)?;
@@ -92,6 +110,12 @@ fn check_sidecar(
     algorithm: DigestAlgorithm,
 ) -> Result<(), BaseError> {
     let sidecar = join(object_path, &sidecar_name(algorithm));
+    if fs
+        .kind(&sidecar)?
+        .is_some_and(|kind| kind != EntryKind::File)
+    {
+        return Err(BaseError::NotAFile { path: sidecar });
+    }
     let bytes = match fs.read(&sidecar) {
         Ok(bytes) => bytes,
         Err(e) if e.is_not_found() => {
