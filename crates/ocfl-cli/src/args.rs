@@ -159,13 +159,15 @@ pub enum Command {
     Cat(CatArgs),
     /// Write every file of an object's version into a new directory.
     ///
-    /// DEST must not exist or be an empty directory; its parent must exist. Files are
-    /// written into a hidden directory beside DEST, each verified against its digest, and
-    /// that directory becomes DEST only once every file is complete: on failure nothing is
-    /// left behind.
+    /// DEST must not exist or be an empty directory (unless --force); its parent must
+    /// exist. Files are written into a hidden directory beside DEST, each verified against
+    /// its digest, and that directory becomes DEST only once every file is complete: on
+    /// failure nothing is left behind. With --force, an existing DEST is written into: each
+    /// verified file then replaces the one at its path, by rename.
     #[command(after_help = "Examples:\n  \
         ocfl --root /archive export ark:/12345/bcd987 ./bcd987\n  \
-        ocfl --root /archive export ark:/12345/bcd987 ./bcd987-v1 --version v1\n\n\
+        ocfl --root /archive export ark:/12345/bcd987 ./bcd987-v1 --version v1\n  \
+        ocfl --root /archive export ark:/12345/bcd987 ./bcd987 --force\n\n\
         --json prints one line: {\"id\", \"version\", \"dest\", \"files\", \"bytes\"}.")]
     Export(ExportArgs),
     /// Delete an object, with every version, from the storage root (asks for --yes).
@@ -393,6 +395,10 @@ pub struct ExportArgs {
     /// The version to export (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version)]
     pub version: Option<VersionNum>,
+    /// Write into DEST even if it holds files, replacing those at the exported paths
+    /// (links in DEST are replaced, never written through; other files stay).
+    #[arg(long, short = 'f')]
+    pub force: bool,
 }
 
 /// `ocfl purge`.

@@ -14,8 +14,14 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<ExitCode> {
     let root = open_root(&storage)?;
     let object = open_object(&storage, &root, &args.id)?;
     let summary = object
-        .export(args.version, &args.dest)
-        .with_context(|| format!("exporting object {:?}", args.id))?;
+        .export_with(args.version, &args.dest, args.force)
+        .with_context(|| match args.force {
+            true => format!("exporting object {:?}", args.id),
+            false => format!(
+                "exporting object {:?} (--force writes into an existing directory)",
+                args.id
+            ),
+        })?;
     if global.json {
         let line = json!({
             "id": object.id(),

@@ -534,10 +534,27 @@ fn digest_file(
     Ok(hasher.finalize())
 }
 
+/// Removes the directories a new object's move created on its way into the storage root
+/// (`2b2/c40/a67` of layout 0004) when the object never arrived: left empty, they would make
+/// the root invalid (E073). Only empty directories go, innermost first, never the root.
+fn tidy_layout_dirs(env: &Environment, object_path: &str) -> Result<(), ActivityError> {
+    let fs = env.fs();
+    if fs.kind(object_path)?.is_some() {
+        return Ok(());
+    }
+    let mut dir = ocfl_plan::fs::parent(object_path);
+    while dir != env.root_name() && !dir.is_empty() && fs.remove_empty_dir(dir)? {
+        dir = ocfl_plan::fs::parent(dir);
+    }
+    fs.sync(&[dir.to_owned()])?;
+    Ok(())
+}
+
 fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
     if let Some(blob) = &input.abandon {
         match load_plan(env, &input.run, blob) {
             Ok(plan) => match exec::abandon(&plan, env.fs()) {
+                Ok(()) if plan.base.is_none() => tidy_layout_dirs(env, &plan.object_path)?,
                 Ok(()) => {}
                 Err(e) if e.is_retriable() => return Err(e.into()),
                 // Someone else changed the object: leave it alone, but the work directory

@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ocfl_core::layout::Layout;
-use ocfl_core::storage::{LocalStorage, Storage, join};
+use ocfl_core::object::StorageRoot;
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join};
 use ocfl_plan::fs::{Filesystem, LocalFilesystem};
 
 use crate::blobs::Blobs;
@@ -191,13 +191,17 @@ impl Environment {
 
     /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
     pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
-        let layout = Layout::read_from_root(self.storage())
-            .map_err(|e| {
-                ActivityError::refused(
-                    RefusalKind::Configuration,
-                    format!("storage root {}: {e}", self.root.display()),
-                )
-            })?
+        // Opening the root checks its declaration too: a directory that is not a storage
+        // root, or one declaring a specification version we do not know (a newer one), is
+        // refused before anything is written into it.
+        let root = StorageRoot::open(self.storage()).map_err(|e| {
+            ActivityError::refused(
+                RefusalKind::Configuration,
+                format!("storage root {}: {e}", self.root.display()),
+            )
+        })?;
+        let layout = root
+            .layout()
             .ok_or_else(|| {
                 ActivityError::refused(
                     RefusalKind::Configuration,
@@ -207,12 +211,38 @@ impl Environment {
                     ),
                 )
             })?;
-        layout.map_object_id(object_id).map_err(|e| {
+        let path = layout.map_object_id(object_id).map_err(|e| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("object {object_id}: {e}"),
             )
-        })
+        })?;
+        self.check_plain_dirs(&path)?;
+        Ok(path)
+    }
+
+    /// Refuses an object path that passes through a symbolic link (or a file) inside the
+    /// storage root: reading or writing through it would reach outside the root.
+    fn check_plain_dirs(&self, path: &str) -> Result<(), ActivityError> {
+        let mut prefix = String::new();
+        for element in path.split('/') {
+            prefix = join(&prefix, element);
+            let what = match self.storage.kind(&prefix) {
+                Ok(EntryKind::Directory) => continue,
+                Ok(EntryKind::Symlink) => "a symbolic link",
+                Ok(_) => "not a directory",
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            return Err(ActivityError::refused(
+                RefusalKind::Conflict,
+                format!(
+                    "storage root {}: {prefix} is {what}; refusing to read or write the object through it",
+                    self.root.display()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses a run meant for another storage root (workers of several roots sharing one

@@ -113,7 +113,8 @@ impl From<stage::Error> for ActivityError {
                 io::ErrorKind::NotFound => {
                     ActivityError::refused(RefusalKind::SourceChanged, message)
                 }
-                io::ErrorKind::PermissionDenied => {
+                // A name too long to open (ENAMETOOLONG) will not shorten itself.
+                io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidFilename => {
                     ActivityError::refused(RefusalKind::Source, message)
                 }
                 _ => ActivityError::Transient(message),

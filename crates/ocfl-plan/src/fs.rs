@@ -36,6 +36,15 @@ pub trait Filesystem: Send + Sync {
     /// Removes the file or directory tree at `path`; nothing there is not an error.
     fn remove(&self, path: &str) -> Result<(), StorageError>;
 
+    /// Removes the directory at `path` if it is empty (`rmdir`, so a directory another
+    /// writer has just put something in is never removed). Returns whether nothing is left
+    /// at `path`: `false` for a directory that is not empty. Used to tidy the layout
+    /// directories an abandoned new object created. The default removes nothing.
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        let _ = path;
+        Ok(false)
+    }
+
     /// Makes each file's data, or each directory's entries, durable. Implementations may
     /// flush the paths in parallel: the order among them is not promised.
     fn sync(&self, paths: &[String]) -> Result<(), StorageError>;
@@ -131,6 +140,16 @@ impl Filesystem for LocalFilesystem {
                 Err(StorageError::io("remove", path, e))
             }
             _ => Ok(()),
+        }
+    }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        let full = self.resolve(path)?;
+        match fs::remove_dir(&full) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(false),
+            Err(e) => Err(StorageError::io("remove directory", path, e)),
         }
     }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses its own part of it
 
+pub mod snapshot;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,12 @@
 //! the destination is as it was. This is the one place where the object module writes
 //! outside [`Storage`](crate::storage::Storage): the destination is the user's directory,
 //! not part of a storage root.
+//!
+//! Overwriting ([`Object::export_with`]) writes into an existing directory instead: the
+//! verified files are moved from the staging directory one by one, each replacing what is at
+//! its path. Links in the destination are never followed: a link (or a file) where the
+//! export needs a directory, or a directory where it needs a file, fails the export before
+//! anything in the destination changes.
 
 use std::fs::{self, File};
 use std::io;
@@ -37,9 +43,29 @@ impl Object<'_> {
         version: Option<VersionNum>,
         dest: &Path,
     ) -> Result<ExportSummary, ObjectError> {
+        self.export_with(version, dest, false)
+    }
+
+    /// [`Object::export`]; with `overwrite`, `dest` may also be a directory that holds files:
+    /// the version's files are written into it, each replacing (by rename, so atomically)
+    /// whatever file or link is at its path, and its other files stay. Nothing in `dest` is
+    /// written through a link, and a path that is a directory in `dest` but a file in the
+    /// version (or the other way round) fails the export before `dest` changes. A failure
+    /// while moving the files in can leave some of them replaced.
+    pub fn export_with(
+        &self,
+        version: Option<VersionNum>,
+        dest: &Path,
+        overwrite: bool,
+    ) -> Result<ExportSummary, ObjectError> {
         let (num, _) = self.version(version)?;
         let files = self.files(Some(num))?;
-        check_destination(dest)?;
+        let merge = check_destination(dest, overwrite)?;
+        if merge {
+            for file in &files {
+                check_merge_target(dest, file.path.as_str())?;
+            }
+        }
         let staging = Staging::create(dest)?;
         let mut buffer = vec![0u8; STREAM_BUFFER];
         let mut bytes = 0u64;
@@ -61,7 +87,11 @@ impl Object<'_> {
             };
             out.sync_all().map_err(export_error)?;
         }
-        staging.finish(dest)?;
+        if merge {
+            staging.merge_into(dest, files.iter().map(|f| f.path.as_str()))?;
+        } else {
+            staging.finish(dest)?;
+        }
         Ok(ExportSummary {
             version: num,
             files: files.len() as u64,
@@ -70,8 +100,10 @@ impl Object<'_> {
     }
 }
 
-/// Refuses a destination that exists and is not an empty directory.
-fn check_destination(dest: &Path) -> Result<(), ObjectError> {
+/// Refuses a destination that exists and is not an empty directory, unless `overwrite`
+/// allows a non-empty one; returns whether the export goes into an existing, non-empty
+/// directory.
+fn check_destination(dest: &Path, overwrite: bool) -> Result<bool, ObjectError> {
     let refuse = |reason: &str| ObjectError::Destination {
         dest: dest.to_owned(),
         reason: reason.to_owned(),
@@ -83,7 +115,7 @@ fn check_destination(dest: &Path) -> Result<(), ObjectError> {
                 Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => Err(refuse(
                     "cannot be created: its parent directory does not exist",
                 )),
-                _ => Ok(()),
+                _ => Ok(false),
             };
         }
         Err(source) => {
@@ -103,8 +135,68 @@ fn check_destination(dest: &Path) -> Result<(), ObjectError> {
         path: dest.to_owned(),
         source,
     })?;
-    if entries.next().is_some() {
-        return Err(refuse("is not empty"));
+    match entries.next() {
+        Some(_) if overwrite => Ok(true),
+        Some(_) => Err(refuse(
+            "is not empty (existing files are only overwritten when that is asked for)",
+        )),
+        None => Ok(false),
+    }
+}
+
+/// Checks that the file at logical path `logical` can be moved into `dest`: every directory
+/// on its way is absent or a real directory (not a link), and the path itself is not a
+/// directory.
+fn check_merge_target(dest: &Path, logical: &str) -> Result<(), ObjectError> {
+    let elements: Vec<&str> = logical.split('/').collect();
+    let mut path = dest.to_path_buf();
+    for (i, element) in elements.iter().enumerate() {
+        path.push(element);
+        let last = i + 1 == elements.len();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(ObjectError::Export { path, source }),
+        };
+        let reason = match (last, meta.file_type()) {
+            (false, kind) if kind.is_dir() => continue,
+            (false, kind) if kind.is_symlink() => {
+                "is a symbolic link where the export needs a directory (links are not followed)"
+            }
+            (false, _) => "is a file where the export needs a directory",
+            (true, kind) if kind.is_dir() => "is a directory where the export writes a file",
+            (true, _) => return Ok(()),
+        };
+        return Err(ObjectError::Destination {
+            dest: path,
+            reason: reason.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the directories of `relative` below `dest` one at a time, refusing to pass
+/// through anything but a real directory.
+fn create_dirs_below(dest: &Path, relative: &Path) -> Result<(), ObjectError> {
+    let mut path = dest.to_path_buf();
+    for element in relative.iter() {
+        path.push(element);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(ObjectError::Destination {
+                    dest: path,
+                    reason: "is not a directory (a link?); not written through".to_owned(),
+                });
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&path).map_err(|source| ObjectError::Export {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Err(source) => return Err(ObjectError::Export { path, source }),
+        }
     }
     Ok(())
 }
@@ -160,6 +252,40 @@ impl Staging {
         if let Some(parent) = self.path.parent() {
             // Best effort: the files themselves are already flushed.
             let _ = File::open(parent).and_then(|dir| dir.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Staging {
+    /// Moves each exported file (by logical path) from the staging directory to its place
+    /// below the existing directory `dest`, replacing what is there, then flushes the
+    /// directories written to. The staging directory is removed when dropped.
+    fn merge_into<'p>(
+        self,
+        dest: &Path,
+        logical: impl Iterator<Item = &'p str>,
+    ) -> Result<(), ObjectError> {
+        let mut touched = std::collections::BTreeSet::new();
+        for path in logical {
+            let relative = Path::new(path);
+            if let Some(parent) = relative.parent() {
+                create_dirs_below(dest, parent)?;
+            }
+            let target = dest.join(relative);
+            fs::rename(self.path.join(relative), &target).map_err(|source| {
+                ObjectError::Export {
+                    path: target.clone(),
+                    source,
+                }
+            })?;
+            if let Some(parent) = target.parent() {
+                touched.insert(parent.to_path_buf());
+            }
+        }
+        for dir in touched {
+            // Best effort, as in `finish`: the files themselves are already flushed.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
         }
         Ok(())
     }

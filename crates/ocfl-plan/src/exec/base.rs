@@ -1,8 +1,9 @@
 //! Reading the base of an update from the object.
 
 use ocfl_core::digest::DigestAlgorithm;
+use ocfl_core::namaste::Declaration;
 use ocfl_core::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
-use ocfl_core::storage::join;
+use ocfl_core::storage::{EntryKind, join};
 
 use crate::fs::Filesystem;
 use crate::plan::{self, Base};
@@ -39,6 +40,25 @@ pub enum BaseError {
         /// The object path.
         path: String,
     },
+    /// The object's conformance declaration does not match its inventory's specification
+    /// version (the object declares a newer version, or has no declaration).
+    #[error(
+        "{path}: has no {declaration} declaration to match its inventory (it declares another, perhaps newer, specification version, or none); refusing to update it"
+    )]
+    Declaration {
+        /// The object path.
+        path: String,
+        /// The declaration file expected.
+        declaration: String,
+    },
+    /// The inventory or its sidecar is a symbolic link (or another non-file).
+    #[error(
+        "{path}: is not a regular file (a symbolic link?); refusing to read the object through it"
+    )]
+    NotAFile {
+        /// The inventory or sidecar.
+        path: String,
+    },
     /// The inventory cannot serve as a base.
     #[error(transparent)]
     Invalid(#[from] plan::Error),
@@ -51,17 +71,35 @@ pub enum BaseError {
 /// `None` when nothing exists there yet (the update creates the object).
 pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>, BaseError> {
     let inventory_path = join(object_path, INVENTORY_FILE);
-    if fs.kind(&inventory_path)?.is_none() {
-        return match fs.kind(object_path)? {
-            None => Ok(None),
-            Some(_) => Err(BaseError::NotAnObject {
-                path: object_path.to_owned(),
-            }),
-        };
+    match fs.kind(&inventory_path)? {
+        None => {
+            return match fs.kind(object_path)? {
+                None => Ok(None),
+                Some(_) => Err(BaseError::NotAnObject {
+                    path: object_path.to_owned(),
+                }),
+            };
+        }
+        Some(EntryKind::File) => {}
+        // A link is refused, not read: opening it fails (no links are followed), and an
+        // I/O error would be retried as if it might go away.
+        Some(_) => {
+            return Err(BaseError::NotAFile {
+                path: inventory_path,
+            });
+        }
     }
     let bytes = fs.read(&inventory_path)?;
     let base = Base::from_bytes(object_path, &bytes)?;
     check_sidecar(fs, object_path, &base, base.inventory.digest_algorithm)?;
+    // An object whose declaration names a version we do not know is not ours to write.
+    let declaration = Declaration::object(base.inventory.spec_version).file_name();
+    if fs.kind(&join(object_path, &declaration))? != Some(EntryKind::File) {
+        return Err(BaseError::Declaration {
+            path: object_path.to_owned(),
+            declaration,
+        });
+    }
     Ok(Some(base))
 }
 
@@ -72,6 +110,12 @@ fn check_sidecar(
     algorithm: DigestAlgorithm,
 ) -> Result<(), BaseError> {
     let sidecar = join(object_path, &sidecar_name(algorithm));
+    if fs
+        .kind(&sidecar)?
+        .is_some_and(|kind| kind != EntryKind::File)
+    {
+        return Err(BaseError::NotAFile { path: sidecar });
+    }
     let bytes = match fs.read(&sidecar) {
         Ok(bytes) => bytes,
         Err(e) if e.is_not_found() => {

@@ -69,6 +69,12 @@ fn check_one(
         );
         return None;
     }
+    if entry.kind == EntryKind::Symlink {
+        report.add(
+            Code::E090,
+            format!("{name}: symbolic links are not allowed in an object (not followed)"),
+        );
+    }
     if entry.kind != EntryKind::File {
         report.add(Code::E002, format!("{name}: is not a regular file"));
         return None;

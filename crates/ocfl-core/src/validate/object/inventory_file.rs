@@ -56,6 +56,12 @@ pub(super) fn load(
 ) -> Option<InventoryFile> {
     let path = location(dir, INVENTORY_FILE);
     let entry = entries.iter().find(|e| e.name == INVENTORY_FILE)?;
+    if entry.kind == EntryKind::Symlink {
+        report.add(
+            Code::E090,
+            format!("{path}: symbolic links are not allowed in an object (not followed)"),
+        );
+    }
     if entry.kind != EntryKind::File {
         report.add(Code::E033, format!("{path}: is not a regular file"));
         return None;

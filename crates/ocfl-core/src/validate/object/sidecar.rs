@@ -27,6 +27,18 @@ pub(super) fn check(
     report: &mut ObjectReport,
 ) -> Vec<String> {
     let inventory = location(dir, INVENTORY_FILE);
+    for link in entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Symlink && is_sidecar_name(&e.name))
+    {
+        report.add(
+            Code::E090,
+            format!(
+                "{}: symbolic links are not allowed in an object (not followed)",
+                location(dir, &link.name)
+            ),
+        );
+    }
     let candidates: Vec<&Entry> = entries
         .iter()
         .filter(|e| e.kind == EntryKind::File && is_sidecar_name(&e.name))
