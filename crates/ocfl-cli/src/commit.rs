@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use ocfl_durable::{CommitOutcome, CommitRequest, Submitted, UpdateService};
+use ocfl_durable::{CommitOutcome, CommitRequest, UpdateService};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
@@ -17,6 +17,9 @@ use crate::state::{Engine, Store, command_worker_options, runtime};
 /// How long a detached commit on the embedded store runs the engine at most, waiting for the
 /// run to be recorded.
 const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a detached commit on a shared store waits for a worker to record the run.
+const WORKER_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
@@ -101,22 +104,38 @@ async fn submit_and_wait(
 
 /// `commit --detach`: submits the run and prints its id.
 ///
-/// On a shared store (PostgreSQL) that is all: the workers run it. On the embedded store no
-/// other process can run anything while this one holds the store, so this process runs the
-/// engine until the run is recorded - until then only the request to start it is - which
-/// makes it show in `ocfl runs` and lets `ocfl resume` find it. Work the run began meanwhile
-/// is handed back and goes on with `ocfl worker`, `ocfl resume` or the same command again.
+/// On a shared store (PostgreSQL) the workers run it; the command waits a moment for one of
+/// them to record the run (until then only the request to start it is), so that `ocfl runs`
+/// lists it, and says so if none did. On the embedded store no other process can run
+/// anything while this one holds the store, so this process runs the engine until the run is
+/// recorded, which makes it show in `ocfl runs` and lets `ocfl resume` find it; work the run
+/// began meanwhile is handed back and goes on with `ocfl worker`, `ocfl resume` or the same
+/// command again.
 fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<ExitCode> {
-    let submitted = runtime()?.block_on(async {
+    let (submitted, recorded) = runtime()?.block_on(async {
         let store = Store::open(global, root).await?;
         if store.shared {
             let service = store.service(root)?;
-            return Ok(service.submit(request).await?);
+            let submitted = service.submit(request).await?;
+            let recorded = recorded(&service, &submitted.run, WORKER_RECORD_WAIT).await?;
+            return anyhow::Ok((submitted, recorded));
         }
         let engine = Engine::start(store, root, None, command_worker_options(global))?;
-        let submitted = submit_recorded(&engine.service, request).await;
+        let submitted = engine.service.submit(request).await;
+        let recorded = match &submitted {
+            Ok(submitted) => recorded(&engine.service, &submitted.run, RECORD_TIMEOUT).await,
+            Err(_) => Ok(false),
+        };
         engine.stop().await;
-        submitted
+        let submitted = submitted?;
+        if !recorded? {
+            bail!(
+                "run {} was submitted but not recorded within {} s; `ocfl resume` starts it",
+                submitted.run,
+                RECORD_TIMEOUT.as_secs()
+            );
+        }
+        Ok((submitted, true))
     })?;
     if global.json {
         println!(
@@ -136,24 +155,25 @@ fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<E
             "submitted {} for object {}: {which}; `ocfl runs show {}` follows it",
             submitted.run, request.object_id, submitted.run
         );
+        if !recorded {
+            eprintln!(
+                "no worker has started it yet: `ocfl runs` lists it once an `ocfl worker` has"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Submits `request` and waits until the engine running in this process has recorded the
-/// run.
-async fn submit_recorded(service: &UpdateService, request: &CommitRequest) -> Result<Submitted> {
-    let submitted = service.submit(request).await?;
+/// Waits at most `limit` for run `run` to be recorded; whether it was.
+async fn recorded(service: &UpdateService, run: &str, limit: Duration) -> Result<bool> {
     let started = tokio::time::Instant::now();
-    while service.run(&submitted.run).await?.is_none() {
-        if started.elapsed() > RECORD_TIMEOUT {
-            bail!(
-                "run {} was submitted but not recorded within {} s; `ocfl resume` starts it",
-                submitted.run,
-                RECORD_TIMEOUT.as_secs()
-            );
+    loop {
+        if service.run(run).await?.is_some() {
+            return Ok(true);
+        }
+        if started.elapsed() > limit {
+            return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Ok(submitted)
 }
