@@ -35,21 +35,19 @@ pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<
         // nothing had started.
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-        let description = store.description.clone();
-        let lease = options.activity_lease;
-        let engine = Engine::start(store, root, Some(log.clone()), options)?;
+        // Said before the engine starts, so that it comes first in the log.
+        let served = std::fs::canonicalize(root)
+            .with_context(|| format!("storage root {}", root.display()))?;
         log.line(
             "started",
             &[
-                (
-                    "root",
-                    json!(engine.service.storage_root().display().to_string()),
-                ),
-                ("store", json!(description)),
+                ("root", json!(served.display().to_string())),
+                ("store", json!(store.description)),
                 ("concurrency", json!(concurrency)),
-                ("lease_seconds", json!(lease.as_secs_f64())),
+                ("lease_seconds", json!(options.activity_lease.as_secs_f64())),
             ],
         );
+        let engine = Engine::start(store, root, Some(log.clone()), options)?;
         let received = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
             _ = interrupt.recv() => "SIGINT",
