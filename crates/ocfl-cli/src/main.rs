@@ -32,6 +32,7 @@ mod validate;
 mod worker;
 mod worklog;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -73,8 +74,10 @@ fn init_tracing(verbose: bool, worklog: Option<Arc<worklog::WorkLog>>) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for people: a worker's log usually goes to a file or a journal.
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter);
     let _ = tracing_subscriber::registry()
         .with(logs)
