@@ -60,6 +60,29 @@ pub struct GlobalArgs {
     /// as long as it takes; 0: fail at once).
     #[arg(long, global = true, value_name = "SECONDS")]
     pub wait: Option<u64>,
+    /// The engine's store as a URL: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE selects a
+    /// PostgreSQL database shared by `ocfl worker` processes on many hosts. Default: the
+    /// embedded store (see --state).
+    #[arg(
+        long,
+        global = true,
+        env = "OCFL_BACKEND",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub backend: Option<String>,
+    /// Lease length of this process's worker, in seconds (default: 30 for orchestration
+    /// episodes, 60 for activities): how long work held by a worker that died waits before
+    /// another worker takes it over. Leases are renewed every third of it while work runs.
+    #[arg(
+        long,
+        global = true,
+        env = "OCFL_LEASE_SECONDS",
+        value_name = "SECONDS",
+        value_parser = parse_lease,
+        hide = true
+    )]
+    pub lease_seconds: Option<f64>,
 }
 
 /// A command line mistake found after parsing (exit status 2, like clap's own).
@@ -189,12 +212,19 @@ pub enum Command {
     /// interrupted run; after success it reports that the object already holds that state.
     /// A commit to an object that another run is updating is refused, naming that run.
     /// Progress goes to stderr; stdout has only the --json line.
+    ///
+    /// The run executes in this process (with --backend postgres://..., `ocfl worker`
+    /// processes may take part). With --detach the command only submits the run and prints
+    /// its id: on PostgreSQL the workers run it; on the embedded store it waits for `ocfl
+    /// worker`, `ocfl resume` or this command again.
     #[command(after_help = "Examples:\n  \
         ocfl --root /archive commit ark:/12345/bcd987 ./deposit --message 'Initial deposit'\n  \
         ocfl --root /archive commit ark:/12345/bcd987 ./deposit --user-name 'A. Archivist' \\\n      \
-        --user-address mailto:archivist@example.org --created 2024-05-01T12:00:00Z --json\n\n\
+        --user-address mailto:archivist@example.org --created 2024-05-01T12:00:00Z --json\n  \
+        ocfl --root /archive --backend postgres://ocfl:secret@db/ocfl commit ark:/1/x ./x --detach\n\n\
         --json prints one line when the run completes:\n\
-        {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false}.")]
+        {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false};\n\
+        with --detach, when the run is submitted: {\"run\", \"id\", \"detached\": true}.")]
     Commit(CommitArgs),
     /// List the update runs of the storage root: unfinished ones, or all with --all.
     ///
@@ -229,6 +259,22 @@ pub enum Command {
         ocfl example\n  \
         cargo run --release -- example /tmp/demo")]
     Example(ExampleArgs),
+    /// Run update runs from the engine's store until stopped (SIGTERM or Ctrl+C).
+    ///
+    /// Executes the orchestrations and activities of every run of the storage root: runs
+    /// submitted with `ocfl commit --detach`, interrupted ones, and the work of other
+    /// workers that died (once their leases expire). With --backend postgres://..., any
+    /// number of workers on any hosts that see the same storage root (and its sibling
+    /// <root>.ocfl-work/) share the work; on the embedded store the worker holds the store
+    /// while it runs. Each activity and episode it runs is logged on stderr (--json: one
+    /// JSON object per line). On SIGTERM or SIGINT it stops fetching, gives running work
+    /// --grace seconds to finish and hands back the leases of the rest.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive --backend postgres://ocfl:secret@db.example.org/ocfl worker\n  \
+        ocfl --root /archive worker --concurrency 8 --grace 60\n\n\
+        Log lines: 'ocfl worker PID: activity started: run=RUN task=N attempt=A name=NAME', ...\n\
+        --json: {\"worker\": PID, \"event\": \"activity-started\", \"run\", \"task\", \"attempt\", \"name\"}, ...")]
+    Worker(WorkerArgs),
 }
 
 /// `ocfl commit`.
@@ -254,6 +300,22 @@ pub struct CommitArgs {
     /// Stage the files symbolic links point to, instead of refusing links.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Submit the run and return at once, printing its id: `ocfl worker` processes (or,
+    /// on the embedded store, `ocfl resume`, `ocfl worker` or this command again) run it.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// `ocfl worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Activities (and orchestration episodes) run at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// After SIGTERM or SIGINT, how long running work gets to finish before its leases are
+    /// handed back to other workers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
 }
 
 /// `ocfl runs`.
@@ -409,6 +471,14 @@ pub struct PurgeArgs {
     /// Confirm: delete the object and every version of it, for good.
     #[arg(long, short = 'y', visible_alias = "force")]
     pub yes: bool,
+}
+
+/// A lease length in seconds: positive and at most a day.
+fn parse_lease(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
+        _ => Err("expected a number of seconds, more than 0 and at most 86400".to_owned()),
+    }
 }
 
 /// An RFC 3339 time with its offset (`2024-05-01T12:00:00Z`).

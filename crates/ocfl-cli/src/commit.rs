@@ -1,16 +1,25 @@
-//! `ocfl commit`: a durable update run, executed in this process.
+//! `ocfl commit`: a durable update run, executed in this process (with workers of a shared
+//! store taking part), or with `--detach` only submitted.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Result;
-use ocfl_durable::{CommitOutcome, CommitRequest};
+use anyhow::{Result, bail};
+use ocfl_durable::{CommitOutcome, CommitRequest, UpdateService};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
 use crate::progress::{Display, Mode};
-use crate::state::{Engine, runtime};
+use crate::state::{Engine, Store, command_worker_options, runtime};
+
+/// How long a detached commit on the embedded store runs the engine at most, waiting for the
+/// run to be recorded.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a detached commit on a shared store waits for a worker to record the run.
+const WORKER_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
@@ -21,6 +30,9 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    if args.detach {
+        return detach(global, root, &request);
+    }
     let outcome = execute(
         global,
         root,
@@ -58,7 +70,9 @@ pub fn execute(
 ) -> Result<CommitOutcome> {
     runtime()?.block_on(async {
         let display = Arc::new(Display::new(mode));
-        let engine = Engine::start(global, root, Some(display.clone()))?;
+        let store = Store::open(global, root).await?;
+        let options = command_worker_options(global);
+        let engine = Engine::start(store, root, Some(display.clone()), options)?;
         let outcome = submit_and_wait(&engine, &display, request).await;
         display.finish();
         engine.stop().await;
@@ -86,4 +100,80 @@ async fn submit_and_wait(
         &request.source.display().to_string(),
     );
     Ok(service.wait_submitted(&submitted).await?)
+}
+
+/// `commit --detach`: submits the run and prints its id.
+///
+/// On a shared store (PostgreSQL) the workers run it; the command waits a moment for one of
+/// them to record the run (until then only the request to start it is), so that `ocfl runs`
+/// lists it, and says so if none did. On the embedded store no other process can run
+/// anything while this one holds the store, so this process runs the engine until the run is
+/// recorded, which makes it show in `ocfl runs` and lets `ocfl resume` find it; work the run
+/// began meanwhile is handed back and goes on with `ocfl worker`, `ocfl resume` or the same
+/// command again.
+fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<ExitCode> {
+    let (submitted, recorded) = runtime()?.block_on(async {
+        let store = Store::open(global, root).await?;
+        if store.shared {
+            let service = store.service(root)?;
+            let submitted = service.submit(request).await?;
+            let recorded = recorded(&service, &submitted.run, WORKER_RECORD_WAIT).await?;
+            return anyhow::Ok((submitted, recorded));
+        }
+        let engine = Engine::start(store, root, None, command_worker_options(global))?;
+        let submitted = engine.service.submit(request).await;
+        let recorded = match &submitted {
+            Ok(submitted) => recorded(&engine.service, &submitted.run, RECORD_TIMEOUT).await,
+            Err(_) => Ok(false),
+        };
+        engine.stop().await;
+        let submitted = submitted?;
+        if !recorded? {
+            bail!(
+                "run {} was submitted but not recorded within {} s; `ocfl resume` starts it",
+                submitted.run,
+                RECORD_TIMEOUT.as_secs()
+            );
+        }
+        Ok((submitted, true))
+    })?;
+    if global.json {
+        println!(
+            "{}",
+            json!({"run": submitted.run, "id": request.object_id, "detached": true})
+        );
+    } else {
+        println!("{}", submitted.run);
+    }
+    if !global.quiet {
+        let which = if submitted.resumed {
+            "the run of this command that was already active"
+        } else {
+            "a new run"
+        };
+        eprintln!(
+            "submitted {} for object {}: {which}; `ocfl runs show {}` follows it",
+            submitted.run, request.object_id, submitted.run
+        );
+        if !recorded {
+            eprintln!(
+                "no worker has started it yet: `ocfl runs` lists it once an `ocfl worker` has"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits at most `limit` for run `run` to be recorded; whether it was.
+async fn recorded(service: &UpdateService, run: &str, limit: Duration) -> Result<bool> {
+    let started = tokio::time::Instant::now();
+    loop {
+        if service.run(run).await?.is_some() {
+            return Ok(true);
+        }
+        if started.elapsed() > limit {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

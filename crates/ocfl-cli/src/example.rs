@@ -13,7 +13,7 @@ use ocfl_durable::CommitRequest;
 use crate::args::{ExampleArgs, GlobalArgs};
 use crate::commit::{execute, outcome_json};
 use crate::progress::Mode;
-use crate::state::store_path;
+use crate::state::Choice;
 
 /// The example object's id (the origin's).
 pub const OBJECT_ID: &str = "test:durable-task-example";
@@ -46,11 +46,14 @@ pub fn run(global: &GlobalArgs, args: &ExampleArgs) -> Result<ExitCode> {
             &format!("Created the storage root {}", storage.display()),
         );
     }
-    let state = store_path(global, &storage)?;
+    let state = match Choice::of(global, &storage)? {
+        Choice::Embedded(path) => path.display().to_string(),
+        Choice::Postgres(url) => url.describe(),
+    };
     say(global, "OCFL update as a durable run");
     say(global, &format!("  storage root:  {}", storage.display()));
     say(global, &format!("  content:       {}", content.display()));
-    say(global, &format!("  engine store:  {}", state.display()));
+    say(global, &format!("  engine store:  {state}"));
     say(global, &format!("Updating object {OBJECT_ID}"));
 
     let request = CommitRequest::new(OBJECT_ID, &content)

@@ -20,6 +20,7 @@ mod init;
 mod log;
 mod ls;
 mod open;
+mod postgres;
 mod progress;
 mod purge;
 mod report;
@@ -28,10 +29,17 @@ mod runs;
 mod show;
 mod state;
 mod validate;
+mod worker;
+mod worklog;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use args::{Cli, Command, UsageError};
 
@@ -40,8 +48,11 @@ const USAGE_EXIT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
-    match run(&cli) {
+    // `ocfl worker` logs what it runs; see `worklog`.
+    let worklog = matches!(cli.command, Command::Worker(_))
+        .then(|| Arc::new(worklog::WorkLog::new(cli.global.json, cli.global.verbose)));
+    init_tracing(cli.global.verbose, worklog.clone());
+    match run(&cli, worklog) {
         Ok(code) => code,
         Err(err) if err.downcast_ref::<UsageError>().is_some() => {
             eprintln!("error: {err}\n\nFor more information, try '--help'.");
@@ -58,14 +69,19 @@ fn main() -> ExitCode {
 }
 
 /// Logs of the libraries (the engine's retries, say) on stderr: warnings by default, more
-/// with `-v`, or exactly what `RUST_LOG` asks for.
-fn init_tracing(verbose: bool) {
+/// with `-v`, or exactly what `RUST_LOG` asks for; and the worker's log of what it runs.
+fn init_tracing(verbose: bool, worklog: Option<Arc<worklog::WorkLog>>) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // Colours only for people: a worker's log usually goes to a file or a journal.
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(worklog.map(worklog::EngineSpans::layer))
         .try_init();
 }
 
@@ -77,7 +93,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
@@ -92,5 +108,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Resume => resume::run(&cli.global),
         Command::Example(args) => example::run(&cli.global, args),
+        Command::Worker(args) => {
+            let log = worklog.unwrap_or_else(|| {
+                Arc::new(worklog::WorkLog::new(cli.global.json, cli.global.verbose))
+            });
+            worker::run(&cli.global, args, log)
+        }
     }
 }

@@ -6,12 +6,16 @@ use std::process::ExitCode;
 
 use crate::args::GlobalArgs;
 use crate::commit::outcome_json;
-use crate::state::{Engine, runtime, store_path};
+use crate::state::{Choice, Engine, Store, command_worker_options, runtime};
 
 /// Resumes the unfinished runs one by one and reports each; exits 1 if any fails.
 pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     let root = global.require_root("resume")?;
-    if !store_path(global, root)?.exists() {
+    let never_used = match Choice::of(global, root)? {
+        Choice::Embedded(path) => !path.exists(),
+        Choice::Postgres(_) => false,
+    };
+    if never_used {
         if !global.quiet {
             eprintln!(
                 "nothing to resume: no run was ever made for {}",
@@ -22,7 +26,8 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     }
     runtime()?.block_on(async {
         // No step display: several runs may be going on at once; each is reported as it ends.
-        let engine = Engine::start(global, root, None)?;
+        let store = Store::open(global, root).await?;
+        let engine = Engine::start(store, root, None, command_worker_options(global))?;
         let outcomes = engine.service.resume_all().await;
         engine.stop().await;
         let outcomes = outcomes?;

@@ -1,8 +1,8 @@
-//! `ocfl runs` and `ocfl runs show RUN`: the update runs recorded in the engine's store.
+//! `ocfl runs` and `ocfl runs show RUN`: the update runs recorded in the engine's store
+//! (embedded, or the PostgreSQL database of `--backend`).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat};
@@ -10,13 +10,13 @@ use ocfl_durable::{CommitError, RunInfo, RunState};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, RunsArgs, RunsCommand};
-use crate::state::{open_existing, runtime, service};
+use crate::state::{Store, runtime};
 
 /// Lists runs, or shows one.
 pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
     let root = global.require_root("runs")?;
     runtime()?.block_on(async {
-        let Some(backend) = open_existing(global, root)? else {
+        let Some(store) = Store::open_existing(global, root).await? else {
             // No store yet: no run was ever made for this root.
             return match &args.show {
                 Some(RunsCommand::Show(show)) => {
@@ -33,7 +33,7 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
                 }
             };
         };
-        let service = service(&Arc::new(backend), root)?;
+        let service = store.service(root)?;
         let mut out = io::stdout().lock();
         match &args.show {
             Some(RunsCommand::Show(show)) => {

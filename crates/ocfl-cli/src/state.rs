@@ -1,10 +1,19 @@
-//! The engine's store: where it lives, opening it (waiting for another `ocfl` process that
-//! holds it), and the in-process engine (service and worker) the durable commands run on.
+//! The engine's store: which one (`--backend`), where it lives, opening it, and the
+//! in-process engine (service and worker) the durable commands run on.
 //!
-//! By default the store is `<root>.ocfl-work/state.redb`: beside the storage root, in the
-//! work area updates already use, so nothing inside the root changes in the eyes of other
-//! OCFL validators. Each active run keeps its staged file list and plan in `blobs/` beside
-//! the store. `--state PATH` (or `OCFL_STATE`) puts the store elsewhere.
+//! Without `--backend` the store is embedded (`durable-redb`), by default
+//! `<root>.ocfl-work/state.redb`: beside the storage root, in the work area updates already
+//! use, so nothing inside the root changes in the eyes of other OCFL validators. Each active
+//! run keeps its staged file list and plan in `blobs/` beside the store. `--state PATH` (or
+//! `OCFL_STATE`) puts the store elsewhere.
+//!
+//! With `--backend postgres://...` the store is a PostgreSQL database that `ocfl worker`
+//! processes on many hosts share. Run data must then be visible to every worker, so it is
+//! kept in the storage root's work area `<root>.ocfl-work/`, which every host that sees the
+//! root (and its parent directory) sees too.
+//!
+//! Whatever the store, this module only opens it and hands it to `ocfl-durable` as a
+//! `dyn Backend`: the commands do not depend on which one it is.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -12,11 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use durable_core::{Worker, WorkerOptions};
+use durable_core::{Backend, Worker, WorkerOptions};
 use durable_redb::{OpenError, RedbBackend, RedbOptions};
 use ocfl_durable::{Environment, ProgressSink, ServiceOptions, UpdateService};
 
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, UsageError};
+use crate::postgres::PostgresUrl;
 
 /// The store's file name in the default location.
 const STORE_FILE: &str = "state.redb";
@@ -32,24 +42,55 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Where the store of the storage root at `root` is: `--state`, or the default beside the
-/// root (which must exist: its absolute path decides the default).
+/// Which store `--backend` chose.
+pub enum Choice {
+    /// The embedded store, a file at this path.
+    Embedded(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(PostgresUrl),
+}
+
+impl Choice {
+    /// `--backend` and `--state` read: a usage error for an unsupported URL, or for
+    /// `--state` given with PostgreSQL (it names the embedded store's file).
+    pub fn of(global: &GlobalArgs, root: &Path) -> Result<Choice> {
+        let Some(url) = &global.backend else {
+            return store_path(global, root).map(Choice::Embedded);
+        };
+        let url = PostgresUrl::parse(url)?;
+        if global.state.is_some() {
+            return Err(UsageError(
+                "--state (OCFL_STATE) names the embedded store's file; it cannot be used with \
+                 --backend (OCFL_BACKEND)"
+                    .to_owned(),
+            )
+            .into());
+        }
+        Ok(Choice::Postgres(url))
+    }
+}
+
+/// Where the embedded store of the storage root at `root` is: `--state`, or the default
+/// beside the root (which must exist: its absolute path decides the default).
 pub fn store_path(global: &GlobalArgs, root: &Path) -> Result<PathBuf> {
     if let Some(path) = &global.state {
         return Ok(path.clone());
     }
+    Ok(work_area(root)?.join(STORE_FILE))
+}
+
+/// The work area of the storage root at `root`: `<root>.ocfl-work/` beside it.
+fn work_area(root: &Path) -> Result<PathBuf> {
     let root =
         std::fs::canonicalize(root).with_context(|| format!("storage root {}", root.display()))?;
     let name = root
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| anyhow!("storage root {}: its name is not UTF-8", root.display()))?;
-    Ok(root
-        .with_file_name(format!("{name}.ocfl-work"))
-        .join(STORE_FILE))
+    Ok(root.with_file_name(format!("{name}.ocfl-work")))
 }
 
-/// The directory run data is kept in: the store's.
+/// The directory run data is kept in beside an embedded store: the store's.
 fn state_dir(store: &Path) -> PathBuf {
     match store.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -57,10 +98,72 @@ fn state_dir(store: &Path) -> PathBuf {
     }
 }
 
-/// Opens the store at `path` (creating it and its directory if needed), waiting for
+/// An open store and where its runs keep their data.
+pub struct Store {
+    /// The engine's store.
+    pub backend: Arc<dyn Backend>,
+    /// Where runs keep their blobs (staged file lists, plans).
+    pub state_dir: PathBuf,
+    /// What it is, for people: the embedded store's path, or PostgreSQL's host and database
+    /// (never the password).
+    pub description: String,
+    /// Whether other processes may use the store at the same time (PostgreSQL).
+    pub shared: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store `--backend` or `--state` chooses for `root`.
+    pub async fn open(global: &GlobalArgs, root: &Path) -> Result<Store> {
+        match Choice::of(global, root)? {
+            Choice::Embedded(path) => Store::embedded(global, &path),
+            Choice::Postgres(url) => Store::postgres(&url, root).await,
+        }
+    }
+
+    /// The store of `root` if there is one: listing runs creates no embedded store. (A
+    /// PostgreSQL database is always there: its schema is created on first use.)
+    pub async fn open_existing(global: &GlobalArgs, root: &Path) -> Result<Option<Store>> {
+        match Choice::of(global, root)? {
+            Choice::Embedded(path) => match std::fs::metadata(&path) {
+                Ok(_) => Store::embedded(global, &path).map(Some),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("the engine's store {}", path.display())),
+            },
+            Choice::Postgres(url) => Store::postgres(&url, root).await.map(Some),
+        }
+    }
+
+    fn embedded(global: &GlobalArgs, path: &Path) -> Result<Store> {
+        let backend = open_redb(global, path)?;
+        Ok(Store {
+            backend: Arc::new(backend),
+            state_dir: state_dir(path),
+            description: format!("the embedded store {}", path.display()),
+            shared: false,
+        })
+    }
+
+    async fn postgres(url: &PostgresUrl, root: &Path) -> Result<Store> {
+        let backend = crate::postgres::connect(url).await?;
+        Ok(Store {
+            backend,
+            state_dir: work_area(root)?,
+            description: url.describe(),
+            shared: true,
+        })
+    }
+
+    /// The update service of `root` on this store, without a worker (for listings).
+    pub fn service(&self, root: &Path) -> Result<UpdateService> {
+        UpdateService::new(self.backend.clone(), root, ServiceOptions::default())
+            .with_context(|| format!("storage root {}", root.display()))
+    }
+}
+
+/// Opens the embedded store at `path` (creating it and its directory if needed), waiting for
 /// another process to release it for at most `--wait` seconds (forever without it) and
 /// saying on stderr who holds it.
-pub fn open_store(global: &GlobalArgs, path: &Path) -> Result<RedbBackend> {
+fn open_redb(global: &GlobalArgs, path: &Path) -> Result<RedbBackend> {
     let dir = state_dir(path);
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(
@@ -110,64 +213,68 @@ pub fn open_store(global: &GlobalArgs, path: &Path) -> Result<RedbBackend> {
     }
 }
 
-/// The store of `root` if it exists (listing runs creates nothing).
-pub fn open_existing(global: &GlobalArgs, root: &Path) -> Result<Option<RedbBackend>> {
-    let path = store_path(global, root)?;
-    match std::fs::metadata(&path) {
-        Ok(_) => open_store(global, &path).map(Some),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("the engine's store {}", path.display())),
-    }
+/// Worker settings for a command that runs the engine while it waits for runs (`commit`,
+/// `resume`): work of other runs it picked up is handed back quickly when the command is
+/// done, and goes on with the next process.
+pub fn command_worker_options(global: &GlobalArgs) -> WorkerOptions {
+    with_lease(
+        global,
+        WorkerOptions {
+            shutdown_grace: Duration::from_millis(500),
+            fetch_wait: Duration::from_secs(1),
+            ..WorkerOptions::default()
+        },
+    )
 }
 
-/// The update service of `root` on an open store, without a worker (for listings).
-pub fn service(backend: &Arc<RedbBackend>, root: &Path) -> Result<UpdateService> {
-    UpdateService::new(backend.clone(), root, ServiceOptions::default())
-        .with_context(|| format!("storage root {}", root.display()))
+/// `options` with the lease length of `--lease-seconds` (`OCFL_LEASE_SECONDS`), if given.
+pub fn with_lease(global: &GlobalArgs, mut options: WorkerOptions) -> WorkerOptions {
+    if let Some(seconds) = global.lease_seconds {
+        let lease = Duration::from_secs_f64(seconds);
+        options.orchestration_lease = lease;
+        options.activity_lease = lease;
+        // A worker waiting for work should notice expired leases about as soon as they
+        // expire.
+        options.fetch_wait = options.fetch_wait.min(lease);
+    }
+    options
 }
 
 /// The engine running in this process: the store, the update service and a worker
-/// executing runs (this process's, and any interrupted ones it finds).
+/// executing runs (this process's, and any others it finds).
 pub struct Engine {
     /// Submits, waits for and lists runs.
     pub service: UpdateService,
     worker: Worker,
-    /// Held until the worker has stopped: dropping it releases the store to other processes.
-    _backend: Arc<RedbBackend>,
+    /// Held until the worker has stopped: dropping an embedded store releases it to other
+    /// processes.
+    _store: Store,
 }
 
 impl Engine {
-    /// Opens the store of `root` and starts a worker whose progress goes to `progress`.
+    /// Starts a worker on `store` for `root` whose progress goes to `progress`.
     pub fn start(
-        global: &GlobalArgs,
+        store: Store,
         root: &Path,
         progress: Option<Arc<dyn ProgressSink>>,
+        options: WorkerOptions,
     ) -> Result<Engine> {
-        let path = store_path(global, root)?;
-        let backend = Arc::new(open_store(global, &path)?);
-        let mut env = Environment::local(root, &state_dir(&path))
+        let mut env = Environment::local(root, &store.state_dir)
             .with_context(|| format!("storage root {}", root.display()))?;
         if let Some(sink) = progress {
             env = env.with_progress(sink);
         }
-        let service = service(&backend, root)?;
-        let options = WorkerOptions {
-            // Activities of other runs this worker picked up are handed back quickly when
-            // this command is done; they go on with the next process.
-            shutdown_grace: Duration::from_millis(500),
-            fetch_wait: Duration::from_secs(1),
-            ..WorkerOptions::default()
-        };
-        let worker = service.start_worker(backend.clone(), Arc::new(env), options);
+        let service = store.service(root)?;
+        let worker = service.start_worker(store.backend.clone(), Arc::new(env), options);
         Ok(Engine {
             service,
             worker,
-            _backend: backend,
+            _store: store,
         })
     }
 
-    /// Stops the worker (running episodes finish; activities get a moment, then their
-    /// leases are handed back) and releases the store.
+    /// Stops the worker (running episodes finish; activities get the grace period, then
+    /// their leases are handed back) and releases the store.
     pub async fn stop(self) {
         self.worker.shutdown().await;
     }

@@ -13,12 +13,15 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT` and `OCFL_STATE`.
+/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_BACKEND`
+/// and `OCFL_LEASE_SECONDS`.
 pub fn ocfl_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ocfl"));
     command
         .env_remove("OCFL_ROOT")
         .env_remove("OCFL_STATE")
+        .env_remove("OCFL_BACKEND")
+        .env_remove("OCFL_LEASE_SECONDS")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
     command
