@@ -410,6 +410,8 @@ fn a_root_without_a_declaration_or_with_a_newer_spec_is_not_written() {
         1,
         &[&root_name, "0=ocfl_1.2", "does not know"],
     );
+    let err = refused(&root, &["show", ID], 1, &["0=ocfl_1.2", "does not know"]);
+    assert!(!err.contains(": :"), "an empty path in: {err}");
     let validated = root.ocfl(&["validate", "--json"]);
     assert_eq!(code(&validated), 1);
     assert!(
