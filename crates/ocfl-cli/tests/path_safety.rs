@@ -206,6 +206,14 @@ fn manifest_paths_with_dot_dot_or_absolute_are_refused() {
 #[test]
 fn logical_paths_with_dot_dot_never_leave_the_export_destination() {
     let scene = Scene::new();
+    // Asked for by the user: looked up in the inventory, never joined to a directory.
+    for path in [
+        "../outside/secret.txt",
+        "/etc/passwd",
+        "a.txt/../../outside/secret.txt",
+    ] {
+        scene.run(&["cat", ID, path], 1);
+    }
     scene.craft(|inventory| {
         let state = inventory["versions"]["v1"]["state"]
             .as_object_mut()

@@ -571,6 +571,7 @@ fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
             Err(ActivityError::Refused(_)) => env.fs().remove(&env.work_path(&input.run))?,
         }
     }
+    env.tidy_work_dir()?;
     env.blobs.remove_run(&input.run)?;
     env.blobs.forget_run(&input.run);
     Ok(())

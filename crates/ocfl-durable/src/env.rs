@@ -111,10 +111,14 @@ impl ProgressEvent<'_> {
 /// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at the storage root's
 /// parent, so that each run's work directory can be a sibling of the root
 /// (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and finished versions are moved into
-/// objects by one rename.
+/// objects by one rename. A root that is a mount point has its work directories inside it
+/// instead, in `<root>/extensions/ocfl-work/<run>` (beside it they would be on another
+/// filesystem, where no rename reaches the root).
 pub struct Environment {
     root: PathBuf,
     root_name: String,
+    /// The directory holding the runs' work directories, in [`Environment::fs`].
+    work_dir: String,
     fs: Arc<dyn Filesystem>,
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
@@ -135,8 +139,13 @@ impl Environment {
     pub fn local(storage_root: &Path, state_dir: &Path) -> Result<Environment, EnvError> {
         let root = canonical_root(storage_root)?;
         let (parent, root_name) = split_root(&root)?;
+        let work_dir = match is_mount_point(&root, &parent)? {
+            true => format!("{root_name}/{IN_ROOT_WORK_DIR}"),
+            false => format!("{root_name}.ocfl-work"),
+        };
         Ok(Environment {
             fs: Arc::new(LocalFilesystem::new(parent)),
+            work_dir,
             storage: Arc::new(LocalStorage::new(&root)),
             blobs: Blobs::new(Arc::new(LocalFilesystem::new(state_dir))),
             root,
@@ -265,10 +274,42 @@ impl Environment {
         join(&self.root_name, object_path)
     }
 
-    /// A run's work directory in [`Environment::fs`]: beside the root, not in it.
+    /// A run's work directory in [`Environment::fs`]: beside the root, not in it (unless the
+    /// root is a mount point).
     pub(crate) fn work_path(&self, run: &str) -> String {
-        format!("{}.ocfl-work/{run}", self.root_name)
+        format!("{}/{run}", self.work_dir)
     }
+
+    /// Removes the work area inside a mount-point root once no run uses it: left empty, it
+    /// would make the root invalid (E073).
+    pub(crate) fn tidy_work_dir(&self) -> Result<(), ActivityError> {
+        if self.work_dir.starts_with(&format!("{}/", self.root_name))
+            && self.fs.remove_empty_dir(&self.work_dir)?
+        {
+            self.fs
+                .sync(&[ocfl_plan::fs::parent(&self.work_dir).to_owned()])?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a mount-point root keeps its runs' work directories: in its `extensions/`, which
+/// OCFL validators do not read as objects (while a run is active they may warn that the name
+/// is not a registered extension).
+const IN_ROOT_WORK_DIR: &str = "extensions/ocfl-work";
+
+/// Whether `root` is on another filesystem than its parent directory.
+fn is_mount_point(root: &Path, parent: &Path) -> Result<bool, EnvError> {
+    use std::os::unix::fs::MetadataExt;
+    let device = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.dev())
+            .map_err(|source| EnvError::Root {
+                path: path.to_path_buf(),
+                source,
+            })
+    };
+    Ok(device(root)? != device(parent)?)
 }
 
 /// The storage root as an absolute path with links resolved, so that one root reached by two

@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    fn remove_empty_dir_removes_only_empty_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = LocalFilesystem::new(dir.path());
+        fs.create_dir_all("a/b").expect("mkdir");
+        assert!(!fs.remove_empty_dir("a").expect("a holds b"));
+        assert_eq!(fs.kind("a/b").expect("kind"), Some(EntryKind::Directory));
+        assert!(fs.remove_empty_dir("a/b").expect("empty"));
+        assert!(fs.remove_empty_dir("a/b").expect("already gone"));
+        assert!(fs.remove_empty_dir("a").expect("now empty"));
+        assert_eq!(fs.kind("a").expect("kind"), None);
+    }
+
+    #[test]
     fn refuses_paths_outside_the_root() {
         let dir = tempfile::tempdir().expect("tempdir");
         let fs = LocalFilesystem::new(dir.path());

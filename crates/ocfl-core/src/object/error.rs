@@ -50,6 +50,13 @@ pub enum ObjectError {
         /// What is missing.
         reason: String,
     },
+    /// The storage root declares a specification version this crate does not know (a newer
+    /// one).
+    #[error("it declares {declaration}, a specification version this tool does not know")]
+    UnsupportedRootSpec {
+        /// The declaration file found.
+        declaration: String,
+    },
     /// The object declares a specification version this crate does not know (a newer one).
     #[error("{path}: declares {declaration}, a specification version this tool does not know")]
     UnsupportedSpec {

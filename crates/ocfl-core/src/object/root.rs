@@ -77,8 +77,7 @@ impl<'a> StorageRoot<'a> {
                     spec_version = Some(d.version);
                 }
                 _ => {
-                    return Err(ObjectError::UnsupportedSpec {
-                        path: String::new(),
+                    return Err(ObjectError::UnsupportedRootSpec {
                         declaration: entry.name.clone(),
                     });
                 }
