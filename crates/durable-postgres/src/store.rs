@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -33,6 +34,8 @@ struct Shared {
     schema: String,
     wakers: Arc<Wakers>,
     options: PostgresOptions,
+    /// Attempts retried after a transient failure.
+    retries: AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -116,6 +119,7 @@ impl PostgresBackend {
                 schema,
                 wakers,
                 options,
+                retries: AtomicU64::new(0),
             }),
             _listener: listener,
         })
@@ -129,6 +133,13 @@ impl PostgresBackend {
     /// The clock this backend measures visibility and leases with.
     pub fn clock(&self) -> &Clock {
         &self.shared.clock
+    }
+
+    /// How many times a call was tried again after a transient failure (a lost connection,
+    /// a restarting server), since this backend connected. For monitoring: each retry is
+    /// invisible to the engine.
+    pub fn retried_calls(&self) -> u64 {
+        self.shared.retries.load(Ordering::Relaxed)
     }
 
     /// Runs one database call, retrying it while the failure is transient (a lost
@@ -157,10 +168,16 @@ impl PostgresBackend {
                     if started.elapsed() >= self.shared.options.retry_for {
                         return Err(BackendError::Transient(message));
                     }
+                    self.shared.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%message, "{what} failed; retrying on a new connection");
-                    // Slept on the I/O runtime: a paused caller's clock must not jump.
-                    let _ = io::run(tokio::time::sleep(backoff)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    // The first retry goes at once: the usual cause is a pooled connection
+                    // that the server closed while it was idle, and the pool has others (or
+                    // opens a new one). Later ones back off, slept on the I/O runtime so
+                    // that a paused caller's clock does not jump.
+                    if retried {
+                        let _ = io::run(async move { tokio::time::sleep(backoff).await }).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
                     retried = true;
                 }
             }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use durable_core::{
@@ -54,6 +55,10 @@ async fn terminated_connections_are_retried_and_every_orchestration_completes() 
     else {
         return;
     };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let url = common::fresh_url(&base, "reconnect").await;
     // The backend's connections carry a name of their own, so that only they are terminated.
     let name = format!("reconnect_test_{}", std::process::id());
@@ -80,25 +85,36 @@ async fn terminated_connections_are_retried_and_every_orchestration_completes() 
         WorkerOptions {
             orchestration_concurrency: 4,
             activity_concurrency: 4,
+            // A fetch whose answer is lost with its connection leaves a lease nobody holds:
+            // the work is handed out again when it expires.
+            orchestration_lease: Duration::from_secs(2),
+            activity_lease: Duration::from_secs(2),
             ..WorkerOptions::default()
         },
     );
+    // Every 500 ms, all of the backend's connections are terminated, from the first
+    // schedule until the last completion has been read.
+    let stop = Arc::new(AtomicBool::new(false));
+    let terminator = {
+        let stop = stop.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            let mut terminated = 0;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                terminated += terminate(&admin, &name).await;
+            }
+            (terminated, admin)
+        })
+    };
     let client = Client::new(backend.clone());
     for n in 0..ORCHESTRATIONS {
         client
             .schedule("chain", &format!("chain-{n}"), &STEPS)
             .await
             .expect("schedule");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut terminated = 0;
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        terminated += terminate(&admin, &name).await;
-    }
-    assert!(
-        terminated >= 6,
-        "only {terminated} connections were terminated"
-    );
     for n in 0..ORCHESTRATIONS {
         let done = client
             .wait_for_completion(&format!("chain-{n}"), Duration::from_secs(60))
@@ -107,6 +123,19 @@ async fn terminated_connections_are_retried_and_every_orchestration_completes() 
         assert_eq!(done.status, InstanceStatus::Completed, "{done:?}");
         assert_eq!(done.output::<u64>().ok().flatten(), Some(STEPS), "{done:?}");
     }
+    stop.store(true, Ordering::Relaxed);
+    let (terminated, admin) = terminator.await.expect("the terminator ran");
+    assert!(
+        terminated >= 10,
+        "only {terminated} connections were terminated"
+    );
+    let metrics = worker.metrics();
+    assert_eq!(metrics.activities_failed, 0, "{metrics:?}");
+    assert_eq!(metrics.poisoned, 0, "{metrics:?}");
+    assert!(
+        backend.retried_calls() > 0,
+        "no call was interrupted: the test did not test anything"
+    );
     worker.shutdown().await;
 
     // The listening connection came back too: with polling all but off, a fetch waiting on
