@@ -381,13 +381,12 @@ pub(crate) async fn purge_instance(
 /// `handed` takes its visible messages with a lock too, which skips messages deleted by an
 /// acknowledgement that committed after this statement's snapshot (an expired lease's
 /// late acknowledgement), so a consumed message is never handed out again.
-pub(crate) async fn fetch_orchestration(
-    pool: &Pool,
+async fn fetch_orchestration_in(
+    client: &Transaction<'_>,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(&format!(
             "WITH picked AS MATERIALIZED ( \
@@ -633,14 +632,13 @@ async fn insert_activities(
     Ok(())
 }
 
-pub(crate) async fn abandon_orchestration(
-    pool: &Pool,
+async fn abandon_orchestration_in(
+    client: &Transaction<'_>,
     channel: &str,
     instance_id: &str,
     token: u64,
     not_before: u64,
 ) -> Result<String, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "WITH released AS ( \
@@ -662,13 +660,12 @@ pub(crate) async fn abandon_orchestration(
     Ok(ORCHESTRATIONS.to_string())
 }
 
-pub(crate) async fn renew_orchestration_lease(
-    pool: &Pool,
+async fn renew_orchestration_lease_in(
+    client: &Transaction<'_>,
     instance_id: &str,
     token: u64,
     expires: u64,
 ) -> Result<u64, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "UPDATE durable_instances SET lease_expires_ms = $3 \
@@ -689,13 +686,12 @@ pub(crate) async fn renew_orchestration_lease(
 
 /// Leases the activity that has been visible longest. Its `visible_at_ms` becomes the
 /// lease's expiry, so an expired lease makes it visible again by itself.
-pub(crate) async fn fetch_activity(
-    pool: &Pool,
+async fn fetch_activity_in(
+    client: &Transaction<'_>,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "WITH picked AS MATERIALIZED ( \
@@ -791,14 +787,13 @@ pub(crate) async fn ack_activity(
     })
 }
 
-pub(crate) async fn abandon_activity(
-    pool: &Pool,
+async fn abandon_activity_in(
+    client: &Transaction<'_>,
     channel: &str,
     id: u64,
     token: u64,
     visible_at: u64,
 ) -> Result<String, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "WITH released AS ( \
@@ -819,13 +814,12 @@ pub(crate) async fn abandon_activity(
     Ok(ACTIVITIES.to_string())
 }
 
-pub(crate) async fn renew_activity_lease(
-    pool: &Pool,
+async fn renew_activity_lease_in(
+    client: &Transaction<'_>,
     id: u64,
     token: u64,
     expires: u64,
 ) -> Result<u64, Fault> {
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "UPDATE durable_activities SET visible_at_ms = $3 WHERE id = $1 AND lease_token = $2",
@@ -838,5 +832,100 @@ pub(crate) async fn renew_activity_lease(
     {
         return Err(lease_lost(format!("activity work item {id}"), token));
     }
+    Ok(expires)
+}
+
+// ---- calls whose commit need not wait for the disk ----
+//
+// A lease, its renewal or its release lost in a server crash only makes work be handed out
+// again (an acknowledgement with the lost token gets `LeaseLost`), so these commit with
+// `synchronous_commit = off` and do not wait for a WAL flush. Everything that records
+// progress (creations, messages, acknowledgements, purges) waits for it.
+
+/// A transaction whose commit does not wait for the WAL flush.
+async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'_>, Fault> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    Ok(tx)
+}
+
+pub(crate) async fn fetch_orchestration(
+    pool: &Pool,
+    now: u64,
+    lease_ms: u64,
+    want_next: bool,
+) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let fetched = fetch_orchestration_in(&tx, now, lease_ms, want_next).await?;
+    tx.commit().await?;
+    Ok(fetched)
+}
+
+pub(crate) async fn abandon_orchestration(
+    pool: &Pool,
+    channel: &str,
+    instance_id: &str,
+    token: u64,
+    not_before: u64,
+) -> Result<String, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let flags = abandon_orchestration_in(&tx, channel, instance_id, token, not_before).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+pub(crate) async fn renew_orchestration_lease(
+    pool: &Pool,
+    instance_id: &str,
+    token: u64,
+    expires: u64,
+) -> Result<u64, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let expires = renew_orchestration_lease_in(&tx, instance_id, token, expires).await?;
+    tx.commit().await?;
+    Ok(expires)
+}
+
+pub(crate) async fn fetch_activity(
+    pool: &Pool,
+    now: u64,
+    lease_ms: u64,
+    want_next: bool,
+) -> Result<Fetched<ActivityItem>, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let fetched = fetch_activity_in(&tx, now, lease_ms, want_next).await?;
+    tx.commit().await?;
+    Ok(fetched)
+}
+
+pub(crate) async fn abandon_activity(
+    pool: &Pool,
+    channel: &str,
+    id: u64,
+    token: u64,
+    visible_at: u64,
+) -> Result<String, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let flags = abandon_activity_in(&tx, channel, id, token, visible_at).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+pub(crate) async fn renew_activity_lease(
+    pool: &Pool,
+    id: u64,
+    token: u64,
+    expires: u64,
+) -> Result<u64, Fault> {
+    let mut client = pool.get().await?;
+    let tx = relaxed(&mut client).await?;
+    let expires = renew_activity_lease_in(&tx, id, token, expires).await?;
+    tx.commit().await?;
     Ok(expires)
 }
