@@ -10,7 +10,7 @@
 //!
 //! With `--postgres URL` (or `OCFL_TEST_POSTGRES_URL` set), durable-postgres runs the same
 //! workloads too, with one and with two worker processes (`cargo run --release -p
-//! durable-postgres --example throughput -- --url URL --processes N`, each run on a fresh
+//! durable-postgres --example postgres_throughput -- --url URL --processes N`, each run on a fresh
 //! schema of that database), in the same run: rows `pg x1` and `pg x2`.
 
 use std::path::{Path, PathBuf};
@@ -87,11 +87,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let workspace = super::workspace_root();
-    // Built first and copied: both examples are called `throughput`, so the redb build below
-    // writes the same path.
     let postgres = match postgres {
         Some(url) => {
-            let built = build(
+            let binary = build(
                 &workspace,
                 &[
                     "build",
@@ -99,13 +97,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     "-p",
                     "durable-postgres",
                     "--example",
-                    "throughput",
+                    "postgres_throughput",
                 ],
-                workspace.join("target/release/examples/throughput"),
+                workspace.join("target/release/examples/postgres_throughput"),
             )?;
-            let binary = workspace.join("target/release/examples/throughput-postgres");
-            std::fs::copy(&built, &binary)
-                .with_context(|| format!("copying {}", built.display()))?;
             Some((url, binary))
         }
         None => {

@@ -1,9 +1,12 @@
 //! Engine throughput on PostgreSQL, with one or two worker processes.
 //!
 //! ```text
-//! cargo run --release -p durable-postgres --example throughput -- --url URL \
+//! cargo run --release -p durable-postgres --example postgres_throughput -- --url URL \
 //!     --orchestrations N --activities K [--fan-out] [--runs R] [--processes 1|2]
 //! ```
+//!
+//! (Not called `throughput`: durable-redb's example has that name, and two examples of one
+//! workspace with the same name overwrite each other's binary.)
 //!
 //! The same workloads and the same JSON line as durable-redb's `throughput` example (see
 //! there for the fields), on a fresh schema of the database at `--url` (default: the
@@ -23,7 +26,7 @@ use durable_core::{
 use durable_postgres::{PostgresBackend, testing::fresh_schema_url};
 use futures::future::join_all;
 
-const USAGE: &str = "usage: throughput [--url URL] --orchestrations N --activities K [--fan-out] \
+const USAGE: &str = "usage: postgres_throughput [--url URL] --orchestrations N --activities K [--fan-out] \
                      [--runs R] [--processes 1|2]";
 const LIMIT: Duration = Duration::from_secs(3600);
 /// Set in the second process: the URL of the schema to work on.
