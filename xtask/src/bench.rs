@@ -35,7 +35,7 @@ const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]
        cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]
        cargo xtask bench plan [--files N] [--runs N]
-       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N]
+       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N] [--postgres URL]
        cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
        cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]";
 

@@ -7,6 +7,11 @@
 //! separate workspace `benches/engine-compare` (built here, never by `cargo build`); both
 //! take the same command line and print one JSON line. Each workload runs `--runs` times per
 //! engine, alternating which goes first; the medians are compared.
+//!
+//! With `--postgres URL` (or `OCFL_TEST_POSTGRES_URL` set), durable-postgres runs the same
+//! workloads too, with one and with two worker processes (`cargo run --release -p
+//! durable-postgres --example postgres_throughput -- --url URL --processes N`, each run on a fresh
+//! schema of that database), in the same run: rows `pg x1` and `pg x2`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +20,10 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo xtask bench engine [--runs N] [--orchestration-concurrency N] \
-                     [--activity-concurrency N]";
+                     [--activity-concurrency N] [--postgres URL]";
+
+/// Worker processes durable-postgres runs with.
+const POSTGRES_PROCESSES: [u32; 2] = [1, 2];
 
 /// The design's targets: ours / duroxide activities per second at least this.
 const THROUGHPUT_RATIO: f64 = 10.0;
@@ -52,6 +60,9 @@ const WORKLOADS: [Workload; 3] = [
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut runs = 1usize;
     let mut concurrency: Vec<String> = Vec::new();
+    let mut postgres = std::env::var("OCFL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -71,10 +82,34 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 let text = value()?;
                 concurrency.extend([arg.clone(), text.clone()]);
             }
+            "--postgres" => postgres = Some(value()?.clone()),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     let workspace = super::workspace_root();
+    let postgres = match postgres {
+        Some(url) => {
+            let binary = build(
+                &workspace,
+                &[
+                    "build",
+                    "--release",
+                    "-p",
+                    "durable-postgres",
+                    "--example",
+                    "postgres_throughput",
+                ],
+                workspace.join("target/release/examples/postgres_throughput"),
+            )?;
+            Some((url, binary))
+        }
+        None => {
+            eprintln!(
+                "bench: no --postgres URL or OCFL_TEST_POSTGRES_URL: durable-postgres skipped"
+            );
+            None
+        }
+    };
     let ours = build(
         &workspace,
         &[
@@ -108,7 +143,24 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 lines.push(run_engine(binary, workload, &concurrency)?);
             }
         }
-        results.push((workload, ours_lines, theirs_lines));
+        let mut postgres_lines: Vec<(u32, Vec<Value>)> = Vec::new();
+        if let Some((url, binary)) = &postgres {
+            for processes in POSTGRES_PROCESSES {
+                let mut args = concurrency.clone();
+                args.extend([
+                    "--url".to_owned(),
+                    url.clone(),
+                    "--processes".to_owned(),
+                    processes.to_string(),
+                ]);
+                let mut lines = Vec::new();
+                for _ in 0..runs {
+                    lines.push(run_engine(binary, workload, &args)?);
+                }
+                postgres_lines.push((processes, lines));
+            }
+        }
+        results.push((workload, ours_lines, theirs_lines, postgres_lines));
     }
 
     let mut rows = Vec::new();
@@ -117,11 +169,23 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "{:<11} {:<8} {:>12} {:>10} {:>9} {:>9} {:>8} {:>10}",
         "workload", "engine", "activities/s", "seconds", "p50 ms", "p99 ms", "failed", "peak RSS"
     );
-    for (workload, ours_lines, theirs_lines) in &results {
+    for (workload, ours_lines, theirs_lines, postgres_lines) in &results {
         let ours_rate = median(ours_lines, "activities_per_s");
         let theirs_rate = median(theirs_lines, "activities_per_s");
         let throughput_ratio = ratio(ours_rate, theirs_rate);
-        for (engine, lines) in [("ours", ours_lines), ("duroxide", theirs_lines)] {
+        let postgres_names: Vec<String> = postgres_lines
+            .iter()
+            .map(|(processes, _)| format!("pg x{processes}"))
+            .collect();
+        let engines = [("ours", ours_lines), ("duroxide", theirs_lines)]
+            .into_iter()
+            .chain(
+                postgres_names
+                    .iter()
+                    .zip(postgres_lines)
+                    .map(|(name, (_, lines))| (name.as_str(), lines)),
+            );
+        for (engine, lines) in engines {
             println!(
                 "{:<11} {:<8} {:>12.1} {:>10.3} {:>9} {:>9} {:>8} {:>9.1}M",
                 workload.name,
@@ -159,9 +223,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "duroxide": theirs_lines,
             "ratio_activities_per_s": throughput_ratio,
             "ratio_p50": ratio(median(theirs_lines, "p50_ms"), median(ours_lines, "p50_ms")),
+            "postgres": postgres_lines.iter().map(|(processes, lines)| json!({
+                "processes": processes,
+                "runs": lines,
+                "activities_per_s": median(lines, "activities_per_s"),
+                "ratio_activities_per_s_vs_duroxide":
+                    ratio(median(lines, "activities_per_s"), theirs_rate),
+                "ratio_activities_per_s_vs_redb":
+                    ratio(median(lines, "activities_per_s"), ours_rate),
+            })).collect::<Vec<_>>(),
         }));
     }
-    for (workload, _, _) in &results {
+    for (workload, _, _, _) in &results {
         if let Some(row) = rows.iter().find(|row| row["workload"] == workload.name) {
             eprintln!(
                 "bench: {}: ours/duroxide activities/s = {}",
@@ -203,16 +276,29 @@ fn build(dir: &Path, args: &[&str], binary: PathBuf) -> anyhow::Result<PathBuf> 
 }
 
 /// Runs one engine on one workload; its last stdout line is its JSON result.
-fn run_engine(binary: &Path, workload: &Workload, concurrency: &[String]) -> anyhow::Result<Value> {
+/// `extra` follows the workload's arguments (concurrency, durable-postgres's `--url`, whose
+/// value is not echoed: it may hold a password).
+fn run_engine(binary: &Path, workload: &Workload, extra: &[String]) -> anyhow::Result<Value> {
+    let shown: Vec<&str> = extra
+        .iter()
+        .enumerate()
+        .map(|(n, arg)| {
+            if n > 0 && extra[n - 1] == "--url" {
+                "URL"
+            } else {
+                arg.as_str()
+            }
+        })
+        .collect();
     eprintln!(
         "bench: {} {} {}",
         binary.display(),
         workload.args.join(" "),
-        concurrency.join(" ")
+        shown.join(" ")
     );
     let output = Command::new(binary)
         .args(workload.args)
-        .args(concurrency)
+        .args(extra)
         // duroxide logs its warnings to stdout otherwise.
         .env("RUST_LOG", "error")
         .output()
