@@ -1,0 +1,305 @@
+//! Engine throughput on PostgreSQL, with one or two worker processes.
+//!
+//! ```text
+//! cargo run --release -p durable-postgres --example throughput -- --url URL \
+//!     --orchestrations N --activities K [--fan-out] [--runs R] [--processes 1|2]
+//! ```
+//!
+//! The same workloads and the same JSON line as durable-redb's `throughput` example (see
+//! there for the fields), on a fresh schema of the database at `--url` (default: the
+//! `OCFL_TEST_POSTGRES_URL` variable), dropped afterwards. With `--processes 2` a second
+//! process (this program again) runs a worker on the same schema beside this one's, until
+//! this one closes its standard input.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use durable_core::{
+    ActivityContext, Client, Failure, InstanceStatus, OrchestrationContext, Registry, Worker,
+    WorkerOptions,
+};
+use durable_postgres::{PostgresBackend, testing::fresh_schema_url};
+use futures::future::join_all;
+
+const USAGE: &str = "usage: throughput [--url URL] --orchestrations N --activities K [--fan-out] \
+                     [--runs R] [--processes 1|2]";
+const LIMIT: Duration = Duration::from_secs(3600);
+/// Set in the second process: the URL of the schema to work on.
+const CHILD_VARIABLE: &str = "DURABLE_POSTGRES_THROUGHPUT_WORKER";
+
+struct Options {
+    url: Option<String>,
+    orchestrations: u64,
+    activities: u64,
+    fan_out: bool,
+    runs: u64,
+    processes: u64,
+    orchestration_concurrency: Option<usize>,
+    activity_concurrency: Option<usize>,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut options = Options {
+        url: std::env::var("OCFL_TEST_POSTGRES_URL").ok(),
+        orchestrations: 1,
+        activities: 1,
+        fan_out: false,
+        runs: 1,
+        processes: 1,
+        orchestration_concurrency: None,
+        activity_concurrency: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = || -> Result<u64, String> {
+            args.next()
+                .and_then(|value| value.parse().ok())
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{arg} needs a positive number\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--orchestrations" => options.orchestrations = number()?,
+            "--activities" => options.activities = number()?,
+            "--runs" => options.runs = number()?,
+            "--processes" => options.processes = number()?.min(2),
+            "--fan-out" => options.fan_out = true,
+            "--orchestration-concurrency" => {
+                options.orchestration_concurrency =
+                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
+            }
+            "--activity-concurrency" => {
+                options.activity_concurrency =
+                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
+            }
+            "--url" => {
+                options.url = Some(
+                    args.next()
+                        .ok_or_else(|| format!("--url needs a value\n{USAGE}"))?,
+                );
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+fn registry() -> Registry {
+    Registry::new()
+        .activity("inc", |_ctx: ActivityContext, n: u64| async move {
+            Ok::<_, Failure>(n + 1)
+        })
+        .orchestration("sequence", |ctx: OrchestrationContext, n: u64| async move {
+            let mut value = 0u64;
+            for _ in 0..n {
+                value = ctx.call_activity("inc", &value).await?;
+            }
+            Ok(value)
+        })
+        .orchestration("fan_out", |ctx: OrchestrationContext, n: u64| async move {
+            let calls: Vec<_> = (0..n)
+                .map(|k| ctx.call_activity::<_, u64>("inc", &k))
+                .collect();
+            let mut sum = 0u64;
+            for result in join_all(calls).await {
+                sum += result?;
+            }
+            Ok(sum)
+        })
+}
+
+fn worker_options(options: &Options) -> WorkerOptions {
+    let defaults = WorkerOptions::default();
+    WorkerOptions {
+        orchestration_concurrency: options
+            .orchestration_concurrency
+            .unwrap_or(defaults.orchestration_concurrency),
+        activity_concurrency: options
+            .activity_concurrency
+            .unwrap_or(defaults.activity_concurrency),
+        ..defaults
+    }
+}
+
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// The second process: a worker on the schema at `url` until standard input closes.
+async fn child(url: String, options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let backend = Arc::new(PostgresBackend::connect(&url).await?);
+    let worker = Worker::start(backend, registry(), worker_options(&options));
+    println!("ready");
+    tokio::task::spawn_blocking(|| {
+        let mut rest = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut rest);
+    })
+    .await?;
+    worker.shutdown().await;
+    Ok(())
+}
+
+async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let base = options
+        .url
+        .clone()
+        .ok_or("no database: give --url or set OCFL_TEST_POSTGRES_URL")?;
+    let url = fresh_schema_url(&base, "throughput").await?;
+    let backend = Arc::new(PostgresBackend::connect(&url).await?);
+    let schema = backend.schema().to_owned();
+    let mut second = None;
+    if options.processes > 1 {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(std::env::args().skip(1))
+            .env(CHILD_VARIABLE, &url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut process = command.spawn()?;
+        // Wait until its worker runs, so that both start together.
+        let mut stdout = process.stdout.take().ok_or("no stdout")?;
+        tokio::task::spawn_blocking(move || {
+            let mut byte = [0u8; 6];
+            let _ = stdout.read_exact(&mut byte);
+        })
+        .await?;
+        second = Some(process);
+    }
+    let worker_options = worker_options(&options);
+    let (orchestration_concurrency, activity_concurrency) = (
+        worker_options.orchestration_concurrency,
+        worker_options.activity_concurrency,
+    );
+    let worker = Worker::start(backend.clone(), registry(), worker_options);
+    let client = Client::new(backend.clone());
+    let name = if options.fan_out {
+        "fan_out"
+    } else {
+        "sequence"
+    };
+    let k = options.activities;
+    let want = if options.fan_out { k * (k + 1) / 2 } else { k };
+    let mut latencies_ms = Vec::new();
+    let mut failed = 0u64;
+    let started = Instant::now();
+    for run in 0..options.runs {
+        let ids: Vec<String> = (0..options.orchestrations)
+            .map(|n| format!("run{run}-{n}"))
+            .collect();
+        let scheduled = Instant::now();
+        for id in &ids {
+            client.schedule(name, id, &options.activities).await?;
+        }
+        for id in &ids {
+            let done = client.wait_for_completion(id, LIMIT).await?;
+            if options.orchestrations == 1 {
+                latencies_ms.push(scheduled.elapsed().as_secs_f64() * 1000.0);
+            } else {
+                latencies_ms.push(done.updated_at_ms.saturating_sub(done.created_at_ms) as f64);
+            }
+            let ok = done.status == InstanceStatus::Completed
+                && done.output::<u64>().ok().flatten() == Some(want);
+            if !ok {
+                failed += 1;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    worker.shutdown().await;
+    if let Some(mut process) = second {
+        drop(process.stdin.take());
+        let status = tokio::task::spawn_blocking(move || process.wait()).await??;
+        if !status.success() {
+            return Err(format!("the second worker process failed: {status}").into());
+        }
+    }
+    drop_schema(&base, &schema).await;
+    latencies_ms.sort_by(f64::total_cmp);
+    let orchestrations = options.orchestrations * options.runs;
+    let activities = orchestrations * options.activities;
+    Ok(serde_json::json!({
+        "engine": "durable-postgres",
+        "workload": if options.fan_out { "fan_out" } else { "sequential" },
+        "processes": options.processes,
+        "orchestrations": orchestrations,
+        "activities": activities,
+        "seconds": seconds,
+        "activities_per_s": activities as f64 / seconds,
+        "p50_ms": percentile(&latencies_ms, 0.5),
+        "p99_ms": percentile(&latencies_ms, 0.99),
+        "failed": failed,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "orchestration_concurrency": orchestration_concurrency,
+        "activity_concurrency": activity_concurrency,
+        "durability": "postgresql_commit",
+    }))
+}
+
+/// Drops the benchmark's schema (best effort: a leftover schema only takes space).
+async fn drop_schema(base: &str, schema: &str) {
+    if let Ok((client, connection)) = tokio_postgres::connect(base, tokio_postgres::NoTls).await {
+        tokio::spawn(connection);
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await;
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("throughput: cannot start tokio: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Ok(url) = std::env::var(CHILD_VARIABLE) {
+        return match runtime.block_on(child(url, options)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("throughput (second worker): {error}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    match runtime.block_on(run(options)) {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("throughput: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! A PostgreSQL [`Backend`](durable_core::Backend) for [`durable_core`]: worker processes on
+//! any number of hosts share one database, each taking work under leases.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use durable_core::{Client, Registry, Worker, WorkerOptions};
+//! use durable_postgres::PostgresBackend;
+//!
+//! // The tables go to the first schema of the search_path, which the URL may choose.
+//! let url = "postgres://ocfl:secret@db.example.org/ocfl?options=-csearch_path%3Docfl";
+//! let backend = Arc::new(PostgresBackend::connect(url).await?);
+//! let worker = Worker::start(backend.clone(), Registry::new(), WorkerOptions::default());
+//! let client = Client::new(backend);
+//! // client.schedule(...), client.wait_for_completion(...)
+//! worker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//!
+//! - **Schema and migrations.** Four tables (`durable_instances`, `durable_history`,
+//!   `durable_messages`, `durable_activities`) and a sequence for ids and lease tokens, in
+//!   the connection's current schema. They are created and upgraded by embedded, versioned
+//!   migrations recorded in `durable_migrations`; concurrent first connections are
+//!   serialized by an advisory lock, and a schema newer than the code is refused
+//!   ([`PostgresError::SchemaTooNew`]).
+//! - **Work queues** are taken with `SELECT ... FOR UPDATE SKIP LOCKED`, so fetching workers
+//!   never wait for each other. Leases are a token (from the sequence), an expiry and an
+//!   attempt count on the instance or activity row: an expired lease makes the work
+//!   available again, the next hand-out raises the attempt count, and every acknowledgement
+//!   checks the token (`LeaseLost` otherwise).
+//! - **One transaction per acknowledgement**: history delta, new activities, messages (timers
+//!   are messages with a visibility time), sub-orchestrations, metadata, the consumed
+//!   messages and the lease release commit together or not at all.
+//! - **Wake-ups** by `LISTEN`/`NOTIFY` on a channel named after the schema (so schemas in
+//!   one database never wake each other), sent with the committing transaction; a waiting
+//!   fetch otherwise sleeps until the next message or lease expiry is due, and at most
+//!   [`PostgresOptions::poll_interval`].
+//! - **Lost connections are retried**: a call that fails because the connection dropped or
+//!   the server restarted is retried on a fresh connection with backoff for up to
+//!   [`PostgresOptions::retry_for`]; the engine never sees it as a failure of an
+//!   orchestration. A retried acknowledgement whose first attempt committed gets `LeaseLost`,
+//!   which the engine treats as "someone else has it" (the work was recorded).
+//! - **Its own I/O runtime**: database calls run on a small runtime owned by this crate, so
+//!   the backend works from any runtime, including tests under paused tokio time.
+//!
+//! Times (visibility, leases) come from each process's [`durable_core::Clock`], so hosts
+//! sharing a database should keep their clocks in sync.
+//!
+//! For tests, [`testing::fresh_schema_url`] gives each test a schema of its own.
+#![deny(missing_docs)]
+
+mod error;
+mod io;
+mod listen;
+mod migrate;
+mod ops;
+mod options;
+mod rows;
+mod store;
+pub mod testing;
+
+pub use error::PostgresError;
+pub use migrate::SCHEMA_VERSION;
+pub use options::PostgresOptions;
+pub use store::PostgresBackend;

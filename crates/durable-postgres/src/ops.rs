@@ -1,0 +1,842 @@
+//! The SQL of every backend call: one function per call, each one transaction (or one
+//! statement, which PostgreSQL runs as a transaction of its own).
+//!
+//! Every function takes the time `now` (milliseconds, the backend's clock) from its caller and
+//! returns the notification flags it sent (see `listen`), so the caller can wake the waiters
+//! of its own process at once.
+
+use deadpool_postgres::{GenericClient, Pool, Transaction};
+use durable_core::backend::{
+    ActivityItem, ActivityWork, Lease, Message, NewInstance, NewMessage, OrchestrationCommit,
+    OrchestrationItem,
+};
+use durable_core::{BackendError, Event, InstanceFilter, InstanceMetadata, InstanceStatus};
+
+use crate::error::Fault;
+use crate::listen::{ACTIVITIES, CHANGES, ORCHESTRATIONS};
+use crate::rows::{
+    METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num, status_text,
+};
+
+/// Outcome of a fetch: the item, or when the next one may become available.
+pub(crate) enum Fetched<T> {
+    Item(T),
+    Nothing { next_ms: Option<u64> },
+}
+
+fn lease_lost(item: String, token: u64) -> Fault {
+    Fault::Answer(BackendError::LeaseLost { item, token })
+}
+
+async fn notify(client: &impl GenericClient, channel: &str, flags: &str) -> Result<(), Fault> {
+    if !flags.is_empty() {
+        let statement = client
+            .prepare_cached("SELECT pg_notify($1, $2)::text")
+            .await?;
+        client.query(&statement, &[&channel, &flags]).await?;
+    }
+    Ok(())
+}
+
+// ---- client side ----
+
+/// Creates an instance (see `create_instance`); `Ok(false)` if its id is taken and may not be
+/// replaced.
+async fn create(tx: &Transaction<'_>, new: &NewInstance, now: i64) -> Result<bool, Fault> {
+    let pending = status_text(InstanceStatus::Pending)?;
+    let parent_id = new.parent.as_ref().map(|p| p.instance_id.as_str());
+    let parent_execution = new.parent.as_ref().map(|p| db(p.execution_id));
+    let parent_task = new.parent.as_ref().map(|p| db(p.task_id));
+    let start_at = new.start_at_ms.map(db);
+    let execution_id = db(new.execution_id);
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO durable_instances (instance_id, name, execution_id, status, input, \
+             created_at_ms, updated_at_ms, parent_instance_id, parent_execution_id, \
+             parent_task_id, scheduled_start_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) \
+             ON CONFLICT (instance_id) DO NOTHING",
+        )
+        .await?;
+    let inserted = tx
+        .execute(
+            &insert,
+            &[
+                &new.instance_id,
+                &new.name,
+                &execution_id,
+                &pending,
+                &new.input,
+                &now,
+                &parent_id,
+                &parent_execution,
+                &parent_task,
+                &start_at,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        let select = tx
+            .prepare_cached(&format!(
+                "SELECT {METADATA_COLUMNS} FROM durable_instances WHERE instance_id = $1 \
+                 FOR UPDATE"
+            ))
+            .await?;
+        let Some(row) = tx.query_opt(&select, &[&new.instance_id]).await? else {
+            // Purged between the two statements: try the whole call again.
+            return Err(Fault::Transient(format!(
+                "instance '{}' vanished while being replaced",
+                new.instance_id
+            )));
+        };
+        if !new.may_replace(&metadata(&row, 0)?) {
+            return Ok(false);
+        }
+        let wipe = tx
+            .prepare_cached(
+                "WITH h AS (DELETE FROM durable_history WHERE instance_id = $1), \
+                 m AS (DELETE FROM durable_messages WHERE instance_id = $1) \
+                 UPDATE durable_instances SET name = $2, execution_id = $3, status = $4, \
+                 input = $5, output = NULL, failure = NULL, custom_status = NULL, \
+                 created_at_ms = $6, updated_at_ms = $6, history_len = 0, \
+                 parent_instance_id = $7, parent_execution_id = $8, parent_task_id = $9, \
+                 scheduled_start_ms = $10, lease_token = NULL, lease_expires_ms = 0, \
+                 leased_messages = NULL, attempts = 0, not_before_ms = 0 \
+                 WHERE instance_id = $1",
+            )
+            .await?;
+        tx.execute(
+            &wipe,
+            &[
+                &new.instance_id,
+                &new.name,
+                &execution_id,
+                &pending,
+                &new.input,
+                &now,
+                &parent_id,
+                &parent_execution,
+                &parent_task,
+                &start_at,
+            ],
+        )
+        .await?;
+    }
+    let start = tx
+        .prepare_cached(
+            "INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
+             VALUES ($1, NULL, $2, $3)",
+        )
+        .await?;
+    let visible = start_at.unwrap_or(now);
+    tx.execute(
+        &start,
+        &[&new.instance_id, &event_text(&new.start)?, &visible],
+    )
+    .await?;
+    Ok(true)
+}
+
+pub(crate) async fn create_instance(
+    pool: &Pool,
+    channel: &str,
+    new: &NewInstance,
+    now: u64,
+    retried: bool,
+) -> Result<String, Fault> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    if !create(&tx, new, db(now)).await? {
+        // A retry after a lost connection may find the instance its first attempt created.
+        if retried {
+            let select = tx
+                .prepare_cached(&format!(
+                    "SELECT {METADATA_COLUMNS} FROM durable_instances WHERE instance_id = $1"
+                ))
+                .await?;
+            if let Some(row) = tx.query_opt(&select, &[&new.instance_id]).await? {
+                let existing = metadata(&row, 0)?;
+                let mine = new.metadata(now);
+                if (
+                    &existing.name,
+                    &existing.input,
+                    &existing.parent,
+                    existing.scheduled_start_ms,
+                ) == (
+                    &mine.name,
+                    &mine.input,
+                    &mine.parent,
+                    mine.scheduled_start_ms,
+                ) {
+                    return Ok(String::new());
+                }
+            }
+        }
+        return Err(BackendError::InstanceExists(new.instance_id.clone()).into());
+    }
+    let flags = ORCHESTRATIONS.to_string();
+    notify(&tx, channel, &flags).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+/// Inserts messages to existing instances (in order), dropping those to missing ones.
+/// Returns how many were inserted.
+async fn enqueue(
+    client: &impl GenericClient,
+    messages: &[NewMessage],
+    now: i64,
+) -> Result<u64, Fault> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let mut instance_ids = Vec::with_capacity(messages.len());
+    let mut execution_ids = Vec::with_capacity(messages.len());
+    let mut events = Vec::with_capacity(messages.len());
+    let mut visible = Vec::with_capacity(messages.len());
+    for message in messages {
+        instance_ids.push(message.instance_id.as_str());
+        execution_ids.push(message.execution_id.map(db));
+        events.push(event_text(&message.event)?);
+        visible.push(message.visible_at_ms.map_or(now, db));
+    }
+    // FOR KEY SHARE: a purge cannot delete the instance between the check and the insert.
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
+             SELECT u.instance_id, u.execution_id, u.event, u.visible_at_ms \
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) \
+                  WITH ORDINALITY AS u(instance_id, execution_id, event, visible_at_ms, ord) \
+             WHERE EXISTS (SELECT 1 FROM durable_instances i \
+                           WHERE i.instance_id = u.instance_id FOR KEY SHARE) \
+             ORDER BY u.ord",
+        )
+        .await?;
+    Ok(client
+        .execute(
+            &statement,
+            &[&instance_ids, &execution_ids, &events, &visible],
+        )
+        .await?)
+}
+
+pub(crate) async fn send_message(
+    pool: &Pool,
+    channel: &str,
+    message: &NewMessage,
+    now: u64,
+) -> Result<String, Fault> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    if enqueue(&tx, std::slice::from_ref(message), db(now)).await? == 0 {
+        return Err(BackendError::InstanceNotFound(message.instance_id.clone()).into());
+    }
+    let flags = ORCHESTRATIONS.to_string();
+    notify(&tx, channel, &flags).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+pub(crate) async fn read_metadata(
+    pool: &Pool,
+    instance_id: &str,
+) -> Result<Option<InstanceMetadata>, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {METADATA_COLUMNS} FROM durable_instances WHERE instance_id = $1"
+        ))
+        .await?;
+    client
+        .query_opt(&statement, &[&instance_id])
+        .await?
+        .map(|row| metadata(&row, 0))
+        .transpose()
+}
+
+pub(crate) async fn history_len(pool: &Pool, instance_id: &str) -> Result<Option<u64>, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT history_len FROM durable_instances WHERE instance_id = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&instance_id])
+        .await?
+        .map(|row| row.try_get(0).map(num))
+        .transpose()?)
+}
+
+pub(crate) async fn read_history(pool: &Pool, instance_id: &str) -> Result<Vec<Event>, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT event FROM durable_history WHERE instance_id = $1 ORDER BY seq")
+        .await?;
+    client
+        .query(&statement, &[&instance_id])
+        .await?
+        .iter()
+        .map(|row| event_of(row.try_get(0)?))
+        .collect()
+}
+
+pub(crate) async fn list_instances(
+    pool: &Pool,
+    filter: &InstanceFilter,
+) -> Result<Vec<InstanceMetadata>, Fault> {
+    let statuses: Option<Vec<String>> = if filter.statuses.is_empty() {
+        None
+    } else {
+        Some(
+            filter
+                .statuses
+                .iter()
+                .map(|status| status_text(*status))
+                .collect::<Result<_, _>>()?,
+        )
+    };
+    let limit = filter.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {METADATA_COLUMNS} FROM durable_instances \
+             WHERE ($1::text[] IS NULL OR status = ANY($1)) \
+               AND ($2::text IS NULL OR name = $2) \
+               AND ($3::text IS NULL OR starts_with(instance_id, $3)) \
+               AND ($4::text IS NULL OR parent_instance_id = $4) \
+               AND ($5::bigint IS NULL OR created_at_ms >= $5) \
+               AND ($6::bigint IS NULL OR created_at_ms < $6) \
+             ORDER BY instance_id LIMIT $7"
+        ))
+        .await?;
+    client
+        .query(
+            &statement,
+            &[
+                &statuses,
+                &filter.name,
+                &filter.instance_id_prefix,
+                &filter.parent_instance_id,
+                &filter.created_from_ms.map(db),
+                &filter.created_before_ms.map(db),
+                &limit,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|row| metadata(row, 0))
+        .collect()
+}
+
+pub(crate) async fn purge_instance(
+    pool: &Pool,
+    channel: &str,
+    instance_id: &str,
+    retried: bool,
+) -> Result<String, Fault> {
+    let terminal: Vec<String> = [
+        InstanceStatus::Completed,
+        InstanceStatus::Failed,
+        InstanceStatus::Terminated,
+    ]
+    .into_iter()
+    .map(status_text)
+    .collect::<Result<_, _>>()?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let delete = tx
+        .prepare_cached("DELETE FROM durable_instances WHERE instance_id = $1 AND status = ANY($2)")
+        .await?;
+    if tx.execute(&delete, &[&instance_id, &terminal]).await? == 0 {
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM durable_instances WHERE instance_id = $1")
+            .await?;
+        return if tx.query_opt(&exists, &[&instance_id]).await?.is_some() {
+            Err(BackendError::InstanceActive(instance_id.to_owned()).into())
+        } else if retried {
+            // The first attempt purged it; its answer was lost with the connection.
+            Ok(String::new())
+        } else {
+            Err(BackendError::InstanceNotFound(instance_id.to_owned()).into())
+        };
+    }
+    let rest = tx
+        .prepare_cached(
+            "WITH h AS (DELETE FROM durable_history WHERE instance_id = $1) \
+             DELETE FROM durable_messages WHERE instance_id = $1",
+        )
+        .await?;
+    tx.execute(&rest, &[&instance_id]).await?;
+    let flags = CHANGES.to_string();
+    notify(&tx, channel, &flags).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+// ---- orchestration work ----
+
+/// Leases the instance whose oldest visible message is oldest, among those without a live
+/// lease or abandon delay.
+///
+/// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
+/// `handed` takes its visible messages with a lock too, which skips messages deleted by an
+/// acknowledgement that committed after this statement's snapshot (an expired lease's
+/// late acknowledgement), so a consumed message is never handed out again.
+pub(crate) async fn fetch_orchestration(
+    pool: &Pool,
+    now: u64,
+    lease_ms: u64,
+    want_next: bool,
+) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH picked AS MATERIALIZED ( \
+                SELECT i.instance_id FROM durable_messages m \
+                JOIN durable_instances i ON i.instance_id = m.instance_id \
+                WHERE m.visible_at_ms <= $1 AND i.lease_expires_ms <= $1 \
+                  AND i.not_before_ms <= $1 \
+                ORDER BY m.id LIMIT 1 \
+                FOR UPDATE OF i SKIP LOCKED), \
+             handed AS MATERIALIZED ( \
+                SELECT m.id, m.execution_id, m.event FROM durable_messages m \
+                WHERE m.instance_id = (SELECT instance_id FROM picked) \
+                  AND m.visible_at_ms <= $1 \
+                FOR KEY SHARE), \
+             leased AS ( \
+                UPDATE durable_instances i SET lease_token = nextval('durable_ids'), \
+                    lease_expires_ms = $1 + $2, attempts = i.attempts + 1, \
+                    leased_messages = ARRAY(SELECT id FROM handed ORDER BY id) \
+                WHERE i.instance_id = (SELECT instance_id FROM picked) \
+                RETURNING {METADATA_COLUMNS}, lease_token, lease_expires_ms, attempts) \
+             SELECT leased.*, \
+                ARRAY(SELECT id FROM handed ORDER BY id), \
+                ARRAY(SELECT execution_id FROM handed ORDER BY id), \
+                ARRAY(SELECT event FROM handed ORDER BY id) \
+             FROM leased"
+        ))
+        .await?;
+    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
+    if let Some(row) = rows.first() {
+        let instance = metadata(row, 0)?;
+        let token: i64 = row.try_get(15)?;
+        let expires: i64 = row.try_get(16)?;
+        let attempts: i32 = row.try_get(17)?;
+        let ids: Vec<i64> = row.try_get(18)?;
+        let executions: Vec<Option<i64>> = row.try_get(19)?;
+        let events: Vec<String> = row.try_get(20)?;
+        let mut messages = Vec::with_capacity(ids.len());
+        for ((id, execution_id), event) in ids.into_iter().zip(executions).zip(events) {
+            messages.push(Message {
+                id: num(id),
+                instance_id: instance.instance_id.clone(),
+                execution_id: execution_id.map(num),
+                event: event_of(&event)?,
+            });
+        }
+        return Ok(Fetched::Item(OrchestrationItem {
+            instance,
+            messages,
+            lease: Lease {
+                token: num(token),
+                expires_at_ms: num(expires),
+                attempt: u32::try_from(attempts).unwrap_or(0),
+            },
+            now_ms: now,
+        }));
+    }
+    let next_ms = if want_next {
+        let next = client
+            .prepare_cached(
+                "SELECT min(GREATEST(m.visible_at_ms, i.lease_expires_ms, i.not_before_ms)) \
+                 FROM durable_messages m \
+                 JOIN durable_instances i ON i.instance_id = m.instance_id",
+            )
+            .await?;
+        client
+            .query_one(&next, &[])
+            .await?
+            .try_get::<_, Option<i64>>(0)?
+            .map(num)
+    } else {
+        None
+    };
+    Ok(Fetched::Nothing { next_ms })
+}
+
+pub(crate) async fn ack_orchestration(
+    pool: &Pool,
+    channel: &str,
+    instance_id: &str,
+    token: u64,
+    commit: &OrchestrationCommit,
+    now: u64,
+) -> Result<String, Fault> {
+    let now = db(now);
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // RETURNING shows the new row, so the consumed messages are read (and deleted) through
+    // a CTE that sees the statement's snapshot of the row. (No FOR UPDATE there: the UPDATE
+    // of the same statement locks the row; if it finds the token gone, nothing is updated,
+    // the call fails with LeaseLost and the transaction, deletion included, rolls back.)
+    let release = tx
+        .prepare_cached(
+            "WITH old AS ( \
+                SELECT leased_messages FROM durable_instances \
+                WHERE instance_id = $1 AND lease_token = $2), \
+             consumed AS ( \
+                DELETE FROM durable_messages WHERE id IN (SELECT unnest(leased_messages) FROM old)) \
+             UPDATE durable_instances SET lease_token = NULL, lease_expires_ms = 0, \
+                attempts = 0, leased_messages = NULL \
+             WHERE instance_id = $1 AND lease_token = $2 \
+             RETURNING execution_id, history_len",
+        )
+        .await?;
+    let Some(row) = tx.query_opt(&release, &[&instance_id, &db(token)]).await? else {
+        return Err(lease_lost(format!("instance '{instance_id}'"), token));
+    };
+    let stored_execution: i64 = row.try_get(0)?;
+    let mut history_len: i64 = row.try_get(1)?;
+
+    let mut flags = String::new();
+    if let Some(update) = &commit.metadata
+        && db(update.execution_id) != stored_execution
+    {
+        // continue-as-new: the new execution's history replaces the old one.
+        let clear = tx
+            .prepare_cached("DELETE FROM durable_history WHERE instance_id = $1")
+            .await?;
+        tx.execute(&clear, &[&instance_id]).await?;
+        history_len = 0;
+    }
+    if !commit.history.is_empty() {
+        let events: Vec<String> = commit
+            .history
+            .iter()
+            .map(event_text)
+            .collect::<Result<_, _>>()?;
+        let append = tx
+            .prepare_cached(
+                "INSERT INTO durable_history (instance_id, seq, event) \
+                 SELECT $1, $2 + u.ord - 1, u.event \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS u(event, ord)",
+            )
+            .await?;
+        tx.execute(&append, &[&instance_id, &history_len, &events])
+            .await?;
+        history_len += i64::try_from(events.len()).unwrap_or(i64::MAX);
+    }
+    if let Some(update) = &commit.metadata {
+        let set = tx
+            .prepare_cached(
+                "UPDATE durable_instances SET execution_id = $2, status = $3, \
+                    input = coalesce($4, input), output = $5, failure = $6, \
+                    custom_status = $7, history_len = $8, updated_at_ms = $9 \
+                 WHERE instance_id = $1",
+            )
+            .await?;
+        tx.execute(
+            &set,
+            &[
+                &instance_id,
+                &db(update.execution_id),
+                &status_text(update.status)?,
+                &update.input,
+                &update.output,
+                &failure_text(update.failure.as_ref())?,
+                &update.custom_status,
+                &history_len,
+                &now,
+            ],
+        )
+        .await?;
+        flags.push(CHANGES);
+    } else if !commit.history.is_empty() {
+        let set = tx
+            .prepare_cached(
+                "UPDATE durable_instances SET history_len = $2, updated_at_ms = $3 \
+                 WHERE instance_id = $1",
+            )
+            .await?;
+        tx.execute(&set, &[&instance_id, &history_len, &now])
+            .await?;
+        flags.push(CHANGES);
+    }
+
+    if !commit.activities.is_empty() {
+        insert_activities(&tx, &commit.activities, now).await?;
+        flags.push(ACTIVITIES);
+    }
+    let mut messages = Vec::new();
+    let mut created = false;
+    for new in &commit.instances {
+        if create(&tx, new, now).await? {
+            created = true;
+        } else if let Some(rejection) = new.rejection() {
+            messages.push(rejection);
+        }
+    }
+    messages.extend(commit.messages.iter().cloned());
+    let sent = enqueue(&tx, &messages, now).await?;
+    // The instance may still have messages (arrived during the lease): now that its lease is
+    // released, waiting fetches must look again.
+    let more = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM durable_messages WHERE instance_id = $1)")
+        .await?;
+    let remaining: bool = tx.query_one(&more, &[&instance_id]).await?.try_get(0)?;
+    if created || sent > 0 || remaining {
+        flags.push(ORCHESTRATIONS);
+    }
+    notify(&tx, channel, &flags).await?;
+    tx.commit().await?;
+    Ok(flags)
+}
+
+async fn insert_activities(
+    tx: &Transaction<'_>,
+    activities: &[ActivityWork],
+    now: i64,
+) -> Result<(), Fault> {
+    let mut instance_ids = Vec::with_capacity(activities.len());
+    let mut execution_ids = Vec::with_capacity(activities.len());
+    let mut task_ids = Vec::with_capacity(activities.len());
+    let mut names = Vec::with_capacity(activities.len());
+    let mut inputs = Vec::with_capacity(activities.len());
+    for work in activities {
+        instance_ids.push(work.instance_id.as_str());
+        execution_ids.push(db(work.execution_id));
+        task_ids.push(db(work.task_id));
+        names.push(work.name.as_str());
+        inputs.push(work.input.as_str());
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO durable_activities \
+                (instance_id, execution_id, task_id, name, input, visible_at_ms) \
+             SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6 \
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) \
+                  WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, ord) \
+             ORDER BY u.ord",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &instance_ids,
+            &execution_ids,
+            &task_ids,
+            &names,
+            &inputs,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn abandon_orchestration(
+    pool: &Pool,
+    channel: &str,
+    instance_id: &str,
+    token: u64,
+    not_before: u64,
+) -> Result<String, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH released AS ( \
+                UPDATE durable_instances SET lease_token = NULL, lease_expires_ms = 0, \
+                    leased_messages = NULL, not_before_ms = $3 \
+                WHERE instance_id = $1 AND lease_token = $2 RETURNING 1) \
+             SELECT pg_notify($4, 'o')::text FROM released",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&instance_id, &db(token), &db(not_before), &channel],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(lease_lost(format!("instance '{instance_id}'"), token));
+    }
+    Ok(ORCHESTRATIONS.to_string())
+}
+
+pub(crate) async fn renew_orchestration_lease(
+    pool: &Pool,
+    instance_id: &str,
+    token: u64,
+    expires: u64,
+) -> Result<u64, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE durable_instances SET lease_expires_ms = $3 \
+             WHERE instance_id = $1 AND lease_token = $2",
+        )
+        .await?;
+    if client
+        .execute(&statement, &[&instance_id, &db(token), &db(expires)])
+        .await?
+        == 0
+    {
+        return Err(lease_lost(format!("instance '{instance_id}'"), token));
+    }
+    Ok(expires)
+}
+
+// ---- activity work ----
+
+/// Leases the activity that has been visible longest. Its `visible_at_ms` becomes the
+/// lease's expiry, so an expired lease makes it visible again by itself.
+pub(crate) async fn fetch_activity(
+    pool: &Pool,
+    now: u64,
+    lease_ms: u64,
+    want_next: bool,
+) -> Result<Fetched<ActivityItem>, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH picked AS MATERIALIZED ( \
+                SELECT id FROM durable_activities WHERE visible_at_ms <= $1 \
+                ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             UPDATE durable_activities a SET lease_token = nextval('durable_ids'), \
+                visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
+             WHERE a.id = (SELECT id FROM picked) \
+             RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
+                a.lease_token, a.visible_at_ms, a.attempts",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
+    if let Some(row) = rows.first() {
+        return Ok(Fetched::Item(ActivityItem {
+            id: num(row.try_get(0)?),
+            work: ActivityWork {
+                instance_id: row.try_get(1)?,
+                execution_id: num(row.try_get(2)?),
+                task_id: num(row.try_get(3)?),
+                name: row.try_get(4)?,
+                input: row.try_get(5)?,
+            },
+            lease: Lease {
+                token: num(row.try_get(6)?),
+                expires_at_ms: num(row.try_get(7)?),
+                attempt: u32::try_from(row.try_get::<_, i32>(8)?).unwrap_or(0),
+            },
+        }));
+    }
+    let next_ms = if want_next {
+        let next = client
+            .prepare_cached("SELECT min(visible_at_ms) FROM durable_activities")
+            .await?;
+        client
+            .query_one(&next, &[])
+            .await?
+            .try_get::<_, Option<i64>>(0)?
+            .map(num)
+    } else {
+        None
+    };
+    Ok(Fetched::Nothing { next_ms })
+}
+
+pub(crate) async fn ack_activity(
+    pool: &Pool,
+    channel: &str,
+    id: u64,
+    token: u64,
+    completion: &NewMessage,
+    now: u64,
+) -> Result<String, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH done AS ( \
+                DELETE FROM durable_activities WHERE id = $1 AND lease_token = $2 \
+                RETURNING id), \
+             sent AS ( \
+                INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
+                SELECT $3, $4, $5, $6 FROM done \
+                WHERE EXISTS (SELECT 1 FROM durable_instances \
+                              WHERE instance_id = $3 FOR KEY SHARE) \
+                RETURNING id), \
+             notified AS (SELECT pg_notify($7, 'o') FROM sent) \
+             SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM sent), \
+                (SELECT count(*) FROM notified)",
+        )
+        .await?;
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &db(id),
+                &db(token),
+                &completion.instance_id,
+                &completion.execution_id.map(db),
+                &event_text(&completion.event)?,
+                &completion.visible_at_ms.map_or(db(now), db),
+                &channel,
+            ],
+        )
+        .await?;
+    let (done, sent): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if done == 0 {
+        return Err(lease_lost(format!("activity work item {id}"), token));
+    }
+    Ok(if sent > 0 {
+        ORCHESTRATIONS.to_string()
+    } else {
+        String::new()
+    })
+}
+
+pub(crate) async fn abandon_activity(
+    pool: &Pool,
+    channel: &str,
+    id: u64,
+    token: u64,
+    visible_at: u64,
+) -> Result<String, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH released AS ( \
+                UPDATE durable_activities SET lease_token = NULL, visible_at_ms = $3 \
+                WHERE id = $1 AND lease_token = $2 RETURNING 1) \
+             SELECT pg_notify($4, 'a')::text FROM released",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&db(id), &db(token), &db(visible_at), &channel],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(lease_lost(format!("activity work item {id}"), token));
+    }
+    Ok(ACTIVITIES.to_string())
+}
+
+pub(crate) async fn renew_activity_lease(
+    pool: &Pool,
+    id: u64,
+    token: u64,
+    expires: u64,
+) -> Result<u64, Fault> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE durable_activities SET visible_at_ms = $3 WHERE id = $1 AND lease_token = $2",
+        )
+        .await?;
+    if client
+        .execute(&statement, &[&db(id), &db(token), &db(expires)])
+        .await?
+        == 0
+    {
+        return Err(lease_lost(format!("activity work item {id}"), token));
+    }
+    Ok(expires)
+}

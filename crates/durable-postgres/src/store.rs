@@ -1,0 +1,519 @@
+//! `PostgresBackend`: connecting, retrying, waiting, and the `Backend` implementation.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use durable_core::backend::{
+    ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
+};
+use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
+use tokio::sync::Notify;
+use tokio_postgres::config::Host;
+use tokio_postgres::{Config, NoTls};
+
+use crate::error::{Fault, PostgresError, describe, redact};
+use crate::listen::{self, ListenerTask, Wakers};
+use crate::ops::{self, Fetched};
+use crate::{PostgresOptions, io, migrate};
+
+/// A [`Backend`] on PostgreSQL, shared by any number of worker processes on any number of
+/// hosts. Cheap to share with `Arc`; see the crate documentation.
+pub struct PostgresBackend {
+    shared: Arc<Shared>,
+    _listener: ListenerTask,
+}
+
+struct Shared {
+    pool: Pool,
+    clock: Clock,
+    channel: String,
+    schema: String,
+    wakers: Arc<Wakers>,
+    options: PostgresOptions,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("schema", &self.shared.schema)
+            .field("channel", &self.shared.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `user@host:port/database`: where a URL points, without its password.
+fn target(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+impl PostgresBackend {
+    /// Connects with default options. See [`connect_with`](Self::connect_with).
+    pub async fn connect(url: &str) -> Result<PostgresBackend, PostgresError> {
+        PostgresBackend::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects to the database of `url` (`postgres://user:password@host:port/database`,
+    /// with the usual libpq parameters), creates or upgrades the engine's tables in the
+    /// connection's current schema (the first existing schema of its `search_path`, which the
+    /// URL can set: `?options=-csearch_path%3Dmy_schema`) and starts listening for
+    /// notifications.
+    ///
+    /// Fails if the database cannot be reached, no schema of the `search_path` exists, or
+    /// the schema was created by a newer version of this crate.
+    pub async fn connect_with(
+        url: &str,
+        options: PostgresOptions,
+    ) -> Result<PostgresBackend, PostgresError> {
+        let mut config: Config = url.parse().map_err(|error: tokio_postgres::Error| {
+            PostgresError::InvalidUrl(redact(&error.to_string(), url))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let clock = options.clock.clone().unwrap_or_else(Clock::system);
+        let handle = io::handle().map_err(PostgresError::Runtime)?;
+        let setup_config = config.clone();
+        let url_for_errors = url.to_owned();
+        let schema = io::run(async move { setup(&setup_config, &url_for_errors).await })
+            .await
+            .map_err(PostgresError::Runtime)??;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .build()
+            .map_err(|error| PostgresError::Database(error.to_string()))?;
+        let channel = listen::channel_name(&schema);
+        let wakers = Arc::new(Wakers::default());
+        let listener = listen::start(&handle, config, channel.clone(), Arc::clone(&wakers));
+        tracing::debug!(schema, channel, "connected");
+        Ok(PostgresBackend {
+            shared: Arc::new(Shared {
+                pool,
+                clock,
+                channel,
+                schema,
+                wakers,
+                options,
+            }),
+            _listener: listener,
+        })
+    }
+
+    /// The PostgreSQL schema holding the engine's tables.
+    pub fn schema(&self) -> &str {
+        &self.shared.schema
+    }
+
+    /// The clock this backend measures visibility and leases with.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Runs one database call, retrying it while the failure is transient (a lost
+    /// connection, a restarting server) for up to `PostgresOptions::retry_for`, with
+    /// backoff. `op` gets the shared state, the time and whether this is a retry.
+    async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T, BackendError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Shared>, u64, bool) -> Fut,
+        Fut: Future<Output = Result<T, Fault>> + Send + 'static,
+    {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(20);
+        let mut retried = false;
+        loop {
+            let now = self.shared.clock.now_ms();
+            let outcome = io::run(op(Arc::clone(&self.shared), now, retried))
+                .await
+                .map_err(Fault::Permanent)
+                .and_then(|result| result);
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(Fault::Answer(error)) => return Err(error),
+                Err(Fault::Permanent(message)) => return Err(BackendError::Permanent(message)),
+                Err(Fault::Transient(message)) => {
+                    if started.elapsed() >= self.shared.options.retry_for {
+                        return Err(BackendError::Transient(message));
+                    }
+                    tracing::warn!(%message, "{what} failed; retrying on a new connection");
+                    // Slept on the I/O runtime: a paused caller's clock must not jump.
+                    let _ = io::run(tokio::time::sleep(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    retried = true;
+                }
+            }
+        }
+    }
+
+    /// Wakes this process's waiters after a commit of its own (the notification to other
+    /// processes went with the commit).
+    fn woke(&self, flags: &str) {
+        self.shared.wakers.wake(flags);
+    }
+
+    /// Tries `attempt` until it finds an item or `wait` runs out, sleeping until a
+    /// notification, the next time work becomes visible, or the poll interval.
+    async fn wait_for_item<T, A, Fut>(
+        &self,
+        notify: impl Fn(&Wakers) -> &Notify,
+        wait: Duration,
+        attempt: A,
+    ) -> Result<Option<T>, BackendError>
+    where
+        A: Fn(bool) -> Fut,
+        Fut: Future<Output = Result<Fetched<T>, BackendError>>,
+    {
+        let deadline = tokio::time::Instant::now() + wait;
+        let wakers = Arc::clone(&self.shared.wakers);
+        loop {
+            let notified = notify(&wakers).notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let waiting = tokio::time::Instant::now() < deadline;
+            let next_ms = match attempt(waiting).await? {
+                Fetched::Item(item) => return Ok(Some(item)),
+                Fetched::Nothing { next_ms } => next_ms,
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let poll = now + self.shared.options.poll_interval;
+            // Work that is visible but was locked by another fetch: look again soon.
+            let soonest = now + Duration::from_millis(10);
+            let until = next_ms
+                .map_or(poll, |ms| {
+                    self.shared.clock.instant_at(ms).max(soonest).min(poll)
+                })
+                .min(deadline);
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+}
+
+/// Connects once, finds the schema to work in and migrates it. Returns the schema's name.
+async fn setup(config: &Config, url: &str) -> Result<String, PostgresError> {
+    let (mut client, connection) =
+        config
+            .connect(NoTls)
+            .await
+            .map_err(|error| PostgresError::Connect {
+                target: target(config),
+                message: redact(&describe(&error), url),
+            })?;
+    let driver = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT current_schema(), current_setting('search_path')",
+            &[],
+        )
+        .await
+        .map_err(|error| PostgresError::Database(describe(&error)))?;
+    let schema: Option<String> = row.get(0);
+    let Some(schema) = schema else {
+        return Err(PostgresError::NoSchema {
+            search_path: row.get(1),
+        });
+    };
+    migrate::migrate(&mut client, &schema).await?;
+    drop(client);
+    let _ = driver.await;
+    Ok(schema)
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
+        let new = Arc::new(new);
+        let flags = self
+            .call("create_instance", |shared, now, retried| {
+                let new = Arc::clone(&new);
+                async move {
+                    ops::create_instance(&shared.pool, &shared.channel, &new, now, retried).await
+                }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+        let message = Arc::new(message);
+        let flags = self
+            .call("send_message", |shared, now, _| {
+                let message = Arc::clone(&message);
+                async move { ops::send_message(&shared.pool, &shared.channel, &message, now).await }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn read_metadata(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<InstanceMetadata>, BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        self.call("read_metadata", |shared, _, _| {
+            let id = Arc::clone(&id);
+            async move { ops::read_metadata(&shared.pool, &id).await }
+        })
+        .await
+    }
+
+    async fn read_history(&self, instance_id: &str) -> Result<Vec<Event>, BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        self.call("read_history", |shared, _, _| {
+            let id = Arc::clone(&id);
+            async move { ops::read_history(&shared.pool, &id).await }
+        })
+        .await
+    }
+
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        let filter = Arc::new(filter.clone());
+        self.call("list_instances", |shared, _, _| {
+            let filter = Arc::clone(&filter);
+            async move { ops::list_instances(&shared.pool, &filter).await }
+        })
+        .await
+    }
+
+    async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        let flags = self
+            .call("purge_instance", |shared, _, retried| {
+                let id = Arc::clone(&id);
+                async move {
+                    ops::purge_instance(&shared.pool, &shared.channel, &id, retried).await
+                }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn wait_for_change(
+        &self,
+        instance_id: &str,
+        seen_history_len: u64,
+        timeout: Duration,
+    ) -> Result<(), BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        self.wait_for_item(
+            |wakers| &wakers.changes,
+            timeout,
+            |_| async {
+                let len = self
+                    .call("wait_for_change", |shared, _, _| {
+                        let id = Arc::clone(&id);
+                        async move { ops::history_len(&shared.pool, &id).await }
+                    })
+                    .await?;
+                Ok(match len {
+                    Some(len) if len == seen_history_len => Fetched::Nothing { next_ms: None },
+                    _ => Fetched::Item(()),
+                })
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError> {
+        let lease_ms = millis(lease_for);
+        self.wait_for_item(
+            |wakers| &wakers.orchestrations,
+            wait,
+            |waiting| {
+                self.call("fetch_orchestration", move |shared, now, _| async move {
+                    ops::fetch_orchestration(&shared.pool, now, lease_ms, waiting).await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn ack_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        let commit = Arc::new(commit.clone());
+        let flags = self
+            .call("ack_orchestration", |shared, now, _| {
+                let id = Arc::clone(&id);
+                let commit = Arc::clone(&commit);
+                async move {
+                    ops::ack_orchestration(&shared.pool, &shared.channel, &id, token, &commit, now)
+                        .await
+                }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn abandon_orchestration(
+        &self,
+        instance_id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        let delay_ms = millis(delay);
+        let flags = self
+            .call("abandon_orchestration", |shared, now, _| {
+                let id = Arc::clone(&id);
+                async move {
+                    ops::abandon_orchestration(
+                        &shared.pool,
+                        &shared.channel,
+                        &id,
+                        token,
+                        now.saturating_add(delay_ms),
+                    )
+                    .await
+                }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn renew_orchestration_lease(
+        &self,
+        instance_id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        let id: Arc<str> = Arc::from(instance_id);
+        let lease_ms = millis(lease_for);
+        self.call("renew_orchestration_lease", |shared, now, _| {
+            let id = Arc::clone(&id);
+            async move {
+                ops::renew_orchestration_lease(
+                    &shared.pool,
+                    &id,
+                    token,
+                    now.saturating_add(lease_ms),
+                )
+                .await
+            }
+        })
+        .await
+    }
+
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError> {
+        let lease_ms = millis(lease_for);
+        self.wait_for_item(
+            |wakers| &wakers.activities,
+            wait,
+            |waiting| {
+                self.call("fetch_activity", move |shared, now, _| async move {
+                    ops::fetch_activity(&shared.pool, now, lease_ms, waiting).await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError> {
+        let completion = Arc::new(completion.clone());
+        let flags = self
+            .call("ack_activity", |shared, now, _| {
+                let completion = Arc::clone(&completion);
+                async move {
+                    ops::ack_activity(&shared.pool, &shared.channel, id, token, &completion, now)
+                        .await
+                }
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        let delay_ms = millis(delay);
+        let flags = self
+            .call("abandon_activity", |shared, now, _| async move {
+                ops::abandon_activity(
+                    &shared.pool,
+                    &shared.channel,
+                    id,
+                    token,
+                    now.saturating_add(delay_ms),
+                )
+                .await
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(())
+    }
+
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        let lease_ms = millis(lease_for);
+        self.call("renew_activity_lease", |shared, now, _| async move {
+            ops::renew_activity_lease(&shared.pool, id, token, now.saturating_add(lease_ms)).await
+        })
+        .await
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
