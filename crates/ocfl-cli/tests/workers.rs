@@ -74,33 +74,110 @@ fn open_activities(events: &[Value]) -> BTreeSet<Activity> {
         .collect()
 }
 
-/// Freezes `victim` at a moment it holds unfinished activities (SIGSTOP, so the log read
-/// then is what it holds) and kills it there with SIGKILL. Returns what it held.
-fn kill_while_holding_work(victim: &mut Process) -> BTreeSet<Activity> {
+/// For each of `held`, a later attempt of the same activity that another worker's log
+/// (`events`) shows started.
+fn takeovers(held: &BTreeSet<Activity>, events: &[Value]) -> Vec<(Activity, Activity)> {
+    let started: Vec<Activity> = of_kind(events, "activity-started")
+        .into_iter()
+        .map(activity)
+        .collect();
+    held.iter()
+        .filter_map(|h| {
+            let later = started
+                .iter()
+                .find(|a| a.run == h.run && a.task == h.task && a.attempt > h.attempt)?;
+            Some((h.clone(), later.clone()))
+        })
+        .collect()
+}
+
+/// What the victim held when it froze, what was taken over, and how long its log was then.
+struct Killed {
+    held: BTreeSet<Activity>,
+    taken_over: Vec<(Activity, Activity)>,
+    log_lines: usize,
+    frozen_for: Duration,
+}
+
+/// Freezes `victim` (SIGSTOP) while its log shows activities it started and has not
+/// finished, and keeps it frozen past its leases: a frozen worker renews nothing, so to the
+/// others it has died. Once another worker starts one of those activities again - under a
+/// later attempt, which only an expired lease hands out - the victim is killed with SIGKILL
+/// without ever waking. An activity may look unfinished and yet be complete: its
+/// acknowledgement was on its way to the database when the victim froze. `completed` tells
+/// (from the run's history); then the victim is woken to try again at its next activity.
+fn freeze_until_taken_over_then_kill(
+    victim: &mut Process,
+    survivors: &[Process],
+    completed: impl Fn(&Activity) -> bool,
+) -> Killed {
+    let lease = Duration::from_secs_f64(LEASE_SECONDS.parse().expect("seconds"));
     loop {
-        // Its log shows an activity started and not ended: freeze it and look again.
-        victim.wait_for("an activity on the victim", |events| {
-            of_kind(events, "activity-started").len() >= 3 && !open_activities(events).is_empty()
+        victim.wait_for("an unfinished activity on the victim", |events| {
+            !open_activities(events).is_empty()
         });
         victim.signal("STOP");
+        let frozen = Instant::now();
         // Let the reader drain what the process wrote before it stopped.
-        let mut seen = victim.lines().len();
+        let mut log_lines = victim.lines().len();
         loop {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
             let now = victim.lines().len();
-            if now == seen {
+            if now == log_lines {
                 break;
             }
-            seen = now;
+            log_lines = now;
         }
         let held = open_activities(&victim.events());
-        if !held.is_empty() {
+        let taken_over = loop {
+            let taken_over = || {
+                let events: Vec<Value> = survivors.iter().flat_map(Process::events).collect();
+                takeovers(&held, &events)
+            };
+            let now = taken_over();
+            if !now.is_empty() || held.is_empty() || frozen.elapsed() > lease * 3 {
+                break now;
+            }
+            if held.iter().all(&completed) {
+                // Completed by the victim before it froze, or by a worker that took it over
+                // and whose log line is still on its way to us: look again.
+                std::thread::sleep(Duration::from_millis(300));
+                break taken_over();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if !taken_over.is_empty() {
             victim.signal("KILL");
-            return held;
+            return Killed {
+                held,
+                taken_over,
+                log_lines,
+                frozen_for: frozen.elapsed(),
+            };
         }
-        // It finished them meanwhile: let it go on until the next one.
+        eprintln!(
+            "froze the victim holding {held:?}; nothing taken over: waking it after {:?}",
+            frozen.elapsed()
+        );
         victim.signal("CONT");
     }
+}
+
+/// The events of run `run`'s history (`ocfl runs show --json`).
+fn history(root: &Root, url: &str, run: &str) -> Vec<Value> {
+    let output = ocfl_on(root, url, &["runs", "show", run, "--json"])
+        .output()
+        .expect("run ocfl");
+    let shown = &json_lines(ok(&output))[0];
+    shown["events"].as_array().expect("events").clone()
+}
+
+/// Whether `event` records the outcome of activity task `task`.
+fn completes(event: &Value, task: u64) -> bool {
+    matches!(
+        event["type"].as_str(),
+        Some("activity_completed" | "activity_failed")
+    ) && event["task_id"].as_u64() == Some(task)
 }
 
 #[test]
@@ -132,35 +209,57 @@ fn three_workers_commit_twenty_objects_and_survive_a_sigkill() {
         });
     }
 
-    // The submitter.
-    let mut runs: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
-    for (id, dir) in &sources {
-        let output = ocfl_on(
-            &root,
-            &url,
-            &[
-                "commit",
-                id,
-                dir.to_str().expect("utf-8"),
-                "--detach",
-                "--json",
-            ],
-        )
-        .output()
-        .expect("run ocfl");
-        let line = json_lines(ok(&output))[0].clone();
-        assert_eq!(line["detached"], true);
-        let run = line["run"].as_str().expect("run").to_owned();
-        runs.insert(run, (id.clone(), dir.clone()));
-    }
+    // The submitter, in its own thread: the victim is frozen and killed while it submits.
+    let submitter = {
+        let (root, url, sources) = (root.path(), url.clone(), sources.clone());
+        std::thread::spawn(move || {
+            let mut runs: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
+            for (id, dir) in &sources {
+                let output = ocfl_command()
+                    .arg("--root")
+                    .arg(&root)
+                    .arg("--backend")
+                    .arg(&url)
+                    .args([
+                        "commit",
+                        id,
+                        dir.to_str().expect("utf-8"),
+                        "--detach",
+                        "--json",
+                    ])
+                    .output()
+                    .expect("run ocfl");
+                let line = json_lines(ok(&output))[0].clone();
+                assert_eq!(line["detached"], true);
+                let run = line["run"].as_str().expect("run").to_owned();
+                runs.insert(run, (id.clone(), dir.clone()));
+            }
+            runs
+        })
+    };
 
-    let victim_pid = workers[0].pid();
-    let held = kill_while_holding_work(&mut workers[0]);
+    let mut victim = workers.remove(0);
+    let victim_pid = victim.pid();
+    let killed = freeze_until_taken_over_then_kill(&mut victim, &workers, |held| {
+        history(&root, &url, &held.run)
+            .iter()
+            .any(|e| completes(e, held.task))
+    });
     let killed_at = Instant::now();
-    let victim = workers.remove(0);
     let (status, victim_log) = victim.wait();
     assert!(!status.success(), "the victim was killed: {status}");
-    eprintln!("killed worker {victim_pid} holding {held:?}");
+    assert_eq!(
+        victim_log.len(),
+        killed.log_lines,
+        "the victim did nothing after it froze"
+    );
+    eprintln!(
+        "killed worker {victim_pid} holding {:?}; taken over {:?} after it froze",
+        killed.held, killed.frozen_for
+    );
+
+    let runs = submitter.join().expect("the submitter");
+    assert_eq!(runs.len(), OBJECTS);
 
     // Every run completes.
     let listed = loop {
@@ -213,14 +312,10 @@ fn three_workers_commit_twenty_objects_and_survive_a_sigkill() {
 
     // No activity completed twice in any history; every scheduled one completed once.
     for run in runs.keys() {
-        let output = ocfl_on(&root, &url, &["runs", "show", run, "--json"])
-            .output()
-            .expect("run ocfl");
-        let shown = &json_lines(ok(&output))[0];
-        let events = shown["events"].as_array().expect("events");
+        let events = history(&root, &url, run);
         let mut completions: BTreeMap<u64, usize> = BTreeMap::new();
         let mut scheduled = BTreeSet::new();
-        for event in events {
+        for event in &events {
             let task = event["task_id"].as_u64();
             match event["type"].as_str() {
                 Some("activity_scheduled") => {
@@ -254,21 +349,10 @@ fn three_workers_commit_twenty_objects_and_survive_a_sigkill() {
     }
 
     // The killed worker's leases were taken over after they expired: the others ran what
-    // it held again, under a later attempt, and those runs completed.
-    let taken_over: Vec<(&Activity, Activity)> = held
-        .iter()
-        .filter_map(|h| {
-            of_kind(&survivor_events, "activity-started")
-                .into_iter()
-                .map(activity)
-                .find(|a| a.run == h.run && a.task == h.task && a.attempt > h.attempt)
-                .map(|a| (h, a))
-        })
-        .collect();
-    assert!(
-        !taken_over.is_empty(),
-        "none of {held:?} was taken over; survivors:\n{survivor_events:?}"
-    );
+    // it held again, under a later attempt (the takeover the kill waited for, and any other
+    // activity it held), and those runs completed.
+    let taken_over = takeovers(&killed.held, &survivor_events);
+    assert!(taken_over.len() >= killed.taken_over.len());
     for (was, now) in &taken_over {
         eprintln!(
             "taken over: run {} task {} (attempt {} on the killed worker, {} after)",
