@@ -1,15 +1,20 @@
 //! The scale-out acceptance test: three `ocfl worker` processes and a submitter share one
-//! PostgreSQL schema and one storage root; 20 objects are committed with `ocfl commit
-//! --detach`; one worker is killed with SIGKILL while it holds work. Then:
+//! PostgreSQL schema and one storage root; 20 objects (a few dozen small files each) are
+//! committed with `ocfl commit --detach` while one worker is taken out mid-run: frozen
+//! (SIGSTOP) while it holds an activity, kept frozen until its lease expires and another
+//! worker takes the activity over, then killed with SIGKILL without ever waking. Then:
 //!
 //! - all 20 runs complete, and every object validates and holds its source byte for byte;
-//! - no activity's completion is recorded twice in any run's history, and no two workers
-//!   ever held the same activity lease (each `(run, task, attempt)` started once);
-//! - the killed worker's unfinished activities are taken over by the others once their
-//!   leases expire: they run again under a higher attempt number, and their runs complete.
+//! - no activity's completion is recorded twice in any run's history, every scheduled
+//!   activity completed once, and no two workers ever held the same activity lease (each
+//!   `(run, task, attempt)` started once);
+//! - what the killed worker held was run again by another worker under a later attempt
+//!   (which only an expired lease hands out), the killed worker wrote nothing after it
+//!   froze, and those runs completed.
 //!
 //! Leases are 2 s (`OCFL_LEASE_SECONDS`), so the takeover costs the test seconds, not
-//! minutes. Skipped (saying so) without `OCFL_TEST_POSTGRES_URL`.
+//! minutes (about 8 s in all on the 2-core CI machine). Skipped (saying so) without
+//! `OCFL_TEST_POSTGRES_URL`.
 
 mod commit_support;
 mod pg_support;
