@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow};
 use durable_core::Backend;
+use durable_postgres::{PostgresBackend, PostgresError};
 
 use crate::args::UsageError;
 
@@ -99,20 +100,19 @@ impl PostgresUrl {
 }
 
 /// Connects to the database (creating or upgrading the engine's schema in it). Errors name
-/// the host and database, never the password.
+/// the host and database, never the password; a URL the driver cannot read is a usage error.
 pub async fn connect(url: &PostgresUrl) -> Result<Arc<dyn Backend>> {
-    match open(&url.url).await {
-        Ok(backend) => Ok(backend),
-        Err(error) => bail!(
-            "cannot use the engine's store, {}: {}",
-            url.describe(),
-            url.redact(&error)
-        ),
+    match PostgresBackend::connect(&url.url).await {
+        Ok(backend) => Ok(Arc::new(backend)),
+        Err(PostgresError::InvalidUrl(why)) => Err(UsageError(format!(
+            "invalid --backend URL {}: {}",
+            url.redact(&hide_password(&url.url)),
+            url.redact(&why)
+        ))
+        .into()),
+        Err(error) => Err(anyhow!("{}", url.redact(&error.to_string())))
+            .with_context(|| format!("the engine's store, {}", url.describe())),
     }
-}
-
-async fn open(_url: &str) -> Result<Arc<dyn Backend>, String> {
-    Err("this ocfl was built without PostgreSQL support".to_owned())
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
