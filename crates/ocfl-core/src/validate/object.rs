@@ -80,9 +80,15 @@ pub fn validate_object(
         })
         .map(|i| i.id.clone());
 
-    let files = content::walk(&object, &versions, &mut report);
+    let inventories = fixity::inventories(root_file, &versions);
+    let claims = if options.check_fixity {
+        fixity::claims(&inventories)
+    } else {
+        fixity::Claims::default()
+    };
+    let (files, digests) = content::walk(&object, &versions, &claims, &mut report);
     content::check_references(root_file, &versions, &files, &mut report);
-    fixity::check(&object, root_file, &versions, &files, options, &mut report);
+    fixity::check(&inventories, &files, digests, &mut report);
     report
 }
 

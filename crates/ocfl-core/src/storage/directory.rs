@@ -1,0 +1,77 @@
+//! [`Directory`]: a directory opened once, whose entries are then reached by one-element
+//! names. Walking a tree through handles resolves each path element once instead of once per
+//! file below it, and a backend that holds real directory handles (`LocalStorage`) never
+//! follows a link anywhere along the way, even when the tree changes during the walk.
+
+use std::io::Read;
+
+use super::{Entry, EntryKind, Storage, StorageError, check_storage_path, join};
+
+/// An open directory of a [`Storage`] (see [`Storage::open_dir`]).
+pub trait Directory: Send + Sync {
+    /// The directory's path in its storage.
+    fn path(&self) -> &str;
+
+    /// The directory's entries, sorted by name.
+    fn list(&self) -> Result<Vec<Entry>, StorageError>;
+
+    /// Opens the subdirectory `name` (one path element). A symbolic link is refused, not
+    /// followed.
+    fn open_dir(&self, name: &str) -> Result<Box<dyn Directory + '_>, StorageError>;
+
+    /// Opens the regular file `name` (one path element) for streaming, as
+    /// [`Storage::open`] does. A symbolic link is refused, not followed.
+    fn open_file(&self, name: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+}
+
+/// Checks that `name` is one normal path element (not empty, `.`, `..`, nor holding a `/`).
+pub(super) fn check_name(dir: &str, name: &str) -> Result<(), StorageError> {
+    if !name.is_empty() && !name.contains('/') && check_storage_path(name).is_ok() {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidPath(join(dir, name)))
+    }
+}
+
+/// The provided [`Storage::open_dir`]: a directory reached through the storage's path-based
+/// methods, for backends without directory handles.
+pub(super) struct PathDirectory<'a, S: Storage + ?Sized> {
+    pub(super) storage: &'a S,
+    pub(super) path: String,
+}
+
+impl<S: Storage + ?Sized> Directory for PathDirectory<'_, S> {
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn list(&self) -> Result<Vec<Entry>, StorageError> {
+        self.storage.list(&self.path)
+    }
+
+    fn open_dir(&self, name: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        check_name(&self.path, name)?;
+        let path = join(&self.path, name);
+        match self.storage.kind(&path)? {
+            EntryKind::Directory => Ok(Box::new(PathDirectory {
+                storage: self.storage,
+                path,
+            })),
+            _ => Err(not_a_directory(path)),
+        }
+    }
+
+    fn open_file(&self, name: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        check_name(&self.path, name)?;
+        self.storage.open(&join(&self.path, name))
+    }
+}
+
+/// The error for a path that is not a directory (or is a link to one).
+pub(super) fn not_a_directory(path: String) -> StorageError {
+    StorageError::Io {
+        op: "open directory",
+        path,
+        source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+    }
+}
