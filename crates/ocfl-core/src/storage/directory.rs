@@ -22,6 +22,16 @@ pub trait Directory: Send + Sync {
     /// Opens the regular file `name` (one path element) for streaming, as
     /// [`Storage::open`] does. A symbolic link is refused, not followed.
     fn open_file(&self, name: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+
+    /// The whole contents of the regular file `name` (one path element), as
+    /// [`Storage::read`] reads a file.
+    fn read_file(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        let mut bytes = Vec::new();
+        self.open_file(name)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::io("read", &join(self.path(), name), e))?;
+        Ok(bytes)
+    }
 }
 
 /// Checks that `name` is one normal path element (not empty, `.`, `..`, nor holding a `/`).
@@ -64,6 +74,11 @@ impl<S: Storage + ?Sized> Directory for PathDirectory<'_, S> {
     fn open_file(&self, name: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         check_name(&self.path, name)?;
         self.storage.open(&join(&self.path, name))
+    }
+
+    fn read_file(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        check_name(&self.path, name)?;
+        self.storage.read(&join(&self.path, name))
     }
 }
 

@@ -10,7 +10,7 @@ use super::fixity::{self, Claims};
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;
 use crate::inventory::Inventory;
-use crate::storage::{Directory, Entry, EntryKind};
+use crate::storage::{Directory, Entry, EntryKind, StorageError};
 use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 
@@ -42,8 +42,16 @@ pub(super) fn walk(
             let Some(content_dir) = &version.content_dir else {
                 return Walked::default();
             };
-            match object.storage.open_dir(&object.path(content_dir)) {
-                Ok(dir) => walk_dir(&*dir, content_dir, true, claims),
+            // `v1/content`: opened from the object root, one element at a time.
+            let opened = match content_dir.split_once('/') {
+                Some((version_dir, content)) => object
+                    .dir
+                    .open_dir(version_dir)
+                    .and_then(|v| walk_content(&*v, content, content_dir, claims)),
+                None => Err(StorageError::InvalidPath(content_dir.clone())),
+            };
+            match opened {
+                Ok(walked) => walked,
                 Err(e) => {
                     Walked::finding(Code::E023, format!("{content_dir}: cannot be listed: {e}"))
                 }
@@ -72,6 +80,17 @@ pub(super) fn walk(
         digests.extend(walked.digests);
     }
     (files, digests)
+}
+
+/// Opens `name` in the version directory `version` and walks it.
+fn walk_content(
+    version: &dyn Directory,
+    name: &str,
+    path: &str,
+    claims: &Claims<'_>,
+) -> Result<Walked, StorageError> {
+    let dir = version.open_dir(name)?;
+    Ok(walk_dir(&*dir, path, true, claims))
 }
 
 /// What walking (part of) a content directory found, in listing order.
