@@ -23,6 +23,29 @@ pub trait Directory: Send + Sync {
     /// [`Storage::open`] does. A symbolic link is refused, not followed.
     fn open_file(&self, name: &str) -> Result<Box<dyn Read + Send>, StorageError>;
 
+    /// Feeds the contents of the regular file `name` (one path element) to `each`, chunk by
+    /// chunk, in one pass.
+    ///
+    /// A backend may take a read(2) shorter than asked for as the end of the file, which
+    /// saves a system call per small file: on local filesystems a regular file's read is
+    /// short only at its end (or on an I/O error, which the next read would report). A
+    /// caller that acts on the bytes not matching (a digest check) confirms the mismatch
+    /// with [`Directory::open_file`], which reads exactly the size the file had when opened.
+    fn stream_file(&self, name: &str, each: &mut dyn FnMut(&[u8])) -> Result<(), StorageError> {
+        let mut file = self.open_file(name)?;
+        let read = crate::digest::with_stream_buffer(|buffer| {
+            loop {
+                match file.read(buffer) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => each(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        read.map_err(|e| StorageError::io("read", &join(self.path(), name), e))
+    }
+
     /// The whole contents of the regular file `name` (one path element), as
     /// [`Storage::read`] reads a file.
     fn read_file(&self, name: &str) -> Result<Vec<u8>, StorageError> {

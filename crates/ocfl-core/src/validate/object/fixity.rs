@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use super::content::{ContentFiles, DigestFindings};
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;
-use crate::digest::{DigestAlgorithm, MultiDigester};
+use crate::digest::{Digest, DigestAlgorithm, MultiDigester};
 use crate::inventory::Inventory;
 use crate::storage::Directory;
 use crate::validate::code::{Code, Finding};
@@ -147,30 +147,48 @@ fn add_claim<'a>(claims: &mut HashMap<&'a str, Vec<Claim<'a>>>, path: &'a str, c
 
 /// Reads file `name` of `dir` (content path `path`) once, computing every algorithm its
 /// claims need, and reports each claim the bytes do not match.
+///
+/// The fast read ([`Directory::stream_file`]) may end at a short read; a mismatch is
+/// therefore confirmed by reading the file again exactly before it is reported.
 pub(super) fn verify_file(
     dir: &dyn Directory,
     name: &str,
     path: &str,
     claims: &[Claim<'_>],
 ) -> Vec<Finding> {
-    let digester = MultiDigester::new(claims.iter().map(|c| c.algorithm));
-    let computed = dir
+    let algorithms = || claims.iter().map(|c| c.algorithm);
+    let mut digester = MultiDigester::new(algorithms());
+    let streamed = dir
+        .stream_file(name, &mut |chunk| digester.update(chunk))
+        .map(|()| digester.finalize());
+    if let Ok(computed) = &streamed
+        && mismatches(path, claims, computed).is_empty()
+    {
+        return Vec::new();
+    }
+    let exact = dir
         .open_file(name)
         .map_err(|e| e.to_string())
         .and_then(|mut reader| {
-            digester
+            MultiDigester::new(algorithms())
                 .digest_reader(&mut reader)
                 .map_err(|e| e.to_string())
         });
-    let computed = match computed {
-        Ok(computed) => computed,
-        Err(e) => {
-            return vec![Finding::new(
-                Code::E092,
-                format!("{path}: cannot be read to check its digest: {e}"),
-            )];
-        }
-    };
+    match exact {
+        Ok(computed) => mismatches(path, claims, &computed),
+        Err(e) => vec![Finding::new(
+            Code::E092,
+            format!("{path}: cannot be read to check its digest: {e}"),
+        )],
+    }
+}
+
+/// The claims that the `computed` digests of `path` do not match.
+fn mismatches(
+    path: &str,
+    claims: &[Claim<'_>],
+    computed: &[(DigestAlgorithm, Digest)],
+) -> Vec<Finding> {
     claims
         .iter()
         .filter_map(|claim| {
@@ -191,4 +209,59 @@ pub(super) fn verify_file(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::storage::{Entry, StorageError};
+
+    /// A directory of one file `f` whose fast read stops early, as a short read could.
+    struct ShortReads(&'static [u8]);
+
+    impl Directory for ShortReads {
+        fn path(&self) -> &str {
+            "v1/content"
+        }
+        fn list(&self) -> Result<Vec<Entry>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn open_dir(&self, name: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+            Err(StorageError::NotFound(name.to_owned()))
+        }
+        fn open_file(&self, _: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+            Ok(Box::new(self.0))
+        }
+        fn stream_file(&self, _: &str, each: &mut dyn FnMut(&[u8])) -> Result<(), StorageError> {
+            each(&self.0[..self.0.len() / 2]);
+            Ok(())
+        }
+    }
+
+    fn claim(digest: &str) -> Claim<'_> {
+        Claim {
+            algorithm: DigestAlgorithm::Sha512,
+            digest,
+            code: Code::E092,
+            source: "inventory.json",
+        }
+    }
+
+    #[test]
+    fn a_mismatch_from_a_short_read_is_confirmed_before_it_is_reported() {
+        let bytes: &'static [u8] = b"the whole file";
+        let right = DigestAlgorithm::Sha512.digest_bytes(bytes);
+        let dir = ShortReads(bytes);
+        assert!(verify_file(&dir, "f", "v1/content/f", &[claim(right.as_str())]).is_empty());
+        let wrong = DigestAlgorithm::Sha512.digest_bytes(b"other bytes");
+        let findings = verify_file(&dir, "f", "v1/content/f", &[claim(wrong.as_str())]);
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].message.contains(right.as_str()),
+            "{}",
+            findings[0].message
+        );
+    }
 }
