@@ -82,7 +82,21 @@ pub(super) fn load(
             digest: OnceLock::new(),
         });
     }
-    let parsed = parse_inventory(&bytes);
+    let digest = OnceLock::new();
+    let parsed = match sidecar_algorithm(entries).filter(|_| bytes.len() >= PARALLEL_DIGEST) {
+        // A large inventory: its sidecar digest is computed on another thread while it is
+        // parsed (the sidecar's name tells the algorithm to expect; `sidecar::check` uses
+        // the cached digest only if the parsed `digestAlgorithm` agrees).
+        Some(algorithm) => {
+            let (parsed, computed) = rayon::join(
+                || parse_inventory(&bytes),
+                || algorithm.digest_bytes(&bytes),
+            );
+            let _ = digest.set((algorithm, computed));
+            parsed
+        }
+        None => parse_inventory(&bytes),
+    };
     let root_findings: HashSet<(Code, &str)> = root
         .map(|r| {
             r.findings
@@ -101,7 +115,6 @@ pub(super) fn load(
         ));
     }
     let algorithm = parsed.inventory.as_ref().map(|i| i.digest_algorithm);
-    let digest = OnceLock::new();
     let sidecars = sidecar::check(files, dir, entries, &bytes, &digest, algorithm, report);
     Some(InventoryFile {
         dir: dir.to_owned(),
@@ -112,6 +125,18 @@ pub(super) fn load(
         sidecars,
         digest,
     })
+}
+
+/// Inventories at least this large have their sidecar digest computed while they are parsed.
+const PARALLEL_DIGEST: usize = 1024 * 1024;
+
+/// The algorithm named by the only sidecar-like file in `entries`, if there is one.
+fn sidecar_algorithm(entries: &[Entry]) -> Option<DigestAlgorithm> {
+    let mut names = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && is_sidecar_name(&e.name));
+    let only = names.next().filter(|_| names.next().is_none())?;
+    DigestAlgorithm::from_name(&only.name[INVENTORY_FILE.len() + 1..])
 }
 
 /// Whether `name` looks like an inventory sidecar (`inventory.json.<anything>`).
