@@ -311,7 +311,7 @@ thread_local! {
 /// Hashing many small files must not allocate (and zero, and page-fault) a fresh buffer per
 /// file: a buffer this size is `mmap`ed by the allocator, and the faults serialise threads on
 /// the process's memory map (about a tenth of the CPU time when validating 20,000 small files).
-fn with_stream_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+pub(crate) fn with_stream_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     STREAM_BUFFERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffer) => {
             if buffer.len() < STREAM_BUFFER {

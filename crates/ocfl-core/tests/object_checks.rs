@@ -30,6 +30,51 @@ fn sidecar_named_for_another_algorithm_is_e059() {
     );
 }
 
+/// The fixture's inventory with a message of more than a mebibyte, large enough that its
+/// sidecar digest is computed while it is parsed.
+fn large_inventory(object: &std::path::Path) -> String {
+    let inventory = fs::read_to_string(object.join("inventory.json")).expect("read");
+    let message = "x".repeat(1536 * 1024);
+    inventory.replace("An version with one file", &message)
+}
+
+#[test]
+fn a_large_inventory_has_its_sidecar_checked() {
+    let (_temp, object) = copy_fixture(ONE_FILE);
+    let inventory = large_inventory(&object);
+    for dir in [object.clone(), object.join("v1")] {
+        object_support::write_inventory(&dir, &inventory);
+    }
+    let report = validate_dir(&object);
+    assert!(report.is_valid(), "{report:#?}");
+
+    // A wrong digest in the root's sidecar.
+    let wrong = "0".repeat(128);
+    fs::write(
+        object.join("inventory.json.sha512"),
+        format!("{wrong} inventory.json\n"),
+    )
+    .expect("write");
+    let report = validate_dir(&object);
+    assert_eq!(codes(&report), [Code::E060].into(), "{report:#?}");
+    assert!(
+        report.errors[0]
+            .message
+            .starts_with("inventory.json.sha512")
+    );
+
+    // A sidecar named for sha256 holding the right sha256: the inventory says sha512.
+    let sha256 = ocfl_core::digest::DigestAlgorithm::Sha256.digest_bytes(inventory.as_bytes());
+    fs::remove_file(object.join("inventory.json.sha512")).expect("rm");
+    fs::write(
+        object.join("inventory.json.sha256"),
+        format!("{sha256} inventory.json\n"),
+    )
+    .expect("write");
+    let report = validate_dir(&object);
+    assert_eq!(codes(&report), [Code::E059].into(), "{report:#?}");
+}
+
 #[test]
 fn missing_version_sidecar_is_e058_naming_the_version() {
     let (_temp, object) = copy_fixture(ONE_FILE);

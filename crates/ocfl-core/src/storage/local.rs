@@ -4,7 +4,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Entry, EntryKind, Storage, StorageError, check_storage_path};
+use super::local_dir::LocalDirectory;
+use super::{Directory, Entry, EntryKind, Storage, StorageError, check_storage_path};
 
 /// Files under a directory of the local filesystem.
 #[derive(Debug, Clone)]
@@ -60,23 +61,9 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl Storage for LocalStorage {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
-        let full = self.resolve(dir)?;
-        let read_dir = fs::read_dir(&full).map_err(|e| StorageError::io("list", dir, e))?;
-        let mut entries = Vec::new();
-        for entry in read_dir {
-            let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
-            let kind = kind_of(
-                entry
-                    .file_type()
-                    .map_err(|e| StorageError::io("list", dir, e))?,
-            );
-            let name = entry.file_name().into_string().map_err(|raw| {
-                StorageError::InvalidPath(format!("{}/{}", dir, raw.to_string_lossy()))
-            })?;
-            entries.push(Entry { name, kind });
-        }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        // Through a directory handle: one open and the getdents(2) calls, without the extra
+        // fstat(2) that opendir(3) makes.
+        LocalDirectory::open(&self.resolve(dir)?, dir)?.list()
     }
 
     fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
@@ -92,6 +79,10 @@ impl Storage for LocalStorage {
         // empty read(2) per file (a tenth of all syscalls when validating many small files).
         // A file that grows meanwhile is read as it was: its digest check reports the change.
         Ok(Box::new(file.take(len)))
+    }
+
+    fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        Ok(Box::new(LocalDirectory::open(&self.resolve(path)?, path)?))
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {

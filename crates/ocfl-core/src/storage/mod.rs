@@ -6,10 +6,13 @@
 //! and `.`/`..` elements are refused before anything is opened, so no caller can reach
 //! outside the storage's root through it. The empty string names the root itself.
 
+mod directory;
 mod local;
+mod local_dir;
 
 use std::io::{self, Read};
 
+pub use directory::Directory;
 pub use local::LocalStorage;
 
 /// What kind of filesystem entry a listed name is. Links are reported, never followed.
@@ -87,6 +90,24 @@ pub trait Storage: Send + Sync {
 
     /// Opens the regular file at `path` for streaming.
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError>;
+
+    /// Opens the directory at `path` as a handle from which its entries are listed and
+    /// opened by name (see [`Directory`]); walking a tree this way never follows a link below
+    /// `path`.
+    ///
+    /// The provided implementation goes through [`Storage::list`], [`Storage::kind`] and
+    /// [`Storage::open`] with joined paths; backends with directory handles override it.
+    fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        check_storage_path(path)?;
+        // The root itself is opened as `list` would open it, without asking its kind.
+        if !path.is_empty() && self.kind(path)? != EntryKind::Directory {
+            return Err(directory::not_a_directory(path.to_owned()));
+        }
+        Ok(Box::new(directory::PathDirectory {
+            storage: self,
+            path: path.to_owned(),
+        }))
+    }
 
     /// The whole contents of the regular file at `path`.
     fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {

@@ -21,7 +21,7 @@ mod version_dirs;
 use super::code::Code;
 use super::report::{ObjectReport, ValidationOptions};
 use crate::SpecVersion;
-use crate::storage::{Entry, Storage, StorageError, join};
+use crate::storage::{Directory, Entry, Storage, StorageError, join};
 
 /// Validates the object rooted at `path` in `storage`.
 pub fn validate_object(
@@ -29,21 +29,37 @@ pub fn validate_object(
     path: &str,
     options: &ValidationOptions,
 ) -> ObjectReport {
+    let listed = storage
+        .open_dir(path)
+        .and_then(|dir| Ok((dir.list()?, dir)));
+    match listed {
+        Ok((entries, dir)) => validate_listed_object(storage, path, &*dir, entries, options),
+        Err(e) => {
+            let mut report = ObjectReport::new(path);
+            report.add(Code::E003, format!("object root cannot be listed: {e}"));
+            report
+        }
+    }
+}
+
+/// Validates the object rooted at `path`, already open as `dir` and listed as `entries`
+/// (the storage-root walk has both in hand when it finds an object).
+pub(in crate::validate) fn validate_listed_object(
+    storage: &dyn Storage,
+    path: &str,
+    dir: &dyn Directory,
+    entries: Vec<Entry>,
+    options: &ValidationOptions,
+) -> ObjectReport {
     let mut report = ObjectReport::new(path);
     let object = ObjectFs {
         storage,
         root: path,
-    };
-    let entries = match object.list("") {
-        Ok(entries) => entries,
-        Err(e) => {
-            report.add(Code::E003, format!("object root cannot be listed: {e}"));
-            return report;
-        }
+        dir,
     };
 
     let declared = declaration::check(&object, &entries, &mut report);
-    let root_inventory = inventory_file::load(&object, "", &entries, None, &mut report);
+    let root_inventory = inventory_file::load(dir, "", &entries, None, &mut report);
     if root_inventory.is_none() {
         report.add(Code::E063, "inventory.json: missing from the object root");
     }
@@ -80,16 +96,24 @@ pub fn validate_object(
         })
         .map(|i| i.id.clone());
 
-    let files = content::walk(&object, &versions, &mut report);
+    let inventories = fixity::inventories(root_file, &versions);
+    let claims = if options.check_fixity {
+        fixity::claims(&inventories)
+    } else {
+        fixity::Claims::default()
+    };
+    let (files, digests) = content::walk(&object, &versions, &claims, &mut report);
     content::check_references(root_file, &versions, &files, &mut report);
-    fixity::check(&object, root_file, &versions, &files, options, &mut report);
+    fixity::check(&inventories, &files, digests, &mut report);
     report
 }
 
-/// The object's files: storage paths relative to the object root.
+/// The object's files: storage paths relative to the object root, and the open object root
+/// from which its entries are reached by name.
 struct ObjectFs<'a> {
     storage: &'a dyn Storage,
     root: &'a str,
+    dir: &'a dyn Directory,
 }
 
 impl ObjectFs<'_> {
@@ -97,12 +121,20 @@ impl ObjectFs<'_> {
         join(self.root, relative)
     }
 
+    /// Lists a directory of the object (`relative` is one element, or deeper).
     fn list(&self, relative: &str) -> Result<Vec<Entry>, StorageError> {
-        self.storage.list(&self.path(relative))
+        if relative.is_empty() {
+            self.dir.list()
+        } else if relative.contains('/') {
+            self.storage.list(&self.path(relative))
+        } else {
+            self.dir.open_dir(relative)?.list()
+        }
     }
 
-    fn read(&self, relative: &str) -> Result<Vec<u8>, StorageError> {
-        self.storage.read(&self.path(relative))
+    /// Reads a file in the object root.
+    fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        self.dir.read_file(name)
     }
 }
 

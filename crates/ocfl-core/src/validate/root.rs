@@ -9,20 +9,22 @@ mod placement;
 
 use rayon::prelude::*;
 
-use super::object::validate_object;
+use super::object::validate_listed_object;
 use super::report::{ObjectReport, RootReport, ValidationOptions};
-use crate::storage::{EntryKind, Storage};
+use crate::storage::{Directory, Entry, EntryKind, Storage};
 use crate::validate::Code;
 
 /// Validates the storage root at the root of `storage` and every object below it.
 ///
-/// Objects are validated in parallel and reported in path order. Findings about where an
+/// Objects are validated in parallel, each as soon as the walk of the hierarchies finds it,
+/// and reported in path order. Findings about where an
 /// object sits in the root (E081, E083) go into that object's report; findings about the
 /// root itself, its extensions and its hierarchies go into [`RootReport::root`].
 pub fn validate_storage_root(storage: &dyn Storage, options: &ValidationOptions) -> RootReport {
     let mut root = ObjectReport::new("");
-    let entries = match storage.list("") {
-        Ok(entries) => entries,
+    let listed = storage.open_dir("").and_then(|dir| Ok((dir.list()?, dir)));
+    let (entries, root_dir) = match listed {
+        Ok(listed) => listed,
         Err(err) => {
             root.add(
                 Code::E069,
@@ -55,9 +57,19 @@ pub fn validate_storage_root(storage: &dyn Storage, options: &ValidationOptions)
             EntryKind::File | EntryKind::Other => {}
         }
     }
+    let validate = |object: &hierarchy::ObjectRoot, dir: &dyn Directory, entries: Vec<Entry>| {
+        let mut report = validate_listed_object(storage, &object.path, dir, entries, options);
+        if let Some(root_version) = root_version {
+            placement::check_object_versions(root_version, object, &mut report);
+        }
+        report
+    };
     let walks: Vec<hierarchy::Hierarchy> = hierarchy_tops
         .par_iter()
-        .map(|top| hierarchy::walk_hierarchy(storage, top))
+        .map(|top| match root_dir.open_dir(top) {
+            Ok(dir) => hierarchy::walk_hierarchy(&*dir, top, &validate),
+            Err(err) => hierarchy::unlistable(top, &err),
+        })
         .collect();
     let mut objects = Vec::new();
     for walk in walks {
@@ -66,19 +78,10 @@ pub fn validate_storage_root(storage: &dyn Storage, options: &ValidationOptions)
             root.push(finding);
         }
     }
-    objects.sort_by(|a, b| a.path.cmp(&b.path));
+    objects.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let (objects, mut reports): (Vec<hierarchy::ObjectRoot>, Vec<ObjectReport>) =
+        objects.into_iter().unzip();
     placement::check_hierarchy_depths(&objects, &mut root);
-
-    let mut reports: Vec<ObjectReport> = objects
-        .par_iter()
-        .map(|object| {
-            let mut report = validate_object(storage, &object.path, options);
-            if let Some(root_version) = root_version {
-                placement::check_object_versions(root_version, object, &mut report);
-            }
-            report
-        })
-        .collect();
     placement::check_placement(layout.as_ref(), &mut reports);
     RootReport {
         root,

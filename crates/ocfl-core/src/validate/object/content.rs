@@ -1,14 +1,17 @@
-//! The content files: walking every version's content directory (E024, E089, E090, W003) and
-//! matching what is found against the manifests (E023 unreferenced files, E092 missing ones).
+//! The content files: walking every version's content directory (E024, E089, E090, W003),
+//! checking each file's digests as it is found (see [`fixity`]), and matching what is found
+//! against the manifests (E023 unreferenced files, E092 missing ones).
 
 use foldhash::{HashMap, HashMapExt, HashSet};
+use rayon::prelude::*;
 
 use super::ObjectFs;
+use super::fixity::{self, Claims};
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;
 use crate::inventory::Inventory;
-use crate::storage::EntryKind;
-use crate::validate::code::Code;
+use crate::storage::{Directory, Entry, EntryKind, StorageError};
+use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 
 /// The regular files found in content directories: content path (relative to the object
@@ -17,64 +20,167 @@ use crate::validate::report::ObjectReport;
 /// prefixes, which makes ordered-map comparisons costly; reports sort what they print.
 pub(super) type ContentFiles = HashMap<String, u32>;
 
-/// Lists every version's content directory recursively, never following links.
+/// Digest findings by content path, for the files whose bytes did not match a claim.
+pub(super) type DigestFindings = Vec<(String, Vec<Finding>)>;
+
+/// Lists every version's content directory recursively, never following links, and checks
+/// the digests `claims` gives for each file the moment it is found.
+///
+/// Directories are opened through handles ([`crate::storage::Directory`]), so each file is
+/// opened by its name relative to its directory rather than by a path walked from the
+/// storage root. Directories and files are visited in parallel (one object may hold most of
+/// a root's files); findings keep the listing's order, so reports do not depend on timing.
 pub(super) fn walk(
     object: &ObjectFs<'_>,
     versions: &[VersionDir],
+    claims: &Claims<'_>,
     report: &mut ObjectReport,
-) -> ContentFiles {
-    let mut files = ContentFiles::new();
-    for version in versions {
-        let Some(content_dir) = &version.content_dir else {
-            continue;
-        };
-        let number = version.number.number();
-        let found_before = files.len();
-        let mut pending = vec![content_dir.clone()];
-        while let Some(dir) = pending.pop() {
-            let entries = match object.list(&dir) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    report.add(Code::E023, format!("{dir}: cannot be listed: {e}"));
-                    continue;
-                }
+) -> (ContentFiles, DigestFindings) {
+    let walked: Vec<Walked> = versions
+        .par_iter()
+        .map(|version| {
+            let Some(content_dir) = &version.content_dir else {
+                return Walked::default();
             };
-            if entries.is_empty() && dir != *content_dir {
-                report.add(
-                    Code::E024,
-                    format!("{dir}: empty directory inside a content directory"),
-                );
-            }
-            for entry in entries {
-                let path = format!("{dir}/{}", entry.name);
-                match entry.kind {
-                    EntryKind::File => {
-                        files.insert(path, number);
-                    }
-                    EntryKind::Directory => pending.push(path),
-                    EntryKind::Symlink => report.add(
-                        Code::E090,
-                        format!(
-                            "{path}: symbolic links are not allowed in an object (not followed)"
-                        ),
-                    ),
-                    EntryKind::Other => report.add(
-                        Code::E089,
-                        format!("{path}: not a regular file or directory (device, socket or FIFO)"),
-                    ),
+            // `v1/content`: opened from the object root, one element at a time.
+            let opened = match content_dir.split_once('/') {
+                Some((version_dir, content)) => object
+                    .dir
+                    .open_dir(version_dir)
+                    .and_then(|v| walk_content(&*v, content, content_dir, claims)),
+                None => Err(StorageError::InvalidPath(content_dir.clone())),
+            };
+            match opened {
+                Ok(walked) => walked,
+                Err(e) => {
+                    Walked::finding(Code::E023, format!("{content_dir}: cannot be listed: {e}"))
                 }
             }
+        })
+        .collect();
+    let mut files = ContentFiles::new();
+    let mut digests = DigestFindings::new();
+    for (version, walked) in versions.iter().zip(walked) {
+        for finding in walked.findings {
+            report.push(finding);
         }
         // A content directory holding files the manifest does not name is E023's business;
         // W003 is for one that holds nothing at all.
-        if files.len() == found_before && version.adds_content == Some(false) {
+        if let Some(content_dir) = &version.content_dir
+            && walked.files.is_empty()
+            && version.adds_content == Some(false)
+        {
             report.add(
                 Code::W003,
                 format!("{content_dir}: the version adds no content, so it should have no content directory"),
             );
         }
+        let number = version.number.number();
+        files.extend(walked.files.into_iter().map(|path| (path, number)));
+        digests.extend(walked.digests);
     }
-    files
+    (files, digests)
+}
+
+/// Opens `name` in the version directory `version` and walks it.
+fn walk_content(
+    version: &dyn Directory,
+    name: &str,
+    path: &str,
+    claims: &Claims<'_>,
+) -> Result<Walked, StorageError> {
+    let dir = version.open_dir(name)?;
+    Ok(walk_dir(&*dir, path, true, claims))
+}
+
+/// What walking (part of) a content directory found, in listing order.
+#[derive(Default)]
+struct Walked {
+    /// Regular files: content paths relative to the object root.
+    files: Vec<String>,
+    findings: Vec<Finding>,
+    digests: DigestFindings,
+}
+
+impl Walked {
+    fn finding(code: Code, message: String) -> Walked {
+        Walked {
+            findings: vec![Finding::new(code, message)],
+            ..Walked::default()
+        }
+    }
+
+    fn append(mut self, other: Walked) -> Walked {
+        self.extend(other);
+        self
+    }
+
+    fn extend(&mut self, mut other: Walked) {
+        self.files.append(&mut other.files);
+        self.findings.append(&mut other.findings);
+        self.digests.append(&mut other.digests);
+    }
+}
+
+/// Walks the open directory `dir`, whose path relative to the object root is `path`.
+fn walk_dir(dir: &dyn Directory, path: &str, top: bool, claims: &Claims<'_>) -> Walked {
+    let entries = match dir.list() {
+        Ok(entries) => entries,
+        Err(e) => return Walked::finding(Code::E023, format!("{path}: cannot be listed: {e}")),
+    };
+    let mut walked = Walked::default();
+    if entries.is_empty() && !top {
+        walked.findings.push(Finding::new(
+            Code::E024,
+            format!("{path}: empty directory inside a content directory"),
+        ));
+    }
+    let below = entries
+        .par_iter()
+        .fold(Walked::default, |mut found, entry| {
+            visit(dir, path, entry, claims, &mut found);
+            found
+        })
+        .reduce(Walked::default, Walked::append);
+    walked.extend(below);
+    walked
+}
+
+/// Records one entry of `dir` (at `dir_path`): hashes a file with claims, walks a directory.
+fn visit(
+    dir: &dyn Directory,
+    dir_path: &str,
+    entry: &Entry,
+    claims: &Claims<'_>,
+    found: &mut Walked,
+) {
+    let path = format!("{dir_path}/{}", entry.name);
+    match entry.kind {
+        EntryKind::File => {
+            if let Some(claims) = claims.get(path.as_str()) {
+                let findings = fixity::verify_file(dir, &entry.name, &path, claims);
+                if !findings.is_empty() {
+                    found.digests.push((path.clone(), findings));
+                }
+            }
+            found.files.push(path);
+        }
+        EntryKind::Directory => match dir.open_dir(&entry.name) {
+            Ok(child) => found.extend(walk_dir(&*child, &path, false, claims)),
+            Err(e) => found.findings.push(Finding::new(
+                Code::E023,
+                format!("{path}: cannot be listed: {e}"),
+            )),
+        },
+        EntryKind::Symlink => found.findings.push(Finding::new(
+            Code::E090,
+            format!("{path}: symbolic links are not allowed in an object (not followed)"),
+        )),
+        EntryKind::Other => found.findings.push(Finding::new(
+            Code::E089,
+            format!("{path}: not a regular file or directory (device, socket or FIFO)"),
+        )),
+    }
 }
 
 /// Checks that every content file is in the manifests and every manifest path is a content

@@ -1,25 +1,24 @@
 //! Recomputing content digests: every manifest digest (E092) and every fixity digest of an
 //! algorithm we support (E093; unknown algorithms are ignored, E028), for the root inventory
 //! and the prior inventories alike. Each file is read once, in one streaming pass computing
-//! every algorithm it needs, and files are hashed in parallel.
+//! every algorithm it needs, by the content walk that finds it (files are hashed in
+//! parallel).
 
 use foldhash::{HashMap, HashMapExt};
 use std::collections::BTreeSet;
 
-use rayon::prelude::*;
-
-use super::ObjectFs;
-use super::content::ContentFiles;
+use super::content::{ContentFiles, DigestFindings};
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;
-use crate::digest::{DigestAlgorithm, MultiDigester};
+use crate::digest::{Digest, DigestAlgorithm, MultiDigester};
 use crate::inventory::Inventory;
+use crate::storage::Directory;
 use crate::validate::code::{Code, Finding};
-use crate::validate::report::{ObjectReport, ValidationOptions};
+use crate::validate::report::ObjectReport;
 
 /// One digest an inventory claims for a content file.
 #[derive(Debug, Clone, Copy)]
-struct Claim<'a> {
+pub(super) struct Claim<'a> {
     algorithm: DigestAlgorithm,
     digest: &'a str,
     /// E092 for a manifest digest, E093 for a fixity digest.
@@ -36,17 +35,15 @@ impl Claim<'_> {
     }
 }
 
-/// Checks fixity paths exist (always) and recomputes digests (when `options.check_fixity`).
-pub(super) fn check(
-    object: &ObjectFs<'_>,
-    root: Option<&InventoryFile>,
-    versions: &[VersionDir],
-    files: &ContentFiles,
-    options: &ValidationOptions,
-    report: &mut ObjectReport,
-) {
-    // Root first, so a prior inventory's claim identical to the root's is checked once and
-    // reported against the root.
+/// The digests to check, by content path.
+pub(super) type Claims<'a> = HashMap<&'a str, Vec<Claim<'a>>>;
+
+/// The parsed inventories with their locations: the root's first, so that a prior
+/// inventory's claim identical to the root's is checked once and reported against the root.
+pub(super) fn inventories<'a>(
+    root: Option<&'a InventoryFile>,
+    versions: &'a [VersionDir],
+) -> Vec<(String, &'a Inventory)> {
     let mut inventories: Vec<(String, &Inventory)> = Vec::new();
     if let Some(file) = root
         && let Some(inventory) = &file.inventory
@@ -60,12 +57,17 @@ pub(super) fn check(
             inventories.push((file.location(), inventory));
         }
     }
+    inventories
+}
 
-    let mut claims: HashMap<&str, Vec<Claim<'_>>> = HashMap::with_capacity(files.len());
-    let mut missing_fixity: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for (location, inventory) in &inventories {
+/// Every manifest digest and every fixity digest of an algorithm we support, by path. Paths
+/// that are not content files are never looked up: only files found by the content walk are
+/// read (see [`super::content::walk`]).
+pub(super) fn claims<'a>(inventories: &'a [(String, &'a Inventory)]) -> Claims<'a> {
+    let mut claims = Claims::new();
+    for (location, inventory) in inventories {
         for (digest, paths) in &inventory.manifest {
-            for path in paths.iter().filter(|p| files.contains_key(p.as_str())) {
+            for path in paths {
                 add_claim(
                     &mut claims,
                     path.as_str(),
@@ -84,20 +86,40 @@ pub(super) fn check(
             };
             for (digest, paths) in digests {
                 for path in paths {
-                    if files.contains_key(path.as_str()) {
-                        add_claim(
-                            &mut claims,
-                            path.as_str(),
-                            Claim {
-                                algorithm,
-                                digest,
-                                code: Code::E093,
-                                source: location,
-                            },
-                        );
-                    } else {
-                        missing_fixity.insert((path.as_str(), location));
-                    }
+                    add_claim(
+                        &mut claims,
+                        path.as_str(),
+                        Claim {
+                            algorithm,
+                            digest,
+                            code: Code::E093,
+                            source: location,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    claims
+}
+
+/// Reports fixity paths that are not content files (always), then the digests that did not
+/// match (found by the content walk when `options.check_fixity`), in path order.
+pub(super) fn check(
+    inventories: &[(String, &Inventory)],
+    files: &ContentFiles,
+    mut digests: DigestFindings,
+    report: &mut ObjectReport,
+) {
+    let mut missing_fixity: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (location, inventory) in inventories {
+        for (name, digests) in inventory.fixity.iter().flatten() {
+            if DigestAlgorithm::from_name(name).is_none() {
+                continue;
+            }
+            for path in digests.values().flatten() {
+                if !files.contains_key(path.as_str()) {
+                    missing_fixity.insert((path.as_str(), location));
                 }
             }
         }
@@ -108,18 +130,9 @@ pub(super) fn check(
             format!("{location}: fixity names {path}, which is not a file in a content directory"),
         );
     }
-    if !options.check_fixity {
-        return;
-    }
-    let work: Vec<(&str, Vec<Claim<'_>>)> = claims.into_iter().collect();
-    let mut findings: Vec<(&str, Vec<Finding>)> = work
-        .par_iter()
-        .map(|(path, claims)| (*path, verify_file(object, path, claims)))
-        .filter(|(_, findings)| !findings.is_empty())
-        .collect();
-    // The work list is in hash order; report in path order.
-    findings.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for finding in findings.into_iter().flat_map(|(_, f)| f) {
+    // The walk finds files in parallel; report in path order.
+    digests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for finding in digests.into_iter().flat_map(|(_, f)| f) {
         report.push(finding);
     }
 }
@@ -132,28 +145,50 @@ fn add_claim<'a>(claims: &mut HashMap<&'a str, Vec<Claim<'a>>>, path: &'a str, c
     }
 }
 
-/// Reads `path` once, computing every algorithm its claims need, and reports each claim the
-/// bytes do not match.
-fn verify_file(object: &ObjectFs<'_>, path: &str, claims: &[Claim<'_>]) -> Vec<Finding> {
-    let digester = MultiDigester::new(claims.iter().map(|c| c.algorithm));
-    let computed = object
-        .storage
-        .open(&object.path(path))
+/// Reads file `name` of `dir` (content path `path`) once, computing every algorithm its
+/// claims need, and reports each claim the bytes do not match.
+///
+/// The fast read ([`Directory::stream_file`]) may end at a short read; a mismatch is
+/// therefore confirmed by reading the file again exactly before it is reported.
+pub(super) fn verify_file(
+    dir: &dyn Directory,
+    name: &str,
+    path: &str,
+    claims: &[Claim<'_>],
+) -> Vec<Finding> {
+    let algorithms = || claims.iter().map(|c| c.algorithm);
+    let mut digester = MultiDigester::new(algorithms());
+    let streamed = dir
+        .stream_file(name, &mut |chunk| digester.update(chunk))
+        .map(|()| digester.finalize());
+    if let Ok(computed) = &streamed
+        && mismatches(path, claims, computed).is_empty()
+    {
+        return Vec::new();
+    }
+    let exact = dir
+        .open_file(name)
         .map_err(|e| e.to_string())
         .and_then(|mut reader| {
-            digester
+            MultiDigester::new(algorithms())
                 .digest_reader(&mut reader)
                 .map_err(|e| e.to_string())
         });
-    let computed = match computed {
-        Ok(computed) => computed,
-        Err(e) => {
-            return vec![Finding::new(
-                Code::E092,
-                format!("{path}: cannot be read to check its digest: {e}"),
-            )];
-        }
-    };
+    match exact {
+        Ok(computed) => mismatches(path, claims, &computed),
+        Err(e) => vec![Finding::new(
+            Code::E092,
+            format!("{path}: cannot be read to check its digest: {e}"),
+        )],
+    }
+}
+
+/// The claims that the `computed` digests of `path` do not match.
+fn mismatches(
+    path: &str,
+    claims: &[Claim<'_>],
+    computed: &[(DigestAlgorithm, Digest)],
+) -> Vec<Finding> {
     claims
         .iter()
         .filter_map(|claim| {
@@ -174,4 +209,59 @@ fn verify_file(object: &ObjectFs<'_>, path: &str, claims: &[Claim<'_>]) -> Vec<F
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::storage::{Entry, StorageError};
+
+    /// A directory of one file `f` whose fast read stops early, as a short read could.
+    struct ShortReads(&'static [u8]);
+
+    impl Directory for ShortReads {
+        fn path(&self) -> &str {
+            "v1/content"
+        }
+        fn list(&self) -> Result<Vec<Entry>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn open_dir(&self, name: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+            Err(StorageError::NotFound(name.to_owned()))
+        }
+        fn open_file(&self, _: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+            Ok(Box::new(self.0))
+        }
+        fn stream_file(&self, _: &str, each: &mut dyn FnMut(&[u8])) -> Result<(), StorageError> {
+            each(&self.0[..self.0.len() / 2]);
+            Ok(())
+        }
+    }
+
+    fn claim(digest: &str) -> Claim<'_> {
+        Claim {
+            algorithm: DigestAlgorithm::Sha512,
+            digest,
+            code: Code::E092,
+            source: "inventory.json",
+        }
+    }
+
+    #[test]
+    fn a_mismatch_from_a_short_read_is_confirmed_before_it_is_reported() {
+        let bytes: &'static [u8] = b"the whole file";
+        let right = DigestAlgorithm::Sha512.digest_bytes(bytes);
+        let dir = ShortReads(bytes);
+        assert!(verify_file(&dir, "f", "v1/content/f", &[claim(right.as_str())]).is_empty());
+        let wrong = DigestAlgorithm::Sha512.digest_bytes(b"other bytes");
+        let findings = verify_file(&dir, "f", "v1/content/f", &[claim(wrong.as_str())]);
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].message.contains(right.as_str()),
+            "{}",
+            findings[0].message
+        );
+    }
 }

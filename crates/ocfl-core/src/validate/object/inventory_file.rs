@@ -4,11 +4,11 @@
 use foldhash::HashSet;
 use std::sync::OnceLock;
 
-use super::{ObjectFs, location, sidecar};
+use super::{location, sidecar};
 use crate::digest::{Digest, DigestAlgorithm};
 use crate::inventory::{Inventory, parse_inventory};
 use crate::sidecar::INVENTORY_FILE;
-use crate::storage::{Entry, EntryKind};
+use crate::storage::{Directory, Entry, EntryKind};
 use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 
@@ -41,14 +41,14 @@ impl InventoryFile {
     }
 }
 
-/// Loads `dir/inventory.json` when `entries` (the listing of `dir`) shows it as a regular
-/// file. Returns `None` when it is absent or unreadable, after reporting why if it exists
+/// Loads `dir/inventory.json` when `entries` (the listing of `dir`, open as `files`) shows it
+/// as a regular file. Returns `None` when it is absent or unreadable, after reporting why if it exists
 /// but cannot be used; the caller reports the absence (E063 or W010).
 ///
 /// For a version directory, `root` is the root inventory: a byte-identical copy is not
 /// parsed again, and parser findings identical to the root's are not repeated.
 pub(super) fn load(
-    object: &ObjectFs<'_>,
+    files: &dyn Directory,
     dir: &str,
     entries: &[Entry],
     root: Option<&InventoryFile>,
@@ -66,7 +66,7 @@ pub(super) fn load(
         report.add(Code::E033, format!("{path}: is not a regular file"));
         return None;
     }
-    let bytes = match object.read(&path) {
+    let bytes = match files.read_file(INVENTORY_FILE) {
         Ok(bytes) => bytes,
         Err(e) => {
             report.add(Code::E033, format!("{path}: cannot be read: {e}"));
@@ -77,15 +77,7 @@ pub(super) fn load(
         && root.bytes == bytes
     {
         let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
-        let sidecars = sidecar::check(
-            object,
-            dir,
-            entries,
-            &bytes,
-            &root.digest,
-            algorithm,
-            report,
-        );
+        let sidecars = sidecar::check(files, dir, entries, &bytes, &root.digest, algorithm, report);
         return Some(InventoryFile {
             dir: dir.to_owned(),
             bytes: Vec::new(),
@@ -96,7 +88,21 @@ pub(super) fn load(
             digest: OnceLock::new(),
         });
     }
-    let parsed = parse_inventory(&bytes);
+    let digest = OnceLock::new();
+    let parsed = match sidecar_algorithm(entries).filter(|_| bytes.len() >= PARALLEL_DIGEST) {
+        // A large inventory: its sidecar digest is computed on another thread while it is
+        // parsed (the sidecar's name tells the algorithm to expect; `sidecar::check` uses
+        // the cached digest only if the parsed `digestAlgorithm` agrees).
+        Some(algorithm) => {
+            let (parsed, computed) = rayon::join(
+                || parse_inventory(&bytes),
+                || algorithm.digest_bytes(&bytes),
+            );
+            let _ = digest.set((algorithm, computed));
+            parsed
+        }
+        None => parse_inventory(&bytes),
+    };
     let root_findings: HashSet<(Code, &str)> = root
         .map(|r| {
             r.findings
@@ -115,8 +121,7 @@ pub(super) fn load(
         ));
     }
     let algorithm = parsed.inventory.as_ref().map(|i| i.digest_algorithm);
-    let digest = OnceLock::new();
-    let sidecars = sidecar::check(object, dir, entries, &bytes, &digest, algorithm, report);
+    let sidecars = sidecar::check(files, dir, entries, &bytes, &digest, algorithm, report);
     Some(InventoryFile {
         dir: dir.to_owned(),
         bytes: if dir.is_empty() { bytes } else { Vec::new() },
@@ -126,6 +131,18 @@ pub(super) fn load(
         sidecars,
         digest,
     })
+}
+
+/// Inventories at least this large have their sidecar digest computed while they are parsed.
+const PARALLEL_DIGEST: usize = 1024 * 1024;
+
+/// The algorithm named by the only sidecar-like file in `entries`, if there is one.
+fn sidecar_algorithm(entries: &[Entry]) -> Option<DigestAlgorithm> {
+    let mut names = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && is_sidecar_name(&e.name));
+    let only = names.next().filter(|_| names.next().is_none())?;
+    DigestAlgorithm::from_name(&only.name[INVENTORY_FILE.len() + 1..])
 }
 
 /// Whether `name` looks like an inventory sidecar (`inventory.json.<anything>`).

@@ -1,16 +1,16 @@
 //! The inventory sidecar `inventory.json.<algorithm>` beside every inventory (E058-E061).
 
 use super::inventory_file::is_sidecar_name;
-use super::{ObjectFs, location};
+use super::location;
 use std::sync::OnceLock;
 
 use crate::digest::{Digest, DigestAlgorithm};
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
-use crate::storage::{Entry, EntryKind};
+use crate::storage::{Directory, Entry, EntryKind};
 use crate::validate::code::Code;
 use crate::validate::report::ObjectReport;
 
-/// Checks the sidecar of `dir/inventory.json`, whose raw bytes are `inventory_bytes` and
+/// Checks the sidecar of `dir/inventory.json` (`dir` is open as `files`), whose raw bytes are `inventory_bytes` and
 /// whose `digestAlgorithm` is `algorithm` (`None` when the inventory could not be parsed:
 /// then a single sidecar with a known algorithm name is checked with that algorithm).
 /// Returns the names in `entries` accounted for as sidecars.
@@ -18,7 +18,7 @@ use crate::validate::report::ObjectReport;
 /// `digest` caches the bytes' digest: a version inventory byte-identical to the root one
 /// shares the root's cache, so a large inventory is hashed once, not once per copy.
 pub(super) fn check(
-    object: &ObjectFs<'_>,
+    files: &dyn Directory,
     dir: &str,
     entries: &[Entry],
     inventory_bytes: &[u8],
@@ -48,7 +48,7 @@ pub(super) fn check(
             let suffix = &only.name[INVENTORY_FILE.len() + 1..];
             if let Some(algorithm) = DigestAlgorithm::from_name(suffix) {
                 check_digest(
-                    object,
+                    files,
                     dir,
                     &only.name,
                     inventory_bytes,
@@ -65,7 +65,7 @@ pub(super) fn check(
     let expected = sidecar_name(algorithm);
     if candidates.iter().any(|e| e.name == expected) {
         check_digest(
-            object,
+            files,
             dir,
             &expected,
             inventory_bytes,
@@ -96,7 +96,7 @@ pub(super) fn check(
 
 /// Checks that sidecar `dir/name` holds `algorithm`'s digest of the raw inventory bytes.
 fn check_digest(
-    object: &ObjectFs<'_>,
+    files: &dyn Directory,
     dir: &str,
     name: &str,
     inventory_bytes: &[u8],
@@ -105,7 +105,7 @@ fn check_digest(
     report: &mut ObjectReport,
 ) {
     let path = location(dir, name);
-    let bytes = match object.read(&path) {
+    let bytes = match files.read_file(name) {
         Ok(bytes) => bytes,
         Err(e) => {
             report.add(Code::E061, format!("{path}: cannot be read: {e}"));

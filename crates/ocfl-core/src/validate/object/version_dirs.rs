@@ -114,15 +114,26 @@ pub(super) fn check_each(
         .par_iter()
         .map(|dir| {
             let mut findings = ObjectReport::default();
-            let entries = match object.list(&dir.name) {
-                Ok(entries) => entries,
+            let listed = object
+                .dir
+                .open_dir(&dir.name)
+                .and_then(|handle| Ok((handle.list()?, handle)));
+            let (entries, inventory) = match listed {
+                Ok((entries, handle)) => {
+                    let inventory = inventory_file::load(
+                        &*handle,
+                        &dir.name,
+                        &entries,
+                        root_file,
+                        &mut findings,
+                    );
+                    (entries, inventory)
+                }
                 Err(e) => {
                     findings.add(Code::E015, format!("{}: cannot be listed: {e}", dir.name));
-                    Vec::new()
+                    (Vec::new(), None)
                 }
             };
-            let inventory =
-                inventory_file::load(object, &dir.name, &entries, root_file, &mut findings);
             if inventory.is_none() {
                 findings.add(
                     Code::W010,

@@ -5,8 +5,8 @@ use rayon::prelude::*;
 
 use crate::SpecVersion;
 use crate::namaste::{Declaration, DeclarationKind};
-use crate::storage::{Entry, EntryKind, Storage, join};
-use crate::validate::{Code, Finding};
+use crate::storage::{Directory, Entry, EntryKind, StorageError, join};
+use crate::validate::{Code, Finding, ObjectReport};
 
 /// An object root found in a hierarchy: a directory holding a `0=ocfl_object_*` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,12 +17,17 @@ pub(super) struct ObjectRoot {
     pub declared_versions: Vec<SpecVersion>,
 }
 
-/// What walking one hierarchy found: object roots in path order and hierarchy findings.
+/// What walking one hierarchy found: object roots in path order with their reports, and
+/// hierarchy findings.
 #[derive(Debug, Default)]
 pub(super) struct Hierarchy {
-    pub objects: Vec<ObjectRoot>,
+    pub objects: Vec<(ObjectRoot, ObjectReport)>,
     pub findings: Vec<Finding>,
 }
+
+/// Validates an object the walk found: its root, the open directory and its entries.
+pub(super) type ValidateObject<'a> =
+    dyn Fn(&ObjectRoot, &dyn Directory, Vec<Entry>) -> ObjectReport + Sync + 'a;
 
 impl Hierarchy {
     fn finding(code: Code, message: String) -> Hierarchy {
@@ -38,27 +43,27 @@ impl Hierarchy {
     }
 }
 
-/// Walks the hierarchy rooted at directory `dir`. Object roots are not entered: the object
-/// validator covers everything inside them. Sibling directories are walked in parallel;
-/// results keep the listing's order.
-pub(super) fn walk_hierarchy(storage: &dyn Storage, dir: &str) -> Hierarchy {
-    let entries = match storage.list(dir) {
+/// Walks the hierarchy rooted at directory `dir` (open as `handle`), validating each object
+/// root the moment it is found, so that object validation starts with the walk and does not
+/// list an object root a second time. Object roots are not walked into: the object validator
+/// covers everything inside them. Sibling directories are walked in parallel, each opened
+/// from its parent's handle (never through a link); results keep the listing's order.
+pub(super) fn walk_hierarchy(
+    handle: &dyn Directory,
+    dir: &str,
+    validate: &ValidateObject<'_>,
+) -> Hierarchy {
+    let entries = match handle.list() {
         Ok(entries) => entries,
-        Err(err) => {
-            return Hierarchy::finding(
-                Code::E085,
-                format!(
-                    "{dir} cannot be listed, so it cannot be shown to end in object roots: {err}"
-                ),
-            );
-        }
+        Err(err) => return unlistable(dir, &err),
     };
     if entries.is_empty() {
         return Hierarchy::finding(Code::E073, format!("{dir} is an empty directory"));
     }
     if let Some(object) = object_root(dir, &entries) {
+        let report = validate(&object, handle, entries);
         return Hierarchy {
-            objects: vec![object],
+            objects: vec![(object, report)],
             findings: Vec::new(),
         };
     }
@@ -97,12 +102,26 @@ pub(super) fn walk_hierarchy(storage: &dyn Storage, dir: &str) -> Hierarchy {
     }
     let below: Vec<Hierarchy> = subdirs
         .par_iter()
-        .map(|entry| walk_hierarchy(storage, &join(dir, &entry.name)))
+        .map(|entry| {
+            let path = join(dir, &entry.name);
+            match handle.open_dir(&entry.name) {
+                Ok(child) => walk_hierarchy(&*child, &path, validate),
+                Err(err) => unlistable(&path, &err),
+            }
+        })
         .collect();
     for hierarchy in below {
         found.append(hierarchy);
     }
     found
+}
+
+/// E085 for a directory that cannot be opened or listed.
+pub(super) fn unlistable(dir: &str, err: &StorageError) -> Hierarchy {
+    Hierarchy::finding(
+        Code::E085,
+        format!("{dir} cannot be listed, so it cannot be shown to end in object roots: {err}"),
+    )
 }
 
 /// The object root at `dir`, if its entries include an object declaration file.
