@@ -333,9 +333,11 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
     }
 }
 
-/// Cuts the plan's steps into activities: every step but a content copy alone (they are
-/// few and ordered), runs of copies into batches of at most `max_files` files and
-/// `max_bytes` bytes (a larger file alone).
+/// Cuts the plan's steps into activities: runs of copies into batches of at most `max_files`
+/// files and `max_bytes` bytes (a larger file alone), and each run of the other steps (few,
+/// small and ordered) into one batch. Each activity's completion costs the engine a flush of
+/// its store, so the steps before and after the copies are not one activity each; a batch cut
+/// short by a crash is run again from its first step, which every step allows.
 pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch> {
     let is_copy = |i: usize| matches!(plan.steps[i].action, Action::Copy { .. });
     let max_files = max_files.max(1) as usize;
@@ -354,8 +356,10 @@ pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch>
                 i += 1;
             }
         } else {
-            bytes = plan.steps[i].size;
-            i += 1;
+            while i < plan.steps.len() && !is_copy(i) {
+                bytes = bytes.saturating_add(plan.steps[i].size);
+                i += 1;
+            }
         }
         out.push(Batch {
             from: u32::try_from(start).unwrap_or(u32::MAX),
