@@ -314,6 +314,26 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_flush_among_many_names_its_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = LocalFilesystem::new(dir.path());
+        let mut paths: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        for path in &paths {
+            fs.create(path)
+                .expect("create")
+                .write_all(b"x")
+                .expect("write");
+            fs.start_writeback(path);
+        }
+        fs.sync(&paths).expect("all flushed");
+        paths.insert(17, "missing".into());
+        let error = fs
+            .sync(&paths)
+            .expect_err("a missing file cannot be flushed");
+        assert!(error.to_string().contains("missing"), "{error}");
+    }
+
+    #[test]
     fn refuses_paths_outside_the_root() {
         let dir = tempfile::tempdir().expect("tempdir");
         let fs = LocalFilesystem::new(dir.path());
