@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use ocfl_durable::{Progress, ProgressEvent, ProgressSink};
 
 /// How progress is shown.
@@ -56,6 +56,10 @@ struct RunView {
 /// A progress event, owned (to be shown later).
 #[derive(Debug, Clone)]
 enum Owned {
+    Staging {
+        files: u64,
+        bytes: u64,
+    },
     Staged {
         files: u64,
         bytes: u64,
@@ -80,6 +84,10 @@ enum Owned {
 impl Owned {
     fn from_event(event: &ProgressEvent<'_>) -> Option<Owned> {
         Some(match event {
+            ProgressEvent::Staging { files, bytes, .. } => Owned::Staging {
+                files: *files,
+                bytes: *bytes,
+            },
             ProgressEvent::Staged { files, bytes, .. } => Owned::Staged {
                 files: *files,
                 bytes: *bytes,
@@ -119,6 +127,8 @@ impl Owned {
 #[derive(Default)]
 struct State {
     watched: Option<String>,
+    /// The source being staged, for the spinner.
+    staging: String,
     runs: HashMap<String, RunView>,
     bar: Option<ProgressBar>,
 }
@@ -148,6 +158,7 @@ impl Display {
     pub fn watch(&self, run: &str, resumed: Option<&Progress>, staging: &str) {
         let mut state = self.state();
         state.watched = Some(run.to_owned());
+        staging.clone_into(&mut state.staging);
         // Other runs this worker executes are not shown.
         state.runs.retain(|id, _| id == run);
         let view = state.runs.entry(run.to_owned()).or_default();
@@ -226,6 +237,23 @@ impl Display {
 
     fn show(&self, state: &mut State, run: &str, event: Owned) {
         match event {
+            Owned::Staging { files, bytes } => {
+                // Only the spinner shows it: the totals are unknown until the walk ends, and
+                // lines would repeat a count nobody asked for.
+                if let (Mode::Bar { .. }, Some(bar)) = (self.mode, &state.bar) {
+                    let elapsed = bar.elapsed().as_secs_f64();
+                    let rate = if elapsed > 0.0 {
+                        format!(", {}/s", HumanBytes((bytes as f64 / elapsed) as u64))
+                    } else {
+                        String::new()
+                    };
+                    bar.set_message(format!(
+                        "staging {}: {files} files, {}{rate}",
+                        state.staging,
+                        HumanBytes(bytes)
+                    ));
+                }
+            }
             Owned::Staged { files, bytes } => {
                 self.line(state, &format!("Staged {files} files ({bytes} bytes)"));
             }
@@ -296,5 +324,39 @@ impl ProgressSink for Display {
                 .early
                 .push(owned),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spinner_counts_what_staging_has_read() {
+        let display = Display::new(Mode::Bar { verbose: false });
+        display.watch("run-1", None, "deposit");
+        let staging = |files, bytes| ProgressEvent::Staging {
+            run: "run-1",
+            files,
+            bytes,
+        };
+        display.event(&staging(3, 3 * 1024 * 1024));
+        // Another run's progress is not shown.
+        display.event(&ProgressEvent::Staging {
+            run: "run-2",
+            files: 9,
+            bytes: 9,
+        });
+        let message = display
+            .state()
+            .bar
+            .as_ref()
+            .map(ProgressBar::message)
+            .expect("a spinner while staging");
+        assert!(
+            message.starts_with("staging deposit: 3 files, 3.00 MiB"),
+            "{message}"
+        );
+        display.finish();
     }
 }

@@ -5,7 +5,9 @@
 
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use durable_core::{ActivityContext, Failure, FailureKind};
@@ -13,9 +15,9 @@ use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::User;
 use ocfl_core::validate::{ValidationOptions, validate_object};
-use ocfl_plan::exec::{self, ContentSource, StepResult, read_base};
+use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
-use ocfl_plan::stage::{Stage, StageOptions};
+use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -213,7 +215,22 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
             .collect::<Result<_, _>>()?,
         follow_symlinks: command.follow_symlinks,
     };
-    let stage = Stage::from_directory(Path::new(&command.source), &options)?;
+    // A new object gets every staged file: each is written to the work area while it is
+    // read, and its copy step only moves it (read once, hashed once). An update copies few
+    // of the files it stages, so it reads the source again for those instead.
+    let work = env.work_path(&input.run);
+    let spool = if base.is_none() {
+        Spool::new(env.fs(), &work)
+    } else {
+        None
+    };
+    let meter = StagingMeter::new(env, &input.run);
+    let stage = Stage::from_directory_with(
+        Path::new(&command.source),
+        &options,
+        spool.as_ref(),
+        &|files, bytes| meter.add(files, bytes),
+    )?;
     let blob = env
         .blobs
         .put(&input.run, &stage_form::encode(&stage, &command.source))?;
@@ -316,9 +333,11 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
     }
 }
 
-/// Cuts the plan's steps into activities: every step but a content copy alone (they are
-/// few and ordered), runs of copies into batches of at most `max_files` files and
-/// `max_bytes` bytes (a larger file alone).
+/// Cuts the plan's steps into activities: runs of copies into batches of at most `max_files`
+/// files and `max_bytes` bytes (a larger file alone), and each run of the other steps (few,
+/// small and ordered) into one batch. Each activity's completion costs the engine a flush of
+/// its store, so the steps before and after the copies are not one activity each; a batch cut
+/// short by a crash is run again from its first step, which every step allows.
 pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch> {
     let is_copy = |i: usize| matches!(plan.steps[i].action, Action::Copy { .. });
     let max_files = max_files.max(1) as usize;
@@ -337,8 +356,10 @@ pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch>
                 i += 1;
             }
         } else {
-            bytes = plan.steps[i].size;
-            i += 1;
+            while i < plan.steps.len() && !is_copy(i) {
+                bytes = bytes.saturating_add(plan.steps[i].size);
+                i += 1;
+            }
         }
         out.push(Batch {
             from: u32::try_from(start).unwrap_or(u32::MAX),
@@ -382,12 +403,14 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
     })?;
     let stage;
     // A flush may have to copy again what a failed flush left unknown.
+    let spooled;
     let source: &dyn ContentSource = if steps
         .iter()
         .any(|s| matches!(s.action, Action::Copy { .. } | Action::Flush { .. }))
     {
         stage = load_stage(env, &input.run, &input.stage)?;
-        stage.as_ref()
+        spooled = SpooledStage::new(stage.as_ref(), &plan.work_path);
+        &spooled
     } else {
         &NoContent
     };
@@ -550,6 +573,49 @@ fn tidy_layout_dirs(env: &Environment, object_path: &str) -> Result<(), Activity
     Ok(())
 }
 
+/// Counts what staging has read and reports it a few times a second.
+struct StagingMeter<'a> {
+    env: &'a Environment,
+    run: &'a str,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    /// When the last report went out.
+    last: Mutex<Instant>,
+}
+
+impl<'a> StagingMeter<'a> {
+    /// Reports at most this often.
+    const EVERY: Duration = Duration::from_millis(100);
+
+    fn new(env: &'a Environment, run: &'a str) -> StagingMeter<'a> {
+        StagingMeter {
+            env,
+            run,
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn add(&self, files: u64, bytes: u64) {
+        let files = self.files.fetch_add(files, Ordering::Relaxed) + files;
+        let bytes = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // Whoever finds the interval passed reports; the others do not wait for the lock.
+        let Ok(mut last) = self.last.try_lock() else {
+            return;
+        };
+        if last.elapsed() < Self::EVERY {
+            return;
+        }
+        *last = Instant::now();
+        self.env.report(&ProgressEvent::Staging {
+            run: self.run,
+            files,
+            bytes,
+        });
+    }
+}
+
 fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
     if let Some(blob) = &input.abandon {
         match load_plan(env, &input.run, blob) {
@@ -571,6 +637,9 @@ fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
             Err(ActivityError::Refused(_)) => env.fs().remove(&env.work_path(&input.run))?,
         }
     }
+    // A run that stopped before its plan ran leaves only the spool of its staging there;
+    // after a completed run the directory is gone already.
+    env.fs().remove(&env.work_path(&input.run))?;
     env.tidy_work_dir()?;
     env.blobs.remove_run(&input.run)?;
     env.blobs.forget_run(&input.run);

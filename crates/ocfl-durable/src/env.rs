@@ -47,6 +47,16 @@ pub trait ProgressSink: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProgressEvent<'a> {
+    /// The source is being read: `files` files and `bytes` bytes so far (the totals are
+    /// not known until the walk ends). Sent a few times a second at most.
+    Staging {
+        /// The run.
+        run: &'a str,
+        /// Files read so far.
+        files: u64,
+        /// Bytes read so far.
+        bytes: u64,
+    },
     /// The source was read: `files` files, `bytes` bytes.
     Staged {
         /// The run.
@@ -98,7 +108,8 @@ impl ProgressEvent<'_> {
     /// The run the event belongs to.
     pub fn run(&self) -> &str {
         match self {
-            ProgressEvent::Staged { run, .. }
+            ProgressEvent::Staging { run, .. }
+            | ProgressEvent::Staged { run, .. }
             | ProgressEvent::Planned { run, .. }
             | ProgressEvent::Step { run, .. }
             | ProgressEvent::Verified { run, .. } => run,

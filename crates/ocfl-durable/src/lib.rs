@@ -8,10 +8,10 @@
 //!    creation time is the orchestration's recorded clock, or the request's), again as a blob;
 //! 3. the plan's **steps** run as activities: content copies in batches (at most
 //!    [`Tuning::batch_files`] files and [`Tuning::batch_bytes`] bytes each, at most
-//!    [`Tuning::copy_concurrency`] in flight), every other step on its own, in order, so a
-//!    100,000-file commit records a few hundred small history events;
+//!    [`Tuning::copy_concurrency`] in flight), the steps before and after them as one activity
+//!    each, in order, so a 100,000-file commit records a few hundred small history events;
 //! 4. **VerifyObject** checks that the object's head is the planned inventory and validates the
-//!    object (by default also reading back every content file the run wrote; see [`Verify`]);
+//!    object's structure (content was hashed as it was written; see [`Verify`]);
 //! 5. **Finish** removes the run's blobs.
 //!
 //! Each step is idempotent and verified by digest (`ocfl-plan`), so a crash at any instant is

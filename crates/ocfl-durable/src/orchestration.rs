@@ -179,7 +179,7 @@ impl Run {
         let limit = self.input.tuning.copy_concurrency.max(1) as usize;
         let mut i = 0;
         while i < plan.batches.len() {
-            // A run of copy batches goes in parallel; any other step alone, in order.
+            // A run of copy batches goes in parallel; the other batches one at a time, in order.
             let mut j = i + 1;
             if plan.batches[i].copies {
                 while j < plan.batches.len() && plan.batches[j].copies {

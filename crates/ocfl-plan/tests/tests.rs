@@ -11,3 +11,6 @@ mod model;
 
 // Crash property: a crash at every operation, then a re-run, gives the uninterrupted object.
 mod crash;
+
+// Staging into the spool: a new object's content read once, and what happens without it.
+mod spool;

@@ -82,9 +82,16 @@ async fn crash_and_resume(k: usize, after: bool, last: bool, base: Option<&Fixtu
         .expect("run info")
         .is_some_and(|info| info.state == RunState::Completed);
 
+    // Submitted before a worker runs: a worker started first could finish the interrupted
+    // run before the command looks for it (a quick tail of steps), and the command would
+    // then find it done and start another.
+    let submitted = service
+        .submit(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
     let worker = fx.worker(fx.env_with(&Faults::counting().skip_flushes()));
     let outcome = service
-        .commit(&request)
+        .wait_submitted(&submitted)
         .await
         .unwrap_or_else(|e| panic!("{at}: {e}"));
     if finished_anyway {

@@ -17,7 +17,7 @@ use crate::fs::Filesystem;
 use crate::plan::{Plan, Step};
 
 pub use base::{BaseError, read_base};
-pub use source::ContentSource;
+pub use source::{ContentSource, SpooledStage};
 
 /// What executing a step did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use ocfl_core::storage::{EntryKind, StorageError};
 use super::{ContentSource, Error, Skip, StepResult};
 use crate::fs::{Filesystem, parent};
 use crate::plan::{Action, Contents, Plan, Step};
+use crate::stage::EARLY_WRITEBACK_BYTES;
 
 pub(super) fn execute(
     plan: &Plan,
@@ -162,6 +163,15 @@ fn copy(
     {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
+    if let Some(prepared) = source.prepared(digest)
+        && fs.kind(&prepared)? == Some(EntryKind::File)
+    {
+        // Spooled while it was staged: already hashed as it was written, so the source is
+        // not read again (see `ContentSource::prepared`).
+        fs.create_dir_all(parent(path))?;
+        fs.rename(&prepared, path)?;
+        return Ok(StepResult::Done { bytes: size });
+    }
     let location = source
         .location(digest)
         .unwrap_or_else(|| digest.to_string());
@@ -180,6 +190,10 @@ fn copy(
             StreamError::Write(error) => error.into(),
         })?;
     drop(writer);
+    if size >= EARLY_WRITEBACK_BYTES {
+        // The version's flush then finds less to write.
+        fs.start_writeback(temp);
+    }
     if found != *digest || found_size != size {
         // Nothing was renamed into the version; the temporary file goes with the work area.
         fs.remove(temp)?;

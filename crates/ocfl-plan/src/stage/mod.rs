@@ -19,7 +19,10 @@
 //! ```
 
 mod hash;
+mod spool;
 mod walk;
+
+pub use spool::{EARLY_WRITEBACK_BYTES, Spool, spooled};
 
 use std::collections::BTreeMap;
 use std::io;
@@ -162,8 +165,26 @@ impl Stage {
     /// than after the whole tree is listed. A refusal met by the walk wins over any file that
     /// could not be read.
     pub fn from_directory(root: &Path, options: &StageOptions) -> Result<Stage, Error> {
+        Stage::from_directory_with(root, options, None, &|_, _| {})
+    }
+
+    /// [`Stage::from_directory`], writing a copy of every file to `spool` as it is read (for
+    /// a new object, whose every file is copied: see [`Spool`]), and telling `progress` how
+    /// it goes: `(0, n)` after `n` more bytes were read, `(1, 0)` when a file is done (from
+    /// several threads at once; keep it quick).
+    pub fn from_directory_with(
+        root: &Path,
+        options: &StageOptions,
+        spool: Option<&Spool<'_>>,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Stage, Error> {
         check_options(options)?;
         let algorithms = algorithms(options);
+        let extras = hash::Extras {
+            spool,
+            progress,
+            between_reads: &|| {},
+        };
         let (sender, receiver) = mpsc::channel();
         let mut walked = Ok(());
         rayon::scope(|scope| {
@@ -173,7 +194,7 @@ impl Stage {
                 // One task per file: large files spread over the threads as well as small
                 // ones; a task costs far less than opening a file.
                 scope.spawn(move |_| {
-                    let hashed = hash::hash_file(&source, algorithms, &|| {});
+                    let hashed = hash::hash_file(&source, algorithms, extras);
                     // The receiver outlives the scope, so the send cannot fail.
                     let _ = sender.send((logical, source, hashed));
                 });
@@ -255,7 +276,7 @@ impl Stage {
         let hashed: Vec<_> = files
             .into_par_iter()
             .map(|(logical, source)| {
-                let hashed = hash::hash_file(&source, &algorithms, &|| {});
+                let hashed = hash::hash_file(&source, &algorithms, hash::Extras::NONE);
                 (logical, source, hashed)
             })
             .collect();

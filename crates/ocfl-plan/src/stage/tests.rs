@@ -175,10 +175,10 @@ fn reports_a_file_changed_while_staged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("growing.bin");
     fs::write(&path, vec![7u8; ocfl_core::digest::STREAM_BUFFER * 2]).expect("write");
-    let appended = std::cell::Cell::new(false);
+    let appended = std::sync::atomic::AtomicBool::new(false);
     let append = || {
         use std::io::Write;
-        if appended.replace(true) {
+        if appended.swap(true, std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let mut file = fs::OpenOptions::new()
@@ -187,7 +187,14 @@ fn reports_a_file_changed_while_staged() {
             .expect("open");
         file.write_all(b"more").expect("append");
     };
-    let error = match hash::hash_file(&path, &[DigestAlgorithm::Sha512], &append) {
+    let error = match hash::hash_file(
+        &path,
+        &[DigestAlgorithm::Sha512],
+        hash::Extras {
+            between_reads: &append,
+            ..hash::Extras::NONE
+        },
+    ) {
         Err(e) => e,
         Ok(_) => panic!("a file growing while read must be reported"),
     };
@@ -206,4 +213,38 @@ fn refuses_a_fixity_only_content_algorithm() {
         Stage::from_directory(dir.path(), &options),
         Err(Error::NotContentAlgorithm(DigestAlgorithm::Md5))
     ));
+}
+
+#[test]
+fn a_file_changed_while_staged_leaves_nothing_in_the_spool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("growing.bin");
+    fs::write(&path, vec![7u8; ocfl_core::digest::STREAM_BUFFER * 2]).expect("write");
+    let filesystem = crate::fs::LocalFilesystem::new(dir.path());
+    let spool = Spool::new(&filesystem, "work").expect("spool");
+    let appended = std::sync::atomic::AtomicBool::new(false);
+    let append = || {
+        use std::io::Write;
+        if !appended.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let mut file = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("open");
+            file.write_all(b"more").expect("append");
+        }
+    };
+    let result = hash::hash_file(
+        &path,
+        &[DigestAlgorithm::Sha512],
+        hash::Extras {
+            spool: Some(&spool),
+            between_reads: &append,
+            ..hash::Extras::NONE
+        },
+    );
+    assert!(matches!(result, Err(Error::Changed { .. })));
+    let left = fs::read_dir(dir.path().join(spool.dir()))
+        .expect("spool dir")
+        .count();
+    assert_eq!(left, 0, "neither a temporary nor a named file is left");
 }
