@@ -214,9 +214,9 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         follow_symlinks: command.follow_symlinks,
     };
     let stage = Stage::from_directory(Path::new(&command.source), &options)?;
-    let blob = env
-        .blobs
-        .put(&input.run, &stage_form::encode(&stage, &command.source))?;
+    let blob = env.blobs.put_with(&input.run, |out| {
+        stage_form::encode(&stage, &command.source, out)
+    })?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -237,15 +237,13 @@ fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, Ac
 }
 
 fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
-    env.blobs.decoded(run, blob, |bytes| {
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string());
-        text.and_then(|t| Plan::from_json(t).map_err(|e| e.to_string()))
-            .map_err(|why| {
-                ActivityError::refused(
-                    RefusalKind::Configuration,
-                    format!("run {run}: recorded plan: {why}"),
-                )
-            })
+    env.blobs.decoded(run, blob, |json| {
+        Plan::read_json(json).map_err(|why| {
+            ActivityError::refused(
+                RefusalKind::Configuration,
+                format!("run {run}: recorded plan: {why}"),
+            )
+        })
     })
 }
 
@@ -292,10 +290,9 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
             head: head.to_string(),
         }),
         Outcome::Update(plan) => {
-            let json = plan
-                .to_json()
-                .map_err(|e| ActivityError::Transient(format!("serializing the plan: {e}")))?;
-            let blob = env.blobs.put(&input.run, json.as_bytes())?;
+            let blob = env.blobs.put_with(&input.run, |out| {
+                plan.write_json(out).map_err(io::Error::from)
+            })?;
             let planned = PlanRef {
                 blob,
                 version: plan.version.to_string(),
@@ -425,30 +422,37 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
 
 fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityError> {
     let plan = load_plan(env, &input.run, &input.plan)?;
-    let fs = env.fs();
+    // Validation holds the whole new inventory, as text and parsed: the run's stage and
+    // plan are let go first (the copies are done), keeping only what is checked here.
+    env.blobs.forget_run(&input.run);
+    let copies = match input.verify {
+        Verify::NewContent => new_content(&plan),
+        _ => Vec::new(),
+    };
+    let object_id = plan.object_id.clone();
+    let object_path = plan.object_path.clone();
+    let root_inventory = plan.root_inventory_path();
+    let algorithm = plan.digest_algorithm;
+    let inventory_digest = plan.inventory_digest.clone();
+    let version = plan.version.to_string();
+    drop(plan);
     let invalid = |message: String| {
         ActivityError::refused(
             RefusalKind::Verification,
-            format!(
-                "object {} at {}: {message}",
-                plan.object_id, plan.object_path
-            ),
+            format!("object {object_id} at {object_path}: {message}"),
         )
     };
-    // The head must be this plan's version: the root inventory is its inventory, byte for byte.
-    let inventory = fs.read(&plan.root_inventory_path())?;
-    if plan.digest_algorithm.digest_bytes(&inventory) != plan.inventory_digest {
+    // The head must be this plan's version: the root inventory is its inventory, byte for
+    // byte (hashed as it is read, not read whole).
+    if digest_file(env, &root_inventory, algorithm)? != inventory_digest {
         return Err(ActivityError::refused(
             RefusalKind::BaseChanged,
             format!(
-                "object {}: {} is not the inventory this update wrote (the object changed meanwhile)",
-                plan.object_id,
-                plan.root_inventory_path()
+                "object {object_id}: {root_inventory} is not the inventory this update wrote (the object changed meanwhile)"
             ),
         ));
     }
-    let in_root = plan
-        .object_path
+    let in_root = object_path
         .strip_prefix(env.root_name())
         .and_then(|p| p.strip_prefix('/'))
         .ok_or_else(|| invalid("the object is not inside the storage root".into()))?;
@@ -469,45 +473,51 @@ fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityEr
             findings.join("; ")
         )));
     }
-    if input.verify == Verify::NewContent {
-        check_new_content(env, &plan)?;
-    }
+    drop(report);
+    check_new_content(env, &object_id, algorithm, &copies)?;
     env.report(&ProgressEvent::Verified {
         run: &input.run,
-        version: &plan.version.to_string(),
+        version: &version,
     });
     Ok(())
 }
 
-/// Reads back every content file the plan copied, in its place in the object, and compares
-/// its digest.
-fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError> {
+/// Every content file the plan copies, at its place in the object, with its digest.
+fn new_content(plan: &Plan) -> Vec<(String, Digest)> {
     let Some((from, to)) = plan.steps.iter().find_map(|s| match &s.action {
         Action::MoveIn { from, to, .. } => Some((from.as_str(), to.as_str())),
         _ => None,
     }) else {
-        return Ok(());
+        return Vec::new();
     };
-    let copies: Vec<(String, &Digest)> = plan
-        .steps
+    plan.steps
         .iter()
         .filter_map(|s| match &s.action {
             Action::Copy { digest, path, .. } => path
                 .strip_prefix(from)
-                .map(|rest| (format!("{to}{rest}"), digest)),
+                .map(|rest| (format!("{to}{rest}"), digest.clone())),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Reads back every content file the plan copied, in its place in the object, and compares
+/// its digest.
+fn check_new_content(
+    env: &Environment,
+    object_id: &str,
+    algorithm: DigestAlgorithm,
+    copies: &[(String, Digest)],
+) -> Result<(), ActivityError> {
     copies.par_iter().try_for_each(|(path, expected)| {
-        let found = digest_file(env, path, plan.digest_algorithm)?;
-        if found == **expected {
+        let found = digest_file(env, path, algorithm)?;
+        if found == *expected {
             Ok(())
         } else {
             Err(ActivityError::refused(
                 RefusalKind::Verification,
                 format!(
-                    "object {}: {path} has digest {found} after the update, {expected} was written",
-                    plan.object_id
+                    "object {object_id}: {path} has digest {found} after the update, {expected} was written"
                 ),
             ))
         }
