@@ -222,3 +222,69 @@ impl<R: Read> Read for HashingReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocfl_plan::fs::LocalFilesystem;
+
+    fn read_all(reader: &mut dyn Read) -> Result<Vec<u8>, ActivityError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| ActivityError::Transient(e.to_string()))?;
+        Ok(bytes)
+    }
+
+    /// Reads only the first byte, as a decoder that stops early would.
+    fn first_byte(reader: &mut dyn Read) -> Result<u8, ActivityError> {
+        let mut byte = [0u8; 1];
+        reader
+            .read_exact(&mut byte)
+            .map_err(|e| ActivityError::Transient(e.to_string()))?;
+        Ok(byte[0])
+    }
+
+    #[test]
+    fn a_streamed_blob_is_named_by_its_sha256_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let digest = blobs
+            .put_with("run-1", |out| {
+                out.write_all(b"hello ")?;
+                out.write_all(b"world")
+            })
+            .expect("put");
+        assert_eq!(digest, hex::encode(Sha256::digest(b"hello world")));
+        let stored = std::fs::read(dir.path().join("blobs/run-1").join(&digest)).expect("file");
+        assert_eq!(stored, b"hello world");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("blobs/run-1"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        let read = blobs.read_with("run-1", &digest, read_all).expect("read");
+        assert_eq!(read, b"hello world");
+    }
+
+    #[test]
+    fn a_changed_blob_is_refused_even_when_the_decoder_stops_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let digest = blobs
+            .put_with("run-1", |out| out.write_all(b"abcdef"))
+            .expect("put");
+        assert_eq!(
+            blobs.read_with("run-1", &digest, first_byte).expect("read"),
+            b'a'
+        );
+        std::fs::write(dir.path().join("blobs/run-1").join(&digest), b"abcdeX").expect("tamper");
+        let refused = |result: Result<u8, ActivityError>| {
+            matches!(result, Err(ActivityError::Refused(r))
+                if r.kind == RefusalKind::Configuration && r.message.contains("corrupt"))
+        };
+        assert!(refused(blobs.read_with("run-1", &digest, first_byte)));
+        let missing = blobs.read_with("run-1", &"0".repeat(64), first_byte);
+        assert!(matches!(missing, Err(ActivityError::Refused(r)) if r.message.contains("missing")));
+    }
+}
