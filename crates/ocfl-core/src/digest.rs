@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use blake2::Blake2b;
 use blake2::digest::consts::{U20, U32, U48, U64};
@@ -152,13 +153,17 @@ impl fmt::Display for DigestAlgorithm {
 
 /// A computed or parsed digest value, held in lower case so that values compare
 /// case-insensitively as the specification requires.
+///
+/// The text is shared, not copied, by clones: a digest is named by the stage, the manifest,
+/// the version state and the plan's steps alike, and for 100,000 files a copy of 128
+/// characters at each place was tens of megabytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Digest(String);
+pub struct Digest(Arc<str>);
 
 impl Digest {
     /// A digest from any-case text (it is lower-cased; no format check is made).
     pub fn new(value: &str) -> Digest {
-        Digest(value.to_ascii_lowercase())
+        Digest(value.to_ascii_lowercase().into())
     }
 
     /// The lower-case text.
@@ -232,7 +237,7 @@ impl Hasher {
             State::Size(n) => n.to_string(),
             State::Blake3(h) => h.finalize().to_hex().to_string(),
         };
-        Digest(hex)
+        Digest(hex.into())
     }
 }
 

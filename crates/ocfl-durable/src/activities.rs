@@ -231,9 +231,9 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         spool.as_ref(),
         &|files, bytes| meter.add(files, bytes),
     )?;
-    let blob = env
-        .blobs
-        .put(&input.run, &stage_form::encode(&stage, &command.source))?;
+    let blob = env.blobs.put_with(&input.run, |out| {
+        stage_form::encode(&stage, &command.source, out)
+    })?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -254,15 +254,13 @@ fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, Ac
 }
 
 fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
-    env.blobs.decoded(run, blob, |bytes| {
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string());
-        text.and_then(|t| Plan::from_json(t).map_err(|e| e.to_string()))
-            .map_err(|why| {
-                ActivityError::refused(
-                    RefusalKind::Configuration,
-                    format!("run {run}: recorded plan: {why}"),
-                )
-            })
+    env.blobs.decoded(run, blob, |json| {
+        Plan::read_json(json).map_err(|why| {
+            ActivityError::refused(
+                RefusalKind::Configuration,
+                format!("run {run}: recorded plan: {why}"),
+            )
+        })
     })
 }
 
@@ -309,10 +307,9 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
             head: head.to_string(),
         }),
         Outcome::Update(plan) => {
-            let json = plan
-                .to_json()
-                .map_err(|e| ActivityError::Transient(format!("serializing the plan: {e}")))?;
-            let blob = env.blobs.put(&input.run, json.as_bytes())?;
+            let blob = env.blobs.put_with(&input.run, |out| {
+                plan.write_json(out).map_err(io::Error::from)
+            })?;
             let planned = PlanRef {
                 blob,
                 version: plan.version.to_string(),
@@ -449,30 +446,38 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
 
 fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityError> {
     let plan = load_plan(env, &input.run, &input.plan)?;
-    let fs = env.fs();
+    // Validation holds the whole new inventory, as text and parsed: the run's stage and
+    // plan are let go first (the copies are done), keeping only what is checked here. The
+    // new content is read back first, while the plan is still at hand, rather than after
+    // validation from a list of 100,000 paths kept through it.
+    env.blobs.forget_run(&input.run);
+    if input.verify == Verify::NewContent {
+        check_new_content(env, &plan)?;
+    }
+    let object_id = plan.object_id.clone();
+    let object_path = plan.object_path.clone();
+    let root_inventory = plan.root_inventory_path();
+    let algorithm = plan.digest_algorithm;
+    let inventory_digest = plan.inventory_digest.clone();
+    let version = plan.version.to_string();
+    drop(plan);
     let invalid = |message: String| {
         ActivityError::refused(
             RefusalKind::Verification,
-            format!(
-                "object {} at {}: {message}",
-                plan.object_id, plan.object_path
-            ),
+            format!("object {object_id} at {object_path}: {message}"),
         )
     };
-    // The head must be this plan's version: the root inventory is its inventory, byte for byte.
-    let inventory = fs.read(&plan.root_inventory_path())?;
-    if plan.digest_algorithm.digest_bytes(&inventory) != plan.inventory_digest {
+    // The head must be this plan's version: the root inventory is its inventory, byte for
+    // byte (hashed as it is read, not read whole).
+    if digest_file(env, &root_inventory, algorithm)? != inventory_digest {
         return Err(ActivityError::refused(
             RefusalKind::BaseChanged,
             format!(
-                "object {}: {} is not the inventory this update wrote (the object changed meanwhile)",
-                plan.object_id,
-                plan.root_inventory_path()
+                "object {object_id}: {root_inventory} is not the inventory this update wrote (the object changed meanwhile)"
             ),
         ));
     }
-    let in_root = plan
-        .object_path
+    let in_root = object_path
         .strip_prefix(env.root_name())
         .and_then(|p| p.strip_prefix('/'))
         .ok_or_else(|| invalid("the object is not inside the storage root".into()))?;
@@ -493,12 +498,9 @@ fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityEr
             findings.join("; ")
         )));
     }
-    if input.verify == Verify::NewContent {
-        check_new_content(env, &plan)?;
-    }
     env.report(&ProgressEvent::Verified {
         run: &input.run,
-        version: &plan.version.to_string(),
+        version: &version,
     });
     Ok(())
 }
@@ -512,25 +514,22 @@ fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError
     }) else {
         return Ok(());
     };
-    let copies: Vec<(String, &Digest)> = plan
-        .steps
-        .iter()
-        .filter_map(|s| match &s.action {
-            Action::Copy { digest, path, .. } => path
-                .strip_prefix(from)
-                .map(|rest| (format!("{to}{rest}"), digest)),
-            _ => None,
-        })
-        .collect();
-    copies.par_iter().try_for_each(|(path, expected)| {
-        let found = digest_file(env, path, plan.digest_algorithm)?;
-        if found == **expected {
+    plan.steps.par_iter().try_for_each(|step| {
+        let Action::Copy { digest, path, .. } = &step.action else {
+            return Ok(());
+        };
+        let Some(rest) = path.strip_prefix(from) else {
+            return Ok(());
+        };
+        let path = format!("{to}{rest}");
+        let found = digest_file(env, &path, plan.digest_algorithm)?;
+        if found == *digest {
             Ok(())
         } else {
             Err(ActivityError::refused(
                 RefusalKind::Verification,
                 format!(
-                    "object {}: {path} has digest {found} after the update, {expected} was written",
+                    "object {}: {path} has digest {found} after the update, {digest} was written",
                     plan.object_id
                 ),
             ))

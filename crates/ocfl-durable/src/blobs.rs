@@ -8,7 +8,8 @@
 //! the run ends.
 
 use std::any::Any;
-use std::io::Write;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ocfl_core::storage::StorageError;
@@ -32,6 +33,9 @@ struct Cached {
     value: Arc<dyn Any + Send + Sync>,
 }
 
+/// Numbers the temporary files of `put_with` calls of this process.
+static PUTS: AtomicU64 = AtomicU64::new(0);
+
 /// Decoded blobs kept in memory (a stage and a plan for a couple of runs).
 const CACHED: usize = 4;
 
@@ -48,30 +52,47 @@ impl Blobs {
         format!("blobs/{run}/{digest}")
     }
 
-    /// Stores `bytes` for `run`; returns their sha256 (hex), the blob's name.
-    pub(crate) fn put(&self, run: &str, bytes: &[u8]) -> Result<String, StorageError> {
-        let digest = hex::encode(Sha256::digest(bytes));
-        let path = Blobs::path(run, &digest);
-        let temp = format!("{path}.tmp");
-        self.fs.create_dir_all(parent(&path))?;
-        {
-            let mut writer = self.fs.create(&temp)?;
-            writer
-                .write_all(bytes)
+    /// Stores what `write` writes for `run`; returns its sha256 (hex), the blob's name.
+    ///
+    /// The bytes stream to the file as they are produced and are hashed on the way: a
+    /// 100,000-file plan is tens of megabytes of JSON, never held in memory whole.
+    pub(crate) fn put_with(
+        &self,
+        run: &str,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<String, StorageError> {
+        // The name is known only at the end: write under a name of this call's own.
+        let n = PUTS.fetch_add(1, Ordering::Relaxed);
+        let temp = format!("blobs/{run}/put-{}-{n}.tmp", std::process::id());
+        self.fs.create_dir_all(parent(&temp))?;
+        let digest = {
+            let mut writer = HashingWriter {
+                inner: BufWriter::with_capacity(1 << 16, self.fs.create(&temp)?),
+                hasher: Sha256::new(),
+            };
+            write(&mut writer)
                 .and_then(|()| writer.flush())
                 .map_err(|e| StorageError::io("write", &temp, e))?;
-        }
+            hex::encode(writer.hasher.finalize())
+        };
+        let path = Blobs::path(run, &digest);
         self.fs.sync(std::slice::from_ref(&temp))?;
         self.fs.rename(&temp, &path)?;
         self.fs.sync(&[parent(&path).to_owned()])?;
         Ok(digest)
     }
 
-    /// The bytes of blob `digest` of `run`, checked against the digest.
-    pub(crate) fn get(&self, run: &str, digest: &str) -> Result<Vec<u8>, ActivityError> {
+    /// Blob `digest` of `run` read by `decode` as a stream, and checked against the digest
+    /// once read (a blob that does not match is refused whatever `decode` made of it).
+    fn read_with<T>(
+        &self,
+        run: &str,
+        digest: &str,
+        decode: impl FnOnce(&mut dyn Read) -> Result<T, ActivityError>,
+    ) -> Result<T, ActivityError> {
         let path = Blobs::path(run, digest);
-        let bytes = match self.fs.read(&path) {
-            Ok(bytes) => bytes,
+        let file = match self.fs.open(&path) {
+            Ok(file) => file,
             Err(e) if e.is_not_found() => {
                 return Err(ActivityError::refused(
                     RefusalKind::Configuration,
@@ -82,13 +103,24 @@ impl Blobs {
             }
             Err(e) => return Err(e.into()),
         };
-        if hex::encode(Sha256::digest(&bytes)) != digest {
+        let mut reader = HashingReader {
+            inner: BufReader::with_capacity(1 << 16, file),
+            hasher: Sha256::new(),
+            error: None,
+        };
+        let decoded = decode(&mut reader);
+        // What the decoder left unread counts too.
+        let rest = io::copy(&mut reader, &mut io::sink());
+        if let Some(error) = reader.error.take().or(rest.err()) {
+            return Err(StorageError::io("read", &path, error).into());
+        }
+        if hex::encode(reader.hasher.finalize()) != digest {
             return Err(ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("run {run}: its recorded data {path} is corrupt (digest mismatch)"),
             ));
         }
-        Ok(bytes)
+        decoded
     }
 
     /// Blob `digest` of `run` decoded by `decode`, from the cache when it was decoded before.
@@ -96,12 +128,12 @@ impl Blobs {
         &self,
         run: &str,
         digest: &str,
-        decode: impl FnOnce(&[u8]) -> Result<T, ActivityError>,
+        decode: impl FnOnce(&mut dyn Read) -> Result<T, ActivityError>,
     ) -> Result<Arc<T>, ActivityError> {
         if let Some(hit) = self.cached(digest) {
             return Ok(hit);
         }
-        let value = Arc::new(decode(&self.get(run, digest)?)?);
+        let value = Arc::new(self.read_with(run, digest, decode)?);
         self.remember(run, digest, value.clone());
         Ok(value)
     }
@@ -145,5 +177,114 @@ impl Blobs {
     /// Forgets the decoded blobs of `run` (its memory is returned once it ends).
     pub(crate) fn forget_run(&self, run: &str) {
         self.lock().retain(|entry| entry.run != run);
+    }
+}
+
+/// Hashes what passes through to `inner`.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hashes what is read from `inner`, and keeps the first read error: a decoder may report
+/// it as malformed data, but it is an I/O failure (retried), not a corrupt blob.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buffer) {
+            Ok(n) => {
+                self.hasher.update(&buffer[..n]);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let again = io::Error::new(e.kind(), e.to_string());
+                self.error.get_or_insert(e);
+                Err(again)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocfl_plan::fs::LocalFilesystem;
+
+    fn read_all(reader: &mut dyn Read) -> Result<Vec<u8>, ActivityError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| ActivityError::Transient(e.to_string()))?;
+        Ok(bytes)
+    }
+
+    /// Reads only the first byte, as a decoder that stops early would.
+    fn first_byte(reader: &mut dyn Read) -> Result<u8, ActivityError> {
+        let mut byte = [0u8; 1];
+        reader
+            .read_exact(&mut byte)
+            .map_err(|e| ActivityError::Transient(e.to_string()))?;
+        Ok(byte[0])
+    }
+
+    #[test]
+    fn a_streamed_blob_is_named_by_its_sha256_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let digest = blobs
+            .put_with("run-1", |out| {
+                out.write_all(b"hello ")?;
+                out.write_all(b"world")
+            })
+            .expect("put");
+        assert_eq!(digest, hex::encode(Sha256::digest(b"hello world")));
+        let stored = std::fs::read(dir.path().join("blobs/run-1").join(&digest)).expect("file");
+        assert_eq!(stored, b"hello world");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("blobs/run-1"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        let read = blobs.read_with("run-1", &digest, read_all).expect("read");
+        assert_eq!(read, b"hello world");
+    }
+
+    #[test]
+    fn a_changed_blob_is_refused_even_when_the_decoder_stops_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let digest = blobs
+            .put_with("run-1", |out| out.write_all(b"abcdef"))
+            .expect("put");
+        assert_eq!(
+            blobs.read_with("run-1", &digest, first_byte).expect("read"),
+            b'a'
+        );
+        std::fs::write(dir.path().join("blobs/run-1").join(&digest), b"abcdeX").expect("tamper");
+        let refused = |result: Result<u8, ActivityError>| {
+            matches!(result, Err(ActivityError::Refused(r))
+                if r.kind == RefusalKind::Configuration && r.message.contains("corrupt"))
+        };
+        assert!(refused(blobs.read_with("run-1", &digest, first_byte)));
+        let missing = blobs.read_with("run-1", &"0".repeat(64), first_byte);
+        assert!(matches!(missing, Err(ActivityError::Refused(r)) if r.message.contains("missing")));
     }
 }

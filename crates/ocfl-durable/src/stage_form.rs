@@ -6,11 +6,14 @@ use std::path::Path;
 use ocfl_core::digest::{Digest, DigestAlgorithm};
 use ocfl_core::path::LogicalPath;
 use ocfl_plan::stage::{Stage, StagedFile};
+use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
 
 use crate::refusal::{ActivityError, RefusalKind};
 
-#[derive(Serialize, Deserialize)]
+/// The form `decode` reads back.
+#[derive(Deserialize)]
 struct StageForm {
     digest_algorithm: String,
     fixity_algorithms: Vec<String>,
@@ -18,50 +21,80 @@ struct StageForm {
     files: Vec<FileForm>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct FileForm {
     path: String,
     digest: String,
     size: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     fixity: Vec<String>,
 }
 
-/// `stage`, read from `source`, as bytes. Every staged file's source is `source/<path>`.
-pub(crate) fn encode(stage: &Stage, source: &str) -> Vec<u8> {
-    let form = StageForm {
-        digest_algorithm: stage.digest_algorithm().name().to_owned(),
-        fixity_algorithms: stage
-            .fixity_algorithms()
-            .iter()
-            .map(|a| a.name().to_owned())
-            .collect(),
-        source: source.to_owned(),
-        files: stage
-            .files()
-            .iter()
-            .map(|(logical, file)| FileForm {
-                path: logical.as_str().to_owned(),
-                digest: file.digest.as_str().to_owned(),
-                size: file.size,
-                fixity: file
-                    .fixity
-                    .iter()
-                    .map(|(_, d)| d.as_str().to_owned())
-                    .collect(),
-            })
-            .collect(),
-    };
-    // Plain strings and numbers: serialization cannot fail.
-    serde_json::to_vec(&form).unwrap_or_default()
+/// The stage written straight from its own data: no copy of its strings is made.
+struct StageOut<'a> {
+    stage: &'a Stage,
+    source: &'a str,
+}
+
+impl Serialize for StageOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let stage = self.stage;
+        let mut form = serializer.serialize_struct("StageForm", 4)?;
+        form.serialize_field("digest_algorithm", stage.digest_algorithm().name())?;
+        let fixity: Vec<&str> = stage.fixity_algorithms().iter().map(|a| a.name()).collect();
+        form.serialize_field("fixity_algorithms", &fixity)?;
+        form.serialize_field("source", self.source)?;
+        form.serialize_field("files", &FilesOut(stage))?;
+        form.end()
+    }
+}
+
+struct FilesOut<'a>(&'a Stage);
+
+impl Serialize for FilesOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .files()
+                .iter()
+                .map(|(logical, file)| FileOut { logical, file }),
+        )
+    }
+}
+
+struct FileOut<'a> {
+    logical: &'a LogicalPath,
+    file: &'a StagedFile,
+}
+
+impl Serialize for FileOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let file = self.file;
+        let fields = if file.fixity.is_empty() { 3 } else { 4 };
+        let mut form = serializer.serialize_struct("FileForm", fields)?;
+        form.serialize_field("path", self.logical.as_str())?;
+        form.serialize_field("digest", file.digest.as_str())?;
+        form.serialize_field("size", &file.size)?;
+        if !file.fixity.is_empty() {
+            let fixity: Vec<&str> = file.fixity.iter().map(|(_, d)| d.as_str()).collect();
+            form.serialize_field("fixity", &fixity)?;
+        }
+        form.end()
+    }
+}
+
+/// Writes `stage`, read from `source`, to `out`. Every staged file's source is
+/// `source/<path>`.
+pub(crate) fn encode(stage: &Stage, source: &str, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer(out, &StageOut { stage, source }).map_err(io::Error::from)
 }
 
 /// The stage `encode` wrote.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Stage, ActivityError> {
+pub(crate) fn decode(bytes: &mut dyn Read) -> Result<Stage, ActivityError> {
     let corrupt = |why: String| {
         ActivityError::refused(RefusalKind::Configuration, format!("recorded stage: {why}"))
     };
-    let form: StageForm = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let form: StageForm = serde_json::from_reader(bytes).map_err(|e| corrupt(e.to_string()))?;
     let algorithm = |name: &str| {
         DigestAlgorithm::from_name(name).ok_or_else(|| corrupt(format!("unknown algorithm {name}")))
     };
@@ -111,14 +144,16 @@ mod tests {
         };
         let stage = Stage::from_directory(dir.path(), &options).expect("stage");
         let source = dir.path().to_str().expect("utf-8");
-        let decoded = decode(&encode(&stage, source)).expect("decode");
+        let mut bytes = Vec::new();
+        encode(&stage, source, &mut bytes).expect("encode");
+        let decoded = decode(&mut bytes.as_slice()).expect("decode");
         assert_eq!(decoded, stage);
     }
 
     #[test]
     fn garbage_is_refused_not_retried() {
         assert!(matches!(
-            decode(b"{not json"),
+            decode(&mut b"{not json".as_slice()),
             Err(ActivityError::Refused(r)) if r.kind == RefusalKind::Configuration
         ));
     }

@@ -46,7 +46,9 @@ pub fn plan(
     }
 
     let (inventory, copies) = new_inventory(base, stage, &settings, options, created)?;
-    let inventory_bytes = inventory.to_json_bytes();
+    let mut inventory_bytes = inventory.to_json_bytes();
+    // The serializer reserves for the longest likely text; the plan keeps it for its life.
+    inventory_bytes.shrink_to_fit();
     // The inventory now lives on as its text; the steps below need only `copies`. Freeing the
     // tree first keeps the two largest structures of a big plan from coexisting.
     drop(inventory);
@@ -367,7 +369,9 @@ fn steps(plan: &Plan, copies: &[NewContent<'_>]) -> Vec<Step> {
     let sidecar = plan.sidecar_name();
     let declaration = Declaration::object(plan.spec_version).file_name();
     let temp = |name: &str| join(work, &format!("tmp/{name}"));
-    let mut steps = vec![step("check-base", Action::CheckBase)];
+    // A step per copy and at most 16 others: reserved at once, not grown by doubling.
+    let mut steps = Vec::with_capacity(copies.len() + 16);
+    steps.push(step("check-base", Action::CheckBase));
     // A new object is built whole in `work/object`; a new version in `work/vN`.
     let building = match plan.base {
         Some(_) => work.to_owned(),

@@ -366,4 +366,16 @@ impl Plan {
     pub fn from_json(json: &str) -> Result<Plan, serde_json::Error> {
         serde_json::from_str(json)
     }
+
+    /// Writes [`Plan::to_json`]'s text to `out` as it is produced, without holding it whole
+    /// (a plan of 100,000 files is tens of megabytes of JSON).
+    pub fn write_json(&self, out: impl std::io::Write) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, self)
+    }
+
+    /// A plan read from a stream of [`Plan::to_json`] text (buffer `json`: it is read in
+    /// small pieces).
+    pub fn read_json(json: impl std::io::Read) -> Result<Plan, serde_json::Error> {
+        serde_json::from_reader(json)
+    }
 }
