@@ -4,22 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Result, bail};
-use ocfl_durable::{CommitOutcome, CommitRequest, UpdateService};
+use anyhow::Result;
+use ocfl_durable::{CommitOutcome, CommitRequest};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
 use crate::progress::{Display, Mode};
 use crate::state::{Engine, Store, command_worker_options, runtime};
-
-/// How long a detached commit on the embedded store runs the engine at most, waiting for the
-/// run to be recorded.
-const RECORD_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long a detached commit on a shared store waits for a worker to record the run.
-const WORKER_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
@@ -104,38 +96,14 @@ async fn submit_and_wait(
 
 /// `commit --detach`: submits the run and prints its id.
 ///
-/// On a shared store (PostgreSQL) the workers run it; the command waits a moment for one of
-/// them to record the run (until then only the request to start it is), so that `ocfl runs`
-/// lists it, and says so if none did. On the embedded store no other process can run
-/// anything while this one holds the store, so this process runs the engine until the run is
-/// recorded, which makes it show in `ocfl runs` and lets `ocfl resume` find it; work the run
-/// began meanwhile is handed back and goes on with `ocfl worker`, `ocfl resume` or the same
-/// command again.
+/// The submission is recorded in the store at once, so `ocfl runs` lists it (pending until
+/// a worker takes it). On a shared store (PostgreSQL) `ocfl worker` processes run it; on the
+/// embedded store `ocfl worker`, `ocfl resume` or the same command again.
 fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<ExitCode> {
-    let (submitted, recorded) = runtime()?.block_on(async {
+    let submitted = runtime()?.block_on(async {
         let store = Store::open(global, root).await?;
-        if store.shared {
-            let service = store.service(root)?;
-            let submitted = service.submit(request).await?;
-            let recorded = recorded(&service, &submitted.run, WORKER_RECORD_WAIT).await?;
-            return anyhow::Ok((submitted, recorded));
-        }
-        let engine = Engine::start(store, root, None, command_worker_options(global))?;
-        let submitted = engine.service.submit(request).await;
-        let recorded = match &submitted {
-            Ok(submitted) => recorded(&engine.service, &submitted.run, RECORD_TIMEOUT).await,
-            Err(_) => Ok(false),
-        };
-        engine.stop().await;
-        let submitted = submitted?;
-        if !recorded? {
-            bail!(
-                "run {} was submitted but not recorded within {} s; `ocfl resume` starts it",
-                submitted.run,
-                RECORD_TIMEOUT.as_secs()
-            );
-        }
-        Ok((submitted, true))
+        let service = store.service(root)?;
+        anyhow::Ok(service.submit(request).await?)
     })?;
     if global.json {
         println!(
@@ -155,25 +123,6 @@ fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<E
             "submitted {} for object {}: {which}; `ocfl runs show {}` follows it",
             submitted.run, request.object_id, submitted.run
         );
-        if !recorded {
-            eprintln!(
-                "no worker has started it yet: `ocfl runs` lists it once an `ocfl worker` has"
-            );
-        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Waits at most `limit` for run `run` to be recorded; whether it was.
-async fn recorded(service: &UpdateService, run: &str, limit: Duration) -> Result<bool> {
-    let started = tokio::time::Instant::now();
-    loop {
-        if service.run(run).await?.is_some() {
-            return Ok(true);
-        }
-        if started.elapsed() > limit {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

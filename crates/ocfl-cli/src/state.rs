@@ -107,8 +107,6 @@ pub struct Store {
     /// What it is, for people: the embedded store's path, or PostgreSQL's host and database
     /// (never the password).
     pub description: String,
-    /// Whether other processes may use the store at the same time (PostgreSQL).
-    pub shared: bool,
 }
 
 impl Store {
@@ -139,7 +137,6 @@ impl Store {
             backend: Arc::new(backend),
             state_dir: state_dir(path),
             description: format!("the embedded store {}", path.display()),
-            shared: false,
         })
     }
 
@@ -149,7 +146,6 @@ impl Store {
             backend,
             state_dir: work_area(root)?,
             description: url.describe(),
-            shared: true,
         })
     }
 

@@ -111,8 +111,7 @@ fn detach_on_the_embedded_store_records_the_run_and_resume_finishes_it() {
     assert_eq!(line["id"], "info:detached");
     let run = line["run"].as_str().expect("run").to_owned();
 
-    // Recorded: listed, with its object and source. (It has not run to the end: the
-    // command stopped its engine as soon as the run was recorded.)
+    // Recorded: listed, with its object and source (pending: nothing has run it yet).
     let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["run"], run.as_str());

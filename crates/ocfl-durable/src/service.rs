@@ -470,8 +470,16 @@ impl UpdateService {
             .client
             .metadata(run)
             .await?
-            .filter(|m| m.name == UPDATE_OBJECT)
-            .ok_or_else(|| CommitError::UnknownRun(run.to_owned()))?;
+            .filter(|m| m.name == UPDATE_OBJECT);
+        let Some(metadata) = metadata else {
+            // Submitted and not started yet: it starts when a worker takes its object lock.
+            if self.waiting_runs().await?.iter().any(|r| r.run == run) {
+                let mut outcome = self.wait(run).await?;
+                outcome.resumed = true;
+                return Ok(outcome);
+            }
+            return Err(CommitError::UnknownRun(run.to_owned()));
+        };
         if metadata.status == InstanceStatus::Suspended {
             self.client.resume(run, "resumed by a client").await?;
         }
@@ -600,19 +608,47 @@ impl UpdateService {
             .filter_map(run_info)
             .filter(|r| r.root == root && (all || !r.state.is_finished()))
             .collect();
+        for waiting in self.waiting_runs().await? {
+            if waiting.root == root && !runs.iter().any(|r| r.run == waiting.run) {
+                runs.push(waiting);
+            }
+        }
         runs.sort_by(|a, b| (a.created_at_ms, &a.run).cmp(&(b.created_at_ms, &b.run)));
         Ok(runs)
     }
 
     /// One run's state; `None` if there is no such run.
     pub async fn run(&self, run: &str) -> Result<Option<RunInfo>, CommitError> {
-        Ok(self
+        let started = self
             .client
             .metadata(run)
             .await?
             .filter(|m| m.name == UPDATE_OBJECT)
             .as_ref()
-            .and_then(run_info))
+            .and_then(run_info);
+        match started {
+            Some(info) => Ok(Some(info)),
+            None => Ok(self
+                .waiting_runs()
+                .await?
+                .into_iter()
+                .find(|r| r.run == run)),
+        }
+    }
+
+    /// Runs submitted but not yet started: a submission is first an object-lock instance,
+    /// which creates the run once a worker takes it. Until then (a detached submission with
+    /// no worker running, say) the run exists only as that lock's input, and is reported as
+    /// pending so that `ocfl runs` shows it at once.
+    async fn waiting_runs(&self) -> Result<Vec<RunInfo>, CommitError> {
+        Ok(self
+            .client
+            .list(&InstanceFilter::all().with_name(OBJECT_LOCK))
+            .await?
+            .iter()
+            .filter(|m| m.status == InstanceStatus::Pending)
+            .filter_map(run_info)
+            .collect())
     }
 
     /// One run's event history (`ocfl runs show`).
@@ -683,7 +719,8 @@ fn run_info(metadata: &InstanceMetadata) -> Option<RunInfo> {
         _ => RunState::Running,
     };
     Some(RunInfo {
-        run: metadata.instance_id.clone(),
+        // The run's instance id, also for an object lock still waiting to start it.
+        run: input.run,
         object_id: input.command.object_id,
         source: input.command.source,
         root: input.root,

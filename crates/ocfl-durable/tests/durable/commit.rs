@@ -225,3 +225,34 @@ async fn a_run_replayed_from_history_at_every_episode_makes_the_same_calls() {
     fx.assert_holds(ID, &source);
     worker.shutdown().await;
 }
+
+/// A run submitted while no worker runs (`ocfl commit --detach`) is listed at once, as
+/// pending, by `runs` and `run`; resuming it waits for a worker to take it and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_run_no_worker_has_started_is_listed_as_pending() {
+    let fx = Fixture::new();
+    let source = fx.source("deposit", &[("a.txt", b"a\n")]);
+    let service = fx.service(tuning());
+    let submitted = service
+        .submit(&CommitRequest::new(ID, &source))
+        .await
+        .expect("submit");
+    let runs = service.runs(false).await.expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].run, submitted.run);
+    assert_eq!(runs[0].state, RunState::Pending);
+    assert_eq!(runs[0].object_id, ID);
+    let run = service.run(&submitted.run).await.expect("run");
+    assert_eq!(run.map(|r| r.state), Some(RunState::Pending));
+
+    let worker = fx.worker(fx.env());
+    let resumed = service.resume_all().await.expect("resume all");
+    assert_eq!(resumed.len(), 1);
+    let outcome = resumed[0].1.as_ref().expect("the run completes");
+    assert_eq!(outcome.run, submitted.run);
+    assert_eq!(fx.assert_holds(ID, &source), "v1");
+    let runs = service.runs(true).await.expect("runs");
+    assert_eq!(runs.len(), 1, "listed once: {runs:?}");
+    assert_eq!(runs[0].state, RunState::Completed);
+    worker.shutdown().await;
+}
