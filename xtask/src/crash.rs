@@ -44,19 +44,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the workspace root")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = cargo_test("durable-redb", "processes", release)?;
     command
-        .current_dir(workspace)
-        .args(["test", "-p", "durable-redb", "--test", "processes"]);
-    if release {
-        command.arg("--release");
-    }
-    command
-        .args(["--", "crash"])
+        .arg("crash")
         .env("DURABLE_REDB_CRASH_ITERATIONS", iterations.to_string())
         .env("DURABLE_REDB_CRASH_SEED", seed.to_string())
         // A release child finishes the workload in about 60 ms: kill it within that.
@@ -68,6 +58,33 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "crash: {iterations} seeds from {seed} ({})",
         if release { "release" } else { "debug" }
     );
+    run_cargo_test(command)
+}
+
+/// The workspace root (the crash loops run their tests from it).
+fn workspace() -> anyhow::Result<&'static Path> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the workspace root")
+}
+
+/// `cargo test -p PACKAGE --test TEST [--release] --`, from the workspace root: the caller
+/// adds the test binary's arguments and environment.
+fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Command> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace()?)
+        .args(["test", "-p", package, "--test", test]);
+    if release {
+        command.arg("--release");
+    }
+    command.arg("--");
+    Ok(command)
+}
+
+/// Runs `command` (from [`cargo_test`]); its success is the loop's.
+fn run_cargo_test(mut command: Command) -> anyhow::Result<ExitCode> {
     let status = command.status().context("running cargo test")?;
     Ok(if status.success() {
         ExitCode::SUCCESS

@@ -180,6 +180,16 @@ pub(crate) async fn create_instance(
     Ok(flags)
 }
 
+/// When the next work item becomes visible, by `query` (one `min(...)` column), if any.
+async fn next_visible(client: &Transaction<'_>, query: &str) -> Result<Option<u64>, Fault> {
+    let next = client.prepare_cached(query).await?;
+    Ok(client
+        .query_one(&next, &[])
+        .await?
+        .try_get::<_, Option<i64>>(0)?
+        .map(num))
+}
+
 /// Inserts messages to existing instances (in order), dropping those to missing ones.
 /// Returns how many were inserted.
 async fn enqueue(
@@ -443,21 +453,17 @@ async fn fetch_orchestration_in(
             now_ms: now,
         }));
     }
-    let next_ms = if want_next {
-        let next = client
-            .prepare_cached(
+    let next_ms = match want_next {
+        true => {
+            next_visible(
+                client,
                 "SELECT min(GREATEST(m.visible_at_ms, i.lease_expires_ms, i.not_before_ms)) \
                  FROM durable_messages m \
                  JOIN durable_instances i ON i.instance_id = m.instance_id",
             )
-            .await?;
-        client
-            .query_one(&next, &[])
             .await?
-            .try_get::<_, Option<i64>>(0)?
-            .map(num)
-    } else {
-        None
+        }
+        false => None,
     };
     Ok(Fetched::Nothing { next_ms })
 }
@@ -722,17 +728,9 @@ async fn fetch_activity_in(
             },
         }));
     }
-    let next_ms = if want_next {
-        let next = client
-            .prepare_cached("SELECT min(visible_at_ms) FROM durable_activities")
-            .await?;
-        client
-            .query_one(&next, &[])
-            .await?
-            .try_get::<_, Option<i64>>(0)?
-            .map(num)
-    } else {
-        None
+    let next_ms = match want_next {
+        true => next_visible(client, "SELECT min(visible_at_ms) FROM durable_activities").await?,
+        false => None,
     };
     Ok(Fetched::Nothing { next_ms })
 }

@@ -47,15 +47,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let on_shm = shm
-        .is_dir()
-        .then(|| tempfile::tempdir_in(shm).ok())
-        .flatten();
-    on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
-}
-
 /// The default trees: 150 small files and two of up to 1 MiB; v2 changes,
 /// removes and adds about 5% of them.
 fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {

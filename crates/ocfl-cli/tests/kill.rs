@@ -23,15 +23,6 @@ use serde_json::Value;
 const SEEDS: u64 = 20;
 const FILES: usize = 1500;
 
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let on_shm = shm
-        .is_dir()
-        .then(|| tempfile::tempdir_in(shm).ok())
-        .flatten();
-    on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
-}
-
 /// Changes, adds and removes about 5% of the files of `dir`.
 fn mutate(dir: &Path, rng: &mut Rng) {
     let files: Vec<String> = read_tree(dir).into_keys().collect();

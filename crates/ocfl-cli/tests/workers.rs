@@ -21,7 +21,7 @@ mod pg_support;
 mod worker_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,15 +39,6 @@ fn ocfl_on(root: &Root, url: &str, args: &[&str]) -> Command {
     let mut command = root.command(args);
     command.arg("--backend").arg(url);
     command
-}
-
-fn scratch() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let on_shm = shm
-        .is_dir()
-        .then(|| tempfile::tempdir_in(shm).ok())
-        .flatten();
-    on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
 }
 
 /// An activity as a worker logged it.

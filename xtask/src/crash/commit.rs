@@ -11,7 +11,7 @@
 //! the final object, the runs and the validators (ours, rocfl and ocfl-py when installed).
 
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
@@ -79,9 +79,6 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the workspace root")?;
     let shm = Path::new("/dev/shm");
     let scratch = if shm.is_dir() {
         tempfile::tempdir_in(shm)
@@ -101,16 +98,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         revision.added.len(),
         revision.removed.len()
     );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = super::cargo_test("ocfl-cli", "crash_commit", release)?;
     command
-        .current_dir(workspace)
-        .args(["test", "-p", "ocfl-cli", "--test", "crash_commit"]);
-    if release {
-        command.arg("--release");
-    }
-    command
-        .args(["--", "--nocapture"])
+        .arg("--nocapture")
         .env("OCFL_CRASH_ITERATIONS", iterations.to_string())
         .env("OCFL_CRASH_SEED", seed.to_string())
         .env("OCFL_CRASH_V1", &v1)
@@ -119,12 +109,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "crash commit: {iterations} iterations ({})",
         if release { "release" } else { "debug" }
     );
-    let status = command.status().context("running cargo test")?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    super::run_cargo_test(command)
 }
 
 fn number(arg: &str, text: &str) -> anyhow::Result<u64> {

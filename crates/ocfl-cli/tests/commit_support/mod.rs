@@ -248,3 +248,14 @@ pub fn many_files(dir: &Path, count: usize, rng: &mut Rng) {
         fs::write(path, bytes).expect("write");
     }
 }
+
+/// A scratch directory, in memory (`/dev/shm`) where there is one: the kill and crash tests
+/// write and fsync many small trees, which a tmpfs makes cheap.
+pub fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let on_shm = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten();
+    on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
+}
