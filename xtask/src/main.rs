@@ -10,6 +10,8 @@
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod conformance;
 mod crash;

@@ -222,6 +222,7 @@
 //! To check that new orchestration code can take over running instances before deploying
 //! it, replay their histories with [`Registry::verify_history`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod activity;
 pub mod backend;

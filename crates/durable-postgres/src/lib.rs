@@ -51,6 +51,7 @@
 //!
 //! For tests, [`testing::fresh_schema_url`] gives each test a schema of its own.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod io;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use durable_core::{
@@ -15,7 +16,10 @@ use durable_core::{
 use durable_postgres::{PostgresBackend, PostgresOptions};
 use tokio_postgres::NoTls;
 
+/// Orchestrations scheduled at least (more while the terminator is still at work).
 const ORCHESTRATIONS: u64 = 12;
+/// Rounds of termination at most.
+const MAX_ROUNDS: u32 = 50;
 const STEPS: u64 = 6;
 
 fn registry() -> Registry {
@@ -91,29 +95,41 @@ async fn terminated_connections_are_retried_and_every_orchestration_completes() 
             ..WorkerOptions::default()
         },
     );
-    // Eight times, 400 ms apart, all of the backend's connections are terminated while
-    // orchestrations are being scheduled and run. (Bounded, so that progress between the
-    // terminations is guaranteed even on a loaded machine.)
+    // Every 400 ms all of the backend's connections are terminated while orchestrations
+    // are being scheduled and run: at least eight times, and on until one of them has cut
+    // off a call in flight (a connection terminated while idle in the pool is replaced
+    // without any call noticing). Bounded, so that the test ends on a loaded machine too.
+    let terminated_enough = Arc::new(AtomicBool::new(false));
     let terminator = {
         let name = name.clone();
+        let backend = backend.clone();
+        let terminated_enough = terminated_enough.clone();
         tokio::spawn(async move {
             let mut terminated = 0;
-            for _ in 0..8 {
+            for round in 1..=MAX_ROUNDS {
                 tokio::time::sleep(Duration::from_millis(400)).await;
                 terminated += terminate(&admin, &name).await;
+                if round >= 8 && backend.retried_calls() > 0 {
+                    break;
+                }
             }
+            terminated_enough.store(true, Ordering::SeqCst);
             (terminated, admin)
         })
     };
+    // Orchestrations keep coming while the terminator works, so that there are calls in
+    // flight to cut off.
     let client = Client::new(backend.clone());
-    for n in 0..ORCHESTRATIONS {
+    let mut scheduled = 0;
+    while scheduled < ORCHESTRATIONS || !terminated_enough.load(Ordering::SeqCst) {
         client
-            .schedule("chain", &format!("chain-{n}"), &STEPS)
+            .schedule("chain", &format!("chain-{scheduled}"), &STEPS)
             .await
             .expect("schedule");
+        scheduled += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for n in 0..ORCHESTRATIONS {
+    for n in 0..scheduled {
         let done = client
             .wait_for_completion(&format!("chain-{n}"), Duration::from_secs(60))
             .await

@@ -51,6 +51,7 @@
 //! `fsync` and does not corrupt written sectors. [`Durability::Relaxed`] trades that for
 //! fewer flushes.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod batch;
 mod error;

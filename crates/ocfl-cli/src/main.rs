@@ -4,12 +4,7 @@
 //! per command, and errors are printed with their context chain, naming the file or
 //! object involved.
 
-/// mimalloc instead of glibc's allocator: validating and committing allocate many small,
-/// short-lived strings on several threads at once, where glibc's per-thread arenas showed up
-/// in profiles (malloc/free and thousands of mprotect calls growing the arenas).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
+mod allocator;
 mod args;
 mod cat;
 mod commit;
@@ -47,6 +42,7 @@ use args::{Cli, Command, UsageError};
 const USAGE_EXIT: u8 = 2;
 
 fn main() -> ExitCode {
+    allocator::return_freed_memory_promptly();
     let cli = Cli::parse();
     // `ocfl worker` logs what it runs; see `worklog`.
     let worklog = matches!(cli.command, Command::Worker(_))

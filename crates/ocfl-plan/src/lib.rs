@@ -14,6 +14,7 @@
 //! The on-disk protocol these steps implement, and what a crash at any instant leaves behind,
 //! is written down in `docs/durability.md`.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod exec;
 pub mod fault;

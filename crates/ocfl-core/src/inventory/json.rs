@@ -4,25 +4,29 @@
 //! defect (and let the two readers of one inventory disagree about its content). Parsing into
 //! this tree keeps both members so [`duplicate_keys`] can report them; lookups with
 //! [`Json::get`] return the first.
+//!
+//! Strings borrow from the document wherever it holds them verbatim (no escapes): a large
+//! inventory is mostly digests and paths, so an owned tree would double its size in memory.
 
 use foldhash::{HashSet, HashSetExt};
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Json {
+pub(crate) enum Json<'a> {
     Null,
     Bool,
     Number,
-    String(String),
-    Array(Vec<Json>),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
     /// Members in document order; keys may repeat.
-    Object(Vec<(String, Json)>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
-impl Json {
+impl<'a> Json<'a> {
     /// The JSON type name, for messages ("expected a string, found an array").
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -36,14 +40,14 @@ impl Json {
     }
 
     /// The first member named `key`, when `self` is an object.
-    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {
             Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    pub(crate) fn as_object(&self) -> Option<&[(String, Json)]> {
+    pub(crate) fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
         match self {
             Json::Object(members) => Some(members),
             _ => None,
@@ -54,13 +58,13 @@ impl Json {
 /// Parses `text` (already known to be UTF-8) into a tree. serde_json enforces RFC 8259
 /// syntax (no trailing commas, comments or trailing data, valid escapes, no lone surrogates)
 /// and a nesting limit, so hostile input ends in an error, never a stack overflow.
-pub(crate) fn parse(text: &str) -> Result<Json, serde_json::Error> {
+pub(crate) fn parse(text: &str) -> Result<Json<'_>, serde_json::Error> {
     serde_json::from_str(text)
 }
 
 /// Every repeated key, as (location of the object, key), in document order. One entry per
 /// extra occurrence. `location` is a dotted path such as `versions.v1.state`.
-pub(crate) fn duplicate_keys(root: &Json) -> Vec<(String, String)> {
+pub(crate) fn duplicate_keys(root: &Json<'_>) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut location = Vec::new();
     walk(root, &mut location, &mut found);
@@ -69,7 +73,7 @@ pub(crate) fn duplicate_keys(root: &Json) -> Vec<(String, String)> {
 
 const SMALL_OBJECT: usize = 8;
 
-fn walk<'a>(value: &'a Json, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
+fn walk<'a>(value: &'a Json<'_>, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
     match value {
         Json::Object(members) => {
             // Most objects (version blocks, users) are tiny: compare those directly and
@@ -83,7 +87,7 @@ fn walk<'a>(value: &'a Json, location: &mut Vec<&'a str>, found: &mut Vec<(Strin
                     !seen.insert(key)
                 };
                 if repeated {
-                    found.push((display_location(location), key.clone()));
+                    found.push((display_location(location), key.to_string()));
                 }
                 location.push(key);
                 walk(member, location, found);
@@ -109,8 +113,8 @@ fn display_location(location: &[&str]) -> String {
     }
 }
 
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json<'de>, D::Error> {
         deserializer.deserialize_any(JsonVisitor)
     }
 }
@@ -118,54 +122,95 @@ impl<'de> Deserialize<'de> for Json {
 struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
+    type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Json<'de>, E> {
         Ok(Json::Null)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json<'de>, E> {
         Ok(Json::Bool)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Json, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Json<'de>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Json, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Json<'de>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json<'de>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Json, E> {
-        Ok(Json::String(s.to_owned()))
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(s)))
     }
 
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Json, E> {
-        Ok(Json::String(s))
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(s.to_owned())))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(s)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
+        // serde_json gives no size hint: trim the growth slack, since an inventory holds
+        // hundreds of thousands of one-path arrays.
+        items.shrink_to_fit();
         Ok(Json::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-        while let Some((key, value)) = map.next_entry::<String, Json>()? {
+        while let Some(Key(key)) = map.next_key()? {
+            let value = map.next_value()?;
             members.push((key, value));
         }
+        members.shrink_to_fit();
         Ok(Json::Object(members))
+    }
+}
+
+/// An object key, borrowed from the document when it has no escapes. (`Cow<str>`'s own
+/// `Deserialize` always copies.)
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s)))
     }
 }
 
@@ -191,7 +236,8 @@ mod tests {
     fn finds_duplicates_in_large_objects() {
         let mut members: Vec<String> = (0..20).map(|i| format!("\"k{i}\": {i}")).collect();
         members.push("\"k7\": 0".to_owned());
-        let tree = parse(&format!("{{\"big\": {{{}}}}}", members.join(","))).expect("valid JSON");
+        let text = format!("{{\"big\": {{{}}}}}", members.join(","));
+        let tree = parse(&text).expect("valid JSON");
         assert_eq!(
             duplicate_keys(&tree),
             vec![("big".to_owned(), "k7".to_owned())]

@@ -3,6 +3,7 @@
 //! follows the same structure (E111, E056, E057, E097).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
@@ -36,9 +37,12 @@ pub(super) struct ParsedManifest<'a> {
 pub(super) struct KeyUse<'a> {
     /// Keys as written, in document order.
     raw: Vec<&'a str>,
-    /// Key as written -> its position in `raw` and `used`.
+    /// Key as written -> its position in `raw`, `used` and `digests`.
     position: HashMap<&'a str, usize>,
     used: Vec<bool>,
+    /// The manifest's own (normalized) key for each raw key: states share it rather than
+    /// holding a copy of every digest.
+    digests: Vec<Digest>,
     /// Digests written twice in different case (E096): not reported again as unused.
     case_duplicates: HashSet<Digest>,
     /// Digests that a state names only in another case (each already has an E050).
@@ -47,7 +51,8 @@ pub(super) struct KeyUse<'a> {
 
 /// How a state digest matches the manifest's keys.
 pub(super) enum KeyMatch {
-    Exact,
+    /// With the manifest's key, to be shared by the state.
+    Exact(Digest),
     OtherCase,
     Missing,
 }
@@ -58,15 +63,17 @@ impl<'a> KeyUse<'a> {
             raw: Vec::with_capacity(capacity),
             position: HashMap::with_capacity(capacity),
             used: Vec::with_capacity(capacity),
+            digests: Vec::with_capacity(capacity),
             case_duplicates: HashSet::new(),
             used_ignoring_case: HashSet::new(),
         }
     }
 
-    fn add(&mut self, key: &'a str) {
+    fn add(&mut self, key: &'a str, digest: Digest) {
         let index = self.raw.len();
         self.raw.push(key);
         self.used.push(false);
+        self.digests.push(digest);
         self.position.entry(key).or_insert(index);
     }
 
@@ -74,7 +81,7 @@ impl<'a> KeyUse<'a> {
     pub(super) fn mark(&mut self, digest: &str, manifest: &Manifest) -> KeyMatch {
         if let Some(&index) = self.position.get(digest) {
             self.used[index] = true;
-            return KeyMatch::Exact;
+            return KeyMatch::Exact(self.digests[index].clone());
         }
         let normalized = Digest::new(digest);
         if manifest.contains_key(&normalized) {
@@ -102,7 +109,7 @@ impl<'a> KeyUse<'a> {
 
 /// Parses `manifest`; `None` when it is missing or not an object.
 pub(super) fn parse_manifest<'a>(
-    value: Option<&'a Json>,
+    value: Option<&'a Json<'a>>,
     algorithm: Option<DigestAlgorithm>,
     location: &ContentLocation<'_>,
     findings: &mut Findings,
@@ -139,14 +146,17 @@ pub(super) fn parse_manifest<'a>(
                 format!("manifest digest {digest:?} is not a well-formed {algorithm} digest"),
             );
         }
-        parsed.keys.add(digest);
         let entry = match parsed.manifest.entry(Digest::new(digest)) {
-            Entry::Vacant(vacant) => vacant.insert(Vec::new()),
+            Entry::Vacant(vacant) => {
+                parsed.keys.add(digest, vacant.key().clone());
+                vacant.insert(Vec::new())
+            }
             Entry::Occupied(occupied) => {
                 findings.add(
                     Code::E096,
                     format!("manifest digest {digest} appears more than once (ignoring case)"),
                 );
+                parsed.keys.add(digest, occupied.key().clone());
                 parsed.keys.case_duplicates.insert(occupied.key().clone());
                 occupied.into_mut()
             }
@@ -161,6 +171,9 @@ pub(super) fn parse_manifest<'a>(
             );
             continue;
         };
+        // Exactly: most entries hold one path, and a 100,000-file manifest would otherwise
+        // carry room for four in each.
+        entry.reserve_exact(items.len());
         for item in items {
             let Json::String(path) = item else {
                 findings.add(
@@ -172,7 +185,7 @@ pub(super) fn parse_manifest<'a>(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(path.as_str()) else {
+            let Ok(content_path) = ContentPath::new(&**path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -291,7 +304,7 @@ pub(super) fn parse_fixity(
             continue;
         };
         let parsed = parse_fixity_block(name, algorithm, digests, manifest_paths, findings);
-        fixity.insert(name.clone(), parsed);
+        fixity.insert(name.to_string(), parsed);
     }
     Some(fixity)
 }
@@ -299,7 +312,7 @@ pub(super) fn parse_fixity(
 fn parse_fixity_block(
     name: &str,
     algorithm: Option<DigestAlgorithm>,
-    digests: &[(String, Json)],
+    digests: &[(Cow<'_, str>, Json<'_>)],
     manifest_paths: Option<&HashSet<&str>>,
     findings: &mut Findings,
 ) -> BTreeMap<String, Vec<ContentPath>> {
@@ -318,7 +331,7 @@ fn parse_fixity_block(
         // hex, so they are compared as written.
         let normalized = match algorithm {
             Some(_) => digest.to_ascii_lowercase(),
-            None => digest.clone(),
+            None => digest.to_string(),
         };
         if !seen.insert(normalized) {
             findings.add(
@@ -328,7 +341,7 @@ fn parse_fixity_block(
                 ),
             );
         }
-        let entry = block.entry(digest.clone()).or_default();
+        let entry = block.entry(digest.to_string()).or_default();
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E057,
@@ -350,7 +363,7 @@ fn parse_fixity_block(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(path.as_str()) else {
+            let Ok(content_path) = ContentPath::new(&**path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -361,7 +374,7 @@ fn parse_fixity_block(
                 }
                 continue;
             };
-            if manifest_paths.is_some_and(|paths| !paths.contains(path.as_str())) {
+            if manifest_paths.is_some_and(|paths| !paths.contains(&**path)) {
                 findings.add(
                     Code::E057,
                     format!(

@@ -232,7 +232,7 @@ fn object_id(value: Option<&Json>, findings: &mut Findings) -> Option<String> {
             if !is_uri(id) {
                 findings.add(Code::W005, format!("\"id\" {id:?} is not a URI"));
             }
-            Some(id.clone())
+            Some(id.to_string())
         }
         Some(other) => {
             findings.add(
@@ -317,7 +317,7 @@ fn content_directory(value: Option<&Json>, findings: &mut Findings) -> ContentDi
             format!("\"contentDirectory\" must not be {name:?}"),
         );
     } else {
-        return ContentDirectory::Valid(name.clone());
+        return ContentDirectory::Valid(name.to_string());
     }
     ContentDirectory::Invalid
 }

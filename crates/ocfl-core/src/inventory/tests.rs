@@ -131,7 +131,6 @@ fn e033_byte_order_mark_is_reported_but_the_rest_is_read() {
 #[test]
 fn e033_duplicate_keys_at_any_level() {
     let text = base().to_string();
-    // The first of two equal keys is the one used: here it makes head wrong (E040).
     // The first of two equal keys is the one used: here that makes head wrong (E040).
     let top = text.replacen("{\"", "{\"head\":\"v1\",\"", 1);
     check_bytes(top.as_bytes(), &[Code::E033, Code::E040]);
@@ -143,6 +142,45 @@ fn e033_duplicate_keys_at_any_level() {
         findings[0].message.contains("versions.v1.user"),
         "{findings:?}"
     );
+}
+
+#[test]
+fn escaped_strings_and_keys_read_as_their_plain_forms() {
+    // Unescaped strings are borrowed from the document, escaped ones decoded: both must
+    // give the same inventory, and an escaped key must still collide with its plain twin.
+    let plain = base().to_string();
+    let escaped = plain
+        .replacen("\"v1/content/a.txt\"", "\"v1/cont\\u0065nt/a.txt\"", 1)
+        .replacen(
+            &format!("\"{}\"", d('b')),
+            &format!("\"\\u0062{}\"", &d('b')[1..]),
+            1,
+        )
+        .replacen("\"message\"", "\"m\\u0065ssage\"", 1);
+    assert_ne!(plain, escaped);
+    check_bytes(escaped.as_bytes(), &[]);
+    assert_eq!(
+        parse_inventory(escaped.as_bytes()).inventory,
+        parse_inventory(plain.as_bytes()).inventory
+    );
+    let twin = plain.replacen("\"head\"", "\"h\\u0065ad\":\"v1\",\"head\"", 1);
+    check_bytes(twin.as_bytes(), &[Code::E033, Code::E040]);
+}
+
+#[test]
+fn path_lists_hold_no_spare_capacity() {
+    // A 100,000-file inventory holds 200,000 of these lists, nearly all of one path.
+    let inventory = parse_inventory(base().to_string().as_bytes())
+        .inventory
+        .expect("valid inventory");
+    for paths in inventory.manifest.values() {
+        assert_eq!(paths.capacity(), paths.len());
+    }
+    for version in inventory.versions.values() {
+        for paths in version.state.values() {
+            assert_eq!(paths.capacity(), paths.len());
+        }
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub(super) struct VersionEntry<'a> {
     pub(super) num: VersionNum,
     /// The key exactly as written (content paths must use it: E014).
     pub(super) name: &'a str,
-    pub(super) block: &'a Json,
+    pub(super) block: &'a Json<'a>,
 }
 
 const VERSION_KEYS: [&str; 4] = ["created", "state", "message", "user"];
@@ -27,7 +27,7 @@ const USER_KEYS: [&str; 2] = ["name", "address"];
 /// been reported). Sequence and naming-convention defects are reported but do not drop
 /// entries, so the rest of the inventory can still be checked.
 pub(super) fn version_entries<'a>(
-    value: Option<&'a Json>,
+    value: Option<&'a Json<'a>>,
     findings: &mut Findings,
 ) -> Option<Vec<VersionEntry<'a>>> {
     // A missing block could be E041, E043 or E044 (three sentences saying the same); E041
@@ -214,7 +214,7 @@ pub(super) fn parse_version(
                     ),
                 );
             }
-            version.created = created.clone();
+            version.created = created.to_string();
         }
         Some(other) => findings.add(
             Code::E049,
@@ -232,7 +232,7 @@ pub(super) fn parse_version(
 
     match entry.block.get("message") {
         None => {}
-        Some(Json::String(message)) => version.message = Some(message.clone()),
+        Some(Json::String(message)) => version.message = Some(message.to_string()),
         Some(other) => findings.add(
             Code::E094,
             format!(
@@ -288,9 +288,10 @@ fn parse_state(
     };
     let mut all_paths: Vec<&str> = Vec::new();
     for (digest, paths) in members {
+        let mut shared = None;
         if let Some(manifest) = manifest.as_deref_mut() {
             match manifest.keys.mark(digest, manifest.manifest) {
-                KeyMatch::Exact => {}
+                KeyMatch::Exact(key) => shared = Some(key),
                 // Digests compare case-insensitively elsewhere, but E050 asks for an exact
                 // match of the manifest key: say so, since a case difference is easy to miss.
                 KeyMatch::OtherCase => findings.add(
@@ -305,7 +306,8 @@ fn parse_state(
                 ),
             }
         }
-        let logical_paths = state.entry(Digest::new(digest)).or_default();
+        let key = shared.unwrap_or_else(|| Digest::new(digest));
+        let logical_paths = state.entry(key).or_default();
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E050,
@@ -316,6 +318,7 @@ fn parse_state(
             );
             continue;
         };
+        logical_paths.reserve_exact(items.len());
         for item in items {
             let Json::String(path) = item else {
                 findings.add(
@@ -327,7 +330,7 @@ fn parse_state(
                 );
                 continue;
             };
-            match LogicalPath::new(path.as_str()) {
+            match LogicalPath::new(&**path) {
                 Ok(logical) => {
                     logical_paths.push(logical);
                     all_paths.push(path);
@@ -388,7 +391,7 @@ fn parse_user(name: &str, value: &Json, findings: &mut Findings) -> Option<User>
     };
     findings.unknown_keys(members, &USER_KEYS, &format!("\"user\" of version {name}"));
     let user_name = match value.get("name") {
-        Some(Json::String(user_name)) => Some(user_name.clone()),
+        Some(Json::String(user_name)) => Some(user_name.to_string()),
         None => {
             findings.add(
                 Code::E054,
@@ -415,7 +418,7 @@ fn parse_user(name: &str, value: &Json, findings: &mut Findings) -> Option<User>
                     format!("user address {address:?} of version {name} is not a URI"),
                 );
             }
-            Some(address.clone())
+            Some(address.to_string())
         }
         None => {
             findings.add(

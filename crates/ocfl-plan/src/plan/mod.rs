@@ -10,6 +10,8 @@ mod build;
 mod describe;
 mod serde_forms;
 
+use std::borrow::Cow;
+
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm};
 use ocfl_core::inventory::User;
@@ -317,14 +319,17 @@ pub enum Contents {
 }
 
 impl Plan {
-    /// The bytes of `contents`.
-    pub fn contents(&self, contents: Contents) -> Vec<u8> {
+    /// The bytes of `contents`. The inventory's are borrowed: for a large object they are
+    /// tens of megabytes, which a copy would double while the plan is executed.
+    pub fn contents(&self, contents: Contents) -> Cow<'_, [u8]> {
         match contents {
-            Contents::Inventory => self.inventory.as_bytes().to_vec(),
-            Contents::Sidecar => sidecar_contents(&self.inventory_digest).into_bytes(),
-            Contents::Declaration => Declaration::object(self.spec_version)
-                .contents()
-                .into_bytes(),
+            Contents::Inventory => Cow::Borrowed(self.inventory.as_bytes()),
+            Contents::Sidecar => Cow::Owned(sidecar_contents(&self.inventory_digest).into_bytes()),
+            Contents::Declaration => Cow::Owned(
+                Declaration::object(self.spec_version)
+                    .contents()
+                    .into_bytes(),
+            ),
         }
     }
 

@@ -16,10 +16,10 @@ use crate::validate::report::ObjectReport;
 pub(super) struct InventoryFile {
     /// The directory holding it, relative to the object root (`""` for the root, `"v1"`).
     pub dir: String,
-    /// Its raw bytes, kept for the root inventory only (copies in version directories are
-    /// compared with them when loaded); empty for version inventories, so that memory does
-    /// not grow with the number of versions.
-    pub bytes: Vec<u8>,
+    /// What the bytes of the root inventory are, for recognising a copy in a version
+    /// directory; `None` for version inventories. The bytes themselves are not kept: for a
+    /// large object they would sit beside the parsed inventory for the whole validation.
+    pub fingerprint: Option<Fingerprint>,
     /// The parsed inventory, when its structure could be recovered. `None` also when the
     /// file is byte-identical to the root inventory: it is then not parsed again.
     pub inventory: Option<Inventory>,
@@ -74,13 +74,13 @@ pub(super) fn load(
         }
     };
     if let Some(root) = root
-        && root.bytes == bytes
+        && root.fingerprint.as_ref().is_some_and(|f| f.matches(&bytes))
     {
         let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
         let sidecars = sidecar::check(files, dir, entries, &bytes, &root.digest, algorithm, report);
         return Some(InventoryFile {
             dir: dir.to_owned(),
-            bytes: Vec::new(),
+            fingerprint: None,
             inventory: None,
             same_as_root: true,
             findings: Vec::new(),
@@ -124,13 +124,35 @@ pub(super) fn load(
     let sidecars = sidecar::check(files, dir, entries, &bytes, &digest, algorithm, report);
     Some(InventoryFile {
         dir: dir.to_owned(),
-        bytes: if dir.is_empty() { bytes } else { Vec::new() },
+        fingerprint: dir.is_empty().then(|| Fingerprint::of(&bytes)),
         inventory: parsed.inventory,
         same_as_root: false,
         findings: parsed.findings,
         sidecars,
         digest,
     })
+}
+
+/// The length and BLAKE3 hash of an inventory's bytes: two inventories with equal
+/// fingerprints are taken to be byte-identical (a collision would take a break of BLAKE3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Fingerprint {
+    len: usize,
+    hash: blake3::Hash,
+}
+
+impl Fingerprint {
+    pub(super) fn of(bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            len: bytes.len(),
+            hash: blake3::hash(bytes),
+        }
+    }
+
+    /// Whether `bytes` have this fingerprint (hashed only when the lengths agree).
+    pub(super) fn matches(&self, bytes: &[u8]) -> bool {
+        self.len == bytes.len() && *self == Fingerprint::of(bytes)
+    }
 }
 
 /// Inventories at least this large have their sidecar digest computed while they are parsed.
@@ -161,4 +183,19 @@ pub(super) fn is_accounted(name: &str, inventory: Option<&InventoryFile>) -> boo
             Some(file) => file.sidecars.iter().any(|s| s == name),
             None => is_sidecar_name(name),
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fingerprint;
+
+    #[test]
+    fn a_fingerprint_matches_only_the_same_bytes() {
+        let root = br#"{"id": "urn:x", "head": "v2"}"#;
+        let fingerprint = Fingerprint::of(root);
+        assert!(fingerprint.matches(root));
+        // Same length, one byte changed; and a prefix.
+        assert!(!fingerprint.matches(br#"{"id": "urn:x", "head": "v1"}"#));
+        assert!(!fingerprint.matches(&root[..root.len() - 1]));
+    }
 }
