@@ -58,10 +58,29 @@ fn main() -> ExitCode {
         // killed by SIGPIPE do, instead of reporting an error nobody asked about.
         Err(err) if is_broken_pipe(&err) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("ocfl: error: {err:#}");
+            eprintln!("ocfl: error: {}", error_message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined as `{:#}` joins them, but without a cause whose text the
+/// message already ends with: library errors often show their source in their own message
+/// and also return it from `source()`, which would print "... (os error 20): Not a
+/// directory (os error 20)".
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 /// Logs of the libraries (the engine's retries, say) on stderr: warnings by default, more

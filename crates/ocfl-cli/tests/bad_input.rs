@@ -846,3 +846,16 @@ fn a_bind_mounted_root_is_refused_cleanly() {
     ok(&root.ocfl(&["validate"]));
     no_unfinished_runs(&root);
 }
+
+#[test]
+fn a_root_that_is_a_file_is_named_and_the_cause_given_once() {
+    let dir = scratch();
+    let file = dir.path().join("not-a-root");
+    fs::write(&file, b"x").expect("write");
+    let output = ocfl(&["--root", utf8(&file), "ls"]);
+    let err = stderr(&output);
+    assert_eq!(code(&output), 1, "{err}");
+    assert!(err.contains(utf8(&file)), "{err}");
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+    assert!(!err.contains(" :"), "an empty path shown: {err}");
+}

@@ -48,7 +48,7 @@ pub enum StorageError {
     #[error("{0}: not found")]
     NotFound(String),
     /// Any other I/O failure.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {source}", shown(path))]
     Io {
         /// The operation that failed (`read`, `write`, ...).
         op: &'static str,
@@ -58,6 +58,11 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+}
+
+/// A path relative to the storage root as messages show it: `.` for the root itself.
+fn shown(path: &str) -> &str {
+    if path.is_empty() { "." } else { path }
 }
 
 impl StorageError {
