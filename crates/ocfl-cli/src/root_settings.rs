@@ -12,7 +12,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::storage::{LocalStorage, Storage as _};
 use serde::{Deserialize, Serialize};
@@ -72,7 +72,13 @@ impl RootSettings {
     }
 
     fn parse(bytes: &[u8]) -> Result<RootSettings> {
-        let form: Form = serde_json::from_slice(bytes).context("not a valid settings file")?;
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).context("not a valid settings file")?;
+        // serde would also read a struct from an array of its fields in order.
+        if !json.is_object() {
+            bail!("not a valid settings file: expected a JSON object");
+        }
+        let form: Form = serde_json::from_value(json).context("not a valid settings file")?;
         let mut settings = RootSettings::default();
         if let Some(name) = form.digest_algorithm {
             settings.digest_algorithm = DigestAlgorithm::from_name(&name)
