@@ -25,8 +25,8 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.follow_symlinks = args.follow_symlinks;
     // Read before anything is written: a settings file we cannot understand stops the
     // commit. The run records the algorithm, so a resumed run or a worker elsewhere uses
-    // the same one without reading the file again. A root without the file (made by another
-    // tool, or before the file existed) records nothing, so its runs keep the ids they had.
+    // the same one without reading the file again. (sha512, the default, is recorded as
+    // nothing: such runs keep the ids they had before the setting existed.)
     request.new_object_digest = RootSettings::read(root)?.map(|s| s.digest_algorithm);
     if args.detach {
         return detach(global, root, &request);

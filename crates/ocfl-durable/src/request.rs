@@ -202,7 +202,11 @@ impl Command {
                 .map(|c| c.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             spec_version: request.spec_version.map(|v| v.as_str().to_owned()),
             digest_algorithm: request.digest_algorithm.map(|a| a.name().to_owned()),
-            new_object_digest: request.new_object_digest.map(|a| a.name().to_owned()),
+            // sha512 is what `None` means: recorded alike, so both map to the same runs.
+            new_object_digest: request
+                .new_object_digest
+                .filter(|a| *a != DigestAlgorithm::Sha512)
+                .map(|a| a.name().to_owned()),
             fixity: request.fixity.iter().map(|a| a.name().to_owned()).collect(),
             content_directory: request.content_directory.clone(),
             padding: request.padding,
