@@ -375,9 +375,8 @@ pub struct InitArgs {
     /// The OCFL specification version the root declares.
     #[arg(long, value_name = "VERSION", default_value = "1.1", value_parser = parse_spec_version)]
     pub spec: SpecVersion,
-    /// The content digest algorithm for objects committed to this root later (sha512 or
-    /// sha256). Only checked for now: the root does not record it yet, and `commit` gives
-    /// new objects sha512.
+    /// The content digest algorithm (sha512 or sha256) `commit` gives new objects in this
+    /// root, recorded in the root's ocfl-cli.json; existing objects keep their own.
     #[arg(long, value_name = "ALGORITHM", default_value = "sha512", value_parser = parse_content_digest)]
     pub digest: DigestAlgorithm,
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
 use crate::progress::{Display, Mode};
+use crate::root_settings::RootSettings;
 use crate::state::{Engine, Store, command_worker_options, runtime};
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
@@ -22,6 +23,11 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    // Read before anything is written: a settings file we cannot understand stops the
+    // commit. The run records the algorithm, so a resumed run or a worker elsewhere uses
+    // the same one without reading the file again. (sha512, the default, is recorded as
+    // nothing: such runs keep the ids they had before the setting existed.)
+    request.new_object_digest = RootSettings::read(root)?.map(|s| s.digest_algorithm);
     if args.detach {
         return detach(global, root, &request);
     }

@@ -10,6 +10,7 @@ use ocfl_core::layout::Layout;
 use ocfl_core::storage::LocalStorage;
 
 use crate::args::{GlobalArgs, InitArgs};
+use crate::root_settings::RootSettings;
 
 /// Creates the storage root at `--root`.
 pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode> {
@@ -20,12 +21,18 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode> {
         spec_version: args.spec,
         layout: Some(layout.clone()),
     };
+    let settings = RootSettings {
+        digest_algorithm: args.digest,
+    };
     let created_dir = !root.exists();
-    if let Err(err) = init_storage_root(&LocalStorage::new(root), &options) {
+    let made = init_storage_root(&LocalStorage::new(root), &options)
+        .with_context(|| format!("creating storage root {}", root.display()))
+        .and_then(|()| settings.write(root));
+    if let Err(err) = made {
         // The directory was empty (or absent) before: put it back that way, so a failed
         // init leaves nothing that looks like a half-made storage root.
         undo(root, created_dir);
-        return Err(err).with_context(|| format!("creating storage root {}", root.display()));
+        return Err(err);
     }
     if global.json {
         let line = serde_json::json!({
@@ -46,8 +53,9 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode> {
     }
     if global.verbose {
         eprintln!(
-            "content digest for future commits: {} (not yet recorded in the root)",
-            args.digest.name()
+            "content digest for new objects: {} (recorded in {})",
+            args.digest.name(),
+            root.join(crate::root_settings::FILE_NAME).display()
         );
     }
     Ok(ExitCode::SUCCESS)

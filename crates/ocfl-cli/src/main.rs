@@ -20,6 +20,7 @@ mod progress;
 mod purge;
 mod report;
 mod resume;
+mod root_settings;
 mod runs;
 mod show;
 mod state;

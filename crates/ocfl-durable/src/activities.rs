@@ -201,7 +201,7 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
     // An existing object's algorithm decides how the source is hashed.
     let base =
         read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
-    let digest_algorithm = match (&command.digest_algorithm, &base) {
+    let digest_algorithm = match (command.digest_for(base.is_some()), &base) {
         (Some(name), _) => algorithm(name)?,
         (None, Some(base)) => base.inventory.digest_algorithm,
         (None, None) => DigestAlgorithm::Sha512,
@@ -284,8 +284,7 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
         None => None,
     };
     options.digest_algorithm = command
-        .digest_algorithm
-        .as_deref()
+        .digest_for(base.is_some())
         .map(algorithm)
         .transpose()?;
     options.fixity = stage.fixity_algorithms().to_vec();

@@ -29,6 +29,10 @@ pub struct CommitRequest {
     pub spec_version: Option<SpecVersion>,
     /// The content digest algorithm: `None` keeps an existing object's (sha512 for a new one).
     pub digest_algorithm: Option<DigestAlgorithm>,
+    /// A new object's content digest algorithm when `digest_algorithm` is `None` (`None`:
+    /// sha512), such as the storage root's setting. Unlike `digest_algorithm` it never
+    /// applies to an existing object, which keeps its own.
+    pub new_object_digest: Option<DigestAlgorithm>,
     /// Fixity algorithms to record for new content.
     pub fixity: Vec<DigestAlgorithm>,
     /// A new object's content directory name (`None`: `content`).
@@ -51,6 +55,7 @@ impl CommitRequest {
             created: None,
             spec_version: None,
             digest_algorithm: None,
+            new_object_digest: None,
             fixity: Vec::new(),
             content_directory: None,
             padding: None,
@@ -163,6 +168,10 @@ pub(crate) struct Command {
     pub created: Option<String>,
     pub spec_version: Option<String>,
     pub digest_algorithm: Option<String>,
+    /// Left out when unset, so the command key (and run id) of a command without it is
+    /// what it was before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_object_digest: Option<String>,
     pub fixity: Vec<String>,
     pub content_directory: Option<String>,
     pub padding: Option<u8>,
@@ -170,6 +179,16 @@ pub(crate) struct Command {
 }
 
 impl Command {
+    /// The content digest algorithm asked for: the explicit one, else for a new object
+    /// (`exists` false) the new-object default; `None` leaves it to the object (or sha512).
+    pub fn digest_for(&self, exists: bool) -> Option<&str> {
+        match (&self.digest_algorithm, exists) {
+            (Some(name), _) => Some(name),
+            (None, false) => self.new_object_digest.as_deref(),
+            (None, true) => None,
+        }
+    }
+
     /// The recorded form of `request`, whose source is `source` (absolute, UTF-8).
     pub fn new(request: &CommitRequest, source: String) -> Command {
         Command {
@@ -183,6 +202,11 @@ impl Command {
                 .map(|c| c.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             spec_version: request.spec_version.map(|v| v.as_str().to_owned()),
             digest_algorithm: request.digest_algorithm.map(|a| a.name().to_owned()),
+            // sha512 is what `None` means: recorded alike, so both map to the same runs.
+            new_object_digest: request
+                .new_object_digest
+                .filter(|a| *a != DigestAlgorithm::Sha512)
+                .map(|a| a.name().to_owned()),
             fixity: request.fixity.iter().map(|a| a.name().to_owned()).collect(),
             content_directory: request.content_directory.clone(),
             padding: request.padding,
