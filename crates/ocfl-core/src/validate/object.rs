@@ -15,6 +15,7 @@ mod fixity;
 mod inventories;
 mod inventory_file;
 mod object_root;
+mod redundant;
 mod sidecar;
 mod version_dirs;
 
@@ -85,16 +86,18 @@ pub(in crate::validate) fn validate_listed_object(
         extensions::check(&object, &mut report);
     }
     version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
-    let versions = version_dirs::check_each(&object, &root.version_dirs, root_file, &mut report);
-    inventories::check(root_file, &versions, spec, &mut report);
-    report.id = root_parsed
+    let versions =
+        version_dirs::check_each(&object, &root.version_dirs, root_file, spec, &mut report);
+    inventories::check(root_file, &versions, &mut report);
+    report.id = root_file
+        .and_then(|f| f.summary.as_ref())
         .or_else(|| {
             versions
                 .iter()
                 .rev()
-                .find_map(|v| v.inventory.as_ref()?.inventory.as_ref())
+                .find_map(|v| v.inventory.as_ref()?.summary.as_ref())
         })
-        .map(|i| i.id.clone());
+        .map(|s| s.id.clone());
 
     let inventories = fixity::inventories(root_file, &versions);
     let claims = if options.check_fixity {
@@ -104,7 +107,14 @@ pub(in crate::validate) fn validate_listed_object(
     };
     let (files, digests) = content::walk(&object, &versions, &claims, &mut report);
     content::check_references(root_file, &versions, &files, &mut report);
-    fixity::check(&inventories, &files, digests, &mut report);
+    fixity::check(
+        &inventories,
+        root_file,
+        &versions,
+        &files,
+        digests,
+        &mut report,
+    );
     report
 }
 
