@@ -152,3 +152,78 @@ impl ObjectFs<'_> {
 fn location(dir: &str, name: &str) -> String {
     join(dir, name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::storage::LocalStorage;
+
+    /// How each version directory's inventory of fixture object `relative` ends up after
+    /// loading: (name, dropped as redundant, copy of the root's), and the findings so far
+    /// (with those of comparing prior inventories with the root's).
+    fn loaded(relative: &str) -> (Vec<(String, bool, bool)>, ObjectReport) {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ocfl");
+        let storage = LocalStorage::new(fixtures);
+        let dir = storage.open_dir(relative).expect("fixture object");
+        let entries = dir.list().expect("listing");
+        let object = ObjectFs {
+            storage: &storage,
+            root: relative,
+            dir: &*dir,
+        };
+        let mut report = ObjectReport::new(relative);
+        let root_file = inventory_file::load(&*dir, "", &entries, None, &mut report);
+        let root =
+            object_root::classify(&entries, root_file.as_ref(), SpecVersion::V1_1, &mut report);
+        let versions = version_dirs::check_each(
+            &object,
+            &root.version_dirs,
+            root_file.as_ref(),
+            SpecVersion::V1_1,
+            &mut report,
+        );
+        for finding in versions.iter().flat_map(|v| &v.cross_findings) {
+            report.push(finding.clone());
+        }
+        let outcome = versions
+            .iter()
+            .map(|v| {
+                let file = v
+                    .inventory
+                    .as_ref()
+                    .expect("every version has an inventory");
+                (v.name.clone(), file.reduced, file.same_as_root)
+            })
+            .collect();
+        (outcome, report)
+    }
+
+    fn outcome(list: &[(&str, bool, bool)]) -> Vec<(String, bool, bool)> {
+        list.iter()
+            .map(|(n, r, s)| ((*n).to_owned(), *r, *s))
+            .collect()
+    }
+
+    #[test]
+    fn older_inventories_of_a_sound_object_are_dropped_once_checked() {
+        // Three versions, fixity in md5 and sha1: v1 and v2 say nothing the root does not.
+        let (versions, report) = loaded("1.1/good-objects/spec-ex-full");
+        assert!(report.is_valid(), "{report:#?}");
+        let expected = [
+            ("v1", true, false),
+            ("v2", true, false),
+            ("v3", false, true),
+        ];
+        assert_eq!(versions, outcome(&expected));
+    }
+
+    #[test]
+    fn an_older_inventory_that_differs_stays_parsed() {
+        // The v1 inventory's state differs from the root's v1 (E066): not redundant.
+        let (versions, report) = loaded("1.1/bad-objects/E066_E092_old_manifest_digest_incorrect");
+        assert!(report.has(Code::E066), "{report:#?}");
+        assert_eq!(versions[0], ("v1".to_owned(), false, false));
+    }
+}

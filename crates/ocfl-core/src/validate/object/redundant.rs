@@ -199,3 +199,143 @@ impl<'a, K: Hash + Eq + KeyPath> Index<'a, K> {
             .all(|root| named[root.ordinal] || !root.version.is_some_and(|v| v <= up_to))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::SpecVersion;
+    use crate::digest::Digest;
+    use crate::inventory::{Fixity, Manifest};
+    use crate::path::ContentPath;
+
+    /// An inventory with `manifest` (digest, content path) and `fixity` (algorithm name,
+    /// digest, content path) entries; the checks judged here look at nothing else.
+    fn inventory(
+        algorithm: DigestAlgorithm,
+        manifest: &[(&str, &str)],
+        fixity: &[(&str, &str, &str)],
+    ) -> Inventory {
+        let path = |p: &str| ContentPath::new(p).expect("content path");
+        let mut content = Manifest::new();
+        for (digest, p) in manifest {
+            content
+                .entry(Digest::new(digest))
+                .or_default()
+                .push(path(p));
+        }
+        let mut blocks = Fixity::new();
+        for (name, digest, p) in fixity {
+            blocks
+                .entry((*name).to_owned())
+                .or_default()
+                .entry((*digest).to_owned())
+                .or_default()
+                .push(path(p));
+        }
+        Inventory {
+            id: "urn:x".to_owned(),
+            spec_version: SpecVersion::V1_1,
+            digest_algorithm: algorithm,
+            head: VersionNum::parse("v3").expect("version"),
+            content_directory: None,
+            manifest: content,
+            versions: BTreeMap::new(),
+            fixity: (!fixity.is_empty()).then_some(blocks),
+        }
+    }
+
+    const SHA512: DigestAlgorithm = DigestAlgorithm::Sha512;
+    /// The root's manifest at v3: one file added by each version.
+    const ROOT: &[(&str, &str)] = &[
+        ("aa", "v1/content/a"),
+        ("bb", "v2/content/b"),
+        ("cc", "v3/content/c"),
+    ];
+    /// The v2 inventory of the same object.
+    const V2: &[(&str, &str)] = &[("aa", "v1/content/a"), ("bb", "v2/content/b")];
+
+    #[test]
+    fn an_older_inventory_of_a_sound_object_is_redundant() {
+        let root = inventory(SHA512, ROOT, &[]);
+        let redundancy = Redundancy::new(&root);
+        assert!(redundancy.holds(&inventory(SHA512, V2, &[]), 2));
+        assert!(redundancy.holds(&inventory(SHA512, &V2[..1], &[]), 1));
+        // Digests in another case are the same digests.
+        assert!(redundancy.holds(&inventory(SHA512, &[("AA", "v1/content/a")], &[]), 1));
+    }
+
+    #[test]
+    fn a_prior_manifest_with_a_path_the_root_lacks_is_not_redundant() {
+        let root = inventory(SHA512, ROOT, &[]);
+        let redundancy = Redundancy::new(&root);
+        let extra = [V2, &[("dd", "v2/content/d")]].concat();
+        assert!(!redundancy.holds(&inventory(SHA512, &extra, &[]), 2));
+        // The root's path with another digest.
+        let other = [("aa", "v1/content/a"), ("dd", "v2/content/b")];
+        assert!(!redundancy.holds(&inventory(SHA512, &other, &[]), 2));
+    }
+
+    #[test]
+    fn a_prior_manifest_lacking_a_root_path_of_its_versions_is_not_redundant() {
+        let root = inventory(SHA512, ROOT, &[]);
+        let redundancy = Redundancy::new(&root);
+        // v2/content/b is the root's, in version 2: the v2 inventory must name it.
+        assert!(!redundancy.holds(&inventory(SHA512, &V2[..1], &[]), 2));
+    }
+
+    #[test]
+    fn another_digest_algorithm_is_not_redundant() {
+        let root = inventory(SHA512, ROOT, &[]);
+        let redundancy = Redundancy::new(&root);
+        assert!(!redundancy.holds(&inventory(DigestAlgorithm::Sha256, V2, &[]), 2));
+    }
+
+    #[test]
+    fn prior_fixity_must_be_the_roots_for_its_versions() {
+        let root_fixity = [
+            ("md5", "01", "v1/content/a"),
+            ("md5", "02", "v2/content/b"),
+            ("md5", "03", "v3/content/c"),
+        ];
+        let root = inventory(SHA512, ROOT, &root_fixity);
+        let redundancy = Redundancy::new(&root);
+        let holds =
+            |fixity: &[(&str, &str, &str)]| redundancy.holds(&inventory(SHA512, V2, fixity), 2);
+        assert!(holds(&root_fixity[..2]));
+        // An algorithm we do not support is ignored by every check.
+        assert!(holds(
+            &[&root_fixity[..2], &[("x-local", "09", "v2/content/b")]].concat()
+        ));
+        // Another digest, a path the root's fixity lacks, a path of a later version, or one
+        // of the root's missing.
+        assert!(!holds(&[root_fixity[0], ("md5", "09", "v2/content/b")]));
+        assert!(!holds(
+            &[&root_fixity[..2], &[("sha1", "04", "v1/content/a")]].concat()
+        ));
+        assert!(!holds(&root_fixity));
+        assert!(!holds(&root_fixity[..1]));
+        assert!(!holds(&[]));
+        // Without fixity in the root, a prior inventory's fixity is not the root's.
+        let bare = inventory(SHA512, ROOT, &[]);
+        assert!(!Redundancy::new(&bare).holds(&inventory(SHA512, V2, &root_fixity[..2]), 2));
+        // Root fixity only for a later version: a prior inventory without fixity is redundant.
+        let later = inventory(SHA512, ROOT, &root_fixity[2..]);
+        assert!(Redundancy::new(&later).holds(&inventory(SHA512, V2, &[]), 2));
+    }
+
+    #[test]
+    fn a_root_naming_a_path_twice_judges_nothing_redundant() {
+        let twice = [ROOT, &[("dd", "v1/content/a")]].concat();
+        let root = inventory(SHA512, &twice, &[]);
+        assert!(!Redundancy::new(&root).holds(&inventory(SHA512, V2, &[]), 2));
+    }
+
+    #[test]
+    fn the_version_of_a_content_path_is_its_first_element() {
+        assert_eq!(version_of("v2/content/a/b"), Some(2));
+        assert_eq!(version_of("v002/content/a"), Some(2));
+        assert_eq!(version_of("content/a"), None);
+    }
+}
