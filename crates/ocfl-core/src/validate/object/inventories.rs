@@ -140,8 +140,7 @@ fn check_content_directory(
 }
 
 /// Compares prior inventories with the root inventory as each is loaded (E110/E037, E066,
-/// W011), so that a redundant one can be dropped at once. Shared by the threads loading the
-/// version directories.
+/// W011), so that a redundant one can be dropped at once.
 pub(super) struct CrossCheck<'a> {
     root: &'a Inventory,
     /// The object's specification version (E110 in 1.1 is E037 in 1.0).

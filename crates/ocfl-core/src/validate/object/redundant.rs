@@ -17,8 +17,8 @@ use crate::digest::DigestAlgorithm;
 use crate::inventory::Inventory;
 use crate::version_num::VersionNum;
 
-/// The root inventory, indexed on first use (by whichever thread loading the version
-/// directories needs it first) for judging prior inventories.
+/// The root inventory, indexed on first use for judging prior inventories (an object with no
+/// prior inventory, such as one at v1, never pays for the index).
 pub(super) struct Redundancy<'a> {
     root: &'a Inventory,
     /// The root manifest by content path.
@@ -194,9 +194,10 @@ impl<'a, K: Hash + Eq + KeyPath> Index<'a, K> {
                 _ => return false,
             }
         }
+        // A root entry of no version directory (`version` None) cannot be a content file.
         self.entries
             .values()
-            .all(|root| named[root.ordinal] || !root.version.is_some_and(|v| v <= up_to))
+            .all(|root| named[root.ordinal] || root.version.is_none_or(|v| v > up_to))
     }
 }
 

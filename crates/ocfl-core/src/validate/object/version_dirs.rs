@@ -3,8 +3,6 @@
 
 use foldhash::HashSet;
 
-use rayon::prelude::*;
-
 use super::ObjectFs;
 use super::inventories::CrossCheck;
 use super::inventory_file::{self, InventoryFile, Summary, is_accounted};
@@ -121,10 +119,14 @@ pub(super) fn check_each(
 ) -> Vec<VersionDir> {
     let root = root_file.and_then(|f| f.inventory.as_ref());
     let against_root = root.map(|r| (CrossCheck::new(r, spec), Redundancy::new(r)));
-    // Inventories are read, parsed and digested in parallel; each directory's findings are
-    // gathered apart and added in version order, so the report does not depend on timing.
+    // One version directory at a time, so that at most one prior inventory is parsed beside
+    // the root's before it is reduced (a large one is still parsed while its sidecar digest is
+    // computed on another thread, see `inventory_file::load`). Loading them in parallel held
+    // several at once; it was faster only for one object of several large versions, and
+    // slower for a root of many small objects, which the storage root walk already validates
+    // in parallel (`cargo xtask bench validate --scale small`: 1.3-1.5x the time).
     let loaded: Vec<(VersionDir, Vec<Entry>, ObjectReport)> = dirs
-        .par_iter()
+        .iter()
         .map(|dir| {
             let mut findings = ObjectReport::default();
             let listed = object
