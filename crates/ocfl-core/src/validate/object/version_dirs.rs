@@ -108,7 +108,7 @@ pub(super) fn check_sequence(
 ///
 /// A prior inventory (one that is not a copy of the root's) is compared with the root's as
 /// soon as it is loaded, and then dropped if it is redundant with it (see `redundant.rs`):
-/// the parsed inventories alive at once are then the root's and those being loaded, not
+/// the parsed inventories alive at once are then the root's and the one being loaded, not
 /// every version's. `spec` is the object's specification version.
 pub(super) fn check_each(
     object: &ObjectFs<'_>,
