@@ -15,6 +15,7 @@ mod fixity;
 mod inventories;
 mod inventory_file;
 mod object_root;
+mod redundant;
 mod sidecar;
 mod version_dirs;
 
@@ -85,16 +86,18 @@ pub(in crate::validate) fn validate_listed_object(
         extensions::check(&object, &mut report);
     }
     version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
-    let versions = version_dirs::check_each(&object, &root.version_dirs, root_file, &mut report);
-    inventories::check(root_file, &versions, spec, &mut report);
-    report.id = root_parsed
+    let versions =
+        version_dirs::check_each(&object, &root.version_dirs, root_file, spec, &mut report);
+    inventories::check(root_file, &versions, &mut report);
+    report.id = root_file
+        .and_then(|f| f.summary.as_ref())
         .or_else(|| {
             versions
                 .iter()
                 .rev()
-                .find_map(|v| v.inventory.as_ref()?.inventory.as_ref())
+                .find_map(|v| v.inventory.as_ref()?.summary.as_ref())
         })
-        .map(|i| i.id.clone());
+        .map(|s| s.id.clone());
 
     let inventories = fixity::inventories(root_file, &versions);
     let claims = if options.check_fixity {
@@ -104,7 +107,14 @@ pub(in crate::validate) fn validate_listed_object(
     };
     let (files, digests) = content::walk(&object, &versions, &claims, &mut report);
     content::check_references(root_file, &versions, &files, &mut report);
-    fixity::check(&inventories, &files, digests, &mut report);
+    fixity::check(
+        &inventories,
+        root_file,
+        &versions,
+        &files,
+        digests,
+        &mut report,
+    );
     report
 }
 
@@ -141,4 +151,79 @@ impl ObjectFs<'_> {
 /// `dir/name` for a path relative to the object root (`dir` may be the root, `""`).
 fn location(dir: &str, name: &str) -> String {
     join(dir, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::storage::LocalStorage;
+
+    /// How each version directory's inventory of fixture object `relative` ends up after
+    /// loading: (name, dropped as redundant, copy of the root's), and the findings so far
+    /// (with those of comparing prior inventories with the root's).
+    fn loaded(relative: &str) -> (Vec<(String, bool, bool)>, ObjectReport) {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ocfl");
+        let storage = LocalStorage::new(fixtures);
+        let dir = storage.open_dir(relative).expect("fixture object");
+        let entries = dir.list().expect("listing");
+        let object = ObjectFs {
+            storage: &storage,
+            root: relative,
+            dir: &*dir,
+        };
+        let mut report = ObjectReport::new(relative);
+        let root_file = inventory_file::load(&*dir, "", &entries, None, &mut report);
+        let root =
+            object_root::classify(&entries, root_file.as_ref(), SpecVersion::V1_1, &mut report);
+        let versions = version_dirs::check_each(
+            &object,
+            &root.version_dirs,
+            root_file.as_ref(),
+            SpecVersion::V1_1,
+            &mut report,
+        );
+        for finding in versions.iter().flat_map(|v| &v.cross_findings) {
+            report.push(finding.clone());
+        }
+        let outcome = versions
+            .iter()
+            .map(|v| {
+                let file = v
+                    .inventory
+                    .as_ref()
+                    .expect("every version has an inventory");
+                (v.name.clone(), file.reduced, file.same_as_root)
+            })
+            .collect();
+        (outcome, report)
+    }
+
+    fn outcome(list: &[(&str, bool, bool)]) -> Vec<(String, bool, bool)> {
+        list.iter()
+            .map(|(n, r, s)| ((*n).to_owned(), *r, *s))
+            .collect()
+    }
+
+    #[test]
+    fn older_inventories_of_a_sound_object_are_dropped_once_checked() {
+        // Three versions, fixity in md5 and sha1: v1 and v2 say nothing the root does not.
+        let (versions, report) = loaded("1.1/good-objects/spec-ex-full");
+        assert!(report.is_valid(), "{report:#?}");
+        let expected = [
+            ("v1", true, false),
+            ("v2", true, false),
+            ("v3", false, true),
+        ];
+        assert_eq!(versions, outcome(&expected));
+    }
+
+    #[test]
+    fn an_older_inventory_that_differs_stays_parsed() {
+        // The v1 inventory's state differs from the root's v1 (E066): not redundant.
+        let (versions, report) = loaded("1.1/bad-objects/E066_E092_old_manifest_digest_incorrect");
+        assert!(report.has(Code::E066), "{report:#?}");
+        assert_eq!(versions[0], ("v1".to_owned(), false, false));
+    }
 }

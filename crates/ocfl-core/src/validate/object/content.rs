@@ -185,7 +185,8 @@ fn visit(
 
 /// Checks that every content file is in the manifests and every manifest path is a content
 /// file. A version directory's inventory covers the content of its own and earlier versions;
-/// problems the root inventory already shows are not repeated for each prior inventory.
+/// problems the root inventory already shows are not repeated for each prior inventory (so a
+/// prior inventory dropped as redundant, which would add nothing here, is skipped).
 pub(super) fn check_references(
     root: Option<&InventoryFile>,
     versions: &[VersionDir],

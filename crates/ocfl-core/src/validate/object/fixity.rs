@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use super::content::{ContentFiles, DigestFindings};
 use super::inventory_file::InventoryFile;
+use super::redundant::{supported_fixity, version_of};
 use super::version_dirs::VersionDir;
 use crate::digest::{Digest, DigestAlgorithm, MultiDigester};
 use crate::inventory::Inventory;
@@ -40,6 +41,7 @@ pub(super) type Claims<'a> = HashMap<&'a str, Vec<Claim<'a>>>;
 
 /// The parsed inventories with their locations: the root's first, so that a prior
 /// inventory's claim identical to the root's is checked once and reported against the root.
+/// Prior inventories dropped as redundant are not among them: their claims are all the root's.
 pub(super) fn inventories<'a>(
     root: Option<&'a InventoryFile>,
     versions: &'a [VersionDir],
@@ -105,21 +107,44 @@ pub(super) fn claims<'a>(inventories: &'a [(String, &'a Inventory)]) -> Claims<'
 
 /// Reports fixity paths that are not content files (always), then the digests that did not
 /// match (found by the content walk when `options.check_fixity`), in path order.
+///
+/// A prior inventory dropped as redundant (`reduced`) names, for the algorithms we support,
+/// exactly the root's fixity paths in versions up to its own (see `redundant.rs`): its missing
+/// ones are reported from the root's.
 pub(super) fn check(
     inventories: &[(String, &Inventory)],
+    root: Option<&InventoryFile>,
+    versions: &[VersionDir],
     files: &ContentFiles,
     mut digests: DigestFindings,
     report: &mut ObjectReport,
 ) {
+    let reduced: Vec<(String, u32)> = versions
+        .iter()
+        .filter_map(|v| {
+            let file = v.inventory.as_ref().filter(|f| f.reduced)?;
+            Some((file.location(), v.number.number()))
+        })
+        .collect();
     let mut missing_fixity: BTreeSet<(&str, &str)> = BTreeSet::new();
     for (location, inventory) in inventories {
-        for (name, digests) in inventory.fixity.iter().flatten() {
-            if DigestAlgorithm::from_name(name).is_none() {
+        for ((_, path), _) in supported_fixity(inventory) {
+            if !files.contains_key(path) {
+                missing_fixity.insert((path, location));
+            }
+        }
+    }
+    if let Some(root) = root.and_then(|f| f.inventory.as_ref())
+        && !reduced.is_empty()
+    {
+        for ((_, path), _) in supported_fixity(root) {
+            if files.contains_key(path) {
                 continue;
             }
-            for path in digests.values().flatten() {
-                if !files.contains_key(path.as_str()) {
-                    missing_fixity.insert((path.as_str(), location));
+            let version = version_of(path);
+            for (location, up_to) in &reduced {
+                if version.is_some_and(|v| v <= *up_to) {
+                    missing_fixity.insert((path, location));
                 }
             }
         }

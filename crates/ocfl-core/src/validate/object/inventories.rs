@@ -1,49 +1,52 @@
 //! Checks across the root inventory and the inventories in version directories: E040 (a
 //! version inventory's head), E064, E066, W011, E019/E020, E110 (E037 in 1.0) and E103.
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
-use super::inventory_file::InventoryFile;
+use super::inventory_file::{InventoryFile, Summary};
 use super::version_dirs::VersionDir;
 use crate::SpecVersion;
 use crate::digest::Digest;
 use crate::inventory::{Inventory, Version};
 use crate::path::ContentPath;
-use crate::validate::code::Code;
+use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 use crate::version_num::VersionNum;
 
-/// Runs every cross-inventory check. `versions` are sorted by version number.
+/// Runs the cross-inventory checks that need every version directory: E040, E103,
+/// E019/E020 and E064, then passes on the findings of each prior inventory's comparison with
+/// the root inventory (made when it was loaded, see [`CrossCheck`]). `versions` are sorted by
+/// version number.
 pub(super) fn check(
     root: Option<&InventoryFile>,
     versions: &[VersionDir],
-    spec: SpecVersion,
     report: &mut ObjectReport,
 ) {
-    let root_inventory = root.and_then(|f| f.inventory.as_ref());
+    let root_summary = root.and_then(|f| f.summary.as_ref());
     // Inventories differing from the root's; copies of the root need only the head check.
-    let mut parsed: Vec<(&VersionDir, &InventoryFile, &Inventory)> = Vec::new();
+    let mut parsed: Vec<(&VersionDir, &InventoryFile, &Summary)> = Vec::new();
     for version in versions {
         let Some(file) = &version.inventory else {
             continue;
         };
-        let inventory = if file.same_as_root {
-            root_inventory
+        let summary = if file.same_as_root {
+            root_summary
         } else {
-            file.inventory.as_ref()
+            file.summary.as_ref()
         };
-        if let Some(inventory) = inventory {
+        if let Some(summary) = summary {
             if !file.same_as_root {
-                parsed.push((version, file, inventory));
+                parsed.push((version, file, summary));
             }
-            if inventory.head.to_string() != version.name {
+            if summary.head.to_string() != version.name {
                 report.add(
                     Code::E040,
                     format!(
                         "{}: head is {} but the inventory is in version directory {}",
                         file.location(),
-                        inventory.head,
+                        summary.head,
                         version.name
                     ),
                 );
@@ -68,52 +71,9 @@ pub(super) fn check(
             ),
         );
     }
-    let Some(root_inventory) = root_inventory else {
-        return;
-    };
-    let mut root_states = RootStates::new(root_inventory);
-    for (_, file, inventory) in parsed {
-        let location = file.location();
-        if inventory.id != root_inventory.id {
-            let code = if spec >= SpecVersion::V1_1 {
-                Code::E110
-            } else {
-                Code::E037
-            };
-            report.add(
-                code,
-                format!(
-                    "{location}: id {:?} differs from inventory.json's {:?}",
-                    inventory.id, root_inventory.id
-                ),
-            );
-        }
-        for (number, version) in &inventory.versions {
-            let Some(root_version) = root_inventory.versions.get(number) else {
-                report.add(
-                    Code::E066,
-                    format!("{location}: version {number} is not in inventory.json"),
-                );
-                continue;
-            };
-            if let Some(difference) = root_states.difference(inventory, *number, version) {
-                report.add(
-                    Code::E066,
-                    format!(
-                        "{location}: version {number} differs from inventory.json: {difference}"
-                    ),
-                );
-            }
-            let metadata = metadata_differences(version, root_version);
-            if !metadata.is_empty() {
-                report.add(
-                    Code::W011,
-                    format!(
-                        "{location}: version {number} has a different {} than inventory.json",
-                        metadata.join(", ")
-                    ),
-                );
-            }
+    for version in versions {
+        for finding in &version.cross_findings {
+            report.push(finding.clone());
         }
     }
 }
@@ -122,13 +82,13 @@ pub(super) fn check(
 /// the one before it; the root inventory stands for the head version.
 fn check_spec_order(
     root: Option<&InventoryFile>,
-    parsed: &[(&VersionDir, &InventoryFile, &Inventory)],
+    parsed: &[(&VersionDir, &InventoryFile, &Summary)],
     report: &mut ObjectReport,
 ) {
-    let root = root.and_then(|f| Some((f.location(), f.inventory.as_ref()?.spec_version)));
+    let root = root.and_then(|f| Some((f.location(), f.summary.as_ref()?.spec_version)));
     let sequence = parsed
         .iter()
-        .map(|(_, file, inventory)| (file.location(), inventory.spec_version))
+        .map(|(_, file, summary)| (file.location(), summary.spec_version))
         .chain(root);
     let mut previous: Option<(String, SpecVersion)> = None;
     for (location, version) in sequence {
@@ -149,18 +109,18 @@ fn check_spec_order(
 /// E019/E020: `contentDirectory`, when set, is set from the first version and never changes.
 fn check_content_directory(
     root: Option<&InventoryFile>,
-    parsed: &[(&VersionDir, &InventoryFile, &Inventory)],
+    parsed: &[(&VersionDir, &InventoryFile, &Summary)],
     report: &mut ObjectReport,
 ) {
     let mut all = parsed
         .iter()
-        .map(|(version, file, inventory)| (version.number.number(), file.location(), *inventory))
-        .chain(root.and_then(|f| Some((u32::MAX, f.location(), f.inventory.as_ref()?))));
+        .map(|(version, file, summary)| (version.number.number(), file.location(), *summary))
+        .chain(root.and_then(|f| Some((u32::MAX, f.location(), f.summary.as_ref()?))));
     let Some((first_number, first_location, first)) = all.next() else {
         return;
     };
-    for (_, location, inventory) in all {
-        if inventory.content_directory() == first.content_directory() {
+    for (_, location, summary) in all {
+        if summary.content_directory() == first.content_directory() {
             continue;
         }
         let code = if first_number == 1 && first.content_directory.is_none() {
@@ -172,33 +132,91 @@ fn check_content_directory(
             code,
             format!(
                 "{location}: contentDirectory is {:?} but {first_location} has {:?}",
-                inventory.content_directory(),
+                summary.content_directory(),
                 first.content_directory()
             ),
         );
     }
 }
 
-/// The root inventory's version states, inverted to logical path -> digest once per version
-/// and reused for every prior inventory.
-struct RootStates<'a> {
+/// Compares prior inventories with the root inventory as each is loaded (E110/E037, E066,
+/// W011), so that a redundant one can be dropped at once.
+pub(super) struct CrossCheck<'a> {
     root: &'a Inventory,
-    by_path: HashMap<VersionNum, BTreeMap<&'a str, &'a Digest>>,
+    /// The object's specification version (E110 in 1.1 is E037 in 1.0).
+    spec: SpecVersion,
+    /// Each root version's state inverted to logical path -> digest, built once (on first
+    /// use) however many prior inventories hold that version.
+    states: HashMap<VersionNum, OnceLock<BTreeMap<&'a str, &'a Digest>>>,
 }
 
-impl<'a> RootStates<'a> {
-    fn new(root: &'a Inventory) -> RootStates<'a> {
-        RootStates {
+impl<'a> CrossCheck<'a> {
+    pub(super) fn new(root: &'a Inventory, spec: SpecVersion) -> CrossCheck<'a> {
+        CrossCheck {
             root,
-            by_path: HashMap::new(),
+            spec,
+            states: root
+                .versions
+                .keys()
+                .map(|number| (*number, OnceLock::new()))
+                .collect(),
         }
+    }
+
+    /// The findings of comparing `prior` (at `location`) with the root inventory: another id,
+    /// a version the root lacks or whose state differs, a version with other metadata.
+    pub(super) fn findings(&self, location: &str, prior: &Inventory) -> Vec<Finding> {
+        let root = self.root;
+        let mut findings = Vec::new();
+        if prior.id != root.id {
+            let code = if self.spec >= SpecVersion::V1_1 {
+                Code::E110
+            } else {
+                Code::E037
+            };
+            findings.push(Finding::new(
+                code,
+                format!(
+                    "{location}: id {:?} differs from inventory.json's {:?}",
+                    prior.id, root.id
+                ),
+            ));
+        }
+        for (number, version) in &prior.versions {
+            let Some(root_version) = root.versions.get(number) else {
+                findings.push(Finding::new(
+                    Code::E066,
+                    format!("{location}: version {number} is not in inventory.json"),
+                ));
+                continue;
+            };
+            if let Some(difference) = self.difference(prior, *number, version) {
+                findings.push(Finding::new(
+                    Code::E066,
+                    format!(
+                        "{location}: version {number} differs from inventory.json: {difference}"
+                    ),
+                ));
+            }
+            let metadata = metadata_differences(version, root_version);
+            if !metadata.is_empty() {
+                findings.push(Finding::new(
+                    Code::W011,
+                    format!(
+                        "{location}: version {number} has a different {} than inventory.json",
+                        metadata.join(", ")
+                    ),
+                ));
+            }
+        }
+        findings
     }
 
     /// How `prior`'s block for version `number` differs in logical state from the root's, if
     /// it does. With the same digest algorithm the digests are compared; otherwise each
     /// logical path's content paths (digests of different algorithms cannot be compared).
     fn difference(
-        &mut self,
+        &self,
         prior: &Inventory,
         number: VersionNum,
         version: &Version,
@@ -207,9 +225,9 @@ impl<'a> RootStates<'a> {
         let root_version = root.versions.get(&number)?;
         if prior.digest_algorithm == root.digest_algorithm {
             let root_state = self
-                .by_path
-                .entry(number)
-                .or_insert_with(|| invert(root_version));
+                .states
+                .get(&number)?
+                .get_or_init(|| invert(root_version));
             let prior_state = invert(version);
             return first_difference(&prior_state, root_state, |a, b| a == b, |d| d.to_string());
         }

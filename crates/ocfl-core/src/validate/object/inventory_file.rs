@@ -5,12 +5,14 @@ use foldhash::HashSet;
 use std::sync::OnceLock;
 
 use super::{location, sidecar};
+use crate::SpecVersion;
 use crate::digest::{Digest, DigestAlgorithm};
 use crate::inventory::{Inventory, parse_inventory};
 use crate::sidecar::INVENTORY_FILE;
 use crate::storage::{Directory, Entry, EntryKind};
 use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
+use crate::version_num::VersionNum;
 
 /// An inventory file as found in the object.
 pub(super) struct InventoryFile {
@@ -21,8 +23,15 @@ pub(super) struct InventoryFile {
     /// large object they would sit beside the parsed inventory for the whole validation.
     pub fingerprint: Option<Fingerprint>,
     /// The parsed inventory, when its structure could be recovered. `None` also when the
-    /// file is byte-identical to the root inventory: it is then not parsed again.
+    /// file is byte-identical to the root inventory (it is then not parsed again), and when it
+    /// was dropped as redundant with the root's (`reduced`).
     pub inventory: Option<Inventory>,
+    /// What the whole-object checks need of the parsed inventory, kept when it is dropped;
+    /// `None` when there was none (or it is a copy of the root's).
+    pub summary: Option<Summary>,
+    /// Whether the parsed inventory was dropped, having been checked against the root's and
+    /// found redundant with it (see `redundant.rs`).
+    pub reduced: bool,
     /// Whether the bytes are those of the root inventory (so every finding about the root
     /// inventory holds for this file too).
     pub same_as_root: bool,
@@ -38,6 +47,33 @@ impl InventoryFile {
     /// `inventory.json` or `v1/inventory.json`.
     pub fn location(&self) -> String {
         location(&self.dir, INVENTORY_FILE)
+    }
+}
+
+/// What the checks made after loading need of an inventory (E040, E103, E019/E020, the
+/// report's id), small enough to keep for every version once the inventory is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct Summary {
+    pub id: String,
+    pub spec_version: SpecVersion,
+    pub head: VersionNum,
+    /// `contentDirectory` as written.
+    pub content_directory: Option<String>,
+}
+
+impl Summary {
+    fn of(inventory: &Inventory) -> Summary {
+        Summary {
+            id: inventory.id.clone(),
+            spec_version: inventory.spec_version,
+            head: inventory.head,
+            content_directory: inventory.content_directory.clone(),
+        }
+    }
+
+    /// The content directory in effect (see [`Inventory::content_directory`]).
+    pub fn content_directory(&self) -> &str {
+        self.content_directory.as_deref().unwrap_or("content")
     }
 }
 
@@ -82,6 +118,8 @@ pub(super) fn load(
             dir: dir.to_owned(),
             fingerprint: None,
             inventory: None,
+            summary: None,
+            reduced: false,
             same_as_root: true,
             findings: Vec::new(),
             sidecars,
@@ -125,7 +163,9 @@ pub(super) fn load(
     Some(InventoryFile {
         dir: dir.to_owned(),
         fingerprint: dir.is_empty().then(|| Fingerprint::of(&bytes)),
+        summary: parsed.inventory.as_ref().map(Summary::of),
         inventory: parsed.inventory,
+        reduced: false,
         same_as_root: false,
         findings: parsed.findings,
         sidecars,

@@ -3,14 +3,15 @@
 
 use foldhash::HashSet;
 
-use rayon::prelude::*;
-
 use super::ObjectFs;
-use super::inventory_file::{self, InventoryFile, is_accounted};
+use super::inventories::CrossCheck;
+use super::inventory_file::{self, InventoryFile, Summary, is_accounted};
 use super::object_root::VersionDirName;
+use super::redundant::Redundancy;
+use crate::SpecVersion;
 use crate::inventory::Inventory;
 use crate::storage::{Entry, EntryKind};
-use crate::validate::code::Code;
+use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 use crate::version_num::VersionNum;
 
@@ -22,6 +23,9 @@ pub(super) struct VersionDir {
     pub number: VersionNum,
     /// Its inventory, when present and readable.
     pub inventory: Option<InventoryFile>,
+    /// The findings of comparing its inventory with the root's, made when it was loaded and
+    /// reported with the other cross-inventory checks (see `inventories::check`).
+    pub cross_findings: Vec<Finding>,
     /// The content directory's path relative to the object root (`v1/content`), when the
     /// version directory has one.
     pub content_dir: Option<String>,
@@ -101,24 +105,35 @@ pub(super) fn check_sequence(
 /// Lists every version directory, loads its inventory, and checks what it holds. The
 /// content directory is the root inventory's (or, without one, the latest version
 /// inventory's); differences between inventories are reported by the cross-inventory checks.
+///
+/// A prior inventory (one that is not a copy of the root's) is compared with the root's as
+/// soon as it is loaded, and then dropped if it is redundant with it (see `redundant.rs`):
+/// the parsed inventories alive at once are then the root's and the one being loaded, not
+/// every version's. `spec` is the object's specification version.
 pub(super) fn check_each(
     object: &ObjectFs<'_>,
     dirs: &[VersionDirName],
     root_file: Option<&InventoryFile>,
+    spec: SpecVersion,
     report: &mut ObjectReport,
 ) -> Vec<VersionDir> {
     let root = root_file.and_then(|f| f.inventory.as_ref());
-    // Inventories are read, parsed and digested in parallel; each directory's findings are
-    // gathered apart and added in version order, so the report does not depend on timing.
+    let against_root = root.map(|r| (CrossCheck::new(r, spec), Redundancy::new(r)));
+    // One version directory at a time, so that at most one prior inventory is parsed beside
+    // the root's before it is reduced (a large one is still parsed while its sidecar digest is
+    // computed on another thread, see `inventory_file::load`). Loading them in parallel held
+    // several at once; it was faster only for one object of several large versions, and
+    // slower for a root of many small objects, which the storage root walk already validates
+    // in parallel (`cargo xtask bench validate --scale small`: 1.3-1.5x the time).
     let loaded: Vec<(VersionDir, Vec<Entry>, ObjectReport)> = dirs
-        .par_iter()
+        .iter()
         .map(|dir| {
             let mut findings = ObjectReport::default();
             let listed = object
                 .dir
                 .open_dir(&dir.name)
                 .and_then(|handle| Ok((handle.list()?, handle)));
-            let (entries, inventory) = match listed {
+            let (entries, mut inventory) = match listed {
                 Ok((entries, handle)) => {
                     let inventory = inventory_file::load(
                         &*handle,
@@ -134,16 +149,28 @@ pub(super) fn check_each(
                     (Vec::new(), None)
                 }
             };
-            if inventory.is_none() {
-                findings.add(
+            let mut cross_findings = Vec::new();
+            match (&mut inventory, &against_root) {
+                (None, _) => findings.add(
                     Code::W010,
                     format!("{}: version directory has no inventory.json", dir.name),
-                );
+                ),
+                (Some(file), Some((cross, redundancy))) => {
+                    if let Some(prior) = &file.inventory {
+                        cross_findings = cross.findings(&file.location(), prior);
+                        if redundancy.holds(prior, dir.number.number()) {
+                            file.inventory = None;
+                            file.reduced = true;
+                        }
+                    }
+                }
+                (Some(_), None) => {}
             }
             let version = VersionDir {
                 name: dir.name.clone(),
                 number: dir.number,
                 inventory,
+                cross_findings,
                 content_dir: None,
                 adds_content: None,
             };
@@ -157,15 +184,15 @@ pub(super) fn check_each(
         listed.push((version, entries));
     }
 
-    let content_name = root
-        .or_else(|| {
-            listed
-                .iter()
-                .rev()
-                .find_map(|(v, _)| v.inventory.as_ref()?.inventory.as_ref())
-        })
-        .map_or("content", Inventory::content_directory)
-        .to_owned();
+    let content_name = match root {
+        Some(root) => root.content_directory(),
+        None => listed
+            .iter()
+            .rev()
+            .find_map(|(v, _)| v.inventory.as_ref()?.summary.as_ref())
+            .map_or("content", Summary::content_directory),
+    }
+    .to_owned();
     let adding = root.map(|r| versions_adding_content(r, &content_name));
 
     listed
