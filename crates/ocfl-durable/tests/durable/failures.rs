@@ -180,6 +180,50 @@ async fn an_object_changed_after_planning_fails_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_object_is_refused_before_anything_is_written() {
+    let fx = Fixture::new();
+    let service = fx.service(tuning());
+    let worker = fx.worker(fx.env());
+    let v1 = fx.source("v1", &[("a.txt", b"a")]);
+    service
+        .commit(&CommitRequest::new(ID, &v1))
+        .await
+        .expect("v1");
+    // A stray file in the object root (E001): the inventory and its sidecar are intact, so
+    // only the structure check sees it.
+    let object = fx.root.join(fx.object_path(ID));
+    let stray = object.join("stray.txt");
+    std::fs::write(&stray, b"stray").expect("write");
+    let v2 = fx.source("v2", &[("a.txt", b"a"), ("b.txt", b"b")]);
+    let result = service.commit(&CommitRequest::new(ID, &v2)).await;
+    let Err(CommitError::Failed { run, message, .. }) = result else {
+        panic!("expected a failed run, got {result:?}");
+    };
+    for part in [ID, "(E001)", "nothing was written", "ocfl validate"] {
+        assert!(message.contains(part), "{part:?} missing from: {message}");
+    }
+    let history = service.history(&run).await.expect("history");
+    assert!(failures(&history).is_empty(), "not retried");
+    // Refused while staging: the source is not read, nothing is planned.
+    assert!(
+        !scheduled(&history).contains(&"ocfl.create-plan".to_owned()),
+        "{:?}",
+        scheduled(&history)
+    );
+    assert!(fx.leftovers(&run).is_empty());
+    assert!(!object.join("v2").exists(), "no v2 in the object");
+    // Once repaired, the same commit updates it.
+    std::fs::remove_file(&stray).expect("remove");
+    let done = service
+        .commit(&CommitRequest::new(ID, &v2))
+        .await
+        .expect("v2");
+    assert_eq!(done.version, "v2");
+    fx.assert_holds(ID, &v2);
+    worker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_io_errors_are_retried() {
     let fx = Fixture::new();
     let service = fx.service(tuning());
