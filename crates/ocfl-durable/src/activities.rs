@@ -15,7 +15,7 @@ use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::User;
-use ocfl_core::validate::{ValidationOptions, validate_object};
+use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -356,20 +356,46 @@ fn check_structure(
     if report.is_valid() {
         return Ok(());
     }
-    let codes: BTreeSet<&str> = report.errors.iter().map(|f| f.code.as_str()).collect();
+    let codes: BTreeSet<Code> = report.errors.iter().map(|f| f.code).collect();
     let first = report
         .errors
         .first()
         .map(|f| format!(" (first: {}: {})", f.code.as_str(), f.message))
         .unwrap_or_default();
+    // Another process writing the object through another engine store (nothing serializes
+    // the two) shows exactly these codes while its update is in flight.
+    let in_flight = if codes.iter().all(|c| IN_FLIGHT.contains(c)) {
+        "; if another process is updating this object, these are its update in progress: commit again once it is done"
+    } else {
+        ""
+    };
     Err(ActivityError::refused(
         RefusalKind::InvalidObject,
         format!(
-            "object {object_id} at {object_path} is invalid ({}){first}; refusing to update it, nothing was written; run `ocfl validate {object_id}` for details",
-            codes.into_iter().collect::<Vec<_>>().join(", ")
+            "object {object_id} at {object_path} is invalid ({}){first}; refusing to update it, nothing was written; run `ocfl validate {object_id}` for details{in_flight}",
+            codes
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     ))
 }
+
+/// What a validator can see of an update in flight (docs/durability.md, section 9): a new
+/// version directory the root inventory does not name yet (E046, and E023, E040, E064, E066
+/// from reading it as the latest version), the new root inventory beside the old sidecar
+/// (E060), and on a spec upgrade two declarations or a mismatched one (E003, E038).
+const IN_FLIGHT: [Code; 8] = [
+    Code::E003,
+    Code::E023,
+    Code::E038,
+    Code::E040,
+    Code::E046,
+    Code::E060,
+    Code::E064,
+    Code::E066,
+];
 
 /// Cuts the plan's steps into activities: runs of copies into batches of at most `max_files`
 /// files and `max_bytes` bytes (a larger file alone), and each run of the other steps (few,
