@@ -3,6 +3,7 @@
 //! Inputs and outputs are small: large data (the stage, the plan) goes to the blob directory
 //! and only its digest travels through the history.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::User;
-use ocfl_core::validate::{ValidationOptions, validate_object};
+use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -26,7 +27,7 @@ use crate::refusal::{ActivityError, Refusal, RefusalKind};
 use crate::request::{Command, Verify};
 use crate::stage_form;
 
-/// Reads the source into a stage blob.
+/// Refuses an existing object that is already invalid, then reads the source into a stage blob.
 pub(crate) const BUILD_STAGE: &str = "ocfl.build-stage";
 /// Plans the update against the object's current inventory.
 pub(crate) const CREATE_PLAN: &str = "ocfl.create-plan";
@@ -197,10 +198,18 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
-    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
+    let in_root = env.object_path(&command.object_id)?;
+    let object_path = env.fs_path(&in_root);
     // An existing object's algorithm decides how the source is hashed.
     let base =
         read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
+    if base.is_some() {
+        // Before the source is read, so an invalid object is refused at once. Staging comes
+        // before the run's first write and is never run again once its result is recorded:
+        // this sees the object as the user left it, never one of this run's own half-written
+        // states (docs/durability.md, sections 5 and 9).
+        check_structure(env, &command.object_id, &in_root, &object_path)?;
+    }
     let digest_algorithm = match (command.digest_for(base.is_some()), &base) {
         (Some(name), _) => algorithm(name)?,
         (None, Some(base)) => base.inventory.digest_algorithm,
@@ -328,6 +337,64 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
         }
     }
 }
+
+/// Refuses to update an object that is already invalid: writing a new version into it would
+/// change the storage root only for the verification after the update to fail. The check is
+/// the structural one of [`Verify::Structure`] (inventories, sidecars, the object's entries and
+/// directories, every listed file present): no content is read. Warnings do not refuse.
+fn check_structure(
+    env: &Environment,
+    object_id: &str,
+    in_root: &str,
+    object_path: &str,
+) -> Result<(), ActivityError> {
+    let options = ValidationOptions {
+        check_fixity: false,
+    };
+    let report = validate_object(env.storage(), in_root, &options);
+    if report.is_valid() {
+        return Ok(());
+    }
+    let codes: BTreeSet<Code> = report.errors.iter().map(|f| f.code).collect();
+    let first = report
+        .errors
+        .first()
+        .map(|f| format!(" (first: {}: {})", f.code.as_str(), f.message))
+        .unwrap_or_default();
+    // Another process writing the object through another engine store (nothing serializes
+    // the two) shows exactly these codes while its update is in flight.
+    let in_flight = if codes.iter().all(|c| IN_FLIGHT.contains(c)) {
+        "; if another process is updating this object, these are its update in progress: commit again once it is done"
+    } else {
+        ""
+    };
+    Err(ActivityError::refused(
+        RefusalKind::InvalidObject,
+        format!(
+            "object {object_id} at {object_path} is invalid ({}){first}; refusing to update it, nothing was written; run `ocfl validate {object_id}` for details{in_flight}",
+            codes
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+/// What a validator can see of an update in flight (docs/durability.md, section 9): a new
+/// version directory the root inventory does not name yet (E046, and E023, E040, E064, E066
+/// from reading it as the latest version), the new root inventory beside the old sidecar
+/// (E060), and on a spec upgrade two declarations or a mismatched one (E003, E038).
+const IN_FLIGHT: [Code; 8] = [
+    Code::E003,
+    Code::E023,
+    Code::E038,
+    Code::E040,
+    Code::E046,
+    Code::E060,
+    Code::E064,
+    Code::E066,
+];
 
 /// Cuts the plan's steps into activities: runs of copies into batches of at most `max_files`
 /// files and `max_bytes` bytes (a larger file alone), and each run of the other steps (few,

@@ -180,6 +180,77 @@ async fn an_object_changed_after_planning_fails_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_object_is_refused_before_anything_is_written() {
+    let fx = Fixture::new();
+    let service = fx.service(tuning());
+    let worker = fx.worker(fx.env());
+    let v1 = fx.source("v1", &[("a.txt", b"a")]);
+    service
+        .commit(&CommitRequest::new(ID, &v1))
+        .await
+        .expect("v1");
+    // A stray file in the object root (E001): the inventory and its sidecar are intact, so
+    // only the structure check sees it.
+    let object = fx.root.join(fx.object_path(ID));
+    let stray = object.join("stray.txt");
+    std::fs::write(&stray, b"stray").expect("write");
+    let v2 = fx.source("v2", &[("a.txt", b"a"), ("b.txt", b"b")]);
+    let result = service.commit(&CommitRequest::new(ID, &v2)).await;
+    let Err(CommitError::Failed { run, message, .. }) = result else {
+        panic!("expected a failed run, got {result:?}");
+    };
+    for part in [ID, "(E001)", "nothing was written", "ocfl validate"] {
+        assert!(message.contains(part), "{part:?} missing from: {message}");
+    }
+    assert!(!message.contains("in progress"), "{message}");
+    let history = service.history(&run).await.expect("history");
+    assert!(failures(&history).is_empty(), "not retried");
+    // Refused while staging: the source is not read, nothing is planned.
+    assert!(
+        !scheduled(&history).contains(&"ocfl.create-plan".to_owned()),
+        "{:?}",
+        scheduled(&history)
+    );
+    assert!(fx.leftovers(&run).is_empty());
+    assert!(!object.join("v2").exists(), "no v2 in the object");
+    // Once repaired, the same commit updates it.
+    std::fs::remove_file(&stray).expect("remove");
+    let done = service
+        .commit(&CommitRequest::new(ID, &v2))
+        .await
+        .expect("v2");
+    assert_eq!(done.version, "v2");
+    fx.assert_holds(ID, &v2);
+
+    // A version directory the root inventory does not name yet (E046) is what another
+    // process's update in flight looks like: the refusal says so.
+    copy_dir(&object.join("v2"), &object.join("v3"));
+    let v3 = fx.source("v3", &[("c.txt", b"c")]);
+    let result = service.commit(&CommitRequest::new(ID, &v3)).await;
+    let Err(CommitError::Failed { message, .. }) = result else {
+        panic!("expected a failed run, got {result:?}");
+    };
+    for part in ["E046", "update in progress", "nothing was written"] {
+        assert!(message.contains(part), "{part:?} missing from: {message}");
+    }
+    assert!(!object.join("v3/content/c.txt").exists());
+    worker.shutdown().await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_io_errors_are_retried() {
     let fx = Fixture::new();
     let service = fx.service(tuning());
