@@ -731,13 +731,8 @@ fn state_option_and_variable_choose_the_store() {
 /// are installed (skipped with a note otherwise).
 #[test]
 fn objects_pass_rocfl_and_ocfl_py_validation() {
-    let rocfl = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cargo/bin/rocfl"))
-        .filter(|p| p.is_file());
-    let ocfl_py = std::process::Command::new("ocfl-validate.py")
-        .arg("--help")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let rocfl = installed_rocfl();
+    let ocfl_py = ocfl_py_installed();
     if rocfl.is_none() && !ocfl_py {
         eprintln!("note: neither rocfl nor ocfl-validate.py is installed; skipping");
         return;

@@ -232,13 +232,8 @@ fn init_json_keeps_its_shape_and_verbose_names_the_file() {
 /// it), whatever the root holds.
 #[test]
 fn rocfl_and_ocfl_py_accept_the_root_and_its_sha256_objects() {
-    let rocfl = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cargo/bin/rocfl"))
-        .filter(|p| p.is_file());
-    let ocfl_py = std::process::Command::new("ocfl-validate.py")
-        .arg("--help")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let rocfl = installed_rocfl();
+    let ocfl_py = ocfl_py_installed();
     if rocfl.is_none() && !ocfl_py {
         eprintln!("note: neither rocfl nor ocfl-validate.py is installed; skipping");
         return;

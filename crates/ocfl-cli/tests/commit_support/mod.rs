@@ -259,3 +259,18 @@ pub fn scratch() -> tempfile::TempDir {
         .flatten();
     on_shm.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))
 }
+
+/// rocfl, when installed where `cargo install` puts it (`~/.cargo/bin/rocfl`).
+pub fn installed_rocfl() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|home| Path::new(&home).join(".cargo/bin/rocfl"))
+        .filter(|p| p.is_file())
+}
+
+/// Whether ocfl-py's `ocfl-validate.py` is installed and runs.
+pub fn ocfl_py_installed() -> bool {
+    Command::new("ocfl-validate.py")
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
