@@ -183,34 +183,18 @@ impl<'de> Visitor<'de> for JsonVisitor {
 }
 
 /// An object key, borrowed from the document when it has no escapes. (`Cow<str>`'s own
-/// `Deserialize` always copies.)
+/// `Deserialize` always copies.) Read by the value visitor, whose string cases borrow alike.
 struct Key<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(s)))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(s.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(s)))
+        match deserializer.deserialize_str(JsonVisitor)? {
+            Json::String(key) => Ok(Key(key)),
+            other => Err(de::Error::invalid_type(
+                de::Unexpected::Other(other.kind()),
+                &"an object key",
+            )),
+        }
     }
 }
 
