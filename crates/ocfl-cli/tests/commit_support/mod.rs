@@ -274,3 +274,38 @@ pub fn ocfl_py_installed() -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// `rocfl -r ROOT validate ARGS...`, asserted to succeed; its stdout. `None` (with a note)
+/// when rocfl is not installed.
+pub fn rocfl_validate(root: &Path, args: &[&str]) -> Option<String> {
+    let Some(rocfl) = installed_rocfl() else {
+        eprintln!("note: rocfl is not installed; skipping it");
+        return None;
+    };
+    let output = Command::new(rocfl)
+        .arg("-r")
+        .arg(root)
+        .arg("validate")
+        .args(args)
+        .output()
+        .expect("run rocfl");
+    let out = stdout(&output);
+    assert!(output.status.success(), "rocfl: {out}{}", stderr(&output));
+    Some(out)
+}
+
+/// `ocfl-validate.py PATH`, asserted to succeed; its stdout. `None` (with a note) when
+/// ocfl-py is not installed.
+pub fn ocfl_py_validate(path: &Path) -> Option<String> {
+    if !ocfl_py_installed() {
+        eprintln!("note: ocfl-validate.py is not installed; skipping it");
+        return None;
+    }
+    let output = Command::new("ocfl-validate.py")
+        .arg(path)
+        .output()
+        .expect("run ocfl-validate.py");
+    let out = stdout(&output);
+    assert!(output.status.success(), "ocfl-py: {out}{}", stderr(&output));
+    Some(out)
+}
