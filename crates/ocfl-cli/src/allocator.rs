@@ -12,7 +12,8 @@
 //! a second (ten for whole arena chunks) and transparent huge pages round it up, so
 //! verification stacked on top of it: about 240 MiB. Without huge pages (the `no_thp`
 //! feature in Cargo.toml) and with a 100 ms purge delay: about 165 MiB. (10 ms gave 160 MiB
-//! but cost 'large' commits about 7% more CPU (2.48 s against 2.32 s), re-faulting their copy buffers.)
+//! but cost 'large' commits about 7% more CPU, 2.48 s against 2.32 s, re-faulting their copy
+//! buffers.)
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
