@@ -1,0 +1,357 @@
+//! The store: blocking operations on the keys below one prefix.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use ocfl_core::storage::{Entry, EntryKind, join};
+
+use crate::error::Redactor;
+use crate::read::ObjectReader;
+use crate::runtime::Runtime;
+use crate::write::Upload;
+use crate::{Error, Location};
+
+/// A storage root in an object store: every key below `s3://BUCKET/PREFIX`.
+///
+/// Paths are storage paths (relative, `/`-separated, checked like
+/// [`ocfl_core::storage::check_storage_path`]); each maps to the key `PREFIX/PATH`. There are
+/// no directories: a "directory" is the common prefix of the keys below it, so it exists
+/// exactly while some key below it does. Every method blocks until the server answered
+/// (after retries); see [`crate::S3Builder`] for where requests run.
+///
+/// Cloning is cheap: clones share the client, its connection pool and its request limit.
+#[derive(Clone)]
+pub struct ObjectStorage {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) location: Location,
+    pub(crate) runtime: Runtime,
+    pub(crate) redactor: Redactor,
+    pub(crate) part_size: usize,
+    pub(crate) parts_in_flight: usize,
+}
+
+/// An entity tag: the version of a key's bytes as the server names it, for conditional writes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ETag(pub String);
+
+impl std::fmt::Display for ETag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a HEAD of a key tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The size in bytes.
+    pub size: u64,
+    /// The key's entity tag.
+    pub e_tag: Option<ETag>,
+}
+
+// The client's configuration holds credentials: only the location is shown.
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectStorage {
+    pub(crate) fn from_inner(inner: Inner) -> ObjectStorage {
+        ObjectStorage {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The bucket and prefix.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// `s3://bucket/key` for a storage path, for messages and reports.
+    pub fn url(&self, path: &str) -> String {
+        self.inner.location.url(path)
+    }
+
+    pub(crate) fn key(&self, path: &str) -> Result<Path, Error> {
+        self.inner.location.key(path)
+    }
+
+    /// Runs a request on the store's runtime, mapping its error for `op` on `path`.
+    pub(crate) fn request<T, F>(&self, op: &'static str, path: &str, future: F) -> Result<T, Error>
+    where
+        F: Future<Output = object_store::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.inner.runtime.run(future) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.inner.redactor.map(op, self.url(path), error)),
+            Err(message) => Err(Error::Runtime {
+                op,
+                url: self.url(path),
+                message,
+            }),
+        }
+    }
+
+    /// The entries of directory `dir` (one listing with delimiter `/`), sorted by name:
+    /// keys are files, common prefixes directories. A directory with no key below it does not
+    /// exist ([`Error::NotFound`]), except the root, which lists as empty.
+    pub fn list(&self, dir: &str) -> Result<Vec<Entry>, Error> {
+        let key = self.key(dir)?;
+        let store = Arc::clone(&self.inner.store);
+        let prefix = (!key.as_ref().is_empty()).then_some(key);
+        let listing = self.request("list", dir, async move {
+            store.list_with_delimiter(prefix.as_ref()).await
+        })?;
+        let location = &self.inner.location;
+        let name = |key: &Path| -> Option<String> {
+            let relative = location.relative(key)?;
+            Some(relative.rsplit('/').next().unwrap_or(relative).to_owned())
+        };
+        let mut entries: Vec<Entry> = listing
+            .objects
+            .iter()
+            .filter_map(|object| name(&object.location))
+            .map(|name| Entry {
+                name,
+                kind: EntryKind::File,
+            })
+            .chain(
+                listing
+                    .common_prefixes
+                    .iter()
+                    .filter_map(name)
+                    .map(|name| Entry {
+                        name,
+                        kind: EntryKind::Directory,
+                    }),
+            )
+            .collect();
+        if entries.is_empty() && !dir.is_empty() {
+            return Err(Error::NotFound { url: self.url(dir) });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// Whether `path` is a key (a file) or the prefix of some keys (a directory).
+    pub fn kind(&self, path: &str) -> Result<EntryKind, Error> {
+        if path.is_empty() {
+            self.key(path)?;
+            return Ok(EntryKind::Directory);
+        }
+        match self.head(path) {
+            Ok(_) => Ok(EntryKind::File),
+            Err(error) if error.is_not_found() => {
+                if self.has_keys_below(path)? {
+                    Ok(EntryKind::Directory)
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether any key lies below `dir/` (one listing request of one page).
+    fn has_keys_below(&self, dir: &str) -> Result<bool, Error> {
+        let key = self.key(dir)?;
+        let store = Arc::clone(&self.inner.store);
+        self.request("list", dir, async move {
+            let mut keys = store.list(Some(&key));
+            keys.next().await.transpose().map(|first| first.is_some())
+        })
+    }
+
+    /// The size and entity tag of the key at `path`.
+    pub fn head(&self, path: &str) -> Result<KeyInfo, Error> {
+        let key = self.key(path)?;
+        let store = Arc::clone(&self.inner.store);
+        let meta = self.request("head", path, async move { store.head(&key).await })?;
+        Ok(KeyInfo {
+            size: meta.size,
+            e_tag: meta.e_tag.map(ETag),
+        })
+    }
+
+    /// Opens the key at `path` for streaming: the bytes arrive as they are read, a few network
+    /// chunks ahead, whatever the size of the key.
+    pub fn open(&self, path: &str) -> Result<ObjectReader, Error> {
+        let key = self.key(path)?;
+        let store = Arc::clone(&self.inner.store);
+        let result = self.request("get", path, async move { store.get(&key).await })?;
+        Ok(ObjectReader::start(self.clone(), path, result))
+    }
+
+    /// The whole bytes of the key at `path`.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
+        self.read_with_e_tag(path).map(|(bytes, _)| bytes)
+    }
+
+    /// The whole bytes of the key at `path` and the entity tag of exactly those bytes, for a
+    /// later [`ObjectStorage::put_if_match`].
+    pub fn read_with_e_tag(&self, path: &str) -> Result<(Vec<u8>, Option<ETag>), Error> {
+        let key = self.key(path)?;
+        let store = Arc::clone(&self.inner.store);
+        let (bytes, e_tag) = self.request("get", path, async move {
+            let result = store.get(&key).await?;
+            let e_tag = result.meta.e_tag.clone();
+            Ok((result.bytes().await?, e_tag))
+        })?;
+        Ok((Vec::from(bytes), e_tag.map(ETag)))
+    }
+
+    /// Writes `bytes` to `path` in one PUT: readers see the old bytes or the new ones, and the
+    /// new ones are durable when this returns. Returns the new entity tag.
+    pub fn put(&self, path: &str, bytes: impl Into<Bytes>) -> Result<Option<ETag>, Error> {
+        self.put_with_mode(path, bytes.into(), PutMode::Overwrite)
+    }
+
+    /// Writes `bytes` to `path` only if no key is there (`If-None-Match: *`); otherwise fails
+    /// with [`Error::AlreadyExists`] and writes nothing.
+    pub fn put_if_absent(
+        &self,
+        path: &str,
+        bytes: impl Into<Bytes>,
+    ) -> Result<Option<ETag>, Error> {
+        self.put_with_mode(path, bytes.into(), PutMode::Create)
+    }
+
+    /// Writes `bytes` to `path` only if the key's entity tag is still `e_tag` (`If-Match`);
+    /// otherwise fails with [`Error::PreconditionFailed`] (or [`Error::NotFound`] when the key
+    /// is gone) and writes nothing.
+    pub fn put_if_match(
+        &self,
+        path: &str,
+        bytes: impl Into<Bytes>,
+        e_tag: &ETag,
+    ) -> Result<Option<ETag>, Error> {
+        let version = UpdateVersion {
+            e_tag: Some(e_tag.0.clone()),
+            version: None,
+        };
+        self.put_with_mode(path, bytes.into(), PutMode::Update(version))
+    }
+
+    fn put_with_mode(
+        &self,
+        path: &str,
+        bytes: Bytes,
+        mode: PutMode,
+    ) -> Result<Option<ETag>, Error> {
+        let key = self.key(path)?;
+        let store = Arc::clone(&self.inner.store);
+        let options = PutOptions::from(mode);
+        let result = self.request("put", path, async move {
+            store
+                .put_opts(&key, PutPayload::from_bytes(bytes), options)
+                .await
+        })?;
+        Ok(result.e_tag.map(ETag))
+    }
+
+    /// Starts writing the key at `path`: the bytes written go out in parts as they come (a
+    /// multipart upload once they exceed one part, a single PUT otherwise), so memory stays a
+    /// few parts whatever the size. Nothing is visible until [`Upload::finish`]; an upload
+    /// dropped unfinished is aborted.
+    pub fn create(&self, path: &str) -> Result<Upload, Error> {
+        let key = self.key(path)?;
+        Ok(Upload::new(self.clone(), path, key))
+    }
+
+    /// Deletes the key at `path`; a missing key is not an error.
+    pub fn delete(&self, path: &str) -> Result<(), Error> {
+        let key = self.key(path)?;
+        let store = Arc::clone(&self.inner.store);
+        match self.request("delete", path, async move { store.delete(&key).await }) {
+            Err(error) if error.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Deletes every key below `dir/` (bulk deletes of up to 1,000 keys a request); returns
+    /// how many there were. The key `dir` itself, if any, is left alone.
+    pub fn delete_prefix(&self, dir: &str) -> Result<usize, Error> {
+        let key = self.key(dir)?;
+        let store = Arc::clone(&self.inner.store);
+        let prefix = (!key.as_ref().is_empty()).then_some(key);
+        self.request("delete", dir, async move {
+            let keys = store
+                .list(prefix.as_ref())
+                .map_ok(|meta| meta.location)
+                .boxed();
+            let deleted = store.delete_stream(keys).try_collect::<Vec<_>>().await?;
+            Ok(deleted.len())
+        })
+    }
+
+    /// Removes the key at `path` and every key below `path/` (a file, or a whole directory);
+    /// nothing there is not an error.
+    pub fn remove(&self, path: &str) -> Result<(), Error> {
+        if !path.is_empty() {
+            self.delete(path)?;
+        }
+        self.delete_prefix(path).map(|_| ())
+    }
+
+    /// Copies the key at `from` to `to` on the server (no bytes pass through this process).
+    pub fn copy(&self, from: &str, to: &str) -> Result<(), Error> {
+        let source = self.key(from)?;
+        let destination = self.key(to)?;
+        let store = Arc::clone(&self.inner.store);
+        self.request("copy", from, async move {
+            store.copy(&source, &destination).await
+        })
+    }
+
+    /// Moves `from` to `to`: a key, or every key below a directory, copied on the server and
+    /// then deleted. Not atomic: a reader can see both, or (for a directory) part of each.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), Error> {
+        self.key(to)?;
+        match self.head(from) {
+            Ok(_) => {
+                self.copy(from, to)?;
+                return self.delete(from);
+            }
+            Err(error) if !error.is_not_found() => return Err(error),
+            Err(_) => {}
+        }
+        let source = self.key(from)?;
+        let store = Arc::clone(&self.inner.store);
+        let keys: Vec<Path> = self.request("list", from, async move {
+            store
+                .list(Some(&source))
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await
+        })?;
+        if keys.is_empty() {
+            return Err(Error::NotFound {
+                url: self.url(from),
+            });
+        }
+        for key in &keys {
+            let below = self
+                .inner
+                .location
+                .relative(key)
+                .and_then(|relative| relative.strip_prefix(from)?.strip_prefix('/'))
+                .ok_or_else(|| Error::InvalidPath {
+                    path: key.to_string(),
+                    root: self.inner.location.to_string(),
+                })?;
+            self.copy(&join(from, below), &join(to, below))?;
+        }
+        self.delete_prefix(from).map(|_| ())
+    }
+}

@@ -1,0 +1,14 @@
+//! The store against a real S3-compatible server (moto in CI), each test in its own bucket.
+//! Without `OCFL_TEST_S3_ENDPOINT` the tests say they are skipped; with
+//! `OCFL_TEST_REQUIRE_SERVICES=1` they fail instead.
+
+mod support;
+
+// Listing, kinds, reading and writing keys; copies, renames and removals.
+mod keys;
+// Streamed multipart uploads and aborts.
+mod upload;
+// Conditional writes (`If-None-Match: *`, `If-Match`).
+mod conditional;
+// Prefix confinement and what errors say.
+mod safety;
