@@ -27,6 +27,7 @@ mod error;
 mod location;
 mod read;
 mod runtime;
+mod storage;
 mod store;
 mod write;
 

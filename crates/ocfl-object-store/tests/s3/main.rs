@@ -12,3 +12,5 @@ mod upload;
 mod conditional;
 // Prefix confinement and what errors say.
 mod safety;
+// The official fixtures and a storage root validate on a bucket exactly as on disk.
+mod validation;

@@ -1,0 +1,74 @@
+//! `ocfl-core`'s storage seam over the store, so that reading and validating work on a bucket
+//! exactly as on a directory.
+
+use std::io::{self, Read};
+
+use ocfl_core::storage::{Entry, EntryKind, Storage, StorageError, check_storage_path};
+
+use crate::{Error, ObjectStorage};
+
+/// Maps an object-store error for `op` on the storage path `path`.
+fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
+    match error {
+        Error::NotFound { .. } => StorageError::NotFound(path.to_owned()),
+        Error::InvalidPath { .. } => StorageError::InvalidPath(path.to_owned()),
+        other => StorageError::io(op, path, io::Error::other(other)),
+    }
+}
+
+/// Object-store semantics where they differ from a directory's: a PUT is atomic and durable
+/// when it returns, so `write_atomic` is one PUT; there are no directories, so `create_dir`
+/// does nothing and a directory disappears with its last key; there is no rename, so `rename`
+/// copies on the server and deletes (not atomic: never relied on for atomicity on a bucket,
+/// see `docs/durability.md` section 11).
+impl Storage for ObjectStorage {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        ObjectStorage::list(self, dir).map_err(|e| storage_error("list", dir, e))
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        ObjectStorage::kind(self, path).map_err(|e| storage_error("stat", path, e))
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        let reader = ObjectStorage::open(self, path).map_err(|e| storage_error("open", path, e))?;
+        Ok(Box::new(reader))
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        ObjectStorage::read(self, path).map_err(|e| storage_error("read", path, e))
+    }
+
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.put(path, bytes.to_vec())
+            .map(|_| ())
+            .map_err(|e| storage_error("write", path, e))
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        check_storage_path(path)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        ObjectStorage::rename(self, from, to).map_err(|e| storage_error("rename", from, e))
+    }
+
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        ObjectStorage::remove(self, path).map_err(|e| storage_error("remove", path, e))
+    }
+
+    /// A directory that has no key below it does not exist, which is what removing it would
+    /// achieve: only one with keys below it is refused.
+    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+        match ObjectStorage::list(self, path) {
+            Ok(entries) if entries.is_empty() => Ok(()),
+            Ok(_) => Err(StorageError::io(
+                "remove directory",
+                path,
+                io::Error::new(io::ErrorKind::DirectoryNotEmpty, "directory not empty"),
+            )),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(storage_error("remove directory", path, error)),
+        }
+    }
+}
