@@ -1,5 +1,6 @@
 //! Building an S3 store the way AWS tools are configured: from the environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -23,7 +24,7 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | the region (default `us-east-1`) |
 /// | `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`) | an S3-compatible server, e.g. `http://127.0.0.1:9000` |
 /// | `AWS_ALLOW_HTTP=true` | permit a plain-http endpoint |
-/// | `AWS_CA_BUNDLE` | a PEM file of certificate authorities to trust in addition to the system's |
+/// | `AWS_CA_BUNDLE` | a PEM file of certificate authorities to trust in addition to the system's ([`S3Builder::ca_bundle`]) |
 ///
 /// Without static credentials, `object_store` falls back to web identity tokens
 /// (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`), container credentials and the instance
@@ -34,6 +35,7 @@ pub struct S3Builder {
     location: Location,
     endpoint: Option<String>,
     credentials: Option<(String, String, Option<String>)>,
+    ca_bundle: Option<PathBuf>,
     part_size: usize,
     max_requests: usize,
     max_retries: usize,
@@ -49,6 +51,7 @@ impl S3Builder {
             location,
             endpoint: None,
             credentials: None,
+            ca_bundle: None,
             part_size: 8 * 1024 * 1024,
             max_requests: 16,
             max_retries: 10,
@@ -76,6 +79,13 @@ impl S3Builder {
             secret_access_key.into(),
             session_token,
         ));
+        self
+    }
+
+    /// A PEM file of certificate authorities to trust besides the system's, overriding
+    /// `AWS_CA_BUNDLE` (for a server whose certificate a private authority signed).
+    pub fn ca_bundle(mut self, pem_file: impl Into<PathBuf>) -> S3Builder {
+        self.ca_bundle = Some(pem_file.into());
         self
     }
 
@@ -140,20 +150,24 @@ impl S3Builder {
         {
             options = options.with_config(ClientConfigKey::AllowHttp, allow_http);
         }
-        if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        let bundle = self.ca_bundle.clone().or_else(|| {
+            std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(bundle) = bundle {
             let pem = std::fs::read(&bundle).map_err(|e| {
-                config_error(format!(
-                    "reading AWS_CA_BUNDLE {}: {e}",
-                    std::path::Path::new(&bundle).display()
-                ))
+                config_error(format!("reading the CA bundle {}: {e}", bundle.display()))
             })?;
-            let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
-                config_error(format!(
-                    "AWS_CA_BUNDLE {}: {}",
-                    std::path::Path::new(&bundle).display(),
-                    redactor.redact(&e.to_string())
-                ))
-            })?;
+            let certificates = Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certificates| !certificates.is_empty())
+                .ok_or_else(|| {
+                    config_error(format!(
+                        "the CA bundle {} holds no PEM certificate",
+                        bundle.display()
+                    ))
+                })?;
             for certificate in certificates {
                 options = options.with_root_certificate(certificate);
             }

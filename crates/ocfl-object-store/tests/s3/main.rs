@@ -14,3 +14,7 @@ mod conditional;
 mod safety;
 // The official fixtures and a storage root validate on a bucket exactly as on disk.
 mod validation;
+// https with a private certificate authority.
+mod tls;
+// The blocking facade from async contexts and on an embedder's runtime.
+mod runtime;
