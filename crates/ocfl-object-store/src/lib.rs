@@ -35,5 +35,5 @@ pub use config::{MIN_PART_SIZE, S3Builder};
 pub use error::Error;
 pub use location::Location;
 pub use read::ObjectReader;
-pub use store::{ETag, KeyInfo, ObjectStorage};
+pub use store::{Condition, ETag, KeyInfo, ObjectStorage};
 pub use write::Upload;

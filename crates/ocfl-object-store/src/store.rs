@@ -1,11 +1,15 @@
 //! The store: blocking operations on the keys below one prefix.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, UpdateVersion,
+};
 use ocfl_core::storage::{Entry, EntryKind, join};
 
 use crate::error::Redactor;
@@ -54,6 +58,20 @@ pub struct KeyInfo {
     pub size: u64,
     /// The key's entity tag.
     pub e_tag: Option<ETag>,
+    /// The user metadata written with the key (`x-amz-meta-NAME` on S3), by name.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// When a write may happen: the conditions S3 evaluates atomically with the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Whatever is there.
+    Always,
+    /// Only if no key is there (`If-None-Match: *`); otherwise [`Error::AlreadyExists`].
+    IfAbsent,
+    /// Only if the key's entity tag is this one (`If-Match`); otherwise
+    /// [`Error::PreconditionFailed`] (or [`Error::NotFound`] when the key is gone).
+    IfMatch(ETag),
 }
 
 // The client's configuration holds credentials: only the location is shown.
@@ -173,14 +191,29 @@ impl ObjectStorage {
         })
     }
 
-    /// The size and entity tag of the key at `path`.
+    /// The size, entity tag and user metadata of the key at `path`.
     pub fn head(&self, path: &str) -> Result<KeyInfo, Error> {
         let key = self.key(path)?;
         let store = Arc::clone(&self.inner.store);
-        let meta = self.request("head", path, async move { store.head(&key).await })?;
+        let (meta, attributes) = self.request("head", path, async move {
+            let options = GetOptions {
+                head: true,
+                ..GetOptions::default()
+            };
+            let result = store.get_opts(&key, options).await?;
+            Ok((result.meta, result.attributes))
+        })?;
+        let metadata = attributes
+            .iter()
+            .filter_map(|(attribute, value)| match attribute {
+                Attribute::Metadata(name) => Some((name.to_string(), value.to_string())),
+                _ => None,
+            })
+            .collect();
         Ok(KeyInfo {
             size: meta.size,
             e_tag: meta.e_tag.map(ETag),
+            metadata,
         })
     }
 
@@ -214,7 +247,7 @@ impl ObjectStorage {
     /// Writes `bytes` to `path` in one PUT: readers see the old bytes or the new ones, and the
     /// new ones are durable when this returns. Returns the new entity tag.
     pub fn put(&self, path: &str, bytes: impl Into<Bytes>) -> Result<Option<ETag>, Error> {
-        self.put_with_mode(path, bytes.into(), PutMode::Overwrite)
+        self.put_with(path, bytes, Condition::Always, &[])
     }
 
     /// Writes `bytes` to `path` only if no key is there (`If-None-Match: *`); otherwise fails
@@ -224,7 +257,7 @@ impl ObjectStorage {
         path: &str,
         bytes: impl Into<Bytes>,
     ) -> Result<Option<ETag>, Error> {
-        self.put_with_mode(path, bytes.into(), PutMode::Create)
+        self.put_with(path, bytes, Condition::IfAbsent, &[])
     }
 
     /// Writes `bytes` to `path` only if the key's entity tag is still `e_tag` (`If-Match`);
@@ -236,26 +269,44 @@ impl ObjectStorage {
         bytes: impl Into<Bytes>,
         e_tag: &ETag,
     ) -> Result<Option<ETag>, Error> {
-        let version = UpdateVersion {
-            e_tag: Some(e_tag.0.clone()),
-            version: None,
-        };
-        self.put_with_mode(path, bytes.into(), PutMode::Update(version))
+        self.put_with(path, bytes, Condition::IfMatch(e_tag.clone()), &[])
     }
 
-    fn put_with_mode(
+    /// Writes `bytes` to `path` in one PUT under `condition`, with user metadata (names of
+    /// lower-case letters, digits and `-`; [`ObjectStorage::head`] returns them), e.g. the id
+    /// of the run that claimed a key.
+    pub fn put_with(
         &self,
         path: &str,
-        bytes: Bytes,
-        mode: PutMode,
+        bytes: impl Into<Bytes>,
+        condition: Condition,
+        metadata: &[(&str, &str)],
     ) -> Result<Option<ETag>, Error> {
         let key = self.key(path)?;
+        let mode = match condition {
+            Condition::Always => PutMode::Overwrite,
+            Condition::IfAbsent => PutMode::Create,
+            Condition::IfMatch(e_tag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e_tag.0),
+                version: None,
+            }),
+        };
+        let mut attributes = Attributes::new();
+        for (name, value) in metadata {
+            attributes.insert(
+                Attribute::Metadata(name.to_string().into()),
+                value.to_string().into(),
+            );
+        }
+        let options = PutOptions {
+            mode,
+            attributes,
+            ..PutOptions::default()
+        };
         let store = Arc::clone(&self.inner.store);
-        let options = PutOptions::from(mode);
+        let payload = PutPayload::from_bytes(bytes.into());
         let result = self.request("put", path, async move {
-            store
-                .put_opts(&key, PutPayload::from_bytes(bytes), options)
-                .await
+            store.put_opts(&key, payload, options).await
         })?;
         Ok(result.e_tag.map(ETag))
     }

@@ -1,4 +1,4 @@
-use ocfl_object_store::{ETag, Error};
+use ocfl_object_store::{Condition, ETag, Error};
 
 use crate::support::storage;
 
@@ -55,6 +55,41 @@ fn put_if_match_needs_the_current_entity_tag() {
     assert!(
         s3.head("absent")
             .expect_err("nothing written")
+            .is_not_found()
+    );
+}
+
+#[test]
+fn a_claim_carries_its_owner_in_metadata() {
+    let Some(s3) = storage("claim_metadata", "root") else {
+        return;
+    };
+    let claim = "obj/v2/inventory.json";
+    s3.put_with(
+        claim,
+        b"{}".to_vec(),
+        Condition::IfAbsent,
+        &[("ocfl-run", "run-17")],
+    )
+    .expect("claim");
+    let error = s3
+        .put_with(
+            claim,
+            b"{}".to_vec(),
+            Condition::IfAbsent,
+            &[("ocfl-run", "run-18")],
+        )
+        .expect_err("claimed already");
+    assert!(error.is_precondition_failed(), "{error}");
+    let info = s3.head(claim).expect("head");
+    assert_eq!(
+        info.metadata.get("ocfl-run").map(String::as_str),
+        Some("run-17")
+    );
+    assert_eq!(info.size, 2);
+    assert!(
+        s3.head("root-inventory-absent")
+            .expect_err("absent")
             .is_not_found()
     );
 }
