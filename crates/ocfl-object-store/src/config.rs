@@ -1,6 +1,8 @@
 //! Building an S3 store the way AWS tools are configured: from the environment.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -8,6 +10,7 @@ use object_store::limit::LimitStore;
 use object_store::{BackoffConfig, Certificate, ClientConfigKey, ClientOptions, RetryConfig};
 use tokio::runtime::Handle;
 
+use crate::counting::CountingStore;
 use crate::error::Redactor;
 use crate::runtime::Runtime;
 use crate::store::{Inner, ObjectStorage};
@@ -187,8 +190,13 @@ impl S3Builder {
             None => Runtime::owned(2)
                 .map_err(|e| config_error(format!("starting the client's runtime: {e}")))?,
         };
+        let requests = Arc::new(AtomicU64::new(0));
         Ok(ObjectStorage::from_inner(Inner {
-            store: std::sync::Arc::new(LimitStore::new(s3, self.max_requests)),
+            store: Arc::new(LimitStore::new(
+                CountingStore::new(s3, Arc::clone(&requests)),
+                self.max_requests,
+            )),
+            requests,
             location: self.location,
             runtime,
             redactor,

@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 mod config;
+mod counting;
+mod directory;
 mod error;
 mod location;
 mod read;

@@ -3,8 +3,9 @@
 
 use std::io::{self, Read};
 
-use ocfl_core::storage::{Entry, EntryKind, Storage, StorageError, check_storage_path};
+use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, check_storage_path};
 
+use crate::directory::ObjectDirectory;
 use crate::{Error, ObjectStorage};
 
 /// Maps an object-store error for `op` on the storage path `path`.
@@ -31,8 +32,11 @@ impl Storage for ObjectStorage {
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        let reader = ObjectStorage::open(self, path).map_err(|e| storage_error("open", path, e))?;
-        Ok(Box::new(reader))
+        self.open_storage_file(path)
+    }
+
+    fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        Ok(Box::new(ObjectDirectory::open(self, path)?))
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
@@ -70,5 +74,15 @@ impl Storage for ObjectStorage {
             Err(error) if error.is_not_found() => Ok(()),
             Err(error) => Err(storage_error("remove directory", path, error)),
         }
+    }
+}
+
+impl ObjectStorage {
+    pub(crate) fn open_storage_file(
+        &self,
+        path: &str,
+    ) -> Result<Box<dyn Read + Send>, StorageError> {
+        let reader = ObjectStorage::open(self, path).map_err(|e| storage_error("open", path, e))?;
+        Ok(Box::new(reader))
     }
 }

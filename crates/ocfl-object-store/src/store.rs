@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -39,6 +40,7 @@ pub(crate) struct Inner {
     pub(crate) redactor: Redactor,
     pub(crate) part_size: usize,
     pub(crate) parts_in_flight: usize,
+    pub(crate) requests: Arc<AtomicU64>,
 }
 
 /// An entity tag: the version of a key's bytes as the server names it, for conditional writes.
@@ -93,6 +95,12 @@ impl ObjectStorage {
     /// The bucket and prefix.
     pub fn location(&self) -> &Location {
         &self.inner.location
+    }
+
+    /// How many requests this store (and its clones) has sent: one per operation, per part of
+    /// a multipart upload and per key of a bulk delete; a long listing's pages count once.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// `s3://bucket/key` for a storage path, for messages and reports.

@@ -178,3 +178,31 @@ fn a_storage_root_created_on_a_bucket_is_valid() {
     let error = init_storage_root(&s3, &InitOptions::default()).expect_err("second init");
     assert!(error.to_string().contains("already"), "{error}");
 }
+
+/// Validating an object costs one listing per directory and one GET per file, with no
+/// HEAD or existence check per directory opened.
+#[test]
+fn validating_an_object_lists_each_directory_once_and_reads_each_file_once() {
+    let Some(s3) = storage("validation_requests", "fixtures") else {
+        return;
+    };
+    let object = "1.1/good-objects/spec-ex-full";
+    upload_tree(&fixtures().join(object), &s3);
+    let (mut files, mut directories) = (0, 0);
+    for entry in walkdir::WalkDir::new(fixtures().join(object)) {
+        if entry.expect("walk").file_type().is_dir() {
+            directories += 1;
+        } else {
+            files += 1;
+        }
+    }
+    let before = s3.requests_sent();
+    let report = validate_object(&s3, "", &ValidationOptions::default());
+    let requests = s3.requests_sent() - before;
+    assert!(report.is_valid(), "{report:?}");
+    eprintln!("{object}: {files} files, {directories} directories, {requests} requests");
+    assert!(
+        requests <= files + directories,
+        "{requests} requests for {files} files in {directories} directories"
+    );
+}
