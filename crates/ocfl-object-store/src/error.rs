@@ -142,8 +142,9 @@ impl Redactor {
 
     /// Maps an `object_store` error for `op` on `url`.
     pub(crate) fn map(&self, op: &'static str, url: String, error: object_store::Error) -> Error {
-        let message = self.redact(&chain(&error));
-        let code = server_code(&message);
+        let full = self.redact(&chain(&error));
+        let code = element(&full, "Code");
+        let message = one_line(&full);
         match error {
             // A missing bucket is a wrong location, not a missing key: the caller must not
             // take it for an absent file.
@@ -177,13 +178,28 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The `<Code>` element of an S3 error body quoted in a message.
-fn server_code(message: &str) -> Option<String> {
-    let start = message.find("<Code>")? + "<Code>".len();
-    let length = message[start..].find("</Code>")?;
-    let code = &message[start..start + length];
-    (!code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
-        .then(|| code.to_owned())
+/// The text of element `name` (`Code`, `Message`) of an S3 error body quoted in a message.
+fn element(message: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = message.find(&open)? + open.len();
+    let length = message[start..].find(&format!("</{name}>"))?;
+    let text = message[start..start + length].trim();
+    let plain = !text.is_empty() && !text.contains(['<', '>', '\n']);
+    plain.then(|| text.to_owned())
+}
+
+/// The client's message without the XML body it quotes (whose code is reported apart), with
+/// the server's own message kept, on one line.
+fn one_line(message: &str) -> String {
+    let mut text = match message.find("<?xml").or_else(|| message.find("<Error>")) {
+        Some(body) => message[..body].trim_end().trim_end_matches(':').to_owned(),
+        None => message.to_owned(),
+    };
+    if let Some(server_message) = element(message, "Message") {
+        text.push_str(": ");
+        text.push_str(&server_message);
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -192,11 +208,20 @@ mod tests {
 
     #[test]
     fn codes_are_read_from_error_bodies() {
-        let body = "Error performing PUT http://h/b/k: Client error with status 403 Forbidden: \
-                    <?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code></Error>";
-        assert_eq!(server_code(body).as_deref(), Some("SignatureDoesNotMatch"));
-        assert_eq!(server_code("no body"), None);
-        assert_eq!(server_code("<Code></Code>"), None);
+        let body = "Error performing PUT http://h/b/k: status 403 Forbidden: \
+                    <?xml version=\"1.0\"?>\n<Error><Code>SignatureDoesNotMatch</Code>\
+                    <Message>The signature does not match.</Message></Error>";
+        assert_eq!(
+            element(body, "Code").as_deref(),
+            Some("SignatureDoesNotMatch")
+        );
+        assert_eq!(
+            one_line(body),
+            "Error performing PUT http://h/b/k: status 403 Forbidden: The signature does not match."
+        );
+        assert_eq!(element("no body", "Code"), None);
+        assert_eq!(element("<Code></Code>", "Code"), None);
+        assert_eq!(one_line("a\n  b"), "a b");
     }
 
     #[test]

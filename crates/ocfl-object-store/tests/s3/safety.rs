@@ -83,6 +83,7 @@ fn errors_name_bucket_key_and_server_code_but_never_the_secret() {
     );
     assert_eq!(error.server_code(), Some("NoSuchBucket"), "{message}");
     assert!(message.contains("NoSuchBucket"), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
     let error = s3.put("k", b"x".to_vec()).expect_err("no such bucket");
     for text in [
         message,
