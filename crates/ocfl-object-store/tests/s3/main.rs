@@ -18,3 +18,5 @@ mod validation;
 mod tls;
 // The blocking facade from async contexts and on an embedder's runtime.
 mod runtime;
+// Retries with backoff on throttling.
+mod retry;
