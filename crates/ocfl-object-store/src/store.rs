@@ -108,6 +108,22 @@ impl ObjectStorage {
         self.inner.location.url(path)
     }
 
+    /// The same bucket under another prefix, sharing this store's client, connections, request
+    /// limit and runtime: e.g. the root's work area `PREFIX.ocfl-work/`, from which content is
+    /// then moved into the root by [`ObjectStorage::copy_from`].
+    pub fn with_prefix(&self, prefix: &str) -> Result<ObjectStorage, Error> {
+        let location = Location::s3(self.inner.location.bucket(), prefix)?;
+        Ok(ObjectStorage::from_inner(Inner {
+            store: Arc::clone(&self.inner.store),
+            location,
+            runtime: self.inner.runtime.clone(),
+            redactor: self.inner.redactor.clone(),
+            part_size: self.inner.part_size,
+            parts_in_flight: self.inner.parts_in_flight,
+            requests: Arc::clone(&self.inner.requests),
+        }))
+    }
+
     pub(crate) fn key(&self, path: &str) -> Result<Path, Error> {
         self.inner.location.key(path)
     }
@@ -371,6 +387,36 @@ impl ObjectStorage {
         self.request("copy", from, async move {
             store.copy(&source, &destination).await
         })
+    }
+
+    /// Copies the key at `from` in `source` (a store of the same bucket under another prefix,
+    /// see [`ObjectStorage::with_prefix`]) to `to` in this store, on the server.
+    pub fn copy_from(&self, source: &ObjectStorage, from: &str, to: &str) -> Result<(), Error> {
+        if source.inner.location.bucket() != self.inner.location.bucket() {
+            return Err(Error::InvalidLocation {
+                location: source.url(from),
+                reason: format!(
+                    "a server-side copy into {} needs a source in the same bucket",
+                    self.inner.location
+                ),
+            });
+        }
+        let from_key = source.key(from)?;
+        let to_key = self.key(to)?;
+        let store = Arc::clone(&self.inner.store);
+        let result = self
+            .inner
+            .runtime
+            .run(async move { store.copy(&from_key, &to_key).await });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(self.inner.redactor.map("copy", source.url(from), error)),
+            Err(message) => Err(Error::Runtime {
+                op: "copy",
+                url: source.url(from),
+                message,
+            }),
+        }
     }
 
     /// Moves `from` to `to`: a key, or every key below a directory, copied on the server and

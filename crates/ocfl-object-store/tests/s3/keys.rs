@@ -104,3 +104,34 @@ fn copies_renames_and_removals() {
         vec![entry("b", EntryKind::Directory)]
     );
 }
+
+#[test]
+fn a_sibling_prefix_shares_the_client_and_copies_into_the_root() {
+    let Some(root) = storage("work_area", "archive") else {
+        return;
+    };
+    let work = root
+        .with_prefix("archive.ocfl-work")
+        .expect("sibling prefix");
+    work.put("run-1/content/abc", b"staged".to_vec())
+        .expect("stage");
+    assert_eq!(root.list("").expect("the root does not see it"), vec![]);
+    root.copy_from(&work, "run-1/content/abc", "obj/v1/content/file.txt")
+        .expect("server-side copy");
+    assert_eq!(
+        root.read("obj/v1/content/file.txt").expect("read"),
+        b"staged"
+    );
+    assert_eq!(
+        work.url("run-1"),
+        root.url("").replace("archive", "archive.ocfl-work") + "/run-1"
+    );
+    assert!(root.with_prefix("../escape").is_err());
+    let error = root
+        .copy_from(&work, "../x", "y")
+        .expect_err("source path outside its prefix");
+    assert!(
+        matches!(error, ocfl_object_store::Error::InvalidPath { .. }),
+        "{error}"
+    );
+}
