@@ -20,3 +20,5 @@ mod tls;
 mod runtime;
 // Retries with backoff on throttling.
 mod retry;
+// The storage seam: the same script on a directory and on a bucket.
+mod seam;
