@@ -19,7 +19,10 @@ fn s3_urls_give_bucket_and_prefix_without_outer_slashes() {
     assert_eq!(parse("S3://bucket/p"), Ok(s3("bucket", "p")));
     assert_eq!(parse("s3://bucket"), Ok(s3("bucket", "")));
     assert_eq!(parse("s3://bucket/"), Ok(s3("bucket", "")));
-    assert_eq!(parse("s3://my.bucket-1/x:y z"), Ok(s3("my.bucket-1", "x:y z")));
+    assert_eq!(
+        parse("s3://my.bucket-1/x:y z"),
+        Ok(s3("my.bucket-1", "x:y z"))
+    );
 }
 
 #[test]
@@ -82,8 +85,14 @@ fn other_schemes_are_refused_naming_the_scheme() {
 
 #[test]
 fn paths_without_a_scheme_separator_are_local_even_with_colons() {
-    for path in ["a:b", "./a:b", "s3:", "s3:/b/p", "/archive", "rel/dir", "c:\\x"] {
-        assert_eq!(parse(path), Ok(Location::Local(PathBuf::from(path))), "{path}");
+    for path in [
+        "a:b", "./a:b", "s3:", "s3:/b/p", "/archive", "rel/dir", "c:\\x",
+    ] {
+        assert_eq!(
+            parse(path),
+            Ok(Location::Local(PathBuf::from(path))),
+            "{path}"
+        );
     }
 }
 
@@ -97,7 +106,12 @@ fn file_urls_name_absolute_local_paths() {
         parse("file://localhost/srv/a:b"),
         Ok(Location::Local(PathBuf::from("/srv/a:b")))
     );
-    for url in ["file://host/srv", "file://relative", "file:///a%20b", "file:///a?x"] {
+    for url in [
+        "file://host/srv",
+        "file://relative",
+        "file:///a%20b",
+        "file:///a?x",
+    ] {
         assert!(
             matches!(parse(url), Err(LocationError::InvalidFileUrl { .. })),
             "{url}"
@@ -140,7 +154,11 @@ fn s3_state_dirs_differ_by_endpoint_bucket_and_prefix() {
     let home = Path::new("/home/u/.local/state");
     let root = S3Location::new("bucket", "archive/main").expect("valid");
     let aws = s3_state_dir(home, None, &root);
-    assert!(aws.starts_with("/home/u/.local/state/ocfl"), "{}", aws.display());
+    assert!(
+        aws.starts_with("/home/u/.local/state/ocfl"),
+        "{}",
+        aws.display()
+    );
     let name = aws.file_name().and_then(|n| n.to_str()).expect("name");
     assert!(name.starts_with("bucket-archive-main-"), "{name}");
     assert_eq!(
@@ -215,7 +233,10 @@ fn a_local_work_area_is_the_roots_sibling_or_the_one_given() {
             runs: "root.ocfl-work".to_owned(),
         }
     );
-    assert_eq!(default.default_store(), base.join("root.ocfl-work/state.redb"));
+    assert_eq!(
+        default.default_store(),
+        base.join("root.ocfl-work/state.redb")
+    );
 
     let explicit = Location::Local(base.join("scratch/work"));
     let given = LocalWorkArea::of(&root, Some(&explicit)).expect("given");
@@ -226,7 +247,11 @@ fn a_local_work_area_is_the_roots_sibling_or_the_one_given() {
     for inside in [root.join("work"), root.clone(), base.clone()] {
         let err = LocalWorkArea::of(&root, Some(&Location::Local(inside.clone())))
             .expect_err("inside or around the root");
-        assert!(err.to_string().contains("outside"), "{}: {err}", inside.display());
+        assert!(
+            err.to_string().contains("outside"),
+            "{}: {err}",
+            inside.display()
+        );
     }
     let remote = parse("s3://bucket/work").expect("valid");
     assert!(matches!(
@@ -234,16 +259,11 @@ fn a_local_work_area_is_the_roots_sibling_or_the_one_given() {
         Err(LocationError::WorkAreaNotLocal { .. })
     ));
     let missing = LocalWorkArea::of(&base.join("missing"), None).expect_err("missing");
-    assert!(
-        missing.to_string().contains("No such file"),
-        "{missing}"
-    );
+    assert!(missing.to_string().contains("No such file"), "{missing}");
 }
 
 fn bucket() -> impl Strategy<Value = String> {
-    "[a-z0-9][a-z0-9-]{1,40}[a-z0-9]".prop_filter("reserved", |b| {
-        check_bucket("", b).is_ok()
-    })
+    "[a-z0-9][a-z0-9-]{1,40}[a-z0-9]".prop_filter("reserved", |b| check_bucket("", b).is_ok())
 }
 
 fn prefix() -> impl Strategy<Value = String> {
