@@ -13,13 +13,14 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_BACKEND`
-/// and `OCFL_LEASE_SECONDS`.
+/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_WORK_AREA`,
+/// `OCFL_BACKEND` and `OCFL_LEASE_SECONDS`.
 pub fn ocfl_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ocfl"));
     command
         .env_remove("OCFL_ROOT")
         .env_remove("OCFL_STATE")
+        .env_remove("OCFL_WORK_AREA")
         .env_remove("OCFL_BACKEND")
         .env_remove("OCFL_LEASE_SECONDS")
         .env_remove("RUST_LOG")
