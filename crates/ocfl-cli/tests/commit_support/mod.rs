@@ -280,7 +280,7 @@ pub fn ocfl_py_installed() -> bool {
 /// when rocfl is not installed.
 pub fn rocfl_validate(root: &Path, args: &[&str]) -> Option<String> {
     let Some(rocfl) = installed_rocfl() else {
-        eprintln!("note: rocfl is not installed; skipping it");
+        test_support::skip_exempt("rocfl", "~/.cargo/bin/rocfl");
         return None;
     };
     let output = Command::new(rocfl)
@@ -299,7 +299,7 @@ pub fn rocfl_validate(root: &Path, args: &[&str]) -> Option<String> {
 /// ocfl-py is not installed.
 pub fn ocfl_py_validate(path: &Path) -> Option<String> {
     if !ocfl_py_installed() {
-        eprintln!("note: ocfl-validate.py is not installed; skipping it");
+        test_support::skip_exempt("ocfl-py", "ocfl-validate.py");
         return None;
     }
     let output = Command::new("ocfl-validate.py")
