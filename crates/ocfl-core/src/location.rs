@@ -473,7 +473,7 @@ pub fn state_home(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
 pub fn s3_endpoint(var: impl Fn(&str) -> Option<OsString>) -> Option<String> {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         .into_iter()
-        .filter_map(|name| var(name))
+        .filter_map(var)
         .find(|v| !v.is_empty())
         .map(|v| v.to_string_lossy().into_owned())
 }
