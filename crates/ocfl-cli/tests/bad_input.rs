@@ -228,6 +228,24 @@ fn an_unreadable_source_file_or_directory_is_refused_naming_it() {
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).expect("chmod back");
 }
 
+/// A source directory that cannot be listed is refused before a run starts: no run is
+/// named, and nothing is created beside the root (staging would only find it inside a run).
+#[test]
+fn an_unreadable_source_directory_is_refused_before_a_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new();
+    let source = small_source(&root, "closed-src");
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let Some(command) = without_dac_override(&root, &["commit", ID, utf8(&source)]) else {
+        return;
+    };
+    let before = Snapshot::of(root.dir_path());
+    let err = refused_with(&root, command, 1, &[utf8(&source), "Permission denied"]);
+    before.assert_unchanged(root.dir_path(), "the root's parent");
+    assert!(!err.contains("run commit-"), "a run is named: {err}");
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o755)).expect("chmod back");
+}
+
 #[test]
 fn links_and_special_files_in_the_source_are_refused_naming_them() {
     use std::os::unix::fs::symlink;
