@@ -8,13 +8,15 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::limit::LimitStore;
 use object_store::{BackoffConfig, Certificate, ClientConfigKey, ClientOptions, RetryConfig};
+use ocfl_core::location::S3Location;
 use tokio::runtime::Handle;
 
+use crate::Error;
 use crate::counting::CountingStore;
 use crate::error::Redactor;
+use crate::location::Keys;
 use crate::runtime::Runtime;
 use crate::store::{Inner, ObjectStorage};
-use crate::{Error, Location};
 
 /// The smallest part S3 accepts in a multipart upload (except the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -35,7 +37,7 @@ pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// `~/.aws/credentials` (`AWS_PROFILE` is ignored).
 #[derive(Debug, Clone)]
 pub struct S3Builder {
-    location: Location,
+    location: S3Location,
     endpoint: Option<String>,
     credentials: Option<(String, String, Option<String>)>,
     ca_bundle: Option<PathBuf>,
@@ -49,7 +51,7 @@ pub struct S3Builder {
 impl S3Builder {
     /// Options for `location` with the defaults: 8 MiB parts, at most 16 requests in flight,
     /// 10 retries with exponential backoff within 3 minutes.
-    pub fn new(location: Location) -> S3Builder {
+    pub fn new(location: S3Location) -> S3Builder {
         S3Builder {
             location,
             endpoint: None,
@@ -122,6 +124,7 @@ impl S3Builder {
 
     /// Builds the store. Nothing is sent to the server yet.
     pub fn build(self) -> Result<ObjectStorage, Error> {
+        let keys = Keys::new(self.location.clone())?;
         let root = self.location.to_string();
         let config_error = |message: String| Error::Config {
             root: root.clone(),
@@ -197,7 +200,7 @@ impl S3Builder {
                 self.max_requests,
             )),
             requests,
-            location: self.location,
+            keys,
             runtime,
             redactor,
             part_size: self.part_size,

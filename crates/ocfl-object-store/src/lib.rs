@@ -14,11 +14,12 @@
 //! Configuration follows the AWS tools: see [`S3Builder`].
 //!
 //! ```no_run
-//! use ocfl_object_store::{Location, S3Builder};
+//! use ocfl_core::location::S3Location;
+//! use ocfl_object_store::S3Builder;
 //!
-//! let storage = S3Builder::new(Location::s3("my-bucket", "ocfl/root")?).build()?;
+//! let storage = S3Builder::new(S3Location::new("my-bucket", "ocfl/root")?).build()?;
 //! let declaration = storage.read("0=ocfl_1.1")?;
-//! # Ok::<(), ocfl_object_store::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
@@ -35,7 +36,6 @@ mod write;
 
 pub use config::{MIN_PART_SIZE, S3Builder};
 pub use error::Error;
-pub use location::Location;
 pub use read::ObjectReader;
 pub use store::{Condition, ETag, KeyInfo, ObjectStorage};
 pub use write::Upload;

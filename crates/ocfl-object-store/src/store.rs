@@ -11,13 +11,15 @@ use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
     PutPayload, UpdateVersion,
 };
+use ocfl_core::location::S3Location;
 use ocfl_core::storage::{Entry, EntryKind, join};
 
+use crate::Error;
 use crate::error::Redactor;
+use crate::location::Keys;
 use crate::read::ObjectReader;
 use crate::runtime::Runtime;
 use crate::write::Upload;
-use crate::{Error, Location};
 
 /// A storage root in an object store: every key below `s3://BUCKET/PREFIX`.
 ///
@@ -35,7 +37,7 @@ pub struct ObjectStorage {
 
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ObjectStore>,
-    pub(crate) location: Location,
+    pub(crate) keys: Keys,
     pub(crate) runtime: Runtime,
     pub(crate) redactor: Redactor,
     pub(crate) part_size: usize,
@@ -80,7 +82,7 @@ pub enum Condition {
 impl std::fmt::Debug for ObjectStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectStorage")
-            .field("location", &self.inner.location)
+            .field("location", &self.inner.keys)
             .finish_non_exhaustive()
     }
 }
@@ -93,8 +95,8 @@ impl ObjectStorage {
     }
 
     /// The bucket and prefix.
-    pub fn location(&self) -> &Location {
-        &self.inner.location
+    pub fn location(&self) -> &S3Location {
+        self.inner.keys.location()
     }
 
     /// How many requests this store (and its clones) has sent: one per operation, per part of
@@ -105,17 +107,17 @@ impl ObjectStorage {
 
     /// `s3://bucket/key` for a storage path, for messages and reports.
     pub fn url(&self, path: &str) -> String {
-        self.inner.location.url(path)
+        self.inner.keys.url(path)
     }
 
     /// The same bucket under another prefix, sharing this store's client, connections, request
     /// limit and runtime: e.g. the root's work area `PREFIX.ocfl-work/`, from which content is
     /// then moved into the root by [`ObjectStorage::copy_from`].
     pub fn with_prefix(&self, prefix: &str) -> Result<ObjectStorage, Error> {
-        let location = Location::s3(self.inner.location.bucket(), prefix)?;
+        let keys = self.inner.keys.with_prefix(prefix)?;
         Ok(ObjectStorage::from_inner(Inner {
             store: Arc::clone(&self.inner.store),
-            location,
+            keys,
             runtime: self.inner.runtime.clone(),
             redactor: self.inner.redactor.clone(),
             part_size: self.inner.part_size,
@@ -125,7 +127,7 @@ impl ObjectStorage {
     }
 
     pub(crate) fn key(&self, path: &str) -> Result<Path, Error> {
-        self.inner.location.key(path)
+        self.inner.keys.key(path)
     }
 
     /// Runs a request on the store's runtime, mapping its error for `op` on `path`.
@@ -155,9 +157,9 @@ impl ObjectStorage {
         let listing = self.request("list", dir, async move {
             store.list_with_delimiter(prefix.as_ref()).await
         })?;
-        let location = &self.inner.location;
+        let keys = &self.inner.keys;
         let name = |key: &Path| -> Option<String> {
-            let relative = location.relative(key)?;
+            let relative = keys.relative(key)?;
             Some(relative.rsplit('/').next().unwrap_or(relative).to_owned())
         };
         let mut entries: Vec<Entry> = listing
@@ -392,12 +394,12 @@ impl ObjectStorage {
     /// Copies the key at `from` in `source` (a store of the same bucket under another prefix,
     /// see [`ObjectStorage::with_prefix`]) to `to` in this store, on the server.
     pub fn copy_from(&self, source: &ObjectStorage, from: &str, to: &str) -> Result<(), Error> {
-        if source.inner.location.bucket() != self.inner.location.bucket() {
+        if source.inner.keys.bucket() != self.inner.keys.bucket() {
             return Err(Error::InvalidLocation {
                 location: source.url(from),
                 reason: format!(
                     "a server-side copy into {} needs a source in the same bucket",
-                    self.inner.location
+                    self.inner.keys
                 ),
             });
         }
@@ -448,12 +450,12 @@ impl ObjectStorage {
         for key in &keys {
             let below = self
                 .inner
-                .location
+                .keys
                 .relative(key)
                 .and_then(|relative| relative.strip_prefix(from)?.strip_prefix('/'))
                 .ok_or_else(|| Error::InvalidPath {
                     path: key.to_string(),
-                    root: self.inner.location.to_string(),
+                    root: self.inner.keys.to_string(),
                 })?;
             self.copy(&join(from, below), &join(to, below))?;
         }

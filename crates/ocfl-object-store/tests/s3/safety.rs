@@ -1,4 +1,5 @@
-use ocfl_object_store::{Error, Location, S3Builder};
+use ocfl_core::location::S3Location;
+use ocfl_object_store::{Error, S3Builder};
 
 use crate::support::{builder, endpoint, new_bucket};
 
@@ -65,7 +66,7 @@ fn errors_name_bucket_key_and_server_code_but_never_the_secret() {
         return;
     };
     let secret = "wrong-secret-Zq8xVb31";
-    let s3 = S3Builder::new(Location::s3("ocfl-test-no-such-bucket", "root/x").expect("valid"))
+    let s3 = S3Builder::new(S3Location::new("ocfl-test-no-such-bucket", "root/x").expect("valid"))
         .endpoint(&endpoint)
         .credentials(
             "ocfl-test",

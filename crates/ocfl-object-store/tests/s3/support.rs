@@ -3,21 +3,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ocfl_object_store::{Location, ObjectStorage, S3Builder};
+use ocfl_core::location::S3Location;
+use ocfl_object_store::{ObjectStorage, S3Builder};
 
-/// The test server's endpoint, or `None` (after saying the test is skipped) without one.
+/// The test server's endpoint, or `None` (after saying the test is skipped) without one;
+/// a failure instead under `OCFL_TEST_REQUIRE_SERVICES=1`.
 pub fn endpoint(test: &str) -> Option<String> {
-    match std::env::var("OCFL_TEST_S3_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                std::env::var("OCFL_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "{test}: OCFL_TEST_S3_ENDPOINT is not set and OCFL_TEST_REQUIRE_SERVICES=1"
-            );
-            eprintln!("{test}: skipped: set OCFL_TEST_S3_ENDPOINT to run the S3 tests");
-            None
-        }
+    let endpoint = test_support::service("OCFL_TEST_S3_ENDPOINT", "S3");
+    if endpoint.is_none() {
+        eprintln!("{test}: skipped");
     }
+    endpoint
 }
 
 /// A new, empty bucket on the test server; its name is unique to this process and call.
@@ -48,7 +44,7 @@ pub fn new_bucket(endpoint: &str) -> String {
 
 /// A store over `s3://BUCKET/PREFIX` on the test server, with test credentials.
 pub fn builder(endpoint: &str, bucket: &str, prefix: &str) -> S3Builder {
-    S3Builder::new(Location::s3(bucket, prefix).expect("valid test location"))
+    S3Builder::new(S3Location::new(bucket, prefix).expect("valid test location"))
         .endpoint(endpoint)
         .credentials("ocfl-test", "ocfl-test-secret", None)
 }

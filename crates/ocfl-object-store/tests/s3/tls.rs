@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ocfl_object_store::{Error, Location, S3Builder};
+use ocfl_core::location::S3Location;
+use ocfl_object_store::{Error, S3Builder};
 
 use crate::support::endpoint;
 
@@ -149,7 +150,7 @@ fn a_private_certificate_authority_is_trusted_through_the_ca_bundle() {
         .status();
     assert!(status.is_success(), "{status}");
 
-    let builder = S3Builder::new(Location::s3("ocfl-tls-test", "root").expect("valid"))
+    let builder = S3Builder::new(S3Location::new("ocfl-tls-test", "root").expect("valid"))
         .endpoint(&https)
         .credentials("ocfl-test", "ocfl-test-secret", None)
         .retries(0, Duration::from_secs(10));
@@ -174,7 +175,7 @@ fn a_private_certificate_authority_is_trusted_through_the_ca_bundle() {
 
     let not_pem = temp.path().join("server.csr.txt");
     std::fs::write(&not_pem, "not a certificate").expect("write");
-    let builder = S3Builder::new(Location::s3("ocfl-tls-test", "root").expect("valid"))
+    let builder = S3Builder::new(S3Location::new("ocfl-tls-test", "root").expect("valid"))
         .endpoint(&https)
         .ca_bundle(&not_pem);
     let error = builder.build().expect_err("no certificate in the bundle");
