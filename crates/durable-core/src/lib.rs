@@ -240,6 +240,7 @@ pub mod history;
 pub mod memory;
 pub mod metadata;
 mod metrics;
+mod payload;
 pub mod registry;
 mod replay;
 pub mod retry;

@@ -16,6 +16,7 @@ use futures::task::{ArcWake, waker};
 use crate::context::{ContextState, OrchestrationContext, lock};
 use crate::failure::{Failure, FailureKind};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::payload;
 use crate::registry::{BoxFuture, Registry};
 
 /// How an execution ended.
@@ -341,7 +342,7 @@ fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), 
     for index in 0..produced.len().max(recorded.len()) {
         let position = offset + index;
         match (produced.get(index), recorded.get(index)) {
-            (Some(now), Some(then)) if now == then => {}
+            (Some(now), Some(then)) if replays_as(now, then) => {}
             (Some(now), Some(then)) => {
                 return Err(nondeterminism(format!(
                     "history event {position} is {}, but on replay the orchestration produced {}",
@@ -365,6 +366,71 @@ fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// True if the output `produced` on replay stands for the `recorded` one: the same kind, task
+/// id, names and ids, and payloads that match by the rule of `payload::replays_as`.
+fn replays_as(produced: &Event, recorded: &Event) -> bool {
+    match (produced, recorded) {
+        (
+            Event::ActivityScheduled {
+                task_id,
+                name,
+                input,
+            },
+            Event::ActivityScheduled {
+                task_id: recorded_task,
+                name: recorded_name,
+                input: recorded_input,
+            },
+        ) => {
+            task_id == recorded_task
+                && name == recorded_name
+                && payload::replays_as(input, recorded_input)
+        }
+        (
+            Event::SubOrchestrationScheduled {
+                task_id,
+                name,
+                instance_id,
+                input,
+            },
+            Event::SubOrchestrationScheduled {
+                task_id: recorded_task,
+                name: recorded_name,
+                instance_id: recorded_instance,
+                input: recorded_input,
+            },
+        ) => {
+            task_id == recorded_task
+                && name == recorded_name
+                && instance_id == recorded_instance
+                && payload::replays_as(input, recorded_input)
+        }
+        (
+            Event::EventSent {
+                instance_id,
+                name,
+                data,
+            },
+            Event::EventSent {
+                instance_id: recorded_instance,
+                name: recorded_name,
+                data: recorded_data,
+            },
+        ) => {
+            instance_id == recorded_instance
+                && name == recorded_name
+                && payload::replays_as(data, recorded_data)
+        }
+        (Event::ContinuedAsNew { input }, Event::ContinuedAsNew { input: recorded }) => {
+            payload::replays_as(input, recorded)
+        }
+        (Event::ExecutionCompleted { output }, Event::ExecutionCompleted { output: recorded }) => {
+            payload::replays_as(output, recorded)
+        }
+        (produced, recorded) => produced == recorded,
+    }
 }
 
 impl Registry {

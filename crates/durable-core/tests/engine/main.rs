@@ -16,3 +16,5 @@ mod retry;
 mod continue_as_new;
 // Sub-orchestrations, events between instances, recursive terminate and purge.
 mod sub_orchestrations;
+// Activity inputs that gain an optional field replay recorded histories cleanly.
+mod payload_evolution;
