@@ -67,7 +67,8 @@ macro_rules! backend_conformance_tests {
             orchestrations_run_end_to_end,
             sub_orchestrations_run_end_to_end,
             terminate_suspend_resume_and_purge_end_to_end,
-            poisoned_work_fails_end_to_end
+            poisoned_work_fails_end_to_end,
+            patch_markers_round_trip_end_to_end
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -1290,4 +1291,56 @@ pub async fn poisoned_work_fails_end_to_end(backend: Arc<dyn Backend>) {
     assert_eq!(failure.kind, FailureKind::Poisoned);
     assert!(failure.message.contains("attempted 4 times"), "{failure}");
     worker.shutdown().await;
+}
+
+/// Patch markers (`patched`, `deprecate_patch`) are stored and read back as recorded, and the
+/// history read back replays with the code that recorded it.
+pub async fn patch_markers_round_trip_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{Client, Failure, OrchestrationContext, Registry, Worker, WorkerOptions};
+    let registry = Registry::new()
+        .activity(
+            "double",
+            |_ctx, n: u64| async move { Ok::<_, Failure>(n * 2) },
+        )
+        .orchestration("flow", |ctx: OrchestrationContext, n: u64| async move {
+            let n = if ctx.patched("double-first") {
+                ctx.call_activity::<_, u64>("double", &n).await?
+            } else {
+                n
+            };
+            ctx.deprecate_patch("old-change");
+            ctx.call_activity::<_, u64>("double", &n).await
+        });
+    let worker = Worker::start(
+        Arc::clone(&backend),
+        registry.clone(),
+        WorkerOptions::default(),
+    );
+    let client = Client::new(Arc::clone(&backend));
+    client.schedule("flow", "i", &3u64).await.expect("schedule");
+    let done = client
+        .wait_for_completion("i", Duration::from_secs(3600))
+        .await
+        .expect("completion");
+    worker.shutdown().await;
+    assert_eq!(done.output::<u64>().ok().flatten(), Some(12), "{done:?}");
+    let history = backend.read_history("i").await.expect("read_history");
+    let markers: Vec<&Event> = history
+        .iter()
+        .filter(|event| matches!(event, Event::PatchMarkerRecorded { .. }))
+        .collect();
+    assert_eq!(
+        markers,
+        [
+            &Event::PatchMarkerRecorded {
+                patch_id: "double-first".to_owned(),
+                deprecated: false,
+            },
+            &Event::PatchMarkerRecorded {
+                patch_id: "old-change".to_owned(),
+                deprecated: true,
+            },
+        ]
+    );
+    assert_eq!(registry.verify_history("i", &history), Ok(()));
 }

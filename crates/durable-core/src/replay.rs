@@ -328,7 +328,9 @@ impl Execution {
                 recorded[stray].describe()
             )));
         }
+        lock(&self.state).recorded_outputs = recorded.to_vec();
         let produced = self.step();
+        lock(&self.state).recorded_outputs.clear();
         compare(&produced, recorded, offset + split)
     }
 }
@@ -337,35 +339,88 @@ fn nondeterminism(message: String) -> Failure {
     Failure::new(FailureKind::Nondeterminism, message)
 }
 
-/// Checks one episode's produced outputs against the recorded ones, position by position.
-fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), Failure> {
-    for index in 0..produced.len().max(recorded.len()) {
-        let position = offset + index;
-        match (produced.get(index), recorded.get(index)) {
-            (Some(now), Some(then)) if replays_as(now, then) => {}
-            (Some(now), Some(then)) => {
-                return Err(nondeterminism(format!(
-                    "history event {position} is {}, but on replay the orchestration produced {}",
-                    then.describe(),
-                    now.describe()
-                )));
+/// Where the outputs the code produced so far stop matching the ones history recorded.
+enum Divergence<'a> {
+    /// The recorded output at this index is not what the code produced.
+    Changed(usize, &'a Event, &'a Event),
+    /// The code produced an output where history records nothing more.
+    Extra(usize, &'a Event),
+}
+
+/// Matches the outputs the code `produced` against the `recorded` ones, in order; a
+/// deprecated patch marker the code does not produce is skipped (code that dropped its
+/// `deprecate_patch` call still replays). Returns the index of the first recorded output not
+/// matched yet.
+fn align<'a>(produced: &'a [Event], recorded: &'a [Event]) -> Result<usize, Divergence<'a>> {
+    let mut next = 0;
+    for now in produced {
+        loop {
+            match recorded.get(next) {
+                Some(then) if replays_as(now, then) => break,
+                Some(Event::PatchMarkerRecorded {
+                    deprecated: true, ..
+                }) => next += 1,
+                Some(then) => return Err(Divergence::Changed(next, then, now)),
+                None => return Err(Divergence::Extra(next, now)),
             }
-            (None, Some(then)) => {
-                return Err(nondeterminism(format!(
-                    "history event {position} is {}, but on replay the orchestration no longer produces it (missing call)",
-                    then.describe()
-                )));
-            }
-            (Some(now), None) => {
-                return Err(nondeterminism(format!(
-                    "on replay the orchestration produced {} where history event {position} records nothing (extra call)",
-                    now.describe()
-                )));
-            }
-            (None, None) => {}
         }
+        next += 1;
     }
-    Ok(())
+    Ok(next)
+}
+
+/// True if, after the outputs `produced` so far in a replayed episode, the next recorded
+/// outputs hold the patch marker of `patch_id` (among the markers recorded at that point).
+pub(crate) fn marker_recorded_next(produced: &[Event], recorded: &[Event], patch_id: &str) -> bool {
+    let Ok(next) = align(produced, recorded) else {
+        return false;
+    };
+    recorded[next..]
+        .iter()
+        .map_while(|event| match event {
+            Event::PatchMarkerRecorded { patch_id, .. } => Some(patch_id),
+            _ => None,
+        })
+        .any(|recorded_id| recorded_id == patch_id)
+}
+
+/// Checks one episode's produced outputs against the recorded ones, in order.
+fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), Failure> {
+    let next = match align(produced, recorded) {
+        Ok(next) => next,
+        Err(Divergence::Changed(index, then, now)) => {
+            return Err(nondeterminism(format!(
+                "history event {} is {}, but on replay the orchestration produced {}",
+                offset + index,
+                then.describe(),
+                now.describe()
+            )));
+        }
+        Err(Divergence::Extra(index, now)) => {
+            return Err(nondeterminism(format!(
+                "on replay the orchestration produced {} where history event {} records nothing (extra call)",
+                now.describe(),
+                offset + index
+            )));
+        }
+    };
+    let missing = recorded[next..].iter().enumerate().find(|(_, event)| {
+        !matches!(
+            event,
+            Event::PatchMarkerRecorded {
+                deprecated: true,
+                ..
+            }
+        )
+    });
+    match missing {
+        Some((index, then)) => Err(nondeterminism(format!(
+            "history event {} is {}, but on replay the orchestration no longer produces it (missing call)",
+            offset + next + index,
+            then.describe()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// True if the output `produced` on replay stands for the `recorded` one: the same kind, task
@@ -423,6 +478,13 @@ fn replays_as(produced: &Event, recorded: &Event) -> bool {
                 && name == recorded_name
                 && payload::replays_as(data, recorded_data)
         }
+        (
+            Event::PatchMarkerRecorded { patch_id, .. },
+            Event::PatchMarkerRecorded {
+                patch_id: recorded_id,
+                ..
+            },
+        ) => patch_id == recorded_id,
         (Event::ContinuedAsNew { input }, Event::ContinuedAsNew { input: recorded }) => {
             payload::replays_as(input, recorded)
         }

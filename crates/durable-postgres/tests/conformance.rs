@@ -53,4 +53,5 @@ conformance!(
     sub_orchestrations_run_end_to_end,
     terminate_suspend_resume_and_purge_end_to_end,
     poisoned_work_fails_end_to_end,
+    patch_markers_round_trip_end_to_end,
 );

@@ -18,3 +18,5 @@ mod continue_as_new;
 mod sub_orchestrations;
 // Activity inputs that gain an optional field replay recorded histories cleanly.
 mod payload_evolution;
+// Code changes through `patched` and `deprecate_patch` markers.
+mod versioning;
