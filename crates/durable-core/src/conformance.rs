@@ -59,6 +59,7 @@ macro_rules! backend_conformance_tests {
             commits_create_sub_orchestrations,
             a_taken_sub_orchestration_id_is_reported_to_the_parent,
             create_follows_the_reuse_policy,
+            reused_ids_get_a_new_incarnation,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
@@ -900,6 +901,57 @@ pub async fn create_follows_the_reuse_policy(backend: Arc<dyn Backend>) {
     let item = fetch(&*backend).await.expect("the new start");
     assert_eq!(item.messages.len(), 1, "the old inbox is gone");
     assert_eq!(item.lease.attempt, 1);
+}
+
+/// Every instance created under an id, by replacement or after a purge, has an incarnation
+/// no earlier one had; commits (a new execution included) keep it.
+pub async fn reused_ids_get_a_new_incarnation(backend: Arc<dyn Backend>) {
+    let replace = NewInstance {
+        reuse: IdReusePolicy::ReplaceFinished,
+        ..new_instance("a")
+    };
+    let next_execution = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(running(2)),
+        ..empty_commit()
+    };
+    let finish = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(InstanceStatus::Completed)),
+        ..empty_commit()
+    };
+    let mut seen = Vec::new();
+    create(&*backend, "a").await;
+    for round in 0..4 {
+        let item = fetch(&*backend).await.expect("the start");
+        let incarnation = item.instance.incarnation;
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        assert!(
+            !seen.contains(&incarnation),
+            "incarnation {incarnation} was given before: {seen:?}"
+        );
+        seen.push(incarnation);
+        backend
+            .ack_orchestration("a", item.lease.token, &next_execution)
+            .await
+            .expect("ack");
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        backend
+            .send_message(raised("a", "finish", None))
+            .await
+            .expect("send");
+        commit_next(&*backend, &finish).await;
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        if round % 2 == 0 {
+            backend
+                .create_instance(replace.clone())
+                .await
+                .expect("replace");
+        } else {
+            backend.purge_instance("a").await.expect("purge");
+            create(&*backend, "a").await;
+        }
+    }
 }
 
 /// A start scheduled for later is not handed out before its time.

@@ -137,7 +137,8 @@
 //! impl Backend for MyStore {
 //!     async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
 //!         // If the id is taken and `!new.may_replace(&existing)`: `InstanceExists`.
-//!         // Otherwise (deleting the replaced instance) insert `new.metadata(now)` and
+//!         // Otherwise (deleting the replaced instance) insert `new.metadata(now, incarnation)`
+//!         // (`incarnation`: a value no instance created before had) and
 //!         // enqueue `new.start_message()`.
 //!         unwritten()
 //!     }

@@ -31,6 +31,8 @@ pub(crate) enum Outcome {
 
 /// A running orchestration execution.
 pub(crate) struct Execution {
+    /// The `InstanceMetadata::incarnation` of the instance this execution belongs to.
+    incarnation: u64,
     execution_id: u64,
     registry: Arc<Registry>,
     state: Arc<Mutex<ContextState>>,
@@ -62,6 +64,7 @@ impl ArcWake for FlagWaker {
 impl Execution {
     pub(crate) fn new(registry: Arc<Registry>, instance_id: String, execution_id: u64) -> Self {
         Execution {
+            incarnation: 0,
             execution_id,
             registry,
             state: Arc::new(Mutex::new(ContextState::new(instance_id, execution_id))),
@@ -89,6 +92,16 @@ impl Execution {
         }
         execution.history_len = history.len() as u64;
         execution
+    }
+
+    /// Marks the execution as belonging to this incarnation of its instance id.
+    pub(crate) fn in_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = incarnation;
+        self
+    }
+
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     pub(crate) fn execution_id(&self) -> u64 {

@@ -20,3 +20,5 @@ mod sub_orchestrations;
 mod payload_evolution;
 // Code changes through `patched` and `deprecate_patch` markers.
 mod versioning;
+// A cached execution is never resumed for another incarnation of its instance id.
+mod incarnation;
