@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::layout::Layout;
 use ocfl_core::object::{Object, ObjectError, PurgeOutcome, StorageRoot, purge_object};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_storage_root};
 use ocfl_core::version_num::VersionNum;
 use serde_json::Value;
@@ -588,6 +588,9 @@ impl Storage for Faulty {
     fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         self.inner.open(path)
     }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.inner.create(path)
+    }
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.inner.write_atomic(path, bytes)
     }
@@ -621,8 +624,14 @@ impl Storage for Faulty {
         }
         self.inner.remove(path)
     }
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.inner.remove_empty_dir(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.inner.sync_tree(dir)
     }
 }
 

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ocfl_core::object::StorageRoot;
-use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join};
-use ocfl_plan::fs::{Filesystem, LocalFilesystem};
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join, parent};
 
 use crate::blobs::Blobs;
 use crate::refusal::{ActivityError, RefusalKind};
@@ -119,8 +118,7 @@ impl ProgressEvent<'_> {
 
 /// The storage root the activities update and the state directory they keep run data in.
 ///
-/// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at the storage root's
-/// parent, so that each run's work directory can be a sibling of the root
+/// Files are written through a [`Storage`] rooted at the storage root's parent, so that each run's work directory can be a sibling of the root
 /// (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and finished versions are moved into
 /// objects by one rename. A root that is a mount point has its work directories inside it
 /// instead, in `<root>/extensions/ocfl-work/<run>` (beside it they would be on another
@@ -130,7 +128,9 @@ pub struct Environment {
     root_name: String,
     /// The directory holding the runs' work directories, in [`Environment::fs`].
     work_dir: String,
-    fs: Arc<dyn Filesystem>,
+    /// The storage root's parent directory, through which runs write.
+    fs: Arc<dyn Storage>,
+    /// The storage root itself, for reading (layouts, validation).
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
     progress: Option<Arc<dyn ProgressSink>>,
@@ -155,26 +155,26 @@ impl Environment {
             false => format!("{root_name}.ocfl-work"),
         };
         Ok(Environment {
-            fs: Arc::new(LocalFilesystem::new(parent)),
+            fs: Arc::new(LocalStorage::new(parent)),
             work_dir,
             storage: Arc::new(LocalStorage::new(&root)),
-            blobs: Blobs::new(Arc::new(LocalFilesystem::new(state_dir))),
+            blobs: Blobs::new(Arc::new(LocalStorage::new(state_dir))),
             root,
             root_name,
             progress: None,
         })
     }
 
-    /// Writes the storage root through `fs` instead (a test double, say). `fs` must be rooted
-    /// at the storage root's parent directory.
-    pub fn with_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
-        self.fs = fs;
+    /// Writes the storage root through `storage` instead (a test double, say). `storage`
+    /// must be rooted at the storage root's parent directory.
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
+        self.fs = storage;
         self
     }
 
-    /// Keeps run data through `fs` (rooted at the state directory) instead.
-    pub fn with_state_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
-        self.blobs = Blobs::new(fs);
+    /// Keeps run data through `storage` (rooted at the state directory) instead.
+    pub fn with_state_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
+        self.blobs = Blobs::new(storage);
         self
     }
 
@@ -189,7 +189,8 @@ impl Environment {
         &self.root
     }
 
-    pub(crate) fn fs(&self) -> &dyn Filesystem {
+    /// The storage root's parent directory, holding the root and its work area.
+    pub(crate) fn fs(&self) -> &dyn Storage {
         self.fs.as_ref()
     }
 
@@ -297,8 +298,7 @@ impl Environment {
         if self.work_dir.starts_with(&format!("{}/", self.root_name))
             && self.fs.remove_empty_dir(&self.work_dir)?
         {
-            self.fs
-                .sync(&[ocfl_plan::fs::parent(&self.work_dir).to_owned()])?;
+            self.fs.sync(&[parent(&self.work_dir).to_owned()])?;
         }
         Ok(())
     }
