@@ -301,11 +301,6 @@ impl<S: Storage> FaultStorage<S> {
     pub fn new(inner: S, injector: Arc<Injector>) -> FaultStorage<S> {
         FaultStorage { inner, injector }
     }
-
-    /// The wrapped storage (to read or write past the faults).
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
 }
 
 impl<S: Storage> Storage for FaultStorage<S> {
