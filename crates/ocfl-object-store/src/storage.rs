@@ -3,10 +3,12 @@
 
 use std::io::{self, Read};
 
-use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, check_storage_path};
+use ocfl_core::storage::{
+    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+};
 
 use crate::directory::ObjectDirectory;
-use crate::{Error, ObjectStorage};
+use crate::{Error, ObjectStorage, Upload};
 
 /// Maps an object-store error for `op` on the storage path `path`.
 fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
@@ -62,18 +64,47 @@ impl Storage for ObjectStorage {
     }
 
     /// A directory that has no key below it does not exist, which is what removing it would
-    /// achieve: only one with keys below it is refused.
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    /// achieve: one with keys below it is left alone.
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         match ObjectStorage::list(self, path) {
-            Ok(entries) if entries.is_empty() => Ok(()),
-            Ok(_) => Err(StorageError::io(
-                "remove directory",
-                path,
-                io::Error::new(io::ErrorKind::DirectoryNotEmpty, "directory not empty"),
-            )),
-            Err(error) if error.is_not_found() => Ok(()),
+            Ok(entries) => Ok(entries.is_empty()),
+            Err(error) if error.is_not_found() => Ok(true),
             Err(error) => Err(storage_error("remove directory", path, error)),
         }
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let upload =
+            ObjectStorage::create(self, path).map_err(|e| storage_error("create", path, e))?;
+        Ok(Box::new(upload))
+    }
+
+    /// A PUT is durable when it returns (`docs/durability.md`, 11.1.2): nothing to flush.
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        paths.iter().try_for_each(|path| check_storage_path(path))
+    }
+
+    /// As [`Storage::sync`]: nothing to flush.
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        check_storage_path(dir)
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        self.url(path)
+    }
+
+    /// `rename` copies then deletes: never atomic.
+    fn renames_atomically(&self) -> bool {
+        false
+    }
+}
+
+impl StorageWriter for Upload {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        let path = self.path().to_owned();
+        Upload::finish(*self)
+            .map(|_| ())
+            .map_err(|e| storage_error("write", &path, e))
     }
 }
 

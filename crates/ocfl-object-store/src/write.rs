@@ -49,6 +49,11 @@ impl Upload {
         }
     }
 
+    /// The storage path being written.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Sends what is left and makes the key visible, whole; returns its entity tag. On error
     /// the upload is aborted and nothing is visible.
     pub fn finish(mut self) -> Result<Option<ETag>, Error> {
