@@ -4,17 +4,21 @@
 use std::io::{self, Read};
 
 use ocfl_core::storage::{
-    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+    Directory, Entry, EntryKind, FileInfo, Precondition, Storage, StorageError, StorageWriter, Tag,
+    check_storage_path,
 };
 
 use crate::directory::ObjectDirectory;
-use crate::{Error, ObjectStorage, Upload};
+use crate::{Condition, ETag, Error, ObjectStorage, Upload};
 
 /// Maps an object-store error for `op` on the storage path `path`.
 fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
     match error {
         Error::NotFound { .. } => StorageError::NotFound(path.to_owned()),
         Error::InvalidPath { .. } => StorageError::InvalidPath(path.to_owned()),
+        Error::AlreadyExists { .. } | Error::PreconditionFailed { .. } => {
+            StorageError::ConditionFailed(path.to_owned())
+        }
         other => StorageError::io(op, path, io::Error::other(other)),
     }
 }
@@ -91,6 +95,46 @@ impl Storage for ObjectStorage {
 
     fn display_path(&self, path: &str) -> String {
         self.url(path)
+    }
+
+    fn read_tagged(&self, path: &str) -> Result<(Vec<u8>, Option<Tag>), StorageError> {
+        let (bytes, e_tag) = self
+            .read_with_e_tag(path)
+            .map_err(|e| storage_error("read", path, e))?;
+        Ok((bytes, e_tag.map(|ETag(tag)| Tag(tag))))
+    }
+
+    /// One PUT with `If-None-Match: *` or `If-Match`; a 412 (or 409) is
+    /// [`StorageError::ConditionFailed`].
+    fn write_if(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        precondition: &Precondition,
+        metadata: &[(&str, &str)],
+    ) -> Result<(), StorageError> {
+        let condition = match precondition {
+            Precondition::Absent => Condition::IfAbsent,
+            Precondition::Matches(Tag(tag)) => Condition::IfMatch(ETag(tag.clone())),
+        };
+        match self.put_with(path, bytes.to_vec(), condition, metadata) {
+            Ok(_) => Ok(()),
+            // `If-Match` on a key that is gone: the precondition does not hold either.
+            Err(Error::NotFound { .. }) if matches!(precondition, Precondition::Matches(_)) => {
+                Err(StorageError::ConditionFailed(path.to_owned()))
+            }
+            Err(error) => Err(storage_error("write", path, error)),
+        }
+    }
+
+    fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        let info = self
+            .head(path)
+            .map_err(|e| storage_error("stat", path, e))?;
+        Ok(FileInfo {
+            tag: info.e_tag.map(|ETag(tag)| Tag(tag)),
+            metadata: info.metadata,
+        })
     }
 
     /// `rename` copies then deletes: never atomic.

@@ -13,6 +13,7 @@ mod local;
 mod local_dir;
 mod local_sync;
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub use directory::Directory;
@@ -50,6 +51,18 @@ pub enum StorageError {
     /// The path does not exist.
     #[error("{0}: not found")]
     NotFound(String),
+    /// A conditional write ([`Storage::write_if`]) found its precondition false and wrote
+    /// nothing.
+    #[error("{0}: not written: the precondition does not hold (another writer got there)")]
+    ConditionFailed(String),
+    /// The storage cannot do this (e.g. conditional writes on a local directory).
+    #[error("{path}: {op} is not supported by this storage")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// The path involved.
+        path: String,
+    },
     /// Any other I/O failure.
     #[error("{op} {}: {source}", shown(path))]
     Io {
@@ -86,6 +99,30 @@ impl StorageError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StorageError::NotFound(_))
     }
+}
+
+/// The version of a file's bytes as the storage names it (an object store's ETag): compared
+/// only with the tag a read of the same path returned, never taken for a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tag(pub String);
+
+/// When a conditional write ([`Storage::write_if`]) may happen; the storage checks it
+/// atomically with the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if nothing is at the path (create-only).
+    Absent,
+    /// Only if the file's current tag is this one.
+    Matches(Tag),
+}
+
+/// What [`Storage::file_info`] tells of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file's tag, if the storage gives one.
+    pub tag: Option<Tag>,
+    /// The user metadata written with it by [`Storage::write_if`], by name.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A file being written through [`Storage::create`]. The bytes become the file only when
@@ -211,6 +248,45 @@ pub trait Storage: Send + Sync {
     /// itself, `.` for the root.
     fn display_path(&self, path: &str) -> String {
         shown(path).to_owned()
+    }
+
+    /// The whole contents of the regular file at `path` and the tag of exactly those bytes,
+    /// for a later [`Storage::write_if`] with [`Precondition::Matches`]. The default says
+    /// [`StorageError::Unsupported`]: only stores with conditional writes give tags.
+    fn read_tagged(&self, path: &str) -> Result<(Vec<u8>, Option<Tag>), StorageError> {
+        Err(StorageError::Unsupported {
+            op: "reading with a tag",
+            path: path.to_owned(),
+        })
+    }
+
+    /// Writes `bytes` to `path` in one durable, atomic write only if `precondition` holds,
+    /// checked atomically with the write; otherwise [`StorageError::ConditionFailed`] and
+    /// nothing is written. `metadata` (names of lower-case letters, digits and `-`) is
+    /// stored with the file and returned by [`Storage::file_info`]. The object-store
+    /// protocol's claim and commit point (`docs/durability.md`, section 11). The default says
+    /// [`StorageError::Unsupported`].
+    fn write_if(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        precondition: &Precondition,
+        metadata: &[(&str, &str)],
+    ) -> Result<(), StorageError> {
+        let _ = (bytes, precondition, metadata);
+        Err(StorageError::Unsupported {
+            op: "conditional writing",
+            path: path.to_owned(),
+        })
+    }
+
+    /// The tag and user metadata of the file at `path`. The default says
+    /// [`StorageError::Unsupported`].
+    fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        Err(StorageError::Unsupported {
+            op: "reading file metadata",
+            path: path.to_owned(),
+        })
     }
 
     /// Whether [`Storage::rename`] moves a file or a whole directory tree in one atomic

@@ -22,3 +22,5 @@ mod runtime;
 mod retry;
 // The storage seam: the same script on a directory and on a bucket.
 mod seam;
+// The object-store update protocol run by the plan executor.
+mod commit;

@@ -7,13 +7,14 @@
 //! record of progress: callers that need one (the durable engine) call [`execute`] per step.
 
 mod base;
+mod object;
 mod source;
 mod steps;
 
 use ocfl_core::digest::Digest;
 use ocfl_core::storage::{Storage, StorageError};
 
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, Protocol, Step};
 
 pub use base::{BaseError, read_base};
 pub use source::{ContentSource, SpooledStage};
@@ -118,6 +119,20 @@ pub enum Error {
         /// The storage, as [`Storage::display_path`] shows its root.
         storage: String,
     },
+    /// Another update holds the claim on the version this plan writes (object-store
+    /// protocol): it is running, or died before committing or abandoning.
+    #[error(
+        "object {object}: the new version is claimed by another update ({}): {path}",
+        owner.as_deref().unwrap_or("owner unknown")
+    )]
+    Claimed {
+        /// The object id.
+        object: String,
+        /// The claim, as the storage shows it.
+        path: String,
+        /// The work path of the update holding it, if recorded.
+        owner: Option<String>,
+    },
     /// A step ran before the steps it depends on.
     #[error("{path}: {reason}")]
     OutOfOrder {
@@ -136,7 +151,7 @@ impl Error {
     /// fixed meanwhile). A changed object, a changed source or a wrong configuration will not
     /// fix themselves.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, Error::Storage(_))
+        matches!(self, Error::Storage(error) if !matches!(error, StorageError::Unsupported { .. }))
     }
 }
 
@@ -158,13 +173,15 @@ pub fn execute(
     fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<StepResult, Error> {
-    check_storage(fs)?;
+    check_storage(plan, fs)?;
     steps::execute(plan, step, fs, source)
 }
 
-/// Refuses a storage this protocol cannot run on, before anything is written.
-fn check_storage(fs: &dyn Storage) -> Result<(), Error> {
-    if fs.renames_atomically() {
+/// Refuses a storage the plan's protocol cannot run on, before anything is written: the
+/// rename protocol needs atomic renames; the object-store protocol needs conditional writes,
+/// which a storage without them refuses at the claim, before anything else is written.
+fn check_storage(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    if plan.protocol() == Protocol::ObjectStore || fs.renames_atomically() {
         Ok(())
     } else {
         Err(Error::RenamesNotAtomic {
@@ -179,7 +196,7 @@ fn check_storage(fs: &dyn Storage) -> Result<(), Error> {
 /// An update whose new inventory is already installed is finished instead: its remaining
 /// steps only rename prepared files into the object root and need no source.
 pub fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
-    check_storage(fs)?;
+    check_storage(plan, fs)?;
     steps::abandon(plan, fs)
 }
 

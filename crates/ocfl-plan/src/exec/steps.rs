@@ -6,8 +6,9 @@ use std::io::{self, Read, Write};
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::storage::{EntryKind, StorageError};
 
+use super::object;
 use super::{ContentSource, Error, Skip, StepResult};
-use crate::plan::{Action, Contents, Plan, Step};
+use crate::plan::{Action, Contents, Plan, Protocol, Step};
 use crate::stage::EARLY_WRITEBACK_BYTES;
 use ocfl_core::storage::{Storage, parent};
 
@@ -18,7 +19,17 @@ pub(super) fn execute(
     source: &dyn ContentSource,
 ) -> Result<StepResult, Error> {
     match &step.action {
+        Action::CheckBase if plan.protocol() == Protocol::ObjectStore => {
+            object::check_base(plan, fs)
+        }
         Action::CheckBase => check_base(plan, fs),
+        Action::Claim { path } => object::claim(plan, fs, path),
+        Action::Put { path, contents } => object::put(plan, fs, path, *contents),
+        Action::Upload { digest, path } => {
+            object::upload(plan, fs, source, digest, path, step.size)
+        }
+        Action::Commit { path } => object::commit(plan, fs, path),
+        Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path),
         Action::CreateDir { path } => in_work_area(plan, fs, || {
             fs.create_dir(path)?;
             Ok(StepResult::Done { bytes: 0 })
@@ -51,6 +62,9 @@ pub(super) fn execute(
 }
 
 pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    if plan.protocol() == Protocol::ObjectStore {
+        return object::abandon(plan, fs);
+    }
     if plan.base.is_some() && root_state(plan, fs)? == RootState::New {
         // Past the point of no return: roll forward.
         for step in &plan.steps {
@@ -74,7 +88,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
 }
 
 /// The source of a run that copies nothing more.
-struct NoContent;
+pub(super) struct NoContent;
 
 impl ContentSource for NoContent {
     fn location(&self, _digest: &Digest) -> Option<String> {
@@ -103,7 +117,7 @@ fn in_work_area(
 
 /// Where the object stands relative to the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RootState {
+pub(super) enum RootState {
     /// The root inventory is the plan's base.
     Base,
     /// The root inventory is the plan's new inventory.
@@ -111,7 +125,7 @@ enum RootState {
 }
 
 /// The object's root inventory against the plan: base or new, anything else is refused.
-fn root_state(plan: &Plan, fs: &dyn Storage) -> Result<RootState, Error> {
+pub(super) fn root_state(plan: &Plan, fs: &dyn Storage) -> Result<RootState, Error> {
     let path = plan.root_inventory_path();
     let found = file_digest(fs, &path, plan.digest_algorithm)?;
     match (&plan.base, found) {
@@ -259,13 +273,13 @@ fn flush(
     Ok(StepResult::Done { bytes })
 }
 
-enum StreamError {
+pub(super) enum StreamError {
     Read(io::Error),
     Write(StorageError),
 }
 
 /// Copies `reader` to `writer`, hashing what passes through.
-fn stream(
+pub(super) fn stream(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
     algorithm: DigestAlgorithm,
@@ -437,7 +451,7 @@ fn sync_chain(fs: &dyn Storage, path: &str) -> Result<(), Error> {
 }
 
 /// Whether the regular file at `path` has digest `expected`.
-fn holds(
+pub(super) fn holds(
     fs: &dyn Storage,
     path: &str,
     algorithm: DigestAlgorithm,

@@ -14,7 +14,7 @@ use ocfl_core::sidecar::INVENTORY_FILE;
 use ocfl_core::storage::{check_storage_path, join};
 use ocfl_core::version_num::VersionNum;
 
-use super::{Action, Base, BaseRef, Contents, Error, Outcome, Plan, PlanOptions, Step};
+use super::{Action, Base, BaseRef, Contents, Error, Outcome, Plan, PlanOptions, Protocol, Step};
 use crate::stage::{Stage, StagedFile};
 
 /// Plans the update that makes the object hold exactly `stage` as a new version created at
@@ -72,7 +72,10 @@ pub fn plan(
         inventory_digest,
         steps: Vec::new(),
     };
-    plan.steps = steps(&plan, &copies);
+    plan.steps = match options.protocol {
+        Protocol::Rename => steps(&plan, &copies),
+        Protocol::ObjectStore => object_store_steps(&plan, &copies),
+    };
     Ok(Outcome::Update(plan))
 }
 
@@ -522,6 +525,82 @@ fn steps(plan: &Plan, copies: &[NewContent<'_>]) -> Vec<Step> {
             path: work.to_owned(),
         },
     ));
+    steps
+}
+
+/// The steps of `docs/durability.md`, section 11.3: claim, content to its final keys, the
+/// conditional root inventory as the commit point, then the root sidecar. Nothing is written
+/// to a work area: the source is read directly.
+fn object_store_steps(plan: &Plan, copies: &[NewContent<'_>]) -> Vec<Step> {
+    let object = plan.object_path.as_str();
+    let version_dir = join(object, &plan.version.to_string());
+    let sidecar = plan.sidecar_name();
+    let declaration = Declaration::object(plan.spec_version).file_name();
+    let mut steps = Vec::with_capacity(copies.len() + 8);
+    steps.push(step("check-base", Action::CheckBase));
+    steps.push(sized(
+        plan,
+        "claim",
+        Action::Claim {
+            path: plan.claim_path(),
+        },
+        Contents::Inventory,
+    ));
+    let put = |id: &str, path: String, contents| {
+        sized(plan, id, Action::Put { path, contents }, contents)
+    };
+    steps.push(put(
+        "version-sidecar",
+        join(&version_dir, &sidecar),
+        Contents::Sidecar,
+    ));
+    for copy in copies {
+        steps.push(Step {
+            id: format!("copy {}", copy.content_path),
+            action: Action::Upload {
+                digest: copy.file.digest.clone(),
+                path: join(object, copy.content_path.as_str()),
+            },
+            size: copy.file.size,
+            digest: Some(copy.file.digest.clone()),
+        });
+    }
+    let upgrade = plan
+        .base
+        .as_ref()
+        .map(|base| base.spec_version != plan.spec_version);
+    if upgrade != Some(false) {
+        steps.push(put(
+            "declare",
+            join(object, &declaration),
+            Contents::Declaration,
+        ));
+    }
+    steps.push(sized(
+        plan,
+        "commit",
+        Action::Commit {
+            path: plan.root_inventory_path(),
+        },
+        Contents::Inventory,
+    ));
+    steps.push(sized(
+        plan,
+        "root-sidecar",
+        Action::CommitSidecar {
+            path: join(object, &sidecar),
+        },
+        Contents::Sidecar,
+    ));
+    if let (Some(base), Some(true)) = (&plan.base, upgrade) {
+        let old = Declaration::object(base.spec_version).file_name();
+        steps.push(step(
+            "remove-old-declaration",
+            Action::Remove {
+                path: join(object, &old),
+            },
+        ));
+    }
     steps
 }
 

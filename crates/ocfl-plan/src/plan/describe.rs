@@ -37,6 +37,13 @@ impl Plan {
                 format!("remove {}", path.rsplit('/').next().unwrap_or(path))
             }
             Action::Cleanup { .. } => "remove the work directory".to_owned(),
+            Action::Claim { .. } => format!("claim {version} (write {version}/{INVENTORY_FILE})"),
+            Action::Put { contents, .. } => {
+                format!("write {}", in_version(&self.file_name(*contents)))
+            }
+            Action::Upload { .. } => step.id.clone(),
+            Action::Commit { .. } => format!("commit {INVENTORY_FILE}"),
+            Action::CommitSidecar { .. } => format!("write {}", self.sidecar_name()),
         }
     }
 

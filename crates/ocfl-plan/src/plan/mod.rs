@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 pub use base::Base;
 pub use build::plan;
 
+/// The user-metadata name under which a claim records the update that holds it.
+pub const CLAIM_OWNER: &str = "ocfl-run";
+
 /// What planning decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -63,6 +66,32 @@ pub struct PlanOptions {
     pub message: Option<String>,
     /// The version's user.
     pub user: Option<User>,
+    /// Which update protocol the steps follow: an input, since plans are pure (see
+    /// [`Protocol::for_storage`]).
+    pub protocol: Protocol,
+}
+
+/// The update protocols a plan can follow (`docs/durability.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Sections 4-8: build in a work directory, flush, and rename into the object.
+    #[default]
+    Rename,
+    /// Section 11, for stores without atomic renames (S3): claim the version with a
+    /// create-only write, write content to its final keys, and commit with a conditional
+    /// write of the root inventory.
+    ObjectStore,
+}
+
+impl Protocol {
+    /// The protocol a storage needs: [`Protocol::Rename`] where renames are atomic.
+    pub fn for_storage(storage: &dyn ocfl_core::storage::Storage) -> Protocol {
+        if storage.renames_atomically() {
+            Protocol::Rename
+        } else {
+            Protocol::ObjectStore
+        }
+    }
 }
 
 impl PlanOptions {
@@ -83,6 +112,7 @@ impl PlanOptions {
             padding: None,
             message: None,
             user: None,
+            protocol: Protocol::Rename,
         }
     }
 }
@@ -299,6 +329,42 @@ pub enum Action {
         /// The file.
         path: String,
     },
+    /// Claim the new version for this update (object-store protocol): write the version's
+    /// inventory to `path` only if nothing is there, with the plan's work path as the
+    /// claim's owner; a claim of another update refuses the run.
+    Claim {
+        /// The version inventory, `O/vN/inventory.json`.
+        path: String,
+    },
+    /// Write `contents` to `path` in one durable write (object-store protocol), below the
+    /// claimed version or, for the declaration, in the object root before the commit.
+    Put {
+        /// The destination.
+        path: String,
+        /// What to write.
+        contents: Contents,
+    },
+    /// Send the staged bytes of `digest` to their final key `path` (object-store protocol),
+    /// hashed as they are sent: bytes that are not the staged ones are never completed.
+    Upload {
+        /// The content digest (also the step's digest).
+        #[serde(with = "serde_forms::digest")]
+        digest: Digest,
+        /// The destination, below the claimed version.
+        path: String,
+    },
+    /// The commit point of the object-store protocol: write the root inventory at `path`
+    /// only if it is still the base one (for a new object: only if there is none).
+    Commit {
+        /// The object's root inventory.
+        path: String,
+    },
+    /// Replace the root sidecar at `path` only if it is still the base's (object-store
+    /// protocol), after the commit.
+    CommitSidecar {
+        /// The object's root sidecar.
+        path: String,
+    },
     /// Remove the work directory.
     Cleanup {
         /// The work directory.
@@ -340,6 +406,28 @@ impl Plan {
             Some(_) => join(&self.object_path, &self.version.to_string()),
             None => self.object_path.clone(),
         }
+    }
+
+    /// The protocol the steps follow.
+    pub fn protocol(&self) -> Protocol {
+        if self
+            .steps
+            .iter()
+            .any(|step| matches!(step.action, Action::Claim { .. }))
+        {
+            Protocol::ObjectStore
+        } else {
+            Protocol::Rename
+        }
+    }
+
+    /// The new version's inventory, which the object-store protocol writes first as the
+    /// version's claim.
+    pub fn claim_path(&self) -> String {
+        join(
+            &self.object_path,
+            &format!("{}/{INVENTORY_FILE}", self.version),
+        )
     }
 
     /// The object's root inventory.

@@ -1,0 +1,339 @@
+//! The object-store protocol's steps (`docs/durability.md`, section 11.3). Each starts by
+//! looking at what is in place, as the local steps do, so that the whole plan can be run again
+//! from its first step after a crash at any instant: a claim of this update, a content key that
+//! exists (complete, since an upload with the wrong bytes is never completed), a root inventory
+//! that is already the new one, are all recognised and skipped.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+
+use ocfl_core::digest::Digest;
+use ocfl_core::sidecar::sidecar_contents;
+use ocfl_core::storage::{EntryKind, Precondition, Storage, StorageError, join};
+
+use super::steps::{RootState, StreamError, holds, root_state, stream};
+use super::{ContentSource, Error, Skip, StepResult};
+use crate::plan::{Action, CLAIM_OWNER, Contents, Plan};
+
+/// Refuses to go on unless the root inventory is the base's (or, for a new object, absent),
+/// or already the new one (then the remaining steps find their work done).
+pub(super) fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
+    match root_state(plan, fs)? {
+        RootState::New => Ok(StepResult::Skipped(Skip::Installed)),
+        RootState::Base => Ok(StepResult::Done { bytes: 0 }),
+    }
+}
+
+/// Writes the version inventory only if nothing is there; finding a claim, it is this
+/// update's (a resumed run) or the run is refused naming the object and the claim's owner.
+pub(super) fn claim(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    let bytes = plan.contents(Contents::Inventory);
+    let owner = [(CLAIM_OWNER, plan.work_path.as_str())];
+    match fs.write_if(path, &bytes, &Precondition::Absent, &owner) {
+        Ok(()) => Ok(StepResult::Done {
+            bytes: bytes.len() as u64,
+        }),
+        Err(StorageError::ConditionFailed(_)) => {
+            check_claim(plan, fs)?;
+            Ok(StepResult::Skipped(Skip::InPlace))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether the claim on the new version is this update's: only its holder writes below the
+/// version or commits it.
+fn check_claim(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    let path = plan.claim_path();
+    let info = match fs.file_info(&path) {
+        Ok(info) => info,
+        Err(error) if error.is_not_found() => {
+            return Err(Error::OutOfOrder {
+                path,
+                reason: "the version is not claimed yet".into(),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    match info.metadata.get(CLAIM_OWNER) {
+        Some(owner) if *owner == plan.work_path => Ok(()),
+        owner => Err(Error::Claimed {
+            object: plan.object_id.clone(),
+            path: fs.display_path(&path),
+            owner: owner.cloned(),
+        }),
+    }
+}
+
+/// Writes a small file in one PUT, unless it already holds the bytes.
+pub(super) fn put(
+    plan: &Plan,
+    fs: &dyn Storage,
+    path: &str,
+    contents: Contents,
+) -> Result<StepResult, Error> {
+    let bytes = plan.contents(contents);
+    let expected = plan.digest_algorithm.digest_bytes(&bytes);
+    if holds(fs, path, plan.digest_algorithm, &expected)? {
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    check_claim(plan, fs)?;
+    fs.write_atomic(path, &bytes)?;
+    Ok(StepResult::Done {
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Streams the staged bytes of `digest` to `path`, hashing them as they go; bytes that are
+/// not the staged ones are never completed (the upload is dropped, so aborted), so a key that
+/// exists is complete and right.
+pub(super) fn upload(
+    plan: &Plan,
+    fs: &dyn Storage,
+    source: &dyn ContentSource,
+    digest: &Digest,
+    path: &str,
+    size: u64,
+) -> Result<StepResult, Error> {
+    if fs.kind_if_exists(path)? == Some(EntryKind::File) {
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    check_claim(plan, fs)?;
+    let location = source
+        .location(digest)
+        .unwrap_or_else(|| digest.to_string());
+    let unavailable = |error: io::Error| Error::SourceUnavailable {
+        location: location.clone(),
+        digest: digest.clone(),
+        error,
+    };
+    let mut reader = source.open(digest).map_err(unavailable)?;
+    let mut writer = fs.create(path)?;
+    let (found, found_size) = stream(&mut reader, &mut writer, plan.digest_algorithm, path)
+        .map_err(|e| match e {
+            StreamError::Read(error) => unavailable(error),
+            StreamError::Write(error) => error.into(),
+        })?;
+    if found != *digest || found_size != size {
+        drop(writer);
+        return Err(Error::SourceChanged {
+            source_file: location,
+            expected: digest.clone(),
+            expected_size: size,
+            found,
+            found_size,
+        });
+    }
+    writer
+        .flush()
+        .map_err(|e| StorageError::io("write", path, e))?;
+    writer.finish()?;
+    Ok(StepResult::Done { bytes: size })
+}
+
+/// The commit point: the root inventory is replaced only if it is still the base one (a new
+/// object's only if there is none), after checking that the claim is this update's and every
+/// key the new version names is there. A failed condition whose cause is this update's own
+/// earlier write (a lost response) is recognised by reading the inventory again.
+pub(super) fn commit(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    let bytes = plan.contents(Contents::Inventory);
+    let precondition = match &plan.base {
+        None => match fs.kind_if_exists(path)? {
+            None => Precondition::Absent,
+            Some(_) => return committed_or_refused(plan, fs, path),
+        },
+        Some(base) => {
+            let (found, tag) = match fs.read_tagged(path) {
+                Ok(read) => read,
+                Err(error) if error.is_not_found() => {
+                    return Err(Error::BaseChanged {
+                        path: fs.display_path(path),
+                        expected: base.digest.clone(),
+                        found: None,
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let digest = plan.digest_algorithm.digest_bytes(&found);
+            if digest == plan.inventory_digest {
+                return Ok(StepResult::Skipped(Skip::InPlace));
+            }
+            if digest != base.digest {
+                return Err(Error::BaseChanged {
+                    path: fs.display_path(path),
+                    expected: base.digest.clone(),
+                    found: Some(digest),
+                });
+            }
+            let tag = tag.ok_or_else(|| StorageError::Unsupported {
+                op: "reading with a tag",
+                path: path.to_owned(),
+            })?;
+            Precondition::Matches(tag)
+        }
+    };
+    check_claim(plan, fs)?;
+    check_content(plan, fs)?;
+    match fs.write_if(path, &bytes, &precondition, &[]) {
+        Ok(()) => Ok(StepResult::Done {
+            bytes: bytes.len() as u64,
+        }),
+        Err(StorageError::ConditionFailed(_)) => committed_or_refused(plan, fs, path),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// After a failed condition: the inventory is ours (our write's answer was lost), or another
+/// writer changed the object and the run is refused.
+fn committed_or_refused(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    if holds(fs, path, plan.digest_algorithm, &plan.inventory_digest)? {
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    Err(match &plan.base {
+        Some(base) => Error::BaseChanged {
+            path: fs.display_path(path),
+            expected: base.digest.clone(),
+            found: None,
+        },
+        None => Error::Occupied {
+            path: fs.display_path(&plan.object_path),
+        },
+    })
+}
+
+/// Every key the plan writes below the version is there: the root inventory never names
+/// missing content, whatever order a caller ran the steps in.
+fn check_content(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    let version_dir = join(&plan.object_path, &plan.version.to_string());
+    let present = files_below(fs, &version_dir)?;
+    for step in &plan.steps {
+        let path = match &step.action {
+            Action::Upload { path, .. } | Action::Put { path, .. } => path,
+            _ => continue,
+        };
+        if !present.contains(path) && fs.kind_if_exists(path)? != Some(EntryKind::File) {
+            return Err(Error::OutOfOrder {
+                path: fs.display_path(path),
+                reason: "not written yet; the root inventory is written after everything it names"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The files below `dir`, as storage paths (one listing per directory).
+fn files_below(fs: &dyn Storage, dir: &str) -> Result<BTreeSet<String>, Error> {
+    let mut files = BTreeSet::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match fs.list(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.is_not_found() => continue,
+            Err(error) => return Err(error.into()),
+        };
+        for entry in entries {
+            let path = join(&dir, &entry.name);
+            match entry.kind {
+                EntryKind::Directory => dirs.push(path),
+                _ => {
+                    files.insert(path);
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Replaces the root sidecar once the root inventory is the new one, only if it is still the
+/// base's (a new object's: only if there is none).
+pub(super) fn commit_sidecar(
+    plan: &Plan,
+    fs: &dyn Storage,
+    path: &str,
+) -> Result<StepResult, Error> {
+    let bytes = plan.contents(Contents::Sidecar);
+    let (found, tag) = match fs.read_tagged(path) {
+        Ok((found, tag)) => (Some(found), tag),
+        Err(error) if error.is_not_found() => (None, None),
+        Err(error) => return Err(error.into()),
+    };
+    if found.as_deref() == Some(&bytes[..]) {
+        return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    if root_state(plan, fs)? != RootState::New {
+        return Err(Error::OutOfOrder {
+            path: fs.display_path(path),
+            reason: "the root sidecar is written after the root inventory".into(),
+        });
+    }
+    let precondition = match (&plan.base, found, tag) {
+        (_, None, _) => Precondition::Absent,
+        (Some(base), Some(found), Some(tag))
+            if found == sidecar_contents(&base.digest).into_bytes() =>
+        {
+            Precondition::Matches(tag)
+        }
+        _ => {
+            return Err(Error::Occupied {
+                path: fs.display_path(path),
+            });
+        }
+    };
+    match fs.write_if(path, &bytes, &precondition, &[]) {
+        Ok(()) => Ok(StepResult::Done {
+            bytes: bytes.len() as u64,
+        }),
+        Err(StorageError::ConditionFailed(_)) => {
+            if fs.read(path)? == bytes.as_ref() {
+                Ok(StepResult::Skipped(Skip::InPlace))
+            } else {
+                Err(Error::Occupied {
+                    path: fs.display_path(path),
+                })
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Gives up an update that has not committed (section 11.5): every key below the claimed
+/// version is deleted, the claim last, then a new object's declaration. One that has
+/// committed is rolled forward instead. A claim of another update is left alone.
+pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    if root_state(plan, fs)? == RootState::New {
+        for step in &plan.steps {
+            if matches!(
+                step.action,
+                Action::CommitSidecar { .. } | Action::Remove { .. }
+            ) {
+                super::steps::execute(plan, step, fs, &super::steps::NoContent)?;
+            }
+        }
+        return Ok(());
+    }
+    let claim = plan.claim_path();
+    match check_claim(plan, fs) {
+        Ok(()) => {}
+        // Not claimed: nothing of this update's can be in the object.
+        Err(Error::OutOfOrder { .. }) => return Ok(()),
+        Err(Error::Claimed { .. }) => return Ok(()),
+        Err(error) => return Err(error),
+    }
+    let version_dir = join(&plan.object_path, &plan.version.to_string());
+    for file in files_below(fs, &version_dir)? {
+        if file != claim {
+            fs.remove(&file)?;
+        }
+    }
+    fs.remove(&claim)?;
+    // The new declaration (a new object's, or an upgrade's next to the old one).
+    for step in &plan.steps {
+        if let Action::Put { path, .. } = &step.action
+            && !path.starts_with(&format!("{version_dir}/"))
+        {
+            fs.remove(path)?;
+        }
+    }
+    Ok(())
+}
