@@ -419,3 +419,66 @@ fn a_storage_without_atomic_renames_is_refused_before_anything_is_written() {
     apply(&plan, &store.0, &stage).expect("the same plan on local storage");
     assert_valid(dir.path(), OBJECT);
 }
+
+/// The object-store protocol's plan: check, claim, the version's files and content to their
+/// final keys, the declaration, then the conditional root inventory and sidecar; no work
+/// area, no renames. It round-trips through JSON and knows its protocol.
+#[test]
+fn object_store_plans_claim_upload_and_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let mut object_store = options();
+    object_store.protocol = plan::Protocol::ObjectStore;
+    let t = tree(&[("a.txt", "alpha"), ("d/b.txt", "beta")]);
+    let (_, outcome) = plan_for(dir.path(), &source, &t, &object_store, 1);
+    let plan = update(outcome);
+    let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "check-base",
+            "claim",
+            "version-sidecar",
+            "copy v1/content/a.txt",
+            "copy v1/content/d/b.txt",
+            "declare",
+            "commit",
+            "root-sidecar"
+        ]
+    );
+    assert_eq!(plan.protocol(), plan::Protocol::ObjectStore);
+    assert_eq!(
+        plan.step("commit").map(|s| &s.action),
+        Some(&Action::Commit {
+            path: format!("{OBJECT}/inventory.json")
+        })
+    );
+    let json = plan.to_json().expect("serializable");
+    assert_eq!(Plan::from_json(&json).expect("round trip"), plan);
+    let (_, local) = plan_for(dir.path(), &source, &t, &options(), 1);
+    assert_eq!(update(local).protocol(), plan::Protocol::Rename);
+}
+
+/// A directory has no conditional writes: the object-store protocol stops at its claim, with
+/// an error that retrying will not fix, and nothing written.
+#[test]
+fn object_store_plans_are_refused_by_a_directory_before_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let root = dir.path().join("root");
+    fs::create_dir(&root).expect("mkdir");
+    let mut object_store = options();
+    object_store.protocol = plan::Protocol::ObjectStore;
+    let (stage, outcome) = plan_for(&root, &source, &tree(&[("a.txt", "a")]), &object_store, 1);
+    let error = apply(&update(outcome), &LocalStorage::new(&root), &stage).expect_err("refused");
+    assert_eq!(error.step, "claim");
+    assert!(
+        matches!(
+            error.error,
+            exec::Error::Storage(StorageError::Unsupported { .. })
+        ),
+        "{error}"
+    );
+    assert!(!error.error.is_retriable());
+    assert_eq!(read_tree(&root), Tree::new());
+}
