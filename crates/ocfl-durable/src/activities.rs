@@ -17,7 +17,7 @@ use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::User;
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
-use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
+use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -228,7 +228,9 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
     // read, and its copy step only moves it (read once, hashed once). An update copies few
     // of the files it stages, so it reads the source again for those instead.
     let work = env.work_path(&input.run);
-    let spool = if base.is_none() {
+    // A store without atomic renames gets the object-store protocol, which uploads from
+    // the source directly: spooling would send every byte twice.
+    let spool = if base.is_none() && env.fs().renames_atomically() {
         Spool::new(env.fs(), &work)
     } else {
         None
@@ -297,6 +299,7 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
         .map(algorithm)
         .transpose()?;
     options.fixity = stage.fixity_algorithms().to_vec();
+    options.protocol = Protocol::for_storage(env.fs());
     options.content_directory = command.content_directory.clone();
     options.padding = command.padding;
     options.message = command.message.clone();
@@ -402,7 +405,12 @@ const IN_FLIGHT: [Code; 8] = [
 /// its store, so the steps before and after the copies are not one activity each; a batch cut
 /// short by a crash is run again from its first step, which every step allows.
 pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch> {
-    let is_copy = |i: usize| matches!(plan.steps[i].action, Action::Copy { .. });
+    let is_copy = |i: usize| {
+        matches!(
+            plan.steps[i].action,
+            Action::Copy { .. } | Action::Upload { .. }
+        )
+    };
     let max_files = max_files.max(1) as usize;
     let mut out = Vec::new();
     let mut i = 0;
@@ -467,10 +475,12 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
     let stage;
     // A flush may have to copy again what a failed flush left unknown.
     let spooled;
-    let source: &dyn ContentSource = if steps
-        .iter()
-        .any(|s| matches!(s.action, Action::Copy { .. } | Action::Flush { .. }))
-    {
+    let source: &dyn ContentSource = if steps.iter().any(|s| {
+        matches!(
+            s.action,
+            Action::Copy { .. } | Action::Flush { .. } | Action::Upload { .. }
+        )
+    }) {
         stage = load_stage(env, &input.run, &input.stage)?;
         spooled = SpooledStage::new(stage.as_ref(), &plan.work_path);
         &spooled
@@ -574,20 +584,22 @@ fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityEr
 /// Reads back every content file the plan copied, in its place in the object, and compares
 /// its digest.
 fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError> {
-    let Some((from, to)) = plan.steps.iter().find_map(|s| match &s.action {
+    // Copies land in the work area and move in (rename protocol); uploads land in place.
+    let moved = plan.steps.iter().find_map(|s| match &s.action {
         Action::MoveIn { from, to, .. } => Some((from.as_str(), to.as_str())),
         _ => None,
-    }) else {
-        return Ok(());
-    };
+    });
     plan.steps.par_iter().try_for_each(|step| {
-        let Action::Copy { digest, path, .. } = &step.action else {
-            return Ok(());
+        let (digest, path) = match (&step.action, moved) {
+            (Action::Copy { digest, path, .. }, Some((from, to))) => {
+                let Some(rest) = path.strip_prefix(from) else {
+                    return Ok(());
+                };
+                (digest, format!("{to}{rest}"))
+            }
+            (Action::Upload { digest, path }, _) => (digest, path.clone()),
+            _ => return Ok(()),
         };
-        let Some(rest) = path.strip_prefix(from) else {
-            return Ok(());
-        };
-        let path = format!("{to}{rest}");
         let found = digest_file(env, &path, plan.digest_algorithm)?;
         if found == *digest {
             Ok(())

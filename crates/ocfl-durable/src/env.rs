@@ -163,6 +163,34 @@ impl Environment {
         }
     }
 
+    /// A storage root reached through storages other than local directories (an object
+    /// store): `root` names it (its URL, as runs record it and as [`UpdateService`] for it
+    /// is made with [`UpdateService::for_location`]); `fs` holds the root at `root_name` and
+    /// the runs' work directories below `work_dir`; `storage` is the root itself. A store
+    /// whose renames are not atomic gets plans of the object-store protocol
+    /// (`docs/durability.md`, section 11), which write nothing to the work area.
+    ///
+    /// [`UpdateService`]: crate::UpdateService
+    /// [`UpdateService::for_location`]: crate::UpdateService::for_location
+    pub fn over(
+        root: &str,
+        fs: Arc<dyn Storage>,
+        root_name: &str,
+        work_dir: &str,
+        storage: Arc<dyn Storage>,
+        state_dir: &Path,
+    ) -> Environment {
+        Environment {
+            fs,
+            work_dir: work_dir.to_owned(),
+            storage,
+            blobs: Blobs::new(Arc::new(LocalStorage::new(state_dir))),
+            root: PathBuf::from(root),
+            root_name: root_name.to_owned(),
+            progress: None,
+        }
+    }
+
     /// Writes the storage root through `storage` instead (a test double, say). `storage`
     /// must be rooted at the storage root's parent directory.
     pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Environment {

@@ -286,6 +286,20 @@ impl UpdateService {
         })
     }
 
+    /// A service for the storage root named `location` (not a local path: an `s3://` URL),
+    /// whose workers use an [`Environment::over`] of the same name.
+    pub fn for_location(
+        backend: Arc<dyn Backend>,
+        location: &str,
+        options: ServiceOptions,
+    ) -> UpdateService {
+        UpdateService {
+            client: Client::new(backend),
+            root: PathBuf::from(location),
+            options,
+        }
+    }
+
     /// The engine client (for history, purge, and the like).
     pub fn client(&self) -> &Client {
         &self.client
