@@ -3,10 +3,12 @@
 
 use std::io::{self, Read};
 
-use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, check_storage_path};
+use ocfl_core::storage::{
+    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+};
 
 use crate::directory::ObjectDirectory;
-use crate::{Error, ObjectStorage};
+use crate::{Error, ObjectStorage, Upload};
 
 /// Maps an object-store error for `op` on the storage path `path`.
 fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
@@ -18,10 +20,12 @@ fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
 }
 
 /// Object-store semantics where they differ from a directory's: a PUT is atomic and durable
-/// when it returns, so `write_atomic` is one PUT; there are no directories, so `create_dir`
-/// does nothing and a directory disappears with its last key; there is no rename, so `rename`
-/// copies on the server and deletes (not atomic: never relied on for atomicity on a bucket,
-/// see `docs/durability.md` section 11).
+/// when it returns, so `write_atomic` is one PUT and `sync`/`sync_tree` have nothing to do;
+/// `create` streams an upload that appears whole at `finish`; there are no directories, so
+/// `create_dir` does nothing and a directory disappears with its last key; there is no
+/// rename, so `rename` copies on the server and deletes (`renames_atomically` is `false`: the
+/// bucket protocol of `docs/durability.md` section 11 never relies on it); paths are shown
+/// as `s3://bucket/key`.
 impl Storage for ObjectStorage {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
         ObjectStorage::list(self, dir).map_err(|e| storage_error("list", dir, e))
@@ -61,19 +65,52 @@ impl Storage for ObjectStorage {
         ObjectStorage::remove(self, path).map_err(|e| storage_error("remove", path, e))
     }
 
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let upload =
+            ObjectStorage::create(self, path).map_err(|e| storage_error("create", path, e))?;
+        Ok(Box::new(upload))
+    }
+
     /// A directory that has no key below it does not exist, which is what removing it would
-    /// achieve: only one with keys below it is refused.
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    /// achieve: `true` unless keys are below it.
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         match ObjectStorage::list(self, path) {
-            Ok(entries) if entries.is_empty() => Ok(()),
-            Ok(_) => Err(StorageError::io(
-                "remove directory",
-                path,
-                io::Error::new(io::ErrorKind::DirectoryNotEmpty, "directory not empty"),
-            )),
-            Err(error) if error.is_not_found() => Ok(()),
+            Ok(entries) => Ok(entries.is_empty()),
+            Err(error) if error.is_not_found() => Ok(true),
             Err(error) => Err(storage_error("remove directory", path, error)),
         }
+    }
+
+    /// Nothing to flush: a PUT is durable when it returns.
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        for path in paths {
+            check_storage_path(path)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing to flush: a PUT is durable when it returns.
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        check_storage_path(dir)
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        self.url(path)
+    }
+
+    /// A rename is a copy and a delete per key.
+    fn renames_atomically(&self) -> bool {
+        false
+    }
+}
+
+/// The upload becomes visible, whole, when it is finished.
+impl StorageWriter for Upload {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        Upload::finish(*self)
+            .map(|_| ())
+            .map_err(|e| storage_error("write", &path, e))
     }
 }
 
