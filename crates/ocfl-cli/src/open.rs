@@ -42,16 +42,10 @@ fn s3_unsupported(root: &S3Location, command: &str) -> anyhow::Error {
     }
 }
 
-/// The storage of `--root`, local or in a bucket, with the name messages give it.
+/// The storage of `--root`, local or in a bucket; messages name it and its objects by the
+/// storage's `display_path` (a filesystem path, or an `s3://` URL).
 pub struct RootStorage {
     storage: Box<dyn Storage>,
-    kind: RootKind,
-}
-
-enum RootKind {
-    Local(std::path::PathBuf),
-    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
-    S3(S3Location),
 }
 
 impl RootStorage {
@@ -59,7 +53,6 @@ impl RootStorage {
     pub fn local(path: &Path) -> RootStorage {
         RootStorage {
             storage: Box::new(LocalStorage::new(path)),
-            kind: RootKind::Local(path.to_owned()),
         }
     }
 
@@ -70,25 +63,12 @@ impl RootStorage {
 
     /// The root as messages show it: its path, or its `s3://` URL.
     pub fn name(&self) -> String {
-        match &self.kind {
-            RootKind::Local(path) => path.display().to_string(),
-            RootKind::S3(location) => location.to_string(),
-        }
+        self.storage.display_path("")
     }
 
-    /// Where `relative` (a storage path, e.g. an object's) is, as reports show it: a local
-    /// path, or an `s3://` URL.
+    /// Where `relative` (a storage path, e.g. an object's) is, as reports show it.
     pub fn display_path(&self, relative: &str) -> String {
-        match &self.kind {
-            RootKind::Local(path) => path.join(relative).display().to_string(),
-            RootKind::S3(location) => match relative {
-                "" => location.to_string(),
-                _ if location.prefix().is_empty() => {
-                    format!("s3://{}/{relative}", location.bucket())
-                }
-                _ => format!("{location}/{relative}"),
-            },
-        }
+        self.storage.display_path(relative)
     }
 }
 
@@ -108,7 +88,6 @@ fn s3_storage(root: &S3Location, _command: &str) -> Result<RootStorage> {
         .with_context(|| format!("storage root {root}"))?;
     Ok(RootStorage {
         storage: Box::new(storage),
-        kind: RootKind::S3(root.clone()),
     })
 }
 

@@ -24,10 +24,12 @@ fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
 }
 
 /// Object-store semantics where they differ from a directory's: a PUT is atomic and durable
-/// when it returns, so `write_atomic` is one PUT; there are no directories, so `create_dir`
-/// does nothing and a directory disappears with its last key; there is no rename, so `rename`
-/// copies on the server and deletes (not atomic: never relied on for atomicity on a bucket,
-/// see `docs/durability.md` section 11).
+/// when it returns, so `write_atomic` is one PUT and `sync`/`sync_tree` have nothing to do;
+/// `create` streams an upload that appears whole at `finish`; there are no directories, so
+/// `create_dir` does nothing and a directory disappears with its last key; there is no
+/// rename, so `rename` copies on the server and deletes (`renames_atomically` is `false`: the
+/// bucket protocol of `docs/durability.md` section 11 never relies on it); paths are shown
+/// as `s3://bucket/key`.
 impl Storage for ObjectStorage {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
         ObjectStorage::list(self, dir).map_err(|e| storage_error("list", dir, e))

@@ -17,7 +17,7 @@ use crate::store::{ETag, ObjectStorage};
 /// when [`Upload::finish`] returns; dropping an unfinished upload aborts it.
 pub struct Upload {
     storage: ObjectStorage,
-    path: String,
+    pub(crate) path: String,
     key: Path,
     state: State,
 }

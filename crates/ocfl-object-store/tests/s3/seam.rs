@@ -3,7 +3,7 @@
 //! be the same: empty directories, which a bucket does not have, and writes below a directory
 //! that was not created (a bucket needs none; the seam's callers create them first).
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use ocfl_core::storage::{LocalStorage, Storage, StorageError};
 
@@ -72,6 +72,42 @@ fn script(storage: &dyn Storage) -> Vec<String> {
     step("remove emptied", outcome(storage.remove_empty_dir("c")));
     step("remove tree", outcome(storage.remove("a")));
     step("list after removals", outcome(storage.list("")));
+    step("create_dir w", outcome(storage.create_dir("w")));
+    step("create and finish", {
+        let written = storage.create("w/streamed").and_then(|mut writer| {
+            for chunk in [&b"one "[..], b"two ", b"three"] {
+                writer
+                    .write_all(chunk)
+                    .map_err(|e| StorageError::io("write", "w/streamed", e))?;
+            }
+            writer.finish()
+        });
+        outcome(written)
+    });
+    step(
+        "streamed",
+        outcome(storage.read("w/streamed").map(String::from_utf8)),
+    );
+    step("create bad", outcome(storage.create("../w").map(|_| ())));
+    step(
+        "sync",
+        outcome(storage.sync(&["w/streamed".to_owned(), "w".to_owned()])),
+    );
+    step("sync_tree", outcome(storage.sync_tree("w")));
+    step(
+        "kind_if_exists",
+        outcome(storage.kind_if_exists("w/absent")),
+    );
+    step(
+        "remove_empty_dir full",
+        outcome(storage.remove_empty_dir("w")),
+    );
+    step("remove absent", outcome(storage.remove("w/absent")));
+    step("remove w", outcome(storage.remove("w")));
+    step(
+        "remove_empty_dir gone",
+        outcome(storage.remove_empty_dir("w")),
+    );
     step("create_dir d", outcome(storage.create_dir("d/e")));
     step("write d", outcome(storage.write_atomic("d/e/f", b"f")));
     step("directory handles", {
@@ -119,4 +155,19 @@ fn the_seam_behaves_on_a_bucket_as_on_a_directory() {
         .collect();
     assert_eq!(on_disk.len(), on_s3.len());
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn a_bucket_names_its_paths_by_url_and_has_no_atomic_rename() {
+    let Some(s3) = storage("seam_display", "root/x") else {
+        return;
+    };
+    let storage: &dyn Storage = &s3;
+    let bucket = s3.location().bucket().to_owned();
+    assert_eq!(storage.display_path(""), format!("s3://{bucket}/root/x"));
+    assert_eq!(
+        storage.display_path("a/b"),
+        format!("s3://{bucket}/root/x/a/b")
+    );
+    assert!(!storage.renames_atomically());
 }
