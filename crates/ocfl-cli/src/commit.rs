@@ -5,19 +5,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use ocfl_core::location::LocalWorkArea;
 use ocfl_durable::{CommitOutcome, CommitRequest};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
-use crate::open::declared_root;
 use crate::progress::{Display, Mode};
 use crate::root_settings::RootSettings;
-use crate::state::{Engine, Store, check_commit, command_worker_options, runtime, work_area};
+use crate::site::Site;
+use crate::state::{Engine, Store, check_commit, command_worker_options, runtime, site};
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
-    let root = declared_root(global, "commit")?;
+    let work = site(global, "commit")?;
     let mut request = CommitRequest::new(args.id.as_str(), &args.source);
     request.message = args.message.clone();
     request.user_name = args.user_name.clone();
@@ -28,8 +27,10 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     // commit. The run records the algorithm, so a resumed run or a worker elsewhere uses
     // the same one without reading the file again. (sha512, the default, is recorded as
     // nothing: such runs keep the ids they had before the setting existed.)
-    request.new_object_digest = RootSettings::read(root)?.map(|s| s.digest_algorithm);
-    let work = work_area(global, root)?;
+    if let Site::Local(local) = &work {
+        request.new_object_digest =
+            RootSettings::read(&local.root_path())?.map(|s| s.digest_algorithm);
+    }
     // Everything that can be refused before a run starts is refused here, before the
     // engine's store or the work area exist: a refused commit leaves no trace.
     check_commit(&work, &request)?;
@@ -68,7 +69,7 @@ pub fn outcome_json(outcome: &CommitOutcome) -> serde_json::Value {
 /// run.
 pub fn execute(
     global: &GlobalArgs,
-    work: &LocalWorkArea,
+    work: &Site,
     request: &CommitRequest,
     mode: Mode,
 ) -> Result<CommitOutcome> {
@@ -111,7 +112,7 @@ async fn submit_and_wait(
 /// The submission is recorded in the store at once, so `ocfl runs` lists it (pending until
 /// a worker takes it). On a shared store (PostgreSQL) `ocfl worker` processes run it; on the
 /// embedded store `ocfl worker`, `ocfl resume` or the same command again.
-fn detach(global: &GlobalArgs, work: &LocalWorkArea, request: &CommitRequest) -> Result<ExitCode> {
+fn detach(global: &GlobalArgs, work: &Site, request: &CommitRequest) -> Result<ExitCode> {
     let submitted = runtime()?.block_on(async {
         let store = Store::open(global, work).await?;
         let service = store.service()?;

@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: &ExampleArgs) -> Result<ExitCode> {
             &format!("Created the storage root {}", storage.display()),
         );
     }
-    let work = work_area(global, &storage)?;
+    let work = crate::site::Site::Local(work_area(global, &storage)?);
     let state = match Choice::of(global, &work)? {
         Choice::Embedded(path) => path.display().to_string(),
         Choice::Postgres(url) => url.describe(),

@@ -14,6 +14,10 @@ use crate::root_settings::RootSettings;
 
 /// Creates the storage root at `--root`.
 pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode> {
+    #[cfg(feature = "s3")]
+    if let Some(ocfl_core::location::Location::S3(location)) = &global.root {
+        return init_s3(global, args, location);
+    }
     let root = crate::open::local_root(global, "init")?;
     let layout = configured_layout(args)?;
     refuse_non_empty(root)?;
@@ -118,4 +122,54 @@ fn undo(root: &Path, created_dir: bool) {
             };
         }
     }
+}
+
+/// `ocfl init` on `s3://BUCKET/PREFIX`: the declaration and layout written as keys below the
+/// prefix, which must hold no key yet.
+#[cfg(feature = "s3")]
+fn init_s3(
+    global: &GlobalArgs,
+    args: &InitArgs,
+    location: &ocfl_core::location::S3Location,
+) -> Result<ExitCode> {
+    let layout = configured_layout(args)?;
+    if args.digest != ocfl_core::digest::DigestAlgorithm::Sha512 {
+        bail!(
+            "storage root {location}: --digest {} is not supported on S3 roots yet (new objects \
+             there use sha512)",
+            args.digest.name()
+        );
+    }
+    let storage = ocfl_object_store::S3Builder::new(location.clone())
+        .build()
+        .with_context(|| format!("storage root {location}"))?;
+    let present = storage
+        .list("")
+        .with_context(|| format!("storage root {location}"))?;
+    if !present.is_empty() {
+        bail!("refusing to create a storage root in {location}: keys already exist below it");
+    }
+    let options = InitOptions {
+        spec_version: args.spec,
+        layout: Some(layout.clone()),
+    };
+    init_storage_root(&storage, &options)
+        .with_context(|| format!("creating storage root {location}"))?;
+    if global.json {
+        let line = serde_json::json!({
+            "root": location.to_string(),
+            "spec": args.spec.as_str(),
+            "layout": layout.name(),
+            "digest": args.digest.name(),
+        });
+        println!("{line}");
+    }
+    if !global.quiet {
+        eprintln!(
+            "created OCFL {} storage root {location} (layout {})",
+            args.spec,
+            layout.name()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

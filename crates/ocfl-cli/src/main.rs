@@ -23,6 +23,7 @@ mod resume;
 mod root_settings;
 mod runs;
 mod show;
+mod site;
 mod state;
 mod validate;
 mod worker;

@@ -14,12 +14,18 @@ use crate::args::{GlobalArgs, UsageError};
 /// build serves on an S3 root.
 pub const READ_COMMANDS: [&str; 7] = ["validate", "ls", "log", "show", "diff", "cat", "export"];
 
+/// The commands that write or run the engine that this build serves on an S3 root.
+pub const WRITE_COMMANDS: [&str; 4] = ["init", "commit", "resume", "runs"];
+
 /// Refuses a root this build cannot serve for `command`, before the command does anything:
 /// `main` calls it for every command, so an `s3://` root is refused alike by every command
 /// that cannot use it, and nothing is created.
 pub fn check_supported(global: &GlobalArgs, command: &str) -> Result<()> {
     match &global.root {
-        Some(Location::S3(root)) if !cfg!(feature = "s3") || !READ_COMMANDS.contains(&command) => {
+        Some(Location::S3(root))
+            if !cfg!(feature = "s3")
+                || !READ_COMMANDS.contains(&command) && !WRITE_COMMANDS.contains(&command) =>
+        {
             Err(s3_unsupported(root, command))
         }
         _ => Ok(()),
@@ -31,8 +37,9 @@ fn s3_unsupported(root: &S3Location, command: &str) -> anyhow::Error {
     if cfg!(feature = "s3") {
         anyhow::anyhow!(
             "storage root {root}: `ocfl {command}` does not support S3 storage roots yet (on \
-             S3 this build runs {}; use a local directory)",
-            READ_COMMANDS.join(", ")
+             S3 this build runs {} and {}; use a local directory)",
+            READ_COMMANDS.join(", "),
+            WRITE_COMMANDS.join(", ")
         )
     } else {
         anyhow::anyhow!(

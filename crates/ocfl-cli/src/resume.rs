@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use crate::args::GlobalArgs;
 use crate::commit::outcome_json;
-use crate::open::declared_root;
-use crate::state::{Choice, Engine, Store, command_worker_options, runtime, work_area};
+use crate::state::{Choice, Engine, Store, command_worker_options, runtime, site};
 
 /// Resumes the unfinished runs one by one and reports each; exits 1 if any fails.
 pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
-    let root = declared_root(global, "resume")?;
-    let work = work_area(global, root)?;
+    let work = site(global, "resume")?;
     let never_used = match Choice::of(global, &work)? {
         Choice::Embedded(path) => !path.exists(),
         Choice::Postgres(_) => false,
@@ -21,7 +19,7 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
         if !global.quiet {
             eprintln!(
                 "nothing to resume: no run was ever made for {}",
-                root.display()
+                work.name()
             );
         }
         return Ok(ExitCode::SUCCESS);

@@ -11,12 +11,14 @@ use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, RunsArgs, RunsCommand};
 use crate::open::existing_root;
-use crate::state::{Store, runtime, work_area};
+use crate::state::{Store, runtime, site, work_area};
 
 /// Lists runs, or shows one.
 pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
-    let root = existing_root(global, "runs")?;
-    let work = work_area(global, root)?;
+    let work = match &global.root {
+        Some(ocfl_core::location::Location::S3(_)) => site(global, "runs")?,
+        _ => crate::site::Site::Local(work_area(global, existing_root(global, "runs")?)?),
+    };
     runtime()?.block_on(async {
         let Some(store) = Store::open_existing(global, &work).await? else {
             // No store yet: no run was ever made for this root.
@@ -28,7 +30,7 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
                     if !global.quiet && !global.json {
                         eprintln!(
                             "no runs: nothing has been committed to {} with ocfl commit",
-                            root.display()
+                            work.name()
                         );
                     }
                     Ok(ExitCode::SUCCESS)

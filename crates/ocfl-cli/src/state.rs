@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use durable_core::{Backend, Worker, WorkerOptions};
 use durable_redb::{OpenError, RedbBackend, RedbOptions};
-use ocfl_core::location::LocalWorkArea;
-use ocfl_durable::{
-    CommitRequest, Environment, ProgressSink, ServiceOptions, UpdateService, check_request,
-};
+use ocfl_core::location::{LocalWorkArea, Location};
+use ocfl_durable::{CommitRequest, ProgressSink, UpdateService, check_request};
+
+use crate::open::declared_root;
+use crate::site::Site;
 
 use crate::args::{GlobalArgs, UsageError};
 use crate::postgres::PostgresUrl;
@@ -57,7 +58,7 @@ pub enum Choice {
 impl Choice {
     /// `--backend` and `--state` read: a usage error for an unsupported URL, or for
     /// `--state` given with PostgreSQL (it names the embedded store's file).
-    pub fn of(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Choice> {
+    pub fn of(global: &GlobalArgs, work: &Site) -> Result<Choice> {
         let Some(url) = &global.backend else {
             return Ok(Choice::Embedded(store_path(global, work)));
         };
@@ -80,16 +81,35 @@ pub fn work_area(global: &GlobalArgs, root: &Path) -> Result<LocalWorkArea> {
     Ok(LocalWorkArea::of(root, global.work_area.as_ref())?)
 }
 
+/// The root a durable command (`why`) updates, checked to be a storage root this tool can
+/// write to, with its work area: a local directory, or (with the `s3` feature) a prefix in a
+/// bucket.
+pub fn site(global: &GlobalArgs, why: &str) -> Result<Site> {
+    match &global.root {
+        #[cfg(feature = "s3")]
+        Some(Location::S3(location)) => {
+            let site = crate::site::s3::S3Site::new(location, global.work_area.as_ref(), None)?;
+            ocfl_core::object::StorageRoot::open(&site.root)
+                .with_context(|| crate::open::in_root(&location.to_string()))?;
+            Ok(Site::S3(site))
+        }
+        _ => {
+            let root = declared_root(global, why)?;
+            Ok(Site::Local(work_area(global, root)?))
+        }
+    }
+}
+
 /// Where the embedded store is: `--state`, or the default in the work area.
-pub fn store_path(global: &GlobalArgs, work: &LocalWorkArea) -> PathBuf {
+pub fn store_path(global: &GlobalArgs, work: &Site) -> PathBuf {
     global.state.clone().unwrap_or_else(|| work.default_store())
 }
 
 /// Refuses, creating nothing, a commit whose run could only fail (see
 /// [`ocfl_durable::check_request`]): call it before [`Store::open`].
-pub fn check_commit(work: &LocalWorkArea, request: &CommitRequest) -> Result<()> {
+pub fn check_commit(work: &Site, request: &CommitRequest) -> Result<()> {
     // The check reads the root and the source only; the run-data directory is never used.
-    let env = Environment::at(work, &work.area_path());
+    let env = work.environment(&work.area_path());
     Ok(check_request(&env, request)?)
 }
 
@@ -111,13 +131,13 @@ pub struct Store {
     /// (never the password).
     pub description: String,
     /// The storage root and its work area.
-    pub work: LocalWorkArea,
+    pub work: Site,
 }
 
 impl Store {
     /// Opens (creating if needed) the store `--backend` or `--state` chooses for the root
     /// of `work`.
-    pub async fn open(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Store> {
+    pub async fn open(global: &GlobalArgs, work: &Site) -> Result<Store> {
         match Choice::of(global, work)? {
             Choice::Embedded(path) => Store::embedded(global, &path, work),
             Choice::Postgres(url) => Store::postgres(&url, work).await,
@@ -126,7 +146,7 @@ impl Store {
 
     /// The store of `root` if there is one: listing runs creates no embedded store. (A
     /// PostgreSQL database is always there: its schema is created on first use.)
-    pub async fn open_existing(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Option<Store>> {
+    pub async fn open_existing(global: &GlobalArgs, work: &Site) -> Result<Option<Store>> {
         match Choice::of(global, work)? {
             Choice::Embedded(path) => match std::fs::metadata(&path) {
                 Ok(_) => Store::embedded(global, &path, work).map(Some),
@@ -137,7 +157,7 @@ impl Store {
         }
     }
 
-    fn embedded(global: &GlobalArgs, path: &Path, work: &LocalWorkArea) -> Result<Store> {
+    fn embedded(global: &GlobalArgs, path: &Path, work: &Site) -> Result<Store> {
         let backend = open_redb(global, path)?;
         Ok(Store {
             backend: Arc::new(backend),
@@ -147,7 +167,7 @@ impl Store {
         })
     }
 
-    async fn postgres(url: &PostgresUrl, work: &LocalWorkArea) -> Result<Store> {
+    async fn postgres(url: &PostgresUrl, work: &Site) -> Result<Store> {
         let backend = crate::postgres::connect(url).await?;
         Ok(Store {
             backend,
@@ -159,9 +179,7 @@ impl Store {
 
     /// The update service of the root on this store, without a worker (for listings).
     pub fn service(&self) -> Result<UpdateService> {
-        let root = self.work.root_path();
-        UpdateService::new(self.backend.clone(), &root, ServiceOptions::default())
-            .with_context(|| format!("storage root {}", root.display()))
+        self.work.service(self.backend.clone())
     }
 }
 
@@ -263,7 +281,7 @@ impl Engine {
         progress: Option<Arc<dyn ProgressSink>>,
         options: WorkerOptions,
     ) -> Result<Engine> {
-        let mut env = Environment::at(&store.work, &store.state_dir);
+        let mut env = store.work.environment(&store.state_dir);
         if let Some(sink) = progress {
             env = env.with_progress(sink);
         }

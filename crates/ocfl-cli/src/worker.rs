@@ -19,7 +19,7 @@ use crate::worklog::WorkLog;
 /// leaving the leases of unfinished work to expire).
 pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<ExitCode> {
     let root = declared_root(global, "worker")?;
-    let work = work_area(global, root)?;
+    let work = crate::site::Site::Local(work_area(global, root)?);
     runtime()?.block_on(async {
         let store = Store::open(global, &work).await?;
         let concurrency = usize::from(args.concurrency);
@@ -38,11 +38,11 @@ pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         // Said before the engine starts, so that it comes first in the log.
-        let served = work.root_path();
+        let served = work.name();
         log.line(
             "started",
             &[
-                ("root", json!(served.display().to_string())),
+                ("root", json!(served)),
                 ("store", json!(store.description)),
                 ("concurrency", json!(concurrency)),
                 ("lease_seconds", json!(options.activity_lease.as_secs_f64())),
