@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test uses its own part of it
 
 pub mod ocfl_py;
+pub mod rocfl;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,14 +59,58 @@ pub const OCFL_PY_LAYOUTS: [&str; 2] = [
     "0003-hash-and-id-n-tuple-storage-layout",
 ];
 
-/// Object ids every layout maps (0002 needs one directory name; 0006 and 0007 take the part
-/// after the last `:`).
-pub fn object_ids() -> Vec<&'static str> {
+/// One version's files: (logical path, bytes), sorted by path.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// An object the matrix writes: its id and each version's files.
+pub struct ObjectSpec {
+    pub id: &'static str,
+    pub versions: Vec<Files>,
+}
+
+/// How many versions the matrix's writers give each object: two, three in the full matrix.
+pub fn version_count() -> usize {
+    if full() { 3 } else { 2 }
+}
+
+/// The objects every root gets, `count` versions each, made of [`versions`] filtered by `keep`
+/// (writers that cannot store a name leave it out). The first holds every name; the second
+/// none with a backslash, the names rocfl 1.7 can read (see `rocfl.rs`); the full matrix
+/// adds an id with characters layouts percent-encode (0007 allows printable ASCII only). Every layout maps these ids (0002 needs one
+/// directory name; 0006 and 0007 take the part after the last `:`).
+pub fn objects(count: usize, keep: fn(&str) -> bool) -> Vec<ObjectSpec> {
+    let mut ids = vec![
+        ("info:interop-1", keep as fn(&str) -> bool),
+        ("info:interop-2", |p: &str| !p.contains('\\')),
+    ];
     if full() {
-        vec!["info:interop-1", "urn:x-interop:caf\u{e9}%2F-2"]
-    } else {
-        vec!["info:interop-1"]
+        ids.push(("urn:x-interop:pct%2F+plus~3", keep));
     }
+    ids.into_iter()
+        .map(|(id, filter)| ObjectSpec {
+            id,
+            versions: versions(count)
+                .into_iter()
+                .map(|files| {
+                    files
+                        .into_iter()
+                        .filter(|(path, _)| keep(path) && filter(path))
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every name.
+pub fn every_name(_: &str) -> bool {
+    true
+}
+
+/// Every name but the 254-byte one of two-byte characters: ocfl-py percent-encodes content
+/// paths, which makes it 762 bytes, more than a filesystem name can hold.
+pub fn short_encoded(path: &str) -> bool {
+    !path.contains(&longest_name('\u{e9}'))
 }
 
 /// A 255-byte name: the longest one element the filesystem allows.
@@ -73,12 +118,11 @@ pub fn longest_name(c: char) -> String {
     c.to_string().repeat(255 / c.len_utf8())
 }
 
-/// The files of each version of the objects the matrix writes, as (path, bytes): names that
-/// are legal in OCFL and on POSIX filesystems but special to Windows, URLs, shells or Unicode
-/// normalization, one of the filesystem's longest, a duplicate and an empty file; each
-/// version modifies, removes, renames and adds. `multibyte_long_name` adds a 254-byte name
-/// of two-byte characters, which writers that percent-encode content paths cannot store.
-pub fn versions(count: usize, multibyte_long_name: bool) -> Vec<Vec<(String, Vec<u8>)>> {
+/// The files of each of `count` versions: names that are legal in OCFL and on POSIX
+/// filesystems but special to Windows, URLs, shells or Unicode normalization, the
+/// filesystem's longest names, a duplicate and an empty file; each version after the first
+/// modifies, removes, renames and adds.
+pub fn versions(count: usize) -> Vec<Files> {
     let mut files: BTreeMap<String, Vec<u8>> = [
         ("plain.txt", "plain"),
         ("dir/back\\slash\\file", "backslashes"),
@@ -96,12 +140,10 @@ pub fn versions(count: usize, multibyte_long_name: bool) -> Vec<Vec<(String, Vec
     .map(|(path, bytes)| (path.to_owned(), bytes.as_bytes().to_vec()))
     .collect();
     files.insert(format!("long/{}", longest_name('x')), b"255 bytes".to_vec());
-    if multibyte_long_name {
-        files.insert(
-            format!("long/{}", longest_name('\u{e9}')),
-            b"254 bytes".to_vec(),
-        );
-    }
+    files.insert(
+        format!("long/{}", longest_name('\u{e9}')),
+        b"254 bytes".to_vec(),
+    );
     let mut versions = vec![files.clone()];
     for n in 2..=count {
         files.insert("plain.txt".into(), format!("plain, v{n}").into_bytes());
@@ -109,9 +151,10 @@ pub fn versions(count: usize, multibyte_long_name: bool) -> Vec<Vec<(String, Vec
         if let Some(bytes) = files.remove("c:colon") {
             files.insert(format!("renamed-v{n}/c:colon"), bytes);
         }
+        files.insert(format!("v{n}\\new"), format!("new in v{n}").into_bytes());
         files.insert(
-            format!("v{n}\\new: -x %2F"),
-            format!("new in v{n}").into_bytes(),
+            format!("v{n}-new: -x %2F"),
+            format!("also new in v{n}").into_bytes(),
         );
         versions.push(files.clone());
     }
@@ -122,7 +165,7 @@ pub fn versions(count: usize, multibyte_long_name: bool) -> Vec<Vec<(String, Vec
 }
 
 /// Writes each version's files into `dir/v1`, `dir/v2`...; their paths.
-pub fn write_versions(dir: &Path, versions: &[Vec<(String, Vec<u8>)>]) -> Vec<PathBuf> {
+pub fn write_versions(dir: &Path, versions: &[Files]) -> Vec<PathBuf> {
     versions
         .iter()
         .enumerate()
