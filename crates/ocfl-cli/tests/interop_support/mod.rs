@@ -76,8 +76,9 @@ pub fn version_count() -> usize {
 /// The objects every root gets, `count` versions each, made of [`versions`] filtered by `keep`
 /// (writers that cannot store a name leave it out). The first holds every name; the second
 /// none with a backslash, the names rocfl 1.7 can read (see `rocfl.rs`); the full matrix
-/// adds an id with characters layouts percent-encode (0007 allows printable ASCII only). Every layout maps these ids (0002 needs one
-/// directory name; 0006 and 0007 take the part after the last `:`).
+/// adds an id with characters layouts percent-encode. Every layout maps these ids (0002 needs
+/// one directory name; 0006 and 0007 take the part after the last `:`; 0007 allows printable
+/// ASCII only).
 pub fn objects(count: usize, keep: fn(&str) -> bool) -> Vec<ObjectSpec> {
     let mut ids = vec![
         ("info:interop-1", keep as fn(&str) -> bool),

@@ -14,6 +14,10 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop_support/ocfl_py.py")
 }
 
+/// A storage root for ocfl-py to write: (spec version, layout, root, [(object id, one source
+/// directory per version)]).
+pub type RootRequest<'a> = (&'a str, &'a str, &'a Path, Vec<(&'a str, Vec<PathBuf>)>);
+
 /// The `python3` on `PATH`, which imports ocfl-py.
 pub struct OcflPy {
     python: PathBuf,
@@ -65,9 +69,8 @@ impl OcflPy {
         self.run(&args)
     }
 
-    /// Writes storage roots with ocfl-py: each of `roots` is (spec, layout, root, [(id,
-    /// [source dirs])]). Returns each root's id -> object directory.
-    pub fn build(&self, roots: &[(&str, &str, &Path, Vec<(&str, Vec<PathBuf>)>)]) -> Value {
+    /// Writes storage roots with ocfl-py. Returns each root's id -> object directory.
+    pub fn build(&self, roots: &[RootRequest<'_>]) -> Value {
         let request: Vec<Value> = roots
             .iter()
             .map(|(spec, layout, root, objects)| {
