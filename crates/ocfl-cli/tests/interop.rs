@@ -1,9 +1,9 @@
 //! The interop matrix: for every layout `ocfl init` offers and both spec versions, roots and
-//! objects written by `ocfl` validate with ocfl-py (and rocfl where installed) and list the
-//! same files, byte for byte; roots written by ocfl-py read, validate and take an update with
-//! `ocfl`. Names that are legal in OCFL and on the filesystem but special elsewhere
-//! (backslashes, colons, leading dashes, `%2F`, NFC and NFD twins, 255-byte names) are in
-//! every object. Peers that are not installed are skipped with a note, unless
+//! objects written by `ocfl` (commits, updates, a purge) validate with ocfl-py and rocfl and
+//! list the same files, byte for byte; roots written by ocfl-py and rocfl read, validate and
+//! take an update with `ocfl`. Names that are legal in OCFL and on the filesystem but special
+//! elsewhere (backslashes, colons, leading dashes, `%2F`, NFC and NFD twins, 255-byte names)
+//! are in every object. Peers that are not installed are skipped with a note, unless
 //! `OCFL_INTEROP_REQUIRE` names them; `cargo xtask interop` runs the full matrix.
 
 mod commit_support;
@@ -70,7 +70,8 @@ struct Written {
 }
 
 /// Every layout and spec version, each root holding every object committed once per
-/// version, and valid to `ocfl validate`.
+/// version, and valid to `ocfl validate`. One more object is committed and purged in each,
+/// so the peers also see a root after a purge (no empty layout directories left: E073).
 fn write_matrix(dir: &Path, sources: &[Sources]) -> Vec<Written> {
     let cases: Vec<(usize, &'static str, Option<&'static str>, &'static str)> = LAYOUTS
         .iter()
@@ -85,6 +86,8 @@ fn write_matrix(dir: &Path, sources: &[Sources]) -> Vec<Written> {
                 root.commit(object.id, source);
             }
         }
+        root.commit("info:interop-purged", &sources[0].dirs[0]);
+        root.ocfl(&["purge", "info:interop-purged", "--yes", "-q"]);
         root.assert_valid(sources.len());
         let objects = root.objects();
         Written {
