@@ -367,7 +367,7 @@ fn read_and_update(what: &str, path: &Path, sources: &[Sources], written: usize)
     let mut expected_ids: Vec<&str> = sources.iter().map(|s| s.id).collect();
     expected_ids.sort_unstable();
     assert_eq!(ids, expected_ids, "{what}: `ocfl ls`");
-    for object in sources {
+    for (i, object) in sources.iter().enumerate() {
         let id = object.id;
         for (n, expected) in object.trees[..written].iter().enumerate() {
             let version = format!("v{}", n + 1);
@@ -376,10 +376,7 @@ fn read_and_update(what: &str, path: &Path, sources: &[Sources], written: usize)
                 object.paths(n),
                 "{what}: {id} {version}: `ocfl ls`"
             );
-            let export = path.with_extension(format!(
-                "{}-{version}",
-                ids.iter().position(|i| i == id).unwrap_or(0)
-            ));
+            let export = path.with_extension(format!("export-{i}-{version}"));
             assert_same_tree(
                 &format!("{what}: {id} {version} exported"),
                 &root.export(id, &version, &export),
