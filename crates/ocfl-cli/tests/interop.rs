@@ -3,8 +3,9 @@
 //! list the same files, byte for byte; roots written by ocfl-py and rocfl read, validate and
 //! take an update with `ocfl`. Names that are legal in OCFL and on the filesystem but special
 //! elsewhere (backslashes, colons, leading dashes, `%2F`, NFC and NFD twins, 255-byte names)
-//! are in every object. Peers that are not installed are skipped with a note, unless
-//! `OCFL_INTEROP_REQUIRE` names them; `cargo xtask interop` runs the full matrix.
+//! are in every object. A peer that is not installed is skipped with a note, except ocfl-py
+//! under `OCFL_TEST_REQUIRE_SERVICES=1` (CI installs it) and both under `cargo xtask interop`,
+//! which runs the full matrix.
 
 mod commit_support;
 mod interop_support;

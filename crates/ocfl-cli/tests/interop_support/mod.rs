@@ -22,20 +22,26 @@ pub fn full() -> bool {
     std::env::var_os("OCFL_INTEROP_FULL").is_some_and(|v| v != "0")
 }
 
-/// Whether `peer` must be installed (`OCFL_INTEROP_REQUIRE=ocfl-py,rocfl`): CI requires
-/// ocfl-py, which it installs, so that a failed install cannot pass as a skipped check.
-pub fn required(peer: &str) -> bool {
+/// Whether `cargo xtask interop` requires `peer` (`OCFL_INTEROP_REQUIRE=ocfl-py,rocfl`).
+fn required_by_xtask(peer: &str) -> bool {
     std::env::var("OCFL_INTEROP_REQUIRE")
         .is_ok_and(|list| list.split(',').any(|p| p.trim() == peer))
 }
 
-/// Skips a peer's checks with a note, or fails when the peer is required.
-pub fn missing(peer: &str, why: &str) {
+/// Skips a peer's checks with a note, or fails when the peer is required: by `cargo xtask
+/// interop`, or, for a peer CI installs (ocfl-py), by `OCFL_TEST_REQUIRE_SERVICES=1` (so a
+/// failed install cannot pass as a skipped check). rocfl, which CI does not install, is
+/// exempt from the latter.
+pub fn missing(peer: &str, installed_by_ci: bool, why: &str) {
     assert!(
-        !required(peer),
+        !required_by_xtask(peer),
         "{peer} is required (OCFL_INTEROP_REQUIRE) but {why}"
     );
-    eprintln!("note: {peer} {why}; skipping its checks");
+    if installed_by_ci {
+        test_support::skip_installed_peer(peer, why);
+    } else {
+        test_support::skip_exempt(peer, why);
+    }
 }
 
 /// Every layout `ocfl init --layout` offers, with the config each needs (0006 has no default

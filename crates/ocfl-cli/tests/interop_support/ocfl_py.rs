@@ -25,8 +25,8 @@ pub struct OcflPy {
 }
 
 impl OcflPy {
-    /// ocfl-py when `python3` imports it; otherwise a note (or a failure where it is
-    /// required).
+    /// ocfl-py when `python3` imports it; otherwise a note, or a failure where it is required
+    /// ([`missing`]).
     pub fn find() -> Option<OcflPy> {
         let python = PathBuf::from("python3");
         let output = Command::new(&python)
@@ -38,7 +38,11 @@ impl OcflPy {
                 version: stdout(&output).trim().to_owned(),
             }),
             _ => {
-                missing("ocfl-py", "is not installed (pip install ocfl-py==2.1.0)");
+                missing(
+                    "ocfl-py",
+                    true,
+                    "python3 cannot import ocfl: pip install ocfl-py==2.1.0",
+                );
                 None
             }
         }

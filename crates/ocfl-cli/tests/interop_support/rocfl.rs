@@ -41,14 +41,16 @@ pub struct Rocfl {
 }
 
 impl Rocfl {
-    /// rocfl when installed; otherwise a note (or a failure where it is required).
+    /// rocfl when installed; otherwise a note, or a failure under `cargo xtask interop`
+    /// ([`missing`]).
     pub fn find() -> Option<Rocfl> {
         match installed_rocfl() {
             Some(bin) => Some(Rocfl { bin }),
             None => {
                 missing(
                     "rocfl",
-                    "is not installed (cargo install rocfl --version 1.7.0)",
+                    false,
+                    "no ~/.cargo/bin/rocfl: cargo install rocfl --version 1.7.0",
                 );
                 None
             }
