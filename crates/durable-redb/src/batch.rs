@@ -19,7 +19,40 @@ use crate::schema::{
     ORCHESTRATION_LEASES, StoredActivity, StoredMessage,
 };
 
-pub(crate) type Reply = oneshot::Sender<Result<(), BackendError>>;
+/// Where a write's caller waits for its answer. A reply dropped unanswered answers with an
+/// error, so no caller waits for ever: a permanent one while the writer unwinds from a panic
+/// (the batch may or may not be in the file, and the queues no longer match it).
+pub(crate) struct Reply(Option<oneshot::Sender<Result<(), BackendError>>>);
+
+impl Reply {
+    pub fn new(sender: oneshot::Sender<Result<(), BackendError>>) -> Reply {
+        Reply(Some(sender))
+    }
+
+    /// Answers the caller (who may have stopped waiting; the answer stands either way).
+    pub fn send(mut self, answer: Result<(), BackendError>) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(answer);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let error = if std::thread::panicking() {
+                BackendError::Permanent(
+                    "the store's writer panicked; no more writes are made until the store is \
+                     reopened"
+                        .to_owned(),
+                )
+            } else {
+                BackendError::Transient("the store's writer stopped before answering".to_owned())
+            };
+            let _ = sender.send(Err(error));
+        }
+    }
+}
 
 /// A write waiting for the next group commit.
 pub(crate) enum Op {

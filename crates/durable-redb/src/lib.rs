@@ -62,6 +62,8 @@ mod queue;
 pub mod schema;
 mod stats;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
 mod writer;
 
 pub use error::OpenError;
