@@ -85,17 +85,21 @@ pub(crate) enum Op {
     Flush {
         reply: Reply,
     },
-    /// Persists an instance's attempt count and abandon delay (nobody waits for it).
+    /// Persists an instance's attempt count and abandon delay. A fetch waits for it (with
+    /// `reply`, flushed): the attempt is on disk before the work runs, so work that kills
+    /// the process is still counted, and poisoned. An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
-    /// Persists an activity's attempt count and abandon delay (nobody waits for it).
+    /// Persists an activity's attempt count and abandon delay, as `InstanceAttempts`.
     ActivityAttempts {
         id: u64,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
 }
 
@@ -125,7 +129,12 @@ pub(crate) type Outcome = Result<Vec<Effect>, BackendError>;
 impl Op {
     /// Whether the operation needs its commit to be durable before it is answered.
     pub fn needs_flush(&self) -> bool {
-        matches!(self, Op::Flush { .. })
+        matches!(
+            self,
+            Op::Flush { .. }
+                | Op::InstanceAttempts { reply: Some(_), .. }
+                | Op::ActivityAttempts { reply: Some(_), .. }
+        )
     }
 
     /// Takes the reply channel, if someone waits for this operation.
@@ -137,7 +146,7 @@ impl Op {
             | Op::AckActivity { reply, .. }
             | Op::Purge { reply, .. }
             | Op::Flush { reply } => Some(reply),
-            Op::InstanceAttempts { .. } | Op::ActivityAttempts { .. } => None,
+            Op::InstanceAttempts { reply, .. } | Op::ActivityAttempts { reply, .. } => reply,
         }
     }
 }
@@ -299,6 +308,7 @@ impl<'a> Batch<'a> {
                 instance_id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.instances.get(instance_id.as_str())?.is_some() {
                     tables
@@ -311,6 +321,7 @@ impl<'a> Batch<'a> {
                 id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.activities.get(*id)?.is_some() {
                     tables

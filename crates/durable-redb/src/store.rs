@@ -401,14 +401,20 @@ impl Backend for RedbBackend {
             let Some((leased, now_ms)) = leased else {
                 return Ok(None);
             };
-            writer::submit_lazily(
-                inner,
-                Op::InstanceAttempts {
+            let recorded = self
+                .write(|reply| Op::InstanceAttempts {
                     instance_id: leased.instance_id.clone(),
                     attempts: leased.lease.attempt,
                     not_before_ms: leased.not_before_ms,
-                },
-            );
+                    reply: Some(reply),
+                })
+                .await;
+            if let Err(error) = recorded {
+                inner
+                    .queues()
+                    .drop_instance_lease(&leased.instance_id, leased.lease.token);
+                return Err(error);
+            }
             match inner.read_metadata(&leased.instance_id) {
                 Ok(Some(instance)) => {
                     return Ok(Some(OrchestrationItem {
@@ -468,6 +474,7 @@ impl Backend for RedbBackend {
                 instance_id: instance_id.to_owned(),
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();
@@ -502,14 +509,21 @@ impl Backend for RedbBackend {
         let Some(leased) = leased else {
             return Ok(None);
         };
-        writer::submit_lazily(
-            inner,
-            Op::ActivityAttempts {
+        let recorded = self
+            .write(|reply| Op::ActivityAttempts {
                 id: leased.id,
                 attempts: leased.lease.attempt,
                 not_before_ms: 0,
-            },
-        );
+                reply: Some(reply),
+            })
+            .await;
+        if let Err(error) = recorded {
+            // Handed out again at once, its attempt still counted in memory.
+            let _ = inner
+                .queues()
+                .abandon_activity(leased.id, leased.lease.token, 0);
+            return Err(error);
+        }
         Ok(Some(ActivityItem {
             id: leased.id,
             work: leased.work,
@@ -551,6 +565,7 @@ impl Backend for RedbBackend {
                 id,
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();
