@@ -62,8 +62,9 @@ mod options;
 mod rows;
 mod store;
 pub mod testing;
+mod tokens;
 
 pub use error::PostgresError;
 pub use migrate::SCHEMA_VERSION;
-pub use options::PostgresOptions;
+pub use options::{ANSWER_GRACE, PostgresOptions};
 pub use store::PostgresBackend;

@@ -17,6 +17,7 @@ use crate::listen::{ACTIVITIES, CHANGES, ORCHESTRATIONS};
 use crate::rows::{
     METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num, status_text,
 };
+use crate::tokens::Tokens;
 
 /// Outcome of a fetch: the item, or when the next one may become available.
 pub(crate) enum Fetched<T> {
@@ -180,11 +181,15 @@ pub(crate) async fn create_instance(
     Ok(flags)
 }
 
-/// When the next work item becomes visible, by `query` (one `min(...)` column), if any.
-async fn next_visible(client: &Transaction<'_>, query: &str) -> Result<Option<u64>, Fault> {
+/// When the next work item may become available, by `query` (one `min(...)` column), if any.
+async fn next_visible(
+    client: &Transaction<'_>,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<u64>, Fault> {
     let next = client.prepare_cached(query).await?;
     Ok(client
-        .query_one(&next, &[])
+        .query_one(&next, params)
         .await?
         .try_get::<_, Option<i64>>(0)?
         .map(num))
@@ -230,14 +235,74 @@ async fn enqueue(
         .await?)
 }
 
+/// Deduplication keys for `send_message`: a random prefix per backend and a counter.
+pub(crate) struct SendKeys {
+    prefix: String,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl SendKeys {
+    pub fn new() -> SendKeys {
+        use std::hash::{BuildHasher, Hasher};
+        // `RandomState` is seeded from the operating system's randomness; the process id and
+        // the time make two backends' prefixes differ even if it were not.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos()),
+        );
+        let high = hasher.finish();
+        hasher.write_u64(high);
+        SendKeys {
+            prefix: format!("{high:016x}{:016x}", hasher.finish()),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A key no other call of any backend uses, and whether its send also prunes expired
+    /// keys (one in `PRUNE_EVERY`).
+    pub fn next(&self) -> (String, bool) {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (format!("{}-{n}", self.prefix), n % PRUNE_EVERY == 0)
+    }
+}
+
+/// How long a deduplication key is kept: far longer than a call retries.
+const SENT_KEY_DAYS: i64 = 1;
+/// One send in this many also prunes expired keys.
+const PRUNE_EVERY: u64 = 256;
+
 pub(crate) async fn send_message(
     pool: &Pool,
     channel: &str,
     message: &NewMessage,
+    key: &str,
+    prune: bool,
     now: u64,
 ) -> Result<String, Fault> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let remember = tx
+        .prepare_cached(
+            "INSERT INTO durable_sent_keys (key, sent_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .await?;
+    if tx.execute(&remember, &[&key, &db(now)]).await? == 0 {
+        // An earlier attempt of this call committed; its answer was lost.
+        return Ok(String::new());
+    }
+    if prune {
+        let prune = tx
+            .prepare_cached("DELETE FROM durable_sent_keys WHERE sent_at_ms < $1")
+            .await?;
+        let cutoff = db(now).saturating_sub(SENT_KEY_DAYS * 86_400_000);
+        tx.execute(&prune, &[&cutoff]).await?;
+    }
     if enqueue(&tx, std::slice::from_ref(message), db(now)).await? == 0 {
         return Err(BackendError::InstanceNotFound(message.instance_id.clone()).into());
     }
@@ -384,27 +449,27 @@ pub(crate) async fn purge_instance(
 
 // ---- orchestration work ----
 
-/// Leases the instance whose oldest visible message is oldest, among those without a live
-/// lease or abandon delay.
-///
-/// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
-/// `handed` takes its visible messages with a lock too, which skips messages deleted by an
-/// acknowledgement that committed after this statement's snapshot (an expired lease's
-/// late acknowledgement), so a consumed message is never handed out again.
-async fn fetch_orchestration_in(
-    client: &Transaction<'_>,
-    now: u64,
-    lease_ms: u64,
-    want_next: bool,
-) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let statement = client
-        .prepare_cached(&format!(
-            "WITH picked AS MATERIALIZED ( \
+/// When an idle orchestration fetch should look again: the next visibility time of a pending
+/// message, or, for messages already visible, when their instance's lease or abandon delay
+/// ends. Early rather than late (a message that becomes visible may find its instance
+/// leased: the fetch then looks again later). Both parts read `durable_messages_visible`, not
+/// every pending timer.
+pub(crate) const NEXT_ORCHESTRATION_SQL: &str = "SELECT least( \
+        (SELECT min(visible_at_ms) FROM durable_messages WHERE visible_at_ms > $1), \
+        (SELECT min(GREATEST(i.lease_expires_ms, i.not_before_ms)) \
+         FROM durable_messages m JOIN durable_instances i ON i.instance_id = m.instance_id \
+         WHERE m.visible_at_ms <= $1))";
+
+/// The statement of an orchestration fetch (parameters: now, lease length, token). See
+/// `fetch_orchestration_in`.
+pub(crate) fn fetch_orchestration_sql() -> String {
+    format!(
+        "WITH picked AS MATERIALIZED ( \
                 SELECT i.instance_id FROM durable_messages m \
                 JOIN durable_instances i ON i.instance_id = m.instance_id \
                 WHERE m.visible_at_ms <= $1 AND i.lease_expires_ms <= $1 \
                   AND i.not_before_ms <= $1 \
-                ORDER BY m.id LIMIT 1 \
+                ORDER BY m.visible_at_ms, m.id LIMIT 1 \
                 FOR UPDATE OF i SKIP LOCKED), \
              handed AS MATERIALIZED ( \
                 SELECT m.id, m.execution_id, m.event FROM durable_messages m \
@@ -412,7 +477,7 @@ async fn fetch_orchestration_in(
                   AND m.visible_at_ms <= $1 \
                 FOR KEY SHARE), \
              leased AS ( \
-                UPDATE durable_instances i SET lease_token = nextval('durable_ids'), \
+                UPDATE durable_instances i SET lease_token = $3, \
                     lease_expires_ms = $1 + $2, attempts = i.attempts + 1, \
                     leased_messages = ARRAY(SELECT id FROM handed ORDER BY id) \
                 WHERE i.instance_id = (SELECT instance_id FROM picked) \
@@ -422,9 +487,27 @@ async fn fetch_orchestration_in(
                 ARRAY(SELECT execution_id FROM handed ORDER BY id), \
                 ARRAY(SELECT event FROM handed ORDER BY id) \
              FROM leased"
-        ))
+    )
+}
+
+/// Leases the instance whose earliest visible message (by visibility time, then id) is
+/// earliest, among those without a live lease or abandon delay.
+///
+/// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
+/// `handed` takes its visible messages with a lock too, which skips messages deleted by an
+/// acknowledgement that committed after this statement's snapshot (an expired lease's
+/// late acknowledgement), so a consumed message is never handed out again.
+async fn fetch_orchestration_in(
+    client: &Transaction<'_>,
+    now: u64,
+    lease_ms: u64,
+    token: u64,
+    want_next: bool,
+) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let statement = client.prepare_cached(&fetch_orchestration_sql()).await?;
+    let rows = client
+        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
         .await?;
-    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
     if let Some(row) = rows.first() {
         let instance = metadata(row, 0)?;
         let token: i64 = row.try_get(15)?;
@@ -454,15 +537,7 @@ async fn fetch_orchestration_in(
         }));
     }
     let next_ms = match want_next {
-        true => {
-            next_visible(
-                client,
-                "SELECT min(GREATEST(m.visible_at_ms, i.lease_expires_ms, i.not_before_ms)) \
-                 FROM durable_messages m \
-                 JOIN durable_instances i ON i.instance_id = m.instance_id",
-            )
-            .await?
-        }
+        true => next_visible(client, NEXT_ORCHESTRATION_SQL, &[&db(now)]).await?,
         false => None,
     };
     Ok(Fetched::Nothing { next_ms })
@@ -696,6 +771,7 @@ async fn fetch_activity_in(
     client: &Transaction<'_>,
     now: u64,
     lease_ms: u64,
+    token: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
     let statement = client
@@ -703,14 +779,16 @@ async fn fetch_activity_in(
             "WITH picked AS MATERIALIZED ( \
                 SELECT id FROM durable_activities WHERE visible_at_ms <= $1 \
                 ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             UPDATE durable_activities a SET lease_token = nextval('durable_ids'), \
+             UPDATE durable_activities a SET lease_token = $3, \
                 visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
              WHERE a.id = (SELECT id FROM picked) \
              RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
                 a.lease_token, a.visible_at_ms, a.attempts",
         )
         .await?;
-    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
+    let rows = client
+        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+        .await?;
     if let Some(row) = rows.first() {
         return Ok(Fetched::Item(ActivityItem {
             id: num(row.try_get(0)?),
@@ -729,7 +807,14 @@ async fn fetch_activity_in(
         }));
     }
     let next_ms = match want_next {
-        true => next_visible(client, "SELECT min(visible_at_ms) FROM durable_activities").await?,
+        true => {
+            next_visible(
+                client,
+                "SELECT min(visible_at_ms) FROM durable_activities",
+                &[],
+            )
+            .await?
+        }
         false => None,
     };
     Ok(Fetched::Nothing { next_ms })
@@ -836,7 +921,8 @@ async fn renew_activity_lease_in(
 // ---- calls whose commit need not wait for the disk ----
 //
 // A lease, its renewal or its release lost in a server crash only makes work be handed out
-// again (an acknowledgement with the lost token gets `LeaseLost`), so these commit with
+// again (an acknowledgement with the lost token gets `LeaseLost`: tokens come from durable
+// blocks, see `tokens`, so a lost token is never handed out again), so these commit with
 // `synchronous_commit = off` and do not wait for a WAL flush. Everything that records
 // progress (creations, messages, acknowledgements, purges) waits for it.
 
@@ -850,13 +936,15 @@ async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'
 
 pub(crate) async fn fetch_orchestration(
     pool: &Pool,
+    tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let fetched = fetch_orchestration_in(&tx, now, lease_ms, want_next).await?;
+    let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
 }
@@ -890,13 +978,15 @@ pub(crate) async fn renew_orchestration_lease(
 
 pub(crate) async fn fetch_activity(
     pool: &Pool,
+    tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
+    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let fetched = fetch_activity_in(&tx, now, lease_ms, want_next).await?;
+    let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
 }

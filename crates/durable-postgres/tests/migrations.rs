@@ -83,7 +83,8 @@ async fn a_fresh_schema_gets_every_table() {
             "durable_history",
             "durable_instances",
             "durable_messages",
-            "durable_migrations"
+            "durable_migrations",
+            "durable_sent_keys"
         ]
     );
     assert!(
