@@ -1017,3 +1017,95 @@ pub(crate) async fn renew_activity_lease(
     tx.commit().await?;
     Ok(expires)
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::NoTls;
+
+    use super::*;
+
+    /// Timers pending in the future while a fetch runs.
+    const TIMERS: i64 = 100_000;
+    /// Rows a plan may filter out: far fewer than the timers.
+    const FEW: u64 = 1_000;
+
+    /// What a plan shows: its text, whether it scans a table whole, and the most rows one of
+    /// its nodes read and threw away.
+    fn check_plan(what: &str, rows: &[tokio_postgres::Row]) {
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let text = plan.join("\n");
+        assert!(!text.contains("Seq Scan"), "{what} scans a table:\n{text}");
+        let removed = plan
+            .iter()
+            .filter_map(|line| line.split("Rows Removed by Filter: ").nth(1))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            removed < FEW,
+            "{what} reads {removed} rows it does not use:\n{text}"
+        );
+    }
+
+    /// With 100,000 timers pending, a fetch (busy or idle) and the idle fetch's look-ahead
+    /// read the visibility index: no sequential scan, no walk over the pending timers.
+    #[tokio::test]
+    async fn fetches_stay_flat_with_many_pending_timers() {
+        let Ok(base) = std::env::var("OCFL_TEST_POSTGRES_URL") else {
+            eprintln!(
+                "skipped fetches_stay_flat_with_many_pending_timers: no OCFL_TEST_POSTGRES_URL"
+            );
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "plans")
+            .await
+            .expect("schema");
+        let backend = crate::PostgresBackend::connect(&url)
+            .await
+            .expect("connect");
+        let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "INSERT INTO durable_instances (instance_id, name, execution_id, status, input, \
+                    created_at_ms, updated_at_ms) \
+                 SELECT 'i' || g, 'flow', 1, 'running', 'null', 0, 0 \
+                 FROM generate_series(1, {TIMERS}) g; \
+                 INSERT INTO durable_messages (instance_id, event, visible_at_ms) \
+                 SELECT 'i' || g, '{{}}', 1000000000000 + g FROM generate_series(1, {TIMERS}) g; \
+                 INSERT INTO durable_messages (instance_id, event, visible_at_ms) \
+                 VALUES ('i{half}', '{{}}', 1000); \
+                 ANALYZE",
+                half = TIMERS / 2
+            ))
+            .await
+            .expect("pending timers");
+        let fetch = fetch_orchestration_sql();
+        for (what, now) in [
+            ("a fetch that finds work", 2000_i64),
+            ("an idle fetch", 500),
+        ] {
+            // EXPLAIN ANALYZE runs the statement: in a transaction rolled back afterwards.
+            let tx = client.transaction().await.expect("transaction");
+            let rows = tx
+                .query(
+                    &format!("EXPLAIN (ANALYZE, COSTS OFF) {fetch}"),
+                    &[&now, &30_000_i64, &1_i64],
+                )
+                .await
+                .expect("explain the fetch");
+            check_plan(what, &rows);
+            let rows = tx
+                .query(
+                    &format!("EXPLAIN (ANALYZE, COSTS OFF) {NEXT_ORCHESTRATION_SQL}"),
+                    &[&now],
+                )
+                .await
+                .expect("explain the look-ahead");
+            check_plan(&format!("the look-ahead of {what}"), &rows);
+            tx.rollback().await.expect("rollback");
+        }
+        drop((client, backend));
+        let _ = driver.await;
+    }
+}
