@@ -267,7 +267,10 @@ impl SendKeys {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        (format!("{}-{n}", self.prefix), n % PRUNE_EVERY == 0)
+        (
+            format!("{}-{n}", self.prefix),
+            n.is_multiple_of(PRUNE_EVERY),
+        )
     }
 }
 
