@@ -403,7 +403,15 @@ mod tests {
         );
         // Nothing of the failed batch reached the file; what was committed before stays.
         drop(backend);
-        let reopened = RedbBackend::open(&path).expect("reopen");
+        // The writer's blocking task may still hold the store for a moment after answering.
+        let reopened = RedbBackend::open_with(
+            &path,
+            crate::RedbOptions {
+                lock_wait: ANSWER_WITHIN,
+                ..crate::RedbOptions::default()
+            },
+        )
+        .expect("reopen");
         assert!(
             reopened
                 .read_metadata("before")
