@@ -1,12 +1,14 @@
 //! The command line as clap parses it: global options and one struct per command.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, FixedOffset};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::layout::{self, Layout, LayoutError};
+use ocfl_core::location::Location;
 use ocfl_core::version_num::VersionNum;
 
 /// Create, validate, update, read and manage OCFL (Oxford Common File Layout) storage roots
@@ -26,7 +28,8 @@ use ocfl_core::version_num::VersionNum;
         ocfl --root /archive ls\n  \
         ocfl --root /archive log ark:/12345/bcd987\n  \
         ocfl --root /archive cat ark:/12345/bcd987 foo/bar.xml > bar.xml\n\n\
-        Exit status: 0 success; 1 the operation failed or something is invalid; 2 bad usage."
+        Exit status: 0 success; 1 the operation failed or something is invalid (also: an\n\
+        s3:// root in a build without S3 support); 2 bad usage (an unknown URL scheme too)."
 )]
 pub struct Cli {
     /// Options every command accepts.
@@ -40,9 +43,11 @@ pub struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The OCFL storage root directory.
-    #[arg(long, global = true, env = "OCFL_ROOT", value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX where
+    /// this build supports S3). An argument containing "://" is always a URL: other schemes
+    /// are refused, never taken for a local path.
+    #[arg(long, global = true, env = "OCFL_ROOT", value_name = "DIR or URL", value_parser = location_parser())]
+    pub root: Option<Location>,
     /// Print machine-readable JSON (one object per line) on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -52,8 +57,17 @@ pub struct GlobalArgs {
     /// Print more detail on stderr (and engine logs; RUST_LOG chooses them finely).
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// The engine's store (one file). Default: <root>.ocfl-work/state.redb, beside the
-    /// storage root, where OCFL validators do not look.
+    /// Where runs stage files and keep their data, outside the storage root (a directory, or
+    /// a URL as for --root). Default: <root>.ocfl-work/ beside a local root (a root that is
+    /// a mount point stages inside itself, in extensions/ocfl-work/); s3://BUCKET/PREFIX.ocfl-work/
+    /// for an S3 root, where a root at the top of a bucket must choose one.
+    #[arg(long, global = true, env = "OCFL_WORK_AREA", value_name = "DIR or URL", value_parser = location_parser())]
+    pub work_area: Option<Location>,
+    /// The engine's store (one file). Default for a local root: state.redb in the work area
+    /// (<root>.ocfl-work/state.redb), where OCFL validators do not look. For an S3 root: a
+    /// local file, $XDG_STATE_HOME/ocfl/<bucket>-<prefix>-<hash>/state.redb (without
+    /// XDG_STATE_HOME, under ~/.local/state/), the hash taken over the endpoint
+    /// (AWS_ENDPOINT_URL, or AWS), bucket and prefix.
     #[arg(long, global = true, env = "OCFL_STATE", value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// How long to wait for another ocfl process to release the engine's store (default:
@@ -90,15 +104,9 @@ pub struct GlobalArgs {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-impl GlobalArgs {
-    /// The storage root, or a usage error that starts with `why` (what needed it).
-    pub fn require_root(&self, why: &str) -> Result<&Path, UsageError> {
-        self.root.as_deref().ok_or_else(|| {
-            UsageError(format!(
-                "{why} needs a storage root: pass --root DIR or set OCFL_ROOT"
-            ))
-        })
-    }
+/// `--root` and `--work-area` values: see [`Location::parse`].
+fn location_parser() -> impl TypedValueParser<Value = Location> {
+    clap::builder::OsStringValueParser::new().try_map(|text| Location::parse(&text))
 }
 
 /// The commands.

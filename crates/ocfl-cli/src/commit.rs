@@ -1,22 +1,23 @@
 //! `ocfl commit`: a durable update run, executed in this process (with workers of a shared
 //! store taking part), or with `--detach` only submitted.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
+use ocfl_core::location::LocalWorkArea;
 use ocfl_durable::{CommitOutcome, CommitRequest};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
+use crate::open::declared_root;
 use crate::progress::{Display, Mode};
 use crate::root_settings::RootSettings;
-use crate::state::{Engine, Store, command_worker_options, runtime};
+use crate::state::{Engine, Store, check_commit, command_worker_options, runtime, work_area};
 
 /// Commits `SRC_DIR` to the object and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
-    let root = global.require_root("commit")?;
+    let root = declared_root(global, "commit")?;
     let mut request = CommitRequest::new(args.id.as_str(), &args.source);
     request.message = args.message.clone();
     request.user_name = args.user_name.clone();
@@ -28,12 +29,16 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     // the same one without reading the file again. (sha512, the default, is recorded as
     // nothing: such runs keep the ids they had before the setting existed.)
     request.new_object_digest = RootSettings::read(root)?.map(|s| s.digest_algorithm);
+    let work = work_area(global, root)?;
+    // Everything that can be refused before a run starts is refused here, before the
+    // engine's store or the work area exist: a refused commit leaves no trace.
+    check_commit(&work, &request)?;
     if args.detach {
-        return detach(global, root, &request);
+        return detach(global, &work, &request);
     }
     let outcome = execute(
         global,
-        root,
+        &work,
         &request,
         Mode::detect(global.quiet, global.verbose),
     )?;
@@ -58,19 +63,20 @@ pub fn outcome_json(outcome: &CommitOutcome) -> serde_json::Value {
     })
 }
 
-/// Runs `request` on the engine of `root` in this process, showing progress in `mode`:
-/// submits it (or finds the interrupted run of the same command), then waits for the run.
+/// Runs `request` on the engine of the root of `work` in this process, showing progress in
+/// `mode`: submits it (or finds the interrupted run of the same command), then waits for the
+/// run.
 pub fn execute(
     global: &GlobalArgs,
-    root: &Path,
+    work: &LocalWorkArea,
     request: &CommitRequest,
     mode: Mode,
 ) -> Result<CommitOutcome> {
     runtime()?.block_on(async {
         let display = Arc::new(Display::new(mode));
-        let store = Store::open(global, root).await?;
+        let store = Store::open(global, work).await?;
         let options = command_worker_options(global);
-        let engine = Engine::start(store, root, Some(display.clone()), options)?;
+        let engine = Engine::start(store, Some(display.clone()), options)?;
         let outcome = submit_and_wait(&engine, &display, request).await;
         display.finish();
         engine.stop().await;
@@ -105,10 +111,10 @@ async fn submit_and_wait(
 /// The submission is recorded in the store at once, so `ocfl runs` lists it (pending until
 /// a worker takes it). On a shared store (PostgreSQL) `ocfl worker` processes run it; on the
 /// embedded store `ocfl worker`, `ocfl resume` or the same command again.
-fn detach(global: &GlobalArgs, root: &Path, request: &CommitRequest) -> Result<ExitCode> {
+fn detach(global: &GlobalArgs, work: &LocalWorkArea, request: &CommitRequest) -> Result<ExitCode> {
     let submitted = runtime()?.block_on(async {
-        let store = Store::open(global, root).await?;
-        let service = store.service(root)?;
+        let store = Store::open(global, work).await?;
+        let service = store.service()?;
         anyhow::Ok(service.submit(request).await?)
     })?;
     if global.json {

@@ -13,7 +13,7 @@ use ocfl_durable::CommitRequest;
 use crate::args::{ExampleArgs, GlobalArgs};
 use crate::commit::{execute, outcome_json};
 use crate::progress::Mode;
-use crate::state::Choice;
+use crate::state::{Choice, work_area};
 
 /// The example object's id (the origin's).
 pub const OBJECT_ID: &str = "test:durable-task-example";
@@ -46,7 +46,8 @@ pub fn run(global: &GlobalArgs, args: &ExampleArgs) -> Result<ExitCode> {
             &format!("Created the storage root {}", storage.display()),
         );
     }
-    let state = match Choice::of(global, &storage)? {
+    let work = work_area(global, &storage)?;
+    let state = match Choice::of(global, &work)? {
         Choice::Embedded(path) => path.display().to_string(),
         Choice::Postgres(url) => url.describe(),
     };
@@ -65,7 +66,7 @@ pub fn run(global: &GlobalArgs, args: &ExampleArgs) -> Result<ExitCode> {
     } else {
         Mode::Lines
     };
-    let outcome = execute(global, &storage, &request, mode)?;
+    let outcome = execute(global, &work, &request, mode)?;
     if global.json {
         println!("{}", outcome_json(&outcome));
     } else if outcome.changed {

@@ -14,7 +14,7 @@ use crate::root_settings::RootSettings;
 
 /// Creates the storage root at `--root`.
 pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode> {
-    let root = global.require_root("init")?;
+    let root = crate::open::local_root(global, "init")?;
     let layout = configured_layout(args)?;
     refuse_non_empty(root)?;
     let options = InitOptions {

@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 use crate::args::GlobalArgs;
 use crate::commit::outcome_json;
-use crate::state::{Choice, Engine, Store, command_worker_options, runtime};
+use crate::open::declared_root;
+use crate::state::{Choice, Engine, Store, command_worker_options, runtime, work_area};
 
 /// Resumes the unfinished runs one by one and reports each; exits 1 if any fails.
 pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
-    let root = global.require_root("resume")?;
-    let never_used = match Choice::of(global, root)? {
+    let root = declared_root(global, "resume")?;
+    let work = work_area(global, root)?;
+    let never_used = match Choice::of(global, &work)? {
         Choice::Embedded(path) => !path.exists(),
         Choice::Postgres(_) => false,
     };
@@ -26,8 +28,8 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
     }
     runtime()?.block_on(async {
         // No step display: several runs may be going on at once; each is reported as it ends.
-        let store = Store::open(global, root).await?;
-        let engine = Engine::start(store, root, None, command_worker_options(global))?;
+        let store = Store::open(global, &work).await?;
+        let engine = Engine::start(store, None, command_worker_options(global))?;
         let outcomes = engine.service.resume_all().await;
         engine.stop().await;
         let outcomes = outcomes?;

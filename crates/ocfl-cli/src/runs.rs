@@ -10,13 +10,15 @@ use ocfl_durable::{CommitError, RunInfo, RunState};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, RunsArgs, RunsCommand};
-use crate::state::{Store, runtime};
+use crate::open::existing_root;
+use crate::state::{Store, runtime, work_area};
 
 /// Lists runs, or shows one.
 pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
-    let root = global.require_root("runs")?;
+    let root = existing_root(global, "runs")?;
+    let work = work_area(global, root)?;
     runtime()?.block_on(async {
-        let Some(store) = Store::open_existing(global, root).await? else {
+        let Some(store) = Store::open_existing(global, &work).await? else {
             // No store yet: no run was ever made for this root.
             return match &args.show {
                 Some(RunsCommand::Show(show)) => {
@@ -33,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
                 }
             };
         };
-        let service = store.service(root)?;
+        let service = store.service()?;
         let mut out = io::stdout().lock();
         match &args.show {
             Some(RunsCommand::Show(show)) => {

@@ -1,16 +1,20 @@
 //! The engine's store: which one (`--backend`), where it lives, opening it, and the
 //! in-process engine (service and worker) the durable commands run on.
 //!
-//! Without `--backend` the store is embedded (`durable-redb`), by default
-//! `<root>.ocfl-work/state.redb`: beside the storage root, in the work area updates already
-//! use, so nothing inside the root changes in the eyes of other OCFL validators. Each active
-//! run keeps its staged file list and plan in `blobs/` beside the store. `--state PATH` (or
-//! `OCFL_STATE`) puts the store elsewhere.
+//! Where the work area and the default store are is `ocfl_core::location`'s decision alone
+//! (`--work-area` overrides it). Without `--backend` the store is embedded (`durable-redb`),
+//! by default `state.redb` in the work area (`<root>.ocfl-work/state.redb`): beside the
+//! storage root, so nothing inside the root changes in the eyes of other OCFL validators. Each
+//! active run keeps its staged file list and plan in `blobs/` beside the store. `--state PATH`
+//! (or `OCFL_STATE`) puts the store elsewhere.
 //!
 //! With `--backend postgres://...` the store is a PostgreSQL database that `ocfl worker`
 //! processes on many hosts share. Run data must then be visible to every worker, so it is
-//! kept in the storage root's work area `<root>.ocfl-work/`, which every host that sees the
-//! root (and its parent directory) sees too.
+//! kept in the storage root's work area, which every host that sees the root (and its parent
+//! directory) sees too.
+//!
+//! Nothing here creates anything until [`Store::open`]: commands check what they can first
+//! ([`check_commit`]), so a refused command leaves no trace.
 //!
 //! Whatever the store, this module only opens it and hands it to `ocfl-durable` as a
 //! `dyn Backend`: the commands do not depend on which one it is.
@@ -20,16 +24,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use durable_core::{Backend, Worker, WorkerOptions};
 use durable_redb::{OpenError, RedbBackend, RedbOptions};
-use ocfl_durable::{Environment, ProgressSink, ServiceOptions, UpdateService};
+use ocfl_core::location::LocalWorkArea;
+use ocfl_durable::{
+    CommitRequest, Environment, ProgressSink, ServiceOptions, UpdateService, check_request,
+};
 
 use crate::args::{GlobalArgs, UsageError};
 use crate::postgres::PostgresUrl;
-
-/// The store's file name in the default location.
-const STORE_FILE: &str = "state.redb";
 
 /// How often a waiting process tries the store again (and re-reads who holds it).
 const WAIT_CHUNK: Duration = Duration::from_millis(500);
@@ -53,9 +57,9 @@ pub enum Choice {
 impl Choice {
     /// `--backend` and `--state` read: a usage error for an unsupported URL, or for
     /// `--state` given with PostgreSQL (it names the embedded store's file).
-    pub fn of(global: &GlobalArgs, root: &Path) -> Result<Choice> {
+    pub fn of(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Choice> {
         let Some(url) = &global.backend else {
-            return store_path(global, root).map(Choice::Embedded);
+            return Ok(Choice::Embedded(store_path(global, work)));
         };
         let url = PostgresUrl::parse(url)?;
         if global.state.is_some() {
@@ -70,24 +74,23 @@ impl Choice {
     }
 }
 
-/// Where the embedded store of the storage root at `root` is: `--state`, or the default
-/// beside the root (which must exist: its absolute path decides the default).
-pub fn store_path(global: &GlobalArgs, root: &Path) -> Result<PathBuf> {
-    if let Some(path) = &global.state {
-        return Ok(path.clone());
-    }
-    Ok(work_area(root)?.join(STORE_FILE))
+/// The work area of the local storage root at `root` (which must exist): `--work-area`, or
+/// the default beside the root.
+pub fn work_area(global: &GlobalArgs, root: &Path) -> Result<LocalWorkArea> {
+    Ok(LocalWorkArea::of(root, global.work_area.as_ref())?)
 }
 
-/// The work area of the storage root at `root`: `<root>.ocfl-work/` beside it.
-fn work_area(root: &Path) -> Result<PathBuf> {
-    let root =
-        std::fs::canonicalize(root).with_context(|| format!("storage root {}", root.display()))?;
-    let name = root
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow!("storage root {}: its name is not UTF-8", root.display()))?;
-    Ok(root.with_file_name(format!("{name}.ocfl-work")))
+/// Where the embedded store is: `--state`, or the default in the work area.
+pub fn store_path(global: &GlobalArgs, work: &LocalWorkArea) -> PathBuf {
+    global.state.clone().unwrap_or_else(|| work.default_store())
+}
+
+/// Refuses, creating nothing, a commit whose run could only fail (see
+/// [`ocfl_durable::check_request`]): call it before [`Store::open`].
+pub fn check_commit(work: &LocalWorkArea, request: &CommitRequest) -> Result<()> {
+    // The check reads the root and the source only; the run-data directory is never used.
+    let env = Environment::at(work, &work.area_path());
+    Ok(check_request(&env, request)?)
 }
 
 /// The directory run data is kept in beside an embedded store: the store's.
@@ -107,51 +110,57 @@ pub struct Store {
     /// What it is, for people: the embedded store's path, or PostgreSQL's host and database
     /// (never the password).
     pub description: String,
+    /// The storage root and its work area.
+    pub work: LocalWorkArea,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store `--backend` or `--state` chooses for `root`.
-    pub async fn open(global: &GlobalArgs, root: &Path) -> Result<Store> {
-        match Choice::of(global, root)? {
-            Choice::Embedded(path) => Store::embedded(global, &path),
-            Choice::Postgres(url) => Store::postgres(&url, root).await,
+    /// Opens (creating if needed) the store `--backend` or `--state` chooses for the root
+    /// of `work`.
+    pub async fn open(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Store> {
+        match Choice::of(global, work)? {
+            Choice::Embedded(path) => Store::embedded(global, &path, work),
+            Choice::Postgres(url) => Store::postgres(&url, work).await,
         }
     }
 
     /// The store of `root` if there is one: listing runs creates no embedded store. (A
     /// PostgreSQL database is always there: its schema is created on first use.)
-    pub async fn open_existing(global: &GlobalArgs, root: &Path) -> Result<Option<Store>> {
-        match Choice::of(global, root)? {
+    pub async fn open_existing(global: &GlobalArgs, work: &LocalWorkArea) -> Result<Option<Store>> {
+        match Choice::of(global, work)? {
             Choice::Embedded(path) => match std::fs::metadata(&path) {
-                Ok(_) => Store::embedded(global, &path).map(Some),
+                Ok(_) => Store::embedded(global, &path, work).map(Some),
                 Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e).with_context(|| format!("the engine's store {}", path.display())),
             },
-            Choice::Postgres(url) => Store::postgres(&url, root).await.map(Some),
+            Choice::Postgres(url) => Store::postgres(&url, work).await.map(Some),
         }
     }
 
-    fn embedded(global: &GlobalArgs, path: &Path) -> Result<Store> {
+    fn embedded(global: &GlobalArgs, path: &Path, work: &LocalWorkArea) -> Result<Store> {
         let backend = open_redb(global, path)?;
         Ok(Store {
             backend: Arc::new(backend),
             state_dir: state_dir(path),
             description: format!("the embedded store {}", path.display()),
+            work: work.clone(),
         })
     }
 
-    async fn postgres(url: &PostgresUrl, root: &Path) -> Result<Store> {
+    async fn postgres(url: &PostgresUrl, work: &LocalWorkArea) -> Result<Store> {
         let backend = crate::postgres::connect(url).await?;
         Ok(Store {
             backend,
-            state_dir: work_area(root)?,
+            state_dir: work.area_path(),
             description: url.describe(),
+            work: work.clone(),
         })
     }
 
-    /// The update service of `root` on this store, without a worker (for listings).
-    pub fn service(&self, root: &Path) -> Result<UpdateService> {
-        UpdateService::new(self.backend.clone(), root, ServiceOptions::default())
+    /// The update service of the root on this store, without a worker (for listings).
+    pub fn service(&self) -> Result<UpdateService> {
+        let root = self.work.root_path();
+        UpdateService::new(self.backend.clone(), &root, ServiceOptions::default())
             .with_context(|| format!("storage root {}", root.display()))
     }
 }
@@ -248,19 +257,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts a worker on `store` for `root` whose progress goes to `progress`.
+    /// Starts a worker on `store` for its root whose progress goes to `progress`.
     pub fn start(
         store: Store,
-        root: &Path,
         progress: Option<Arc<dyn ProgressSink>>,
         options: WorkerOptions,
     ) -> Result<Engine> {
-        let mut env = Environment::local(root, &store.state_dir)
-            .with_context(|| format!("storage root {}", root.display()))?;
+        let mut env = Environment::at(&store.work, &store.state_dir);
         if let Some(sink) = progress {
             env = env.with_progress(sink);
         }
-        let service = store.service(root)?;
+        let service = store.service()?;
         let worker = service.start_worker(store.backend.clone(), Arc::new(env), options);
         Ok(Engine {
             service,

@@ -13,6 +13,7 @@ use ocfl_core::validate::{
 };
 
 use crate::args::{GlobalArgs, ValidateArgs};
+use crate::open::existing_root;
 use crate::report::ReportPrinter;
 
 /// What the command line asks to validate.
@@ -121,8 +122,7 @@ fn summary(report: &ObjectReport) -> String {
 /// holds a root declaration. Anything else: an object id, mapped by the root's layout.
 fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
     let Some(argument) = argument else {
-        let root = global.require_root("validate without an object argument")?;
-        check_is_dir(root)?;
+        let root = existing_root(global, "validate without an object argument")?;
         return Ok(Target::Root(root.to_owned()));
     };
     let path = Path::new(argument);
@@ -137,10 +137,10 @@ fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
             }
         });
     }
-    let root = global.require_root(&format!(
-        "{argument:?} is not a directory, so it is taken as an object id, which"
-    ))?;
-    check_is_dir(root)?;
+    let root = existing_root(
+        global,
+        &format!("{argument:?} is not a directory, so it is taken as an object id, which"),
+    )?;
     let storage = LocalStorage::new(root);
     let layout = Layout::read_from_root(&storage)
         .with_context(|| format!("reading the storage layout of {}", root.display()))?
@@ -170,17 +170,6 @@ fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
     }
 }
 
-fn check_is_dir(root: &Path) -> Result<()> {
-    if root.is_dir() {
-        Ok(())
-    } else {
-        bail!(
-            "storage root {} does not exist or is not a directory",
-            root.display()
-        )
-    }
-}
-
 /// Whether `dir` holds a storage root declaration (`0=ocfl_1.1`).
 fn is_storage_root(dir: &Path) -> Result<bool> {
     let storage = LocalStorage::new(dir);
@@ -191,15 +180,4 @@ fn is_storage_root(dir: &Path) -> Result<bool> {
         Declaration::parse_file_name(&entry.name)
             .is_some_and(|d| d.kind == DeclarationKind::StorageRoot)
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_directory_is_reported_by_name() {
-        let err = check_is_dir(Path::new("/nonexistent/ocfl-root")).expect_err("missing");
-        assert!(err.to_string().contains("/nonexistent/ocfl-root"));
-    }
 }

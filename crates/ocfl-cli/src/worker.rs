@@ -11,15 +11,17 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::{GlobalArgs, WorkerArgs};
-use crate::state::{Engine, Store, runtime, with_lease};
+use crate::open::declared_root;
+use crate::state::{Engine, Store, runtime, with_lease, work_area};
 use crate::worklog::WorkLog;
 
 /// Runs the worker until a signal, then shuts it down gracefully (a second signal: at once,
 /// leaving the leases of unfinished work to expire).
 pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<ExitCode> {
-    let root = global.require_root("worker")?;
+    let root = declared_root(global, "worker")?;
+    let work = work_area(global, root)?;
     runtime()?.block_on(async {
-        let store = Store::open(global, root).await?;
+        let store = Store::open(global, &work).await?;
         let concurrency = usize::from(args.concurrency);
         let grace = Duration::from_secs(args.grace);
         let options = with_lease(
@@ -36,8 +38,7 @@ pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         // Said before the engine starts, so that it comes first in the log.
-        let served = std::fs::canonicalize(root)
-            .with_context(|| format!("storage root {}", root.display()))?;
+        let served = work.root_path();
         log.line(
             "started",
             &[
@@ -47,7 +48,7 @@ pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<
                 ("lease_seconds", json!(options.activity_lease.as_secs_f64())),
             ],
         );
-        let engine = Engine::start(store, root, Some(log.clone()), options)?;
+        let engine = Engine::start(store, Some(log.clone()), options)?;
         let received = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
             _ = interrupt.recv() => "SIGINT",

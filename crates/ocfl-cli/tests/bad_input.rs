@@ -67,6 +67,19 @@ fn refused(root: &Root, args: &[&str], exit: i32, culprits: &[&str]) -> String {
     refused_with(root, root.command(args), exit, culprits)
 }
 
+/// [`refused`] for a refusal decidable before a run starts: the directory holding the root
+/// (its work area and engine store, the sources) is unchanged too, and no run is named.
+fn refused_before_run(root: &Root, args: &[&str], exit: i32, culprits: &[&str]) -> String {
+    let before = Snapshot::of(root.dir_path());
+    let err = refused(root, args, exit, culprits);
+    before.assert_unchanged(
+        root.dir_path(),
+        &format!("the root's parent after {args:?}"),
+    );
+    assert!(!err.contains("run commit-"), "{args:?} names a run: {err}");
+    err
+}
+
 /// Asserts that no run is left waiting to be resumed.
 fn no_unfinished_runs(root: &Root) {
     let runs = root.ocfl(&["runs", "--json"]);
@@ -101,14 +114,14 @@ fn invalid_object_ids_are_refused_naming_the_id() {
     let root = Root::new();
     let source = small_source(&root, "src");
     let src = utf8(&source);
-    refused(
+    refused_before_run(
         &root,
         &["commit", "", src],
         1,
         &["invalid object id \"\"", "empty"],
     );
     for (id, shown) in [("a\u{1}b", "a\\u{1}b"), ("line\nbreak", "line\\nbreak")] {
-        refused(
+        refused_before_run(
             &root,
             &["commit", id, src],
             1,
@@ -133,7 +146,7 @@ fn flat_layout_ids_that_would_leave_their_directory_are_refused() {
         ("/abs", "path separator"),
         (long.as_str(), "300 bytes long (at most 255)"),
     ] {
-        refused(&root, &["commit", id, src], 1, &[id, FLAT, why]);
+        refused_before_run(&root, &["commit", id, src], 1, &[id, FLAT, why]);
         for read in ["show", "log"] {
             refused(&root, &[read, id], 1, &[id, FLAT]);
         }
@@ -152,10 +165,10 @@ fn flat_layout_ids_that_would_leave_their_directory_are_refused() {
 fn a_missing_source_or_one_that_is_a_file_is_refused_naming_it() {
     let root = Root::new();
     let missing = root.arg("no-such-dir");
-    refused(&root, &["commit", ID, &missing], 1, &[&missing]);
+    refused_before_run(&root, &["commit", ID, &missing], 1, &[&missing]);
     let source = small_source(&root, "src");
     let file = source.join("a.txt");
-    refused(
+    refused_before_run(
         &root,
         &["commit", ID, utf8(&file)],
         1,
@@ -213,6 +226,24 @@ fn an_unreadable_source_file_or_directory_is_refused_naming_it() {
     }
     no_unfinished_runs(&root);
     fs::set_permissions(&closed, fs::Permissions::from_mode(0o755)).expect("chmod back");
+}
+
+/// A source directory that cannot be listed is refused before a run starts: no run is
+/// named, and nothing is created beside the root (staging would only find it inside a run).
+#[test]
+fn an_unreadable_source_directory_is_refused_before_a_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new();
+    let source = small_source(&root, "closed-src");
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let Some(command) = without_dac_override(&root, &["commit", ID, utf8(&source)]) else {
+        return;
+    };
+    let before = Snapshot::of(root.dir_path());
+    let err = refused_with(&root, command, 1, &[utf8(&source), "Permission denied"]);
+    before.assert_unchanged(root.dir_path(), "the root's parent");
+    assert!(!err.contains("run commit-"), "a run is named: {err}");
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o755)).expect("chmod back");
 }
 
 #[test]
@@ -389,22 +420,25 @@ fn a_root_without_a_declaration_or_with_a_newer_spec_is_not_written() {
     let declaration = root.path().join("0=ocfl_1.1");
     fs::remove_file(&declaration).expect("remove");
     let root_name = utf8(&root.path()).to_owned();
-    refused(
-        &root,
-        &["commit", ID, utf8(&source)],
-        1,
-        &[&root_name, "no 0=ocfl_1.x declaration"],
+    let cause = format!(
+        "storage root {root_name}: not an OCFL storage root: it has no 0=ocfl_1.x declaration"
     );
-    refused(
-        &root,
-        &["commit", "info:new", utf8(&source)],
-        1,
-        &[&root_name],
-    );
+    for args in [
+        vec!["commit", ID, utf8(&source)],
+        vec!["commit", "info:new", utf8(&source)],
+        vec!["commit", "info:new", utf8(&source), "--detach"],
+        vec!["worker"],
+        vec!["resume"],
+        vec!["ls"],
+        vec!["purge", ID, "--yes"],
+    ] {
+        let err = refused_before_run(&root, &args, 1, &[&cause]);
+        assert_eq!(err.matches("declaration").count(), 1, "{args:?}: {err}");
+    }
     refused(&root, &["show", ID], 1, &[&root_name, "declaration"]);
 
     fs::write(root.path().join("0=ocfl_1.2"), b"ocfl_1.2\n").expect("write");
-    refused(
+    refused_before_run(
         &root,
         &["commit", ID, utf8(&source)],
         1,
@@ -606,8 +640,9 @@ fn bad_option_values_are_usage_errors_naming_the_option() {
         (vec!["commit", ID], "SRC_DIR"),
         (vec!["purge", ID, "--nope"], "--nope"),
         (vec!["frobnicate"], "frobnicate"),
+        (vec!["--work-area", "gs://b/w", "commit", ID, src], "\"gs\""),
     ] {
-        refused(&root, &args, 2, &[culprit]);
+        refused_before_run(&root, &args, 2, &[culprit]);
     }
     // `init` with bad values creates nothing.
     let fresh = root.dir_path().join("fresh");
@@ -858,4 +893,47 @@ fn a_root_that_is_a_file_is_named_and_the_cause_given_once() {
     assert!(err.contains(utf8(&file)), "{err}");
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
     assert!(!err.contains(" :"), "an empty path shown: {err}");
+}
+
+/// A missing root, or one that is a file, gets one message, the same from every command, and
+/// nothing is created beside it (before, `commit` made `<root>.ocfl-work/` and its store).
+#[test]
+fn a_missing_root_or_a_file_reads_the_same_in_every_command_and_creates_nothing() {
+    let dir = scratch();
+    let source = dir.path().join("src");
+    write_tree(&source, &[("a.txt", b"alpha\n")]);
+    fs::write(dir.path().join("file"), b"x").expect("write");
+    for (name, cause) in [
+        (
+            "missing",
+            "not an OCFL storage root: the directory does not exist",
+        ),
+        ("file", "Not a directory"),
+    ] {
+        let root = dir.path().join(name);
+        let expected = format!("ocfl: error: storage root {}: ", root.display());
+        for args in [
+            vec!["commit", ID, utf8(&source)],
+            vec!["commit", ID, utf8(&source), "--detach"],
+            vec!["ls"],
+            vec!["validate"],
+            vec!["validate", ID],
+            vec!["show", ID],
+            vec!["runs"],
+            vec!["resume"],
+            vec!["worker"],
+            vec!["purge", ID, "--yes"],
+        ] {
+            let before = Snapshot::of(dir.path());
+            let mut all = vec!["--root", utf8(&root)];
+            all.extend(&args);
+            let output = ocfl(&all);
+            let err = stderr(&output);
+            assert_eq!(code(&output), 1, "{args:?}: {err}");
+            assert!(err.starts_with(&expected), "{args:?}: {err}");
+            assert_eq!(err.matches(cause).count(), 1, "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            before.assert_unchanged(dir.path(), &format!("{name}: {args:?}"));
+        }
+    }
 }

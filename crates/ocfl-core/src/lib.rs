@@ -8,6 +8,8 @@
 //! - [`validate`]: validation of objects and storage roots, collecting every finding;
 //! - [`object`]: reading objects (versions, files, verified bytes, diffs, export) and
 //!   purging them;
+//! - [`location`]: where a storage root (a local directory or an `s3://` prefix), its
+//!   work area and its engine store are;
 //! - [`storage`]: the [`Storage`](storage::Storage) trait and its local implementation.
 //!
 //! ```
@@ -26,6 +28,7 @@ pub mod digest;
 pub mod init;
 pub mod inventory;
 pub mod layout;
+pub mod location;
 pub mod namaste;
 pub mod object;
 pub mod object_id;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join};
 use ocfl_plan::fs::{Filesystem, LocalFilesystem};
@@ -25,15 +26,9 @@ pub enum EnvError {
         #[source]
         source: std::io::Error,
     },
-    /// The storage root's path cannot be used (no parent directory, a name that is not
-    /// UTF-8).
-    #[error("storage root {}: {reason}", path.display())]
-    RootPath {
-        /// The path given.
-        path: PathBuf,
-        /// Why.
-        reason: &'static str,
-    },
+    /// The storage root's work area cannot be used (see [`ocfl_core::location`]).
+    #[error(transparent)]
+    Location(#[from] LocationError),
 }
 
 /// What the activities report while they work, for progress displays. Called from the
@@ -119,12 +114,12 @@ impl ProgressEvent<'_> {
 
 /// The storage root the activities update and the state directory they keep run data in.
 ///
-/// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at the storage root's
-/// parent, so that each run's work directory can be a sibling of the root
-/// (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and finished versions are moved into
-/// objects by one rename. A root that is a mount point has its work directories inside it
-/// instead, in `<root>/extensions/ocfl-work/<run>` (beside it they would be on another
-/// filesystem, where no rename reaches the root).
+/// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at a directory holding
+/// both the storage root and its work area (the root's parent by default), so that each run's
+/// work directory is outside the root (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and
+/// finished versions are moved into objects by one rename. Where the work area is, including
+/// the in-root fallback for a root that is a mount point, is decided by
+/// [`LocalWorkArea`] alone.
 pub struct Environment {
     root: PathBuf,
     root_name: String,
@@ -145,24 +140,27 @@ impl fmt::Debug for Environment {
 }
 
 impl Environment {
-    /// The storage root at `storage_root` (which must exist), with run data kept below
-    /// `state_dir` (created when first needed).
+    /// The storage root at `storage_root` (which must exist) with its default work area,
+    /// with run data kept below `state_dir` (created when first needed).
     pub fn local(storage_root: &Path, state_dir: &Path) -> Result<Environment, EnvError> {
-        let root = canonical_root(storage_root)?;
-        let (parent, root_name) = split_root(&root)?;
-        let work_dir = match is_mount_point(&root, &parent)? {
-            true => format!("{root_name}/{IN_ROOT_WORK_DIR}"),
-            false => format!("{root_name}.ocfl-work"),
-        };
-        Ok(Environment {
-            fs: Arc::new(LocalFilesystem::new(parent)),
-            work_dir,
-            storage: Arc::new(LocalStorage::new(&root)),
+        Ok(Environment::at(
+            &LocalWorkArea::of(storage_root, None)?,
+            state_dir,
+        ))
+    }
+
+    /// The storage root and work area of `work`, with run data kept below `state_dir`
+    /// (created when first needed).
+    pub fn at(work: &LocalWorkArea, state_dir: &Path) -> Environment {
+        Environment {
+            fs: Arc::new(LocalFilesystem::new(&work.base)),
+            work_dir: work.runs.clone(),
+            storage: Arc::new(LocalStorage::new(work.root_path())),
             blobs: Blobs::new(Arc::new(LocalFilesystem::new(state_dir))),
-            root,
-            root_name,
+            root: work.root_path(),
+            root_name: work.root.clone(),
             progress: None,
-        })
+        }
     }
 
     /// Writes the storage root through `fs` instead (a test double, say). `fs` must be rooted
@@ -304,25 +302,6 @@ impl Environment {
     }
 }
 
-/// Where a mount-point root keeps its runs' work directories: in its `extensions/`, which
-/// OCFL validators do not read as objects (while a run is active they may warn that the name
-/// is not a registered extension).
-const IN_ROOT_WORK_DIR: &str = "extensions/ocfl-work";
-
-/// Whether `root` is on another filesystem than its parent directory.
-fn is_mount_point(root: &Path, parent: &Path) -> Result<bool, EnvError> {
-    use std::os::unix::fs::MetadataExt;
-    let device = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.dev())
-            .map_err(|source| EnvError::Root {
-                path: path.to_path_buf(),
-                source,
-            })
-    };
-    Ok(device(root)? != device(parent)?)
-}
-
 /// The storage root as an absolute path with links resolved, so that one root reached by two
 /// spellings is one root (run ids depend on it).
 pub(crate) fn canonical_root(path: &Path) -> Result<PathBuf, EnvError> {
@@ -330,19 +309,4 @@ pub(crate) fn canonical_root(path: &Path) -> Result<PathBuf, EnvError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn split_root(root: &Path) -> Result<(PathBuf, String), EnvError> {
-    let bad = |reason| EnvError::RootPath {
-        path: root.to_path_buf(),
-        reason,
-    };
-    let parent = root
-        .parent()
-        .ok_or_else(|| bad("a storage root needs a parent directory for its work area"))?;
-    let name = root
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| bad("its name is not valid UTF-8"))?;
-    Ok((parent.to_path_buf(), name.to_owned()))
 }

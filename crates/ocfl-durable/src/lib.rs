@@ -85,7 +85,7 @@ pub use refusal::{Refusal, RefusalKind};
 pub use request::{CommitRequest, Tuning, Verify};
 pub use service::{
     CommitError, CommitOutcome, RunInfo, RunState, ServiceOptions, Submitted, UpdateService,
-    register, registry,
+    check_request, register, registry,
 };
 pub use status::{Phase, Progress, RunReport};
 

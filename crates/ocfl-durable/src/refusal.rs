@@ -79,6 +79,14 @@ impl ActivityError {
         }
     }
 
+    /// What happened, for people.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            ActivityError::Transient(message) => message,
+            ActivityError::Refused(refusal) => &refusal.message,
+        }
+    }
+
     /// Prefixes the message with `context` (a step id, an object id).
     pub(crate) fn context(self, context: &str) -> ActivityError {
         match self {

@@ -425,25 +425,7 @@ impl UpdateService {
 
     /// The recorded form of `request`, checked.
     fn command(&self, request: &CommitRequest) -> Result<Command, CommitError> {
-        ObjectId::new(request.object_id.as_str()).map_err(|e| {
-            CommitError::InvalidRequest(format!("invalid object id {:?}: {e}", request.object_id))
-        })?;
-        let source = std::fs::canonicalize(&request.source).map_err(|e| {
-            CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
-        })?;
-        if !source.is_dir() {
-            return Err(CommitError::InvalidRequest(format!(
-                "source {}: not a directory",
-                request.source.display()
-            )));
-        }
-        let source = source.to_str().ok_or_else(|| {
-            CommitError::InvalidRequest(format!(
-                "source {}: the path is not valid UTF-8",
-                request.source.display()
-            ))
-        })?;
-        Ok(Command::new(request, source.to_owned()))
+        command_of(request)
     }
 
     /// Raises the resume event for a stalled run; returns the number of the stall it
@@ -731,4 +713,44 @@ fn run_info(metadata: &InstanceMetadata) -> Option<RunInfo> {
         created_at_ms: metadata.created_at_ms,
         updated_at_ms: metadata.updated_at_ms,
     })
+}
+
+/// The run's command for `request`, refusing an invalid object id and a source that is not an
+/// existing directory.
+fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
+    ObjectId::new(request.object_id.as_str()).map_err(|e| {
+        CommitError::InvalidRequest(format!("invalid object id {:?}: {e}", request.object_id))
+    })?;
+    let source = std::fs::canonicalize(&request.source).map_err(|e| {
+        CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
+    })?;
+    if !source.is_dir() {
+        return Err(CommitError::InvalidRequest(format!(
+            "source {}: not a directory",
+            request.source.display()
+        )));
+    }
+    let source = source.to_str().ok_or_else(|| {
+        CommitError::InvalidRequest(format!(
+            "source {}: the path is not valid UTF-8",
+            request.source.display()
+        ))
+    })?;
+    Ok(Command::new(request, source.to_owned()))
+}
+
+/// Refuses, before any run exists and with nothing written anywhere, a request whose run
+/// could only fail: an invalid object id; a source that is missing, not a directory or not
+/// readable; a storage root that is not one (no or an unknown declaration), has no layout,
+/// cannot map the id, or reaches the object through a link. Call it before opening or
+/// creating the engine's store. (What only staging finds, such as an unreadable file deep in
+/// the source or a damaged existing object, still fails the run.)
+pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), CommitError> {
+    command_of(request)?;
+    std::fs::read_dir(&request.source).map_err(|e| {
+        CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
+    })?;
+    env.object_path(&request.object_id)
+        .map(drop)
+        .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))
 }

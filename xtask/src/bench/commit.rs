@@ -486,10 +486,10 @@ fn bench_profile(
 }
 
 /// Where `ocfl` keeps the engine's store and run data by default: `<root>.ocfl-work`,
-/// beside the storage root.
+/// beside the storage root (`ocfl_core::location`; the root need not exist yet here).
 fn work_area(root: &Path) -> PathBuf {
     let mut name = root.file_name().unwrap_or_default().to_os_string();
-    name.push(".ocfl-work");
+    name.push(ocfl_core::location::WORK_AREA_SUFFIX);
     root.with_file_name(name)
 }
 

@@ -7,18 +7,17 @@ use durable_postgres::{PostgresBackend, PostgresOptions, testing::fresh_schema_u
 /// The variable naming the test database.
 pub const URL_VARIABLE: &str = "OCFL_TEST_POSTGRES_URL";
 
-/// The test database's URL, or `None` after printing that the test is skipped.
+/// The test database's URL, or `None` after printing that the test is skipped (a failure
+/// instead under `OCFL_TEST_REQUIRE_SERVICES=1`).
 pub fn base_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VARIABLE) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "skipped {test}: set {URL_VARIABLE}=postgres://user:password@host/database to \
-                 run it (the role needs CREATE on the database; each test makes a schema)"
-            );
-            None
-        }
+    let url = test_support::service(URL_VARIABLE, "PostgreSQL");
+    if url.is_none() {
+        eprintln!(
+            "skipped {test}: set {URL_VARIABLE}=postgres://user:password@host/database to run it \
+             (the role needs CREATE on the database; each test makes a schema)"
+        );
     }
+    url
 }
 
 /// A URL pointing at a fresh schema of the test database.

@@ -13,13 +13,14 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_BACKEND`
-/// and `OCFL_LEASE_SECONDS`.
+/// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_WORK_AREA`,
+/// `OCFL_BACKEND` and `OCFL_LEASE_SECONDS`.
 pub fn ocfl_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ocfl"));
     command
         .env_remove("OCFL_ROOT")
         .env_remove("OCFL_STATE")
+        .env_remove("OCFL_WORK_AREA")
         .env_remove("OCFL_BACKEND")
         .env_remove("OCFL_LEASE_SECONDS")
         .env_remove("RUST_LOG")
@@ -279,7 +280,7 @@ pub fn ocfl_py_installed() -> bool {
 /// when rocfl is not installed.
 pub fn rocfl_validate(root: &Path, args: &[&str]) -> Option<String> {
     let Some(rocfl) = installed_rocfl() else {
-        eprintln!("note: rocfl is not installed; skipping it");
+        test_support::skip_exempt("rocfl", "~/.cargo/bin/rocfl");
         return None;
     };
     let output = Command::new(rocfl)
@@ -298,7 +299,7 @@ pub fn rocfl_validate(root: &Path, args: &[&str]) -> Option<String> {
 /// ocfl-py is not installed.
 pub fn ocfl_py_validate(path: &Path) -> Option<String> {
     if !ocfl_py_installed() {
-        eprintln!("note: ocfl-validate.py is not installed; skipping it");
+        test_support::skip_exempt("ocfl-py", "ocfl-validate.py");
         return None;
     }
     let output = Command::new("ocfl-validate.py")

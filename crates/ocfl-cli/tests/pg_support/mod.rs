@@ -5,15 +5,10 @@
 pub const POSTGRES_VARIABLE: &str = "OCFL_TEST_POSTGRES_URL";
 
 /// A URL for a fresh, empty schema in the test database (`OCFL_TEST_POSTGRES_URL`), named
-/// after `test`; `None`, saying that the test is skipped, without the variable.
+/// after `test`; `None`, saying that the test is skipped, without the variable (a failure
+/// instead under `OCFL_TEST_REQUIRE_SERVICES=1`).
 pub fn postgres_url(test: &str) -> Option<String> {
-    let base = std::env::var(POSTGRES_VARIABLE)
-        .ok()
-        .filter(|url| !url.is_empty());
-    let Some(base) = base else {
-        eprintln!("skipped: set {POSTGRES_VARIABLE}");
-        return None;
-    };
+    let base = test_support::service(POSTGRES_VARIABLE, "PostgreSQL")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

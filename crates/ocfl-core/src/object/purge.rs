@@ -4,7 +4,7 @@
 //! empty directories a removed object would leave in a layout's tuple hierarchy). So:
 //!
 //! 1. the object directory is renamed, in one step, into a work directory outside the
-//!    storage root (by default `<root>.ocfl-work/`, as for updates; see
+//!    storage root (by default `<root>.ocfl-work/`, as for updates: [`crate::location`] decides; see
 //!    `docs/durability.md`). If the root is a mount point and the rename crosses
 //!    filesystems, `<root>/extensions/ocfl-purge/` is used instead: on the root's
 //!    filesystem and ignored by readers, at the price of a W016 warning while it exists;

@@ -55,15 +55,7 @@ impl<'a> StorageRoot<'a> {
     /// Opens the storage root at the root of `storage`: it must hold a storage root
     /// declaration (`0=ocfl_1.x`) of a known version; its layout is read if it has one.
     pub fn open(storage: &'a dyn Storage) -> Result<StorageRoot<'a>, ObjectError> {
-        let entries = match storage.list("") {
-            Ok(entries) => entries,
-            Err(err) if err.is_not_found() => {
-                return Err(ObjectError::NotAStorageRoot(
-                    "the directory does not exist".to_owned(),
-                ));
-            }
-            Err(err) => return Err(err.into()),
-        };
+        let entries = list_root(storage)?;
         let mut spec_version = None;
         for entry in entries.iter().filter(|e| e.kind == EntryKind::File) {
             let Some(dvalue) = entry.name.strip_prefix("0=ocfl_") else {
@@ -94,6 +86,14 @@ impl<'a> StorageRoot<'a> {
             spec_version,
             layout,
         })
+    }
+
+    /// Checks that the root of `storage` is a directory that can be listed, with the same
+    /// errors [`StorageRoot::open`] gives (so every command words a missing root alike),
+    /// without requiring a declaration: for callers that go on to validate it, or that open
+    /// it later.
+    pub fn check_directory(storage: &dyn Storage) -> Result<(), ObjectError> {
+        list_root(storage).map(drop)
     }
 
     /// The specification version the root declares.
@@ -212,4 +212,14 @@ fn find_object_roots(storage: &dyn Storage, dir: &str) -> Vec<Found> {
         .filter(|e| e.kind == EntryKind::Directory)
         .flat_map(|e| find_object_roots(storage, &join(dir, &e.name)))
         .collect()
+}
+
+fn list_root(storage: &dyn Storage) -> Result<Vec<crate::storage::Entry>, ObjectError> {
+    match storage.list("") {
+        Ok(entries) => Ok(entries),
+        Err(err) if err.is_not_found() => Err(ObjectError::NotAStorageRoot(
+            "the directory does not exist".to_owned(),
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
