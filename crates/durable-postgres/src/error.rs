@@ -181,8 +181,7 @@ mod tests {
     /// A value that does not decode is not retried: the same row would fail again.
     #[tokio::test]
     async fn decode_errors_are_permanent() {
-        let Ok(url) = std::env::var("OCFL_TEST_POSTGRES_URL") else {
-            eprintln!("skipped decode_errors_are_permanent: OCFL_TEST_POSTGRES_URL is not set");
+        let Some(url) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
             return;
         };
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)

@@ -1054,10 +1054,7 @@ mod tests {
     /// read the visibility index: no sequential scan, no walk over the pending timers.
     #[tokio::test]
     async fn fetches_stay_flat_with_many_pending_timers() {
-        let Ok(base) = std::env::var("OCFL_TEST_POSTGRES_URL") else {
-            eprintln!(
-                "skipped fetches_stay_flat_with_many_pending_timers: no OCFL_TEST_POSTGRES_URL"
-            );
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
             return;
         };
         let url = crate::testing::fresh_schema_url(&base, "plans")

@@ -600,17 +600,6 @@ mod tests {
 
     use super::*;
 
-    /// The test database's URL, or `None` (the test is skipped) without one.
-    fn base_url(test: &str) -> Option<String> {
-        let url = std::env::var("OCFL_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty());
-        if url.is_none() {
-            eprintln!("skipped {test}: OCFL_TEST_POSTGRES_URL is not set");
-        }
-        url
-    }
-
     fn instance(instance_id: &str) -> NewInstance {
         NewInstance {
             instance_id: instance_id.to_owned(),
@@ -633,7 +622,7 @@ mod tests {
     /// does not deliver the event a second time.
     #[tokio::test]
     async fn a_retried_send_delivers_once() {
-        let Some(base) = base_url("a_retried_send_delivers_once") else {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
             return;
         };
         let url = crate::testing::fresh_schema_url(&base, "send_once")
