@@ -15,7 +15,7 @@ use deadpool_postgres::Pool;
 use crate::error::Fault;
 use crate::rows::num;
 
-/// Tokens per block: the sequence's increment (migration 2).
+/// Tokens per block: the sequence's increment (migration 3).
 pub(crate) const BLOCK: u64 = 1024;
 
 /// The unused rest of this backend's current block.

@@ -386,7 +386,8 @@ impl<'a> Batch<'a> {
             self.removed.insert(new.instance_id.clone());
             effects.push(Effect::RemoveInstance(new.instance_id.clone()));
         }
-        tables.put_metadata(&new.metadata(self.now_ms))?;
+        let incarnation = (self.next_id)();
+        tables.put_metadata(&new.metadata(self.now_ms, incarnation))?;
         self.enqueue(tables, &new.start_message(), effects)?;
         Ok(Ok(()))
     }

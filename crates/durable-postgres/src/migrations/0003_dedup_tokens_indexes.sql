@@ -1,4 +1,4 @@
--- durable-postgres schema version 2: idempotent send_message, lease tokens that never repeat,
+-- durable-postgres schema version 3: idempotent send_message, lease tokens that never repeat,
 -- fetches that do not walk future timers.
 
 -- Deduplication keys of send_message: a call retried after an unknown outcome (the connection
