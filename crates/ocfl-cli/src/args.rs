@@ -29,7 +29,8 @@ use ocfl_core::version_num::VersionNum;
         ocfl --root /archive log ark:/12345/bcd987\n  \
         ocfl --root /archive cat ark:/12345/bcd987 foo/bar.xml > bar.xml\n\n\
         Exit status: 0 success; 1 the operation failed or something is invalid (also: an\n\
-        s3:// root in a build without S3 support); 2 bad usage (an unknown URL scheme too)."
+        s3:// root for a command that does not support it yet); 2 bad usage (an unknown URL\n\
+        scheme too)."
 )]
 pub struct Cli {
     /// Options every command accepts.
@@ -43,9 +44,11 @@ pub struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX where
-    /// this build supports S3). An argument containing "://" is always a URL: other schemes
-    /// are refused, never taken for a local path.
+    /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX for
+    /// validate, ls, log, show, diff, cat and export, configured the AWS way:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP,
+    /// AWS_CA_BUNDLE). An argument containing "://" is always a URL: other schemes are
+    /// refused, never taken for a local path.
     #[arg(long, global = true, env = "OCFL_ROOT", value_name = "DIR or URL", value_parser = location_parser())]
     pub root: Option<Location>,
     /// Print machine-readable JSON (one object per line) on stdout.
@@ -283,6 +286,28 @@ pub enum Command {
         Log lines: 'ocfl worker PID: activity started: run=RUN task=N attempt=A name=NAME', ...\n\
         --json: {\"worker\": PID, \"event\": \"activity-started\", \"run\", \"task\", \"attempt\", \"name\"}, ...")]
     Worker(WorkerArgs),
+}
+
+impl Command {
+    /// The command's name, as typed (`ls`, `commit`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Validate(_) => "validate",
+            Command::Ls(_) => "ls",
+            Command::Log(_) => "log",
+            Command::Show(_) => "show",
+            Command::Diff(_) => "diff",
+            Command::Cat(_) => "cat",
+            Command::Export(_) => "export",
+            Command::Purge(_) => "purge",
+            Command::Commit(_) => "commit",
+            Command::Runs(_) => "runs",
+            Command::Resume => "resume",
+            Command::Example(_) => "example",
+            Command::Worker(_) => "worker",
+        }
+    }
 }
 
 /// `ocfl commit`.
