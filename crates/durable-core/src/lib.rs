@@ -242,6 +242,7 @@ pub mod metadata;
 mod metrics;
 pub mod registry;
 mod replay;
+pub mod retention;
 pub mod retry;
 pub mod worker;
 
@@ -254,8 +255,11 @@ pub use error::{BackendError, ClientError};
 pub use failure::{Failure, FailureKind};
 pub use history::{Event, HISTORY_FORMAT_VERSION};
 pub use memory::MemoryBackend;
-pub use metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
+pub use metadata::{
+    InstanceFilter, InstanceMetadata, InstancePage, InstanceStatus, ParentInstance,
+};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
+pub use retention::Retention;
 pub use retry::RetryPolicy;
 pub use worker::{Worker, WorkerOptions};
