@@ -55,6 +55,7 @@
 
 mod batch;
 mod error;
+mod index;
 mod lock;
 mod open;
 mod options;
