@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod compact;
 mod error;
 mod index;
 mod lock;
@@ -65,6 +66,7 @@ mod stats;
 mod store;
 mod writer;
 
+pub use compact::{Compaction, compact};
 pub use error::OpenError;
 pub use options::{Durability, RedbOptions};
 pub use schema::SCHEMA_VERSION;

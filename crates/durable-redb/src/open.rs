@@ -148,7 +148,7 @@ fn create(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
     Ok(())
 }
 
-fn open_database(path: &Path, options: &RedbOptions) -> Result<Database, OpenError> {
+pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> Result<Database, OpenError> {
     builder(options)
         .open(path)
         .map_err(|error| database_error(path, error))
