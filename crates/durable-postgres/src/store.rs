@@ -324,6 +324,22 @@ impl Backend for PostgresBackend {
         .await
     }
 
+    async fn purge_finished_before(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (purged, flags) = self
+            .call("purge_finished_before", |shared, _, _| async move {
+                crate::purge::finished_before(&shared.pool, &shared.channel, cutoff, limit).await
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(purged)
+    }
+
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {
         let id: Arc<str> = Arc::from(instance_id);
         let flags = self

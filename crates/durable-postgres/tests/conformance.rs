@@ -47,6 +47,8 @@ conformance!(
     a_delayed_start_is_not_handed_out_early,
     instances_are_listed_and_filtered,
     purge_deletes_finished_instances_only,
+    purge_finished_before_keeps_unfinished_and_recent,
+    pages_neither_repeat_nor_skip_while_instances_are_created,
     empty_commits_leave_the_metadata_alone,
     poison_counts_survive_expiry_and_abandon,
     orchestrations_run_end_to_end,
