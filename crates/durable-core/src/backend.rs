@@ -244,6 +244,13 @@ pub struct OrchestrationCommit {
 /// All times are milliseconds since the Unix epoch by the backend's clock.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// The backend's clock: milliseconds since the Unix epoch, the time it stamps
+    /// `created_at_ms` and `updated_at_ms` with. Retention measures ages by it. The default
+    /// is the system's wall clock.
+    fn now_ms(&self) -> u64 {
+        crate::clock::Clock::system().now_ms()
+    }
+
     // ---- client side ----
 
     /// Creates an instance (`new.metadata(now)`) and enqueues `new.start_message()` as its

@@ -264,6 +264,17 @@ impl Client {
         Ok(self.backend.purge_finished_before(cutoff_ms, limit).await?)
     }
 
+    /// `purge_finished_before` with the cutoff `age` before now by the backend's clock:
+    /// at most `limit` finished instances whose last change is older than `age`.
+    pub async fn purge_finished_older_than(
+        &self,
+        age: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, ClientError> {
+        let cutoff_ms = self.backend.now_ms().saturating_sub(millis(age));
+        Ok(self.backend.purge_finished_before(cutoff_ms, limit).await?)
+    }
+
     async fn send(&self, instance_id: &str, event: Event) -> Result<(), ClientError> {
         let sent = self
             .backend

@@ -379,6 +379,10 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
         let now_ms = self.clock.now_ms();
         let instance_id = message.instance_id.clone();

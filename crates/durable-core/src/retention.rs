@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::backend::Backend;
-use crate::clock::{Clock, millis};
+use crate::clock::millis;
 
 /// How long finished instances are kept, and how a worker purges them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +67,9 @@ pub(crate) async fn run(
     let Some(keep) = retention.keep_finished else {
         return;
     };
-    let clock = Clock::system();
     let batch = retention.batch.max(1);
     loop {
-        let cutoff_ms = clock.now_ms().saturating_sub(millis(keep));
+        let cutoff_ms = backend.now_ms().saturating_sub(millis(keep));
         loop {
             if *stop.borrow() {
                 return;

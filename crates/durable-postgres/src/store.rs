@@ -291,6 +291,10 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
     async fn read_metadata(
         &self,
         instance_id: &str,

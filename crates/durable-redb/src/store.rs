@@ -275,6 +275,10 @@ impl Backend for RedbBackend {
         self.write(|reply| Op::Send { message, reply }).await
     }
 
+    fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
     async fn read_metadata(
         &self,
         instance_id: &str,

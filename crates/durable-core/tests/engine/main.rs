@@ -16,3 +16,5 @@ mod retry;
 mod continue_as_new;
 // Sub-orchestrations, events between instances, recursive terminate and purge.
 mod sub_orchestrations;
+// Retention: the worker purges finished instances past their period; clients purge by age.
+mod retention;
