@@ -1060,7 +1060,13 @@ pub async fn purge_finished_before_keeps_unfinished_and_recent(backend: Arc<dyn 
     );
     for gone in ["old-completed", "old-terminated", "old-failed"] {
         assert_eq!(backend.read_metadata(gone).await.expect("read"), None);
-        assert!(backend.read_history(gone).await.expect("history").is_empty());
+        assert!(
+            backend
+                .read_history(gone)
+                .await
+                .expect("history")
+                .is_empty()
+        );
     }
     let left: Vec<String> = backend
         .list_instances(&InstanceFilter::all())

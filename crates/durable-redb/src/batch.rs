@@ -184,11 +184,8 @@ impl<'txn> Tables<'txn> {
         let bytes = schema::encode(metadata).map_err(Fatal)?;
         self.instances
             .insert(metadata.instance_id.as_str(), bytes.as_slice())?;
-        self.index.update(
-            &metadata.instance_id,
-            before,
-            Some(Indexed::of(metadata)),
-        )?;
+        self.index
+            .update(&metadata.instance_id, before, Some(Indexed::of(metadata)))?;
         Ok(())
     }
 

@@ -58,7 +58,8 @@ impl<'txn> StatusIndex<'txn> {
         }
         if let Some(after) = after {
             if after.status.is_terminal() {
-                self.finished.insert((after.updated_at_ms, instance_id), ())?;
+                self.finished
+                    .insert((after.updated_at_ms, instance_id), ())?;
             } else {
                 self.unfinished.insert(instance_id, ())?;
             }

@@ -19,9 +19,9 @@ use crate::lock::LockFile;
 use crate::options::RedbOptions;
 use crate::queue::{Queues, message};
 use crate::schema::{
-    self, ACTIVITIES, ACTIVITY_LEASES, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
-    FINISHED, ORCHESTRATION_LEASES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, StoredActivity,
-    StoredMessage, UNFINISHED,
+    self, ACTIVITIES, ACTIVITY_LEASES, FINISHED, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
+    ORCHESTRATION_LEASES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, StoredActivity, StoredMessage,
+    UNFINISHED,
 };
 use crate::store::Parts;
 

@@ -143,7 +143,10 @@ async fn listing_unfinished_instances_reads_no_finished_row() {
         ["d-pending"]
     );
     assert!(
-        backend.list_instances(&InstanceFilter::all()).await.is_err(),
+        backend
+            .list_instances(&InstanceFilter::all())
+            .await
+            .is_err(),
         "the whole listing reads the damaged row"
     );
 }
