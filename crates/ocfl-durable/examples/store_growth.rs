@@ -102,6 +102,19 @@ async fn template(
     let outcome = service
         .commit(&CommitRequest::new("template-object", source))
         .await?;
+    // The object lock finishes just after its run: wait for it, so every copy is finished.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while backend
+        .list_instances(&InstanceFilter::all().unfinished())
+        .await?
+        .first()
+        .is_some()
+    {
+        if std::time::Instant::now() > deadline {
+            return Err("the template's instances did not finish".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     worker.shutdown().await;
     let mut instances = Vec::new();
     let mut listed = backend.list_instances(&InstanceFilter::all()).await?;
