@@ -128,12 +128,14 @@ impl NewInstance {
         self.reuse == IdReusePolicy::ReplaceFinished && existing.status.is_terminal()
     }
 
-    /// The metadata of the instance as created at `now_ms`: `Pending`, no history.
-    pub fn metadata(&self, now_ms: u64) -> InstanceMetadata {
+    /// The metadata of the instance as created at `now_ms`: `Pending`, no history, with the
+    /// `incarnation` the backend chose (a value no instance created before in the store had).
+    pub fn metadata(&self, now_ms: u64, incarnation: u64) -> InstanceMetadata {
         InstanceMetadata {
             instance_id: self.instance_id.clone(),
             name: self.name.clone(),
             execution_id: self.execution_id,
+            incarnation,
             status: InstanceStatus::Pending,
             input: self.input.clone(),
             output: None,

@@ -59,6 +59,7 @@ macro_rules! backend_conformance_tests {
             commits_create_sub_orchestrations,
             a_taken_sub_orchestration_id_is_reported_to_the_parent,
             create_follows_the_reuse_policy,
+            reused_ids_get_a_new_incarnation,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
@@ -69,7 +70,8 @@ macro_rules! backend_conformance_tests {
             orchestrations_run_end_to_end,
             sub_orchestrations_run_end_to_end,
             terminate_suspend_resume_and_purge_end_to_end,
-            poisoned_work_fails_end_to_end
+            poisoned_work_fails_end_to_end,
+            patch_markers_round_trip_end_to_end
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -903,6 +905,57 @@ pub async fn create_follows_the_reuse_policy(backend: Arc<dyn Backend>) {
     assert_eq!(item.lease.attempt, 1);
 }
 
+/// Every instance created under an id, by replacement or after a purge, has an incarnation
+/// no earlier one had; commits (a new execution included) keep it.
+pub async fn reused_ids_get_a_new_incarnation(backend: Arc<dyn Backend>) {
+    let replace = NewInstance {
+        reuse: IdReusePolicy::ReplaceFinished,
+        ..new_instance("a")
+    };
+    let next_execution = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(running(2)),
+        ..empty_commit()
+    };
+    let finish = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(InstanceStatus::Completed)),
+        ..empty_commit()
+    };
+    let mut seen = Vec::new();
+    create(&*backend, "a").await;
+    for round in 0..4 {
+        let item = fetch(&*backend).await.expect("the start");
+        let incarnation = item.instance.incarnation;
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        assert!(
+            !seen.contains(&incarnation),
+            "incarnation {incarnation} was given before: {seen:?}"
+        );
+        seen.push(incarnation);
+        backend
+            .ack_orchestration("a", item.lease.token, &next_execution)
+            .await
+            .expect("ack");
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        backend
+            .send_message(raised("a", "finish", None))
+            .await
+            .expect("send");
+        commit_next(&*backend, &finish).await;
+        assert_eq!(metadata(&*backend, "a").await.incarnation, incarnation);
+        if round % 2 == 0 {
+            backend
+                .create_instance(replace.clone())
+                .await
+                .expect("replace");
+        } else {
+            backend.purge_instance("a").await.expect("purge");
+            create(&*backend, "a").await;
+        }
+    }
+}
+
 /// A start scheduled for later is not handed out before its time.
 pub async fn a_delayed_start_is_not_handed_out_early(backend: Arc<dyn Backend>) {
     // An instance to learn the backend's clock from.
@@ -1480,4 +1533,56 @@ pub async fn poisoned_work_fails_end_to_end(backend: Arc<dyn Backend>) {
     assert_eq!(failure.kind, FailureKind::Poisoned);
     assert!(failure.message.contains("attempted 4 times"), "{failure}");
     worker.shutdown().await;
+}
+
+/// Patch markers (`patched`, `deprecate_patch`) are stored and read back as recorded, and the
+/// history read back replays with the code that recorded it.
+pub async fn patch_markers_round_trip_end_to_end(backend: Arc<dyn Backend>) {
+    use crate::{Client, Failure, OrchestrationContext, Registry, Worker, WorkerOptions};
+    let registry = Registry::new()
+        .activity(
+            "double",
+            |_ctx, n: u64| async move { Ok::<_, Failure>(n * 2) },
+        )
+        .orchestration("flow", |ctx: OrchestrationContext, n: u64| async move {
+            let n = if ctx.patched("double-first") {
+                ctx.call_activity::<_, u64>("double", &n).await?
+            } else {
+                n
+            };
+            ctx.deprecate_patch("old-change");
+            ctx.call_activity::<_, u64>("double", &n).await
+        });
+    let worker = Worker::start(
+        Arc::clone(&backend),
+        registry.clone(),
+        WorkerOptions::default(),
+    );
+    let client = Client::new(Arc::clone(&backend));
+    client.schedule("flow", "i", &3u64).await.expect("schedule");
+    let done = client
+        .wait_for_completion("i", Duration::from_secs(3600))
+        .await
+        .expect("completion");
+    worker.shutdown().await;
+    assert_eq!(done.output::<u64>().ok().flatten(), Some(12), "{done:?}");
+    let history = backend.read_history("i").await.expect("read_history");
+    let markers: Vec<&Event> = history
+        .iter()
+        .filter(|event| matches!(event, Event::PatchMarkerRecorded { .. }))
+        .collect();
+    assert_eq!(
+        markers,
+        [
+            &Event::PatchMarkerRecorded {
+                patch_id: "double-first".to_owned(),
+                deprecated: false,
+            },
+            &Event::PatchMarkerRecorded {
+                patch_id: "old-change".to_owned(),
+                deprecated: true,
+            },
+        ]
+    );
+    assert_eq!(registry.verify_history("i", &history), Ok(()));
 }

@@ -73,6 +73,12 @@ pub(crate) struct ContextState {
     /// Sub-orchestrations started and not yet reported back, by task id (terminating this
     /// instance terminates them).
     children: BTreeMap<u64, String>,
+    /// What `patched` answered for each patch id, so that it answers the same all execution
+    /// long.
+    patches: HashMap<String, bool>,
+    /// While replaying an episode: the outputs history recorded for it, which `patched`
+    /// consults to tell whether the marker was recorded at the point of the call.
+    pub(crate) recorded_outputs: Vec<Event>,
 }
 
 pub(crate) fn lock(state: &Mutex<ContextState>) -> MutexGuard<'_, ContextState> {
@@ -100,6 +106,8 @@ impl ContextState {
             waiters: HashMap::new(),
             custom_status: None,
             children: BTreeMap::new(),
+            patches: HashMap::new(),
+            recorded_outputs: Vec::new(),
         }
     }
 
@@ -223,6 +231,24 @@ impl ContextState {
         None
     }
 
+    /// Answers `patched` (or `deprecate_patch`) for `patch_id`, recording its marker when the
+    /// answer is new and true.
+    fn patch(&mut self, patch_id: &str, deprecated: bool) -> bool {
+        if let Some(known) = self.patches.get(patch_id) {
+            return *known;
+        }
+        let present = !self.replaying
+            || crate::replay::marker_recorded_next(&self.outputs, &self.recorded_outputs, patch_id);
+        self.patches.insert(patch_id.to_owned(), present);
+        if present {
+            self.outputs.push(Event::PatchMarkerRecorded {
+                patch_id: patch_id.to_owned(),
+                deprecated,
+            });
+        }
+        present
+    }
+
     /// Takes the next task id, records the output event it makes, and opens its slot.
     fn schedule(&mut self, make: impl FnOnce(u64) -> Event) -> SlotKey {
         let task_id = self.next_task_id;
@@ -283,6 +309,31 @@ impl OrchestrationContext {
     /// or cache eviction). Use it to silence logging, never to change behaviour.
     pub fn is_replaying(&self) -> bool {
         self.lock().replaying
+    }
+
+    /// Guards a code change so that runs started before it keep replaying: true if this
+    /// execution runs the new code. Write `if ctx.patched("id") { new } else { old }`.
+    ///
+    /// Running live, the first call for `patch_id` records a `PatchMarkerRecorded` event
+    /// and answers true. Replaying, it answers true only if history recorded the marker at
+    /// this point of the code (an execution recorded by the old code has none there, takes
+    /// the old branch and keeps replaying deterministically). The answer is kept: later calls
+    /// with the same id in the same execution answer the same and record nothing.
+    ///
+    /// Once no execution that started before the patch remains, replace the call with
+    /// [`deprecate_patch`](Self::deprecate_patch) and drop the old branch.
+    pub fn patched(&self, patch_id: &str) -> bool {
+        self.lock().patch(patch_id, false)
+    }
+
+    /// Marks a patch whose old branch is gone: records the marker like
+    /// [`patched`](Self::patched) (so the execution still replays with code that has the
+    /// `patched` call) but never branches. Histories holding the marker of a `patched` call
+    /// replay with it, and its own marker is recorded as deprecated, which code that drops the
+    /// call altogether replays past. Remove it once no execution recorded by code with the
+    /// `patched` call remains.
+    pub fn deprecate_patch(&self, patch_id: &str) {
+        self.lock().patch(patch_id, true);
     }
 
     /// Sets the custom status clients see in the instance metadata (committed with the

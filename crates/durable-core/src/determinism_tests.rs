@@ -276,6 +276,7 @@ async fn run(program: &[Step], externals: u32, disruptions: &Disruptions) -> Out
         }
         let cached = cache.remove(&id).filter(|execution| {
             !disruptions.evict.contains(&attempt)
+                && execution.incarnation() == instance.incarnation
                 && execution.execution_id() == instance.execution_id
                 && execution.history_len() == instance.history_len
         });
@@ -289,6 +290,7 @@ async fn run(program: &[Step], externals: u32, disruptions: &Disruptions) -> Out
                     instance.execution_id,
                     &history,
                 )
+                .in_incarnation(instance.incarnation)
             }
         };
         let commit = episode_commit(&item, &mut execution);
@@ -312,11 +314,13 @@ async fn run(program: &[Step], externals: u32, disruptions: &Disruptions) -> Out
         }
     }
     let mut all = Vec::new();
-    for metadata in backend
+    for mut metadata in backend
         .list_instances(&InstanceFilter::all())
         .await
         .expect("list")
     {
+        // Drawn from the counter that also makes lease tokens: crashes take more of them.
+        metadata.incarnation = 0;
         let history = backend
             .read_history(&metadata.instance_id)
             .await

@@ -5,7 +5,7 @@
 //! *inputs* the episode consumed (the start, activity, timer and sub-orchestration
 //! completions, raised events, suspension, resumption, termination) and ends with the
 //! *outputs* the orchestration code produced from them (scheduled activities, timers and
-//! sub-orchestrations, events sent to other instances, its completion). Replay feeds the inputs of each recorded
+//! sub-orchestrations, events sent to other instances, patch markers, its completion). Replay feeds the inputs of each recorded
 //! episode to the code and checks that it produces the same outputs.
 //!
 //! Payloads (`input`, `output`, `data`) are JSON text, so histories stay readable and a
@@ -112,6 +112,16 @@ pub enum Event {
         /// JSON payload.
         data: String,
     },
+    /// The orchestration marked a code change (`OrchestrationContext::patched` or
+    /// `deprecate_patch`): the execution that records it runs the code written after the
+    /// change, on this and every later replay.
+    PatchMarkerRecorded {
+        /// The patch id the code passed.
+        patch_id: String,
+        /// Recorded by `deprecate_patch`: code that no longer mentions the patch at all
+        /// replays past it.
+        deprecated: bool,
+    },
     /// An external event was delivered to the instance.
     EventRaised {
         /// Event name, matched by `wait_for_event`.
@@ -168,6 +178,7 @@ impl Event {
             Event::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
             Event::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",
             Event::EventSent { .. } => "EventSent",
+            Event::PatchMarkerRecorded { .. } => "PatchMarkerRecorded",
             Event::EventRaised { .. } => "EventRaised",
             Event::ExecutionSuspended { .. } => "ExecutionSuspended",
             Event::ExecutionResumed { .. } => "ExecutionResumed",
@@ -186,6 +197,7 @@ impl Event {
                 | Event::TimerCreated { .. }
                 | Event::SubOrchestrationScheduled { .. }
                 | Event::EventSent { .. }
+                | Event::PatchMarkerRecorded { .. }
                 | Event::ExecutionCompleted { .. }
                 | Event::ExecutionFailed { .. }
                 | Event::ContinuedAsNew { .. }
@@ -236,6 +248,13 @@ impl Event {
             | Event::SubOrchestrationCompleted { task_id, .. }
             | Event::SubOrchestrationFailed { task_id, .. } => {
                 format!("{} (task {task_id})", self.kind_name())
+            }
+            Event::PatchMarkerRecorded {
+                patch_id,
+                deprecated,
+            } => {
+                let how = if *deprecated { " (deprecated)" } else { "" };
+                format!("PatchMarkerRecorded '{patch_id}'{how}")
             }
             Event::EventRaised { name, .. } => format!("EventRaised '{name}'"),
             Event::ExecutionStarted { name, .. } => format!("ExecutionStarted '{name}'"),

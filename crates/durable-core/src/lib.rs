@@ -62,7 +62,13 @@
 //! (use [`OrchestrationContext::new_uuid`]), no I/O (use activities). Calls are matched to
 //! history by position; a replay that diverges (another activity, name, input or kind at the
 //! same position, or a missing or extra call) fails the instance with
-//! [`FailureKind::Nondeterminism`] and a message naming the history event.
+//! [`FailureKind::Nondeterminism`] and a message naming the history event. Inputs compare by
+//! the JSON members both sides have, so an input struct may gain an optional field.
+//!
+//! To change code while runs are in flight, guard the change with
+//! [`OrchestrationContext::patched`] (and later [`OrchestrationContext::deprecate_patch`]):
+//! runs recorded before the change replay the old branch. The crate's README describes the
+//! rules and walks an orchestration from v1 to v2 and on to the deprecation.
 //!
 //! # Episodes and the cache
 //!
@@ -137,7 +143,8 @@
 //! impl Backend for MyStore {
 //!     async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
 //!         // If the id is taken and `!new.may_replace(&existing)`: `InstanceExists`.
-//!         // Otherwise (deleting the replaced instance) insert `new.metadata(now)` and
+//!         // Otherwise (deleting the replaced instance) insert `new.metadata(now, incarnation)`
+//!         // (`incarnation`: a value no instance created before had) and
 //!         // enqueue `new.start_message()`.
 //!         unwritten()
 //!     }
@@ -240,11 +247,17 @@ pub mod history;
 pub mod memory;
 pub mod metadata;
 mod metrics;
+mod payload;
 pub mod registry;
 mod replay;
 pub mod retention;
 pub mod retry;
 pub mod worker;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use activity::ActivityContext;
 pub use backend::{Backend, IdReusePolicy};

@@ -232,9 +232,10 @@ impl State {
             }
             self.remove_instance(&new.instance_id);
         }
+        let incarnation = self.next_id();
         self.instances.insert(
             new.instance_id.clone(),
-            InstanceRecord::new(new.metadata(now_ms)),
+            InstanceRecord::new(new.metadata(now_ms, incarnation)),
         );
         self.enqueue(new.start_message(), now_ms);
         Ok(())

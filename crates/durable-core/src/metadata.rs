@@ -72,6 +72,13 @@ pub struct InstanceMetadata {
     pub name: String,
     /// Which execution is current (1 for the first).
     pub execution_id: u64,
+    /// Tells apart the successive instances created under this id: the backend gives every
+    /// instance it creates a value no instance created before it in the store had, so an id
+    /// purged and scheduled again, or replaced (`IdReusePolicy::ReplaceFinished`), gets a new
+    /// one. It stays the same across the instance's executions (continue-as-new). Workers
+    /// check it before resuming a cached execution. Rows written before it existed read 0.
+    #[serde(default)]
+    pub incarnation: u64,
     /// Life-cycle status.
     pub status: InstanceStatus,
     /// JSON input of the current execution.

@@ -16,6 +16,7 @@ use futures::task::{ArcWake, waker};
 use crate::context::{ContextState, OrchestrationContext, lock};
 use crate::failure::{Failure, FailureKind};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::payload;
 use crate::registry::{BoxFuture, Registry};
 
 /// How an execution ended.
@@ -30,6 +31,8 @@ pub(crate) enum Outcome {
 
 /// A running orchestration execution.
 pub(crate) struct Execution {
+    /// The `InstanceMetadata::incarnation` of the instance this execution belongs to.
+    incarnation: u64,
     execution_id: u64,
     registry: Arc<Registry>,
     state: Arc<Mutex<ContextState>>,
@@ -61,6 +64,7 @@ impl ArcWake for FlagWaker {
 impl Execution {
     pub(crate) fn new(registry: Arc<Registry>, instance_id: String, execution_id: u64) -> Self {
         Execution {
+            incarnation: 0,
             execution_id,
             registry,
             state: Arc::new(Mutex::new(ContextState::new(instance_id, execution_id))),
@@ -88,6 +92,16 @@ impl Execution {
         }
         execution.history_len = history.len() as u64;
         execution
+    }
+
+    /// Marks the execution as belonging to this incarnation of its instance id.
+    pub(crate) fn in_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = incarnation;
+        self
+    }
+
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     pub(crate) fn execution_id(&self) -> u64 {
@@ -327,7 +341,9 @@ impl Execution {
                 recorded[stray].describe()
             )));
         }
+        lock(&self.state).recorded_outputs = recorded.to_vec();
         let produced = self.step();
+        lock(&self.state).recorded_outputs.clear();
         compare(&produced, recorded, offset + split)
     }
 }
@@ -336,35 +352,160 @@ fn nondeterminism(message: String) -> Failure {
     Failure::new(FailureKind::Nondeterminism, message)
 }
 
-/// Checks one episode's produced outputs against the recorded ones, position by position.
-fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), Failure> {
-    for index in 0..produced.len().max(recorded.len()) {
-        let position = offset + index;
-        match (produced.get(index), recorded.get(index)) {
-            (Some(now), Some(then)) if now == then => {}
-            (Some(now), Some(then)) => {
-                return Err(nondeterminism(format!(
-                    "history event {position} is {}, but on replay the orchestration produced {}",
-                    then.describe(),
-                    now.describe()
-                )));
+/// Where the outputs the code produced so far stop matching the ones history recorded.
+enum Divergence<'a> {
+    /// The recorded output at this index is not what the code produced.
+    Changed(usize, &'a Event, &'a Event),
+    /// The code produced an output where history records nothing more.
+    Extra(usize, &'a Event),
+}
+
+/// Matches the outputs the code `produced` against the `recorded` ones, in order; a
+/// deprecated patch marker the code does not produce is skipped (code that dropped its
+/// `deprecate_patch` call still replays). Returns the index of the first recorded output not
+/// matched yet.
+fn align<'a>(produced: &'a [Event], recorded: &'a [Event]) -> Result<usize, Divergence<'a>> {
+    let mut next = 0;
+    for now in produced {
+        loop {
+            match recorded.get(next) {
+                Some(then) if replays_as(now, then) => break,
+                Some(Event::PatchMarkerRecorded {
+                    deprecated: true, ..
+                }) => next += 1,
+                Some(then) => return Err(Divergence::Changed(next, then, now)),
+                None => return Err(Divergence::Extra(next, now)),
             }
-            (None, Some(then)) => {
-                return Err(nondeterminism(format!(
-                    "history event {position} is {}, but on replay the orchestration no longer produces it (missing call)",
-                    then.describe()
-                )));
-            }
-            (Some(now), None) => {
-                return Err(nondeterminism(format!(
-                    "on replay the orchestration produced {} where history event {position} records nothing (extra call)",
-                    now.describe()
-                )));
-            }
-            (None, None) => {}
         }
+        next += 1;
     }
-    Ok(())
+    Ok(next)
+}
+
+/// True if, after the outputs `produced` so far in a replayed episode, the next recorded
+/// outputs hold the patch marker of `patch_id` (among the markers recorded at that point).
+pub(crate) fn marker_recorded_next(produced: &[Event], recorded: &[Event], patch_id: &str) -> bool {
+    let Ok(next) = align(produced, recorded) else {
+        return false;
+    };
+    recorded[next..]
+        .iter()
+        .map_while(|event| match event {
+            Event::PatchMarkerRecorded { patch_id, .. } => Some(patch_id),
+            _ => None,
+        })
+        .any(|recorded_id| recorded_id == patch_id)
+}
+
+/// Checks one episode's produced outputs against the recorded ones, in order.
+fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), Failure> {
+    let next = match align(produced, recorded) {
+        Ok(next) => next,
+        Err(Divergence::Changed(index, then, now)) => {
+            return Err(nondeterminism(format!(
+                "history event {} is {}, but on replay the orchestration produced {}",
+                offset + index,
+                then.describe(),
+                now.describe()
+            )));
+        }
+        Err(Divergence::Extra(index, now)) => {
+            return Err(nondeterminism(format!(
+                "on replay the orchestration produced {} where history event {} records nothing (extra call)",
+                now.describe(),
+                offset + index
+            )));
+        }
+    };
+    let missing = recorded[next..].iter().enumerate().find(|(_, event)| {
+        !matches!(
+            event,
+            Event::PatchMarkerRecorded {
+                deprecated: true,
+                ..
+            }
+        )
+    });
+    match missing {
+        Some((index, then)) => Err(nondeterminism(format!(
+            "history event {} is {}, but on replay the orchestration no longer produces it (missing call)",
+            offset + next + index,
+            then.describe()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// True if the output `produced` on replay stands for the `recorded` one: the same kind, task
+/// id, names and ids, and payloads that match by the rule of `payload::replays_as`.
+fn replays_as(produced: &Event, recorded: &Event) -> bool {
+    match (produced, recorded) {
+        (
+            Event::ActivityScheduled {
+                task_id,
+                name,
+                input,
+            },
+            Event::ActivityScheduled {
+                task_id: recorded_task,
+                name: recorded_name,
+                input: recorded_input,
+            },
+        ) => {
+            task_id == recorded_task
+                && name == recorded_name
+                && payload::replays_as(input, recorded_input)
+        }
+        (
+            Event::SubOrchestrationScheduled {
+                task_id,
+                name,
+                instance_id,
+                input,
+            },
+            Event::SubOrchestrationScheduled {
+                task_id: recorded_task,
+                name: recorded_name,
+                instance_id: recorded_instance,
+                input: recorded_input,
+            },
+        ) => {
+            task_id == recorded_task
+                && name == recorded_name
+                && instance_id == recorded_instance
+                && payload::replays_as(input, recorded_input)
+        }
+        (
+            Event::EventSent {
+                instance_id,
+                name,
+                data,
+            },
+            Event::EventSent {
+                instance_id: recorded_instance,
+                name: recorded_name,
+                data: recorded_data,
+            },
+        ) => {
+            instance_id == recorded_instance
+                && name == recorded_name
+                && payload::replays_as(data, recorded_data)
+        }
+        (
+            Event::PatchMarkerRecorded { patch_id, .. },
+            Event::PatchMarkerRecorded {
+                patch_id: recorded_id,
+                ..
+            },
+        ) => patch_id == recorded_id,
+        (Event::ContinuedAsNew { input }, Event::ContinuedAsNew { input: recorded }) => {
+            payload::replays_as(input, recorded)
+        }
+        (Event::ExecutionCompleted { output }, Event::ExecutionCompleted { output: recorded }) => {
+            payload::replays_as(output, recorded)
+        }
+        (produced, recorded) => produced == recorded,
+    }
 }
 
 impl Registry {

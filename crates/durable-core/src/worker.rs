@@ -510,8 +510,11 @@ async fn prepare_episode(
         ));
     }
     let mut execution = match cached {
+        // The incarnation too: after the id is reused, the new instance can reach the same
+        // execution id and history length as the one this worker cached.
         Some(execution)
-            if execution.execution_id() == instance.execution_id
+            if execution.incarnation() == instance.incarnation
+                && execution.execution_id() == instance.execution_id
                 && execution.history_len() == instance.history_len =>
         {
             Metrics::add(&shared.metrics.cache_hits, 1);
@@ -531,6 +534,7 @@ async fn prepare_episode(
                 instance.execution_id,
                 &history,
             )
+            .in_incarnation(instance.incarnation)
         }
     };
     let commit = episode_commit(item, &mut execution);
@@ -972,7 +976,7 @@ mod tests {
             parent: None,
             reuse: IdReusePolicy::Refuse,
         };
-        let mut instance = new.metadata(0);
+        let mut instance = new.metadata(0, 1);
         instance.history_len = history_len;
         let messages = (0..)
             .zip(events)

@@ -26,13 +26,18 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
+        name: "incarnation",
+        sql: include_str!("migrations/0002_incarnation.sql"),
+    },
+    Migration {
+        version: 3,
         name: "status indexes",
-        sql: include_str!("migrations/0002_status_indexes.sql"),
+        sql: include_str!("migrations/0003_status_indexes.sql"),
     },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

@@ -15,7 +15,8 @@ use durable_core::{BackendError, Event, InstanceFilter, InstanceMetadata, Instan
 use crate::error::Fault;
 use crate::listen::{ACTIVITIES, CHANGES, ORCHESTRATIONS};
 use crate::rows::{
-    METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num, status_text,
+    METADATA_COLUMN_COUNT, METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num,
+    status_text,
 };
 
 /// Outcome of a fetch: the item, or when the next one may become available.
@@ -99,6 +100,7 @@ async fn create(tx: &Transaction<'_>, new: &NewInstance, now: i64) -> Result<boo
                  UPDATE durable_instances SET name = $2, execution_id = $3, status = $4, \
                  input = $5, output = NULL, failure = NULL, custom_status = NULL, \
                  created_at_ms = $6, updated_at_ms = $6, history_len = 0, \
+                 incarnation = nextval('durable_ids'), \
                  parent_instance_id = $7, parent_execution_id = $8, parent_task_id = $9, \
                  scheduled_start_ms = $10, lease_token = NULL, lease_expires_ms = 0, \
                  leased_messages = NULL, attempts = 0, not_before_ms = 0 \
@@ -156,7 +158,7 @@ pub(crate) async fn create_instance(
                 .await?;
             if let Some(row) = tx.query_opt(&select, &[&new.instance_id]).await? {
                 let existing = metadata(&row, 0)?;
-                let mine = new.metadata(now);
+                let mine = new.metadata(now, existing.incarnation);
                 if (
                     &existing.name,
                     &existing.input,
@@ -436,12 +438,13 @@ async fn fetch_orchestration_in(
     let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
     if let Some(row) = rows.first() {
         let instance = metadata(row, 0)?;
-        let token: i64 = row.try_get(15)?;
-        let expires: i64 = row.try_get(16)?;
-        let attempts: i32 = row.try_get(17)?;
-        let ids: Vec<i64> = row.try_get(18)?;
-        let executions: Vec<Option<i64>> = row.try_get(19)?;
-        let events: Vec<String> = row.try_get(20)?;
+        let after = METADATA_COLUMN_COUNT;
+        let token: i64 = row.try_get(after)?;
+        let expires: i64 = row.try_get(after + 1)?;
+        let attempts: i32 = row.try_get(after + 2)?;
+        let ids: Vec<i64> = row.try_get(after + 3)?;
+        let executions: Vec<Option<i64>> = row.try_get(after + 4)?;
+        let events: Vec<String> = row.try_get(after + 5)?;
         let mut messages = Vec::with_capacity(ids.len());
         for ((id, execution_id), event) in ids.into_iter().zip(executions).zip(events) {
             messages.push(Message {

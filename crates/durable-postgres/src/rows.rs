@@ -8,7 +8,10 @@ use crate::error::Fault;
 /// The columns `metadata` reads, in its order.
 pub(crate) const METADATA_COLUMNS: &str = "instance_id, name, execution_id, status, input, \
     output, failure, custom_status, created_at_ms, updated_at_ms, history_len, \
-    parent_instance_id, parent_execution_id, parent_task_id, scheduled_start_ms";
+    parent_instance_id, parent_execution_id, parent_task_id, scheduled_start_ms, incarnation";
+
+/// How many columns `METADATA_COLUMNS` names.
+pub(crate) const METADATA_COLUMN_COUNT: usize = 16;
 
 /// A `u64` as stored (bigint); values beyond `i64::MAX` saturate (no real id or time gets
 /// there).
@@ -74,5 +77,16 @@ pub(crate) fn metadata(row: &Row, at: usize) -> Result<InstanceMetadata, Fault> 
         history_len: num(row.try_get(at + 10)?),
         parent,
         scheduled_start_ms: row.try_get::<_, Option<i64>>(at + 14)?.map(num),
+        incarnation: num(row.try_get(at + 15)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{METADATA_COLUMN_COUNT, METADATA_COLUMNS};
+
+    #[test]
+    fn the_column_count_follows_the_column_list() {
+        assert_eq!(METADATA_COLUMNS.split(',').count(), METADATA_COLUMN_COUNT);
+    }
 }

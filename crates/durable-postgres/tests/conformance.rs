@@ -44,6 +44,7 @@ conformance!(
     commits_create_sub_orchestrations,
     a_taken_sub_orchestration_id_is_reported_to_the_parent,
     create_follows_the_reuse_policy,
+    reused_ids_get_a_new_incarnation,
     a_delayed_start_is_not_handed_out_early,
     instances_are_listed_and_filtered,
     purge_deletes_finished_instances_only,
@@ -55,4 +56,5 @@ conformance!(
     sub_orchestrations_run_end_to_end,
     terminate_suspend_resume_and_purge_end_to_end,
     poisoned_work_fails_end_to_end,
+    patch_markers_round_trip_end_to_end,
 );

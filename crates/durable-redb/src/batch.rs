@@ -354,7 +354,8 @@ impl<'a> Batch<'a> {
             self.removed.insert(new.instance_id.clone());
             effects.push(Effect::RemoveInstance(new.instance_id.clone()));
         }
-        tables.put_metadata(&new.metadata(self.now_ms), None)?;
+        let incarnation = (self.next_id)();
+        tables.put_metadata(&new.metadata(self.now_ms, incarnation), None)?;
         self.enqueue(tables, &new.start_message(), effects)?;
         Ok(Ok(()))
     }

@@ -16,5 +16,11 @@ mod retry;
 mod continue_as_new;
 // Sub-orchestrations, events between instances, recursive terminate and purge.
 mod sub_orchestrations;
+// Activity inputs that gain an optional field replay recorded histories cleanly.
+mod payload_evolution;
+// Code changes through `patched` and `deprecate_patch` markers.
+mod versioning;
+// A cached execution is never resumed for another incarnation of its instance id.
+mod incarnation;
 // Retention: the worker purges finished instances past their period; clients purge by age.
 mod retention;

@@ -1,4 +1,4 @@
--- durable-postgres schema version 2: instances indexed by status, so that listing unfinished
+-- durable-postgres schema version 3: instances indexed by status, so that listing unfinished
 -- instances reads no finished row and retention finds the finished instances due for purging
 -- oldest first, whatever the number of finished instances kept. The predicates are the
 -- literal status lists the queries use (see ops::list_instances, purge::finished_before).

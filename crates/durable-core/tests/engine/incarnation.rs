@@ -1,0 +1,220 @@
+//! A worker's cached execution belongs to one incarnation of an instance id: after the id is
+//! reused (purged and scheduled again, or replaced with `IdReusePolicy::ReplaceFinished`) the
+//! worker must replay the new incarnation, never resume its copy of the old one, even when
+//! the execution id and history length happen to match.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use durable_core::backend::{
+    ActivityItem, Backend, IdReusePolicy, NewInstance, NewMessage, OrchestrationCommit,
+    OrchestrationItem,
+};
+use durable_core::client::ScheduleOptions;
+use durable_core::{
+    BackendError, Client, Clock, Event, InstanceFilter, InstanceMetadata, InstanceStatus,
+    MemoryBackend, OrchestrationContext, Registry, Worker, WorkerOptions,
+};
+use tokio::sync::watch;
+
+use crate::common::{EPOCH_MS, LIMIT};
+
+/// A backend whose orchestration fetches can be held back, so that one worker keeps its cache
+/// while another runs the instance. An item fetched while held is handed back untouched.
+struct Holdable {
+    inner: Arc<MemoryBackend>,
+    held: watch::Sender<bool>,
+}
+
+impl Holdable {
+    fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+}
+
+#[async_trait]
+impl Backend for Holdable {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
+        self.inner.create_instance(new).await
+    }
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+        self.inner.send_message(message).await
+    }
+    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
+        self.inner.read_metadata(id).await
+    }
+    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
+        self.inner.read_history(id).await
+    }
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        self.inner.list_instances(filter).await
+    }
+    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
+        self.inner.purge_instance(id).await
+    }
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError> {
+        let mut held = self.held.subscribe();
+        if *held.borrow_and_update() {
+            let _ = tokio::time::timeout(wait, held.wait_for(|held| !held)).await;
+            return Ok(None);
+        }
+        let item = self.inner.fetch_orchestration(lease_for, wait).await?;
+        match item {
+            Some(item) if *self.held.borrow() => {
+                let id = &item.instance.instance_id;
+                self.inner
+                    .abandon_orchestration(id, item.lease.token, Duration::ZERO)
+                    .await?;
+                Ok(None)
+            }
+            item => Ok(item),
+        }
+    }
+    async fn ack_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError> {
+        self.inner.ack_orchestration(id, token, commit).await
+    }
+    async fn abandon_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        self.inner.abandon_orchestration(id, token, delay).await
+    }
+    async fn renew_orchestration_lease(
+        &self,
+        id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        self.inner
+            .renew_orchestration_lease(id, token, lease_for)
+            .await
+    }
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError> {
+        self.inner.fetch_activity(lease_for, wait).await
+    }
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError> {
+        self.inner.ack_activity(id, token, completion).await
+    }
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        self.inner.abandon_activity(id, token, delay).await
+    }
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        self.inner.renew_activity_lease(id, token, lease_for).await
+    }
+}
+
+/// Waits for "go", then returns its input: a worker resuming the wrong incarnation answers
+/// with the old input.
+fn registry() -> Registry {
+    Registry::new().orchestration(
+        "echo",
+        |ctx: OrchestrationContext, input: String| async move {
+            let (): () = ctx.wait_for_event("go").await?;
+            Ok(input)
+        },
+    )
+}
+
+/// Waits until instance "x" has run its first episode (it waits for "go").
+async fn until_waiting(client: &Client) {
+    loop {
+        let metadata = client.metadata("x").await.expect("metadata");
+        if metadata.is_some_and(|m| m.status == InstanceStatus::Running) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Worker A runs the first episode of "x" (input "old") and keeps it cached; while A is held,
+/// worker B ends that incarnation, `reuse_id` makes a new one with input "new", and B runs its
+/// first episode. Then only A runs; returns the output of "x".
+async fn across_id_reuse(reuse_id: impl AsyncFnOnce(&Client)) -> Option<String> {
+    let memory = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
+    let holdable = Arc::new(Holdable {
+        inner: memory.clone(),
+        held: watch::Sender::new(false),
+    });
+    let client = Client::new(memory.clone());
+    let a = Worker::start(holdable.clone(), registry(), WorkerOptions::default());
+    client.schedule("echo", "x", "old").await.expect("schedule");
+    until_waiting(&client).await;
+    holdable.hold(true);
+
+    let b = Worker::start(memory.clone(), registry(), WorkerOptions::default());
+    client.terminate("x", "replaced").await.expect("terminate");
+    client
+        .wait_for_completion("x", LIMIT)
+        .await
+        .expect("terminated");
+    reuse_id(&client).await;
+    until_waiting(&client).await;
+    b.shutdown().await;
+
+    holdable.hold(false);
+    client.raise_event("x", "go", &()).await.expect("raise");
+    let done = client
+        .wait_for_completion("x", LIMIT)
+        .await
+        .expect("completion");
+    a.shutdown().await;
+    assert_eq!(done.status, InstanceStatus::Completed, "{done:?}");
+    done.output::<String>().ok().flatten()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_instance_is_not_resumed_from_the_old_cache() {
+    let output = across_id_reuse(async |client: &Client| {
+        let options = ScheduleOptions::new().reuse(IdReusePolicy::ReplaceFinished);
+        client
+            .schedule_with("echo", "x", "new", options)
+            .await
+            .expect("replace");
+    })
+    .await;
+    assert_eq!(output.as_deref(), Some("new"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_purged_and_recreated_instance_is_not_resumed_from_the_old_cache() {
+    let output = across_id_reuse(async |client: &Client| {
+        client.purge("x").await.expect("purge");
+        client.schedule("echo", "x", "new").await.expect("recreate");
+    })
+    .await;
+    assert_eq!(output.as_deref(), Some("new"));
+}
