@@ -104,11 +104,10 @@ async fn template(
         .await?;
     // The object lock finishes just after its run: wait for it, so every copy is finished.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while backend
+    while !backend
         .list_instances(&InstanceFilter::all().unfinished())
         .await?
-        .first()
-        .is_some()
+        .is_empty()
     {
         if std::time::Instant::now() > deadline {
             return Err("the template's instances did not finish".into());
@@ -285,14 +284,13 @@ async fn main() -> Result<(), Failure> {
     wait_closed(&kept_path)?;
     std::fs::copy(&kept_path, &purged_path)?;
     let purged_count;
-    let purged_before_compaction;
     {
         let purged = RedbBackend::open_with(&purged_path, relaxed())?;
         purged_count = purge_all(&purged).await?;
         purged.flush().await?;
     }
     wait_closed(&purged_path)?;
-    purged_before_compaction = size(&purged_path)?;
+    let purged_before_compaction = size(&purged_path)?;
     let compaction = durable_redb::compact(&purged_path, &relaxed())?;
     wait_closed(&retained_path)?;
     wait_closed(&empty_path)?;

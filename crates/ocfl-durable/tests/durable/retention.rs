@@ -114,7 +114,7 @@ async fn purged_runs_take_their_leftovers_and_unfinished_runs_stay() {
         .purge_finished(&env, Duration::ZERO)
         .await
         .expect("purge");
-    assert_eq!(purged, [done.run.clone()]);
+    assert_eq!(purged, std::slice::from_ref(&done.run));
     assert_eq!(service.run(&done.run).await.expect("run"), None);
     assert!(
         fx.leftovers(&done.run).is_empty(),
