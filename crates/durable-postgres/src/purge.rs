@@ -29,11 +29,7 @@ pub(crate) async fn finished_before(
     let tx = client.transaction().await?;
     let statement = tx
         .prepare_cached(&format!(
-            "WITH due AS ( \
-                 SELECT instance_id, updated_at_ms FROM durable_instances \
-                 WHERE {FINISHED_CLAUSE} AND updated_at_ms < $1 \
-                 ORDER BY updated_at_ms, instance_id LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED), \
+            "WITH due AS ({due}), \
              gone AS ( \
                  DELETE FROM durable_instances i USING due \
                  WHERE i.instance_id = due.instance_id AND i.{FINISHED_CLAUSE} \
@@ -42,7 +38,8 @@ pub(crate) async fn finished_before(
                  (SELECT instance_id FROM gone)), \
              m AS (DELETE FROM durable_messages WHERE instance_id IN \
                  (SELECT instance_id FROM gone)) \
-             SELECT instance_id FROM gone ORDER BY updated_at_ms, instance_id"
+             SELECT instance_id FROM gone ORDER BY updated_at_ms, instance_id",
+            due = due_sql()
         ))
         .await?;
     let purged: Vec<String> = tx
@@ -64,6 +61,16 @@ pub(crate) async fn finished_before(
     Ok((purged, flags))
 }
 
+/// The finished instances due for purging, oldest first (parameters: cutoff, limit).
+fn due_sql() -> String {
+    format!(
+        "SELECT instance_id, updated_at_ms FROM durable_instances \
+         WHERE {FINISHED_CLAUSE} AND updated_at_ms < $1 \
+         ORDER BY updated_at_ms, instance_id LIMIT $2 \
+         FOR UPDATE SKIP LOCKED"
+    )
+}
+
 /// The literal clauses spell the statuses as the rows do.
 fn check_clauses() -> Result<(), Fault> {
     for (clause, statuses) in [
@@ -80,4 +87,81 @@ fn check_clauses() -> Result<(), Fault> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod plans {
+    //! The statements that must not read finished rows use the status indexes, on a table of
+    //! 20,000 finished instances and three unfinished ones (the plans PostgreSQL chooses, by
+    //! `EXPLAIN`).
+
+    use tokio_postgres::NoTls;
+
+    use crate::testing::fresh_schema_url;
+
+    async fn plan(client: &tokio_postgres::Client, statement: &str, call: &str) -> String {
+        client
+            .batch_execute(&format!("DEALLOCATE ALL; PREPARE q AS {statement}"))
+            .await
+            .expect("prepare");
+        let rows = client
+            .simple_query(&format!("EXPLAIN EXECUTE q{call}"))
+            .await
+            .expect("explain");
+        rows.iter()
+            .filter_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unfinished_listings_and_purges_use_the_status_indexes() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            eprintln!("skipped: set OCFL_TEST_POSTGRES_URL to run it");
+            return;
+        };
+        let url = fresh_schema_url(&base, "plans").await.expect("schema");
+        // Connecting migrates the schema.
+        drop(
+            crate::PostgresBackend::connect(&url)
+                .await
+                .expect("connect"),
+        );
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "INSERT INTO durable_instances (instance_id, name, execution_id, status, input, \
+                     created_at_ms, updated_at_ms) \
+                 SELECT 'done-' || lpad(n::text, 6, '0'), 'flow', 1, \
+                     (ARRAY['completed', 'failed', 'terminated'])[n % 3 + 1], 'null', n, n \
+                 FROM generate_series(1, 20000) AS n; \
+                 INSERT INTO durable_instances (instance_id, name, execution_id, status, input, \
+                     created_at_ms, updated_at_ms) \
+                 VALUES ('open-1', 'flow', 1, 'pending', 'null', 1, 1), \
+                        ('open-2', 'flow', 1, 'running', 'null', 1, 1), \
+                        ('open-3', 'flow', 1, 'suspended', 'null', 1, 1); \
+                 ANALYZE durable_instances",
+            )
+            .await
+            .expect("fill the table");
+        let listing = plan(
+            &client,
+            &crate::ops::list_sql(true),
+            "(ARRAY['pending', 'running', 'suspended'], 'flow', NULL, NULL, NULL, NULL, 100, NULL)",
+        )
+        .await;
+        assert!(
+            listing.contains("durable_instances_unfinished"),
+            "the unfinished listing reads the whole table:\n{listing}"
+        );
+        let due = plan(&client, &super::due_sql(), "(100, 100)").await;
+        assert!(
+            due.contains("durable_instances_finished"),
+            "the purge's search reads the whole table:\n{due}"
+        );
+    }
 }
