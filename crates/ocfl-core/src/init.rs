@@ -93,7 +93,11 @@ pub fn init_storage_root(storage: &dyn Storage, options: &InitOptions) -> Result
                 });
             }
         }
-        Err(e) if e.is_not_found() => storage.create_dir("")?,
+        Err(e) if e.is_not_found() => {
+            storage.create_dir("")?;
+            // The new root's entry in its parent is durable before anything goes into it.
+            storage.sync_tree("")?;
+        }
         Err(e) => return Err(e.into()),
     }
     if let Some(layout) = &options.layout {

@@ -8,7 +8,7 @@ use ocfl_core::layout::{
     FlatDirect, FlatOmitPrefix, HashedNTuple, LAYOUT_FILE, Layout, LayoutError, NTupleOmitPrefix,
     config_path,
 };
-use ocfl_core::storage::{LocalStorage, Storage};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 
 fn names(storage: &LocalStorage, dir: &str) -> Vec<String> {
     storage
@@ -268,4 +268,84 @@ fn read_from_root_refuses_malformed_files() {
         Layout::read_from_root(&storage),
         Err(LayoutError::InvalidConfig { .. })
     ));
+}
+
+/// Local storage that records, in order, the directories it creates, the files it writes and
+/// the paths it flushes (`tree:` for a whole tree).
+struct Recording {
+    inner: LocalStorage,
+    ops: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn note(&self, op: String) {
+        self.ops.lock().expect("lock").push(op);
+    }
+}
+
+impl Storage for Recording {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.note(format!("create {path}"));
+        self.inner.create(path)
+    }
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.note(format!("write {path}"));
+        self.inner.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.note(format!("mkdir {path}"));
+        self.inner.create_dir(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        for path in paths {
+            self.note(format!("sync {path}"));
+        }
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.note(format!("sync tree:{dir}"));
+        self.inner.sync_tree(dir)
+    }
+}
+
+#[test]
+fn init_flushes_new_directories_before_writing_into_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Recording {
+        inner: LocalStorage::new(dir.path().join("root")),
+        ops: std::sync::Mutex::new(Vec::new()),
+    };
+    init_storage_root(&storage, &InitOptions::default()).expect("init");
+    let ops = storage.ops.into_inner().expect("lock");
+    let layout = Layout::default_layout();
+    let config = config_path(layout.name());
+    let extension = format!("extensions/{}", layout.name());
+    assert_eq!(
+        ops,
+        [
+            "mkdir ",
+            "sync tree:",
+            &format!("mkdir {extension}"),
+            "sync extensions",
+            "sync ",
+            &format!("write {config}"),
+            &format!("write {LAYOUT_FILE}"),
+            "write 0=ocfl_1.1",
+        ]
+    );
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::layout::Layout;
 use ocfl_core::object::{Object, ObjectError, PurgeOutcome, StorageRoot, purge_object};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_storage_root};
 use ocfl_core::version_num::VersionNum;
 use serde_json::Value;
@@ -566,6 +566,8 @@ struct Faulty {
     inner: LocalStorage,
     cross_device: bool,
     fail_work_removal: std::sync::atomic::AtomicBool,
+    /// Every path flushed, in order.
+    synced: std::sync::Mutex<Vec<String>>,
 }
 
 impl Faulty {
@@ -574,6 +576,7 @@ impl Faulty {
             inner: LocalStorage::new(dir),
             cross_device: false,
             fail_work_removal: std::sync::atomic::AtomicBool::new(false),
+            synced: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -587,6 +590,9 @@ impl Storage for Faulty {
     }
     fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.inner.create(path)
     }
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.inner.write_atomic(path, bytes)
@@ -621,8 +627,15 @@ impl Storage for Faulty {
         }
         self.inner.remove(path)
     }
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.inner.remove_empty_dir(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        self.synced.lock().expect("lock").extend_from_slice(paths);
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.inner.sync_tree(dir)
     }
 }
 
@@ -684,4 +697,18 @@ fn purge_falls_back_to_the_extensions_directory_across_filesystems() {
     let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("finish");
     assert_eq!(purged.outcome, PurgeOutcome::FinishedInterrupted);
     assert!(!root.path().join("extensions/ocfl-purge").exists());
+}
+
+#[test]
+fn a_purge_flushes_the_move_out_of_the_root() {
+    let root = TestRoot::new();
+    let (id, _) = root.add("spec-ex-full");
+    let faulty = Faulty::new(root.dir.path());
+    let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("purge");
+    let synced = faulty.synced.into_inner().expect("lock");
+    let object_parent = format!("root/{}", purged.path.rsplit_once('/').expect("tuple").0);
+    // The new work directory's entry, then both sides of the rename.
+    for dir in ["", "root.ocfl-work", object_parent.as_str()] {
+        assert!(synced.iter().any(|s| s == dir), "{dir:?} not in {synced:?}");
+    }
 }

@@ -249,7 +249,7 @@ fn read_retrying(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use std::fs;
 
-    use super::super::{LocalStorage, Storage};
+    use super::super::{LocalStorage, Storage, StorageWriter};
     use super::*;
 
     fn tree() -> (tempfile::TempDir, LocalStorage) {
@@ -407,6 +407,9 @@ mod tests {
             fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
                 self.0.open(path)
             }
+            fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+                self.0.create(path)
+            }
             fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
                 self.0.write_atomic(path, bytes)
             }
@@ -418,6 +421,12 @@ mod tests {
             }
             fn remove(&self, path: &str) -> Result<(), StorageError> {
                 self.0.remove(path)
+            }
+            fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+                self.0.sync(paths)
+            }
+            fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+                self.0.sync_tree(dir)
             }
         }
         let (_dir, local) = tree();

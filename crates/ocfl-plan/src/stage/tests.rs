@@ -220,7 +220,7 @@ fn a_file_changed_while_staged_leaves_nothing_in_the_spool() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("growing.bin");
     fs::write(&path, vec![7u8; ocfl_core::digest::STREAM_BUFFER * 2]).expect("write");
-    let filesystem = crate::fs::LocalFilesystem::new(dir.path());
+    let filesystem = ocfl_core::storage::LocalStorage::new(dir.path());
     let spool = Spool::new(&filesystem, "work").expect("spool");
     let appended = std::sync::atomic::AtomicBool::new(false);
     let append = || {
