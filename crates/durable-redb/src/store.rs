@@ -415,7 +415,7 @@ impl Backend for RedbBackend {
                     &self.inner,
                     Op::Purge {
                         instance_id: instance_id.clone(),
-                        reply,
+                        reply: crate::batch::Reply::new(reply),
                     },
                 );
                 (instance_id, answer)
