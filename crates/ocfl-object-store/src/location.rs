@@ -16,14 +16,14 @@ pub(crate) struct Keys {
 impl Keys {
     /// The keys below `location`. `ocfl-core` has checked the bucket and the prefix's
     /// elements; the prefix must also be a valid storage path and object-store path (no
-    /// backslash, no control character).
+    /// control character).
     pub(crate) fn new(location: S3Location) -> Result<Keys, Error> {
         let prefix = location.prefix();
         if check_storage_path(prefix).is_err() || Path::parse(prefix).is_err() {
             return Err(Error::InvalidLocation {
                 location: location.to_string(),
-                reason: "the prefix must be a relative path of plain elements (no backslash, \
-                         no control character)"
+                reason: "the prefix must be a relative path of plain elements (no control \
+                         character)"
                     .to_owned(),
             });
         }
@@ -49,7 +49,8 @@ impl Keys {
     }
 
     /// The key for `path` below the prefix, refusing anything that could name a key outside it
-    /// (absolute paths, `.`/`..`, empty elements, backslashes, control characters).
+    /// (absolute paths, `.`/`..`, empty elements, control characters; a backslash is an
+    /// ordinary character of a key).
     pub(crate) fn key(&self, path: &str) -> Result<Path, Error> {
         let refused = || Error::InvalidPath {
             path: path.to_owned(),
@@ -107,7 +108,6 @@ mod tests {
             "a//b",
             "a/",
             ".",
-            "a\\..\\b",
             "a\u{1}b",
         ] {
             let error = keys.key(escaping).expect_err(escaping);
@@ -116,6 +116,11 @@ mod tests {
                 "{escaping}: {error}"
             );
         }
+        // A backslash is an ordinary character of a key, never a separator.
+        assert_eq!(
+            keys.key("a\\..\\b").expect("one element").as_ref(),
+            "roots/one/a\\..\\b"
+        );
         assert_eq!(keys.url("a/b"), "s3://bucket/roots/one/a/b");
         assert_eq!(keys.to_string(), "s3://bucket/roots/one");
     }
@@ -133,7 +138,7 @@ mod tests {
 
     #[test]
     fn prefixes_that_are_not_plain_paths_are_refused() {
-        for prefix in ["a\\b", "a\u{1}b"] {
+        for prefix in ["a\u{1}b", "a/\u{7f}"] {
             let location = S3Location::new("bucket", prefix).expect("ocfl-core accepts it");
             assert!(Keys::new(location).is_err(), "{prefix:?}");
         }
