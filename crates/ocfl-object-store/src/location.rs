@@ -142,8 +142,15 @@ mod tests {
             let location = S3Location::new("bucket", prefix).expect("ocfl-core accepts it");
             assert!(Keys::new(location).is_err(), "{prefix:?}");
         }
+        // A backslash is an ordinary character of a prefix too.
+        assert_eq!(
+            keys("bucket", "a\\b").key("x").expect("plain").as_ref(),
+            "a\\b/x"
+        );
         let root = keys("bucket", "root");
-        assert!(root.with_prefix("../x").is_err());
+        for escaping in ["../x", "a//b", "/x", "a/./b"] {
+            assert!(root.with_prefix(escaping).is_err(), "{escaping:?}");
+        }
         assert_eq!(
             root.with_prefix("root.ocfl-work")
                 .expect("sibling")
