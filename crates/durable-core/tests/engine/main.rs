@@ -22,3 +22,5 @@ mod payload_evolution;
 mod versioning;
 // A cached execution is never resumed for another incarnation of its instance id.
 mod incarnation;
+// Activity start-to-close and heartbeat timeouts.
+mod timeouts;
