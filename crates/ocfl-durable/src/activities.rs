@@ -138,17 +138,21 @@ pub(crate) struct FinishInput {
     pub abandon: Option<String>,
 }
 
-/// Runs `body` on a blocking thread and shapes its result for the engine.
+/// Runs `body` on a blocking thread and shapes its result for the engine. The body gets the
+/// activity's context to heartbeat and to stop when cancelled: the engine cannot interrupt
+/// a blocking thread, and a worker that lost its lease must not go on writing while another
+/// worker runs the same work.
 async fn blocking<I, O>(
     env: Arc<Environment>,
+    ctx: ActivityContext,
     input: I,
-    body: fn(&Environment, I) -> Result<O, ActivityError>,
+    body: fn(&Environment, &ActivityContext, I) -> Result<O, ActivityError>,
 ) -> Outcome_<O>
 where
     I: Send + 'static,
     O: Send + 'static,
 {
-    match tokio::task::spawn_blocking(move || body(&env, input)).await {
+    match tokio::task::spawn_blocking(move || body(&env, &ctx, input)).await {
         Ok(Ok(output)) => Ok(Ok(output)),
         Ok(Err(error)) => error.into_result(),
         Err(join) => Err(Failure::new(
@@ -164,24 +168,24 @@ pub(crate) fn register(
     env: &Arc<Environment>,
 ) -> durable_core::Registry {
     let e = env.clone();
-    let registry = registry.activity(BUILD_STAGE, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, build_stage)
+    let registry = registry.activity(BUILD_STAGE, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, build_stage)
     });
     let e = env.clone();
-    let registry = registry.activity(CREATE_PLAN, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, create_plan)
+    let registry = registry.activity(CREATE_PLAN, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, create_plan)
     });
     let e = env.clone();
-    let registry = registry.activity(EXECUTE_STEPS, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, execute_steps)
+    let registry = registry.activity(EXECUTE_STEPS, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, execute_steps)
     });
     let e = env.clone();
-    let registry = registry.activity(VERIFY_OBJECT, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, verify_object)
+    let registry = registry.activity(VERIFY_OBJECT, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, verify_object)
     });
     let e = env.clone();
-    registry.activity(FINISH, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, finish)
+    registry.activity(FINISH, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, finish)
     })
 }
 
@@ -194,7 +198,11 @@ fn algorithm(name: &str) -> Result<DigestAlgorithm, ActivityError> {
     })
 }
 
-fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, ActivityError> {
+fn build_stage(
+    env: &Environment,
+    _: &ActivityContext,
+    input: StageInput,
+) -> Result<StageRef, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
@@ -273,7 +281,11 @@ fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, Acti
     })
 }
 
-fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityError> {
+fn create_plan(
+    env: &Environment,
+    _: &ActivityContext,
+    input: PlanInput,
+) -> Result<Planned, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
@@ -450,7 +462,11 @@ impl ContentSource for NoContent {
     }
 }
 
-fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, ActivityError> {
+fn execute_steps(
+    env: &Environment,
+    ctx: &ActivityContext,
+    input: StepsInput,
+) -> Result<StepsDone, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let plan = load_plan(env, &input.run, &input.plan)?;
     let (from, to) = (input.from as usize, input.to as usize);
@@ -483,6 +499,15 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
         written: 0,
     };
     for (offset, step) in steps.iter().enumerate() {
+        // Checked before every step: once the lease is lost another worker may be running
+        // this batch, and only one of them may go on writing.
+        if ctx.is_cancelled() {
+            return Err(ActivityError::Transient(format!(
+                "run {}: stopped before step {}: the activity was cancelled (lease lost, \
+                 timed out or worker shutting down)",
+                input.run, step.id
+            )));
+        }
         let result = exec::execute(&plan, step, env.fs(), source).map_err(|e| {
             ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
         })?;
@@ -506,11 +531,16 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
             bytes: step.size,
             skipped,
         });
+        ctx.heartbeat();
     }
     Ok(done)
 }
 
-fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityError> {
+fn verify_object(
+    env: &Environment,
+    _: &ActivityContext,
+    input: VerifyInput,
+) -> Result<(), ActivityError> {
     let plan = load_plan(env, &input.run, &input.plan)?;
     // Validation holds the whole new inventory, as text and parsed: the run's stage and
     // plan are let go first (the copies are done), keeping only what is checked here. The
@@ -681,7 +711,7 @@ impl<'a> StagingMeter<'a> {
     }
 }
 
-fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
+fn finish(env: &Environment, _: &ActivityContext, input: FinishInput) -> Result<(), ActivityError> {
     if let Some(blob) = &input.abandon {
         match load_plan(env, &input.run, blob) {
             Ok(plan) => match exec::abandon(&plan, env.fs()) {

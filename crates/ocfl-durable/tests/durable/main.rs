@@ -3,4 +3,5 @@
 mod commit;
 mod crash;
 mod failures;
+mod lease_loss;
 mod support;
