@@ -81,13 +81,14 @@ fn validate_root(
     global: &GlobalArgs,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let report = validate_storage_root(&LocalStorage::new(root), options);
-    let root_display = root.display().to_string();
+    let storage = LocalStorage::new(root);
+    let report = validate_storage_root(&storage, options);
+    let root_display = storage.display_path("");
     printer
         .print(out, Some("storage root"), &root_display, &report.root)
         .context("writing results")?;
     for object in &report.objects {
-        let path = root.join(&object.path).display().to_string();
+        let path = storage.display_path(&object.path);
         printer
             .print(out, None, &path, object)
             .context("writing results")?;
@@ -154,7 +155,7 @@ fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
     let relative = layout
         .map_object_id(argument)
         .with_context(|| format!("finding object {argument:?} in {}", root.display()))?;
-    let display = root.join(&relative).display().to_string();
+    let display = storage.display_path(&relative);
     match storage.kind(&relative) {
         Ok(EntryKind::Directory) => Ok(Target::Object {
             base: root.to_owned(),

@@ -1,5 +1,6 @@
 //! Creating a storage root: the conformance declaration `0=ocfl_<version>` and, when a
-//! layout is chosen, `ocfl_layout.json` with the extension's `config.json`.
+//! layout is chosen, `ocfl_layout.json` with the extension's `config.json` (for an extension with
+//! parameters).
 //!
 //! ```
 //! use ocfl_core::init::{InitOptions, init_storage_root};
@@ -93,7 +94,11 @@ pub fn init_storage_root(storage: &dyn Storage, options: &InitOptions) -> Result
                 });
             }
         }
-        Err(e) if e.is_not_found() => storage.create_dir("")?,
+        Err(e) if e.is_not_found() => {
+            storage.create_dir("")?;
+            // The new root's entry in its parent is durable before anything goes into it.
+            storage.sync_tree("")?;
+        }
         Err(e) => return Err(e.into()),
     }
     if let Some(layout) = &options.layout {

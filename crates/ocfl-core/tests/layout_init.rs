@@ -8,7 +8,7 @@ use ocfl_core::layout::{
     FlatDirect, FlatOmitPrefix, HashedNTuple, LAYOUT_FILE, Layout, LayoutError, NTupleOmitPrefix,
     config_path,
 };
-use ocfl_core::storage::{LocalStorage, Storage};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 
 fn names(storage: &LocalStorage, dir: &str) -> Vec<String> {
     storage
@@ -96,10 +96,13 @@ fn every_layout_reads_back_as_written() {
         };
         init_storage_root(&storage, &options).expect("init");
         assert_eq!(storage.read("0=ocfl_1.0").expect("read"), b"ocfl_1.0\n");
-        assert_eq!(
-            storage.read(&config_path(layout.name())).expect("config"),
-            layout.config_json()
-        );
+        match layout.config_file() {
+            Some(config) => assert_eq!(
+                storage.read(&config_path(layout.name())).expect("config"),
+                config
+            ),
+            None => assert_eq!(names(&storage, ""), ["0=ocfl_1.0", LAYOUT_FILE]),
+        }
         assert_eq!(
             Layout::read_from_root(&storage).expect("read layout"),
             Some(layout.clone()),
@@ -107,6 +110,41 @@ fn every_layout_reads_back_as_written() {
             layout.name()
         );
     }
+}
+
+/// Layout 0002 has no parameters, and ocfl-py 2.1 cannot open a root whose 0002 layout has a
+/// `config.json` (it iterates over the parameters the extension does not have): such a root
+/// gets `ocfl_layout.json` alone, which the extension allows and every reader accepts.
+#[test]
+fn a_layout_without_parameters_gets_no_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    let flat = Layout::from_config(FlatDirect::NAME, None).expect("0002");
+    let options = InitOptions {
+        spec_version: SpecVersion::V1_1,
+        layout: Some(flat.clone()),
+    };
+    init_storage_root(&storage, &options).expect("init");
+    assert_eq!(names(&storage, ""), ["0=ocfl_1.1", LAYOUT_FILE]);
+    assert_eq!(flat.config_file(), None);
+    assert_eq!(
+        Layout::read_from_root(&storage).expect("read layout"),
+        Some(flat)
+    );
+    // A config.json naming the extension, as earlier releases wrote it, still reads.
+    storage
+        .create_dir(&format!("extensions/{}", FlatDirect::NAME))
+        .expect("mkdir");
+    storage
+        .write_atomic(
+            &config_path(FlatDirect::NAME),
+            br#"{"extensionName": "0002-flat-direct-storage-layout"}"#,
+        )
+        .expect("write");
+    assert!(matches!(
+        Layout::read_from_root(&storage),
+        Ok(Some(Layout::FlatDirect(_)))
+    ));
 }
 
 #[test]
@@ -268,4 +306,84 @@ fn read_from_root_refuses_malformed_files() {
         Layout::read_from_root(&storage),
         Err(LayoutError::InvalidConfig { .. })
     ));
+}
+
+/// Local storage that records, in order, the directories it creates, the files it writes and
+/// the paths it flushes (`tree:` for a whole tree).
+struct Recording {
+    inner: LocalStorage,
+    ops: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn note(&self, op: String) {
+        self.ops.lock().expect("lock").push(op);
+    }
+}
+
+impl Storage for Recording {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.note(format!("create {path}"));
+        self.inner.create(path)
+    }
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.note(format!("write {path}"));
+        self.inner.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.note(format!("mkdir {path}"));
+        self.inner.create_dir(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        for path in paths {
+            self.note(format!("sync {path}"));
+        }
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.note(format!("sync tree:{dir}"));
+        self.inner.sync_tree(dir)
+    }
+}
+
+#[test]
+fn init_flushes_new_directories_before_writing_into_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Recording {
+        inner: LocalStorage::new(dir.path().join("root")),
+        ops: std::sync::Mutex::new(Vec::new()),
+    };
+    init_storage_root(&storage, &InitOptions::default()).expect("init");
+    let ops = storage.ops.into_inner().expect("lock");
+    let layout = Layout::default_layout();
+    let config = config_path(layout.name());
+    let extension = format!("extensions/{}", layout.name());
+    assert_eq!(
+        ops,
+        [
+            "mkdir ",
+            "sync tree:",
+            &format!("mkdir {extension}"),
+            "sync extensions",
+            "sync ",
+            &format!("write {config}"),
+            &format!("write {LAYOUT_FILE}"),
+            "write 0=ocfl_1.1",
+        ]
+    );
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::layout::Layout;
 use ocfl_core::object::{Object, ObjectError, PurgeOutcome, StorageRoot, purge_object};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_storage_root};
 use ocfl_core::version_num::VersionNum;
 use serde_json::Value;
@@ -566,6 +566,8 @@ struct Faulty {
     inner: LocalStorage,
     cross_device: bool,
     fail_work_removal: std::sync::atomic::AtomicBool,
+    /// Every path flushed, in order.
+    synced: std::sync::Mutex<Vec<String>>,
 }
 
 impl Faulty {
@@ -574,6 +576,7 @@ impl Faulty {
             inner: LocalStorage::new(dir),
             cross_device: false,
             fail_work_removal: std::sync::atomic::AtomicBool::new(false),
+            synced: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -587,6 +590,9 @@ impl Storage for Faulty {
     }
     fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.inner.create(path)
     }
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.inner.write_atomic(path, bytes)
@@ -621,8 +627,15 @@ impl Storage for Faulty {
         }
         self.inner.remove(path)
     }
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.inner.remove_empty_dir(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        self.synced.lock().expect("lock").extend_from_slice(paths);
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.inner.sync_tree(dir)
     }
 }
 
@@ -684,4 +697,86 @@ fn purge_falls_back_to_the_extensions_directory_across_filesystems() {
     let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("finish");
     assert_eq!(purged.outcome, PurgeOutcome::FinishedInterrupted);
     assert!(!root.path().join("extensions/ocfl-purge").exists());
+}
+
+/// An object as ocfl-java writes one whose logical paths hold backslashes (kept unchanged in
+/// content paths: `/` is the only separator in OCFL), with colons, a leading dash and `%2F`
+/// beside them: the root validates and every file reads back by its logical path.
+#[test]
+fn names_with_backslashes_colons_and_dashes_validate_and_read() {
+    use ocfl_core::digest::DigestAlgorithm;
+
+    let root = TestRoot::new();
+    let id = "info:ocfl-java-names";
+    let relative = Layout::default_layout().map_object_id(id).expect("map id");
+    let object = root.path().join(&relative);
+    let files: [(&str, &[u8]); 4] = [
+        ("backslash\\path\\file", b"backslashes"),
+        ("c:colon", b"colon"),
+        ("-leading-dash", b"dash"),
+        ("percent%2Fslash", b"percent"),
+    ];
+    let mut manifest = serde_json::Map::new();
+    let mut state = serde_json::Map::new();
+    for (path, bytes) in files {
+        let content = object.join("v1/content").join(path);
+        fs::create_dir_all(content.parent().expect("parent")).expect("mkdir");
+        fs::write(&content, bytes).expect("write content");
+        let digest = DigestAlgorithm::Sha512.digest_bytes(bytes).to_string();
+        manifest.insert(
+            digest.clone(),
+            serde_json::json!([format!("v1/content/{path}")]),
+        );
+        state.insert(digest, serde_json::json!([path]));
+    }
+    let inventory = serde_json::json!({
+        "id": id,
+        "type": "https://ocfl.io/1.1/spec/#inventory",
+        "digestAlgorithm": "sha512",
+        "head": "v1",
+        "contentDirectory": "content",
+        "manifest": manifest,
+        "versions": {"v1": {
+            "created": "2024-01-01T00:00:00Z",
+            "message": "written as ocfl-java writes it",
+            "user": {"name": "ocfl-java", "address": "mailto:ocfl-java@example.org"},
+            "state": state,
+        }},
+    });
+    let text = serde_json::to_string_pretty(&inventory).expect("JSON");
+    let sidecar = format!(
+        "{}  inventory.json\n",
+        DigestAlgorithm::Sha512.digest_bytes(text.as_bytes())
+    );
+    for dir in [object.clone(), object.join("v1")] {
+        fs::write(dir.join("inventory.json"), &text).expect("write inventory");
+        fs::write(dir.join("inventory.json.sha512"), &sidecar).expect("write sidecar");
+    }
+    fs::write(object.join("0=ocfl_object_1.1"), "ocfl_object_1.1\n").expect("declaration");
+
+    let report = validate_storage_root(&root.storage(), &ValidationOptions::default());
+    assert!(report.is_valid(), "{report:?}");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("open root");
+    let opened = storage_root.open_object(id).expect("open object");
+    for (path, bytes) in files {
+        let file = opened.file(None, path).expect("file by logical path");
+        let mut read = Vec::new();
+        opened.copy_file(&file, &mut read).expect("read");
+        assert_eq!(read, bytes, "{path}");
+    }
+}
+
+#[test]
+fn a_purge_flushes_the_move_out_of_the_root() {
+    let root = TestRoot::new();
+    let (id, _) = root.add("spec-ex-full");
+    let faulty = Faulty::new(root.dir.path());
+    let purged = purge_object(&faulty, "root", "root.ocfl-work", &id).expect("purge");
+    let synced = faulty.synced.into_inner().expect("lock");
+    let object_parent = format!("root/{}", purged.path.rsplit_once('/').expect("tuple").0);
+    // The new work directory's entry, then both sides of the rename.
+    for dir in ["", "root.ocfl-work", object_parent.as_str()] {
+        assert!(synced.iter().any(|s| s == dir), "{dir:?} not in {synced:?}");
+    }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use object_support::{codes, copy_fixture, write_inventory};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
 
 /// Local storage that records the paths it is asked to open and list.
@@ -32,6 +32,9 @@ impl Storage for Recording {
         self.opened.lock().expect("lock").push(path.to_owned());
         self.inner.open(path)
     }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        panic!("validation created {path}")
+    }
     fn write_atomic(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
         panic!("validation wrote {path}")
     }
@@ -43,6 +46,12 @@ impl Storage for Recording {
     }
     fn remove(&self, path: &str) -> Result<(), StorageError> {
         panic!("validation removed {path}")
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        panic!("validation flushed {paths:?}")
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        panic!("validation flushed {dir}")
     }
 }
 

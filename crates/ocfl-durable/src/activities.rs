@@ -302,6 +302,7 @@ fn create_plan(
         Some(text) => Some(SpecVersion::parse(text).ok_or_else(|| {
             ActivityError::refused(RefusalKind::Plan, format!("unknown OCFL version {text}"))
         })?),
+        None if base.is_none() => Some(env.root_spec_version()?),
         None => None,
     };
     options.digest_algorithm = command
@@ -657,12 +658,12 @@ fn digest_file(
 /// the root invalid (E073). Only empty directories go, innermost first, never the root.
 fn tidy_layout_dirs(env: &Environment, object_path: &str) -> Result<(), ActivityError> {
     let fs = env.fs();
-    if fs.kind(object_path)?.is_some() {
+    if fs.kind_if_exists(object_path)?.is_some() {
         return Ok(());
     }
-    let mut dir = ocfl_plan::fs::parent(object_path);
+    let mut dir = ocfl_core::storage::parent(object_path);
     while dir != env.root_name() && !dir.is_empty() && fs.remove_empty_dir(dir)? {
-        dir = ocfl_plan::fs::parent(dir);
+        dir = ocfl_core::storage::parent(dir);
     }
     fs.sync(&[dir.to_owned()])?;
     Ok(())

@@ -12,15 +12,14 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ocfl_core::storage::StorageError;
-use ocfl_plan::fs::{Filesystem, parent};
+use ocfl_core::storage::{Storage, StorageError, parent};
 use sha2::{Digest as _, Sha256};
 
 use crate::refusal::{ActivityError, RefusalKind};
 
 /// The blob directory of a state directory.
 pub(crate) struct Blobs {
-    fs: Arc<dyn Filesystem>,
+    fs: Arc<dyn Storage>,
     /// Recently decoded blobs by digest: the batches of one run read the same stage and
     /// plan again and again.
     cache: Mutex<Vec<Cached>>,
@@ -41,7 +40,7 @@ const CACHED: usize = 4;
 
 impl Blobs {
     /// Blobs in `blobs/` of the filesystem (rooted at the state directory).
-    pub(crate) fn new(fs: Arc<dyn Filesystem>) -> Blobs {
+    pub(crate) fn new(fs: Arc<dyn Storage>) -> Blobs {
         Blobs {
             fs,
             cache: Mutex::new(Vec::new()),
@@ -64,7 +63,7 @@ impl Blobs {
         // The name is known only at the end: write under a name of this call's own.
         let n = PUTS.fetch_add(1, Ordering::Relaxed);
         let temp = format!("blobs/{run}/put-{}-{n}.tmp", std::process::id());
-        self.fs.create_dir_all(parent(&temp))?;
+        self.fs.create_dir(parent(&temp))?;
         let digest = {
             let mut writer = HashingWriter {
                 inner: BufWriter::with_capacity(1 << 16, self.fs.create(&temp)?),
@@ -73,7 +72,12 @@ impl Blobs {
             write(&mut writer)
                 .and_then(|()| writer.flush())
                 .map_err(|e| StorageError::io("write", &temp, e))?;
-            hex::encode(writer.hasher.finalize())
+            let HashingWriter { inner, hasher } = writer;
+            inner
+                .into_inner()
+                .map_err(|e| StorageError::io("write", &temp, e.into_error()))?
+                .finish()?;
+            hex::encode(hasher.finalize())
         };
         let path = Blobs::path(run, &digest);
         self.fs.sync(std::slice::from_ref(&temp))?;
@@ -226,7 +230,7 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ocfl_plan::fs::LocalFilesystem;
+    use ocfl_core::storage::LocalStorage;
 
     fn read_all(reader: &mut dyn Read) -> Result<Vec<u8>, ActivityError> {
         let mut bytes = Vec::new();
@@ -248,7 +252,7 @@ mod tests {
     #[test]
     fn a_streamed_blob_is_named_by_its_sha256_and_reads_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let blobs = Blobs::new(Arc::new(LocalStorage::new(dir.path())));
         let digest = blobs
             .put_with("run-1", |out| {
                 out.write_all(b"hello ")?;
@@ -270,7 +274,7 @@ mod tests {
     #[test]
     fn a_changed_blob_is_refused_even_when_the_decoder_stops_early() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let blobs = Blobs::new(Arc::new(LocalFilesystem::new(dir.path())));
+        let blobs = Blobs::new(Arc::new(LocalStorage::new(dir.path())));
         let digest = blobs
             .put_with("run-1", |out| out.write_all(b"abcdef"))
             .expect("put");

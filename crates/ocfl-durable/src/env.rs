@@ -5,10 +5,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ocfl_core::SpecVersion;
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
-use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join};
-use ocfl_plan::fs::{Filesystem, LocalFilesystem};
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join, parent};
 
 use crate::blobs::Blobs;
 use crate::refusal::{ActivityError, RefusalKind};
@@ -114,18 +114,19 @@ impl ProgressEvent<'_> {
 
 /// The storage root the activities update and the state directory they keep run data in.
 ///
-/// Files are written through an [`ocfl_plan::fs::Filesystem`] rooted at a directory holding
-/// both the storage root and its work area (the root's parent by default), so that each run's
-/// work directory is outside the root (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and
-/// finished versions are moved into objects by one rename. Where the work area is, including
-/// the in-root fallback for a root that is a mount point, is decided by
-/// [`LocalWorkArea`] alone.
+/// Files are written through a [`Storage`] rooted at a directory holding both the storage
+/// root and its work area (the root's parent by default), so that each run's work directory
+/// is outside the root (`<root>.ocfl-work/<run>`, see `docs/durability.md`) and finished
+/// versions are moved into objects by one rename. Where the work area is, including the
+/// in-root fallback for a root that is a mount point, is decided by [`LocalWorkArea`] alone.
 pub struct Environment {
     root: PathBuf,
     root_name: String,
     /// The directory holding the runs' work directories, in [`Environment::fs`].
     work_dir: String,
-    fs: Arc<dyn Filesystem>,
+    /// The storage root's parent directory, through which runs write.
+    fs: Arc<dyn Storage>,
+    /// The storage root itself, for reading (layouts, validation).
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
     progress: Option<Arc<dyn ProgressSink>>,
@@ -153,26 +154,26 @@ impl Environment {
     /// (created when first needed).
     pub fn at(work: &LocalWorkArea, state_dir: &Path) -> Environment {
         Environment {
-            fs: Arc::new(LocalFilesystem::new(&work.base)),
+            fs: Arc::new(LocalStorage::new(&work.base)),
             work_dir: work.runs.clone(),
             storage: Arc::new(LocalStorage::new(work.root_path())),
-            blobs: Blobs::new(Arc::new(LocalFilesystem::new(state_dir))),
+            blobs: Blobs::new(Arc::new(LocalStorage::new(state_dir))),
             root: work.root_path(),
             root_name: work.root.clone(),
             progress: None,
         }
     }
 
-    /// Writes the storage root through `fs` instead (a test double, say). `fs` must be rooted
-    /// at the storage root's parent directory.
-    pub fn with_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
-        self.fs = fs;
+    /// Writes the storage root through `storage` instead (a test double, say). `storage`
+    /// must be rooted at the storage root's parent directory.
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
+        self.fs = storage;
         self
     }
 
-    /// Keeps run data through `fs` (rooted at the state directory) instead.
-    pub fn with_state_filesystem(mut self, fs: Arc<dyn Filesystem>) -> Environment {
-        self.blobs = Blobs::new(fs);
+    /// Keeps run data through `storage` (rooted at the state directory) instead.
+    pub fn with_state_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
+        self.blobs = Blobs::new(storage);
         self
     }
 
@@ -187,7 +188,8 @@ impl Environment {
         &self.root
     }
 
-    pub(crate) fn fs(&self) -> &dyn Filesystem {
+    /// The storage root's parent directory, holding the root and its work area.
+    pub(crate) fn fs(&self) -> &dyn Storage {
         self.fs.as_ref()
     }
 
@@ -207,17 +209,28 @@ impl Environment {
         }
     }
 
-    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
-    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+    /// The storage root, its declaration and layout read.
+    fn open_root(&self) -> Result<StorageRoot<'_>, ActivityError> {
         // Opening the root checks its declaration too: a directory that is not a storage
         // root, or one declaring a specification version we do not know (a newer one), is
         // refused before anything is written into it.
-        let root = StorageRoot::open(self.storage()).map_err(|e| {
+        StorageRoot::open(self.storage()).map_err(|e| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("storage root {}: {e}", self.root.display()),
             )
-        })?;
+        })
+    }
+
+    /// The specification version the storage root declares: what a new object gets unless
+    /// the command names one, since an object newer than its root is invalid (E081).
+    pub(crate) fn root_spec_version(&self) -> Result<SpecVersion, ActivityError> {
+        Ok(self.open_root()?.spec_version())
+    }
+
+    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
+    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+        let root = self.open_root()?;
         let layout = root
             .layout()
             .ok_or_else(|| {
@@ -295,8 +308,7 @@ impl Environment {
         if self.work_dir.starts_with(&format!("{}/", self.root_name))
             && self.fs.remove_empty_dir(&self.work_dir)?
         {
-            self.fs
-                .sync(&[ocfl_plan::fs::parent(&self.work_dir).to_owned()])?;
+            self.fs.sync(&[parent(&self.work_dir).to_owned()])?;
         }
         Ok(())
     }

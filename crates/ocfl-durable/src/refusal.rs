@@ -161,7 +161,9 @@ impl From<exec::Error> for ActivityError {
                 RefusalKind::SourceChanged
             }
             exec::Error::BaseChanged { .. } => RefusalKind::BaseChanged,
-            exec::Error::CrossDevice { .. } => RefusalKind::Configuration,
+            exec::Error::CrossDevice { .. } | exec::Error::RenamesNotAtomic { .. } => {
+                RefusalKind::Configuration
+            }
             _ => RefusalKind::Conflict,
         };
         ActivityError::refused(kind, error.to_string())

@@ -1,5 +1,4 @@
-//! Fault injection for the two storage seams: a [`Filesystem`] or a [`Storage`] wrapped so
-//! that the n-th write, flush, rename, directory creation, file creation or removal fails
+//! Fault injection at the storage seam: a [`Storage`] wrapped so that the n-th write, flush, rename, directory creation, file creation or removal fails
 //! with a chosen `errno` (EIO, ENOSPC, ...), once or until cleared, and so that a failing
 //! write can be torn (a prefix reaches the file before the error).
 //!
@@ -17,18 +16,16 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ocfl_core::storage::{Entry, EntryKind, Storage, StorageError};
-
-use crate::fs::Filesystem;
+use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, StorageWriter};
 
 /// The kinds of mutating operation, each numbered on its own from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpKind {
     /// Creating (or truncating) a file for writing; [`Storage::write_atomic`] as a whole.
     Create,
-    /// One `write` call on a file opened through [`Filesystem::create`].
+    /// One `write` call on a file opened through [`Storage::create`].
     Write,
-    /// One [`Filesystem::sync`] or [`Filesystem::sync_tree`] call (an `fsync` batch).
+    /// One [`Storage::sync`] or [`Storage::sync_tree`] call (an `fsync` batch).
     Sync,
     /// One rename.
     Rename,
@@ -146,7 +143,7 @@ pub struct Op {
     pub path: String,
     /// A rename's destination.
     pub to: Option<String>,
-    /// For [`OpKind::Sync`]: whether it flushed a whole tree ([`Filesystem::sync_tree`]).
+    /// For [`OpKind::Sync`]: whether it flushed a whole tree ([`Storage::sync_tree`]).
     pub tree: bool,
     /// Whether it was failed.
     pub failed: bool,
@@ -291,95 +288,8 @@ impl Injector {
     }
 }
 
-/// A [`Filesystem`] whose mutating operations go through an [`Injector`].
-pub struct FaultFs<F> {
-    inner: F,
-    injector: Arc<Injector>,
-}
-
-impl<F: Filesystem> FaultFs<F> {
-    /// `inner`, with faults decided by `injector`.
-    pub fn new(inner: F, injector: Arc<Injector>) -> FaultFs<F> {
-        FaultFs { inner, injector }
-    }
-}
-
-impl<F: Filesystem> Filesystem for FaultFs<F> {
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
-        self.inner.kind(path)
-    }
-
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        self.inner.open(path)
-    }
-
-    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
-        let file = self
-            .injector
-            .apply(OpKind::Create, path, || self.inner.create(path))?;
-        Ok(Box::new(FaultWriter {
-            inner: file,
-            path: path.to_owned(),
-            injector: self.injector.clone(),
-        }))
-    }
-
-    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply(OpKind::CreateDir, path, || self.inner.create_dir_all(path))
-    }
-
-    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply_to(OpKind::Rename, from, Some(to), false, || {
-                self.inner.rename(from, to)
-            })
-    }
-
-    fn remove(&self, path: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply(OpKind::Remove, path, || self.inner.remove(path))
-    }
-
-    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
-        let first = paths.first().map_or("", String::as_str);
-        self.injector
-            .apply(OpKind::Sync, first, || self.inner.sync(paths))
-    }
-
-    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))
-    }
-}
-
-/// A file opened for writing through a [`FaultFs`]: each `write` call is one operation.
-struct FaultWriter {
-    inner: Box<dyn Write + Send>,
-    path: String,
-    injector: Arc<Injector>,
-}
-
-impl Write for FaultWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.injector.decide(OpKind::Write, &self.path, None, false) {
-            None => self.inner.write(buf),
-            Some(fault) => {
-                if fault.tear {
-                    self.inner.write_all(&buf[..buf.len() / 2])?;
-                }
-                Err(fault.error())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A [`Storage`] whose mutating operations go through an [`Injector`]. A
-/// [`Storage::write_atomic`] is one [`OpKind::Create`] operation: it either happens whole
+/// A [`Storage`] whose mutating operations go through an [`Injector`]. Reads pass through.
+/// A [`Storage::write_atomic`] is one [`OpKind::Create`] operation: it either happens whole
 /// or fails (the trait promises atomicity, so there is nothing to tear).
 pub struct FaultStorage<S> {
     inner: S,
@@ -406,6 +316,25 @@ impl<S: Storage> Storage for FaultStorage<S> {
         self.inner.open(path)
     }
 
+    fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        self.inner.open_dir(path)
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        self.inner.read(path)
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let file = self
+            .injector
+            .apply(OpKind::Create, path, || self.inner.create(path))?;
+        Ok(Box::new(FaultWriter {
+            inner: file,
+            path: path.to_owned(),
+            injector: self.injector.clone(),
+        }))
+    }
+
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.injector.apply(OpKind::Create, path, || {
             self.inner.write_atomic(path, bytes)
@@ -429,9 +358,63 @@ impl<S: Storage> Storage for FaultStorage<S> {
             .apply(OpKind::Remove, path, || self.inner.remove(path))
     }
 
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.injector
             .apply(OpKind::Remove, path, || self.inner.remove_empty_dir(path))
+    }
+
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        let first = paths.first().map_or("", String::as_str);
+        self.injector
+            .apply(OpKind::Sync, first, || self.inner.sync(paths))
+    }
+
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.injector
+            .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))
+    }
+
+    fn start_writeback(&self, path: &str) {
+        self.inner.start_writeback(path);
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        self.inner.display_path(path)
+    }
+
+    fn renames_atomically(&self) -> bool {
+        self.inner.renames_atomically()
+    }
+}
+
+/// A file opened for writing through a [`FaultStorage`]: each `write` call is one operation.
+struct FaultWriter {
+    inner: Box<dyn StorageWriter>,
+    path: String,
+    injector: Arc<Injector>,
+}
+
+impl Write for FaultWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.injector.decide(OpKind::Write, &self.path, None, false) {
+            None => self.inner.write(buf),
+            Some(fault) => {
+                if fault.tear {
+                    self.inner.write_all(&buf[..buf.len() / 2])?;
+                }
+                Err(fault.error())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl StorageWriter for FaultWriter {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        self.inner.finish()
     }
 }
 
@@ -439,11 +422,16 @@ impl<S: Storage> Storage for FaultStorage<S> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-    use crate::fs::LocalFilesystem;
     use ocfl_core::storage::LocalStorage;
 
-    fn fs(dir: &tempfile::TempDir, injector: &Arc<Injector>) -> FaultFs<LocalFilesystem> {
-        FaultFs::new(LocalFilesystem::new(dir.path()), injector.clone())
+    fn fs(dir: &tempfile::TempDir, injector: &Arc<Injector>) -> FaultStorage<LocalStorage> {
+        FaultStorage::new(LocalStorage::new(dir.path()), injector.clone())
+    }
+
+    fn create(fs: &dyn Storage, path: &str, bytes: &[u8]) {
+        let mut file = fs.create(path).unwrap();
+        file.write_all(bytes).unwrap();
+        file.finish().unwrap();
     }
 
     #[test]
@@ -451,12 +439,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let injector = Injector::with_fault(Fault::once(OpKind::CreateDir, 1, ENOSPC));
         let fs = fs(&dir, &injector);
-        fs.create_dir_all("a").unwrap();
-        let error = fs.create_dir_all("b").unwrap_err();
+        fs.create_dir("a").unwrap();
+        let error = fs.create_dir("b").unwrap_err();
         assert!(error.to_string().contains("create directory b"), "{error}");
         assert!(error.to_string().contains("No space left"), "{error}");
-        fs.create_dir_all("b").unwrap();
-        fs.create("a/f").unwrap().write_all(b"x").unwrap();
+        fs.create_dir("b").unwrap();
+        create(&fs, "a/f", b"x");
         fs.sync(&["a/f".into()]).unwrap();
         fs.rename("a/f", "b/f").unwrap();
         fs.remove("b").unwrap();
@@ -473,7 +461,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let injector = Injector::with_fault(Fault::persistent(OpKind::Rename, 0, EIO));
         let fs = fs(&dir, &injector);
-        fs.create("f").unwrap();
+        create(&fs, "f", b"");
         for _ in 0..3 {
             let error = fs.rename("f", "g").unwrap_err();
             assert!(error.to_string().contains("Input/output error"), "{error}");
@@ -481,7 +469,7 @@ mod tests {
         fs.sync(&["f".into()]).unwrap();
         injector.clear();
         fs.rename("f", "g").unwrap();
-        assert_eq!(fs.kind("g").unwrap(), Some(EntryKind::File));
+        assert_eq!(fs.kind_if_exists("g").unwrap(), Some(EntryKind::File));
     }
 
     #[test]

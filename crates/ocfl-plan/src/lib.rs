@@ -6,10 +6,12 @@
 //!   serializable [`Plan`](plan::Plan) of ordered steps with stable ids, or "no change";
 //! - [`exec`]: running one step idempotently and verifying its result, and
 //!   [`apply`](exec::apply) to run a whole plan;
-//! - [`fault`]: wrappers of both storage seams that fail chosen writes, flushes and renames
-//!   (EIO, ENOSPC, torn writes), for testing the protocol under I/O errors;
-//! - [`fs`]: the filesystem operations the executor needs (unflushed writes, renames, batched
-//!   flushes), with a local implementation.
+//! - [`fault`]: a wrapper of the storage seam ([`ocfl_core::storage::Storage`]) that fails
+//!   chosen writes, flushes and renames (EIO, ENOSPC, torn writes), for testing the protocol
+//!   under I/O errors.
+//!
+//! Everything reads and writes through [`ocfl_core::storage::Storage`], whose unflushed
+//! writes and renames, batched flushes and early-writeback hints are what the protocol uses.
 //!
 //! The on-disk protocol these steps implement, and what a crash at any instant leaves behind,
 //! is written down in `docs/durability.md`.
@@ -18,7 +20,6 @@
 
 pub mod exec;
 pub mod fault;
-pub mod fs;
 pub mod plan;
 pub mod stage;
 

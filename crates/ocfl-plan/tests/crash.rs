@@ -1,8 +1,8 @@
 use std::path::Path;
 
 use ocfl_core::SpecVersion;
+use ocfl_core::storage::LocalStorage;
 use ocfl_plan::exec::apply;
-use ocfl_plan::fs::LocalFilesystem;
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StageOptions};
 use proptest::prelude::*;
@@ -83,7 +83,7 @@ proptest! {
         }
         write_tree(&source, &second);
         let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
-        let base = ocfl_plan::exec::read_base(&LocalFilesystem::new(&template), OBJECT).expect("base");
+        let base = ocfl_plan::exec::read_base(&LocalStorage::new(&template), OBJECT).expect("base");
         let plan: Plan = match plan(base.as_ref(), &stage, &options, created(2)).expect("plan") {
             Outcome::Update(plan) => plan,
             Outcome::NoChange { .. } => return Ok(()),
@@ -127,7 +127,7 @@ proptest! {
                 let abandoned = dir.path().join("abandoned");
                 std::fs::create_dir_all(&abandoned).expect("mkdir");
                 copy_tree(&run, &abandoned);
-                ocfl_plan::exec::abandon(&plan, &LocalFilesystem::new(&abandoned)).expect("abandon");
+                ocfl_plan::exec::abandon(&plan, &LocalStorage::new(&abandoned)).expect("abandon");
                 if existing {
                     let after = read_tree(&abandoned);
                     let before = read_tree(&template);
@@ -135,7 +135,7 @@ proptest! {
                 }
                 std::fs::remove_dir_all(&abandoned).expect("clean up");
 
-                apply(&plan, &LocalFilesystem::new(&run), &stage).expect("re-run completes the update");
+                apply(&plan, &LocalStorage::new(&run), &stage).expect("re-run completes the update");
                 let after = read_tree(&run);
                 prop_assert!(after == expected, "{}: {:?}", at, differences(&after, &expected));
                 std::fs::remove_dir_all(&run).expect("clean up");

@@ -2,8 +2,8 @@ use std::fs;
 
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_plan::exec::{self, StepResult, apply, read_base};
-use ocfl_plan::fs::LocalFilesystem;
 use ocfl_plan::plan::{self, Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StageOptions};
 
@@ -48,7 +48,7 @@ fn plan_for(
 ) -> (Stage, Outcome) {
     write_tree(source, tree);
     let stage = Stage::from_directory(source, &StageOptions::default()).expect("stage");
-    let fs = LocalFilesystem::new(root);
+    let fs = LocalStorage::new(root);
     let base = read_base(&fs, OBJECT).expect("base");
     let outcome = plan(base.as_ref(), &stage, options, created(when)).expect("plan");
     (stage, outcome)
@@ -72,8 +72,8 @@ fn same_inputs_give_byte_identical_plans_and_objects() {
     // Two storage roots given the same plan end up byte-identical.
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let plan = update(second);
-    apply(&plan, &LocalFilesystem::new(&a), &stage).expect("apply");
-    apply(&plan, &LocalFilesystem::new(&b), &stage).expect("apply elsewhere");
+    apply(&plan, &LocalStorage::new(&a), &stage).expect("apply");
+    apply(&plan, &LocalStorage::new(&b), &stage).expect("apply elsewhere");
     assert_eq!(read_tree(&a), read_tree(&b));
     assert!(read_tree(&a).contains_key("root/obj/v1/content/é.txt"));
     assert!(!a.join(WORK).exists(), "the work directory is cleaned up");
@@ -112,7 +112,7 @@ fn identical_content_is_copied_once_and_never_again() {
         copies(&plan),
         ["copy v1/content/a.txt", "copy v1/content/d.txt"]
     );
-    apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect("apply v1");
+    apply(&plan, &LocalStorage::new(dir.path()), &stage).expect("apply v1");
 
     // v2 renames a file, re-adds known content under a new name, and adds one new file.
     let v2 = tree(&[
@@ -123,7 +123,7 @@ fn identical_content_is_copied_once_and_never_again() {
     let (stage, outcome) = plan_for(dir.path(), &source, &v2, &options(), 2);
     let plan = update(outcome);
     assert_eq!(copies(&plan), ["copy v2/content/new.txt"]);
-    apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect("apply v2");
+    apply(&plan, &LocalStorage::new(dir.path()), &stage).expect("apply v2");
     assert_valid(dir.path(), OBJECT);
     assert_eq!(reconstruct(dir.path(), OBJECT, "v1"), v1);
     assert_eq!(reconstruct(dir.path(), OBJECT, "v2"), v2);
@@ -179,7 +179,7 @@ fn upgrades_an_object_from_ocfl_1_0_to_1_1() {
     for id in ["declare", "install-declaration", "remove-old-declaration"] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
-    apply(&upgrade, &LocalFilesystem::new(dir.path()), &stage).expect("apply");
+    apply(&upgrade, &LocalStorage::new(dir.path()), &stage).expect("apply");
     assert!(object.join("0=ocfl_object_1.1").exists());
     assert!(!object.join("0=ocfl_object_1.0").exists());
     let v1_inventory = fs::read_to_string(object.join("v1/inventory.json")).expect("v1");
@@ -196,7 +196,7 @@ fn upgrades_an_object_from_ocfl_1_0_to_1_1() {
     down.spec_version = Some(SpecVersion::V1_0);
     write_tree(&source, &v1);
     let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
-    let base = read_base(&LocalFilesystem::new(dir.path()), OBJECT).expect("base");
+    let base = read_base(&LocalStorage::new(dir.path()), OBJECT).expect("base");
     let error = plan(base.as_ref(), &stage, &down, created(3)).expect_err("downgrade");
     assert!(
         matches!(error, plan::Error::SpecDowngrade { .. }),
@@ -219,7 +219,7 @@ fn refuses_to_apply_a_plan_whose_base_changed() {
     commit(dir.path(), &other, &options(), &StageOptions::default(), 3).expect("someone else's v2");
     let before = read_tree(&dir.path().join(OBJECT));
 
-    let error = apply(&first, &LocalFilesystem::new(dir.path()), &stage_a).expect_err("refused");
+    let error = apply(&first, &LocalStorage::new(dir.path()), &stage_a).expect_err("refused");
     assert_eq!(error.step, "check-base");
     assert!(
         matches!(error.error, exec::Error::BaseChanged { .. }),
@@ -231,7 +231,7 @@ fn refuses_to_apply_a_plan_whose_base_changed() {
         "{error}"
     );
     // Steps that write into the object check again on their own.
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let install = first.step("install-root-inventory").expect("step");
     let error = exec::execute(&first, install, &fs, &stage_a).expect_err("refused");
     assert!(
@@ -258,7 +258,7 @@ fn refuses_to_create_over_an_existing_object() {
     let other = dir.path().join("other");
     write_tree(&other, &tree(&[("b", "2")]));
     commit(dir.path(), &other, &options(), &StageOptions::default(), 2).expect("first creator");
-    let error = apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect_err("refused");
+    let error = apply(&plan, &LocalStorage::new(dir.path()), &stage).expect_err("refused");
     assert!(
         matches!(error.error, exec::Error::Occupied { .. }),
         "{error}"
@@ -275,7 +275,7 @@ fn a_second_apply_skips_every_step() {
     let t = tree(&[("a", "2"), ("b", "1")]);
     let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
     let plan = update(outcome);
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let first = apply(&plan, &fs, &stage).expect("apply");
     assert!(!wrote_nothing(&first));
     let again = apply(&plan, &fs, &stage).expect("apply again");
@@ -297,7 +297,7 @@ fn a_source_changed_after_staging_fails_the_copy() {
     );
     let plan = update(outcome);
     fs::write(source.join("a.txt"), b"tampered").expect("change source");
-    let error = apply(&plan, &LocalFilesystem::new(dir.path()), &stage).expect_err("refused");
+    let error = apply(&plan, &LocalStorage::new(dir.path()), &stage).expect_err("refused");
     assert_eq!(error.step, "copy v1/content/a.txt");
     assert!(
         matches!(error.error, exec::Error::SourceChanged { .. }),
@@ -315,7 +315,7 @@ fn refuses_a_tampered_inventory_and_bad_options() {
     write_tree(&source, &tree(&[("a", "1")]));
     commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
     let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let base = read_base(&fs, OBJECT).expect("base");
 
     let mut wrong_id = options();
@@ -350,4 +350,72 @@ fn refuses_a_tampered_inventory_and_bad_options() {
         error.to_string().contains("root/obj/inventory.json"),
         "{error}"
     );
+}
+
+/// Local storage that says it cannot rename atomically, as an object store does.
+struct NoAtomicRenames(LocalStorage);
+
+impl Storage for NoAtomicRenames {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.0.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.0.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.0.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.0.create(path)
+    }
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.0.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.0.create_dir(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.0.rename(from, to)
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        self.0.remove(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        self.0.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.0.sync_tree(dir)
+    }
+    fn display_path(&self, path: &str) -> String {
+        format!("store://bucket/{path}")
+    }
+    fn renames_atomically(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_storage_without_atomic_renames_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "1")]), &options(), 1);
+    let plan = update(outcome);
+    let store = NoAtomicRenames(LocalStorage::new(dir.path()));
+    let error = apply(&plan, &store, &stage).expect_err("refused");
+    assert!(
+        matches!(&error.error, exec::Error::RenamesNotAtomic { storage } if storage == "store://bucket/"),
+        "{error}"
+    );
+    assert!(!error.error.is_retriable());
+    assert!(matches!(
+        exec::abandon(&plan, &store),
+        Err(exec::Error::RenamesNotAtomic { .. })
+    ));
+    assert!(!dir.path().join("root").exists(), "nothing written");
+    assert!(
+        !dir.path().join("root.ocfl-work").exists(),
+        "nothing written"
+    );
+    apply(&plan, &store.0, &stage).expect("the same plan on local storage");
+    assert_valid(dir.path(), OBJECT);
 }

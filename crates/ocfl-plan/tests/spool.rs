@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_plan::exec::{self, SpooledStage, apply, read_base};
-use ocfl_plan::fs::LocalFilesystem;
 use ocfl_plan::plan::{Outcome, PlanOptions, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions, spooled};
 
@@ -23,7 +22,7 @@ fn sample() -> Tree {
 }
 
 /// Stages `source` into the spool of `WORK`, counting what progress hears.
-fn stage_spooled(fs: &LocalFilesystem, source: &std::path::Path) -> (Stage, u64, u64) {
+fn stage_spooled(fs: &LocalStorage, source: &std::path::Path) -> (Stage, u64, u64) {
     let spool = Spool::new(fs, WORK).expect("a spool on Linux");
     let (files, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let stage =
@@ -35,7 +34,7 @@ fn stage_spooled(fs: &LocalFilesystem, source: &std::path::Path) -> (Stage, u64,
     (stage, files.into_inner(), bytes.into_inner())
 }
 
-fn new_object_plan(fs: &LocalFilesystem, stage: &Stage) -> ocfl_plan::plan::Plan {
+fn new_object_plan(fs: &LocalStorage, stage: &Stage) -> ocfl_plan::plan::Plan {
     let base = read_base(fs, OBJECT).expect("base");
     assert!(base.is_none());
     match plan(
@@ -56,7 +55,7 @@ fn staging_spools_each_distinct_content_once_and_reports_progress() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("src");
     write_tree(&source, &sample());
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let (stage, files, bytes) = stage_spooled(&fs, &source);
     assert_eq!(files, 4, "every file reported done");
     assert_eq!(bytes, 5 + 300_000 + 5, "every byte reported read");
@@ -87,7 +86,7 @@ fn the_spool_is_named_after_the_running_kernel() {
     // cut the next boot looks in another directory.
     let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let spool = Spool::new(&fs, WORK).expect("spool");
     assert_eq!(spool.dir(), format!("{WORK}/spool-{}", boot.trim()));
 }
@@ -97,7 +96,7 @@ fn copies_move_spooled_files_without_reading_the_source_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("src");
     write_tree(&source, &sample());
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let (stage, _, _) = stage_spooled(&fs, &source);
     let plan = new_object_plan(&fs, &stage);
     // The spooled files themselves become the content files: renamed, not copied.
@@ -141,7 +140,7 @@ fn a_source_changed_since_staging_still_fails_its_copy() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("src");
     write_tree(&source, &sample());
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let (stage, _, _) = stage_spooled(&fs, &source);
     let plan = new_object_plan(&fs, &stage);
     // Written to since it was staged: its spooled copy no longer matches its stamp.
@@ -162,7 +161,7 @@ fn without_its_spooled_file_a_copy_reads_the_source() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("src");
     write_tree(&source, &sample());
-    let fs = LocalFilesystem::new(dir.path());
+    let fs = LocalStorage::new(dir.path());
     let (stage, _, _) = stage_spooled(&fs, &source);
     let plan = new_object_plan(&fs, &stage);
     // As after a reboot, when the spool of this boot is empty.

@@ -6,11 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ocfl_core::inventory::parse_inventory;
-use ocfl_core::storage::{EntryKind, LocalStorage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ObjectReport, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{StepError, StepResult, apply, read_base};
-use ocfl_plan::fs::{Filesystem, LocalFilesystem};
 use ocfl_plan::plan::{Outcome, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StageOptions};
 
@@ -69,7 +68,7 @@ pub fn commit(
     stage_options: &StageOptions,
     when: u32,
 ) -> Result<Outcome, StepError> {
-    let fs = LocalFilesystem::new(root);
+    let fs = LocalStorage::new(root);
     let stage = Stage::from_directory(source, stage_options).expect("stage");
     let base = read_base(&fs, &options.object_path).expect("read base");
     let outcome = plan(base.as_ref(), &stage, options, created(when)).expect("plan");
@@ -150,7 +149,7 @@ impl CrashMode {
 /// Flushes are only recorded (the simulated power cut decides what they protect), which also
 /// keeps the test fast.
 pub struct CrashingFs {
-    inner: LocalFilesystem,
+    inner: LocalStorage,
     crash_at: usize,
     mode: CrashMode,
     ops: AtomicUsize,
@@ -162,7 +161,7 @@ pub struct CrashingFs {
 impl CrashingFs {
     pub fn new(root: &Path, crash_at: usize, mode: CrashMode) -> CrashingFs {
         CrashingFs {
-            inner: LocalFilesystem::new(root),
+            inner: LocalStorage::new(root),
             crash_at,
             mode,
             ops: AtomicUsize::new(0),
@@ -218,7 +217,7 @@ fn dead(what: &'static str, path: &str) -> StorageError {
 }
 
 /// Writes half of the first buffer it is given, then fails.
-struct TornWriter(Box<dyn Write + Send>);
+struct TornWriter(Box<dyn StorageWriter>);
 
 impl Write for TornWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -231,14 +230,24 @@ impl Write for TornWriter {
     }
 }
 
+impl StorageWriter for TornWriter {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        Err(dead("finish", "a torn file"))
+    }
+}
+
 fn is_below(path: &str, dir: &str) -> bool {
     dir.is_empty()
         || path == dir
         || path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/')
 }
 
-impl Filesystem for CrashingFs {
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+impl Storage for CrashingFs {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(dir)
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         self.inner.kind(path)
     }
 
@@ -246,7 +255,7 @@ impl Filesystem for CrashingFs {
         self.inner.open(path)
     }
 
-    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
         let run = self.tick("create", path)?;
         let file = self.inner.create(path)?;
         self.unsynced().insert(path.to_owned());
@@ -257,9 +266,18 @@ impl Filesystem for CrashingFs {
         }
     }
 
-    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        // Whole or not at all: a crash inside it leaves the old file.
+        if self.tick("write", path)? {
+            self.inner.write_atomic(path, bytes)
+        } else {
+            Err(dead("write", path))
+        }
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
         let run = self.tick("create directory", path)?;
-        self.inner.create_dir_all(path)?;
+        self.inner.create_dir(path)?;
         if run {
             Ok(())
         } else {
@@ -296,6 +314,16 @@ impl Filesystem for CrashingFs {
             Ok(())
         } else {
             Err(dead("remove", path))
+        }
+    }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        let run = self.tick("remove directory", path)?;
+        let removed = self.inner.remove_empty_dir(path)?;
+        if run {
+            Ok(removed)
+        } else {
+            Err(dead("remove directory", path))
         }
     }
 

@@ -22,7 +22,7 @@ use super::error::ObjectError;
 use super::reader::Object;
 use super::root::{EXTENSIONS_DIR, StorageRoot};
 use crate::digest::DigestAlgorithm;
-use crate::storage::{Entry, EntryKind, Storage, StorageError, join};
+use crate::storage::{Entry, EntryKind, Storage, StorageError, StorageWriter, join, parent};
 
 /// Where a purge moves objects when the work directory is on another filesystem.
 const FALLBACK_DIR: &str = "extensions/ocfl-purge";
@@ -167,6 +167,7 @@ fn move_out(
     remove_if_present(storage, &target)?;
     match storage.rename(object, &target) {
         Ok(()) => {
+            sync_rename(storage, object, &target)?;
             return Ok(Moved {
                 path: target,
                 created_dirs,
@@ -191,6 +192,7 @@ fn move_out(
     let target = join(fallback_dir, work_name);
     remove_if_present(storage, &target)?;
     storage.rename(object, &target)?;
+    sync_rename(storage, object, &target)?;
     Ok(Moved {
         path: target,
         created_dirs,
@@ -207,11 +209,22 @@ fn ensure_dir(storage: &dyn Storage, dir: &str) -> Result<Vec<String>, ObjectErr
             Err(err) if err.is_not_found() => missing.push(current.to_owned()),
             Err(err) => return Err(err.into()),
         }
-        current = current.rsplit_once('/').map_or("", |(parent, _)| parent);
+        current = parent(current);
     }
     storage.create_dir(dir)?;
     missing.reverse();
+    // The new directories' entries are durable before anything is moved into them.
+    let parents: Vec<String> = missing.iter().map(|d| parent(d).to_owned()).collect();
+    if !parents.is_empty() {
+        storage.sync(&parents)?;
+    }
     Ok(missing)
+}
+
+/// Makes the rename of `from` to `to` durable: both directories' entries flushed.
+fn sync_rename(storage: &dyn Storage, from: &str, to: &str) -> Result<(), ObjectError> {
+    storage.sync(&[parent(to).to_owned(), parent(from).to_owned()])?;
+    Ok(())
 }
 
 fn crosses_devices(err: &StorageError) -> bool {
@@ -220,12 +233,13 @@ fn crosses_devices(err: &StorageError) -> bool {
             || source.raw_os_error() == Some(libc::EXDEV))
 }
 
+/// Removes what is at `path`; whether there was anything.
 fn remove_if_present(storage: &dyn Storage, path: &str) -> Result<bool, ObjectError> {
-    match storage.remove(path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.is_not_found() => Ok(false),
-        Err(err) => Err(err.into()),
+    if storage.kind_if_exists(path)?.is_none() {
+        return Ok(false);
     }
+    storage.remove(path)?;
+    Ok(true)
 }
 
 /// Removes the now-empty directories above `path` (deepest first, below the root), stopping
@@ -238,16 +252,13 @@ fn prune_empty_parents(root: &dyn Storage, path: &str) -> Result<usize, ObjectEr
         if current == EXTENSIONS_DIR {
             break;
         }
-        match root.remove_empty_dir(current) {
-            Ok(()) => removed += 1,
-            Err(err) if err.is_not_found() => {}
-            Err(StorageError::Io { source, .. })
-                if source.kind() == io::ErrorKind::DirectoryNotEmpty =>
-            {
-                break;
-            }
-            Err(err) => return Err(err.into()),
+        if root.kind_if_exists(current)?.is_none() {
+            continue;
         }
+        if !root.remove_empty_dir(current)? {
+            break;
+        }
+        removed += 1;
     }
     Ok(removed)
 }
@@ -271,6 +282,10 @@ impl Storage for Subdir<'_> {
         self.inner.open(&join(self.base, path))
     }
 
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.inner.create(&join(self.base, path))
+    }
+
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.inner.write_atomic(&join(self.base, path), bytes)
     }
@@ -288,7 +303,28 @@ impl Storage for Subdir<'_> {
         self.inner.remove(&join(self.base, path))
     }
 
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.inner.remove_empty_dir(&join(self.base, path))
+    }
+
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        let paths: Vec<String> = paths.iter().map(|p| join(self.base, p)).collect();
+        self.inner.sync(&paths)
+    }
+
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.inner.sync_tree(&join(self.base, dir))
+    }
+
+    fn start_writeback(&self, path: &str) {
+        self.inner.start_writeback(&join(self.base, path));
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        self.inner.display_path(&join(self.base, path))
+    }
+
+    fn renames_atomically(&self) -> bool {
+        self.inner.renames_atomically()
     }
 }

@@ -3,20 +3,30 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::local_dir::LocalDirectory;
-use super::{Directory, Entry, EntryKind, Storage, StorageError, check_storage_path};
+use super::local_sync::{FLUSH_THREADS, Flusher, sync_parallel, sync_parent, tree_paths};
+use super::{
+    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+};
 
 /// Files under a directory of the local filesystem.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: PathBuf,
+    /// Flushes files in the background ([`Storage::start_writeback`]), started when first
+    /// needed and shared by clones.
+    flusher: Arc<OnceLock<Flusher>>,
 }
 
 impl LocalStorage {
     /// Storage rooted at `root` (which need not exist yet).
     pub fn new(root: impl Into<PathBuf>) -> LocalStorage {
-        LocalStorage { root: root.into() }
+        LocalStorage {
+            root: root.into(),
+            flusher: Arc::new(OnceLock::new()),
+        }
     }
 
     /// The root directory.
@@ -47,16 +57,29 @@ fn kind_of(file_type: fs::FileType) -> EntryKind {
     }
 }
 
-/// Flushes a directory so that a rename or create inside it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    // The parent of a relative one-element path (`root`) is the empty path: the current
-    // directory.
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    File::open(dir)?.sync_all()
+/// A file of [`LocalStorage::create`]; finishing it closes it.
+struct LocalWriter(File);
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl StorageWriter for LocalWriter {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        // Nothing is buffered here: every byte reached the file by its write(2). Closing
+        // reports no errors that a later fsync(2) would not report again.
+        Ok(())
+    }
 }
 
 impl Storage for LocalStorage {
@@ -96,6 +119,12 @@ impl Storage for LocalStorage {
         Ok(bytes)
     }
 
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let full = self.resolve(path)?;
+        let file = create_readable(&full).map_err(|e| StorageError::io("create", path, e))?;
+        Ok(Box::new(LocalWriter(file)))
+    }
+
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let full = self.resolve(path)?;
         let parent = full
@@ -113,44 +142,93 @@ impl Storage for LocalStorage {
             .map_err(|e| StorageError::io("write", path, e))?;
         temp.persist(&full)
             .map_err(|e| StorageError::io("write", path, e.error))?;
-        sync_dir(parent).map_err(|e| StorageError::io("sync", path, e))
+        sync_parent(&full).map_err(|e| StorageError::io("sync", path, e))
     }
 
     fn create_dir(&self, path: &str) -> Result<(), StorageError> {
         let full = self.resolve(path)?;
-        fs::create_dir_all(&full).map_err(|e| StorageError::io("create directory", path, e))?;
-        if let Some(parent) = full.parent() {
-            sync_dir(parent).map_err(|e| StorageError::io("sync", path, e))?;
-        }
-        Ok(())
+        fs::create_dir_all(&full).map_err(|e| StorageError::io("create directory", path, e))
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         let from_full = self.resolve(from)?;
         let to_full = self.resolve(to)?;
-        fs::rename(&from_full, &to_full).map_err(|e| StorageError::io("rename", from, e))?;
-        for dir in [to_full.parent(), from_full.parent()].into_iter().flatten() {
-            sync_dir(dir).map_err(|e| StorageError::io("sync", to, e))?;
-        }
-        Ok(())
+        fs::rename(&from_full, &to_full).map_err(|e| StorageError::io("rename", from, e))
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
         let full = self.resolve(path)?;
-        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("remove", path, e))?;
-        if meta.is_dir() {
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StorageError::io("remove", path, e)),
+        };
+        let result = if meta.is_dir() {
             fs::remove_dir_all(&full)
         } else {
             fs::remove_file(&full)
+        };
+        match result {
+            // Removed meanwhile by someone else: what was asked for.
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("remove", path, e))
+            }
+            _ => Ok(()),
         }
-        .map_err(|e| StorageError::io("remove", path, e))
     }
 
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         let full = self.resolve(path)?;
         // rmdir(2) fails on a non-empty directory: no window for a concurrent writer.
-        fs::remove_dir(&full).map_err(|e| StorageError::io("remove directory", path, e))
+        match fs::remove_dir(&full) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(false),
+            Err(e) => Err(StorageError::io("remove directory", path, e)),
+        }
     }
+
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        let full = paths
+            .iter()
+            .map(|p| self.resolve(p))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        sync_parallel(&full).map_err(|(i, e)| StorageError::io("sync", &paths[i], e))
+    }
+
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        let full = self.resolve(dir)?;
+        let paths = tree_paths(&full).map_err(|e| StorageError::io("sync", dir, e))?;
+        sync_parallel(&paths).map_err(|(_, e)| StorageError::io("sync", dir, e))
+    }
+
+    fn start_writeback(&self, path: &str) {
+        if let Ok(full) = self.resolve(path) {
+            self.flusher
+                .get_or_init(|| Flusher::start(FLUSH_THREADS))
+                .hint(full);
+        }
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.root.display().to_string()
+        } else {
+            self.root.join(path).display().to_string()
+        }
+    }
+}
+
+/// Creates or truncates a file with the permissions an ordinary create gives (0644 before
+/// the umask), so the storage root stays readable by other users and tools.
+fn create_readable(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
 }
 
 fn set_readable(file: &File) -> io::Result<()> {
@@ -187,6 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = LocalStorage::new(dir.path());
         s.create_dir("a/b").expect("mkdir");
+        s.create_dir("a/b").expect("an existing directory is fine");
         s.write_atomic("a/b/f", b"hello").expect("write");
         s.write_atomic("a/b/f", b"hello again").expect("overwrite");
         assert_eq!(s.read("a/b/f").expect("read"), b"hello again");
@@ -198,24 +277,93 @@ mod tests {
             }]
         );
         s.rename("a/b/f", "a/g").expect("rename");
+        s.sync(&["a/b".into(), "a".into()])
+            .expect("sync both parents");
         assert!(s.read("a/b/f").expect_err("gone").is_not_found());
+        assert_eq!(s.kind_if_exists("a/b/f").expect("kind"), None);
         assert_eq!(s.kind("a/g").expect("kind"), EntryKind::File);
-        let not_empty = s.remove_empty_dir("a").expect_err("a holds a/g");
-        assert!(
-            matches!(&not_empty, StorageError::Io { source, .. }
-                if source.kind() == io::ErrorKind::DirectoryNotEmpty),
-            "{not_empty}"
+        assert_eq!(
+            s.kind_if_exists("a/g").expect("kind"),
+            Some(EntryKind::File)
         );
-        s.remove_empty_dir("a/b").expect("a/b is empty");
         s.remove("a").expect("remove");
+        s.remove("a").expect("removing nothing is fine");
         assert!(s.list("a").expect_err("gone").is_not_found());
     }
 
     #[test]
-    fn a_relative_one_element_root_can_be_created() {
-        // Creating `LocalStorage::new("root")` flushes the parent of `root`: the empty path.
+    fn created_files_are_written_by_finishing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path());
+        let mut writer = s.create("f").expect("create");
+        writer.write_all(b"hello").expect("write");
+        writer.finish().expect("finish");
+        s.sync(&["f".into(), String::new()]).expect("sync");
+        assert_eq!(s.read("f").expect("read"), b"hello");
+        let mut writer = s.create("f").expect("create again");
+        writer.write_all(b"x").expect("write");
+        writer.finish().expect("finish");
+        assert_eq!(s.read("f").expect("read"), b"x", "create truncates");
+        assert!(matches!(
+            s.create("../x").err(),
+            Some(StorageError::InvalidPath(_))
+        ));
+        assert!(
+            s.create("missing/f")
+                .err()
+                .is_some_and(|e| e.is_not_found())
+        );
+    }
+
+    #[test]
+    fn remove_empty_dir_removes_only_empty_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path());
+        s.create_dir("a/b").expect("mkdir");
+        assert!(!s.remove_empty_dir("a").expect("a holds b"));
+        assert_eq!(s.kind("a/b").expect("kind"), EntryKind::Directory);
+        assert!(s.remove_empty_dir("a/b").expect("empty"));
+        assert!(s.remove_empty_dir("a/b").expect("already gone"));
+        assert!(s.remove_empty_dir("a").expect("now empty"));
+        assert_eq!(s.kind_if_exists("a").expect("kind"), None);
+    }
+
+    #[test]
+    fn a_failed_flush_among_many_names_its_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = LocalStorage::new(dir.path());
+        let mut paths: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        for path in &paths {
+            let mut writer = s.create(path).expect("create");
+            writer.write_all(b"x").expect("write");
+            writer.finish().expect("finish");
+            s.start_writeback(path);
+        }
+        s.sync(&paths).expect("all flushed");
+        s.sync_tree("").expect("the whole tree");
+        paths.insert(17, "missing".into());
+        let error = s
+            .sync(&paths)
+            .expect_err("a missing file cannot be flushed");
+        assert!(error.to_string().contains("missing"), "{error}");
+        let error = s.sync_tree("missing").expect_err("no such tree");
+        assert!(error.to_string().contains("missing"), "{error}");
+    }
+
+    #[test]
+    fn a_relative_one_element_root_can_be_flushed() {
+        // Creating `LocalStorage::new("root")` flushes the parent of `root`: the empty path,
+        // which is the current directory.
         assert_eq!(Path::new("root").parent(), Some(Path::new("")));
-        sync_dir(Path::new("")).expect("the current directory");
+        sync_parent(Path::new("root")).expect("the current directory");
+    }
+
+    #[test]
+    fn display_paths_are_filesystem_paths() {
+        let s = LocalStorage::new("/srv/root");
+        assert_eq!(s.display_path(""), "/srv/root");
+        assert_eq!(s.display_path("a/b"), "/srv/root/a/b");
+        assert!(s.renames_atomically());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The storage seam: every byte the rules read or write goes through [`Storage`], so the
 //! rules stay pure and other backends (object stores, fault-injecting test doubles) can be
-//! plugged in.
+//! plugged in. It is the workspace's one seam: staging, plan execution and the durable runs'
+//! data use it too, which is why it has unflushed writes and renames with explicit, batched
+//! flushes besides the durable [`Storage::write_atomic`].
 //!
 //! Paths are relative, `/`-separated and checked by [`check_storage_path`]: absolute paths
 //! and `.`/`..` elements are refused before anything is opened, so no caller can reach
@@ -9,8 +11,9 @@
 mod directory;
 mod local;
 mod local_dir;
+mod local_sync;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 pub use directory::Directory;
 pub use local::LocalStorage;
@@ -85,13 +88,39 @@ impl StorageError {
     }
 }
 
-/// Storage of files under one root.
+/// A file being written through [`Storage::create`]. The bytes become the file only when
+/// [`StorageWriter::finish`] returns: what a writer dropped without finishing leaves behind
+/// depends on the backend (a local file keeps what was written so far, an object store
+/// shows nothing), so callers write to a temporary name, or treat such a file as garbage.
+pub trait StorageWriter: Write + Send {
+    /// Completes the file: everything written so far is in it once this returns (closed,
+    /// but not flushed to stable storage: see [`Storage::sync`]). An object store completes
+    /// its upload here.
+    fn finish(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Storage of files under one root: the one seam through which reading, validating,
+/// staging and executing updates reach the bytes.
+///
+/// Nothing is flushed to stable storage unless a method says so: durability comes from
+/// [`Storage::write_atomic`], or from [`Storage::sync`] and [`Storage::sync_tree`] after
+/// the operations it should cover (see `docs/durability.md`).
 pub trait Storage: Send + Sync {
     /// The entries of directory `dir`, sorted by name.
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError>;
 
-    /// The kind of the entry at `path` (links not followed).
+    /// The kind of the entry at `path` (links not followed); [`StorageError::NotFound`] if
+    /// nothing is there.
     fn kind(&self, path: &str) -> Result<EntryKind, StorageError>;
+
+    /// The kind of the entry at `path`, or `None` if nothing is there.
+    fn kind_if_exists(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+        match self.kind(path) {
+            Ok(kind) => Ok(Some(kind)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 
     /// Opens the regular file at `path` for streaming.
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError>;
@@ -123,40 +152,89 @@ pub trait Storage: Send + Sync {
         Ok(bytes)
     }
 
+    /// Creates (or truncates) the file at `path`, whose parent directory must exist, for
+    /// writing; the caller must [`StorageWriter::finish`] it. Not flushed.
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError>;
+
     /// Writes `bytes` to `path` so that readers see either the old file or the whole new
-    /// one, and the new one survives a power cut once this returns.
+    /// one, and the new one survives a power cut once this returns. The parent directory
+    /// must exist.
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError>;
 
-    /// Creates directory `path` and any missing parents.
+    /// Creates directory `path` and any missing parents; an existing directory is fine.
+    /// Not flushed: [`Storage::sync`] the parents that must keep the new entries. A no-op
+    /// for stores without directories.
     fn create_dir(&self, path: &str) -> Result<(), StorageError>;
 
-    /// Renames `from` to `to` atomically, durably.
+    /// Renames `from` to `to` atomically (replacing a file at `to`). Not flushed:
+    /// [`Storage::sync`] both parents to make it durable. See also
+    /// [`Storage::renames_atomically`].
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
 
-    /// Removes the file or the whole directory tree at `path`.
+    /// Removes the file or the whole directory tree at `path`; nothing there is not an
+    /// error. Not flushed.
     fn remove(&self, path: &str) -> Result<(), StorageError>;
 
-    /// Removes the directory `path` only if it is empty, failing with an I/O error of kind
-    /// [`io::ErrorKind::DirectoryNotEmpty`] otherwise, so that a directory some other
-    /// writer has just put something into is never removed with it.
+    /// Removes the directory `path` only if it is empty, so that a directory some other
+    /// writer has just put something into is never removed with it. Returns whether nothing
+    /// is left at `path`: `true` once removed (or if nothing was there), `false` for a
+    /// directory that is not empty. Not flushed.
     ///
     /// The provided implementation lists and then removes, which leaves a window between
     /// the two; backends with an atomic primitive (`rmdir(2)`) override it.
-    fn remove_empty_dir(&self, path: &str) -> Result<(), StorageError> {
-        if !self.list(path)?.is_empty() {
-            return Err(StorageError::io(
-                "remove directory",
-                path,
-                io::Error::new(io::ErrorKind::DirectoryNotEmpty, "directory not empty"),
-            ));
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        match self.list(path) {
+            Ok(entries) if !entries.is_empty() => Ok(false),
+            Ok(_) => self.remove(path).map(|()| true),
+            Err(e) if e.is_not_found() => Ok(true),
+            Err(e) => Err(e),
         }
-        self.remove(path)
+    }
+
+    /// Makes each file's data, or each directory's entries, durable. Implementations may
+    /// flush the paths in parallel: the order among them is not promised.
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError>;
+
+    /// Makes `dir`, everything below it, and its entry in its parent durable: one batched
+    /// flush for a whole version's content.
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError>;
+
+    /// Asks for the file at `path` to be written to stable storage soon, without waiting
+    /// for it: a hint that makes a later flush of it shorter. Promises nothing, reports
+    /// nothing; the flushes the caller relies on are still needed. The default does nothing.
+    fn start_writeback(&self, path: &str) {
+        let _ = path;
+    }
+
+    /// `path` as people should see it in messages and reports (a local store: the
+    /// filesystem path; an object store: its URL). The default shows the storage path
+    /// itself, `.` for the root.
+    fn display_path(&self, path: &str) -> String {
+        shown(path).to_owned()
+    }
+
+    /// Whether [`Storage::rename`] moves a file or a whole directory tree in one atomic
+    /// step, as the local update protocol (`docs/durability.md`) relies on. Stores without
+    /// atomic renames (object stores) say `false` and need a protocol of their own.
+    fn renames_atomically(&self) -> bool {
+        true
     }
 }
 
+/// The parent of a storage path (`""` for a top-level name and for the root).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
 /// Checks that `path` is empty (the root) or a relative path of normal elements.
+///
+/// `/` is the only separator, in OCFL paths as on the POSIX filesystems this crate stores to,
+/// so every other character is part of a name: `back\slash`, `c:`, `-x` and `%2F` each name
+/// one entry of their directory, and a path of normal elements cannot leave the root
+/// whatever they hold. (Other implementations write such names: ocfl-java stores logical
+/// paths holding backslashes unchanged.)
 pub fn check_storage_path(path: &str) -> Result<(), StorageError> {
-    if path.is_empty() || crate::path::check_path(path).is_ok() && !path.contains('\\') {
+    if path.is_empty() || crate::path::check_path(path).is_ok() {
         Ok(())
     } else {
         Err(StorageError::InvalidPath(path.to_owned()))
@@ -178,7 +256,18 @@ mod tests {
 
     #[test]
     fn storage_paths() {
-        for ok in ["", "a", "a/b", "0=ocfl_1.1"] {
+        for ok in [
+            "",
+            "a",
+            "a/b",
+            "0=ocfl_1.1",
+            "v1/content/backslash\\path\\file",
+            "a\\..\\b",
+            "..\\x",
+            "c:/d",
+            "-rf",
+            "%2F..%2F",
+        ] {
             assert!(check_storage_path(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -187,7 +276,8 @@ mod tests {
             "a/../../x",
             "a//b",
             "a/",
-            "a\\..\\b",
+            "a/\\/..",
+            "a\\/../..",
             ".",
         ] {
             assert!(check_storage_path(bad).is_err(), "{bad}");
@@ -195,5 +285,8 @@ mod tests {
         assert_eq!(join("", "a"), "a");
         assert_eq!(join("a", ""), "a");
         assert_eq!(join("a", "b/c"), "a/b/c");
+        assert_eq!(parent("a/b/c"), "a/b");
+        assert_eq!(parent("a"), "");
+        assert_eq!(parent(""), "");
     }
 }

@@ -1,7 +1,7 @@
 //! Shared fixtures: a storage root in a temp dir, sources, fast workers, and a filesystem
 //! double that fails, pauses or "crashes" at chosen operations.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -11,10 +11,9 @@ use durable_core::{Event, MemoryBackend, Worker, WorkerOptions};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
-use ocfl_core::storage::{EntryKind, LocalStorage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_durable::{Environment, ServiceOptions, Tuning, UpdateService};
-use ocfl_plan::fs::{Filesystem, LocalFilesystem};
 
 /// A storage root, a state directory and an in-memory engine store.
 pub struct Fixture {
@@ -79,12 +78,12 @@ impl Fixture {
         Environment::local(&self.root, &self.state).expect("environment")
     }
 
-    /// The environment with both filesystems going through `faults`.
+    /// The environment with both storages going through `faults`.
     pub fn env_with(&self, faults: &Arc<Faults>) -> Environment {
         let parent = self.root.parent().expect("parent");
         self.env()
-            .with_filesystem(Arc::new(FaultFs::new(parent, faults.clone())))
-            .with_state_filesystem(Arc::new(FaultFs::new(&self.state, faults.clone())))
+            .with_storage(Arc::new(FaultyStorage::new(parent, faults.clone())))
+            .with_state_storage(Arc::new(FaultyStorage::new(&self.state, faults.clone())))
     }
 
     pub fn service(&self, tuning: Tuning) -> UpdateService {
@@ -345,23 +344,28 @@ impl Faults {
     }
 }
 
-/// A local filesystem whose mutating operations go through [`Faults`].
-pub struct FaultFs {
-    inner: LocalFilesystem,
+/// A local storage whose mutating operations go through [`Faults`].
+pub struct FaultyStorage {
+    inner: LocalStorage,
     faults: Arc<Faults>,
 }
 
-impl FaultFs {
-    pub fn new(root: &Path, faults: Arc<Faults>) -> FaultFs {
-        FaultFs {
-            inner: LocalFilesystem::new(root),
+impl FaultyStorage {
+    pub fn new(root: &Path, faults: Arc<Faults>) -> FaultyStorage {
+        FaultyStorage {
+            inner: LocalStorage::new(root),
             faults,
         }
     }
 }
 
-impl Filesystem for FaultFs {
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+impl Storage for FaultyStorage {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.faults.read_gate()?;
+        self.inner.list(dir)
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         self.faults.read_gate()?;
         self.inner.kind(path)
     }
@@ -371,14 +375,20 @@ impl Filesystem for FaultFs {
         self.inner.open(path)
     }
 
-    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
         self.faults
             .apply("create", path, || self.inner.create(path))
     }
 
-    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.faults.apply("write_atomic", path, || {
+            self.inner.write_atomic(path, bytes)
+        })
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
         self.faults
-            .apply("create_dir_all", path, || self.inner.create_dir_all(path))
+            .apply("create_dir", path, || self.inner.create_dir(path))
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
@@ -389,6 +399,12 @@ impl Filesystem for FaultFs {
     fn remove(&self, path: &str) -> Result<(), StorageError> {
         self.faults
             .apply("remove", path, || self.inner.remove(path))
+    }
+
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        self.faults.apply("remove_empty_dir", path, || {
+            self.inner.remove_empty_dir(path)
+        })
     }
 
     fn sync(&self, paths: &[String]) -> Result<(), StorageError> {

@@ -26,17 +26,16 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use durable_core::Event;
-use ocfl_core::storage::{EntryKind, LocalStorage, StorageError};
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_durable::{CommitRequest, RunState, Tuning, UpdateService};
-use ocfl_plan::fault::{EIO, ENOSPC, Fault, FaultFs, Injector, Op, OpKind, Persistence};
-use ocfl_plan::fs::{Filesystem, LocalFilesystem};
+use ocfl_plan::fault::{EIO, ENOSPC, Fault, FaultStorage, Injector, Op, OpKind, Persistence};
 
 use support::{Fixture, worker_options};
 
@@ -44,23 +43,29 @@ const ID: &str = "info:fault/object";
 
 type Files = Vec<(String, Vec<u8>)>;
 
-/// The local filesystem without flushes: these tests inject errors, not power cuts, and a
+/// The local storage without flushes: these tests inject errors, not power cuts, and a
 /// flush per operation would only make them slower. Flushes are still counted (and failed)
-/// by the [`FaultFs`] around it.
-struct NoFlush(LocalFilesystem);
+/// by the [`FaultStorage`] around it.
+struct NoFlush(LocalStorage);
 
-impl Filesystem for NoFlush {
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+impl Storage for NoFlush {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.0.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         self.0.kind(path)
     }
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         self.0.open(path)
     }
-    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
         self.0.create(path)
     }
-    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
-        self.0.create_dir_all(path)
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.0.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.0.create_dir(path)
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         self.0.rename(from, to)
@@ -84,7 +89,7 @@ impl Filesystem for NoFlush {
 /// only makes the copy read the source (tested in ocfl-plan's `spool` tests). Everything
 /// else, including the rename of a spooled file into the version, goes through `faulty`.
 struct SpoolBypass {
-    faulty: FaultFs<NoFlush>,
+    faulty: FaultStorage<NoFlush>,
     plain: NoFlush,
 }
 
@@ -92,23 +97,29 @@ fn in_spool(path: &str) -> bool {
     path.contains("/spool-")
 }
 
-impl Filesystem for SpoolBypass {
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>, StorageError> {
+impl Storage for SpoolBypass {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.plain.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         self.plain.kind(path)
     }
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         self.faulty.open(path)
     }
-    fn create(&self, path: &str) -> Result<Box<dyn Write + Send>, StorageError> {
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
         match in_spool(path) {
             true => self.plain.create(path),
             false => self.faulty.create(path),
         }
     }
-    fn create_dir_all(&self, path: &str) -> Result<(), StorageError> {
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.faulty.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
         match in_spool(path) {
-            true => self.plain.create_dir_all(path),
-            false => self.faulty.create_dir_all(path),
+            true => self.plain.create_dir(path),
+            false => self.faulty.create_dir(path),
         }
     }
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
@@ -152,12 +163,12 @@ fn worker(fx: &Fixture, injector: &Arc<Injector>) -> durable_core::Worker {
     let parent = fx.root.parent().expect("parent");
     let env = fx
         .env()
-        .with_filesystem(Arc::new(SpoolBypass {
-            faulty: FaultFs::new(NoFlush(LocalFilesystem::new(parent)), injector.clone()),
-            plain: NoFlush(LocalFilesystem::new(parent)),
+        .with_storage(Arc::new(SpoolBypass {
+            faulty: FaultStorage::new(NoFlush(LocalStorage::new(parent)), injector.clone()),
+            plain: NoFlush(LocalStorage::new(parent)),
         }))
-        .with_state_filesystem(Arc::new(FaultFs::new(
-            NoFlush(LocalFilesystem::new(&fx.state)),
+        .with_state_storage(Arc::new(FaultStorage::new(
+            NoFlush(LocalStorage::new(&fx.state)),
             injector.clone(),
         )));
     durable_core::Worker::start(

@@ -5,8 +5,8 @@ use ocfl_core::namaste::Declaration;
 use ocfl_core::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
 use ocfl_core::storage::{EntryKind, join};
 
-use crate::fs::Filesystem;
 use crate::plan::{self, Base};
+use ocfl_core::storage::Storage;
 
 /// Why the current state of an object could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +69,11 @@ pub enum BaseError {
 
 /// The current root inventory of the object at `object_path`, checked against its sidecar;
 /// `None` when nothing exists there yet (the update creates the object).
-pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>, BaseError> {
+pub fn read_base(fs: &dyn Storage, object_path: &str) -> Result<Option<Base>, BaseError> {
     let inventory_path = join(object_path, INVENTORY_FILE);
-    match fs.kind(&inventory_path)? {
+    match fs.kind_if_exists(&inventory_path)? {
         None => {
-            return match fs.kind(object_path)? {
+            return match fs.kind_if_exists(object_path)? {
                 None => Ok(None),
                 Some(_) => Err(BaseError::NotAnObject {
                     path: object_path.to_owned(),
@@ -94,7 +94,7 @@ pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>,
     check_sidecar(fs, object_path, &base, base.inventory.digest_algorithm)?;
     // An object whose declaration names a version we do not know is not ours to write.
     let declaration = Declaration::object(base.inventory.spec_version).file_name();
-    if fs.kind(&join(object_path, &declaration))? != Some(EntryKind::File) {
+    if fs.kind_if_exists(&join(object_path, &declaration))? != Some(EntryKind::File) {
         return Err(BaseError::Declaration {
             path: object_path.to_owned(),
             declaration,
@@ -104,14 +104,14 @@ pub fn read_base(fs: &dyn Filesystem, object_path: &str) -> Result<Option<Base>,
 }
 
 fn check_sidecar(
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     object_path: &str,
     base: &Base,
     algorithm: DigestAlgorithm,
 ) -> Result<(), BaseError> {
     let sidecar = join(object_path, &sidecar_name(algorithm));
     if fs
-        .kind(&sidecar)?
+        .kind_if_exists(&sidecar)?
         .is_some_and(|kind| kind != EntryKind::File)
     {
         return Err(BaseError::NotAFile { path: sidecar });

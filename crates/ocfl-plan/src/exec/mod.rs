@@ -11,9 +11,8 @@ mod source;
 mod steps;
 
 use ocfl_core::digest::Digest;
-use ocfl_core::storage::StorageError;
+use ocfl_core::storage::{Storage, StorageError};
 
-use crate::fs::Filesystem;
 use crate::plan::{Plan, Step};
 
 pub use base::{BaseError, read_base};
@@ -112,6 +111,13 @@ pub enum Error {
         /// Its destination.
         to: String,
     },
+    /// The storage cannot rename atomically ([`Storage::renames_atomically`]: an object
+    /// store), and this protocol moves finished directories into objects by renaming them.
+    #[error("{storage}: this storage cannot rename atomically, which this update protocol needs")]
+    RenamesNotAtomic {
+        /// The storage, as [`Storage::display_path`] shows its root.
+        storage: String,
+    },
     /// A step ran before the steps it depends on.
     #[error("{path}: {reason}")]
     OutOfOrder {
@@ -149,10 +155,22 @@ pub struct StepError {
 pub fn execute(
     plan: &Plan,
     step: &Step,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<StepResult, Error> {
+    check_storage(fs)?;
     steps::execute(plan, step, fs, source)
+}
+
+/// Refuses a storage this protocol cannot run on, before anything is written.
+fn check_storage(fs: &dyn Storage) -> Result<(), Error> {
+    if fs.renames_atomically() {
+        Ok(())
+    } else {
+        Err(Error::RenamesNotAtomic {
+            storage: fs.display_path(""),
+        })
+    }
 }
 
 /// Gives up an interrupted update (`docs/durability.md`, section 5): when the object's root
@@ -160,7 +178,8 @@ pub fn execute(
 /// is removed (the inventory does not name it); the work directory is removed in every case.
 /// An update whose new inventory is already installed is finished instead: its remaining
 /// steps only rename prepared files into the object root and need no source.
-pub fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+pub fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+    check_storage(fs)?;
     steps::abandon(plan, fs)
 }
 
@@ -168,7 +187,7 @@ pub fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
 /// crash or an error, calling it again with the same plan completes the update.
 pub fn apply(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<Vec<StepResult>, StepError> {
     plan.steps

@@ -7,20 +7,20 @@ use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::storage::{EntryKind, StorageError};
 
 use super::{ContentSource, Error, Skip, StepResult};
-use crate::fs::{Filesystem, parent};
 use crate::plan::{Action, Contents, Plan, Step};
 use crate::stage::EARLY_WRITEBACK_BYTES;
+use ocfl_core::storage::{Storage, parent};
 
 pub(super) fn execute(
     plan: &Plan,
     step: &Step,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<StepResult, Error> {
     match &step.action {
         Action::CheckBase => check_base(plan, fs),
         Action::CreateDir { path } => in_work_area(plan, fs, || {
-            fs.create_dir_all(path)?;
+            fs.create_dir(path)?;
             Ok(StepResult::Done { bytes: 0 })
         }),
         Action::Copy { digest, path, temp } => in_work_area(plan, fs, || {
@@ -41,7 +41,7 @@ pub(super) fn execute(
         } => install(plan, fs, from, to, temp, *contents),
         Action::Remove { path } => remove(plan, fs, path),
         Action::Cleanup { path } => {
-            if fs.kind(path)?.is_none() {
+            if fs.kind_if_exists(path)?.is_none() {
                 return Ok(StepResult::Skipped(Skip::Absent));
             }
             fs.remove(path)?;
@@ -50,7 +50,7 @@ pub(super) fn execute(
     }
 }
 
-pub(super) fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
+pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
     if plan.base.is_some() && root_state(plan, fs)? == RootState::New {
         // Past the point of no return: roll forward.
         for step in &plan.steps {
@@ -61,7 +61,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Filesystem) -> Result<(), Error> {
     } else if plan.base.is_some() {
         let version_dir = plan.installed_path();
         let marker = format!("{version_dir}/inventory.json");
-        if fs.kind(&version_dir)?.is_some() {
+        if fs.kind_if_exists(&version_dir)?.is_some() {
             if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
                 return Err(Error::Occupied { path: version_dir });
             }
@@ -92,10 +92,10 @@ impl ContentSource for NoContent {
 /// Runs a work-area step unless the new version has already left the work area.
 fn in_work_area(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     run: impl FnOnce() -> Result<StepResult, Error>,
 ) -> Result<StepResult, Error> {
-    if fs.kind(&plan.installed_path())?.is_some() {
+    if fs.kind_if_exists(&plan.installed_path())?.is_some() {
         return Ok(StepResult::Skipped(Skip::Installed));
     }
     run()
@@ -111,7 +111,7 @@ enum RootState {
 }
 
 /// The object's root inventory against the plan: base or new, anything else is refused.
-fn root_state(plan: &Plan, fs: &dyn Filesystem) -> Result<RootState, Error> {
+fn root_state(plan: &Plan, fs: &dyn Storage) -> Result<RootState, Error> {
     let path = plan.root_inventory_path();
     let found = file_digest(fs, &path, plan.digest_algorithm)?;
     match (&plan.base, found) {
@@ -130,8 +130,8 @@ fn root_state(plan: &Plan, fs: &dyn Filesystem) -> Result<RootState, Error> {
     }
 }
 
-fn check_base(plan: &Plan, fs: &dyn Filesystem) -> Result<StepResult, Error> {
-    if plan.base.is_none() && fs.kind(&plan.object_path)?.is_some() {
+fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
+    if plan.base.is_none() && fs.kind_if_exists(&plan.object_path)?.is_some() {
         // Only this plan's finished object may already be there.
         let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
         return if holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
@@ -148,7 +148,7 @@ fn check_base(plan: &Plan, fs: &dyn Filesystem) -> Result<StepResult, Error> {
 
 fn copy(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     source: &dyn ContentSource,
     digest: &Digest,
     path: &str,
@@ -164,11 +164,11 @@ fn copy(
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
     if let Some(prepared) = source.prepared(digest)
-        && fs.kind(&prepared)? == Some(EntryKind::File)
+        && fs.kind_if_exists(&prepared)? == Some(EntryKind::File)
     {
         // Spooled while it was staged: already hashed as it was written, so the source is
         // not read again (see `ContentSource::prepared`).
-        fs.create_dir_all(parent(path))?;
+        fs.create_dir(parent(path))?;
         fs.rename(&prepared, path)?;
         return Ok(StepResult::Done { bytes: size });
     }
@@ -181,15 +181,15 @@ fn copy(
         error,
     };
     let mut reader = source.open(digest).map_err(unavailable)?;
-    fs.create_dir_all(parent(temp))?;
-    fs.create_dir_all(parent(path))?;
+    fs.create_dir(parent(temp))?;
+    fs.create_dir(parent(path))?;
     let mut writer = fs.create(temp)?;
     let (found, found_size) =
         stream(&mut reader, &mut writer, algorithm, temp).map_err(|e| match e {
             StreamError::Read(error) => unavailable(error),
             StreamError::Write(error) => error.into(),
         })?;
-    drop(writer);
+    writer.finish()?;
     if size >= EARLY_WRITEBACK_BYTES {
         // The version's flush then finds less to write.
         fs.start_writeback(temp);
@@ -216,7 +216,7 @@ fn copy(
 /// before flushing: one `stat` of the content directory tells.
 fn flush(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     source: &dyn ContentSource,
     dir: &str,
 ) -> Result<StepResult, Error> {
@@ -238,7 +238,7 @@ fn flush(
     });
     let mut bytes = 0;
     if let Some(content) = &content
-        && fs.kind(content)?.is_none()
+        && fs.kind_if_exists(content)?.is_none()
     {
         for (digest, path, temp, size) in &copies {
             if let StepResult::Done { bytes: written } =
@@ -295,7 +295,7 @@ fn stream(
 
 fn write(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     path: &str,
     temp: &str,
     contents: Contents,
@@ -314,16 +314,15 @@ fn write(
 }
 
 /// Temporary file, flush, rename, flush the directory.
-fn write_durably(fs: &dyn Filesystem, path: &str, temp: &str, bytes: &[u8]) -> Result<(), Error> {
-    fs.create_dir_all(parent(temp))?;
-    fs.create_dir_all(parent(path))?;
-    {
-        let mut writer = fs.create(temp)?;
-        writer
-            .write_all(bytes)
-            .and_then(|()| writer.flush())
-            .map_err(|e| StorageError::io("write", temp, e))?;
-    }
+fn write_durably(fs: &dyn Storage, path: &str, temp: &str, bytes: &[u8]) -> Result<(), Error> {
+    fs.create_dir(parent(temp))?;
+    fs.create_dir(parent(path))?;
+    let mut writer = fs.create(temp)?;
+    writer
+        .write_all(bytes)
+        .and_then(|()| writer.flush())
+        .map_err(|e| StorageError::io("write", temp, e))?;
+    writer.finish()?;
     fs.sync(&[temp.to_owned()])?;
     fs.rename(temp, path)?;
     fs.sync(&[parent(path).to_owned()])?;
@@ -332,12 +331,12 @@ fn write_durably(fs: &dyn Filesystem, path: &str, temp: &str, bytes: &[u8]) -> R
 
 fn move_in(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     from: &str,
     to: &str,
     marker: &str,
 ) -> Result<StepResult, Error> {
-    if fs.kind(to)?.is_some() {
+    if fs.kind_if_exists(to)?.is_some() {
         if holds(fs, marker, plan.digest_algorithm, &plan.inventory_digest)? {
             sync_chain(fs, to)?;
             return Ok(StepResult::Skipped(Skip::InPlace));
@@ -349,7 +348,7 @@ fn move_in(
     if plan.base.is_some() {
         root_state(plan, fs)?;
     }
-    fs.create_dir_all(parent(to))?;
+    fs.create_dir(parent(to))?;
     rename_into(fs, from, to)?;
     sync_chain(fs, to)?;
     fs.sync(&[parent(from).to_owned()])?;
@@ -358,7 +357,7 @@ fn move_in(
 
 fn install(
     plan: &Plan,
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     from: &str,
     to: &str,
     temp: &str,
@@ -391,8 +390,8 @@ fn install(
     })
 }
 
-fn remove(plan: &Plan, fs: &dyn Filesystem, path: &str) -> Result<StepResult, Error> {
-    if fs.kind(path)?.is_none() {
+fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    if fs.kind_if_exists(path)?.is_none() {
         return Ok(StepResult::Skipped(Skip::Absent));
     }
     // The old declaration goes only once the new one and the new inventory are in place.
@@ -401,7 +400,7 @@ fn remove(plan: &Plan, fs: &dyn Filesystem, path: &str) -> Result<StepResult, Er
         plan.object_path,
         ocfl_core::namaste::Declaration::object(plan.spec_version).file_name()
     );
-    if root_state(plan, fs)? != RootState::New || fs.kind(&declaration)?.is_none() {
+    if root_state(plan, fs)? != RootState::New || fs.kind_if_exists(&declaration)?.is_none() {
         return Err(Error::OutOfOrder {
             path: path.to_owned(),
             reason: "the new inventory and declaration must be installed first".into(),
@@ -412,7 +411,7 @@ fn remove(plan: &Plan, fs: &dyn Filesystem, path: &str) -> Result<StepResult, Er
     Ok(StepResult::Done { bytes: 0 })
 }
 
-fn rename_into(fs: &dyn Filesystem, from: &str, to: &str) -> Result<(), Error> {
+fn rename_into(fs: &dyn Storage, from: &str, to: &str) -> Result<(), Error> {
     fs.rename(from, to).map_err(|e| match e {
         StorageError::Io { source, .. } if source.kind() == io::ErrorKind::CrossesDevices => {
             Error::CrossDevice {
@@ -426,7 +425,7 @@ fn rename_into(fs: &dyn Filesystem, from: &str, to: &str) -> Result<(), Error> {
 
 /// Flushes the directory holding `path` and every ancestor up to the filesystem root, so a
 /// new object's freshly created parent directories are durable too.
-fn sync_chain(fs: &dyn Filesystem, path: &str) -> Result<(), Error> {
+fn sync_chain(fs: &dyn Storage, path: &str) -> Result<(), Error> {
     let mut dirs = Vec::new();
     let mut current = path;
     while !current.is_empty() {
@@ -439,7 +438,7 @@ fn sync_chain(fs: &dyn Filesystem, path: &str) -> Result<(), Error> {
 
 /// Whether the regular file at `path` has digest `expected`.
 fn holds(
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     path: &str,
     algorithm: DigestAlgorithm,
     expected: &Digest,
@@ -449,11 +448,11 @@ fn holds(
 
 /// The digest and size of the regular file at `path`, or `None` if there is none.
 fn file_digest(
-    fs: &dyn Filesystem,
+    fs: &dyn Storage,
     path: &str,
     algorithm: DigestAlgorithm,
 ) -> Result<Option<(Digest, u64)>, Error> {
-    if fs.kind(path)? != Some(EntryKind::File) {
+    if fs.kind_if_exists(path)? != Some(EntryKind::File) {
         return Ok(None);
     }
     let mut reader = fs.open(path)?;

@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use ocfl_core::digest::{Digest, DigestAlgorithm, MultiDigester, STREAM_BUFFER};
+use ocfl_core::storage::StorageWriter;
 
 use super::Error;
 use super::spool::{self, EARLY_WRITEBACK_BYTES, Spool};
@@ -142,7 +143,7 @@ fn changed(before: &Metadata, after: &Metadata) -> bool {
 struct SpoolFile<'a> {
     spool: &'a Spool<'a>,
     temp: String,
-    writer: Option<Box<dyn Write + Send>>,
+    writer: Option<Box<dyn StorageWriter>>,
 }
 
 impl<'a> SpoolFile<'a> {
@@ -169,7 +170,7 @@ impl<'a> SpoolFile<'a> {
         let written = self
             .writer
             .take()
-            .is_some_and(|mut writer| writer.flush().is_ok());
+            .is_some_and(|mut writer| writer.flush().is_ok() && writer.finish().is_ok());
         let fs = self.spool.fs();
         let name = format!("{}/{name}", self.spool.dir());
         if written && fs.rename(&self.temp, &name).is_ok() {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ocfl_core::digest::Digest;
 
-use crate::fs::Filesystem;
+use ocfl_core::storage::Storage;
 
 /// Files at least this large have their writeback started as soon as they are complete, so
 /// the version's flush finds little left to write. Smaller files are left to the flush: for
@@ -35,7 +35,7 @@ pub const EARLY_WRITEBACK_BYTES: u64 = 1 << 20;
 
 /// Where staging keeps a copy of what it reads: a directory in an update's work area.
 pub struct Spool<'a> {
-    fs: &'a dyn Filesystem,
+    fs: &'a dyn Storage,
     dir: String,
     next: AtomicU64,
 }
@@ -50,9 +50,9 @@ impl<'a> Spool<'a> {
     /// The spool of the work directory `work` (a path of `fs`), created if needed. `None` when
     /// spooling is not possible here: the kernel's boot id is unknown (not Linux), or the
     /// directory cannot be created (then the copies read the source instead).
-    pub fn new(fs: &'a dyn Filesystem, work: &str) -> Option<Spool<'a>> {
+    pub fn new(fs: &'a dyn Storage, work: &str) -> Option<Spool<'a>> {
         let dir = spool_dir(work)?;
-        fs.create_dir_all(&dir).ok()?;
+        fs.create_dir(&dir).ok()?;
         Some(Spool {
             fs,
             dir,
@@ -65,7 +65,7 @@ impl<'a> Spool<'a> {
         &self.dir
     }
 
-    pub(super) fn fs(&self) -> &dyn Filesystem {
+    pub(super) fn fs(&self) -> &dyn Storage {
         self.fs
     }
 
