@@ -136,6 +136,11 @@ pub(crate) struct FinishInput {
     /// The plan of a run that ends without completing it: its work is rolled back (or, past
     /// the point of no return, forward).
     pub abandon: Option<String>,
+    /// The engine failed the run (nondeterminism, poison, termination) before its own
+    /// clean-up could run: its plan, if it made one, is looked up among its blobs, and
+    /// rolled back (or forward) as `abandon` would.
+    #[serde(default)]
+    pub recover: bool,
 }
 
 /// Runs `body` on a blocking thread and shapes its result for the engine. The body gets the
@@ -268,6 +273,19 @@ fn build_stage(
 
 fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {
     env.blobs.decoded(run, blob, stage_form::decode)
+}
+
+/// The blob among `run`'s that holds its plan, if it made one (the others, its stage, do not
+/// read as a plan).
+fn find_plan(env: &Environment, run: &str) -> Result<Option<String>, ActivityError> {
+    for name in env.blobs.names(run)? {
+        match load_plan(env, run, &name) {
+            Ok(_) => return Ok(Some(name)),
+            Err(ActivityError::Refused(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(None)
 }
 
 fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
@@ -713,7 +731,11 @@ impl<'a> StagingMeter<'a> {
 }
 
 fn finish(env: &Environment, _: &ActivityContext, input: FinishInput) -> Result<(), ActivityError> {
-    if let Some(blob) = &input.abandon {
+    let recovered = match (&input.abandon, input.recover) {
+        (None, true) => find_plan(env, &input.run)?,
+        _ => None,
+    };
+    if let Some(blob) = input.abandon.as_ref().or(recovered.as_ref()) {
         match load_plan(env, &input.run, blob) {
             Ok(plan) => match exec::abandon(&plan, env.fs()) {
                 Ok(()) if plan.base.is_none() => tidy_layout_dirs(env, &plan.object_path)?,
