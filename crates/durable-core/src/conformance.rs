@@ -61,6 +61,7 @@ macro_rules! backend_conformance_tests {
             create_follows_the_reuse_policy,
             reused_ids_get_a_new_incarnation,
             activities_of_a_removed_instance_are_dropped,
+            pending_activities_outlive_later_episodes,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
@@ -1060,6 +1061,45 @@ pub async fn activities_of_a_removed_instance_are_dropped(backend: Arc<dyn Backe
         .await;
         backend.purge_instance("a").await.expect("clean up");
     }
+}
+
+/// Activity work stays queued while later episodes of its instance commit: an episode that
+/// consumes the instance's last message leaves the activities it scheduled before alone.
+pub async fn pending_activities_outlive_later_episodes(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let schedule = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        activities: vec![work("a", 0), work("a", 1)],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    commit_next(&*backend, &schedule).await;
+    let first = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("an activity");
+    let completion = NewMessage {
+        instance_id: "a".to_owned(),
+        execution_id: Some(1),
+        event: Event::ActivityCompleted {
+            task_id: first.work.task_id,
+            output: "1".to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    backend
+        .ack_activity(first.id, first.lease.token, &completion)
+        .await
+        .expect("ack activity");
+    // The instance consumes the completion; its inbox is empty afterwards.
+    commit_next(&*backend, &empty_commit()).await;
+    let second = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("the other activity is still queued");
+    assert_ne!(second.work.task_id, first.work.task_id);
 }
 
 /// A start scheduled for later is not handed out before its time.

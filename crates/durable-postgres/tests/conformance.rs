@@ -46,6 +46,7 @@ conformance!(
     create_follows_the_reuse_policy,
     reused_ids_get_a_new_incarnation,
     activities_of_a_removed_instance_are_dropped,
+    pending_activities_outlive_later_episodes,
     a_delayed_start_is_not_handed_out_early,
     instances_are_listed_and_filtered,
     purge_deletes_finished_instances_only,
