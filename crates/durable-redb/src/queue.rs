@@ -173,13 +173,28 @@ impl Queues {
         }
     }
 
-    /// Forgets an instance entirely (purged or replaced): its messages and its lease.
-    pub fn remove_instance(&mut self, instance_id: &str) {
+    /// Forgets an instance's queue entry: its messages and its lease.
+    fn forget_instance(&mut self, instance_id: &str) {
         if let Some(queue) = self.instances.remove(instance_id)
             && let Some((at, id)) = queue.ready_key
         {
             self.ready.remove(&(at, id, instance_id.to_owned()));
         }
+    }
+
+    /// Forgets an instance entirely (purged or replaced): its messages, its lease and the
+    /// activity work items it scheduled (leased ones included: their acknowledgements then
+    /// get `LeaseLost`).
+    pub fn remove_instance(&mut self, instance_id: &str) {
+        self.forget_instance(instance_id);
+        let activity_queue = &mut self.activity_queue;
+        self.activities.retain(|&id, entry| {
+            let keep = entry.work.instance_id != instance_id;
+            if !keep {
+                activity_queue.remove(&(entry.free_at_ms, id));
+            }
+            keep
+        });
     }
 
     /// Leases the instance that is ready first, or says when the next one will be
@@ -299,7 +314,8 @@ impl Queues {
         queue.attempts = 0;
         queue.not_before_ms = 0;
         if queue.is_idle() {
-            self.remove_instance(instance_id);
+            // Nothing left to hand out for the instance itself; its activities stay queued.
+            self.forget_instance(instance_id);
         } else {
             self.requeue(instance_id);
         }

@@ -4,4 +4,5 @@ mod commit;
 mod crash;
 mod failures;
 mod retention;
+mod lease_loss;
 mod support;
