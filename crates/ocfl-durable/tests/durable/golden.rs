@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use durable_core::{Event, FailureKind, InstanceFilter, Worker};
-use ocfl_durable::{CommitError, CommitRequest, UpdateService};
+use ocfl_durable::{CommitError, CommitRequest, ProgressEvent, ProgressSink, UpdateService};
 use serde::{Deserialize, Serialize};
 
 use crate::support::{Fault, Faults, Fixture, failures, tuning, worker_options};
@@ -92,11 +92,8 @@ where
             );
         }
         assert!(
-            matches!(
-                instance.history.last(),
-                Some(Event::ExecutionCompleted { .. })
-            ),
-            "{name} ({}): the recorded run did not complete",
+            instance.history.last().is_some_and(Event::is_terminal),
+            "{name} ({}): the recorded run did not finish",
             instance.instance_id
         );
     }
@@ -256,6 +253,7 @@ async fn golden_new_object_replays() {
     )
     .await;
     assert_eq!(golden.instances.len(), 2);
+    assert!(all_completed(&golden));
 }
 
 async fn update() -> (Fixture, UpdateService, Worker) {
@@ -282,12 +280,13 @@ async fn update() -> (Fixture, UpdateService, Worker) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_update_replays() {
-    check(
+    let golden = check(
         "update",
         "v2 of an existing object: one file changed, one removed, two added",
         update,
     )
     .await;
+    assert!(all_completed(&golden));
 }
 
 async fn stall_and_resume() -> (Fixture, UpdateService, Worker) {
@@ -323,6 +322,7 @@ async fn golden_stall_and_resume_replays() {
         stall_and_resume,
     )
     .await;
+    assert!(all_completed(&golden));
     let run = golden
         .instances
         .iter()
@@ -367,13 +367,71 @@ async fn detached() -> (Fixture, UpdateService, Worker) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_detached_run_replays() {
-    check(
+    let golden = check(
         "detached",
         "a run submitted by one client without a worker, run by a worker started later, \
          waited for by another client",
         detached,
     )
     .await;
+    assert!(all_completed(&golden));
+}
+
+/// Whether every instance of `golden` ended with `ExecutionCompleted`.
+fn all_completed(golden: &Golden) -> bool {
+    golden
+        .instances
+        .iter()
+        .all(|i| matches!(i.history.last(), Some(Event::ExecutionCompleted { .. })))
+}
+
+async fn refused() -> (Fixture, UpdateService, Worker) {
+    let fx = Fixture::new();
+    let service = fx.service(tuning());
+    let source = fx.source("deposit", &[("a.txt", b"a"), ("dir/b.txt", b"b")]);
+    let changing = source.clone();
+    // The source changes once planned: the copies refuse, the run rolls its work back.
+    let sink = OnEvent(move |event: &ProgressEvent<'_>| {
+        if matches!(event, ProgressEvent::Planned { .. }) {
+            for file in ["a.txt", "dir/b.txt"] {
+                std::fs::write(changing.join(file), b"changed").expect("change the source");
+            }
+        }
+    });
+    let worker = fx.worker(fx.env().with_progress(Arc::new(sink)));
+    match service.commit(&request(&source)).await {
+        Err(CommitError::Failed { message, .. }) => {
+            assert!(message.contains("changed since it was staged"), "{message}")
+        }
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+    (fx, service, worker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_refused_run_replays() {
+    let golden = check(
+        "refused",
+        "a new object whose source changes after planning: the copies refuse, Finish rolls \
+         the work back, the run and its lock fail",
+        refused,
+    )
+    .await;
+    assert!(
+        golden
+            .instances
+            .iter()
+            .all(|i| matches!(i.history.last(), Some(Event::ExecutionFailed { .. })))
+    );
+}
+
+/// Runs `action` on a progress event, from inside the activity that reports it.
+struct OnEvent<F>(F);
+
+impl<F: Fn(&ProgressEvent<'_>) + Send + Sync> ProgressSink for OnEvent<F> {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        (self.0)(event);
+    }
 }
 
 #[test]
