@@ -34,16 +34,24 @@ use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentIn
 
 /// Generates one `#[tokio::test]` per conformance test, each on a backend made by `$make`
 /// (an async function or closure returning the backend).
+///
+/// `backend_conformance_tests!(optional: $make)` is for backends that need a service which
+/// may be absent (a database server): `$make` gets the test's name and returns
+/// `Option<backend>`; `None` skips the test (the factory says why).
+///
+/// Both forms generate every test of the suite: the list lives here only, and a unit test
+/// checks it against the suite's public functions.
 #[macro_export]
 macro_rules! backend_conformance_tests {
-    ($make:expr) => {
-        $crate::backend_conformance_tests!(@tests $make;
+    (@tests [$($mode:tt)*]) => {
+        $crate::backend_conformance_tests!(@each [$($mode)*];
             create_and_read,
             duplicate_instance_is_refused,
             messages_need_an_instance,
             ack_commits_everything_at_once,
             leases_are_exclusive,
             expired_leases_pass_to_the_next_fetch,
+            stale_acks_write_nothing,
             renewal_extends_a_lease,
             tokens_are_unique,
             inboxes_are_fifo,
@@ -52,6 +60,7 @@ macro_rules! backend_conformance_tests {
             messages_arriving_during_a_lease_are_kept,
             activity_completion_moves_to_the_inbox,
             activity_leases_expire_abandon_and_count_attempts,
+            stale_activity_acks_are_refused,
             waiting_fetches_wake_on_enqueue,
             a_new_execution_replaces_the_history,
             commits_drop_messages_to_missing_instances,
@@ -63,16 +72,18 @@ macro_rules! backend_conformance_tests {
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
+            purge_finished_before_keeps_unfinished_and_recent,
+            pages_neither_repeat_nor_skip_while_instances_are_created,
             empty_commits_leave_the_metadata_alone,
             poison_counts_survive_expiry_and_abandon,
             orchestrations_run_end_to_end,
             sub_orchestrations_run_end_to_end,
             terminate_suspend_resume_and_purge_end_to_end,
             poisoned_work_fails_end_to_end,
-            patch_markers_round_trip_end_to_end
+            patch_markers_round_trip_end_to_end,
         );
     };
-    (@tests $make:expr; $($name:ident),* $(,)?) => {
+    (@each [plain $make:expr]; $($name:ident,)*) => {
         $(
             #[tokio::test(start_paused = true)]
             async fn $name() {
@@ -81,6 +92,25 @@ macro_rules! backend_conformance_tests {
                 $crate::conformance::$name(backend).await;
             }
         )*
+    };
+    (@each [optional $make:expr]; $($name:ident,)*) => {
+        $(
+            #[tokio::test(start_paused = true)]
+            async fn $name() {
+                let Some(backend) = ($make)(stringify!($name)).await else {
+                    return;
+                };
+                let backend: ::std::sync::Arc<dyn $crate::Backend> =
+                    ::std::sync::Arc::new(backend);
+                $crate::conformance::$name(backend).await;
+            }
+        )*
+    };
+    (optional: $make:expr) => {
+        $crate::backend_conformance_tests!(@tests [optional $make]);
+    };
+    ($make:expr) => {
+        $crate::backend_conformance_tests!(@tests [plain $make]);
     };
 }
 
@@ -375,6 +405,57 @@ pub async fn expired_leases_pass_to_the_next_fetch(backend: Arc<dyn Backend>) {
         .expect("the current token is accepted");
 }
 
+/// An acknowledgement with an expired token is refused and writes nothing of its commit:
+/// no history, activities, messages, sub-orchestrations or metadata; the current holder's
+/// lease and messages are untouched.
+pub async fn stale_acks_write_nothing(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let first = fetch(&*backend).await.expect("work");
+    tokio::time::advance(LEASE + Duration::from_millis(1)).await;
+    let second = fetch(&*backend).await.expect("the lease expired");
+    let commit = OrchestrationCommit {
+        history: vec![
+            Event::EpisodeStarted {
+                timestamp_ms: first.now_ms,
+            },
+            start_event("flow"),
+        ],
+        activities: vec![work("a", 0)],
+        messages: vec![raised("a", "late", None)],
+        instances: vec![child_of("a", 1, "child")],
+        metadata: Some(MetadataUpdate {
+            custom_status: Some("stale".to_owned()),
+            ..finished(InstanceStatus::Completed)
+        }),
+    };
+    let stale = backend
+        .ack_orchestration("a", first.lease.token, &commit)
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(backend.read_history("a").await.expect("history"), []);
+    let after = metadata(&*backend, "a").await;
+    assert_eq!(after.status, InstanceStatus::Pending);
+    assert_eq!((after.history_len, after.output), (0, None));
+    assert_eq!(after.custom_status, None);
+    assert_eq!(backend.read_metadata("child").await.expect("read"), None);
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None
+    );
+    backend
+        .ack_orchestration("a", second.lease.token, &empty_commit())
+        .await
+        .expect("the current holder's ack");
+    assert_eq!(
+        fetch(&*backend).await,
+        None,
+        "the stale commit's message was not enqueued"
+    );
+}
+
 /// Renewal moves the expiry; a renewed lease outlives its original expiry.
 pub async fn renewal_extends_a_lease(backend: Arc<dyn Backend>) {
     create(&*backend, "a").await;
@@ -640,6 +721,61 @@ pub async fn activity_leases_expire_abandon_and_count_attempts(backend: Arc<dyn 
         .expect("fetch")
         .expect("visible again");
     assert_eq!(third.lease.attempt, 3);
+}
+
+/// An activity acknowledgement with the token of an expired lease, after the item was
+/// leased again, is refused: the item stays with its new holder and no completion is sent.
+pub async fn stale_activity_acks_are_refused(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        activities: vec![work("a", 0)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    let first = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("activity");
+    tokio::time::advance(LEASE + Duration::from_millis(1)).await;
+    let second = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("the lease expired");
+    assert_eq!(second.id, first.id);
+    let completion = |data: &str| NewMessage {
+        instance_id: "a".to_owned(),
+        execution_id: Some(1),
+        event: Event::ActivityCompleted {
+            task_id: 0,
+            output: data.to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    let stale = backend
+        .ack_activity(first.id, first.lease.token, &completion("\"stale\""))
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(fetch(&*backend).await, None, "no completion was sent");
+    backend
+        .renew_activity_lease(second.id, second.lease.token, LEASE)
+        .await
+        .expect("the new holder keeps its lease");
+    backend
+        .ack_activity(second.id, second.lease.token, &completion("\"fresh\""))
+        .await
+        .expect("the current holder's ack");
+    let next = fetch(&*backend).await.expect("the completion");
+    assert_eq!(next.messages.len(), 1);
+    assert_eq!(next.messages[0].event, completion("\"fresh\"").event);
 }
 
 /// A fetch waiting for work returns as soon as work is enqueued, not at its next poll.
@@ -1047,6 +1183,194 @@ pub async fn instances_are_listed_and_filtered(backend: Arc<dyn Backend>) {
     );
 }
 
+/// `purge_finished_before` deletes finished instances last changed before the cutoff, oldest
+/// first and at most `limit` per call, with their inbox; unfinished instances and recently
+/// finished ones stay.
+pub async fn purge_finished_before_keeps_unfinished_and_recent(backend: Arc<dyn Backend>) {
+    let finish = |status| OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(status)),
+        ..empty_commit()
+    };
+    for (id, status) in [
+        ("old-completed", InstanceStatus::Completed),
+        ("old-terminated", InstanceStatus::Terminated),
+        ("old-failed", InstanceStatus::Failed),
+    ] {
+        create(&*backend, id).await;
+        commit_next(&*backend, &finish(status)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    create(&*backend, "old-running").await;
+    commit_next(
+        &*backend,
+        &OrchestrationCommit {
+            history: vec![start_event("flow")],
+            metadata: Some(running(1)),
+            ..empty_commit()
+        },
+    )
+    .await;
+    // The backend's clock: the last change of the last old instance, then 10 s on.
+    let cutoff_ms = metadata(&*backend, "old-running").await.updated_at_ms + 5_000;
+    // A timer that fires after the end stays in the inbox until the purge.
+    backend
+        .send_message(raised("old-completed", "late", Some(cutoff_ms + 60_000)))
+        .await
+        .expect("send");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    create(&*backend, "recent-completed").await;
+    commit_next(&*backend, &finish(InstanceStatus::Completed)).await;
+    create(&*backend, "pending").await;
+
+    assert_eq!(
+        backend
+            .purge_finished_before(cutoff_ms, 2)
+            .await
+            .expect("purge"),
+        ["old-completed", "old-terminated"],
+        "the oldest first, at most the limit"
+    );
+    assert_eq!(
+        backend
+            .purge_finished_before(cutoff_ms, 10)
+            .await
+            .expect("purge"),
+        ["old-failed"]
+    );
+    assert!(
+        backend
+            .purge_finished_before(cutoff_ms, 10)
+            .await
+            .expect("purge")
+            .is_empty()
+    );
+    for gone in ["old-completed", "old-terminated", "old-failed"] {
+        assert_eq!(backend.read_metadata(gone).await.expect("read"), None);
+        assert!(
+            backend
+                .read_history(gone)
+                .await
+                .expect("history")
+                .is_empty()
+        );
+    }
+    let left: Vec<String> = backend
+        .list_instances(&InstanceFilter::all())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|metadata| metadata.instance_id)
+        .collect();
+    assert_eq!(left, ["old-running", "pending", "recent-completed"]);
+    assert_eq!(
+        metadata(&*backend, "old-running").await.history_len,
+        1,
+        "unfinished instances keep their history"
+    );
+    // The purged instance's inbox went with it: only the pending start is handed out.
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let next = fetch(&*backend).await.expect("the pending start");
+    assert_eq!(next.instance.instance_id, "pending");
+    assert_eq!(fetch(&*backend).await, None);
+    // Everything finished is due with a cutoff in the future.
+    let later = metadata(&*backend, "recent-completed").await.updated_at_ms + 1;
+    assert_eq!(
+        backend
+            .purge_finished_before(later, 10)
+            .await
+            .expect("purge"),
+        ["recent-completed"]
+    );
+}
+
+/// Keyset pages (`Client::list_page`) list every instance once, in id order, while instances
+/// are created between pages; a listing of unfinished instances pages the same way and
+/// leaves finished ones out.
+pub async fn pages_neither_repeat_nor_skip_while_instances_are_created(backend: Arc<dyn Backend>) {
+    let client = crate::client::Client::new(Arc::clone(&backend));
+    // Even numbers first; odd ones arrive while the listing pages.
+    for n in (0..30).step_by(2) {
+        create(&*backend, &format!("i-{n:02}")).await;
+    }
+    // Finish two of them.
+    for _ in 0..2 {
+        commit_next(
+            &*backend,
+            &OrchestrationCommit {
+                history: vec![start_event("flow")],
+                metadata: Some(finished(InstanceStatus::Completed)),
+                ..empty_commit()
+            },
+        )
+        .await;
+    }
+    let finished_ids: Vec<String> = backend
+        .list_instances(&InstanceFilter::all().with_statuses(InstanceStatus::FINISHED))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|metadata| metadata.instance_id)
+        .collect();
+    assert_eq!(finished_ids.len(), 2);
+    for unfinished_only in [false, true] {
+        let base = if unfinished_only {
+            InstanceFilter::all().unfinished()
+        } else {
+            InstanceFilter::all()
+        };
+        let mut seen: Vec<String> = Vec::new();
+        // Instances created between pages, with the cursor at the time.
+        let mut created: Vec<(String, String)> = Vec::new();
+        let mut filter = base.clone();
+        let mut pages = 0;
+        loop {
+            let page = client.list_page(&filter, 4).await.expect("page");
+            assert!(page.instances.len() <= 4);
+            seen.extend(page.instances.iter().map(|m| m.instance_id.clone()));
+            pages += 1;
+            let Some(next) = page.next else { break };
+            assert_eq!(Some(&next), seen.last(), "the cursor is the last id");
+            // New instances on both sides of the cursor.
+            let suffix = if unfinished_only { "u" } else { "a" };
+            for n in [pages * 4 - 3, 29 - pages] {
+                let id = format!("i-{n:02}{suffix}");
+                create(&*backend, &id).await;
+                created.push((id, next.clone()));
+            }
+            filter = base.clone().starting_after(next);
+            assert!(pages < 50, "paging does not end");
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(seen, sorted, "in id order, without repeats");
+        for n in (0..30).step_by(2) {
+            let id = format!("i-{n:02}");
+            assert_eq!(
+                seen.contains(&id),
+                !(unfinished_only && finished_ids.contains(&id)),
+                "{id} (unfinished only: {unfinished_only})"
+            );
+        }
+        for (id, cursor) in &created {
+            assert_eq!(
+                seen.contains(id),
+                id > cursor,
+                "{id}, created when the cursor was {cursor}"
+            );
+        }
+    }
+    assert_eq!(
+        client
+            .list_page(&InstanceFilter::all().starting_after("i-99"), 4)
+            .await
+            .expect("page"),
+        crate::metadata::InstancePage::default(),
+        "past the end: an empty last page"
+    );
+}
+
 /// Purge deletes a finished instance whole and refuses one that has not finished.
 pub async fn purge_deletes_finished_instances_only(backend: Arc<dyn Backend>) {
     assert_eq!(
@@ -1395,4 +1719,32 @@ pub async fn patch_markers_round_trip_end_to_end(backend: Arc<dyn Backend>) {
         ]
     );
     assert_eq!(registry.verify_history("i", &history), Ok(()));
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every public test of this module is in `backend_conformance_tests!`, so no backend can
+    /// miss one.
+    #[test]
+    fn the_macro_lists_every_test() {
+        let source = include_str!("conformance.rs");
+        let (head, body) = source
+            .split_once("const LEASE: Duration")
+            .expect("the macro comes before the tests");
+        let listed: std::collections::BTreeSet<&str> = head
+            .lines()
+            .map(str::trim)
+            .filter_map(|line| line.strip_suffix(','))
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+            .collect();
+        let defined: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split('(').next())
+            .collect();
+        assert!(defined.len() > 30, "{defined:?}");
+        assert_eq!(listed, defined);
+    }
 }

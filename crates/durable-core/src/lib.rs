@@ -224,6 +224,9 @@
 //! //             tokio = { ..., features = ["macros", "rt", "test-util"] }
 //! async fn make() -> MyStore { MyStore::open_temporary().await }
 //! durable_core::backend_conformance_tests!(make);
+//! // Or, for a store that needs a server which may be absent (`None` skips the test):
+//! // async fn make(test: &'static str) -> Option<MyStore> { ... }
+//! // durable_core::backend_conformance_tests!(optional: make);
 //! ```
 //!
 //! To check that new orchestration code can take over running instances before deploying
@@ -250,6 +253,7 @@ mod metrics;
 mod payload;
 pub mod registry;
 mod replay;
+pub mod retention;
 pub mod retry;
 pub mod worker;
 
@@ -267,8 +271,11 @@ pub use error::{BackendError, ClientError};
 pub use failure::{Failure, FailureKind};
 pub use history::{Event, HISTORY_FORMAT_VERSION};
 pub use memory::MemoryBackend;
-pub use metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
+pub use metadata::{
+    InstanceFilter, InstanceMetadata, InstancePage, InstanceStatus, ParentInstance,
+};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
+pub use retention::Retention;
 pub use retry::RetryPolicy;
 pub use worker::{Worker, WorkerOptions};

@@ -13,13 +13,47 @@ use durable_core::backend::{ActivityWork, Message, NewInstance, NewMessage, Orch
 use redb::{ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
+use crate::index::{Indexed, StatusIndex};
 use crate::queue::Consumed;
 use crate::schema::{
     self, ACTIVITIES, ACTIVITY_LEASES, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
     ORCHESTRATION_LEASES, StoredActivity, StoredMessage,
 };
 
-pub(crate) type Reply = oneshot::Sender<Result<(), BackendError>>;
+/// Where a write's caller waits for its answer. A reply dropped unanswered answers with an
+/// error, so no caller waits for ever: a permanent one while the writer unwinds from a panic
+/// (the batch may or may not be in the file, and the queues no longer match it).
+pub(crate) struct Reply(Option<oneshot::Sender<Result<(), BackendError>>>);
+
+impl Reply {
+    pub fn new(sender: oneshot::Sender<Result<(), BackendError>>) -> Reply {
+        Reply(Some(sender))
+    }
+
+    /// Answers the caller (who may have stopped waiting; the answer stands either way).
+    pub fn send(mut self, answer: Result<(), BackendError>) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(answer);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let error = if std::thread::panicking() {
+                BackendError::Permanent(
+                    "the store's writer panicked; no more writes are made until the store is \
+                     reopened"
+                        .to_owned(),
+                )
+            } else {
+                BackendError::Transient("the store's writer stopped before answering".to_owned())
+            };
+            let _ = sender.send(Err(error));
+        }
+    }
+}
 
 /// A write waiting for the next group commit.
 pub(crate) enum Op {
@@ -52,17 +86,21 @@ pub(crate) enum Op {
     Flush {
         reply: Reply,
     },
-    /// Persists an instance's attempt count and abandon delay (nobody waits for it).
+    /// Persists an instance's attempt count and abandon delay. A fetch waits for it (with
+    /// `reply`, flushed): the attempt is on disk before the work runs, so work that kills
+    /// the process is still counted, and poisoned. An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
-    /// Persists an activity's attempt count and abandon delay (nobody waits for it).
+    /// Persists an activity's attempt count and abandon delay, as `InstanceAttempts`.
     ActivityAttempts {
         id: u64,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
 }
 
@@ -92,7 +130,12 @@ pub(crate) type Outcome = Result<Vec<Effect>, BackendError>;
 impl Op {
     /// Whether the operation needs its commit to be durable before it is answered.
     pub fn needs_flush(&self) -> bool {
-        matches!(self, Op::Flush { .. })
+        matches!(
+            self,
+            Op::Flush { .. }
+                | Op::InstanceAttempts { reply: Some(_), .. }
+                | Op::ActivityAttempts { reply: Some(_), .. }
+        )
     }
 
     /// Takes the reply channel, if someone waits for this operation.
@@ -104,7 +147,7 @@ impl Op {
             | Op::AckActivity { reply, .. }
             | Op::Purge { reply, .. }
             | Op::Flush { reply } => Some(reply),
-            Op::InstanceAttempts { .. } | Op::ActivityAttempts { .. } => None,
+            Op::InstanceAttempts { reply, .. } | Op::ActivityAttempts { reply, .. } => reply,
         }
     }
 }
@@ -132,6 +175,7 @@ pub(crate) struct Tables<'txn> {
     activities: Table<'txn, u64, &'static [u8]>,
     orchestration_leases: Table<'txn, &'static str, (u32, u64)>,
     activity_leases: Table<'txn, u64, (u32, u64)>,
+    index: StatusIndex<'txn>,
 }
 
 /// Writes a batch; `ids` hands out message and work item ids in commit order. `valid_lease`
@@ -154,6 +198,7 @@ impl<'txn> Tables<'txn> {
             activities: txn.open_table(ACTIVITIES)?,
             orchestration_leases: txn.open_table(ORCHESTRATION_LEASES)?,
             activity_leases: txn.open_table(ACTIVITY_LEASES)?,
+            index: StatusIndex::open(txn)?,
         })
     }
 
@@ -171,16 +216,25 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    fn put_metadata(&mut self, metadata: &durable_core::InstanceMetadata) -> Result<(), Fatal> {
+    /// Writes an instance's metadata; `before` is where its stored row is indexed (`None`
+    /// for a new instance).
+    fn put_metadata(
+        &mut self,
+        metadata: &durable_core::InstanceMetadata,
+        before: Option<Indexed>,
+    ) -> Result<(), Fatal> {
         let bytes = schema::encode(metadata).map_err(Fatal)?;
         self.instances
             .insert(metadata.instance_id.as_str(), bytes.as_slice())?;
+        self.index
+            .update(&metadata.instance_id, before, Some(Indexed::of(metadata)))?;
         Ok(())
     }
 
-    /// Deletes an instance's rows: metadata, history, inbox, attempt count.
-    fn delete_instance(&mut self, instance_id: &str) -> Result<(), Fatal> {
+    /// Deletes an instance's rows: metadata, history, inbox, attempt count, index entry.
+    fn delete_instance(&mut self, instance_id: &str, indexed: Indexed) -> Result<(), Fatal> {
         self.instances.remove(instance_id)?;
+        self.index.update(instance_id, Some(indexed), None)?;
         self.clear_history(instance_id)?;
         self.inbox
             .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
@@ -266,6 +320,7 @@ impl<'a> Batch<'a> {
                 instance_id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.instances.get(instance_id.as_str())?.is_some() {
                     tables
@@ -278,6 +333,7 @@ impl<'a> Batch<'a> {
                 id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.activities.get(*id)?.is_some() {
                     tables
@@ -338,12 +394,12 @@ impl<'a> Batch<'a> {
             if !new.may_replace(&existing) {
                 return Ok(Err(BackendError::InstanceExists(new.instance_id.clone())));
             }
-            tables.delete_instance(&new.instance_id)?;
+            tables.delete_instance(&new.instance_id, Indexed::of(&existing))?;
             self.removed.insert(new.instance_id.clone());
             effects.push(Effect::RemoveInstance(new.instance_id.clone()));
         }
         let incarnation = (self.next_id)();
-        tables.put_metadata(&new.metadata(self.now_ms, incarnation))?;
+        tables.put_metadata(&new.metadata(self.now_ms, incarnation), None)?;
         self.enqueue(tables, &new.start_message(), effects)?;
         Ok(Ok(()))
     }
@@ -355,7 +411,7 @@ impl<'a> Batch<'a> {
         if !metadata.status.is_terminal() {
             return Ok(Err(BackendError::InstanceActive(instance_id.to_owned())));
         }
-        tables.delete_instance(instance_id)?;
+        tables.delete_instance(instance_id, Indexed::of(&metadata))?;
         self.removed.insert(instance_id.to_owned());
         Ok(Ok(vec![Effect::RemoveInstance(instance_id.to_owned())]))
     }
@@ -374,6 +430,7 @@ impl<'a> Batch<'a> {
                 token,
             }));
         };
+        let before = Indexed::of(&metadata);
         for &id in &consumed.message_ids {
             tables.inbox.remove((instance_id, id))?;
         }
@@ -405,7 +462,7 @@ impl<'a> Batch<'a> {
                 metadata.history_len += 1;
             }
             metadata.updated_at_ms = self.now_ms;
-            tables.put_metadata(&metadata)?;
+            tables.put_metadata(&metadata, Some(before))?;
         }
         for work in &commit.activities {
             let id = (self.next_id)();

@@ -1,5 +1,6 @@
 //! `RedbBackend`: the `Backend` trait on one redb file.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use crate::error::OpenError;
 use crate::lock::LockFile;
 use crate::options::{Durability, RedbOptions};
 use crate::queue::{Queues, millis};
-use crate::schema::{self, HISTORY, INSTANCES};
+use crate::schema::{self, FINISHED, HISTORY, INSTANCES, UNFINISHED};
 use crate::stats::{Counters, WriteStats};
 use crate::writer::{self, Pending};
 
@@ -53,6 +54,8 @@ pub(crate) struct Inner {
     orchestration_ready: Notify,
     activity_ready: Notify,
     instance_changed: Notify,
+    #[cfg(any(test, feature = "testing"))]
+    pub testing: crate::testing::Hooks,
     // Dropped after `db` (fields drop in order): the file is unlocked once it is closed.
     _lock: LockFile,
     _temporary: Option<tempfile::TempDir>,
@@ -108,6 +111,25 @@ impl Inner {
             Durability::Relaxed { flush_interval } => {
                 asked || self.last_flush().elapsed() >= flush_interval
             }
+        }
+    }
+
+    /// The error of a write whose reply was dropped unanswered, or of a fetch once the
+    /// writer has stopped.
+    pub fn writer_stopped(&self) -> BackendError {
+        match self.pending().failed() {
+            Some(detail) => BackendError::Permanent(detail.to_owned()),
+            None => {
+                BackendError::Transient("the store's writer stopped before answering".to_owned())
+            }
+        }
+    }
+
+    /// Fails when the writer has stopped: work handed out then could never be acknowledged.
+    fn check_writing(&self) -> Result<(), BackendError> {
+        match self.pending().failed() {
+            Some(detail) => Err(BackendError::Permanent(detail.to_owned())),
+            None => Ok(()),
         }
     }
 
@@ -225,6 +247,8 @@ impl RedbBackend {
                 orchestration_ready: Notify::new(),
                 activity_ready: Notify::new(),
                 instance_changed: Notify::new(),
+                #[cfg(any(test, feature = "testing"))]
+                testing: crate::testing::Hooks::default(),
                 _lock: parts.lock,
                 _temporary: temporary,
             }),
@@ -255,12 +279,16 @@ impl RedbBackend {
     /// Queues a write and waits for the group commit that carries it.
     async fn write(&self, op: impl FnOnce(crate::batch::Reply) -> Op) -> Result<(), BackendError> {
         let (reply, answer) = oneshot::channel();
-        writer::submit(&self.inner, op(reply));
-        answer.await.unwrap_or_else(|_| {
-            Err(BackendError::Transient(
-                "the store's writer stopped before answering".to_owned(),
-            ))
-        })
+        writer::submit(&self.inner, op(crate::batch::Reply::new(reply)));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(self.inner.writer_stopped()))
+    }
+
+    /// Makes the writer panic in its next batch, before the commit, as a bug would.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn panic_in_next_commit(&self) {
+        self.inner.testing.arm_panic();
     }
 }
 
@@ -272,6 +300,10 @@ impl Backend for RedbBackend {
 
     async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
         self.write(|reply| Op::Send { message, reply }).await
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
     }
 
     async fn read_metadata(
@@ -305,23 +337,105 @@ impl Backend for RedbBackend {
         let table = txn.open_table(INSTANCES).map_err(store_error)?;
         let prefix = filter.instance_id_prefix.as_deref().unwrap_or("");
         let limit = filter.limit.unwrap_or(usize::MAX);
+        // Start at the prefix, or after the cursor if that is further on.
+        let start = match filter.after.as_deref() {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         let mut found = Vec::new();
-        for row in table.range(prefix..).map_err(store_error)? {
-            if found.len() >= limit {
-                break;
+        let mut take = |instance_id: &str, bytes: &[u8]| -> Result<bool, BackendError> {
+            if found.len() >= limit || !instance_id.starts_with(prefix) {
+                return Ok(false);
             }
-            let (key, value) = row.map_err(store_error)?;
-            let instance_id = key.value();
-            if !instance_id.starts_with(prefix) {
-                break;
-            }
-            let metadata = schema::decode_metadata(value.value(), instance_id)
-                .map_err(BackendError::Permanent)?;
+            let metadata =
+                schema::decode_metadata(bytes, instance_id).map_err(BackendError::Permanent)?;
             if filter.matches(&metadata) {
                 found.push(metadata);
             }
+            Ok(true)
+        };
+        if filter.is_unfinished_only() {
+            // The unfinished index: finished instances are never read.
+            let unfinished = txn.open_table(UNFINISHED).map_err(store_error)?;
+            for row in unfinished
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(store_error)?
+            {
+                let (key, ()) = row.map_err(store_error).map(|(k, v)| (k, v.value()))?;
+                let instance_id = key.value();
+                let Some(bytes) = table.get(instance_id).map_err(store_error)? else {
+                    return Err(BackendError::Permanent(format!(
+                        "store is corrupt: instance '{instance_id}' is indexed as unfinished \
+                         but has no metadata"
+                    )));
+                };
+                if !take(instance_id, bytes.value())? {
+                    break;
+                }
+            }
+        } else {
+            for row in table
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(store_error)?
+            {
+                let (key, value) = row.map_err(store_error)?;
+                if !take(key.value(), value.value())? {
+                    break;
+                }
+            }
         }
         Ok(found)
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let due: Vec<String> = {
+            let txn = self.inner.db.begin_read().map_err(store_error)?;
+            let finished = txn.open_table(FINISHED).map_err(store_error)?;
+            let mut due = Vec::new();
+            for row in finished
+                .range((0, "")..(cutoff_ms, ""))
+                .map_err(store_error)?
+                .take(limit)
+            {
+                let (key, _) = row.map_err(store_error)?;
+                due.push(key.value().1.to_owned());
+            }
+            due
+        };
+        // Submitted together, so one group commit usually carries the whole batch.
+        let answers: Vec<_> = due
+            .into_iter()
+            .map(|instance_id| {
+                let (reply, answer) = oneshot::channel();
+                writer::submit(
+                    &self.inner,
+                    Op::Purge {
+                        instance_id: instance_id.clone(),
+                        reply: crate::batch::Reply::new(reply),
+                    },
+                );
+                (instance_id, answer)
+            })
+            .collect();
+        let mut purged = Vec::new();
+        for (instance_id, answer) in answers {
+            match answer.await {
+                Ok(Ok(())) => purged.push(instance_id),
+                // Purged or replaced by a new instance meanwhile.
+                Ok(Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_))) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(BackendError::Transient(
+                        "the store's writer stopped before answering".to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(purged)
     }
 
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {
@@ -360,6 +474,7 @@ impl Backend for RedbBackend {
         wait: Duration,
     ) -> Result<Option<OrchestrationItem>, BackendError> {
         let inner = &self.inner;
+        inner.check_writing()?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -373,14 +488,20 @@ impl Backend for RedbBackend {
             let Some((leased, now_ms)) = leased else {
                 return Ok(None);
             };
-            writer::submit_lazily(
-                inner,
-                Op::InstanceAttempts {
+            let recorded = self
+                .write(|reply| Op::InstanceAttempts {
                     instance_id: leased.instance_id.clone(),
                     attempts: leased.lease.attempt,
                     not_before_ms: leased.not_before_ms,
-                },
-            );
+                    reply: Some(reply),
+                })
+                .await;
+            if let Err(error) = recorded {
+                inner
+                    .queues()
+                    .drop_instance_lease(&leased.instance_id, leased.lease.token);
+                return Err(error);
+            }
             match inner.read_metadata(&leased.instance_id) {
                 Ok(Some(instance)) => {
                     return Ok(Some(OrchestrationItem {
@@ -440,6 +561,7 @@ impl Backend for RedbBackend {
                 instance_id: instance_id.to_owned(),
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();
@@ -465,6 +587,7 @@ impl Backend for RedbBackend {
         wait: Duration,
     ) -> Result<Option<ActivityItem>, BackendError> {
         let inner = &self.inner;
+        inner.check_writing()?;
         let leased = inner
             .wait_for(&inner.activity_ready, wait, |queues, now_ms| {
                 queues.lease_activity(now_ms, lease_for, inner.next_id())
@@ -473,14 +596,21 @@ impl Backend for RedbBackend {
         let Some(leased) = leased else {
             return Ok(None);
         };
-        writer::submit_lazily(
-            inner,
-            Op::ActivityAttempts {
+        let recorded = self
+            .write(|reply| Op::ActivityAttempts {
                 id: leased.id,
                 attempts: leased.lease.attempt,
                 not_before_ms: 0,
-            },
-        );
+                reply: Some(reply),
+            })
+            .await;
+        if let Err(error) = recorded {
+            // Handed out again at once, its attempt still counted in memory.
+            let _ = inner
+                .queues()
+                .abandon_activity(leased.id, leased.lease.token, 0);
+            return Err(error);
+        }
         Ok(Some(ActivityItem {
             id: leased.id,
             work: leased.work,
@@ -522,6 +652,7 @@ impl Backend for RedbBackend {
                 id,
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();

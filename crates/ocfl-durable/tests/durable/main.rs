@@ -4,4 +4,5 @@ mod commit;
 mod crash;
 mod failures;
 mod golden;
+mod retention;
 mod support;
