@@ -3,6 +3,7 @@
 mod commit;
 mod crash;
 mod failures;
+mod golden;
 mod retention;
 mod lease_loss;
 mod support;
