@@ -14,7 +14,8 @@ use chrono::DateTime;
 use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use ocfl_core::inventory::User;
+use ocfl_core::inventory::{Inventory, State, User};
+use ocfl_core::version_num::VersionNum;
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{Environment, ProgressEvent};
 use crate::refusal::{ActivityError, Refusal, RefusalKind};
-use crate::request::{Command, Verify};
+use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
 
 /// Refuses an existing object that is already invalid, then reads the source into a stage blob.
@@ -234,14 +235,31 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         None
     };
     let meter = StagingMeter::new(env, &input.run);
-    let stage = Stage::from_directory_with(
-        Path::new(&command.source),
-        &options,
-        spool.as_ref(),
-        &|files, bytes| meter.add(files, bytes),
-    )?;
+    let (stage, source) = match &command.edits {
+        None => (
+            Stage::from_directory_with(
+                Path::new(&command.source),
+                &options,
+                spool.as_ref(),
+                &|files, bytes| meter.add(files, bytes),
+            )?,
+            command.source.as_str(),
+        ),
+        Some(edits) => {
+            let base = base.as_ref().map(|b| &b.inventory);
+            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
+            let stage = Stage::from_edits(
+                &state,
+                Path::new(&object_path),
+                &edits.edits(),
+                &options,
+            )
+            .map_err(|e| ActivityError::from(e).context(&object))?;
+            (stage, object_path.as_str())
+        }
+    };
     let blob = env.blobs.put_with(&input.run, |out| {
-        stage_form::encode(&stage, &command.source, out)
+        stage_form::encode(&stage, source, out)
     })?;
     let staged = StageRef {
         blob,
@@ -256,6 +274,44 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// The state `edits` start from: the head's of `base` (none for an object not created yet),
+/// or for a revert the named version's.
+fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, ActivityError> {
+    let version = match edits {
+        EditsForm::Revert { version } => Some(version),
+        _ => None,
+    };
+    let Some(base) = base else {
+        return match version {
+            None => Ok(State::new()),
+            Some(_) => Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is no version to revert to".to_owned(),
+            )),
+        };
+    };
+    let Some(version) = version else {
+        return Ok(base
+            .versions
+            .get(&base.head)
+            .map(|v| v.state.clone())
+            .unwrap_or_default());
+    };
+    let number = VersionNum::parse(version)
+        .map_err(|e| ActivityError::refused(RefusalKind::Plan, format!("version {version:?}: {e}")))?
+        .number();
+    base.versions
+        .iter()
+        .find(|(v, _)| v.number() == number)
+        .map(|(_, v)| v.state.clone())
+        .ok_or_else(|| {
+            ActivityError::refused(
+                RefusalKind::Plan,
+                format!("has no version {version} (head is {})", base.head),
+            )
+        })
 }
 
 fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {

@@ -82,7 +82,8 @@ mod status;
 
 pub use env::{EnvError, Environment, ProgressEvent, ProgressSink};
 pub use refusal::{Refusal, RefusalKind};
-pub use request::{CommitRequest, Tuning, Verify};
+pub use request::{CommitRequest, Edits, Tuning, Verify};
+pub use ocfl_plan::stage::Edit;
 pub use service::{
     CommitError, CommitOutcome, RunInfo, RunState, ServiceOptions, Submitted, UpdateService,
     check_request, register, registry,
