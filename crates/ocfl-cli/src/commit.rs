@@ -34,7 +34,10 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
 
 /// The edits of `--remove`, `--move` and `--add`, in the order they apply.
 fn edits(args: &CommitArgs) -> Vec<Edit> {
-    let removes = args.remove.iter().map(|path| Edit::Remove { path: path.clone() });
+    let removes = args
+        .remove
+        .iter()
+        .map(|path| Edit::Remove { path: path.clone() });
     let moves = args.moves.chunks_exact(2).map(|pair| Edit::Move {
         from: pair[0].clone(),
         to: pair[1].clone(),
@@ -127,11 +130,7 @@ async fn submit_and_wait(
     if submitted.resumed {
         display.note(&format!("Resuming the interrupted run {}", submitted.run));
     }
-    display.watch(
-        &submitted.run,
-        resumed.as_ref(),
-        &staging_label(request),
-    );
+    display.watch(&submitted.run, resumed.as_ref(), &staging_label(request));
     Ok(service.wait_submitted(&submitted).await?)
 }
 

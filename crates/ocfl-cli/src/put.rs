@@ -37,8 +37,7 @@ pub fn run(global: &GlobalArgs, args: &PutArgs) -> Result<ExitCode> {
     let outcome = submit(global, root, request, false);
     // Kept while the run may still need it: an interrupted run resumes from this file.
     if outcome.is_ok() {
-        std::fs::remove_file(&kept)
-            .with_context(|| format!("removing {}", kept.display()))?;
+        std::fs::remove_file(&kept).with_context(|| format!("removing {}", kept.display()))?;
         let _ = std::fs::remove_dir(&dir);
     }
     outcome

@@ -15,8 +15,8 @@ use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
-use ocfl_core::version_num::VersionNum;
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
+use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -248,19 +248,15 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         Some(edits) => {
             let base = base.as_ref().map(|b| &b.inventory);
             let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
-            let stage = Stage::from_edits(
-                &state,
-                Path::new(&object_path),
-                &edits.edits(),
-                &options,
-            )
-            .map_err(|e| ActivityError::from(e).context(&object))?;
+            let stage =
+                Stage::from_edits(&state, Path::new(&object_path), &edits.edits(), &options)
+                    .map_err(|e| ActivityError::from(e).context(&object))?;
             (stage, object_path.as_str())
         }
     };
-    let blob = env.blobs.put_with(&input.run, |out| {
-        stage_form::encode(&stage, source, out)
-    })?;
+    let blob = env
+        .blobs
+        .put_with(&input.run, |out| stage_form::encode(&stage, source, out))?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -300,7 +296,9 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
             .unwrap_or_default());
     };
     let number = VersionNum::parse(version)
-        .map_err(|e| ActivityError::refused(RefusalKind::Plan, format!("version {version:?}: {e}")))?
+        .map_err(|e| {
+            ActivityError::refused(RefusalKind::Plan, format!("version {version:?}: {e}"))
+        })?
         .number();
     base.versions
         .iter()

@@ -234,7 +234,9 @@ impl EditsForm {
         let EditsForm::Changes { add, remove, moves } = self else {
             return Vec::new();
         };
-        let removes = remove.iter().map(|path| Edit::Remove { path: path.clone() });
+        let removes = remove
+            .iter()
+            .map(|path| Edit::Remove { path: path.clone() });
         let moves = moves.iter().map(|(from, to)| Edit::Move {
             from: from.clone(),
             to: to.clone(),

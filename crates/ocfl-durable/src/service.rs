@@ -44,7 +44,8 @@ use tokio::time::Instant;
 use crate::env::{Environment, canonical_root};
 use crate::orchestration::{OBJECT_LOCK, RESUME_EVENT, UPDATE_OBJECT};
 use crate::request::{
-    Command, CommitRequest, Edits, EditsForm, RunInput, Tuning, command_key, lock_id, object_key, run_prefix,
+    Command, CommitRequest, Edits, EditsForm, RunInput, Tuning, command_key, lock_id, object_key,
+    run_prefix,
 };
 use crate::status::{Phase, Progress, RunReport};
 
@@ -725,7 +726,11 @@ fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
         CommitError::InvalidRequest(format!("invalid object id {:?}: {e}", request.object_id))
     })?;
     if let Some(edits) = &request.edits {
-        return Ok(Command::new(request, String::new(), Some(edits_form(edits)?)));
+        return Ok(Command::new(
+            request,
+            String::new(),
+            Some(edits_form(edits)?),
+        ));
     }
     let source = std::fs::canonicalize(&request.source).map_err(|e| {
         CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
@@ -751,9 +756,8 @@ fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
 fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
     let changes = match edits {
         Edits::Revert(version) => {
-            VersionNum::parse(version).map_err(|e| {
-                CommitError::InvalidRequest(format!("version {version:?}: {e}"))
-            })?;
+            VersionNum::parse(version)
+                .map_err(|e| CommitError::InvalidRequest(format!("version {version:?}: {e}")))?;
             return Ok(EditsForm::Revert {
                 version: version.clone(),
             });
@@ -793,7 +797,8 @@ fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
 
 /// `source` as an absolute UTF-8 path: its parent directory canonical, its own name kept.
 fn absolute_source(source: &Path) -> Result<String, CommitError> {
-    let refuse = |why: String| CommitError::InvalidRequest(format!("source {}: {why}", source.display()));
+    let refuse =
+        |why: String| CommitError::InvalidRequest(format!("source {}: {why}", source.display()));
     std::fs::symlink_metadata(source).map_err(|e| refuse(e.to_string()))?;
     let absolute = match (source.parent(), source.file_name()) {
         (Some(parent), Some(name)) => {

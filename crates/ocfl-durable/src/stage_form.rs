@@ -56,16 +56,11 @@ struct FilesOut<'a>(&'a Stage, &'a Path);
 
 impl Serialize for FilesOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.0
-                .files()
-                .iter()
-                .map(|(logical, file)| FileOut {
-                    logical,
-                    file,
-                    source: self.1,
-                }),
-        )
+        serializer.collect_seq(self.0.files().iter().map(|(logical, file)| FileOut {
+            logical,
+            file,
+            source: self.1,
+        }))
     }
 }
 
