@@ -31,18 +31,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode> {
             false => Store::open_existing(global, &work).await?,
         };
         if let Some(store) = &store {
-            let busy = store
-                .service()?
-                .runs(false)
-                .await?
-                .into_iter()
-                .find(|info| info.object_id == args.id);
-            if let Some(info) = busy {
+            if let Some(run) = store.service()?.active_run(&args.id).await? {
                 bail!(
-                    "object {}: run {} is updating it ({:?}); refusing to roll back until it is done (`ocfl resume`) ",
-                    args.id,
-                    info.run,
-                    info.state
+                    "object {}: run {run} is updating it (busy); refusing to roll back until it is done (`ocfl resume`)",
+                    args.id
                 );
             }
         }

@@ -583,6 +583,27 @@ impl UpdateService {
         Ok(())
     }
 
+    /// The run holding object `object_id` (one that is active, or submitted and waiting to
+    /// start), if any: what an operation outside the engine, such as a rollback, must not
+    /// run beside.
+    pub async fn active_run(&self, object_id: &str) -> Result<Option<String>, CommitError> {
+        let lock = lock_id(&object_key(&self.root, object_id));
+        let Some(holder) = self.client.metadata(&lock).await? else {
+            return Ok(None);
+        };
+        if holder.status.is_terminal() {
+            return Ok(None);
+        }
+        let run = serde_json::from_str::<RunInput>(&holder.input).map_or(lock, |held| held.run);
+        if let Some(run_meta) = self.client.metadata(&run).await?
+            && run_meta.status.is_terminal()
+        {
+            // Finished: its lock finishes in its next episode.
+            return Ok(None);
+        }
+        Ok(Some(run))
+    }
+
     /// The runs of this storage root, oldest first: unfinished ones, or with `all` every one.
     pub async fn runs(&self, all: bool) -> Result<Vec<RunInfo>, CommitError> {
         let root = self.root.display().to_string();
