@@ -105,7 +105,12 @@ fn add_remove_and_move_change_only_the_named_files() {
     root.assert_holds(ID, &expected);
     // Only the added bytes were copied: v2 holds two content files.
     let content = object_dir(&root).join("v2/content");
-    assert_eq!(read_tree(&content).len(), 2, "{:?}", read_tree(&content).keys());
+    assert_eq!(
+        read_tree(&content).len(),
+        2,
+        "{:?}",
+        read_tree(&content).keys()
+    );
     validate_with_peers(&root);
 }
 
@@ -188,11 +193,27 @@ fn refusals_leave_the_root_unchanged() {
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["revert", "ark:/no/such", "v1"], 1, "not found"),
         (vec!["revert", ID, "v7"], 1, "no version v7"),
-        (vec!["commit", ID, "--add", file, "../outside"], 1, "outside"),
+        (
+            vec!["commit", ID, "--add", file, "../outside"],
+            1,
+            "outside",
+        ),
         (vec!["commit", ID, "--add", file, "a//b"], 1, "a//b"),
-        (vec!["commit", ID, "--remove", "no/such/file"], 1, "no/such/file"),
-        (vec!["commit", ID, "--move", "readme.txt", "data/a.txt"], 1, "data/a.txt"),
-        (vec!["commit", ID, "--add", link, "linked.txt"], 1, "symbolic link"),
+        (
+            vec!["commit", ID, "--remove", "no/such/file"],
+            1,
+            "no/such/file",
+        ),
+        (
+            vec!["commit", ID, "--move", "readme.txt", "data/a.txt"],
+            1,
+            "data/a.txt",
+        ),
+        (
+            vec!["commit", ID, "--add", link, "linked.txt"],
+            1,
+            "symbolic link",
+        ),
         (vec!["commit", ID, "--add", file], 2, "DEST"),
         (vec!["commit", ID], 2, "SRC_DIR"),
         (vec!["rollback", ID, "v1"], 2, "--yes"),
@@ -213,7 +234,14 @@ fn refusals_leave_the_root_unchanged() {
     // Links are staged with --follow-symlinks.
     let line = edit(
         &root,
-        &["commit", ID, "--add", link, "linked.txt", "--follow-symlinks"],
+        &[
+            "commit",
+            ID,
+            "--add",
+            link,
+            "linked.txt",
+            "--follow-symlinks",
+        ],
     );
     assert_eq!(line["version"], "v2");
     // A change that leaves the state as it is writes nothing.
@@ -284,7 +312,11 @@ fn a_busy_object_refuses_edits_and_rollback_naming_the_run() {
         }
     });
     let joined = edit(&root, &["revert", ID, "v1"]);
-    assert_eq!(joined["run"], active.as_str(), "the same command joins its run");
+    assert_eq!(
+        joined["run"],
+        active.as_str(),
+        "the same command joins its run"
+    );
     assert_eq!(joined["version"], "v3");
     let runs = root.ocfl(&["runs", "--all", "--json"]);
     assert!(stdout(ok(&runs)).contains(&active));
@@ -365,4 +397,3 @@ fn rollback_finishes_an_interrupted_rollback() {
         validate_with_peers(&root);
     }
 }
-

@@ -168,6 +168,33 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_stage_keeps_each_added_file_s_own_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("added"), b"added").expect("write");
+        let mut state = ocfl_core::inventory::State::new();
+        state.insert(
+            Digest::new("ab"),
+            vec![LogicalPath::new("kept/file").expect("path")],
+        );
+        let edits = [ocfl_plan::stage::Edit::Add {
+            source: dir.path().join("added"),
+            dest: "new/name".into(),
+        }];
+        let stage = Stage::from_edits(
+            &state,
+            Path::new("/root/object"),
+            &edits,
+            &StageOptions::default(),
+        )
+        .expect("stage");
+        let mut bytes = Vec::new();
+        encode(&stage, "/root/object", &mut bytes).expect("encode");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert_eq!(text.matches("\"src\"").count(), 1, "{text}");
+        assert_eq!(decode(&mut bytes.as_slice()).expect("decode"), stage);
+    }
+
+    #[test]
     fn garbage_is_refused_not_retried() {
         assert!(matches!(
             decode(&mut b"{not json".as_slice()),
