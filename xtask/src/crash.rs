@@ -70,7 +70,7 @@ fn workspace() -> anyhow::Result<&'static Path> {
 
 /// `cargo test -p PACKAGE --test TEST [--release] --`, from the workspace root: the caller
 /// adds the test binary's arguments and environment.
-fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Command> {
+pub(crate) fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Command> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -84,7 +84,7 @@ fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Comman
 }
 
 /// Runs `command` (from [`cargo_test`]); its success is the loop's.
-fn run_cargo_test(mut command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_cargo_test(mut command: Command) -> anyhow::Result<ExitCode> {
     let status = command.status().context("running cargo test")?;
     Ok(if status.success() {
         ExitCode::SUCCESS

@@ -9,12 +9,14 @@
 //! - `crash engine`: the durable-redb crash test over many seeds.
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.
+//! - `interop`: the full interop matrix against ocfl-py and rocfl.
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod conformance;
 mod crash;
+mod interop;
 
 use std::process::ExitCode;
 
@@ -24,9 +26,10 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("crash") => crash::run(&args[1..]),
+        Some("interop") => interop::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit | interop> [options]"
             );
             return ExitCode::from(2);
         }

@@ -116,7 +116,7 @@ pub enum Command {
     ///
     /// The directory must not exist or be empty. The root declares the OCFL specification
     /// version and records its storage layout (how object ids map to directories) in
-    /// ocfl_layout.json and extensions/<layout>/config.json.
+    /// ocfl_layout.json and, for a layout with parameters, extensions/<layout>/config.json.
     #[command(after_help = "Examples:\n  \
         ocfl --root /archive init\n  \
         ocfl --root /archive init --layout 0002-flat-direct-storage-layout --spec 1.0\n  \

@@ -1,5 +1,6 @@
 //! Creating a storage root: the conformance declaration `0=ocfl_<version>` and, when a
-//! layout is chosen, `ocfl_layout.json` with the extension's `config.json`.
+//! layout is chosen, `ocfl_layout.json` with the extension's `config.json` (for an extension with
+//! parameters).
 //!
 //! ```
 //! use ocfl_core::init::{InitOptions, init_storage_root};

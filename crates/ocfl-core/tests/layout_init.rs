@@ -96,10 +96,13 @@ fn every_layout_reads_back_as_written() {
         };
         init_storage_root(&storage, &options).expect("init");
         assert_eq!(storage.read("0=ocfl_1.0").expect("read"), b"ocfl_1.0\n");
-        assert_eq!(
-            storage.read(&config_path(layout.name())).expect("config"),
-            layout.config_json()
-        );
+        match layout.config_file() {
+            Some(config) => assert_eq!(
+                storage.read(&config_path(layout.name())).expect("config"),
+                config
+            ),
+            None => assert_eq!(names(&storage, ""), ["0=ocfl_1.0", LAYOUT_FILE]),
+        }
         assert_eq!(
             Layout::read_from_root(&storage).expect("read layout"),
             Some(layout.clone()),
@@ -107,6 +110,41 @@ fn every_layout_reads_back_as_written() {
             layout.name()
         );
     }
+}
+
+/// Layout 0002 has no parameters, and ocfl-py 2.1 cannot open a root whose 0002 layout has a
+/// `config.json` (it iterates over the parameters the extension does not have): such a root
+/// gets `ocfl_layout.json` alone, which the extension allows and every reader accepts.
+#[test]
+fn a_layout_without_parameters_gets_no_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = LocalStorage::new(dir.path());
+    let flat = Layout::from_config(FlatDirect::NAME, None).expect("0002");
+    let options = InitOptions {
+        spec_version: SpecVersion::V1_1,
+        layout: Some(flat.clone()),
+    };
+    init_storage_root(&storage, &options).expect("init");
+    assert_eq!(names(&storage, ""), ["0=ocfl_1.1", LAYOUT_FILE]);
+    assert_eq!(flat.config_file(), None);
+    assert_eq!(
+        Layout::read_from_root(&storage).expect("read layout"),
+        Some(flat)
+    );
+    // A config.json naming the extension, as earlier releases wrote it, still reads.
+    storage
+        .create_dir(&format!("extensions/{}", FlatDirect::NAME))
+        .expect("mkdir");
+    storage
+        .write_atomic(
+            &config_path(FlatDirect::NAME),
+            br#"{"extensionName": "0002-flat-direct-storage-layout"}"#,
+        )
+        .expect("write");
+    assert!(matches!(
+        Layout::read_from_root(&storage),
+        Ok(Some(Layout::FlatDirect(_)))
+    ));
 }
 
 #[test]

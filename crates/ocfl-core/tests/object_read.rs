@@ -699,6 +699,74 @@ fn purge_falls_back_to_the_extensions_directory_across_filesystems() {
     assert!(!root.path().join("extensions/ocfl-purge").exists());
 }
 
+/// An object as ocfl-java writes one whose logical paths hold backslashes (kept unchanged in
+/// content paths: `/` is the only separator in OCFL), with colons, a leading dash and `%2F`
+/// beside them: the root validates and every file reads back by its logical path.
+#[test]
+fn names_with_backslashes_colons_and_dashes_validate_and_read() {
+    use ocfl_core::digest::DigestAlgorithm;
+
+    let root = TestRoot::new();
+    let id = "info:ocfl-java-names";
+    let relative = Layout::default_layout().map_object_id(id).expect("map id");
+    let object = root.path().join(&relative);
+    let files: [(&str, &[u8]); 4] = [
+        ("backslash\\path\\file", b"backslashes"),
+        ("c:colon", b"colon"),
+        ("-leading-dash", b"dash"),
+        ("percent%2Fslash", b"percent"),
+    ];
+    let mut manifest = serde_json::Map::new();
+    let mut state = serde_json::Map::new();
+    for (path, bytes) in files {
+        let content = object.join("v1/content").join(path);
+        fs::create_dir_all(content.parent().expect("parent")).expect("mkdir");
+        fs::write(&content, bytes).expect("write content");
+        let digest = DigestAlgorithm::Sha512.digest_bytes(bytes).to_string();
+        manifest.insert(
+            digest.clone(),
+            serde_json::json!([format!("v1/content/{path}")]),
+        );
+        state.insert(digest, serde_json::json!([path]));
+    }
+    let inventory = serde_json::json!({
+        "id": id,
+        "type": "https://ocfl.io/1.1/spec/#inventory",
+        "digestAlgorithm": "sha512",
+        "head": "v1",
+        "contentDirectory": "content",
+        "manifest": manifest,
+        "versions": {"v1": {
+            "created": "2024-01-01T00:00:00Z",
+            "message": "written as ocfl-java writes it",
+            "user": {"name": "ocfl-java", "address": "mailto:ocfl-java@example.org"},
+            "state": state,
+        }},
+    });
+    let text = serde_json::to_string_pretty(&inventory).expect("JSON");
+    let sidecar = format!(
+        "{}  inventory.json\n",
+        DigestAlgorithm::Sha512.digest_bytes(text.as_bytes())
+    );
+    for dir in [object.clone(), object.join("v1")] {
+        fs::write(dir.join("inventory.json"), &text).expect("write inventory");
+        fs::write(dir.join("inventory.json.sha512"), &sidecar).expect("write sidecar");
+    }
+    fs::write(object.join("0=ocfl_object_1.1"), "ocfl_object_1.1\n").expect("declaration");
+
+    let report = validate_storage_root(&root.storage(), &ValidationOptions::default());
+    assert!(report.is_valid(), "{report:?}");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("open root");
+    let opened = storage_root.open_object(id).expect("open object");
+    for (path, bytes) in files {
+        let file = opened.file(None, path).expect("file by logical path");
+        let mut read = Vec::new();
+        opened.copy_file(&file, &mut read).expect("read");
+        assert_eq!(read, bytes, "{path}");
+    }
+}
+
 #[test]
 fn a_purge_flushes_the_move_out_of_the_root() {
     let root = TestRoot::new();

@@ -344,6 +344,7 @@ fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityE
         Some(text) => Some(SpecVersion::parse(text).ok_or_else(|| {
             ActivityError::refused(RefusalKind::Plan, format!("unknown OCFL version {text}"))
         })?),
+        None if base.is_none() => Some(env.root_spec_version()?),
         None => None,
     };
     options.digest_algorithm = command

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ocfl_core::SpecVersion;
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join, parent};
@@ -208,17 +209,28 @@ impl Environment {
         }
     }
 
-    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
-    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+    /// The storage root, its declaration and layout read.
+    fn open_root(&self) -> Result<StorageRoot<'_>, ActivityError> {
         // Opening the root checks its declaration too: a directory that is not a storage
         // root, or one declaring a specification version we do not know (a newer one), is
         // refused before anything is written into it.
-        let root = StorageRoot::open(self.storage()).map_err(|e| {
+        StorageRoot::open(self.storage()).map_err(|e| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("storage root {}: {e}", self.root.display()),
             )
-        })?;
+        })
+    }
+
+    /// The specification version the storage root declares: what a new object gets unless
+    /// the command names one, since an object newer than its root is invalid (E081).
+    pub(crate) fn root_spec_version(&self) -> Result<SpecVersion, ActivityError> {
+        Ok(self.open_root()?.spec_version())
+    }
+
+    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
+    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+        let root = self.open_root()?;
         let layout = root
             .layout()
             .ok_or_else(|| {

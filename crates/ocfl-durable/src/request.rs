@@ -26,7 +26,8 @@ pub struct CommitRequest {
     pub user_address: Option<String>,
     /// The version's creation time; `None` uses the run's (deterministic) start time.
     pub created: Option<DateTime<FixedOffset>>,
-    /// The specification version: `None` keeps an existing object's (1.1 for a new one).
+    /// The specification version: `None` keeps an existing object's (for a new one, the version
+    /// the storage root declares).
     pub spec_version: Option<SpecVersion>,
     /// The content digest algorithm: `None` keeps an existing object's (sha512 for a new one).
     pub digest_algorithm: Option<DigestAlgorithm>,

@@ -5,7 +5,8 @@
 //! variable (`OCFL_TEST_POSTGRES_URL`, ...). Without it they say they are skipped and pass, so
 //! `cargo test` works on a laptop; but CI must never go green without them, so with
 //! [`REQUIRE_SERVICES`]`=1` (which `.ci/run` exports) a missing service fails the test instead.
-//! Checks against peers that CI does not install (rocfl) are exempt: [`skip_exempt`].
+//! Peers CI installs (ocfl-py) follow the same rule ([`skip_installed_peer`]); checks against
+//! peers that CI does not install (rocfl) are exempt: [`skip_exempt`].
 //!
 //! ```
 //! // In a test: `let Some(url) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL")
@@ -51,6 +52,28 @@ pub fn service_from(
     }
     eprintln!("skipped: the {service} tests need {variable} (set it to run them)");
     None
+}
+
+/// Says that a check against `peer`, a tool CI installs (ocfl-py), is skipped because the
+/// tool is missing; a panic (a failed test) when `OCFL_TEST_REQUIRE_SERVICES=1`, like a
+/// missing service.
+pub fn skip_installed_peer(peer: &str, why: &str) {
+    skip_installed_peer_from(|name| std::env::var(name).ok(), peer, why);
+}
+
+/// [`skip_installed_peer`], reading the environment through `var`.
+///
+/// # Panics
+///
+/// When `OCFL_TEST_REQUIRE_SERVICES` is `1`.
+pub fn skip_installed_peer_from(var: impl Fn(&str) -> Option<String>, peer: &str, why: &str) {
+    if var(REQUIRE_SERVICES).as_deref() == Some("1") {
+        panic!(
+            "{REQUIRE_SERVICES}=1 but {peer} is not installed ({why}): CI installs it, so its \
+             checks must run here, not be skipped"
+        );
+    }
+    eprintln!("note: {peer} is not installed ({why}); skipping it");
 }
 
 /// Says that a check against `peer`, which CI does not install, is skipped: such checks are
@@ -106,6 +129,18 @@ mod tests {
             "OCFL_TEST_S3_ENDPOINT",
             "S3",
         );
+    }
+
+    #[test]
+    fn a_missing_installed_peer_is_skipped_unless_services_are_required() {
+        skip_installed_peer_from(env(&[]), "ocfl-py", "python3 cannot import ocfl");
+        skip_installed_peer_from(env(&[(REQUIRE_SERVICES, "0")]), "ocfl-py", "why");
+    }
+
+    #[test]
+    #[should_panic(expected = "OCFL_TEST_REQUIRE_SERVICES=1 but ocfl-py is not installed")]
+    fn a_missing_installed_peer_fails_when_services_are_required() {
+        skip_installed_peer_from(env(&[(REQUIRE_SERVICES, "1")]), "ocfl-py", "why");
     }
 
     #[test]

@@ -213,13 +213,25 @@ impl Layout {
         }
     }
 
+    /// The `config.json` that [`Layout::write_to_root`] writes, or `None` for an extension
+    /// without parameters (0002), which gets no `config.json` at all: the extension allows
+    /// either form, and ocfl-py 2.1 fails with an `AttributeError` on a `config.json` for a
+    /// layout without parameters, so a root written with one could not be opened there.
+    pub fn config_file(&self) -> Option<Vec<u8>> {
+        match self {
+            Layout::FlatDirect(_) => None,
+            _ => Some(self.config_json()),
+        }
+    }
+
     /// Reads `ocfl_layout.json` and the extension's config from a storage root; `None` when
     /// the root has no `ocfl_layout.json`. A missing `config.json` means the defaults.
     pub fn read_from_root(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError> {
         root_files::read(storage)
     }
 
-    /// Writes `ocfl_layout.json` and `extensions/<name>/config.json`, each atomically.
+    /// Writes `ocfl_layout.json` and, for an extension with parameters,
+    /// `extensions/<name>/config.json` ([`Layout::config_file`]), each atomically.
     pub fn write_to_root(&self, storage: &dyn Storage) -> Result<(), LayoutError> {
         root_files::write(self, storage)
     }

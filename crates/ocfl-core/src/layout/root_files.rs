@@ -59,11 +59,13 @@ pub(super) fn write(layout: &Layout, storage: &dyn Storage) -> Result<(), Layout
     let name = layout.name();
     // The config goes first: an interruption then leaves either no ocfl_layout.json or
     // both files, never an ocfl_layout.json whose missing config would read as defaults.
-    storage.create_dir(&format!("extensions/{name}"))?;
-    // The directories' entries are durable before the files in them (which are, once
-    // written).
-    storage.sync(&["extensions".to_owned(), String::new()])?;
-    storage.write_atomic(&config_path(name), &layout.config_json())?;
+    if let Some(config) = layout.config_file() {
+        storage.create_dir(&format!("extensions/{name}"))?;
+        // The directories' entries are durable before the files in them (which are, once
+        // written).
+        storage.sync(&["extensions".to_owned(), String::new()])?;
+        storage.write_atomic(&config_path(name), &config)?;
+    }
     let file = LayoutFileOut {
         extension: name,
         description: layout.description(),

@@ -326,7 +326,14 @@ mod tests {
         assert!(d.open_dir("dir-link").is_err());
         assert!(d.open_file("sub").is_err());
         assert!(d.open_dir("a.txt").is_err());
-        for bad in ["..", ".", "", "sub/../../outside", "/etc/passwd", "a\\b"] {
+        for bad in [
+            "..",
+            ".",
+            "",
+            "sub/../../outside",
+            "/etc/passwd",
+            "..\\/outside",
+        ] {
             assert!(
                 matches!(d.open_file(bad), Err(StorageError::InvalidPath(_))),
                 "{bad:?}"
@@ -342,6 +349,31 @@ mod tests {
                 .err()
                 .is_some_and(|e| e.is_not_found())
         );
+    }
+
+    /// `/` is the only separator: a name holding `\\`, `:` or `..\\` names one entry of its
+    /// directory, never anything above it.
+    #[test]
+    fn backslashes_and_colons_are_part_of_a_name() {
+        let (dir, storage) = tree();
+        fs::write(dir.path().join("root/d/sub/x\\y:z"), b"inside").expect("write");
+        let d = storage.open_dir("d").expect("open d");
+        let sub = d.open_dir("sub").expect("open sub");
+        assert_eq!(sub.read_file("x\\y:z").expect("read"), b"inside");
+        assert_eq!(storage.read("d/sub/x\\y:z").expect("read"), b"inside");
+        for name in ["..\\outside", "..\\..\\outside"] {
+            assert!(
+                d.open_file(name).err().is_some_and(|e| e.is_not_found()),
+                "{name:?}"
+            );
+            assert!(
+                storage
+                    .read(&format!("d/{name}"))
+                    .err()
+                    .is_some_and(|e| e.is_not_found()),
+                "{name:?}"
+            );
+        }
     }
 
     fn streamed(d: &dyn Directory, name: &str) -> Result<Vec<u8>, StorageError> {

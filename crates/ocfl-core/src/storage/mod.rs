@@ -227,8 +227,14 @@ pub fn parent(path: &str) -> &str {
 }
 
 /// Checks that `path` is empty (the root) or a relative path of normal elements.
+///
+/// `/` is the only separator, in OCFL paths as on the POSIX filesystems this crate stores to,
+/// so every other character is part of a name: `back\slash`, `c:`, `-x` and `%2F` each name
+/// one entry of their directory, and a path of normal elements cannot leave the root
+/// whatever they hold. (Other implementations write such names: ocfl-java stores logical
+/// paths holding backslashes unchanged.)
 pub fn check_storage_path(path: &str) -> Result<(), StorageError> {
-    if path.is_empty() || crate::path::check_path(path).is_ok() && !path.contains('\\') {
+    if path.is_empty() || crate::path::check_path(path).is_ok() {
         Ok(())
     } else {
         Err(StorageError::InvalidPath(path.to_owned()))
@@ -250,7 +256,18 @@ mod tests {
 
     #[test]
     fn storage_paths() {
-        for ok in ["", "a", "a/b", "0=ocfl_1.1"] {
+        for ok in [
+            "",
+            "a",
+            "a/b",
+            "0=ocfl_1.1",
+            "v1/content/backslash\\path\\file",
+            "a\\..\\b",
+            "..\\x",
+            "c:/d",
+            "-rf",
+            "%2F..%2F",
+        ] {
             assert!(check_storage_path(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -259,7 +276,8 @@ mod tests {
             "a/../../x",
             "a//b",
             "a/",
-            "a\\..\\b",
+            "a/\\/..",
+            "a\\/../..",
             ".",
         ] {
             assert!(check_storage_path(bad).is_err(), "{bad}");

@@ -65,11 +65,6 @@ pub(super) fn logical_path(logical: &str, source: &Path) -> Result<LogicalPath, 
         logical: logical.to_owned(),
         reason,
     };
-    // A backslash is legal in OCFL, but it is Windows' path separator: such an object could
-    // not be copied to or read on Windows, and our storage layer refuses it.
-    if logical.contains('\\') {
-        return Err(forbidden("it contains a backslash".into()));
-    }
     LogicalPath::new(logical).map_err(|e| forbidden(e.to_string()))
 }
 
