@@ -30,13 +30,13 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode> {
             true => None,
             false => Store::open_existing(global, &work).await?,
         };
-        if let Some(store) = &store {
-            if let Some(run) = store.service()?.active_run(&args.id).await? {
-                bail!(
-                    "object {}: run {run} is updating it (busy); refusing to roll back until it is done (`ocfl resume`)",
-                    args.id
-                );
-            }
+        if let Some(store) = &store
+            && let Some(run) = store.service()?.active_run(&args.id).await?
+        {
+            bail!(
+                "object {}: run {run} is updating it (busy); refusing to roll back until it is done (`ocfl resume`)",
+                args.id
+            );
         }
         let rolled = rollback_object(&storage, &args.id, args.version, args.dry_run)
             .with_context(|| format!("rollback of object {}", args.id))?;
