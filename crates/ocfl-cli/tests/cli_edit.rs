@@ -70,28 +70,35 @@ fn add_remove_and_move_change_only_the_named_files() {
     object_v1(&root);
     let new = root.dir_path().join("new");
     write_tree(&new, &[("one.txt", b"one\n"), ("tree/two.txt", b"two\n")]);
-    let line = edit(
-        &root,
-        &[
-            "commit",
-            ID,
-            "--add",
-            new.join("one.txt").to_str().expect("utf-8"),
-            "data/colon:name.txt",
-            "--add",
-            new.join("tree").to_str().expect("utf-8"),
-            "more",
-            "--remove",
-            "readme.txt",
-            "--move",
-            "data/nested",
-            "moved",
-            "-m",
-            "edits",
-        ],
-    );
+    let one = new.join("one.txt");
+    let tree = new.join("tree");
+    let command = [
+        "commit",
+        ID,
+        "--add",
+        one.to_str().expect("utf-8"),
+        "data/colon:name.txt",
+        "--add",
+        tree.to_str().expect("utf-8"),
+        "more",
+        "--remove",
+        "readme.txt",
+        "--move",
+        "data/nested",
+        "moved",
+        "-m",
+        "edits",
+    ];
+    let line = edit(&root, &command);
     assert_eq!(line["version"], "v2");
     assert_eq!(line["changed"], true);
+    // The same command again (after a kill just after its run completed, say) finds its
+    // change made: its removal and move no longer apply, and nothing is written.
+    let before = Snapshot::of(&root.path());
+    let again = edit(&root, &command);
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["version"], "v2");
+    before.assert_unchanged(&root.path(), "the same file-level commit again");
     let expected = root.dir_path().join("expected");
     write_tree(
         &expected,

@@ -248,9 +248,17 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         Some(edits) => {
             let base = base.as_ref().map(|b| &b.inventory);
             let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
-            let stage =
-                Stage::from_edits(&state, Path::new(&object_path), &edits.edits(), &options)
-                    .map_err(|e| ActivityError::from(e).context(&object))?;
+            let recorded = Path::new(&object_path);
+            let changes = edits.edits();
+            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
+                Ok(stage) => stage,
+                Err(
+                    error @ (ocfl_plan::stage::Error::NotInState { .. }
+                    | ocfl_plan::stage::Error::Occupied { .. }),
+                ) => already_applied(base, recorded, &changes, &options)
+                    .ok_or_else(|| ActivityError::from(error).context(&object))?,
+                Err(error) => return Err(ActivityError::from(error).context(&object)),
+            };
             (stage, object_path.as_str())
         }
     };
@@ -270,6 +278,23 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// The stage of `changes` applied to the version before the head, when that is the head's
+/// state: the same file-level command run again after its run completed (a kill after the
+/// new version was in place, say), whose removals and moves no longer apply to the head.
+/// Planned, it changes nothing, as a commit of an unchanged source does.
+fn already_applied(
+    base: Option<&Inventory>,
+    recorded: &Path,
+    changes: &[ocfl_plan::stage::Edit],
+    options: &StageOptions,
+) -> Option<Stage> {
+    let base = base?;
+    let head = base.versions.get(&base.head)?;
+    let previous = base.versions.get(&base.head.previous()?)?;
+    let stage = Stage::from_edits(&previous.state, recorded, changes, options).ok()?;
+    (stage.state() == head.state).then_some(stage)
 }
 
 /// The state `edits` start from: the head's of `base` (none for an object not created yet),
