@@ -34,16 +34,24 @@ use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentIn
 
 /// Generates one `#[tokio::test]` per conformance test, each on a backend made by `$make`
 /// (an async function or closure returning the backend).
+///
+/// `backend_conformance_tests!(optional: $make)` is for backends that need a service which
+/// may be absent (a database server): `$make` gets the test's name and returns
+/// `Option<backend>`; `None` skips the test (the factory says why).
+///
+/// Both forms generate every test of the suite: the list lives here only, and a unit test
+/// checks it against the suite's public functions.
 #[macro_export]
 macro_rules! backend_conformance_tests {
-    ($make:expr) => {
-        $crate::backend_conformance_tests!(@tests $make;
+    (@tests [$($mode:tt)*]) => {
+        $crate::backend_conformance_tests!(@each [$($mode)*];
             create_and_read,
             duplicate_instance_is_refused,
             messages_need_an_instance,
             ack_commits_everything_at_once,
             leases_are_exclusive,
             expired_leases_pass_to_the_next_fetch,
+            stale_acks_write_nothing,
             renewal_extends_a_lease,
             tokens_are_unique,
             inboxes_are_fifo,
@@ -52,6 +60,7 @@ macro_rules! backend_conformance_tests {
             messages_arriving_during_a_lease_are_kept,
             activity_completion_moves_to_the_inbox,
             activity_leases_expire_abandon_and_count_attempts,
+            stale_activity_acks_are_refused,
             waiting_fetches_wake_on_enqueue,
             a_new_execution_replaces_the_history,
             commits_drop_messages_to_missing_instances,
@@ -69,10 +78,10 @@ macro_rules! backend_conformance_tests {
             sub_orchestrations_run_end_to_end,
             terminate_suspend_resume_and_purge_end_to_end,
             poisoned_work_fails_end_to_end,
-            patch_markers_round_trip_end_to_end
+            patch_markers_round_trip_end_to_end,
         );
     };
-    (@tests $make:expr; $($name:ident),* $(,)?) => {
+    (@each [plain $make:expr]; $($name:ident,)*) => {
         $(
             #[tokio::test(start_paused = true)]
             async fn $name() {
@@ -81,6 +90,25 @@ macro_rules! backend_conformance_tests {
                 $crate::conformance::$name(backend).await;
             }
         )*
+    };
+    (@each [optional $make:expr]; $($name:ident,)*) => {
+        $(
+            #[tokio::test(start_paused = true)]
+            async fn $name() {
+                let Some(backend) = ($make)(stringify!($name)).await else {
+                    return;
+                };
+                let backend: ::std::sync::Arc<dyn $crate::Backend> =
+                    ::std::sync::Arc::new(backend);
+                $crate::conformance::$name(backend).await;
+            }
+        )*
+    };
+    (optional: $make:expr) => {
+        $crate::backend_conformance_tests!(@tests [optional $make]);
+    };
+    ($make:expr) => {
+        $crate::backend_conformance_tests!(@tests [plain $make]);
     };
 }
 
@@ -375,6 +403,57 @@ pub async fn expired_leases_pass_to_the_next_fetch(backend: Arc<dyn Backend>) {
         .expect("the current token is accepted");
 }
 
+/// An acknowledgement with an expired token is refused and writes nothing of its commit:
+/// no history, activities, messages, sub-orchestrations or metadata; the current holder's
+/// lease and messages are untouched.
+pub async fn stale_acks_write_nothing(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let first = fetch(&*backend).await.expect("work");
+    tokio::time::advance(LEASE + Duration::from_millis(1)).await;
+    let second = fetch(&*backend).await.expect("the lease expired");
+    let commit = OrchestrationCommit {
+        history: vec![
+            Event::EpisodeStarted {
+                timestamp_ms: first.now_ms,
+            },
+            start_event("flow"),
+        ],
+        activities: vec![work("a", 0)],
+        messages: vec![raised("a", "late", None)],
+        instances: vec![child_of("a", 1, "child")],
+        metadata: Some(MetadataUpdate {
+            custom_status: Some("stale".to_owned()),
+            ..finished(InstanceStatus::Completed)
+        }),
+    };
+    let stale = backend
+        .ack_orchestration("a", first.lease.token, &commit)
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(backend.read_history("a").await.expect("history"), []);
+    let after = metadata(&*backend, "a").await;
+    assert_eq!(after.status, InstanceStatus::Pending);
+    assert_eq!((after.history_len, after.output), (0, None));
+    assert_eq!(after.custom_status, None);
+    assert_eq!(backend.read_metadata("child").await.expect("read"), None);
+    assert_eq!(
+        backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+        None
+    );
+    backend
+        .ack_orchestration("a", second.lease.token, &empty_commit())
+        .await
+        .expect("the current holder's ack");
+    assert_eq!(
+        fetch(&*backend).await,
+        None,
+        "the stale commit's message was not enqueued"
+    );
+}
+
 /// Renewal moves the expiry; a renewed lease outlives its original expiry.
 pub async fn renewal_extends_a_lease(backend: Arc<dyn Backend>) {
     create(&*backend, "a").await;
@@ -640,6 +719,61 @@ pub async fn activity_leases_expire_abandon_and_count_attempts(backend: Arc<dyn 
         .expect("fetch")
         .expect("visible again");
     assert_eq!(third.lease.attempt, 3);
+}
+
+/// An activity acknowledgement with the token of an expired lease, after the item was
+/// leased again, is refused: the item stays with its new holder and no completion is sent.
+pub async fn stale_activity_acks_are_refused(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let item = fetch(&*backend).await.expect("work");
+    let commit = OrchestrationCommit {
+        activities: vec![work("a", 0)],
+        ..empty_commit()
+    };
+    backend
+        .ack_orchestration("a", item.lease.token, &commit)
+        .await
+        .expect("ack");
+    let first = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("activity");
+    tokio::time::advance(LEASE + Duration::from_millis(1)).await;
+    let second = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("the lease expired");
+    assert_eq!(second.id, first.id);
+    let completion = |data: &str| NewMessage {
+        instance_id: "a".to_owned(),
+        execution_id: Some(1),
+        event: Event::ActivityCompleted {
+            task_id: 0,
+            output: data.to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    let stale = backend
+        .ack_activity(first.id, first.lease.token, &completion("\"stale\""))
+        .await;
+    assert!(
+        matches!(stale, Err(BackendError::LeaseLost { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(fetch(&*backend).await, None, "no completion was sent");
+    backend
+        .renew_activity_lease(second.id, second.lease.token, LEASE)
+        .await
+        .expect("the new holder keeps its lease");
+    backend
+        .ack_activity(second.id, second.lease.token, &completion("\"fresh\""))
+        .await
+        .expect("the current holder's ack");
+    let next = fetch(&*backend).await.expect("the completion");
+    assert_eq!(next.messages.len(), 1);
+    assert_eq!(next.messages[0].event, completion("\"fresh\"").event);
 }
 
 /// A fetch waiting for work returns as soon as work is enqueued, not at its next poll.
@@ -1395,4 +1529,32 @@ pub async fn patch_markers_round_trip_end_to_end(backend: Arc<dyn Backend>) {
         ]
     );
     assert_eq!(registry.verify_history("i", &history), Ok(()));
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every public test of this module is in `backend_conformance_tests!`, so no backend can
+    /// miss one.
+    #[test]
+    fn the_macro_lists_every_test() {
+        let source = include_str!("conformance.rs");
+        let (head, body) = source
+            .split_once("const LEASE: Duration")
+            .expect("the macro comes before the tests");
+        let listed: std::collections::BTreeSet<&str> = head
+            .lines()
+            .map(str::trim)
+            .filter_map(|line| line.strip_suffix(','))
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+            .collect();
+        let defined: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split('(').next())
+            .collect();
+        assert!(defined.len() > 30, "{defined:?}");
+        assert_eq!(listed, defined);
+    }
 }

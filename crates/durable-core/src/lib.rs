@@ -224,6 +224,9 @@
 //! //             tokio = { ..., features = ["macros", "rt", "test-util"] }
 //! async fn make() -> MyStore { MyStore::open_temporary().await }
 //! durable_core::backend_conformance_tests!(make);
+//! // Or, for a store that needs a server which may be absent (`None` skips the test):
+//! // async fn make(test: &'static str) -> Option<MyStore> { ... }
+//! // durable_core::backend_conformance_tests!(optional: make);
 //! ```
 //!
 //! To check that new orchestration code can take over running instances before deploying

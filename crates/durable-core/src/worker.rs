@@ -1,7 +1,8 @@
 //! `Worker`: the runtime that fetches work from a backend and runs it on tokio.
 //!
 //! Two dispatchers, one for orchestration episodes and one for activities, each fetch work
-//! only when they have a free slot (so a worker never leases more than it can run), run each
+//! only when they have a free slot (so a worker never leases more than it can run; several
+//! fetches at once while they keep finding work), run each
 //! item in its own task, and keep going through backend errors with backoff: a failing
 //! backend delays work but never fails an orchestration. Shutdown stops fetching, asks
 //! running activities to stop, waits for them for a grace period and hands back the leases
@@ -13,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
-use tokio::sync::{Semaphore, watch};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
@@ -188,8 +191,18 @@ impl Shared {
     }
 }
 
+/// At most this many fetches of one dispatcher in flight at once (and never more than its
+/// free slots).
+const MAX_PARALLEL_FETCHES: usize = 8;
+
 /// Fetches items with `fetch` and runs each with `run` in its own task, at most `limit` at
 /// once, until shutdown; then waits for the running ones.
+///
+/// Each fetch holds a slot, so a worker never leases more than it can run. While fetches
+/// find work, more are started at once (up to `MAX_PARALLEL_FETCHES` and the free slots): a
+/// backend may make a fetch wait for the lease's attempt count to reach the disk, and
+/// overlapping fetches share that wait (one group commit) instead of queueing behind each
+/// other. Once a fetch finds nothing, or fails, the dispatcher goes back to one at a time.
 async fn dispatch<T, FetchFut, RunFut>(
     shared: Arc<Shared>,
     limit: usize,
@@ -201,33 +214,51 @@ async fn dispatch<T, FetchFut, RunFut>(
     RunFut: Future<Output = ()> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(limit.max(1)));
+    let most = MAX_PARALLEL_FETCHES.min(limit.max(1));
     let mut running = JoinSet::new();
+    let mut fetching = FuturesUnordered::new();
     let mut stop = shared.stop.clone();
     let mut errors = 0;
+    let mut parallel = 1;
     loop {
         while running.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
+        while fetching.len() < parallel {
+            match Arc::clone(&permits).try_acquire_owned() {
+                Ok(permit) => fetching.push(holding(fetch(Arc::clone(&shared)), permit)),
                 Err(_) => break,
-            },
-            () = stopped(&mut stop) => break,
-        };
-        let fetched = tokio::select! {
-            fetched = fetch(Arc::clone(&shared)) => fetched,
+            }
+        }
+        if fetching.is_empty() {
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = stopped(&mut stop) => break,
+            };
+            fetching.push(holding(fetch(Arc::clone(&shared)), permit));
+        }
+        let (fetched, permit) = tokio::select! {
+            Some(done) = fetching.next() => done,
             () = stopped(&mut stop) => break,
         };
         match fetched {
             Ok(Some(item)) => {
                 errors = 0;
+                parallel = (parallel + 1).min(most);
                 let task = run(Arc::clone(&shared), item);
                 running.spawn(async move {
                     task.await;
                     drop(permit);
                 });
             }
-            Ok(None) => errors = 0,
+            Ok(None) => {
+                errors = 0;
+                parallel = 1;
+            }
             Err(error) => {
+                drop(permit);
+                parallel = 1;
                 Metrics::add(&shared.metrics.backend_errors, 1);
                 errors += 1;
                 tracing::warn!(%error, "fetching work failed; backing off");
@@ -238,7 +269,16 @@ async fn dispatch<T, FetchFut, RunFut>(
             }
         }
     }
+    drop(fetching);
     while running.join_next().await.is_some() {}
+}
+
+/// A fetch with the slot it holds.
+async fn holding<F: Future>(
+    fetch: F,
+    permit: OwnedSemaphorePermit,
+) -> (F::Output, OwnedSemaphorePermit) {
+    (fetch.await, permit)
 }
 
 /// Resolves once shutdown is requested (or the worker is gone).

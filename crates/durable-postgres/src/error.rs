@@ -106,21 +106,43 @@ impl From<serde_json::Error> for Fault {
 }
 
 /// True for errors a retry on a fresh connection may fix: a lost or refused connection, a
-/// server shutting down or terminating the session, serialization failures and deadlocks.
+/// server shutting down or terminating the session, a statement cancelled by
+/// `statement_timeout`, serialization failures and deadlocks.
 pub(crate) fn is_transient(error: &tokio_postgres::Error) -> bool {
     match error.code() {
-        // No SQLSTATE: an I/O error, a closed connection, a timeout.
-        None => true,
+        None => is_connection_failure(error),
         Some(code) => {
             code.code().starts_with("08")
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::QUERY_CANCELED
                 || *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED
                 || *code == SqlState::TOO_MANY_CONNECTIONS
         }
     }
+}
+
+/// For an error without a SQLSTATE: true if the connection failed (closed, an I/O error, a
+/// timeout, no connection made), false if the client could not convert a value (a column
+/// that does not decode, a parameter that does not encode, an unexpected row count): that
+/// comes back on every retry, so the call fails at once.
+fn is_connection_failure(error: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    if error.is_closed() {
+        return true;
+    }
+    if error
+        .source()
+        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some())
+    {
+        return true;
+    }
+    // tokio-postgres does not expose the kind of an error without a source; these two are
+    // told apart by their fixed messages.
+    let message = error.to_string();
+    message == "timeout waiting for server" || message.starts_with("error connecting to server")
 }
 
 /// The server's message (with its SQLSTATE) when there is one, else the client's.
@@ -150,6 +172,40 @@ fn password_of(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_transient() {
+        assert!(is_transient(&tokio_postgres::Error::__private_api_timeout()));
+    }
+
+    /// A value that does not decode is not retried: the same row would fail again.
+    #[tokio::test]
+    async fn decode_errors_are_permanent() {
+        let Some(url) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let driver = tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT 'not a number'::text", &[])
+            .await
+            .expect("query");
+        let error = row
+            .try_get::<_, i64>(0)
+            .expect_err("text does not decode as i64");
+        assert_eq!(error.code(), None);
+        assert!(!is_transient(&error), "{error}");
+        assert!(matches!(Fault::from(error), Fault::Permanent(_)));
+        let error = client
+            .query_one("SELECT 1 WHERE false", &[])
+            .await
+            .expect_err("no row");
+        assert!(!is_transient(&error), "{error}");
+        drop(client);
+        let _ = driver.await;
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -20,15 +20,16 @@
 //!
 //! # How it works
 //!
-//! - **Schema and migrations.** Four tables (`durable_instances`, `durable_history`,
-//!   `durable_messages`, `durable_activities`) and a sequence for ids and lease tokens, in
-//!   the connection's current schema. They are created and upgraded by embedded, versioned
+//! - **Schema and migrations.** Five tables (`durable_instances`, `durable_history`,
+//!   `durable_messages`, `durable_activities`, `durable_sent_keys`) and sequences for ids and
+//!   lease token blocks, in the connection's current schema. They are created and upgraded by embedded, versioned
 //!   migrations recorded in `durable_migrations`; concurrent first connections are
 //!   serialized by an advisory lock, and a schema newer than the code is refused
 //!   ([`PostgresError::SchemaTooNew`]).
 //! - **Work queues** are taken with `SELECT ... FOR UPDATE SKIP LOCKED`, so fetching workers
-//!   never wait for each other. Leases are a token (from the sequence), an expiry and an
-//!   attempt count on the instance or activity row: an expired lease makes the work
+//!   never wait for each other. Leases are a token (from a block of tokens the backend
+//!   reserved with a synchronous commit, so a server crash never makes one repeat), an
+//!   expiry and an attempt count on the instance or activity row: an expired lease makes the work
 //!   available again, the next hand-out raises the attempt count, and every acknowledgement
 //!   checks the token (`LeaseLost` otherwise).
 //! - **One transaction per acknowledgement**: history delta, new activities, messages (timers
@@ -42,7 +43,10 @@
 //!   the server restarted is retried on a fresh connection with backoff for up to
 //!   [`PostgresOptions::retry_for`]; the engine never sees it as a failure of an
 //!   orchestration. A retried acknowledgement whose first attempt committed gets `LeaseLost`,
-//!   which the engine treats as "someone else has it" (the work was recorded).
+//!   which the engine treats as "someone else has it" (the work was recorded); a retried
+//!   `send_message` finds its deduplication key and enqueues nothing. A call that gets no
+//!   answer within [`PostgresOptions::statement_timeout`] plus [`ANSWER_GRACE`] is retried on a
+//!   new connection.
 //! - **Its own I/O runtime**: database calls run on a small runtime owned by this crate, so
 //!   the backend works from any runtime, including tests under paused tokio time.
 //!
@@ -62,8 +66,9 @@ mod options;
 mod rows;
 mod store;
 pub mod testing;
+mod tokens;
 
 pub use error::PostgresError;
 pub use migrate::SCHEMA_VERSION;
-pub use options::PostgresOptions;
+pub use options::{ANSWER_GRACE, PostgresOptions};
 pub use store::PostgresBackend;

@@ -29,10 +29,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "incarnation",
         sql: include_str!("migrations/0002_incarnation.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dedup keys, durable lease tokens, visibility index",
+        sql: include_str!("migrations/0003_dedup_tokens_indexes.sql"),
+    },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

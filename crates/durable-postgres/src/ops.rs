@@ -18,6 +18,7 @@ use crate::rows::{
     METADATA_COLUMN_COUNT, METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num,
     status_text,
 };
+use crate::tokens::Tokens;
 
 /// Outcome of a fetch: the item, or when the next one may become available.
 pub(crate) enum Fetched<T> {
@@ -182,11 +183,15 @@ pub(crate) async fn create_instance(
     Ok(flags)
 }
 
-/// When the next work item becomes visible, by `query` (one `min(...)` column), if any.
-async fn next_visible(client: &Transaction<'_>, query: &str) -> Result<Option<u64>, Fault> {
+/// When the next work item may become available, by `query` (one `min(...)` column), if any.
+async fn next_visible(
+    client: &Transaction<'_>,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<u64>, Fault> {
     let next = client.prepare_cached(query).await?;
     Ok(client
-        .query_one(&next, &[])
+        .query_one(&next, params)
         .await?
         .try_get::<_, Option<i64>>(0)?
         .map(num))
@@ -232,14 +237,77 @@ async fn enqueue(
         .await?)
 }
 
+/// Deduplication keys for `send_message`: a random prefix per backend and a counter.
+pub(crate) struct SendKeys {
+    prefix: String,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl SendKeys {
+    pub fn new() -> SendKeys {
+        use std::hash::{BuildHasher, Hasher};
+        // `RandomState` is seeded from the operating system's randomness; the process id and
+        // the time make two backends' prefixes differ even if it were not.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos()),
+        );
+        let high = hasher.finish();
+        hasher.write_u64(high);
+        SendKeys {
+            prefix: format!("{high:016x}{:016x}", hasher.finish()),
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A key no other call of any backend uses, and whether its send also prunes expired
+    /// keys (one in `PRUNE_EVERY`).
+    pub fn next(&self) -> (String, bool) {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (
+            format!("{}-{n}", self.prefix),
+            n.is_multiple_of(PRUNE_EVERY),
+        )
+    }
+}
+
+/// How long a deduplication key is kept: far longer than a call retries.
+const SENT_KEY_DAYS: i64 = 1;
+/// One send in this many also prunes expired keys.
+const PRUNE_EVERY: u64 = 256;
+
 pub(crate) async fn send_message(
     pool: &Pool,
     channel: &str,
     message: &NewMessage,
+    key: &str,
+    prune: bool,
     now: u64,
 ) -> Result<String, Fault> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let remember = tx
+        .prepare_cached(
+            "INSERT INTO durable_sent_keys (key, sent_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .await?;
+    if tx.execute(&remember, &[&key, &db(now)]).await? == 0 {
+        // An earlier attempt of this call committed; its answer was lost.
+        return Ok(String::new());
+    }
+    if prune {
+        let prune = tx
+            .prepare_cached("DELETE FROM durable_sent_keys WHERE sent_at_ms < $1")
+            .await?;
+        let cutoff = db(now).saturating_sub(SENT_KEY_DAYS * 86_400_000);
+        tx.execute(&prune, &[&cutoff]).await?;
+    }
     if enqueue(&tx, std::slice::from_ref(message), db(now)).await? == 0 {
         return Err(BackendError::InstanceNotFound(message.instance_id.clone()).into());
     }
@@ -386,27 +454,27 @@ pub(crate) async fn purge_instance(
 
 // ---- orchestration work ----
 
-/// Leases the instance whose oldest visible message is oldest, among those without a live
-/// lease or abandon delay.
-///
-/// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
-/// `handed` takes its visible messages with a lock too, which skips messages deleted by an
-/// acknowledgement that committed after this statement's snapshot (an expired lease's
-/// late acknowledgement), so a consumed message is never handed out again.
-async fn fetch_orchestration_in(
-    client: &Transaction<'_>,
-    now: u64,
-    lease_ms: u64,
-    want_next: bool,
-) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let statement = client
-        .prepare_cached(&format!(
-            "WITH picked AS MATERIALIZED ( \
+/// When an idle orchestration fetch should look again: the next visibility time of a pending
+/// message, or, for messages already visible, when their instance's lease or abandon delay
+/// ends. Early rather than late (a message that becomes visible may find its instance
+/// leased: the fetch then looks again later). Both parts read `durable_messages_visible`, not
+/// every pending timer.
+pub(crate) const NEXT_ORCHESTRATION_SQL: &str = "SELECT least( \
+        (SELECT min(visible_at_ms) FROM durable_messages WHERE visible_at_ms > $1), \
+        (SELECT min(GREATEST(i.lease_expires_ms, i.not_before_ms)) \
+         FROM durable_messages m JOIN durable_instances i ON i.instance_id = m.instance_id \
+         WHERE m.visible_at_ms <= $1))";
+
+/// The statement of an orchestration fetch (parameters: now, lease length, token). See
+/// `fetch_orchestration_in`.
+pub(crate) fn fetch_orchestration_sql() -> String {
+    format!(
+        "WITH picked AS MATERIALIZED ( \
                 SELECT i.instance_id FROM durable_messages m \
                 JOIN durable_instances i ON i.instance_id = m.instance_id \
                 WHERE m.visible_at_ms <= $1 AND i.lease_expires_ms <= $1 \
                   AND i.not_before_ms <= $1 \
-                ORDER BY m.id LIMIT 1 \
+                ORDER BY m.visible_at_ms, m.id LIMIT 1 \
                 FOR UPDATE OF i SKIP LOCKED), \
              handed AS MATERIALIZED ( \
                 SELECT m.id, m.execution_id, m.event FROM durable_messages m \
@@ -414,7 +482,7 @@ async fn fetch_orchestration_in(
                   AND m.visible_at_ms <= $1 \
                 FOR KEY SHARE), \
              leased AS ( \
-                UPDATE durable_instances i SET lease_token = nextval('durable_ids'), \
+                UPDATE durable_instances i SET lease_token = $3, \
                     lease_expires_ms = $1 + $2, attempts = i.attempts + 1, \
                     leased_messages = ARRAY(SELECT id FROM handed ORDER BY id) \
                 WHERE i.instance_id = (SELECT instance_id FROM picked) \
@@ -424,9 +492,27 @@ async fn fetch_orchestration_in(
                 ARRAY(SELECT execution_id FROM handed ORDER BY id), \
                 ARRAY(SELECT event FROM handed ORDER BY id) \
              FROM leased"
-        ))
+    )
+}
+
+/// Leases the instance whose earliest visible message (by visibility time, then id) is
+/// earliest, among those without a live lease or abandon delay.
+///
+/// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
+/// `handed` takes its visible messages with a lock too, which skips messages deleted by an
+/// acknowledgement that committed after this statement's snapshot (an expired lease's
+/// late acknowledgement), so a consumed message is never handed out again.
+async fn fetch_orchestration_in(
+    client: &Transaction<'_>,
+    now: u64,
+    lease_ms: u64,
+    token: u64,
+    want_next: bool,
+) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let statement = client.prepare_cached(&fetch_orchestration_sql()).await?;
+    let rows = client
+        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
         .await?;
-    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
     if let Some(row) = rows.first() {
         let instance = metadata(row, 0)?;
         let after = METADATA_COLUMN_COUNT;
@@ -457,15 +543,7 @@ async fn fetch_orchestration_in(
         }));
     }
     let next_ms = match want_next {
-        true => {
-            next_visible(
-                client,
-                "SELECT min(GREATEST(m.visible_at_ms, i.lease_expires_ms, i.not_before_ms)) \
-                 FROM durable_messages m \
-                 JOIN durable_instances i ON i.instance_id = m.instance_id",
-            )
-            .await?
-        }
+        true => next_visible(client, NEXT_ORCHESTRATION_SQL, &[&db(now)]).await?,
         false => None,
     };
     Ok(Fetched::Nothing { next_ms })
@@ -699,6 +777,7 @@ async fn fetch_activity_in(
     client: &Transaction<'_>,
     now: u64,
     lease_ms: u64,
+    token: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
     let statement = client
@@ -706,14 +785,16 @@ async fn fetch_activity_in(
             "WITH picked AS MATERIALIZED ( \
                 SELECT id FROM durable_activities WHERE visible_at_ms <= $1 \
                 ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             UPDATE durable_activities a SET lease_token = nextval('durable_ids'), \
+             UPDATE durable_activities a SET lease_token = $3, \
                 visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
              WHERE a.id = (SELECT id FROM picked) \
              RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
                 a.lease_token, a.visible_at_ms, a.attempts",
         )
         .await?;
-    let rows = client.query(&statement, &[&db(now), &db(lease_ms)]).await?;
+    let rows = client
+        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+        .await?;
     if let Some(row) = rows.first() {
         return Ok(Fetched::Item(ActivityItem {
             id: num(row.try_get(0)?),
@@ -732,7 +813,14 @@ async fn fetch_activity_in(
         }));
     }
     let next_ms = match want_next {
-        true => next_visible(client, "SELECT min(visible_at_ms) FROM durable_activities").await?,
+        true => {
+            next_visible(
+                client,
+                "SELECT min(visible_at_ms) FROM durable_activities",
+                &[],
+            )
+            .await?
+        }
         false => None,
     };
     Ok(Fetched::Nothing { next_ms })
@@ -839,7 +927,8 @@ async fn renew_activity_lease_in(
 // ---- calls whose commit need not wait for the disk ----
 //
 // A lease, its renewal or its release lost in a server crash only makes work be handed out
-// again (an acknowledgement with the lost token gets `LeaseLost`), so these commit with
+// again (an acknowledgement with the lost token gets `LeaseLost`: tokens come from durable
+// blocks, see `tokens`, so a lost token is never handed out again), so these commit with
 // `synchronous_commit = off` and do not wait for a WAL flush. Everything that records
 // progress (creations, messages, acknowledgements, purges) waits for it.
 
@@ -853,13 +942,15 @@ async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'
 
 pub(crate) async fn fetch_orchestration(
     pool: &Pool,
+    tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let fetched = fetch_orchestration_in(&tx, now, lease_ms, want_next).await?;
+    let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
 }
@@ -893,13 +984,15 @@ pub(crate) async fn renew_orchestration_lease(
 
 pub(crate) async fn fetch_activity(
     pool: &Pool,
+    tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
+    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let fetched = fetch_activity_in(&tx, now, lease_ms, want_next).await?;
+    let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
 }
@@ -929,4 +1022,93 @@ pub(crate) async fn renew_activity_lease(
     let expires = renew_activity_lease_in(&tx, id, token, expires).await?;
     tx.commit().await?;
     Ok(expires)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::NoTls;
+
+    use super::*;
+
+    /// Timers pending in the future while a fetch runs.
+    const TIMERS: i64 = 100_000;
+    /// Rows a plan may filter out: far fewer than the timers.
+    const FEW: u64 = 1_000;
+
+    /// What a plan shows: its text, whether it scans a table whole, and the most rows one of
+    /// its nodes read and threw away.
+    fn check_plan(what: &str, rows: &[tokio_postgres::Row]) {
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let text = plan.join("\n");
+        assert!(!text.contains("Seq Scan"), "{what} scans a table:\n{text}");
+        let removed = plan
+            .iter()
+            .filter_map(|line| line.split("Rows Removed by Filter: ").nth(1))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            removed < FEW,
+            "{what} reads {removed} rows it does not use:\n{text}"
+        );
+    }
+
+    /// With 100,000 timers pending, a fetch (busy or idle) and the idle fetch's look-ahead
+    /// read the visibility index: no sequential scan, no walk over the pending timers.
+    #[tokio::test]
+    async fn fetches_stay_flat_with_many_pending_timers() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "plans")
+            .await
+            .expect("schema");
+        let backend = crate::PostgresBackend::connect(&url)
+            .await
+            .expect("connect");
+        let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "INSERT INTO durable_instances (instance_id, name, execution_id, status, input, \
+                    created_at_ms, updated_at_ms) \
+                 SELECT 'i' || g, 'flow', 1, 'running', 'null', 0, 0 \
+                 FROM generate_series(1, {TIMERS}) g; \
+                 INSERT INTO durable_messages (instance_id, event, visible_at_ms) \
+                 SELECT 'i' || g, '{{}}', 1000000000000 + g FROM generate_series(1, {TIMERS}) g; \
+                 INSERT INTO durable_messages (instance_id, event, visible_at_ms) \
+                 VALUES ('i{half}', '{{}}', 1000); \
+                 ANALYZE durable_instances, durable_messages",
+                half = TIMERS / 2
+            ))
+            .await
+            .expect("pending timers");
+        let fetch = fetch_orchestration_sql();
+        for (what, now) in [
+            ("a fetch that finds work", 2000_i64),
+            ("an idle fetch", 500),
+        ] {
+            // EXPLAIN ANALYZE runs the statement: in a transaction rolled back afterwards.
+            let tx = client.transaction().await.expect("transaction");
+            let rows = tx
+                .query(
+                    &format!("EXPLAIN (ANALYZE, COSTS OFF) {fetch}"),
+                    &[&now, &30_000_i64, &1_i64],
+                )
+                .await
+                .expect("explain the fetch");
+            check_plan(what, &rows);
+            let rows = tx
+                .query(
+                    &format!("EXPLAIN (ANALYZE, COSTS OFF) {NEXT_ORCHESTRATION_SQL}"),
+                    &[&now],
+                )
+                .await
+                .expect("explain the look-ahead");
+            check_plan(&format!("the look-ahead of {what}"), &rows);
+            tx.rollback().await.expect("rollback");
+        }
+        drop((client, backend));
+        let _ = driver.await;
+    }
 }

@@ -17,8 +17,9 @@ use tokio_postgres::{Config, NoTls};
 
 use crate::error::{Fault, PostgresError, describe, redact};
 use crate::listen::{self, ListenerTask, Wakers};
-use crate::ops::{self, Fetched};
-use crate::{PostgresOptions, io, migrate};
+use crate::ops::{self, Fetched, SendKeys};
+use crate::tokens::Tokens;
+use crate::{ANSWER_GRACE, PostgresOptions, io, migrate};
 
 /// A [`Backend`] on PostgreSQL, shared by any number of worker processes on any number of
 /// hosts. Cheap to share with `Arc`; see the crate documentation.
@@ -36,6 +37,13 @@ struct Shared {
     options: PostgresOptions,
     /// Attempts retried after a transient failure.
     retries: AtomicU64,
+    /// This backend's block of lease tokens.
+    tokens: Tokens,
+    /// Deduplication keys of `send_message`.
+    send_keys: SendKeys,
+    /// Makes the next `send_message` fail as if its connection was lost after the commit.
+    #[cfg(test)]
+    lose_next_send_answer: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -96,8 +104,15 @@ impl PostgresBackend {
         let schema = io::run(async move { setup(&setup_config, &url_for_errors).await })
             .await
             .map_err(PostgresError::Runtime)??;
+        let mut pool_config = config.clone();
+        // Appended to what the URL sets (a search_path, say).
+        pool_config.options(format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or(""),
+            options.statement_timeout.as_millis().max(1)
+        ));
         let manager = Manager::from_config(
-            config.clone(),
+            pool_config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -105,6 +120,9 @@ impl PostgresBackend {
         );
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(options.pool_wait_timeout))
+            .create_timeout(config.get_connect_timeout().copied())
             .build()
             .map_err(|error| PostgresError::Database(error.to_string()))?;
         let channel = listen::channel_name(&schema);
@@ -120,6 +138,10 @@ impl PostgresBackend {
                 wakers,
                 options,
                 retries: AtomicU64::new(0),
+                tokens: Tokens::default(),
+                send_keys: SendKeys::new(),
+                #[cfg(test)]
+                lose_next_send_answer: std::sync::atomic::AtomicBool::new(false),
             }),
             _listener: listener,
         })
@@ -154,12 +176,27 @@ impl PostgresBackend {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(20);
         let mut retried = false;
+        let answer_within = self.shared.options.statement_timeout + ANSWER_GRACE;
         loop {
             let now = self.shared.clock.now_ms();
-            let outcome = io::run(op(Arc::clone(&self.shared), now, retried))
-                .await
-                .map_err(Fault::Permanent)
-                .and_then(|result| result);
+            let attempt = op(Arc::clone(&self.shared), now, retried);
+            let shared = Arc::clone(&self.shared);
+            let outcome = io::run(async move {
+                match tokio::time::timeout(answer_within, attempt).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        // The connection that did not answer went back to the pool when the
+                        // attempt was dropped: close every idle one rather than meet it again.
+                        shared.pool.retain(|_, _| false);
+                        Err(Fault::Transient(format!(
+                            "no answer from PostgreSQL within {answer_within:?}"
+                        )))
+                    }
+                }
+            })
+            .await
+            .map_err(Fault::Permanent)
+            .and_then(|result| result);
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(Fault::Answer(error)) => return Err(error),
@@ -281,10 +318,30 @@ impl Backend for PostgresBackend {
 
     async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
         let message = Arc::new(message);
+        // One key for every attempt of this call: a retry whose first attempt committed finds
+        // it and enqueues nothing.
+        let (key, prune) = self.shared.send_keys.next();
+        let key: Arc<str> = Arc::from(key);
         let flags = self
             .call("send_message", |shared, now, _| {
                 let message = Arc::clone(&message);
-                async move { ops::send_message(&shared.pool, &shared.channel, &message, now).await }
+                let key = Arc::clone(&key);
+                async move {
+                    let flags = ops::send_message(
+                        &shared.pool,
+                        &shared.channel,
+                        &message,
+                        &key,
+                        prune,
+                        now,
+                    )
+                    .await?;
+                    #[cfg(test)]
+                    if shared.lose_next_send_answer.swap(false, Ordering::SeqCst) {
+                        return Err(Fault::Transient("the answer was lost (test)".to_owned()));
+                    }
+                    Ok(flags)
+                }
             })
             .await?;
         self.woke(&flags);
@@ -376,7 +433,8 @@ impl Backend for PostgresBackend {
             wait,
             |waiting| {
                 self.call("fetch_orchestration", move |shared, now, _| async move {
-                    ops::fetch_orchestration(&shared.pool, now, lease_ms, waiting).await
+                    ops::fetch_orchestration(&shared.pool, &shared.tokens, now, lease_ms, waiting)
+                        .await
                 })
             },
         )
@@ -466,7 +524,7 @@ impl Backend for PostgresBackend {
             wait,
             |waiting| {
                 self.call("fetch_activity", move |shared, now, _| async move {
-                    ops::fetch_activity(&shared.pool, now, lease_ms, waiting).await
+                    ops::fetch_activity(&shared.pool, &shared.tokens, now, lease_ms, waiting).await
                 })
             },
         )
@@ -533,4 +591,75 @@ impl Backend for PostgresBackend {
 /// A duration in whole milliseconds, saturating.
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use durable_core::backend::{IdReusePolicy, NewInstance, NewMessage};
+    use durable_core::{Backend, Event, HISTORY_FORMAT_VERSION};
+
+    use super::*;
+
+    fn instance(instance_id: &str) -> NewInstance {
+        NewInstance {
+            instance_id: instance_id.to_owned(),
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+            start: Event::ExecutionStarted {
+                format_version: HISTORY_FORMAT_VERSION,
+                name: "flow".to_owned(),
+                input: "null".to_owned(),
+                execution_id: 1,
+            },
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
+        }
+    }
+
+    /// A send whose commit went through but whose answer was lost is retried, and the retry
+    /// does not deliver the event a second time.
+    #[tokio::test]
+    async fn a_retried_send_delivers_once() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "send_once")
+            .await
+            .expect("schema");
+        let backend = PostgresBackend::connect(&url).await.expect("connect");
+        backend
+            .create_instance(instance("a"))
+            .await
+            .expect("create");
+        backend
+            .shared
+            .lose_next_send_answer
+            .store(true, Ordering::SeqCst);
+        backend
+            .send_message(NewMessage {
+                instance_id: "a".to_owned(),
+                execution_id: None,
+                event: Event::EventRaised {
+                    name: "e".to_owned(),
+                    data: "1".to_owned(),
+                },
+                visible_at_ms: None,
+            })
+            .await
+            .expect("the retried send succeeds");
+        assert_eq!(backend.retried_calls(), 1, "the lost answer was retried");
+        let item = backend
+            .fetch_orchestration(Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("fetch")
+            .expect("work");
+        let raised = item
+            .messages
+            .iter()
+            .filter(|message| matches!(message.event, Event::EventRaised { .. }))
+            .count();
+        assert_eq!(raised, 1, "{:?}", item.messages);
+    }
 }

@@ -83,7 +83,8 @@ async fn a_fresh_schema_gets_every_table() {
             "durable_history",
             "durable_instances",
             "durable_messages",
-            "durable_migrations"
+            "durable_migrations",
+            "durable_sent_keys"
         ]
     );
     assert!(
@@ -118,6 +119,51 @@ async fn connecting_again_keeps_the_schema_and_the_data() {
     );
     let kept = second.read_metadata("a").await.expect("read");
     assert_eq!(kept.map(|metadata| metadata.name).as_deref(), Some("flow"));
+}
+
+/// A store made by version 1 of the schema, with an instance waiting, is upgraded in place:
+/// its work is handed out, under a token above every id version 1 drew.
+#[tokio::test]
+async fn a_version_1_store_is_upgraded_in_place() {
+    let Some(base) = common::base_url("a_version_1_store_is_upgraded_in_place") else {
+        return;
+    };
+    let url = common::fresh_url(&base, "upgrade").await;
+    let old = sql(&url).await;
+    old.batch_execute(concat!(
+        "CREATE TABLE durable_migrations (version bigint PRIMARY KEY, name text NOT NULL, \
+         applied_at timestamptz NOT NULL DEFAULT now());",
+        include_str!("../src/migrations/0001_initial.sql"),
+        "INSERT INTO durable_migrations (version, name) VALUES (1, 'initial');"
+    ))
+    .await
+    .expect("a version 1 schema");
+    // Version 1 drew ids (and tokens) from durable_ids.
+    old.batch_execute("SELECT setval('durable_ids', 5000)")
+        .await
+        .expect("advance the ids");
+    let start = serde_json::to_string(&instance("a").start).expect("serialize");
+    old.execute(
+        "WITH i AS (INSERT INTO durable_instances (instance_id, name, execution_id, status, \
+            input, created_at_ms, updated_at_ms) \
+            VALUES ('a', 'flow', 1, 'pending', 'null', 0, 0)) \
+         INSERT INTO durable_messages (instance_id, event, visible_at_ms) VALUES ('a', $1, 0)",
+        &[&start],
+    )
+    .await
+    .expect("an instance waiting");
+    let upgraded = PostgresBackend::connect(&url).await.expect("connect");
+    assert_eq!(
+        versions(&url).await,
+        (1..=SCHEMA_VERSION).collect::<Vec<_>>()
+    );
+    let item = upgraded
+        .fetch_orchestration(Duration::from_secs(30), Duration::ZERO)
+        .await
+        .expect("fetch")
+        .expect("the waiting instance");
+    assert_eq!(item.instance.instance_id, "a");
+    assert!(item.lease.token > 5000, "token {}", item.lease.token);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

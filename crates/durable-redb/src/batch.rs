@@ -19,7 +19,40 @@ use crate::schema::{
     ORCHESTRATION_LEASES, StoredActivity, StoredMessage,
 };
 
-pub(crate) type Reply = oneshot::Sender<Result<(), BackendError>>;
+/// Where a write's caller waits for its answer. A reply dropped unanswered answers with an
+/// error, so no caller waits for ever: a permanent one while the writer unwinds from a panic
+/// (the batch may or may not be in the file, and the queues no longer match it).
+pub(crate) struct Reply(Option<oneshot::Sender<Result<(), BackendError>>>);
+
+impl Reply {
+    pub fn new(sender: oneshot::Sender<Result<(), BackendError>>) -> Reply {
+        Reply(Some(sender))
+    }
+
+    /// Answers the caller (who may have stopped waiting; the answer stands either way).
+    pub fn send(mut self, answer: Result<(), BackendError>) {
+        if let Some(sender) = self.0.take() {
+            let _ = sender.send(answer);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            let error = if std::thread::panicking() {
+                BackendError::Permanent(
+                    "the store's writer panicked; no more writes are made until the store is \
+                     reopened"
+                        .to_owned(),
+                )
+            } else {
+                BackendError::Transient("the store's writer stopped before answering".to_owned())
+            };
+            let _ = sender.send(Err(error));
+        }
+    }
+}
 
 /// A write waiting for the next group commit.
 pub(crate) enum Op {
@@ -52,17 +85,21 @@ pub(crate) enum Op {
     Flush {
         reply: Reply,
     },
-    /// Persists an instance's attempt count and abandon delay (nobody waits for it).
+    /// Persists an instance's attempt count and abandon delay. A fetch waits for it (with
+    /// `reply`, flushed): the attempt is on disk before the work runs, so work that kills
+    /// the process is still counted, and poisoned. An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
-    /// Persists an activity's attempt count and abandon delay (nobody waits for it).
+    /// Persists an activity's attempt count and abandon delay, as `InstanceAttempts`.
     ActivityAttempts {
         id: u64,
         attempts: u32,
         not_before_ms: u64,
+        reply: Option<Reply>,
     },
 }
 
@@ -92,7 +129,12 @@ pub(crate) type Outcome = Result<Vec<Effect>, BackendError>;
 impl Op {
     /// Whether the operation needs its commit to be durable before it is answered.
     pub fn needs_flush(&self) -> bool {
-        matches!(self, Op::Flush { .. })
+        matches!(
+            self,
+            Op::Flush { .. }
+                | Op::InstanceAttempts { reply: Some(_), .. }
+                | Op::ActivityAttempts { reply: Some(_), .. }
+        )
     }
 
     /// Takes the reply channel, if someone waits for this operation.
@@ -104,7 +146,7 @@ impl Op {
             | Op::AckActivity { reply, .. }
             | Op::Purge { reply, .. }
             | Op::Flush { reply } => Some(reply),
-            Op::InstanceAttempts { .. } | Op::ActivityAttempts { .. } => None,
+            Op::InstanceAttempts { reply, .. } | Op::ActivityAttempts { reply, .. } => reply,
         }
     }
 }
@@ -266,6 +308,7 @@ impl<'a> Batch<'a> {
                 instance_id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.instances.get(instance_id.as_str())?.is_some() {
                     tables
@@ -278,6 +321,7 @@ impl<'a> Batch<'a> {
                 id,
                 attempts,
                 not_before_ms,
+                ..
             } => {
                 if tables.activities.get(*id)?.is_some() {
                     tables

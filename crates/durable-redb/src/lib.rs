@@ -32,9 +32,9 @@
 //!   writer: everything that arrives while a commit is in progress is written in the next
 //!   transaction and made durable with one fsync. See the `writer` module.
 //! - **Leases** live in memory: only the process that has the file open can hold one, so
-//!   reopening the file after a crash reclaims every lease at once. Attempt counts and
-//!   abandon delays are written to the file (with the next group commit; the fetch does not
-//!   wait for it), so poison detection works across crashes.
+//!   reopening the file after a crash reclaims every lease at once. A fetch returns once the
+//!   attempt count it raised is on disk, so work that kills the process is still counted
+//!   and poisoned; abandon delays go with the next commit.
 //! - **One process.** Opening takes an exclusive lock on `<file>.lock` and writes the
 //!   process id into it; a second process gets [`OpenError::InUse`] naming that pid.
 //! - **Damage is an error, not a panic.** With [`RedbOptions::verify_on_open`] (the default)
@@ -62,6 +62,8 @@ mod queue;
 pub mod schema;
 mod stats;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
 mod writer;
 
 pub use error::OpenError;

@@ -14,7 +14,9 @@ pub enum Durability {
     #[default]
     PowerLoss,
     /// Commits are not flushed, except at most every `flush_interval` while writes continue,
-    /// on [`RedbBackend::flush`](crate::RedbBackend::flush) and when the store is closed.
+    /// on [`RedbBackend::flush`](crate::RedbBackend::flush), when the store is closed, and
+    /// when a fetch hands out work (its attempt count must survive a crash the work causes,
+    /// or poison detection would not see a crash loop).
     /// The store stays consistent after a crash or a power cut, but the work acknowledged
     /// since the last flush is lost (redb discards unflushed commits on recovery, even after
     /// a plain process crash); activities whose completions are lost run again.

@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     orchestration_ready: Notify,
     activity_ready: Notify,
     instance_changed: Notify,
+    #[cfg(any(test, feature = "testing"))]
+    pub testing: crate::testing::Hooks,
     // Dropped after `db` (fields drop in order): the file is unlocked once it is closed.
     _lock: LockFile,
     _temporary: Option<tempfile::TempDir>,
@@ -108,6 +110,25 @@ impl Inner {
             Durability::Relaxed { flush_interval } => {
                 asked || self.last_flush().elapsed() >= flush_interval
             }
+        }
+    }
+
+    /// The error of a write whose reply was dropped unanswered, or of a fetch once the
+    /// writer has stopped.
+    pub fn writer_stopped(&self) -> BackendError {
+        match self.pending().failed() {
+            Some(detail) => BackendError::Permanent(detail.to_owned()),
+            None => {
+                BackendError::Transient("the store's writer stopped before answering".to_owned())
+            }
+        }
+    }
+
+    /// Fails when the writer has stopped: work handed out then could never be acknowledged.
+    fn check_writing(&self) -> Result<(), BackendError> {
+        match self.pending().failed() {
+            Some(detail) => Err(BackendError::Permanent(detail.to_owned())),
+            None => Ok(()),
         }
     }
 
@@ -225,6 +246,8 @@ impl RedbBackend {
                 orchestration_ready: Notify::new(),
                 activity_ready: Notify::new(),
                 instance_changed: Notify::new(),
+                #[cfg(any(test, feature = "testing"))]
+                testing: crate::testing::Hooks::default(),
                 _lock: parts.lock,
                 _temporary: temporary,
             }),
@@ -255,12 +278,16 @@ impl RedbBackend {
     /// Queues a write and waits for the group commit that carries it.
     async fn write(&self, op: impl FnOnce(crate::batch::Reply) -> Op) -> Result<(), BackendError> {
         let (reply, answer) = oneshot::channel();
-        writer::submit(&self.inner, op(reply));
-        answer.await.unwrap_or_else(|_| {
-            Err(BackendError::Transient(
-                "the store's writer stopped before answering".to_owned(),
-            ))
-        })
+        writer::submit(&self.inner, op(crate::batch::Reply::new(reply)));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(self.inner.writer_stopped()))
+    }
+
+    /// Makes the writer panic in its next batch, before the commit, as a bug would.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn panic_in_next_commit(&self) {
+        self.inner.testing.arm_panic();
     }
 }
 
@@ -360,6 +387,7 @@ impl Backend for RedbBackend {
         wait: Duration,
     ) -> Result<Option<OrchestrationItem>, BackendError> {
         let inner = &self.inner;
+        inner.check_writing()?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -373,14 +401,20 @@ impl Backend for RedbBackend {
             let Some((leased, now_ms)) = leased else {
                 return Ok(None);
             };
-            writer::submit_lazily(
-                inner,
-                Op::InstanceAttempts {
+            let recorded = self
+                .write(|reply| Op::InstanceAttempts {
                     instance_id: leased.instance_id.clone(),
                     attempts: leased.lease.attempt,
                     not_before_ms: leased.not_before_ms,
-                },
-            );
+                    reply: Some(reply),
+                })
+                .await;
+            if let Err(error) = recorded {
+                inner
+                    .queues()
+                    .drop_instance_lease(&leased.instance_id, leased.lease.token);
+                return Err(error);
+            }
             match inner.read_metadata(&leased.instance_id) {
                 Ok(Some(instance)) => {
                     return Ok(Some(OrchestrationItem {
@@ -440,6 +474,7 @@ impl Backend for RedbBackend {
                 instance_id: instance_id.to_owned(),
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();
@@ -465,6 +500,7 @@ impl Backend for RedbBackend {
         wait: Duration,
     ) -> Result<Option<ActivityItem>, BackendError> {
         let inner = &self.inner;
+        inner.check_writing()?;
         let leased = inner
             .wait_for(&inner.activity_ready, wait, |queues, now_ms| {
                 queues.lease_activity(now_ms, lease_for, inner.next_id())
@@ -473,14 +509,21 @@ impl Backend for RedbBackend {
         let Some(leased) = leased else {
             return Ok(None);
         };
-        writer::submit_lazily(
-            inner,
-            Op::ActivityAttempts {
+        let recorded = self
+            .write(|reply| Op::ActivityAttempts {
                 id: leased.id,
                 attempts: leased.lease.attempt,
                 not_before_ms: 0,
-            },
-        );
+                reply: Some(reply),
+            })
+            .await;
+        if let Err(error) = recorded {
+            // Handed out again at once, its attempt still counted in memory.
+            let _ = inner
+                .queues()
+                .abandon_activity(leased.id, leased.lease.token, 0);
+            return Err(error);
+        }
         Ok(Some(ActivityItem {
             id: leased.id,
             work: leased.work,
@@ -522,6 +565,7 @@ impl Backend for RedbBackend {
                 id,
                 attempts,
                 not_before_ms,
+                reply: None,
             },
         );
         self.inner.notify_all();

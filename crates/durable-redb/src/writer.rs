@@ -11,6 +11,11 @@
 //! After the commit the writer applies the batch's effects to the in-memory queues, wakes the
 //! waiting fetches and only then answers the callers, so a caller that sees its write
 //! acknowledged also sees its effects in the queues.
+//!
+//! A panic while writing a batch (a bug) leaves the in-memory queues possibly out of step
+//! with the file, so the store stops writing: the batch's callers, the writes still queued and
+//! every later write fail with a permanent error naming the panic, instead of waiting for
+//! an answer that would never come. Reopening the store rebuilds the queues from the file.
 
 use std::mem;
 use std::sync::Arc;
@@ -27,6 +32,15 @@ use crate::store::Inner;
 pub(crate) struct Pending {
     ops: Vec<Op>,
     writer_running: bool,
+    /// Set when a batch panicked: why the store no longer writes.
+    failed: Option<String>,
+}
+
+impl Pending {
+    /// Why the store no longer writes, if it does not.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
 }
 
 /// Runs the writer when dropped, if it has not run: a blocking task that the runtime drops
@@ -55,6 +69,11 @@ impl Drop for WriterTask {
 pub(crate) fn submit(inner: &Arc<Inner>, op: Op) {
     let start = {
         let mut pending = inner.pending();
+        if pending.failed.is_some() {
+            drop(pending);
+            refuse(inner, op);
+            return;
+        }
         pending.ops.push(op);
         !mem::replace(&mut pending.writer_running, true)
     };
@@ -67,7 +86,10 @@ pub(crate) fn submit(inner: &Arc<Inner>, op: Op) {
 /// made for another write, or when the store is closed, and never causes a commit (an fsync)
 /// of its own.
 pub(crate) fn submit_lazily(inner: &Inner, op: Op) {
-    inner.pending().ops.push(op);
+    let mut pending = inner.pending();
+    if pending.failed.is_none() {
+        pending.ops.push(op);
+    }
 }
 
 /// Writes what is still queued (when the store is closed).
@@ -117,8 +139,51 @@ fn write_until_empty(inner: &Inner) {
             mem::take(&mut pending.ops)
         };
         last_batch = ops.len();
-        write_batch(inner, ops);
+        // The ops move into the batch: if it panics, unwinding drops their replies, which
+        // answer their callers with an error.
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write_batch(inner, ops)));
+        if let Err(panic) = written {
+            stop_writing(inner, &panic_message(panic.as_ref()));
+            return;
+        }
     }
+}
+
+/// Marks the store as no longer writing and fails what is queued.
+fn stop_writing(inner: &Inner, panic: &str) {
+    let detail = format!(
+        "the store's writer panicked ({panic}); no more writes are made until the store is \
+         reopened"
+    );
+    tracing::error!(%detail, "redb writer stopped");
+    let queued = {
+        let mut pending = inner.pending();
+        pending.failed = Some(detail);
+        pending.writer_running = false;
+        mem::take(&mut pending.ops)
+    };
+    for op in queued {
+        refuse(inner, op);
+    }
+    inner.notify_all();
+}
+
+/// Fails a write without writing it, once the writer has stopped: its acknowledgement's lease
+/// bookkeeping is undone and its caller told why.
+fn refuse(inner: &Inner, op: Op) {
+    cancel(&mut inner.queues(), &op);
+    if let Some(reply) = op.take_reply() {
+        reply.send(Err(inner.writer_stopped()));
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Waits while writes keep arriving (a short pause per round, a few rounds at most) so that
@@ -157,6 +222,8 @@ fn write_batch(inner: &Inner, ops: Vec<Op>) {
             .collect()
     };
     let durable = inner.durable_now(ops.iter().any(Op::needs_flush));
+    #[cfg(any(test, feature = "testing"))]
+    inner.testing.maybe_panic();
     let result = commit(inner, &ops, &held, now_ms, durable);
     if result.is_ok() {
         inner.stats.record(ops.len(), durable);
@@ -200,8 +267,7 @@ fn write_batch(inner: &Inner, ops: Vec<Op>) {
     inner.notify_all();
     for (reply, answer) in replies {
         if let Some(reply) = reply {
-            // The caller may have stopped waiting; the write stands either way.
-            let _ = reply.send(answer);
+            reply.send(answer);
         }
     }
 }
@@ -261,5 +327,101 @@ fn cancel(queues: &mut crate::queue::Queues, op: &Op) {
         } => queues.cancel_instance_ack(instance_id, *token),
         Op::AckActivity { id, token, .. } => queues.cancel_activity_ack(*id, *token),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use durable_core::backend::{IdReusePolicy, NewInstance};
+    use durable_core::{Backend, BackendError, Event, HISTORY_FORMAT_VERSION};
+
+    use crate::RedbBackend;
+
+    fn instance(instance_id: &str) -> NewInstance {
+        NewInstance {
+            instance_id: instance_id.to_owned(),
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+            start: Event::ExecutionStarted {
+                format_version: HISTORY_FORMAT_VERSION,
+                name: "flow".to_owned(),
+                input: "null".to_owned(),
+                execution_id: 1,
+            },
+            start_at_ms: None,
+            parent: None,
+            reuse: IdReusePolicy::Refuse,
+        }
+    }
+
+    /// A write must be answered within this long (a writer that died would leave it waiting
+    /// for ever).
+    const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+    async fn create(backend: &RedbBackend, instance_id: &str) -> Result<(), BackendError> {
+        tokio::time::timeout(
+            ANSWER_WITHIN,
+            backend.create_instance(instance(instance_id)),
+        )
+        .await
+        .expect("the write is answered, not left waiting")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_writer_fails_its_callers_and_every_later_write() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("engine.redb");
+        let backend = RedbBackend::open(&path).expect("open");
+        create(&backend, "before")
+            .await
+            .expect("a write before the panic");
+        backend.panic_in_next_commit();
+        let writes =
+            futures::future::join_all(["a", "b", "c"].map(|id| create(&backend, id))).await;
+        for write in writes {
+            match write {
+                Err(BackendError::Permanent(detail)) => {
+                    assert!(detail.contains("writer panicked"), "{detail}")
+                }
+                other => panic!("expected a permanent failure, got {other:?}"),
+            }
+        }
+        let later = create(&backend, "d").await;
+        assert!(
+            matches!(&later, Err(BackendError::Permanent(detail)) if detail.contains("panicked")),
+            "{later:?}"
+        );
+        let fetched = backend
+            .fetch_orchestration(Duration::from_secs(30), Duration::ZERO)
+            .await;
+        assert!(
+            matches!(fetched, Err(BackendError::Permanent(_))),
+            "{fetched:?}"
+        );
+        // Nothing of the failed batch reached the file; what was committed before stays.
+        drop(backend);
+        // The writer's blocking task may still hold the store for a moment after answering.
+        let reopened = RedbBackend::open_with(
+            &path,
+            crate::RedbOptions {
+                lock_wait: ANSWER_WITHIN,
+                ..crate::RedbOptions::default()
+            },
+        )
+        .expect("reopen");
+        assert!(
+            reopened
+                .read_metadata("before")
+                .await
+                .expect("read")
+                .is_some()
+        );
+        assert!(reopened.read_metadata("a").await.expect("read").is_none());
+        create(&reopened, "e")
+            .await
+            .expect("a reopened store writes again");
     }
 }

@@ -1,5 +1,7 @@
-//! Tests that need more than one process: the store lock between processes, and the crash
-//! test (a child process killed with SIGKILL at a random moment, the parent recovering).
+//! Tests that need more than one process: the store lock between processes, poisoning work
+//! that kills its process (a child aborting in an activity, run again until the engine gives
+//! up), and the crash test (a child process killed with SIGKILL at a random moment, the
+//! parent recovering).
 //!
 //! This binary is its own harness (`harness = false`): run with `DURABLE_REDB_CHILD` set it
 //! is a child process (see `child`), otherwise it runs the tests and ends with a
@@ -12,6 +14,7 @@
 
 mod crash;
 mod lock;
+mod poison;
 mod workload;
 
 use std::process::ExitCode;
@@ -34,6 +37,10 @@ const TESTS: &[Test] = &[
     (
         "lock::a_killed_holder_releases_the_store_and_its_leases",
         lock::a_killed_holder_releases_the_store_and_its_leases,
+    ),
+    (
+        "poison::process_killing_work_is_poisoned",
+        poison::process_killing_work_is_poisoned,
     ),
     (
         "crash::killed_workers_lose_nothing",
@@ -90,6 +97,7 @@ fn child(role: &str) -> ExitCode {
     let result = match role {
         "hold-lock" => lock::hold(),
         "workload" => crash::run_child(),
+        "poison" => poison::run_child(),
         other => Err(format!("unknown child role {other:?}")),
     };
     match result {

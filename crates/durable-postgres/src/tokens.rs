@@ -1,0 +1,73 @@
+//! Lease tokens that never repeat, even across a server crash.
+//!
+//! Fetches commit asynchronously (`synchronous_commit = off`: a lease lost in a crash only
+//! makes work be handed out again), so a token drawn from a sequence inside the fetch could be
+//! drawn again after a crash, while the holder that saw it first still acts on it: its
+//! acknowledgement would pass. Instead each backend reserves a block of tokens with a
+//! synchronously committed `nextval` of `durable_lease_tokens` (which steps by
+//! [`BLOCK`]) and hands them out itself; a block is durable before any of its tokens is used.
+//! One synchronous commit per [`BLOCK`] leases.
+
+use std::sync::Mutex;
+
+use deadpool_postgres::Pool;
+
+use crate::error::Fault;
+use crate::rows::num;
+
+/// Tokens per block: the sequence's increment (migration 3).
+pub(crate) const BLOCK: u64 = 1024;
+
+/// The unused rest of this backend's current block.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    /// `next..end` are free to hand out.
+    free: Mutex<(u64, u64)>,
+}
+
+impl Tokens {
+    /// A token no lease has had or will have.
+    pub async fn next(&self, pool: &Pool) -> Result<u64, Fault> {
+        if let Some(token) = self.take() {
+            return Ok(token);
+        }
+        let start = reserve(pool).await?;
+        let mut free = self.lock();
+        // Another fetch may have reserved a block meanwhile: the newer one wins, the rest of
+        // the other is never used (tokens need only be unique).
+        *free = (start + 1, start + BLOCK);
+        Ok(start)
+    }
+
+    fn take(&self) -> Option<u64> {
+        let mut free = self.lock();
+        (free.0 < free.1).then(|| {
+            free.0 += 1;
+            free.0 - 1
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+        // Two integers, always consistent: a poisoned lock still guards valid data.
+        self.free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Reserves a block: its first token. Committed synchronously whatever the server's default,
+/// and with a transaction id, so the commit flushes the WAL up to its own record: the
+/// sequence's state is durable even when this `nextval` was covered by a record written
+/// (ahead) by an earlier call that never committed.
+async fn reserve(pool: &Pool) -> Result<u64, Fault> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await?;
+    let statement = tx
+        .prepare_cached("SELECT nextval('durable_lease_tokens'), txid_current()")
+        .await?;
+    let start: i64 = tx.query_one(&statement, &[]).await?.try_get(0)?;
+    tx.commit().await?;
+    Ok(num(start))
+}

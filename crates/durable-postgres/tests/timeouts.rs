@@ -1,0 +1,174 @@
+//! A call on a connection that stopped answering (a frozen network path: the socket stays
+//! open, nothing comes back) fails after the answer timeout and is retried on a new
+//! connection, instead of hanging for ever.
+//! Skipped (with a note) without `OCFL_TEST_POSTGRES_URL`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use durable_core::Backend;
+use durable_core::backend::{IdReusePolicy, NewInstance};
+use durable_core::{Event, HISTORY_FORMAT_VERSION};
+use durable_postgres::{ANSWER_GRACE, PostgresBackend, PostgresOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP proxy to the database whose connections can be frozen: they stay open but forward
+/// nothing more, as over a network path that died without a reset.
+struct Proxy {
+    port: u16,
+    /// Connections numbered below this are frozen.
+    frozen_below: Arc<AtomicU64>,
+    /// How many connections were made.
+    made: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let frozen = Arc::clone(&frozen_below);
+        let made = Arc::new(AtomicU64::new(0));
+        let next = Arc::clone(&made);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let number = next.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(forward(
+                    client_read,
+                    server_write,
+                    number,
+                    Arc::clone(&frozen),
+                ));
+                tokio::spawn(forward(
+                    server_read,
+                    client_write,
+                    number,
+                    Arc::clone(&frozen),
+                ));
+            }
+        });
+        Proxy {
+            port,
+            frozen_below,
+            made,
+        }
+    }
+
+    /// Freezes every connection made so far; later ones forward normally.
+    fn freeze_existing(&self) {
+        self.frozen_below
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    number: u64,
+    frozen_below: Arc<AtomicU64>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        if number < frozen_below.load(Ordering::SeqCst) {
+            // Keep both sockets open and say nothing, for ever.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn instance(id: &str) -> NewInstance {
+    NewInstance {
+        instance_id: id.to_owned(),
+        name: "flow".to_owned(),
+        input: "null".to_owned(),
+        execution_id: 1,
+        start: Event::ExecutionStarted {
+            format_version: HISTORY_FORMAT_VERSION,
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+        },
+        start_at_ms: None,
+        parent: None,
+        reuse: IdReusePolicy::Refuse,
+    }
+}
+
+/// `url` as a key=value connection string to the proxy on `port`.
+fn through_proxy(url: &str, port: u16) -> (String, String) {
+    let config: tokio_postgres::Config = url.parse().expect("a URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "localhost".to_owned(),
+    };
+    let target_port = config.get_ports().first().copied().unwrap_or(5432);
+    let quote = |value: &str| format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+    let password = config
+        .get_password()
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default();
+    let proxied = format!(
+        "host=127.0.0.1 port={port} user={} password={} dbname={} options={}",
+        quote(config.get_user().unwrap_or("")),
+        quote(&password),
+        quote(config.get_dbname().unwrap_or("")),
+        quote(config.get_options().unwrap_or("")),
+    );
+    (proxied, format!("{host}:{target_port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_a_frozen_connection_is_retried_on_a_new_one() {
+    let Some(base) = common::base_url("a_call_on_a_frozen_connection_is_retried_on_a_new_one")
+    else {
+        return;
+    };
+    let url = common::fresh_url(&base, "timeouts").await;
+    let (_, target) = through_proxy(&url, 0);
+    let proxy = Proxy::start(target).await;
+    let (proxied, _) = through_proxy(&url, proxy.port);
+    let statement_timeout = Duration::from_secs(1);
+    let backend = PostgresBackend::connect_with(
+        &proxied,
+        PostgresOptions {
+            pool_size: 1,
+            statement_timeout,
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect through the proxy");
+    backend
+        .create_instance(instance("a"))
+        .await
+        .expect("create");
+    // The listener's connection and the pool's one.
+    proxy.freeze_existing();
+    let answered = tokio::time::timeout(
+        statement_timeout + ANSWER_GRACE + Duration::from_secs(20),
+        backend.read_metadata("a"),
+    )
+    .await
+    .expect("the call gave up on the frozen connection and was retried");
+    let metadata = answered.expect("read").expect("the instance exists");
+    assert_eq!(metadata.instance_id, "a");
+    assert!(backend.retried_calls() >= 1);
+}
