@@ -14,8 +14,9 @@ use chrono::DateTime;
 use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use ocfl_core::inventory::User;
+use ocfl_core::inventory::{Inventory, State, User};
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
+use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{Environment, ProgressEvent};
 use crate::refusal::{ActivityError, Refusal, RefusalKind};
-use crate::request::{Command, Verify};
+use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
 
 /// Refuses an existing object that is already invalid, then reads the source into a stage blob.
@@ -247,15 +248,36 @@ fn build_stage(
         None
     };
     let meter = StagingMeter::new(env, &input.run);
-    let stage = Stage::from_directory_with(
-        Path::new(&command.source),
-        &options,
-        spool.as_ref(),
-        &|files, bytes| meter.add(files, bytes),
-    )?;
-    let blob = env.blobs.put_with(&input.run, |out| {
-        stage_form::encode(&stage, &command.source, out)
-    })?;
+    let (stage, source) = match &command.edits {
+        None => (
+            Stage::from_directory_with(
+                Path::new(&command.source),
+                &options,
+                spool.as_ref(),
+                &|files, bytes| meter.add(files, bytes),
+            )?,
+            command.source.as_str(),
+        ),
+        Some(edits) => {
+            let base = base.as_ref().map(|b| &b.inventory);
+            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
+            let recorded = Path::new(&object_path);
+            let changes = edits.edits();
+            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
+                Ok(stage) => stage,
+                Err(
+                    error @ (ocfl_plan::stage::Error::NotInState { .. }
+                    | ocfl_plan::stage::Error::Occupied { .. }),
+                ) => already_applied(base, recorded, &changes, &options)
+                    .ok_or_else(|| ActivityError::from(error).context(&object))?,
+                Err(error) => return Err(ActivityError::from(error).context(&object)),
+            };
+            (stage, object_path.as_str())
+        }
+    };
+    let blob = env
+        .blobs
+        .put_with(&input.run, |out| stage_form::encode(&stage, source, out))?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -269,6 +291,63 @@ fn build_stage(
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// The stage of `changes` applied to the version before the head, when that is the head's
+/// state: the same file-level command run again after its run completed (a kill after the
+/// new version was in place, say), whose removals and moves no longer apply to the head.
+/// Planned, it changes nothing, as a commit of an unchanged source does.
+fn already_applied(
+    base: Option<&Inventory>,
+    recorded: &Path,
+    changes: &[ocfl_plan::stage::Edit],
+    options: &StageOptions,
+) -> Option<Stage> {
+    let base = base?;
+    let head = base.versions.get(&base.head)?;
+    let previous = base.versions.get(&base.head.previous()?)?;
+    let stage = Stage::from_edits(&previous.state, recorded, changes, options).ok()?;
+    (stage.state() == head.state).then_some(stage)
+}
+
+/// The state `edits` start from: the head's of `base` (none for an object not created yet),
+/// or for a revert the named version's.
+fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, ActivityError> {
+    let version = match edits {
+        EditsForm::Revert { version } => Some(version),
+        _ => None,
+    };
+    let Some(base) = base else {
+        return match version {
+            None => Ok(State::new()),
+            Some(_) => Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is no version to revert to".to_owned(),
+            )),
+        };
+    };
+    let Some(version) = version else {
+        return Ok(base
+            .versions
+            .get(&base.head)
+            .map(|v| v.state.clone())
+            .unwrap_or_default());
+    };
+    let number = VersionNum::parse(version)
+        .map_err(|e| {
+            ActivityError::refused(RefusalKind::Plan, format!("version {version:?}: {e}"))
+        })?
+        .number();
+    base.versions
+        .iter()
+        .find(|(v, _)| v.number() == number)
+        .map(|(_, v)| v.state.clone())
+        .ok_or_else(|| {
+            ActivityError::refused(
+                RefusalKind::Plan,
+                format!("has no version {version} (head is {})", base.head),
+            )
+        })
 }
 
 fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {
