@@ -44,9 +44,8 @@ use tokio::time::Instant;
 use crate::env::{Environment, canonical_root};
 use crate::orchestration::{OBJECT_LOCK, RESUME_EVENT, UPDATE_OBJECT};
 use crate::request::{
-    Command, CommitRequest, Edits, EditsForm, RUN_ID_PREFIX, RunInput, Tuning, command_key, lock_id,
-    object_key,
-    run_prefix,
+    Command, CommitRequest, Edits, EditsForm, RUN_ID_PREFIX, RunInput, Tuning, command_key,
+    lock_id, object_key, run_prefix,
 };
 use crate::status::{Phase, Progress, RunReport};
 

@@ -4,6 +4,6 @@ mod commit;
 mod crash;
 mod failures;
 mod golden;
-mod retention;
 mod lease_loss;
+mod retention;
 mod support;
