@@ -18,6 +18,7 @@ mod prng;
 mod release;
 mod source;
 mod stage;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -37,7 +38,8 @@ const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--k
        cargo xtask bench plan [--files N] [--runs N]
        cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N] [--postgres URL]
        cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
-       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]";
+       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
+       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -48,6 +50,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         Some("validate") => {
             let options = Options::parse(&args[1..])?;
             bench_validate(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("store") => {
+            store::run(&args[1..])?;
             Ok(ExitCode::SUCCESS)
         }
         Some("stage") => match release::rerun_optimized(args)? {

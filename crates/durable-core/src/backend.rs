@@ -246,6 +246,13 @@ pub struct OrchestrationCommit {
 /// All times are milliseconds since the Unix epoch by the backend's clock.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// The backend's clock: milliseconds since the Unix epoch, the time it stamps
+    /// `created_at_ms` and `updated_at_ms` with. Retention measures ages by it. The default
+    /// is the system's wall clock.
+    fn now_ms(&self) -> u64 {
+        crate::clock::Clock::system().now_ms()
+    }
+
     // ---- client side ----
 
     /// Creates an instance (`new.metadata(now)`) and enqueues `new.start_message()` as its
@@ -265,8 +272,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The current execution's full history (empty if there is no such instance).
     async fn read_history(&self, instance_id: &str) -> Result<Vec<Event>, BackendError>;
 
-    /// The metadata of the instances `filter.matches`, ordered by instance id, at most
-    /// `filter.limit` of them.
+    /// The metadata of the instances `filter.matches`, ordered by instance id (bytewise), at
+    /// most `filter.limit` of them. A filter that selects unfinished instances only
+    /// ([`InstanceFilter::is_unfinished_only`]) should not cost more with many finished
+    /// instances in the store (keep an index of the unfinished ones).
     async fn list_instances(
         &self,
         filter: &InstanceFilter,
@@ -277,6 +286,36 @@ pub trait Backend: Send + Sync + 'static {
     /// work it scheduled may still run; its completion is dropped like any message to a
     /// missing instance.
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError>;
+
+    /// Deletes, as `purge_instance` does, at most `limit` finished instances (completed,
+    /// failed, terminated) whose last change (`updated_at_ms`) is before `cutoff_ms`, oldest
+    /// first; returns their ids. Unfinished instances are never touched. Retention calls it
+    /// in small batches, so it should cost in proportion to `limit`, not to the store
+    /// (keep finished instances indexed by their last change); the default lists every
+    /// finished instance and purges the oldest one by one.
+    async fn purge_finished_before(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let mut finished = self
+            .list_instances(&InstanceFilter::all().with_statuses(InstanceStatus::FINISHED))
+            .await?;
+        finished.retain(|metadata| metadata.updated_at_ms < cutoff_ms);
+        finished.sort_by(|a, b| {
+            (a.updated_at_ms, &a.instance_id).cmp(&(b.updated_at_ms, &b.instance_id))
+        });
+        let mut purged = Vec::new();
+        for metadata in finished.into_iter().take(limit) {
+            match self.purge_instance(&metadata.instance_id).await {
+                Ok(()) => purged.push(metadata.instance_id),
+                // Purged or replaced by someone else meanwhile.
+                Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(purged)
+    }
 
     /// Returns once the instance's `history_len` differs from `seen_history_len` (or it is
     /// gone), or after `timeout`, whichever comes first. The default polls briefly; backends

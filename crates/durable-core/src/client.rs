@@ -10,7 +10,7 @@ use crate::backend::{Backend, IdReusePolicy, NewInstance, NewMessage};
 use crate::clock::millis;
 use crate::error::{BackendError, ClientError};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
-use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus};
+use crate::metadata::{InstanceFilter, InstanceMetadata, InstancePage, InstanceStatus};
 
 /// How `Client::schedule_with` creates an instance. `Default`: start now, refuse a taken id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -223,6 +223,56 @@ impl Client {
         filter: &InstanceFilter,
     ) -> Result<Vec<InstanceMetadata>, ClientError> {
         Ok(self.backend.list_instances(filter).await?)
+    }
+
+    /// One page of at most `limit` instances that match `filter` (its own `limit` is
+    /// ignored), ordered by instance id, starting after `filter.after`. The page's `next` is
+    /// the cursor of the following page (`filter.starting_after(next)`), `None` on the last
+    /// one. A `limit` of 0 is taken as 1.
+    pub async fn list_page(
+        &self,
+        filter: &InstanceFilter,
+        limit: usize,
+    ) -> Result<InstancePage, ClientError> {
+        let limit = limit.max(1);
+        // One more than asked tells whether a next page exists without another call.
+        let mut instances = self
+            .backend
+            .list_instances(&filter.clone().with_limit(limit.saturating_add(1)))
+            .await?;
+        let next = if instances.len() > limit {
+            instances.truncate(limit);
+            instances.last().map(|last| last.instance_id.clone())
+        } else {
+            None
+        };
+        Ok(InstancePage { instances, next })
+    }
+
+    /// Deletes, as `purge` does for one, at most `limit` finished instances whose last change
+    /// is older than `cutoff`, oldest first; returns their ids. Retention (the worker's
+    /// `WorkerOptions::retention`) calls it in batches; call it again while it returns
+    /// `limit` ids to purge everything older than `cutoff`.
+    pub async fn purge_finished_before(
+        &self,
+        cutoff: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<String>, ClientError> {
+        let cutoff_ms = cutoff
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, millis);
+        Ok(self.backend.purge_finished_before(cutoff_ms, limit).await?)
+    }
+
+    /// `purge_finished_before` with the cutoff `age` before now by the backend's clock:
+    /// at most `limit` finished instances whose last change is older than `age`.
+    pub async fn purge_finished_older_than(
+        &self,
+        age: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, ClientError> {
+        let cutoff_ms = self.backend.now_ms().saturating_sub(millis(age));
+        Ok(self.backend.purge_finished_before(cutoff_ms, limit).await?)
     }
 
     async fn send(&self, instance_id: &str, event: Event) -> Result<(), ClientError> {

@@ -72,6 +72,8 @@ macro_rules! backend_conformance_tests {
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
+            purge_finished_before_keeps_unfinished_and_recent,
+            pages_neither_repeat_nor_skip_while_instances_are_created,
             empty_commits_leave_the_metadata_alone,
             poison_counts_survive_expiry_and_abandon,
             orchestrations_run_end_to_end,
@@ -1178,6 +1180,194 @@ pub async fn instances_are_listed_and_filtered(backend: Arc<dyn Backend>) {
         )
         .await,
         ["b-1"]
+    );
+}
+
+/// `purge_finished_before` deletes finished instances last changed before the cutoff, oldest
+/// first and at most `limit` per call, with their inbox; unfinished instances and recently
+/// finished ones stay.
+pub async fn purge_finished_before_keeps_unfinished_and_recent(backend: Arc<dyn Backend>) {
+    let finish = |status| OrchestrationCommit {
+        history: vec![start_event("flow")],
+        metadata: Some(finished(status)),
+        ..empty_commit()
+    };
+    for (id, status) in [
+        ("old-completed", InstanceStatus::Completed),
+        ("old-terminated", InstanceStatus::Terminated),
+        ("old-failed", InstanceStatus::Failed),
+    ] {
+        create(&*backend, id).await;
+        commit_next(&*backend, &finish(status)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    create(&*backend, "old-running").await;
+    commit_next(
+        &*backend,
+        &OrchestrationCommit {
+            history: vec![start_event("flow")],
+            metadata: Some(running(1)),
+            ..empty_commit()
+        },
+    )
+    .await;
+    // The backend's clock: the last change of the last old instance, then 10 s on.
+    let cutoff_ms = metadata(&*backend, "old-running").await.updated_at_ms + 5_000;
+    // A timer that fires after the end stays in the inbox until the purge.
+    backend
+        .send_message(raised("old-completed", "late", Some(cutoff_ms + 60_000)))
+        .await
+        .expect("send");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    create(&*backend, "recent-completed").await;
+    commit_next(&*backend, &finish(InstanceStatus::Completed)).await;
+    create(&*backend, "pending").await;
+
+    assert_eq!(
+        backend
+            .purge_finished_before(cutoff_ms, 2)
+            .await
+            .expect("purge"),
+        ["old-completed", "old-terminated"],
+        "the oldest first, at most the limit"
+    );
+    assert_eq!(
+        backend
+            .purge_finished_before(cutoff_ms, 10)
+            .await
+            .expect("purge"),
+        ["old-failed"]
+    );
+    assert!(
+        backend
+            .purge_finished_before(cutoff_ms, 10)
+            .await
+            .expect("purge")
+            .is_empty()
+    );
+    for gone in ["old-completed", "old-terminated", "old-failed"] {
+        assert_eq!(backend.read_metadata(gone).await.expect("read"), None);
+        assert!(
+            backend
+                .read_history(gone)
+                .await
+                .expect("history")
+                .is_empty()
+        );
+    }
+    let left: Vec<String> = backend
+        .list_instances(&InstanceFilter::all())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|metadata| metadata.instance_id)
+        .collect();
+    assert_eq!(left, ["old-running", "pending", "recent-completed"]);
+    assert_eq!(
+        metadata(&*backend, "old-running").await.history_len,
+        1,
+        "unfinished instances keep their history"
+    );
+    // The purged instance's inbox went with it: only the pending start is handed out.
+    tokio::time::advance(Duration::from_secs(120)).await;
+    let next = fetch(&*backend).await.expect("the pending start");
+    assert_eq!(next.instance.instance_id, "pending");
+    assert_eq!(fetch(&*backend).await, None);
+    // Everything finished is due with a cutoff in the future.
+    let later = metadata(&*backend, "recent-completed").await.updated_at_ms + 1;
+    assert_eq!(
+        backend
+            .purge_finished_before(later, 10)
+            .await
+            .expect("purge"),
+        ["recent-completed"]
+    );
+}
+
+/// Keyset pages (`Client::list_page`) list every instance once, in id order, while instances
+/// are created between pages; a listing of unfinished instances pages the same way and
+/// leaves finished ones out.
+pub async fn pages_neither_repeat_nor_skip_while_instances_are_created(backend: Arc<dyn Backend>) {
+    let client = crate::client::Client::new(Arc::clone(&backend));
+    // Even numbers first; odd ones arrive while the listing pages.
+    for n in (0..30).step_by(2) {
+        create(&*backend, &format!("i-{n:02}")).await;
+    }
+    // Finish two of them.
+    for _ in 0..2 {
+        commit_next(
+            &*backend,
+            &OrchestrationCommit {
+                history: vec![start_event("flow")],
+                metadata: Some(finished(InstanceStatus::Completed)),
+                ..empty_commit()
+            },
+        )
+        .await;
+    }
+    let finished_ids: Vec<String> = backend
+        .list_instances(&InstanceFilter::all().with_statuses(InstanceStatus::FINISHED))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|metadata| metadata.instance_id)
+        .collect();
+    assert_eq!(finished_ids.len(), 2);
+    for unfinished_only in [false, true] {
+        let base = if unfinished_only {
+            InstanceFilter::all().unfinished()
+        } else {
+            InstanceFilter::all()
+        };
+        let mut seen: Vec<String> = Vec::new();
+        // Instances created between pages, with the cursor at the time.
+        let mut created: Vec<(String, String)> = Vec::new();
+        let mut filter = base.clone();
+        let mut pages = 0;
+        loop {
+            let page = client.list_page(&filter, 4).await.expect("page");
+            assert!(page.instances.len() <= 4);
+            seen.extend(page.instances.iter().map(|m| m.instance_id.clone()));
+            pages += 1;
+            let Some(next) = page.next else { break };
+            assert_eq!(Some(&next), seen.last(), "the cursor is the last id");
+            // New instances on both sides of the cursor.
+            let suffix = if unfinished_only { "u" } else { "a" };
+            for n in [pages * 4 - 3, 29 - pages] {
+                let id = format!("i-{n:02}{suffix}");
+                create(&*backend, &id).await;
+                created.push((id, next.clone()));
+            }
+            filter = base.clone().starting_after(next);
+            assert!(pages < 50, "paging does not end");
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(seen, sorted, "in id order, without repeats");
+        for n in (0..30).step_by(2) {
+            let id = format!("i-{n:02}");
+            assert_eq!(
+                seen.contains(&id),
+                !(unfinished_only && finished_ids.contains(&id)),
+                "{id} (unfinished only: {unfinished_only})"
+            );
+        }
+        for (id, cursor) in &created {
+            assert_eq!(
+                seen.contains(id),
+                id > cursor,
+                "{id}, created when the cursor was {cursor}"
+            );
+        }
+    }
+    assert_eq!(
+        client
+            .list_page(&InstanceFilter::all().starting_after("i-99"), 4)
+            .await
+            .expect("page"),
+        crate::metadata::InstancePage::default(),
+        "past the end: an empty last page"
     );
 }
 

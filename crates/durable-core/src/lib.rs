@@ -253,6 +253,7 @@ mod metrics;
 mod payload;
 pub mod registry;
 mod replay;
+pub mod retention;
 pub mod retry;
 pub mod worker;
 
@@ -270,8 +271,11 @@ pub use error::{BackendError, ClientError};
 pub use failure::{Failure, FailureKind};
 pub use history::{Event, HISTORY_FORMAT_VERSION};
 pub use memory::MemoryBackend;
-pub use metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
+pub use metadata::{
+    InstanceFilter, InstanceMetadata, InstancePage, InstanceStatus, ParentInstance,
+};
 pub use metrics::MetricsSnapshot;
 pub use registry::Registry;
+pub use retention::Retention;
 pub use retry::RetryPolicy;
 pub use worker::{Worker, WorkerOptions};

@@ -10,6 +10,7 @@
 //! O(log n) however many instances and work items there are.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -379,6 +380,10 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
         let now_ms = self.clock.now_ms();
         let instance_id = message.instance_id.clone();
@@ -415,10 +420,14 @@ impl Backend for MemoryBackend {
         filter: &InstanceFilter,
     ) -> Result<Vec<InstanceMetadata>, BackendError> {
         let state = self.lock();
+        let start = match &filter.after {
+            Some(after) => Bound::Excluded(after.as_str()),
+            None => Bound::Unbounded,
+        };
         Ok(state
             .instances
-            .values()
-            .map(|record| &record.metadata)
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, record)| &record.metadata)
             .filter(|metadata| filter.matches(metadata))
             .take(filter.limit.unwrap_or(usize::MAX))
             .cloned()

@@ -35,6 +35,20 @@ impl InstanceStatus {
             InstanceStatus::Completed | InstanceStatus::Failed | InstanceStatus::Terminated
         )
     }
+
+    /// The statuses of instances that have not finished: pending, running, suspended.
+    pub const UNFINISHED: [InstanceStatus; 3] = [
+        InstanceStatus::Pending,
+        InstanceStatus::Running,
+        InstanceStatus::Suspended,
+    ];
+
+    /// The statuses of finished instances: completed, failed, terminated.
+    pub const FINISHED: [InstanceStatus; 3] = [
+        InstanceStatus::Completed,
+        InstanceStatus::Failed,
+        InstanceStatus::Terminated,
+    ];
 }
 
 /// Where a sub-orchestration reports its outcome: the parent instance and the call waiting
@@ -121,6 +135,9 @@ pub struct InstanceFilter {
     pub created_from_ms: Option<u64>,
     /// Created before this time (milliseconds since the Unix epoch).
     pub created_before_ms: Option<u64>,
+    /// Only instances whose id sorts after this one (bytewise): the cursor of the page that
+    /// follows the one ending with this id. See [`InstancePage`].
+    pub after: Option<String>,
     /// At most this many, the first by instance id.
     pub limit: Option<usize>,
 }
@@ -162,6 +179,24 @@ impl InstanceFilter {
         self
     }
 
+    /// Only instances not finished yet (pending, running, suspended). Backends keep them
+    /// apart from finished ones, so this listing does not grow with the finished instances
+    /// kept for their retention period.
+    pub fn unfinished(self) -> Self {
+        self.with_statuses(InstanceStatus::UNFINISHED)
+    }
+
+    /// Only instances whose id sorts after `cursor` (a page's `next`).
+    pub fn starting_after(mut self, cursor: impl Into<String>) -> Self {
+        self.after = Some(cursor.into());
+        self
+    }
+
+    /// True if the filter selects unfinished instances only.
+    pub fn is_unfinished_only(&self) -> bool {
+        !self.statuses.is_empty() && self.statuses.iter().all(|status| !status.is_terminal())
+    }
+
     /// At most `limit` instances.
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
@@ -172,6 +207,10 @@ impl InstanceFilter {
     /// ordering by instance id).
     pub fn matches(&self, metadata: &InstanceMetadata) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&metadata.status))
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|after| metadata.instance_id.as_str() > after.as_str())
             && self.name.as_ref().is_none_or(|name| *name == metadata.name)
             && self
                 .instance_id_prefix
@@ -190,4 +229,18 @@ impl InstanceFilter {
                 .created_before_ms
                 .is_none_or(|before| metadata.created_at_ms < before)
     }
+}
+
+/// One page of a listing (`Client::list_page`): instances in instance id order, and the
+/// cursor of the next page.
+///
+/// Pages are keyset pages: the next one starts after the last id of this one, so paging
+/// through a store that changes meanwhile never repeats an instance and never skips one that
+/// existed throughout; instances created meanwhile appear if their id sorts after the cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancePage {
+    /// The instances of this page, ordered by instance id.
+    pub instances: Vec<InstanceMetadata>,
+    /// Pass to `InstanceFilter::starting_after` for the next page; `None` on the last page.
+    pub next: Option<String>,
 }

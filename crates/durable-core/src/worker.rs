@@ -34,6 +34,7 @@ use crate::metadata::{InstanceMetadata, InstanceStatus, ParentInstance};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::registry::{BoxFuture, Registry};
 use crate::replay::{Execution, Outcome};
+use crate::retention::Retention;
 
 /// How a worker runs. `Default` gives sensible production values.
 #[derive(Debug, Clone)]
@@ -65,6 +66,10 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// First delay after a backend error; doubles per consecutive error up to 64 times it.
     pub error_backoff: Duration,
+    /// How long finished instances are kept before this worker purges them (default 30
+    /// days, checked hourly, 100 per batch). Several workers on one store may all purge:
+    /// each purge is atomic and an instance is purged once.
+    pub retention: Retention,
 }
 
 impl Default for WorkerOptions {
@@ -80,6 +85,7 @@ impl Default for WorkerOptions {
             fetch_wait: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
             error_backoff: Duration::from_millis(50),
+            retention: Retention::default(),
         }
     }
 }
@@ -112,7 +118,13 @@ impl Worker {
             metrics: Metrics::default(),
             stop: stop_receiver,
         });
+        let retention = tokio::spawn(crate::retention::run(
+            Arc::clone(&shared.backend),
+            shared.options.retention.clone(),
+            shared.stop.clone(),
+        ));
         let dispatchers = vec![
+            retention,
             tokio::spawn(dispatch(
                 Arc::clone(&shared),
                 shared.options.orchestration_concurrency,

@@ -63,6 +63,7 @@ mod listen;
 mod migrate;
 mod ops;
 mod options;
+mod purge;
 mod rows;
 mod store;
 pub mod testing;

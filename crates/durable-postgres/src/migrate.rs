@@ -34,10 +34,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "dedup keys, durable lease tokens, visibility index",
         sql: include_str!("migrations/0003_dedup_tokens_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "status indexes",
+        sql: include_str!("migrations/0004_status_indexes.sql"),
+    },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

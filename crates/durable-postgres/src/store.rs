@@ -348,6 +348,10 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
     async fn read_metadata(
         &self,
         instance_id: &str,
@@ -379,6 +383,22 @@ impl Backend for PostgresBackend {
             async move { ops::list_instances(&shared.pool, &filter).await }
         })
         .await
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (purged, flags) = self
+            .call("purge_finished_before", |shared, _, _| async move {
+                crate::purge::finished_before(&shared.pool, &shared.channel, cutoff, limit).await
+            })
+            .await?;
+        self.woke(&flags);
+        Ok(purged)
     }
 
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {

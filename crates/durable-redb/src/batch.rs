@@ -13,6 +13,7 @@ use durable_core::backend::{ActivityWork, Message, NewInstance, NewMessage, Orch
 use redb::{ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
+use crate::index::{Indexed, StatusIndex};
 use crate::queue::Consumed;
 use crate::schema::{
     self, ACTIVITIES, ACTIVITY_LEASES, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
@@ -175,6 +176,7 @@ pub(crate) struct Tables<'txn> {
     activities: Table<'txn, u64, &'static [u8]>,
     orchestration_leases: Table<'txn, &'static str, (u32, u64)>,
     activity_leases: Table<'txn, u64, (u32, u64)>,
+    index: StatusIndex<'txn>,
 }
 
 /// Writes a batch; `ids` hands out message and work item ids in commit order. `valid_lease`
@@ -197,6 +199,7 @@ impl<'txn> Tables<'txn> {
             activities: txn.open_table(ACTIVITIES)?,
             orchestration_leases: txn.open_table(ORCHESTRATION_LEASES)?,
             activity_leases: txn.open_table(ACTIVITY_LEASES)?,
+            index: StatusIndex::open(txn)?,
         })
     }
 
@@ -214,16 +217,25 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    fn put_metadata(&mut self, metadata: &durable_core::InstanceMetadata) -> Result<(), Fatal> {
+    /// Writes an instance's metadata; `before` is where its stored row is indexed (`None`
+    /// for a new instance).
+    fn put_metadata(
+        &mut self,
+        metadata: &durable_core::InstanceMetadata,
+        before: Option<Indexed>,
+    ) -> Result<(), Fatal> {
         let bytes = schema::encode(metadata).map_err(Fatal)?;
         self.instances
             .insert(metadata.instance_id.as_str(), bytes.as_slice())?;
+        self.index
+            .update(&metadata.instance_id, before, Some(Indexed::of(metadata)))?;
         Ok(())
     }
 
-    /// Deletes an instance's rows: metadata, history, inbox, attempt count.
-    fn delete_instance(&mut self, instance_id: &str) -> Result<(), Fatal> {
+    /// Deletes an instance's rows: metadata, history, inbox, attempt count, index entry.
+    fn delete_instance(&mut self, instance_id: &str, indexed: Indexed) -> Result<(), Fatal> {
         self.instances.remove(instance_id)?;
+        self.index.update(instance_id, Some(indexed), None)?;
         self.clear_history(instance_id)?;
         self.inbox
             .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
@@ -383,12 +395,12 @@ impl<'a> Batch<'a> {
             if !new.may_replace(&existing) {
                 return Ok(Err(BackendError::InstanceExists(new.instance_id.clone())));
             }
-            tables.delete_instance(&new.instance_id)?;
+            tables.delete_instance(&new.instance_id, Indexed::of(&existing))?;
             self.removed.insert(new.instance_id.clone());
             effects.push(Effect::RemoveInstance(new.instance_id.clone()));
         }
         let incarnation = (self.next_id)();
-        tables.put_metadata(&new.metadata(self.now_ms, incarnation))?;
+        tables.put_metadata(&new.metadata(self.now_ms, incarnation), None)?;
         self.enqueue(tables, &new.start_message(), effects)?;
         Ok(Ok(()))
     }
@@ -400,7 +412,7 @@ impl<'a> Batch<'a> {
         if !metadata.status.is_terminal() {
             return Ok(Err(BackendError::InstanceActive(instance_id.to_owned())));
         }
-        tables.delete_instance(instance_id)?;
+        tables.delete_instance(instance_id, Indexed::of(&metadata))?;
         self.removed.insert(instance_id.to_owned());
         Ok(Ok(vec![Effect::RemoveInstance(instance_id.to_owned())]))
     }
@@ -419,6 +431,7 @@ impl<'a> Batch<'a> {
                 token,
             }));
         };
+        let before = Indexed::of(&metadata);
         for &id in &consumed.message_ids {
             tables.inbox.remove((instance_id, id))?;
         }
@@ -450,7 +463,7 @@ impl<'a> Batch<'a> {
                 metadata.history_len += 1;
             }
             metadata.updated_at_ms = self.now_ms;
-            tables.put_metadata(&metadata)?;
+            tables.put_metadata(&metadata, Some(before))?;
         }
         for work in &commit.activities {
             let id = (self.next_id)();

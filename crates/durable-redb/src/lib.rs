@@ -56,7 +56,9 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod compact;
 mod error;
+mod index;
 mod lock;
 mod open;
 mod options;
@@ -68,6 +70,7 @@ mod store;
 mod testing;
 mod writer;
 
+pub use compact::{Compaction, compact};
 pub use error::OpenError;
 pub use options::{Durability, RedbOptions};
 pub use schema::SCHEMA_VERSION;

@@ -19,8 +19,9 @@ use crate::lock::LockFile;
 use crate::options::RedbOptions;
 use crate::queue::{Queues, message};
 use crate::schema::{
-    self, ACTIVITIES, ACTIVITY_LEASES, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
+    self, ACTIVITIES, ACTIVITY_LEASES, FINISHED, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
     ORCHESTRATION_LEASES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, StoredActivity, StoredMessage,
+    UNFINISHED,
 };
 use crate::store::Parts;
 
@@ -45,7 +46,10 @@ pub(crate) fn open(path: &Path, options: &RedbOptions) -> Result<Parts, OpenErro
             ));
         }
     };
-    let loaded = catch_unwind(AssertUnwindSafe(|| load(path, &db)));
+    let loaded = catch_unwind(AssertUnwindSafe(|| {
+        upgrade(path, &db)?;
+        load(path, &db)
+    }));
     let (queues, last_id) = match loaded {
         Ok(result) => result?,
         Err(panic) => {
@@ -117,6 +121,8 @@ fn create(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
             txn.open_table(ACTIVITIES)?;
             txn.open_table(ORCHESTRATION_LEASES)?;
             txn.open_table(ACTIVITY_LEASES)?;
+            txn.open_table(UNFINISHED)?;
+            txn.open_table(FINISHED)?;
         }
         txn.commit()?;
         Ok(())
@@ -142,7 +148,7 @@ fn create(path: &Path, options: &RedbOptions) -> Result<(), OpenError> {
     Ok(())
 }
 
-fn open_database(path: &Path, options: &RedbOptions) -> Result<Database, OpenError> {
+pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> Result<Database, OpenError> {
     builder(options)
         .open(path)
         .map_err(|error| database_error(path, error))
@@ -173,6 +179,45 @@ fn database_error(path: &Path, error: DatabaseError) -> OpenError {
             detail: other.to_string(),
         },
     }
+}
+
+/// The schema version before the status indexes (`unfinished`, `finished`).
+const UNINDEXED_VERSION: u64 = 1;
+
+/// Brings a version 1 file to the current version: builds its status indexes, in one
+/// transaction. Anything else is left for `load` to judge.
+fn upgrade(path: &Path, db: &Database) -> Result<(), OpenError> {
+    let fail = |detail: String| OpenError::Database {
+        path: path.to_owned(),
+        detail,
+    };
+    let text = |error: redb::Error| error.to_string();
+    let version = {
+        let txn = db.begin_read().map_err(|error| fail(text(error.into())))?;
+        match txn.open_table(META) {
+            Ok(meta) => meta
+                .get(SCHEMA_VERSION_KEY)
+                .map_err(|error| fail(text(error.into())))?
+                .map(|guard| guard.value()),
+            Err(_) => None,
+        }
+    };
+    if version != Some(UNINDEXED_VERSION) {
+        return Ok(());
+    }
+    let mut txn = db.begin_write().map_err(|error| fail(text(error.into())))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|error| fail(text(error.into())))?;
+    crate::index::build(&txn).map_err(|detail| corrupt(path, detail))?;
+    {
+        let mut meta = txn
+            .open_table(META)
+            .map_err(|error| fail(text(error.into())))?;
+        meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
+            .map_err(|error| fail(text(error.into())))?;
+    }
+    txn.commit().map_err(|error| fail(text(error.into())))?;
+    Ok(())
 }
 
 /// Checks the schema and rebuilds the queues from the inbox, activity and lease tables.

@@ -9,6 +9,14 @@
 //! | `activities` | work item id | the work and when it is visible (JSON) |
 //! | `orchestration_leases` | instance id | (attempt count, not handed out before) |
 //! | `activity_leases` | work item id | (attempt count, not handed out before) |
+//! | `unfinished` | instance id of every pending, running or suspended instance | () |
+//! | `finished` | (last change, instance id) of every finished instance | () |
+//!
+//! `unfinished` and `finished` index `instances` by status: listing unfinished instances
+//! reads only them, and retention finds the finished instances due for purging oldest first,
+//! whatever the number of finished instances kept. They are written in the same transaction
+//! as the `instances` row they index (schema version 2; a version 1 file gets them built when
+//! it is opened).
 //!
 //! The lease tables keep what must outlive a process: attempt counts (for poison detection)
 //! and abandon delays. A live lease's token and expiry are kept in memory only: the file is
@@ -23,7 +31,7 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 /// The version of the file layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `meta` keys.
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -38,6 +46,8 @@ pub(crate) const ORCHESTRATION_LEASES: TableDefinition<&str, (u32, u64)> =
     TableDefinition::new("orchestration_leases");
 pub(crate) const ACTIVITY_LEASES: TableDefinition<u64, (u32, u64)> =
     TableDefinition::new("activity_leases");
+pub(crate) const UNFINISHED: TableDefinition<&str, ()> = TableDefinition::new("unfinished");
+pub(crate) const FINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("finished");
 
 /// An inbox row.
 #[derive(Debug, Clone, Serialize, Deserialize)]

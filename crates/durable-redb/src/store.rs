@@ -1,5 +1,6 @@
 //! `RedbBackend`: the `Backend` trait on one redb file.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use crate::error::OpenError;
 use crate::lock::LockFile;
 use crate::options::{Durability, RedbOptions};
 use crate::queue::{Queues, millis};
-use crate::schema::{self, HISTORY, INSTANCES};
+use crate::schema::{self, FINISHED, HISTORY, INSTANCES, UNFINISHED};
 use crate::stats::{Counters, WriteStats};
 use crate::writer::{self, Pending};
 
@@ -301,6 +302,10 @@ impl Backend for RedbBackend {
         self.write(|reply| Op::Send { message, reply }).await
     }
 
+    fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
     async fn read_metadata(
         &self,
         instance_id: &str,
@@ -332,23 +337,105 @@ impl Backend for RedbBackend {
         let table = txn.open_table(INSTANCES).map_err(store_error)?;
         let prefix = filter.instance_id_prefix.as_deref().unwrap_or("");
         let limit = filter.limit.unwrap_or(usize::MAX);
+        // Start at the prefix, or after the cursor if that is further on.
+        let start = match filter.after.as_deref() {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         let mut found = Vec::new();
-        for row in table.range(prefix..).map_err(store_error)? {
-            if found.len() >= limit {
-                break;
+        let mut take = |instance_id: &str, bytes: &[u8]| -> Result<bool, BackendError> {
+            if found.len() >= limit || !instance_id.starts_with(prefix) {
+                return Ok(false);
             }
-            let (key, value) = row.map_err(store_error)?;
-            let instance_id = key.value();
-            if !instance_id.starts_with(prefix) {
-                break;
-            }
-            let metadata = schema::decode_metadata(value.value(), instance_id)
-                .map_err(BackendError::Permanent)?;
+            let metadata =
+                schema::decode_metadata(bytes, instance_id).map_err(BackendError::Permanent)?;
             if filter.matches(&metadata) {
                 found.push(metadata);
             }
+            Ok(true)
+        };
+        if filter.is_unfinished_only() {
+            // The unfinished index: finished instances are never read.
+            let unfinished = txn.open_table(UNFINISHED).map_err(store_error)?;
+            for row in unfinished
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(store_error)?
+            {
+                let (key, ()) = row.map_err(store_error).map(|(k, v)| (k, v.value()))?;
+                let instance_id = key.value();
+                let Some(bytes) = table.get(instance_id).map_err(store_error)? else {
+                    return Err(BackendError::Permanent(format!(
+                        "store is corrupt: instance '{instance_id}' is indexed as unfinished \
+                         but has no metadata"
+                    )));
+                };
+                if !take(instance_id, bytes.value())? {
+                    break;
+                }
+            }
+        } else {
+            for row in table
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(store_error)?
+            {
+                let (key, value) = row.map_err(store_error)?;
+                if !take(key.value(), value.value())? {
+                    break;
+                }
+            }
         }
         Ok(found)
+    }
+
+    async fn purge_finished_before(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let due: Vec<String> = {
+            let txn = self.inner.db.begin_read().map_err(store_error)?;
+            let finished = txn.open_table(FINISHED).map_err(store_error)?;
+            let mut due = Vec::new();
+            for row in finished
+                .range((0, "")..(cutoff_ms, ""))
+                .map_err(store_error)?
+                .take(limit)
+            {
+                let (key, _) = row.map_err(store_error)?;
+                due.push(key.value().1.to_owned());
+            }
+            due
+        };
+        // Submitted together, so one group commit usually carries the whole batch.
+        let answers: Vec<_> = due
+            .into_iter()
+            .map(|instance_id| {
+                let (reply, answer) = oneshot::channel();
+                writer::submit(
+                    &self.inner,
+                    Op::Purge {
+                        instance_id: instance_id.clone(),
+                        reply,
+                    },
+                );
+                (instance_id, answer)
+            })
+            .collect();
+        let mut purged = Vec::new();
+        for (instance_id, answer) in answers {
+            match answer.await {
+                Ok(Ok(())) => purged.push(instance_id),
+                // Purged or replaced by a new instance meanwhile.
+                Ok(Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_))) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(BackendError::Transient(
+                        "the store's writer stopped before answering".to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(purged)
     }
 
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError> {

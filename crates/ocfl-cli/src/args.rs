@@ -1,6 +1,7 @@
 //! The command line as clap parses it: global options and one struct per command.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use clap::builder::TypedValueParser;
@@ -29,7 +30,8 @@ use ocfl_core::version_num::VersionNum;
         ocfl --root /archive log ark:/12345/bcd987\n  \
         ocfl --root /archive cat ark:/12345/bcd987 foo/bar.xml > bar.xml\n\n\
         Exit status: 0 success; 1 the operation failed or something is invalid (also: an\n\
-        s3:// root in a build without S3 support); 2 bad usage (an unknown URL scheme too)."
+        s3:// root for a command that does not support it yet); 2 bad usage (an unknown URL\n\
+        scheme too)."
 )]
 pub struct Cli {
     /// Options every command accepts.
@@ -43,9 +45,11 @@ pub struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX where
-    /// this build supports S3). An argument containing "://" is always a URL: other schemes
-    /// are refused, never taken for a local path.
+    /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX for
+    /// validate, ls, log, show, diff, cat and export, configured the AWS way:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP,
+    /// AWS_CA_BUNDLE). An argument containing "://" is always a URL: other schemes are
+    /// refused, never taken for a local path.
     #[arg(long, global = true, env = "OCFL_ROOT", value_name = "DIR or URL", value_parser = location_parser())]
     pub root: Option<Location>,
     /// Print machine-readable JSON (one object per line) on stdout.
@@ -97,6 +101,32 @@ pub struct GlobalArgs {
         hide = true
     )]
     pub lease_seconds: Option<f64>,
+    /// How long finished runs (completed, failed, terminated) are kept in the engine's store
+    /// before the worker of this process purges them: a duration such as 30d, 12h, 90m, or
+    /// "forever". `ocfl runs purge` purges on demand.
+    #[arg(
+        long,
+        global = true,
+        env = "OCFL_RETENTION",
+        value_name = "DURATION",
+        default_value = "30d",
+        value_parser = parse_retention
+    )]
+    pub retention: Retention,
+    /// Check every page of the embedded store against its checksum when opening it (reads
+    /// the whole file; by default only what a command needs is read, each page checked as
+    /// redb reads it).
+    #[arg(long, global = true, env = "OCFL_VERIFY_STORE")]
+    pub verify_store: bool,
+}
+
+/// How long finished runs are kept (`--retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Purged once older than this.
+    For(Duration),
+    /// Never purged by a worker.
+    Forever,
 }
 
 /// A command line mistake found after parsing (exit status 2, like clap's own).
@@ -285,6 +315,28 @@ pub enum Command {
     Worker(WorkerArgs),
 }
 
+impl Command {
+    /// The command's name, as typed (`ls`, `commit`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Validate(_) => "validate",
+            Command::Ls(_) => "ls",
+            Command::Log(_) => "log",
+            Command::Show(_) => "show",
+            Command::Diff(_) => "diff",
+            Command::Cat(_) => "cat",
+            Command::Export(_) => "export",
+            Command::Purge(_) => "purge",
+            Command::Commit(_) => "commit",
+            Command::Runs(_) => "runs",
+            Command::Resume => "resume",
+            Command::Example(_) => "example",
+            Command::Worker(_) => "worker",
+        }
+    }
+}
+
 /// `ocfl commit`.
 #[derive(Debug, Args)]
 pub struct CommitArgs {
@@ -333,7 +385,14 @@ pub struct RunsArgs {
     /// List finished runs too (completed, failed, terminated).
     #[arg(long)]
     pub all: bool,
-    /// `show RUN`.
+    /// List at most N runs, in run id order (without it: every run, oldest first); with
+    /// --json a last line {"next": CURSOR or null} gives the --after of the next page.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Start after this run id (the cursor a page printed), in run id order.
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
+    /// `show RUN`, `purge`.
     #[command(subcommand)]
     pub show: Option<RunsCommand>,
 }
@@ -348,6 +407,29 @@ pub enum RunsCommand {
         --json prints one line: the run (as `ocfl runs --json`) with \"events\": [...], each\n\
         event an object whose \"type\" names it (execution_started, activity_completed, ...).")]
     Show(RunsShowArgs),
+    /// Delete finished runs older than --older-than from the engine's store, with whatever
+    /// they left in the work area, then give the embedded store's free space back.
+    ///
+    /// Unfinished runs (pending, running, stalled, suspended) are never purged. The worker
+    /// of every ocfl process purges runs past --retention (default 30d) on its own; this
+    /// does it now. With --backend, the runs of every root in the database are purged.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive runs purge\n  \
+        ocfl --root /archive runs purge --older-than 12h --json\n  \
+        ocfl --root /archive runs purge --older-than 0s\n\n\
+        DURATION: a number and a unit (s, m, h, d, w), or several (1d 12h).\n\
+        --json prints one line: {\"purged\": N, \"runs\": [RUN, ...], \"store_bytes_before\",\n\
+        \"store_bytes_after\"} (the sizes for the embedded store, else null).")]
+    Purge(RunsPurgeArgs),
+}
+
+/// `ocfl runs purge`.
+#[derive(Debug, Args)]
+pub struct RunsPurgeArgs {
+    /// Purge the runs that finished longer ago than this (30d, 12h, 90m, 0s: every
+    /// finished run).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    pub older_than: Duration,
 }
 
 /// `ocfl runs show`.
@@ -486,6 +568,20 @@ fn parse_lease(text: &str) -> Result<f64, String> {
         Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
         _ => Err("expected a number of seconds, more than 0 and at most 86400".to_owned()),
     }
+}
+
+/// A duration such as `30d`, `12h`, `90m`, `0s` or `1d 12h` (humantime's syntax).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("expected a duration such as 30d, 12h, 90m or 0s ({e})"))
+}
+
+/// `--retention`: a duration, or `forever`.
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text.trim().eq_ignore_ascii_case("forever") {
+        return Ok(Retention::Forever);
+    }
+    parse_duration(text).map(Retention::For)
 }
 
 /// An RFC 3339 time with its offset (`2024-05-01T12:00:00Z`).

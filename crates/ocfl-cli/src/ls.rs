@@ -18,7 +18,7 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
     let Some(id) = &args.id else {
         let listed = root
             .list_objects()
-            .with_context(|| crate::open::in_root(storage.root()))?;
+            .with_context(|| crate::open::in_root(&storage.name()))?;
         let code = print_objects(global, listed, &mut out)?;
         out.flush().context("writing the listing")?;
         return Ok(code);

@@ -110,7 +110,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<ExitCode> {
-    open::check_supported(&cli.global)?;
+    open::check_supported(&cli.global, cli.command.name())?;
     match &cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),

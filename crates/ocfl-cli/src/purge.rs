@@ -8,7 +8,7 @@ use ocfl_core::storage::LocalStorage;
 use serde_json::json;
 
 use crate::args::{GlobalArgs, PurgeArgs, UsageError};
-use crate::open::{existing_root, in_root};
+use crate::open::{existing_root, in_local_root};
 use crate::state::work_area;
 
 /// Purges the object, after `--yes`.
@@ -30,7 +30,7 @@ pub fn run(global: &GlobalArgs, args: &PurgeArgs) -> Result<ExitCode> {
         &work.area,
         &args.id,
     )
-    .with_context(|| in_root(root))?;
+    .with_context(|| in_local_root(root))?;
     let outcome = match purged.outcome {
         PurgeOutcome::Removed => "removed",
         PurgeOutcome::FinishedInterrupted => "finished-interrupted",

@@ -1,17 +1,19 @@
-//! `ocfl runs` and `ocfl runs show RUN`: the update runs recorded in the engine's store
-//! (embedded, or the PostgreSQL database of `--backend`).
+//! `ocfl runs`, `ocfl runs show RUN` and `ocfl runs purge`: the update runs recorded in the
+//! engine's store (embedded, or the PostgreSQL database of `--backend`).
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat};
+use durable_redb::Compaction;
 use ocfl_durable::{CommitError, RunInfo, RunState};
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, RunsArgs, RunsCommand};
 use crate::open::existing_root;
-use crate::state::{Store, runtime, work_area};
+use crate::state::{Store, compact_store, runtime, work_area};
 
 /// Lists runs, or shows one.
 pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
@@ -23,6 +25,14 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
             return match &args.show {
                 Some(RunsCommand::Show(show)) => {
                     Err(CommitError::UnknownRun(show.run.clone()).into())
+                }
+                Some(RunsCommand::Purge(_)) => {
+                    if global.json {
+                        writeln!(io::stdout().lock(), "{}", purge_json(&[], None))?;
+                    } else if !global.quiet {
+                        eprintln!("no runs to purge: {} has no engine store", root.display());
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
                 None => {
                     if !global.quiet && !global.json {
@@ -59,6 +69,58 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
                     }
                 }
             }
+            Some(RunsCommand::Purge(purge)) => {
+                let env = store.environment();
+                let purged = service.purge_finished(&env, purge.older_than).await?;
+                let embedded = store.embedded_path().map(Path::to_owned);
+                // The embedded store gives its free space back once it is closed.
+                drop(service);
+                drop(store);
+                let compaction = match &embedded {
+                    Some(path) => Some(compact_store(global, path)?),
+                    None => None,
+                };
+                if global.json {
+                    writeln!(out, "{}", purge_json(&purged, compaction))?;
+                } else if !global.quiet {
+                    eprintln!(
+                        "purged {} finished run(s) older than {}",
+                        purged.len(),
+                        humantime::format_duration(purge.older_than)
+                    );
+                    if let Some(c) = compaction {
+                        eprintln!(
+                            "the engine's store: {} -> {} bytes",
+                            c.bytes_before, c.bytes_after
+                        );
+                    }
+                }
+            }
+            None if args.limit.is_some() || args.after.is_some() => {
+                let limit = args
+                    .limit
+                    .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+                let page = service
+                    .runs_page(args.all, limit, args.after.as_deref())
+                    .await?;
+                for info in &page.runs {
+                    if global.json {
+                        writeln!(out, "{}", run_json(info))?;
+                    } else {
+                        write_run_line(&mut out, info)?;
+                    }
+                }
+                if global.json {
+                    writeln!(out, "{}", json!({ "next": page.next }))?;
+                } else if !global.quiet {
+                    match &page.next {
+                        Some(next) => {
+                            eprintln!("{} run(s); more with --after {next}", page.runs.len())
+                        }
+                        None => eprintln!("{} run(s); no more", page.runs.len()),
+                    }
+                }
+            }
             None => {
                 let runs = service.runs(args.all).await?;
                 for info in &runs {
@@ -81,6 +143,16 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
         }
         out.flush()?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The `--json` line of `runs purge`.
+fn purge_json(runs: &[String], compaction: Option<Compaction>) -> Value {
+    json!({
+        "purged": runs.len(),
+        "runs": runs,
+        "store_bytes_before": compaction.map(|c| c.bytes_before),
+        "store_bytes_after": compaction.map(|c| c.bytes_after),
     })
 }
 

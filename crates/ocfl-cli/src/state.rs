@@ -32,7 +32,7 @@ use ocfl_durable::{
     CommitRequest, Environment, ProgressSink, ServiceOptions, UpdateService, check_request,
 };
 
-use crate::args::{GlobalArgs, UsageError};
+use crate::args::{GlobalArgs, Retention, UsageError};
 use crate::postgres::PostgresUrl;
 
 /// How often a waiting process tries the store again (and re-reads who holds it).
@@ -112,6 +112,8 @@ pub struct Store {
     pub description: String,
     /// The storage root and its work area.
     pub work: LocalWorkArea,
+    /// The embedded store's file (`None` for PostgreSQL).
+    embedded: Option<PathBuf>,
 }
 
 impl Store {
@@ -144,6 +146,7 @@ impl Store {
             state_dir: state_dir(path),
             description: format!("the embedded store {}", path.display()),
             work: work.clone(),
+            embedded: Some(path.to_owned()),
         })
     }
 
@@ -154,7 +157,18 @@ impl Store {
             state_dir: work.area_path(),
             description: url.describe(),
             work: work.clone(),
+            embedded: None,
         })
+    }
+
+    /// The embedded store's file, if the store is embedded.
+    pub fn embedded_path(&self) -> Option<&Path> {
+        self.embedded.as_deref()
+    }
+
+    /// The environment of this store's runs (their work area and state directory).
+    pub fn environment(&self) -> Environment {
+        Environment::at(&self.work, &self.state_dir)
     }
 
     /// The update service of the root on this store, without a worker (for listings).
@@ -188,6 +202,10 @@ fn open_redb(global: &GlobalArgs, path: &Path) -> Result<RedbBackend> {
         };
         let options = RedbOptions {
             lock_wait,
+            // Checking every page's checksum reads the whole file: a cost that grows with the
+            // store for every command. redb checks what it reads anyway, and repairs a file
+            // that was not closed cleanly whatever this says.
+            verify_on_open: global.verify_store,
             ..RedbOptions::default()
         };
         match RedbBackend::open_with(path, options) {
@@ -218,6 +236,20 @@ fn open_redb(global: &GlobalArgs, path: &Path) -> Result<RedbBackend> {
     }
 }
 
+/// Compacts the embedded store at `path` once this process's handle on it is gone (its last
+/// tasks let go of it within moments), waiting for another process as `--wait` says.
+pub fn compact_store(global: &GlobalArgs, path: &Path) -> Result<durable_redb::Compaction> {
+    let options = RedbOptions {
+        lock_wait: global
+            .wait
+            .map_or(Duration::from_secs(3600), Duration::from_secs)
+            .max(Duration::from_secs(5)),
+        ..RedbOptions::default()
+    };
+    durable_redb::compact(path, &options)
+        .with_context(|| format!("compacting the engine's store {}", path.display()))
+}
+
 /// Worker settings for a command that runs the engine while it waits for runs (`commit`,
 /// `resume`): work of other runs it picked up is handed back quickly when the command is
 /// done, and goes on with the next process.
@@ -232,8 +264,13 @@ pub fn command_worker_options(global: &GlobalArgs) -> WorkerOptions {
     )
 }
 
-/// `options` with the lease length of `--lease-seconds` (`OCFL_LEASE_SECONDS`), if given.
+/// `options` with the lease length of `--lease-seconds` (`OCFL_LEASE_SECONDS`), if given,
+/// and the retention period of `--retention`.
 pub fn with_lease(global: &GlobalArgs, mut options: WorkerOptions) -> WorkerOptions {
+    options.retention = match global.retention {
+        Retention::For(period) => durable_core::Retention::keep_for(period),
+        Retention::Forever => durable_core::Retention::keep_forever(),
+    };
     if let Some(seconds) = global.lease_seconds {
         let lease = Duration::from_secs_f64(seconds);
         options.orchestration_lease = lease;

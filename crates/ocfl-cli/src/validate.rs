@@ -1,7 +1,7 @@
 //! `ocfl validate`: a whole storage root, one object by id, or one object directory.
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,17 +13,16 @@ use ocfl_core::validate::{
 };
 
 use crate::args::{GlobalArgs, ValidateArgs};
-use crate::open::existing_root;
+use crate::open::{RootStorage, existing_root_storage};
 use crate::report::ReportPrinter;
 
 /// What the command line asks to validate.
-#[derive(Debug)]
 enum Target {
-    /// A storage root directory and everything in it.
-    Root(PathBuf),
-    /// One object: `relative` (possibly empty) inside the directory `base`.
+    /// A storage root (a directory or a bucket prefix) and everything in it.
+    Root(RootStorage),
+    /// One object: `relative` (possibly empty) inside `base`.
     Object {
-        base: PathBuf,
+        base: RootStorage,
         relative: String,
         display: String,
     },
@@ -42,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
     if global.verbose {
         let fixity = if options.check_fixity { "on" } else { "off" };
         let what = match &target {
-            Target::Root(root) => format!("storage root {}", root.display()),
+            Target::Root(root) => format!("storage root {}", root.name()),
             Target::Object { display, .. } => format!("object {display}"),
         };
         eprintln!("validating {what} (fixity checks {fixity})");
@@ -55,8 +54,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
             relative,
             display,
         } => {
-            let storage = LocalStorage::new(base);
-            let report = validate_object(&storage, relative, &options);
+            let report = validate_object(base.storage(), relative, &options);
             printer
                 .print(&mut out, None, display, &report)
                 .context("writing results")?;
@@ -75,20 +73,19 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
 }
 
 fn validate_root(
-    root: &Path,
+    root: &RootStorage,
     options: &ValidationOptions,
     printer: ReportPrinter,
     global: &GlobalArgs,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let storage = LocalStorage::new(root);
-    let report = validate_storage_root(&storage, options);
-    let root_display = storage.display_path("");
+    let report = validate_storage_root(root.storage(), options);
+    let root_display = root.name();
     printer
         .print(out, Some("storage root"), &root_display, &report.root)
         .context("writing results")?;
     for object in &report.objects {
-        let path = storage.display_path(&object.path);
+        let path = root.display_path(&object.path);
         printer
             .print(out, None, &path, object)
             .context("writing results")?;
@@ -123,42 +120,41 @@ fn summary(report: &ObjectReport) -> String {
 /// holds a root declaration. Anything else: an object id, mapped by the root's layout.
 fn resolve(global: &GlobalArgs, argument: Option<&str>) -> Result<Target> {
     let Some(argument) = argument else {
-        let root = existing_root(global, "validate without an object argument")?;
-        return Ok(Target::Root(root.to_owned()));
+        let root = existing_root_storage(global, "validate without an object argument")?;
+        return Ok(Target::Root(root));
     };
     let path = Path::new(argument);
     if path.is_dir() {
         return Ok(if is_storage_root(path)? {
-            Target::Root(path.to_owned())
+            Target::Root(RootStorage::local(path))
         } else {
             Target::Object {
-                base: path.to_owned(),
+                base: RootStorage::local(path),
                 relative: String::new(),
                 display: argument.to_owned(),
             }
         });
     }
-    let root = existing_root(
+    let root = existing_root_storage(
         global,
         &format!("{argument:?} is not a directory, so it is taken as an object id, which"),
     )?;
-    let storage = LocalStorage::new(root);
-    let layout = Layout::read_from_root(&storage)
-        .with_context(|| format!("reading the storage layout of {}", root.display()))?
+    let name = root.name();
+    let layout = Layout::read_from_root(root.storage())
+        .with_context(|| format!("reading the storage layout of {name}"))?
         .ok_or_else(|| {
             anyhow!(
-                "storage root {} has no ocfl_layout.json, so object ids cannot be mapped to \
-                 directories; give the object's directory instead",
-                root.display()
+                "storage root {name} has no ocfl_layout.json, so object ids cannot be mapped to \
+                 directories; give the object's directory instead"
             )
         })?;
     let relative = layout
         .map_object_id(argument)
-        .with_context(|| format!("finding object {argument:?} in {}", root.display()))?;
-    let display = storage.display_path(&relative);
-    match storage.kind(&relative) {
+        .with_context(|| format!("finding object {argument:?} in {name}"))?;
+    let display = root.display_path(&relative);
+    match root.storage().kind(&relative) {
         Ok(EntryKind::Directory) => Ok(Target::Object {
-            base: root.to_owned(),
+            base: root,
             relative,
             display,
         }),

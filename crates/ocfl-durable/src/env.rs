@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ocfl_core::SpecVersion;
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
-use ocfl_core::storage::{EntryKind, LocalStorage, Storage, join, parent};
+use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, join, parent};
 
 use crate::blobs::Blobs;
 use crate::refusal::{ActivityError, RefusalKind};
@@ -302,9 +302,20 @@ impl Environment {
         format!("{}/{run}", self.work_dir)
     }
 
+    /// Removes what `run` may have left in the work area and the state directory: its work
+    /// directory and its blobs. A run removes both itself when it ends (its clean-up
+    /// activity), so this finds something only after a clean-up that failed.
+    pub(crate) fn remove_run_data(&self, run: &str) -> Result<(), StorageError> {
+        self.fs.remove(&self.work_path(run))?;
+        self.tidy_work_dir()?;
+        self.blobs.remove_run(run)?;
+        self.blobs.forget_run(run);
+        Ok(())
+    }
+
     /// Removes the work area inside a mount-point root once no run uses it: left empty, it
     /// would make the root invalid (E073).
-    pub(crate) fn tidy_work_dir(&self) -> Result<(), ActivityError> {
+    pub(crate) fn tidy_work_dir(&self) -> Result<(), StorageError> {
         if self.work_dir.starts_with(&format!("{}/", self.root_name))
             && self.fs.remove_empty_dir(&self.work_dir)?
         {

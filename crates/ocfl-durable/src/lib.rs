@@ -84,8 +84,8 @@ pub use env::{EnvError, Environment, ProgressEvent, ProgressSink};
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{CommitRequest, Tuning, Verify};
 pub use service::{
-    CommitError, CommitOutcome, RunInfo, RunState, ServiceOptions, Submitted, UpdateService,
-    check_request, register, registry,
+    CommitError, CommitOutcome, RunInfo, RunState, RunsPage, ServiceOptions, Submitted,
+    UpdateService, check_request, register, registry,
 };
 pub use status::{Phase, Progress, RunReport};
 

@@ -223,9 +223,12 @@ pub(crate) fn lock_id(object_key: &str) -> String {
     format!("object-{object_key}")
 }
 
+/// What every run id starts with.
+pub(crate) const RUN_ID_PREFIX: &str = "commit-";
+
 /// The prefix of the ids of every run of one command on one object.
 pub(crate) fn run_prefix(object_key: &str, command_key: &str) -> String {
-    format!("commit-{object_key}-{command_key}-")
+    format!("{RUN_ID_PREFIX}{object_key}-{command_key}-")
 }
 
 /// Identifies an object across runs: its storage root and its id.

@@ -41,7 +41,8 @@ use tokio::time::Instant;
 use crate::env::{Environment, canonical_root};
 use crate::orchestration::{OBJECT_LOCK, RESUME_EVENT, UPDATE_OBJECT};
 use crate::request::{
-    Command, CommitRequest, RunInput, Tuning, command_key, lock_id, object_key, run_prefix,
+    Command, CommitRequest, RUN_ID_PREFIX, RunInput, Tuning, command_key, lock_id, object_key,
+    run_prefix,
 };
 use crate::status::{Phase, Progress, RunReport};
 
@@ -101,6 +102,14 @@ pub enum CommitError {
     /// The engine's store failed.
     #[error("the engine's store: {0}")]
     Engine(#[from] ClientError),
+    /// What a purged run left in the work area could not be removed.
+    #[error("cannot remove what run {run} left in the work area: {message}")]
+    RunData {
+        /// The run.
+        run: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl From<BackendError> for CommitError {
@@ -157,6 +166,15 @@ impl CommitOutcome {
             )
         }
     }
+}
+
+/// One page of runs (`UpdateService::runs_page`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunsPage {
+    /// The runs, in run id order.
+    pub runs: Vec<RunInfo>,
+    /// The `after` of the next page; `None` on the last page.
+    pub next: Option<String>,
 }
 
 /// A submitted run.
@@ -580,15 +598,16 @@ impl UpdateService {
     }
 
     /// The runs of this storage root, oldest first: unfinished ones, or with `all` every one.
+    /// Listing unfinished runs reads no finished one (the engine's store indexes them apart).
     pub async fn runs(&self, all: bool) -> Result<Vec<RunInfo>, CommitError> {
         let root = self.root.display().to_string();
         let mut runs: Vec<RunInfo> = self
             .client
-            .list(&InstanceFilter::all().with_name(UPDATE_OBJECT))
+            .list(&run_filter(all))
             .await?
             .iter()
             .filter_map(run_info)
-            .filter(|r| r.root == root && (all || !r.state.is_finished()))
+            .filter(|r| r.root == root)
             .collect();
         for waiting in self.waiting_runs().await? {
             if waiting.root == root && !runs.iter().any(|r| r.run == waiting.run) {
@@ -597,6 +616,90 @@ impl UpdateService {
         }
         runs.sort_by(|a, b| (a.created_at_ms, &a.run).cmp(&(b.created_at_ms, &b.run)));
         Ok(runs)
+    }
+
+    /// One page of at most `limit` runs of this storage root (unfinished ones, or with `all`
+    /// every one), in run id order, starting after the run id `after` (a previous page's
+    /// `next`). Keyset pages: paging while runs start and end never lists a run twice, and
+    /// lists every run that existed throughout (unless it finished meanwhile and `all` is
+    /// off). A `limit` of 0 is taken as 1.
+    pub async fn runs_page(
+        &self,
+        all: bool,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RunsPage, CommitError> {
+        let limit = limit.max(1);
+        let root = self.root.display().to_string();
+        let base = run_filter(all);
+        let mut runs: Vec<RunInfo> = Vec::new();
+        let mut cursor = after.map(str::to_owned);
+        // Runs of other roots (a shared PostgreSQL store) are skipped: read on until the
+        // page is full or the store is exhausted.
+        let mut next = loop {
+            let filter = match &cursor {
+                Some(cursor) => base.clone().starting_after(cursor.clone()),
+                None => base.clone(),
+            };
+            let page = self.client.list_page(&filter, limit - runs.len()).await?;
+            runs.extend(
+                page.instances
+                    .iter()
+                    .filter_map(run_info)
+                    .filter(|r| r.root == root),
+            );
+            match page.next {
+                Some(next) if runs.len() < limit => cursor = Some(next),
+                other => break other,
+            }
+        };
+        // Submitted runs not started yet sort among the others by their run id.
+        for waiting in self.waiting_runs().await? {
+            let in_range = after.is_none_or(|after| waiting.run.as_str() > after)
+                && next.as_ref().is_none_or(|next| waiting.run <= *next);
+            if waiting.root == root && in_range && !runs.iter().any(|r| r.run == waiting.run) {
+                runs.push(waiting);
+            }
+        }
+        runs.sort_by(|a, b| a.run.cmp(&b.run));
+        if runs.len() > limit {
+            runs.truncate(limit);
+            next = runs.last().map(|r| r.run.clone());
+        }
+        Ok(RunsPage { runs, next })
+    }
+
+    /// Purges the finished runs (and the engine's other finished instances, such as object
+    /// locks) whose last change is older than `older_than` by the store's clock, with what
+    /// each run left in the work area and the state directory of `env`; returns the purged
+    /// run ids. On a store shared by several roots (PostgreSQL), the runs of every root are
+    /// purged; what they left in other work areas is not touched.
+    pub async fn purge_finished(
+        &self,
+        env: &Environment,
+        older_than: Duration,
+    ) -> Result<Vec<String>, CommitError> {
+        const BATCH: usize = 100;
+        let mut runs = Vec::new();
+        loop {
+            let purged = self
+                .client
+                .purge_finished_older_than(older_than, BATCH)
+                .await?;
+            for id in &purged {
+                if is_run_id(id) {
+                    env.remove_run_data(id)
+                        .map_err(|error| CommitError::RunData {
+                            run: id.clone(),
+                            message: error.to_string(),
+                        })?;
+                    runs.push(id.clone());
+                }
+            }
+            if purged.len() < BATCH {
+                return Ok(runs);
+            }
+        }
     }
 
     /// One run's state; `None` if there is no such run.
@@ -625,10 +728,13 @@ impl UpdateService {
     async fn waiting_runs(&self) -> Result<Vec<RunInfo>, CommitError> {
         Ok(self
             .client
-            .list(&InstanceFilter::all().with_name(OBJECT_LOCK))
+            .list(
+                &InstanceFilter::all()
+                    .with_name(OBJECT_LOCK)
+                    .with_statuses([InstanceStatus::Pending]),
+            )
             .await?
             .iter()
-            .filter(|m| m.status == InstanceStatus::Pending)
             .filter_map(run_info)
             .collect())
     }
@@ -683,6 +789,19 @@ fn finished(run: &str, metadata: &InstanceMetadata) -> Result<CommitOutcome, Com
             message: message(),
         }),
     }
+}
+
+/// The engine's listing of runs: every run, or with `all` off unfinished ones only.
+fn run_filter(all: bool) -> InstanceFilter {
+    let filter = InstanceFilter::all()
+        .with_name(UPDATE_OBJECT)
+        .with_instance_id_prefix(RUN_ID_PREFIX);
+    if all { filter } else { filter.unfinished() }
+}
+
+/// Whether an engine instance id is a run's (see `request::run_prefix`).
+fn is_run_id(id: &str) -> bool {
+    id.starts_with(RUN_ID_PREFIX)
 }
 
 fn run_info(metadata: &InstanceMetadata) -> Option<RunInfo> {

@@ -22,3 +22,5 @@ mod payload_evolution;
 mod versioning;
 // A cached execution is never resumed for another incarnation of its instance id.
 mod incarnation;
+// Retention: the worker purges finished instances past their period; clients purge by age.
+mod retention;

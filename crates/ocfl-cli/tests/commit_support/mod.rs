@@ -14,7 +14,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// The `ocfl` binary, isolated from the caller's `OCFL_ROOT`, `OCFL_STATE`, `OCFL_WORK_AREA`,
-/// `OCFL_BACKEND` and `OCFL_LEASE_SECONDS`.
+/// `OCFL_BACKEND`, `OCFL_LEASE_SECONDS`, `OCFL_RETENTION` and `OCFL_VERIFY_STORE`.
 pub fn ocfl_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ocfl"));
     command
@@ -23,6 +23,8 @@ pub fn ocfl_command() -> Command {
         .env_remove("OCFL_WORK_AREA")
         .env_remove("OCFL_BACKEND")
         .env_remove("OCFL_LEASE_SECONDS")
+        .env_remove("OCFL_RETENTION")
+        .env_remove("OCFL_VERIFY_STORE")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
     command

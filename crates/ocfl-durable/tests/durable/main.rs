@@ -3,4 +3,5 @@
 mod commit;
 mod crash;
 mod failures;
+mod retention;
 mod support;

@@ -1,0 +1,212 @@
+//! Building an S3 store the way AWS tools are configured: from the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::limit::LimitStore;
+use object_store::{BackoffConfig, Certificate, ClientConfigKey, ClientOptions, RetryConfig};
+use ocfl_core::location::S3Location;
+use tokio::runtime::Handle;
+
+use crate::Error;
+use crate::counting::CountingStore;
+use crate::error::Redactor;
+use crate::location::Keys;
+use crate::runtime::Runtime;
+use crate::store::{Inner, ObjectStorage};
+
+/// The smallest part S3 accepts in a multipart upload (except the last one).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Options for an S3 (or S3-compatible) store, read from the environment as AWS tools read it.
+///
+/// | variable | meaning |
+/// | --- | --- |
+/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | static credentials |
+/// | `AWS_REGION` (or `AWS_DEFAULT_REGION`) | the region (default `us-east-1`) |
+/// | `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`) | an S3-compatible server, e.g. `http://127.0.0.1:9000` |
+/// | `AWS_ALLOW_HTTP=true` | permit a plain-http endpoint |
+/// | `AWS_CA_BUNDLE` | a PEM file of certificate authorities to trust in addition to the system's ([`S3Builder::ca_bundle`]) |
+///
+/// Without static credentials, `object_store` falls back to web identity tokens
+/// (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`), container credentials and the instance
+/// metadata service. It does **not** read profiles from `~/.aws/config` or
+/// `~/.aws/credentials` (`AWS_PROFILE` is ignored).
+#[derive(Debug, Clone)]
+pub struct S3Builder {
+    location: S3Location,
+    endpoint: Option<String>,
+    credentials: Option<(String, String, Option<String>)>,
+    ca_bundle: Option<PathBuf>,
+    part_size: usize,
+    max_requests: usize,
+    max_retries: usize,
+    retry_timeout: Duration,
+    runtime: Option<Handle>,
+}
+
+impl S3Builder {
+    /// Options for `location` with the defaults: 8 MiB parts, at most 16 requests in flight,
+    /// 10 retries with exponential backoff within 3 minutes.
+    pub fn new(location: S3Location) -> S3Builder {
+        S3Builder {
+            location,
+            endpoint: None,
+            credentials: None,
+            ca_bundle: None,
+            part_size: 8 * 1024 * 1024,
+            max_requests: 16,
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            runtime: None,
+        }
+    }
+
+    /// The server to talk to, overriding `AWS_ENDPOINT_URL`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> S3Builder {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Static credentials, overriding `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`.
+    pub fn credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+        session_token: Option<String>,
+    ) -> S3Builder {
+        self.credentials = Some((
+            access_key_id.into(),
+            secret_access_key.into(),
+            session_token,
+        ));
+        self
+    }
+
+    /// A PEM file of certificate authorities to trust besides the system's, overriding
+    /// `AWS_CA_BUNDLE` (for a server whose certificate a private authority signed).
+    pub fn ca_bundle(mut self, pem_file: impl Into<PathBuf>) -> S3Builder {
+        self.ca_bundle = Some(pem_file.into());
+        self
+    }
+
+    /// The part size of multipart uploads (at least [`MIN_PART_SIZE`]); a file smaller than
+    /// one part is sent in a single PUT. An upload holds at most a few parts in memory.
+    pub fn part_size(mut self, bytes: usize) -> S3Builder {
+        self.part_size = bytes.max(MIN_PART_SIZE);
+        self
+    }
+
+    /// The most requests the store has in flight at once.
+    pub fn max_requests(mut self, requests: usize) -> S3Builder {
+        self.max_requests = requests.max(1);
+        self
+    }
+
+    /// How often a request that failed with a server error, throttling or a timeout is retried
+    /// (0: never), and within how long.
+    pub fn retries(mut self, max_retries: usize, within: Duration) -> S3Builder {
+        self.max_retries = max_retries;
+        self.retry_timeout = within;
+        self
+    }
+
+    /// Runs requests on the embedder's runtime instead of a runtime the store owns. The store's
+    /// methods must then be called from threads that are not that runtime's async workers.
+    pub fn runtime(mut self, handle: Handle) -> S3Builder {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Builds the store. Nothing is sent to the server yet.
+    pub fn build(self) -> Result<ObjectStorage, Error> {
+        let keys = Keys::new(self.location.clone())?;
+        let root = self.location.to_string();
+        let config_error = |message: String| Error::Config {
+            root: root.clone(),
+            message,
+        };
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(self.location.bucket());
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some((access_key_id, secret_access_key, session_token)) = &self.credentials {
+            builder = builder
+                .with_access_key_id(access_key_id)
+                .with_secret_access_key(secret_access_key);
+            if let Some(token) = session_token {
+                builder = builder.with_token(token);
+            }
+        }
+        let secrets: Vec<String> = [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token]
+            .iter()
+            .filter_map(|key| builder.get_config_value(key))
+            .collect();
+        let redactor = Redactor::new(secrets);
+
+        // `with_client_options` replaces the client options `from_env` filled in, so the one
+        // client setting read from the environment is carried over by hand.
+        let mut options = ClientOptions::new();
+        if let Some(allow_http) =
+            builder.get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
+        {
+            options = options.with_config(ClientConfigKey::AllowHttp, allow_http);
+        }
+        let bundle = self.ca_bundle.clone().or_else(|| {
+            std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(bundle) = bundle {
+            let pem = std::fs::read(&bundle).map_err(|e| {
+                config_error(format!("reading the CA bundle {}: {e}", bundle.display()))
+            })?;
+            let certificates = Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certificates| !certificates.is_empty())
+                .ok_or_else(|| {
+                    config_error(format!(
+                        "the CA bundle {} holds no PEM certificate",
+                        bundle.display()
+                    ))
+                })?;
+            for certificate in certificates {
+                options = options.with_root_certificate(certificate);
+            }
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        };
+        let s3 = builder
+            .with_client_options(options)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| config_error(redactor.redact(&e.to_string())))?;
+        let runtime = match self.runtime {
+            Some(handle) => Runtime::borrowed(handle),
+            None => Runtime::owned(2)
+                .map_err(|e| config_error(format!("starting the client's runtime: {e}")))?,
+        };
+        let requests = Arc::new(AtomicU64::new(0));
+        Ok(ObjectStorage::from_inner(Inner {
+            store: Arc::new(LimitStore::new(
+                CountingStore::new(s3, Arc::clone(&requests)),
+                self.max_requests,
+            )),
+            requests,
+            keys,
+            runtime,
+            redactor,
+            part_size: self.part_size,
+            // Parts in flight per upload: with the part being filled, an upload holds at most
+            // this many parts plus one in memory.
+            parts_in_flight: (self.max_requests / 4).clamp(1, 4),
+        }))
+    }
+}

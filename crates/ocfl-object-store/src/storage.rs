@@ -1,0 +1,125 @@
+//! `ocfl-core`'s storage seam over the store, so that reading and validating work on a bucket
+//! exactly as on a directory.
+
+use std::io::{self, Read};
+
+use ocfl_core::storage::{
+    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+};
+
+use crate::directory::ObjectDirectory;
+use crate::{Error, ObjectStorage, Upload};
+
+/// Maps an object-store error for `op` on the storage path `path`.
+fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
+    match error {
+        Error::NotFound { .. } => StorageError::NotFound(path.to_owned()),
+        Error::InvalidPath { .. } => StorageError::InvalidPath(path.to_owned()),
+        other => StorageError::io(op, path, io::Error::other(other)),
+    }
+}
+
+/// Object-store semantics where they differ from a directory's: a PUT is atomic and durable
+/// when it returns, so `write_atomic` is one PUT and `sync`/`sync_tree` have nothing to do;
+/// `create` streams an upload that appears whole at `finish`; there are no directories, so
+/// `create_dir` does nothing and a directory disappears with its last key; there is no
+/// rename, so `rename` copies on the server and deletes (`renames_atomically` is `false`: the
+/// bucket protocol of `docs/durability.md` section 11 never relies on it); paths are shown
+/// as `s3://bucket/key`.
+impl Storage for ObjectStorage {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        ObjectStorage::list(self, dir).map_err(|e| storage_error("list", dir, e))
+    }
+
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        ObjectStorage::kind(self, path).map_err(|e| storage_error("stat", path, e))
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        self.open_storage_file(path)
+    }
+
+    fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
+        Ok(Box::new(ObjectDirectory::open(self, path)?))
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        ObjectStorage::read(self, path).map_err(|e| storage_error("read", path, e))
+    }
+
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.put(path, bytes.to_vec())
+            .map(|_| ())
+            .map_err(|e| storage_error("write", path, e))
+    }
+
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        check_storage_path(path)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        ObjectStorage::rename(self, from, to).map_err(|e| storage_error("rename", from, e))
+    }
+
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        ObjectStorage::remove(self, path).map_err(|e| storage_error("remove", path, e))
+    }
+
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let upload =
+            ObjectStorage::create(self, path).map_err(|e| storage_error("create", path, e))?;
+        Ok(Box::new(upload))
+    }
+
+    /// A directory that has no key below it does not exist, which is what removing it would
+    /// achieve: `true` unless keys are below it.
+    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
+        match ObjectStorage::list(self, path) {
+            Ok(entries) => Ok(entries.is_empty()),
+            Err(error) if error.is_not_found() => Ok(true),
+            Err(error) => Err(storage_error("remove directory", path, error)),
+        }
+    }
+
+    /// Nothing to flush: a PUT is durable when it returns.
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        for path in paths {
+            check_storage_path(path)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing to flush: a PUT is durable when it returns.
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        check_storage_path(dir)
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        self.url(path)
+    }
+
+    /// A rename is a copy and a delete per key.
+    fn renames_atomically(&self) -> bool {
+        false
+    }
+}
+
+/// The upload becomes visible, whole, when it is finished.
+impl StorageWriter for Upload {
+    fn finish(self: Box<Self>) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        Upload::finish(*self)
+            .map(|_| ())
+            .map_err(|e| storage_error("write", &path, e))
+    }
+}
+
+impl ObjectStorage {
+    pub(crate) fn open_storage_file(
+        &self,
+        path: &str,
+    ) -> Result<Box<dyn Read + Send>, StorageError> {
+        let reader = ObjectStorage::open(self, path).map_err(|e| storage_error("open", path, e))?;
+        Ok(Box::new(reader))
+    }
+}
