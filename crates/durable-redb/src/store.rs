@@ -415,7 +415,7 @@ impl Backend for RedbBackend {
                     &self.inner,
                     Op::Purge {
                         instance_id: instance_id.clone(),
-                        reply,
+                        reply: crate::batch::Reply::new(reply),
                     },
                 );
                 (instance_id, answer)
@@ -428,11 +428,7 @@ impl Backend for RedbBackend {
                 // Purged or replaced by a new instance meanwhile.
                 Ok(Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_))) => {}
                 Ok(Err(error)) => return Err(error),
-                Err(_) => {
-                    return Err(BackendError::Transient(
-                        "the store's writer stopped before answering".to_owned(),
-                    ));
-                }
+                Err(_) => return Err(self.inner.writer_stopped()),
             }
         }
         Ok(purged)
