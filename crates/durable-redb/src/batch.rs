@@ -86,9 +86,10 @@ pub(crate) enum Op {
     Flush {
         reply: Reply,
     },
-    /// Persists an instance's attempt count and abandon delay. A fetch waits for it (with
-    /// `reply`, flushed): the attempt is on disk before the work runs, so work that kills
-    /// the process is still counted, and poisoned. An abandon does not wait (no reply).
+    /// Persists an instance's attempt count and abandon delay. A fetch that redelivers work
+    /// waits for it (with `reply`, flushed): the attempt is on disk before the work runs, so
+    /// work that kills the process is still counted, and poisoned (a first attempt needs no
+    /// write: see the `queue` module). An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,
