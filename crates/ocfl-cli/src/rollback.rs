@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode> {
                 args.id
             );
         }
-        let rolled = rollback_object(&storage, &args.id, args.version, args.dry_run)
+        let rolled = rollback_object(storage.storage(), &args.id, args.version, args.dry_run)
             .with_context(|| format!("rollback of object {}", args.id))?;
         drop(store);
         anyhow::Ok(rolled)
