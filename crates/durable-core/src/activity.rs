@@ -1,14 +1,14 @@
-//! `ActivityContext`: what an activity knows about the work it runs and how it keeps its lease.
+//! `ActivityContext`: what an activity knows about the work it runs, how it reports progress
+//! (heartbeats) and how it learns that it must stop (cancellation).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::backend::Backend;
-use crate::error::BackendError;
-
-/// Handed to every activity invocation. Cheap to clone.
+/// Handed to every activity invocation. Cheap to clone, `Send` and `Sync`: it can be moved
+/// into blocking code (`spawn_blocking`), where `heartbeat` and `is_cancelled` work as well.
 #[derive(Clone)]
 pub struct ActivityContext {
     inner: Arc<Inner>,
@@ -21,10 +21,8 @@ struct Inner {
     task_id: u64,
     name: String,
     attempt: u32,
-    item_id: u64,
-    token: u64,
-    lease_for: Duration,
-    backend: Arc<dyn Backend>,
+    /// When the activity last reported progress (its start, then each heartbeat).
+    progress: Arc<Mutex<Instant>>,
 }
 
 /// Identifies one activity invocation (for `ActivityContext::new`).
@@ -35,15 +33,55 @@ pub(crate) struct Invocation {
     pub(crate) task_id: u64,
     pub(crate) name: String,
     pub(crate) attempt: u32,
-    pub(crate) item_id: u64,
-    pub(crate) token: u64,
-    pub(crate) lease_for: Duration,
+}
+
+/// The time limits of an activity: per activity at registration
+/// (`Registry::activity_with_options`), else the worker's defaults
+/// (`WorkerOptions::activity_timeout`, `WorkerOptions::activity_heartbeat_timeout`).
+/// `Default` is no limit at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityOptions {
+    /// Start-to-close: an attempt still running this long after it started is cancelled and
+    /// fails with `FailureKind::Timeout` (retried like any failure by a `RetryPolicy`).
+    pub timeout: Option<Duration>,
+    /// An attempt that goes this long without calling `ActivityContext::heartbeat` (counted
+    /// from its start) is cancelled and fails with `FailureKind::Timeout`, although its worker
+    /// still holds the lease: renewing a lease proves the worker is alive, not that the
+    /// activity makes progress.
+    pub heartbeat_timeout: Option<Duration>,
+}
+
+impl ActivityOptions {
+    /// No limits.
+    pub fn new() -> Self {
+        ActivityOptions::default()
+    }
+
+    /// Sets the start-to-close timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the heartbeat timeout.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// These options, with each unset limit taken from `defaults`.
+    pub fn or(self, defaults: ActivityOptions) -> ActivityOptions {
+        ActivityOptions {
+            timeout: self.timeout.or(defaults.timeout),
+            heartbeat_timeout: self.heartbeat_timeout.or(defaults.heartbeat_timeout),
+        }
+    }
 }
 
 impl ActivityContext {
     pub(crate) fn new(
         invocation: Invocation,
-        backend: Arc<dyn Backend>,
+        progress: Arc<Mutex<Instant>>,
         cancel: watch::Receiver<bool>,
     ) -> Self {
         ActivityContext {
@@ -53,10 +91,7 @@ impl ActivityContext {
                 task_id: invocation.task_id,
                 name: invocation.name,
                 attempt: invocation.attempt,
-                item_id: invocation.item_id,
-                token: invocation.token,
-                lease_for: invocation.lease_for,
-                backend,
+                progress,
             }),
             cancel,
         }
@@ -89,18 +124,21 @@ impl ActivityContext {
         self.inner.attempt
     }
 
-    /// Renews this invocation's lease now. The worker also renews it periodically while the
-    /// activity runs; an error means the lease is lost and another worker may run the same
-    /// work, so long work should stop.
-    pub async fn heartbeat(&self) -> Result<(), BackendError> {
-        self.inner
-            .backend
-            .renew_activity_lease(self.inner.item_id, self.inner.token, self.inner.lease_for)
-            .await
-            .map(|_| ())
+    /// Reports progress: the activity is not stuck. Cheap (no backend call; the worker renews
+    /// the lease on its own), so long work can call it after every step. An activity with a
+    /// heartbeat timeout that stops calling it is cancelled and fails with
+    /// `FailureKind::Timeout`.
+    pub fn heartbeat(&self) {
+        *self
+            .inner
+            .progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
-    /// True once the worker asked this activity to stop (shutdown or a lost lease).
+    /// True once the worker asked this activity to stop: its lease is lost (another worker
+    /// may be running the same work), it timed out, or the worker shuts down. Long work
+    /// should check it between steps and stop without further effects.
     pub fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()
     }

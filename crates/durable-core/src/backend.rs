@@ -72,7 +72,8 @@ pub enum IdReusePolicy {
     #[default]
     Refuse,
     /// Replace the existing instance if it finished (completed, failed or terminated): its
-    /// history, inbox and metadata are discarded, as by a purge, in the same atomic step.
+    /// history, inbox, metadata and activity work items are discarded, as by a purge, in the
+    /// same atomic step.
     /// A running, pending or suspended instance is never replaced.
     ReplaceFinished,
 }
@@ -281,10 +282,11 @@ pub trait Backend: Send + Sync + 'static {
         filter: &InstanceFilter,
     ) -> Result<Vec<InstanceMetadata>, BackendError>;
 
-    /// Deletes a finished instance: metadata, history and inbox. `InstanceNotFound` if there
-    /// is none, `InstanceActive` if it has not finished (nothing is deleted then). Activity
-    /// work it scheduled may still run; its completion is dropped like any message to a
-    /// missing instance.
+    /// Deletes a finished instance: metadata, history, inbox and the activity work items it
+    /// scheduled, leased or not. `InstanceNotFound` if there is none, `InstanceActive` if it
+    /// has not finished (nothing is deleted then). A worker still running one of those
+    /// activities gets `LeaseLost` when it acknowledges, so its completion cannot reach an
+    /// instance created later under the same id (same execution and task ids).
     async fn purge_instance(&self, instance_id: &str) -> Result<(), BackendError>;
 
     /// Deletes, as `purge_instance` does, at most `limit` finished instances (completed,

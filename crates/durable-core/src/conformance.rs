@@ -69,6 +69,8 @@ macro_rules! backend_conformance_tests {
             a_taken_sub_orchestration_id_is_reported_to_the_parent,
             create_follows_the_reuse_policy,
             reused_ids_get_a_new_incarnation,
+            activities_of_a_removed_instance_are_dropped,
+            pending_activities_outlive_later_episodes,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
@@ -1088,6 +1090,152 @@ pub async fn reused_ids_get_a_new_incarnation(backend: Arc<dyn Backend>) {
             create(&*backend, "a").await;
         }
     }
+}
+
+/// Purging or replacing an instance drops the activity work it scheduled, leased or not: a
+/// late completion gets `LeaseLost` instead of reaching the instance now under that id (same
+/// execution id, same task id), and nothing of the old instance is handed out again.
+pub async fn activities_of_a_removed_instance_are_dropped(backend: Arc<dyn Backend>) {
+    let replace = NewInstance {
+        reuse: IdReusePolicy::ReplaceFinished,
+        ..new_instance("a")
+    };
+    let schedule_and_finish = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        activities: vec![work("a", 0), work("a", 1)],
+        metadata: Some(finished(InstanceStatus::Terminated)),
+        ..empty_commit()
+    };
+    let schedule = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        activities: vec![work("a", 0)],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    for purge in [true, false] {
+        create(&*backend, "a").await;
+        commit_next(&*backend, &schedule_and_finish).await;
+        let stale = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("the old instance's activity");
+        if purge {
+            backend.purge_instance("a").await.expect("purge");
+            create(&*backend, "a").await;
+        } else {
+            backend
+                .create_instance(replace.clone())
+                .await
+                .expect("replace");
+        }
+        commit_next(&*backend, &schedule).await;
+        let completion = NewMessage {
+            instance_id: "a".to_owned(),
+            execution_id: Some(1),
+            event: Event::ActivityCompleted {
+                task_id: stale.work.task_id,
+                output: "stale".to_owned(),
+            },
+            visible_at_ms: None,
+        };
+        let late = backend
+            .ack_activity(stale.id, stale.lease.token, &completion)
+            .await;
+        assert!(
+            matches!(late, Err(BackendError::LeaseLost { .. })),
+            "purge {purge}: {late:?}"
+        );
+        assert_eq!(
+            fetch(&*backend).await.map(|item| item.messages),
+            None,
+            "purge {purge}: the late completion reached the new instance"
+        );
+        let fresh = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("the new instance's activity");
+        assert_ne!(fresh.id, stale.id);
+        assert_eq!(
+            fresh.work.task_id, 0,
+            "purge {purge}: old work is handed out"
+        );
+        tokio::time::advance(LEASE * 2).await;
+        let again = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("the new activity, its lease expired");
+        assert_eq!(
+            again.id, fresh.id,
+            "purge {purge}: old work is handed out again"
+        );
+        let done = NewMessage {
+            event: Event::ActivityCompleted {
+                task_id: 0,
+                output: "fresh".to_owned(),
+            },
+            ..completion
+        };
+        backend
+            .ack_activity(again.id, again.lease.token, &done)
+            .await
+            .expect("ack the new activity");
+        assert_eq!(
+            backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+            None,
+            "purge {purge}: nothing of the old instance is left"
+        );
+        commit_next(
+            &*backend,
+            &OrchestrationCommit {
+                metadata: Some(finished(InstanceStatus::Completed)),
+                ..empty_commit()
+            },
+        )
+        .await;
+        backend.purge_instance("a").await.expect("clean up");
+    }
+}
+
+/// Activity work stays queued while later episodes of its instance commit: an episode that
+/// consumes the instance's last message leaves the activities it scheduled before alone.
+pub async fn pending_activities_outlive_later_episodes(backend: Arc<dyn Backend>) {
+    create(&*backend, "a").await;
+    let schedule = OrchestrationCommit {
+        history: vec![start_event("flow")],
+        activities: vec![work("a", 0), work("a", 1)],
+        metadata: Some(running(1)),
+        ..empty_commit()
+    };
+    commit_next(&*backend, &schedule).await;
+    let first = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("an activity");
+    let completion = NewMessage {
+        instance_id: "a".to_owned(),
+        execution_id: Some(1),
+        event: Event::ActivityCompleted {
+            task_id: first.work.task_id,
+            output: "1".to_owned(),
+        },
+        visible_at_ms: None,
+    };
+    backend
+        .ack_activity(first.id, first.lease.token, &completion)
+        .await
+        .expect("ack activity");
+    // The instance consumes the completion; its inbox is empty afterwards.
+    commit_next(&*backend, &empty_commit()).await;
+    let second = backend
+        .fetch_activity(LEASE, NO_WAIT)
+        .await
+        .expect("fetch")
+        .expect("the other activity is still queued");
+    assert_ne!(second.work.task_id, first.work.task_id);
 }
 
 /// A start scheduled for later is not handed out before its time.

@@ -229,11 +229,8 @@ async fn run(program: &[Step], externals: u32, disruptions: &Disruptions) -> Out
                     task_id: item.work.task_id,
                     name: item.work.name.clone(),
                     attempt: item.lease.attempt,
-                    item_id: item.id,
-                    token: item.lease.token,
-                    lease_for: LEASE,
                 },
-                Arc::clone(&backend) as Arc<dyn Backend>,
+                Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
                 cancelled,
             );
             let event = match function(context, item.work.input.clone()).await {

@@ -262,7 +262,7 @@ pub mod worker;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use activity::ActivityContext;
+pub use activity::{ActivityContext, ActivityOptions};
 pub use backend::{Backend, IdReusePolicy};
 pub use client::{Client, ScheduleOptions};
 pub use clock::Clock;

@@ -241,12 +241,23 @@ impl State {
         Ok(())
     }
 
+    /// Removes an instance with the activity work it scheduled, so that a late completion
+    /// from a worker still running it gets `LeaseLost` instead of reaching an instance
+    /// created later under the same id.
     fn remove_instance(&mut self, instance_id: &str) {
         if let Some(record) = self.instances.remove(instance_id)
             && let Some((at, id)) = record.ready_key
         {
             self.ready.remove(&(at, id, instance_id.to_owned()));
         }
+        let queue = &mut self.activity_queue;
+        self.activities.retain(|&id, record| {
+            let keep = record.work.instance_id != instance_id;
+            if !keep {
+                queue.remove(&(record.free_at_ms, id));
+            }
+            keep
+        });
     }
 
     fn lease_orchestration(

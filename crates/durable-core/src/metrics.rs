@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub(crate) backend_errors: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
     pub(crate) lease_renewals: AtomicU64,
+    pub(crate) activities_timed_out: AtomicU64,
+    pub(crate) episodes_timed_out: AtomicU64,
 }
 
 /// A point-in-time copy of a worker's counters.
@@ -44,6 +46,11 @@ pub struct MetricsSnapshot {
     pub leases_lost: u64,
     /// Orchestration leases renewed because an episode ran for a third of its lease or more.
     pub lease_renewals: u64,
+    /// Activity invocations cancelled and failed for overrunning a start-to-close or
+    /// heartbeat timeout (also counted in `activities_failed`).
+    pub activities_timed_out: u64,
+    /// Orchestration episodes handed back for overrunning `WorkerOptions::episode_timeout`.
+    pub episodes_timed_out: u64,
 }
 
 impl Metrics {
@@ -65,6 +72,8 @@ impl Metrics {
             backend_errors: read(&self.backend_errors),
             leases_lost: read(&self.leases_lost),
             lease_renewals: read(&self.lease_renewals),
+            activities_timed_out: read(&self.activities_timed_out),
+            episodes_timed_out: read(&self.episodes_timed_out),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::activity::ActivityContext;
+use crate::activity::{ActivityContext, ActivityOptions};
 use crate::context::OrchestrationContext;
 use crate::failure::Failure;
 
@@ -31,6 +31,7 @@ pub(crate) type ActivityFn = Handler<ActivityContext>;
 pub struct Registry {
     orchestrations: HashMap<String, OrchestrationFn>,
     activities: HashMap<String, ActivityFn>,
+    activity_options: HashMap<String, ActivityOptions>,
 }
 
 impl fmt::Debug for Registry {
@@ -76,8 +77,29 @@ impl Registry {
     {
         let name = name.into();
         let handler = typed(format!("activity '{name}'"), function);
+        self.activity_options.remove(&name);
         self.activities.insert(name, handler);
         self
+    }
+
+    /// Registers an activity under `name` (replacing any earlier one) with its own time
+    /// limits; a limit left unset in `options` is the worker's default.
+    pub fn activity_with_options<I, O, F, Fut>(
+        self,
+        name: impl Into<String>,
+        options: ActivityOptions,
+        function: F,
+    ) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, Failure>> + Send + 'static,
+    {
+        let name = name.into();
+        let mut registry = self.activity(name.clone(), function);
+        registry.activity_options.insert(name, options);
+        registry
     }
 
     pub(crate) fn orchestration_fn(&self, name: &str) -> Option<&OrchestrationFn> {
@@ -86,6 +108,11 @@ impl Registry {
 
     pub(crate) fn activity_fn(&self, name: &str) -> Option<&ActivityFn> {
         self.activities.get(name)
+    }
+
+    /// The time limits registered for activity `name` (unset ones: none registered).
+    pub(crate) fn activity_options(&self, name: &str) -> ActivityOptions {
+        self.activity_options.get(name).copied().unwrap_or_default()
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use crate::activity::{ActivityContext, Invocation};
+use crate::activity::{ActivityContext, ActivityOptions, Invocation};
 use crate::backend::{
     ActivityItem, ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
     OrchestrationCommit, OrchestrationItem,
@@ -70,6 +70,14 @@ pub struct WorkerOptions {
     /// days, checked hourly, 100 per batch). Several workers on one store may all purge:
     /// each purge is atomic and an instance is purged once.
     pub retention: Retention,
+    /// Time limits of activities registered without their own (see `ActivityOptions`):
+    /// start-to-close and heartbeat timeouts. None by default.
+    pub activity_defaults: ActivityOptions,
+    /// Start-to-close limit of one orchestration episode (loading the history, replaying, and
+    /// running the orchestration up to its next wait). An episode not ready to commit in
+    /// time is handed back as if its worker had crashed, so one that keeps overrunning is
+    /// poisoned after `max_attempts`. `None`: no limit.
+    pub episode_timeout: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -86,6 +94,8 @@ impl Default for WorkerOptions {
             shutdown_grace: Duration::from_secs(30),
             error_backoff: Duration::from_millis(50),
             retention: Retention::default(),
+            activity_defaults: ActivityOptions::default(),
+            episode_timeout: None,
         }
     }
 }
@@ -432,7 +442,17 @@ async fn episode(shared: &Shared, item: OrchestrationItem) {
     let token = item.lease.token;
     let mut slot = CheckedOut::take(shared, &instance_id).await;
     let cached = slot.execution.take();
-    let (commit, execution) = match prepare_episode(shared, &item, cached).await {
+    let prepared = match shared.options.episode_timeout {
+        Some(limit) => tokio::time::timeout(limit, prepare_episode(shared, &item, cached))
+            .await
+            .unwrap_or_else(|_| {
+                Metrics::add(&shared.metrics.episodes_timed_out, 1);
+                tracing::warn!(?limit, "the episode overran its timeout; handing it back");
+                Ok(Prepared::HandBack(shared.backoff(1)))
+            }),
+        None => prepare_episode(shared, &item, cached).await,
+    };
+    let (commit, execution) = match prepared {
         Ok(Prepared::Commit(commit, execution)) => (commit, execution),
         Ok(Prepared::HandBack(delay)) => {
             abandon_orchestration(shared, &instance_id, token, delay).await;
@@ -836,8 +856,18 @@ async fn activity(shared: &Shared, item: ActivityItem) {
         ))
     } else if let Some(function) = shared.registry.activity_fn(&work.name) {
         let (cancel, cancel_receiver) = watch::channel(false);
-        let context = activity_context(shared, &item, cancel_receiver);
-        match supervise(shared, &item, function(context, work.input.clone()), cancel).await {
+        let progress = Arc::new(Mutex::new(Instant::now()));
+        let context = activity_context(&item, Arc::clone(&progress), cancel_receiver);
+        let running = Running {
+            future: function(context, work.input.clone()),
+            cancel,
+            progress,
+            limits: shared
+                .registry
+                .activity_options(&work.name)
+                .or(shared.options.activity_defaults),
+        };
+        match supervise(shared, &item, running).await {
             Some(result) => result,
             None => return,
         }
@@ -906,8 +936,8 @@ async fn activity(shared: &Shared, item: ActivityItem) {
 }
 
 fn activity_context(
-    shared: &Shared,
     item: &ActivityItem,
+    progress: Arc<Mutex<Instant>>,
     cancel: watch::Receiver<bool>,
 ) -> ActivityContext {
     ActivityContext::new(
@@ -917,25 +947,69 @@ fn activity_context(
             task_id: item.work.task_id,
             name: item.work.name.clone(),
             attempt: item.lease.attempt,
-            item_id: item.id,
-            token: item.lease.token,
-            lease_for: shared.options.activity_lease,
         },
-        Arc::clone(&shared.backend),
+        progress,
         cancel,
     )
 }
 
-/// Runs an activity's future while renewing its lease; on shutdown asks it to stop, and
-/// after the grace period hands its lease back. `None` when there is nothing to commit.
+/// A started activity invocation, as `supervise` watches it.
+struct Running {
+    future: BoxFuture<Result<String, Failure>>,
+    /// Asks the activity to stop (see `ActivityContext::is_cancelled`).
+    cancel: watch::Sender<bool>,
+    /// Its last heartbeat (or its start).
+    progress: Arc<Mutex<Instant>>,
+    limits: ActivityOptions,
+}
+
+/// Which time limit an activity overran.
+#[derive(Debug, Clone, Copy)]
+enum Overrun {
+    StartToClose(Duration),
+    Heartbeat(Duration),
+}
+
+/// When an activity started at `started` times out if it makes no further progress: the
+/// earlier of its start-to-close and heartbeat deadlines; `None` without limits.
+fn deadline(
+    progress: &Mutex<Instant>,
+    limits: ActivityOptions,
+    started: Instant,
+) -> Option<(Instant, Overrun)> {
+    let last_progress = *progress
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let close = limits
+        .timeout
+        .map(|limit| (started + limit, Overrun::StartToClose(limit)));
+    let beat = limits
+        .heartbeat_timeout
+        .map(|limit| (last_progress + limit, Overrun::Heartbeat(limit)));
+    match (close, beat) {
+        (Some(close), Some(beat)) => Some(if beat.0 < close.0 { beat } else { close }),
+        (close, beat) => close.or(beat),
+    }
+}
+
+/// Runs an activity's future while renewing its lease; cancels it and fails it with
+/// `FailureKind::Timeout` when it overruns its time limits; on a lost lease cancels it and
+/// commits nothing; on shutdown asks it to stop, and after the grace period hands its lease
+/// back. `None` when there is nothing to commit.
 async fn supervise(
     shared: &Shared,
     item: &ActivityItem,
-    running: BoxFuture<Result<String, Failure>>,
-    cancel: watch::Sender<bool>,
+    running: Running,
 ) -> Option<Result<String, Failure>> {
     let what = format!("activity '{}'", item.work.name);
-    let mut running = AssertUnwindSafe(running).catch_unwind();
+    let started = Instant::now();
+    let Running {
+        future,
+        cancel,
+        progress,
+        limits,
+    } = running;
+    let mut future = AssertUnwindSafe(future).catch_unwind();
     let lease_for = shared.options.activity_lease;
     let period = (lease_for / 3).max(Duration::from_millis(1));
     let mut renew = tokio::time::interval_at(Instant::now() + period, period);
@@ -943,11 +1017,27 @@ async fn supervise(
     let mut stop = shared.stop.clone();
     let mut grace_ends: Option<Instant> = None;
     loop {
+        let timeout_at = deadline(&progress, limits, started);
         tokio::select! {
-            result = &mut running => {
+            result = &mut future => {
                 return Some(result.unwrap_or_else(|payload| {
                     Err(Failure::from_panic(&what, payload.as_ref()))
                 }));
+            }
+            () = tokio::time::sleep_until(timeout_at.map_or_else(Instant::now, |(at, _)| at)), if timeout_at.is_some() => {
+                // Re-read: a heartbeat may have moved the deadline since it was computed.
+                if let Some((at, overrun)) = deadline(&progress, limits, started)
+                    && at <= Instant::now()
+                {
+                    Metrics::add(&shared.metrics.activities_timed_out, 1);
+                    let _ = cancel.send(true);
+                    let message = match overrun {
+                        Overrun::StartToClose(limit) => format!("{what} did not finish within {limit:?}"),
+                        Overrun::Heartbeat(limit) => format!("{what} sent no heartbeat for {limit:?}"),
+                    };
+                    tracing::warn!("{message}; cancelling it");
+                    return Some(Err(Failure::new(FailureKind::Timeout, message)));
+                }
             }
             _ = renew.tick() => {
                 let renewed = shared

@@ -97,7 +97,8 @@ async fn create(tx: &Transaction<'_>, new: &NewInstance, now: i64) -> Result<boo
         let wipe = tx
             .prepare_cached(
                 "WITH h AS (DELETE FROM durable_history WHERE instance_id = $1), \
-                 m AS (DELETE FROM durable_messages WHERE instance_id = $1) \
+                 m AS (DELETE FROM durable_messages WHERE instance_id = $1), \
+                 a AS (DELETE FROM durable_activities WHERE instance_id = $1) \
                  UPDATE durable_instances SET name = $2, execution_id = $3, status = $4, \
                  input = $5, output = NULL, failure = NULL, custom_status = NULL, \
                  created_at_ms = $6, updated_at_ms = $6, history_len = 0, \
@@ -456,7 +457,8 @@ pub(crate) async fn purge_instance(
     }
     let rest = tx
         .prepare_cached(
-            "WITH h AS (DELETE FROM durable_history WHERE instance_id = $1) \
+            "WITH h AS (DELETE FROM durable_history WHERE instance_id = $1), \
+             a AS (DELETE FROM durable_activities WHERE instance_id = $1) \
              DELETE FROM durable_messages WHERE instance_id = $1",
         )
         .await?;

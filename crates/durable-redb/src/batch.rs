@@ -86,9 +86,10 @@ pub(crate) enum Op {
     Flush {
         reply: Reply,
     },
-    /// Persists an instance's attempt count and abandon delay. A fetch waits for it (with
-    /// `reply`, flushed): the attempt is on disk before the work runs, so work that kills
-    /// the process is still counted, and poisoned. An abandon does not wait (no reply).
+    /// Persists an instance's attempt count and abandon delay. A fetch that redelivers work
+    /// waits for it (with `reply`, flushed): the attempt is on disk before the work runs, so
+    /// work that kills the process is still counted, and poisoned (a first attempt needs no
+    /// write: see the `queue` module). An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,
@@ -231,7 +232,9 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Deletes an instance's rows: metadata, history, inbox, attempt count, index entry.
+    /// Deletes an instance's rows: metadata, history, inbox, attempt count, index entry, and
+    /// the activity work items it scheduled (so that a late completion of one is refused
+    /// rather than delivered to an instance created later under the same id).
     fn delete_instance(&mut self, instance_id: &str, indexed: Indexed) -> Result<(), Fatal> {
         self.instances.remove(instance_id)?;
         self.index.update(instance_id, Some(indexed), None)?;
@@ -239,6 +242,22 @@ impl<'txn> Tables<'txn> {
         self.inbox
             .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
         self.orchestration_leases.remove(instance_id)?;
+        // Work items are keyed by id alone: the queue of pending work is short, so a scan
+        // costs less than an index every enqueue would have to maintain.
+        let mut scheduled = Vec::new();
+        for row in self.activities.iter()? {
+            let (id, bytes) = row?;
+            let stored: StoredActivity =
+                schema::decode(bytes.value(), &format!("activity work item {}", id.value()))
+                    .map_err(corrupt)?;
+            if stored.instance_id == instance_id {
+                scheduled.push(id.value());
+            }
+        }
+        for id in scheduled {
+            self.activities.remove(id)?;
+            self.activity_leases.remove(id)?;
+        }
         Ok(())
     }
 
@@ -302,7 +321,8 @@ impl<'a> Batch<'a> {
                 completion,
                 ..
             } => {
-                if !lease_held {
+                // The row is gone if a purge or replacement earlier in this batch took it.
+                if !lease_held || tables.activities.get(*id)?.is_none() {
                     return Ok(Err(BackendError::LeaseLost {
                         item: format!("activity work item {id}"),
                         token: *token,

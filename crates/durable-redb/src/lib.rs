@@ -32,9 +32,11 @@
 //!   writer: everything that arrives while a commit is in progress is written in the next
 //!   transaction and made durable with one fsync. See the `writer` module.
 //! - **Leases** live in memory: only the process that has the file open can hold one, so
-//!   reopening the file after a crash reclaims every lease at once. A fetch returns once the
-//!   attempt count it raised is on disk, so work that kills the process is still counted
-//!   and poisoned; abandon delays go with the next commit.
+//!   reopening the file after a crash reclaims every lease at once. Every attempt a fetch
+//!   hands out is on disk before the work runs, so work that kills the process is still
+//!   counted and poisoned: a first attempt is covered by the commit that queued the work (an
+//!   item without an attempt row counts as attempted once after a reopen), a redelivery is
+//!   written and flushed before it is handed out; abandon delays go with the next commit.
 //! - **One process.** Opening takes an exclusive lock on `<file>.lock` and writes the
 //!   process id into it; a second process gets [`OpenError::InUse`] naming that pid.
 //! - **Damage is an error, not a panic.** With [`RedbOptions::verify_on_open`] (the default)

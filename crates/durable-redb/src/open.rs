@@ -312,11 +312,16 @@ fn load(path: &Path, db: &Database) -> Result<(Queues, u64), OpenError> {
         let id = key.value();
         let stored: StoredActivity =
             schema::decode(value.value(), &format!("activity {id}")).map_err(decode_error)?;
-        let (count, not_before_ms) = attempts.get(&id).copied().unwrap_or((0, 0));
+        // No attempt row: the first attempt, which writes nothing, may have been handed out.
+        let (count, recorded, not_before_ms) = match attempts.get(&id) {
+            Some(&(count, not_before_ms)) => (count, Some(count), not_before_ms),
+            None => (1, None, 0),
+        };
         last_id = last_id.max(id);
         let free_at_ms = stored.visible_at_ms.max(not_before_ms);
-        queues.add_activity(id, stored.work(), free_at_ms, count);
+        queues.add_activity(id, stored.work(), free_at_ms, count, recorded);
     }
+    queues.count_unrecorded_first_attempts();
     queues.forget_idle();
     Ok((queues, last_id))
 }

@@ -15,8 +15,10 @@ pub enum Durability {
     PowerLoss,
     /// Commits are not flushed, except at most every `flush_interval` while writes continue,
     /// on [`RedbBackend::flush`](crate::RedbBackend::flush), when the store is closed, and
-    /// when a fetch hands out work (its attempt count must survive a crash the work causes,
-    /// or poison detection would not see a crash loop).
+    /// when a fetch redelivers work (its attempt count must survive a crash the work causes,
+    /// or poison detection would not see a crash loop). A first attempt needs no flush: if
+    /// the commit that queued the work is lost in a crash, so is the work, and the episode
+    /// that queued it is handed out again, its own attempt counted.
     /// The store stays consistent after a crash or a power cut, but the work acknowledged
     /// since the last flush is lost (redb discards unflushed commits on recovery, even after
     /// a plain process crash); activities whose completions are lost run again.

@@ -6,6 +6,14 @@
 //! work in O(log n) without touching the file and never waits for a commit in progress. The
 //! queues are keyed by the time an item can next be handed out (visibility, lease expiry,
 //! abandon delay), then by the oldest message or the item id.
+//!
+//! **Attempts.** An item's attempt is on disk before its work runs, so work that kills the
+//! process is counted and poisoned. The first attempt costs no write: the commit that created
+//! the work (an acknowledgement, a creation, a send) stands for it, because an item with no
+//! attempt row may have been handed out once. Only a redelivery (attempt 2 and later: a lease
+//! that expired, an abandon, a reopen) writes its attempt, flushed, before it is handed out.
+//! The price: after a crash, an item that was pending but never started counts as attempted
+//! once (the file cannot tell), at most once per acknowledgement.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -34,6 +42,8 @@ struct InstanceQueue {
     inbox: BTreeMap<(u64, u64), Message>,
     lease: Option<HeldLease>,
     attempts: u32,
+    /// The attempt count on disk; `None`: no row, so the first attempt needs no write.
+    recorded: Option<u32>,
     not_before_ms: u64,
     /// This instance's entry in `Queues::ready`, if it has one.
     ready_key: Option<(u64, u64)>,
@@ -58,6 +68,8 @@ struct ActivityEntry {
     /// The expiry to restore if the acknowledgement fails.
     expiry_before_commit: u64,
     attempts: u32,
+    /// The attempt count on disk; `None`: no row, so the first attempt needs no write.
+    recorded: Option<u32>,
 }
 
 /// A leased instance, before its metadata is read.
@@ -67,6 +79,8 @@ pub(crate) struct LeasedInstance {
     pub messages: Vec<Message>,
     pub lease: Lease,
     pub not_before_ms: u64,
+    /// The attempt must be on disk before the work is handed out.
+    pub record: bool,
 }
 
 /// A leased activity.
@@ -75,6 +89,8 @@ pub(crate) struct LeasedActivity {
     pub id: u64,
     pub work: ActivityWork,
     pub lease: Lease,
+    /// The attempt must be on disk before the work is handed out.
+    pub record: bool,
 }
 
 /// What an orchestration acknowledgement consumes, captured when it is submitted.
@@ -93,6 +109,12 @@ fn instance_item(instance_id: &str) -> String {
 
 fn activity_item(id: u64) -> String {
     format!("activity work item {id}")
+}
+
+/// Whether handing out `attempt` needs it written first: only attempts beyond the one on disk
+/// (or beyond the first, which the commit that created the work stands for).
+fn must_record(attempt: u32, recorded: Option<u32>) -> bool {
+    attempt > recorded.unwrap_or(1)
 }
 
 pub(crate) fn millis(duration: Duration) -> u64 {
@@ -130,12 +152,31 @@ impl Queues {
     pub fn restore_instance_attempts(&mut self, instance_id: &str, attempts: u32, not_before: u64) {
         let queue = self.instances.entry(instance_id.to_owned()).or_default();
         queue.attempts = attempts;
+        queue.recorded = Some(attempts);
         queue.not_before_ms = not_before;
         self.requeue(instance_id);
     }
 
-    /// Adds a committed activity work item (on open, or after the commit that wrote it).
-    pub fn add_activity(&mut self, id: u64, work: ActivityWork, free_at_ms: u64, attempts: u32) {
+    /// On open, after a crash or a close: an instance with messages and no attempt row may
+    /// have been handed out its first attempt, which wrote nothing; it counts as attempted.
+    pub fn count_unrecorded_first_attempts(&mut self) {
+        for queue in self.instances.values_mut() {
+            if queue.recorded.is_none() && !queue.inbox.is_empty() {
+                queue.attempts = 1;
+            }
+        }
+    }
+
+    /// Adds a committed activity work item: on open with its attempt row, if it has one
+    /// (`recorded`), or after the commit that wrote it (no row, no attempt).
+    pub fn add_activity(
+        &mut self,
+        id: u64,
+        work: ActivityWork,
+        free_at_ms: u64,
+        attempts: u32,
+        recorded: Option<u32>,
+    ) {
         self.activities.insert(
             id,
             ActivityEntry {
@@ -144,6 +185,7 @@ impl Queues {
                 lease: None,
                 expiry_before_commit: 0,
                 attempts,
+                recorded,
             },
         );
         self.activity_queue.insert((free_at_ms, id));
@@ -173,13 +215,28 @@ impl Queues {
         }
     }
 
-    /// Forgets an instance entirely (purged or replaced): its messages and its lease.
-    pub fn remove_instance(&mut self, instance_id: &str) {
+    /// Forgets an instance's queue entry: its messages and its lease.
+    fn forget_instance(&mut self, instance_id: &str) {
         if let Some(queue) = self.instances.remove(instance_id)
             && let Some((at, id)) = queue.ready_key
         {
             self.ready.remove(&(at, id, instance_id.to_owned()));
         }
+    }
+
+    /// Forgets an instance entirely (purged or replaced): its messages, its lease and the
+    /// activity work items it scheduled (leased ones included: their acknowledgements then
+    /// get `LeaseLost`).
+    pub fn remove_instance(&mut self, instance_id: &str) {
+        self.forget_instance(instance_id);
+        let activity_queue = &mut self.activity_queue;
+        self.activities.retain(|&id, entry| {
+            let keep = entry.work.instance_id != instance_id;
+            if !keep {
+                activity_queue.remove(&(entry.free_at_ms, id));
+            }
+            keep
+        });
     }
 
     /// Leases the instance that is ready first, or says when the next one will be
@@ -225,9 +282,17 @@ impl Queues {
                 attempt: queue.attempts,
             },
             not_before_ms: queue.not_before_ms,
+            record: must_record(queue.attempts, queue.recorded),
         };
         self.requeue(&instance_id);
         Ok(leased)
+    }
+
+    /// The leased attempt is on disk.
+    pub fn instance_attempt_recorded(&mut self, instance_id: &str, attempt: u32) {
+        if let Some(queue) = self.instances.get_mut(instance_id) {
+            queue.recorded = Some(queue.recorded.unwrap_or(0).max(attempt));
+        }
     }
 
     fn held_lease(
@@ -296,10 +361,13 @@ impl Queues {
                 queue.inbox.remove(&key);
             }
         }
+        // The acknowledgement deleted the attempt row.
         queue.attempts = 0;
+        queue.recorded = None;
         queue.not_before_ms = 0;
         if queue.is_idle() {
-            self.remove_instance(instance_id);
+            // Nothing left to hand out for the instance itself; its activities stay queued.
+            self.forget_instance(instance_id);
         } else {
             self.requeue(instance_id);
         }
@@ -387,10 +455,18 @@ impl Queues {
                 expires_at_ms,
                 attempt: entry.attempts,
             },
+            record: must_record(entry.attempts, entry.recorded),
         };
         self.activity_queue.remove(&(free_at_ms, id));
         self.activity_queue.insert((expires_at_ms, id));
         Ok(leased)
+    }
+
+    /// The leased attempt is on disk.
+    pub fn activity_attempt_recorded(&mut self, id: u64, attempt: u32) {
+        if let Some(entry) = self.activities.get_mut(&id) {
+            entry.recorded = Some(entry.recorded.unwrap_or(0).max(attempt));
+        }
     }
 
     fn held_activity(&mut self, id: u64, token: u64) -> Result<&mut ActivityEntry, BackendError> {

@@ -428,11 +428,7 @@ impl Backend for RedbBackend {
                 // Purged or replaced by a new instance meanwhile.
                 Ok(Err(BackendError::InstanceNotFound(_) | BackendError::InstanceActive(_))) => {}
                 Ok(Err(error)) => return Err(error),
-                Err(_) => {
-                    return Err(BackendError::Transient(
-                        "the store's writer stopped before answering".to_owned(),
-                    ));
-                }
+                Err(_) => return Err(self.inner.writer_stopped()),
             }
         }
         Ok(purged)
@@ -488,19 +484,26 @@ impl Backend for RedbBackend {
             let Some((leased, now_ms)) = leased else {
                 return Ok(None);
             };
-            let recorded = self
-                .write(|reply| Op::InstanceAttempts {
-                    instance_id: leased.instance_id.clone(),
-                    attempts: leased.lease.attempt,
-                    not_before_ms: leased.not_before_ms,
-                    reply: Some(reply),
-                })
-                .await;
-            if let Err(error) = recorded {
+            // A redelivery: its attempt goes to disk before the work runs (a first attempt
+            // is covered by the commit that queued the work; see the `queue` module).
+            if leased.record {
+                let recorded = self
+                    .write(|reply| Op::InstanceAttempts {
+                        instance_id: leased.instance_id.clone(),
+                        attempts: leased.lease.attempt,
+                        not_before_ms: leased.not_before_ms,
+                        reply: Some(reply),
+                    })
+                    .await;
+                if let Err(error) = recorded {
+                    inner
+                        .queues()
+                        .drop_instance_lease(&leased.instance_id, leased.lease.token);
+                    return Err(error);
+                }
                 inner
                     .queues()
-                    .drop_instance_lease(&leased.instance_id, leased.lease.token);
-                return Err(error);
+                    .instance_attempt_recorded(&leased.instance_id, leased.lease.attempt);
             }
             match inner.read_metadata(&leased.instance_id) {
                 Ok(Some(instance)) => {
@@ -596,20 +599,26 @@ impl Backend for RedbBackend {
         let Some(leased) = leased else {
             return Ok(None);
         };
-        let recorded = self
-            .write(|reply| Op::ActivityAttempts {
-                id: leased.id,
-                attempts: leased.lease.attempt,
-                not_before_ms: 0,
-                reply: Some(reply),
-            })
-            .await;
-        if let Err(error) = recorded {
-            // Handed out again at once, its attempt still counted in memory.
-            let _ = inner
+        // As for orchestrations: only a redelivery writes its attempt first.
+        if leased.record {
+            let recorded = self
+                .write(|reply| Op::ActivityAttempts {
+                    id: leased.id,
+                    attempts: leased.lease.attempt,
+                    not_before_ms: 0,
+                    reply: Some(reply),
+                })
+                .await;
+            if let Err(error) = recorded {
+                // Handed out again at once, its attempt still counted in memory.
+                let _ = inner
+                    .queues()
+                    .abandon_activity(leased.id, leased.lease.token, 0);
+                return Err(error);
+            }
+            inner
                 .queues()
-                .abandon_activity(leased.id, leased.lease.token, 0);
-            return Err(error);
+                .activity_attempt_recorded(leased.id, leased.lease.attempt);
         }
         Ok(Some(ActivityItem {
             id: leased.id,

@@ -310,7 +310,7 @@ fn apply(queues: &mut crate::queue::Queues, effect: Effect) {
             id,
             work,
             visible_at_ms,
-        } => queues.add_activity(id, work, visible_at_ms, 0),
+        } => queues.add_activity(id, work, visible_at_ms, 0, None),
         Effect::RemoveInstance(instance_id) => queues.remove_instance(&instance_id),
         Effect::InstanceAcked { instance_id, token } => {
             queues.finish_instance_ack(&instance_id, token);

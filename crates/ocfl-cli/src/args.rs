@@ -264,6 +264,40 @@ pub enum Command {
         {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false};\n\
         with --detach, when the run is submitted: {\"run\", \"id\", \"detached\": true}.")]
     Commit(CommitArgs),
+    /// Add one file to an object, read from standard input, as a new version, durably.
+    ///
+    /// The same run as `ocfl commit ID --add FILE PATH`: the object's other files come from
+    /// its inventory and are not read. The bytes are first kept in the root's work area
+    /// (<root>.ocfl-work/put/), named by their digest, until the run completes, so an
+    /// interrupted put resumes with `ocfl resume` or the same command with the same input.
+    #[command(after_help = "Examples:\n  \
+        echo 'corrected' | ocfl --root /archive put ark:/12345/bcd987 data/notes.txt -m 'Fix notes'\n\n\
+        --json prints one line when the run completes:\n\
+        {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false}.")]
+    Put(PutArgs),
+    /// Make a new version holding an earlier version's state, durably; no content is copied.
+    ///
+    /// The new version's inventory names the content the object already holds; nothing but
+    /// the version directory, its inventory and the root inventory is written. Reverting to
+    /// the head's own state changes nothing and says so.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive revert ark:/12345/bcd987 v1 -m 'Back to the deposit'\n\n\
+        --json prints one line when the run completes:\n\
+        {\"id\", \"version\", \"steps\", \"bytes\", \"run\", \"changed\": true/false}.")]
+    Revert(RevertArgs),
+    /// Remove the versions after VERSION from an object, for good (asks for --yes).
+    ///
+    /// The root inventory is first replaced by VERSION's own inventory (with its sidecar),
+    /// then the later version directories are removed, newest first: readers see the object
+    /// at its old head or at VERSION, except inside the window docs/durability.md describes,
+    /// and the same command again finishes an interrupted rollback. --dry-run lists what
+    /// would go. Refused while a run is updating the object.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive rollback ark:/12345/bcd987 v2 --dry-run\n  \
+        ocfl --root /archive rollback ark:/12345/bcd987 v2 --yes\n\n\
+        --json prints one line: {\"id\", \"version\", \"removed\": [\"v3\", ...], \"dry_run\",\n\
+        \"changed\": true/false}.")]
+    Rollback(RollbackArgs),
     /// List the update runs of the storage root: unfinished ones, or all with --all.
     ///
     /// For each run: its id, state (pending, running, stalled, suspended, completed, failed,
@@ -329,6 +363,9 @@ impl Command {
             Command::Export(_) => "export",
             Command::Purge(_) => "purge",
             Command::Commit(_) => "commit",
+            Command::Put(_) => "put",
+            Command::Revert(_) => "revert",
+            Command::Rollback(_) => "rollback",
             Command::Runs(_) => "runs",
             Command::Resume => "resume",
             Command::Example(_) => "example",
@@ -342,9 +379,22 @@ impl Command {
 pub struct CommitArgs {
     /// The object id (the object is created if the storage root does not hold it).
     pub id: String,
-    /// The directory whose files the new version holds, exactly.
-    #[arg(value_name = "SRC_DIR")]
-    pub source: PathBuf,
+    /// The directory whose files the new version holds, exactly (without it, --add,
+    /// --remove and --move change the head version's state instead).
+    #[arg(value_name = "SRC_DIR", required_unless_present_any = ["add", "remove", "moves"], conflicts_with_all = ["add", "remove", "moves"])]
+    pub source: Option<PathBuf>,
+    /// Add the file SRC at logical path DEST (replacing what is there), or a directory's
+    /// files below DEST. Repeatable.
+    #[arg(long, num_args = 2, value_names = ["SRC", "DEST"], action = clap::ArgAction::Append)]
+    pub add: Vec<String>,
+    /// Remove the logical path PATH (a file, or a directory with everything below it).
+    /// Repeatable.
+    #[arg(long, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub remove: Vec<String>,
+    /// Rename the logical path FROM (a file or a directory) to TO, which must not exist.
+    /// Repeatable.
+    #[arg(long = "move", id = "moves", num_args = 2, value_names = ["FROM", "TO"], action = clap::ArgAction::Append)]
+    pub moves: Vec<String>,
     /// The version's message.
     #[arg(long, short = 'm', value_name = "M")]
     pub message: Option<String>,
@@ -364,6 +414,63 @@ pub struct CommitArgs {
     /// on the embedded store, `ocfl resume`, `ocfl worker` or this command again) run it.
     #[arg(long)]
     pub detach: bool,
+}
+
+/// What a new version records about itself.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// The version's message.
+    #[arg(long, short = 'm', value_name = "M")]
+    pub message: Option<String>,
+    /// The version's user name.
+    #[arg(long, value_name = "N")]
+    pub user_name: Option<String>,
+    /// The version's user address (a URI, e.g. mailto:a@example.org); needs --user-name.
+    #[arg(long, value_name = "A", requires = "user_name")]
+    pub user_address: Option<String>,
+    /// The version's creation time, RFC 3339 (default: when the run started).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_created)]
+    pub created: Option<DateTime<FixedOffset>>,
+}
+
+/// `ocfl put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The object id (the object is created if the storage root does not hold it).
+    pub id: String,
+    /// The logical path the bytes read from standard input get.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub version: VersionArgs,
+}
+
+/// `ocfl revert`.
+#[derive(Debug, Args)]
+pub struct RevertArgs {
+    /// The object id.
+    pub id: String,
+    /// The version whose state the new version holds.
+    #[arg(value_name = "VERSION", value_parser = parse_version)]
+    pub version: VersionNum,
+    #[command(flatten)]
+    pub about: VersionArgs,
+}
+
+/// `ocfl rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The object id.
+    pub id: String,
+    /// The version that becomes the head again; every later version is removed.
+    #[arg(value_name = "VERSION", value_parser = parse_version)]
+    pub version: VersionNum,
+    /// Confirm: remove the later versions for good.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `ocfl worker`.

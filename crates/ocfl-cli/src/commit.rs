@@ -1,11 +1,12 @@
 //! `ocfl commit`: a durable update run, executed in this process (with workers of a shared
 //! store taking part), or with `--detach` only submitted.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use ocfl_durable::{CommitOutcome, CommitRequest};
+use ocfl_durable::{CommitOutcome, CommitRequest, Edit, Edits};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
@@ -14,32 +15,63 @@ use crate::root_settings::RootSettings;
 use crate::site::Site;
 use crate::state::{Engine, Store, check_commit, command_worker_options, runtime, site};
 
-/// Commits `SRC_DIR` to the object and prints the outcome.
+/// Commits `SRC_DIR` (or the head changed by `--add`, `--remove`, `--move`) to the object
+/// and prints the outcome.
 pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     let work = site(global, "commit")?;
-    let mut request = CommitRequest::new(args.id.as_str(), &args.source);
+    let mut request = match &args.source {
+        Some(source) => CommitRequest::new(args.id.as_str(), source),
+        None => CommitRequest::edit(args.id.as_str(), edits(args)),
+    };
     request.message = args.message.clone();
     request.user_name = args.user_name.clone();
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    submit(global, &work, request, args.detach)
+}
+
+/// The edits of `--remove`, `--move` and `--add`, in the order they apply.
+fn edits(args: &CommitArgs) -> Vec<Edit> {
+    let removes = args
+        .remove
+        .iter()
+        .map(|path| Edit::Remove { path: path.clone() });
+    let moves = args.moves.chunks_exact(2).map(|pair| Edit::Move {
+        from: pair[0].clone(),
+        to: pair[1].clone(),
+    });
+    let adds = args.add.chunks_exact(2).map(|pair| Edit::Add {
+        source: PathBuf::from(&pair[0]),
+        dest: pair[1].clone(),
+    });
+    removes.chain(moves).chain(adds).collect()
+}
+
+/// Runs (or with `detach` submits) `request` on the root of `work` and prints the outcome.
+pub fn submit(
+    global: &GlobalArgs,
+    work: &Site,
+    mut request: CommitRequest,
+    detach: bool,
+) -> Result<ExitCode> {
     // Read before anything is written: a settings file we cannot understand stops the
     // commit. The run records the algorithm, so a resumed run or a worker elsewhere uses
     // the same one without reading the file again. (sha512, the default, is recorded as
     // nothing: such runs keep the ids they had before the setting existed.)
-    if let Site::Local(local) = &work {
+    if let Site::Local(local) = work {
         request.new_object_digest =
             RootSettings::read(&local.root_path())?.map(|s| s.digest_algorithm);
     }
     // Everything that can be refused before a run starts is refused here, before the
     // engine's store or the work area exist: a refused commit leaves no trace.
-    check_commit(&work, &request)?;
-    if args.detach {
-        return detach(global, &work, &request);
+    check_commit(work, &request)?;
+    if detach {
+        return self::detach(global, work, &request);
     }
     let outcome = execute(
         global,
-        &work,
+        work,
         &request,
         Mode::detect(global.quiet, global.verbose),
     )?;
@@ -99,12 +131,17 @@ async fn submit_and_wait(
     if submitted.resumed {
         display.note(&format!("Resuming the interrupted run {}", submitted.run));
     }
-    display.watch(
-        &submitted.run,
-        resumed.as_ref(),
-        &request.source.display().to_string(),
-    );
+    display.watch(&submitted.run, resumed.as_ref(), &staging_label(request));
     Ok(service.wait_submitted(&submitted).await?)
+}
+
+/// What the progress display says is being staged.
+fn staging_label(request: &CommitRequest) -> String {
+    match &request.edits {
+        None => request.source.display().to_string(),
+        Some(Edits::Revert(version)) => format!("{} at {version}", request.object_id),
+        Some(Edits::Changes(edits)) => format!("{} edits to {}", edits.len(), request.object_id),
+    }
 }
 
 /// `commit --detach`: submits the run and prints its id.

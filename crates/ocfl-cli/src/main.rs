@@ -18,8 +18,11 @@ mod open;
 mod postgres;
 mod progress;
 mod purge;
+mod put;
 mod report;
 mod resume;
+mod revert;
+mod rollback;
 mod root_settings;
 mod runs;
 mod show;
@@ -123,6 +126,9 @@ fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<Exit
         Command::Export(args) => export::run(&cli.global, args),
         Command::Purge(args) => purge::run(&cli.global, args),
         Command::Commit(args) => commit::run(&cli.global, args),
+        Command::Put(args) => put::run(&cli.global, args),
+        Command::Revert(args) => revert::run(&cli.global, args),
+        Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Resume => resume::run(&cli.global),
         Command::Example(args) => example::run(&cli.global, args),

@@ -57,9 +57,17 @@ impl WorkLog {
             }
             text
         };
-        // One write per line, so that lines of different threads do not interleave.
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        let _ = write_line(&mut std::io::stderr().lock(), text);
     }
+}
+
+/// Writes `text` and its newline in one `write` call: stderr is unbuffered, and `writeln!`
+/// would write the newline separately, so a process stopped or killed between the two
+/// leaves a half line that a reader sees only later, joined to whatever comes next. One
+/// write of a short line to a pipe is atomic, also against other threads' lines.
+fn write_line(out: &mut impl Write, mut text: String) -> std::io::Result<()> {
+    text.push('\n');
+    out.write_all(text.as_bytes())
 }
 
 /// A value in a plain line: strings bare unless they hold spaces or quotes.
@@ -238,5 +246,32 @@ where
             // The activity's completion is committed (or its lease handed back) by now.
             self.log.line("activity-ended", &fields.activity_line());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each `write` call it gets.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_and_its_newline_go_out_in_one_write() {
+        let mut out = Writes::default();
+        write_line(&mut out, r#"{"event":"activity-started"}"#.to_owned()).expect("written");
+        assert_eq!(out.0, vec![b"{\"event\":\"activity-started\"}\n".to_vec()]);
     }
 }

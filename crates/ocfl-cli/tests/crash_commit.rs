@@ -1,4 +1,5 @@
-//! The kill loop: `ocfl commit` (v1, then v2 with files changed, added and removed) killed
+//! The kill loop: `ocfl commit` (v1, then v2 with files changed, added and removed, then v3
+//! by `commit --add/--remove`, then v4 by `revert` to v1) killed
 //! with SIGKILL at seeded random moments, checked after every kill, resumed, and checked
 //! again at the end.
 //!
@@ -90,6 +91,29 @@ enum Object {
     InventoryInstalled,
 }
 
+/// The logical path v3 adds.
+const ADDED: &str = "edited/added.bin";
+
+/// The file v3 adds, the logical path it removes, and the tree v3 holds: `v2`'s without
+/// that path, with the added file.
+fn edited(dir: &Path, v2: &Path) -> (PathBuf, String, PathBuf) {
+    let added = dir.join("added.bin");
+    let mut rng = Rng::new(0x6164_6465);
+    let bytes: Vec<u8> = (0..256 * 1024).map(|_| rng.next() as u8).collect();
+    fs::write(&added, &bytes).expect("write the added file");
+    let mut tree = read_tree(v2);
+    let removed = tree.keys().next().expect("v2 has files").clone();
+    tree.remove(&removed);
+    tree.insert(ADDED.to_owned(), bytes);
+    let v3 = dir.join("v3-expected");
+    let files: Vec<(&str, &[u8])> = tree
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    write_tree(&v3, &files);
+    (added, removed, v3)
+}
+
 fn object_path(root: &Path, id: &str) -> String {
     Layout::read_from_root(&LocalStorage::new(root))
         .expect("layout")
@@ -99,7 +123,13 @@ fn object_path(root: &Path, id: &str) -> String {
 }
 
 /// The object's state, checked: every state but the four of [`Object`] fails the test.
-fn inspect(root: &Path, id: &str, sources: &BTreeMap<String, &Path>, what: &str) -> Object {
+fn inspect(
+    root: &Path,
+    id: &str,
+    version: &str,
+    sources: &BTreeMap<String, &Path>,
+    what: &str,
+) -> Object {
     let path = object_path(root, id);
     let dir = root.join(&path);
     if !dir.exists() {
@@ -119,9 +149,11 @@ fn inspect(root: &Path, id: &str, sources: &BTreeMap<String, &Path>, what: &str)
         return Object::At(head);
     }
     let codes: BTreeSet<&str> = report.errors.iter().map(|e| e.code.as_str()).collect();
-    // Both window states keep the old sidecar, which names the old inventory: v1's.
-    let old_inventory = read("v1/inventory.json");
-    let new_inventory = read("v2/inventory.json");
+    // Both window states keep the old sidecar, which names the old inventory: the previous
+    // version's.
+    let number: u32 = version[1..].parse().expect("a version number");
+    let old_inventory = read(&format!("v{}/inventory.json", number - 1));
+    let new_inventory = read(&format!("{version}/inventory.json"));
     assert!(
         new_inventory.is_some() && old_inventory.is_some(),
         "{what}: invalid outside the window: {:?}",
@@ -140,12 +172,23 @@ fn inspect(root: &Path, id: &str, sources: &BTreeMap<String, &Path>, what: &str)
         "{what}: the window keeps the old sidecar"
     );
     let root_inventory = read("inventory.json");
+    // A version that brings no content (a revert) has no content directory to miss (E023).
+    let without_content: Vec<&str> = VERSION_MOVED
+        .iter()
+        .copied()
+        .filter(|&c| c != "E023")
+        .collect();
+    let version_moved = if dir.join(version).join("content").exists() {
+        VERSION_MOVED
+    } else {
+        &without_content
+    };
     let (state, expected) = if root_inventory == old_inventory {
-        (Object::VersionMoved, VERSION_MOVED)
+        (Object::VersionMoved, version_moved)
     } else if root_inventory == new_inventory {
         (Object::InventoryInstalled, INVENTORY_INSTALLED)
     } else {
-        panic!("{what}: the root inventory is neither v1's nor v2's");
+        panic!("{what}: the root inventory is neither the old version's nor {version}'s");
     };
     assert_eq!(
         codes,
@@ -235,24 +278,24 @@ struct Loop<'a> {
     root: &'a Root,
     rng: Rng,
     /// How long an uninterrupted commit of each version takes.
-    spans: [Duration; 2],
+    spans: [Duration; 4],
     stats: &'a mut Stats,
 }
 
 impl Loop<'_> {
-    /// Commits `source` as `version` of `id`, killing the process up to [`MAX_KILLS`] times.
-    /// Returns how many `ocfl commit` processes started after the commit had completed
-    /// (each may have left a no-op run).
+    /// Runs `command` (a commit, a file-level commit or a revert) to make `version` of `id`,
+    /// killing the process up to [`MAX_KILLS`] times. Returns how many processes of the
+    /// command started after it had completed (each may have left a no-op run).
     fn commit(
         &mut self,
         id: &str,
         version: &str,
-        source: &Path,
+        command: &[String],
         sources: &BTreeMap<String, &Path>,
     ) -> u64 {
-        let index = usize::from(version != "v1");
-        let src = source.to_str().expect("utf-8").to_owned();
-        let commit_args = ["commit", id, src.as_str(), "--message", version, "--json"];
+        let index: usize = version[1..].parse::<usize>().expect("number") - 1;
+        let mut commit_args: Vec<&str> = command.iter().map(String::as_str).collect();
+        commit_args.extend(["--message", version, "--json"]);
         let mut no_ops = 0;
         let mut finished = false;
         for attempt in 0..=MAX_KILLS {
@@ -293,7 +336,7 @@ impl Loop<'_> {
                 "{id} {version}: after a kill at {delay:?} of `ocfl {}`",
                 args.join(" ")
             );
-            let object = inspect(&self.root.path(), id, sources, &what);
+            let object = inspect(&self.root.path(), id, version, sources, &what);
             let run = run_phase(self.root, id, version);
             finished |= run == "completed";
             *self
@@ -319,7 +362,8 @@ impl Loop<'_> {
             *self.stats.resumed_by.entry("ocfl resume").or_default() += u64::from(done);
         }
         if !done {
-            let line = self.root.commit(id, source, &["--message", version]);
+            let output = self.root.ocfl(&commit_args);
+            let line = json_lines(ok(&output)).remove(0);
             assert_eq!(line["version"], version, "{line}");
             if line["changed"] == false {
                 assert!(
@@ -334,7 +378,7 @@ impl Loop<'_> {
         }
         let what = format!("{id} {version}: after the rerun");
         assert_eq!(
-            inspect(&self.root.path(), id, sources, &what),
+            inspect(&self.root.path(), id, version, sources, &what),
             Object::At(version.into()),
             "{what}"
         );
@@ -442,27 +486,51 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         (Some(v1), Some(v2)) => (PathBuf::from(v1), PathBuf::from(v2)),
         _ => generated(scratch.path(), seed),
     };
+    // v3: v2 changed file by file (one file added, one removed); v4: v1's state again.
+    let (added, removed, v3) = edited(scratch.path(), &v2);
     let sources: BTreeMap<String, &Path> = [
         ("v1".to_owned(), v1.as_path()),
         ("v2".to_owned(), v2.as_path()),
+        ("v3".to_owned(), v3.as_path()),
+        ("v4".to_owned(), v1.as_path()),
     ]
     .into();
+    let commands = |id: &str| -> [Vec<String>; 4] {
+        let text = |p: &Path| p.to_str().expect("utf-8").to_owned();
+        [
+            vec!["commit".into(), id.into(), text(&v1)],
+            vec!["commit".into(), id.into(), text(&v2)],
+            vec![
+                "commit".into(),
+                id.into(),
+                "--add".into(),
+                text(&added),
+                ADDED.into(),
+                "--remove".into(),
+                removed.clone(),
+            ],
+            vec!["revert".into(), id.into(), "v1".into()],
+        ]
+    };
 
-    // Uninterrupted commits of each version (the shorter of two): the span the kills are
+    // Uninterrupted runs of each version (the shorter of two): the span the kills are
     // spread over.
-    let mut spans = [Duration::MAX; 2];
+    let mut spans = [Duration::MAX; 4];
     for _ in 0..2 {
         let calibration = Root::new_in(scratch.path());
-        for (i, (version, source)) in [("v1", &v1), ("v2", &v2)].into_iter().enumerate() {
+        for (i, command) in commands("info:calibration").iter().enumerate() {
+            let version = format!("v{}", i + 1);
+            let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+            args.extend(["--message", &version, "--json"]);
             let started = Instant::now();
-            let line = calibration.commit("info:calibration", source, &["--message", version]);
+            let output = calibration.ocfl(&args);
             spans[i] = spans[i].min(started.elapsed());
-            assert_eq!(line["version"], version);
+            assert_eq!(json_lines(ok(&output))[0]["version"], version.as_str());
         }
     }
     eprintln!(
-        "crash commit: {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}",
-        spans[0], spans[1]
+        "crash commit: {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}, v3 (file-level) {:?}, v4 (revert) {:?}",
+        spans[0], spans[1], spans[2], spans[3]
     );
 
     let mut stats = Stats {
@@ -482,9 +550,11 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
             spans,
             stats: &mut stats,
         };
-        let mut no_ops = run.commit(&id, "v1", &v1, &sources);
-        no_ops += run.commit(&id, "v2", &v2, &sources);
-        check_runs(&root, no_ops, 2);
+        let mut no_ops = 0;
+        for (i, command) in commands(&id).iter().enumerate() {
+            no_ops += run.commit(&id, &format!("v{}", i + 1), command, &sources);
+        }
+        check_runs(&root, no_ops, 4);
         if (i + 1) % 25 == 0 {
             eprintln!(
                 "crash commit: {} iterations, {} kills, {:?}",

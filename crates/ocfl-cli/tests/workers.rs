@@ -112,18 +112,8 @@ fn freeze_until_taken_over_then_kill(
         victim.wait_for("an unfinished activity on the victim", |events| {
             !open_activities(events).is_empty()
         });
-        victim.signal("STOP");
         let frozen = Instant::now();
-        // Let the reader drain what the process wrote before it stopped.
-        let mut log_lines = victim.lines().len();
-        loop {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = victim.lines().len();
-            if now == log_lines {
-                break;
-            }
-            log_lines = now;
-        }
+        let log_lines = victim.freeze();
         let held = open_activities(&victim.events());
         let taken_over = loop {
             let taken_over = || {
@@ -156,6 +146,33 @@ fn freeze_until_taken_over_then_kill(
             frozen.elapsed()
         );
         victim.signal("CONT");
+    }
+}
+
+/// `freeze` returns only once everything the process wrote before it stopped has been read,
+/// a half-written line included: a process that writes each line in two pieces as fast as it
+/// can, frozen and then killed, has no line in its log past the count `freeze` returned. (A
+/// quiet period on the reader, which this replaces, never sees a line the process was
+/// stopped in the middle of, and the kill then flushes it as one more line.)
+#[test]
+fn a_frozen_process_is_read_to_its_last_line() {
+    for round in 0..10 {
+        let mut writer = Command::new("sh");
+        writer.args([
+            "-c",
+            "i=0; while :; do printf 'line %d' $i >&2; printf '\\n' >&2; i=$((i+1)); done",
+        ]);
+        let mut process = Process::spawn(writer);
+        process.wait_for_line("a first line", |line| line.starts_with("line "));
+        let frozen = process.freeze();
+        process.signal("KILL");
+        let (_, log) = process.wait();
+        assert_eq!(log.len(), frozen, "round {round}: lines after the freeze");
+        assert!(
+            log[frozen - 1].contains("ocfl-test-frozen-"),
+            "{:?}",
+            log.last()
+        );
     }
 }
 

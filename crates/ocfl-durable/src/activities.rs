@@ -14,8 +14,9 @@ use chrono::DateTime;
 use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use ocfl_core::inventory::User;
+use ocfl_core::inventory::{Inventory, State, User};
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
+use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{Environment, ProgressEvent};
 use crate::refusal::{ActivityError, Refusal, RefusalKind};
-use crate::request::{Command, Verify};
+use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
 
 /// Refuses an existing object that is already invalid, then reads the source into a stage blob.
@@ -136,19 +137,28 @@ pub(crate) struct FinishInput {
     /// The plan of a run that ends without completing it: its work is rolled back (or, past
     /// the point of no return, forward).
     pub abandon: Option<String>,
+    /// The engine failed the run (nondeterminism, poison, termination) before its own
+    /// clean-up could run: its plan, if it made one, is looked up among its blobs, and
+    /// rolled back (or forward) as `abandon` would.
+    #[serde(default)]
+    pub recover: bool,
 }
 
-/// Runs `body` on a blocking thread and shapes its result for the engine.
+/// Runs `body` on a blocking thread and shapes its result for the engine. The body gets the
+/// activity's context to heartbeat and to stop when cancelled: the engine cannot interrupt
+/// a blocking thread, and a worker that lost its lease must not go on writing while another
+/// worker runs the same work.
 async fn blocking<I, O>(
     env: Arc<Environment>,
+    ctx: ActivityContext,
     input: I,
-    body: fn(&Environment, I) -> Result<O, ActivityError>,
+    body: fn(&Environment, &ActivityContext, I) -> Result<O, ActivityError>,
 ) -> Outcome_<O>
 where
     I: Send + 'static,
     O: Send + 'static,
 {
-    match tokio::task::spawn_blocking(move || body(&env, input)).await {
+    match tokio::task::spawn_blocking(move || body(&env, &ctx, input)).await {
         Ok(Ok(output)) => Ok(Ok(output)),
         Ok(Err(error)) => error.into_result(),
         Err(join) => Err(Failure::new(
@@ -164,24 +174,24 @@ pub(crate) fn register(
     env: &Arc<Environment>,
 ) -> durable_core::Registry {
     let e = env.clone();
-    let registry = registry.activity(BUILD_STAGE, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, build_stage)
+    let registry = registry.activity(BUILD_STAGE, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, build_stage)
     });
     let e = env.clone();
-    let registry = registry.activity(CREATE_PLAN, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, create_plan)
+    let registry = registry.activity(CREATE_PLAN, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, create_plan)
     });
     let e = env.clone();
-    let registry = registry.activity(EXECUTE_STEPS, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, execute_steps)
+    let registry = registry.activity(EXECUTE_STEPS, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, execute_steps)
     });
     let e = env.clone();
-    let registry = registry.activity(VERIFY_OBJECT, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, verify_object)
+    let registry = registry.activity(VERIFY_OBJECT, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, verify_object)
     });
     let e = env.clone();
-    registry.activity(FINISH, move |_: ActivityContext, input| {
-        blocking(e.clone(), input, finish)
+    registry.activity(FINISH, move |ctx: ActivityContext, input| {
+        blocking(e.clone(), ctx, input, finish)
     })
 }
 
@@ -194,7 +204,11 @@ fn algorithm(name: &str) -> Result<DigestAlgorithm, ActivityError> {
     })
 }
 
-fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, ActivityError> {
+fn build_stage(
+    env: &Environment,
+    _: &ActivityContext,
+    input: StageInput,
+) -> Result<StageRef, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
@@ -236,15 +250,36 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
         None
     };
     let meter = StagingMeter::new(env, &input.run);
-    let stage = Stage::from_directory_with(
-        Path::new(&command.source),
-        &options,
-        spool.as_ref(),
-        &|files, bytes| meter.add(files, bytes),
-    )?;
-    let blob = env.blobs.put_with(&input.run, |out| {
-        stage_form::encode(&stage, &command.source, out)
-    })?;
+    let (stage, source) = match &command.edits {
+        None => (
+            Stage::from_directory_with(
+                Path::new(&command.source),
+                &options,
+                spool.as_ref(),
+                &|files, bytes| meter.add(files, bytes),
+            )?,
+            command.source.as_str(),
+        ),
+        Some(edits) => {
+            let base = base.as_ref().map(|b| &b.inventory);
+            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
+            let recorded = Path::new(&object_path);
+            let changes = edits.edits();
+            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
+                Ok(stage) => stage,
+                Err(
+                    error @ (ocfl_plan::stage::Error::NotInState { .. }
+                    | ocfl_plan::stage::Error::Occupied { .. }),
+                ) => already_applied(base, recorded, &changes, &options)
+                    .ok_or_else(|| ActivityError::from(error).context(&object))?,
+                Err(error) => return Err(ActivityError::from(error).context(&object)),
+            };
+            (stage, object_path.as_str())
+        }
+    };
+    let blob = env
+        .blobs
+        .put_with(&input.run, |out| stage_form::encode(&stage, source, out))?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -260,8 +295,78 @@ fn build_stage(env: &Environment, input: StageInput) -> Result<StageRef, Activit
     Ok(staged)
 }
 
+/// The stage of `changes` applied to the version before the head, when that is the head's
+/// state: the same file-level command run again after its run completed (a kill after the
+/// new version was in place, say), whose removals and moves no longer apply to the head.
+/// Planned, it changes nothing, as a commit of an unchanged source does.
+fn already_applied(
+    base: Option<&Inventory>,
+    recorded: &Path,
+    changes: &[ocfl_plan::stage::Edit],
+    options: &StageOptions,
+) -> Option<Stage> {
+    let base = base?;
+    let head = base.versions.get(&base.head)?;
+    let previous = base.versions.get(&base.head.previous()?)?;
+    let stage = Stage::from_edits(&previous.state, recorded, changes, options).ok()?;
+    (stage.state() == head.state).then_some(stage)
+}
+
+/// The state `edits` start from: the head's of `base` (none for an object not created yet),
+/// or for a revert the named version's.
+fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, ActivityError> {
+    let version = match edits {
+        EditsForm::Revert { version } => Some(version),
+        _ => None,
+    };
+    let Some(base) = base else {
+        return match version {
+            None => Ok(State::new()),
+            Some(_) => Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is no version to revert to".to_owned(),
+            )),
+        };
+    };
+    let Some(version) = version else {
+        return Ok(base
+            .versions
+            .get(&base.head)
+            .map(|v| v.state.clone())
+            .unwrap_or_default());
+    };
+    let number = VersionNum::parse(version)
+        .map_err(|e| {
+            ActivityError::refused(RefusalKind::Plan, format!("version {version:?}: {e}"))
+        })?
+        .number();
+    base.versions
+        .iter()
+        .find(|(v, _)| v.number() == number)
+        .map(|(_, v)| v.state.clone())
+        .ok_or_else(|| {
+            ActivityError::refused(
+                RefusalKind::Plan,
+                format!("has no version {version} (head is {})", base.head),
+            )
+        })
+}
+
 fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {
     env.blobs.decoded(run, blob, stage_form::decode)
+}
+
+/// The blob among `run`'s that holds its plan, if it made one (the others, its stage, do not
+/// read as a plan).
+fn find_plan(env: &Environment, run: &str) -> Result<Option<String>, ActivityError> {
+    for name in env.blobs.names(run)? {
+        match load_plan(env, run, &name) {
+            Ok(_) => return Ok(Some(name)),
+            Err(ActivityError::Refused(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(None)
 }
 
 fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
@@ -275,7 +380,11 @@ fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, Acti
     })
 }
 
-fn create_plan(env: &Environment, input: PlanInput) -> Result<Planned, ActivityError> {
+fn create_plan(
+    env: &Environment,
+    _: &ActivityContext,
+    input: PlanInput,
+) -> Result<Planned, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
@@ -459,7 +568,11 @@ impl ContentSource for NoContent {
     }
 }
 
-fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, ActivityError> {
+fn execute_steps(
+    env: &Environment,
+    ctx: &ActivityContext,
+    input: StepsInput,
+) -> Result<StepsDone, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let plan = load_plan(env, &input.run, &input.plan)?;
     let (from, to) = (input.from as usize, input.to as usize);
@@ -494,6 +607,15 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
         written: 0,
     };
     for (offset, step) in steps.iter().enumerate() {
+        // Checked before every step: once the lease is lost another worker may be running
+        // this batch, and only one of them may go on writing.
+        if ctx.is_cancelled() {
+            return Err(ActivityError::Transient(format!(
+                "run {}: stopped before step {}: the activity was cancelled (lease lost, \
+                 timed out or worker shutting down)",
+                input.run, step.id
+            )));
+        }
         let result = exec::execute(&plan, step, env.fs(), source).map_err(|e| {
             ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
         })?;
@@ -517,11 +639,16 @@ fn execute_steps(env: &Environment, input: StepsInput) -> Result<StepsDone, Acti
             bytes: step.size,
             skipped,
         });
+        ctx.heartbeat();
     }
     Ok(done)
 }
 
-fn verify_object(env: &Environment, input: VerifyInput) -> Result<(), ActivityError> {
+fn verify_object(
+    env: &Environment,
+    _: &ActivityContext,
+    input: VerifyInput,
+) -> Result<(), ActivityError> {
     let plan = load_plan(env, &input.run, &input.plan)?;
     // Validation holds the whole new inventory, as text and parsed: the run's stage and
     // plan are let go first (the copies are done), keeping only what is checked here. The
@@ -694,8 +821,12 @@ impl<'a> StagingMeter<'a> {
     }
 }
 
-fn finish(env: &Environment, input: FinishInput) -> Result<(), ActivityError> {
-    if let Some(blob) = &input.abandon {
+fn finish(env: &Environment, _: &ActivityContext, input: FinishInput) -> Result<(), ActivityError> {
+    let recovered = match (&input.abandon, input.recover) {
+        (None, true) => find_plan(env, &input.run)?,
+        _ => None,
+    };
+    if let Some(blob) = input.abandon.as_ref().or(recovered.as_ref()) {
         match load_plan(env, &input.run, blob) {
             Ok(plan) => match exec::abandon(&plan, env.fs()) {
                 Ok(()) if plan.base.is_none() => tidy_layout_dirs(env, &plan.object_path)?,

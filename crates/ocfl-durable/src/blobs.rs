@@ -173,6 +173,19 @@ impl Blobs {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The names of `run`'s blobs (none once the run's blobs are removed).
+    pub(crate) fn names(&self, run: &str) -> Result<Vec<String>, StorageError> {
+        match self.fs.list(&format!("blobs/{run}")) {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .map(|entry| entry.name)
+                .filter(|name| !name.ends_with(".tmp"))
+                .collect()),
+            Err(error) if error.is_not_found() => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Removes every blob of `run`.
     pub(crate) fn remove_run(&self, run: &str) -> Result<(), StorageError> {
         self.fs.remove(&format!("blobs/{run}"))

@@ -81,8 +81,9 @@ mod stage_form;
 mod status;
 
 pub use env::{EnvError, Environment, ProgressEvent, ProgressSink};
+pub use ocfl_plan::stage::Edit;
 pub use refusal::{Refusal, RefusalKind};
-pub use request::{CommitRequest, Tuning, Verify};
+pub use request::{CommitRequest, Edits, Tuning, Verify};
 pub use service::{
     CommitError, CommitOutcome, RunInfo, RunState, RunsPage, ServiceOptions, Submitted,
     UpdateService, check_request, register, registry,

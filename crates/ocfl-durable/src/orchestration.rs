@@ -24,6 +24,8 @@ use crate::status::{Phase, Progress, RunReport};
 pub(crate) const UPDATE_OBJECT: &str = "ocfl.update-object";
 /// The per-object lock: runs one update as its sub-orchestration.
 pub(crate) const OBJECT_LOCK: &str = "ocfl.object-lock";
+/// The patch that made the object lock clean up runs the engine failed.
+const CLEAN_UP_ENGINE_FAILURES: &str = "clean-up-engine-failures";
 /// The event that resumes a stalled run.
 pub(crate) const RESUME_EVENT: &str = "resume";
 
@@ -34,8 +36,51 @@ pub(crate) async fn object_lock(
     input: RunInput,
 ) -> Result<RunReport, Failure> {
     let run = input.run.clone();
-    ctx.call_sub_orchestration_with_id(UPDATE_OBJECT, &run, &input)
-        .await
+    let result = ctx
+        .call_sub_orchestration_with_id(UPDATE_OBJECT, &run, &input)
+        .await;
+    // A patch, as the README asks of any new call: a lock recorded before it never reached
+    // this point with a failed run (that episode ended the lock), so it is always taken.
+    if let Err(failure) = &result
+        && failed_by_the_engine(failure)
+        && ctx.patched(CLEAN_UP_ENGINE_FAILURES)
+    {
+        // The run's own clean-up never ran: do it here, still holding the object, so that
+        // no other run starts on it before its work area is rolled back. Best effort, as in
+        // the run: a clean-up that fails leaves a work directory beside the root, and
+        // cleaning up twice is harmless.
+        let finish = FinishInput {
+            run: run.clone(),
+            abandon: None,
+            recover: true,
+        };
+        let _ = ctx
+            .call_activity_with_retry::<_, Result<(), Refusal>>(FINISH, &finish, policy(&input))
+            .await;
+    }
+    result
+}
+
+/// Failures the engine gives a run without running its code to the end, so without its
+/// clean-up: a replay that diverged after an upgrade, an episode poisoned after too many
+/// attempts, an orchestration no worker knows, a termination.
+fn failed_by_the_engine(failure: &Failure) -> bool {
+    matches!(
+        failure.kind,
+        FailureKind::Nondeterminism
+            | FailureKind::Poisoned
+            | FailureKind::Unregistered
+            | FailureKind::UnsupportedFormat
+            | FailureKind::Terminated
+    )
+}
+
+/// The retry policy of a run's activities.
+fn policy(input: &RunInput) -> RetryPolicy {
+    let tuning = &input.tuning;
+    RetryPolicy::new(tuning.retry_attempts)
+        .first_interval(Duration::from_millis(tuning.retry_first_interval_ms))
+        .max_interval(Duration::from_millis(tuning.retry_max_interval_ms))
 }
 
 /// The update: BuildStage -> CreatePlan -> the plan's steps -> VerifyObject -> Finish.
@@ -58,6 +103,7 @@ pub(crate) async fn update_object(
             let finish = FinishInput {
                 run: run.input.run.clone(),
                 abandon: plan,
+                recover: false,
             };
             let _ = run
                 .ctx
@@ -105,10 +151,7 @@ impl Run {
     }
 
     fn policy(&self) -> RetryPolicy {
-        let tuning = &self.input.tuning;
-        RetryPolicy::new(tuning.retry_attempts)
-            .first_interval(Duration::from_millis(tuning.retry_first_interval_ms))
-            .max_interval(Duration::from_millis(tuning.retry_max_interval_ms))
+        policy(&self.input)
     }
 
     async fn update(&mut self) -> Result<RunReport, (Stop, Option<String>)> {
@@ -212,6 +255,7 @@ impl Run {
         let finish = FinishInput {
             run: self.input.run.clone(),
             abandon: None,
+            recover: false,
         };
         self.call::<_, ()>(FINISH, &finish).await
     }

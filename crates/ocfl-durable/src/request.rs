@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
+use ocfl_plan::stage::Edit;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -42,6 +43,20 @@ pub struct CommitRequest {
     pub padding: Option<u8>,
     /// Stage the files symbolic links point to instead of refusing links.
     pub follow_symlinks: bool,
+    /// `None`: the new state is `source`'s files. Otherwise the new state is the head's
+    /// changed by these edits, or an earlier version's; `source` is then not used.
+    pub edits: Option<Edits>,
+}
+
+/// A new state given as changes to the object's recorded states rather than a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edits {
+    /// The head version's state with these file-level edits (`ocfl commit ID --add ...`,
+    /// `ocfl put`); only the files they add are read. On an object that does not exist yet,
+    /// they apply to an empty state.
+    Changes(Vec<Edit>),
+    /// The state of this version of the object (`ocfl revert ID VERSION`): no file is read.
+    Revert(String),
 }
 
 impl CommitRequest {
@@ -61,7 +76,22 @@ impl CommitRequest {
             content_directory: None,
             padding: None,
             follow_symlinks: false,
+            edits: None,
         }
+    }
+
+    /// A request for the object's head state changed by `edits`.
+    pub fn edit(object_id: impl Into<String>, edits: Vec<Edit>) -> CommitRequest {
+        let mut request = CommitRequest::new(object_id, PathBuf::new());
+        request.edits = Some(Edits::Changes(edits));
+        request
+    }
+
+    /// A request for a new version holding the state of the object's `version`.
+    pub fn revert(object_id: impl Into<String>, version: impl Into<String>) -> CommitRequest {
+        let mut request = CommitRequest::new(object_id, PathBuf::new());
+        request.edits = Some(Edits::Revert(version.into()));
+        request
     }
 
     /// Sets the version message.
@@ -177,6 +207,47 @@ pub(crate) struct Command {
     pub content_directory: Option<String>,
     pub padding: Option<u8>,
     pub follow_symlinks: bool,
+    /// Left out for a commit of a source directory, so its command key is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edits: Option<EditsForm>,
+}
+
+/// [`Edits`] in recorded form: added sources absolute and UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EditsForm {
+    Changes {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<(String, String)>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "move")]
+        moves: Vec<(String, String)>,
+    },
+    Revert {
+        version: String,
+    },
+}
+
+impl EditsForm {
+    /// The edits to apply (for [`EditsForm::Changes`]).
+    pub fn edits(&self) -> Vec<Edit> {
+        let EditsForm::Changes { add, remove, moves } = self else {
+            return Vec::new();
+        };
+        let removes = remove
+            .iter()
+            .map(|path| Edit::Remove { path: path.clone() });
+        let moves = moves.iter().map(|(from, to)| Edit::Move {
+            from: from.clone(),
+            to: to.clone(),
+        });
+        let adds = add.iter().map(|(source, dest)| Edit::Add {
+            source: PathBuf::from(source),
+            dest: dest.clone(),
+        });
+        removes.chain(moves).chain(adds).collect()
+    }
 }
 
 impl Command {
@@ -190,8 +261,9 @@ impl Command {
         }
     }
 
-    /// The recorded form of `request`, whose source is `source` (absolute, UTF-8).
-    pub fn new(request: &CommitRequest, source: String) -> Command {
+    /// The recorded form of `request`, whose source is `source` (absolute, UTF-8) and whose
+    /// edits are `edits`.
+    pub fn new(request: &CommitRequest, source: String, edits: Option<EditsForm>) -> Command {
         Command {
             object_id: request.object_id.clone(),
             source,
@@ -212,6 +284,7 @@ impl Command {
             content_directory: request.content_directory.clone(),
             padding: request.padding,
             follow_symlinks: request.follow_symlinks,
+            edits,
         }
     }
 }

@@ -35,14 +35,17 @@ use durable_core::{
     InstanceMetadata, InstanceStatus, Registry, ScheduleOptions, Worker, WorkerOptions,
 };
 use ocfl_core::object_id::ObjectId;
+use ocfl_core::path::LogicalPath;
+use ocfl_core::version_num::VersionNum;
+use ocfl_plan::stage::Edit;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::env::{Environment, canonical_root};
 use crate::orchestration::{OBJECT_LOCK, RESUME_EVENT, UPDATE_OBJECT};
 use crate::request::{
-    Command, CommitRequest, RUN_ID_PREFIX, RunInput, Tuning, command_key, lock_id, object_key,
-    run_prefix,
+    Command, CommitRequest, Edits, EditsForm, RUN_ID_PREFIX, RunInput, Tuning, command_key,
+    lock_id, object_key, run_prefix,
 };
 use crate::status::{Phase, Progress, RunReport};
 
@@ -611,6 +614,27 @@ impl UpdateService {
         Ok(())
     }
 
+    /// The run holding object `object_id` (one that is active, or submitted and waiting to
+    /// start), if any: what an operation outside the engine, such as a rollback, must not
+    /// run beside.
+    pub async fn active_run(&self, object_id: &str) -> Result<Option<String>, CommitError> {
+        let lock = lock_id(&object_key(&self.root, object_id));
+        let Some(holder) = self.client.metadata(&lock).await? else {
+            return Ok(None);
+        };
+        if holder.status.is_terminal() {
+            return Ok(None);
+        }
+        let run = serde_json::from_str::<RunInput>(&holder.input).map_or(lock, |held| held.run);
+        if let Some(run_meta) = self.client.metadata(&run).await?
+            && run_meta.status.is_terminal()
+        {
+            // Finished: its lock finishes in its next episode.
+            return Ok(None);
+        }
+        Ok(Some(run))
+    }
+
     /// The runs of this storage root, oldest first: unfinished ones, or with `all` every one.
     /// Listing unfinished runs reads no finished one (the engine's store indexes them apart).
     pub async fn runs(&self, all: bool) -> Result<Vec<RunInfo>, CommitError> {
@@ -854,6 +878,13 @@ fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
     ObjectId::new(request.object_id.as_str()).map_err(|e| {
         CommitError::InvalidRequest(format!("invalid object id {:?}: {e}", request.object_id))
     })?;
+    if let Some(edits) = &request.edits {
+        return Ok(Command::new(
+            request,
+            String::new(),
+            Some(edits_form(edits)?),
+        ));
+    }
     let source = std::fs::canonicalize(&request.source).map_err(|e| {
         CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
     })?;
@@ -869,7 +900,76 @@ fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
             request.source.display()
         ))
     })?;
-    Ok(Command::new(request, source.to_owned()))
+    Ok(Command::new(request, source.to_owned(), None))
+}
+
+/// The recorded form of `edits`: every logical path checked against the specification's
+/// grammar, every added source made absolute (its directory's links resolved, the source
+/// itself kept as named, so a link is still seen as one when it is staged).
+fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
+    let changes = match edits {
+        Edits::Revert(version) => {
+            VersionNum::parse(version)
+                .map_err(|e| CommitError::InvalidRequest(format!("version {version:?}: {e}")))?;
+            return Ok(EditsForm::Revert {
+                version: version.clone(),
+            });
+        }
+        Edits::Changes(changes) => changes,
+    };
+    if changes.is_empty() {
+        return Err(CommitError::InvalidRequest(
+            "nothing to change: give --add, --remove or --move".into(),
+        ));
+    }
+    let logical = |path: &str| {
+        LogicalPath::new(path.trim_end_matches('/'))
+            .map(drop)
+            .map_err(|e| CommitError::InvalidRequest(format!("logical path {path:?}: {e}")))
+    };
+    let (mut add, mut remove, mut moves) = (Vec::new(), Vec::new(), Vec::new());
+    for change in changes {
+        match change {
+            Edit::Add { source, dest } => {
+                logical(dest)?;
+                add.push((absolute_source(source)?, dest.clone()));
+            }
+            Edit::Remove { path } => {
+                logical(path)?;
+                remove.push(path.clone());
+            }
+            Edit::Move { from, to } => {
+                logical(from)?;
+                logical(to)?;
+                moves.push((from.clone(), to.clone()));
+            }
+        }
+    }
+    Ok(EditsForm::Changes { add, remove, moves })
+}
+
+/// `source` as an absolute UTF-8 path: its parent directory canonical, its own name kept.
+fn absolute_source(source: &Path) -> Result<String, CommitError> {
+    let refuse =
+        |why: String| CommitError::InvalidRequest(format!("source {}: {why}", source.display()));
+    std::fs::symlink_metadata(source).map_err(|e| refuse(e.to_string()))?;
+    let absolute = match (source.parent(), source.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            std::fs::canonicalize(parent)
+                .map_err(|e| refuse(e.to_string()))?
+                .join(name)
+        }
+        _ => std::fs::canonicalize(source).map_err(|e| refuse(e.to_string()))?,
+    };
+    absolute
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| refuse("the path is not valid UTF-8".into()))
 }
 
 /// Refuses, before any run exists and with nothing written anywhere, a request whose run
@@ -880,9 +980,11 @@ fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
 /// the source or a damaged existing object, still fails the run.)
 pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), CommitError> {
     command_of(request)?;
-    std::fs::read_dir(&request.source).map_err(|e| {
-        CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
-    })?;
+    if request.edits.is_none() {
+        std::fs::read_dir(&request.source).map_err(|e| {
+            CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
+        })?;
+    }
     env.object_path(&request.object_id)
         .map(drop)
         .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))

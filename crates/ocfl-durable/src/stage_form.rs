@@ -1,7 +1,7 @@
 //! The stage as a blob: compact JSON with one entry per file, the source directory once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ocfl_core::digest::{Digest, DigestAlgorithm};
 use ocfl_core::path::LogicalPath;
@@ -28,6 +28,9 @@ struct FileForm {
     size: u64,
     #[serde(default)]
     fixity: Vec<String>,
+    /// The file's source when it is not `source/<path>` (a file added by an edit).
+    #[serde(default)]
+    src: Option<String>,
 }
 
 /// The stage written straight from its own data: no copy of its strings is made.
@@ -44,34 +47,45 @@ impl Serialize for StageOut<'_> {
         let fixity: Vec<&str> = stage.fixity_algorithms().iter().map(|a| a.name()).collect();
         form.serialize_field("fixity_algorithms", &fixity)?;
         form.serialize_field("source", self.source)?;
-        form.serialize_field("files", &FilesOut(stage))?;
+        form.serialize_field("files", &FilesOut(stage, Path::new(self.source)))?;
         form.end()
     }
 }
 
-struct FilesOut<'a>(&'a Stage);
+struct FilesOut<'a>(&'a Stage, &'a Path);
 
 impl Serialize for FilesOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.0
-                .files()
-                .iter()
-                .map(|(logical, file)| FileOut { logical, file }),
-        )
+        serializer.collect_seq(self.0.files().iter().map(|(logical, file)| FileOut {
+            logical,
+            file,
+            source: self.1,
+        }))
     }
 }
 
 struct FileOut<'a> {
     logical: &'a LogicalPath,
     file: &'a StagedFile,
+    source: &'a Path,
 }
 
 impl Serialize for FileOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let file = self.file;
-        let fields = if file.fixity.is_empty() { 3 } else { 4 };
+        // Comparing components, not building `source/<path>`: one allocation fewer per file.
+        let elsewhere = file
+            .source
+            .strip_prefix(self.source)
+            .map_or(true, |rest| rest != Path::new(self.logical.as_str()));
+        let fields = 3 + usize::from(!file.fixity.is_empty()) + usize::from(elsewhere);
         let mut form = serializer.serialize_struct("FileForm", fields)?;
+        if elsewhere {
+            let src = file.source.to_str().ok_or_else(|| {
+                serde::ser::Error::custom(format!("{}: not UTF-8", file.source.display()))
+            })?;
+            form.serialize_field("src", src)?;
+        }
         form.serialize_field("path", self.logical.as_str())?;
         form.serialize_field("digest", file.digest.as_str())?;
         form.serialize_field("size", &file.size)?;
@@ -116,7 +130,10 @@ pub(crate) fn decode(bytes: &mut dyn Read) -> Result<Stage, ActivityError> {
         files.insert(
             logical,
             StagedFile {
-                source: source.join(&file.path),
+                source: match file.src {
+                    Some(src) => PathBuf::from(src),
+                    None => source.join(&file.path),
+                },
                 digest: Digest::new(&file.digest),
                 size: file.size,
                 fixity,
@@ -148,6 +165,33 @@ mod tests {
         encode(&stage, source, &mut bytes).expect("encode");
         let decoded = decode(&mut bytes.as_slice()).expect("decode");
         assert_eq!(decoded, stage);
+    }
+
+    #[test]
+    fn an_edited_stage_keeps_each_added_file_s_own_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("added"), b"added").expect("write");
+        let mut state = ocfl_core::inventory::State::new();
+        state.insert(
+            Digest::new("ab"),
+            vec![LogicalPath::new("kept/file").expect("path")],
+        );
+        let edits = [ocfl_plan::stage::Edit::Add {
+            source: dir.path().join("added"),
+            dest: "new/name".into(),
+        }];
+        let stage = Stage::from_edits(
+            &state,
+            Path::new("/root/object"),
+            &edits,
+            &StageOptions::default(),
+        )
+        .expect("stage");
+        let mut bytes = Vec::new();
+        encode(&stage, "/root/object", &mut bytes).expect("encode");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        assert_eq!(text.matches("\"src\"").count(), 1, "{text}");
+        assert_eq!(decode(&mut bytes.as_slice()).expect("decode"), stage);
     }
 
     #[test]

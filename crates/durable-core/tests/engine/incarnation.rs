@@ -218,3 +218,35 @@ async fn a_purged_and_recreated_instance_is_not_resumed_from_the_old_cache() {
     .await;
     assert_eq!(output.as_deref(), Some("new"));
 }
+
+/// An activity still running when its instance is terminated, purged and scheduled again
+/// under the same id must not complete the new instance: the late completion has the same
+/// execution id and task id, so only the backend dropping the old work can tell them apart.
+#[tokio::test(start_paused = true)]
+async fn a_late_activity_result_does_not_reach_the_next_incarnation() {
+    for mode in [crate::common::Mode::Cached, crate::common::Mode::Evicted] {
+        let registry = Registry::new()
+            .activity("work", |_ctx, secs: u64| async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                Ok::<_, durable_core::Failure>(secs)
+            })
+            .orchestration("flow", |ctx: OrchestrationContext, secs: u64| async move {
+                ctx.call_activity::<_, u64>("work", &secs).await
+            });
+        let harness = crate::common::start(registry, mode);
+        let client = &harness.client;
+        client
+            .schedule("flow", "x", &10u64)
+            .await
+            .expect("schedule");
+        client.wait_for_start("x", LIMIT).await.expect("start");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.terminate("x", "stop").await.expect("terminate");
+        client.wait_for_completion("x", LIMIT).await.expect("end");
+        client.purge("x").await.expect("purge");
+        client.schedule("flow", "x", &30u64).await.expect("again");
+        let done = client.wait_for_completion("x", LIMIT).await.expect("end");
+        assert_eq!(done.status, InstanceStatus::Completed, "{mode:?}");
+        assert_eq!(done.output.as_deref(), Some("30"), "{mode:?}");
+    }
+}

@@ -24,3 +24,5 @@ mod versioning;
 mod incarnation;
 // Retention: the worker purges finished instances past their period; clients purge by age.
 mod retention;
+// Activity start-to-close and heartbeat timeouts.
+mod timeouts;

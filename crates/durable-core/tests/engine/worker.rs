@@ -209,6 +209,8 @@ struct Flaky {
     ack_delay: Duration,
     /// Every episode commit returns this long after it took effect.
     ack_returns_after: Duration,
+    /// Every history read takes this long (a hung connection).
+    history_delay: Duration,
 }
 
 impl Flaky {
@@ -252,6 +254,7 @@ impl Backend for Flaky {
         flaky!(self, self.inner.read_metadata(id))
     }
     async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
+        tokio::time::sleep(self.history_delay).await;
         flaky!(self, self.inner.read_history(id))
     }
     async fn list_instances(
@@ -354,6 +357,7 @@ async fn transient_backend_errors_lose_no_orchestration() {
         refuse_activities: false,
         ack_delay: Duration::ZERO,
         ack_returns_after: Duration::ZERO,
+        history_delay: Duration::ZERO,
     });
     let registry = Registry::new()
         .activity("double", |_ctx: ActivityContext, n: u64| async move {
@@ -402,6 +406,7 @@ async fn an_episode_that_never_commits_is_poisoned() {
         refuse_activities: true,
         ack_delay: Duration::ZERO,
         ack_returns_after: Duration::ZERO,
+        history_delay: Duration::ZERO,
     });
     let registry =
         Registry::new().orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
@@ -430,6 +435,40 @@ async fn an_episode_that_never_commits_is_poisoned() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_episode_that_overruns_its_timeout_is_handed_back_then_poisoned() {
+    // Every history read hangs for an hour; the worker renews the episode's lease all along,
+    // so without a time limit on the episode the instance would wait on it for ever.
+    let backend = Arc::new(Flaky {
+        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+        calls: AtomicU64::new(0),
+        period: u64::MAX,
+        refuse_activities: false,
+        ack_delay: Duration::ZERO,
+        ack_returns_after: Duration::ZERO,
+        history_delay: Duration::from_secs(3600 * 1000),
+    });
+    let registry = Registry::new()
+        .orchestration("flow", |_ctx: OrchestrationContext, _: ()| async move {
+            Ok::<_, Failure>(())
+        });
+    let options = WorkerOptions {
+        max_attempts: 3,
+        cache_capacity: 0,
+        episode_timeout: Some(Duration::from_secs(60)),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::start(backend.clone(), registry, options);
+    let client = Client::new(backend.clone());
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Failed);
+    let failure = done.failure.expect("a failure");
+    assert_eq!(failure.kind, FailureKind::Poisoned, "{}", failure.message);
+    assert_eq!(worker.metrics().episodes_timed_out, 3);
+    worker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn orchestration_leases_are_renewed_during_slow_commits() {
     // Every commit takes 10 s against a 3 s lease, with two workers competing: without
     // renewal the second worker would take the instance over mid-commit and the first
@@ -441,6 +480,7 @@ async fn orchestration_leases_are_renewed_during_slow_commits() {
         refuse_activities: false,
         ack_delay: Duration::from_secs(10),
         ack_returns_after: Duration::ZERO,
+        history_delay: Duration::ZERO,
     });
     let runs = Arc::new(AtomicUsize::new(0));
     let registry = || {
@@ -567,6 +607,7 @@ async fn the_next_episode_waits_for_the_cached_state_instead_of_replaying() {
         refuse_activities: false,
         ack_delay: Duration::ZERO,
         ack_returns_after: Duration::from_secs(1),
+        history_delay: Duration::ZERO,
     });
     let registry = Registry::new()
         .activity("inc", |_ctx: ActivityContext, n: u64| async move {

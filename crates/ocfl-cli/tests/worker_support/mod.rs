@@ -3,8 +3,9 @@
 
 #![allow(dead_code)] // each test crate uses its own part of it
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +15,9 @@ use serde_json::Value;
 /// How long a test waits for something a worker should log before giving up (a bound
 /// against hanging, far above what any of it takes).
 pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Numbers the markers of [`Process::freeze`].
+static FREEZES: AtomicUsize = AtomicUsize::new(0);
 
 /// A running `ocfl ... worker --json` (or any `ocfl` process whose stderr is wanted live).
 pub struct Process {
@@ -111,6 +115,34 @@ impl Process {
         assert!(status.success(), "kill -s {signal} {}", self.pid());
     }
 
+    /// Freezes the process (SIGSTOP) and returns once it can write nothing more and
+    /// everything it wrote before has been read: the number of log lines then. The last of
+    /// them is a marker this writes into the process's own stderr pipe once every one of its
+    /// threads is stopped; a pipe is first in, first out, so seeing the marker read back
+    /// means every earlier byte was read too (the marker may end a line the process had only
+    /// half written). No sleep decides it, so a loaded machine only makes it slower.
+    pub fn freeze(&mut self) -> usize {
+        self.signal("STOP");
+        let pid = self.pid();
+        self.wait_until("every thread stopped", |_| all_threads_stopped(pid));
+        let marker = format!(
+            "ocfl-test-frozen-{pid}-{}",
+            FREEZES.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut pipe = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/fd/2"))
+            .expect("open the frozen process's stderr pipe");
+        writeln!(pipe, "{marker}").expect("write the marker");
+        drop(pipe);
+        self.wait_for_line("the marker read back", |line| line.ends_with(&marker));
+        let lines = self.lines();
+        lines
+            .iter()
+            .position(|line| line.ends_with(&marker))
+            .map_or(lines.len(), |index| index + 1)
+    }
+
     /// Waits for the process to exit (at most [`PATIENCE`]); its status and whole log.
     pub fn wait(mut self) -> (ExitStatus, Vec<String>) {
         let started = Instant::now();
@@ -146,6 +178,31 @@ impl Drop for Process {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Whether every thread of process `pid` is in the stopped state (`T` in
+/// `/proc/PID/task/TID/stat`): a signalled SIGSTOP takes effect asynchronously.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks {
+        let Ok(task) = task else { return false };
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            // A thread that exited meanwhile.
+            continue;
+        };
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        let state = stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next());
+        if state != Some("T") {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// Events of `kind` (`"activity-started"`, `"verified"`, ...).

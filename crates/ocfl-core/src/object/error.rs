@@ -177,6 +177,14 @@ pub enum ObjectError {
         /// The digest of the bytes read.
         actual: Digest,
     },
+    /// A rollback that cannot be done (why says which check refused it); nothing was written.
+    #[error("object {id:?}: cannot roll back: {reason}; nothing was changed")]
+    Rollback {
+        /// The object id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// Reading from storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

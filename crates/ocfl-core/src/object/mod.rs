@@ -35,6 +35,7 @@ mod error;
 mod export;
 mod purge;
 mod reader;
+mod rollback;
 mod root;
 
 pub use diff::{Modified, PathDigest, Renamed, VersionDiff, diff_states};
@@ -42,4 +43,5 @@ pub use error::ObjectError;
 pub use export::ExportSummary;
 pub use purge::{PurgeOutcome, Purged, purge_object};
 pub use reader::{FileEntry, Object};
+pub use rollback::{RolledBack, rollback_object};
 pub use root::{ListedObject, ObjectSummary, StorageRoot};

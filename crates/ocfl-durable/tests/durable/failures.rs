@@ -446,3 +446,53 @@ async fn a_worker_for_another_storage_root_refuses_the_run() {
     assert!(!other.root.join(other.object_path(ID)).exists());
     worker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_engine_ends_is_still_cleaned_up() {
+    // The run stalls with its copies in the work area (writing the inventory fails), and is
+    // then terminated: its own code never gets to its clean-up, so the object lock does it.
+    let fx = Fixture::new();
+    let service = fx.service(tuning());
+    let source = fx.source("deposit", &[("a.txt", b"a"), ("b.txt", b"b")]);
+    let faults = Faults::new(move |_, op, path| {
+        if op == "create" && path.contains(".ocfl-work/") && path.contains("inventory") {
+            Fault::Fail(no_space())
+        } else {
+            Fault::Proceed
+        }
+    });
+    let worker = fx.worker(fx.env_with(&faults));
+    let stalled = service.commit(&CommitRequest::new(ID, &source)).await;
+    let Err(CommitError::Stalled { run, .. }) = stalled else {
+        panic!("expected a stalled run, got {stalled:?}");
+    };
+    assert!(
+        !fx.leftovers(&run).is_empty(),
+        "the stalled run has a work area"
+    );
+    service
+        .client()
+        .terminate(&run, "given up")
+        .await
+        .expect("terminate");
+    until("the terminated run's clean-up", || {
+        fx.leftovers(&run).is_empty()
+    })
+    .await;
+    let info = service.run(&run).await.expect("run").expect("known");
+    assert!(info.state.is_finished());
+    assert!(
+        !fx.root.join(fx.object_path(ID)).exists(),
+        "the new object is rolled back"
+    );
+    // The object is free again: the same commit now succeeds (on a healthy disk).
+    worker.shutdown().await;
+    let worker = fx.worker(fx.env());
+    let outcome = service
+        .commit(&CommitRequest::new(ID, &source))
+        .await
+        .expect("commit after the clean-up");
+    assert_eq!(outcome.version, "v1");
+    fx.assert_holds(ID, &source);
+    worker.shutdown().await;
+}

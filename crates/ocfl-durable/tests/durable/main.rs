@@ -3,5 +3,7 @@
 mod commit;
 mod crash;
 mod failures;
+mod golden;
+mod lease_loss;
 mod retention;
 mod support;

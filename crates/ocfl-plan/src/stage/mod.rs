@@ -18,10 +18,12 @@
 //! assert_eq!(stage.state().len(), 1, "two paths, one digest");
 //! ```
 
+mod edit;
 mod hash;
 mod spool;
 mod walk;
 
+pub use edit::Edit;
 pub use spool::{EARLY_WRITEBACK_BYTES, Spool, spooled};
 
 use std::collections::BTreeMap;
@@ -120,6 +122,19 @@ pub enum Error {
     Changed {
         /// The file.
         path: PathBuf,
+    },
+    /// An edit names a logical path the object's state does not hold (as a file or a
+    /// directory).
+    #[error("{path}: not in the object's state")]
+    NotInState {
+        /// The logical path.
+        path: String,
+    },
+    /// A move's destination is already in the state.
+    #[error("{path}: already in the object's state (remove it first)")]
+    Occupied {
+        /// The logical path.
+        path: String,
     },
     /// A directory walk failed, e.g. a symbolic link loop.
     #[error("{}: {message}", path.display())]

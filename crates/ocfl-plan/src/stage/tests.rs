@@ -269,3 +269,132 @@ fn a_file_changed_while_staged_leaves_nothing_in_the_spool() {
         .count();
     assert_eq!(left, 0, "neither a temporary nor a named file is left");
 }
+
+/// The state of a stage as (logical path, digest) pairs.
+fn pairs(stage: &Stage) -> Vec<(String, String)> {
+    stage
+        .files()
+        .iter()
+        .map(|(p, f)| (p.to_string(), f.digest.to_string()))
+        .collect()
+}
+
+/// A recorded state: `x` and `d/y` with digests `1` and `2` (never read).
+fn recorded_state() -> State {
+    let mut state = State::new();
+    state.insert(
+        Digest::new("11"),
+        vec![LogicalPath::new("x").expect("path")],
+    );
+    state.insert(
+        Digest::new("22"),
+        vec![
+            LogicalPath::new("d/y").expect("path"),
+            LogicalPath::new("d/z").expect("path"),
+        ],
+    );
+    state
+}
+
+#[test]
+fn edits_apply_removals_moves_then_additions_reading_only_added_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "new.txt", b"new");
+    write(dir.path(), "tree/a", b"a");
+    let edits = vec![
+        Edit::Add {
+            source: dir.path().join("new.txt"),
+            dest: "x".into(),
+        },
+        Edit::Add {
+            source: dir.path().join("tree"),
+            dest: "t/".into(),
+        },
+        Edit::Move {
+            from: "d".into(),
+            to: "e:f".into(),
+        },
+        Edit::Remove { path: "d/z".into() },
+    ];
+    // The recorded files' sources do not exist: a read of one would fail.
+    let stage = Stage::from_edits(
+        &recorded_state(),
+        Path::new("/nonexistent"),
+        &edits,
+        &options(),
+    )
+    .expect("stage");
+    let new = DigestAlgorithm::Sha512.digest_bytes(b"new").to_string();
+    let a = DigestAlgorithm::Sha512.digest_bytes(b"a").to_string();
+    assert_eq!(
+        pairs(&stage),
+        vec![
+            ("e:f/y".to_owned(), "22".to_owned()),
+            ("t/a".to_owned(), a),
+            ("x".to_owned(), new),
+        ]
+    );
+    assert_eq!(stage.total_bytes(), 4, "only the added files were read");
+    assert_eq!(
+        stage.files()[&LogicalPath::new("e:f/y").expect("path")].source,
+        Path::new("/nonexistent/d/y")
+    );
+}
+
+#[test]
+fn edits_without_changes_give_the_recorded_state() {
+    let stage =
+        Stage::from_edits(&recorded_state(), Path::new("/o"), &[], &options()).expect("stage");
+    assert_eq!(stage.state(), recorded_state());
+}
+
+#[test]
+fn edits_are_refused_naming_the_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "f", b"f");
+    std::os::unix::fs::symlink(dir.path().join("f"), dir.path().join("link")).expect("link");
+    let add = |source: &str, dest: &str| Edit::Add {
+        source: dir.path().join(source),
+        dest: dest.into(),
+    };
+    let cases = [
+        (
+            vec![Edit::Remove {
+                path: "nothing".into(),
+            }],
+            "nothing: not in the object's state",
+        ),
+        (
+            vec![Edit::Move {
+                from: "x".into(),
+                to: "d/y".into(),
+            }],
+            "d/y: already in the object's state",
+        ),
+        (vec![add("link", "l")], "is a symbolic link"),
+        (vec![add("f", "x/under-a-file")], "x: is a file"),
+        (vec![add("f", "d")], "d: is a file"),
+        (vec![add("f", "a/../b")], "a/../b"),
+        (vec![add("f", "n"), add("f", "n")], "n: staged twice"),
+        (vec![add("missing", "m")], "cannot be read"),
+    ];
+    for (edits, needle) in cases {
+        let error = Stage::from_edits(&recorded_state(), Path::new("/o"), &edits, &options())
+            .expect_err("refused");
+        assert!(
+            error.to_string().contains(needle),
+            "{error} lacks {needle:?}"
+        );
+    }
+    let followed = StageOptions {
+        follow_symlinks: true,
+        ..options()
+    };
+    Stage::from_edits(
+        &recorded_state(),
+        Path::new("/o"),
+        &[add("link", "l")],
+        &followed,
+    )
+    .expect("a followed link is staged");
+}

@@ -1,0 +1,168 @@
+//! Rolling an object back: removing the versions after one of its versions.
+//!
+//! The protocol and its window are `docs/durability.md`, section 4b: the root inventory and
+//! its sidecar are replaced by the kept version's own (each written atomically and durably),
+//! and only then are the later version directories removed, newest first. Running the same
+//! rollback again after an interruption finishes it.
+
+use crate::inventory::parse_inventory;
+use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
+use crate::storage::{EntryKind, Storage, join};
+use crate::validate::{ValidationOptions, validate_object};
+use crate::version_num::VersionNum;
+
+use super::error::ObjectError;
+use super::root::StorageRoot;
+
+/// What [`rollback_object`] did, or with `dry_run` would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    /// Where the object is, relative to the storage root.
+    pub path: String,
+    /// The version that is the head afterwards.
+    pub version: VersionNum,
+    /// The version directories removed (or to remove), newest first.
+    pub removed: Vec<VersionNum>,
+    /// Whether anything was written or removed (false for a dry run, and for an object whose
+    /// head already is `version` with nothing left to remove).
+    pub changed: bool,
+}
+
+/// Removes the versions after `version` of object `id` in the storage root `storage`, or
+/// with `dry_run` only says which. Refused ([`ObjectError::Rollback`]) for an object whose
+/// structure is invalid (unless it is in the window of an interrupted rollback to `version`),
+/// a version it does not have, or a version inventory that is missing, does not match its
+/// sidecar, or has another digest algorithm or specification version than the head's.
+pub fn rollback_object(
+    storage: &dyn Storage,
+    id: &str,
+    version: VersionNum,
+    dry_run: bool,
+) -> Result<RolledBack, ObjectError> {
+    let root = StorageRoot::open(storage)?;
+    let path = root.object_path(id)?;
+    let refuse = |reason: String| ObjectError::Rollback {
+        id: id.to_owned(),
+        reason,
+    };
+    let versions = version_dirs(storage, &path)?;
+    let Some((kept_name, _)) = versions
+        .iter()
+        .find(|(_, v)| v.number() == version.number())
+    else {
+        // Opening the object first says "not found" or "not an object" when that is the cause.
+        let object = root.open_object(id)?;
+        return Err(ObjectError::UnknownVersion {
+            id: id.to_owned(),
+            version: version.to_string(),
+            head: object.head().to_string(),
+        });
+    };
+    let kept_dir = join(&path, kept_name);
+    let kept_inventory = storage
+        .read(&join(&kept_dir, INVENTORY_FILE))
+        .map_err(|e| refuse(format!("{kept_name} has no readable inventory: {e}")))?;
+    let parsed = parse_inventory(&kept_inventory);
+    let valid = !parsed.has_errors();
+    let inventory = match (parsed.inventory, valid) {
+        (Some(inventory), true) => inventory,
+        _ => {
+            return Err(refuse(format!(
+                "{kept_name}/{INVENTORY_FILE} is not a valid inventory"
+            )));
+        }
+    };
+    let sidecar = sidecar_name(inventory.digest_algorithm);
+    let kept_sidecar = storage
+        .read(&join(&kept_dir, &sidecar))
+        .map_err(|e| refuse(format!("{kept_name}/{sidecar}: {e}")))?;
+    let recorded = parse_sidecar(&kept_sidecar, inventory.digest_algorithm)
+        .map_err(|e| refuse(format!("{kept_name}/{sidecar}: {e}")))?;
+    if inventory.digest_algorithm.digest_bytes(&kept_inventory) != recorded {
+        return Err(refuse(format!(
+            "{kept_name}/{INVENTORY_FILE} does not match its sidecar"
+        )));
+    }
+    let root_inventory = join(&path, INVENTORY_FILE);
+    let interrupted = storage.read(&root_inventory)? == kept_inventory;
+    if !interrupted {
+        let object = root.open_object(id)?;
+        let head = object.inventory();
+        if version.number() > head.head.number() {
+            return Err(ObjectError::UnknownVersion {
+                id: id.to_owned(),
+                version: version.to_string(),
+                head: head.head.to_string(),
+            });
+        }
+        if head.digest_algorithm != inventory.digest_algorithm
+            || head.spec_version != inventory.spec_version
+        {
+            return Err(refuse(format!(
+                "{kept_name} has another digest algorithm or specification version than the head {}; rolling back across that change is not supported",
+                head.head
+            )));
+        }
+        let report = validate_object(
+            storage,
+            &path,
+            &ValidationOptions {
+                check_fixity: false,
+            },
+        );
+        if let Some(first) = report.errors.first() {
+            return Err(refuse(format!(
+                "the object is invalid ({}: {}); run `ocfl validate {id}`",
+                first.code.as_str(),
+                first.message
+            )));
+        }
+    }
+    let mut removed: Vec<(String, VersionNum)> = versions
+        .into_iter()
+        .filter(|(_, v)| v.number() > version.number())
+        .collect();
+    removed.sort_by_key(|(_, v)| std::cmp::Reverse(v.number()));
+    let sidecar_path = join(&path, &sidecar);
+    let settled = interrupted
+        && removed.is_empty()
+        && storage.read(&sidecar_path).ok().as_deref() == Some(kept_sidecar.as_slice());
+    let outcome = RolledBack {
+        path: path.clone(),
+        version: inventory.head,
+        removed: removed.iter().map(|(_, v)| *v).collect(),
+        changed: !dry_run && !settled,
+    };
+    if dry_run || settled {
+        return Ok(outcome);
+    }
+    storage.write_atomic(&root_inventory, &kept_inventory)?;
+    storage.write_atomic(&sidecar_path, &kept_sidecar)?;
+    for (name, _) in &removed {
+        storage.remove(&join(&path, name))?;
+    }
+    storage.sync(std::slice::from_ref(&path))?;
+    Ok(outcome)
+}
+
+/// The object's version directories: (name, number).
+fn version_dirs(
+    storage: &dyn Storage,
+    path: &str,
+) -> Result<Vec<(String, VersionNum)>, ObjectError> {
+    let entries = match storage.list(path) {
+        Ok(entries) => entries,
+        Err(err) if err.is_not_found() => {
+            return Err(ObjectError::NotAnObject {
+                path: path.to_owned(),
+                reason: "no such directory".to_owned(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::Directory)
+        .filter_map(|e| VersionNum::parse(&e.name).ok().map(|v| (e.name, v)))
+        .collect())
+}

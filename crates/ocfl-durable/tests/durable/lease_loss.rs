@@ -1,0 +1,237 @@
+//! A worker that loses its lease in the middle of a batch of steps stops writing: another
+//! worker runs the same batch now, and two writers in one work area would race.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use durable_core::backend::{
+    ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
+};
+use durable_core::{
+    BackendError, Event, InstanceFilter, InstanceMetadata, MemoryBackend, Worker, WorkerOptions,
+};
+use ocfl_durable::{CommitRequest, Tuning};
+
+use crate::support::{Fault, Faults, Fixture, until, worker_options};
+
+/// The fixture's store, except that once `lose` is set every activity lease renewal is
+/// refused (the worker using it believes it lost its lease) and no more activities are
+/// handed out through it (so that the other worker takes the batch over).
+struct Forgetful {
+    inner: Arc<MemoryBackend>,
+    lose: AtomicBool,
+}
+
+#[async_trait]
+impl Backend for Forgetful {
+    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
+        self.inner.create_instance(new).await
+    }
+    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
+        self.inner.send_message(message).await
+    }
+    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
+        self.inner.read_metadata(id).await
+    }
+    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
+        self.inner.read_history(id).await
+    }
+    async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceMetadata>, BackendError> {
+        self.inner.list_instances(filter).await
+    }
+    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
+        self.inner.purge_instance(id).await
+    }
+    async fn fetch_orchestration(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<OrchestrationItem>, BackendError> {
+        self.inner.fetch_orchestration(lease_for, wait).await
+    }
+    async fn ack_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        commit: &OrchestrationCommit,
+    ) -> Result<(), BackendError> {
+        self.inner.ack_orchestration(id, token, commit).await
+    }
+    async fn abandon_orchestration(
+        &self,
+        id: &str,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        self.inner.abandon_orchestration(id, token, delay).await
+    }
+    async fn renew_orchestration_lease(
+        &self,
+        id: &str,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        self.inner
+            .renew_orchestration_lease(id, token, lease_for)
+            .await
+    }
+    async fn fetch_activity(
+        &self,
+        lease_for: Duration,
+        wait: Duration,
+    ) -> Result<Option<ActivityItem>, BackendError> {
+        if self.lose.load(Ordering::SeqCst) {
+            tokio::time::sleep(wait).await;
+            return Ok(None);
+        }
+        self.inner.fetch_activity(lease_for, wait).await
+    }
+    async fn ack_activity(
+        &self,
+        id: u64,
+        token: u64,
+        completion: &NewMessage,
+    ) -> Result<(), BackendError> {
+        self.inner.ack_activity(id, token, completion).await
+    }
+    async fn abandon_activity(
+        &self,
+        id: u64,
+        token: u64,
+        delay: Duration,
+    ) -> Result<(), BackendError> {
+        self.inner.abandon_activity(id, token, delay).await
+    }
+    async fn renew_activity_lease(
+        &self,
+        id: u64,
+        token: u64,
+        lease_for: Duration,
+    ) -> Result<u64, BackendError> {
+        if self.lose.load(Ordering::SeqCst) {
+            return Err(BackendError::LeaseLost {
+                item: format!("activity work item {id}"),
+                token,
+            });
+        }
+        self.inner.renew_activity_lease(id, token, lease_for).await
+    }
+}
+
+const ID: &str = "urn:example:lease-loss";
+
+/// Releases paused operations when dropped, so that a failing test does not leave blocking
+/// threads waiting for ever (the runtime would wait for them).
+struct ReleaseOnDrop(Vec<Arc<Faults>>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        for faults in &self.0 {
+            faults.release();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_stops_between_steps() {
+    let fx = Fixture::new();
+    let files: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|i| {
+            (
+                format!("data/file{i}.txt"),
+                format!("content {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
+        .collect();
+    let source = fx.source("deposit", &borrowed);
+    // One batch holds every copy, so that steps follow the one the stale worker is stopped
+    // in.
+    let tuning = Tuning {
+        batch_files: 100,
+        copy_concurrency: 1,
+        ..crate::support::tuning()
+    };
+    let service = fx.service(tuning);
+
+    // The stale worker pauses at its third file creation in the work area (a copy in the
+    // middle of the batch), and records every creation after that.
+    let paused_at = Arc::new(AtomicUsize::new(usize::MAX));
+    let late_creates = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stale_faults = {
+        let (paused_at, late_creates) = (paused_at.clone(), late_creates.clone());
+        let seen = AtomicUsize::new(0);
+        Faults::new(move |n, op, path| {
+            // Creations in the work area, except the staging spool: the plan's copies.
+            if op != "create" || !path.contains(".ocfl-work") || path.contains("/spool-") {
+                return Fault::Proceed;
+            }
+            if paused_at.load(Ordering::SeqCst) < n {
+                late_creates.lock().expect("lock").push(path.to_owned());
+                return Fault::Proceed;
+            }
+            if seen.fetch_add(1, Ordering::SeqCst) == 2 {
+                paused_at.store(n, Ordering::SeqCst);
+                return Fault::Pause;
+            }
+            Fault::Proceed
+        })
+        .skip_flushes()
+    };
+    let mut _release = ReleaseOnDrop(vec![stale_faults.clone()]);
+    let forgetful = Arc::new(Forgetful {
+        inner: fx.backend.clone(),
+        lose: AtomicBool::new(false),
+    });
+    let stale = Worker::start(
+        forgetful.clone(),
+        ocfl_durable::registry(Arc::new(fx.env_with(&stale_faults))),
+        WorkerOptions {
+            activity_lease: Duration::from_millis(600),
+            ..worker_options()
+        },
+    );
+    let submitted = service
+        .submit(&CommitRequest::new(ID, &source))
+        .await
+        .expect("submit");
+    until("the stale worker's pause", || stale_faults.stopped()).await;
+
+    // Its lease is lost (the renewal is refused; the store lets the lease expire), and a
+    // second worker, itself held at its first write, takes the batch over.
+    forgetful.lose.store(true, Ordering::SeqCst);
+    let fresh_faults =
+        Faults::new(|n, _, _| if n == 0 { Fault::Pause } else { Fault::Proceed }).skip_flushes();
+    _release.0.push(fresh_faults.clone());
+    let fresh = fx.worker(fx.env_with(&fresh_faults));
+    until("the second worker's start", || fresh_faults.stopped()).await;
+
+    // The stale worker's thread goes on: it finishes the write it was in, and must stop
+    // there rather than copy the rest of the batch.
+    stale_faults.release();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = late_creates.lock().expect("lock").clone();
+    assert!(
+        late.is_empty(),
+        "the worker that lost its lease went on writing: {late:?}"
+    );
+
+    fresh_faults.release();
+    let outcome = service
+        .wait_submitted(&submitted)
+        .await
+        .expect("the second worker completes the run");
+    assert!(outcome.changed);
+    fx.assert_holds(ID, &source);
+    assert!(fx.leftovers(&outcome.run).is_empty(), "leftovers");
+    fresh.shutdown().await;
+    stale.shutdown().await;
+}
