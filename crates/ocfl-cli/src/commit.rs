@@ -84,7 +84,7 @@ pub fn submit(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `--json` line of DESIGN.md section 3: exactly these fields.
+/// The `--json` line documented in the README: exactly these fields.
 pub fn outcome_json(outcome: &CommitOutcome) -> serde_json::Value {
     json!({
         "id": outcome.object_id,

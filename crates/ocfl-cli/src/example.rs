@@ -1,4 +1,4 @@
-//! `ocfl example`: the origin's example (DESIGN.md section 1) end to end: four files
+//! `ocfl example`: the origin's example (README, "Set up and run") end to end: four files
 //! committed to a new object as a durable run, each step shown as it completes.
 
 use std::fs;

@@ -1,5 +1,5 @@
-//! Printing validation reports: human lines or the JSON-lines contract of DESIGN.md
-//! section 3 on stdout, the summary on stderr.
+//! Printing validation reports: human lines or the JSON-lines contract in the README
+//! on stdout, the summary on stderr.
 
 use std::io::{self, Write};
 

@@ -1,4 +1,4 @@
-//! The bad-input catalogue (DESIGN.md section 8), end to end through the `ocfl` binary.
+//! The bad-input catalogue, end to end through the `ocfl` binary.
 //!
 //! Every case asserts the exit status (1: the operation failed; 2: bad usage), a message
 //! that names the culprit (the object id, file, path, option or store), and that the storage

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 const ID: &str = "ark:/12345/bcd987";
 
-/// The fields of `ocfl commit --json` (DESIGN.md section 3), exactly.
+/// The fields of `ocfl commit --json` (documented in the README), exactly.
 const COMMIT_KEYS: [&str; 6] = ["bytes", "changed", "id", "run", "steps", "version"];
 
 fn deposit(root: &Root, name: &str) -> std::path::PathBuf {

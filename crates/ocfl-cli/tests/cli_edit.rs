@@ -18,7 +18,7 @@ use ocfl_durable::{CommitRequest, ServiceOptions, UpdateService};
 
 const ID: &str = "ark:/12345/edit";
 
-/// The fields of `ocfl commit --json` (DESIGN.md section 3), exactly.
+/// The fields of `ocfl commit --json` (documented in the README), exactly.
 const COMMIT_KEYS: [&str; 6] = ["bytes", "changed", "id", "run", "steps", "version"];
 
 fn object_dir(root: &Root) -> PathBuf {
