@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use ocfl_core::SpecVersion;
+use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::inventory::parse_inventory;
-use ocfl_core::storage::Storage;
+use ocfl_core::layout::Layout;
+use ocfl_core::object::{ObjectError, purge_object};
+use ocfl_core::storage::{LocalStorage, Storage};
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_plan::exec::{execute, read_base};
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, Protocol, plan};
@@ -369,8 +372,9 @@ fn scenarios(dir: &Path, size: usize) -> Vec<Scenario> {
         .collect();
     let mut second = first.clone();
     second.insert("new.txt".into(), b"added".to_vec());
-    if let Some((path, _)) = first.iter().next() {
-        second.insert(path.clone(), b"changed".to_vec());
+    // Every other file changed: the update copies about half of the object.
+    for (path, _) in first.iter().step_by(2) {
+        second.insert(path.clone(), format!("changed {path}").into_bytes());
     }
     let mut out = Vec::new();
     for object_store in [false, true] {
@@ -468,7 +472,7 @@ fn powercut_full() {
             },
         ),
         (
-            2,
+            3,
             Bound {
                 exhaustive_up_to: 4096,
                 samples: 256,
@@ -476,7 +480,7 @@ fn powercut_full() {
             },
         ),
         (
-            6,
+            12,
             Bound {
                 exhaustive_up_to: 256,
                 samples: 128,
@@ -488,5 +492,122 @@ fn powercut_full() {
             let counts = explore(&s, &bound);
             report(&format!("{} [{size} files]", s.name), &counts);
         }
+        let (initial, object_path) = purge_root(dir.path(), size);
+        report(
+            &format!("purge [{size} files]"),
+            &explore_purge(&initial, &object_path, &bound),
+        );
     }
+}
+
+/// A storage root (layout 0004, so the object sits below tuple directories a purge prunes)
+/// holding one object, beside the sentinel.
+fn purge_root(dir: &Path, files: usize) -> (Snapshot, String) {
+    let root = dir.join(format!("purge-root-{files}"));
+    init_storage_root(&LocalStorage::new(&root), &InitOptions::default()).expect("init");
+    let mut snapshot = Snapshot::new();
+    snapshot.insert("root".into(), None);
+    snapshot.insert("elsewhere".into(), None);
+    snapshot.insert(SENTINEL.into(), Some(FileNode::new(*b"not ours")));
+    for (path, bytes) in read_tree(&root) {
+        match path.strip_suffix('/') {
+            Some(d) => snapshot.insert(format!("root/{d}"), None),
+            None => snapshot.insert(format!("root/{path}"), Some(FileNode::new(bytes))),
+        };
+    }
+    let storage = SimStorage::from_snapshot(&snapshot, false);
+    let object_path = format!(
+        "root/{}",
+        Layout::default_layout().map_object_id(PURGED).expect("map")
+    );
+    let source = dir.join(format!("purge-source-{files}"));
+    write_tree(
+        &source,
+        &(0..files)
+            .map(|i| (format!("f{i}"), vec![b'x'; i + 1]))
+            .collect(),
+    );
+    let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+    let opts = PlanOptions::new(PURGED, &object_path, "root.ocfl-work/setup");
+    let Outcome::Update(plan) = plan(None, &stage, &opts, created(1)).expect("plan") else {
+        panic!("a new object is a change");
+    };
+    run_all(&plan, &storage, &stage);
+    (storage.snapshot(), object_path)
+}
+
+const PURGED: &str = "urn:example:purged";
+
+/// A purge: every crash state keeps the object valid or has it gone from the root (empty
+/// layout directories aside, which the purge run again removes), and purging again
+/// finishes it, leaving the root as an uninterrupted purge does.
+fn explore_purge(initial: &Snapshot, object_path: &str, bound: &Bound) -> BTreeMap<Model, Counts> {
+    let top = object_path
+        .splitn(3, '/')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("/");
+    let storage = SimStorage::from_snapshot(initial, false);
+    purge_object(&storage, "root", WORK_AREA, PURGED).expect("uninterrupted purge");
+    let expected = storage.snapshot();
+    let mut counts: BTreeMap<Model, Counts> = BTreeMap::new();
+    for point in 0..=storage.events() {
+        for &model in Model::for_storage(&storage) {
+            let crash = storage.crash_states(point, model, bound);
+            let c = counts.entry(model).or_default();
+            c.points += 1;
+            c.exhaustive_points += usize::from(crash.exhaustive);
+            c.states += crash.states.len();
+            for (n, state) in crash.states.iter().enumerate() {
+                let at = format!("purge: {model:?} crash at operation {point}, state {n}");
+                assert_eq!(
+                    outside(state, &[&top, WORK_AREA]),
+                    outside(initial, &[&top, WORK_AREA]),
+                    "{at}: outside touched"
+                );
+                let crashed = SimStorage::from_snapshot(state, false);
+                if crashed.kind_if_exists(object_path).expect("stat").is_some() {
+                    let report =
+                        validate_object(&crashed, object_path, &ValidationOptions::default());
+                    assert!(report.is_valid(), "{at}: {:?}", report.errors);
+                    for (path, file) in below(initial, object_path) {
+                        assert_eq!(state.get(path), Some(file), "{at}: {path} changed");
+                    }
+                }
+                match purge_object(&crashed, "root", WORK_AREA, PURGED) {
+                    Ok(_) => {}
+                    Err(ObjectError::NotFound { .. }) => {}
+                    Err(e) => panic!("{at}: purging again: {e}"),
+                }
+                let after = crashed.snapshot();
+                assert_eq!(
+                    outside(&after, &[WORK_AREA]),
+                    outside(&expected, &[WORK_AREA]),
+                    "{at}: purging again leaves another root"
+                );
+                let left: Vec<&String> = below(&after, WORK_AREA)
+                    .map(|(p, _)| p)
+                    .filter(|p| *p != WORK_AREA)
+                    .collect();
+                assert!(
+                    left.is_empty(),
+                    "{at}: purging again leaves {left:?} in the work area"
+                );
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn powercut_purge_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (initial, object_path) = purge_root(dir.path(), 1);
+    let bound = Bound {
+        exhaustive_up_to: 8,
+        samples: 8,
+        seed: seed(),
+    };
+    let counts = explore_purge(&initial, &object_path, &bound);
+    report("purge", &counts);
 }
