@@ -395,7 +395,7 @@ fn scenarios(dir: &Path, size: usize) -> Vec<Scenario> {
         out.extend(scenario(
             &format!("update ({medium})"),
             dir,
-            &[first.clone()],
+            std::slice::from_ref(&first),
             &second,
             object_store,
             false,
@@ -414,7 +414,7 @@ fn scenarios(dir: &Path, size: usize) -> Vec<Scenario> {
     out.extend(scenario(
         "update with spec upgrade (filesystem)",
         dir,
-        &[first.clone()],
+        std::slice::from_ref(&first),
         &second,
         false,
         true,
