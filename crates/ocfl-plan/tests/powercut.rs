@@ -18,9 +18,10 @@ use ocfl_core::SpecVersion;
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
-use ocfl_core::object::{ObjectError, purge_object};
+use ocfl_core::object::{ObjectError, purge_object, rollback_object};
 use ocfl_core::storage::{LocalStorage, Storage};
 use ocfl_core::validate::{ValidationOptions, validate_object};
+use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{execute, read_base};
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::powercut::{Bound, FileNode, Model, SimStorage, Snapshot};
@@ -492,6 +493,10 @@ fn powercut_full() {
             let counts = explore(&s, &bound);
             report(&format!("{} [{size} files]", s.name), &counts);
         }
+        report(
+            &format!("rollback [{size} files]"),
+            &explore_rollback(dir.path(), size, &bound),
+        );
         let (initial, object_path) = purge_root(dir.path(), size);
         report(
             &format!("purge [{size} files]"),
@@ -503,7 +508,13 @@ fn powercut_full() {
 /// A storage root (layout 0004, so the object sits below tuple directories a purge prunes)
 /// holding one object, beside the sentinel.
 fn purge_root(dir: &Path, files: usize) -> (Snapshot, String) {
-    let root = dir.join(format!("purge-root-{files}"));
+    layout_root(dir, files, 1)
+}
+
+/// A storage root (layout 0004, so the object sits below tuple directories a purge prunes)
+/// holding one object of `versions` versions, beside the sentinel.
+fn layout_root(dir: &Path, files: usize, versions: u32) -> (Snapshot, String) {
+    let root = dir.join(format!("layout-root-{files}-{versions}"));
     init_storage_root(&LocalStorage::new(&root), &InitOptions::default()).expect("init");
     let mut snapshot = Snapshot::new();
     snapshot.insert("root".into(), None);
@@ -520,19 +531,24 @@ fn purge_root(dir: &Path, files: usize) -> (Snapshot, String) {
         "root/{}",
         Layout::default_layout().map_object_id(PURGED).expect("map")
     );
-    let source = dir.join(format!("purge-source-{files}"));
-    write_tree(
-        &source,
-        &(0..files)
-            .map(|i| (format!("f{i}"), vec![b'x'; i + 1]))
-            .collect(),
-    );
-    let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
-    let opts = PlanOptions::new(PURGED, &object_path, "root.ocfl-work/setup");
-    let Outcome::Update(plan) = plan(None, &stage, &opts, created(1)).expect("plan") else {
-        panic!("a new object is a change");
-    };
-    run_all(&plan, &storage, &stage);
+    let source = dir.join(format!("layout-source-{files}-{versions}"));
+    for version in 1..=versions {
+        write_tree(
+            &source,
+            &(0..files)
+                .map(|i| (format!("f{i}"), format!("{i} in v{version}").into_bytes()))
+                .collect(),
+        );
+        let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+        let opts = PlanOptions::new(PURGED, &object_path, "root.ocfl-work/setup");
+        let base = read_base(&storage, &object_path).expect("base");
+        let Outcome::Update(plan) =
+            plan(base.as_ref(), &stage, &opts, created(version)).expect("plan")
+        else {
+            panic!("every version changes every file");
+        };
+        run_all(&plan, &storage, &stage);
+    }
     (storage.snapshot(), object_path)
 }
 
@@ -610,4 +626,91 @@ fn powercut_purge_recovers() {
     };
     let counts = explore_purge(&initial, &object_path, &bound);
     report("purge", &counts);
+}
+
+/// A rollback from v3 to v1 (section 4b): every crash state holds the object valid at v3 or
+/// v1, or in the rollback's window with exactly its codes (the kept version's inventory with
+/// the old sidecar; later version directories the root inventory does not name); running
+/// the same rollback again finishes it, as an uninterrupted one leaves the object.
+fn explore_rollback(dir: &Path, files: usize, bound: &Bound) -> BTreeMap<Model, Counts> {
+    let (parent_view, object_path) = layout_root(dir, files, 3);
+    // The rollback works on the storage root itself.
+    let initial: Snapshot = parent_view
+        .iter()
+        .filter_map(|(p, f)| Some((p.strip_prefix("root/")?.to_owned(), f.clone())))
+        .collect();
+    let object_path = object_path
+        .strip_prefix("root/")
+        .expect("below the root")
+        .to_owned();
+    let v1 = VersionNum::parse("v1").expect("v1");
+    let storage = SimStorage::from_snapshot(&initial, false);
+    rollback_object(&storage, PURGED, v1, false).expect("uninterrupted rollback");
+    let expected = storage.snapshot();
+    let mut counts: BTreeMap<Model, Counts> = BTreeMap::new();
+    for point in 0..=storage.events() {
+        for &model in Model::for_storage(&storage) {
+            let crash = storage.crash_states(point, model, bound);
+            let c = counts.entry(model).or_default();
+            c.points += 1;
+            c.exhaustive_points += usize::from(crash.exhaustive);
+            c.states += crash.states.len();
+            for (n, state) in crash.states.iter().enumerate() {
+                let at = format!("rollback: {model:?} crash at operation {point}, state {n}");
+                // The rollback's staging directory is its work area.
+                let own = [object_path.as_str(), "extensions/ocfl-rollback"];
+                assert_eq!(
+                    outside(state, &own),
+                    outside(&initial, &own),
+                    "{at}: outside the object and the staging directory touched"
+                );
+                let crashed = SimStorage::from_snapshot(state, false);
+                let report = validate_object(&crashed, &object_path, &ValidationOptions::default());
+                if report.is_valid() {
+                    let bytes = crashed
+                        .read(&format!("{object_path}/inventory.json"))
+                        .expect("inventory");
+                    let head = parse_inventory(&bytes).inventory.expect("parsed").head;
+                    assert!(
+                        ["v1", "v3"].contains(&head.to_string().as_str()),
+                        "{at}: {head}"
+                    );
+                } else {
+                    let codes: BTreeSet<String> =
+                        report.errors.iter().map(|f| f.code.to_string()).collect();
+                    // Section 4b: the kept inventory with the old sidecar (E060) while the
+                    // later versions are still there, then those versions, unnamed.
+                    let window: BTreeSet<String> = ["E060", "E046", "E023", "E040", "E064", "E066"]
+                        .iter()
+                        .map(|c| (*c).to_owned())
+                        .collect();
+                    assert!(
+                        codes.contains("E046") && codes.is_subset(&window),
+                        "{at}: {:?}",
+                        report.errors
+                    );
+                }
+                if let Err(e) = rollback_object(&crashed, PURGED, v1, false) {
+                    panic!("{at}: rolling back again: {e}");
+                }
+                let after = crashed.snapshot();
+                assert_eq!(
+                    after, expected,
+                    "{at}: rolling back again leaves another object"
+                );
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn powercut_rollback_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bound = Bound {
+        exhaustive_up_to: 8,
+        samples: 8,
+        seed: seed(),
+    };
+    report("rollback", &explore_rollback(dir.path(), 1, &bound));
 }
