@@ -410,6 +410,16 @@ pub struct CommitArgs {
     /// Stage the files symbolic links point to, instead of refusing links.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Record these digests of the new content in the inventory's fixity block, computed in
+    /// the same read as the content digest: any of md5, sha1, sha256, sha512, blake2b-512,
+    /// blake2b-384, blake2b-256, blake2b-160, sha512/256, size (extension 0009), blake3.
+    #[arg(long, value_name = "ALG,...", value_delimiter = ',', value_parser = crate::fixity::parse_algorithm)]
+    pub fixity: Vec<DigestAlgorithm>,
+    /// SRC_DIR is a BagIt bag: its payload (data/) becomes the new version's content, checked
+    /// against the bag's manifests while it is staged, and the manifests' checksums are
+    /// recorded as fixity.
+    #[arg(long, requires = "source")]
+    pub bagit: bool,
     /// Submit the run and return at once, printing its id: `ocfl worker` processes (or,
     /// on the embedded store, `ocfl resume`, `ocfl worker` or this command again) run it.
     #[arg(long)]
@@ -657,6 +667,10 @@ pub struct ExportArgs {
     /// (links in DEST are replaced, never written through; other files stay).
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// Write DEST as a BagIt bag: the files below data/, manifest-ALG.txt from the
+    /// inventory's digests, bagit.txt, bag-info.txt and tagmanifest-ALG.txt.
+    #[arg(long, conflicts_with = "force")]
+    pub bagit: bool,
 }
 
 /// `ocfl purge`.

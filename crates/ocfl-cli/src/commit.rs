@@ -28,6 +28,8 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    request.fixity = args.fixity.clone();
+    request.bagit = args.bagit;
     submit(global, &work, request, args.detach)
 }
 

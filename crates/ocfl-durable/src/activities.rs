@@ -19,6 +19,7 @@ use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
+use ocfl_plan::bag::Bag;
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -229,7 +230,7 @@ fn build_stage(
         (None, Some(base)) => base.inventory.digest_algorithm,
         (None, None) => DigestAlgorithm::Sha512,
     };
-    let options = StageOptions {
+    let mut options = StageOptions {
         digest_algorithm,
         fixity: command
             .fixity
@@ -238,6 +239,16 @@ fn build_stage(
             .collect::<Result<_, _>>()?,
         follow_symlinks: command.follow_symlinks,
     };
+    // A bag's payload is staged with its manifests' algorithms as fixity: the one read of
+    // each file gives what the manifests are checked against and what the inventory records.
+    let bag = match command.bagit {
+        true => Some(Bag::open(Path::new(&command.source)).map_err(bag_refusal)?),
+        false => None,
+    };
+    if let Some(bag) = &bag {
+        options.fixity.extend(bag.fixity_algorithms(digest_algorithm));
+    }
+    let payload = bag.as_ref().map(|b| b.payload().to_string_lossy().into_owned());
     // A new object gets every staged file: each is written to the work area while it is
     // read, and its copy step only moves it (read once, hashed once). An update copies few
     // of the files it stages, so it reads the source again for those instead.
@@ -251,15 +262,19 @@ fn build_stage(
     };
     let meter = StagingMeter::new(env, &input.run);
     let (stage, source) = match &command.edits {
-        None => (
-            Stage::from_directory_with(
-                Path::new(&command.source),
+        None => {
+            let source = payload.as_deref().unwrap_or(&command.source);
+            let stage = Stage::from_directory_with(
+                Path::new(source),
                 &options,
                 spool.as_ref(),
                 &|files, bytes| meter.add(files, bytes),
-            )?,
-            command.source.as_str(),
-        ),
+            )?;
+            if let Some(bag) = &bag {
+                bag.verify(&stage).map_err(bag_refusal)?;
+            }
+            (stage, source)
+        }
         Some(edits) => {
             let base = base.as_ref().map(|b| &b.inventory);
             let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
@@ -293,6 +308,21 @@ fn build_stage(
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// A bag that cannot be committed: final, except a tag file that could not be read for a
+/// reason that may pass.
+fn bag_refusal(error: ocfl_plan::bag::Error) -> ActivityError {
+    match &error {
+        ocfl_plan::bag::Error::Unreadable { source, .. }
+            if source.kind() != std::io::ErrorKind::NotFound
+                && source.kind() != std::io::ErrorKind::PermissionDenied
+                && source.kind() != std::io::ErrorKind::InvalidInput =>
+        {
+            ActivityError::Transient(error.to_string())
+        }
+        _ => ActivityError::refused(RefusalKind::Source, error.to_string()),
+    }
 }
 
 /// The stage of `changes` applied to the version before the head, when that is the head's

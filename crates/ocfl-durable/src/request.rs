@@ -43,6 +43,10 @@ pub struct CommitRequest {
     pub padding: Option<u8>,
     /// Stage the files symbolic links point to instead of refusing links.
     pub follow_symlinks: bool,
+    /// `source` is a BagIt bag: its payload (`data/`) is the new state, checked against the
+    /// bag's manifests while it is staged, and the manifests' checksums are recorded as
+    /// fixity.
+    pub bagit: bool,
     /// `None`: the new state is `source`'s files. Otherwise the new state is the head's
     /// changed by these edits, or an earlier version's; `source` is then not used.
     pub edits: Option<Edits>,
@@ -76,6 +80,7 @@ impl CommitRequest {
             content_directory: None,
             padding: None,
             follow_symlinks: false,
+            bagit: false,
             edits: None,
         }
     }
@@ -207,6 +212,10 @@ pub(crate) struct Command {
     pub content_directory: Option<String>,
     pub padding: Option<u8>,
     pub follow_symlinks: bool,
+    /// Left out unless set, so the command key of a commit of a plain directory is what it
+    /// was before the field existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bagit: bool,
     /// Left out for a commit of a source directory, so its command key is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edits: Option<EditsForm>,
@@ -284,6 +293,7 @@ impl Command {
             content_directory: request.content_directory.clone(),
             padding: request.padding,
             follow_symlinks: request.follow_symlinks,
+            bagit: request.bagit,
             edits,
         }
     }

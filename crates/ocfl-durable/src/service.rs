@@ -984,6 +984,11 @@ pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), C
         std::fs::read_dir(&request.source).map_err(|e| {
             CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
         })?;
+        if request.bagit {
+            // The bag's tag files are read now (small); its payload is checked while staged.
+            ocfl_plan::bag::Bag::open(&request.source)
+                .map_err(|e| CommitError::InvalidRequest(e.to_string()))?;
+        }
     }
     env.object_path(&request.object_id)
         .map(drop)
