@@ -18,12 +18,12 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<ExitCode> {
         false => object.export_with(args.version, &args.dest, args.force),
     };
     let summary = exported.with_context(|| match args.force {
-            true => format!("exporting object {:?}", args.id),
-            false => format!(
-                "exporting object {:?} (--force writes into an existing directory)",
-                args.id
-            ),
-        })?;
+        true => format!("exporting object {:?}", args.id),
+        false => format!(
+            "exporting object {:?} (--force writes into an existing directory)",
+            args.id
+        ),
+    })?;
     if global.json {
         let line = json!({
             "id": object.id(),

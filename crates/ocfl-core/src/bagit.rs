@@ -49,7 +49,9 @@ pub enum BagError {
         reason: String,
     },
     /// A manifest names a checksum algorithm this crate cannot compute.
-    #[error("{0}: its checksum algorithm is not one this tool can check (md5, sha1, sha256, sha512)")]
+    #[error(
+        "{0}: its checksum algorithm is not one this tool can check (md5, sha1, sha256, sha512)"
+    )]
     UnsupportedAlgorithm(String),
 }
 
@@ -95,8 +97,8 @@ pub fn algorithm(label: &str) -> Option<DigestAlgorithm> {
 /// Checks `bagit.txt`: a `BagIt-Version` of 0.97 or 1.x and UTF-8 tag files (the only
 /// encoding this crate reads).
 pub fn check_declaration(bytes: &[u8]) -> Result<(), BagError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| BagError::Declaration("is not UTF-8".to_owned()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| BagError::Declaration("is not UTF-8".to_owned()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut version = None;
     let mut encoding = None;
@@ -253,7 +255,12 @@ mod tests {
 
     #[test]
     fn paths_round_trip_through_the_rfc_encoding() {
-        for path in ["data/a.txt", "data/100%.txt", "data/line\nbreak\r.txt", "data/%0A"] {
+        for path in [
+            "data/a.txt",
+            "data/100%.txt",
+            "data/line\nbreak\r.txt",
+            "data/%0A",
+        ] {
             let encoded = encode_path(path);
             assert!(!encoded.contains(['\n', '\r']), "{encoded}");
             assert_eq!(decode_path(&encoded).unwrap(), path);
@@ -301,8 +308,13 @@ mod tests {
     #[test]
     fn declarations_need_a_version_and_utf8() {
         assert!(check_declaration(DECLARATION).is_ok());
-        assert!(check_declaration(b"BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n").is_ok());
+        assert!(
+            check_declaration(b"BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n").is_ok()
+        );
         assert!(check_declaration(b"Tag-File-Character-Encoding: UTF-8\n").is_err());
-        assert!(check_declaration(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: ISO-8859-1\n").is_err());
+        assert!(
+            check_declaration(b"BagIt-Version: 1.0\nTag-File-Character-Encoding: ISO-8859-1\n")
+                .is_err()
+        );
     }
 }

@@ -17,9 +17,9 @@ use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
+use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
-use ocfl_plan::bag::Bag;
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -246,9 +246,13 @@ fn build_stage(
         false => None,
     };
     if let Some(bag) = &bag {
-        options.fixity.extend(bag.fixity_algorithms(digest_algorithm));
+        options
+            .fixity
+            .extend(bag.fixity_algorithms(digest_algorithm));
     }
-    let payload = bag.as_ref().map(|b| b.payload().to_string_lossy().into_owned());
+    let payload = bag
+        .as_ref()
+        .map(|b| b.payload().to_string_lossy().into_owned());
     // A new object gets every staged file: each is written to the work area while it is
     // read, and its copy step only moves it (read once, hashed once). An update copies few
     // of the files it stages, so it reads the source again for those instead.

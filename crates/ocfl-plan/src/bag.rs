@@ -119,11 +119,9 @@ impl Bag {
             bag: dir.to_owned(),
             reason: reason.to_owned(),
         };
-        let declaration = read_tag(dir, bagit::DECLARATION_FILE).map_err(|e| {
-            match e.kind() {
-                io::ErrorKind::NotFound => incomplete("has no bagit.txt: it is not a BagIt bag"),
-                _ => unreadable(bagit::DECLARATION_FILE, e),
-            }
+        let declaration = read_tag(dir, bagit::DECLARATION_FILE).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => incomplete("has no bagit.txt: it is not a BagIt bag"),
+            _ => unreadable(bagit::DECLARATION_FILE, e),
         })?;
         bagit::check_declaration(&declaration).map_err(tag)?;
         match fs::symlink_metadata(dir.join(bagit::PAYLOAD_DIR)) {

@@ -121,21 +121,34 @@ impl Object<'_> {
         }
         info.push_str(&format!("OCFL-Version: {num}\n"));
         let tag_files: [(String, Vec<u8>); 3] = [
-            (bagit::DECLARATION_FILE.to_owned(), bagit::DECLARATION.to_vec()),
+            (
+                bagit::DECLARATION_FILE.to_owned(),
+                bagit::DECLARATION.to_vec(),
+            ),
             (bagit::BAG_INFO_FILE.to_owned(), info.into_bytes()),
             (bagit::manifest_name(algorithm), manifest),
         ];
         let checksums: Vec<(String, String)> = tag_files
             .iter()
-            .map(|(name, bytes)| (name.clone(), algorithm.digest_bytes(bytes).as_str().to_owned()))
+            .map(|(name, bytes)| {
+                (
+                    name.clone(),
+                    algorithm.digest_bytes(bytes).as_str().to_owned(),
+                )
+            })
             .collect();
         let tag_manifest = bagit::manifest_bytes(
-            checksums.iter().map(|(name, sum)| (name.as_str(), sum.as_str())),
+            checksums
+                .iter()
+                .map(|(name, sum)| (name.as_str(), sum.as_str())),
         );
         for (name, bytes) in tag_files
             .iter()
             .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
-            .chain([(bagit::tag_manifest_name(algorithm).as_str(), tag_manifest.as_slice())])
+            .chain([(
+                bagit::tag_manifest_name(algorithm).as_str(),
+                tag_manifest.as_slice(),
+            )])
         {
             write_synced(&staging.path.join(name), bytes)?;
         }
