@@ -609,6 +609,8 @@ pub struct LsArgs {
     /// The version to list (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version, requires = "id")]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl log`.
@@ -626,6 +628,8 @@ pub struct ShowArgs {
     /// The version to show (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version)]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl diff`.
@@ -651,6 +655,8 @@ pub struct CatArgs {
     /// The version to read from (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version)]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl export`.
@@ -671,6 +677,8 @@ pub struct ExportArgs {
     /// inventory's digests, bagit.txt, bag-info.txt and tagmanifest-ALG.txt.
     #[arg(long, conflicts_with = "force")]
     pub bagit: bool,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl purge`.

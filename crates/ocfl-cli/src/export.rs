@@ -6,13 +6,13 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::args::{ExportArgs, GlobalArgs};
-use crate::open::{open_object, open_root, root_storage};
+use crate::open::{open_root, root_storage};
 
 /// Exports the version; nothing is left at DEST on failure.
 pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "export")?;
     let root = open_root(&storage)?;
-    let object = open_object(&storage, &root, &args.id)?;
+    let object = crate::mutable_head::open(&storage, &root, &args.id, &args.head, global.quiet)?;
     let exported = match args.bagit {
         true => object.export_bag(args.version, &args.dest),
         false => object.export_with(args.version, &args.dest, args.force),

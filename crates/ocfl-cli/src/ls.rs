@@ -8,7 +8,7 @@ use ocfl_core::object::{ListedObject, ObjectSummary};
 use serde_json::json;
 
 use crate::args::{GlobalArgs, LsArgs};
-use crate::open::{open_object, open_root, root_storage};
+use crate::open::{open_root, root_storage};
 
 /// Lists objects (no id) or one version's files.
 pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
@@ -23,7 +23,7 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
         out.flush().context("writing the listing")?;
         return Ok(code);
     };
-    let object = open_object(&storage, &root, id)?;
+    let object = crate::mutable_head::open(&storage, &root, id, &args.head, global.quiet)?;
     for file in object.files(args.version)? {
         if global.json {
             let line = json!({

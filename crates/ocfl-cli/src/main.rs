@@ -15,6 +15,7 @@ mod fixity;
 mod init;
 mod log;
 mod ls;
+mod mutable_head;
 mod open;
 mod postgres;
 mod progress;

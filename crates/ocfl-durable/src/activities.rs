@@ -224,6 +224,7 @@ fn build_stage(
         // this sees the object as the user left it, never one of this run's own half-written
         // states (docs/durability.md, sections 5 and 9).
         check_structure(env, &command.object_id, &in_root, &object_path)?;
+        env.check_no_mutable_head(&command.object_id, &in_root)?;
     }
     let digest_algorithm = match (command.digest_for(base.is_some()), &base) {
         (Some(name), _) => algorithm(name)?,

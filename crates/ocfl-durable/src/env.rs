@@ -280,6 +280,28 @@ impl Environment {
         Ok(path)
     }
 
+    /// Refuses an object with an active mutable HEAD (extension 0005, which Fedora 6
+    /// writes): the extension forbids new root versions while it exists, since the mutable
+    /// HEAD already claims the next version number.
+    pub(crate) fn check_no_mutable_head(
+        &self,
+        object_id: &str,
+        path: &str,
+    ) -> Result<(), ActivityError> {
+        let found = ocfl_core::object::mutable_head::has_mutable_head(self.storage(), path)
+            .map_err(|e| ActivityError::Transient(format!("object {object_id}: {e}")))?;
+        if found {
+            return Err(ActivityError::refused(
+                RefusalKind::Conflict,
+                format!(
+                    "object {object_id} has a mutable HEAD ({}, extension 0005, as Fedora 6 writes): its uncommitted version would conflict with a new one, so the object is left as it is; commit or purge the mutable HEAD with the tool that made it first (`ocfl ls {object_id} --mutable-head` shows it)",
+                    ocfl_core::object::mutable_head::EXTENSION_DIR
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses an object path that passes through a symbolic link (or a file) inside the
     /// storage root: reading or writing through it would reach outside the root.
     fn check_plain_dirs(&self, path: &str) -> Result<(), ActivityError> {

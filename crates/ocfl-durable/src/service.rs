@@ -990,7 +990,9 @@ pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), C
                 .map_err(|e| CommitError::InvalidRequest(e.to_string()))?;
         }
     }
-    env.object_path(&request.object_id)
-        .map(drop)
+    let path = env
+        .object_path(&request.object_id)
+        .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))?;
+    env.check_no_mutable_head(&request.object_id, &path)
         .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))
 }

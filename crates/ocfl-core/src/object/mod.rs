@@ -7,6 +7,8 @@
 //!   inventory is refused), its versions and files, bytes streamed with their digest verified
 //!   ([`Object::copy_file`]), whole versions exported ([`Object::export`]);
 //! - [`diff_states`] / [`Object::diff`]: added, removed, modified and renamed files;
+//! - [`mutable_head`]: extension 0005, a version kept outside the root until it is
+//!   committed ([`Object::open_mutable_head`] reads its state);
 //! - [`purge_object`]: removing an object without leaving a half-deleted object or empty
 //!   directories in the root.
 //!
@@ -33,6 +35,7 @@ mod content;
 mod diff;
 mod error;
 mod export;
+pub mod mutable_head;
 mod purge;
 mod reader;
 mod rollback;

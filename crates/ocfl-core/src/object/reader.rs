@@ -102,12 +102,21 @@ impl<'a> Object<'a> {
             });
         }
         let inventory = read_inventory(storage, path)?;
-        Ok(Object {
+        Ok(Object::with_inventory(storage, path, inventory))
+    }
+
+    /// The object at `path` answered from `inventory` (already checked).
+    pub(super) fn with_inventory(
+        storage: &'a dyn Storage,
+        path: &str,
+        inventory: Inventory,
+    ) -> Object<'a> {
+        Object {
             storage,
             path: path.to_owned(),
             inventory,
             checked_dirs: Mutex::new(HashSet::new()),
-        })
+        }
     }
 
     /// The object root, relative to the storage it was opened in.
