@@ -30,7 +30,11 @@ pub(super) struct Claim<'a> {
 
 impl<'a> Claim<'a> {
     /// The manifest digest `digest` of `algorithm` that the inventory at `source` claims.
-    pub(super) fn manifest(algorithm: DigestAlgorithm, digest: &'a str, source: &'a str) -> Claim<'a> {
+    pub(super) fn manifest(
+        algorithm: DigestAlgorithm,
+        digest: &'a str,
+        source: &'a str,
+    ) -> Claim<'a> {
         Claim {
             algorithm,
             digest,
