@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ocfl_core::SpecVersion;
+use ocfl_core::layout::LayoutRegistry;
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, join, parent};
@@ -130,6 +131,8 @@ pub struct Environment {
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
     progress: Option<Arc<dyn ProgressSink>>,
+    /// The layouts the root's `ocfl_layout.json` may name.
+    layouts: LayoutRegistry,
 }
 
 impl fmt::Debug for Environment {
@@ -161,6 +164,7 @@ impl Environment {
             root: work.root_path(),
             root_name: work.root.clone(),
             progress: None,
+            layouts: LayoutRegistry::new(),
         }
     }
 
@@ -189,6 +193,7 @@ impl Environment {
             root: PathBuf::from(root),
             root_name: root_name.to_owned(),
             progress: None,
+            layouts: LayoutRegistry::new(),
         }
     }
 
@@ -202,6 +207,13 @@ impl Environment {
     /// Keeps run data through `storage` (rooted at the state directory) instead.
     pub fn with_state_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
         self.blobs = Blobs::new(storage);
+        self
+    }
+
+    /// Opens the root with `layouts`, so a root whose layout is an institution's own
+    /// (registered there) can be updated.
+    pub fn with_layouts(mut self, layouts: LayoutRegistry) -> Environment {
+        self.layouts = layouts;
         self
     }
 
@@ -242,7 +254,7 @@ impl Environment {
         // Opening the root checks its declaration too: a directory that is not a storage
         // root, or one declaring a specification version we do not know (a newer one), is
         // refused before anything is written into it.
-        StorageRoot::open(self.storage()).map_err(|e| {
+        StorageRoot::open_with_layouts(self.storage(), &self.layouts).map_err(|e| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("storage root {}: {e}", self.root.display()),
