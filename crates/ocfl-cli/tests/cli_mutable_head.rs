@@ -157,7 +157,7 @@ fn a_valid_mutable_head_validates() {
 }
 
 #[test]
-fn commits_to_an_object_with_a_mutable_head_are_refused_and_change_nothing() {
+fn commits_and_rollbacks_of_an_object_with_a_mutable_head_are_refused_and_change_nothing() {
     let root = Root::new();
     object_with_mutable_head(&root);
     let source = root.dir_path().join("next");
@@ -179,6 +179,13 @@ fn commits_to_an_object_with_a_mutable_head_are_refused_and_change_nothing() {
         );
     }
     before.assert_unchanged(root.dir_path(), "refused commits");
+    // rollback opens the engine's store (to see that no run is busy with the object), so
+    // only the storage root itself is the same after it.
+    let before = Snapshot::of(&root.path());
+    let output = root.ocfl(&["rollback", ID, "v1", "--yes"]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(stderr(&output).contains("mutable HEAD"), "{}", stderr(&output));
+    before.assert_unchanged(&root.path(), "refused rollback");
 }
 
 /// `ocfl validate ID` on the object after `damage`: fails, and reports `code` with a message
