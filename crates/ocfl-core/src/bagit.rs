@@ -263,7 +263,7 @@ mod tests {
         ] {
             let encoded = encode_path(path);
             assert!(!encoded.contains(['\n', '\r']), "{encoded}");
-            assert_eq!(decode_path(&encoded).unwrap(), path);
+            assert_eq!(decode_path(&encoded).expect("decodes"), path);
         }
     }
 
@@ -271,7 +271,7 @@ mod tests {
     fn manifests_parse_with_any_whitespace_and_refuse_bad_lines() {
         let sha1 = "a9993e364706816aba3e25717850c26c9cd0d89d";
         let text = format!("{sha1}\tdata/a b.txt\r\n\n{sha1} data/c.txt\n");
-        let entries = parse_manifest("manifest-sha1.txt", text.as_bytes()).unwrap();
+        let entries = parse_manifest("manifest-sha1.txt", text.as_bytes()).expect("parses");
         let paths: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["data/a b.txt", "data/c.txt"]);
         let bad = [
