@@ -1,6 +1,7 @@
 //! `ocfl upgrade`: OCFL 1.0 to 1.1, the storage root's declaration first, then each object
 //! as a durable run (docs/durability.md, section 4c).
 
+use std::collections::HashSet;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +17,8 @@ use crate::args::{GlobalArgs, VersionArgs};
 use crate::commit::execute;
 use crate::open::{RootStorage, in_root, open_object, open_root, root_storage};
 use crate::progress::Mode;
-use crate::state::{check_commit, site};
+use crate::site::Site;
+use crate::state::{Store, check_commit, runtime, site};
 
 /// The version objects and roots are upgraded to.
 const TARGET: SpecVersion = SpecVersion::V1_1;
@@ -39,6 +41,7 @@ pub struct UpgradeArgs {
 struct Candidate {
     id: String,
     from: SpecVersion,
+    head: String,
     pending: bool,
 }
 
@@ -72,6 +75,15 @@ pub fn run(global: &GlobalArgs, args: &UpgradeArgs) -> Result<ExitCode> {
         true => None,
         false => Some(site(global, "upgrade")?),
     };
+    let mut candidates = candidates;
+    if let Some(work) = &work {
+        // An upgrade killed after its object looked done (old declaration removed) but
+        // before its run completed: the same command finishes that run.
+        let active = active_runs(global, work, &candidates)?;
+        for candidate in &mut candidates {
+            candidate.pending |= active.contains(&candidate.id);
+        }
+    }
     for candidate in &candidates {
         let Some(work) = work.as_ref().filter(|_| candidate.pending) else {
             report(global, candidate, None, args.dry_run);
@@ -114,7 +126,7 @@ fn report(
             json!({
                 "id": candidate.id,
                 "from": candidate.from.as_str(),
-                "version": outcome.map(|o| o.version.as_str()),
+                "version": outcome.map_or(candidate.head.as_str(), |o| o.version.as_str()),
                 "run": outcome.map(|o| o.run.as_str()),
                 "changed": changed,
                 "dry_run": dry_run,
@@ -151,7 +163,14 @@ fn candidates(
     let mut found = Vec::new();
     if let Some(id) = id {
         let object = open_object(storage, root, id)?;
-        found.push(candidate(storage, object.id(), object.path(), object.inventory().spec_version)?);
+        let inventory = object.inventory();
+        found.push(candidate(
+            storage,
+            object.id(),
+            object.path(),
+            inventory.spec_version,
+            inventory.head.to_string(),
+        )?);
         return Ok(found);
     }
     let listed = root
@@ -166,13 +185,25 @@ fn candidates(
                 entry.path
             ),
         };
-        found.push(candidate(storage, &summary.id, &entry.path, summary.spec_version)?);
+        found.push(candidate(
+            storage,
+            &summary.id,
+            &entry.path,
+            summary.spec_version,
+            summary.head.to_string(),
+        )?);
     }
     found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(found)
 }
 
-fn candidate(storage: &RootStorage, id: &str, path: &str, from: SpecVersion) -> Result<Candidate> {
+fn candidate(
+    storage: &RootStorage,
+    id: &str,
+    path: &str,
+    from: SpecVersion,
+    head: String,
+) -> Result<Candidate> {
     // A 1.1 inventory beside the 1.0 declaration is an upgrade interrupted inside its
     // window: the same run finishes it.
     let old_declaration = join(path, &Declaration::object(SpecVersion::V1_0).file_name());
@@ -184,7 +215,25 @@ fn candidate(storage: &RootStorage, id: &str, path: &str, from: SpecVersion) -> 
     Ok(Candidate {
         id: id.to_owned(),
         from,
+        head,
         pending: from < TARGET || declared_old,
+    })
+}
+
+/// The ids among `candidates` that have an unfinished run (none without a store yet).
+fn active_runs(global: &GlobalArgs, work: &Site, candidates: &[Candidate]) -> Result<HashSet<String>> {
+    runtime()?.block_on(async {
+        let mut active = HashSet::new();
+        let Some(store) = Store::open_existing(global, work).await? else {
+            return Ok(active);
+        };
+        let service = store.service()?;
+        for candidate in candidates {
+            if service.active_run(&candidate.id).await?.is_some() {
+                active.insert(candidate.id.clone());
+            }
+        }
+        Ok(active)
     })
 }
 
