@@ -46,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX for
-    /// validate, ls, log, show, diff, cat and export, configured the AWS way:
+    /// validate, ls, log, show, diff, cat, export and info, configured the AWS way:
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP,
     /// AWS_CA_BUNDLE). An argument containing "://" is always a URL: other schemes are
     /// refused, never taken for a local path.

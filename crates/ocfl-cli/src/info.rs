@@ -71,7 +71,9 @@ fn root_info(storage: &RootStorage, root: &StorageRoot<'_>, count: bool) -> Resu
 /// The number of objects of the root and the bytes of every content file they hold; an
 /// object that cannot be read fails the count, naming it.
 fn count_objects(storage: &RootStorage, root: &StorageRoot<'_>) -> Result<(u64, u64)> {
-    let listed = root.list_objects().with_context(|| in_root(&storage.name()))?;
+    let listed = root
+        .list_objects()
+        .with_context(|| in_root(&storage.name()))?;
     let mut bytes = 0u64;
     for entry in &listed {
         let summary = entry

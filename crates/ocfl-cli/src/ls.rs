@@ -36,7 +36,10 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
     };
     let mut listed = 0usize;
     for file in object.files(args.version)? {
-        if !patterns.as_ref().is_none_or(|set| set.is_match(file.path.as_str())) {
+        if !patterns
+            .as_ref()
+            .is_none_or(|set| set.is_match(file.path.as_str()))
+        {
             continue;
         }
         listed += 1;

@@ -50,12 +50,16 @@ pub fn run(global: &GlobalArgs, args: &UpgradeArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "upgrade")?;
     let (root_from, candidates) = {
         let root = open_root(&storage)?;
-        (root.spec_version(), candidates(&storage, &root, args.id.as_deref())?)
+        (
+            root.spec_version(),
+            candidates(&storage, &root, args.id.as_deref())?,
+        )
     };
     let root_changes = root_from < TARGET || old_root_declarations(&storage)?;
     if !args.dry_run && root_changes {
-        upgrade_root_declaration(storage.storage())
-            .with_context(|| format!("upgrading the declaration of {}", in_root(&storage.name())))?;
+        upgrade_root_declaration(storage.storage()).with_context(|| {
+            format!("upgrading the declaration of {}", in_root(&storage.name()))
+        })?;
     }
     if global.json {
         println!(
@@ -221,7 +225,11 @@ fn candidate(
 }
 
 /// The ids among `candidates` that have an unfinished run (none without a store yet).
-fn active_runs(global: &GlobalArgs, work: &Site, candidates: &[Candidate]) -> Result<HashSet<String>> {
+fn active_runs(
+    global: &GlobalArgs,
+    work: &Site,
+    candidates: &[Candidate],
+) -> Result<HashSet<String>> {
     runtime()?.block_on(async {
         let mut active = HashSet::new();
         let Some(store) = Store::open_existing(global, work).await? else {

@@ -46,7 +46,11 @@ fn three_versions(root: &Root) {
     let new = root.dir_path().join("new");
     write_tree(
         &new,
-        &[("a2.tif", b"a2, longer\n"), ("c.tif", b"c\n"), ("b.txt", b"bb\n")],
+        &[
+            ("a2.tif", b"a2, longer\n"),
+            ("c.tif", b"c\n"),
+            ("b.txt", b"bb\n"),
+        ],
     );
     let arg = |name: &str| new.join(name).to_str().expect("utf-8").to_owned();
     ok(&root.ocfl(&[
@@ -107,11 +111,23 @@ fn ls_long_gives_sizes_digests_and_the_version_that_last_changed_each_file() {
         .collect();
     assert_eq!(found, expected);
     // An earlier version: what last changed each file up to it.
-    let v1 = json_lines(ok(&root.ocfl(&["--json", "ls", ID, "--long", "--version", "v1"])));
+    let v1 = json_lines(ok(&root.ocfl(&[
+        "--json",
+        "ls",
+        ID,
+        "--long",
+        "--version",
+        "v1",
+    ])));
     assert!(v1.iter().all(|l| l["changed"] == "v1"), "{v1:?}");
     // The text form: size, digest, version, path.
     let text = stdout(ok(&root.ocfl(&["ls", ID, "-l"]))).to_owned();
-    let first: Vec<&str> = text.lines().next().expect("a line").split_whitespace().collect();
+    let first: Vec<&str> = text
+        .lines()
+        .next()
+        .expect("a line")
+        .split_whitespace()
+        .collect();
     assert_eq!(first.len(), 4, "{text}");
     assert_eq!((first[0], first[2], first[3]), ("11", "v2", "data/a.tif"));
     assert_eq!(first[1].len(), 128);
@@ -129,10 +145,7 @@ fn ls_patterns_select_files_by_glob() {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(
-        paths(&["data/**/*.tif"]),
-        ["data/a.tif", "data/sub/c.tif"]
-    );
+    assert_eq!(paths(&["data/**/*.tif"]), ["data/a.tif", "data/sub/c.tif"]);
     // `*` stays within one path element.
     assert_eq!(paths(&["data/*.tif"]), ["data/a.tif"]);
     assert_eq!(paths(&["*.txt"]), ["readme.txt"]);
@@ -165,7 +178,9 @@ fn log_of_a_path_lists_the_versions_that_changed_it() {
         .map(|l| {
             assert_eq!(
                 keys(l),
-                ["change", "created", "digest", "message", "path", "user", "version"]
+                [
+                    "change", "created", "digest", "message", "path", "user", "version"
+                ]
             );
             (
                 l["version"].as_str().expect("version"),
@@ -197,7 +212,15 @@ fn info_describes_the_root_and_an_object() {
     let line = one_line(&root.ocfl(&["--json", "info"]));
     assert_eq!(
         keys(&line),
-        ["bytes", "digest", "layout", "layout_config", "objects", "root", "spec"]
+        [
+            "bytes",
+            "digest",
+            "layout",
+            "layout_config",
+            "objects",
+            "root",
+            "spec"
+        ]
     );
     assert_eq!(line["spec"], "1.1");
     assert_eq!(line["layout"], "0004-hashed-n-tuple-storage-layout");
@@ -239,10 +262,16 @@ fn info_describes_the_root_and_an_object() {
     // An object's extensions are listed.
     fs::create_dir_all(object_dir(&root, ID).join("extensions/0005-mutable-head")).expect("mkdir");
     let object = one_line(&root.ocfl(&["--json", "info", ID]));
-    assert_eq!(object["extensions"], serde_json::json!(["0005-mutable-head"]));
+    assert_eq!(
+        object["extensions"],
+        serde_json::json!(["0005-mutable-head"])
+    );
     let text = stdout(ok(&root.ocfl(&["info"]))).to_owned();
     assert!(text.contains("spec: 1.1\n"), "{text}");
-    assert!(text.contains("layout: 0004-hashed-n-tuple-storage-layout\n"), "{text}");
+    assert!(
+        text.contains("layout: 0004-hashed-n-tuple-storage-layout\n"),
+        "{text}"
+    );
     for (args, status, says) in [
         (vec!["info", "ark:/no/such"], 1, "not found"),
         (vec!["info", ID, "--count"], 2, "--count"),
@@ -290,8 +319,15 @@ fn upgrade_moves_the_root_then_each_object_to_1_1() {
     let before = Snapshot::of(&root.path());
     let dry = upgrade(&root, &["--dry-run"]);
     assert_eq!(dry.len(), 3);
-    assert_eq!((dry[0]["from"].as_str(), dry[0]["changed"].as_bool()), (Some("1.0"), Some(true)));
-    assert!(dry[1..].iter().all(|l| l["changed"] == true && l["run"].is_null()));
+    assert_eq!(
+        (dry[0]["from"].as_str(), dry[0]["changed"].as_bool()),
+        (Some("1.0"), Some(true))
+    );
+    assert!(
+        dry[1..]
+            .iter()
+            .all(|l| l["changed"] == true && l["run"].is_null())
+    );
     before.assert_unchanged(&root.path(), "upgrade --dry-run");
 
     // One object: the root's declaration first (a 1.0 root may not hold a 1.1 object).
@@ -299,7 +335,11 @@ fn upgrade_moves_the_root_then_each_object_to_1_1() {
     assert_eq!(one.len(), 2);
     assert_eq!(one[0]["changed"], true);
     assert_eq!(
-        (one[1]["id"].as_str(), one[1]["from"].as_str(), one[1]["version"].as_str()),
+        (
+            one[1]["id"].as_str(),
+            one[1]["from"].as_str(),
+            one[1]["version"].as_str()
+        ),
         (Some(ID), Some("1.0"), Some("v4"))
     );
     assert!(root.path().join("0=ocfl_1.1").is_file());
@@ -308,11 +348,19 @@ fn upgrade_moves_the_root_then_each_object_to_1_1() {
     assert!(object.join("0=ocfl_object_1.1").is_file());
     assert!(!object.join("0=ocfl_object_1.0").exists());
     let inventory: serde_json::Value =
-        serde_json::from_slice(&fs::read(object.join("inventory.json")).expect("read")).expect("json");
+        serde_json::from_slice(&fs::read(object.join("inventory.json")).expect("read"))
+            .expect("json");
     assert_eq!(inventory["type"], "https://ocfl.io/1.1/spec/#inventory");
-    assert_eq!(inventory["versions"]["v4"]["message"], "Upgrade to OCFL 1.1");
+    assert_eq!(
+        inventory["versions"]["v4"]["message"],
+        "Upgrade to OCFL 1.1"
+    );
     // The older version inventories keep their 1.0 type; no content was copied.
-    assert!(fs::read_to_string(object.join("v3/inventory.json")).expect("read").contains("https://ocfl.io/1.0/spec/#inventory"));
+    assert!(
+        fs::read_to_string(object.join("v3/inventory.json"))
+            .expect("read")
+            .contains("https://ocfl.io/1.0/spec/#inventory")
+    );
     assert!(!object.join("v4/content").exists());
     assert_eq!(stdout(ok(&root.ocfl(&["ls", ID]))), files_before);
     // A root of mixed objects is valid.
@@ -322,7 +370,13 @@ fn upgrade_moves_the_root_then_each_object_to_1_1() {
     // Every object: only the one still at 1.0 gets a run.
     let all = upgrade(&root, &["-m", "to 1.1"]);
     assert_eq!(all[0]["changed"], false);
-    let by_id = |id: &str| all[1..].iter().find(|l| l["id"] == id).expect("a line").clone();
+    let by_id = |id: &str| {
+        all[1..]
+            .iter()
+            .find(|l| l["id"] == id)
+            .expect("a line")
+            .clone()
+    };
     assert_eq!(by_id(ID)["changed"], false);
     assert!(by_id(ID)["run"].is_null());
     assert_eq!(by_id(OTHER)["changed"], true);
@@ -336,7 +390,10 @@ fn upgrade_moves_the_root_then_each_object_to_1_1() {
     }
     // The runs are listed like commits'.
     let runs = stdout(ok(&root.ocfl(&["runs", "--all", "--json"]))).to_owned();
-    assert!(runs.contains(one[1]["run"].as_str().expect("run")), "{runs}");
+    assert!(
+        runs.contains(one[1]["run"].as_str().expect("run")),
+        "{runs}"
+    );
 
     // Again: nothing to do, nothing written.
     let before = Snapshot::of(&root.path());
@@ -366,7 +423,11 @@ fn upgrade_refusals_leave_the_root_unchanged() {
     let before = Snapshot::of(&root.path());
     let output = root.ocfl(&["upgrade"]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));
-    assert!(stderr(&output).contains("nothing was upgraded"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nothing was upgraded"),
+        "{}",
+        stderr(&output)
+    );
     before.assert_unchanged(&root.path(), "an unreadable object");
 }
 

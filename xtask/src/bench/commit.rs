@@ -213,7 +213,10 @@ impl Options {
         options.mode = match (files, profiles) {
             (Some(_), Some(_)) => anyhow::bail!("--files and --profile exclude each other"),
             (Some(files), None) if edit.is_some() => {
-                anyhow::ensure!(sizes_kib.is_none(), "--sizes-kib and --edit exclude each other");
+                anyhow::ensure!(
+                    sizes_kib.is_none(),
+                    "--sizes-kib and --edit exclude each other"
+                );
                 Mode::Edit {
                     files,
                     edit: edit.unwrap_or(1),
@@ -992,7 +995,9 @@ mod tests {
         );
         assert!(Options::parse(&args(&["--edit", "10"])).is_err());
         assert!(Options::parse(&args(&["--files", "9", "--edit", "0"])).is_err());
-        assert!(Options::parse(&args(&["--files", "9", "--edit", "1", "--sizes-kib", "1"])).is_err());
+        assert!(
+            Options::parse(&args(&["--files", "9", "--edit", "1", "--sizes-kib", "1"])).is_err()
+        );
     }
 
     fn measured(seconds: f64, peak: u64) -> Measurement {

@@ -174,10 +174,7 @@ mod tests {
             found.sort();
             found
         };
-        assert_eq!(
-            at(4),
-            [("a".into(), 3), ("b".into(), 4), ("c".into(), 2)]
-        );
+        assert_eq!(at(4), [("a".into(), 3), ("b".into(), 4), ("c".into(), 2)]);
         assert_eq!(at(2), [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
         assert_eq!(at(1), [("a".into(), 1), ("b".into(), 1)]);
         assert!(last_changed(&inventory, v(5)).is_none());

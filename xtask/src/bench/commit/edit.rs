@@ -77,11 +77,7 @@ struct Changes {
 
 /// Picks `edit` files spread evenly over `paths` (sorted): the even picks are replaced by a
 /// new file under `new_dir`, the odd ones removed.
-fn choose_changes(
-    paths: &[String],
-    edit: usize,
-    new_dir: &Path,
-) -> anyhow::Result<Changes> {
+fn choose_changes(paths: &[String], edit: usize, new_dir: &Path) -> anyhow::Result<Changes> {
     anyhow::ensure!(
         edit >= 1 && edit <= paths.len(),
         "--edit needs between 1 and {} files, not {edit}",
@@ -112,7 +108,10 @@ pub fn bench_edit(
     let dir = base.join(format!("edit-{files}-{edit}"));
     let (v1, v2, new_dir) = (dir.join("v1"), dir.join("v2"), dir.join("new"));
     let (edit_root, full_root) = (dir.join("edit-root"), dir.join("full-root"));
-    eprintln!("bench: generating {files} files of 1 KiB into {}", v1.display());
+    eprintln!(
+        "bench: generating {files} files of 1 KiB into {}",
+        v1.display()
+    );
     let start = Instant::now();
     generate_uniform(&v1, files, FILE_BYTES, SEED ^ 0xED17)?;
     eprintln!("bench: generated in {:.1} s", start.elapsed().as_secs_f64());
@@ -146,7 +145,10 @@ pub fn bench_edit(
     sync()?;
 
     let edited = run_ours(meter, contenders, &edit_root, &edit_args(&changes), "v2")?;
-    eprintln!("bench: file-level commit of {edit} changes: {}", describe(&edited));
+    eprintln!(
+        "bench: file-level commit of {edit} changes: {}",
+        describe(&edited)
+    );
     let edited_verdict = check_root(&contenders.ours, &edit_root, "v2", &expected_v2)?;
     sync()?;
     let full_args = vec![
@@ -210,7 +212,12 @@ fn run_ours(
     args: &[OsString],
     version: &str,
 ) -> anyhow::Result<Measurement> {
-    let mut all: Vec<OsString> = vec!["--root".into(), root.into(), "--quiet".into(), "--json".into()];
+    let mut all: Vec<OsString> = vec![
+        "--root".into(),
+        root.into(),
+        "--quiet".into(),
+        "--json".into(),
+    ];
     all.extend(args.iter().cloned());
     let dir = root.parent().unwrap_or(Path::new("."));
     let measured = meter.run(contenders.ours.as_os_str(), &all, dir)?;
@@ -317,7 +324,17 @@ mod tests {
             .collect();
         assert_eq!(
             args,
-            ["commit", OBJECT_ID, "--add", "/n/a", "a", "--remove", "b", "--message", "v2"]
+            [
+                "commit",
+                OBJECT_ID,
+                "--add",
+                "/n/a",
+                "a",
+                "--remove",
+                "b",
+                "--message",
+                "v2"
+            ]
         );
     }
 }
