@@ -70,10 +70,10 @@ pub fn path_history<'i>(inventory: &'i Inventory, path: &str) -> Vec<PathVersion
 /// (added it or gave it its present content): the first of the unbroken run of versions up to
 /// `version` in which the path has the same digest. `None` if the inventory has no such
 /// version.
-pub fn last_changed<'i>(
-    inventory: &'i Inventory,
+pub fn last_changed(
+    inventory: &Inventory,
     version: VersionNum,
-) -> Option<HashMap<&'i str, VersionNum>> {
+) -> Option<HashMap<&str, VersionNum>> {
     inventory
         .versions
         .keys()
