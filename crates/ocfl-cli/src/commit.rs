@@ -143,6 +143,7 @@ fn staging_label(request: &CommitRequest) -> String {
         None => request.source.display().to_string(),
         Some(Edits::Revert(version)) => format!("{} at {version}", request.object_id),
         Some(Edits::Changes(edits)) => format!("{} edits to {}", edits.len(), request.object_id),
+        Some(Edits::Upgrade) => format!("{} at its head", request.object_id),
     }
 }
 

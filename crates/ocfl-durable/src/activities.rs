@@ -355,6 +355,12 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
         _ => None,
     };
     let Some(base) = base else {
+        if matches!(edits, EditsForm::Upgrade) {
+            return Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is nothing to upgrade".to_owned(),
+            ));
+        }
         return match version {
             None => Ok(State::new()),
             Some(_) => Err(ActivityError::refused(

@@ -61,6 +61,10 @@ pub enum Edits {
     Changes(Vec<Edit>),
     /// The state of this version of the object (`ocfl revert ID VERSION`): no file is read.
     Revert(String),
+    /// The head's state unchanged, in a new version of the object written as
+    /// [`CommitRequest::spec_version`] (`ocfl upgrade`): no file is read. Recorded without
+    /// the head, so the same upgrade maps to the same run whatever version it has reached.
+    Upgrade,
 }
 
 impl CommitRequest {
@@ -96,6 +100,16 @@ impl CommitRequest {
     pub fn revert(object_id: impl Into<String>, version: impl Into<String>) -> CommitRequest {
         let mut request = CommitRequest::new(object_id, PathBuf::new());
         request.edits = Some(Edits::Revert(version.into()));
+        request
+    }
+
+    /// A request for a new version of the object with the head's state, written as OCFL
+    /// `spec_version` (its declaration and inventory type), as the 1.1 specification
+    /// describes an upgrade.
+    pub fn upgrade(object_id: impl Into<String>, spec_version: SpecVersion) -> CommitRequest {
+        let mut request = CommitRequest::new(object_id, PathBuf::new());
+        request.edits = Some(Edits::Upgrade);
+        request.spec_version = Some(spec_version);
         request
     }
 
@@ -236,6 +250,7 @@ pub(crate) enum EditsForm {
     Revert {
         version: String,
     },
+    Upgrade,
 }
 
 impl EditsForm {

@@ -915,6 +915,7 @@ fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
                 version: version.clone(),
             });
         }
+        Edits::Upgrade => return Ok(EditsForm::Upgrade),
         Edits::Changes(changes) => changes,
     };
     if changes.is_empty() {

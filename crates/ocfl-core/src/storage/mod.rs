@@ -289,6 +289,14 @@ pub trait Storage: Send + Sync {
         })
     }
 
+    /// The size in bytes of the regular file at `path` (a link is not followed). The
+    /// default reads the file through; stores that know sizes say them at once.
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        let mut reader = self.open(path)?;
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map_err(|e| StorageError::io("read", path, e))
+    }
+
     /// Whether [`Storage::rename`] moves a file or a whole directory tree in one atomic
     /// step, as the local update protocol (`docs/durability.md`) relies on. Stores without
     /// atomic renames (object stores) say `false` and need a protocol of their own.
