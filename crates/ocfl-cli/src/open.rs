@@ -15,7 +15,9 @@ use crate::args::{GlobalArgs, UsageError};
 pub const READ_COMMANDS: [&str; 7] = ["validate", "ls", "log", "show", "diff", "cat", "export"];
 
 /// The commands that write or run the engine that this build serves on an S3 root.
-pub const WRITE_COMMANDS: [&str; 4] = ["init", "commit", "resume", "runs"];
+pub const WRITE_COMMANDS: [&str; 9] = [
+    "init", "commit", "put", "revert", "rollback", "purge", "resume", "runs", "worker",
+];
 
 /// Refuses a root this build cannot serve for `command`, before the command does anything:
 /// `main` calls it for every command, so an `s3://` root is refused alike by every command

@@ -327,6 +327,54 @@ impl ProgressSink for Display {
     }
 }
 
+/// Bytes sent by an upload outside a run (staging into a bucket's work area): a spinner
+/// counting them on a terminal, nothing otherwise (the caller prints the total).
+pub struct Sending {
+    bar: Option<ProgressBar>,
+    what: &'static str,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl Sending {
+    /// A meter for `what`, shown in `mode`.
+    pub fn new(mode: Mode, what: &'static str) -> Sending {
+        let bar = matches!(mode, Mode::Bar { .. }).then(|| {
+            let bar = ProgressBar::new_spinner().with_message(what);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Sending {
+            bar,
+            what,
+            sent: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `bytes` more were sent (from any thread).
+    pub fn add(&self, bytes: u64) {
+        let sent = self
+            .sent
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+            + bytes;
+        if let Some(bar) = &self.bar {
+            let elapsed = bar.elapsed().as_secs_f64();
+            let rate = if elapsed > 0.0 {
+                format!(", {}/s", HumanBytes((sent as f64 / elapsed) as u64))
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{}: {} sent{rate}", self.what, HumanBytes(sent)));
+        }
+    }
+
+    /// Removes the spinner.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
