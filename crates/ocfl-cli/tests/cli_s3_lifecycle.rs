@@ -56,8 +56,17 @@ fn commit_with_edits_on_a_bucket() {
     let added = bucket.source("added", &[("c.txt", b"charlie\n")]);
     let file = format!("{added}/c.txt");
     let output = bucket.ocfl(&[
-        "--json", "commit", ID, "--add", &file, "new/c.txt", "--remove", "b.txt", "--move",
-        "a.txt", "moved/a.txt",
+        "--json",
+        "commit",
+        ID,
+        "--add",
+        &file,
+        "new/c.txt",
+        "--remove",
+        "b.txt",
+        "--move",
+        "a.txt",
+        "moved/a.txt",
     ]);
     let line = json_lines(ok(&output))[0].clone();
     assert_eq!(
@@ -172,7 +181,11 @@ fn an_interrupted_purge_on_a_bucket_is_finished_by_the_same_purge() {
         .find(|k| k.ends_with("/v1/inventory.json"))
         .expect("v1 inventory");
     let object = inventory.trim_end_matches("/v1/inventory.json").to_owned();
-    for name in ["inventory.json", "inventory.json.sha512", "v1/inventory.json"] {
+    for name in [
+        "inventory.json",
+        "inventory.json.sha512",
+        "v1/inventory.json",
+    ] {
         ocfl_core::storage::Storage::remove(&bucket.top, &format!("archive/{object}/{name}"))
             .expect("remove");
     }

@@ -23,7 +23,7 @@ use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::env::{Environment, ProgressEvent};
+use crate::env::{Environment, ProgressEvent, ProgressSink};
 use crate::refusal::{ActivityError, Refusal, RefusalKind};
 use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
@@ -589,6 +589,60 @@ pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch>
     out
 }
 
+fn is_content_step(action: &Action) -> bool {
+    matches!(action, Action::Copy { .. } | Action::Upload { .. })
+}
+
+/// A step's content source whose reads are reported as [`ProgressEvent::Sending`] as they
+/// happen: what a copy or an upload has sent so far, so progress moves while a large file is
+/// on its way rather than when it is done.
+struct Metered<'a> {
+    inner: &'a dyn ContentSource,
+    sink: Arc<dyn ProgressSink>,
+    run: String,
+    index: u64,
+}
+
+impl ContentSource for Metered<'_> {
+    fn location(&self, digest: &Digest) -> Option<String> {
+        self.inner.location(digest)
+    }
+
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(MeteredReader {
+            inner: self.inner.open(digest)?,
+            sink: self.sink.clone(),
+            run: self.run.clone(),
+            index: self.index,
+        }))
+    }
+
+    fn prepared(&self, digest: &Digest) -> Option<String> {
+        self.inner.prepared(digest)
+    }
+}
+
+struct MeteredReader {
+    inner: Box<dyn Read + Send>,
+    sink: Arc<dyn ProgressSink>,
+    run: String,
+    index: u64,
+}
+
+impl Read for MeteredReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.sink.event(&ProgressEvent::Sending {
+                run: &self.run,
+                index: self.index,
+                bytes: n as u64,
+            });
+        }
+        Ok(n)
+    }
+}
+
 /// The source of a batch without copies.
 struct NoContent;
 
@@ -662,6 +716,20 @@ fn execute_steps(
                 input.run, step.id
             )));
         }
+        let index = (from + offset) as u64;
+        let metered;
+        let source = match env.progress_sink() {
+            Some(sink) if is_content_step(&step.action) => {
+                metered = Metered {
+                    inner: source,
+                    sink,
+                    run: input.run.clone(),
+                    index,
+                };
+                &metered as &dyn ContentSource
+            }
+            _ => source,
+        };
         let result = exec::execute(&plan, step, env.fs(), source).map_err(|e| {
             ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
         })?;
@@ -678,7 +746,7 @@ fn execute_steps(
         };
         env.report(&ProgressEvent::Step {
             run: &input.run,
-            index: (from + offset) as u64,
+            index,
             total: plan.steps.len() as u64,
             id: &step.id,
             label: &plan.describe(step),
