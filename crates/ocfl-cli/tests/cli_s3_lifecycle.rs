@@ -201,3 +201,28 @@ fn an_interrupted_purge_on_a_bucket_is_finished_by_the_same_purge() {
     );
     assert_valid(&bucket);
 }
+
+/// A work area inside the root (validators would see it), holding the root, or in another
+/// bucket (no server-side copy from there) is refused before anything is written.
+#[test]
+fn a_work_area_the_root_cannot_use_is_refused() {
+    let Some(bucket) = with_object("s3_bad_work_area") else {
+        return;
+    };
+    let before = bucket.keys("archive");
+    let source = bucket.source("v2", &[("a.txt", b"changed\n")]);
+    for (work_area, why) in [
+        (format!("s3://{}/archive/work", bucket.name), "inside"),
+        (format!("s3://{}/", bucket.name), "inside"),
+        ("s3://another-bucket/work".to_owned(), "same bucket"),
+    ] {
+        let refused = bucket.ocfl(&["commit", ID, &source, "--work-area", &work_area]);
+        assert_eq!(code(&refused), 1, "{work_area}: {}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(why),
+            "{work_area}: {}",
+            stderr(&refused)
+        );
+        assert_eq!(bucket.keys("archive"), before, "{work_area}");
+    }
+}

@@ -187,3 +187,35 @@ fn resume_and_runs_on_postgres_finish_a_detached_commit_on_a_bucket() {
         json_lines(ok(&setup.ocfl_in(&home, &["runs", "show", &run, "--json"])))[0].clone();
     assert_eq!(shown["state"], "completed", "{shown}");
 }
+
+#[test]
+fn an_explicit_work_area_elsewhere_in_the_bucket_holds_the_staged_content() {
+    let Some(setup) = Setup::new("s3_pg_work_area") else {
+        return;
+    };
+    let work_area = format!("s3://{}/staging/ocfl", setup.bucket.name);
+    let home = setup.bucket.dir.path().join("deposit-host");
+    let source = setup.bucket.source("deposit", &[("a.txt", b"alpha\n")]);
+    let run = setup.detach(
+        &home,
+        "info:elsewhere",
+        &source,
+        &["--work-area", &work_area],
+    );
+    let staged = setup.bucket.keys("staging/ocfl");
+    assert!(staged.iter().any(|k| k.ends_with("/stage")), "{staged:?}");
+    assert_eq!(setup.bucket.keys("archive.ocfl-work"), Vec::<String>::new());
+    std::fs::remove_dir_all(&source).expect("remove the source");
+
+    let elsewhere = setup.bucket.dir.path().join("worker-host");
+    let mut command =
+        setup.command_in(&elsewhere, &["worker", "--json", "--work-area", &work_area]);
+    command.env("OCFL_LEASE_SECONDS", "5");
+    let mut worker = Process::spawn(command);
+    wait_finished(&mut worker, &run);
+    stop(worker);
+    let read = setup.bucket.ocfl(&["cat", "info:elsewhere", "a.txt"]);
+    assert_eq!(ok(&read).stdout, b"alpha\n");
+    assert_eq!(setup.bucket.keys("staging/ocfl"), Vec::<String>::new());
+    ok(&setup.bucket.ocfl(&["validate"]));
+}
