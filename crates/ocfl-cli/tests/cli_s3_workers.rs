@@ -219,3 +219,86 @@ fn an_explicit_work_area_elsewhere_in_the_bucket_holds_the_staged_content() {
     assert_eq!(setup.bucket.keys("staging/ocfl"), Vec::<String>::new());
     ok(&setup.bucket.ocfl(&["validate"]));
 }
+
+/// A commit that stops after staging and before its run exists (here: the database cannot be
+/// reached) leaves complete content keys in the work area and no run; the same command again
+/// sends nothing new, submits, and once the run is done nothing is left.
+#[test]
+fn a_commit_stopped_before_submitting_is_finished_by_the_same_command() {
+    let Some(setup) = Setup::new("s3_pg_before_submit") else {
+        return;
+    };
+    let home = setup.bucket.dir.path().join("deposit-host");
+    let source = setup
+        .bucket
+        .source("deposit", &[("a.txt", b"alpha\n"), ("b.txt", b"bravo\n")]);
+    let stopped = setup
+        .bucket
+        .command_in(&home, &["commit", "info:again", &source, "--detach"])
+        .arg("--backend")
+        .arg("postgres://nobody@127.0.0.1:1/nothing?connect_timeout=2")
+        .output()
+        .expect("run ocfl");
+    assert_eq!(code(&stopped), 1, "{}", stderr(&stopped));
+    let staged = setup.bucket.keys("archive.ocfl-work");
+    assert_eq!(
+        staged.iter().filter(|k| k.contains("/content/")).count(),
+        2,
+        "{staged:?}"
+    );
+    assert!(json_lines(ok(&setup.ocfl_in(&home, &["runs", "--all", "--json"]))).is_empty());
+
+    let again = setup.ocfl_in(&home, &["commit", "info:again", &source, "--detach"]);
+    let said = stderr(ok(&again));
+    assert!(said.contains("sent 0 new files"), "{said}");
+    let run = stdout(&again).trim().to_owned();
+    let elsewhere = setup.bucket.dir.path().join("worker-host");
+    let mut worker = setup.worker(&elsewhere);
+    wait_finished(&mut worker, &run);
+    stop(worker);
+    let read = setup.bucket.ocfl(&["cat", "info:again", "b.txt"]);
+    assert_eq!(ok(&read).stdout, b"bravo\n");
+    assert_eq!(setup.bucket.keys("archive.ocfl-work"), Vec::<String>::new());
+}
+
+/// A run refused by the worker (the object turned out damaged) removes what was staged for
+/// it, as a completed one does.
+#[test]
+fn a_refused_run_leaves_nothing_in_the_work_area() {
+    let Some(setup) = Setup::new("s3_pg_refused") else {
+        return;
+    };
+    let home = setup.bucket.dir.path().join("deposit-host");
+    let v1 = setup.bucket.source("v1", &[("a.txt", b"alpha\n")]);
+    ok(&setup.ocfl_in(&home, &["commit", "info:damaged", &v1]));
+    assert_eq!(setup.bucket.keys("archive.ocfl-work"), Vec::<String>::new());
+    // The object loses a content file: its structure check refuses the next update.
+    let content = setup
+        .bucket
+        .keys("archive")
+        .into_iter()
+        .find(|k| k.ends_with("/v1/content/a.txt"))
+        .expect("content key");
+    ocfl_core::storage::Storage::remove(&setup.bucket.top, &format!("archive/{content}"))
+        .expect("remove");
+    let v2 = setup.bucket.source("v2", &[("a.txt", b"changed\n")]);
+    // Running already: the in-process commit's object lock ends in an episode of its own,
+    // which a worker must run before the object takes another run.
+    let mut worker = setup.worker(&setup.bucket.dir.path().join("worker-host"));
+    let run = setup.detach(&home, "info:damaged", &v2, &[]);
+    wait_finished(&mut worker, &run);
+    stop(worker);
+    let runs = runs_once_settled(&setup, &home);
+    let refused = runs
+        .iter()
+        .find(|r| r["run"] == run.as_str())
+        .expect("the refused run");
+    assert_eq!(refused["state"], "failed", "{runs:?}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing was written")),
+        "{refused}"
+    );
+    assert_eq!(setup.bucket.keys("archive.ocfl-work"), Vec::<String>::new());
+}
