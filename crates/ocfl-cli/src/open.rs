@@ -17,7 +17,9 @@ pub const READ_COMMANDS: [&str; 8] = [
 ];
 
 /// The commands that write or run the engine that this build serves on an S3 root.
-pub const WRITE_COMMANDS: [&str; 5] = ["init", "commit", "resume", "runs", "upgrade"];
+pub const WRITE_COMMANDS: [&str; 10] = [
+    "init", "commit", "put", "revert", "rollback", "upgrade", "purge", "resume", "runs", "worker",
+];
 
 /// Refuses a root this build cannot serve for `command`, before the command does anything:
 /// `main` calls it for every command, so an `s3://` root is refused alike by every command

@@ -50,6 +50,9 @@ pub struct CommitRequest {
     /// `None`: the new state is `source`'s files. Otherwise the new state is the head's
     /// changed by these edits, or an earlier version's; `source` is then not used.
     pub edits: Option<Edits>,
+    /// The work-area directory where [`crate::stage_in_work_area`] put the stage and the new
+    /// content (`None`: the run's staging reads the source, on the worker's host).
+    pub staged: Option<String>,
 }
 
 /// A new state given as changes to the object's recorded states rather than a directory.
@@ -86,6 +89,7 @@ impl CommitRequest {
             follow_symlinks: false,
             bagit: false,
             edits: None,
+            staged: None,
         }
     }
 
@@ -233,6 +237,10 @@ pub(crate) struct Command {
     /// Left out for a commit of a source directory, so its command key is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edits: Option<EditsForm>,
+    /// The work-area directory holding the run's stage and new content, uploaded before the
+    /// run was submitted (`docs/durability.md` 11.6); left out when staging reads the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<String>,
 }
 
 /// [`Edits`] in recorded form: added sources absolute and UTF-8.
@@ -310,6 +318,7 @@ impl Command {
             follow_symlinks: request.follow_symlinks,
             bagit: request.bagit,
             edits,
+            staged: request.staged.clone(),
         }
     }
 }

@@ -135,6 +135,11 @@ impl Storage for ObjectStorage {
         }
     }
 
+    /// One server-side copy (`CopyObject`); a missing source is [`StorageError::NotFound`].
+    fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        ObjectStorage::copy(self, from, to).map_err(|e| storage_error("copy", from, e))
+    }
+
     fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
         let info = self
             .head(path)

@@ -280,6 +280,18 @@ pub trait Storage: Send + Sync {
         })
     }
 
+    /// Makes `to` a byte-exact copy of the file at `from` (replacing a file at `to`), durable
+    /// when this returns. An object store copies on the server, so no bytes pass through this
+    /// process (`docs/durability.md`, 11.1.6). The default says
+    /// [`StorageError::Unsupported`]: the local protocol renames instead.
+    fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let _ = to;
+        Err(StorageError::Unsupported {
+            op: "copying",
+            path: from.to_owned(),
+        })
+    }
+
     /// The tag and user metadata of the file at `path`. The default says
     /// [`StorageError::Unsupported`].
     fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
