@@ -4,6 +4,8 @@
 //!   digest, digest -> source file), hashing each file once, in parallel;
 //! - [`plan`]: a pure function of (current inventory, stage, options, timestamp) giving a
 //!   serializable [`Plan`](plan::Plan) of ordered steps with stable ids, or "no change";
+//! - [`bag`]: a BagIt bag as a source, its payload checked against its manifests while it
+//!   is staged;
 //! - [`exec`]: running one step idempotently and verifying its result, and
 //!   [`apply`](exec::apply) to run a whole plan;
 //! - [`fault`]: a wrapper of the storage seam ([`ocfl_core::storage::Storage`]) that fails
@@ -20,6 +22,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bag;
 pub mod exec;
 pub mod fault;
 pub mod plan;

@@ -55,6 +55,14 @@ pub fn rollback_object(
         id: id.to_owned(),
         reason,
     };
+    // The mutable HEAD's inventory holds the root's versions: removing some would leave it
+    // describing versions the object no longer has.
+    if super::mutable_head::has_mutable_head(storage, &path)? {
+        return Err(refuse(format!(
+            "it has a mutable HEAD ({}, extension 0005) built on its current versions; commit or purge the mutable HEAD with the tool that made it first",
+            super::mutable_head::EXTENSION_DIR
+        )));
+    }
     let versions = version_dirs(storage, &path)?;
     let Some((kept_name, _)) = versions
         .iter()

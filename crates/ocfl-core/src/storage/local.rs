@@ -95,6 +95,19 @@ impl Storage for LocalStorage {
         Ok(kind_of(meta.file_type()))
     }
 
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        let full = self.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::io(
+                "stat",
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        Ok(meta.len())
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         let full = self.resolve(path)?;
         let (file, len) = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
