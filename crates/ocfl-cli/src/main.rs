@@ -25,6 +25,7 @@ mod revert;
 mod rollback;
 mod root_settings;
 mod runs;
+mod serve;
 mod show;
 mod site;
 mod state;
@@ -132,6 +133,7 @@ fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<Exit
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Resume => resume::run(&cli.global),
         Command::Example(args) => example::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Worker(args) => {
             let log = worklog.unwrap_or_else(|| {
                 Arc::new(worklog::WorkLog::new(cli.global.json, cli.global.verbose))
