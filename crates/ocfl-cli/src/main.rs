@@ -11,6 +11,7 @@ mod commit;
 mod diff;
 mod example;
 mod export;
+mod forward;
 mod init;
 mod log;
 mod ls;

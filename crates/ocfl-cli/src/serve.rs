@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -30,6 +31,22 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = Store::open(global, &work).await?;
         let service = store.service()?;
+        // Other `ocfl` commands reach the embedded store through the console meanwhile.
+        let _socket = match store.embedded_path() {
+            Some(path) => {
+                let socket = crate::forward::socket_path(path);
+                match crate::forward::listen(&socket, Arc::new(service.clone())) {
+                    Ok(guard) => Some(guard),
+                    Err(error) => {
+                        eprintln!(
+                            "ocfl: warning: other commands will wait for the store: {error:#}"
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let engine = match store.embedded_path() {
             Some(_) => {
                 let options = with_lease(

@@ -178,3 +178,65 @@ fn other_addresses_need_a_token() {
         "a refused command creates nothing"
     );
 }
+
+/// While the console holds the embedded store, `commit` (waiting or detached), `runs` and
+/// `resume` typed in another terminal reach it over the socket beside the store instead of
+/// waiting for the store (`--wait 3` would give up).
+#[test]
+fn commands_in_another_terminal_reach_the_console() {
+    let root = Root::new();
+    let served = Served::start(&root, &[]);
+    let v1 = root.dir_path().join("v1");
+    write_tree(&v1, &[("a.txt", b"alpha")]);
+    let committed = json_lines(ok(&root.ocfl(&[
+        "--wait",
+        "3",
+        "commit",
+        "ark:/f/1",
+        v1.to_str().expect("utf-8"),
+        "--json",
+    ])));
+    assert_eq!(committed[0]["version"], "v1", "{committed:?}");
+    assert_eq!(committed[0]["changed"], true);
+    let v2 = root.dir_path().join("v2");
+    write_tree(&v2, &[("a.txt", b"alpha"), ("b.txt", b"bravo")]);
+    let detached = json_lines(ok(&root.ocfl(&[
+        "--wait",
+        "3",
+        "commit",
+        "ark:/f/1",
+        v2.to_str().expect("utf-8"),
+        "--detach",
+        "--json",
+    ])));
+    let run = detached[0]["run"].as_str().expect("run").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.get(&format!("/api/runs/{run}"))["state"] != "completed" {
+        assert!(Instant::now() < deadline, "the console did not run {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runs = json_lines(ok(&root.ocfl(&["--wait", "3", "runs", "--all", "--json"])));
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r["run"] == run.as_str() && r["version"] == "v2")
+    );
+    let page = json_lines(ok(
+        &root.ocfl(&["--wait", "3", "runs", "--all", "--limit", "1", "--json"])
+    ));
+    assert_eq!(page.len(), 2, "one run and the next line: {page:?}");
+    let shown = json_lines(ok(
+        &root.ocfl(&["--wait", "3", "runs", "show", &run, "--json"])
+    ));
+    assert!(shown[0]["events"].as_array().is_some_and(|e| !e.is_empty()));
+    ok(&root.ocfl(&["--wait", "3", "resume"]));
+    served.stop();
+    assert!(
+        !root
+            .dir_path()
+            .join("root.ocfl-work/state.redb.sock")
+            .exists(),
+        "the socket goes with the console"
+    );
+    root.assert_holds("ark:/f/1", &v2);
+}
