@@ -223,15 +223,6 @@ async fn the_console_in_a_browser() {
         .collect();
     let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
     write_tree(&big, &files);
-    let detached = json_lines(ok(&run_ocfl(with(&[
-        "commit",
-        "big",
-        big.to_str().expect("utf-8"),
-        "--detach",
-        "--json",
-    ]))));
-    let big_run = detached[0]["run"].as_str().expect("run").to_owned();
-
     let driver_port = free_port();
     let _driver = Killed(
         Command::new("chromedriver")
@@ -275,7 +266,40 @@ async fn the_console_in_a_browser() {
         .execute("window.__notReloaded = true; return true;", vec![])
         .await
         .expect("mark");
+    let detached = json_lines(ok(&run_ocfl(with(&[
+        "commit",
+        "big",
+        big.to_str().expect("utf-8"),
+        "--detach",
+        "--json",
+    ]))));
+    // Submitted from "another terminal" while the console holds the store: it reaches the
+    // console over its socket, and the page inserts the new run's row live.
+    let big_run = detached[0]["run"].as_str().expect("run").to_owned();
+
     let row = format!("tr[data-run='{big_run}']");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .find_all(Locator::Css(&row))
+        .await
+        .expect("rows")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the new run's row never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        client
+            .find_all(Locator::Css(&format!("{row} button[data-action=resume]")))
+            .await
+            .expect("buttons")
+            .len(),
+        1,
+        "the inserted row offers the actions"
+    );
     let mut seen = Vec::new();
     let mut shot = false;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -313,8 +337,7 @@ async fn the_console_in_a_browser() {
         "{seen:?}"
     );
 
-    // An update of the hostile object (the console holds the store: stop it meanwhile).
-    stop(served);
+    // An update of the hostile object, committed while the console serves.
     let v2 = outside.path().join("v2");
     write_tree(
         &v2,
@@ -346,7 +369,6 @@ async fn the_console_in_a_browser() {
         ]))));
         (detached[0]["run"].as_str().expect("run").to_owned(), heavy)
     });
-    let (served, url) = serve(&root, &global);
 
     // Objects: the hostile id, its versions, a version with hostile names, the diff.
     client

@@ -57,6 +57,24 @@
     return a;
   }
 
+  function actionForm(run, action, label) {
+    var form = document.createElement('form');
+    form.className = 'action';
+    form.method = 'post';
+    form.action = '/runs/' + segment(run) + '/' + action;
+    var csrf = document.createElement('input');
+    csrf.type = 'hidden';
+    csrf.name = 'csrf';
+    csrf.value = live.getAttribute('data-csrf') || '';
+    var button = document.createElement('button');
+    button.type = 'submit';
+    button.setAttribute('data-action', action);
+    button.textContent = label;
+    form.appendChild(csrf);
+    form.appendChild(button);
+    return form;
+  }
+
   function insertRow(line) {
     var body = live.querySelector('tbody');
     if (!body || live.getAttribute('data-insert') !== 'true' || line.ended) {
@@ -79,6 +97,9 @@
         cell.textContent = line.started || '';
       } else if (name) {
         cell.setAttribute('data-field', name);
+      } else if (live.getAttribute('data-actions') === 'true') {
+        cell.appendChild(actionForm(line.run, 'resume', 'Resume'));
+        cell.appendChild(actionForm(line.run, 'terminate', 'Terminate'));
       }
       row.appendChild(cell);
     });
