@@ -349,6 +349,7 @@ async fn object(State(app): State<Arc<App>>, params: RawPathParams) -> PageResul
             .rev()
             .map(|(n, v)| (n.to_string(), v))
             .collect();
+        let oldest = versions.last().map(|(n, _)| n);
         Ok(html! {
             h1 { "Object " (object.id()) }
             p.note { "Path " (object.path()) " - head " (object.head().to_string()) " - "
@@ -364,7 +365,7 @@ async fn object(State(app): State<Arc<App>>, params: RawPathParams) -> PageResul
                             td { @if let Some(u) = &v.user { (u.name) @if let Some(a) = &u.address { " <" (a) ">" } } }
                             td { (v.message.clone().unwrap_or_default()) }
                             td { (v.state.values().map(Vec::len).sum::<usize>()) }
-                            td { @if num != &versions[versions.len() - 1].0 {
+                            td { @if Some(num) != oldest {
                                 a href=(format!("{base}/diff?to={}", query_value(num))) { "changes" } } }
                         }
                     }
