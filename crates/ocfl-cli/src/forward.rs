@@ -57,7 +57,9 @@ impl Commit {
             && request.digest_algorithm == plain.digest_algorithm
             && request.fixity == plain.fixity
             && request.content_directory == plain.content_directory
-            && request.padding == plain.padding;
+            && request.padding == plain.padding
+            && request.bagit == plain.bagit
+            && request.staged == plain.staged;
         forwardable.then(|| Commit {
             object_id: request.object_id.clone(),
             source: request.source.clone(),
