@@ -16,6 +16,7 @@ mod peers;
 mod plan;
 mod prng;
 mod release;
+mod serve;
 mod source;
 mod stage;
 mod store;
@@ -39,7 +40,8 @@ const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--k
        cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N] [--postgres URL]
        cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
        cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
-       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]";
+       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]
+       cargo xtask bench serve [--files N] [--runs N] [--pages P] [--keep DIR]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -54,6 +56,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
         Some("store") => {
             store::run(&args[1..])?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("serve") => {
+            serve::run(&args[1..])?;
             Ok(ExitCode::SUCCESS)
         }
         Some("stage") => match release::rerun_optimized(args)? {

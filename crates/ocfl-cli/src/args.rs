@@ -389,6 +389,20 @@ pub enum Command {
         Log lines: 'ocfl worker PID: activity started: run=RUN task=N attempt=A name=NAME', ...\n\
         --json: {\"worker\": PID, \"event\": \"activity-started\", \"run\", \"task\", \"attempt\", \"name\"}, ...")]
     Worker(WorkerArgs),
+    /// Serve a web console and a JSON API over the storage root and its runs.
+    ///
+    /// Pages: runs with live progress (server-sent events), each run's timeline, objects
+    /// (searched by id), versions, files, diffs, downloads (digest verified) and validation
+    /// reports; the JSON API is under /api/ (routes in the README). On the embedded store the
+    /// console holds it and runs submitted runs as `ocfl worker` does. It listens on loopback
+    /// by default; any other address needs --token, which every request must then carry (a
+    /// bearer header, or the cookie of the login form). Resuming and terminating runs needs
+    /// --allow-actions. The URL it serves is printed on stdout.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive serve\n  \
+        ocfl --root /archive serve --listen 127.0.0.1:8081 --allow-actions\n  \
+        OCFL_CONSOLE_TOKEN=... ocfl --root /archive serve --listen 0.0.0.0:8080")]
+    Serve(ServeArgs),
 }
 
 impl Command {
@@ -414,6 +428,7 @@ impl Command {
             Command::Resume => "resume",
             Command::Example(_) => "example",
             Command::Worker(_) => "worker",
+            Command::Serve(_) => "serve",
         }
     }
 }
@@ -537,6 +552,25 @@ pub struct WorkerArgs {
     /// handed back to other workers.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub grace: u64,
+}
+
+/// `ocfl serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The token every request must carry (required on a non-loopback address).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "OCFL_CONSOLE_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Offer the actions that change runs: resume a stalled run, terminate a run.
+    #[arg(long)]
+    pub allow_actions: bool,
 }
 
 /// `ocfl runs`.

@@ -10,6 +10,7 @@ use ocfl_durable::{CommitOutcome, CommitRequest, Edit, Edits};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
+use crate::forward::{self, Forwarder};
 use crate::progress::{Display, Mode, Sending};
 use crate::root_settings::RootSettings;
 use crate::site::Site;
@@ -72,6 +73,11 @@ pub fn submit(
     // the bucket, staged before the run exists (docs/durability.md 11.6).
     if work.stages_before_submitting(global.backend.is_some()) {
         stage_in_work_area(global, work, &mut request)?;
+    }
+    if let Some(forwarder) = forward::forwarder(global, work)
+        && let Some(commit) = forward::Commit::of(&request)
+    {
+        return forwarded(global, &forwarder, commit, &request.object_id, detach);
     }
     if detach {
         return self::detach(global, work, &request);
@@ -183,23 +189,59 @@ fn detach(global: &GlobalArgs, work: &Site, request: &CommitRequest) -> Result<E
         let service = store.service()?;
         anyhow::Ok(service.submit(request).await?)
     })?;
+    print_detached(
+        global,
+        &submitted.run,
+        submitted.resumed,
+        &request.object_id,
+    )
+}
+
+/// What `commit --detach` prints about the run it submitted.
+fn print_detached(global: &GlobalArgs, run: &str, resumed: bool, id: &str) -> Result<ExitCode> {
     if global.json {
-        println!(
-            "{}",
-            json!({"run": submitted.run, "id": request.object_id, "detached": true})
-        );
+        println!("{}", json!({"run": run, "id": id, "detached": true}));
     } else {
-        println!("{}", submitted.run);
+        println!("{run}");
     }
     if !global.quiet {
-        let which = if submitted.resumed {
+        let which = if resumed {
             "the run of this command that was already active"
         } else {
             "a new run"
         };
+        eprintln!("submitted {run} for object {id}: {which}; `ocfl runs show {run}` follows it");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The commit sent to the `ocfl serve` that holds the embedded store, which runs it; without
+/// `--detach`, waits for it as the command would.
+fn forwarded(
+    global: &GlobalArgs,
+    forwarder: &Forwarder,
+    commit: forward::Commit,
+    id: &str,
+    detach: bool,
+) -> Result<ExitCode> {
+    let (run, resumed) = forwarder.submit(commit)?;
+    if detach {
+        return print_detached(global, &run, resumed, id);
+    }
+    if !global.quiet {
         eprintln!(
-            "submitted {} for object {}: {which}; `ocfl runs show {}` follows it",
-            submitted.run, request.object_id, submitted.run
+            "ocfl serve holds the engine's store: run {run} goes on there (its console shows it)"
+        );
+    }
+    let info = forwarder.wait(&run)?;
+    let line = forward::outcome(&info)?;
+    if global.json {
+        println!("{line}");
+    }
+    if !global.quiet {
+        eprintln!(
+            "object {id} is now at {} (run {run})",
+            line["version"].as_str().unwrap_or("")
         );
     }
     Ok(ExitCode::SUCCESS)

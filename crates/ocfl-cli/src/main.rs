@@ -12,6 +12,7 @@ mod diff;
 mod example;
 mod export;
 mod fixity;
+mod forward;
 mod info;
 mod init;
 mod log;
@@ -28,6 +29,7 @@ mod revert;
 mod rollback;
 mod root_settings;
 mod runs;
+mod serve;
 mod show;
 mod site;
 mod state;
@@ -138,6 +140,7 @@ fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<Exit
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Resume => resume::run(&cli.global),
         Command::Example(args) => example::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Worker(args) => {
             let log = worklog.unwrap_or_else(|| {
                 Arc::new(worklog::WorkLog::new(cli.global.json, cli.global.verbose))

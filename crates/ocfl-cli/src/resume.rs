@@ -24,6 +24,9 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(forwarder) = crate::forward::forwarder(global, &work) {
+        return forwarded(global, &forwarder);
+    }
     runtime()?.block_on(async {
         // No step display: several runs may be going on at once; each is reported as it ends.
         let store = Store::open(global, &work).await?;
@@ -62,5 +65,41 @@ pub fn run(global: &GlobalArgs) -> Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         })
+    })
+}
+
+/// Resumes the unfinished runs in the `ocfl serve` that holds the embedded store, waiting
+/// for each as the command does.
+fn forwarded(global: &GlobalArgs, forwarder: &crate::forward::Forwarder) -> Result<ExitCode> {
+    let runs = forwarder.runs(false)?;
+    let mut failed = 0;
+    for info in runs.iter().filter(|r| !r.state.is_finished()) {
+        forwarder.resume(&info.run)?;
+        let ended = forwarder.wait(&info.run)?;
+        match crate::forward::outcome(&ended) {
+            Ok(line) => {
+                if global.json {
+                    println!("{line}");
+                }
+                if !global.quiet {
+                    eprintln!("resumed run {}: now at {}", info.run, line["version"]);
+                }
+            }
+            Err(error) => {
+                failed += 1;
+                if global.json {
+                    println!("{}", json!({"run": info.run, "error": error.to_string()}));
+                }
+                eprintln!("ocfl: error: resuming run {}: {error}", info.run);
+            }
+        }
+    }
+    if !global.quiet && runs.is_empty() {
+        eprintln!("nothing to resume: no interrupted runs");
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

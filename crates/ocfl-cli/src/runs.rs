@@ -21,6 +21,11 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
         Some(ocfl_core::location::Location::S3(_)) => site(global, "runs")?,
         _ => crate::site::Site::Local(work_area(global, existing_root(global, "runs")?)?),
     };
+    if !matches!(args.show, Some(RunsCommand::Purge(_)))
+        && let Some(forwarder) = crate::forward::forwarder(global, &work)
+    {
+        return forwarded(global, args, &forwarder);
+    }
     runtime()?.block_on(async {
         let Some(store) = Store::open_existing(global, &work).await? else {
             // No store yet: no run was ever made for this root.
@@ -146,6 +151,64 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
         out.flush()?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Lists or shows runs through the `ocfl serve` that holds the embedded store.
+fn forwarded(
+    global: &GlobalArgs,
+    args: &RunsArgs,
+    forwarder: &crate::forward::Forwarder,
+) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    let print = |out: &mut io::StdoutLock<'_>, info: &RunInfo| -> io::Result<()> {
+        if global.json {
+            writeln!(out, "{}", run_json(info))
+        } else {
+            write_run_line(out, info)
+        }
+    };
+    match &args.show {
+        Some(RunsCommand::Show(show)) => {
+            let Some(info) = forwarder.run(&show.run)? else {
+                bail!(CommitError::UnknownRun(show.run.clone()));
+            };
+            let events: Vec<Value> = forwarder
+                .history(&show.run)?
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+                .collect();
+            if global.json {
+                let mut line = run_json(&info);
+                line["events"] = Value::Array(events);
+                writeln!(out, "{line}")?;
+            } else {
+                write_run_block(&mut out, &info)?;
+                writeln!(out, "history ({} events):", events.len())?;
+                for (n, event) in events.iter().enumerate() {
+                    writeln!(out, "  {:>4}  {}", n + 1, event_line(event))?;
+                }
+            }
+        }
+        _ if args.limit.is_some() || args.after.is_some() => {
+            let limit = args
+                .limit
+                .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+            let page = forwarder.runs_page(args.all, limit, args.after.as_deref())?;
+            for info in &page.runs {
+                print(&mut out, info)?;
+            }
+            if global.json {
+                writeln!(out, "{}", json!({ "next": page.next }))?;
+            }
+        }
+        _ => {
+            for info in &forwarder.runs(args.all)? {
+                print(&mut out, info)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The `--json` line of `runs purge`.

@@ -1,0 +1,242 @@
+//! `ocfl serve`: the console over a real root and its embedded store, asked over HTTP; its
+//! API answers with the shapes of the `--json` lines of `ocfl ls`, `log`, `show`, `diff`
+//! and `runs`; it runs submitted runs as `ocfl worker` does; a non-loopback address needs a
+//! token.
+
+mod commit_support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use commit_support::*;
+use serde_json::Value;
+
+/// A running `ocfl serve` and its URL; killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(root: &Root, extra: &[&str]) -> Served {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = root
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ocfl serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the URL line");
+        assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+        Served {
+            child,
+            url: line.trim_end().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let response = reqwest::blocking::get(format!("{}{path}", self.url)).expect("GET");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        serde_json::from_slice(&response.bytes().expect("body")).expect("JSON")
+    }
+
+    /// Stops it with SIGTERM, as an operator would, and waits: the store is released.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "ocfl serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            self.child
+                .try_wait()
+                .expect("wait")
+                .is_some_and(|s| s.success())
+        );
+    }
+}
+
+#[test]
+fn the_api_has_the_shapes_of_the_json_lines() {
+    let root = Root::new();
+    let v1 = root.dir_path().join("v1");
+    write_tree(&v1, &[("a.txt", b"one"), ("d/b.txt", b"two")]);
+    root.commit("ark:/1/x", &v1, &[]);
+    let v2 = root.dir_path().join("v2");
+    write_tree(&v2, &[("a.txt", b"one!"), ("c.txt", b"three")]);
+    root.commit("ark:/1/x", &v2, &["--message", "second <b>"]);
+    let ls = json_lines(ok(&root.ocfl(&["ls", "--json"])));
+    let log = json_lines(ok(&root.ocfl(&["log", "ark:/1/x", "--json"])));
+    let show = json_lines(ok(&root.ocfl(&[
+        "show",
+        "ark:/1/x",
+        "--version",
+        "v1",
+        "--json",
+    ])));
+    let diff = json_lines(ok(&root.ocfl(&["diff", "ark:/1/x", "v1", "v2", "--json"])));
+    let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
+
+    let served = Served::start(&root, &[]);
+    let id = "ark%3A%2F1%2Fx";
+    assert_eq!(served.get("/api/objects")["objects"], Value::Array(ls));
+    let object = served.get(&format!("/api/objects/{id}"));
+    let versions = object["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), log.len());
+    for (api, cli) in versions.iter().zip(&log) {
+        for key in keys(cli) {
+            assert_eq!(api[&key], cli[&key], "{key}");
+        }
+    }
+    let version = served.get(&format!("/api/objects/{id}/versions/v1"));
+    for key in keys(&show[0]) {
+        assert_eq!(version[&key], show[0][&key], "{key}");
+    }
+    let changes = served.get(&format!("/api/objects/{id}/diff?from=v1&to=v2"));
+    assert_eq!(changes["changes"], Value::Array(diff));
+    let api_runs = served.get("/api/runs?all=true");
+    let api_runs = api_runs["runs"].as_array().expect("runs");
+    assert_eq!(api_runs.len(), runs.len());
+    for cli in &runs {
+        let api = api_runs
+            .iter()
+            .find(|r| r["run"] == cli["run"])
+            .expect("the same runs");
+        for key in keys(cli) {
+            assert_eq!(api[&key], cli[&key], "{key}");
+        }
+    }
+    let download = reqwest::blocking::get(format!(
+        "{}/api/objects/{id}/versions/v2/files/a.txt",
+        served.url
+    ))
+    .expect("download");
+    assert_eq!(download.bytes().expect("bytes").as_ref(), b"one!");
+    served.stop();
+}
+
+#[test]
+fn the_console_runs_submitted_runs() {
+    let root = Root::new();
+    let source = root.dir_path().join("src");
+    write_tree(&source, &[("x.txt", b"x")]);
+    let submitted = json_lines(ok(&root.ocfl(&[
+        "commit",
+        "detached",
+        source.to_str().expect("utf-8"),
+        "--detach",
+        "--json",
+    ])));
+    let run = submitted[0]["run"].as_str().expect("run").to_owned();
+    let served = Served::start(&root, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = served.get(&format!("/api/runs/{run}"));
+        if shown["state"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{shown}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    served.stop();
+    root.assert_holds("detached", &source);
+}
+
+#[test]
+fn other_addresses_need_a_token() {
+    let root = Root::new();
+    let refused = root.ocfl(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--token"), "{}", stderr(&refused));
+    assert!(
+        !root.default_store().exists(),
+        "a refused command creates nothing"
+    );
+}
+
+/// While the console holds the embedded store, `commit` (waiting or detached), `runs` and
+/// `resume` typed in another terminal reach it over the socket beside the store instead of
+/// waiting for the store (`--wait 3` would give up).
+#[test]
+fn commands_in_another_terminal_reach_the_console() {
+    let root = Root::new();
+    let served = Served::start(&root, &[]);
+    let v1 = root.dir_path().join("v1");
+    write_tree(&v1, &[("a.txt", b"alpha")]);
+    let committed = json_lines(ok(&root.ocfl(&[
+        "--wait",
+        "3",
+        "commit",
+        "ark:/f/1",
+        v1.to_str().expect("utf-8"),
+        "--json",
+    ])));
+    assert_eq!(committed[0]["version"], "v1", "{committed:?}");
+    assert_eq!(committed[0]["changed"], true);
+    let v2 = root.dir_path().join("v2");
+    write_tree(&v2, &[("a.txt", b"alpha"), ("b.txt", b"bravo")]);
+    let detached = json_lines(ok(&root.ocfl(&[
+        "--wait",
+        "3",
+        "commit",
+        "ark:/f/1",
+        v2.to_str().expect("utf-8"),
+        "--detach",
+        "--json",
+    ])));
+    let run = detached[0]["run"].as_str().expect("run").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.get(&format!("/api/runs/{run}"))["state"] != "completed" {
+        assert!(Instant::now() < deadline, "the console did not run {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runs = json_lines(ok(&root.ocfl(&["--wait", "3", "runs", "--all", "--json"])));
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r["run"] == run.as_str() && r["version"] == "v2")
+    );
+    let page = json_lines(ok(
+        &root.ocfl(&["--wait", "3", "runs", "--all", "--limit", "1", "--json"])
+    ));
+    assert_eq!(page.len(), 2, "one run and the next line: {page:?}");
+    let shown = json_lines(ok(
+        &root.ocfl(&["--wait", "3", "runs", "show", &run, "--json"])
+    ));
+    assert!(shown[0]["events"].as_array().is_some_and(|e| !e.is_empty()));
+    ok(&root.ocfl(&["--wait", "3", "resume"]));
+    served.stop();
+    assert!(
+        !root
+            .dir_path()
+            .join("root.ocfl-work/state.redb.sock")
+            .exists(),
+        "the socket goes with the console"
+    );
+    root.assert_holds("ark:/f/1", &v2);
+}

@@ -1,0 +1,513 @@
+//! The JSON API: every route, its paging, and its refusals.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use support::*;
+use tower::ServiceExt as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_in_pages_with_filters() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    // Finished runs only with all=true.
+    assert_eq!(
+        get(&router, "/api/runs").await.json()["runs"],
+        Value::Array(vec![])
+    );
+    let mut seen = Vec::new();
+    let mut uri = "/api/runs?all=true&limit=2".to_owned();
+    loop {
+        let page = get(&router, &uri).await.json();
+        let runs = page["runs"].as_array().expect("runs").clone();
+        assert!(runs.len() <= 2);
+        for run in &runs {
+            assert_eq!(run["state"], "completed");
+            for key in [
+                "run",
+                "id",
+                "version",
+                "steps_done",
+                "bytes_total",
+                "started",
+                "ended",
+            ] {
+                assert!(run.get(key).is_some(), "{key} missing from {run}");
+            }
+            seen.push(run["run"].as_str().expect("id").to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/api/runs?all=true&limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "keyset pages in run id order");
+
+    let hostile = get(
+        &router,
+        &format!(
+            "/api/runs?all=true&object={}",
+            ocfl_serve::url_segment(HOSTILE_ID)
+        ),
+    )
+    .await
+    .json();
+    let runs = hostile["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["id"] == HOSTILE_ID));
+    let completed = get(&router, "/api/runs?state=completed&object=many")
+        .await
+        .json();
+    assert_eq!(completed["runs"].as_array().expect("runs").len(), 1);
+    let stalled = get(&router, "/api/runs?state=stalled").await.json();
+    assert_eq!(stalled["runs"].as_array().expect("runs").len(), 0);
+
+    for bad in [
+        "/api/runs?limit=0",
+        "/api/runs?limit=1001",
+        "/api/runs?limit=x",
+        "/api/runs?state=sleeping",
+    ] {
+        let answer = get(&router, bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(answer.json()["error"].is_string(), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_shown_with_its_history() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let page = get(&router, "/api/runs?all=true&object=many").await.json();
+    let run = page["runs"][0]["run"].as_str().expect("run").to_owned();
+    let shown = get(&router, &format!("/api/runs/{run}")).await.json();
+    assert_eq!(shown["run"], run.as_str());
+    assert_eq!(shown["id"], "many");
+    let events = shown["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["type"] == "execution_completed"),
+        "{events:?}"
+    );
+    assert_eq!(
+        get(&router, "/api/runs/r-no-such-run").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_listed_in_pages_and_searched() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let first = get(&router, "/api/objects?limit=1").await.json();
+    assert_eq!(first["objects"].as_array().expect("objects").len(), 1);
+    assert_eq!(first["objects"][0]["id"], HOSTILE_ID);
+    assert_eq!(first["objects"][0]["head"], "v2");
+    let next = first["next"].as_str().expect("next");
+    let second = get(
+        &router,
+        &format!(
+            "/api/objects?limit=1&after={}",
+            ocfl_serve::url_segment(next)
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(second["objects"][0]["id"], "many");
+    assert_eq!(second["next"], Value::Null);
+    let found = get(&router, "/api/objects?q=MAN").await.json();
+    assert_eq!(found["objects"].as_array().expect("objects").len(), 1);
+    assert_eq!(found["objects"][0]["id"], "many");
+    assert_eq!(
+        get(&router, "/api/objects?limit=5000").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_their_files_are_listed_in_pages() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let id = seg(HOSTILE_ID);
+    let object = get(&router, &format!("/api/objects/{id}")).await.json();
+    assert_eq!(object["id"], HOSTILE_ID);
+    assert_eq!(object["head"], "v2");
+    let versions: Vec<&str> = object["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["version"].as_str().expect("version"))
+        .collect();
+    assert_eq!(versions, ["v2", "v1"], "newest first");
+    assert_eq!(object["versions"][1]["files"], 4);
+
+    let v1 = get(&router, &format!("/api/objects/{id}/versions/v1"))
+        .await
+        .json();
+    assert_eq!(v1["head"], false);
+    assert_eq!(v1["file_count"], 4);
+    let paths: Vec<&str> = v1["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    let mut expected = vec!["a.txt", "dir/b.txt", SCRIPT_NAME, IMG_NAME];
+    expected.sort();
+    assert_eq!(paths, expected);
+
+    // 250 files in pages of 100.
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = get(
+            &router,
+            &format!(
+                "/api/objects/many/versions/v1?after={}",
+                ocfl_serve::url_segment(&after)
+            ),
+        )
+        .await
+        .json();
+        let files = page["files"].as_array().expect("files");
+        assert!(files.len() <= 100);
+        all.extend(
+            files
+                .iter()
+                .map(|f| f["path"].as_str().expect("path").to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 250);
+    assert_eq!(all[0], "f/000.txt");
+    assert_eq!(all[249], "f/249.txt");
+
+    assert_eq!(
+        get(&router, &format!("/api/objects/{id}/versions/v9"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&router, &format!("/api/objects/{id}/versions/nine"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diff_of_two_versions() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let id = seg(HOSTILE_ID);
+    let diff = get(&router, &format!("/api/objects/{id}/diff?from=v1&to=v2"))
+        .await
+        .json();
+    assert_eq!(diff["from"], "v1");
+    assert_eq!(diff["to"], "v2");
+    let changes: Vec<(String, String)> = diff["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().expect("c").to_owned(),
+                c["path"].as_str().expect("p").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("modified".to_owned(), "a.txt".to_owned()),
+            ("added".to_owned(), "c.txt".to_owned()),
+            ("removed".to_owned(), "dir/b.txt".to_owned()),
+        ]
+    );
+    // Without from: the version before `to`.
+    let default = get(&router, &format!("/api/objects/{id}/diff"))
+        .await
+        .json();
+    assert_eq!(default["changes"], diff["changes"]);
+    let paged = get(
+        &router,
+        &format!("/api/objects/{id}/diff?from=v1&to=v2&limit=2"),
+    )
+    .await
+    .json();
+    assert_eq!(paged["changes"].as_array().expect("changes").len(), 2);
+    assert_eq!(paged["next"], "c.txt");
+    assert_eq!(
+        get(&router, &format!("/api/objects/{id}/diff?from=v7"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_download_streamed_and_verified() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let id = seg(HOSTILE_ID);
+    let a = get(
+        &router,
+        &format!("/api/objects/{id}/versions/v1/files/a.txt"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, b"one");
+    let a2 = get(
+        &router,
+        &format!("/api/objects/{id}/versions/v2/files/a.txt"),
+    )
+    .await;
+    assert_eq!(a2.body, b"one, changed");
+    let b = get(
+        &router,
+        &format!("/api/objects/{id}/versions/v1/files/dir/b.txt"),
+    )
+    .await;
+    assert_eq!(b.body, b"two");
+    let script = get(
+        &router,
+        &format!(
+            "/api/objects/{id}/versions/v2/files/{}",
+            ocfl_serve::url_logical_path(SCRIPT_NAME)
+        ),
+    )
+    .await;
+    assert_eq!(script.body, b"script");
+    assert_eq!(script.headers["content-type"], "application/octet-stream");
+    assert!(
+        script.headers["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment")
+    );
+    let many = get(&router, "/api/objects/many/versions/v1/files/f/007.txt").await;
+    assert_eq!(many.body, b"file 7");
+    assert_eq!(
+        get(
+            &router,
+            &format!("/api/objects/{id}/versions/v2/files/dir/b.txt")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND,
+        "removed in v2"
+    );
+
+    // Damage a.txt of v2 in place: the download fails instead of ending normally.
+    let object = walkdir(&fx.root, "one, changed");
+    std::fs::write(&object, b"one, chAnged").expect("tamper");
+    let response = router
+        .clone()
+        .oneshot(get_request(&format!(
+            "/api/objects/{id}/versions/v2/files/a.txt"
+        )))
+        .await
+        .expect("response");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "headers go before the bytes are read"
+    );
+    assert!(
+        response.into_body().collect().await.is_err(),
+        "a digest mismatch must abort the body"
+    );
+}
+
+/// The content file below `dir` holding exactly `bytes`.
+fn walkdir(dir: &std::path::Path, bytes: &str) -> std::path::PathBuf {
+    find_content(dir, bytes)
+        .unwrap_or_else(|| panic!("no content file holds {bytes:?} below {}", dir.display()))
+}
+
+fn find_content(dir: &std::path::Path, bytes: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            if let Some(found) = find_content(&path, bytes) {
+                return Some(found);
+            }
+        } else if path.components().any(|c| c.as_os_str() == "content")
+            && std::fs::read(&path).expect("read") == bytes.as_bytes()
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_cannot_leave_the_object_or_the_root() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let id = seg(HOSTILE_ID);
+    for (path, status) in [
+        ("../../inventory.json", StatusCode::BAD_REQUEST),
+        ("..", StatusCode::BAD_REQUEST),
+        ("%2E%2E/%2E%2E/inventory.json", StatusCode::BAD_REQUEST),
+        ("dir%2Fb.txt", StatusCode::BAD_REQUEST),
+        ("dir%2fb.txt", StatusCode::BAD_REQUEST),
+        ("dir//b.txt", StatusCode::BAD_REQUEST),
+        ("./a.txt", StatusCode::BAD_REQUEST),
+        ("%FF", StatusCode::BAD_REQUEST),
+        ("inventory.json", StatusCode::NOT_FOUND),
+        ("v1/content/a.txt", StatusCode::NOT_FOUND),
+        ("dir", StatusCode::NOT_FOUND),
+    ] {
+        let answer = get(
+            &router,
+            &format!("/api/objects/{id}/versions/v1/files/{path}"),
+        )
+        .await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.text());
+    }
+    for (object, status) in [
+        ("no-such-object", StatusCode::NOT_FOUND),
+        ("%2E%2E", StatusCode::NOT_FOUND),
+        ("..%2F..%2Fetc", StatusCode::NOT_FOUND),
+        ("%FF", StatusCode::BAD_REQUEST),
+    ] {
+        for route in [
+            "",
+            "/versions/v1",
+            "/diff",
+            "/validation",
+            "/versions/v1/files/a.txt",
+        ] {
+            let answer = get(&router, &format!("/api/objects/{object}{route}")).await;
+            assert_eq!(answer.status, status, "{object}{route}: {}", answer.text());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_outside_a_flat_root_are_refused() {
+    use ocfl_core::init::{InitOptions, init_storage_root};
+    use ocfl_core::layout::{FlatDirect, Layout};
+    use ocfl_core::storage::LocalStorage;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    let options = InitOptions {
+        layout: Some(Layout::FlatDirect(FlatDirect {})),
+        ..InitOptions::default()
+    };
+    init_storage_root(&LocalStorage::new(&root), &options).expect("init");
+    std::fs::write(dir.path().join("secret"), b"outside").expect("secret");
+    let storage: &'static LocalStorage = Box::leak(Box::new(LocalStorage::new(&root)));
+    let router = ocfl_serve::Console::new(storage, None, ocfl_serve::ConsoleOptions::default())
+        .expect("console")
+        .router();
+    for id in [
+        "..",
+        "../root",
+        "..%2Fsecret",
+        "%2E%2E",
+        "extensions",
+        "%2Fetc",
+    ] {
+        let answer = get(&router, &format!("/api/objects/{id}")).await;
+        assert!(
+            answer.status == StatusCode::NOT_FOUND || answer.status == StatusCode::BAD_REQUEST,
+            "{id}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    // No engine store: no runs, and no live events.
+    assert_eq!(
+        get(&router, "/api/runs").await.json()["runs"],
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        get(&router, "/api/live").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validation_report_on_demand() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let report = get(&router, "/api/objects/many/validation").await.json();
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["id"], "many");
+    assert_eq!(report["errors"], Value::Array(vec![]));
+    let content = walkdir(&fx.root, "file 9");
+    std::fs::write(&content, b"file 9 changed").expect("tamper");
+    let report = get(&router, "/api/objects/many/validation").await.json();
+    assert_eq!(report["valid"], false);
+    let codes: Vec<&str> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["code"].as_str().expect("code"))
+        .collect();
+    assert!(codes.contains(&"E092"), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_progress_arrives_as_server_sent_events() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let response = router
+        .clone()
+        .oneshot(get_request("/api/live"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let worker = fx.worker();
+    let source = fx.source("v3", &[("new.txt", b"new".as_slice())]);
+    let service = fx.service();
+    let submitted = service
+        .submit(&ocfl_durable::CommitRequest::new("live", &source))
+        .await
+        .expect("submit");
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains(&submitted.run) || !seen.contains("\"completed\"") {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("an event in time")
+            .expect("a frame")
+            .expect("no error");
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(seen.contains("event: run"), "{seen}");
+    worker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_tells_the_csrf_token() {
+    let fx = Fixture::new().await;
+    let router = fx.open_router();
+    let session = get(&router, "/api/session").await.json();
+    assert_eq!(session["actions"], true);
+    assert_eq!(session["csrf_token"].as_str().expect("token").len(), 64);
+    let answer = send(
+        &router,
+        Request::post("/api/runs/r-x/terminate")
+            .header("host", HOST)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "no CSRF token");
+}
