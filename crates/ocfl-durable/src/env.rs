@@ -91,6 +91,17 @@ pub enum ProgressEvent<'a> {
         /// Whether the result was already in place (a resumed run).
         skipped: bool,
     },
+    /// Step `index` (a content copy or upload) has read and sent `bytes` more bytes of its
+    /// file: progress while a large file is on its way. The step's [`ProgressEvent::Step`]
+    /// still comes when it is done, with the file's whole size.
+    Sending {
+        /// The run.
+        run: &'a str,
+        /// The step's position in the plan.
+        index: u64,
+        /// Bytes read and sent since the last such event of the step.
+        bytes: u64,
+    },
     /// The object validated at its new version.
     Verified {
         /// The run.
@@ -108,6 +119,7 @@ impl ProgressEvent<'_> {
             | ProgressEvent::Staged { run, .. }
             | ProgressEvent::Planned { run, .. }
             | ProgressEvent::Step { run, .. }
+            | ProgressEvent::Sending { run, .. }
             | ProgressEvent::Verified { run, .. } => run,
         }
     }
@@ -241,6 +253,11 @@ impl Environment {
     /// The storage root's path in [`Environment::fs`].
     pub(crate) fn root_name(&self) -> &str {
         &self.root_name
+    }
+
+    /// Who hears about progress, if anyone.
+    pub(crate) fn progress_sink(&self) -> Option<Arc<dyn ProgressSink>> {
+        self.progress.clone()
     }
 
     pub(crate) fn report(&self, event: &ProgressEvent<'_>) {
