@@ -134,7 +134,7 @@ fn special_file_in_content_is_reported_and_never_opened() {
 #[test]
 fn registered_extension_directories_are_fine_and_others_warn() {
     let (_temp, object) = copy_fixture(ONE_FILE);
-    fs::create_dir_all(object.join("extensions/0005-mutable-head/head")).expect("mkdir");
+    fs::create_dir_all(object.join("extensions/0008-schema-registry")).expect("mkdir");
     // `initial` is reserved by the extensions repository for objects too.
     fs::create_dir_all(object.join("extensions/initial")).expect("mkdir");
     fs::write(object.join("extensions/initial/config.json"), b"{}").expect("write");
@@ -143,6 +143,18 @@ fn registered_extension_directories_are_fine_and_others_warn() {
     let report = validate_dir(&object);
     assert!(report.is_valid());
     assert_eq!(codes(&report), [Code::W013].into(), "{report:#?}");
+}
+
+#[test]
+fn a_mutable_head_directory_without_an_active_head_is_e067() {
+    let (_temp, object) = copy_fixture(ONE_FILE);
+    fs::create_dir_all(object.join("extensions/0005-mutable-head/head")).expect("mkdir");
+    let report = validate_dir(&object);
+    assert_eq!(codes(&report), [Code::E067].into(), "{report:#?}");
+    assert!(
+        report.errors[0].message.contains("must not exist"),
+        "{report:#?}"
+    );
 }
 
 #[test]

@@ -70,6 +70,20 @@ pub(super) fn check(
             return;
         }
     };
+    let active = entries
+        .iter()
+        .any(|e| e.name == HEAD_DIR && e.kind == EntryKind::Directory)
+        && extension
+            .open_dir(HEAD_DIR)
+            .and_then(|head| head.list())
+            .is_ok_and(|listed| listed.iter().any(|e| e.name == "inventory.json"));
+    if !active {
+        report.add(
+            Code::E067,
+            format!("{EXTENSION_DIR}: there is no active mutable HEAD ({HEAD_DIR}/inventory.json), and then extension 0005 says its directory must not exist"),
+        );
+        return;
+    }
     let (mut has_head, mut has_revisions, mut has_root_sidecar) = (false, false, false);
     for entry in &entries {
         let name = entry.name.as_str();
