@@ -137,7 +137,8 @@ impl ActivityContext {
     }
 
     /// True once the worker asked this activity to stop: its lease is lost (another worker
-    /// may be running the same work), it timed out, or the worker shuts down. Long work
+    /// may be running the same work, or its instance finished or was terminated and the work
+    /// was cancelled), it timed out, or the worker shuts down. Long work
     /// should check it between steps and stop without further effects.
     pub fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()

@@ -345,6 +345,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Commits an episode atomically and releases the lease. `LeaseLost` if `token` is not the
     /// instance's current lease.
+    ///
+    /// A commit whose metadata finishes the instance (completed, failed, terminated) deletes,
+    /// in the same step, the activity work items the instance scheduled in earlier episodes,
+    /// leased or not: nobody will take their results, and a worker running one loses its
+    /// lease (its renewal and completion get `LeaseLost`), which cancels the activity. Work
+    /// items of the commit itself are enqueued as usual.
     async fn ack_orchestration(
         &self,
         instance_id: &str,

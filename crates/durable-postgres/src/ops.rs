@@ -653,6 +653,14 @@ pub(crate) async fn ack_orchestration(
         )
         .await?;
         flags.push(CHANGES);
+        if update.status.is_terminal() {
+            // Nobody will take the results of the work it still has out: cancel it (a worker
+            // running some of it loses its lease; its renewal and completion are refused).
+            let cancel = tx
+                .prepare_cached("DELETE FROM durable_activities WHERE instance_id = $1")
+                .await?;
+            tx.execute(&cancel, &[&instance_id]).await?;
+        }
     } else if !commit.history.is_empty() {
         let set = tx
             .prepare_cached(
