@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::activity::ActivityOptions;
 use crate::error::BackendError;
 use crate::failure::{Failure, FailureKind};
 use crate::history::Event;
@@ -191,6 +192,9 @@ pub struct ActivityWork {
     pub name: String,
     /// JSON input.
     pub input: String,
+    /// Time limits given at the call site (unset: the registered ones or the worker's
+    /// defaults). Backends store and hand them back with the work.
+    pub options: ActivityOptions,
 }
 
 /// An activity work item handed to a worker.

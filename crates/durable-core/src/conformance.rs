@@ -71,6 +71,7 @@ macro_rules! backend_conformance_tests {
             reused_ids_get_a_new_incarnation,
             activities_of_a_removed_instance_are_dropped,
             pending_activities_outlive_later_episodes,
+            activity_options_travel_with_the_work,
             finishing_an_instance_cancels_its_activities,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
@@ -231,6 +232,7 @@ fn work(instance_id: &str, task_id: u64) -> ActivityWork {
         task_id,
         name: "act".to_owned(),
         input: task_id.to_string(),
+        options: crate::ActivityOptions::default(),
     }
 }
 
@@ -316,6 +318,7 @@ pub async fn ack_commits_everything_at_once(backend: Arc<dyn Backend>) {
             task_id: 0,
             name: "act".to_owned(),
             input: "0".to_owned(),
+            options: crate::ActivityOptions::default(),
         },
     ];
     let commit = OrchestrationCommit {
@@ -1240,6 +1243,44 @@ pub async fn pending_activities_outlive_later_episodes(backend: Arc<dyn Backend>
     assert_ne!(second.work.task_id, first.work.task_id);
 }
 
+/// The time limits an orchestration gave at the call are stored with the work item and handed
+/// back with it, each limit on its own (set or not).
+pub async fn activity_options_travel_with_the_work(backend: Arc<dyn Backend>) {
+    use crate::ActivityOptions;
+    create(&*backend, "a").await;
+    let limits = [
+        ActivityOptions::new(),
+        ActivityOptions::new().timeout(Duration::from_millis(1500)),
+        ActivityOptions::new().heartbeat_timeout(Duration::from_secs(7)),
+        ActivityOptions::new()
+            .timeout(Duration::from_secs(3600))
+            .heartbeat_timeout(Duration::from_millis(250)),
+    ];
+    let activities: Vec<ActivityWork> = (0..)
+        .zip(limits)
+        .map(|(task_id, options)| ActivityWork {
+            options,
+            ..work("a", task_id)
+        })
+        .collect();
+    commit_next(
+        &*backend,
+        &OrchestrationCommit {
+            history: vec![start_event("flow")],
+            activities: activities.clone(),
+            metadata: Some(running(1)),
+            ..empty_commit()
+        },
+    )
+    .await;
+    let mut fetched = Vec::new();
+    while let Some(item) = backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch") {
+        fetched.push(item.work);
+    }
+    fetched.sort_by_key(|work| work.task_id);
+    assert_eq!(fetched, activities);
+}
+
 /// An episode that finishes its instance (terminated, failed or completed) cancels the
 /// activity work the instance scheduled before: work not yet handed out is never handed out,
 /// and a worker running some of it loses its lease (renewal refused, so it stops) and its late
@@ -1298,7 +1339,11 @@ pub async fn finishing_an_instance_cancels_its_activities(backend: Arc<dyn Backe
             matches!(late, Err(BackendError::LeaseLost { .. })),
             "{status:?}: {late:?}"
         );
-        assert_eq!(fetch(&*backend).await, None, "{status:?}: nothing delivered");
+        assert_eq!(
+            fetch(&*backend).await,
+            None,
+            "{status:?}: nothing delivered"
+        );
         tokio::time::advance(LEASE * 2).await;
         assert_eq!(
             backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
