@@ -981,6 +981,16 @@ async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'
     Ok(tx)
 }
 
+/// The lease token of a fetch: from this backend's durable block; only with the benchmark
+/// switch, drawn in the fetch's transaction `tx` as before the fix.
+async fn fetch_token(tokens: &Tokens, pool: &Pool, tx: &Transaction<'_>) -> Result<u64, Fault> {
+    if tokens.drawn_in_fetch() {
+        let statement = tx.prepare_cached("SELECT nextval('durable_ids')").await?;
+        return Ok(num(tx.query_one(&statement, &[]).await?.try_get(0)?));
+    }
+    tokens.next(pool).await
+}
+
 pub(crate) async fn fetch_orchestration(
     pool: &Pool,
     tokens: &Tokens,
@@ -988,9 +998,9 @@ pub(crate) async fn fetch_orchestration(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
+    let token = fetch_token(tokens, pool, &tx).await?;
     let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
@@ -1030,9 +1040,9 @@ pub(crate) async fn fetch_activity(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
-    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
+    let token = fetch_token(tokens, pool, &tx).await?;
     let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
