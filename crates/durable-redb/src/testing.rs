@@ -16,6 +16,7 @@ impl Hooks {
 
     /// Benchmarks only: record redeliveries' attempts lazily, with the next commit, as before
     /// poison detection was made durable (work that kills the process can crash-loop again).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub fn set_lazy_attempts(&self, lazy: bool) {
         self.lazy_attempts.store(lazy, Ordering::SeqCst);
     }
