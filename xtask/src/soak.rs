@@ -29,7 +29,7 @@ use crate::bench::prng::SplitMix64;
 
 const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--url URL] [--objects N] [--workers N] \
      [--drain-minutes N] [--seed S] [--restart-every SECONDS] [--pg-restart COMMAND] \
-     [--no-pg-restart] [--keep DIR]";
+     [--no-pg-restart] [--keep DIR] [--debug]";
 
 /// The soak database, created once (see docs/durability.md); each soak works in a schema of
 /// its own there.
@@ -48,6 +48,7 @@ struct Options {
     restart_every: Option<Duration>,
     restart_command: String,
     keep: Option<PathBuf>,
+    release: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -61,6 +62,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         restart_every: Some(Duration::from_secs(60)),
         restart_command: DEFAULT_RESTART.to_owned(),
         keep: None,
+        release: true,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -89,6 +91,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--pg-restart" => options.restart_command = value()?.clone(),
             "--no-pg-restart" => options.restart_every = None,
             "--keep" => options.keep = Some(PathBuf::from(value()?)),
+            "--debug" => options.release = false,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -112,7 +115,7 @@ struct Chaos {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let workspace = crate::bench::workspace_root();
-    let ocfl = build_ocfl(&workspace)?;
+    let ocfl = build_ocfl(&workspace, options.release)?;
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -323,22 +326,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Builds the release `ocfl` binary.
-fn build_ocfl(workspace: &Path) -> anyhow::Result<PathBuf> {
+/// Builds the `ocfl` binary (release unless `--debug`).
+fn build_ocfl(workspace: &Path, release: bool) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("soak: cargo build --release -p ocfl-cli");
+    let mut args = vec!["build", "-p", "ocfl-cli"];
+    if release {
+        args.push("--release");
+    }
+    eprintln!("soak: cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "-p", "ocfl-cli"])
+        .args(&args)
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p ocfl-cli failed");
+        bail!("cargo {} failed", args.join(" "));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    Ok(target.join("release").join("ocfl"))
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("ocfl"))
 }
 
 /// Runs one SQL statement with `psql` on `url`; returns its unaligned output.
