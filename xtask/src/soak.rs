@@ -29,7 +29,7 @@ use crate::bench::prng::SplitMix64;
 
 const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--url URL] [--objects N] [--workers N] \
      [--drain-minutes N] [--seed S] [--restart-every SECONDS] [--pg-restart COMMAND] \
-     [--no-pg-restart] [--keep DIR] [--debug]";
+     [--no-pg-restart] [--keep DIR] [--debug] [--ocfl BINARY]";
 
 /// The soak database, created once (see docs/durability.md); each soak works in a schema of
 /// its own there.
@@ -49,6 +49,8 @@ struct Options {
     restart_command: String,
     keep: Option<PathBuf>,
     release: bool,
+    /// An `ocfl` binary to use as it is, instead of building one.
+    ocfl: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -63,6 +65,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         restart_command: DEFAULT_RESTART.to_owned(),
         keep: None,
         release: true,
+        ocfl: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--no-pg-restart" => options.restart_every = None,
             "--keep" => options.keep = Some(PathBuf::from(value()?)),
             "--debug" => options.release = false,
+            "--ocfl" => options.ocfl = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -115,7 +119,10 @@ struct Chaos {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = parse(args)?;
     let workspace = crate::bench::workspace_root();
-    let ocfl = build_ocfl(&workspace, options.release)?;
+    let ocfl = match &options.ocfl {
+        Some(binary) => binary.clone(),
+        None => build_ocfl(&workspace, options.release)?,
+    };
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
