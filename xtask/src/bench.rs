@@ -14,7 +14,7 @@ mod generate;
 mod memory;
 mod peers;
 mod plan;
-mod prng;
+pub(crate) mod prng;
 mod release;
 mod serve;
 mod source;
@@ -293,7 +293,7 @@ fn time_runs(measured: &mut [Measured], root: &Path, runs: usize) -> anyhow::Res
 }
 
 /// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }

@@ -10,6 +10,8 @@
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.
 //! - `interop`: the full interop matrix against ocfl-py and rocfl.
+//! - `soak --minutes N`: three `ocfl worker` processes on PostgreSQL under chaos (kills,
+//!   server restarts, terminated connections), checked at the end (docs/durability.md).
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +19,7 @@ mod bench;
 mod conformance;
 mod crash;
 mod interop;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -27,9 +30,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("crash") => crash::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit | interop> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit | interop | soak> [options]"
             );
             return ExitCode::from(2);
         }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -35,19 +36,33 @@ pub(crate) struct Invocation {
     pub(crate) attempt: u32,
 }
 
-/// The time limits of an activity: per activity at registration
-/// (`Registry::activity_with_options`), else the worker's defaults
-/// (`WorkerOptions::activity_timeout`, `WorkerOptions::activity_heartbeat_timeout`).
-/// `Default` is no limit at all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The time limits of an activity. Each limit comes from the first of: the call
+/// (`OrchestrationContext::call_activity_with_options`, recorded with the call in history and
+/// carried by the work item), the registration (`Registry::activity_with_options`), the
+/// worker's defaults (`WorkerOptions::activity_defaults`). `Default` is no limit at all.
+///
+/// Serialized as `{"timeout_ms": .., "heartbeat_timeout_ms": ..}`, unset limits left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityOptions {
     /// Start-to-close: an attempt still running this long after it started is cancelled and
     /// fails with `FailureKind::Timeout` (retried like any failure by a `RetryPolicy`).
+    #[serde(
+        rename = "timeout_ms",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::clock::optional_millis"
+    )]
     pub timeout: Option<Duration>,
     /// An attempt that goes this long without calling `ActivityContext::heartbeat` (counted
     /// from its start) is cancelled and fails with `FailureKind::Timeout`, although its worker
     /// still holds the lease: renewing a lease proves the worker is alive, not that the
     /// activity makes progress.
+    #[serde(
+        rename = "heartbeat_timeout_ms",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::clock::optional_millis"
+    )]
     pub heartbeat_timeout: Option<Duration>,
 }
 
@@ -67,6 +82,11 @@ impl ActivityOptions {
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
         self.heartbeat_timeout = Some(timeout);
         self
+    }
+
+    /// True if no limit is set.
+    pub fn is_unset(&self) -> bool {
+        self.timeout.is_none() && self.heartbeat_timeout.is_none()
     }
 
     /// These options, with each unset limit taken from `defaults`.
@@ -137,7 +157,8 @@ impl ActivityContext {
     }
 
     /// True once the worker asked this activity to stop: its lease is lost (another worker
-    /// may be running the same work), it timed out, or the worker shuts down. Long work
+    /// may be running the same work, or its instance finished or was terminated and the work
+    /// was cancelled), it timed out, or the worker shuts down. Long work
     /// should check it between steps and stop without further effects.
     pub fn is_cancelled(&self) -> bool {
         *self.cancel.borrow()

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::activity::ActivityOptions;
 use crate::error::BackendError;
 use crate::failure::{Failure, FailureKind};
 use crate::history::Event;
@@ -191,6 +192,9 @@ pub struct ActivityWork {
     pub name: String,
     /// JSON input.
     pub input: String,
+    /// Time limits given at the call site (unset: the registered ones or the worker's
+    /// defaults). Backends store and hand them back with the work.
+    pub options: ActivityOptions,
 }
 
 /// An activity work item handed to a worker.
@@ -345,6 +349,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Commits an episode atomically and releases the lease. `LeaseLost` if `token` is not the
     /// instance's current lease.
+    ///
+    /// A commit whose metadata finishes the instance (completed, failed, terminated) deletes,
+    /// in the same step, the activity work items the instance scheduled in earlier episodes,
+    /// leased or not: nobody will take their results, and a worker running one loses its
+    /// lease (its renewal and completion get `LeaseLost`), which cancels the activity. Work
+    /// items of the commit itself are enqueued as usual.
     async fn ack_orchestration(
         &self,
         instance_id: &str,

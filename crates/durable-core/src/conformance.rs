@@ -71,6 +71,8 @@ macro_rules! backend_conformance_tests {
             reused_ids_get_a_new_incarnation,
             activities_of_a_removed_instance_are_dropped,
             pending_activities_outlive_later_episodes,
+            activity_options_travel_with_the_work,
+            finishing_an_instance_cancels_its_activities,
             a_delayed_start_is_not_handed_out_early,
             instances_are_listed_and_filtered,
             purge_deletes_finished_instances_only,
@@ -83,6 +85,7 @@ macro_rules! backend_conformance_tests {
             terminate_suspend_resume_and_purge_end_to_end,
             poisoned_work_fails_end_to_end,
             patch_markers_round_trip_end_to_end,
+            terminate_cancels_running_activities_end_to_end,
         );
     };
     (@each [plain $make:expr]; $($name:ident,)*) => {
@@ -229,6 +232,7 @@ fn work(instance_id: &str, task_id: u64) -> ActivityWork {
         task_id,
         name: "act".to_owned(),
         input: task_id.to_string(),
+        options: crate::ActivityOptions::default(),
     }
 }
 
@@ -314,6 +318,7 @@ pub async fn ack_commits_everything_at_once(backend: Arc<dyn Backend>) {
             task_id: 0,
             name: "act".to_owned(),
             input: "0".to_owned(),
+            options: crate::ActivityOptions::default(),
         },
     ];
     let commit = OrchestrationCommit {
@@ -1238,6 +1243,117 @@ pub async fn pending_activities_outlive_later_episodes(backend: Arc<dyn Backend>
     assert_ne!(second.work.task_id, first.work.task_id);
 }
 
+/// The time limits an orchestration gave at the call are stored with the work item and handed
+/// back with it, each limit on its own (set or not).
+pub async fn activity_options_travel_with_the_work(backend: Arc<dyn Backend>) {
+    use crate::ActivityOptions;
+    create(&*backend, "a").await;
+    let limits = [
+        ActivityOptions::new(),
+        ActivityOptions::new().timeout(Duration::from_millis(1500)),
+        ActivityOptions::new().heartbeat_timeout(Duration::from_secs(7)),
+        ActivityOptions::new()
+            .timeout(Duration::from_secs(3600))
+            .heartbeat_timeout(Duration::from_millis(250)),
+    ];
+    let activities: Vec<ActivityWork> = (0..)
+        .zip(limits)
+        .map(|(task_id, options)| ActivityWork {
+            options,
+            ..work("a", task_id)
+        })
+        .collect();
+    commit_next(
+        &*backend,
+        &OrchestrationCommit {
+            history: vec![start_event("flow")],
+            activities: activities.clone(),
+            metadata: Some(running(1)),
+            ..empty_commit()
+        },
+    )
+    .await;
+    let mut fetched = Vec::new();
+    while let Some(item) = backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch") {
+        fetched.push(item.work);
+    }
+    fetched.sort_by_key(|work| work.task_id);
+    assert_eq!(fetched, activities);
+}
+
+/// An episode that finishes its instance (terminated, failed or completed) cancels the
+/// activity work the instance scheduled before: work not yet handed out is never handed out,
+/// and a worker running some of it loses its lease (renewal refused, so it stops) and its late
+/// completion is refused.
+pub async fn finishing_an_instance_cancels_its_activities(backend: Arc<dyn Backend>) {
+    for (instance_id, status) in [
+        ("t", InstanceStatus::Terminated),
+        ("f", InstanceStatus::Failed),
+        ("c", InstanceStatus::Completed),
+    ] {
+        create(&*backend, instance_id).await;
+        let schedule = OrchestrationCommit {
+            history: vec![start_event("flow")],
+            activities: vec![work(instance_id, 0), work(instance_id, 1)],
+            metadata: Some(running(1)),
+            ..empty_commit()
+        };
+        commit_next(&*backend, &schedule).await;
+        let running_item = backend
+            .fetch_activity(LEASE, NO_WAIT)
+            .await
+            .expect("fetch")
+            .expect("an activity");
+        backend
+            .send_message(raised(instance_id, "1", None))
+            .await
+            .expect("send");
+        commit_next(
+            &*backend,
+            &OrchestrationCommit {
+                metadata: Some(finished(status)),
+                ..empty_commit()
+            },
+        )
+        .await;
+        let renewed = backend
+            .renew_activity_lease(running_item.id, running_item.lease.token, LEASE)
+            .await;
+        assert!(
+            matches!(renewed, Err(BackendError::LeaseLost { .. })),
+            "{status:?}: {renewed:?}"
+        );
+        let completion = NewMessage {
+            instance_id: instance_id.to_owned(),
+            execution_id: Some(1),
+            event: Event::ActivityCompleted {
+                task_id: running_item.work.task_id,
+                output: "\"late\"".to_owned(),
+            },
+            visible_at_ms: None,
+        };
+        let late = backend
+            .ack_activity(running_item.id, running_item.lease.token, &completion)
+            .await;
+        assert!(
+            matches!(late, Err(BackendError::LeaseLost { .. })),
+            "{status:?}: {late:?}"
+        );
+        assert_eq!(
+            fetch(&*backend).await,
+            None,
+            "{status:?}: nothing delivered"
+        );
+        tokio::time::advance(LEASE * 2).await;
+        assert_eq!(
+            backend.fetch_activity(LEASE, NO_WAIT).await.expect("fetch"),
+            None,
+            "{status:?}: the instance's work is still handed out"
+        );
+        assert_eq!(metadata(&*backend, instance_id).await.status, status);
+    }
+}
+
 /// A start scheduled for later is not handed out before its time.
 pub async fn a_delayed_start_is_not_handed_out_early(backend: Arc<dyn Backend>) {
     // An instance to learn the backend's clock from.
@@ -1786,6 +1902,77 @@ pub async fn terminate_suspend_resume_and_purge_end_to_end(backend: Arc<dyn Back
     assert_eq!(purged, ["h:1:0", "h"]);
     let left = client.list(&InstanceFilter::all()).await.expect("list");
     assert_eq!(left.len(), 1);
+    worker.shutdown().await;
+}
+
+/// Terminating an instance stops the activity a worker is running for it: at the worker's
+/// next lease renewal the activity is cancelled (an async one is dropped, a blocking one sees
+/// `is_cancelled`) and stops well before it would have finished, and its result never reaches
+/// the instance's history.
+pub async fn terminate_cancels_running_activities_end_to_end(backend: Arc<dyn Backend>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::{
+        ActivityContext, Client, Failure, OrchestrationContext, Registry, Worker, WorkerOptions,
+    };
+    const LIMIT: Duration = Duration::from_secs(3600);
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::new(AtomicBool::new(false));
+    let registry = Registry::new()
+        .activity("stall", {
+            let started = Arc::clone(&started);
+            let stopped = Arc::clone(&stopped);
+            move |ctx: ActivityContext, _: ()| {
+                let started = Arc::clone(&started);
+                let stopped = Arc::clone(&stopped);
+                async move {
+                    // An async activity stops when it sees its cancellation or when the worker
+                    // drops it: either way the guard records it.
+                    let _guard = SetOnDrop(stopped);
+                    started.notify_one();
+                    tokio::select! {
+                        () = ctx.cancelled() => {}
+                        () = tokio::time::sleep(LIMIT) => {}
+                    }
+                    Ok::<_, Failure>("finished anyway".to_owned())
+                }
+            }
+        })
+        .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+            let value: String = ctx.call_activity("stall", &()).await?;
+            Ok(value)
+        });
+    let options = WorkerOptions {
+        activity_lease: Duration::from_secs(30),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::start(Arc::clone(&backend), registry, options);
+    let client = Client::new(Arc::clone(&backend));
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    started.notified().await;
+    client.terminate("x", "stop").await.expect("terminate");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Terminated);
+    // The next renewal (a third of the lease) finds the lease gone and cancels the activity.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(
+        stopped.load(Ordering::SeqCst),
+        "the activity was not cancelled"
+    );
+    assert!(worker.metrics().leases_lost >= 1, "{:?}", worker.metrics());
+    let history = backend.read_history("x").await.expect("history");
+    assert!(
+        !history
+            .iter()
+            .any(|event| matches!(event, Event::ActivityCompleted { .. })),
+        "{history:?}"
+    );
     worker.shutdown().await;
 }
 

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha1::{Digest, Sha1};
 
+use crate::activity::ActivityOptions;
 use crate::clock::{millis, system_time};
 use crate::failure::{Failure, FailureKind};
 use crate::history::Event;
@@ -379,7 +380,32 @@ impl OrchestrationContext {
         O: DeserializeOwned,
     {
         match serde_json::to_string(input) {
-            Ok(input) => self.call_activity_json(name, input),
+            Ok(input) => self.call_activity_json(name, input, ActivityOptions::default()),
+            Err(error) => DurableFuture::failed(
+                &self.state,
+                Failure::serialization(&format!("input of activity '{name}'"), &error),
+            ),
+        }
+    }
+
+    /// `call_activity` with time limits for this call: each limit set in `options` overrides
+    /// the one the activity was registered with (`Registry::activity_with_options`) and the
+    /// worker's default (`WorkerOptions::activity_defaults`); unset ones fall back to them.
+    /// The limits are recorded with the call in history and travel with the work item, so
+    /// whichever worker runs the activity applies them. For retries as well, use
+    /// `call_activity_with_retry_and_options`.
+    pub fn call_activity_with_options<I, O>(
+        &self,
+        name: &str,
+        input: &I,
+        options: ActivityOptions,
+    ) -> DurableFuture<O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        match serde_json::to_string(input) {
+            Ok(input) => self.call_activity_json(name, input, options),
             Err(error) => DurableFuture::failed(
                 &self.state,
                 Failure::serialization(&format!("input of activity '{name}'"), &error),
@@ -388,11 +414,17 @@ impl OrchestrationContext {
     }
 
     /// `call_activity` with the input already serialized.
-    pub(crate) fn call_activity_json<O>(&self, name: &str, input: String) -> DurableFuture<O> {
+    pub(crate) fn call_activity_json<O>(
+        &self,
+        name: &str,
+        input: String,
+        options: ActivityOptions,
+    ) -> DurableFuture<O> {
         let key = self.lock().schedule(|task_id| Event::ActivityScheduled {
             task_id,
             name: name.to_owned(),
             input,
+            options,
         });
         DurableFuture::pending(&self.state, key, format!("activity '{name}'"))
     }
@@ -715,7 +747,8 @@ mod tests {
                 Event::ActivityScheduled {
                     task_id: 0,
                     name: "a".into(),
-                    input: "\"x\"".into()
+                    input: "\"x\"".into(),
+                    options: ActivityOptions::default(),
                 },
                 Event::TimerCreated {
                     task_id: 1,

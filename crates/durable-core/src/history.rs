@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::activity::ActivityOptions;
 use crate::failure::Failure;
 
 /// The version of the history format this engine writes; recorded in every `ExecutionStarted`.
@@ -48,6 +49,11 @@ pub enum Event {
         name: String,
         /// JSON input.
         input: String,
+        /// Time limits given at the call (`call_activity_with_options`), which override the
+        /// registered ones and the worker's defaults; left out of the JSON when none were
+        /// given, so histories recorded before the field existed read the same.
+        #[serde(default, skip_serializing_if = "ActivityOptions::is_unset")]
+        options: ActivityOptions,
     },
     /// An activity returned an output.
     ActivityCompleted {
@@ -222,6 +228,7 @@ impl Event {
                 task_id,
                 name,
                 input,
+                ..
             } => format!("ActivityScheduled '{name}' (task {task_id}, input {input})"),
             Event::TimerCreated {
                 task_id,
@@ -277,11 +284,30 @@ mod tests {
             task_id: 3,
             name: "greet".into(),
             input: "\"ada\"".into(),
+            options: ActivityOptions::default(),
         };
         let text = serde_json::to_string(&event).unwrap_or_default();
         assert_eq!(
             text,
             r#"{"type":"activity_scheduled","task_id":3,"name":"greet","input":"\"ada\""}"#
+        );
+        let back: Event =
+            serde_json::from_str(&text).unwrap_or(Event::EpisodeStarted { timestamp_ms: 0 });
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn call_options_are_recorded_in_milliseconds() {
+        let event = Event::ActivityScheduled {
+            task_id: 3,
+            name: "greet".into(),
+            input: "1".into(),
+            options: ActivityOptions::new().timeout(std::time::Duration::from_millis(2500)),
+        };
+        let text = serde_json::to_string(&event).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"type":"activity_scheduled","task_id":3,"name":"greet","input":"1","options":{"timeout_ms":2500}}"#
         );
         let back: Event =
             serde_json::from_str(&text).unwrap_or(Event::EpisodeStarted { timestamp_ms: 0 });

@@ -250,6 +250,12 @@ impl State {
         {
             self.ready.remove(&(at, id, instance_id.to_owned()));
         }
+        self.remove_activities(instance_id);
+    }
+
+    /// Removes the activity work `instance_id` scheduled, leased or not: a worker running
+    /// some of it loses its lease (its renewal and its completion are refused).
+    fn remove_activities(&mut self, instance_id: &str) {
         let queue = &mut self.activity_queue;
         self.activities.retain(|&id, record| {
             let keep = record.work.instance_id != instance_id;
@@ -528,6 +534,14 @@ impl Backend for MemoryBackend {
                 record.history.extend(commit.history.iter().cloned());
                 record.metadata.history_len = record.history.len() as u64;
                 record.metadata.updated_at_ms = now_ms;
+            }
+            if commit
+                .metadata
+                .as_ref()
+                .is_some_and(|update| update.status.is_terminal())
+            {
+                // Nobody will take the results of the work it still has out: cancel it.
+                state.remove_activities(instance_id);
             }
             state.requeue(instance_id);
             for work in &commit.activities {

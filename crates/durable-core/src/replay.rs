@@ -441,15 +441,19 @@ fn compare(produced: &[Event], recorded: &[Event], offset: usize) -> Result<(), 
 fn replays_as(produced: &Event, recorded: &Event) -> bool {
     match (produced, recorded) {
         (
+            // The call's time limits are not compared: changing them is harmless, and the
+            // recorded ones travel with the work item already queued.
             Event::ActivityScheduled {
                 task_id,
                 name,
                 input,
+                ..
             },
             Event::ActivityScheduled {
                 task_id: recorded_task,
                 name: recorded_name,
                 input: recorded_input,
+                ..
             },
         ) => {
             task_id == recorded_task

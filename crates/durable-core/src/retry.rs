@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::activity::ActivityOptions;
 use crate::clock::millis;
 use crate::context::OrchestrationContext;
 use crate::failure::{Failure, FailureKind};
@@ -120,6 +121,23 @@ impl OrchestrationContext {
         I: Serialize + ?Sized,
         O: DeserializeOwned + Send + 'static,
     {
+        self.call_activity_with_retry_and_options(name, input, policy, ActivityOptions::default())
+    }
+
+    /// `call_activity_with_retry` with time limits for every attempt of this call (see
+    /// `call_activity_with_options`): an attempt that overruns them fails with
+    /// `FailureKind::Timeout`, which the default policy retries.
+    pub fn call_activity_with_retry_and_options<I, O>(
+        &self,
+        name: &str,
+        input: &I,
+        policy: RetryPolicy,
+        options: ActivityOptions,
+    ) -> impl Future<Output = Result<O, Failure>> + Send + use<I, O>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned + Send + 'static,
+    {
         let context = self.clone();
         let name = name.to_owned();
         let input = serde_json::to_string(input).map_err(|error| {
@@ -130,7 +148,10 @@ impl OrchestrationContext {
             let started_ms = context.current_time_ms();
             let mut attempt = 1;
             loop {
-                let failure = match context.call_activity_json::<O>(&name, input.clone()).await {
+                let failure = match context
+                    .call_activity_json::<O>(&name, input.clone(), options)
+                    .await
+                {
                     Ok(output) => return Ok(output),
                     Err(failure) => failure,
                 };

@@ -617,12 +617,14 @@ pub(crate) fn episode_commit(
                 task_id,
                 name,
                 input,
+                options,
             } => commit.activities.push(ActivityWork {
                 instance_id: instance.instance_id.clone(),
                 execution_id: instance.execution_id,
                 task_id: *task_id,
                 name: name.clone(),
                 input: input.clone(),
+                options: *options,
             }),
             Event::TimerCreated {
                 task_id,
@@ -862,9 +864,9 @@ async fn activity(shared: &Shared, item: ActivityItem) {
             future: function(context, work.input.clone()),
             cancel,
             progress,
-            limits: shared
-                .registry
-                .activity_options(&work.name)
+            limits: work
+                .options
+                .or(shared.registry.activity_options(&work.name))
                 .or(shared.options.activity_defaults),
         };
         match supervise(shared, &item, running).await {

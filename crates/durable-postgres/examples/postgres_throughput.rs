@@ -13,6 +13,10 @@
 //! `OCFL_TEST_POSTGRES_URL` variable), dropped afterwards. With `--processes 2` a second
 //! process (this program again) runs a worker on the same schema beside this one's, until
 //! this one closes its standard input.
+//!
+//! Built with `--features bench`, `--tokens-from-fetch` draws lease tokens inside the fetch's
+//! asynchronously committed transaction, as before the durable token blocks, so that `cargo
+//! xtask bench engine` measures what the fix costs.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -39,6 +43,7 @@ struct Options {
     fan_out: bool,
     runs: u64,
     processes: u64,
+    tokens_from_fetch: bool,
     orchestration_concurrency: Option<usize>,
     activity_concurrency: Option<usize>,
 }
@@ -51,6 +56,7 @@ fn parse() -> Result<Options, String> {
         fan_out: false,
         runs: 1,
         processes: 1,
+        tokens_from_fetch: false,
         orchestration_concurrency: None,
         activity_concurrency: None,
     };
@@ -68,6 +74,7 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = number()?,
             "--processes" => options.processes = number()?.min(2),
             "--fan-out" => options.fan_out = true,
+            "--tokens-from-fetch" if cfg!(feature = "bench") => options.tokens_from_fetch = true,
             "--orchestration-concurrency" => {
                 options.orchestration_concurrency =
                     Some(usize::try_from(number()?).unwrap_or(usize::MAX));
@@ -151,6 +158,8 @@ fn percentile(sorted: &[f64], fraction: f64) -> f64 {
 /// The second process: a worker on the schema at `url` until standard input closes.
 async fn child(url: String, options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let backend = Arc::new(PostgresBackend::connect(&url).await?);
+    #[cfg(feature = "bench")]
+    backend.bench_tokens_from_fetch(options.tokens_from_fetch);
     let worker = Worker::start(backend, registry(), worker_options(&options));
     println!("ready");
     tokio::task::spawn_blocking(|| {
@@ -169,6 +178,8 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         .ok_or("no database: give --url or set OCFL_TEST_POSTGRES_URL")?;
     let url = fresh_schema_url(&base, "throughput").await?;
     let backend = Arc::new(PostgresBackend::connect(&url).await?);
+    #[cfg(feature = "bench")]
+    backend.bench_tokens_from_fetch(options.tokens_from_fetch);
     let schema = backend.schema().to_owned();
     let mut second = None;
     if options.processes > 1 {
@@ -244,6 +255,7 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         "engine": "durable-postgres",
         "workload": if options.fan_out { "fan_out" } else { "sequential" },
         "processes": options.processes,
+        "tokens": if options.tokens_from_fetch { "drawn_in_fetch" } else { "durable_blocks" },
         "orchestrations": orchestrations,
         "activities": activities,
         "seconds": seconds,

@@ -39,10 +39,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "status indexes",
         sql: include_str!("migrations/0004_status_indexes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "activity call options, activities by instance",
+        sql: include_str!("migrations/0005_activity_options.sql"),
+    },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

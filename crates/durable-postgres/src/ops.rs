@@ -10,13 +10,15 @@ use durable_core::backend::{
     ActivityItem, ActivityWork, Lease, Message, NewInstance, NewMessage, OrchestrationCommit,
     OrchestrationItem,
 };
-use durable_core::{BackendError, Event, InstanceFilter, InstanceMetadata, InstanceStatus};
+use durable_core::{
+    ActivityOptions, BackendError, Event, InstanceFilter, InstanceMetadata, InstanceStatus,
+};
 
 use crate::error::Fault;
 use crate::listen::{ACTIVITIES, CHANGES, ORCHESTRATIONS};
 use crate::rows::{
-    METADATA_COLUMN_COUNT, METADATA_COLUMNS, db, event_of, event_text, failure_text, metadata, num,
-    status_text,
+    METADATA_COLUMN_COUNT, METADATA_COLUMNS, db, duration_ms, event_of, event_text, failure_text,
+    from_ms, metadata, num, status_text,
 };
 use crate::tokens::Tokens;
 
@@ -653,6 +655,14 @@ pub(crate) async fn ack_orchestration(
         )
         .await?;
         flags.push(CHANGES);
+        if update.status.is_terminal() {
+            // Nobody will take the results of the work it still has out: cancel it (a worker
+            // running some of it loses its lease; its renewal and completion are refused).
+            let cancel = tx
+                .prepare_cached("DELETE FROM durable_activities WHERE instance_id = $1")
+                .await?;
+            tx.execute(&cancel, &[&instance_id]).await?;
+        }
     } else if !commit.history.is_empty() {
         let set = tx
             .prepare_cached(
@@ -704,20 +714,28 @@ async fn insert_activities(
     let mut task_ids = Vec::with_capacity(activities.len());
     let mut names = Vec::with_capacity(activities.len());
     let mut inputs = Vec::with_capacity(activities.len());
+    let mut timeouts: Vec<Option<i64>> = Vec::with_capacity(activities.len());
+    let mut heartbeat_timeouts: Vec<Option<i64>> = Vec::with_capacity(activities.len());
     for work in activities {
         instance_ids.push(work.instance_id.as_str());
         execution_ids.push(db(work.execution_id));
         task_ids.push(db(work.task_id));
         names.push(work.name.as_str());
         inputs.push(work.input.as_str());
+        timeouts.push(work.options.timeout.map(duration_ms));
+        heartbeat_timeouts.push(work.options.heartbeat_timeout.map(duration_ms));
     }
     let statement = tx
         .prepare_cached(
             "INSERT INTO durable_activities \
-                (instance_id, execution_id, task_id, name, input, visible_at_ms) \
-             SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6 \
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) \
-                  WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, ord) \
+                (instance_id, execution_id, task_id, name, input, visible_at_ms, \
+                 timeout_ms, heartbeat_timeout_ms) \
+             SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6, \
+                u.timeout_ms, u.heartbeat_timeout_ms \
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+                  $7::bigint[], $8::bigint[]) \
+                  WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, \
+                  timeout_ms, heartbeat_timeout_ms, ord) \
              ORDER BY u.ord",
         )
         .await?;
@@ -730,6 +748,8 @@ async fn insert_activities(
             &names,
             &inputs,
             &now,
+            &timeouts,
+            &heartbeat_timeouts,
         ],
     )
     .await?;
@@ -806,7 +826,7 @@ async fn fetch_activity_in(
                 visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
              WHERE a.id = (SELECT id FROM picked) \
              RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
-                a.lease_token, a.visible_at_ms, a.attempts",
+                a.lease_token, a.visible_at_ms, a.attempts, a.timeout_ms, a.heartbeat_timeout_ms",
         )
         .await?;
     let rows = client
@@ -821,6 +841,10 @@ async fn fetch_activity_in(
                 task_id: num(row.try_get(3)?),
                 name: row.try_get(4)?,
                 input: row.try_get(5)?,
+                options: ActivityOptions {
+                    timeout: row.try_get::<_, Option<i64>>(9)?.map(from_ms),
+                    heartbeat_timeout: row.try_get::<_, Option<i64>>(10)?.map(from_ms),
+                },
             },
             lease: Lease {
                 token: num(row.try_get(6)?),
@@ -957,6 +981,16 @@ async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'
     Ok(tx)
 }
 
+/// The lease token of a fetch: from this backend's durable block; only with the benchmark
+/// switch, drawn in the fetch's transaction `tx` as before the fix.
+async fn fetch_token(tokens: &Tokens, pool: &Pool, tx: &Transaction<'_>) -> Result<u64, Fault> {
+    if tokens.drawn_in_fetch() {
+        let statement = tx.prepare_cached("SELECT nextval('durable_ids')").await?;
+        return Ok(num(tx.query_one(&statement, &[]).await?.try_get(0)?));
+    }
+    tokens.next(pool).await
+}
+
 pub(crate) async fn fetch_orchestration(
     pool: &Pool,
     tokens: &Tokens,
@@ -964,9 +998,9 @@ pub(crate) async fn fetch_orchestration(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
+    let token = fetch_token(tokens, pool, &tx).await?;
     let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
@@ -1006,9 +1040,9 @@ pub(crate) async fn fetch_activity(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
-    let token = tokens.next(pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
+    let token = fetch_token(tokens, pool, &tx).await?;
     let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)

@@ -24,6 +24,16 @@ pub(crate) fn num(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// A duration as stored: whole milliseconds (bigint), saturating.
+pub(crate) fn duration_ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored millisecond count as a duration (negative values, which we never write, read as 0).
+pub(crate) fn from_ms(ms: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(num(ms))
+}
+
 pub(crate) fn status_text(status: InstanceStatus) -> Result<String, Fault> {
     match serde_json::to_value(status)? {
         serde_json::Value::String(text) => Ok(text),

@@ -147,6 +147,18 @@ impl PostgresBackend {
         })
     }
 
+    /// Benchmarks only (`bench` feature): draw lease tokens inside each fetch's
+    /// asynchronously committed transaction, as before tokens came from durable blocks, so
+    /// that the fix's cost can be measured in the same run. After a server crash such a token
+    /// can be handed out again while a stale holder still acts on it: never for production.
+    #[cfg(feature = "bench")]
+    pub fn bench_tokens_from_fetch(&self, on: bool) {
+        self.shared
+            .tokens
+            .from_fetch
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The PostgreSQL schema holding the engine's tables.
     pub fn schema(&self) -> &str {
         &self.shared.schema

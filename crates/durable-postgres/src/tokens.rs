@@ -23,9 +23,22 @@ pub(crate) const BLOCK: u64 = 1024;
 pub(crate) struct Tokens {
     /// `next..end` are free to hand out.
     free: Mutex<(u64, u64)>,
+    /// Benchmarks only: draw each token inside the fetch's own (asynchronously committed)
+    /// transaction instead, as before the fix.
+    #[cfg(feature = "bench")]
+    pub(crate) from_fetch: std::sync::atomic::AtomicBool,
 }
 
 impl Tokens {
+    /// Whether the fetch draws its token itself (`bench` feature only; never in production).
+    pub fn drawn_in_fetch(&self) -> bool {
+        #[cfg(feature = "bench")]
+        if self.from_fetch.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        false
+    }
+
     /// A token no lease has had or will have.
     pub async fn next(&self, pool: &Pool) -> Result<u64, Fault> {
         if let Some(token) = self.take() {
@@ -60,6 +73,7 @@ impl Tokens {
 /// sequence's state is durable even when this `nextval` was covered by a record written
 /// (ahead) by an earlier call that never committed.
 async fn reserve(pool: &Pool) -> Result<u64, Fault> {
+    // (The benchmark switch `drawn_in_fetch` bypasses this: see `ops::fetch_token`.)
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.batch_execute("SET LOCAL synchronous_commit = on")

@@ -5,6 +5,10 @@
 //!     --orchestrations N --activities K [--fan-out] [--runs R] [--relaxed]
 //! ```
 //!
+//! Built with `--features testing`, `--lazy-attempts` restores the behaviour before attempt
+//! counts were made durable ahead of the work (a redelivery's attempt rides on the next
+//! commit), so `cargo xtask bench engine` measures what the durable record costs.
+//!
 //! Schedules N orchestrations that each run K activities (one after the other, or all at once
 //! with `--fan-out`), waits for all of them, `--runs` times in a row on the same store, and
 //! prints one JSON line:
@@ -39,6 +43,7 @@ struct Options {
     fan_out: bool,
     runs: u64,
     relaxed: bool,
+    lazy_attempts: bool,
     /// `None`: durable-core's default.
     orchestration_concurrency: Option<usize>,
     activity_concurrency: Option<usize>,
@@ -51,6 +56,7 @@ fn parse() -> Result<Options, String> {
         fan_out: false,
         runs: 1,
         relaxed: false,
+        lazy_attempts: false,
         orchestration_concurrency: None,
         activity_concurrency: None,
     };
@@ -68,6 +74,7 @@ fn parse() -> Result<Options, String> {
             "--runs" => options.runs = number()?,
             "--fan-out" => options.fan_out = true,
             "--relaxed" => options.relaxed = true,
+            "--lazy-attempts" if cfg!(feature = "testing") => options.lazy_attempts = true,
             "--orchestration-concurrency" => {
                 options.orchestration_concurrency =
                     Some(usize::try_from(number()?).unwrap_or(usize::MAX));
@@ -147,6 +154,8 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         durability,
         ..RedbOptions::default()
     })?);
+    #[cfg(feature = "testing")]
+    backend.bench_lazy_attempts(options.lazy_attempts);
     let defaults = WorkerOptions::default();
     let worker_options = WorkerOptions {
         orchestration_concurrency: options
@@ -216,6 +225,7 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
         "commits": stats.commits,
         "writes_per_commit": stats.writes as f64 / stats.commits.max(1) as f64,
         "durability": if options.relaxed { "relaxed" } else { "power_loss" },
+        "attempts": if options.lazy_attempts { "lazy" } else { "durable" },
     }))
 }
 

@@ -118,6 +118,8 @@ pub(crate) enum Effect {
         visible_at_ms: u64,
     },
     RemoveInstance(String),
+    /// Work items deleted because the instance that scheduled them finished.
+    ActivitiesDropped(Vec<u64>),
     InstanceAcked {
         instance_id: String,
         token: u64,
@@ -242,6 +244,14 @@ impl<'txn> Tables<'txn> {
         self.inbox
             .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
         self.orchestration_leases.remove(instance_id)?;
+        self.delete_activities(instance_id)?;
+        Ok(())
+    }
+
+    /// Deletes the activity work items `instance_id` scheduled, leased or not; returns their
+    /// ids. A worker running one of them loses its lease: its renewal and its completion are
+    /// refused.
+    fn delete_activities(&mut self, instance_id: &str) -> Result<Vec<u64>, Fatal> {
         // Work items are keyed by id alone: the queue of pending work is short, so a scan
         // costs less than an index every enqueue would have to maintain.
         let mut scheduled = Vec::new();
@@ -254,11 +264,11 @@ impl<'txn> Tables<'txn> {
                 scheduled.push(id.value());
             }
         }
-        for id in scheduled {
+        for &id in &scheduled {
             self.activities.remove(id)?;
             self.activity_leases.remove(id)?;
         }
-        Ok(())
+        Ok(scheduled)
     }
 
     fn clear_history(&mut self, instance_id: &str) -> Result<(), Fatal> {
@@ -472,6 +482,13 @@ impl<'a> Batch<'a> {
             metadata.output.clone_from(&update.output);
             metadata.failure.clone_from(&update.failure);
             metadata.custom_status.clone_from(&update.custom_status);
+            if update.status.is_terminal() {
+                // Nobody will take the results of the work it still has out: cancel it.
+                let dropped = tables.delete_activities(instance_id)?;
+                if !dropped.is_empty() {
+                    effects.push(Effect::ActivitiesDropped(dropped));
+                }
+            }
         }
         if commit.metadata.is_some() || !commit.history.is_empty() {
             for event in &commit.history {

@@ -23,8 +23,11 @@
 //! locked by one process, so no lease can outlive it, and reopening reclaims them all.
 //!
 //! Rows that are JSON are versioned by [`SCHEMA_VERSION`] as a whole: a change of any row's
-//! shape is a new schema version.
+//! shape is a new schema version, except a member added with a default and left out when it
+//! has it (an activity's call options): rows without it read as before, and an older build
+//! ignores it.
 
+use durable_core::ActivityOptions;
 use durable_core::backend::ActivityWork;
 use durable_core::{Event, InstanceMetadata};
 use redb::TableDefinition;
@@ -66,6 +69,10 @@ pub(crate) struct StoredActivity {
     pub name: String,
     pub input: String,
     pub visible_at_ms: u64,
+    /// Left out when unset, so rows without it (written before it existed) read the same
+    /// and a row with unset options reads in an older build.
+    #[serde(default, skip_serializing_if = "ActivityOptions::is_unset")]
+    pub options: ActivityOptions,
 }
 
 impl StoredActivity {
@@ -77,6 +84,7 @@ impl StoredActivity {
             name: work.name.clone(),
             input: work.input.clone(),
             visible_at_ms,
+            options: work.options,
         }
     }
 
@@ -87,6 +95,7 @@ impl StoredActivity {
             task_id: self.task_id,
             name: self.name,
             input: self.input,
+            options: self.options,
         }
     }
 }

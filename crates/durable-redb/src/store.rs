@@ -285,6 +285,24 @@ impl RedbBackend {
             .unwrap_or_else(|_| Err(self.inner.writer_stopped()))
     }
 
+    /// Benchmarks only (`testing` feature): restores the behaviour before attempt counts were
+    /// made durable ahead of the work: a redelivery's attempt is queued for the next commit
+    /// and the fetch returns at once, so the cost of the durable record can be measured in
+    /// the same run. Work that kills the process may then crash-loop for ever.
+    #[cfg(feature = "testing")]
+    pub fn bench_lazy_attempts(&self, lazy: bool) {
+        self.inner.testing.set_lazy_attempts(lazy);
+    }
+
+    /// Whether a redelivery's attempt must be flushed before its work is handed out.
+    fn attempts_flushed(&self) -> bool {
+        #[cfg(any(test, feature = "testing"))]
+        if self.inner.testing.lazy_attempts() {
+            return false;
+        }
+        true
+    }
+
     /// Makes the writer panic in its next batch, before the commit, as a bug would.
     #[cfg(any(test, feature = "testing"))]
     pub fn panic_in_next_commit(&self) {
@@ -486,7 +504,20 @@ impl Backend for RedbBackend {
             };
             // A redelivery: its attempt goes to disk before the work runs (a first attempt
             // is covered by the commit that queued the work; see the `queue` module).
-            if leased.record {
+            if leased.record && !self.attempts_flushed() {
+                writer::submit(
+                    inner,
+                    Op::InstanceAttempts {
+                        instance_id: leased.instance_id.clone(),
+                        attempts: leased.lease.attempt,
+                        not_before_ms: leased.not_before_ms,
+                        reply: None,
+                    },
+                );
+                inner
+                    .queues()
+                    .instance_attempt_recorded(&leased.instance_id, leased.lease.attempt);
+            } else if leased.record {
                 let recorded = self
                     .write(|reply| Op::InstanceAttempts {
                         instance_id: leased.instance_id.clone(),
@@ -600,7 +631,20 @@ impl Backend for RedbBackend {
             return Ok(None);
         };
         // As for orchestrations: only a redelivery writes its attempt first.
-        if leased.record {
+        if leased.record && !self.attempts_flushed() {
+            writer::submit(
+                inner,
+                Op::ActivityAttempts {
+                    id: leased.id,
+                    attempts: leased.lease.attempt,
+                    not_before_ms: 0,
+                    reply: None,
+                },
+            );
+            inner
+                .queues()
+                .activity_attempt_recorded(leased.id, leased.lease.attempt);
+        } else if leased.record {
             let recorded = self
                 .write(|reply| Op::ActivityAttempts {
                     id: leased.id,

@@ -316,6 +316,11 @@ fn apply(queues: &mut crate::queue::Queues, effect: Effect) {
             queues.finish_instance_ack(&instance_id, token);
         }
         Effect::ActivityAcked(id) => queues.finish_activity_ack(id),
+        Effect::ActivitiesDropped(ids) => {
+            for id in ids {
+                queues.finish_activity_ack(id);
+            }
+        }
     }
 }
 

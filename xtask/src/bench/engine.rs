@@ -12,6 +12,15 @@
 //! workloads too, with one and with two worker processes (`cargo run --release -p
 //! durable-postgres --example postgres_throughput -- --url URL --processes N`, each run on a fresh
 //! schema of that database), in the same run: rows `pg x1` and `pg x2`.
+//!
+//! What issue 15's hardening costs, before and after in the same run, each pair measured
+//! alternately on the same workloads: `redb lazy` is durable-redb with
+//! `--lazy-attempts` (the example built with the `testing` feature: a redelivery's attempt
+//! rides on the next commit instead of being flushed before the work runs), `pg fetch-tok`
+//! durable-postgres with `--tokens-from-fetch` (the `bench` feature: lease tokens drawn inside
+//! the asynchronously committed fetch instead of from durable blocks). Then `bench store`
+//! (the engine store after 10,000 commits kept, retained and purged) runs, unless
+//! `--no-store`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +29,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo xtask bench engine [--runs N] [--orchestration-concurrency N] \
-                     [--activity-concurrency N] [--postgres URL]";
+                     [--activity-concurrency N] [--postgres URL] [--no-store]";
 
 /// Worker processes durable-postgres runs with.
 const POSTGRES_PROCESSES: [u32; 2] = [1, 2];
@@ -63,6 +72,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut postgres = std::env::var("OCFL_TEST_POSTGRES_URL")
         .ok()
         .filter(|url| !url.is_empty());
+    let mut store = true;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -83,6 +93,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 concurrency.extend([arg.clone(), text.clone()]);
             }
             "--postgres" => postgres = Some(value()?.clone()),
+            "--no-store" => store = false,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -96,6 +107,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     "--release",
                     "-p",
                     "durable-postgres",
+                    "--features",
+                    "bench",
                     "--example",
                     "postgres_throughput",
                 ],
@@ -117,6 +130,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--release",
             "-p",
             "durable-redb",
+            "--features",
+            "testing",
             "--example",
             "throughput",
         ],
@@ -234,6 +249,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
         }));
     }
+    let costs = hardening_costs(&ours, postgres.as_ref(), runs.max(2), &concurrency)?;
     for (workload, _, _, _) in &results {
         if let Some(row) = rows.iter().find(|row| row["workload"] == workload.name) {
             eprintln!(
@@ -255,9 +271,109 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 "latency_p50": format!("ours p50 <= {LATENCY_MS} ms"),
             },
             "met": met,
+            "hardening_costs": costs,
         })
     );
+    if store {
+        eprintln!("bench: the engine store after 10,000 commits (cargo xtask bench store)");
+        super::store::run(&[])?;
+    }
     Ok(())
+}
+
+/// A switch a hardening fix can be turned back off with: the flag, and the rows' names.
+struct Switch {
+    what: &'static str,
+    flag: &'static str,
+    after: &'static str,
+    before: &'static str,
+}
+
+/// The cost of the durable attempt record (redb) and of the durable lease tokens
+/// (PostgreSQL, one process): each workload run `rounds` times with the fix and without it,
+/// alternating which goes first; prints the rows and returns them as JSON.
+fn hardening_costs(
+    redb: &Path,
+    postgres: Option<&(String, PathBuf)>,
+    rounds: usize,
+    concurrency: &[String],
+) -> anyhow::Result<Value> {
+    let attempts = Switch {
+        what: "attempt record",
+        flag: "--lazy-attempts",
+        after: "redb",
+        before: "redb lazy",
+    };
+    let tokens = Switch {
+        what: "lease tokens",
+        flag: "--tokens-from-fetch",
+        after: "pg x1",
+        before: "pg fetch-tok",
+    };
+    let mut pairs: Vec<(&Switch, &Path, Vec<String>)> =
+        vec![(&attempts, redb, concurrency.to_vec())];
+    if let Some((url, binary)) = postgres {
+        let mut args = concurrency.to_vec();
+        args.extend([
+            "--url".to_owned(),
+            url.clone(),
+            "--processes".to_owned(),
+            "1".to_owned(),
+        ]);
+        pairs.push((&tokens, binary.as_path(), args));
+    }
+    let mut rows = Vec::new();
+    println!(
+        "{:<15} {:<11} {:<13} {:>12} {:>9} {:>9} {:>10}",
+        "fix", "workload", "engine", "activities/s", "p50 ms", "commits", "after/before"
+    );
+    for (switch, binary, args) in pairs {
+        for workload in &WORKLOADS {
+            let with_flag: Vec<String> = args
+                .iter()
+                .cloned()
+                .chain(std::iter::once(switch.flag.to_owned()))
+                .collect();
+            let (mut after, mut before) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                if round % 2 == 0 {
+                    after.push(run_engine(binary, workload, &args)?);
+                    before.push(run_engine(binary, workload, &with_flag)?);
+                } else {
+                    before.push(run_engine(binary, workload, &with_flag)?);
+                    after.push(run_engine(binary, workload, &args)?);
+                }
+            }
+            let rate = |lines: &[Value]| median(lines, "activities_per_s");
+            let cost = ratio(rate(&after), rate(&before));
+            for (name, lines) in [(switch.before, &before), (switch.after, &after)] {
+                println!(
+                    "{:<15} {:<11} {:<13} {:>12.1} {:>9} {:>9} {:>10}",
+                    switch.what,
+                    workload.name,
+                    name,
+                    rate(lines).unwrap_or(f64::NAN),
+                    format_ms(median(lines, "p50_ms")),
+                    median(lines, "commits").map_or_else(|| "-".to_owned(), |c| format!("{c:.0}")),
+                    if name == switch.after {
+                        cost.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"))
+                    } else {
+                        String::new()
+                    },
+                );
+            }
+            rows.push(json!({
+                "fix": switch.what,
+                "workload": workload.name,
+                "before": {"engine": switch.before, "runs": before},
+                "after": {"engine": switch.after, "runs": after},
+                "ratio_activities_per_s_after_over_before": cost,
+                "ratio_p50_after_over_before":
+                    ratio(median(&after, "p50_ms"), median(&before, "p50_ms")),
+            }));
+        }
+    }
+    Ok(Value::Array(rows))
 }
 
 /// Runs `cargo <args>` in `dir` and returns `binary` (which the build makes).

@@ -67,6 +67,7 @@ async fn one_activity() {
                 task_id: 0,
                 name: "greet".into(),
                 input: "\"ada\"".into(),
+                options: durable_core::ActivityOptions::default(),
             },
             Event::EpisodeStarted {
                 timestamp_ms: EPOCH_MS

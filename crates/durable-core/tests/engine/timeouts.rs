@@ -163,3 +163,95 @@ async fn per_activity_limits_override_the_worker_defaults() {
     );
     worker.shutdown().await;
 }
+
+/// Limits given at the call site override the registered ones and the worker's defaults,
+/// limit by limit; calls without them keep the registered limits. A retry given at the call
+/// retries the timed-out attempts under the call's limits.
+#[tokio::test(start_paused = true)]
+async fn limits_given_at_the_call_override_the_registered_and_default_ones() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let registry = {
+        let attempts = attempts.clone();
+        Registry::new()
+            .activity_with_options(
+                "sleep",
+                // Registered: 100 s start-to-close; the worker's default heartbeat limit is
+                // 1,000 s.
+                ActivityOptions::new().timeout(Duration::from_secs(100)),
+                move |_ctx: ActivityContext, seconds: u64| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        tokio::time::sleep(Duration::from_secs(seconds)).await;
+                        Ok::<_, Failure>(seconds)
+                    }
+                },
+            )
+            .orchestration("flow", |ctx: OrchestrationContext, _: ()| async move {
+                // 50 s fits the registered 100 s.
+                let registered = ctx.call_activity::<_, u64>("sleep", &50u64).await;
+                // The call's 20 s start-to-close overrides the registered 100 s.
+                let tighter = ctx
+                    .call_activity_with_options::<_, u64>(
+                        "sleep",
+                        &50u64,
+                        ActivityOptions::new().timeout(Duration::from_secs(20)),
+                    )
+                    .await;
+                // The call's 500 s overrides the registered 100 s: 200 s of work completes.
+                let looser = ctx
+                    .call_activity_with_options::<_, u64>(
+                        "sleep",
+                        &200u64,
+                        ActivityOptions::new().timeout(Duration::from_secs(500)),
+                    )
+                    .await;
+                // Only a heartbeat limit at the call: the registered start-to-close still
+                // holds, and the call's 30 s heartbeat limit (no heartbeats sent) overrides the
+                // worker's default 1,000 s.
+                let heartbeat = ctx
+                    .call_activity_with_options::<_, u64>(
+                        "sleep",
+                        &60u64,
+                        ActivityOptions::new().heartbeat_timeout(Duration::from_secs(30)),
+                    )
+                    .await;
+                // Three attempts, each under the call's 10 s limit.
+                let retried = ctx
+                    .call_activity_with_retry_and_options::<_, u64>(
+                        "sleep",
+                        &15u64,
+                        RetryPolicy::new(3).first_interval(Duration::from_secs(1)),
+                        ActivityOptions::new().timeout(Duration::from_secs(10)),
+                    )
+                    .await;
+                let kind = |result: Result<u64, Failure>| match result {
+                    Ok(value) => format!("ok {value}"),
+                    Err(failure) => format!("{:?}", failure.kind),
+                };
+                Ok(vec![
+                    kind(registered),
+                    kind(tighter),
+                    kind(looser),
+                    kind(heartbeat),
+                    kind(retried),
+                ])
+            })
+    };
+    let options = WorkerOptions {
+        activity_defaults: ActivityOptions::new().heartbeat_timeout(Duration::from_secs(1000)),
+        ..WorkerOptions::default()
+    };
+    let (client, worker) = run(registry, options);
+    client.schedule("flow", "x", &()).await.expect("schedule");
+    let done = client.wait_for_completion("x", LIMIT).await.expect("done");
+    assert_eq!(done.status, InstanceStatus::Completed, "{:?}", done.failure);
+    let results: Vec<String> = done.output().expect("output").expect("some output");
+    assert_eq!(
+        results,
+        ["ok 50", "Timeout", "ok 200", "Timeout", "Timeout"],
+        "registered, tighter, looser, heartbeat, retried"
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 7);
+    assert_eq!(worker.metrics().activities_timed_out, 5);
+    worker.shutdown().await;
+}

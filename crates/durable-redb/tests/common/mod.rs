@@ -60,6 +60,7 @@ pub async fn populate(backend: &dyn Backend, count: usize) {
                     task_id: 0,
                     name: "act".to_owned(),
                     input: format!("\"{id}\""),
+                    options: durable_core::ActivityOptions::default(),
                 },
                 Event::TimerCreated {
                     task_id: 1,
@@ -72,6 +73,7 @@ pub async fn populate(backend: &dyn Backend, count: usize) {
                 task_id: 0,
                 name: "act".to_owned(),
                 input: format!("\"{id}\""),
+                options: durable_core::ActivityOptions::default(),
             }],
             messages: vec![NewMessage {
                 instance_id: id.clone(),
