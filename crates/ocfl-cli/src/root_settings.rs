@@ -86,6 +86,22 @@ impl RootSettings {
         })
     }
 
+    /// [`RootSettings::read`] through the root's storage (a local directory or a bucket
+    /// prefix); `shown` names the root in errors.
+    pub fn read_storage(storage: &dyn Storage, shown: &str) -> Result<Option<RootSettings>> {
+        let bytes = match storage.read(FILE_NAME) {
+            Ok(bytes) => bytes,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("reading root settings {FILE_NAME} of {shown}"));
+            }
+        };
+        let settings = RootSettings::parse(&bytes)
+            .with_context(|| format!("root settings {FILE_NAME} of {shown}"))?;
+        Ok(Some(settings))
+    }
+
     fn parse(bytes: &[u8]) -> Result<RootSettings> {
         let json: serde_json::Value =
             serde_json::from_slice(bytes).context("not a valid settings file")?;
