@@ -64,9 +64,7 @@ pub fn submit(
     let settings = match work {
         Site::Local(local) => RootSettings::read(&local.root_path())?,
         #[cfg(feature = "s3")]
-        Site::S3(site) => {
-            RootSettings::read_storage(&site.root, &site.root.url(crate::root_settings::FILE_NAME))?
-        }
+        Site::S3(site) => RootSettings::read_storage(&site.root, &site.location.to_string())?,
     };
     request.new_object_digest = settings.map(|s| s.digest_algorithm);
     // Everything that can be refused before a run starts is refused here, before the

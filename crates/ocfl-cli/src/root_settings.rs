@@ -65,19 +65,6 @@ impl RootSettings {
         RootSettings::parse_file(&bytes, &path.display().to_string()).map(Some)
     }
 
-    /// The settings of a storage root reached through `storage` (a bucket's): as
-    /// [`RootSettings::read`], the file shown as `shown` in messages.
-    pub fn read_storage(storage: &dyn Storage, shown: &str) -> Result<Option<RootSettings>> {
-        let bytes = match storage.read(FILE_NAME) {
-            Ok(bytes) => bytes,
-            Err(err) if err.is_not_found() => return Ok(None),
-            Err(err) => {
-                return Err(err).with_context(|| format!("reading root settings {shown}"));
-            }
-        };
-        RootSettings::parse_file(&bytes, shown).map(Some)
-    }
-
     fn parse_file(bytes: &[u8], shown: &str) -> Result<RootSettings> {
         RootSettings::parse(bytes).with_context(|| {
             format!(
