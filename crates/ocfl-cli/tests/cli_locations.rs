@@ -71,8 +71,8 @@ fn an_s3_root_is_refused_by_every_command_that_does_not_support_it_yet() {
             format!(
                 "ocfl: error: storage root s3://bucket/archive: `ocfl {}` does not support S3 \
                  storage roots yet (on S3 this build runs validate, ls, log, show, diff, cat, \
-                 export and init, commit, put, revert, rollback, purge, resume, runs, worker; \
-                 use a local directory)",
+                 export, info and init, commit, put, revert, rollback, upgrade, purge, resume, \
+                 runs, worker; use a local directory)",
                 args[0]
             ),
             "{args:?}"
