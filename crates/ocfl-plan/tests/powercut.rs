@@ -24,7 +24,7 @@ use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::exec::{execute, read_base};
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, Protocol, plan};
-use ocfl_plan::powercut::{Bound, FileNode, Model, SimStorage, Snapshot};
+use ocfl_plan::powercut::{Bound, FileNode, Model, SimStorage, Snapshot, materialize};
 use ocfl_plan::stage::{Stage, StageOptions};
 
 use crate::util::*;
@@ -713,4 +713,67 @@ fn powercut_rollback_recovers() {
         seed: seed(),
     };
     report("rollback", &explore_rollback(dir.path(), 1, &bound));
+}
+
+/// The crash states are real trees: written to disk (`materialize`), an update resumed there
+/// through `LocalStorage` (on this machine's boot, not the simulated one's, so its copies are
+/// checked again) ends with the uninterrupted run's object.
+#[test]
+fn powercut_states_recover_on_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first: Tree = (0..2)
+        .map(|i| (format!("f{i}"), format!("one {i}").into_bytes()))
+        .collect();
+    let mut second = first.clone();
+    second.insert("f0".into(), b"changed".to_vec());
+    let s = scenario(
+        "on disk",
+        dir.path(),
+        &[first],
+        &second,
+        false,
+        false,
+        false,
+    )
+    .expect("an update");
+    let storage = SimStorage::from_snapshot(&s.initial, false);
+    let mut boundaries = Vec::new();
+    for step in &s.plan.steps {
+        execute(&s.plan, step, &storage, &s.stage).expect("uninterrupted run");
+        boundaries.push(storage.events());
+    }
+    let expected = storage.snapshot();
+    let bound = Bound {
+        exhaustive_up_to: 1,
+        samples: 2,
+        seed: seed(),
+    };
+    let mut recovered = 0;
+    for point in (0..=storage.events()).step_by(5) {
+        let acked = boundaries.iter().take_while(|&&b| b <= point).count();
+        for state in storage.crash_states(point, Model::Posix, &bound).states {
+            let disk = dir.path().join(format!("disk-{point}-{recovered}"));
+            std::fs::create_dir_all(&disk).expect("mkdir");
+            materialize(&state, &disk).expect("materialize");
+            let local = LocalStorage::new(&disk);
+            for step in &s.plan.steps[acked..] {
+                execute(&s.plan, step, &local, &s.stage)
+                    .unwrap_or_else(|e| panic!("point {point}: step {}: {e}", step.id));
+            }
+            let object = read_tree(&disk.join(OBJECT));
+            let wanted: Tree = below(&expected, OBJECT)
+                .filter(|(p, _)| *p != OBJECT)
+                .map(|(p, f)| {
+                    let rel = p[OBJECT.len() + 1..].to_owned();
+                    match f {
+                        Some(file) => (rel, file.data.clone()),
+                        None => (format!("{rel}/"), Vec::new()),
+                    }
+                })
+                .collect();
+            assert_eq!(object, wanted, "point {point}: the object on disk differs");
+            recovered += 1;
+        }
+    }
+    assert!(recovered > 10, "{recovered} states recovered on disk");
 }

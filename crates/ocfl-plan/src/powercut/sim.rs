@@ -316,14 +316,10 @@ impl State {
         }
     }
 
-    fn resolve(&self, op: &'static str, path: &str) -> Result<Ino, StorageError> {
+    fn resolve(&self, path: &str) -> Result<Ino, StorageError> {
         check_storage_path(path)?;
         self.lookup(path)
             .ok_or_else(|| StorageError::NotFound(path.to_owned()))
-            .map_err(|e| match e {
-                StorageError::NotFound(p) => StorageError::NotFound(p),
-                other => StorageError::io(op, path, io::Error::other(other.to_string())),
-            })
     }
 
     /// The directory holding `path` (which must exist, as for `open(2)` with `O_CREAT`) and
@@ -334,7 +330,7 @@ impl State {
             return Err(StorageError::InvalidPath(path.to_owned()));
         }
         let name = path.rsplit('/').next().unwrap_or(path).to_owned();
-        let dir = self.resolve(op, parent(path))?;
+        let dir = self.resolve(parent(path))?;
         match self.nodes[dir] {
             Node::Dir(_) => Ok((dir, name)),
             Node::File(_) => Err(io_error(
@@ -586,7 +582,7 @@ impl StorageWriter for SimWriter {
 impl Storage for SimStorage {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
         let state = lock(&self.state);
-        let ino = state.resolve("list", dir)?;
+        let ino = state.resolve(dir)?;
         let Node::Dir(entries) = &state.nodes[ino] else {
             return Err(io_error(
                 "list",
@@ -611,7 +607,7 @@ impl Storage for SimStorage {
 
     fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         let state = lock(&self.state);
-        let ino = state.resolve("stat", path)?;
+        let ino = state.resolve(path)?;
         Ok(if state.is_dir(ino) {
             EntryKind::Directory
         } else {
@@ -621,7 +617,7 @@ impl Storage for SimStorage {
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         let state = lock(&self.state);
-        let ino = state.resolve("open", path)?;
+        let ino = state.resolve(path)?;
         match &state.nodes[ino] {
             Node::File(file) => Ok(Box::new(Cursor::new(file.data.clone()))),
             Node::Dir(_) => Err(io_error(
@@ -735,7 +731,7 @@ impl Storage for SimStorage {
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         let mut state = lock(&self.state);
-        let ino = state.resolve("rename", from)?;
+        let ino = state.resolve(from)?;
         if from.is_empty() || to == from || to.starts_with(&format!("{from}/")) {
             return Err(io_error(
                 "rename",
@@ -842,7 +838,7 @@ impl Storage for SimStorage {
     fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
         let mut state = lock(&self.state);
         for path in paths {
-            let ino = state.resolve("sync", path)?;
+            let ino = state.resolve(path)?;
             if state.medium == Medium::Filesystem {
                 let event = if state.is_dir(ino) {
                     Event::SyncDir { ino }
@@ -857,7 +853,7 @@ impl Storage for SimStorage {
 
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
         let mut state = lock(&self.state);
-        let ino = state.resolve("sync", dir)?;
+        let ino = state.resolve(dir)?;
         if state.medium == Medium::ObjectStore {
             return Ok(());
         }
@@ -871,7 +867,7 @@ impl Storage for SimStorage {
             };
             state.record(event);
         }
-        let parent_ino = state.resolve("sync", parent(dir))?;
+        let parent_ino = state.resolve(parent(dir))?;
         state.record(Event::SyncDir { ino: parent_ino });
         Ok(())
     }
@@ -884,7 +880,7 @@ impl Storage for SimStorage {
                 path: path.to_owned(),
             });
         }
-        let ino = state.resolve("read", path)?;
+        let ino = state.resolve(path)?;
         match &state.nodes[ino] {
             Node::File(file) => Ok((file.data.clone(), Some(tag_of(file)))),
             Node::Dir(_) => Err(StorageError::NotFound(path.to_owned())),
@@ -932,7 +928,7 @@ impl Storage for SimStorage {
                 path: path.to_owned(),
             });
         }
-        let ino = state.resolve("head", path)?;
+        let ino = state.resolve(path)?;
         match &state.nodes[ino] {
             Node::File(file) => Ok(FileInfo {
                 tag: Some(tag_of(file)),
