@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 mod commit;
 
 const USAGE: &str = "usage: cargo xtask crash engine [--iterations N] [--seed S] [--debug]
-       cargo xtask crash commit [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
+       cargo xtask crash commit [--root s3://BUCKET/PREFIX] [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let Some((target, rest)) = args.split_first() else {

@@ -62,10 +62,12 @@ pub fn submit(
     // commit. The run records the algorithm, so a resumed run or a worker elsewhere uses
     // the same one without reading the file again. (sha512, the default, is recorded as
     // nothing: such runs keep the ids they had before the setting existed.)
-    if let Site::Local(local) = work {
-        request.new_object_digest =
-            RootSettings::read(&local.root_path())?.map(|s| s.digest_algorithm);
-    }
+    let settings = match work {
+        Site::Local(local) => RootSettings::read(&local.root_path())?,
+        #[cfg(feature = "s3")]
+        Site::S3(site) => RootSettings::read_storage(&site.root, &site.location.to_string())?,
+    };
+    request.new_object_digest = settings.map(|s| s.digest_algorithm);
     // Everything that can be refused before a run starts is refused here, before the
     // engine's store or the work area exist: a refused commit leaves no trace.
     check_commit(work, &request)?;

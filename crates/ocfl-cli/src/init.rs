@@ -124,8 +124,8 @@ fn undo(root: &Path, created_dir: bool) {
     }
 }
 
-/// `ocfl init` on `s3://BUCKET/PREFIX`: the declaration and layout written as keys below the
-/// prefix, which must hold no key yet.
+/// `ocfl init` on `s3://BUCKET/PREFIX`: the declaration, the layout and the settings
+/// (`ocfl-cli.json`) written as keys below the prefix, which must hold no key yet.
 #[cfg(feature = "s3")]
 fn init_s3(
     global: &GlobalArgs,
@@ -133,13 +133,6 @@ fn init_s3(
     location: &ocfl_core::location::S3Location,
 ) -> Result<ExitCode> {
     let layout = configured_layout(args)?;
-    if args.digest != ocfl_core::digest::DigestAlgorithm::Sha512 {
-        bail!(
-            "storage root {location}: --digest {} is not supported on S3 roots yet (new objects \
-             there use sha512)",
-            args.digest.name()
-        );
-    }
     let storage = ocfl_object_store::S3Builder::new(location.clone())
         .build()
         .with_context(|| format!("storage root {location}"))?;
@@ -153,8 +146,20 @@ fn init_s3(
         spec_version: args.spec,
         layout: Some(layout.clone()),
     };
-    init_storage_root(&storage, &options)
-        .with_context(|| format!("creating storage root {location}"))?;
+    // The settings complete the root: a root whose settings could not be written is taken
+    // back (best effort; the prefix held no key before), as a failed init on disk is.
+    let settings = RootSettings {
+        digest_algorithm: args.digest,
+    };
+    let made = init_storage_root(&storage, &options)
+        .with_context(|| format!("creating storage root {location}"))
+        .and_then(|()| {
+            settings.write_storage(&storage, &storage.url(crate::root_settings::FILE_NAME))
+        });
+    if let Err(err) = made {
+        let _ = storage.remove("");
+        return Err(err);
+    }
     if global.json {
         let line = serde_json::json!({
             "root": location.to_string(),

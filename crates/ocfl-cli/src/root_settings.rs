@@ -62,13 +62,15 @@ impl RootSettings {
                     .with_context(|| format!("reading root settings {}", path.display()));
             }
         };
-        let settings = RootSettings::parse(&bytes).with_context(|| {
+        RootSettings::parse_file(&bytes, &path.display().to_string()).map(Some)
+    }
+
+    fn parse_file(bytes: &[u8], shown: &str) -> Result<RootSettings> {
+        RootSettings::parse(bytes).with_context(|| {
             format!(
-                "root settings {}: fix or remove the file (without it new objects use sha512)",
-                path.display()
+                "root settings {shown}: fix or remove the file (without it new objects use sha512)"
             )
-        })?;
-        Ok(Some(settings))
+        })
     }
 
     /// [`RootSettings::read`] through the root's storage (a local directory or a bucket
@@ -109,14 +111,23 @@ impl RootSettings {
     /// Writes the settings into the storage root at `root`, atomically and durably (a
     /// temporary file, flushed, renamed into place, the directory flushed).
     pub fn write(&self, root: &Path) -> Result<()> {
+        self.write_storage(
+            &LocalStorage::new(root),
+            &root.join(FILE_NAME).display().to_string(),
+        )
+    }
+
+    /// Writes the settings through `storage` (for a bucket: one PUT, atomic and durable when
+    /// it returns), the file shown as `shown` in messages.
+    pub fn write_storage(&self, storage: &dyn Storage, shown: &str) -> Result<()> {
         let form = Form {
             digest_algorithm: Some(self.digest_algorithm.name().to_owned()),
         };
         let mut bytes = serde_json::to_vec_pretty(&form).context("encoding root settings")?;
         bytes.push(b'\n');
-        LocalStorage::new(root)
+        storage
             .write_atomic(FILE_NAME, &bytes)
-            .with_context(|| format!("writing root settings {}", root.join(FILE_NAME).display()))
+            .with_context(|| format!("writing root settings {shown}"))
     }
 }
 

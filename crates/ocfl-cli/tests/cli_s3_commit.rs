@@ -6,7 +6,7 @@
 
 mod commit_support;
 
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use commit_support::*;
 use ocfl_core::location::S3Location;
@@ -54,19 +54,26 @@ impl Bucket {
     }
 
     fn ocfl(&self, args: &[&str]) -> Output {
-        ocfl_command()
+        self.command(args, &self.dir.path().join("state"))
+            .output()
+            .expect("run ocfl")
+    }
+
+    /// `ocfl --root s3://... args` with the engine's store under `state_home`.
+    fn command(&self, args: &[&str], state_home: &std::path::Path) -> Command {
+        let mut command = ocfl_command();
+        command
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "ocfl-test")
             .env("AWS_SECRET_ACCESS_KEY", "ocfl-test-secret")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ALLOW_HTTP", "true")
-            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("XDG_STATE_HOME", state_home)
             .env_remove("AWS_SESSION_TOKEN")
             .arg("--root")
             .arg(&self.url)
-            .args(args)
-            .output()
-            .expect("run ocfl")
+            .args(args);
+        command
     }
 
     fn source(&self, name: &str, files: &[(&str, &[u8])]) -> String {
@@ -166,8 +173,9 @@ fn init_commit_update_and_read_back_on_a_bucket() {
 }
 
 /// Another update (another host, another engine store) holds the claim on the version this
-/// commit would write: the commit is refused naming the object (its structure check sees the
-/// claimed version directory before the plan's claim step would), and writes nothing.
+/// commit would write: the commit is refused naming the object and the run holding the claim
+/// (its structure check sees the claimed version directory before the plan's claim step
+/// would), and writes nothing; `validate` names that run in its E046.
 #[test]
 fn a_commit_is_refused_while_another_update_holds_the_claim() {
     let Some(bucket) = Bucket::new("claimed") else {
@@ -198,7 +206,167 @@ fn a_commit_is_refused_while_another_update_holds_the_claim() {
     let err = stderr(&refused);
     assert!(err.contains(ID), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        err.contains("claimed by update run another-host-run"),
+        "the refusal names the run holding the claim: {err}"
+    );
     assert_eq!(bucket.keys(), before);
+    // The validator names it too.
+    let validated = bucket.ocfl(&["validate", ID]);
+    assert_eq!(code(&validated), 1);
+    let said = format!("{}{}", stdout(&validated), stderr(&validated));
+    assert!(
+        said.contains("E046") && said.contains("claimed by update run another-host-run"),
+        "{said}"
+    );
+}
+
+/// Two `ocfl commit` processes on one object of a bucket at once, each with an engine store
+/// of its own (two hosts): exactly one version is installed, holding one of the two sources,
+/// and the other process is refused with exit status 1, naming the object, having written
+/// nothing that remains. The processes race for real, so a round where one finished before the
+/// other planned (both succeed, as v2 and v3) is run again with a new object.
+#[test]
+fn two_processes_committing_one_object_install_one_version() {
+    let Some(bucket) = Bucket::new("two-processes") else {
+        return;
+    };
+    assert_ok(&bucket.ocfl(&["init"]), "init");
+    // Big enough that uploading takes longer than staging and planning.
+    let payload = |tag: &str| -> Vec<(String, Vec<u8>)> {
+        (0..12)
+            .map(|i| {
+                let mut bytes = vec![i as u8; 256 * 1024];
+                bytes.extend_from_slice(tag.as_bytes());
+                (format!("data/f{i}.bin"), bytes)
+            })
+            .collect()
+    };
+    let mut refused_rounds = 0;
+    for round in 0..6 {
+        let id = format!("{ID}/race-{round}");
+        let base = bucket.source(&format!("base-{round}"), &[("a.txt", b"base\n")]);
+        assert_ok(&bucket.ocfl(&["commit", &id, &base]), "base version");
+        let sources: Vec<String> = ["left", "right"]
+            .iter()
+            .map(|side| {
+                let files = payload(side);
+                let borrowed: Vec<(&str, &[u8])> = files
+                    .iter()
+                    .map(|(p, b)| (p.as_str(), b.as_slice()))
+                    .collect();
+                bucket.source(&format!("{side}-{round}"), &borrowed)
+            })
+            .collect();
+        let children: Vec<_> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, source)| {
+                let home = bucket.dir.path().join(format!("host-{round}-{i}"));
+                bucket
+                    .command(&["--json", "commit", &id, source], &home)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn ocfl")
+            })
+            .collect();
+        let outputs: Vec<Output> = children
+            .into_iter()
+            .map(|child| child.wait_with_output().expect("wait"))
+            .collect();
+        let codes: Vec<i32> = outputs.iter().map(code).collect();
+        let log = bucket.ocfl(&["--json", "log", &id]);
+        assert_ok(&log, "log");
+        let versions = stdout(&log).lines().count();
+        if codes == [0, 0] {
+            // Not a race: one ran after the other.
+            assert_eq!(versions, 3, "round {round}: {}", stdout(&log));
+            continue;
+        }
+        refused_rounds += 1;
+        let winner = codes.iter().position(|&c| c == 0).unwrap_or_else(|| {
+            panic!(
+                "round {round}: neither committed: {:?}",
+                outputs.iter().map(stderr).collect::<Vec<_>>()
+            )
+        });
+        let loser = 1 - winner;
+        assert_eq!(
+            codes[loser],
+            1,
+            "round {round}: {}",
+            stderr(&outputs[loser])
+        );
+        let refusal = stderr(&outputs[loser]);
+        assert!(
+            refusal.contains(&id),
+            "round {round}: names the object: {refusal}"
+        );
+        assert_eq!(
+            versions,
+            2,
+            "round {round}: one version installed: {}",
+            stdout(&log)
+        );
+        let validated = bucket.ocfl(&["validate", &id]);
+        assert_ok(&validated, "validate");
+        let side = ["left", "right"][winner];
+        for (path, bytes) in payload(side) {
+            let read = bucket.ocfl(&["cat", &id, &path]);
+            assert_ok(&read, &path);
+            assert_eq!(read.stdout, bytes, "round {round}: {path} is the winner's");
+        }
+        assert!(
+            !bucket
+                .keys()
+                .iter()
+                .any(|k| k.ends_with("/v3/inventory.json")),
+            "round {round}: nothing of a third version"
+        );
+        if refused_rounds == 2 {
+            break;
+        }
+    }
+    assert!(refused_rounds > 0, "the two processes never overlapped");
+}
+
+/// `ocfl init --digest sha256` on a bucket records the setting in the root (`ocfl-cli.json`,
+/// as on disk), and new objects committed there use sha256: their inventories say so and
+/// their sidecars are `inventory.json.sha256`.
+#[test]
+fn a_root_initialised_with_sha256_gives_new_objects_sha256() {
+    let Some(bucket) = Bucket::new("sha256") else {
+        return;
+    };
+    assert_ok(&bucket.ocfl(&["init", "--digest", "sha256"]), "init");
+    let settings = bucket.storage.read("ocfl-cli.json").expect("settings");
+    let settings: serde_json::Value = serde_json::from_slice(&settings).expect("json");
+    assert_eq!(settings, serde_json::json!({"digestAlgorithm": "sha256"}));
+
+    let v1 = bucket.source("v1", &[("a.txt", b"alpha\n")]);
+    assert_ok(&bucket.ocfl(&["commit", ID, &v1]), "commit v1");
+    let v2 = bucket.source("v2", &[("a.txt", b"alpha\n"), ("b.txt", b"bravo\n")]);
+    assert_ok(&bucket.ocfl(&["commit", ID, &v2]), "commit v2");
+    let keys = bucket.keys();
+    let inventory = keys
+        .iter()
+        .find(|k| k.ends_with("/v2/inventory.json"))
+        .expect("v2 inventory");
+    let object = inventory.trim_end_matches("/v2/inventory.json");
+    for sidecar in ["inventory.json.sha256", "v1/inventory.json.sha256"] {
+        assert!(keys.contains(&format!("{object}/{sidecar}")), "{keys:?}");
+    }
+    let bytes = bucket
+        .storage
+        .read(&format!("{object}/inventory.json"))
+        .expect("root inventory");
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(json["digestAlgorithm"], "sha256");
+    assert_ok(&bucket.ocfl(&["validate"]), "validate");
+    let read = bucket.ocfl(&["cat", ID, "b.txt"]);
+    assert_ok(&read, "cat");
+    assert_eq!(read.stdout, b"bravo\n");
 }
 
 #[test]

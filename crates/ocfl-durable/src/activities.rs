@@ -15,7 +15,8 @@ use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
-use ocfl_core::validate::{Code, ValidationOptions, validate_object};
+use ocfl_core::storage::{StorageError, join};
+use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
@@ -542,14 +543,19 @@ fn check_structure(
     let options = ValidationOptions {
         check_fixity: false,
     };
-    let report = validate_object(env.storage(), in_root, &options);
+    let report = validate_confirmed(env, in_root, &options)?;
     if report.is_valid() {
         return Ok(());
     }
     let codes: BTreeSet<Code> = report.errors.iter().map(|f| f.code).collect();
-    let first = report
+    // A version another update has claimed on an object store (E046 naming that run) is
+    // the cause to show: the other errors follow from reading that version as the latest.
+    let claimed = report
         .errors
-        .first()
+        .iter()
+        .find(|f| f.code == Code::E046 && f.message.contains("claimed by update run"));
+    let first = claimed
+        .or(report.errors.first())
         .map(|f| format!(" (first: {}: {})", f.code.as_str(), f.message))
         .unwrap_or_default();
     // Another process writing the object through another engine store (nothing serializes
@@ -570,6 +576,38 @@ fn check_structure(
                 .join(", ")
         ),
     ))
+}
+
+/// Validates the object at `in_root`. The validator reports what it cannot read as findings
+/// (E003 "object root cannot be listed", ...), so a report of errors is confirmed before it is
+/// believed: by a second validation, then by reading the object root and its inventory. A
+/// read that failed for a moment (a server error, throttling, a timeout) then passes on the
+/// second validation, and one that keeps failing is a transient error the engine retries
+/// (and the run stalls on, naming the key), never a verdict that the object is invalid.
+fn validate_confirmed(
+    env: &Environment,
+    in_root: &str,
+    options: &ValidationOptions,
+) -> Result<ObjectReport, ActivityError> {
+    let report = validate_object(env.storage(), in_root, options);
+    if report.is_valid() {
+        return Ok(report);
+    }
+    let again = validate_object(env.storage(), in_root, options);
+    if again.is_valid() {
+        return Ok(again);
+    }
+    let unreadable = |error: StorageError| match error {
+        StorageError::Io { .. } => Err(ActivityError::Transient(error.to_string())),
+        _ => Ok(()),
+    };
+    if let Err(error) = env.storage().list(in_root) {
+        unreadable(error)?;
+    }
+    if let Err(error) = env.storage().read(&join(in_root, "inventory.json")) {
+        unreadable(error)?;
+    }
+    Ok(again)
 }
 
 /// What a validator can see of an update in flight (docs/durability.md, section 9): a new
@@ -816,9 +854,14 @@ fn verify_object(
     let object_id = plan.object_id.clone();
     let object_path = plan.object_path.clone();
     let root_inventory = plan.root_inventory_path();
-    let algorithm = plan.digest_algorithm;
-    let inventory_digest = plan.inventory_digest.clone();
     let version = plan.version.to_string();
+    // The head must be this plan's version: the root inventory is its inventory, byte for
+    // byte (hashed as it is read, not read whole). On an object store, a later version may
+    // have been installed by another writer since this one was (a resumed run): then this
+    // version's own inventory must be this plan's, and the object is validated as it is.
+    let installed = digest_file(env, &root_inventory, plan.digest_algorithm)?
+        == plan.inventory_digest
+        || (plan.protocol() == Protocol::ObjectStore && exec::superseded(&plan, env.fs())?);
     drop(plan);
     let invalid = |message: String| {
         ActivityError::refused(
@@ -826,9 +869,7 @@ fn verify_object(
             format!("object {object_id} at {object_path}: {message}"),
         )
     };
-    // The head must be this plan's version: the root inventory is its inventory, byte for
-    // byte (hashed as it is read, not read whole).
-    if digest_file(env, &root_inventory, algorithm)? != inventory_digest {
+    if !installed {
         return Err(ActivityError::refused(
             RefusalKind::BaseChanged,
             format!(
@@ -843,7 +884,7 @@ fn verify_object(
     let options = ValidationOptions {
         check_fixity: input.verify == Verify::Full,
     };
-    let report = validate_object(env.storage(), in_root, &options);
+    let report = validate_confirmed(env, in_root, &options)?;
     if !report.is_valid() {
         let findings: Vec<String> = report
             .errors

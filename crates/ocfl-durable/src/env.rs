@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ocfl_core::SpecVersion;
-use ocfl_core::layout::LayoutRegistry;
+use ocfl_core::layout::{LayoutError, LayoutRegistry};
 use ocfl_core::location::{LocalWorkArea, LocationError};
-use ocfl_core::object::StorageRoot;
+use ocfl_core::object::{ObjectError, StorageRoot};
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, join, parent};
 
 use crate::blobs::Blobs;
@@ -271,11 +271,19 @@ impl Environment {
         // Opening the root checks its declaration too: a directory that is not a storage
         // root, or one declaring a specification version we do not know (a newer one), is
         // refused before anything is written into it.
+        // A read that failed (a server error, a timeout) says nothing about the root: it is
+        // retried like any other I/O error, not taken for a bad root.
         StorageRoot::open_with_layouts(self.storage(), &self.layouts).map_err(|e| {
-            ActivityError::refused(
-                RefusalKind::Configuration,
-                format!("storage root {}: {e}", self.root.display()),
-            )
+            let message = format!("storage root {}: {e}", self.root.display());
+            match e {
+                ObjectError::Storage(StorageError::Io { source, .. })
+                | ObjectError::RootLayout(LayoutError::Storage(StorageError::Io {
+                    source, ..
+                })) if source.kind() != std::io::ErrorKind::PermissionDenied => {
+                    ActivityError::Transient(message)
+                }
+                _ => ActivityError::refused(RefusalKind::Configuration, message),
+            }
         })
     }
 

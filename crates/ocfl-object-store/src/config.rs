@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::limit::LimitStore;
-use object_store::{BackoffConfig, Certificate, ClientConfigKey, ClientOptions, RetryConfig};
+use object_store::{
+    BackoffConfig, Certificate, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig,
+};
 use ocfl_core::location::S3Location;
 use tokio::runtime::Handle;
 
@@ -46,6 +48,8 @@ pub struct S3Builder {
     max_retries: usize,
     retry_timeout: Duration,
     runtime: Option<Handle>,
+    #[cfg(feature = "testing")]
+    faults: Option<Arc<crate::faults::Faults>>,
 }
 
 impl S3Builder {
@@ -62,6 +66,8 @@ impl S3Builder {
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             runtime: None,
+            #[cfg(feature = "testing")]
+            faults: None,
         }
     }
 
@@ -119,6 +125,14 @@ impl S3Builder {
     /// methods must then be called from threads that are not that runtime's async workers.
     pub fn runtime(mut self, handle: Handle) -> S3Builder {
         self.runtime = Some(handle);
+        self
+    }
+
+    /// Fails requests as `faults` says (tests only): the faults sit above the client's
+    /// retries, so an injected failure is what the caller sees once the client gave up.
+    #[cfg(feature = "testing")]
+    pub fn faults(mut self, faults: Arc<crate::faults::Faults>) -> S3Builder {
+        self.faults = Some(faults);
         self
     }
 
@@ -194,9 +208,15 @@ impl S3Builder {
                 .map_err(|e| config_error(format!("starting the client's runtime: {e}")))?,
         };
         let requests = Arc::new(AtomicU64::new(0));
+        let client: Arc<dyn ObjectStore> = Arc::new(s3);
+        #[cfg(feature = "testing")]
+        let client: Arc<dyn ObjectStore> = match &self.faults {
+            Some(faults) => Arc::new(crate::faults::FaultyStore::new(client, Arc::clone(faults))),
+            None => client,
+        };
         Ok(ObjectStorage::from_inner(Inner {
             store: Arc::new(LimitStore::new(
-                CountingStore::new(s3, Arc::clone(&requests)),
+                CountingStore::new(client, Arc::clone(&requests)),
                 self.max_requests,
             )),
             requests,

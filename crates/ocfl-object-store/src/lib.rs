@@ -27,6 +27,8 @@ mod config;
 mod counting;
 mod directory;
 mod error;
+#[cfg(feature = "testing")]
+pub mod faults;
 mod location;
 mod read;
 mod runtime;

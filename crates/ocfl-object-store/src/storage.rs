@@ -157,11 +157,19 @@ impl Storage for ObjectStorage {
 }
 
 impl StorageWriter for Upload {
+    /// A "not found" from finishing an upload is not a missing file: the server lost the
+    /// multipart upload (`NoSuchUpload`, e.g. aborted by a lifecycle rule). It is reported as a
+    /// failed write naming the key, which a retry makes again from the start.
     fn finish(self: Box<Self>) -> Result<(), StorageError> {
         let path = self.path().to_owned();
-        Upload::finish(*self)
-            .map(|_| ())
-            .map_err(|e| storage_error("write", &path, e))
+        Upload::finish(*self).map(|_| ()).map_err(|e| match e {
+            Error::NotFound { .. } => StorageError::Io {
+                op: "write",
+                path: path.clone(),
+                source: io::Error::other(e),
+            },
+            other => storage_error("write", &path, other),
+        })
     }
 }
 

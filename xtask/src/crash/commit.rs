@@ -1,6 +1,7 @@
-//! `cargo xtask crash commit [--iterations N] [--seed S] [--scale crash|small|full]
-//! [--debug]`: the kill loop of `crates/ocfl-cli/tests/crash_commit.rs` on a seeded 'mixed'
-//! profile, in release.
+//! `cargo xtask crash commit [--root s3://BUCKET/PREFIX] [--iterations N] [--seed S]
+//! [--scale crash|small|full] [--debug]`: the kill loop of `crates/ocfl-cli/tests/crash_commit.rs`
+//! (or, with `--root s3://...`, of `crash_commit_s3.rs` on roots below that prefix of an
+//! existing bucket) on a seeded 'mixed' profile, in release.
 //!
 //! Generates the profile's v1 (`bench::commit::mixed`, at a reduced scale by default so that
 //! an iteration takes a second or two) and its v2 (5% of the files changed, 5% removed, as
@@ -11,6 +12,12 @@
 //! killing each command (or the `ocfl resume` that follows) with
 //! SIGKILL at random moments, checking the object after every kill, resuming, and checking
 //! the final object, the runs and the validators (ours, rocfl and ocfl-py when installed).
+//!
+//! On S3 each iteration commits v1 and v2 to a new object of a new root
+//! `s3://BUCKET/PREFIX/root-...`, killing `ocfl commit` (or the `ocfl resume` that follows)
+//! at random moments and checking after every kill that no root inventory in the bucket names
+//! content that is missing; the server and credentials come from `AWS_ENDPOINT_URL` (or
+//! `OCFL_TEST_S3_ENDPOINT`) and the usual `AWS_*` variables.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,7 +27,7 @@ use anyhow::{Context, bail};
 use crate::bench::commit::mixed::{Mixed, SizeClass, generate_mixed};
 use crate::bench::commit::revise::revise;
 
-const USAGE: &str = "usage: cargo xtask crash commit [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
+const USAGE: &str = "usage: cargo xtask crash commit [--root s3://BUCKET/PREFIX] [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -60,6 +67,7 @@ const CRASH: Mixed = Mixed {
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let (mut iterations, mut seed, mut release) = (200u64, 0u64, true);
     let mut scale = ("crash", CRASH);
+    let mut root: Option<String> = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let mut value = || {
@@ -76,6 +84,13 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                     "full" => ("full", Mixed::FULL),
                     other => bail!("unknown scale {other:?}\n{USAGE}"),
                 }
+            }
+            "--root" => {
+                let url = value()?;
+                if !url.starts_with("s3://") {
+                    bail!("--root {url:?}: the kill loop on a root URL serves s3:// only\n{USAGE}");
+                }
+                root = Some(url.clone());
             }
             "--debug" => release = false,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
@@ -100,7 +115,15 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         revision.added.len(),
         revision.removed.len()
     );
-    let mut command = super::cargo_test("ocfl-cli", "crash_commit", release)?;
+    let test = if root.is_some() {
+        "crash_commit_s3"
+    } else {
+        "crash_commit"
+    };
+    let mut command = super::cargo_test("ocfl-cli", test, release)?;
+    if let Some(root) = &root {
+        command.env("OCFL_CRASH_ROOT", root);
+    }
     command
         .arg("--nocapture")
         .env("OCFL_CRASH_ITERATIONS", iterations.to_string())
@@ -108,8 +131,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         .env("OCFL_CRASH_V1", &v1)
         .env("OCFL_CRASH_V2", &v2);
     eprintln!(
-        "crash commit: {iterations} iterations ({})",
-        if release { "release" } else { "debug" }
+        "crash commit: {iterations} iterations ({}) on {}",
+        if release { "release" } else { "debug" },
+        root.as_deref().unwrap_or("local roots")
     );
     super::run_cargo_test(command)
 }

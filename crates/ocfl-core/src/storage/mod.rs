@@ -17,6 +17,16 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 pub use directory::Directory;
+
+/// The user-metadata name under which an object store's claim on a new version
+/// (`vN/inventory.json`, written create-only) records the update that holds it: the update's
+/// work path, whose last element is its run id (`docs/durability.md`, section 11.2).
+pub const CLAIM_OWNER: &str = "ocfl-run";
+
+/// The run named by a claim's owner ([`CLAIM_OWNER`]): the last element of its work path.
+pub fn claim_run(owner: &str) -> &str {
+    owner.rsplit('/').next().unwrap_or(owner)
+}
 pub use local::LocalStorage;
 
 /// What kind of filesystem entry a listed name is. Links are reported, never followed.

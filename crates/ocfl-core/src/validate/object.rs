@@ -87,7 +87,7 @@ pub(in crate::validate) fn validate_listed_object(
         extensions::check(&object, &mut report);
         mutable_head::check(&object, root_parsed, options.check_fixity, &mut report);
     }
-    version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
+    version_dirs::check_sequence(&object, &root.version_dirs, root_parsed, &mut report);
     let versions =
         version_dirs::check_each(&object, &root.version_dirs, root_file, spec, &mut report);
     inventories::check(root_file, &versions, &mut report);

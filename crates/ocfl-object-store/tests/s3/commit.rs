@@ -471,3 +471,65 @@ fn paths_outside_the_prefix_are_refused() {
     assert!(read_base(&storage, "../escape").is_err());
     assert_eq!(keys_below(&storage, ""), Vec::<String>::new());
 }
+
+/// A run that installed its version and was interrupted before it recorded that (say after
+/// the root sidecar), while another writer installed a later version: run again, it sees its
+/// own version installed (its claim, its inventory) and finishes without writing, instead
+/// of failing because the object changed; the later version is left as it is.
+#[test]
+fn a_run_superseded_after_it_committed_finishes_as_done() {
+    let Some(storage) = support::storage("a_superseded_run_finishes", "root") else {
+        return;
+    };
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &v1());
+    let (first, stage) = plan_for(&storage, source.path(), "v1", 1);
+    apply(&first, &storage, &stage).expect("v1");
+    write_tree(source.path(), &v2());
+    let (second, second_stage) = plan_for(&storage, source.path(), "v2", 2);
+    apply(&second, &storage, &second_stage).expect("v2");
+    let v3 = tree(&[("a.txt", "alpha, third"), ("d.txt", "delta")]);
+    write_tree(source.path(), &v3);
+    let (third, stage) = plan_for(&storage, source.path(), "v3", 3);
+    apply(&third, &storage, &stage).expect("v3");
+    let before: Vec<(String, Vec<u8>)> = keys_below(&storage, OBJECT)
+        .into_iter()
+        .map(|key| {
+            let bytes = storage.read(&key).expect("read");
+            (key, bytes)
+        })
+        .collect();
+
+    let again = apply(&second, &storage, &second_stage).expect("the superseded run finishes");
+    assert!(
+        again
+            .iter()
+            .all(|r| matches!(r, exec::StepResult::Skipped(_))),
+        "{again:?}"
+    );
+    assert!(exec::superseded(&second, &storage).expect("superseded"));
+    assert!(!exec::superseded(&third, &storage).expect("the head is not superseded"));
+    exec::abandon(&second, &storage).expect("abandoning it changes nothing either");
+    let after: Vec<(String, Vec<u8>)> = keys_below(&storage, OBJECT)
+        .into_iter()
+        .map(|key| {
+            let bytes = storage.read(&key).expect("read");
+            (key, bytes)
+        })
+        .collect();
+    assert!(before == after, "the superseded run wrote to the object");
+    assert_valid(&storage);
+    assert_eq!(read_version(&storage, "v2"), v2());
+    assert_eq!(read_version(&storage, "v3"), v3);
+
+    // The same plan under another run's name holds no claim of v2: the object changed
+    // under it, and it is refused.
+    let mut stranger = second.clone();
+    stranger.work_path = "work/stranger".into();
+    assert!(!exec::superseded(&stranger, &storage).expect("not superseded"));
+    let refused = apply(&stranger, &storage, &second_stage).expect_err("refused");
+    assert!(
+        matches!(refused.error, exec::Error::BaseChanged { .. }),
+        "{refused}"
+    );
+}

@@ -17,6 +17,7 @@ use ocfl_core::storage::{Storage, StorageError};
 use crate::plan::{Plan, Protocol, Step};
 
 pub use base::{BaseError, read_base};
+pub use object::superseded;
 pub use source::{ContentSource, SpooledStage};
 
 /// What executing a step did.

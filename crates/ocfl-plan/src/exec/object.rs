@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use ocfl_core::digest::Digest;
+use ocfl_core::inventory::parse_inventory;
 use ocfl_core::sidecar::sidecar_contents;
 use ocfl_core::storage::{EntryKind, Precondition, Storage, StorageError, join};
 
@@ -18,10 +19,76 @@ use crate::plan::{Action, CLAIM_OWNER, Contents, Plan};
 /// Refuses to go on unless the root inventory is the base's (or, for a new object, absent),
 /// or already the new one (then the remaining steps find their work done).
 pub(super) fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
-    match root_state(plan, fs)? {
-        RootState::New => Ok(StepResult::Skipped(Skip::Installed)),
-        RootState::Base => Ok(StepResult::Done { bytes: 0 }),
+    match object_state(plan, fs)? {
+        ObjectState::New | ObjectState::Superseded => Ok(StepResult::Skipped(Skip::Installed)),
+        ObjectState::Base => Ok(StepResult::Done { bytes: 0 }),
     }
+}
+
+/// Where the object is, seen from this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectState {
+    /// The root inventory is the base's (a new object: there is none).
+    Base,
+    /// The root inventory is this plan's.
+    New,
+    /// This plan's version was installed, and a later one since (section 11.5).
+    Superseded,
+}
+
+/// [`root_state`], recognising a root inventory of a later version when this plan's version
+/// was installed before it.
+fn object_state(plan: &Plan, fs: &dyn Storage) -> Result<ObjectState, Error> {
+    match root_state(plan, fs) {
+        Ok(RootState::New) => Ok(ObjectState::New),
+        Ok(RootState::Base) => Ok(ObjectState::Base),
+        Err(error @ (Error::BaseChanged { .. } | Error::Occupied { .. })) => {
+            if superseded(plan, fs)? {
+                Ok(ObjectState::Superseded)
+            } else {
+                Err(error)
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether this plan's version is installed and a later version has been installed since
+/// (by another writer): the claim on the version is this update's and holds this plan's
+/// inventory, and the root inventory names a later head and this version. Only the claim's
+/// holder can have made an inventory name the version, so the version is this update's,
+/// committed; what is left of the run is its clean-up, never the root sidecar (which is the
+/// later version's).
+pub fn superseded(plan: &Plan, fs: &dyn Storage) -> Result<bool, Error> {
+    let claim = plan.claim_path();
+    let info = match fs.file_info(&claim) {
+        Ok(info) => info,
+        Err(error) if error.is_not_found() => return Ok(false),
+        Err(error) => return Err(error.into()),
+    };
+    if info.metadata.get(CLAIM_OWNER) != Some(&plan.work_path)
+        || !holds(fs, &claim, plan.digest_algorithm, &plan.inventory_digest)?
+    {
+        return Ok(false);
+    }
+    let root = match fs.read(&plan.root_inventory_path()) {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => return Ok(false),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(parse_inventory(&root).inventory.is_some_and(|inventory| {
+        inventory.head.number() > plan.version.number()
+            && inventory.versions.contains_key(&plan.version)
+    }))
+}
+
+/// Removes the old declaration of a spec upgrade (the local step's rules), unless a later
+/// version has been installed since this one: then it is that version's business.
+pub(super) fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    if fs.kind_if_exists(path)?.is_some() && object_state(plan, fs)? == ObjectState::Superseded {
+        return Ok(StepResult::Skipped(Skip::Installed));
+    }
+    super::steps::remove(plan, fs, path)
 }
 
 /// Writes the version inventory only if nothing is there; finding a claim, it is this
@@ -167,6 +234,9 @@ pub(super) fn commit(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepRe
             if digest == plan.inventory_digest {
                 return Ok(StepResult::Skipped(Skip::InPlace));
             }
+            if digest != base.digest && superseded(plan, fs)? {
+                return Ok(StepResult::Skipped(Skip::Installed));
+            }
             if digest != base.digest {
                 return Err(Error::BaseChanged {
                     path: fs.display_path(path),
@@ -197,6 +267,9 @@ pub(super) fn commit(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepRe
 fn committed_or_refused(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
     if holds(fs, path, plan.digest_algorithm, &plan.inventory_digest)? {
         return Ok(StepResult::Skipped(Skip::InPlace));
+    }
+    if superseded(plan, fs)? {
+        return Ok(StepResult::Skipped(Skip::Installed));
     }
     Err(match &plan.base {
         Some(base) => Error::BaseChanged {
@@ -270,7 +343,11 @@ pub(super) fn commit_sidecar(
     if found.as_deref() == Some(&bytes[..]) {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    if root_state(plan, fs)? != RootState::New {
+    let state = object_state(plan, fs)?;
+    if state == ObjectState::Superseded {
+        return Ok(StepResult::Skipped(Skip::Installed));
+    }
+    if state != ObjectState::New {
         return Err(Error::OutOfOrder {
             path: fs.display_path(path),
             reason: "the root sidecar is written after the root inventory".into(),
@@ -310,7 +387,11 @@ pub(super) fn commit_sidecar(
 /// version is deleted, the claim last, then a new object's declaration. One that has
 /// committed is rolled forward instead. A claim of another update is left alone.
 pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
-    if root_state(plan, fs)? == RootState::New {
+    let state = object_state(plan, fs)?;
+    if state == ObjectState::Superseded {
+        return Ok(());
+    }
+    if state == ObjectState::New {
         for step in &plan.steps {
             if matches!(
                 step.action,

@@ -47,6 +47,9 @@ pub(super) fn execute(
             temp,
             contents,
         } => install(plan, fs, from, to, temp, *contents),
+        Action::Remove { path } if plan.protocol() == Protocol::ObjectStore => {
+            object::remove(plan, fs, path)
+        }
         Action::Remove { path } => remove(plan, fs, path),
         Action::Cleanup { path } => {
             if fs.kind_if_exists(path)?.is_none() {
@@ -474,7 +477,7 @@ fn install(
     })
 }
 
-fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+pub(super) fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
     if fs.kind_if_exists(path)?.is_none() {
         return Ok(StepResult::Skipped(Skip::Absent));
     }

@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use base::Base;
 pub use build::plan;
 
-/// The user-metadata name under which a claim records the update that holds it.
-pub const CLAIM_OWNER: &str = "ocfl-run";
+pub use ocfl_core::storage::CLAIM_OWNER;
 
 /// What planning decided.
 #[derive(Debug, Clone, PartialEq, Eq)]

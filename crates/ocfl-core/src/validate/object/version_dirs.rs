@@ -10,7 +10,7 @@ use super::object_root::VersionDirName;
 use super::redundant::Redundancy;
 use crate::SpecVersion;
 use crate::inventory::Inventory;
-use crate::storage::{Entry, EntryKind};
+use crate::storage::{CLAIM_OWNER, Entry, EntryKind, claim_run};
 use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
 use crate::version_num::VersionNum;
@@ -36,6 +36,7 @@ pub(super) struct VersionDir {
 
 /// Checks the version directories against each other and against the root inventory.
 pub(super) fn check_sequence(
+    object: &ObjectFs<'_>,
     dirs: &[VersionDirName],
     root: Option<&Inventory>,
     report: &mut ObjectReport,
@@ -83,8 +84,10 @@ pub(super) fn check_sequence(
             report.add(
                 Code::E046,
                 format!(
-                    "{}: version directory is not a version of inventory.json (head {})",
-                    dir.name, root.head
+                    "{}: version directory is not a version of inventory.json (head {}){}",
+                    dir.name,
+                    root.head,
+                    claim(object, &dir.name)
                 ),
             );
         }
@@ -99,6 +102,27 @@ pub(super) fn check_sequence(
                 root.head, last.name
             ),
         );
+    }
+}
+
+/// What a version directory's claim says of it, for the message of a version directory the
+/// root inventory does not name: on an object store, the update that created
+/// `vN/inventory.json` with a create-only write records itself in the key's metadata
+/// (`docs/durability.md`, section 11.4): an update in progress, or one that died before it
+/// committed. Nothing on a storage without metadata.
+fn claim(object: &ObjectFs<'_>, version: &str) -> String {
+    let path = object.path(&format!("{version}/inventory.json"));
+    let Ok(info) = object.storage.file_info(&path) else {
+        return String::new();
+    };
+    match info.metadata.get(CLAIM_OWNER) {
+        Some(owner) => format!(
+            "; claimed by update run {} ({owner}): an update in progress, or one that stopped \
+             before it committed (resume or abandon that run; once it is known to be dead, \
+             removing {version}/ releases the claim)",
+            claim_run(owner)
+        ),
+        None => String::new(),
     }
 }
 

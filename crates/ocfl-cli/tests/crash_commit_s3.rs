@@ -1,0 +1,527 @@
+//! The kill loop on a storage root in a bucket: `ocfl commit` of a new object (v1) and of an
+//! update (v2, files changed, added and removed) killed with SIGKILL at seeded random
+//! moments, then finished by `ocfl resume` or the same `ocfl commit` (chosen at random,
+//! sometimes killed again).
+//!
+//! After every kill, no root inventory anywhere below the root names content that is not in
+//! the bucket (`docs/durability.md`, section 11.5), and the object is absent, valid at its old
+//! version holding the old source, valid at its new version holding the new source, or inside
+//! the window of section 11.4 (its root inventory then the old version's or the new one's,
+//! byte for byte). At the end the object is valid and holds the source byte for byte, every
+//! run completed, and one run wrote each version.
+//!
+//! `cargo test` runs a couple of iterations on small trees (a file of two parts among them,
+//! so that kills land inside multipart uploads) against a new bucket on
+//! `OCFL_TEST_S3_ENDPOINT` (skipped without it; failing under `OCFL_TEST_REQUIRE_SERVICES=1`).
+//! `cargo xtask crash commit --root s3://BUCKET/PREFIX --iterations N` runs many against an
+//! existing bucket (the endpoint and credentials from `AWS_ENDPOINT_URL` or
+//! `OCFL_TEST_S3_ENDPOINT` and the usual `AWS_*` variables), through the environment:
+//! `OCFL_CRASH_ROOT`, `OCFL_CRASH_ITERATIONS`, `OCFL_CRASH_SEED`, `OCFL_CRASH_V1` and
+//! `OCFL_CRASH_V2`.
+
+mod commit_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use commit_support::*;
+use ocfl_core::inventory::parse_inventory;
+use ocfl_core::layout::Layout;
+use ocfl_core::location::{Location, S3Location};
+use ocfl_core::storage::{EntryKind, Storage};
+use ocfl_core::validate::{ValidationOptions, validate_object};
+use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
+
+/// Kills at most this many processes per commit before letting one finish.
+const MAX_KILLS: u64 = 3;
+
+/// The codes our validator may report inside the window of section 11.4: a version the root
+/// inventory does not name yet (E046, and what follows from reading it as the latest: E023,
+/// E040, E064, E066), content it names that has not arrived (E092), a new object's keys
+/// before its declaration (E003) or before its inventory (E034, E063), and the new root
+/// inventory beside the old sidecar (E060).
+const WINDOW: &[&str] = &[
+    "E003", "E023", "E034", "E040", "E046", "E060", "E063", "E064", "E066", "E092",
+];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// The server and the bucket prefix the iterations' roots go below.
+struct Server {
+    endpoint: String,
+    bucket: String,
+    prefix: String,
+}
+
+impl Server {
+    /// `OCFL_CRASH_ROOT` (an existing bucket), or a new bucket on the test server.
+    fn find() -> Option<Server> {
+        if let Ok(root) = std::env::var("OCFL_CRASH_ROOT") {
+            let Ok(Location::S3(location)) = Location::parse_str(&root) else {
+                panic!("OCFL_CRASH_ROOT={root}: not an s3:// URL");
+            };
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .or_else(|_| std::env::var("OCFL_TEST_S3_ENDPOINT"))
+                .expect("AWS_ENDPOINT_URL or OCFL_TEST_S3_ENDPOINT for OCFL_CRASH_ROOT");
+            return Some(Server {
+                endpoint,
+                bucket: location.bucket().to_owned(),
+                prefix: location.prefix().to_owned(),
+            });
+        }
+        let Some(endpoint) = test_support::service("OCFL_TEST_S3_ENDPOINT", "S3") else {
+            eprintln!("crash_commit_s3: skipped");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .subsec_nanos();
+        let bucket = format!("ocfl-crash-{}-{nanos}", std::process::id());
+        let created = reqwest::blocking::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .expect("create the test bucket");
+        assert!(created.status().is_success(), "{}", created.status());
+        Some(Server {
+            endpoint,
+            bucket,
+            prefix: "crash".into(),
+        })
+    }
+
+    fn credential(name: &str, test_value: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| test_value.to_owned())
+    }
+
+    fn storage(&self, prefix: &str) -> ObjectStorage {
+        S3Builder::new(S3Location::new(&self.bucket, prefix).expect("location"))
+            .endpoint(&self.endpoint)
+            .credentials(
+                Server::credential("AWS_ACCESS_KEY_ID", "ocfl-test"),
+                Server::credential("AWS_SECRET_ACCESS_KEY", "ocfl-test-secret"),
+                std::env::var("AWS_SESSION_TOKEN").ok(),
+            )
+            .build()
+            .expect("store")
+    }
+}
+
+/// One storage root of the loop: `s3://BUCKET/PREFIX/NAME`, with its engine store in a
+/// state home of its own.
+struct Root<'a> {
+    server: &'a Server,
+    url: String,
+    storage: ObjectStorage,
+    state_home: PathBuf,
+}
+
+impl Root<'_> {
+    fn new<'a>(server: &'a Server, name: &str, scratch: &Path) -> Root<'a> {
+        let prefix = format!("{}/{name}", server.prefix);
+        let root = Root {
+            server,
+            url: format!("s3://{}/{prefix}", server.bucket),
+            storage: server.storage(&prefix),
+            state_home: scratch.join(format!("state-{name}")),
+        };
+        ok(&root.ocfl(&["init"]));
+        root
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = ocfl_command();
+        command
+            .env("AWS_ENDPOINT_URL", &self.server.endpoint)
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                Server::credential("AWS_ACCESS_KEY_ID", "ocfl-test"),
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                Server::credential("AWS_SECRET_ACCESS_KEY", "ocfl-test-secret"),
+            )
+            .env("AWS_REGION", Server::credential("AWS_REGION", "us-east-1"))
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("XDG_STATE_HOME", &self.state_home)
+            .arg("--root")
+            .arg(&self.url)
+            .args(args);
+        command
+    }
+
+    fn ocfl(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run ocfl")
+    }
+
+    fn object_path(&self, id: &str) -> String {
+        Layout::read_from_root(&self.storage)
+            .expect("layout")
+            .expect("a layout")
+            .map_object_id(id)
+            .expect("mapped")
+    }
+
+    /// Every key below the root (one listing of the whole prefix).
+    fn keys(&self) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let mut dirs = vec![String::new()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = Storage::list(&self.storage, &dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = if dir.is_empty() {
+                    entry.name
+                } else {
+                    format!("{dir}/{}", entry.name)
+                };
+                match entry.kind {
+                    EntryKind::Directory => dirs.push(path),
+                    _ => {
+                        keys.insert(path);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    /// No root inventory below the root names content that is not a key of the bucket.
+    fn assert_root_inventories_name_only_present_content(&self, what: &str) {
+        let keys = self.keys();
+        for key in &keys {
+            let Some(object) = key.strip_suffix("/inventory.json") else {
+                continue;
+            };
+            // A version's inventory (`OBJECT/vN/inventory.json`) is not a root inventory.
+            let parent = object.rsplit('/').next().unwrap_or(object);
+            if ocfl_core::version_num::VersionNum::parse(parent).is_ok() {
+                continue;
+            }
+            let bytes = self.storage.read(key).expect("read a root inventory");
+            let inventory = parse_inventory(&bytes)
+                .inventory
+                .unwrap_or_else(|| panic!("{what}: {key} does not parse"));
+            for contents in inventory.manifest.values() {
+                for content in contents {
+                    let content_key = format!("{object}/{content}");
+                    assert!(
+                        keys.contains(&content_key),
+                        "{what}: {key} names {content_key}, which is not in the bucket"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where a kill left the object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Object {
+    Absent,
+    /// Valid at this version, holding its source.
+    At(String),
+    /// Inside the window, with these codes.
+    Window(BTreeSet<String>),
+}
+
+/// The object's state, checked against the module's promises.
+fn inspect(
+    root: &Root<'_>,
+    id: &str,
+    version: &str,
+    sources: &BTreeMap<String, &Path>,
+    what: &str,
+) -> Object {
+    let path = root.object_path(id);
+    if root.storage.kind_if_exists(&path).expect("stat").is_none() {
+        return Object::Absent;
+    }
+    let report = validate_object(&root.storage, &path, &ValidationOptions::default());
+    let read = |file: &str| root.storage.read(&format!("{path}/{file}")).ok();
+    if report.is_valid() {
+        let bytes = read("inventory.json").expect("inventory");
+        let inventory = parse_inventory(&bytes).inventory.expect("parsed");
+        let head = inventory.head.to_string();
+        let source = sources
+            .get(&head)
+            .unwrap_or_else(|| panic!("{what}: unexpected head {head}"));
+        assert_holds(root, &path, &bytes, source, what);
+        return Object::At(head);
+    }
+    let codes: BTreeSet<String> = report
+        .errors
+        .iter()
+        .map(|e| e.code.as_str().to_owned())
+        .collect();
+    assert!(
+        codes.iter().all(|c| WINDOW.contains(&c.as_str())),
+        "{what}: invalid outside the window: {:?}",
+        report.errors
+    );
+    // The root inventory, if any, is the old version's or the new one's, byte for byte.
+    if let Some(root_inventory) = read("inventory.json") {
+        let number: u32 = version[1..].parse().expect("a version number");
+        let old = (number > 1)
+            .then(|| read(&format!("v{}/inventory.json", number - 1)))
+            .flatten();
+        let new = read(&format!("{version}/inventory.json"));
+        assert!(
+            Some(&root_inventory) == old.as_ref() || Some(&root_inventory) == new.as_ref(),
+            "{what}: the root inventory is neither the old version's nor {version}'s"
+        );
+    }
+    Object::Window(codes)
+}
+
+/// The head version (inventory `inventory`) of the object at `path` holds exactly the files
+/// of `source`, byte for byte.
+fn assert_holds(root: &Root<'_>, path: &str, inventory: &[u8], source: &Path, what: &str) {
+    let inventory = parse_inventory(inventory).inventory.expect("parsed");
+    let state = &inventory.versions[&inventory.head].state;
+    let mut held = BTreeMap::new();
+    for (digest, logicals) in state {
+        let content = &inventory.manifest[digest][0];
+        let bytes = root
+            .storage
+            .read(&format!("{path}/{content}"))
+            .expect("content");
+        for logical in logicals {
+            held.insert(logical.as_str().to_owned(), bytes.clone());
+        }
+    }
+    let expected = read_tree(source);
+    assert_eq!(
+        held.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{what}: logical paths"
+    );
+    assert!(held == expected, "{what}: bytes differ from the source's");
+}
+
+/// The default trees: 40 small files and one of two parts (so that kills land inside a
+/// multipart upload); v2 changes, removes and adds some.
+fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
+    let mut rng = Rng::new(seed);
+    let v1 = dir.join("source-v1");
+    many_files(&v1, 40, &mut rng);
+    let large: Vec<u8> = (0..MIN_PART_SIZE + 512 * 1024)
+        .map(|_| rng.next() as u8)
+        .collect();
+    fs::create_dir_all(v1.join("media")).expect("mkdir");
+    fs::write(v1.join("media/large.bin"), large).expect("write");
+    let v2 = dir.join("source-v2");
+    for (path, bytes) in read_tree(&v1) {
+        let to = v2.join(&path);
+        fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        match rng.below(10) {
+            0 => {}
+            1 => fs::write(to, format!("changed {path}\n")).expect("change"),
+            2 => {
+                fs::write(&to, bytes).expect("copy");
+                fs::write(to.with_extension("added"), format!("added {path}\n")).expect("add");
+            }
+            _ => fs::write(to, bytes).expect("copy"),
+        }
+    }
+    (v1, v2)
+}
+
+/// A number in `0..n` from the high bits of the generator.
+fn draw(rng: &mut Rng, n: u64) -> u64 {
+    (rng.next() >> 32) % n.max(1)
+}
+
+#[derive(Default)]
+struct Stats {
+    kills: u64,
+    exited_first: u64,
+    landings: BTreeMap<(String, Object), u64>,
+    finished_by: BTreeMap<&'static str, u64>,
+}
+
+/// Commits `source` as `version` of `id`, killing the process up to [`MAX_KILLS`] times and
+/// checking the bucket after every kill, then finishes the commit.
+#[allow(clippy::too_many_arguments)]
+fn commit_with_kills(
+    root: &Root<'_>,
+    id: &str,
+    version: &str,
+    source: &Path,
+    sources: &BTreeMap<String, &Path>,
+    span: &mut Duration,
+    rng: &mut Rng,
+    stats: &mut Stats,
+) {
+    let src = source.to_str().expect("utf-8");
+    let commit = ["commit", id, src, "--message", version, "--json"];
+    for attempt in 0..MAX_KILLS {
+        if attempt > 0 && draw(rng, 3) == 0 {
+            break;
+        }
+        let args: &[&str] = if attempt > 0 && draw(rng, 2) == 0 {
+            &["resume", "--json"]
+        } else {
+            &commit
+        };
+        let delay = span.mul_f64(draw(rng, 1100) as f64 / 1000.0);
+        let mut child = root
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ocfl");
+        std::thread::sleep(delay);
+        if child.try_wait().expect("try_wait").is_some() {
+            stats.exited_first += 1;
+            if attempt == 0 {
+                // A whole commit took less than the span: aim earlier next time.
+                *span = span.mul_f64(0.8);
+            }
+        }
+        let _ = child.kill();
+        child.wait().expect("wait");
+        stats.kills += 1;
+        let what = format!(
+            "{id} {version}: after a kill at {delay:?} of `ocfl {}`",
+            args.join(" ")
+        );
+        root.assert_root_inventories_name_only_present_content(&what);
+        let object = inspect(root, id, version, sources, &what);
+        *stats
+            .landings
+            .entry((version.to_owned(), object))
+            .or_default() += 1;
+    }
+    // Finish: `ocfl resume` (then the commit, if it had nothing of this one to finish), or
+    // the same `ocfl commit` again.
+    let mut done = false;
+    if draw(rng, 2) == 0 {
+        let output = root.ocfl(&["resume", "--json"]);
+        ok(&output);
+        done = json_lines(&output)
+            .iter()
+            .any(|line| line["id"] == id && line["version"] == version);
+        *stats.finished_by.entry("ocfl resume").or_default() += u64::from(done);
+    }
+    if !done {
+        let output = root.ocfl(&commit);
+        let line = json_lines(ok(&output)).remove(0);
+        assert_eq!(line["version"], version, "{line}");
+        *stats.finished_by.entry("ocfl commit").or_default() += 1;
+    }
+    let what = format!("{id} {version}: after the rerun");
+    root.assert_root_inventories_name_only_present_content(&what);
+    assert_eq!(
+        inspect(root, id, version, sources, &what),
+        Object::At(version.into()),
+        "{what}"
+    );
+}
+
+#[test]
+fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing_content() {
+    let Some(server) = Server::find() else {
+        return;
+    };
+    let iterations = env_u64("OCFL_CRASH_ITERATIONS", 2);
+    let seed = env_u64("OCFL_CRASH_SEED", 0);
+    let scratch = scratch();
+    let (v1, v2) = match (
+        std::env::var_os("OCFL_CRASH_V1"),
+        std::env::var_os("OCFL_CRASH_V2"),
+    ) {
+        (Some(v1), Some(v2)) => (PathBuf::from(v1), PathBuf::from(v2)),
+        _ => generated(scratch.path(), seed),
+    };
+    let sources: BTreeMap<String, &Path> = [
+        ("v1".to_owned(), v1.as_path()),
+        ("v2".to_owned(), v2.as_path()),
+    ]
+    .into();
+
+    // One uninterrupted commit of each version: the span the kills are spread over.
+    let run = format!("{}-{seed}", std::process::id());
+    let calibration = Root::new(&server, &format!("calibration-{run}"), scratch.path());
+    let mut spans = [Duration::ZERO; 2];
+    for (i, source) in [&v1, &v2].iter().enumerate() {
+        let started = Instant::now();
+        ok(&calibration.ocfl(&[
+            "commit",
+            "info:calibration",
+            source.to_str().expect("utf-8"),
+        ]));
+        spans[i] = started.elapsed();
+    }
+    eprintln!(
+        "crash commit on S3 ({}): {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}",
+        server.endpoint, spans[0], spans[1]
+    );
+
+    let mut stats = Stats::default();
+    let started = Instant::now();
+    for i in 0..iterations {
+        let root = Root::new(&server, &format!("root-{run}-{i}"), scratch.path());
+        let id = format!("info:crash/{}", seed + i);
+        let mut rng = Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9));
+        for (i, (version, source)) in [("v1", &v1), ("v2", &v2)].into_iter().enumerate() {
+            commit_with_kills(
+                &root,
+                &id,
+                version,
+                source,
+                &sources,
+                &mut spans[i],
+                &mut rng,
+                &mut stats,
+            );
+        }
+        let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
+        for run in &runs {
+            assert_eq!(run["state"], "completed", "{run}");
+        }
+        let mut writers: BTreeMap<String, u64> = BTreeMap::new();
+        for run in runs.iter().filter(|r| r["changed"] == true) {
+            *writers
+                .entry(run["version"].as_str().expect("version").to_owned())
+                .or_default() += 1;
+        }
+        assert_eq!(
+            writers,
+            [("v1".to_owned(), 1), ("v2".to_owned(), 1)].into(),
+            "one run wrote each version"
+        );
+        ok(&root.ocfl(&["validate"]));
+        if (i + 1) % 10 == 0 {
+            eprintln!(
+                "crash commit on S3: {} iterations, {} kills, {:?}",
+                i + 1,
+                stats.kills,
+                started.elapsed()
+            );
+        }
+    }
+    eprintln!(
+        "crash commit on S3: {iterations} iterations in {:?}: {} kills ({} of a process that had already exited); finished by {:?}",
+        started.elapsed(),
+        stats.kills,
+        stats.exited_first,
+        stats.finished_by
+    );
+    eprintln!("where the kills landed (version, object):");
+    for ((version, object), n) in &stats.landings {
+        eprintln!("  {n:5}  {version} | {object:?}");
+    }
+}
