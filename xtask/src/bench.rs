@@ -12,10 +12,11 @@ pub(crate) mod commit;
 mod engine;
 mod generate;
 mod memory;
-mod peers;
+pub(crate) mod peers;
 mod plan;
 mod prng;
 mod release;
+mod s3;
 mod source;
 mod stage;
 mod store;
@@ -39,7 +40,8 @@ const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--k
        cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N] [--postgres URL]
        cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
        cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
-       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]";
+       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]
+       cargo xtask bench s3 [--profile many|large|all] [--scale small|full] [--runs N] [--no-validate] [--ours PATH]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -68,7 +70,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Some(code) => Ok(code),
             None => commit::run(&args[1..]),
         },
-        // The timed children of `stage` and `plan`, started by them.
+        Some("s3") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => s3::run(&args[1..]),
+        },
+        // The timed children of `stage`, `plan` and `s3`, started by them.
+        Some("s3-floor-once") => s3::floor::run_once(&args[1..]),
         Some("stage-once") => stage::run_once(&args[1..]),
         Some("plan-once") => plan::run_once(&args[1..]),
         _ => {
@@ -287,7 +294,7 @@ fn time_runs(measured: &mut [Measured], root: &Path, runs: usize) -> anyhow::Res
 }
 
 /// The workspace root: xtask lives one level below it.
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
@@ -362,6 +369,14 @@ fn excerpt(output: &str) -> String {
 
 /// The one-minute load average (Linux), recorded with the figures: on a shared machine the
 /// other load explains much of the spread between runs.
+/// rocfl's program, when installed (`PATH` or `~/.cargo/bin`).
+pub(crate) fn rocfl_program() -> Option<PathBuf> {
+    match peers::Validator::rocfl()?.invocation {
+        Invocation::Program { program, .. } => Some(program),
+        Invocation::InProcess => None,
+    }
+}
+
 fn load_average() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next()?.parse().ok()

@@ -168,6 +168,35 @@ fn commits_a_new_object_and_an_update() {
     );
 }
 
+/// rocfl writes the root sidecar as `sha512sum` does (two spaces): an update must recognise
+/// the base's digest in it and replace it, not refuse it after the commit point.
+#[test]
+fn updates_an_object_whose_sidecar_has_another_tools_spacing() {
+    let Some(storage) = support::storage(
+        "updates_an_object_whose_sidecar_has_another_tools_spacing",
+        "root",
+    ) else {
+        return;
+    };
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &v1());
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    apply(&first, &storage, &stage).expect("commit v1");
+    let sidecar = format!("{OBJECT}/inventory.json.sha512");
+    let ours = String::from_utf8(storage.read(&sidecar).expect("sidecar")).expect("utf-8");
+    let (digest, name) = ours.trim_end().split_once(' ').expect("digest and name");
+    storage
+        .write_atomic(&sidecar, format!("{digest}  {name}\n").as_bytes())
+        .expect("rewrite the sidecar");
+    assert_valid(&storage);
+
+    write_tree(source.path(), &v2());
+    let (second, stage) = plan_for(&storage, source.path(), "run-2", 2);
+    apply(&second, &storage, &stage).expect("commit v2");
+    assert_valid(&storage);
+    assert_eq!(read_version(&storage, "v2"), v2());
+}
+
 /// Two runs planned from the same state, with their own engine stores (so nothing but the
 /// bucket coordinates them), commit at once: one version is installed, the other run is
 /// refused naming the object, and the object is valid with the winner's content.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use ocfl_core::digest::Digest;
-use ocfl_core::sidecar::sidecar_contents;
+use ocfl_core::sidecar::parse_sidecar;
 use ocfl_core::storage::{EntryKind, Precondition, Storage, StorageError, join};
 
 use super::steps::{RootState, StreamError, holds, root_state, stream};
@@ -246,7 +246,9 @@ fn files_below(fs: &dyn Storage, dir: &str) -> Result<BTreeSet<String>, Error> {
 }
 
 /// Replaces the root sidecar once the root inventory is the new one, only if it is still the
-/// base's (a new object's: only if there is none).
+/// base's (a new object's: only if there is none). The base's sidecar is recognised by the
+/// digest it holds, not its bytes: other tools write the same digest in other spacing (rocfl:
+/// `sha512sum`'s two spaces).
 pub(super) fn commit_sidecar(
     plan: &Plan,
     fs: &dyn Storage,
@@ -270,7 +272,7 @@ pub(super) fn commit_sidecar(
     let precondition = match (&plan.base, found, tag) {
         (_, None, _) => Precondition::Absent,
         (Some(base), Some(found), Some(tag))
-            if found == sidecar_contents(&base.digest).into_bytes() =>
+            if parse_sidecar(&found, plan.digest_algorithm).is_ok_and(|d| d == base.digest) =>
         {
             Precondition::Matches(tag)
         }
