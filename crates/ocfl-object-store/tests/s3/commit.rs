@@ -168,6 +168,57 @@ fn commits_a_new_object_and_an_update() {
     );
 }
 
+/// A batch of uploads run together on its first attempt sends one request per file (and one
+/// look at the claim); run again (a redelivery, or after the commit), each upload first asks
+/// whether its key is there, and finds it.
+#[test]
+fn a_first_attempt_uploads_with_one_request_per_file() {
+    let Some(storage) = support::storage("a_first_attempt_uploads_with_one_request", "root") else {
+        return;
+    };
+    let files: Tree = (0..20)
+        .map(|i| {
+            (
+                format!("d{}/f{i}.txt", i % 3),
+                format!("file {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &files);
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    let is_upload = |step: &&ocfl_plan::plan::Step| {
+        matches!(step.action, ocfl_plan::plan::Action::Upload { .. })
+    };
+    let uploads: Vec<_> = first.steps.iter().filter(is_upload).collect();
+    assert_eq!(uploads.len(), files.len());
+    let executor = exec::Executor::new(&first, &storage, &stage);
+    for step in first.steps.iter().take_while(|s| !is_upload(s)) {
+        executor.execute(step).expect("step before the uploads");
+    }
+    let batch = exec::Executor::new(&first, &storage, &stage).first_attempt(true);
+    let before = storage.requests_sent();
+    for step in &uploads {
+        assert!(matches!(
+            batch.execute(step).expect("upload"),
+            exec::StepResult::Done { .. }
+        ));
+    }
+    assert_eq!(storage.requests_sent() - before, files.len() as u64 + 1);
+
+    // Again, not as a first attempt: every key is found in place, nothing is written.
+    let again = exec::Executor::new(&first, &storage, &stage);
+    for step in &uploads {
+        assert_eq!(
+            again.execute(step).expect("upload again"),
+            exec::StepResult::Skipped(exec::Skip::InPlace)
+        );
+    }
+    apply(&first, &storage, &stage).expect("the rest of the run");
+    assert_valid(&storage);
+    assert_eq!(read_version(&storage, "v1"), files);
+}
+
 /// rocfl writes the root sidecar as `sha512sum` does (two spaces): an update must recognise
 /// the base's digest in it and replace it, not refuse it after the commit point.
 #[test]

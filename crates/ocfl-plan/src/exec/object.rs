@@ -4,6 +4,7 @@
 //! exists (complete, since an upload with the wrong bytes is never completed), a root inventory
 //! that is already the new one, are all recognised and skipped.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
@@ -65,6 +66,35 @@ fn check_claim(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
     }
 }
 
+/// What the steps one caller runs together (an engine activity's batch) know between them.
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    /// These steps never ran before for this plan: nothing they write can be in place yet.
+    pub(super) first_attempt: bool,
+    /// This update's claim was seen once already.
+    claim_checked: Cell<bool>,
+}
+
+impl Session {
+    pub(super) fn new(first_attempt: bool) -> Session {
+        Session {
+            first_attempt,
+            claim_checked: Cell::new(false),
+        }
+    }
+
+    /// [`check_claim`] once per session: the claim is only ever removed by its own update's
+    /// abandon, so seeing it again before each of a batch's uploads would only cost a request
+    /// per file (a check just before each write narrows, but cannot close, that race anyway).
+    fn check_claim(&self, plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+        if !self.claim_checked.get() {
+            check_claim(plan, fs)?;
+            self.claim_checked.set(true);
+        }
+        Ok(())
+    }
+}
+
 /// Writes a small file in one PUT, unless it already holds the bytes.
 pub(super) fn put(
     plan: &Plan,
@@ -86,7 +116,9 @@ pub(super) fn put(
 
 /// Streams the staged bytes of `digest` to `path`, hashing them as they go; bytes that are
 /// not the staged ones are never completed (the upload is dropped, so aborted), so a key that
-/// exists is complete and right.
+/// exists is complete and right. A step that may have run before skips a key that exists; on
+/// a session's first attempt nothing can be there yet (the version is claimed by this update
+/// and not committed), so the key is written without asking: one request per file.
 pub(super) fn upload(
     plan: &Plan,
     fs: &dyn Storage,
@@ -94,11 +126,12 @@ pub(super) fn upload(
     digest: &Digest,
     path: &str,
     size: u64,
+    session: &Session,
 ) -> Result<StepResult, Error> {
-    if fs.kind_if_exists(path)? == Some(EntryKind::File) {
+    if !session.first_attempt && fs.kind_if_exists(path)? == Some(EntryKind::File) {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    check_claim(plan, fs)?;
+    session.check_claim(plan, fs)?;
     let location = source
         .location(digest)
         .unwrap_or_else(|| digest.to_string());
@@ -309,7 +342,13 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
                 step.action,
                 Action::CommitSidecar { .. } | Action::Remove { .. }
             ) {
-                super::steps::execute(plan, step, fs, &super::steps::NoContent)?;
+                super::steps::execute(
+                    plan,
+                    step,
+                    fs,
+                    &super::steps::NoContent,
+                    &Session::default(),
+                )?;
             }
         }
         return Ok(());
