@@ -219,6 +219,37 @@ fn a_first_attempt_uploads_with_one_request_per_file() {
     assert_eq!(read_version(&storage, "v1"), files);
 }
 
+/// Validating an object opened by its path lists all its keys at once (one page here), not
+/// each of its directories (12 here): requests are the keys read plus a few.
+#[test]
+fn validating_an_object_lists_its_tree_once() {
+    let Some(storage) = support::storage("validating_an_object_lists_its_tree_once", "root") else {
+        return;
+    };
+    let files: Tree = (0..24)
+        .map(|i| {
+            (
+                format!("a{}/b{}/c{}/f{i}.txt", i % 2, i % 3, i % 4),
+                format!("file {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &files);
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    apply(&first, &storage, &stage).expect("commit");
+    let keys = keys_below(&storage, OBJECT).len() as u64;
+    let before = storage.requests_sent();
+    assert_valid(&storage);
+    let requests = storage.requests_sent() - before;
+    // Every key read (content for its digests, the rest for their bytes), one listing, and
+    // the root inventory's digest checked against its sidecar by a second read.
+    assert!(
+        requests <= keys + 3,
+        "{requests} requests to validate an object of {keys} keys"
+    );
+}
+
 /// rocfl writes the root sidecar as `sha512sum` does (two spaces): an update must recognise
 /// the base's digest in it and replace it, not refuse it after the commit point.
 #[test]

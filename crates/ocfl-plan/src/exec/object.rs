@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use ocfl_core::digest::Digest;
 use ocfl_core::sidecar::parse_sidecar;
-use ocfl_core::storage::{EntryKind, Precondition, Storage, StorageError, join};
+use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageError, join};
 
 use super::steps::{RootState, StreamError, holds, root_state, stream};
 use super::{ContentSource, Error, Skip, StepResult};
@@ -255,25 +255,30 @@ fn check_content(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
     Ok(())
 }
 
-/// The files below `dir`, as storage paths (one listing per directory).
+/// The files below `dir`, as storage paths, walked through directory handles (on an object
+/// store: one listing of every key below `dir`, not one per directory).
 fn files_below(fs: &dyn Storage, dir: &str) -> Result<BTreeSet<String>, Error> {
-    let mut files = BTreeSet::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match fs.list(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.is_not_found() => continue,
-            Err(error) => return Err(error.into()),
-        };
-        for entry in entries {
-            let path = join(&dir, &entry.name);
+    fn walk(handle: &dyn Directory, path: &str, files: &mut BTreeSet<String>) -> Result<(), Error> {
+        for entry in handle.list()? {
+            let child = join(path, &entry.name);
             match entry.kind {
-                EntryKind::Directory => dirs.push(path),
+                EntryKind::Directory => match handle.open_dir(&entry.name) {
+                    Ok(sub) => walk(&*sub, &child, files)?,
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => return Err(error.into()),
+                },
                 _ => {
-                    files.insert(path);
+                    files.insert(child);
                 }
             }
         }
+        Ok(())
+    }
+    let mut files = BTreeSet::new();
+    match fs.open_dir(dir) {
+        Ok(handle) => walk(&*handle, dir, &mut files)?,
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(error.into()),
     }
     Ok(files)
 }

@@ -82,8 +82,8 @@ fn upload_tree(bucket: &str, prefix: &str, source: &Path) -> anyhow::Result<usiz
                 let path = source.join(&file.path);
                 let key = Key::from(format!("{prefix}/{}", file.path));
                 async move {
-                    let bytes = tokio::fs::read(&path)
-                        .await
+                    // A local read from the page cache: not worth a blocking-pool hop.
+                    let bytes = std::fs::read(&path)
                         .with_context(|| format!("reading {}", path.display()))?;
                     store
                         .put(&key, bytes.into())
