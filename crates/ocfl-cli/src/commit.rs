@@ -10,7 +10,7 @@ use ocfl_durable::{CommitOutcome, CommitRequest, Edit, Edits};
 use serde_json::json;
 
 use crate::args::{CommitArgs, GlobalArgs};
-use crate::progress::{Display, Mode};
+use crate::progress::{Display, Mode, Sending};
 use crate::root_settings::RootSettings;
 use crate::site::Site;
 use crate::state::{Engine, Store, check_commit, command_worker_options, runtime, site};
@@ -28,6 +28,8 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    request.fixity = args.fixity.clone();
+    request.bagit = args.bagit;
     submit(global, &work, request, args.detach)
 }
 
@@ -66,6 +68,11 @@ pub fn submit(
     // Everything that can be refused before a run starts is refused here, before the
     // engine's store or the work area exist: a refused commit leaves no trace.
     check_commit(work, &request)?;
+    // Workers on other hosts may run any part of the run: they get its new content from
+    // the bucket, staged before the run exists (docs/durability.md 11.6).
+    if work.stages_before_submitting(global.backend.is_some()) {
+        stage_in_work_area(global, work, &mut request)?;
+    }
     if detach {
         return self::detach(global, work, &request);
     }
@@ -82,6 +89,26 @@ pub fn submit(
         eprintln!("{}", outcome.summary());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stages `request`'s new content into the work area of `work`'s bucket, showing the bytes
+/// sent, and records where in the request.
+fn stage_in_work_area(global: &GlobalArgs, work: &Site, request: &mut CommitRequest) -> Result<()> {
+    let env = work.environment(&work.area_path(), true);
+    let meter = Sending::new(
+        Mode::detect(global.quiet, global.verbose),
+        "staging into the work area",
+    );
+    let staged = ocfl_durable::stage_in_work_area(&env, request, &|bytes| meter.add(bytes));
+    meter.finish();
+    let staged = staged?;
+    if !global.quiet {
+        eprintln!(
+            "Staged {} files ({} bytes) into the work area: sent {} new files ({} bytes)",
+            staged.files, staged.bytes, staged.uploaded, staged.uploaded_bytes
+        );
+    }
+    Ok(())
 }
 
 /// The `--json` line documented in the README: exactly these fields.
@@ -141,6 +168,7 @@ fn staging_label(request: &CommitRequest) -> String {
         None => request.source.display().to_string(),
         Some(Edits::Revert(version)) => format!("{} at {version}", request.object_id),
         Some(Edits::Changes(edits)) => format!("{} edits to {}", edits.len(), request.object_id),
+        Some(Edits::Upgrade) => format!("{} at its head", request.object_id),
     }
 }
 

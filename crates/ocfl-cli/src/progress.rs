@@ -49,6 +49,9 @@ struct RunView {
     /// Steps finished (counted from where a resumed run stood).
     steps_done: u64,
     bytes_done: u64,
+    /// Bytes already counted of steps still sending, by step index: their completion adds
+    /// only the rest.
+    sending: HashMap<u64, u64>,
     /// Events that arrived before the command knew the run was its own.
     early: Vec<Owned>,
 }
@@ -69,7 +72,12 @@ enum Owned {
         steps: u64,
         bytes: u64,
     },
+    Sending {
+        index: u64,
+        bytes: u64,
+    },
     Step {
+        index: u64,
         total: u64,
         label: String,
         bytes: u64,
@@ -102,7 +110,12 @@ impl Owned {
                 steps: *steps,
                 bytes: *bytes,
             },
+            ProgressEvent::Sending { index, bytes, .. } => Owned::Sending {
+                index: *index,
+                bytes: *bytes,
+            },
             ProgressEvent::Step {
+                index,
                 total,
                 id,
                 label,
@@ -110,6 +123,7 @@ impl Owned {
                 skipped,
                 ..
             } => Owned::Step {
+                index: *index,
                 total: *total,
                 label: (*label).to_owned(),
                 bytes: *bytes,
@@ -271,7 +285,19 @@ impl Display {
                 );
                 self.start_bar(state, steps, bytes, 0, 0);
             }
+            Owned::Sending { index, bytes } => {
+                // Only the bar shows it: lines come per finished step.
+                let Some(view) = state.runs.get_mut(run) else {
+                    return;
+                };
+                *view.sending.entry(index).or_default() += bytes;
+                view.bytes_done += bytes;
+                if let (Mode::Bar { .. }, Some(bar)) = (self.mode, &state.bar) {
+                    bar.inc(bytes);
+                }
+            }
             Owned::Step {
+                index,
                 total,
                 label,
                 bytes,
@@ -282,13 +308,14 @@ impl Display {
                     return;
                 };
                 view.steps_done = (view.steps_done + 1).min(total);
-                view.bytes_done += bytes;
+                let rest = bytes.saturating_sub(view.sending.remove(&index).unwrap_or(0));
+                view.bytes_done += rest;
                 let done = view.steps_done;
                 let note = if skipped { ", already in place" } else { "" };
                 let text = format!("[{done}/{total}] Completed: {label} ({bytes} bytes{note})");
                 match (self.mode, &state.bar) {
                     (Mode::Bar { verbose }, Some(bar)) => {
-                        bar.inc(bytes);
+                        bar.inc(rest);
                         bar.set_message(format!("{done}/{total} steps"));
                         if verbose || !copy {
                             bar.println(text);
@@ -327,6 +354,54 @@ impl ProgressSink for Display {
     }
 }
 
+/// Bytes sent by an upload outside a run (staging into a bucket's work area): a spinner
+/// counting them on a terminal, nothing otherwise (the caller prints the total).
+pub struct Sending {
+    bar: Option<ProgressBar>,
+    what: &'static str,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl Sending {
+    /// A meter for `what`, shown in `mode`.
+    pub fn new(mode: Mode, what: &'static str) -> Sending {
+        let bar = matches!(mode, Mode::Bar { .. }).then(|| {
+            let bar = ProgressBar::new_spinner().with_message(what);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Sending {
+            bar,
+            what,
+            sent: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `bytes` more were sent (from any thread).
+    pub fn add(&self, bytes: u64) {
+        let sent = self
+            .sent
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+            + bytes;
+        if let Some(bar) = &self.bar {
+            let elapsed = bar.elapsed().as_secs_f64();
+            let rate = if elapsed > 0.0 {
+                format!(", {}/s", HumanBytes((sent as f64 / elapsed) as u64))
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{}: {} sent{rate}", self.what, HumanBytes(sent)));
+        }
+    }
+
+    /// Removes the spinner.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +432,43 @@ mod tests {
             message.starts_with("staging deposit: 3 files, 3.00 MiB"),
             "{message}"
         );
+        display.finish();
+    }
+
+    #[test]
+    fn the_bar_counts_bytes_as_they_are_sent_and_each_byte_once() {
+        let display = Display::new(Mode::Bar { verbose: false });
+        display.watch("run-1", None, "deposit");
+        display.event(&ProgressEvent::Planned {
+            run: "run-1",
+            version: "v1",
+            steps: 2,
+            bytes: 3000,
+        });
+        let position = || display.state().bar.as_ref().map(ProgressBar::position);
+        let sending = |index, bytes| ProgressEvent::Sending {
+            run: "run-1",
+            index,
+            bytes,
+        };
+        let step = |index, bytes| ProgressEvent::Step {
+            run: "run-1",
+            index,
+            total: 2,
+            id: "copy v1/content/big",
+            label: "upload v1/content/big",
+            bytes,
+            skipped: false,
+        };
+        display.event(&sending(0, 1000));
+        display.event(&sending(0, 500));
+        // Before the step is done, the bar shows what was sent.
+        assert_eq!(position(), Some(1500));
+        display.event(&step(0, 2000));
+        assert_eq!(position(), Some(2000));
+        // A step that reported nothing while it ran (a server-side copy) counts whole.
+        display.event(&step(1, 1000));
+        assert_eq!(position(), Some(3000));
         display.finish();
     }
 }

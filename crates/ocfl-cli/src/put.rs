@@ -12,16 +12,16 @@ use ocfl_durable::{CommitRequest, Edit};
 
 use crate::args::{GlobalArgs, PutArgs, UsageError};
 use crate::commit::submit;
-use crate::open::declared_root;
-use crate::state::work_area;
+use crate::state::site;
 
 /// Keeps standard input in the work area, then commits it as `--add FILE PATH` would.
 pub fn run(global: &GlobalArgs, args: &PutArgs) -> Result<ExitCode> {
-    let root = declared_root(global, "put")?;
+    let site = site(global, "put")?;
     LogicalPath::new(args.path.as_str())
         .map_err(|e| UsageError(format!("logical path {:?}: {e}", args.path)))?;
-    let work = work_area(global, root)?;
-    let dir = work.base.join(&work.area).join("put");
+    // Kept on this host: in the work area of a local root, in the state directory of a root
+    // in a bucket (with a shared store, the commit stages it into the bucket).
+    let dir = site.area_path().join("put");
     let kept = keep(&mut io::stdin().lock(), &dir)?;
     let mut request = CommitRequest::edit(
         args.id.as_str(),
@@ -34,7 +34,7 @@ pub fn run(global: &GlobalArgs, args: &PutArgs) -> Result<ExitCode> {
     request.user_name = args.version.user_name.clone();
     request.user_address = args.version.user_address.clone();
     request.created = args.version.created;
-    let outcome = submit(global, &crate::state::site(global, "put")?, request, false);
+    let outcome = submit(global, &site, request, false);
     // Kept while the run may still need it: an interrupted run resumes from this file.
     if outcome.is_ok() {
         std::fs::remove_file(&kept).with_context(|| format!("removing {}", kept.display()))?;

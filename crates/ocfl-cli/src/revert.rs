@@ -7,11 +7,11 @@ use ocfl_durable::CommitRequest;
 
 use crate::args::{GlobalArgs, RevertArgs};
 use crate::commit::submit;
-use crate::open::{declared_root, open_object, open_root, root_storage};
+use crate::open::{open_object, open_root, root_storage};
 
 /// Checks the object has the version, then runs the revert like a commit.
 pub fn run(global: &GlobalArgs, args: &RevertArgs) -> Result<ExitCode> {
-    declared_root(global, "revert")?;
+    let site = crate::state::site(global, "revert")?;
     {
         // Refused here, before a run or the engine's store exist: an unknown object or
         // version leaves no trace.
@@ -37,10 +37,5 @@ pub fn run(global: &GlobalArgs, args: &RevertArgs) -> Result<ExitCode> {
     request.user_name = args.about.user_name.clone();
     request.user_address = args.about.user_address.clone();
     request.created = args.about.created;
-    submit(
-        global,
-        &crate::state::site(global, "revert")?,
-        request,
-        false,
-    )
+    submit(global, &site, request, false)
 }

@@ -8,13 +8,12 @@ use ocfl_core::object::rollback_object;
 use serde_json::json;
 
 use crate::args::{GlobalArgs, RollbackArgs, UsageError};
-use crate::open::{existing_root, root_storage};
-use crate::site::Site;
-use crate::state::{Store, runtime, work_area};
+use crate::open::root_storage;
+use crate::state::{Store, runtime};
 
 /// Rolls the object back after `--yes` (or shows what would go with `--dry-run`).
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode> {
-    let root = existing_root(global, "rollback")?;
+    let site = crate::state::site(global, "rollback")?;
     if !args.yes && !args.dry_run {
         return Err(UsageError(format!(
             "rollback removes every version of object {:?} after {}, for good; add --yes to confirm (--dry-run shows what would go)",
@@ -23,13 +22,12 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode> {
         .into());
     }
     let storage = root_storage(global, "rollback")?;
-    let work = work_area(global, root)?;
     let rolled = runtime()?.block_on(async {
         // The store stays open while the object is changed: on the embedded store no other
         // `ocfl` process can start a run meanwhile.
         let store = match args.dry_run {
             true => None,
-            false => Store::open_existing(global, &Site::Local(work.clone())).await?,
+            false => Store::open_existing(global, &site).await?,
         };
         if let Some(store) = &store
             && let Some(run) = store.service()?.active_run(&args.id).await?

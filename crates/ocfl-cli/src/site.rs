@@ -47,12 +47,25 @@ impl Site {
         }
     }
 
-    /// The activities' environment, keeping run data below `state_dir`.
-    pub fn environment(&self, state_dir: &std::path::Path) -> Environment {
+    /// The activities' environment, keeping run data below `state_dir`; with a `shared`
+    /// store (PostgreSQL), whose workers may be on other hosts, an S3 root keeps run data in
+    /// its work area in the bucket instead.
+    pub fn environment(&self, state_dir: &std::path::Path, shared: bool) -> Environment {
         match self {
             Site::Local(work) => Environment::at(work, state_dir),
             #[cfg(feature = "s3")]
-            Site::S3(site) => site.environment(state_dir),
+            Site::S3(site) => site.environment(state_dir, shared),
+        }
+    }
+
+    /// Whether runs on a `shared` store stage their new content into the work area before
+    /// they are submitted (`docs/durability.md` 11.6): an S3 root's, whose workers need
+    /// nothing but the bucket and the database.
+    pub fn stages_before_submitting(&self, shared: bool) -> bool {
+        match self {
+            Site::Local(_) => false,
+            #[cfg(feature = "s3")]
+            Site::S3(_) => shared,
         }
     }
 
@@ -85,7 +98,7 @@ pub mod s3 {
     use ocfl_core::location::{
         Location, S3Location, s3_endpoint, s3_state_dir, s3_work_area, state_home,
     };
-    use ocfl_core::storage::parent;
+    use ocfl_core::storage::{join, parent};
     use ocfl_durable::Environment;
     use ocfl_object_store::{ObjectStorage, S3Builder};
 
@@ -97,36 +110,56 @@ pub mod s3 {
         pub location: S3Location,
         /// The root itself.
         pub root: ObjectStorage,
-        base: ObjectStorage,
-        name: String,
-        work_dir: String,
+        /// The store holding the root (at `name`) and the work area (at `work_dir`).
+        pub(crate) base: ObjectStorage,
+        pub(crate) name: String,
+        pub(crate) work_dir: String,
         /// The default engine store's directory, and where runs keep their data.
         pub state: PathBuf,
     }
 
     impl S3Site {
-        /// The site of `location`, with the work area `explicit` (only the default sibling
-        /// prefix is supported) and run data in `state` (default: the user's state directory).
+        /// The site of `location`, with the work area `explicit` (default: the sibling
+        /// prefix `PREFIX.ocfl-work`; another must be a prefix of the same bucket outside the
+        /// root) and run data in `state` (default: the user's state directory).
         pub fn new(
             location: &S3Location,
             explicit: Option<&Location>,
             state: Option<&Path>,
         ) -> Result<S3Site> {
             let work = s3_work_area(location, explicit)?;
-            let sibling = location.sibling_work_area().map(Location::S3);
-            if Some(&work) != sibling.as_ref() {
-                bail!(
-                    "storage root {location}: work area {work}: only the default work area \
-                     (the sibling prefix {location}.ocfl-work) is supported on S3"
-                );
-            }
             let root = S3Builder::new(location.clone())
                 .build()
                 .with_context(|| format!("storage root {location}"))?;
             let prefix = location.prefix();
-            let name = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
+            let (base_prefix, name, work_dir) = match &work {
+                Location::S3(work) if Some(work) == location.sibling_work_area().as_ref() => {
+                    let name = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
+                    (parent(prefix), name.clone(), format!("{name}.ocfl-work"))
+                }
+                Location::S3(work) if work.bucket() == location.bucket() => {
+                    let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+                    if work.prefix().is_empty()
+                        || prefix.is_empty()
+                        || inside(work.prefix(), prefix)
+                        || inside(prefix, work.prefix())
+                    {
+                        bail!(
+                            "storage root {location}: work area {work}: it must not be inside \
+                             the storage root, nor hold it (validators of the root would see \
+                             it)"
+                        );
+                    }
+                    ("", prefix.to_owned(), work.prefix().to_owned())
+                }
+                _ => bail!(
+                    "storage root {location}: work area {work}: the work area of an S3 root \
+                     must be a prefix of the same bucket (content moves into place by \
+                     server-side copy)"
+                ),
+            };
             let base = root
-                .with_prefix(parent(prefix))
+                .with_prefix(base_prefix)
                 .with_context(|| format!("storage root {location}"))?;
             let state = match state {
                 Some(state) => state.to_path_buf(),
@@ -143,21 +176,32 @@ pub mod s3 {
                 location: location.clone(),
                 root,
                 base,
-                work_dir: format!("{name}.ocfl-work"),
+                work_dir,
                 name,
                 state,
             })
         }
 
-        pub(super) fn environment(&self, state_dir: &Path) -> Environment {
-            Environment::over(
+        /// The work area, as a store of its own (run data of a shared engine store).
+        fn work_area(&self) -> Result<ObjectStorage> {
+            self.base
+                .with_prefix(&join(self.base.location().prefix(), &self.work_dir))
+                .with_context(|| format!("the work area of storage root {}", self.location))
+        }
+
+        pub(super) fn environment(&self, state_dir: &Path, shared: bool) -> Environment {
+            let env = Environment::over(
                 &self.location.to_string(),
                 Arc::new(self.base.clone()),
                 &self.name,
                 &self.work_dir,
                 Arc::new(self.root.clone()),
                 state_dir,
-            )
+            );
+            match (shared, self.work_area()) {
+                (true, Ok(work)) => env.with_state_storage(Arc::new(work)),
+                _ => env,
+            }
         }
     }
 }

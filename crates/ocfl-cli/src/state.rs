@@ -109,7 +109,7 @@ pub fn store_path(global: &GlobalArgs, work: &Site) -> PathBuf {
 /// [`ocfl_durable::check_request`]): call it before [`Store::open`].
 pub fn check_commit(work: &Site, request: &CommitRequest) -> Result<()> {
     // The check reads the root and the source only; the run-data directory is never used.
-    let env = work.environment(&work.area_path());
+    let env = work.environment(&work.area_path(), false);
     Ok(check_request(&env, request)?)
 }
 
@@ -134,6 +134,14 @@ pub struct Store {
     pub work: Site,
     /// The embedded store's file (`None` for PostgreSQL).
     embedded: Option<PathBuf>,
+}
+
+impl Store {
+    /// Whether workers on other hosts share the store (PostgreSQL), so that run data must be
+    /// where every one of them reaches it.
+    pub fn is_shared(&self) -> bool {
+        self.embedded.is_none()
+    }
 }
 
 impl Store {
@@ -188,7 +196,7 @@ impl Store {
 
     /// The environment of this store's runs (their work area and state directory).
     pub fn environment(&self) -> Environment {
-        self.work.environment(&self.state_dir)
+        self.work.environment(&self.state_dir, self.is_shared())
     }
 
     /// The update service of the root on this store, without a worker (for listings).

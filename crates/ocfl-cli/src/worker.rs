@@ -11,15 +11,13 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::{GlobalArgs, WorkerArgs};
-use crate::open::declared_root;
-use crate::state::{Engine, Store, runtime, with_lease, work_area};
+use crate::state::{Engine, Store, runtime, site, with_lease};
 use crate::worklog::WorkLog;
 
 /// Runs the worker until a signal, then shuts it down gracefully (a second signal: at once,
 /// leaving the leases of unfinished work to expire).
 pub fn run(global: &GlobalArgs, args: &WorkerArgs, log: Arc<WorkLog>) -> Result<ExitCode> {
-    let root = declared_root(global, "worker")?;
-    let work = crate::site::Site::Local(work_area(global, root)?);
+    let work = site(global, "worker")?;
     runtime()?.block_on(async {
         let store = Store::open(global, &work).await?;
         let concurrency = usize::from(args.concurrency);

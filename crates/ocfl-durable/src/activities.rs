@@ -17,16 +17,18 @@ use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
+use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::env::{Environment, ProgressEvent};
+use crate::env::{Environment, ProgressEvent, ProgressSink};
 use crate::refusal::{ActivityError, Refusal, RefusalKind};
 use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
+use crate::staged::{self, StagedContent};
 
 /// Refuses an existing object that is already invalid, then reads the source into a stage blob.
 pub(crate) const BUILD_STAGE: &str = "ocfl.build-stage";
@@ -111,6 +113,9 @@ pub(crate) struct StepsInput {
     pub stage: String,
     pub from: u32,
     pub to: u32,
+    /// The command's staged directory: copies come from there (section 11.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<String>,
 }
 
 /// What a batch did.
@@ -142,6 +147,9 @@ pub(crate) struct FinishInput {
     /// rolled back (or forward) as `abandon` would.
     #[serde(default)]
     pub recover: bool,
+    /// The command's staged directory in the work area, removed with the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<String>,
 }
 
 /// Runs `body` on a blocking thread and shapes its result for the engine. The body gets the
@@ -223,63 +231,43 @@ fn build_stage(
         // this sees the object as the user left it, never one of this run's own half-written
         // states (docs/durability.md, sections 5 and 9).
         check_structure(env, &command.object_id, &in_root, &object_path)?;
+        env.check_no_mutable_head(&command.object_id, &in_root)?;
     }
-    let digest_algorithm = match (command.digest_for(base.is_some()), &base) {
-        (Some(name), _) => algorithm(name)?,
-        (None, Some(base)) => base.inventory.digest_algorithm,
-        (None, None) => DigestAlgorithm::Sha512,
-    };
-    let options = StageOptions {
-        digest_algorithm,
-        fixity: command
-            .fixity
-            .iter()
-            .map(|name| algorithm(name))
-            .collect::<Result<_, _>>()?,
-        follow_symlinks: command.follow_symlinks,
-    };
-    // A new object gets every staged file: each is written to the work area while it is
-    // read, and its copy step only moves it (read once, hashed once). An update copies few
-    // of the files it stages, so it reads the source again for those instead.
-    let work = env.work_path(&input.run);
-    // A store without atomic renames gets the object-store protocol, which uploads from
-    // the source directly: spooling would send every byte twice.
-    let spool = if base.is_none() && env.fs().renames_atomically() {
-        Spool::new(env.fs(), &work)
-    } else {
-        None
-    };
-    let meter = StagingMeter::new(env, &input.run);
-    let (stage, source) = match &command.edits {
-        None => (
-            Stage::from_directory_with(
-                Path::new(&command.source),
-                &options,
+    let (stage, blob) = match &command.staged {
+        // Staged in the bucket before the run was submitted (section 11.6): the source is
+        // not read, and need not be on this host.
+        Some(name) => {
+            let form = staged::read_form(env, &command.object_id, name)?;
+            let stage = stage_form::decode(&mut &form[..])?;
+            let blob = env.blobs.put_with(&input.run, |out| out.write_all(&form))?;
+            (stage, blob)
+        }
+        None => {
+            // A new object gets every staged file: each is written to the work area while
+            // it is read, and its copy step only moves it (read once, hashed once). An
+            // update copies few of the files it stages, so it reads the source again for
+            // those instead. A store without atomic renames gets the object-store protocol,
+            // which uploads from the source directly: spooling would send every byte twice.
+            let work = env.work_path(&input.run);
+            let spool = if base.is_none() && env.fs().renames_atomically() {
+                Spool::new(env.fs(), &work)
+            } else {
+                None
+            };
+            let meter = StagingMeter::new(env, &input.run);
+            let (stage, source) = make_stage(
+                env,
+                command,
+                base.as_ref(),
                 spool.as_ref(),
                 &|files, bytes| meter.add(files, bytes),
-            )?,
-            command.source.as_str(),
-        ),
-        Some(edits) => {
-            let base = base.as_ref().map(|b| &b.inventory);
-            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
-            let recorded = Path::new(&object_path);
-            let changes = edits.edits();
-            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
-                Ok(stage) => stage,
-                Err(
-                    error @ (ocfl_plan::stage::Error::NotInState { .. }
-                    | ocfl_plan::stage::Error::Occupied { .. }),
-                ) => already_applied(base, recorded, &changes, &options)
-                    .ok_or_else(|| ActivityError::from(error).context(&object))?,
-                Err(error) => return Err(ActivityError::from(error).context(&object)),
-            };
-            (stage, object_path.as_str())
+            )?;
+            let blob = env
+                .blobs
+                .put_with(&input.run, |out| stage_form::encode(&stage, &source, out))?;
+            (stage, blob)
         }
     };
-    let blob = env
-        .blobs
-        .put_with(&input.run, |out| stage_form::encode(&stage, source, out))?;
     let staged = StageRef {
         blob,
         files: stage.len() as u64,
@@ -293,6 +281,90 @@ fn build_stage(
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// The stage of `command` on `base` (the object's root inventory, if it exists): the source
+/// directory's files, or the head's (or a version's) state with the command's edits; and the
+/// directory its files are recorded relative to. Files are spooled to `spool` as they are
+/// read; `progress` hears the files and bytes read.
+pub(crate) fn make_stage(
+    env: &Environment,
+    command: &Command,
+    base: Option<&ocfl_plan::plan::Base>,
+    spool: Option<&Spool<'_>>,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(Stage, String), ActivityError> {
+    let object = format!("object {}", command.object_id);
+    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
+    let digest_algorithm = match (command.digest_for(base.is_some()), base) {
+        (Some(name), _) => algorithm(name)?,
+        (None, Some(base)) => base.inventory.digest_algorithm,
+        (None, None) => DigestAlgorithm::Sha512,
+    };
+    let mut options = StageOptions {
+        digest_algorithm,
+        fixity: command
+            .fixity
+            .iter()
+            .map(|name| algorithm(name))
+            .collect::<Result<_, _>>()?,
+        follow_symlinks: command.follow_symlinks,
+    };
+    // A bag's payload is staged with its manifests' algorithms as fixity: the one read of
+    // each file gives what the manifests are checked against and what the inventory records.
+    let bag = match command.bagit {
+        true => Some(Bag::open(Path::new(&command.source)).map_err(bag_refusal)?),
+        false => None,
+    };
+    if let Some(bag) = &bag {
+        options
+            .fixity
+            .extend(bag.fixity_algorithms(digest_algorithm));
+    }
+    match &command.edits {
+        None => {
+            let source = match &bag {
+                Some(bag) => bag.payload().to_string_lossy().into_owned(),
+                None => command.source.clone(),
+            };
+            let stage = Stage::from_directory_with(Path::new(&source), &options, spool, progress)?;
+            if let Some(bag) = &bag {
+                bag.verify(&stage).map_err(bag_refusal)?;
+            }
+            Ok((stage, source))
+        }
+        Some(edits) => {
+            let base = base.map(|b| &b.inventory);
+            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
+            let recorded = Path::new(&object_path);
+            let changes = edits.edits();
+            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
+                Ok(stage) => stage,
+                Err(
+                    error @ (ocfl_plan::stage::Error::NotInState { .. }
+                    | ocfl_plan::stage::Error::Occupied { .. }),
+                ) => already_applied(base, recorded, &changes, &options)
+                    .ok_or_else(|| ActivityError::from(error).context(&object))?,
+                Err(error) => return Err(ActivityError::from(error).context(&object)),
+            };
+            Ok((stage, object_path))
+        }
+    }
+}
+
+/// A bag that cannot be committed: final, except a tag file that could not be read for a
+/// reason that may pass.
+fn bag_refusal(error: ocfl_plan::bag::Error) -> ActivityError {
+    match &error {
+        ocfl_plan::bag::Error::Unreadable { source, .. }
+            if source.kind() != std::io::ErrorKind::NotFound
+                && source.kind() != std::io::ErrorKind::PermissionDenied
+                && source.kind() != std::io::ErrorKind::InvalidInput =>
+        {
+            ActivityError::Transient(error.to_string())
+        }
+        _ => ActivityError::refused(RefusalKind::Source, error.to_string()),
+    }
 }
 
 /// The stage of `changes` applied to the version before the head, when that is the head's
@@ -320,6 +392,12 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
         _ => None,
     };
     let Some(base) = base else {
+        if matches!(edits, EditsForm::Upgrade) {
+            return Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is nothing to upgrade".to_owned(),
+            ));
+        }
         return match version {
             None => Ok(State::new()),
             Some(_) => Err(ActivityError::refused(
@@ -552,6 +630,60 @@ pub(crate) fn batches(plan: &Plan, max_files: u32, max_bytes: u64) -> Vec<Batch>
     out
 }
 
+fn is_content_step(action: &Action) -> bool {
+    matches!(action, Action::Copy { .. } | Action::Upload { .. })
+}
+
+/// A step's content source whose reads are reported as [`ProgressEvent::Sending`] as they
+/// happen: what a copy or an upload has sent so far, so progress moves while a large file is
+/// on its way rather than when it is done.
+struct Metered<'a> {
+    inner: &'a dyn ContentSource,
+    sink: Arc<dyn ProgressSink>,
+    run: String,
+    index: u64,
+}
+
+impl ContentSource for Metered<'_> {
+    fn location(&self, digest: &Digest) -> Option<String> {
+        self.inner.location(digest)
+    }
+
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(MeteredReader {
+            inner: self.inner.open(digest)?,
+            sink: self.sink.clone(),
+            run: self.run.clone(),
+            index: self.index,
+        }))
+    }
+
+    fn prepared(&self, digest: &Digest) -> Option<String> {
+        self.inner.prepared(digest)
+    }
+}
+
+struct MeteredReader {
+    inner: Box<dyn Read + Send>,
+    sink: Arc<dyn ProgressSink>,
+    run: String,
+    index: u64,
+}
+
+impl Read for MeteredReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.sink.event(&ProgressEvent::Sending {
+                run: &self.run,
+                index: self.index,
+                bytes: n as u64,
+            });
+        }
+        Ok(n)
+    }
+}
+
 /// The source of a batch without copies.
 struct NoContent;
 
@@ -589,6 +721,7 @@ fn execute_steps(
     let stage;
     // A flush may have to copy again what a failed flush left unknown.
     let spooled;
+    let staged_content;
     let source: &dyn ContentSource = if steps.iter().any(|s| {
         matches!(
             s.action,
@@ -596,8 +729,16 @@ fn execute_steps(
         )
     }) {
         stage = load_stage(env, &input.run, &input.stage)?;
-        spooled = SpooledStage::new(stage.as_ref(), &plan.work_path);
-        &spooled
+        if let Some(name) = &input.staged {
+            staged::check_name(name)?;
+            staged_content = StagedContent::new(env, stage.as_ref(), name);
+            &staged_content
+        } else if env.fs().renames_atomically() {
+            spooled = SpooledStage::new(stage.as_ref(), &plan.work_path);
+            &spooled
+        } else {
+            stage.as_ref()
+        }
     } else {
         &NoContent
     };
@@ -620,7 +761,21 @@ fn execute_steps(
                 input.run, step.id
             )));
         }
-        let result = executor.execute(step).map_err(|e| {
+        let index = (from + offset) as u64;
+        let metered;
+        let source = match env.progress_sink() {
+            Some(sink) if is_content_step(&step.action) => {
+                metered = Metered {
+                    inner: source,
+                    sink,
+                    run: input.run.clone(),
+                    index,
+                };
+                &metered as &dyn ContentSource
+            }
+            _ => source,
+        };
+        let result = executor.execute_reading(step, source).map_err(|e| {
             ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
         })?;
         let skipped = match result {
@@ -636,7 +791,7 @@ fn execute_steps(
         };
         env.report(&ProgressEvent::Step {
             run: &input.run,
-            index: (from + offset) as u64,
+            index,
             total: plan.steps.len() as u64,
             id: &step.id,
             label: &plan.describe(step),
@@ -853,6 +1008,10 @@ fn finish(env: &Environment, _: &ActivityContext, input: FinishInput) -> Result<
     // A run that stopped before its plan ran leaves only the spool of its staging there;
     // after a completed run the directory is gone already.
     env.fs().remove(&env.work_path(&input.run))?;
+    if let Some(name) = &input.staged {
+        staged::check_name(name)?;
+        staged::remove(env, name)?;
+    }
     env.tidy_work_dir()?;
     env.blobs.remove_run(&input.run)?;
     env.blobs.forget_run(&input.run);

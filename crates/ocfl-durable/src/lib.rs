@@ -78,6 +78,7 @@ mod refusal;
 mod request;
 pub mod service;
 mod stage_form;
+mod staged;
 mod status;
 
 pub use env::{EnvError, Environment, ProgressEvent, ProgressSink};
@@ -88,6 +89,7 @@ pub use service::{
     CommitError, CommitOutcome, RunInfo, RunState, RunsPage, ServiceOptions, Submitted,
     UpdateService, check_request, register, registry,
 };
+pub use staged::{Staged, stage_in_work_area};
 pub use status::{Phase, Progress, RunReport};
 
 /// The README's example, compiled as a doctest so it stays true.

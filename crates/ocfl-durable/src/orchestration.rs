@@ -53,6 +53,7 @@ pub(crate) async fn object_lock(
             run: run.clone(),
             abandon: None,
             recover: true,
+            staged: input.command.staged.clone(),
         };
         let _ = ctx
             .call_activity_with_retry::<_, Result<(), Refusal>>(FINISH, &finish, policy(&input))
@@ -104,6 +105,7 @@ pub(crate) async fn update_object(
                 run: run.input.run.clone(),
                 abandon: plan,
                 recover: false,
+                staged: run.input.command.staged.clone(),
             };
             let _ = run
                 .ctx
@@ -256,6 +258,7 @@ impl Run {
             run: self.input.run.clone(),
             abandon: None,
             recover: false,
+            staged: self.input.command.staged.clone(),
         };
         self.call::<_, ()>(FINISH, &finish).await
     }
@@ -332,6 +335,7 @@ impl Run {
                         stage: stage.to_owned(),
                         from: batch.from,
                         to: batch.to,
+                        staged: self.input.command.staged.clone(),
                     };
                     let call = self
                         .ctx

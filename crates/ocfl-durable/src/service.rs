@@ -105,6 +105,14 @@ pub enum CommitError {
     /// The engine's store failed.
     #[error("the engine's store: {0}")]
     Engine(#[from] ClientError),
+    /// The new content could not be staged into the work area before submitting the run.
+    #[error("object {object_id}: staging into the work area: {message}")]
+    Staging {
+        /// The object id.
+        object_id: String,
+        /// Why, naming the file or key at fault.
+        message: String,
+    },
     /// What a purged run left in the work area could not be removed.
     #[error("cannot remove what run {run} left in the work area: {message}")]
     RunData {
@@ -874,7 +882,7 @@ fn run_info(metadata: &InstanceMetadata) -> Option<RunInfo> {
 
 /// The run's command for `request`, refusing an invalid object id and a source that is not an
 /// existing directory.
-fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
+pub(crate) fn command_of(request: &CommitRequest) -> Result<Command, CommitError> {
     ObjectId::new(request.object_id.as_str()).map_err(|e| {
         CommitError::InvalidRequest(format!("invalid object id {:?}: {e}", request.object_id))
     })?;
@@ -915,6 +923,7 @@ fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
                 version: version.clone(),
             });
         }
+        Edits::Upgrade => return Ok(EditsForm::Upgrade),
         Edits::Changes(changes) => changes,
     };
     if changes.is_empty() {
@@ -984,8 +993,15 @@ pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), C
         std::fs::read_dir(&request.source).map_err(|e| {
             CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
         })?;
+        if request.bagit {
+            // The bag's tag files are read now (small); its payload is checked while staged.
+            ocfl_plan::bag::Bag::open(&request.source)
+                .map_err(|e| CommitError::InvalidRequest(e.to_string()))?;
+        }
     }
-    env.object_path(&request.object_id)
-        .map(drop)
+    let path = env
+        .object_path(&request.object_id)
+        .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))?;
+    env.check_no_mutable_head(&request.object_id, &path)
         .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))
 }

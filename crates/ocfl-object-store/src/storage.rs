@@ -39,6 +39,12 @@ impl Storage for ObjectStorage {
         ObjectStorage::kind(self, path).map_err(|e| storage_error("stat", path, e))
     }
 
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        self.head(path)
+            .map(|info| info.size)
+            .map_err(|e| storage_error("head", path, e))
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         self.open_storage_file(path)
     }
@@ -127,6 +133,11 @@ impl Storage for ObjectStorage {
             }
             Err(error) => Err(storage_error("write", path, error)),
         }
+    }
+
+    /// One server-side copy (`CopyObject`); a missing source is [`StorageError::NotFound`].
+    fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        ObjectStorage::copy(self, from, to).map_err(|e| storage_error("copy", from, e))
     }
 
     fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {

@@ -70,6 +70,10 @@ pub fn purge_object(
             .digest_bytes(path.as_bytes())
             .as_str()[..16]
     );
+    if !storage.renames_atomically() {
+        let outcome = purge_in_place(&view, &path, id)?;
+        return Ok(Purged { path, outcome });
+    }
     let fallback_dir = join(root, FALLBACK_DIR);
     let outcome = match view.kind(&path) {
         Ok(EntryKind::Directory) => {
@@ -109,6 +113,56 @@ pub fn purge_object(
     };
     Ok(Purged { path, outcome })
 }
+
+/// Purges on a store without atomic renames (an object store, `docs/durability.md` 11),
+/// where moving the object out would copy every key and still delete each one inside the
+/// root. The keys are deleted in place, in an order that keeps what readers see honest and
+/// lets the same purge again finish an interrupted one: the root inventory and its sidecar
+/// first (no reader then finds an inventory naming content that is gone), then everything
+/// else but the declaration, the declaration last (while it is there, the purge finds an
+/// object to finish). A store without directories leaves no empty layout directories.
+fn purge_in_place(view: &dyn Storage, path: &str, id: &str) -> Result<PurgeOutcome, ObjectError> {
+    let entries = match view.kind(path) {
+        Ok(EntryKind::Directory) => view.list(path)?,
+        Ok(_) => {
+            return Err(ObjectError::NotADirectory {
+                path: path.to_owned(),
+            });
+        }
+        Err(err) if err.is_not_found() => {
+            return Err(ObjectError::NotFound {
+                id: id.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let is_inventory = |name: &str| name == INVENTORY || name.starts_with(&format!("{INVENTORY}."));
+    let is_declaration = |name: &str| name.starts_with("0=ocfl_object_");
+    if entries.iter().any(|e| e.name == INVENTORY) {
+        check_purgeable(view, path, id)?;
+    } else if !entries.iter().any(|e| is_declaration(&e.name)) {
+        // An interrupted purge of this object leaves its declaration to the end.
+        return Err(ObjectError::NotAnObject {
+            path: path.to_owned(),
+            reason: "it has no 0=ocfl_object_* declaration; refusing to remove it".to_owned(),
+        });
+    }
+    let (inventories, rest): (Vec<&Entry>, Vec<&Entry>) =
+        entries.iter().partition(|e| is_inventory(&e.name));
+    let (declarations, rest): (Vec<&Entry>, Vec<&Entry>) =
+        rest.into_iter().partition(|e| is_declaration(&e.name));
+    // The inventory before its sidecar: the sidecar alone is what a reader refuses.
+    let mut inventories = inventories;
+    inventories.sort_by_key(|e| e.name != INVENTORY);
+    for entry in inventories.into_iter().chain(rest).chain(declarations) {
+        view.remove(&join(path, &entry.name))?;
+    }
+    Ok(PurgeOutcome::Removed)
+}
+
+/// The root inventory's name.
+const INVENTORY: &str = "inventory.json";
 
 /// Refuses to remove anything but an object declared as such and, when its inventory can
 /// be read, carrying `id`.
@@ -326,5 +380,9 @@ impl Storage for Subdir<'_> {
 
     fn renames_atomically(&self) -> bool {
         self.inner.renames_atomically()
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id()
     }
 }

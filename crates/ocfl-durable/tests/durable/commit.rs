@@ -256,3 +256,54 @@ async fn a_submitted_run_no_worker_has_started_is_listed_as_pending() {
     assert_eq!(runs[0].state, RunState::Completed);
     worker.shutdown().await;
 }
+
+/// Records, per step, the bytes reported while it was sending and whether that came before
+/// its completion.
+#[derive(Default)]
+struct Sent(Mutex<BTreeMap<u64, (u64, bool)>>);
+
+impl ProgressSink for Sent {
+    fn event(&self, event: &ProgressEvent<'_>) {
+        let mut sent = self.0.lock().expect("lock");
+        match event {
+            ProgressEvent::Sending { index, bytes, .. } => {
+                let entry = sent.entry(*index).or_default();
+                assert!(!entry.1, "bytes reported after the step was done");
+                entry.0 += bytes;
+            }
+            ProgressEvent::Step { index, .. } => {
+                sent.entry(*index).or_default().1 = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_reports_the_bytes_it_sends_while_it_sends_them() {
+    let fx = Fixture::new();
+    let v1 = fx.source("v1", &[("small.txt", b"small\n")]);
+    let service = fx.service(tuning());
+    let sent = Arc::new(Sent::default());
+    let worker = fx.worker(fx.env().with_progress(sent.clone()));
+    service
+        .commit(&CommitRequest::new(ID, &v1))
+        .await
+        .expect("v1");
+    // An update reads its new files from the source (nothing is spooled for it).
+    let big = vec![42u8; 3 * 1024 * 1024 + 17];
+    let v2 = fx.source("v2", &[("small.txt", b"small\n"), ("big.bin", &big)]);
+    sent.0.lock().expect("lock").clear();
+    service
+        .commit(&CommitRequest::new(ID, &v2))
+        .await
+        .expect("v2");
+    let seen = sent.0.lock().expect("lock").clone();
+    let sending: Vec<u64> = seen
+        .values()
+        .map(|(bytes, _)| *bytes)
+        .filter(|b| *b > 0)
+        .collect();
+    assert_eq!(sending, [big.len() as u64], "{seen:?}");
+    worker.shutdown().await;
+}

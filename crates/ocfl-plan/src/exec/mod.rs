@@ -210,8 +210,18 @@ impl<'a> Executor<'a> {
 
     /// Executes one step: idempotent, verifying (see the module documentation).
     pub fn execute(&self, step: &Step) -> Result<StepResult, Error> {
+        self.execute_reading(step, self.source)
+    }
+
+    /// [`Executor::execute`], reading new content from `source` for this step (a wrapper of
+    /// the executor's source that reports progress, say).
+    pub fn execute_reading(
+        &self,
+        step: &Step,
+        source: &dyn ContentSource,
+    ) -> Result<StepResult, Error> {
         check_storage(self.plan, self.fs)?;
-        steps::execute(self.plan, step, self.fs, self.source, &self.session)
+        steps::execute(self.plan, step, self.fs, source, &self.session)
     }
 }
 

@@ -132,6 +132,15 @@ pub(super) fn upload(
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
     session.check_claim(plan, fs)?;
+    // Content staged in the bucket (a detached run, section 11.6) is copied on the server;
+    // it was hashed as it was uploaded there. Without it, the source is read.
+    if let Some(staged) = source.prepared(digest) {
+        match fs.copy(&staged, path) {
+            Ok(()) => return Ok(StepResult::Done { bytes: size }),
+            Err(StorageError::NotFound(_) | StorageError::Unsupported { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     let location = source
         .location(digest)
         .unwrap_or_else(|| digest.to_string());

@@ -16,10 +16,12 @@ pub trait ContentSource: Sync {
     fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>>;
 
     /// A file of the plan's filesystem, in the update's work area, that holds exactly the
-    /// bytes of `digest` and may be renamed into the version instead of copying them (the
-    /// spool, see [`crate::stage::Spool`]). The copy uses it only if it exists; otherwise it
-    /// reads [`ContentSource::open`]. Implementations must only name files whose bytes were
-    /// hashed as they were written and that cannot have been torn since.
+    /// bytes of `digest`: the local protocol renames it into the version instead of copying
+    /// the bytes (the spool, see [`crate::stage::Spool`]), the object-store protocol copies it
+    /// on the server (content staged in the bucket, `docs/durability.md` 11.6). Either uses it
+    /// only if it exists; otherwise it reads [`ContentSource::open`]. Implementations must
+    /// only name files whose bytes were hashed as they were written and that cannot have been
+    /// torn since.
     fn prepared(&self, digest: &Digest) -> Option<String> {
         let _ = digest;
         None
