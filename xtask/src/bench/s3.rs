@@ -375,12 +375,11 @@ impl Bench<'_> {
     }
 
     fn rocfl(&self) -> anyhow::Result<&Path> {
-        Ok(self
-            .contenders
+        self.contenders
             .rocfl
             .as_ref()
             .map(|(p, _)| p.as_path())
-            .context("rocfl is not installed")?)
+            .context("rocfl is not installed")
     }
 
     /// One tool's commit of `source` into an emptied server; the init is not timed.
