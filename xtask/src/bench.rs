@@ -12,10 +12,11 @@ pub(crate) mod commit;
 mod engine;
 mod generate;
 mod memory;
-mod peers;
+pub(crate) mod peers;
 mod plan;
 pub(crate) mod prng;
 mod release;
+mod s3;
 mod serve;
 mod source;
 mod stage;
@@ -41,7 +42,8 @@ const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--k
        cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
        cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
        cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]
-       cargo xtask bench serve [--files N] [--runs N] [--pages P] [--keep DIR]";
+       cargo xtask bench serve [--files N] [--runs N] [--pages P] [--keep DIR]
+       cargo xtask bench s3 [--profile many|large|all] [--scale small|full] [--runs N] [--no-validate] [--ours PATH]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     match args.first().map(String::as_str) {
@@ -74,7 +76,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Some(code) => Ok(code),
             None => commit::run(&args[1..]),
         },
-        // The timed children of `stage` and `plan`, started by them.
+        Some("s3") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => s3::run(&args[1..]),
+        },
+        // The timed children of `stage`, `plan` and `s3`, started by them.
+        Some("s3-floor-once") => s3::floor::run_once(&args[1..]),
         Some("stage-once") => stage::run_once(&args[1..]),
         Some("plan-once") => plan::run_once(&args[1..]),
         _ => {
@@ -368,6 +375,14 @@ fn excerpt(output: &str) -> String {
 
 /// The one-minute load average (Linux), recorded with the figures: on a shared machine the
 /// other load explains much of the spread between runs.
+/// rocfl's program, when installed (`PATH` or `~/.cargo/bin`).
+pub(crate) fn rocfl_program() -> Option<PathBuf> {
+    match peers::Validator::rocfl()?.invocation {
+        Invocation::Program { program, .. } => Some(program),
+        Invocation::InProcess => None,
+    }
+}
+
 fn load_average() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next()?.parse().ok()

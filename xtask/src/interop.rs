@@ -4,19 +4,25 @@
 //! and rocfl, which must both be installed (`pip install ocfl-py==2.1.0`,
 //! `cargo install rocfl --version 1.7.0`) unless `--skip-missing` lets a missing one be
 //! skipped with a note.
+//!
+//! `cargo xtask interop --s3`: `ocfl` and rocfl on a private S3 server over https, both
+//! directions ([`s3`]); rocfl must be installed.
+
+mod s3;
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::crash::{cargo_test, run_cargo_test};
 
-const USAGE: &str = "usage: cargo xtask interop [--skip-missing]";
+const USAGE: &str = "usage: cargo xtask interop [--skip-missing | --s3]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut require = "ocfl-py,rocfl";
     for arg in args {
         match arg.as_str() {
+            "--s3" if args.len() == 1 => return run_s3(),
             "--skip-missing" => require = "",
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -34,4 +40,26 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         }
     );
     run_cargo_test(command)
+}
+
+/// Builds the `ocfl` binary (debug: correctness, not speed, is checked) and runs [`s3::run`].
+fn run_s3() -> anyhow::Result<ExitCode> {
+    let rocfl = crate::bench::rocfl_program().with_context(|| {
+        format!(
+            "interop --s3 needs rocfl ({})",
+            crate::bench::peers::Peer::Rocfl.install_hint()
+        )
+    })?;
+    let workspace = crate::bench::workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "ocfl-cli"])
+        .current_dir(&workspace)
+        .status()
+        .context("running cargo build -p ocfl-cli")?;
+    anyhow::ensure!(status.success(), "building ocfl failed ({status})");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    s3::run(target.join("debug").join("ocfl"), rocfl)
 }

@@ -9,7 +9,10 @@
 //! - `crash engine`: the durable-redb crash test over many seeds.
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.
-//! - `interop`: the full interop matrix against ocfl-py and rocfl.
+//! - `bench s3`: commits and validation on a private S3 server over https against rocfl and
+//!   a plain parallel upload.
+//! - `interop`: the full interop matrix against ocfl-py and rocfl; `interop --s3`: with rocfl
+//!   on a private S3 server over https.
 //! - `soak --minutes N`: three `ocfl worker` processes on PostgreSQL under chaos (kills,
 //!   server restarts, terminated connections), checked at the end (docs/durability.md).
 
@@ -19,6 +22,7 @@ mod bench;
 mod conformance;
 mod crash;
 mod interop;
+mod s3server;
 mod soak;
 
 use std::process::ExitCode;
@@ -33,7 +37,7 @@ fn main() -> ExitCode {
         Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine | crash engine|commit | interop | soak> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|s3 | crash engine|commit | interop [--s3] | soak> [options]"
             );
             return ExitCode::from(2);
         }

@@ -54,7 +54,9 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
             relative,
             display,
         } => {
-            let report = validate_object(base.storage(), relative, &options);
+            let report = in_pool(base.storage(), || {
+                validate_object(base.storage(), relative, &options)
+            })?;
             printer
                 .print(&mut out, None, display, &report)
                 .context("writing results")?;
@@ -72,6 +74,23 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> Result<ExitCode> {
     })
 }
 
+/// Validation threads on an object store, where each mostly waits for a GET: as many as the
+/// store keeps requests in flight, not one per core (the local filesystem keeps rayon's).
+const OBJECT_STORE_THREADS: usize = 16;
+
+/// Runs `work` on [`OBJECT_STORE_THREADS`] threads when `storage` is an object store (it
+/// cannot rename atomically), on rayon's default threads otherwise.
+fn in_pool<T: Send>(storage: &dyn Storage, work: impl FnOnce() -> T + Send) -> Result<T> {
+    if storage.renames_atomically() {
+        return Ok(work());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(OBJECT_STORE_THREADS)
+        .build()
+        .context("starting the validation threads")?;
+    Ok(pool.install(work))
+}
+
 fn validate_root(
     root: &RootStorage,
     options: &ValidationOptions,
@@ -79,7 +98,9 @@ fn validate_root(
     global: &GlobalArgs,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let report = validate_storage_root(root.storage(), options);
+    let report = in_pool(root.storage(), || {
+        validate_storage_root(root.storage(), options)
+    })?;
     let root_display = root.name();
     printer
         .print(out, Some("storage root"), &root_display, &report.root)

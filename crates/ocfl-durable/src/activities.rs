@@ -785,6 +785,10 @@ fn execute_steps(
         skipped: 0,
         written: 0,
     };
+    // A first attempt of a batch has never run: its uploads need not ask first whether their
+    // keys are there (an activity retried after a failure is a new work item, whose uploads
+    // rewrite the same verified bytes to keys of a version not committed yet).
+    let executor = exec::Executor::new(&plan, env.fs(), source).first_attempt(ctx.attempt() == 1);
     for (offset, step) in steps.iter().enumerate() {
         // Checked before every step: once the lease is lost another worker may be running
         // this batch, and only one of them may go on writing.
@@ -809,7 +813,7 @@ fn execute_steps(
             }
             _ => source,
         };
-        let result = exec::execute(&plan, step, env.fs(), source).map_err(|e| {
+        let result = executor.execute_reading(step, source).map_err(|e| {
             ActivityError::from(e).context(&format!("object {}: step {}", plan.object_id, step.id))
         })?;
         let skipped = match result {

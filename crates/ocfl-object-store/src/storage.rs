@@ -12,7 +12,7 @@ use crate::directory::ObjectDirectory;
 use crate::{Condition, ETag, Error, ObjectStorage, Upload};
 
 /// Maps an object-store error for `op` on the storage path `path`.
-fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
+pub(crate) fn storage_error(op: &'static str, path: &str, error: Error) -> StorageError {
     match error {
         Error::NotFound { .. } => StorageError::NotFound(path.to_owned()),
         Error::InvalidPath { .. } => StorageError::InvalidPath(path.to_owned()),

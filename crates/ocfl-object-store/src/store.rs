@@ -188,6 +188,82 @@ impl ObjectStorage {
         Ok(entries)
     }
 
+    /// Every directory below `dir` (itself included) with its entries, from one listing of
+    /// all the keys below it (pages of up to 1,000 keys) instead of one listing per directory;
+    /// `None` if there are more than `limit` keys (the pages past the limit are not fetched).
+    /// No directory in the map: no key below `dir`.
+    pub(crate) fn list_tree(
+        &self,
+        dir: &str,
+        limit: usize,
+    ) -> Result<Option<BTreeMap<String, Vec<Entry>>>, Error> {
+        let key = self.key(dir)?;
+        let store = Arc::clone(&self.inner.store);
+        let prefix = (!key.as_ref().is_empty()).then_some(key);
+        let keys = self.request("list", dir, async move {
+            let mut listing = store.list(prefix.as_ref());
+            let mut keys = Vec::new();
+            while let Some(meta) = listing.try_next().await? {
+                if keys.len() == limit {
+                    return Ok(None);
+                }
+                keys.push(meta.location);
+            }
+            Ok(Some(keys))
+        })?;
+        let Some(keys) = keys else {
+            return Ok(None);
+        };
+        // Per directory: names, a file before a directory of the same name (as `list`).
+        let mut tree: BTreeMap<String, std::collections::BTreeSet<(String, bool)>> =
+            BTreeMap::new();
+        for key in &keys {
+            let Some(relative) = self.inner.keys.relative(key) else {
+                continue;
+            };
+            let below = if dir.is_empty() {
+                Some(relative)
+            } else {
+                relative
+                    .strip_prefix(dir)
+                    .and_then(|rest| rest.strip_prefix('/'))
+            };
+            let Some(below) = below else {
+                continue;
+            };
+            let parts: Vec<&str> = below.split('/').collect();
+            if parts.iter().any(|part| part.is_empty()) {
+                continue;
+            }
+            let mut current = dir.to_owned();
+            for (i, part) in parts.iter().enumerate() {
+                let is_dir = i + 1 < parts.len();
+                tree.entry(current.clone())
+                    .or_default()
+                    .insert(((*part).to_owned(), is_dir));
+                current = join(&current, part);
+            }
+        }
+        Ok(Some(
+            tree.into_iter()
+                .map(|(path, names)| {
+                    let entries = names
+                        .into_iter()
+                        .map(|(name, is_dir)| Entry {
+                            name,
+                            kind: if is_dir {
+                                EntryKind::Directory
+                            } else {
+                                EntryKind::File
+                            },
+                        })
+                        .collect();
+                    (path, entries)
+                })
+                .collect(),
+        ))
+    }
+
     /// Whether `path` is a key (a file) or the prefix of some keys (a directory).
     pub fn kind(&self, path: &str) -> Result<EntryKind, Error> {
         if path.is_empty() {

@@ -12,13 +12,13 @@
 //! measures the peak RSS of one `ocfl commit` of N files, for two file sizes.
 //! See docs/benchmarks.md.
 
-mod check;
+pub(crate) mod check;
 mod edit;
-mod measure;
+pub(crate) mod measure;
 pub(crate) mod mixed;
 pub(crate) mod revise;
-mod tools;
-mod tree;
+pub(crate) mod tools;
+pub(crate) mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

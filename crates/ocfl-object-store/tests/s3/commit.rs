@@ -168,6 +168,117 @@ fn commits_a_new_object_and_an_update() {
     );
 }
 
+/// A batch of uploads run together on its first attempt sends one request per file (and one
+/// look at the claim); run again (a redelivery, or after the commit), each upload first asks
+/// whether its key is there, and finds it.
+#[test]
+fn a_first_attempt_uploads_with_one_request_per_file() {
+    let Some(storage) = support::storage("a_first_attempt_uploads_with_one_request", "root") else {
+        return;
+    };
+    let files: Tree = (0..20)
+        .map(|i| {
+            (
+                format!("d{}/f{i}.txt", i % 3),
+                format!("file {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &files);
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    let is_upload = |step: &&ocfl_plan::plan::Step| {
+        matches!(step.action, ocfl_plan::plan::Action::Upload { .. })
+    };
+    let uploads: Vec<_> = first.steps.iter().filter(is_upload).collect();
+    assert_eq!(uploads.len(), files.len());
+    let executor = exec::Executor::new(&first, &storage, &stage);
+    for step in first.steps.iter().take_while(|s| !is_upload(s)) {
+        executor.execute(step).expect("step before the uploads");
+    }
+    let batch = exec::Executor::new(&first, &storage, &stage).first_attempt(true);
+    let before = storage.requests_sent();
+    for step in &uploads {
+        assert!(matches!(
+            batch.execute(step).expect("upload"),
+            exec::StepResult::Done { .. }
+        ));
+    }
+    assert_eq!(storage.requests_sent() - before, files.len() as u64 + 1);
+
+    // Again, not as a first attempt: every key is found in place, nothing is written.
+    let again = exec::Executor::new(&first, &storage, &stage);
+    for step in &uploads {
+        assert_eq!(
+            again.execute(step).expect("upload again"),
+            exec::StepResult::Skipped(exec::Skip::InPlace)
+        );
+    }
+    apply(&first, &storage, &stage).expect("the rest of the run");
+    assert_valid(&storage);
+    assert_eq!(read_version(&storage, "v1"), files);
+}
+
+/// Validating an object opened by its path lists all its keys at once (one page here), not
+/// each of its directories (12 here): requests are the keys read plus a few.
+#[test]
+fn validating_an_object_lists_its_tree_once() {
+    let Some(storage) = support::storage("validating_an_object_lists_its_tree_once", "root") else {
+        return;
+    };
+    let files: Tree = (0..24)
+        .map(|i| {
+            (
+                format!("a{}/b{}/c{}/f{i}.txt", i % 2, i % 3, i % 4),
+                format!("file {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &files);
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    apply(&first, &storage, &stage).expect("commit");
+    let keys = keys_below(&storage, OBJECT).len() as u64;
+    let before = storage.requests_sent();
+    assert_valid(&storage);
+    let requests = storage.requests_sent() - before;
+    // Every key read (content for its digests, the rest for their bytes), one listing, and
+    // the root inventory's digest checked against its sidecar by a second read.
+    assert!(
+        requests <= keys + 3,
+        "{requests} requests to validate an object of {keys} keys"
+    );
+}
+
+/// rocfl writes the root sidecar as `sha512sum` does (two spaces): an update must recognise
+/// the base's digest in it and replace it, not refuse it after the commit point.
+#[test]
+fn updates_an_object_whose_sidecar_has_another_tools_spacing() {
+    let Some(storage) = support::storage(
+        "updates_an_object_whose_sidecar_has_another_tools_spacing",
+        "root",
+    ) else {
+        return;
+    };
+    let source = tempfile::tempdir().expect("tempdir");
+    write_tree(source.path(), &v1());
+    let (first, stage) = plan_for(&storage, source.path(), "run-1", 1);
+    apply(&first, &storage, &stage).expect("commit v1");
+    let sidecar = format!("{OBJECT}/inventory.json.sha512");
+    let ours = String::from_utf8(storage.read(&sidecar).expect("sidecar")).expect("utf-8");
+    let (digest, name) = ours.trim_end().split_once(' ').expect("digest and name");
+    storage
+        .write_atomic(&sidecar, format!("{digest}  {name}\n").as_bytes())
+        .expect("rewrite the sidecar");
+    assert_valid(&storage);
+
+    write_tree(source.path(), &v2());
+    let (second, stage) = plan_for(&storage, source.path(), "run-2", 2);
+    apply(&second, &storage, &stage).expect("commit v2");
+    assert_valid(&storage);
+    assert_eq!(read_version(&storage, "v2"), v2());
+}
+
 /// Two runs planned from the same state, with their own engine stores (so nothing but the
 /// bucket coordinates them), commit at once: one version is installed, the other run is
 /// refused naming the object, and the object is valid with the winner's content.

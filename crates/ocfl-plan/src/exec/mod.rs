@@ -174,8 +174,56 @@ pub fn execute(
     fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<StepResult, Error> {
-    check_storage(plan, fs)?;
-    steps::execute(plan, step, fs, source)
+    Executor::new(plan, fs, source).execute(step)
+}
+
+/// Executes steps of one plan that a caller runs together (an engine activity's batch), as
+/// [`execute`] does each, sharing what one step saw with the next: on an object store the
+/// update's claim is checked once, not before every upload.
+pub struct Executor<'a> {
+    plan: &'a Plan,
+    fs: &'a dyn Storage,
+    source: &'a dyn ContentSource,
+    session: object::Session,
+}
+
+impl<'a> Executor<'a> {
+    /// An executor of `plan`'s steps on `fs`, reading new content from `source`.
+    pub fn new(plan: &'a Plan, fs: &'a dyn Storage, source: &'a dyn ContentSource) -> Self {
+        Executor {
+            plan,
+            fs,
+            source,
+            session: object::Session::default(),
+        }
+    }
+
+    /// Declares that the steps this executor runs have never run before for this plan (an
+    /// engine activity's first attempt): on an object store each upload then goes straight
+    /// to its key, one request per file, instead of first asking whether the key is there.
+    /// Steps that may have run before (a redelivered activity, a plan run again from its first
+    /// step) must not be declared so: they skip the keys already in place, as they must once
+    /// the version is committed.
+    pub fn first_attempt(mut self, first: bool) -> Self {
+        self.session = object::Session::new(first);
+        self
+    }
+
+    /// Executes one step: idempotent, verifying (see the module documentation).
+    pub fn execute(&self, step: &Step) -> Result<StepResult, Error> {
+        self.execute_reading(step, self.source)
+    }
+
+    /// [`Executor::execute`], reading new content from `source` for this step (a wrapper of
+    /// the executor's source that reports progress, say).
+    pub fn execute_reading(
+        &self,
+        step: &Step,
+        source: &dyn ContentSource,
+    ) -> Result<StepResult, Error> {
+        check_storage(self.plan, self.fs)?;
+        steps::execute(self.plan, step, self.fs, source, &self.session)
+    }
 }
 
 /// Refuses a storage the plan's protocol cannot run on, before anything is written: the
@@ -208,10 +256,11 @@ pub fn apply(
     fs: &dyn Storage,
     source: &dyn ContentSource,
 ) -> Result<Vec<StepResult>, StepError> {
+    let executor = Executor::new(plan, fs, source);
     plan.steps
         .iter()
         .map(|step| {
-            execute(plan, step, fs, source).map_err(|error| StepError {
+            executor.execute(step).map_err(|error| StepError {
                 step: step.id.clone(),
                 error,
             })

@@ -4,13 +4,14 @@
 //! exists (complete, since an upload with the wrong bytes is never completed), a root inventory
 //! that is already the new one, are all recognised and skipped.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use ocfl_core::digest::Digest;
 use ocfl_core::inventory::parse_inventory;
-use ocfl_core::sidecar::sidecar_contents;
-use ocfl_core::storage::{EntryKind, Precondition, Storage, StorageError, join};
+use ocfl_core::sidecar::parse_sidecar;
+use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageError, join};
 
 use super::steps::{RootState, StreamError, holds, root_state, stream};
 use super::{ContentSource, Error, Skip, StepResult};
@@ -132,6 +133,35 @@ fn check_claim(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
     }
 }
 
+/// What the steps one caller runs together (an engine activity's batch) know between them.
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    /// These steps never ran before for this plan: nothing they write can be in place yet.
+    pub(super) first_attempt: bool,
+    /// This update's claim was seen once already.
+    claim_checked: Cell<bool>,
+}
+
+impl Session {
+    pub(super) fn new(first_attempt: bool) -> Session {
+        Session {
+            first_attempt,
+            claim_checked: Cell::new(false),
+        }
+    }
+
+    /// [`check_claim`] once per session: the claim is only ever removed by its own update's
+    /// abandon, so seeing it again before each of a batch's uploads would only cost a request
+    /// per file (a check just before each write narrows, but cannot close, that race anyway).
+    fn check_claim(&self, plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
+        if !self.claim_checked.get() {
+            check_claim(plan, fs)?;
+            self.claim_checked.set(true);
+        }
+        Ok(())
+    }
+}
+
 /// Writes a small file in one PUT, unless it already holds the bytes.
 pub(super) fn put(
     plan: &Plan,
@@ -153,7 +183,9 @@ pub(super) fn put(
 
 /// Streams the staged bytes of `digest` to `path`, hashing them as they go; bytes that are
 /// not the staged ones are never completed (the upload is dropped, so aborted), so a key that
-/// exists is complete and right.
+/// exists is complete and right. A step that may have run before skips a key that exists; on
+/// a session's first attempt nothing can be there yet (the version is claimed by this update
+/// and not committed), so the key is written without asking: one request per file.
 pub(super) fn upload(
     plan: &Plan,
     fs: &dyn Storage,
@@ -161,11 +193,12 @@ pub(super) fn upload(
     digest: &Digest,
     path: &str,
     size: u64,
+    session: &Session,
 ) -> Result<StepResult, Error> {
-    if fs.kind_if_exists(path)? == Some(EntryKind::File) {
+    if !session.first_attempt && fs.kind_if_exists(path)? == Some(EntryKind::File) {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    check_claim(plan, fs)?;
+    session.check_claim(plan, fs)?;
     // Content staged in the bucket (a detached run, section 11.6) is copied on the server;
     // it was hashed as it was uploaded there. Without it, the source is read.
     if let Some(staged) = source.prepared(digest) {
@@ -304,31 +337,38 @@ fn check_content(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
     Ok(())
 }
 
-/// The files below `dir`, as storage paths (one listing per directory).
+/// The files below `dir`, as storage paths, walked through directory handles (on an object
+/// store: one listing of every key below `dir`, not one per directory).
 fn files_below(fs: &dyn Storage, dir: &str) -> Result<BTreeSet<String>, Error> {
-    let mut files = BTreeSet::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match fs.list(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.is_not_found() => continue,
-            Err(error) => return Err(error.into()),
-        };
-        for entry in entries {
-            let path = join(&dir, &entry.name);
+    fn walk(handle: &dyn Directory, path: &str, files: &mut BTreeSet<String>) -> Result<(), Error> {
+        for entry in handle.list()? {
+            let child = join(path, &entry.name);
             match entry.kind {
-                EntryKind::Directory => dirs.push(path),
+                EntryKind::Directory => match handle.open_dir(&entry.name) {
+                    Ok(sub) => walk(&*sub, &child, files)?,
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => return Err(error.into()),
+                },
                 _ => {
-                    files.insert(path);
+                    files.insert(child);
                 }
             }
         }
+        Ok(())
+    }
+    let mut files = BTreeSet::new();
+    match fs.open_dir(dir) {
+        Ok(handle) => walk(&*handle, dir, &mut files)?,
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(error.into()),
     }
     Ok(files)
 }
 
 /// Replaces the root sidecar once the root inventory is the new one, only if it is still the
-/// base's (a new object's: only if there is none).
+/// base's (a new object's: only if there is none). The base's sidecar is recognised by the
+/// digest it holds, not its bytes: other tools write the same digest in other spacing (rocfl:
+/// `sha512sum`'s two spaces).
 pub(super) fn commit_sidecar(
     plan: &Plan,
     fs: &dyn Storage,
@@ -356,7 +396,7 @@ pub(super) fn commit_sidecar(
     let precondition = match (&plan.base, found, tag) {
         (_, None, _) => Precondition::Absent,
         (Some(base), Some(found), Some(tag))
-            if found == sidecar_contents(&base.digest).into_bytes() =>
+            if parse_sidecar(&found, plan.digest_algorithm).is_ok_and(|d| d == base.digest) =>
         {
             Precondition::Matches(tag)
         }
@@ -397,7 +437,13 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
                 step.action,
                 Action::CommitSidecar { .. } | Action::Remove { .. }
             ) {
-                super::steps::execute(plan, step, fs, &super::steps::NoContent)?;
+                super::steps::execute(
+                    plan,
+                    step,
+                    fs,
+                    &super::steps::NoContent,
+                    &Session::default(),
+                )?;
             }
         }
         return Ok(());

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::storage::{EntryKind, StorageError};
 
-use super::object;
+use super::object::{self, Session};
 use super::{ContentSource, Error, Skip, StepResult};
 use crate::plan::{Action, Contents, Plan, Protocol, Step};
 use crate::stage::EARLY_WRITEBACK_BYTES;
@@ -17,6 +17,7 @@ pub(super) fn execute(
     step: &Step,
     fs: &dyn Storage,
     source: &dyn ContentSource,
+    session: &Session,
 ) -> Result<StepResult, Error> {
     match &step.action {
         Action::CheckBase if plan.protocol() == Protocol::ObjectStore => {
@@ -26,7 +27,7 @@ pub(super) fn execute(
         Action::Claim { path } => object::claim(plan, fs, path),
         Action::Put { path, contents } => object::put(plan, fs, path, *contents),
         Action::Upload { digest, path } => {
-            object::upload(plan, fs, source, digest, path, step.size)
+            object::upload(plan, fs, source, digest, path, step.size, session)
         }
         Action::Commit { path } => object::commit(plan, fs, path),
         Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path),
@@ -69,7 +70,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
         // Past the point of no return: roll forward.
         for step in &plan.steps {
             if matches!(step.action, Action::Install { .. } | Action::Remove { .. }) {
-                execute(plan, step, fs, &NoContent)?;
+                execute(plan, step, fs, &NoContent, &Session::default())?;
             }
         }
     } else if plan.base.is_some() {

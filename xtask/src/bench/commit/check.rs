@@ -101,6 +101,19 @@ pub fn head_state(inventory: &Path) -> anyhow::Result<(String, State)> {
     parse_head_state(&value).with_context(|| format!("no head state in {}", inventory.display()))
 }
 
+/// Whether an inventory's text has head `head` and exactly the `expected` state: `None` when
+/// it has, else why not.
+pub fn inventory_mismatch(text: &[u8], head: &str, expected: &State) -> Option<String> {
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(value) => value,
+        Err(e) => return Some(format!("the inventory is not JSON: {e}")),
+    };
+    match parse_head_state(&value) {
+        Some((found_head, state)) => describe_mismatch(head, expected, &found_head, &state),
+        None => Some("the inventory has no head state".into()),
+    }
+}
+
 fn parse_head_state(inventory: &Value) -> Option<(String, State)> {
     let head = inventory["head"].as_str()?;
     let mut state = State::new();
@@ -161,6 +174,10 @@ mod tests {
         assert_eq!(state, expected);
         assert_eq!(describe_mismatch("v2", &expected, &head, &state), None);
         assert!(parse_head_state(&json!({"head": "v3", "versions": {}})).is_none());
+        let text = serde_json::to_vec(&inventory).unwrap();
+        assert_eq!(inventory_mismatch(&text, "v2", &expected), None);
+        assert!(inventory_mismatch(&text, "v1", &expected).is_some());
+        assert!(inventory_mismatch(b"{", "v2", &expected).is_some());
     }
 
     #[test]

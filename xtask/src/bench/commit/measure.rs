@@ -60,6 +60,17 @@ impl Meter {
         args: &[OsString],
         dir: &Path,
     ) -> anyhow::Result<Measurement> {
+        self.run_with_env(program, args, dir, &[])
+    }
+
+    /// [`Meter::run`] with these variables added to the environment.
+    pub fn run_with_env(
+        &self,
+        program: &OsStr,
+        args: &[OsString],
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Measurement> {
         let shown = Path::new(program).display().to_string();
         let scratch = tempfile::tempdir()?;
         let report = scratch.path().join("time");
@@ -84,6 +95,7 @@ impl Meter {
         let stdout_path = scratch.path().join("stdout");
         let stderr_path = scratch.path().join("stderr");
         command
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout_path)?)

@@ -1,0 +1,100 @@
+//! The floor of `bench s3`: a plain parallel upload of a source tree with `object_store`, 16
+//! requests in flight, nothing else (no digests, no inventory, no engine). It runs as its own
+//! process (`xtask bench s3-floor-once`), timed like the others.
+//!
+//! A file is one PUT of its bytes (read whole; the floor holds up to 16 files in memory): S3
+//! takes up to 5 GiB in one PUT, and one request per file is the least any uploader sends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{Certificate, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+
+use crate::bench::commit::tree::list_files;
+
+/// Requests in flight, as the issue states the floor.
+pub const IN_FLIGHT: usize = 16;
+
+const USAGE: &str = "usage: xtask bench s3-floor-once --bucket B --prefix P SOURCE (endpoint, credentials and AWS_CA_BUNDLE from the environment)";
+
+/// `s3-floor-once ARGS`: uploads SOURCE below `s3://B/P/`.
+pub fn run_once(args: &[String]) -> anyhow::Result<std::process::ExitCode> {
+    let (mut bucket, mut prefix, mut source) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bucket" => bucket = args.next().cloned(),
+            "--prefix" => prefix = args.next().cloned(),
+            other if source.is_none() && !other.starts_with('-') => {
+                source = Some(PathBuf::from(other))
+            }
+            other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let (Some(bucket), Some(prefix), Some(source)) = (bucket, prefix, source) else {
+        anyhow::bail!("{USAGE}");
+    };
+    let uploaded = upload_tree(&bucket, &prefix, &source)?;
+    println!("{uploaded}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn store(bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let mut options = ClientOptions::new();
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        let pem = std::fs::read(&bundle)
+            .with_context(|| format!("reading {}", Path::new(&bundle).display()))?;
+        for certificate in Certificate::from_pem_bundle(&pem)? {
+            options = options.with_root_certificate(certificate);
+        }
+    }
+    let store = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_client_options(options)
+        .with_retry(RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(60),
+            ..RetryConfig::default()
+        })
+        .build()?;
+    Ok(Arc::new(store))
+}
+
+/// Uploads every file of `source` to `prefix/<relative path>`; returns how many.
+fn upload_tree(bucket: &str, prefix: &str, source: &Path) -> anyhow::Result<usize> {
+    let files = list_files(source)?;
+    let count = files.len();
+    let store = store(bucket)?;
+    // Two workers, as `ocfl`'s client runtime has.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        futures::stream::iter(files)
+            .map(|file| {
+                let store = Arc::clone(&store);
+                let path = source.join(&file.path);
+                let key = Key::from(format!("{prefix}/{}", file.path));
+                async move {
+                    // A local read from the page cache: not worth a blocking-pool hop.
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    store
+                        .put(&key, bytes.into())
+                        .await
+                        .with_context(|| format!("PUT {key}"))?;
+                    anyhow::Ok(())
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<()>()
+            .await
+    })?;
+    Ok(count)
+}
