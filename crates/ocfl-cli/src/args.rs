@@ -46,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The OCFL storage root: a directory, or a URL (file:///PATH; s3://BUCKET/PREFIX for
-    /// validate, ls, log, show, diff, cat and export, configured the AWS way:
+    /// validate, ls, log, show, diff, cat, export and info, configured the AWS way:
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP,
     /// AWS_CA_BUNDLE). An argument containing "://" is always a URL: other schemes are
     /// refused, never taken for a local path.
@@ -175,20 +175,29 @@ pub enum Command {
     /// adds the head version and the object's directory). Objects whose inventory cannot be
     /// read are reported on stderr and make the exit status 1.
     /// With an id: the logical paths of the head version, or of --version (-v adds each
-    /// file's digest).
+    /// file's digest); only those matching one of the PATTERNs when given (globs: `*` and
+    /// `?` stay within one path element, `**` spans any number, `{a,b}` and `[abc]` as in a
+    /// shell). --long adds each file's size, digest and the version that last changed it.
     #[command(after_help = "Examples:\n  \
         ocfl --root /archive ls\n  \
         ocfl --root /archive ls ark:/12345/bcd987\n  \
+        ocfl --root /archive ls ark:/12345/bcd987 'data/**/*.tif' --long\n  \
         ocfl --root /archive ls ark:/12345/bcd987 --version v1 --json\n\n\
         --json prints one line per object: {\"id\": ..., \"head\": \"v3\", \"path\": ...}, or per file:\n\
-        {\"path\": ..., \"digest\": ..., \"content_path\": ...}.")]
+        {\"path\": ..., \"digest\": ..., \"content_path\": ...}, with --long also \"size\" (bytes) and\n\
+        \"changed\" (the version that last changed the file, e.g. \"v2\").")]
     Ls(LsArgs),
     /// Show an object's versions, newest first: number, creation time, user, message.
+    ///
+    /// With PATH, only the versions that changed that logical path (added it, changed its
+    /// content or removed it), each line starting with the change.
     #[command(after_help = "Examples:\n  \
         ocfl --root /archive log ark:/12345/bcd987\n  \
+        ocfl --root /archive log ark:/12345/bcd987 data/report.pdf\n  \
         ocfl --root /archive log --json ark:/12345/bcd987\n\n\
         --json prints one line per version: {\"version\": \"v3\", \"created\": ..., \"message\": ... or null,\n\
-        \"user\": {\"name\": ..., \"address\": ... or null} or null}.")]
+        \"user\": {\"name\": ..., \"address\": ... or null} or null}; with PATH also \"path\",\n\
+        \"change\" (\"added\", \"modified\" or \"removed\") and \"digest\" (null once removed).")]
     Log(LogArgs),
     /// Show one version of an object: its metadata and its files.
     #[command(after_help = "Examples:\n  \
@@ -298,6 +307,39 @@ pub enum Command {
         --json prints one line: {\"id\", \"version\", \"removed\": [\"v3\", ...], \"dry_run\",\n\
         \"changed\": true/false}.")]
     Rollback(RollbackArgs),
+    /// Upgrade objects from OCFL 1.0 to 1.1, and the storage root's declaration, durably.
+    ///
+    /// The storage root's declaration becomes 0=ocfl_1.1 first (a 1.1 root may hold 1.0
+    /// objects, never the reverse), then each 1.0 object (ID, or every object of the root)
+    /// gets a new version with the same state, a 1.1 inventory and the 1.1 declaration, as
+    /// the 1.1 specification describes; no content is copied. Each object's upgrade is a
+    /// durable run like a commit (`ocfl runs` lists it; the same command or `ocfl resume`
+    /// finishes an interrupted one). Objects already at 1.1 are left alone. --dry-run says
+    /// what would be upgraded and changes nothing.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive upgrade --dry-run\n  \
+        ocfl --root /archive upgrade\n  \
+        ocfl --root /archive upgrade ark:/12345/bcd987 -m 'OCFL 1.1'\n\n\
+        --json prints one line for the root: {\"root\": true, \"from\": \"1.0\" or \"1.1\", \"changed\",\n\
+        \"dry_run\"}, then one per object: {\"id\", \"from\", \"version\" (its head after),\n\
+        \"run\" (null when nothing ran), \"changed\", \"dry_run\"}.")]
+    Upgrade(crate::upgrade::UpgradeArgs),
+    /// Show the storage root's or one object's metadata.
+    ///
+    /// Without an id: the root's specification version, layout (with its config.json) and
+    /// the digest algorithm new objects get; --count adds its number of objects and their
+    /// bytes (reading every inventory and the size of every content file). With an id: the
+    /// object's path, specification version, head, versions, files and bytes of the head
+    /// state, digest algorithm, fixity algorithms and the extensions it holds.
+    #[command(after_help = "Examples:\n  \
+        ocfl --root /archive info\n  \
+        ocfl --root /archive info --count --json\n  \
+        ocfl --root /archive info ark:/12345/bcd987\n\n\
+        --json prints one line. The root: {\"root\", \"spec\", \"layout\" (name or null),\n\
+        \"layout_config\" (its config.json or null), \"digest\", \"objects\" and \"bytes\" (null\n\
+        without --count)}. An object: {\"id\", \"path\", \"spec\", \"head\", \"versions\", \"files\",\n\
+        \"bytes\", \"digest\", \"fixity\": [...], \"extensions\": [...]}.")]
+    Info(crate::info::InfoArgs),
     /// List the update runs of the storage root: unfinished ones, or all with --all.
     ///
     /// For each run: its id, state (pending, running, stalled, suspended, completed, failed,
@@ -366,6 +408,8 @@ impl Command {
             Command::Put(_) => "put",
             Command::Revert(_) => "revert",
             Command::Rollback(_) => "rollback",
+            Command::Upgrade(_) => "upgrade",
+            Command::Info(_) => "info",
             Command::Runs(_) => "runs",
             Command::Resume => "resume",
             Command::Example(_) => "example",
@@ -410,6 +454,16 @@ pub struct CommitArgs {
     /// Stage the files symbolic links point to, instead of refusing links.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Record these digests of the new content in the inventory's fixity block, computed in
+    /// the same read as the content digest: any of md5, sha1, sha256, sha512, blake2b-512,
+    /// blake2b-384, blake2b-256, blake2b-160, sha512/256, size (extension 0009), blake3.
+    #[arg(long, value_name = "ALG,...", value_delimiter = ',', value_parser = crate::fixity::parse_algorithm)]
+    pub fixity: Vec<DigestAlgorithm>,
+    /// SRC_DIR is a BagIt bag: its payload (data/) becomes the new version's content, checked
+    /// against the bag's manifests while it is staged, and the manifests' checksums are
+    /// recorded as fixity.
+    #[arg(long, requires = "source")]
+    pub bagit: bool,
     /// Submit the run and return at once, printing its id: `ocfl worker` processes (or,
     /// on the embedded store, `ocfl resume`, `ocfl worker` or this command again) run it.
     #[arg(long)]
@@ -599,6 +653,14 @@ pub struct LsArgs {
     /// The version to list (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version, requires = "id")]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
+    /// List only the files matching one of these glob patterns (quote them from the shell).
+    #[arg(value_name = "PATTERN", requires = "id")]
+    pub patterns: Vec<String>,
+    /// Add each file's size, digest and the version that last changed it.
+    #[arg(long, short = 'l', requires = "id")]
+    pub long: bool,
 }
 
 /// `ocfl log`.
@@ -606,6 +668,8 @@ pub struct LsArgs {
 pub struct LogArgs {
     /// The object id.
     pub id: String,
+    /// A logical path: list only the versions that changed it.
+    pub path: Option<String>,
 }
 
 /// `ocfl show`.
@@ -616,6 +680,8 @@ pub struct ShowArgs {
     /// The version to show (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version)]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl diff`.
@@ -641,6 +707,8 @@ pub struct CatArgs {
     /// The version to read from (default: the head), e.g. v2.
     #[arg(long, value_name = "vN", value_parser = parse_version)]
     pub version: Option<VersionNum>,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl export`.
@@ -657,6 +725,12 @@ pub struct ExportArgs {
     /// (links in DEST are replaced, never written through; other files stay).
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// Write DEST as a BagIt bag: the files below data/, manifest-ALG.txt from the
+    /// inventory's digests, bagit.txt, bag-info.txt and tagmanifest-ALG.txt.
+    #[arg(long, conflicts_with = "force")]
+    pub bagit: bool,
+    #[command(flatten)]
+    pub head: crate::mutable_head::MutableHeadArg,
 }
 
 /// `ocfl purge`.
@@ -698,7 +772,7 @@ fn parse_created(text: &str) -> Result<DateTime<FixedOffset>, String> {
 }
 
 /// A version name (`v3`, `v003`) or a bare number (`3`).
-fn parse_version(text: &str) -> Result<VersionNum, String> {
+pub fn parse_version(text: &str) -> Result<VersionNum, String> {
     let name = if text.bytes().all(|b| b.is_ascii_digit()) {
         format!("v{text}")
     } else {

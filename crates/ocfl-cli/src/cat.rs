@@ -7,14 +7,14 @@ use anyhow::{Context, Result, anyhow};
 use ocfl_core::object::ObjectError;
 
 use crate::args::{CatArgs, GlobalArgs};
-use crate::open::{open_object, open_root, root_storage};
+use crate::open::{open_root, root_storage};
 
 /// Streams the file to stdout; exit status 1 (and a message saying the output is corrupt)
 /// when its digest does not match the inventory.
 pub fn run(global: &GlobalArgs, args: &CatArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "cat")?;
     let root = open_root(&storage)?;
-    let object = open_object(&storage, &root, &args.id)?;
+    let object = crate::mutable_head::open(&storage, &root, &args.id, &args.head, global.quiet)?;
     let file = object.file(args.version, &args.path)?;
     let mut out = BufWriter::with_capacity(ocfl_core::digest::STREAM_BUFFER, io::stdout().lock());
     match object.copy_file(&file, &mut out) {

@@ -28,6 +28,8 @@ pub fn run(global: &GlobalArgs, args: &CommitArgs) -> Result<ExitCode> {
     request.user_address = args.user_address.clone();
     request.created = args.created;
     request.follow_symlinks = args.follow_symlinks;
+    request.fixity = args.fixity.clone();
+    request.bagit = args.bagit;
     submit(global, &work, request, args.detach)
 }
 
@@ -166,6 +168,7 @@ fn staging_label(request: &CommitRequest) -> String {
         None => request.source.display().to_string(),
         Some(Edits::Revert(version)) => format!("{} at {version}", request.object_id),
         Some(Edits::Changes(edits)) => format!("{} edits to {}", edits.len(), request.object_id),
+        Some(Edits::Upgrade) => format!("{} at its head", request.object_id),
     }
 }
 

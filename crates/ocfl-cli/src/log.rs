@@ -1,10 +1,11 @@
-//! `ocfl log`: an object's versions, newest first.
+//! `ocfl log`: an object's versions, newest first, or those that changed one file.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use ocfl_core::inventory::{User, Version};
+use anyhow::{Context, Result, bail};
+use ocfl_core::inventory::{Inventory, User, Version};
+use ocfl_core::object::path_history;
 use serde_json::{Value, json};
 
 use crate::args::{GlobalArgs, LogArgs};
@@ -15,6 +16,9 @@ pub fn run(global: &GlobalArgs, args: &LogArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "log")?;
     let root = open_root(&storage)?;
     let object = open_object(&storage, &root, &args.id)?;
+    if let Some(path) = &args.path {
+        return path_log(global, object.inventory(), &args.id, path);
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     for (num, version) in object.inventory().versions.iter().rev() {
         if global.json {
@@ -27,6 +31,41 @@ pub fn run(global: &GlobalArgs, args: &LogArgs) -> Result<ExitCode> {
             writeln!(out, "{line}")
         } else {
             writeln!(out, "{}", log_line(&num.to_string(), version))
+        }
+        .context("writing the log")?;
+    }
+    out.flush().context("writing the log")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The versions that changed `path`, newest first; an error if none ever held it.
+fn path_log(global: &GlobalArgs, inventory: &Inventory, id: &str, path: &str) -> Result<ExitCode> {
+    let history = path_history(inventory, path);
+    if history.is_empty() {
+        bail!(
+            "object {id}: no version has a file at {path:?} (head is {})",
+            inventory.head
+        );
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    for change in history.iter().rev() {
+        let Some(version) = inventory.versions.get(&change.version) else {
+            continue;
+        };
+        if global.json {
+            let line = json!({
+                "version": change.version.to_string(),
+                "created": version.created,
+                "user": user_json(version.user.as_ref()),
+                "message": version.message,
+                "path": path,
+                "change": change.change.as_str(),
+                "digest": change.digest.map(|d| d.as_str()),
+            });
+            writeln!(out, "{line}")
+        } else {
+            let line = log_line(&change.version.to_string(), version);
+            writeln!(out, "{:<8}  {line}", change.change.as_str())
         }
         .context("writing the log")?;
     }

@@ -1,14 +1,18 @@
-//! `ocfl ls`: the objects of the storage root, or the files of one version of an object.
+//! `ocfl ls`: the objects of the storage root, or the files of one version of an object
+//! (those matching glob patterns; with `--long` their sizes and the versions that last
+//! changed them).
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use ocfl_core::object::{ListedObject, ObjectSummary};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use ocfl_core::object::{ListedObject, ObjectSummary, last_changed};
+use ocfl_core::storage::join;
 use serde_json::json;
 
-use crate::args::{GlobalArgs, LsArgs};
-use crate::open::{open_object, open_root, root_storage};
+use crate::args::{GlobalArgs, LsArgs, UsageError};
+use crate::open::{open_root, root_storage};
 
 /// Lists objects (no id) or one version's files.
 pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
@@ -23,15 +27,53 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
         out.flush().context("writing the listing")?;
         return Ok(code);
     };
-    let object = open_object(&storage, &root, id)?;
+    let object = crate::mutable_head::open(&storage, &root, id, &args.head, global.quiet)?;
+    let patterns = patterns(&args.patterns)?;
+    let (version, _) = object.version(args.version)?;
+    let changed = match args.long {
+        true => last_changed(object.inventory(), version),
+        false => None,
+    };
+    let mut listed = 0usize;
     for file in object.files(args.version)? {
+        if !patterns
+            .as_ref()
+            .is_none_or(|set| set.is_match(file.path.as_str()))
+        {
+            continue;
+        }
+        listed += 1;
+        let long = match &changed {
+            Some(changed) => Some(Long {
+                size: storage
+                    .storage()
+                    .size(&join(object.path(), file.content_path.as_str()))
+                    .with_context(|| {
+                        format!("object {id}: size of {}", file.content_path.as_str())
+                    })?,
+                changed: changed
+                    .get(file.path.as_str())
+                    .map_or_else(String::new, ToString::to_string),
+            }),
+            None => None,
+        };
         if global.json {
-            let line = json!({
+            let mut line = json!({
                 "path": file.path.as_str(),
                 "digest": file.digest.as_str(),
                 "content_path": file.content_path.as_str(),
             });
+            if let Some(long) = &long {
+                line["size"] = json!(long.size);
+                line["changed"] = json!(long.changed);
+            }
             writeln!(out, "{line}")
+        } else if let Some(long) = &long {
+            writeln!(
+                out,
+                "{:>12}  {}  {:<5}  {}",
+                long.size, file.digest, long.changed, file.path
+            )
         } else if global.verbose {
             writeln!(out, "{}  {}", file.digest, file.path)
         } else {
@@ -40,7 +82,39 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
         .context("writing the listing")?;
     }
     out.flush().context("writing the listing")?;
+    if listed == 0 && patterns.is_some() {
+        // As `ls` does for a name that is not there: the caller asked for something specific.
+        eprintln!(
+            "ocfl: error: object {id}: no file of {version} matches {}",
+            args.patterns.join(" or ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--long` adds to a file's line.
+struct Long {
+    size: u64,
+    changed: String,
+}
+
+/// The glob patterns as one matcher (`None`: every file). `*` and `?` do not cross a `/`;
+/// `**` does. A bad pattern is a usage error.
+fn patterns(patterns: &[String]) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| UsageError(format!("pattern {pattern:?}: {}", e.kind())))?;
+        set.add(glob);
+    }
+    Ok(Some(set.build().map_err(|e| UsageError(e.to_string()))?))
 }
 
 /// Prints readable objects sorted by id; reports the others on stderr (exit status 1).

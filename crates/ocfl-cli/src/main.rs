@@ -11,9 +11,12 @@ mod commit;
 mod diff;
 mod example;
 mod export;
+mod fixity;
+mod info;
 mod init;
 mod log;
 mod ls;
+mod mutable_head;
 mod open;
 mod postgres;
 mod progress;
@@ -28,6 +31,7 @@ mod runs;
 mod show;
 mod site;
 mod state;
+mod upgrade;
 mod validate;
 mod worker;
 mod worklog;
@@ -129,6 +133,8 @@ fn run(cli: &Cli, worklog: Option<Arc<worklog::WorkLog>>) -> anyhow::Result<Exit
         Command::Put(args) => put::run(&cli.global, args),
         Command::Revert(args) => revert::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
+        Command::Upgrade(args) => upgrade::run(&cli.global, args),
+        Command::Info(args) => info::run(&cli.global, args),
         Command::Runs(args) => runs::run(&cli.global, args),
         Command::Resume => resume::run(&cli.global),
         Command::Example(args) => example::run(&cli.global, args),

@@ -12,11 +12,13 @@ use crate::args::{GlobalArgs, UsageError};
 
 /// The commands that read a root without writing to it or running the engine: the ones this
 /// build serves on an S3 root.
-pub const READ_COMMANDS: [&str; 7] = ["validate", "ls", "log", "show", "diff", "cat", "export"];
+pub const READ_COMMANDS: [&str; 8] = [
+    "validate", "ls", "log", "show", "diff", "cat", "export", "info",
+];
 
 /// The commands that write or run the engine that this build serves on an S3 root.
-pub const WRITE_COMMANDS: [&str; 9] = [
-    "init", "commit", "put", "revert", "rollback", "purge", "resume", "runs", "worker",
+pub const WRITE_COMMANDS: [&str; 10] = [
+    "init", "commit", "put", "revert", "rollback", "upgrade", "purge", "resume", "runs", "worker",
 ];
 
 /// Refuses a root this build cannot serve for `command`, before the command does anything:

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use ocfl_core::digest::DigestAlgorithm;
-use ocfl_core::storage::{LocalStorage, Storage as _};
+use ocfl_core::storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
 
 /// The settings file's name in the storage root.
@@ -68,6 +68,22 @@ impl RootSettings {
                 path.display()
             )
         })?;
+        Ok(Some(settings))
+    }
+
+    /// [`RootSettings::read`] through the root's storage (a local directory or a bucket
+    /// prefix); `shown` names the root in errors.
+    pub fn read_storage(storage: &dyn Storage, shown: &str) -> Result<Option<RootSettings>> {
+        let bytes = match storage.read(FILE_NAME) {
+            Ok(bytes) => bytes,
+            Err(err) if err.is_not_found() => return Ok(None),
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("reading root settings {FILE_NAME} of {shown}"));
+            }
+        };
+        let settings = RootSettings::parse(&bytes)
+            .with_context(|| format!("root settings {FILE_NAME} of {shown}"))?;
         Ok(Some(settings))
     }
 

@@ -8,13 +8,13 @@ use serde_json::json;
 
 use crate::args::{GlobalArgs, ShowArgs};
 use crate::log::{user_json, user_text};
-use crate::open::{open_object, open_root, root_storage};
+use crate::open::{open_root, root_storage};
 
 /// Prints the version's metadata, then its files.
 pub fn run(global: &GlobalArgs, args: &ShowArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "show")?;
     let root = open_root(&storage)?;
-    let object = open_object(&storage, &root, &args.id)?;
+    let object = crate::mutable_head::open(&storage, &root, &args.id, &args.head, global.quiet)?;
     let (num, version) = object.version(args.version)?;
     let files = object.files(Some(num))?;
     let is_head = num == object.head();

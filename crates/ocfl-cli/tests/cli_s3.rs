@@ -118,6 +118,12 @@ fn read_commands_answer_on_a_bucket_as_on_disk() {
         vec!["validate", "--json"],
         vec!["validate", ID],
         vec!["validate", OTHER, "--json", "--no-fixity"],
+        vec!["ls", ID, "--long"],
+        vec!["ls", ID, "--long", "--json", "dir/*"],
+        vec!["log", ID, "a.txt", "--json"],
+        vec!["info"],
+        vec!["info", "--count", "--json"],
+        vec!["info", ID, "--json"],
         // Refusals read the same too.
         vec!["cat", ID, "dir/b.txt"],
         vec!["show", "no-such-object"],

@@ -200,3 +200,44 @@ fn a_commit_is_refused_while_another_update_holds_the_claim() {
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(bucket.keys(), before);
 }
+
+#[test]
+fn upgrade_moves_a_bucket_root_and_its_object_to_1_1() {
+    let Some(bucket) = Bucket::new("upgrade") else {
+        return;
+    };
+    assert_ok(&bucket.ocfl(&["init", "--spec", "1.0"]), "init");
+    let v1 = bucket.source("v1", &[("a.txt", b"alpha\n")]);
+    assert_ok(
+        &bucket.ocfl(&["commit", ID, &v1, "-m", "first"]),
+        "commit v1",
+    );
+    let dry = bucket.ocfl(&["upgrade", "--dry-run"]);
+    assert_ok(&dry, "upgrade --dry-run");
+    assert!(bucket.keys().contains(&"0=ocfl_1.0".to_owned()));
+
+    let upgraded = bucket.ocfl(&["--json", "upgrade"]);
+    assert_ok(&upgraded, "upgrade");
+    let lines = json_lines(&upgraded);
+    assert_eq!(lines[0]["changed"], true, "{lines:?}");
+    assert_eq!(lines[1]["version"], "v2", "{lines:?}");
+    assert_eq!(lines[1]["changed"], true, "{lines:?}");
+    let keys = bucket.keys();
+    assert!(keys.contains(&"0=ocfl_1.1".to_owned()), "{keys:?}");
+    assert!(!keys.contains(&"0=ocfl_1.0".to_owned()), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/0=ocfl_object_1.1")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.ends_with("/0=ocfl_object_1.0")),
+        "{keys:?}"
+    );
+    assert_ok(&bucket.ocfl(&["validate"]), "validate");
+    let info = json_lines(&bucket.ocfl(&["--json", "info", ID]));
+    assert_eq!(info[0]["spec"], "1.1");
+    assert_eq!(info[0]["head"], "v2");
+    // Again: nothing to do.
+    let again = json_lines(&bucket.ocfl(&["--json", "upgrade"]));
+    assert!(again.iter().all(|l| l["changed"] == false), "{again:?}");
+}

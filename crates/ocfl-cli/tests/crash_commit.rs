@@ -1,12 +1,14 @@
 //! The kill loop: `ocfl commit` (v1, then v2 with files changed, added and removed, then v3
-//! by `commit --add/--remove`, then v4 by `revert` to v1) killed
+//! by `commit --add/--remove`, then v4 by `revert` to v1), then `ocfl rollback` to v3 and
+//! `ocfl upgrade` (v4 again, OCFL 1.1, v3's state; the root starts as OCFL 1.0) killed
 //! with SIGKILL at seeded random moments, checked after every kill, resumed, and checked
 //! again at the end.
 //!
 //! After each kill the object must be absent (a new object not yet moved into place), valid
 //! at its old version holding the old source, valid at its new version holding the new
 //! source, or inside the window of `docs/durability.md` section 5 - and then exactly one of
-//! its two documented states. The run is then resumed (`ocfl resume` or the same `ocfl
+//! its documented states (an upgrade's window has four, a rollback's two). The run is then
+//! resumed (`ocfl resume` or the same `ocfl
 //! commit`, chosen at random, sometimes killed again); at the end the object holds the
 //! source byte for byte, `ocfl runs` shows exactly one completed run that wrote each
 //! version (and no other run but the no-op reruns of commits killed after they completed),
@@ -37,6 +39,17 @@ const MAX_KILLS: u64 = 3;
 /// The codes our validator reports inside the window, by its two states.
 const VERSION_MOVED: &[&str] = &["E023", "E040", "E046", "E064", "E066"];
 const INVENTORY_INSTALLED: &[&str] = &["E060"];
+/// What an upgrade adds: the moved version's 1.1 inventory is newer than the 1.0 root
+/// inventory (E103); the 1.1 root inventory beside the 1.0 declaration (E038), then both
+/// declarations (E003).
+const UPGRADE_VERSION_MOVED: &[&str] = &["E040", "E046", "E064", "E066", "E103"];
+const UPGRADE_INVENTORY_INSTALLED: &[&str] = &["E038", "E060"];
+const UPGRADE_SIDECAR_INSTALLED: &[&str] = &["E038"];
+const UPGRADE_BOTH_DECLARATIONS: &[&str] = &["E003", "E038"];
+/// A rollback's window (docs/durability.md section 4b) over a later version without content:
+/// the kept version's inventory beside the old sidecar, then the later version directory left.
+const ROLLBACK_INVENTORY_INSTALLED: &[&str] = &["E040", "E046", "E060", "E064", "E066"];
+const ROLLBACK_VERSIONS_LEFT: &[&str] = &["E040", "E046", "E064", "E066"];
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -89,6 +102,14 @@ enum Object {
     VersionMoved,
     /// Inside the window: the new root inventory beside the old sidecar.
     InventoryInstalled,
+    /// An upgrade's window: the new root inventory and sidecar, the old declaration.
+    SidecarInstalled,
+    /// An upgrade's window: both declarations.
+    BothDeclarations,
+    /// A rollback's window: the kept version's inventory beside the old sidecar.
+    RollbackInventoryInstalled,
+    /// A rollback's window: the kept version's inventory and sidecar, a later version left.
+    RollbackVersionsLeft,
 }
 
 /// The logical path v3 adds.
@@ -165,13 +186,37 @@ fn inspect(
             "{} inventory.json\n",
             ocfl_core::digest::DigestAlgorithm::Sha512.digest_bytes(inventory)
         )
+        .into_bytes()
     };
+    let root_inventory = read("inventory.json");
+    let upgrade = dir.join("0=ocfl_object_1.1").exists() || {
+        let new = new_inventory.as_deref().expect("new");
+        String::from_utf8_lossy(new).contains("https://ocfl.io/1.1/spec/#inventory")
+            && !String::from_utf8_lossy(old_inventory.as_deref().expect("old"))
+                .contains("https://ocfl.io/1.1/spec/#inventory")
+    };
+    if upgrade
+        && root_inventory == new_inventory
+        && sidecar == sidecar_of(new_inventory.as_deref().expect("new"))
+    {
+        let (state, expected) = if dir.join("0=ocfl_object_1.1").exists() {
+            (Object::BothDeclarations, UPGRADE_BOTH_DECLARATIONS)
+        } else {
+            (Object::SidecarInstalled, UPGRADE_SIDECAR_INSTALLED)
+        };
+        assert_eq!(
+            codes,
+            expected.iter().copied().collect(),
+            "{what}: {state:?}: {:?}",
+            report.errors
+        );
+        return state;
+    }
     assert_eq!(
         sidecar,
-        sidecar_of(old_inventory.as_deref().expect("old")).into_bytes(),
+        sidecar_of(old_inventory.as_deref().expect("old")),
         "{what}: the window keeps the old sidecar"
     );
-    let root_inventory = read("inventory.json");
     // A version that brings no content (a revert) has no content directory to miss (E023).
     let without_content: Vec<&str> = VERSION_MOVED
         .iter()
@@ -183,13 +228,66 @@ fn inspect(
     } else {
         &without_content
     };
-    let (state, expected) = if root_inventory == old_inventory {
+    let (state, expected) = if root_inventory == old_inventory && upgrade {
+        (Object::VersionMoved, UPGRADE_VERSION_MOVED)
+    } else if root_inventory == old_inventory {
         (Object::VersionMoved, version_moved)
+    } else if root_inventory == new_inventory && upgrade {
+        (Object::InventoryInstalled, UPGRADE_INVENTORY_INSTALLED)
     } else if root_inventory == new_inventory {
         (Object::InventoryInstalled, INVENTORY_INSTALLED)
     } else {
         panic!("{what}: the root inventory is neither the old version's nor {version}'s");
     };
+    assert_eq!(
+        codes,
+        expected.iter().copied().collect(),
+        "{what}: {state:?}: {:?}",
+        report.errors
+    );
+    state
+}
+
+/// Where a kill of `ocfl rollback ID KEPT` left the object: valid at its old head or at
+/// `kept` (holding that version's source), or inside the rollback's window with exactly its
+/// codes.
+fn inspect_rollback(
+    root: &Path,
+    id: &str,
+    kept: &str,
+    sources: &BTreeMap<String, &Path>,
+    what: &str,
+) -> Object {
+    let path = object_path(root, id);
+    let dir = root.join(&path);
+    let storage = LocalStorage::new(root);
+    let report = validate_object(&storage, &path, &ValidationOptions::default());
+    let read = |file: &str| fs::read(dir.join(file)).ok();
+    if report.is_valid() {
+        let bytes = read("inventory.json").expect("inventory");
+        let inventory = parse_inventory(&bytes).inventory.expect("parsed");
+        let head = inventory.head.to_string();
+        let source = sources
+            .get(&head)
+            .unwrap_or_else(|| panic!("{what}: unexpected head {head}"));
+        assert_holds(&dir, &bytes, source, what);
+        return Object::At(head);
+    }
+    let codes: BTreeSet<&str> = report.errors.iter().map(|e| e.code.as_str()).collect();
+    assert!(
+        read("inventory.json") == read(&format!("{kept}/inventory.json")),
+        "{what}: invalid outside the window: {:?}",
+        report.errors
+    );
+    let (state, expected) =
+        if read("inventory.json.sha512") == read(&format!("{kept}/inventory.json.sha512")) {
+            (Object::RollbackVersionsLeft, ROLLBACK_VERSIONS_LEFT)
+        } else {
+            (
+                Object::RollbackInventoryInstalled,
+                ROLLBACK_INVENTORY_INSTALLED,
+            )
+        };
     assert_eq!(
         codes,
         expected.iter().copied().collect(),
@@ -230,10 +328,11 @@ struct Landing {
 }
 
 /// The run state the store records for `version` of `id`, for the landing tally.
-fn run_phase(root: &Root, id: &str, version: &str) -> String {
+fn run_phase(root: &Root, id: &str, version: &str, earlier: &BTreeSet<String>) -> String {
     let output = root.ocfl(&["runs", "--all", "--json"]);
     ok(&output);
-    let runs = json_lines(&output);
+    let mut runs = json_lines(&output);
+    runs.retain(|r| !earlier.contains(r["run"].as_str().unwrap_or_default()));
     let run = runs
         .iter()
         .filter(|r| r["id"] == id && r["version"] == version)
@@ -277,10 +376,19 @@ struct Stats {
 struct Loop<'a> {
     root: &'a Root,
     rng: Rng,
-    /// How long an uninterrupted commit of each version takes.
-    spans: [Duration; 4],
+    /// How long each uninterrupted step takes (see [`STEPS`]).
+    spans: [Duration; STEPS],
     stats: &'a mut Stats,
+    /// Runs of earlier steps, which [`run_phase`] ignores (the upgrade writes a version
+    /// number the revert wrote before the rollback).
+    earlier: BTreeSet<String>,
 }
+
+/// The steps of an iteration: commits of v1 and v2, the file-level commit (v3), the revert
+/// (v4), the rollback to v3 and the upgrade (v4 again).
+const STEPS: usize = 6;
+const ROLLBACK_STEP: usize = 4;
+const UPGRADE_STEP: usize = 5;
 
 impl Loop<'_> {
     /// Runs `command` (a commit, a file-level commit or a revert) to make `version` of `id`,
@@ -292,8 +400,8 @@ impl Loop<'_> {
         version: &str,
         command: &[String],
         sources: &BTreeMap<String, &Path>,
+        index: usize,
     ) -> u64 {
-        let index: usize = version[1..].parse::<usize>().expect("number") - 1;
         let mut commit_args: Vec<&str> = command.iter().map(String::as_str).collect();
         commit_args.extend(["--message", version, "--json"]);
         let mut no_ops = 0;
@@ -337,13 +445,16 @@ impl Loop<'_> {
                 args.join(" ")
             );
             let object = inspect(&self.root.path(), id, version, sources, &what);
-            let run = run_phase(self.root, id, version);
+            let run = run_phase(self.root, id, version, &self.earlier);
             finished |= run == "completed";
             *self
                 .stats
                 .landings
                 .entry(Landing {
-                    version: version.into(),
+                    version: match index {
+                        UPGRADE_STEP => format!("{version} (upgrade)"),
+                        _ => version.into(),
+                    },
                     run,
                     object,
                 })
@@ -363,7 +474,11 @@ impl Loop<'_> {
         }
         if !done {
             let output = self.root.ocfl(&commit_args);
-            let line = json_lines(ok(&output)).remove(0);
+            // `upgrade` prints the root's line first.
+            let line = json_lines(ok(&output))
+                .into_iter()
+                .find(|line| line["id"] == id)
+                .expect("the object's line");
             assert_eq!(line["version"], version, "{line}");
             if line["changed"] == false {
                 assert!(
@@ -384,28 +499,91 @@ impl Loop<'_> {
         );
         no_ops
     }
+
+    /// Runs `ocfl rollback ID KEPT --yes`, killing it up to [`MAX_KILLS`] times, checking the
+    /// object after each kill, then runs it to the end.
+    fn rollback(&mut self, id: &str, kept: &str, sources: &BTreeMap<String, &Path>) {
+        let args = ["rollback", id, kept, "--yes", "--json"];
+        for attempt in 0..MAX_KILLS {
+            if attempt > 0 && draw(&mut self.rng, 3) == 0 {
+                break;
+            }
+            let delay =
+                self.spans[ROLLBACK_STEP].mul_f64(draw(&mut self.rng, 1100) as f64 / 1000.0);
+            let mut child = self
+                .root
+                .command(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn ocfl");
+            std::thread::sleep(delay);
+            let exited = child.try_wait().expect("try_wait").is_some();
+            let _ = child.kill();
+            child.wait().expect("wait");
+            self.stats.kills += 1;
+            self.stats.exited_first += u64::from(exited);
+            let what = format!(
+                "{id}: after a kill at {delay:?} of `ocfl {}`",
+                args.join(" ")
+            );
+            let object = inspect_rollback(&self.root.path(), id, kept, sources, &what);
+            *self
+                .stats
+                .landings
+                .entry(Landing {
+                    version: format!("rollback to {kept}"),
+                    run: "-".into(),
+                    object,
+                })
+                .or_default() += 1;
+        }
+        let line = json_lines(ok(&self.root.ocfl(&args))).remove(0);
+        assert_eq!(line["version"], kept, "{line}");
+        let what = format!("{id}: after the rollback ran to the end");
+        assert_eq!(
+            inspect_rollback(&self.root.path(), id, kept, sources, &what),
+            Object::At(kept.into()),
+            "{what}"
+        );
+    }
 }
 
-/// Every run of the root completed; one changed run per (object, version); at most
-/// `no_ops` others.
-fn check_runs(root: &Root, no_ops: u64, versions: usize) {
+/// A storage root declaring OCFL 1.0 (so that `upgrade` has work), below `parent`.
+fn root_1_0(parent: &Path) -> Root {
+    let root = Root {
+        dir: tempfile::tempdir_in(parent).expect("tempdir"),
+    };
+    ok(&root.ocfl(&["init", "--spec", "1.0"]));
+    root
+}
+
+/// The ids of every run of the root so far.
+fn run_ids(root: &Root) -> BTreeSet<String> {
+    json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])))
+        .iter()
+        .map(|r| r["run"].as_str().expect("run").to_owned())
+        .collect()
+}
+
+/// Every run of the root completed; `writes[version]` changed runs wrote each version (one,
+/// or two for a version number written again after a rollback); at most `no_ops` others.
+fn check_runs(root: &Root, no_ops: u64, writes: &[(&str, u64)]) {
     let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
     for run in &runs {
         assert_eq!(run["state"], "completed", "{run}");
     }
-    let mut writers: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut writers: BTreeMap<String, u64> = BTreeMap::new();
     for run in runs.iter().filter(|r| r["changed"] == true) {
-        let key = (
-            run["id"].as_str().expect("id").to_owned(),
-            run["version"].as_str().expect("version").to_owned(),
-        );
-        *writers.entry(key).or_default() += 1;
+        *writers
+            .entry(run["version"].as_str().expect("version").to_owned())
+            .or_default() += 1;
     }
-    assert_eq!(writers.len(), versions, "{writers:?}");
-    assert!(
-        writers.values().all(|&n| n == 1),
-        "one run wrote each version: {writers:?}"
-    );
+    let expected: BTreeMap<String, u64> = writes
+        .iter()
+        .map(|(version, n)| ((*version).to_owned(), *n))
+        .collect();
+    assert_eq!(writers, expected, "the runs that wrote each version");
     let unchanged = runs.iter().filter(|r| r["changed"] == false).count() as u64;
     assert!(
         unchanged <= no_ops,
@@ -495,6 +673,13 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         ("v4".to_owned(), v1.as_path()),
     ]
     .into();
+    // After the rollback to v3, the upgrade's v4 holds v3's state.
+    let upgraded: BTreeMap<String, &Path> = [
+        ("v3".to_owned(), v3.as_path()),
+        ("v4".to_owned(), v3.as_path()),
+    ]
+    .into();
+    let upgrade = |id: &str| -> Vec<String> { vec!["upgrade".into(), id.into()] };
     let commands = |id: &str| -> [Vec<String>; 4] {
         let text = |p: &Path| p.to_str().expect("utf-8").to_owned();
         [
@@ -515,22 +700,39 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
 
     // Uninterrupted runs of each version (the shorter of two): the span the kills are
     // spread over.
-    let mut spans = [Duration::MAX; 4];
+    let mut spans = [Duration::MAX; STEPS];
     for _ in 0..2 {
-        let calibration = Root::new_in(scratch.path());
-        for (i, command) in commands("info:calibration").iter().enumerate() {
-            let version = format!("v{}", i + 1);
+        let calibration = root_1_0(scratch.path());
+        let id = "info:calibration";
+        let mut steps: Vec<(String, Vec<String>)> = commands(id)
+            .into_iter()
+            .enumerate()
+            .map(|(i, command)| (format!("v{}", i + 1), command))
+            .collect();
+        steps.push((
+            "v3".into(),
+            vec!["rollback".into(), id.into(), "v3".into(), "--yes".into()],
+        ));
+        steps.push(("v4".into(), upgrade(id)));
+        for (i, (version, command)) in steps.iter().enumerate() {
             let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
-            args.extend(["--message", &version, "--json"]);
+            args.extend(["--json"]);
+            if i != ROLLBACK_STEP {
+                args.extend(["--message", version]);
+            }
             let started = Instant::now();
             let output = calibration.ocfl(&args);
             spans[i] = spans[i].min(started.elapsed());
-            assert_eq!(json_lines(ok(&output))[0]["version"], version.as_str());
+            let line = json_lines(ok(&output))
+                .into_iter()
+                .find(|line| line["id"] == id)
+                .expect("the object's line");
+            assert_eq!(line["version"], version.as_str());
         }
     }
     eprintln!(
-        "crash commit: {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}, v3 (file-level) {:?}, v4 (revert) {:?}",
-        spans[0], spans[1], spans[2], spans[3]
+        "crash commit: {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}, v3 (file-level) {:?}, v4 (revert) {:?}, rollback to v3 {:?}, upgrade (v4) {:?}",
+        spans[0], spans[1], spans[2], spans[3], spans[4], spans[5]
     );
 
     let mut stats = Stats {
@@ -542,19 +744,30 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
     let mut peers = Vec::new();
     let started = Instant::now();
     for i in 0..iterations {
-        let root = Root::new_in(scratch.path());
+        let root = root_1_0(scratch.path());
         let id = format!("info:crash/{}", seed + i);
         let mut run = Loop {
             root: &root,
             rng: Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             spans,
             stats: &mut stats,
+            earlier: BTreeSet::new(),
         };
         let mut no_ops = 0;
         for (i, command) in commands(&id).iter().enumerate() {
-            no_ops += run.commit(&id, &format!("v{}", i + 1), command, &sources);
+            no_ops += run.commit(&id, &format!("v{}", i + 1), command, &sources, i);
         }
-        check_runs(&root, no_ops, 4);
+        let written = [("v1", 1), ("v2", 1), ("v3", 1), ("v4", 1)];
+        check_runs(&root, no_ops, &written);
+        run.earlier = run_ids(&root);
+        run.rollback(&id, "v3", &sources);
+        no_ops += run.commit(&id, "v4", &upgrade(&id), &upgraded, UPGRADE_STEP);
+        // A kill between the root's two declarations, then a finish by `ocfl resume`,
+        // leaves the root's part to the same command again (which starts no run).
+        let line = json_lines(ok(&root.ocfl(&["--json", "upgrade", &id])));
+        assert_eq!(line[1]["changed"], false, "{line:?}");
+        assert!(!root.path().join("0=ocfl_1.0").exists());
+        check_runs(&root, no_ops, &[("v1", 1), ("v2", 1), ("v3", 1), ("v4", 2)]);
         if (i + 1) % 25 == 0 {
             eprintln!(
                 "crash commit: {} iterations, {} kills, {:?}",

@@ -2,6 +2,7 @@
 //!
 //! - [`inventory`]: inventories, parsed with the specification's error codes and written
 //!   deterministically;
+//! - [`bagit`]: BagIt (RFC 8493) tag files, for bags in and out of objects;
 //! - [`digest`]: content and fixity digest algorithms and a one-pass multi-digester;
 //! - [`path`], [`object_id`], [`version_num`], [`namaste`], [`sidecar`]: validated newtypes;
 //! - [`layout`]: storage-root layout extensions 0002, 0003, 0004, 0006, 0007 and 0012;
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bagit;
 pub mod digest;
 pub mod init;
 pub mod inventory;

@@ -17,6 +17,7 @@ use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 use ocfl_core::version_num::VersionNum;
+use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
 use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
@@ -230,6 +231,7 @@ fn build_stage(
         // this sees the object as the user left it, never one of this run's own half-written
         // states (docs/durability.md, sections 5 and 9).
         check_structure(env, &command.object_id, &in_root, &object_path)?;
+        env.check_no_mutable_head(&command.object_id, &in_root)?;
     }
     let (stage, blob) = match &command.staged {
         // Staged in the bucket before the run was submitted (section 11.6): the source is
@@ -299,7 +301,7 @@ pub(crate) fn make_stage(
         (None, Some(base)) => base.inventory.digest_algorithm,
         (None, None) => DigestAlgorithm::Sha512,
     };
-    let options = StageOptions {
+    let mut options = StageOptions {
         digest_algorithm,
         fixity: command
             .fixity
@@ -308,11 +310,30 @@ pub(crate) fn make_stage(
             .collect::<Result<_, _>>()?,
         follow_symlinks: command.follow_symlinks,
     };
+    // A bag's payload is staged with its manifests' algorithms as fixity: the one read of
+    // each file gives what the manifests are checked against and what the inventory records.
+    let bag = match command.bagit {
+        true => Some(Bag::open(Path::new(&command.source)).map_err(bag_refusal)?),
+        false => None,
+    };
+    if let Some(bag) = &bag {
+        options
+            .fixity
+            .extend(bag.fixity_algorithms(digest_algorithm));
+    }
     match &command.edits {
-        None => Ok((
-            Stage::from_directory_with(Path::new(&command.source), &options, spool, progress)?,
-            command.source.clone(),
-        )),
+        None => {
+            let source = match &bag {
+                Some(bag) => bag.payload().to_string_lossy().into_owned(),
+                None => command.source.clone(),
+            };
+            let stage =
+                Stage::from_directory_with(Path::new(&source), &options, spool, progress)?;
+            if let Some(bag) = &bag {
+                bag.verify(&stage).map_err(bag_refusal)?;
+            }
+            Ok((stage, source))
+        }
         Some(edits) => {
             let base = base.map(|b| &b.inventory);
             let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
@@ -329,6 +350,21 @@ pub(crate) fn make_stage(
             };
             Ok((stage, object_path))
         }
+    }
+}
+
+/// A bag that cannot be committed: final, except a tag file that could not be read for a
+/// reason that may pass.
+fn bag_refusal(error: ocfl_plan::bag::Error) -> ActivityError {
+    match &error {
+        ocfl_plan::bag::Error::Unreadable { source, .. }
+            if source.kind() != std::io::ErrorKind::NotFound
+                && source.kind() != std::io::ErrorKind::PermissionDenied
+                && source.kind() != std::io::ErrorKind::InvalidInput =>
+        {
+            ActivityError::Transient(error.to_string())
+        }
+        _ => ActivityError::refused(RefusalKind::Source, error.to_string()),
     }
 }
 
@@ -357,6 +393,12 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
         _ => None,
     };
     let Some(base) = base else {
+        if matches!(edits, EditsForm::Upgrade) {
+            return Err(ActivityError::refused(
+                RefusalKind::Plan,
+                "does not exist: there is nothing to upgrade".to_owned(),
+            ));
+        }
         return match version {
             None => Ok(State::new()),
             Some(_) => Err(ActivityError::refused(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ocfl_core::SpecVersion;
+use ocfl_core::layout::LayoutRegistry;
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::StorageRoot;
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, join, parent};
@@ -142,6 +143,8 @@ pub struct Environment {
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
     progress: Option<Arc<dyn ProgressSink>>,
+    /// The layouts the root's `ocfl_layout.json` may name.
+    layouts: LayoutRegistry,
 }
 
 impl fmt::Debug for Environment {
@@ -173,6 +176,7 @@ impl Environment {
             root: work.root_path(),
             root_name: work.root.clone(),
             progress: None,
+            layouts: LayoutRegistry::new(),
         }
     }
 
@@ -201,6 +205,7 @@ impl Environment {
             root: PathBuf::from(root),
             root_name: root_name.to_owned(),
             progress: None,
+            layouts: LayoutRegistry::new(),
         }
     }
 
@@ -214,6 +219,13 @@ impl Environment {
     /// Keeps run data through `storage` (rooted at the state directory) instead.
     pub fn with_state_storage(mut self, storage: Arc<dyn Storage>) -> Environment {
         self.blobs = Blobs::new(storage);
+        self
+    }
+
+    /// Opens the root with `layouts`, so a root whose layout is an institution's own
+    /// (registered there) can be updated.
+    pub fn with_layouts(mut self, layouts: LayoutRegistry) -> Environment {
+        self.layouts = layouts;
         self
     }
 
@@ -259,7 +271,7 @@ impl Environment {
         // Opening the root checks its declaration too: a directory that is not a storage
         // root, or one declaring a specification version we do not know (a newer one), is
         // refused before anything is written into it.
-        StorageRoot::open(self.storage()).map_err(|e| {
+        StorageRoot::open_with_layouts(self.storage(), &self.layouts).map_err(|e| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("storage root {}: {e}", self.root.display()),
@@ -295,6 +307,28 @@ impl Environment {
         })?;
         self.check_plain_dirs(&path)?;
         Ok(path)
+    }
+
+    /// Refuses an object with an active mutable HEAD (extension 0005, which Fedora 6
+    /// writes): the extension forbids new root versions while it exists, since the mutable
+    /// HEAD already claims the next version number.
+    pub(crate) fn check_no_mutable_head(
+        &self,
+        object_id: &str,
+        path: &str,
+    ) -> Result<(), ActivityError> {
+        let found = ocfl_core::object::mutable_head::has_mutable_head(self.storage(), path)
+            .map_err(|e| ActivityError::Transient(format!("object {object_id}: {e}")))?;
+        if found {
+            return Err(ActivityError::refused(
+                RefusalKind::Conflict,
+                format!(
+                    "object {object_id} has a mutable HEAD ({}, extension 0005, as Fedora 6 writes): its uncommitted version would conflict with a new one, so the object is left as it is; commit or purge the mutable HEAD with the tool that made it first (`ocfl ls {object_id} --mutable-head` shows it)",
+                    ocfl_core::object::mutable_head::EXTENSION_DIR
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses an object path that passes through a symbolic link (or a file) inside the

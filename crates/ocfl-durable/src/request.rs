@@ -43,6 +43,10 @@ pub struct CommitRequest {
     pub padding: Option<u8>,
     /// Stage the files symbolic links point to instead of refusing links.
     pub follow_symlinks: bool,
+    /// `source` is a BagIt bag: its payload (`data/`) is the new state, checked against the
+    /// bag's manifests while it is staged, and the manifests' checksums are recorded as
+    /// fixity.
+    pub bagit: bool,
     /// `None`: the new state is `source`'s files. Otherwise the new state is the head's
     /// changed by these edits, or an earlier version's; `source` is then not used.
     pub edits: Option<Edits>,
@@ -60,6 +64,10 @@ pub enum Edits {
     Changes(Vec<Edit>),
     /// The state of this version of the object (`ocfl revert ID VERSION`): no file is read.
     Revert(String),
+    /// The head's state unchanged, in a new version of the object written as
+    /// [`CommitRequest::spec_version`] (`ocfl upgrade`): no file is read. Recorded without
+    /// the head, so the same upgrade maps to the same run whatever version it has reached.
+    Upgrade,
 }
 
 impl CommitRequest {
@@ -79,6 +87,7 @@ impl CommitRequest {
             content_directory: None,
             padding: None,
             follow_symlinks: false,
+            bagit: false,
             edits: None,
             staged: None,
         }
@@ -95,6 +104,16 @@ impl CommitRequest {
     pub fn revert(object_id: impl Into<String>, version: impl Into<String>) -> CommitRequest {
         let mut request = CommitRequest::new(object_id, PathBuf::new());
         request.edits = Some(Edits::Revert(version.into()));
+        request
+    }
+
+    /// A request for a new version of the object with the head's state, written as OCFL
+    /// `spec_version` (its declaration and inventory type), as the 1.1 specification
+    /// describes an upgrade.
+    pub fn upgrade(object_id: impl Into<String>, spec_version: SpecVersion) -> CommitRequest {
+        let mut request = CommitRequest::new(object_id, PathBuf::new());
+        request.edits = Some(Edits::Upgrade);
+        request.spec_version = Some(spec_version);
         request
     }
 
@@ -211,6 +230,10 @@ pub(crate) struct Command {
     pub content_directory: Option<String>,
     pub padding: Option<u8>,
     pub follow_symlinks: bool,
+    /// Left out unless set, so the command key of a commit of a plain directory is what it
+    /// was before the field existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bagit: bool,
     /// Left out for a commit of a source directory, so its command key is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edits: Option<EditsForm>,
@@ -235,6 +258,7 @@ pub(crate) enum EditsForm {
     Revert {
         version: String,
     },
+    Upgrade,
 }
 
 impl EditsForm {
@@ -292,6 +316,7 @@ impl Command {
             content_directory: request.content_directory.clone(),
             padding: request.padding,
             follow_symlinks: request.follow_symlinks,
+            bagit: request.bagit,
             edits,
             staged: request.staged.clone(),
         }

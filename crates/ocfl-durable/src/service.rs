@@ -923,6 +923,7 @@ fn edits_form(edits: &Edits) -> Result<EditsForm, CommitError> {
                 version: version.clone(),
             });
         }
+        Edits::Upgrade => return Ok(EditsForm::Upgrade),
         Edits::Changes(changes) => changes,
     };
     if changes.is_empty() {
@@ -992,8 +993,15 @@ pub fn check_request(env: &Environment, request: &CommitRequest) -> Result<(), C
         std::fs::read_dir(&request.source).map_err(|e| {
             CommitError::InvalidRequest(format!("source {}: {e}", request.source.display()))
         })?;
+        if request.bagit {
+            // The bag's tag files are read now (small); its payload is checked while staged.
+            ocfl_plan::bag::Bag::open(&request.source)
+                .map_err(|e| CommitError::InvalidRequest(e.to_string()))?;
+        }
     }
-    env.object_path(&request.object_id)
-        .map(drop)
+    let path = env
+        .object_path(&request.object_id)
+        .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))?;
+    env.check_no_mutable_head(&request.object_id, &path)
         .map_err(|e| CommitError::InvalidRequest(e.message().to_owned()))
 }

@@ -39,6 +39,12 @@ impl Storage for ObjectStorage {
         ObjectStorage::kind(self, path).map_err(|e| storage_error("stat", path, e))
     }
 
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        self.head(path)
+            .map(|info| info.size)
+            .map_err(|e| storage_error("head", path, e))
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         self.open_storage_file(path)
     }

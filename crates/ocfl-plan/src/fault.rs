@@ -385,6 +385,10 @@ impl<S: Storage> Storage for FaultStorage<S> {
     fn renames_atomically(&self) -> bool {
         self.inner.renames_atomically()
     }
+
+    fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id()
+    }
 }
 
 /// A file opened for writing through a [`FaultStorage`]: each `write` call is one operation.

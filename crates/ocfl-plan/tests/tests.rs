@@ -14,3 +14,6 @@ mod crash;
 
 // Staging into the spool: a new object's content read once, and what happens without it.
 mod spool;
+
+// Power cuts: every crash state of the POSIX and ext4 models and of an object store, recovered.
+mod powercut;

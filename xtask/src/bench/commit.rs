@@ -13,6 +13,7 @@
 //! See docs/benchmarks.md.
 
 mod check;
+mod edit;
 mod measure;
 pub(crate) mod mixed;
 pub(crate) mod revise;
@@ -35,7 +36,8 @@ use revise::{Revision, revise};
 use tools::{Committed, Contenders, Sources, Tool};
 
 const USAGE: &str = "usage: cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR] [--ours PATH]
-       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR] [--ours PATH]";
+       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR] [--ours PATH]
+       cargo xtask bench commit --files N --edit K [--keep DIR] [--ours PATH]";
 
 /// Design targets per profile: our median total (v1 + v2) over this tool's.
 fn target(profile: Profile) -> Option<(Tool, f64)> {
@@ -127,6 +129,8 @@ enum Mode {
     Profiles(Vec<Profile>),
     /// Peak RSS of committing `files` files, for each size (in KiB).
     Memory { files: usize, sizes_kib: Vec<u64> },
+    /// Changing `edit` files of a `files`-file object file by file, against a full commit.
+    Edit { files: usize, edit: usize },
 }
 
 /// The command line, validated.
@@ -146,6 +150,7 @@ impl Options {
         let mut profiles = None;
         let mut files = None;
         let mut sizes_kib = None;
+        let mut edit = None;
         let mut options = Options {
             mode: Mode::Profiles(Vec::new()),
             scale: Scale::Full,
@@ -185,6 +190,12 @@ impl Options {
                         || format!("--files needs a number of at least 2, not {text:?}"),
                     )?);
                 }
+                "--edit" => {
+                    let text = value()?;
+                    edit = Some(text.parse().ok().filter(|&n: &usize| n >= 1).with_context(
+                        || format!("--edit needs a number of at least 1, not {text:?}"),
+                    )?);
+                }
                 "--sizes-kib" => {
                     let text = value()?;
                     let sizes: Vec<u64> = text
@@ -201,12 +212,23 @@ impl Options {
         }
         options.mode = match (files, profiles) {
             (Some(_), Some(_)) => anyhow::bail!("--files and --profile exclude each other"),
+            (Some(files), None) if edit.is_some() => {
+                anyhow::ensure!(
+                    sizes_kib.is_none(),
+                    "--sizes-kib and --edit exclude each other"
+                );
+                Mode::Edit {
+                    files,
+                    edit: edit.unwrap_or(1),
+                }
+            }
             (Some(files), None) => Mode::Memory {
                 files,
                 sizes_kib: sizes_kib.unwrap_or_else(|| vec![1, 16]),
             },
             (None, profiles) => {
                 anyhow::ensure!(sizes_kib.is_none(), "--sizes-kib goes with --files");
+                anyhow::ensure!(edit.is_none(), "--edit goes with --files");
                 Mode::Profiles(profiles.unwrap_or(all))
             }
         };
@@ -260,6 +282,12 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             print_memory_table(&results);
             memory_json(&contenders, &meter, &results)
+        }
+        Mode::Edit { files, edit } => {
+            let keep = options.keep.is_some();
+            let result = edit::bench_edit(keep, &contenders, &meter, *files, *edit, &base)?;
+            edit::print_edit_table(&result);
+            edit::edit_json(&contenders, &meter, &result)
         }
     };
     let load = [load_before, super::load_average()];
@@ -952,6 +980,23 @@ mod tests {
                 files: 10,
                 sizes_kib: vec![2, 64]
             }
+        );
+    }
+
+    #[test]
+    fn the_edit_mode_takes_a_count_and_an_edit_count() {
+        let options = Options::parse(&args(&["--files", "100000", "--edit", "10"])).unwrap();
+        assert_eq!(
+            options.mode,
+            Mode::Edit {
+                files: 100_000,
+                edit: 10
+            }
+        );
+        assert!(Options::parse(&args(&["--edit", "10"])).is_err());
+        assert!(Options::parse(&args(&["--files", "9", "--edit", "0"])).is_err());
+        assert!(
+            Options::parse(&args(&["--files", "9", "--edit", "1", "--sizes-kib", "1"])).is_err()
         );
     }
 

@@ -6,8 +6,9 @@
 //! an iteration takes a second or two) and its v2 (5% of the files changed, 5% removed, as
 //! many added: `bench::commit::revise`) into a scratch directory (on `/dev/shm` when there
 //! is one), then runs the test over them: each iteration commits v1 then v2 to a new object
-//! in a new storage root, then a file-level change of v2 (`commit --add --remove`, v3) and a
-//! `revert` to v1 (v4), killing each command (or the `ocfl resume` that follows) with
+//! in a new OCFL 1.0 storage root, then a file-level change of v2 (`commit --add --remove`,
+//! v3), a `revert` to v1 (v4), a `rollback` to v3 and an `upgrade` to OCFL 1.1 (v4 again),
+//! killing each command (or the `ocfl resume` that follows) with
 //! SIGKILL at random moments, checking the object after every kill, resuming, and checking
 //! the final object, the runs and the validators (ours, rocfl and ocfl-py when installed).
 

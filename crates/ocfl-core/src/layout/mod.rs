@@ -1,5 +1,7 @@
 //! Storage-root layout extensions: how an object id maps to the object's path under the
-//! storage root. Each extension is one module; [`Layout`] dispatches between them.
+//! storage root. Each extension is one module implementing [`StorageLayout`]; [`Layout`]
+//! holds a built-in one or an institution's own ([`Layout::custom`]), and a
+//! [`LayoutRegistry`] opens roots whose `ocfl_layout.json` names a registered layout.
 //!
 //! Every mapping either fails with [`LayoutError::UnmappableId`] or yields a valid relative
 //! storage path ([`check_storage_path`](crate::storage::check_storage_path)) whose
@@ -19,6 +21,7 @@
 
 mod config_file;
 mod digest_tuples;
+mod extension;
 mod flat_direct;
 mod flat_omit_prefix;
 mod hash_and_id;
@@ -27,15 +30,20 @@ mod hashed_n_tuple;
 mod mapped_path;
 mod n_tuple_omit_prefix;
 mod omit_prefix;
+mod registry;
 mod root_files;
 
+pub use extension::StorageLayout;
 pub use flat_direct::FlatDirect;
 pub use flat_omit_prefix::FlatOmitPrefix;
 pub use hash_and_id::HashAndIdNTuple;
 pub use hash_and_no_prefix_id::HashAndNoPrefixIdNTuple;
 pub use hashed_n_tuple::HashedNTuple;
 pub use n_tuple_omit_prefix::{NTupleOmitPrefix, ZeroPadding};
+pub use registry::{LayoutFactory, LayoutRegistry};
 pub use root_files::{LAYOUT_FILE, config_path};
+
+use std::sync::Arc;
 
 use crate::storage::{Storage, StorageError};
 
@@ -72,8 +80,9 @@ pub enum LayoutError {
     Storage(#[from] StorageError),
 }
 
-/// A configured storage layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configured storage layout: one of the built-in extensions, or a layout of the
+/// integrator's own.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Layout {
     /// 0002: the id is the object root.
@@ -88,7 +97,31 @@ pub enum Layout {
     NTupleOmitPrefix(NTupleOmitPrefix),
     /// 0012: 0003 applied to the id without its prefix.
     HashAndNoPrefixIdNTuple(HashAndNoPrefixIdNTuple),
+    /// A layout that is not a built-in extension (an institution's own), opened through a
+    /// [`LayoutRegistry`] or given to [`init`](crate::init) directly.
+    Custom(Arc<dyn StorageLayout>),
 }
+
+/// Two layouts are equal when they are the same extension with the same configuration
+/// (for a custom layout: the same name and `config.json`).
+impl PartialEq for Layout {
+    fn eq(&self, other: &Layout) -> bool {
+        match (self, other) {
+            (Layout::FlatDirect(a), Layout::FlatDirect(b)) => a == b,
+            (Layout::HashAndIdNTuple(a), Layout::HashAndIdNTuple(b)) => a == b,
+            (Layout::HashedNTuple(a), Layout::HashedNTuple(b)) => a == b,
+            (Layout::FlatOmitPrefix(a), Layout::FlatOmitPrefix(b)) => a == b,
+            (Layout::NTupleOmitPrefix(a), Layout::NTupleOmitPrefix(b)) => a == b,
+            (Layout::HashAndNoPrefixIdNTuple(a), Layout::HashAndNoPrefixIdNTuple(b)) => a == b,
+            (Layout::Custom(a), Layout::Custom(b)) => {
+                Arc::ptr_eq(a, b) || (a.name() == b.name() && a.config_file() == b.config_file())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Layout {}
 
 /// The registered names of the layout extensions this crate implements.
 pub const EXTENSION_NAMES: [&str; 6] = [
@@ -101,40 +134,32 @@ pub const EXTENSION_NAMES: [&str; 6] = [
 ];
 
 impl Layout {
-    /// The registered extension name, e.g. `0004-hashed-n-tuple-storage-layout`.
-    pub fn name(&self) -> &'static str {
+    /// A layout of the integrator's own: see [`StorageLayout`].
+    pub fn custom(layout: impl StorageLayout + 'static) -> Layout {
+        Layout::Custom(Arc::new(layout))
+    }
+
+    /// The layout, through the trait every layout implements.
+    pub fn as_storage_layout(&self) -> &dyn StorageLayout {
         match self {
-            Layout::FlatDirect(_) => FlatDirect::NAME,
-            Layout::HashAndIdNTuple(_) => HashAndIdNTuple::NAME,
-            Layout::HashedNTuple(_) => HashedNTuple::NAME,
-            Layout::FlatOmitPrefix(_) => FlatOmitPrefix::NAME,
-            Layout::NTupleOmitPrefix(_) => NTupleOmitPrefix::NAME,
-            Layout::HashAndNoPrefixIdNTuple(_) => HashAndNoPrefixIdNTuple::NAME,
+            Layout::FlatDirect(l) => l,
+            Layout::HashAndIdNTuple(l) => l,
+            Layout::HashedNTuple(l) => l,
+            Layout::FlatOmitPrefix(l) => l,
+            Layout::NTupleOmitPrefix(l) => l,
+            Layout::HashAndNoPrefixIdNTuple(l) => l,
+            Layout::Custom(l) => &**l,
         }
     }
 
+    /// The extension name, e.g. `0004-hashed-n-tuple-storage-layout`.
+    pub fn name(&self) -> &str {
+        self.as_storage_layout().name()
+    }
+
     /// A one-sentence description, written as `description` in `ocfl_layout.json`.
-    pub fn description(&self) -> &'static str {
-        match self {
-            Layout::FlatDirect(_) => {
-                "Object ids are used unchanged as the object root directories, direct children of the storage root."
-            }
-            Layout::HashAndIdNTuple(_) => {
-                "Object ids are hashed and the digest divided into n-tuple directories, which contain the object root named by the percent-encoded object id."
-            }
-            Layout::HashedNTuple(_) => {
-                "Object ids are hashed and the digest divided into n-tuple directories, which contain the object root named by the digest."
-            }
-            Layout::FlatOmitPrefix(_) => {
-                "Object ids without their prefix are used as the object root directories, direct children of the storage root."
-            }
-            Layout::NTupleOmitPrefix(_) => {
-                "Object ids without their prefix are divided into n-tuple directories, which contain the object root named by the id without its prefix."
-            }
-            Layout::HashAndNoPrefixIdNTuple(_) => {
-                "Object ids without their prefix are hashed and the digest divided into n-tuple directories, which contain the object root named by the percent-encoded id without its prefix."
-            }
-        }
+    pub fn description(&self) -> &str {
+        self.as_storage_layout().description()
     }
 
     /// The default layout for new storage roots: 0004 with its default parameters
@@ -143,29 +168,29 @@ impl Layout {
         Layout::HashedNTuple(HashedNTuple::default())
     }
 
-    /// The object root path (relative to the storage root) for `id`.
+    /// The object root path (relative to the storage root) for `id`. A custom layout's
+    /// path is checked here ([`check_storage_path`](crate::storage::check_storage_path)), so
+    /// none can name anything outside the storage root.
     pub fn map_object_id(&self, id: &str) -> Result<String, LayoutError> {
-        match self {
-            Layout::FlatDirect(l) => l.map_object_id(id),
-            Layout::HashAndIdNTuple(l) => l.map_object_id(id),
-            Layout::HashedNTuple(l) => l.map_object_id(id),
-            Layout::FlatOmitPrefix(l) => l.map_object_id(id),
-            Layout::NTupleOmitPrefix(l) => l.map_object_id(id),
-            Layout::HashAndNoPrefixIdNTuple(l) => l.map_object_id(id),
+        let path = self.as_storage_layout().map_object_id(id)?;
+        if let Layout::Custom(layout) = self
+            && (path.is_empty() || crate::storage::check_storage_path(&path).is_err())
+        {
+            return Err(LayoutError::UnmappableId {
+                extension: layout.name().to_owned(),
+                id: id.to_owned(),
+                reason: format!(
+                    "the layout mapped it to {path:?}, which is not a path inside the storage root"
+                ),
+            });
         }
+        Ok(path)
     }
 
     /// Checks the parameters against the extension's constraints (a layout built by hand
     /// may break them; one from [`Layout::from_config`] never does).
     pub fn validate(&self) -> Result<(), LayoutError> {
-        match self {
-            Layout::FlatDirect(l) => l.validate(),
-            Layout::HashAndIdNTuple(l) => l.validate(),
-            Layout::HashedNTuple(l) => l.validate(),
-            Layout::FlatOmitPrefix(l) => l.validate(),
-            Layout::NTupleOmitPrefix(l) => l.validate(),
-            Layout::HashAndNoPrefixIdNTuple(l) => l.validate(),
-        }
+        self.as_storage_layout().validate()
     }
 
     /// The layout named `name`, configured by `config` (the bytes of its `config.json`),
@@ -200,34 +225,30 @@ impl Layout {
     }
 
     /// The extension's `config.json`: `extensionName` then every parameter (defaults
-    /// included), pretty-printed, the same bytes for the same configuration.
+    /// included), pretty-printed, the same bytes for the same configuration (for a custom
+    /// layout without a `config.json`, `extensionName` alone).
     pub fn config_json(&self) -> Vec<u8> {
         let name = self.name();
         match self {
             Layout::FlatDirect(l) => config_file::to_bytes(name, l),
-            Layout::HashAndIdNTuple(l) => config_file::to_bytes(name, l),
-            Layout::HashedNTuple(l) => config_file::to_bytes(name, l),
-            Layout::FlatOmitPrefix(l) => config_file::to_bytes(name, l),
-            Layout::NTupleOmitPrefix(l) => config_file::to_bytes(name, l),
-            Layout::HashAndNoPrefixIdNTuple(l) => config_file::to_bytes(name, l),
+            Layout::Custom(l) => l
+                .config_file()
+                .unwrap_or_else(|| config_file::to_bytes(name, &serde_json::Map::new())),
+            other => other.as_storage_layout().config_file().unwrap_or_default(),
         }
     }
 
     /// The `config.json` that [`Layout::write_to_root`] writes, or `None` for an extension
-    /// without parameters (0002), which gets no `config.json` at all: the extension allows
-    /// either form, and ocfl-py 2.1 fails with an `AttributeError` on a `config.json` for a
-    /// layout without parameters, so a root written with one could not be opened there.
+    /// without parameters (0002), which gets no `config.json` at all (see
+    /// [`StorageLayout`]'s implementation for [`FlatDirect`]).
     pub fn config_file(&self) -> Option<Vec<u8>> {
-        match self {
-            Layout::FlatDirect(_) => None,
-            _ => Some(self.config_json()),
-        }
+        self.as_storage_layout().config_file()
     }
 
     /// Reads `ocfl_layout.json` and the extension's config from a storage root; `None` when
     /// the root has no `ocfl_layout.json`. A missing `config.json` means the defaults.
     pub fn read_from_root(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError> {
-        root_files::read(storage)
+        root_files::read(storage, &LayoutRegistry::new())
     }
 
     /// Writes `ocfl_layout.json` and, for an extension with parameters,

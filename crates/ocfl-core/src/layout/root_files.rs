@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EXTENSION_NAMES, Layout, LayoutError};
+use super::{Layout, LayoutError, LayoutRegistry};
 use crate::storage::{Storage, StorageError};
 
 /// The storage root's layout description file.
@@ -39,7 +39,10 @@ fn read_optional(storage: &dyn Storage, path: &str) -> Result<Option<Vec<u8>>, S
     }
 }
 
-pub(super) fn read(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError> {
+pub(super) fn read(
+    storage: &dyn Storage,
+    layouts: &LayoutRegistry,
+) -> Result<Option<Layout>, LayoutError> {
     let Some(bytes) = read_optional(storage, LAYOUT_FILE)? else {
         return Ok(None);
     };
@@ -47,11 +50,11 @@ pub(super) fn read(storage: &dyn Storage) -> Result<Option<Layout>, LayoutError>
         .map_err(|e| LayoutError::InvalidLayoutFile(e.to_string()))?;
     // Checked before the name is used in a path, so an odd name cannot point elsewhere.
     let name = file.extension.as_str();
-    if !EXTENSION_NAMES.contains(&name) {
+    if !layouts.knows(name) {
         return Err(LayoutError::Unsupported(file.extension));
     }
     let config = read_optional(storage, &config_path(name))?;
-    Layout::from_config(name, config.as_deref()).map(Some)
+    layouts.from_config(name, config.as_deref()).map(Some)
 }
 
 pub(super) fn write(layout: &Layout, storage: &dyn Storage) -> Result<(), LayoutError> {

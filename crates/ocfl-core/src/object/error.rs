@@ -205,6 +205,20 @@ pub enum ObjectError {
         /// What is wrong (`is not empty`, `is not a directory`...).
         reason: String,
     },
+    /// A mutable HEAD (extension 0005) was asked for, and the object has none.
+    #[error("object {id:?} has no mutable HEAD (extensions/0005-mutable-head/head/inventory.json)")]
+    NoMutableHead {
+        /// The object id.
+        id: String,
+    },
+    /// The object's mutable HEAD does not belong to it.
+    #[error("object {id:?}: its mutable HEAD cannot be used: {reason}")]
+    MutableHeadMismatch {
+        /// The object id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// Creating, writing or renaming files under the export destination failed.
     #[error("exporting to {}: {source}", .path.display())]
     Export {

@@ -15,11 +15,12 @@
 //! anything in the destination changes.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::ObjectError;
-use super::reader::Object;
+use super::reader::{FileEntry, Object};
+use crate::bagit;
 use crate::digest::STREAM_BUFFER;
 use crate::version_num::VersionNum;
 
@@ -67,12 +68,107 @@ impl Object<'_> {
             }
         }
         let staging = Staging::create(dest)?;
+        let bytes = self.write_files(&files, &staging.path)?;
+        if merge {
+            staging.merge_into(dest, files.iter().map(|f| f.path.as_str()))?;
+        } else {
+            staging.finish(dest)?;
+        }
+        Ok(ExportSummary {
+            version: num,
+            files: files.len() as u64,
+            bytes,
+        })
+    }
+
+    /// Writes `version` (the head when `None`) as a BagIt bag (RFC 8493) at `dest`, which
+    /// must not exist or be an empty directory: the files below `data/`, each verified
+    /// against the inventory as it is copied; `manifest-ALG.txt` with the inventory's
+    /// digests (ALG the object's content algorithm, sha512 or sha256, both BagIt
+    /// algorithms, so no file is hashed a second time); `bagit.txt`; `bag-info.txt`
+    /// (`Payload-Oxum`, and the object id and version); and `tagmanifest-ALG.txt` over those
+    /// three. All-or-nothing, as [`Object::export`].
+    pub fn export_bag(
+        &self,
+        version: Option<VersionNum>,
+        dest: &Path,
+    ) -> Result<ExportSummary, ObjectError> {
+        let (num, _) = self.version(version)?;
+        let files = self.files(Some(num))?;
+        check_destination(dest, false)?;
+        let staging = Staging::create(dest)?;
+        let payload = staging.path.join(bagit::PAYLOAD_DIR);
+        let bytes = self.write_files(&files, &payload)?;
+        let algorithm = self.inventory.digest_algorithm;
+        let payload_paths: Vec<String> = files
+            .iter()
+            .map(|f| format!("{}/{}", bagit::PAYLOAD_DIR, f.path.as_str()))
+            .collect();
+        let manifest = bagit::manifest_bytes(
+            payload_paths
+                .iter()
+                .zip(&files)
+                .map(|(path, file)| (path.as_str(), file.digest.as_str())),
+        );
+        let mut info = format!(
+            "Payload-Oxum: {}\n",
+            bagit::payload_oxum(bytes, files.len() as u64)
+        );
+        // A tag value is one line: an id with a line break is left out rather than
+        // written across lines another reader could take for a new element.
+        if !self.id().contains(['\r', '\n']) {
+            info.push_str(&format!("External-Identifier: {}\n", self.id()));
+        }
+        info.push_str(&format!("OCFL-Version: {num}\n"));
+        let tag_files: [(String, Vec<u8>); 3] = [
+            (
+                bagit::DECLARATION_FILE.to_owned(),
+                bagit::DECLARATION.to_vec(),
+            ),
+            (bagit::BAG_INFO_FILE.to_owned(), info.into_bytes()),
+            (bagit::manifest_name(algorithm), manifest),
+        ];
+        let checksums: Vec<(String, String)> = tag_files
+            .iter()
+            .map(|(name, bytes)| {
+                (
+                    name.clone(),
+                    algorithm.digest_bytes(bytes).as_str().to_owned(),
+                )
+            })
+            .collect();
+        let tag_manifest = bagit::manifest_bytes(
+            checksums
+                .iter()
+                .map(|(name, sum)| (name.as_str(), sum.as_str())),
+        );
+        for (name, bytes) in tag_files
+            .iter()
+            .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+            .chain([(
+                bagit::tag_manifest_name(algorithm).as_str(),
+                tag_manifest.as_slice(),
+            )])
+        {
+            write_synced(&staging.path.join(name), bytes)?;
+        }
+        staging.finish(dest)?;
+        Ok(ExportSummary {
+            version: num,
+            files: files.len() as u64,
+            bytes,
+        })
+    }
+
+    /// Writes `files` below `dir` by logical path, each verified as it streams and flushed;
+    /// returns the bytes written.
+    fn write_files(&self, files: &[FileEntry<'_>], dir: &Path) -> Result<u64, ObjectError> {
         let mut buffer = vec![0u8; STREAM_BUFFER];
         let mut bytes = 0u64;
-        for file in &files {
+        for file in files {
             // Logical paths have no empty, `.` or `..` elements (checked when the inventory
             // was parsed), so the target stays inside the staging directory.
-            let target = staging.path.join(file.path.as_str());
+            let target = dir.join(file.path.as_str());
             let export_error = |source: io::Error| ObjectError::Export {
                 path: target.clone(),
                 source,
@@ -87,17 +183,19 @@ impl Object<'_> {
             };
             out.sync_all().map_err(export_error)?;
         }
-        if merge {
-            staging.merge_into(dest, files.iter().map(|f| f.path.as_str()))?;
-        } else {
-            staging.finish(dest)?;
-        }
-        Ok(ExportSummary {
-            version: num,
-            files: files.len() as u64,
-            bytes,
-        })
+        Ok(bytes)
     }
+}
+
+/// Writes a new file holding `bytes` and flushes it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ObjectError> {
+    let export_error = |source: io::Error| ObjectError::Export {
+        path: path.to_owned(),
+        source,
+    };
+    let mut out = File::create_new(path).map_err(export_error)?;
+    out.write_all(bytes).map_err(export_error)?;
+    out.sync_all().map_err(export_error)
 }
 
 /// Refuses a destination that exists and is not an empty directory, unless `overwrite`

@@ -7,6 +7,10 @@
 //!   inventory is refused), its versions and files, bytes streamed with their digest verified
 //!   ([`Object::copy_file`]), whole versions exported ([`Object::export`]);
 //! - [`diff_states`] / [`Object::diff`]: added, removed, modified and renamed files;
+//! - [`mutable_head`]: extension 0005, a version kept outside the root until it is
+//!   committed ([`Object::open_mutable_head`] reads its state);
+//! - [`path_history`] / [`last_changed`]: the versions that changed a file, and the version
+//!   that last changed each file of a version;
 //! - [`purge_object`]: removing an object without leaving a half-deleted object or empty
 //!   directories in the root.
 //!
@@ -33,6 +37,8 @@ mod content;
 mod diff;
 mod error;
 mod export;
+pub mod mutable_head;
+mod history;
 mod purge;
 mod reader;
 mod rollback;
@@ -41,6 +47,7 @@ mod root;
 pub use diff::{Modified, PathDigest, Renamed, VersionDiff, diff_states};
 pub use error::ObjectError;
 pub use export::ExportSummary;
+pub use history::{PathChange, PathVersion, last_changed, path_history};
 pub use purge::{PurgeOutcome, Purged, purge_object};
 pub use reader::{FileEntry, Object};
 pub use rollback::{RolledBack, rollback_object};

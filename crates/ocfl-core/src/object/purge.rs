@@ -381,4 +381,8 @@ impl Storage for Subdir<'_> {
     fn renames_atomically(&self) -> bool {
         self.inner.renames_atomically()
     }
+
+    fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id()
+    }
 }

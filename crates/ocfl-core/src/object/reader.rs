@@ -102,12 +102,21 @@ impl<'a> Object<'a> {
             });
         }
         let inventory = read_inventory(storage, path)?;
-        Ok(Object {
+        Ok(Object::with_inventory(storage, path, inventory))
+    }
+
+    /// The object at `path` answered from `inventory` (already checked).
+    pub(super) fn with_inventory(
+        storage: &'a dyn Storage,
+        path: &str,
+        inventory: Inventory,
+    ) -> Object<'a> {
+        Object {
             storage,
             path: path.to_owned(),
             inventory,
             checked_dirs: Mutex::new(HashSet::new()),
-        })
+        }
     }
 
     /// The object root, relative to the storage it was opened in.
@@ -224,13 +233,22 @@ impl<'a> Object<'a> {
 /// error. The sidecar is checked before the parse errors are reported, so a tampered
 /// inventory is called tampered even when the tampering also broke its structure.
 pub(super) fn read_inventory(storage: &dyn Storage, path: &str) -> Result<Inventory, ObjectError> {
+    read_inventory_except(storage, path, &|_| false)
+}
+
+/// [`read_inventory`], overlooking the parser's findings that `allowed` accepts.
+pub(super) fn read_inventory_except(
+    storage: &dyn Storage,
+    path: &str,
+    allowed: &dyn Fn(&crate::validate::Finding) -> bool,
+) -> Result<Inventory, ObjectError> {
     let inventory_path = join(path, INVENTORY_FILE);
     let bytes = storage.read(&inventory_path)?;
     let parsed = parse_inventory(&bytes);
     let mut errors = parsed
         .findings
         .iter()
-        .filter(|f| f.severity() == Severity::Error);
+        .filter(|f| f.severity() == Severity::Error && !allowed(f));
     let first_error = errors.next();
     let more = errors.count();
     let invalid = |finding: &crate::validate::Finding| ObjectError::InvalidInventory {

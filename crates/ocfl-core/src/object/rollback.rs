@@ -1,18 +1,28 @@
 //! Rolling an object back: removing the versions after one of its versions.
 //!
 //! The protocol and its window are `docs/durability.md`, section 4b: the root inventory and
-//! its sidecar are replaced by the kept version's own (each written atomically and durably),
-//! and only then are the later version directories removed, newest first. Running the same
-//! rollback again after an interruption finishes it.
+//! its sidecar are replaced by the kept version's own (each written to a staging directory
+//! outside the object, flushed, renamed over and flushed), and only then are the later
+//! version directories moved out to the staging directory, newest first, and removed.
+//! Running the same rollback again after an interruption finishes it.
 
+use std::io::Write;
+
+use crate::digest::DigestAlgorithm;
 use crate::inventory::parse_inventory;
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
-use crate::storage::{EntryKind, Storage, join};
+use crate::storage::{EntryKind, Storage, StorageError, join, parent};
 use crate::validate::{ValidationOptions, validate_object};
 use crate::version_num::VersionNum;
 
 use super::error::ObjectError;
-use super::root::StorageRoot;
+use super::root::{EXTENSIONS_DIR, StorageRoot};
+
+/// Where a rollback prepares the files it renames into the object: in the storage root, so
+/// on the object's filesystem, but outside the object, so that a temporary file left by a
+/// crash never makes the object invalid (E001); readers ignore it (a whole-root validation
+/// warns, W016, until the rollback is run again and removes it).
+const STAGING_DIR: &str = "extensions/ocfl-rollback";
 
 /// What [`rollback_object`] did, or with `dry_run` would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +55,14 @@ pub fn rollback_object(
         id: id.to_owned(),
         reason,
     };
+    // The mutable HEAD's inventory holds the root's versions: removing some would leave it
+    // describing versions the object no longer has.
+    if super::mutable_head::has_mutable_head(storage, &path)? {
+        return Err(refuse(format!(
+            "it has a mutable HEAD ({}, extension 0005) built on its current versions; commit or purge the mutable HEAD with the tool that made it first",
+            super::mutable_head::EXTENSION_DIR
+        )));
+    }
     let versions = version_dirs(storage, &path)?;
     let Some((kept_name, _)) = versions
         .iter()
@@ -133,16 +151,66 @@ pub fn rollback_object(
         removed: removed.iter().map(|(_, v)| *v).collect(),
         changed: !dry_run && !settled,
     };
-    if dry_run || settled {
+    let staging = join(
+        STAGING_DIR,
+        &DigestAlgorithm::Sha256
+            .digest_bytes(path.as_bytes())
+            .as_str()[..16],
+    );
+    if dry_run {
         return Ok(outcome);
     }
-    storage.write_atomic(&root_inventory, &kept_inventory)?;
-    storage.write_atomic(&sidecar_path, &kept_sidecar)?;
-    for (name, _) in &removed {
-        storage.remove(&join(&path, name))?;
+    if settled {
+        // What an interrupted rollback left outside the object.
+        tidy(storage, &staging)?;
+        return Ok(outcome);
     }
-    storage.sync(std::slice::from_ref(&path))?;
+    install(storage, &staging, &root_inventory, &kept_inventory)?;
+    install(storage, &staging, &sidecar_path, &kept_sidecar)?;
+    // Each later version leaves the object by one rename, so that a reader never meets a
+    // half-removed version (E092 for its missing content), and each rename is flushed before
+    // the next: unflushed, a power cut may keep a later one without an earlier one, leaving
+    // vH without v(H-1), whose content vH's inventory names. Then they go with the staging.
+    for (name, _) in &removed {
+        let moved = join(&staging, &format!("removed-{name}"));
+        storage.remove(&moved)?;
+        storage.rename(&join(&path, name), &moved)?;
+        storage.sync(&[path.clone(), staging.clone()])?;
+    }
+    tidy(storage, &staging)?;
     Ok(outcome)
+}
+
+/// Removes the staging directory and, if empty, the directories above it.
+fn tidy(storage: &dyn Storage, staging: &str) -> Result<(), StorageError> {
+    storage.remove(staging)?;
+    if storage.remove_empty_dir(STAGING_DIR)? {
+        // The extensions directory holds the layout's configuration, usually: kept then.
+        storage.remove_empty_dir(EXTENSIONS_DIR)?;
+    }
+    Ok(())
+}
+
+/// Replaces `dest` by `bytes` durably: written in `staging`, flushed, renamed over, and both
+/// directories flushed (a rename is durable once both are).
+fn install(
+    storage: &dyn Storage,
+    staging: &str,
+    dest: &str,
+    bytes: &[u8],
+) -> Result<(), StorageError> {
+    storage.create_dir(staging)?;
+    let name = dest.rsplit('/').next().unwrap_or(dest);
+    let temp = join(staging, name);
+    let mut writer = storage.create(&temp)?;
+    writer
+        .write_all(bytes)
+        .and_then(|()| writer.flush())
+        .map_err(|e| StorageError::io("write", &temp, e))?;
+    writer.finish()?;
+    storage.sync(std::slice::from_ref(&temp))?;
+    storage.rename(&temp, dest)?;
+    storage.sync(&[parent(dest).to_owned(), staging.to_owned()])
 }
 
 /// The object's version directories: (name, number).

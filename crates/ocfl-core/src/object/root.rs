@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use super::error::ObjectError;
 use super::reader::Object;
 use crate::SpecVersion;
-use crate::layout::Layout;
+use crate::layout::{Layout, LayoutRegistry};
 use crate::namaste::{Declaration, DeclarationKind};
 use crate::storage::{EntryKind, Storage, join};
 use crate::version_num::VersionNum;
@@ -55,6 +55,15 @@ impl<'a> StorageRoot<'a> {
     /// Opens the storage root at the root of `storage`: it must hold a storage root
     /// declaration (`0=ocfl_1.x`) of a known version; its layout is read if it has one.
     pub fn open(storage: &'a dyn Storage) -> Result<StorageRoot<'a>, ObjectError> {
+        StorageRoot::open_with_layouts(storage, &LayoutRegistry::new())
+    }
+
+    /// [`StorageRoot::open`] for a root whose layout may be one registered in `layouts`
+    /// (an institution's own, see [`LayoutRegistry`]), as well as a built-in one.
+    pub fn open_with_layouts(
+        storage: &'a dyn Storage,
+        layouts: &LayoutRegistry,
+    ) -> Result<StorageRoot<'a>, ObjectError> {
         let entries = list_root(storage)?;
         let mut spec_version = None;
         for entry in entries.iter().filter(|e| e.kind == EntryKind::File) {
@@ -80,7 +89,9 @@ impl<'a> StorageRoot<'a> {
                 "it has no 0=ocfl_1.x declaration".to_owned(),
             ));
         };
-        let layout = Layout::read_from_root(storage).map_err(ObjectError::RootLayout)?;
+        let layout = layouts
+            .read_from_root(storage)
+            .map_err(ObjectError::RootLayout)?;
         Ok(StorageRoot {
             storage,
             spec_version,

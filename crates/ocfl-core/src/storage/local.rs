@@ -95,6 +95,19 @@ impl Storage for LocalStorage {
         Ok(kind_of(meta.file_type()))
     }
 
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        let full = self.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::io(
+                "stat",
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        Ok(meta.len())
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
         let full = self.resolve(path)?;
         let (file, len) = open_no_follow(&full).map_err(|e| StorageError::io("open", path, e))?;
@@ -210,6 +223,12 @@ impl Storage for LocalStorage {
         }
     }
 
+    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): a new one on every boot,
+    /// so unflushed writes of an earlier boot are known to be suspect. `None` off Linux.
+    fn boot_id(&self) -> Option<String> {
+        kernel_boot_id().map(str::to_owned)
+    }
+
     fn display_path(&self, path: &str) -> String {
         if path.is_empty() {
             self.root.display().to_string()
@@ -217,6 +236,18 @@ impl Storage for LocalStorage {
             self.root.join(path).display().to_string()
         }
     }
+}
+
+/// The running kernel's boot id, read once.
+pub(crate) fn kernel_boot_id() -> Option<&'static str> {
+    static BOOT: OnceLock<Option<String>> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let id = text.trim();
+        (!id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+            .then(|| id.to_owned())
+    })
+    .as_deref()
 }
 
 /// Creates or truncates a file with the permissions an ordinary create gives (0644 before

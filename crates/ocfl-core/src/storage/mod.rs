@@ -243,6 +243,16 @@ pub trait Storage: Send + Sync {
         let _ = path;
     }
 
+    /// The identity of the running boot of the machine that holds this storage's unflushed
+    /// writes: it changes exactly when they may have been lost (a power cut, a kernel
+    /// crash), which a process crash does not do. A run that resumes under another boot id
+    /// than the one its unflushed writes were made under must check them again
+    /// (`docs/durability.md`, section 6). `None` when it cannot be known: then every
+    /// unflushed write must be checked. The default says `None`.
+    fn boot_id(&self) -> Option<String> {
+        None
+    }
+
     /// `path` as people should see it in messages and reports (a local store: the
     /// filesystem path; an object store: its URL). The default shows the storage path
     /// itself, `.` for the root.
@@ -299,6 +309,14 @@ pub trait Storage: Send + Sync {
             op: "reading file metadata",
             path: path.to_owned(),
         })
+    }
+
+    /// The size in bytes of the regular file at `path` (a link is not followed). The
+    /// default reads the file through; stores that know sizes say them at once.
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        let mut reader = self.open(path)?;
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map_err(|e| StorageError::io("read", path, e))
     }
 
     /// Whether [`Storage::rename`] moves a file or a whole directory tree in one atomic

@@ -14,6 +14,7 @@ mod extensions;
 mod fixity;
 mod inventories;
 mod inventory_file;
+mod mutable_head;
 mod object_root;
 mod redundant;
 mod sidecar;
@@ -84,6 +85,7 @@ pub(in crate::validate) fn validate_listed_object(
     let root = object_root::classify(&entries, root_file, spec, &mut report);
     if root.has_extensions {
         extensions::check(&object, &mut report);
+        mutable_head::check(&object, root_parsed, options.check_fixity, &mut report);
     }
     version_dirs::check_sequence(&root.version_dirs, root_parsed, &mut report);
     let versions =

@@ -2,6 +2,7 @@
 
 mod commit;
 mod crash;
+mod custom_layout;
 mod failures;
 mod golden;
 mod lease_loss;

@@ -427,6 +427,10 @@ impl Storage for FaultyStorage {
             }
         })
     }
+
+    fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id()
+    }
 }
 
 /// Waits (polling: the condition is set by another thread) until `done()`; a test that

@@ -82,6 +82,9 @@ impl Storage for NoFlush {
     fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
         self.0.remove_empty_dir(path)
     }
+    fn boot_id(&self) -> Option<String> {
+        self.0.boot_id()
+    }
 }
 
 /// Staging's spool (`<work>/spool-<boot id>/`) written around the injector: staging spools
@@ -145,6 +148,9 @@ impl Storage for SpoolBypass {
     }
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
         self.faulty.sync_tree(dir)
+    }
+    fn boot_id(&self) -> Option<String> {
+        self.plain.boot_id()
     }
 }
 

@@ -30,10 +30,7 @@ pub(super) fn execute(
         }
         Action::Commit { path } => object::commit(plan, fs, path),
         Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path),
-        Action::CreateDir { path } => in_work_area(plan, fs, || {
-            fs.create_dir(path)?;
-            Ok(StepResult::Done { bytes: 0 })
-        }),
+        Action::CreateDir { path } => in_work_area(plan, fs, || create_version_dir(plan, fs, path)),
         Action::Copy { digest, path, temp } => in_work_area(plan, fs, || {
             copy(plan, fs, source, digest, path, temp, step.size)
         }),
@@ -223,6 +220,57 @@ fn copy(
     Ok(StepResult::Done { bytes: size })
 }
 
+/// The name of the marker of boot `boot` in the work directory.
+fn boot_marker(plan: &Plan, boot: &str) -> String {
+    format!("{}/{BOOT_MARKER}{boot}", plan.work_path)
+}
+
+/// Marks the work directory with the storage's boot: the durable engine acknowledges each
+/// copy once it returns, before its data is flushed (`flush-content` flushes them all in one
+/// batch), so a run resumed after a power cut must know that copies of another boot may have
+/// lost their data or their names (`docs/durability.md`, section 6).
+const BOOT_MARKER: &str = "boot-";
+
+/// Creates the version directory, marks the work directory with the boot its copies run
+/// under, and makes both durable up to the storage's root: the steps after it are
+/// acknowledged on the assumption that their directories do not vanish.
+fn create_version_dir(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+    fs.create_dir(path)?;
+    let mut dirs = vec![path.to_owned()];
+    if let Some(boot) = fs.boot_id() {
+        let marker = boot_marker(plan, &boot);
+        if fs.kind_if_exists(&marker)?.is_none() {
+            fs.create(&marker)?.finish()?;
+        }
+        dirs.push(plan.work_path.clone());
+    }
+    sync_up(fs, &dirs)?;
+    Ok(StepResult::Done { bytes: 0 })
+}
+
+/// Whether copies made under another boot than the current one (or under an unknown boot)
+/// may be in the work directory: then their unflushed data or names may have been lost.
+fn copies_of_another_boot(plan: &Plan, fs: &dyn Storage) -> Result<bool, Error> {
+    let Some(boot) = fs.boot_id() else {
+        return Ok(true);
+    };
+    let current = format!("{BOOT_MARKER}{boot}");
+    let entries = match fs.list(&plan.work_path) {
+        Ok(entries) => entries,
+        Err(e) if e.is_not_found() => return Ok(true),
+        Err(e) => return Err(e.into()),
+    };
+    let mut own = false;
+    for entry in entries {
+        if entry.name == current {
+            own = true;
+        } else if entry.name.starts_with(BOOT_MARKER) {
+            return Ok(true);
+        }
+    }
+    Ok(!own)
+}
+
 /// Flushes the new version's content in one batch. A failed flush leaves the content's state
 /// on disk unknown (`docs/durability.md` section 8, assumption 6: Linux may drop the pages it
 /// could not write and serve them from memory until they are evicted), and flushing again
@@ -251,8 +299,15 @@ fn flush(
         Some(format!("{dir}/{top}"))
     });
     let mut bytes = 0;
-    if let Some(content) = &content
-        && fs.kind_if_exists(content)?.is_none()
+    // After a power cut the copies acknowledged before it may be gone, short or stale (their
+    // names too): each is checked by its digest and copied again if it is not whole.
+    let recheck = !copies.is_empty() && copies_of_another_boot(plan, fs)?;
+    if recheck
+        || content
+            .as_ref()
+            .map(|c| fs.kind_if_exists(c))
+            .transpose()?
+            .is_some_and(|kind| kind.is_none())
     {
         for (digest, path, temp, size) in &copies {
             if let StepResult::Done { bytes: written } =
@@ -270,6 +325,17 @@ fn flush(
         }
         return Err(error.into());
     }
+    // The version's entry in the work directory is flushed; the work directory's own
+    // entries above it must be too, or the version could vanish with them; and the
+    // directories the copies were renamed from (a rename is durable once both are flushed).
+    let mut dirs = vec![parent(dir).to_owned()];
+    for (_, _, temp, _) in &copies {
+        let from = parent(temp);
+        if !dirs.iter().any(|d| d == from) && fs.kind_if_exists(from)?.is_some() {
+            dirs.push(from.to_owned());
+        }
+    }
+    sync_up(fs, &dirs)?;
     Ok(StepResult::Done { bytes })
 }
 
@@ -339,7 +405,10 @@ fn write_durably(fs: &dyn Storage, path: &str, temp: &str, bytes: &[u8]) -> Resu
     writer.finish()?;
     fs.sync(&[temp.to_owned()])?;
     fs.rename(temp, path)?;
-    fs.sync(&[parent(path).to_owned()])?;
+    // A rename is durable once both directories are flushed (section 8, assumption 2); and
+    // every directory above, not only the parent: the work directory's own entries may not
+    // be durable yet, and the step is acknowledged once this returns.
+    sync_up(fs, &[parent(path).to_owned(), parent(temp).to_owned()])?;
     Ok(())
 }
 
@@ -398,7 +467,8 @@ fn install(
         write_durably(fs, from, temp, &bytes)?;
     }
     rename_into(fs, from, to)?;
-    fs.sync(&[parent(to).to_owned()])?;
+    // Both directories of the rename (section 8, assumption 2).
+    fs.sync(&[parent(to).to_owned(), parent(from).to_owned()])?;
     Ok(StepResult::Done {
         bytes: bytes.len() as u64,
     })
@@ -435,6 +505,25 @@ fn rename_into(fs: &dyn Storage, from: &str, to: &str) -> Result<(), Error> {
         }
         other => other.into(),
     })
+}
+
+/// Flushes each of `dirs` and every directory above them up to the storage's root.
+fn sync_up(fs: &dyn Storage, dirs: &[String]) -> Result<(), Error> {
+    let mut all: Vec<String> = Vec::new();
+    for dir in dirs {
+        let mut current = dir.as_str();
+        loop {
+            if !all.iter().any(|d| d == current) {
+                all.push(current.to_owned());
+            }
+            if current.is_empty() {
+                break;
+            }
+            current = parent(current);
+        }
+    }
+    fs.sync(&all)?;
+    Ok(())
 }
 
 /// Flushes the directory holding `path` and every ancestor up to the filesystem root, so a

@@ -28,7 +28,21 @@ pub(super) struct Claim<'a> {
     source: &'a str,
 }
 
-impl Claim<'_> {
+impl<'a> Claim<'a> {
+    /// The manifest digest `digest` of `algorithm` that the inventory at `source` claims.
+    pub(super) fn manifest(
+        algorithm: DigestAlgorithm,
+        digest: &'a str,
+        source: &'a str,
+    ) -> Claim<'a> {
+        Claim {
+            algorithm,
+            digest,
+            code: Code::E092,
+            source,
+        }
+    }
+
     fn same_as(&self, other: &Claim<'_>) -> bool {
         self.algorithm == other.algorithm
             && self.code == other.code
