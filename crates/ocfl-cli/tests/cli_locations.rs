@@ -60,7 +60,11 @@ fn an_s3_root_is_refused_by_every_command_that_does_not_support_it_yet() {
     write_tree(&source, &[("a.txt", b"alpha\n")]);
     let before = Snapshot::of(dir.path());
     // `example` makes a local root of its own; every other command takes S3 roots.
-    let output = ocfl_in(dir.path(), &[], &["--root", "s3://bucket/archive", "example"]);
+    let output = ocfl_in(
+        dir.path(),
+        &[],
+        &["--root", "s3://bucket/archive", "example"],
+    );
     let err = stderr(&output);
     assert_eq!(code(&output), 1, "{err}");
     assert_eq!(

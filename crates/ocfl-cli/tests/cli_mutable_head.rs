@@ -184,7 +184,11 @@ fn commits_and_rollbacks_of_an_object_with_a_mutable_head_are_refused_and_change
     let before = Snapshot::of(&root.path());
     let output = root.ocfl(&["rollback", ID, "v1", "--yes"]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));
-    assert!(stderr(&output).contains("mutable HEAD"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("mutable HEAD"),
+        "{}",
+        stderr(&output)
+    );
     before.assert_unchanged(&root.path(), "refused rollback");
 }
 

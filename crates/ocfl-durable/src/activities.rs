@@ -327,8 +327,7 @@ pub(crate) fn make_stage(
                 Some(bag) => bag.payload().to_string_lossy().into_owned(),
                 None => command.source.clone(),
             };
-            let stage =
-                Stage::from_directory_with(Path::new(&source), &options, spool, progress)?;
+            let stage = Stage::from_directory_with(Path::new(&source), &options, spool, progress)?;
             if let Some(bag) = &bag {
                 bag.verify(&stage).map_err(bag_refusal)?;
             }
