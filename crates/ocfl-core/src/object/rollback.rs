@@ -165,6 +165,19 @@ pub fn rollback_object(
         tidy(storage, &staging)?;
         return Ok(outcome);
     }
+    if !storage.renames_atomically() {
+        // An object store (`docs/durability.md` 4b, "In a bucket"): each PUT is atomic and
+        // durable on return, so the root inventory and sidecar are written in place; a later
+        // version cannot leave the object in one step (moving it would copy every key and
+        // still delete each one), so its keys are deleted, newest version first, only once
+        // the root inventory no longer names it.
+        storage.write_atomic(&root_inventory, &kept_inventory)?;
+        storage.write_atomic(&sidecar_path, &kept_sidecar)?;
+        for (name, _) in &removed {
+            storage.remove(&join(&path, name))?;
+        }
+        return Ok(outcome);
+    }
     install(storage, &staging, &root_inventory, &kept_inventory)?;
     install(storage, &staging, &sidecar_path, &kept_sidecar)?;
     // Each later version leaves the object by one rename, so that a reader never meets a
