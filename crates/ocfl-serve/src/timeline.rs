@@ -161,6 +161,7 @@ mod tests {
                 task_id: 1,
                 name: "WriteBatch".into(),
                 input: String::new(),
+                options: Default::default(),
             },
             Event::EpisodeStarted { timestamp_ms: 1500 },
             Event::ActivityFailed {
@@ -171,6 +172,7 @@ mod tests {
                 task_id: 2,
                 name: "WriteBatch".into(),
                 input: String::new(),
+                options: Default::default(),
             },
             Event::EpisodeStarted { timestamp_ms: 1800 },
             Event::ActivityCompleted {
