@@ -14,6 +14,7 @@ use ocfl_core::location::S3Location;
 use tokio::runtime::Handle;
 
 use crate::Error;
+use crate::budget::Budget;
 use crate::counting::CountingStore;
 use crate::error::Redactor;
 use crate::location::Keys;
@@ -22,6 +23,10 @@ use crate::store::{Inner, ObjectStorage};
 
 /// The smallest part S3 accepts in a multipart upload (except the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// The default of [`S3Builder::upload_memory`]: twelve parts of the default size, which keeps
+/// the peak memory of a commit of large files within 150 MiB.
+const DEFAULT_UPLOAD_MEMORY: usize = 96 * 1024 * 1024;
 
 /// Options for an S3 (or S3-compatible) store, read from the environment as AWS tools read it.
 ///
@@ -45,6 +50,7 @@ pub struct S3Builder {
     ca_bundle: Option<PathBuf>,
     part_size: usize,
     max_requests: usize,
+    upload_memory: usize,
     max_retries: usize,
     retry_timeout: Duration,
     runtime: Option<Handle>,
@@ -54,7 +60,7 @@ pub struct S3Builder {
 
 impl S3Builder {
     /// Options for `location` with the defaults: 8 MiB parts, at most 16 requests in flight,
-    /// 10 retries with exponential backoff within 3 minutes.
+    /// 96 MiB of upload buffers, 10 retries with exponential backoff within 3 minutes.
     pub fn new(location: S3Location) -> S3Builder {
         S3Builder {
             location,
@@ -63,6 +69,7 @@ impl S3Builder {
             ca_bundle: None,
             part_size: 8 * 1024 * 1024,
             max_requests: 16,
+            upload_memory: DEFAULT_UPLOAD_MEMORY,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             runtime: None,
@@ -110,6 +117,15 @@ impl S3Builder {
     /// The most requests the store has in flight at once.
     pub fn max_requests(mut self, requests: usize) -> S3Builder {
         self.max_requests = requests.max(1);
+        self
+    }
+
+    /// The most bytes that the uploads of the store (and its clones) hold in memory together:
+    /// buffers being filled and parts on their way. An upload that would go past it waits for
+    /// parts in flight to be answered. Raised if needed to two parts and 1 MiB per request
+    /// allowed in flight.
+    pub fn upload_memory(mut self, bytes: usize) -> S3Builder {
+        self.upload_memory = bytes;
         self
     }
 
@@ -227,6 +243,7 @@ impl S3Builder {
             // Parts in flight per upload: with the part being filled, an upload holds at most
             // this many parts plus one in memory.
             parts_in_flight: (self.max_requests / 4).clamp(1, 4),
+            budget: Budget::new(self.upload_memory, self.part_size, self.max_requests),
         }))
     }
 }

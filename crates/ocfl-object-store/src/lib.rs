@@ -23,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod budget;
 mod config;
 mod counting;
 mod directory;

@@ -15,6 +15,7 @@ use ocfl_core::location::S3Location;
 use ocfl_core::storage::{Entry, EntryKind, join};
 
 use crate::Error;
+use crate::budget::Budget;
 use crate::error::Redactor;
 use crate::location::Keys;
 use crate::read::ObjectReader;
@@ -29,7 +30,8 @@ use crate::write::Upload;
 /// exactly while some key below it does. Every method blocks until the server answered
 /// (after retries); see [`crate::S3Builder`] for where requests run.
 ///
-/// Cloning is cheap: clones share the client, its connection pool and its request limit.
+/// Cloning is cheap: clones share the client, its connection pool, its request limit and its
+/// budget of upload memory.
 #[derive(Clone)]
 pub struct ObjectStorage {
     pub(crate) inner: Arc<Inner>,
@@ -42,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) redactor: Redactor,
     pub(crate) part_size: usize,
     pub(crate) parts_in_flight: usize,
+    /// What uploads may hold in memory, together.
+    pub(crate) budget: Budget,
     pub(crate) requests: Arc<AtomicU64>,
 }
 
@@ -111,7 +115,7 @@ impl ObjectStorage {
     }
 
     /// The same bucket under another prefix, sharing this store's client, connections, request
-    /// limit and runtime: e.g. the root's work area `PREFIX.ocfl-work/`, from which content is
+    /// limit, upload memory and runtime: e.g. the root's work area `PREFIX.ocfl-work/`, from which content is
     /// then moved into the root by [`ObjectStorage::copy_from`].
     pub fn with_prefix(&self, prefix: &str) -> Result<ObjectStorage, Error> {
         let keys = self.inner.keys.with_prefix(prefix)?;
@@ -122,6 +126,7 @@ impl ObjectStorage {
             redactor: self.inner.redactor.clone(),
             part_size: self.inner.part_size,
             parts_in_flight: self.inner.parts_in_flight,
+            budget: self.inner.budget.clone(),
             requests: Arc::clone(&self.inner.requests),
         }))
     }

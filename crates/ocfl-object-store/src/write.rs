@@ -2,34 +2,49 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, PutPayloadMut, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload, PutPayloadMut};
+use tokio::task::JoinSet;
 
 use crate::Error;
+use crate::budget::{MEDIUM, Reserved, UNIT};
 use crate::store::{ETag, ObjectStorage};
 
 /// A key being written. Bytes are buffered up to one part; past that the upload becomes a
 /// multipart upload whose parts are sent while later bytes are written, with a bounded number
-/// in flight, so memory does not grow with the size of the key. The key appears (whole) only
-/// when [`Upload::finish`] returns; dropping an unfinished upload aborts it.
+/// in flight, so memory does not grow with the size of the key. Every buffered byte is
+/// reserved from the store's upload budget (see `budget.rs`), so neither does it grow with the
+/// number of uploads at once. The key appears (whole) only when [`Upload::finish`] returns;
+/// dropping an unfinished upload aborts it.
 pub struct Upload {
     storage: ObjectStorage,
     pub(crate) path: String,
     key: Path,
+    /// The bytes not sent yet (at most one part) and what they hold of the budget.
+    buffer: PutPayloadMut,
+    reserved: Reserved,
     state: State,
 }
 
 enum State {
     /// Less than one part written: sent as one PUT by `finish`.
-    Buffering(PutPayloadMut),
+    Buffering,
     /// A multipart upload under way.
-    Multipart(WriteMultipart),
+    Multipart(Parts),
     /// Finished, aborted, or failed (then further writes are refused).
     Closed,
 }
+
+/// A multipart upload and its parts in flight, each holding its bytes' reservation until the
+/// server answered.
+struct Parts {
+    upload: Box<dyn MultipartUpload>,
+    in_flight: JoinSet<object_store::Result<()>>,
+}
+
+/// Buffers grow by blocks of this size (a small file's is one block).
+const BLOCK: usize = UNIT;
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,7 +60,9 @@ impl Upload {
             storage,
             path: path.to_owned(),
             key,
-            state: State::Buffering(PutPayloadMut::new()),
+            buffer: PutPayloadMut::new().with_block_size(BLOCK),
+            reserved: Reserved::default(),
+            state: State::Buffering,
         }
     }
 
@@ -58,21 +75,43 @@ impl Upload {
     /// the upload is aborted and nothing is visible.
     pub fn finish(mut self) -> Result<Option<ETag>, Error> {
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let store = Arc::clone(&self.storage.inner.store);
-        let key = self.key.clone();
+        let payload: PutPayload = std::mem::take(&mut self.buffer).freeze();
+        // Held until the last request is answered.
+        let reserved = std::mem::take(&mut self.reserved);
         let result = match state {
-            State::Buffering(buffer) => {
-                let payload: PutPayload = buffer.freeze();
-                self.storage.request(
-                    "put",
-                    &self.path,
-                    async move { store.put(&key, payload).await },
-                )?
+            State::Buffering => {
+                let store = Arc::clone(&self.storage.inner.store);
+                let key = self.key.clone();
+                self.storage.request("put", &self.path, async move {
+                    let result = store.put(&key, payload).await;
+                    drop(reserved);
+                    result
+                })?
             }
-            // `WriteMultipart::finish` aborts the upload itself when it fails.
-            State::Multipart(upload) => self
-                .storage
-                .request("upload", &self.path, async move { upload.finish().await })?,
+            State::Multipart(mut parts) => {
+                if payload.content_length() > 0 {
+                    self.send_part(&mut parts, payload, reserved);
+                }
+                let waited = wait_for_parts(&mut parts, 0);
+                if let Err(error) = waited {
+                    return Err(self.abort_after(parts, error));
+                }
+                let Parts {
+                    mut upload,
+                    in_flight,
+                } = parts;
+                let completed = self.storage.request("upload", &self.path, async move {
+                    let result = upload.complete().await;
+                    Ok((upload, result))
+                });
+                match completed {
+                    Ok((_, Ok(result))) => result,
+                    Ok((upload, Err(error))) => {
+                        return Err(self.abort_after(Parts { upload, in_flight }, error));
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             State::Closed => return Err(self.closed()),
         };
         Ok(result.e_tag.map(ETag))
@@ -86,84 +125,133 @@ impl Upload {
         }
     }
 
-    /// Starts the multipart upload with the bytes buffered so far.
-    fn start_multipart(&mut self, buffered: PutPayloadMut) -> Result<(), Error> {
-        let store = Arc::clone(&self.storage.inner.store);
-        let key = self.key.clone();
-        let upload = self.storage.request("upload", &self.path, async move {
-            store.put_multipart(&key).await
-        })?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.storage.inner.part_size);
-        let payload: PutPayload = buffered.freeze();
-        // Sending a part spawns a task: it needs the runtime's context, not an async one.
-        let _runtime = self.storage.inner.runtime.handle().enter();
-        for bytes in payload {
-            writer.put(bytes);
+    fn runtime_error(&self, message: String) -> Error {
+        Error::Runtime {
+            op: "upload",
+            url: self.storage.url(&self.path),
+            message,
         }
-        self.state = State::Multipart(writer);
+    }
+
+    /// Aborts the upload after `error` (best effort: a failed abort leaves parts that a
+    /// lifecycle rule removes) and returns the error to report.
+    fn abort_after(&self, parts: Parts, error: object_store::Error) -> Error {
+        abort(&self.storage, &self.path, parts);
+        let url = self.storage.url(&self.path);
+        self.storage.inner.redactor.map("upload", url, error)
+    }
+
+    /// Sends `payload` as the next part, on the store's runtime; its reservation goes with it.
+    fn send_part(&self, parts: &mut Parts, payload: PutPayload, reserved: Reserved) {
+        let part = parts.upload.put_part(payload);
+        parts.in_flight.spawn_on(
+            async move {
+                let result = part.await;
+                drop(reserved);
+                result
+            },
+            self.storage.inner.runtime.handle(),
+        );
+    }
+
+    /// Sends the full buffer: as the first part of a new multipart upload, or the next part.
+    fn send_buffer(&mut self) -> Result<(), Error> {
+        let fresh = PutPayloadMut::new().with_block_size(BLOCK);
+        let payload: PutPayload = std::mem::replace(&mut self.buffer, fresh).freeze();
+        let reserved = std::mem::take(&mut self.reserved);
+        let mut parts = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Buffering => {
+                let store = Arc::clone(&self.storage.inner.store);
+                let key = self.key.clone();
+                let upload = self.storage.request("upload", &self.path, async move {
+                    store.put_multipart(&key).await
+                })?;
+                Parts {
+                    upload,
+                    in_flight: JoinSet::new(),
+                }
+            }
+            State::Multipart(parts) => parts,
+            State::Closed => return Err(self.closed()),
+        };
+        self.send_part(&mut parts, payload, reserved);
+        match wait_for_parts(&mut parts, self.storage.inner.parts_in_flight) {
+            Ok(()) => {
+                self.state = State::Multipart(parts);
+                Ok(())
+            }
+            Err(error) => Err(self.abort_after(parts, error)),
+        }
+    }
+
+    fn write_bytes(&mut self, mut buf: &[u8]) -> Result<(), Error> {
+        if matches!(self.state, State::Closed) {
+            return Err(self.closed());
+        }
+        let part_size = self.storage.inner.part_size;
+        while !buf.is_empty() {
+            let filled = self.buffer.content_length();
+            if filled == part_size {
+                self.send_buffer()?;
+                continue;
+            }
+            let take = buf.len().min(part_size - filled);
+            let needed = filled + take;
+            if needed > self.reserved.bytes() {
+                // In steps (see `budget.rs`): a unit, a medium, then the whole part, which a
+                // multipart upload's later parts take at once.
+                let bytes = match self.state {
+                    State::Multipart(_) => part_size,
+                    _ if needed <= UNIT => UNIT,
+                    _ if needed <= MEDIUM => MEDIUM.min(part_size),
+                    _ => part_size,
+                };
+                self.storage
+                    .inner
+                    .budget
+                    .reserve(&mut self.reserved, bytes)
+                    .map_err(|message| self.runtime_error(message))?;
+            }
+            self.buffer.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+        }
         Ok(())
     }
+}
 
-    /// Waits, if needed, until fewer than the allowed parts are in flight.
-    fn wait_for_capacity(&mut self) -> Result<(), Error> {
-        let State::Multipart(writer) = &mut self.state else {
-            return Ok(());
-        };
-        let limit = self.storage.inner.parts_in_flight;
-        match writer.poll_for_capacity(&mut Context::from_waker(Waker::noop()), limit) {
-            Poll::Ready(Ok(())) => return Ok(()),
-            Poll::Ready(Err(error)) => {
-                let url = self.storage.url(&self.path);
-                return Err(self.storage.inner.redactor.map("upload", url, error));
-            }
-            Poll::Pending => {}
-        }
-        let State::Multipart(mut writer) = std::mem::replace(&mut self.state, State::Closed) else {
-            return Ok(());
-        };
-        let (writer, waited) = self.storage.request("upload", &self.path, async move {
-            let waited = writer.wait_for_capacity(limit).await;
-            Ok((writer, waited))
-        })?;
-        match waited {
-            Ok(()) => {
-                self.state = State::Multipart(writer);
-                Ok(())
-            }
-            Err(error) => {
-                // A part failed after its retries: abort, so that no parts are left stored.
-                let _ =
-                    self.storage
-                        .request("abort", &self.path, async move { writer.abort().await });
-                let url = self.storage.url(&self.path);
-                Err(self.storage.inner.redactor.map("upload", url, error))
-            }
+/// Waits until fewer than `limit` parts are in flight (none, for 0); the first failed part's
+/// error if one failed (after the client's retries).
+fn wait_for_parts(parts: &mut Parts, limit: usize) -> object_store::Result<()> {
+    let joined = |result: Result<object_store::Result<()>, tokio::task::JoinError>| {
+        result.unwrap_or_else(|error| {
+            Err(object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(error),
+            })
+        })
+    };
+    while let Some(result) = parts.in_flight.try_join_next() {
+        joined(result)?;
+    }
+    while !parts.in_flight.is_empty() && parts.in_flight.len() >= limit {
+        // Joining needs no runtime context: the thread waits as it does for a request.
+        if let Some(result) = futures::executor::block_on(parts.in_flight.join_next()) {
+            joined(result)?;
         }
     }
+    Ok(())
+}
 
-    fn write_bytes(&mut self, buf: &[u8]) -> Result<(), Error> {
-        let part_size = self.storage.inner.part_size;
-        match &mut self.state {
-            State::Buffering(buffer) => {
-                buffer.extend_from_slice(buf);
-                if buffer.content_length() > part_size {
-                    let buffered = std::mem::take(buffer);
-                    self.state = State::Closed;
-                    self.start_multipart(buffered)?;
-                    self.wait_for_capacity()?;
-                }
-                Ok(())
-            }
-            State::Multipart(writer) => {
-                {
-                    let _runtime = self.storage.inner.runtime.handle().enter();
-                    writer.put(Bytes::copy_from_slice(buf));
-                }
-                self.wait_for_capacity()
-            }
-            State::Closed => Err(self.closed()),
-        }
-    }
+/// Stops the parts in flight and aborts the multipart upload, so no parts are left stored.
+fn abort(storage: &ObjectStorage, path: &str, parts: Parts) {
+    let Parts {
+        mut upload,
+        mut in_flight,
+    } = parts;
+    let _ = storage.request("abort", path, async move {
+        in_flight.shutdown().await;
+        upload.abort().await
+    });
 }
 
 impl Write for Upload {
@@ -180,11 +268,12 @@ impl Write for Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if let State::Multipart(writer) = std::mem::replace(&mut self.state, State::Closed) {
-            // Best effort: a failure leaves parts that a lifecycle rule removes.
-            let _ = self
-                .storage
-                .request("abort", &self.path, async move { writer.abort().await });
+        if let State::Multipart(parts) = std::mem::replace(&mut self.state, State::Closed) {
+            abort(&self.storage, &self.path, parts);
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests;
