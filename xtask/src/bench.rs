@@ -82,6 +82,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         },
         // The timed children of `stage`, `plan` and `s3`, started by them.
         Some("s3-floor-once") => s3::floor::run_once(&args[1..]),
+        Some("s3-read-floor-once") => s3::floor::read_once(&args[1..]),
         Some("stage-once") => stage::run_once(&args[1..]),
         Some("plan-once") => plan::run_once(&args[1..]),
         _ => {

@@ -81,7 +81,10 @@ impl Site {
             Site::S3(site) => Ok(UpdateService::for_location(
                 backend,
                 &site.location.to_string(),
-                ServiceOptions::default(),
+                ServiceOptions {
+                    tuning: ocfl_durable::Tuning::object_store(),
+                    ..ServiceOptions::default()
+                },
             )),
         }
     }
@@ -203,5 +206,25 @@ pub mod s3 {
                 _ => env,
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "s3"))]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    /// An S3 root's uploads are requests in flight: its runs keep as many copy batches going
+    /// as its store allows requests, in batches small enough to keep them busy.
+    #[test]
+    fn runs_on_an_s3_root_use_the_object_store_tuning() {
+        let state = tempfile::tempdir().unwrap();
+        let location = ocfl_core::location::S3Location::new("bucket", "root").unwrap();
+        let site = Site::S3(s3::S3Site::new(&location, None, Some(state.path())).unwrap());
+        let backend = Arc::new(durable_core::MemoryBackend::new());
+        let service = site.service(backend).unwrap();
+        let tuning = &service.options().tuning;
+        assert_eq!(*tuning, ocfl_durable::Tuning::object_store());
+        assert!(tuning.copy_concurrency > ocfl_durable::Tuning::default().copy_concurrency);
     }
 }

@@ -177,6 +177,21 @@ impl Default for Tuning {
 }
 
 impl Tuning {
+    /// The settings for a root in an object store: 32 files or 8 MiB per copy batch, 16
+    /// batches in flight, the rest as [`Tuning::default`]. There a batch uploads its files one
+    /// request at a time, so the batches in flight are the requests in flight (the store's own
+    /// limit is 16), and small batches keep them all busy to the end of the copies; an
+    /// activity's completion costs less than the requests it waits for. The store bounds the
+    /// memory the uploads hold together (`ocfl_object_store::S3Builder::upload_memory`).
+    pub fn object_store() -> Tuning {
+        Tuning {
+            batch_files: 32,
+            batch_bytes: 8 << 20,
+            copy_concurrency: 16,
+            ..Tuning::default()
+        }
+    }
+
     /// Sets the retry schedule: `attempts` attempts, waits from `first` doubling to `max`.
     pub fn retry(mut self, attempts: u32, first: Duration, max: Duration) -> Tuning {
         self.retry_attempts = attempts.max(1);

@@ -315,6 +315,11 @@ impl UpdateService {
         })
     }
 
+    /// The options runs are submitted with.
+    pub fn options(&self) -> &ServiceOptions {
+        &self.options
+    }
+
     /// A service for the storage root named `location` (not a local path: an `s3://` URL),
     /// whose workers use an [`Environment::over`] of the same name.
     pub fn for_location(

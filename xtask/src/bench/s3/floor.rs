@@ -1,6 +1,9 @@
-//! The floor of `bench s3`: a plain parallel upload of a source tree with `object_store`, 16
-//! requests in flight, nothing else (no digests, no inventory, no engine). It runs as its own
-//! process (`xtask bench s3-floor-once`), timed like the others.
+//! The floors of `bench s3`, each its own process timed like the others: a plain parallel
+//! upload of a source tree with `object_store`, 16 requests in flight, nothing else (no
+//! digests, no inventory, no engine: `xtask bench s3-floor-once`); and a plain parallel read
+//! of every key below a prefix, one listing and then one GET per key, 16 in flight (`xtask
+//! bench s3-read-floor-once`), which is what validating a root with fixity costs the server
+//! at the least.
 //!
 //! A file is one PUT of its bytes (read whole; the floor holds up to 16 files in memory): S3
 //! takes up to 5 GiB in one PUT, and one request per file is the least any uploader sends.
@@ -44,6 +47,62 @@ pub fn run_once(args: &[String]) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+const READ_USAGE: &str = "usage: xtask bench s3-read-floor-once --bucket B --prefix P (endpoint, credentials and AWS_CA_BUNDLE from the environment)";
+
+/// `s3-read-floor-once ARGS`: reads every key below `s3://B/P/`.
+pub fn read_once(args: &[String]) -> anyhow::Result<std::process::ExitCode> {
+    let (mut bucket, mut prefix) = (None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bucket" => bucket = args.next().cloned(),
+            "--prefix" => prefix = args.next().cloned(),
+            other => anyhow::bail!("unknown argument {other:?}\n{READ_USAGE}"),
+        }
+    }
+    let (Some(bucket), Some(prefix)) = (bucket, prefix) else {
+        anyhow::bail!("{READ_USAGE}");
+    };
+    let store = store(&bucket)?;
+    let runtime = runtime()?;
+    let (keys, bytes) = runtime.block_on(async {
+        let prefix = Key::from(prefix);
+        let keys: Vec<Key> = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        let bytes = futures::stream::iter(keys.iter().cloned())
+            .map(|key| {
+                let store = Arc::clone(&store);
+                async move {
+                    let bytes = store
+                        .get(&key)
+                        .await
+                        .with_context(|| format!("GET {key}"))?
+                        .bytes()
+                        .await
+                        .with_context(|| format!("GET {key}"))?;
+                    anyhow::Ok(bytes.len())
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_fold(0usize, |sum, n| async move { Ok(sum + n) })
+            .await?;
+        anyhow::Ok((keys.len(), bytes))
+    })?;
+    println!("{keys} keys, {bytes} bytes");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Two workers, as `ocfl`'s client runtime has.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
 fn store(bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let mut options = ClientOptions::new();
     if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
@@ -70,12 +129,7 @@ fn upload_tree(bucket: &str, prefix: &str, source: &Path) -> anyhow::Result<usiz
     let files = list_files(source)?;
     let count = files.len();
     let store = store(bucket)?;
-    // Two workers, as `ocfl`'s client runtime has.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         futures::stream::iter(files)
             .map(|file| {
                 let store = Arc::clone(&store);
