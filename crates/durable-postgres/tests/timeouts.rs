@@ -238,3 +238,50 @@ async fn a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout() {
     drop(client);
     let _ = driver.await;
 }
+
+/// The server cancels a statement of the pool's connections that runs past
+/// `statement_timeout` (here one blocked on a table lock); the call is retried and, the lock
+/// still held once `retry_for` is over, reports the server's cancellation as a transient
+/// error, well before the answer timeout would have given up on the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_cancels_a_statement_past_the_statement_timeout() {
+    let Some(base) = common::base_url("the_server_cancels_a_statement_past_the_statement_timeout")
+    else {
+        return;
+    };
+    let url = common::fresh_url(&base, "statement_timeout").await;
+    let backend = PostgresBackend::connect_with(
+        &url,
+        PostgresOptions {
+            pool_size: 1,
+            statement_timeout: Duration::from_millis(500),
+            retry_for: Duration::from_millis(200),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    backend
+        .create_instance(instance("a"))
+        .await
+        .expect("create");
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    let lock = client.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the instances");
+
+    let read = backend.read_metadata("a").await;
+    assert!(
+        matches!(&read, Err(BackendError::Transient(message)) if message.contains("57014")),
+        "not cancelled by the server's statement timeout (SQLSTATE 57014): {read:?}"
+    );
+    lock.rollback().await.expect("release the lock");
+    let metadata = backend.read_metadata("a").await.expect("read");
+    assert_eq!(metadata.map(|m| m.instance_id), Some("a".to_owned()));
+    drop(client);
+    let _ = driver.await;
+}
