@@ -35,7 +35,11 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
         let _socket = match store.embedded_path() {
             Some(path) => {
                 let socket = crate::forward::socket_path(path);
-                match crate::forward::listen(&socket, Arc::new(service.clone())) {
+                let served = crate::forward::Served {
+                    service: service.clone(),
+                    env: store.environment(),
+                };
+                match crate::forward::listen(&socket, Arc::new(served)) {
                     Ok(guard) => Some(guard),
                     Err(error) => {
                         eprintln!(

@@ -240,3 +240,77 @@ fn commands_in_another_terminal_reach_the_console() {
     );
     root.assert_holds("ark:/f/1", &v2);
 }
+
+/// The other commands that make or purge runs reach the console too: file-level edits
+/// (with a path relative to the terminal's directory, which the console does not share),
+/// `put`, `revert`, `upgrade` and `runs purge` (`--wait 3` would give up on the store).
+#[test]
+fn edits_put_revert_upgrade_and_purge_reach_the_console() {
+    let root = Root {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    ok(&root.ocfl(&["init", "--spec", "1.0"]));
+    let v1 = root.dir_path().join("v1");
+    write_tree(&v1, &[("a.txt", b"alpha")]);
+    let served = Served::start(&root, &[]);
+    let wait = ["--wait", "3", "--json"];
+    let run = |args: &[&str]| -> Vec<Value> {
+        let mut all = wait.to_vec();
+        all.extend_from_slice(args);
+        json_lines(ok(&root
+            .command(&all)
+            .current_dir(root.dir_path())
+            .output()
+            .expect("run ocfl")))
+    };
+    let id = "ark:/e/1";
+    run(&["commit", id, v1.to_str().expect("utf-8")]);
+    write_tree(&root.dir_path().join("added"), &[("b.txt", b"bravo")]);
+    let edited = run(&[
+        "commit",
+        id,
+        "--add",
+        "added/b.txt",
+        "b.txt",
+        "--move",
+        "a.txt",
+        "c.txt",
+    ]);
+    assert_eq!(edited[0]["version"], "v2", "{edited:?}");
+    let mut put = root
+        .command(&["--wait", "3", "--json", "put", id, "d.txt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("put");
+    {
+        use std::io::Write as _;
+        let mut stdin = put.stdin.take().expect("stdin");
+        stdin.write_all(b"delta").expect("stdin");
+    }
+    let put = put.wait_with_output().expect("put");
+    assert_eq!(json_lines(ok(&put))[0]["version"], "v3");
+    let reverted = run(&["revert", id, "v1"]);
+    assert_eq!(reverted[0]["version"], "v4", "{reverted:?}");
+    let upgraded = run(&["upgrade"]);
+    assert_eq!(upgraded[1]["id"], id, "{upgraded:?}");
+    assert_eq!(upgraded[1]["version"], "v5", "{upgraded:?}");
+    let shown = served.get(&format!("/api/objects/{}", ocfl_serve::url_segment(id)));
+    let versions: Vec<&str> = shown["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["version"].as_str().expect("version"))
+        .collect();
+    assert_eq!(versions, ["v5", "v4", "v3", "v2", "v1"], "{shown}");
+    let purged = run(&["runs", "purge", "--older-than", "0s"]);
+    assert_eq!(purged[0]["purged"], 5, "{purged:?}");
+    assert!(run(&["runs", "--all"]).is_empty());
+    served.stop();
+    let mut state = std::collections::BTreeMap::new();
+    state.insert("a.txt".to_owned(), b"alpha".to_vec());
+    let out = root.dir_path().join("out");
+    ok(&root.ocfl(&["export", id, out.to_str().expect("utf-8")]));
+    assert_eq!(read_tree(&out), state);
+}
