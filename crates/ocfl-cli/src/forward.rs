@@ -316,10 +316,10 @@ impl Drop for SocketGuard {
     }
 }
 
-/// The `ocfl serve` holding the embedded store of `work`, if one is serving (never for
-/// PostgreSQL, which every process opens itself).
+/// The `ocfl serve` holding the embedded store of `work` (a root in a directory or a
+/// bucket), if one is serving (never for PostgreSQL, which every process opens itself).
 pub fn forwarder(global: &crate::args::GlobalArgs, work: &crate::site::Site) -> Option<Forwarder> {
-    if global.backend.is_some() || !matches!(work, crate::site::Site::Local(_)) {
+    if global.backend.is_some() {
         return None;
     }
     Forwarder::find(&crate::state::store_path(global, work))

@@ -4,12 +4,14 @@
 //! token.
 
 mod commit_support;
+mod s3_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use commit_support::*;
+use s3_support::Bucket;
 use serde_json::Value;
 
 /// A running `ocfl serve` and its URL; killed when dropped.
@@ -29,8 +31,11 @@ impl Served {
     fn start(root: &Root, extra: &[&str]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = root
-            .command(&args)
+        Served::spawn(root.command(&args))
+    }
+
+    fn spawn(mut command: std::process::Command) -> Served {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -54,6 +59,19 @@ impl Served {
             response.status()
         );
         serde_json::from_slice(&response.bytes().expect("body")).expect("JSON")
+    }
+
+    /// The first page of objects, once the console has listed the root.
+    fn objects(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = self.get("/api/objects");
+            if page["complete"] == true {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "the root was not listed: {page}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops it with SIGTERM, as an operator would, and waits: the store is released.
@@ -104,7 +122,7 @@ fn the_api_has_the_shapes_of_the_json_lines() {
 
     let served = Served::start(&root, &[]);
     let id = "ark%3A%2F1%2Fx";
-    assert_eq!(served.get("/api/objects")["objects"], Value::Array(ls));
+    assert_eq!(served.objects()["objects"], Value::Array(ls));
     let object = served.get(&format!("/api/objects/{id}"));
     let versions = object["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), log.len());
@@ -313,4 +331,57 @@ fn edits_put_revert_upgrade_and_purge_reach_the_console() {
     let out = root.dir_path().join("out");
     ok(&root.ocfl(&["export", id, out.to_str().expect("utf-8")]));
     assert_eq!(read_tree(&out), state);
+}
+
+/// On a root in a bucket (moto in CI) the console answers as on a directory: objects,
+/// versions, files, diffs and downloads with the shapes of the CLI's lines on that root;
+/// a commit typed meanwhile reaches it over the socket beside its embedded store.
+#[test]
+fn the_console_serves_a_root_in_a_bucket() {
+    let Some(bucket) = Bucket::new("serve") else {
+        return;
+    };
+    let id = "ark:/s3/x";
+    ok(&bucket.ocfl(&["init"]));
+    let v1 = bucket.source("v1", &[("a.txt", b"one"), ("d/b.txt", b"two")]);
+    ok(&bucket.ocfl(&["commit", id, &v1]));
+    let v2 = bucket.source("v2", &[("a.txt", b"one!"), ("c.txt", b"three")]);
+    ok(&bucket.ocfl(&["commit", id, &v2]));
+    let ls = json_lines(ok(&bucket.ocfl(&["ls", "--json"])));
+    let log = json_lines(ok(&bucket.ocfl(&["log", id, "--json"])));
+    let show = json_lines(ok(&bucket.ocfl(&["show", id, "--version", "v1", "--json"])));
+    let diff = json_lines(ok(&bucket.ocfl(&["diff", id, "v1", "v2", "--json"])));
+
+    let served =
+        Served::spawn(bucket.command_in(&bucket.home(), &["serve", "--listen", "127.0.0.1:0"]));
+    let seg = ocfl_serve::url_segment(id);
+    assert_eq!(served.objects()["objects"], Value::Array(ls));
+    let object = served.get(&format!("/api/objects/{seg}"));
+    let versions = object["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2);
+    for (api, cli) in versions.iter().zip(&log) {
+        for key in keys(cli) {
+            assert_eq!(api[&key], cli[&key], "{key}");
+        }
+    }
+    let version = served.get(&format!("/api/objects/{seg}/versions/v1"));
+    for key in keys(&show[0]) {
+        assert_eq!(version[&key], show[0][&key], "{key}");
+    }
+    let changes = served.get(&format!("/api/objects/{seg}/diff?from=v1&to=v2"));
+    assert_eq!(changes["changes"], Value::Array(diff));
+    let download = reqwest::blocking::get(format!(
+        "{}/api/objects/{seg}/versions/v1/files/d/b.txt",
+        served.url
+    ))
+    .expect("download");
+    assert!(download.status().is_success());
+    assert_eq!(download.bytes().expect("bytes").as_ref(), b"two");
+
+    let v3 = bucket.source("v3", &[("e.txt", b"echo")]);
+    let committed = json_lines(ok(
+        &bucket.ocfl(&["--wait", "3", "--json", "commit", id, &v3])
+    ));
+    assert_eq!(committed[0]["version"], "v3", "{committed:?}");
+    served.stop();
 }
