@@ -1,6 +1,6 @@
 //! `cargo xtask bench serve [--files N] [--runs N] [--objects N] [--pages P] [--only PART]
-//! [--keep DIR]`: the console's answer times and memory, by parts (`--only` repeated picks
-//! some; default all):
+//! [--keep DIR] [--ours PATH]`: the console's answer times and memory, by parts (`--only`
+//! repeated picks some; default all):
 //! - `object`: a generated root with one object of N files (default 100,000): P consecutive
 //!   pages (default 60) of its version, the API's and the HTML page's; the server's peak RSS
 //!   (VmHWM) meanwhile <= 200 MiB;
@@ -10,7 +10,7 @@
 //!   it, P times each the first page of objects, a page 90% of the way in, and an id search
 //!   (one match, so every id is looked at), the API's and the HTML page's.
 //!
-//! Everything is served by the release `ocfl serve`, each answer timed from the request to
+//! Everything is served by the release `ocfl serve` (or the `ocfl` at `--ours`), each answer timed from the request to
 //! the last byte. Target: p50 <= 100 ms for each page. Prints a table and one JSON line per
 //! part; see docs/benchmarks.md.
 
@@ -29,7 +29,7 @@ use super::generate::{
 use super::{build_ours, workspace_root};
 
 const USAGE: &str = "usage: cargo xtask bench serve [--files N] [--runs N] [--objects N] \
-                     [--pages P] [--only object|runs|listing]... [--keep DIR]";
+                     [--pages P] [--only object|runs|listing]... [--keep DIR] [--ours PATH]";
 
 /// The issue's bound on a page's answer (p50).
 const PAGE_LIMIT_S: f64 = 0.100;
@@ -43,6 +43,7 @@ struct Options {
     pages: usize,
     only: Vec<String>,
     keep: Option<PathBuf>,
+    ours: Option<PathBuf>,
 }
 
 impl Options {
@@ -59,6 +60,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         pages: 60,
         only: Vec::new(),
         keep: None,
+        ours: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -86,6 +88,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                 options.only.push(part.clone());
             }
             "--keep" => options.keep = Some(PathBuf::from(value()?)),
+            "--ours" => options.ours = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -225,7 +228,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    let ocfl = build_ours(&workspace);
+    let ocfl = match &options.ours {
+        Some(path) => path.clone(),
+        None => build_ours(&workspace),
+    };
     if options.part("object") {
         object_part(&ocfl, &dir, &options)?;
     }
