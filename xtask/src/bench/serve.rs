@@ -225,8 +225,24 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .keep
         .clone()
         .unwrap_or_else(|| temp.path().join("serve"));
+    // A kept listing root is used again (generating 100,000 objects takes minutes); the
+    // rest is made afresh.
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n == "listing" || n == "listing.count")
+            {
+                continue;
+            }
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("clearing {}", path.display()))?;
+        }
     }
     let ocfl = match &options.ours {
         Some(path) => path.clone(),
@@ -379,12 +395,22 @@ fn listing_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()
     let count = options.objects;
     eprintln!("bench: generating a root of {count} objects");
     let root = dir.join("listing");
-    let started = Instant::now();
-    generate_many_objects(&root, count)?;
-    eprintln!(
-        "bench: generated in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let marker = dir.join("listing.count");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(count.to_string().as_str()) {
+        eprintln!("bench: using the kept root {}", root.display());
+    } else {
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .with_context(|| format!("clearing {}", root.display()))?;
+        }
+        let started = Instant::now();
+        generate_many_objects(&root, count)?;
+        std::fs::write(&marker, count.to_string())?;
+        eprintln!(
+            "bench: generated in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let server = Server::start(ocfl, &root, &dir.join("listing-state.redb"))?;
     let started = Instant::now();
     let (while_listing, body) = server.get("/api/objects?limit=100")?;
