@@ -194,6 +194,37 @@ async fn the_listing_follows_commits_through_the_console() {
     worker.shutdown().await;
 }
 
+// A run of a worker elsewhere (PostgreSQL), which reports nothing to the console, changes
+// the listing once the console has seen it unfinished and then ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listing_follows_runs_of_other_workers() {
+    let fx = Fixture::new().await;
+    let console = fx.open_console();
+    console.listing_built().await;
+    let router = console.router();
+    let fresh = fx.source("fresh", &[("x.txt", b"x".as_slice())]);
+    fx.service()
+        .submit(&ocfl_durable::CommitRequest::new("many", &fresh))
+        .await
+        .expect("submit");
+    // The console reads the unfinished runs every 2 s: let it see this one waiting.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let worker = fx.worker();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let head = || async {
+        listing(&router)
+            .await
+            .into_iter()
+            .find(|(id, _)| id == "many")
+            .map(|(_, head)| head)
+    };
+    while head().await.as_deref() != Some("v2") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(head().await.as_deref(), Some("v2"));
+    worker.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_and_their_files_are_listed_in_pages() {
     let fx = Fixture::new().await;
