@@ -27,6 +27,9 @@ use tokio::sync::{Notify, watch};
 /// The longest time between two walks of the whole root.
 pub const REBUILD_EVERY: Duration = Duration::from_secs(300);
 
+/// How soon a walk of the root that failed is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
 /// How often the unfinished runs are read to learn which objects their ends changed.
 pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
@@ -71,8 +74,6 @@ struct Work {
     /// Ids changed since the running walk started: read again after it.
     touched: HashSet<String>,
     walking: bool,
-    /// The console is gone: the thread ends.
-    stop: bool,
 }
 
 /// The index and its upkeep.
@@ -224,19 +225,29 @@ fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageR
         };
         lock(&this.work).walking = true;
         let started = Instant::now();
-        match walk(root) {
-            Ok(entries) => *write(&this.entries) = entries,
-            Err(error) => tracing::warn!(%error, "listing the root's objects"),
-        }
+        let walked = walk(root);
         let took = started.elapsed();
+        let listed = walked.is_ok();
+        let due = match walked {
+            Ok(entries) => {
+                *write(&this.entries) = entries;
+                started + REBUILD_EVERY.max(took * 10)
+            }
+            Err(error) => {
+                // A listing that failed is not complete: try again soon.
+                tracing::warn!(%error, "listing the root's objects");
+                Instant::now() + RETRY_AFTER
+            }
+        };
         {
             let mut work = lock(&this.work);
             work.walking = false;
             let touched = std::mem::take(&mut work.touched);
             work.refresh.extend(touched);
         }
-        this.built.send_replace(true);
-        let due = started + REBUILD_EVERY.max(took * 10);
+        if listed {
+            this.built.send_replace(true);
+        }
         drop(this);
         loop {
             let Some(this) = listing.upgrade() else {
@@ -245,7 +256,7 @@ fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageR
             let ids = {
                 let mut work = lock(&this.work);
                 let now = Instant::now();
-                if work.refresh.is_empty() && now < due && !work.stop {
+                if work.refresh.is_empty() && now < due {
                     // Wake now and then to notice the console is gone.
                     let wait = (due - now).min(Duration::from_secs(5));
                     work = this
@@ -253,9 +264,6 @@ fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageR
                         .wait_timeout(work, wait)
                         .map(|(guard, _)| guard)
                         .unwrap_or_else(|e| e.into_inner().0);
-                }
-                if work.stop {
-                    return;
                 }
                 std::mem::take(&mut work.refresh)
             };
@@ -357,13 +365,6 @@ async fn watch_runs(listing: Weak<Listing>, service: Arc<UpdateService>) {
             this.refresh(changed);
         }
         unfinished = current;
-    }
-}
-
-impl Drop for Listing {
-    fn drop(&mut self) {
-        lock(&self.work).stop = true;
-        self.wake.notify_all();
     }
 }
 
