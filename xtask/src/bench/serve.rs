@@ -393,7 +393,6 @@ fn runs_part(ocfl: &Path, workspace: &Path, dir: &Path, options: &Options) -> an
 /// and a search, each asked for `--pages` times.
 fn listing_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
     let count = options.objects;
-    eprintln!("bench: generating a root of {count} objects");
     let root = dir.join("listing");
     let marker = dir.join("listing.count");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(count.to_string().as_str()) {
@@ -403,6 +402,7 @@ fn listing_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()
             std::fs::remove_dir_all(&root)
                 .with_context(|| format!("clearing {}", root.display()))?;
         }
+        eprintln!("bench: generating a root of {count} objects");
         let started = Instant::now();
         generate_many_objects(&root, count)?;
         std::fs::write(&marker, count.to_string())?;
