@@ -981,14 +981,31 @@ async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'
     Ok(tx)
 }
 
-/// The lease token of a fetch: from this backend's durable block; only with the benchmark
-/// switch, drawn in the fetch's transaction `tx` as before the fix.
-async fn fetch_token(tokens: &Tokens, pool: &Pool, tx: &Transaction<'_>) -> Result<u64, Fault> {
-    if tokens.drawn_in_fetch() {
-        let statement = tx.prepare_cached("SELECT nextval('durable_ids')").await?;
-        return Ok(num(tx.query_one(&statement, &[]).await?.try_get(0)?));
+/// Where a fetch's lease token comes from: this backend's durable block, taken before the
+/// fetch's connection (a reservation needs a connection of its own), or, only with the
+/// benchmark switch, drawn in the fetch's transaction as before the fix.
+enum FetchToken {
+    Taken(u64),
+    DrawnInFetch,
+}
+
+impl FetchToken {
+    async fn take(tokens: &Tokens, pool: &Pool) -> Result<FetchToken, Fault> {
+        if tokens.drawn_in_fetch() {
+            return Ok(FetchToken::DrawnInFetch);
+        }
+        Ok(FetchToken::Taken(tokens.next(pool).await?))
     }
-    tokens.next(pool).await
+
+    async fn value(self, tx: &Transaction<'_>) -> Result<u64, Fault> {
+        match self {
+            FetchToken::Taken(token) => Ok(token),
+            FetchToken::DrawnInFetch => {
+                let statement = tx.prepare_cached("SELECT nextval('durable_ids')").await?;
+                Ok(num(tx.query_one(&statement, &[]).await?.try_get(0)?))
+            }
+        }
+    }
 }
 
 pub(crate) async fn fetch_orchestration(
@@ -998,9 +1015,10 @@ pub(crate) async fn fetch_orchestration(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
+    let token = FetchToken::take(tokens, pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let token = fetch_token(tokens, pool, &tx).await?;
+    let token = token.value(&tx).await?;
     let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)
@@ -1040,9 +1058,10 @@ pub(crate) async fn fetch_activity(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
+    let token = FetchToken::take(tokens, pool).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
-    let token = fetch_token(tokens, pool, &tx).await?;
+    let token = token.value(&tx).await?;
     let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
     tx.commit().await?;
     Ok(fetched)

@@ -7,6 +7,11 @@
 //! synchronously committed `nextval` of `durable_lease_tokens` (which steps by
 //! [`BLOCK`]) and hands them out itself; a block is durable before any of its tokens is used.
 //! One synchronous commit per [`BLOCK`] leases.
+//!
+//! A fetch takes its token before it takes its own connection, and a used-up block is
+//! replaced by one reservation that the other fetches wait for: a fetch holding a pooled
+//! connection while it waits for another (to reserve) would starve the pool as soon as as
+//! many fetches as connections ran out of tokens together, until the pool's wait timeout.
 
 use std::sync::Mutex;
 
@@ -23,6 +28,9 @@ pub(crate) const BLOCK: u64 = 1024;
 pub(crate) struct Tokens {
     /// `next..end` are free to hand out.
     free: Mutex<(u64, u64)>,
+    /// Held while a block is being reserved, so fetches that find the block used up wait for
+    /// that one reservation instead of each reserving (and wasting) a block of its own.
+    reserving: tokio::sync::Mutex<()>,
     /// Benchmarks only: draw each token inside the fetch's own (asynchronously committed)
     /// transaction instead, as before the fix.
     #[cfg(feature = "bench")]
@@ -39,16 +47,19 @@ impl Tokens {
         false
     }
 
-    /// A token no lease has had or will have.
+    /// A token no lease has had or will have. Call it without holding a connection of
+    /// `pool`: a reservation takes one.
     pub async fn next(&self, pool: &Pool) -> Result<u64, Fault> {
         if let Some(token) = self.take() {
             return Ok(token);
         }
+        let _reserving = self.reserving.lock().await;
+        // The fetch that held the lock before may just have reserved a block.
+        if let Some(token) = self.take() {
+            return Ok(token);
+        }
         let start = reserve(pool).await?;
-        let mut free = self.lock();
-        // Another fetch may have reserved a block meanwhile: the newer one wins, the rest of
-        // the other is never used (tokens need only be unique).
-        *free = (start + 1, start + BLOCK);
+        *self.lock() = (start + 1, start + BLOCK);
         Ok(start)
     }
 

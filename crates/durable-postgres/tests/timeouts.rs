@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use durable_core::Backend;
 use durable_core::backend::{IdReusePolicy, NewInstance};
+use durable_core::{Backend, BackendError};
 use durable_core::{Event, HISTORY_FORMAT_VERSION};
 use durable_postgres::{ANSWER_GRACE, PostgresBackend, PostgresOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -171,4 +171,117 @@ async fn a_call_on_a_frozen_connection_is_retried_on_a_new_one() {
     let metadata = answered.expect("read").expect("the instance exists");
     assert_eq!(metadata.instance_id, "a");
     assert!(backend.retried_calls() >= 1);
+}
+
+/// A call that finds every pooled connection busy (here the only one, held by a call blocked
+/// on a table lock) gives up after `pool_wait_timeout`, is retried, and reports a transient
+/// error once `retry_for` is over, instead of waiting for as long as the busy call runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout() {
+    let Some(base) =
+        common::base_url("a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout")
+    else {
+        return;
+    };
+    let url = common::fresh_url(&base, "pool_wait").await;
+    let backend = Arc::new(
+        PostgresBackend::connect_with(
+            &url,
+            PostgresOptions {
+                pool_size: 1,
+                pool_wait_timeout: Duration::from_millis(500),
+                retry_for: Duration::from_secs(1),
+                ..PostgresOptions::default()
+            },
+        )
+        .await
+        .expect("connect"),
+    );
+    backend
+        .create_instance(instance("a"))
+        .await
+        .expect("create");
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    let lock = client.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the instances");
+    // This call takes the pool's one connection and waits for the lock (the statement
+    // timeout, 30 s, is far away).
+    let blocked = tokio::spawn({
+        let backend = Arc::clone(&backend);
+        async move { backend.read_metadata("a").await }
+    });
+    let waiting = "SELECT count(*) FROM pg_locks \
+                   WHERE relation = 'durable_instances'::regclass AND NOT granted";
+    for _ in 0..200 {
+        let row = lock.query_one(waiting, &[]).await.expect("pg_locks");
+        if row.get::<_, i64>(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let second = tokio::time::timeout(Duration::from_secs(20), backend.read_metadata("a"))
+        .await
+        .expect("the call waited for the busy connection instead of giving up");
+    assert!(
+        matches!(&second, Err(BackendError::Transient(message)) if message.contains("pool")),
+        "{second:?}"
+    );
+    lock.rollback().await.expect("release the lock");
+    let first = blocked.await.expect("join").expect("the blocked call");
+    assert_eq!(first.map(|m| m.instance_id), Some("a".to_owned()));
+    drop(client);
+    let _ = driver.await;
+}
+
+/// The server cancels a statement of the pool's connections that runs past
+/// `statement_timeout` (here one blocked on a table lock); the call is retried and, the lock
+/// still held once `retry_for` is over, reports the server's cancellation as a transient
+/// error, well before the answer timeout would have given up on the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_cancels_a_statement_past_the_statement_timeout() {
+    let Some(base) = common::base_url("the_server_cancels_a_statement_past_the_statement_timeout")
+    else {
+        return;
+    };
+    let url = common::fresh_url(&base, "statement_timeout").await;
+    let backend = PostgresBackend::connect_with(
+        &url,
+        PostgresOptions {
+            pool_size: 1,
+            statement_timeout: Duration::from_millis(500),
+            retry_for: Duration::from_millis(200),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    backend
+        .create_instance(instance("a"))
+        .await
+        .expect("create");
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    let lock = client.transaction().await.expect("transaction");
+    lock.batch_execute("LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the instances");
+
+    let read = backend.read_metadata("a").await;
+    assert!(
+        matches!(&read, Err(BackendError::Transient(message)) if message.contains("57014")),
+        "not cancelled by the server's statement timeout (SQLSTATE 57014): {read:?}"
+    );
+    lock.rollback().await.expect("release the lock");
+    let metadata = backend.read_metadata("a").await.expect("read");
+    assert_eq!(metadata.map(|m| m.instance_id), Some("a".to_owned()));
+    drop(client);
+    let _ = driver.await;
 }

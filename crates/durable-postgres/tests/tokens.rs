@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use durable_core::backend::{IdReusePolicy, NewInstance, OrchestrationCommit};
 use durable_core::{Backend, BackendError, Event, HISTORY_FORMAT_VERSION};
-use durable_postgres::PostgresBackend;
+use durable_postgres::{PostgresBackend, PostgresOptions};
 use tokio_postgres::NoTls;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -144,6 +144,74 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
         .ack_orchestration("a", fresh.lease.token, &OrchestrationCommit::default())
         .await
         .expect("the new holder's ack");
+    drop(client);
+    let _ = driver.await;
+}
+
+/// The `durable_lease_tokens` sequence's last value: one step per reserved block.
+async fn last_block(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT last_value FROM durable_lease_tokens", &[])
+        .await
+        .expect("read the token sequence")
+        .get(0)
+}
+
+/// Fetches that run out of tokens together never hold a pooled connection while waiting
+/// for another to reserve a block (with a pool of one connection such a fetch could never
+/// finish: it would wait for the pool's timeout and fail), and they share one reservation.
+#[tokio::test]
+async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool() {
+    let Some(base) =
+        common::base_url("fetches_out_of_tokens_share_one_reservation_without_starving_the_pool")
+    else {
+        return;
+    };
+    const FETCHES: usize = 4;
+    let url = common::fresh_url(&base, "token_pool").await;
+    let backend = PostgresBackend::connect_with(
+        &url,
+        PostgresOptions {
+            pool_size: 1,
+            // A fetch waiting for a connection that its own kind holds fails instead of
+            // retrying until it happens to get one.
+            pool_wait_timeout: Duration::from_secs(5),
+            retry_for: Duration::from_secs(1),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    let driver = tokio::spawn(connection);
+    for n in 0..FETCHES {
+        backend
+            .create_instance(instance(&format!("i{n}")))
+            .await
+            .expect("create");
+    }
+    let before = last_block(&client).await;
+
+    // No block is reserved yet: every fetch finds none.
+    let fetched = futures::future::join_all(
+        (0..FETCHES).map(|_| backend.fetch_orchestration(LEASE, Duration::ZERO)),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for item in fetched {
+        let item = item
+            .expect("a fetch waited for a connection held by fetches")
+            .expect("work");
+        tokens.push(item.lease.token);
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), FETCHES, "a token was handed out twice");
+    assert_eq!(
+        last_block(&client).await - before,
+        1024,
+        "the fetches did not share one block"
+    );
     drop(client);
     let _ = driver.await;
 }

@@ -76,9 +76,8 @@ pub fn submit(
     if work.stages_before_submitting(global.backend.is_some()) {
         stage_in_work_area(global, work, &mut request)?;
     }
-    if let Some(forwarder) = forward::forwarder(global, work)
-        && let Some(commit) = forward::Commit::of(&request)
-    {
+    if let Some(forwarder) = forward::forwarder(global, work) {
+        let commit = forward::Commit::of(&request)?;
         return forwarded(global, &forwarder, commit, &request.object_id, detach);
     }
     if detach {

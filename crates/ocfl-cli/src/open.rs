@@ -17,8 +17,9 @@ pub const READ_COMMANDS: [&str; 8] = [
 ];
 
 /// The commands that write or run the engine that this build serves on an S3 root.
-pub const WRITE_COMMANDS: [&str; 10] = [
+pub const WRITE_COMMANDS: [&str; 11] = [
     "init", "commit", "put", "revert", "rollback", "upgrade", "purge", "resume", "runs", "worker",
+    "serve",
 ];
 
 /// Refuses a root this build cannot serve for `command`, before the command does anything:
@@ -65,6 +66,12 @@ impl RootStorage {
         RootStorage {
             storage: Box::new(LocalStorage::new(path)),
         }
+    }
+
+    /// The storage, kept for as long as the process lives (`ocfl serve` reads it until the
+    /// end).
+    pub fn leak(self) -> &'static dyn Storage {
+        Box::leak(self.storage)
     }
 
     /// The storage itself.

@@ -21,9 +21,7 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
         Some(ocfl_core::location::Location::S3(_)) => site(global, "runs")?,
         _ => crate::site::Site::Local(work_area(global, existing_root(global, "runs")?)?),
     };
-    if !matches!(args.show, Some(RunsCommand::Purge(_)))
-        && let Some(forwarder) = crate::forward::forwarder(global, &work)
-    {
+    if let Some(forwarder) = crate::forward::forwarder(global, &work) {
         return forwarded(global, args, &forwarder);
     }
     runtime()?.block_on(async {
@@ -153,7 +151,7 @@ pub fn run(global: &GlobalArgs, args: &RunsArgs) -> Result<ExitCode> {
     })
 }
 
-/// Lists or shows runs through the `ocfl serve` that holds the embedded store.
+/// Lists, shows or purges runs through the `ocfl serve` that holds the embedded store.
 fn forwarded(
     global: &GlobalArgs,
     args: &RunsArgs,
@@ -187,6 +185,19 @@ fn forwarded(
                 for (n, event) in events.iter().enumerate() {
                     writeln!(out, "  {:>4}  {}", n + 1, event_line(event))?;
                 }
+            }
+        }
+        Some(RunsCommand::Purge(purge)) => {
+            let purged = forwarder.purge(purge.older_than)?;
+            if global.json {
+                writeln!(out, "{}", purge_json(&purged, None))?;
+            } else if !global.quiet {
+                eprintln!(
+                    "purged {} finished run(s) older than {} through ocfl serve (the store \
+                     gives its free space back at a purge while no console holds it)",
+                    purged.len(),
+                    humantime::format_duration(purge.older_than)
+                );
             }
         }
         _ if args.limit.is_some() || args.after.is_some() => {

@@ -1,4 +1,5 @@
-//! `ocfl serve`: the web console (`ocfl-serve`) over the storage root and its engine store.
+//! `ocfl serve`: the web console (`ocfl-serve`) over the storage root (a directory or a
+//! bucket) and its engine store.
 //! On the embedded store the console holds the store, so it also runs the root's runs, as
 //! `ocfl worker` does; on PostgreSQL the workers run elsewhere and the console only reads.
 
@@ -13,8 +14,8 @@ use ocfl_serve::{Console, ConsoleOptions, check_listen, loopback_hosts};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::{GlobalArgs, ServeArgs};
-use crate::open::declared_root;
-use crate::state::{Engine, Store, runtime, with_lease, work_area};
+use crate::open::root_storage;
+use crate::state::{Engine, Store, runtime, site, with_lease};
 
 /// How long requests in flight get once a signal asks the console to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -23,11 +24,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
     check_listen(args.listen, args.token.as_deref())
         .map_err(|e| crate::args::UsageError(e.to_string()))?;
-    let root = declared_root(global, "serve")?;
-    let work = crate::site::Site::Local(work_area(global, root)?);
+    // A local directory or a bucket, opened as the other commands open it.
+    let work = site(global, "serve")?;
     // The console reads the root for as long as the process lives.
-    let storage: &'static ocfl_core::storage::LocalStorage =
-        Box::leak(Box::new(ocfl_core::storage::LocalStorage::new(root)));
+    let storage = root_storage(global, "serve")?.leak();
     runtime()?.block_on(async {
         let store = Store::open(global, &work).await?;
         let service = store.service()?;
@@ -35,7 +35,11 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
         let _socket = match store.embedded_path() {
             Some(path) => {
                 let socket = crate::forward::socket_path(path);
-                match crate::forward::listen(&socket, Arc::new(service.clone())) {
+                let served = crate::forward::Served {
+                    service: service.clone(),
+                    env: store.environment(),
+                };
+                match crate::forward::listen(&socket, Arc::new(served)) {
                     Ok(guard) => Some(guard),
                     Err(error) => {
                         eprintln!(

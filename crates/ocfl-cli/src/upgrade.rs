@@ -104,12 +104,16 @@ pub fn run(global: &GlobalArgs, args: &UpgradeArgs) -> Result<ExitCode> {
         request.user_address = args.about.user_address.clone();
         request.created = args.about.created;
         check_commit(work, &request)?;
-        let outcome = execute(
-            global,
-            work,
-            &request,
-            Mode::detect(global.quiet, global.verbose),
-        )
+        // While `ocfl serve` holds the embedded store, its worker runs the upgrade.
+        let outcome = match crate::forward::forwarder(global, work) {
+            Some(forwarder) => forwarder.execute(&request),
+            None => execute(
+                global,
+                work,
+                &request,
+                Mode::detect(global.quiet, global.verbose),
+            ),
+        }
         .with_context(|| format!("upgrading object {}", candidate.id))?;
         report(global, candidate, Some(&outcome), false);
     }
@@ -230,6 +234,14 @@ fn active_runs(
     work: &Site,
     candidates: &[Candidate],
 ) -> Result<HashSet<String>> {
+    if let Some(forwarder) = crate::forward::forwarder(global, work) {
+        return Ok(forwarder
+            .runs(false)?
+            .into_iter()
+            .map(|info| info.object_id)
+            .filter(|id| candidates.iter().any(|c| &c.id == id))
+            .collect());
+    }
     runtime()?.block_on(async {
         let mut active = HashSet::new();
         let Some(store) = Store::open_existing(global, work).await? else {

@@ -158,14 +158,24 @@ async fn assert_no_injected_script(client: &Client, page: &str) {
     assert_eq!(counts, json!([0, 0, true]), "{page}");
 }
 
+/// The text of the element `css` finds; found again if the page replaced it between the
+/// two calls (a reload after an action, or a live update).
 async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    let mut tries = 0;
+    loop {
+        let element = client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match element.text().await {
+            Ok(text) => return text,
+            Err(error) if tries < 20 && format!("{error:?}").contains("StaleElementReference") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("{css}: {error}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

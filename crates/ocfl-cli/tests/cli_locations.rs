@@ -71,8 +71,8 @@ fn an_s3_root_is_refused_by_every_command_that_does_not_support_it_yet() {
         err.trim_end(),
         "ocfl: error: storage root s3://bucket/archive: `ocfl example` does not support S3 \
          storage roots yet (on S3 this build runs validate, ls, log, show, diff, cat, export, \
-         info and init, commit, put, revert, rollback, upgrade, purge, resume, runs, worker; \
-         use a local directory)"
+         info and init, commit, put, revert, rollback, upgrade, purge, resume, runs, worker, \
+         serve; use a local directory)"
     );
     // An S3 URL that is not valid is a usage error naming what is wrong.
     let output = ocfl_in(dir.path(), &[], &["--root", "s3://bucket//p", "ls"]);

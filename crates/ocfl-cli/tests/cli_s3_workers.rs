@@ -287,8 +287,9 @@ fn a_refused_run_leaves_nothing_in_the_work_area() {
     let mut worker = setup.worker(&setup.bucket.dir.path().join("worker-host"));
     let run = setup.detach(&home, "info:damaged", &v2, &[]);
     wait_finished(&mut worker, &run);
-    stop(worker);
+    // Settled before the worker stops: the run's last episode comes after its clean-up.
     let runs = runs_once_settled(&setup, &home);
+    stop(worker);
     let refused = runs
         .iter()
         .find(|r| r["run"] == run.as_str())

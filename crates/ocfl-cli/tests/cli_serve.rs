@@ -4,12 +4,14 @@
 //! token.
 
 mod commit_support;
+mod s3_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use commit_support::*;
+use s3_support::Bucket;
 use serde_json::Value;
 
 /// A running `ocfl serve` and its URL; killed when dropped.
@@ -29,8 +31,11 @@ impl Served {
     fn start(root: &Root, extra: &[&str]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = root
-            .command(&args)
+        Served::spawn(root.command(&args))
+    }
+
+    fn spawn(mut command: std::process::Command) -> Served {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -54,6 +59,19 @@ impl Served {
             response.status()
         );
         serde_json::from_slice(&response.bytes().expect("body")).expect("JSON")
+    }
+
+    /// The first page of objects, once the console has listed the root.
+    fn objects(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = self.get("/api/objects");
+            if page["complete"] == true {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "the root was not listed: {page}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops it with SIGTERM, as an operator would, and waits: the store is released.
@@ -104,7 +122,7 @@ fn the_api_has_the_shapes_of_the_json_lines() {
 
     let served = Served::start(&root, &[]);
     let id = "ark%3A%2F1%2Fx";
-    assert_eq!(served.get("/api/objects")["objects"], Value::Array(ls));
+    assert_eq!(served.objects()["objects"], Value::Array(ls));
     let object = served.get(&format!("/api/objects/{id}"));
     let versions = object["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), log.len());
@@ -239,4 +257,131 @@ fn commands_in_another_terminal_reach_the_console() {
         "the socket goes with the console"
     );
     root.assert_holds("ark:/f/1", &v2);
+}
+
+/// The other commands that make or purge runs reach the console too: file-level edits
+/// (with a path relative to the terminal's directory, which the console does not share),
+/// `put`, `revert`, `upgrade` and `runs purge` (`--wait 3` would give up on the store).
+#[test]
+fn edits_put_revert_upgrade_and_purge_reach_the_console() {
+    let root = Root {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    ok(&root.ocfl(&["init", "--spec", "1.0"]));
+    let v1 = root.dir_path().join("v1");
+    write_tree(&v1, &[("a.txt", b"alpha")]);
+    let served = Served::start(&root, &[]);
+    let wait = ["--wait", "3", "--json"];
+    let run = |args: &[&str]| -> Vec<Value> {
+        let mut all = wait.to_vec();
+        all.extend_from_slice(args);
+        json_lines(ok(&root
+            .command(&all)
+            .current_dir(root.dir_path())
+            .output()
+            .expect("run ocfl")))
+    };
+    let id = "ark:/e/1";
+    run(&["commit", id, v1.to_str().expect("utf-8")]);
+    write_tree(&root.dir_path().join("added"), &[("b.txt", b"bravo")]);
+    let edited = run(&[
+        "commit",
+        id,
+        "--add",
+        "added/b.txt",
+        "b.txt",
+        "--move",
+        "a.txt",
+        "c.txt",
+    ]);
+    assert_eq!(edited[0]["version"], "v2", "{edited:?}");
+    let mut put = root
+        .command(&["--wait", "3", "--json", "put", id, "d.txt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("put");
+    {
+        use std::io::Write as _;
+        let mut stdin = put.stdin.take().expect("stdin");
+        stdin.write_all(b"delta").expect("stdin");
+    }
+    let put = put.wait_with_output().expect("put");
+    assert_eq!(json_lines(ok(&put))[0]["version"], "v3");
+    let reverted = run(&["revert", id, "v1"]);
+    assert_eq!(reverted[0]["version"], "v4", "{reverted:?}");
+    let upgraded = run(&["upgrade"]);
+    assert_eq!(upgraded[1]["id"], id, "{upgraded:?}");
+    assert_eq!(upgraded[1]["version"], "v5", "{upgraded:?}");
+    let shown = served.get(&format!("/api/objects/{}", ocfl_serve::url_segment(id)));
+    let versions: Vec<&str> = shown["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["version"].as_str().expect("version"))
+        .collect();
+    assert_eq!(versions, ["v5", "v4", "v3", "v2", "v1"], "{shown}");
+    let purged = run(&["runs", "purge", "--older-than", "0s"]);
+    assert_eq!(purged[0]["purged"], 5, "{purged:?}");
+    assert!(run(&["runs", "--all"]).is_empty());
+    served.stop();
+    let mut state = std::collections::BTreeMap::new();
+    state.insert("a.txt".to_owned(), b"alpha".to_vec());
+    let out = root.dir_path().join("out");
+    ok(&root.ocfl(&["export", id, out.to_str().expect("utf-8")]));
+    assert_eq!(read_tree(&out), state);
+}
+
+/// On a root in a bucket (moto in CI) the console answers as on a directory: objects,
+/// versions, files, diffs and downloads with the shapes of the CLI's lines on that root;
+/// a commit typed meanwhile reaches it over the socket beside its embedded store.
+#[test]
+fn the_console_serves_a_root_in_a_bucket() {
+    let Some(bucket) = Bucket::new("serve") else {
+        return;
+    };
+    let id = "ark:/s3/x";
+    ok(&bucket.ocfl(&["init"]));
+    let v1 = bucket.source("v1", &[("a.txt", b"one"), ("d/b.txt", b"two")]);
+    ok(&bucket.ocfl(&["commit", id, &v1]));
+    let v2 = bucket.source("v2", &[("a.txt", b"one!"), ("c.txt", b"three")]);
+    ok(&bucket.ocfl(&["commit", id, &v2]));
+    let ls = json_lines(ok(&bucket.ocfl(&["ls", "--json"])));
+    let log = json_lines(ok(&bucket.ocfl(&["log", id, "--json"])));
+    let show = json_lines(ok(&bucket.ocfl(&["show", id, "--version", "v1", "--json"])));
+    let diff = json_lines(ok(&bucket.ocfl(&["diff", id, "v1", "v2", "--json"])));
+
+    let served =
+        Served::spawn(bucket.command_in(&bucket.home(), &["serve", "--listen", "127.0.0.1:0"]));
+    let seg = ocfl_serve::url_segment(id);
+    assert_eq!(served.objects()["objects"], Value::Array(ls));
+    let object = served.get(&format!("/api/objects/{seg}"));
+    let versions = object["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2);
+    for (api, cli) in versions.iter().zip(&log) {
+        for key in keys(cli) {
+            assert_eq!(api[&key], cli[&key], "{key}");
+        }
+    }
+    let version = served.get(&format!("/api/objects/{seg}/versions/v1"));
+    for key in keys(&show[0]) {
+        assert_eq!(version[&key], show[0][&key], "{key}");
+    }
+    let changes = served.get(&format!("/api/objects/{seg}/diff?from=v1&to=v2"));
+    assert_eq!(changes["changes"], Value::Array(diff));
+    let download = reqwest::blocking::get(format!(
+        "{}/api/objects/{seg}/versions/v1/files/d/b.txt",
+        served.url
+    ))
+    .expect("download");
+    assert!(download.status().is_success());
+    assert_eq!(download.bytes().expect("bytes").as_ref(), b"two");
+
+    let v3 = bucket.source("v3", &[("e.txt", b"echo")]);
+    let committed = json_lines(ok(
+        &bucket.ocfl(&["--wait", "3", "--json", "commit", id, &v3])
+    ));
+    assert_eq!(committed[0]["version"], "v3", "{committed:?}");
+    served.stop();
 }

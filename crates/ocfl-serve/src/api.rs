@@ -195,19 +195,21 @@ pub struct ObjectsQuery {
     pub after: Option<String>,
 }
 
-/// `GET /api/objects`: a page of objects (`ocfl ls --json`), sorted by id.
+/// `GET /api/objects`: a page of objects (`ocfl ls --json`), sorted by id, from the index
+/// (`complete` is false until the console has listed the root once).
 pub async fn objects(
     State(app): State<Arc<App>>,
     q: Result<Query<ObjectsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Failure> {
     let q = query(q)?;
-    let (objects, next) = views::objects_page(&app, &q).await?;
+    let page = views::objects_page(&app, &q)?;
     Ok(Json(json!({
-        "objects": objects
+        "objects": page.objects
             .iter()
             .map(|o| json!({"id": o.id, "head": o.head, "path": o.path}))
             .collect::<Vec<_>>(),
-        "next": next,
+        "next": page.next,
+        "complete": page.complete,
     })))
 }
 

@@ -18,6 +18,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod listing;
 mod live;
 mod objects;
 mod pages;
@@ -123,15 +124,18 @@ impl Console {
         options: ConsoleOptions,
     ) -> Result<Console, ConsoleError> {
         let root_name = storage.display_path("");
-        let objects = objects::Objects::new(storage).map_err(|source| ConsoleError::Root {
-            root: root_name.clone(),
-            source: Box::new(source),
+        let service = service.map(Arc::new);
+        let objects = objects::Objects::new(storage, service.clone()).map_err(|source| {
+            ConsoleError::Root {
+                root: root_name.clone(),
+                source: Box::new(source),
+            }
         })?;
         let random = || auth::random_secret().map_err(|e| ConsoleError::Random(e.to_string()));
         Ok(Console {
             app: Arc::new(App {
                 objects,
-                service: service.map(Arc::new),
+                service,
                 options,
                 csrf: random()?,
                 session: random()?,
@@ -145,7 +149,16 @@ impl Console {
     /// happens rather than at the next read of the store (`ocfl serve` on the embedded
     /// store runs the runs itself).
     pub fn progress(&self) -> Arc<dyn ocfl_durable::ProgressSink> {
-        self.app.live.clone()
+        Arc::new(Fanout([
+            self.app.live.clone(),
+            self.app.objects.listing().sink(),
+        ]))
+    }
+
+    /// Waits until the console has listed the root's objects once (it answers meanwhile,
+    /// from a listing that says it is not complete).
+    pub async fn listing_built(&self) {
+        self.app.objects.listing().built().await;
     }
 
     /// The routes (see the README for the list).
@@ -177,6 +190,17 @@ impl Console {
                 auth::guard,
             ))
             .with_state(app)
+    }
+}
+
+/// Reports to several sinks.
+struct Fanout<const N: usize>([Arc<dyn ocfl_durable::ProgressSink>; N]);
+
+impl<const N: usize> ocfl_durable::ProgressSink for Fanout<N> {
+    fn event(&self, event: &ocfl_durable::ProgressEvent<'_>) {
+        for sink in &self.0 {
+            sink.event(event);
+        }
     }
 }
 

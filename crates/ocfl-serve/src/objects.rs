@@ -1,40 +1,25 @@
 //! The storage root's objects as the console reads them: opened objects kept while their
-//! inventory is unchanged, and the root's listing kept for a few seconds.
+//! inventory is unchanged, and the index of the root's objects ([`crate::listing`]).
 //!
 //! Opening an object parses its whole inventory (tens of MB for 100,000 files), so a page of
 //! a big object would cost a parse per request. An opened object is kept, keyed by its
 //! inventory sidecar (the inventory's digest): a request reads the sidecar, a few dozen
 //! bytes, and reuses the parsed inventory while the digest is the same. At most
 //! [`KEPT_OBJECTS`] are kept, which bounds the memory this takes.
-//!
-//! Listing the root walks it and reads every inventory; the listing is kept for
-//! [`LISTING_TTL`], so paging through the objects reads the root once.
+//! Every object opened, or found missing, is told to the listing's index.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use ocfl_core::object::{Object, ObjectError, StorageRoot};
 use ocfl_core::storage::{EntryKind, Storage};
+use ocfl_durable::UpdateService;
 
 use crate::error::Failure;
+use crate::listing::Listing;
 
 /// How many opened objects are kept.
 pub const KEPT_OBJECTS: usize = 2;
-
-/// How long a listing of the root is reused.
-pub const LISTING_TTL: Duration = Duration::from_secs(5);
-
-/// One object of the root's listing.
-#[derive(Debug, Clone)]
-pub struct Listed {
-    /// Its id.
-    pub id: String,
-    /// Its head version.
-    pub head: String,
-    /// Its object root, relative to the storage root.
-    pub path: String,
-}
 
 struct Kept {
     path: String,
@@ -47,18 +32,28 @@ pub struct Objects {
     storage: &'static dyn Storage,
     root: StorageRoot<'static>,
     kept: Mutex<VecDeque<Kept>>,
-    listing: Mutex<Option<(Instant, Arc<Vec<Listed>>)>>,
+    listing: Arc<Listing>,
 }
 
 impl Objects {
-    /// The objects of the storage root in `storage`.
-    pub fn new(storage: &'static dyn Storage) -> Result<Objects, ObjectError> {
+    /// The objects of the storage root in `storage`, whose index starts being built (see
+    /// [`Listing::start`] for what `service` is for).
+    pub fn new(
+        storage: &'static dyn Storage,
+        service: Option<Arc<UpdateService>>,
+    ) -> Result<Objects, ObjectError> {
+        let root = StorageRoot::open(storage)?;
         Ok(Objects {
             storage,
-            root: StorageRoot::open(storage)?,
+            listing: Listing::start(storage, root.clone(), service),
+            root,
             kept: Mutex::new(VecDeque::new()),
-            listing: Mutex::new(None),
         })
+    }
+
+    /// The index of the root's objects.
+    pub fn listing(&self) -> &Arc<Listing> {
+        &self.listing
     }
 
     /// The storage the root is in.
@@ -74,6 +69,7 @@ impl Objects {
             .sidecar(&path)
             .map_err(|failure| match failure.status {
                 axum::http::StatusCode::NOT_FOUND => {
+                    self.listing.gone(id);
                     Failure::not_found(format!("no object {id:?} in this storage root"))
                 }
                 _ => failure,
@@ -89,6 +85,7 @@ impl Objects {
             }
         }
         let object = Arc::new(self.root.open_object(id)?);
+        self.listing.saw(&object);
         let mut kept = self.kept.lock().map_err(poisoned)?;
         kept.retain(|k| k.path != path);
         if kept.len() >= KEPT_OBJECTS {
@@ -121,34 +118,6 @@ impl Objects {
         self.storage
             .read(&format!("{path}/{name}"))
             .map_err(|e| Failure::internal(e.to_string()))
-    }
-
-    /// Every readable object of the root, sorted by id (objects whose inventory cannot be
-    /// read are left out: validation reports them). Blocking.
-    pub fn list(&self) -> Result<Arc<Vec<Listed>>, Failure> {
-        let mut listing = self.listing.lock().map_err(poisoned)?;
-        if let Some((at, listed)) = listing.as_ref()
-            && at.elapsed() < LISTING_TTL
-        {
-            return Ok(listed.clone());
-        }
-        let mut listed: Vec<Listed> = self
-            .root
-            .list_objects()?
-            .into_iter()
-            .filter_map(|entry| {
-                let summary = entry.summary.ok()?;
-                Some(Listed {
-                    id: summary.id,
-                    head: summary.head.to_string(),
-                    path: entry.path,
-                })
-            })
-            .collect();
-        listed.sort_by(|a, b| a.id.cmp(&b.id));
-        let listed = Arc::new(listed);
-        *listing = Some((Instant::now(), listed.clone()));
-        Ok(listed)
     }
 }
 

@@ -24,6 +24,7 @@ use crate::api::{
 };
 use crate::auth::{Proof, check_action, local_target, login_cookie, same_secret};
 use crate::error::Failure;
+use crate::listing::ListingPage;
 use crate::paging::{PageQuery, page_of};
 use crate::shapes::run_json;
 use crate::timeline::timeline;
@@ -312,7 +313,11 @@ async fn objects(
     q: Result<Query<ObjectsQuery>, QueryRejection>,
 ) -> PageResult {
     let q = query(q)?;
-    let (objects, next) = views::objects_page(&app, &q).await?;
+    let ListingPage {
+        objects,
+        next,
+        complete,
+    } = views::objects_page(&app, &q)?;
     let search = q.q.clone().unwrap_or_default();
     let body = html! {
         h1 { "Objects" }
@@ -329,7 +334,8 @@ async fn objects(
                 }
             }
         }
-        @if objects.is_empty() { p.note { "No objects." } }
+        @if !complete { p.note.indexing { "The root's objects are being listed: this page shows those listed so far." } }
+        @if objects.is_empty() && complete { p.note { "No objects." } }
         @if let Some(next) = next {
             p { a.next href=(format!("/objects?q={}&after={}", query_value(&search), query_value(&next))) { "Next page" } }
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::api::{DiffQuery, ObjectsQuery, RunsQuery, blocking, parse_version};
 use crate::error::Failure;
-use crate::objects::Listed;
+use crate::listing::ListingPage;
 use crate::paging::{PageQuery, page_of};
 use crate::shapes::{changes, state_name};
 
@@ -188,33 +188,18 @@ pub async fn terminate(app: &App, run: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(e.to_string()))
 }
 
-/// A page of the root's objects whose id contains `q` (case-insensitive).
-pub async fn objects_page(
-    app: &Arc<App>,
-    q: &ObjectsQuery,
-) -> Result<(Vec<Listed>, Option<String>), Failure> {
+/// A page of the root's objects whose id contains `q` (case-insensitive), from the index:
+/// no request walks the root.
+pub fn objects_page(app: &Arc<App>, q: &ObjectsQuery) -> Result<ListingPage, Failure> {
     let page = PageQuery {
         limit: q.limit.clone(),
         after: q.after.clone(),
     };
-    let limit = page.limit()?;
-    let after = page.after().map(str::to_owned);
     let search = q.q.clone().unwrap_or_default().to_lowercase();
-    blocking(app, move |app| {
-        let listed = app.objects.list()?;
-        if search.is_empty() {
-            let (page, next) = page_of(&listed, |o| o.id.as_str(), after.as_deref(), limit);
-            return Ok((page.to_vec(), next));
-        }
-        let matching: Vec<Listed> = listed
-            .iter()
-            .filter(|o| o.id.to_lowercase().contains(&search))
-            .cloned()
-            .collect();
-        let (page, next) = page_of(&matching, |o| o.id.as_str(), after.as_deref(), limit);
-        Ok((page.to_vec(), next))
-    })
-    .await
+    Ok(app
+        .objects
+        .listing()
+        .page(&search, page.after(), page.limit()?))
 }
 
 /// A page of the changes between two versions.

@@ -103,7 +103,9 @@ async fn a_run_is_shown_with_its_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_are_listed_in_pages_and_searched() {
     let fx = Fixture::new().await;
-    let router = fx.open_router();
+    let console = fx.open_console();
+    console.listing_built().await;
+    let router = console.router();
     let first = get(&router, "/api/objects?limit=1").await.json();
     assert_eq!(first["objects"].as_array().expect("objects").len(), 1);
     assert_eq!(first["objects"][0]["id"], HOSTILE_ID);
@@ -127,6 +129,100 @@ async fn objects_are_listed_in_pages_and_searched() {
         get(&router, "/api/objects?limit=5000").await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+/// The ids and heads of the whole listing, read page by page.
+async fn listing(router: &axum::Router) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = get(
+            router,
+            &format!("/api/objects?limit=2&after={}", seg(&after)),
+        )
+        .await
+        .json();
+        assert_eq!(page["complete"], true);
+        for object in page["objects"].as_array().expect("objects") {
+            all.push((
+                object["id"].as_str().expect("id").to_owned(),
+                object["head"].as_str().expect("head").to_owned(),
+            ));
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => return all,
+        }
+    }
+}
+
+// The listing is an index built once: runs of the console's worker change it without
+// another walk of the root (the next is minutes away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listing_follows_commits_through_the_console() {
+    let fx = Fixture::new().await;
+    let console = fx.open_console();
+    console.listing_built().await;
+    let router = console.router();
+    let before = listing(&router).await;
+    assert_eq!(
+        before,
+        [
+            (HOSTILE_ID.to_owned(), "v2".to_owned()),
+            ("many".to_owned(), "v1".to_owned())
+        ]
+    );
+    let worker = fx.worker_reporting_to(Some(console.progress()));
+    let fresh = fx.source("fresh", &[("x.txt", b"x".as_slice())]);
+    fx.commit("a new one", &fresh).await;
+    fx.commit("many", &fresh).await;
+    let expected = vec![
+        ("a new one".to_owned(), "v1".to_owned()),
+        (HOSTILE_ID.to_owned(), "v2".to_owned()),
+        ("many".to_owned(), "v2".to_owned()),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut now = listing(&router).await;
+    while now != expected && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        now = listing(&router).await;
+    }
+    assert_eq!(now, expected);
+    let found = get(&router, "/api/objects?q=NEW").await.json();
+    assert_eq!(found["objects"][0]["id"], "a new one");
+    assert_eq!(found["objects"].as_array().expect("objects").len(), 1);
+    worker.shutdown().await;
+}
+
+// A run of a worker elsewhere (PostgreSQL), which reports nothing to the console, changes
+// the listing once the console has seen it unfinished and then ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listing_follows_runs_of_other_workers() {
+    let fx = Fixture::new().await;
+    let console = fx.open_console();
+    console.listing_built().await;
+    let router = console.router();
+    let fresh = fx.source("fresh", &[("x.txt", b"x".as_slice())]);
+    fx.service()
+        .submit(&ocfl_durable::CommitRequest::new("many", &fresh))
+        .await
+        .expect("submit");
+    // The console reads the unfinished runs every 2 s: let it see this one waiting.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let worker = fx.worker();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let head = || async {
+        listing(&router)
+            .await
+            .into_iter()
+            .find(|(id, _)| id == "many")
+            .map(|(_, head)| head)
+    };
+    while head().await.as_deref() != Some("v2") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(head().await.as_deref(), Some("v2"));
+    worker.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,9 @@ fn assert_escaped(html: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_renders_and_escapes_user_content() {
     let fx = Fixture::new().await;
-    let router = fx.open_router();
+    let console = fx.open_console();
+    console.listing_built().await;
+    let router = console.router();
     let id = seg(HOSTILE_ID);
     let run = get(&router, "/api/runs?all=true&object=many").await.json()["runs"][0]["run"]
         .as_str()

@@ -117,3 +117,26 @@ async fn clients_purge_by_age_on_the_backend_clock() {
     assert_eq!(purged, ["b"]);
     worker.shutdown().await;
 }
+
+/// A worker started with the default options keeps finished instances for 30 days, then
+/// purges them.
+#[tokio::test(start_paused = true)]
+async fn by_default_finished_instances_are_kept_thirty_days() {
+    let (_backend, client, worker) = start(WorkerOptions::default().retention);
+    finish(&client, "done").await;
+    tokio::time::advance(29 * DAY).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(ids(&client).await, ["done"], "purged before 30 days");
+    tokio::time::advance(2 * DAY).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        ids(&client).await,
+        Vec::<String>::new(),
+        "kept past 30 days"
+    );
+    worker.shutdown().await;
+}
