@@ -6,6 +6,9 @@
 //! - `bench stage`: staging throughput against `sha512sum`; `bench plan`: time and memory of
 //!   planning 100,000 files.
 //! - `bench engine`: the durable-redb engine against duroxide (docs/benchmarks.md).
+//! - `bench commit`: `ocfl commit` of 'many' and 'large' against rocfl, and file-level edits;
+//!   `bench store`: the engine store's size with and without purges; `bench serve`: the
+//!   console's page latencies.
 //! - `crash engine`: the durable-redb crash test over many seeds.
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.

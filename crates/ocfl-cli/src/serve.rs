@@ -47,19 +47,6 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
             }
             None => None,
         };
-        let engine = match store.embedded_path() {
-            Some(_) => {
-                let options = with_lease(
-                    global,
-                    WorkerOptions {
-                        shutdown_grace: Duration::from_secs(5),
-                        ..WorkerOptions::default()
-                    },
-                );
-                Some(Engine::start(store, None, options)?)
-            }
-            None => None,
-        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
@@ -75,6 +62,20 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<ExitCode> {
             },
         };
         let console = Console::new(storage, Some(service), options)?;
+        // The console's worker tells the pages its progress as it goes.
+        let engine = match store.embedded_path() {
+            Some(_) => {
+                let options = with_lease(
+                    global,
+                    WorkerOptions {
+                        shutdown_grace: Duration::from_secs(5),
+                        ..WorkerOptions::default()
+                    },
+                );
+                Some(Engine::start(store, Some(console.progress()), options)?)
+            }
+            None => None,
+        };
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let url = format!("http://{address}/");

@@ -141,6 +141,13 @@ impl Console {
         })
     }
 
+    /// Where a worker of this process reports progress, so that the pages show it as it
+    /// happens rather than at the next read of the store (`ocfl serve` on the embedded
+    /// store runs the runs itself).
+    pub fn progress(&self) -> Arc<dyn ocfl_durable::ProgressSink> {
+        self.app.live.clone()
+    }
+
     /// The routes (see the README for the list).
     pub fn router(&self) -> Router {
         let app = self.app.clone();

@@ -14,7 +14,7 @@ use durable_core::{MemoryBackend, Worker, WorkerOptions};
 use http_body_util::BodyExt as _;
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::storage::LocalStorage;
-use ocfl_durable::{CommitRequest, Environment, ServiceOptions, UpdateService};
+use ocfl_durable::{CommitRequest, Environment, ProgressSink, ServiceOptions, UpdateService};
 use ocfl_serve::{Console, ConsoleOptions};
 use tower::ServiceExt as _;
 
@@ -106,7 +106,16 @@ impl Fixture {
     }
 
     pub fn worker(&self) -> Worker {
-        let env = Environment::local(&self.root, &self.state).expect("env");
+        self.worker_reporting_to(None)
+    }
+
+    /// A worker whose activities report progress to `sink` (a console's, as `ocfl serve`
+    /// on the embedded store runs its runs).
+    pub fn worker_reporting_to(&self, sink: Option<Arc<dyn ProgressSink>>) -> Worker {
+        let mut env = Environment::local(&self.root, &self.state).expect("env");
+        if let Some(sink) = sink {
+            env = env.with_progress(sink);
+        }
         Worker::start(
             self.backend.clone(),
             ocfl_durable::registry(Arc::new(env)),
@@ -124,10 +133,21 @@ impl Fixture {
     }
 
     pub fn router(&self, options: ConsoleOptions) -> Router {
+        self.console(options).router()
+    }
+
+    pub fn console(&self, options: ConsoleOptions) -> Console {
         let storage: &'static LocalStorage = Box::leak(Box::new(LocalStorage::new(&self.root)));
-        Console::new(storage, Some(self.service()), options)
-            .expect("console")
-            .router()
+        Console::new(storage, Some(self.service()), options).expect("console")
+    }
+
+    /// A loopback console with actions, as `ocfl serve --allow-actions` on 127.0.0.1:8080.
+    pub fn open_console(&self) -> Console {
+        self.console(ConsoleOptions {
+            token: None,
+            allow_actions: true,
+            allowed_hosts: ocfl_serve::loopback_hosts(8080),
+        })
     }
 
     /// The router of a loopback console with actions, as `ocfl serve --allow-actions` on
