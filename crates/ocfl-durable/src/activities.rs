@@ -304,7 +304,15 @@ fn checked_base(
     if env.fs().kind_if_exists(&inventory)? != Some(EntryKind::File) {
         return read();
     }
-    let root = check_structure(env, object_id, in_root, object_path)?;
+    let root = match check_structure(env, object_id, in_root, object_path) {
+        Ok(root) => root,
+        // What the base reader refuses (a declaration of an OCFL version we do not know, an
+        // inventory that does not parse) it says more plainly than the validation's codes.
+        Err(invalid) => {
+            read()?;
+            return Err(invalid);
+        }
+    };
     env.check_no_mutable_head(object_id, in_root)?;
     match root {
         Some(root) => Ok(Some(Base {
