@@ -15,12 +15,15 @@ use durable_core::{ActivityContext, Failure, FailureKind};
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
 use ocfl_core::inventory::{Inventory, State, User};
-use ocfl_core::storage::{StorageError, join};
-use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
+use ocfl_core::sidecar::INVENTORY_FILE;
+use ocfl_core::storage::{EntryKind, StorageError, join};
+use ocfl_core::validate::{
+    Code, ObjectReport, RootInventory, ValidationOptions, validate_object_keeping_root,
+};
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
-use ocfl_plan::plan::{Action, Outcome, Plan, PlanOptions, Protocol, plan};
+use ocfl_plan::plan::{Action, Base, Outcome, Plan, PlanOptions, Protocol, plan};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,7 @@ use crate::refusal::{ActivityError, Refusal, RefusalKind};
 use crate::request::{Command, EditsForm, Verify};
 use crate::stage_form;
 use crate::staged::{self, StagedContent};
+use crate::written;
 
 /// Refuses an existing object that is already invalid, then reads the source into a stage blob.
 pub(crate) const BUILD_STAGE: &str = "ocfl.build-stage";
@@ -220,20 +224,10 @@ fn build_stage(
 ) -> Result<StageRef, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
-    let object = format!("object {}", command.object_id);
     let in_root = env.object_path(&command.object_id)?;
     let object_path = env.fs_path(&in_root);
     // An existing object's algorithm decides how the source is hashed.
-    let base =
-        read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
-    if base.is_some() {
-        // Before the source is read, so an invalid object is refused at once. Staging comes
-        // before the run's first write and is never run again once its result is recorded:
-        // this sees the object as the user left it, never one of this run's own half-written
-        // states (docs/durability.md, sections 5 and 9).
-        check_structure(env, &command.object_id, &in_root, &object_path)?;
-        env.check_no_mutable_head(&command.object_id, &in_root)?;
-    }
+    let base = checked_base(env, &command.object_id, &in_root, &object_path)?;
     let (stage, blob) = match &command.staged {
         // Staged in the bucket before the run was submitted (section 11.6): the source is
         // not read, and need not be on this host.
@@ -274,6 +268,10 @@ fn build_stage(
         files: stage.len() as u64,
         bytes: stage.total_bytes(),
     };
+    if let Some(base) = base {
+        env.blobs
+            .remember(&input.run, &base_key(&input.run), Arc::new(base));
+    }
     env.blobs
         .remember(&input.run, &staged.blob, Arc::new(stage));
     env.report(&ProgressEvent::Staged {
@@ -282,6 +280,53 @@ fn build_stage(
         bytes: staged.bytes,
     });
     Ok(staged)
+}
+
+/// The parsed root inventory of the object at `object_path`, `None` when there is no object
+/// yet. An existing object is validated first (its structure: no content is read), so an
+/// invalid object is refused before its source is read; the validation's parse of the root
+/// inventory is the base, not read and parsed again. Staging comes before the run's first
+/// write and is never run again once its result is recorded: this sees the object as the
+/// user left it, never one of this run's own half-written states (docs/durability.md,
+/// sections 5 and 9).
+fn checked_base(
+    env: &Environment,
+    object_id: &str,
+    in_root: &str,
+    object_path: &str,
+) -> Result<Option<Base>, ActivityError> {
+    let object = format!("object {object_id}");
+    let read =
+        || read_base(env.fs(), object_path).map_err(|e| ActivityError::from(e).context(&object));
+    // No inventory (no object, or not an object), or one that is not a plain file: the
+    // base reader says which, as it always has.
+    let inventory = join(object_path, INVENTORY_FILE);
+    if env.fs().kind_if_exists(&inventory)? != Some(EntryKind::File) {
+        return read();
+    }
+    let root = match check_structure(env, object_id, in_root, object_path) {
+        Ok(root) => root,
+        // What the base reader refuses (a declaration of an OCFL version we do not know, an
+        // inventory that does not parse) it says more plainly than the validation's codes.
+        Err(invalid) => {
+            read()?;
+            return Err(invalid);
+        }
+    };
+    env.check_no_mutable_head(object_id, in_root)?;
+    match root {
+        Some(root) => Ok(Some(Base {
+            inventory: root.inventory,
+            digest: root.digest,
+        })),
+        None => read(),
+    }
+}
+
+/// The name under which staging leaves the parsed base for planning, in memory (a planning
+/// that runs in another process, or again, reads it from the object).
+fn base_key(run: &str) -> String {
+    format!("base-of-{run}")
 }
 
 /// The stage of `command` on `base` (the object's root inventory, if it exists): the source
@@ -469,8 +514,13 @@ fn create_plan(
     let object = format!("object {}", command.object_id);
     let stage = load_stage(env, &input.run, &input.stage)?;
     let object_path = env.fs_path(&env.object_path(&command.object_id)?);
-    let base =
-        read_base(env.fs(), &object_path).map_err(|e| ActivityError::from(e).context(&object))?;
+    let base = match env.blobs.take::<Base>(&base_key(&input.run)) {
+        Some(base) => Some(base),
+        None => read_base(env.fs(), &object_path)
+            .map_err(|e| ActivityError::from(e).context(&object))?
+            .map(Arc::new),
+    };
+    let base = base.as_deref();
     let mut options = PlanOptions::new(
         command.object_id.clone(),
         object_path,
@@ -502,7 +552,7 @@ fn create_plan(
             format!("creation time {:?}: {e}", input.created),
         )
     })?;
-    match plan(base.as_ref(), &stage, &options, created)? {
+    match plan(base, &stage, &options, created)? {
         Outcome::NoChange { head } => Ok(Planned::NoChange {
             head: head.to_string(),
         }),
@@ -539,13 +589,13 @@ fn check_structure(
     object_id: &str,
     in_root: &str,
     object_path: &str,
-) -> Result<(), ActivityError> {
+) -> Result<Option<RootInventory>, ActivityError> {
     let options = ValidationOptions {
         check_fixity: false,
     };
-    let report = validate_confirmed(env, in_root, &options)?;
+    let (report, root) = validate_confirmed(env, in_root, &options)?;
     if report.is_valid() {
-        return Ok(());
+        return Ok(root);
     }
     let codes: BTreeSet<Code> = report.errors.iter().map(|f| f.code).collect();
     // A version another update has claimed on an object store (E046 naming that run) is
@@ -588,13 +638,14 @@ fn validate_confirmed(
     env: &Environment,
     in_root: &str,
     options: &ValidationOptions,
-) -> Result<ObjectReport, ActivityError> {
-    let report = validate_object(env.storage(), in_root, options);
-    if report.is_valid() {
-        return Ok(report);
+) -> Result<(ObjectReport, Option<RootInventory>), ActivityError> {
+    let first = validate_object_keeping_root(env.storage(), in_root, options);
+    if first.0.is_valid() {
+        return Ok(first);
     }
-    let again = validate_object(env.storage(), in_root, options);
-    if again.is_valid() {
+    drop(first);
+    let again = validate_object_keeping_root(env.storage(), in_root, options);
+    if again.0.is_valid() {
         return Ok(again);
     }
     let unreadable = |error: StorageError| match error {
@@ -847,10 +898,8 @@ fn verify_object(
     input: VerifyInput,
 ) -> Result<(), ActivityError> {
     let plan = load_plan(env, &input.run, &input.plan)?;
-    // Validation holds the whole new inventory, as text and parsed: the run's stage and
-    // plan are let go first (the copies are done), keeping only what is checked here. The
-    // new content is read back first, while the plan is still at hand, rather than after
-    // validation from a list of 100,000 paths kept through it.
+    // The run's stage is let go first (the copies are done): a validation below holds the
+    // whole new inventory, as text and parsed.
     env.blobs.forget_run(&input.run);
     if input.verify == Verify::NewContent {
         check_new_content(env, &plan)?;
@@ -859,21 +908,21 @@ fn verify_object(
     let object_path = plan.object_path.clone();
     let root_inventory = plan.root_inventory_path();
     let version = plan.version.to_string();
-    // The head must be this plan's version: the root inventory is its inventory, byte for
-    // byte (hashed as it is read, not read whole). On an object store, a later version may
-    // have been installed by another writer since this one was (a resumed run): then this
-    // version's own inventory must be this plan's, and the object is validated as it is.
-    let installed = digest_file(env, &root_inventory, plan.digest_algorithm)?
-        == plan.inventory_digest
-        || (plan.protocol() == Protocol::ObjectStore && exec::superseded(&plan, env.fs())?);
-    drop(plan);
     let invalid = |message: String| {
         ActivityError::refused(
             RefusalKind::Verification,
             format!("object {object_id} at {object_path}: {message}"),
         )
     };
-    if !installed {
+    // The head must be this plan's version: the root inventory is its inventory, byte for
+    // byte (hashed as it is read, not read whole). On an object store, a later version may
+    // have been installed by another writer since this one was (a resumed run): then this
+    // version's own inventory must be this plan's.
+    let superseded =
+        digest_file(env, &root_inventory, plan.digest_algorithm)? != plan.inventory_digest;
+    if superseded
+        && !(plan.protocol() == Protocol::ObjectStore && exec::superseded(&plan, env.fs())?)
+    {
         return Err(ActivityError::refused(
             RefusalKind::BaseChanged,
             format!(
@@ -881,26 +930,37 @@ fn verify_object(
             ),
         ));
     }
-    let in_root = object_path
-        .strip_prefix(env.root_name())
-        .and_then(|p| p.strip_prefix('/'))
-        .ok_or_else(|| invalid("the object is not inside the storage root".into()))?;
-    let options = ValidationOptions {
-        check_fixity: input.verify == Verify::Full,
-    };
-    let report = validate_confirmed(env, in_root, &options)?;
-    if !report.is_valid() {
-        let findings: Vec<String> = report
-            .errors
-            .iter()
-            .take(5)
-            .map(|f| format!("{}: {}", f.code.as_str(), f.message))
-            .collect();
-        return Err(invalid(format!(
-            "invalid after the update ({} errors): {}",
-            report.errors.len(),
-            findings.join("; ")
-        )));
+    // An update is checked by what it wrote (the object was validated before it, and the run
+    // changed nothing else); a new object, all of which the run wrote, and a full
+    // verification are validated whole.
+    if plan.base.is_some() && input.verify != Verify::Full {
+        let digest_of = |path: &str| digest_file(env, path, plan.digest_algorithm);
+        if let Some(wrong) = written::check_written(env.fs(), &plan, superseded, digest_of)? {
+            return Err(invalid(format!("after the update: {wrong}")));
+        }
+    } else {
+        drop(plan);
+        let in_root = object_path
+            .strip_prefix(env.root_name())
+            .and_then(|p| p.strip_prefix('/'))
+            .ok_or_else(|| invalid("the object is not inside the storage root".into()))?;
+        let options = ValidationOptions {
+            check_fixity: input.verify == Verify::Full,
+        };
+        let (report, _) = validate_confirmed(env, in_root, &options)?;
+        if !report.is_valid() {
+            let findings: Vec<String> = report
+                .errors
+                .iter()
+                .take(5)
+                .map(|f| format!("{}: {}", f.code.as_str(), f.message))
+                .collect();
+            return Err(invalid(format!(
+                "invalid after the update ({} errors): {}",
+                report.errors.len(),
+                findings.join("; ")
+            )));
+        }
     }
     env.report(&ProgressEvent::Verified {
         run: &input.run,
@@ -909,38 +969,24 @@ fn verify_object(
     Ok(())
 }
 
-/// Reads back every content file the plan copied, in its place in the object, and compares
-/// its digest.
+/// Reads back every content file the plan placed in the object and compares its digest.
 fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError> {
-    // Copies land in the work area and move in (rename protocol); uploads land in place.
-    let moved = plan.steps.iter().find_map(|s| match &s.action {
-        Action::MoveIn { from, to, .. } => Some((from.as_str(), to.as_str())),
-        _ => None,
-    });
-    plan.steps.par_iter().try_for_each(|step| {
-        let (digest, path) = match (&step.action, moved) {
-            (Action::Copy { digest, path, .. }, Some((from, to))) => {
-                let Some(rest) = path.strip_prefix(from) else {
-                    return Ok(());
-                };
-                (digest, format!("{to}{rest}"))
+    written::placed_content(plan)
+        .par_iter()
+        .try_for_each(|(digest, path)| {
+            let found = digest_file(env, path, plan.digest_algorithm)?;
+            if found == **digest {
+                Ok(())
+            } else {
+                Err(ActivityError::refused(
+                    RefusalKind::Verification,
+                    format!(
+                        "object {}: {path} has digest {found} after the update, {digest} was written",
+                        plan.object_id
+                    ),
+                ))
             }
-            (Action::Upload { digest, path }, _) => (digest, path.clone()),
-            _ => return Ok(()),
-        };
-        let found = digest_file(env, &path, plan.digest_algorithm)?;
-        if found == *digest {
-            Ok(())
-        } else {
-            Err(ActivityError::refused(
-                RefusalKind::Verification,
-                format!(
-                    "object {}: {path} has digest {found} after the update, {digest} was written",
-                    plan.object_id
-                ),
-            ))
-        }
-    })
+        })
 }
 
 fn digest_file(

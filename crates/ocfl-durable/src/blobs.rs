@@ -161,6 +161,13 @@ impl Blobs {
         });
     }
 
+    /// Takes `value` kept by [`Blobs::remember`] under `digest` out of the cache.
+    pub(crate) fn take<T: Send + Sync + 'static>(&self, digest: &str) -> Option<Arc<T>> {
+        let mut cache = self.lock();
+        let at = cache.iter().position(|entry| entry.digest == digest)?;
+        cache.remove(at).value.downcast::<T>().ok()
+    }
+
     fn cached<T: Send + Sync + 'static>(&self, digest: &str) -> Option<Arc<T>> {
         let cache = self.lock();
         let entry = cache.iter().find(|entry| entry.digest == digest)?;

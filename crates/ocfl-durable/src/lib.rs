@@ -80,6 +80,7 @@ pub mod service;
 mod stage_form;
 mod staged;
 mod status;
+mod written;
 
 pub use env::{EnvError, Environment, ProgressEvent, ProgressSink};
 pub use ocfl_plan::stage::Edit;

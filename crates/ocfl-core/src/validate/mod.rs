@@ -8,6 +8,6 @@ mod report;
 mod root;
 
 pub use code::{Code, Finding, Severity};
-pub use object::validate_object;
+pub use object::{RootInventory, validate_object, validate_object_keeping_root};
 pub use report::{ObjectReport, RootReport, ValidationOptions};
 pub use root::validate_storage_root;

@@ -23,6 +23,8 @@ mod version_dirs;
 use super::code::Code;
 use super::report::{ObjectReport, ValidationOptions};
 use crate::SpecVersion;
+use crate::digest::Digest;
+use crate::inventory::Inventory;
 use crate::storage::{Directory, Entry, Storage, StorageError, join};
 
 /// Validates the object rooted at `path` in `storage`.
@@ -31,15 +33,38 @@ pub fn validate_object(
     path: &str,
     options: &ValidationOptions,
 ) -> ObjectReport {
+    validate_object_keeping_root(storage, path, options).0
+}
+
+/// The object's root inventory as validation read it: parsed, and the digest of its bytes
+/// by its own `digestAlgorithm` (the one its sidecar records).
+#[derive(Debug, Clone)]
+pub struct RootInventory {
+    /// The parsed inventory.
+    pub inventory: Inventory,
+    /// The digest of the `inventory.json` bytes.
+    pub digest: Digest,
+}
+
+/// Validates the object rooted at `path` in `storage`, as [`validate_object`], and hands
+/// back its root inventory, so that a caller about to use it need not read and parse it
+/// again. The inventory comes back whenever it was parsed and its sidecar names its own
+/// algorithm, even with findings: whether to use it is the caller's decision, made on the
+/// report.
+pub fn validate_object_keeping_root(
+    storage: &dyn Storage,
+    path: &str,
+    options: &ValidationOptions,
+) -> (ObjectReport, Option<RootInventory>) {
     let listed = storage
         .open_dir(path)
         .and_then(|dir| Ok((dir.list()?, dir)));
     match listed {
-        Ok((entries, dir)) => validate_listed_object(storage, path, &*dir, entries, options),
+        Ok((entries, dir)) => validate_listed(storage, path, &*dir, entries, options),
         Err(e) => {
             let mut report = ObjectReport::new(path);
             report.add(Code::E003, format!("object root cannot be listed: {e}"));
-            report
+            (report, None)
         }
     }
 }
@@ -53,6 +78,16 @@ pub(in crate::validate) fn validate_listed_object(
     entries: Vec<Entry>,
     options: &ValidationOptions,
 ) -> ObjectReport {
+    validate_listed(storage, path, dir, entries, options).0
+}
+
+fn validate_listed(
+    storage: &dyn Storage,
+    path: &str,
+    dir: &dyn Directory,
+    entries: Vec<Entry>,
+    options: &ValidationOptions,
+) -> (ObjectReport, Option<RootInventory>) {
     let mut report = ObjectReport::new(path);
     let object = ObjectFs {
         storage,
@@ -117,7 +152,13 @@ pub(in crate::validate) fn validate_listed_object(
         digests,
         &mut report,
     );
-    report
+    drop(inventories);
+    let root = root_inventory.and_then(|file| {
+        let inventory = file.inventory?;
+        let (algorithm, digest) = file.digest.into_inner()?;
+        (algorithm == inventory.digest_algorithm).then_some(RootInventory { inventory, digest })
+    });
+    (report, root)
 }
 
 /// The object's files: storage paths relative to the object root, and the open object root

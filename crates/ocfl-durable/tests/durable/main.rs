@@ -8,3 +8,4 @@ mod golden;
 mod lease_loss;
 mod retention;
 mod support;
+mod verify;

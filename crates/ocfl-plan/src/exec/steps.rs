@@ -77,7 +77,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
         let version_dir = plan.installed_path();
         let marker = format!("{version_dir}/inventory.json");
         if fs.kind_if_exists(&version_dir)?.is_some() {
-            if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+            if !holds_inventory(plan, fs, &marker)? {
                 return Err(Error::Occupied { path: version_dir });
             }
             fs.remove(&version_dir)?;
@@ -149,7 +149,7 @@ fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
     if plan.base.is_none() && fs.kind_if_exists(&plan.object_path)?.is_some() {
         // Only this plan's finished object may already be there.
         let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
-        return if holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+        return if holds_inventory(plan, fs, &marker)? {
             Ok(StepResult::Skipped(Skip::Installed))
         } else {
             Err(Error::Occupied {
@@ -385,8 +385,8 @@ fn write(
     contents: Contents,
 ) -> Result<StepResult, Error> {
     let bytes = plan.contents(contents);
-    let expected = plan.digest_algorithm.digest_bytes(&bytes);
-    if holds(fs, path, plan.digest_algorithm, &expected)? {
+    let expected = plan.contents_digest(contents, &bytes);
+    if holds_bytes(fs, path, plan.digest_algorithm, &expected, bytes.len())? {
         // The rename may have happened without the directory flush that follows it.
         fs.sync(&[parent(path).to_owned()])?;
         return Ok(StepResult::Skipped(Skip::InPlace));
@@ -424,7 +424,7 @@ fn move_in(
     marker: &str,
 ) -> Result<StepResult, Error> {
     if fs.kind_if_exists(to)?.is_some() {
-        if holds(fs, marker, plan.digest_algorithm, &plan.inventory_digest)? {
+        if holds_inventory(plan, fs, marker)? {
             sync_chain(fs, to)?;
             return Ok(StepResult::Skipped(Skip::InPlace));
         }
@@ -451,14 +451,14 @@ fn install(
     contents: Contents,
 ) -> Result<StepResult, Error> {
     let bytes = plan.contents(contents);
-    let expected = plan.digest_algorithm.digest_bytes(&bytes);
-    if holds(fs, to, plan.digest_algorithm, &expected)? {
+    let expected = plan.contents_digest(contents, &bytes);
+    if holds_bytes(fs, to, plan.digest_algorithm, &expected, bytes.len())? {
         fs.sync(&[parent(to).to_owned()])?;
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
     root_state(plan, fs)?;
     let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
-    if !holds(fs, &marker, plan.digest_algorithm, &plan.inventory_digest)? {
+    if !holds_inventory(plan, fs, &marker)? {
         return Err(Error::OutOfOrder {
             path: to.to_owned(),
             reason: format!(
@@ -467,7 +467,7 @@ fn install(
             ),
         });
     }
-    if !holds(fs, from, plan.digest_algorithm, &expected)? {
+    if !holds_bytes(fs, from, plan.digest_algorithm, &expected, bytes.len())? {
         write_durably(fs, from, temp, &bytes)?;
     }
     rename_into(fs, from, to)?;
@@ -551,6 +551,33 @@ pub(super) fn holds(
     expected: &Digest,
 ) -> Result<bool, Error> {
     Ok(file_digest(fs, path, algorithm)?.is_some_and(|(d, _)| d == *expected))
+}
+
+/// Whether the regular file at `path` holds `len` bytes whose digest is `expected`. A file
+/// of another size is told apart by its size alone, without reading it: the inventories
+/// these checks meet are tens of megabytes for a large object.
+fn holds_bytes(
+    fs: &dyn Storage,
+    path: &str,
+    algorithm: DigestAlgorithm,
+    expected: &Digest,
+    len: usize,
+) -> Result<bool, Error> {
+    if fs.kind_if_exists(path)? != Some(EntryKind::File) || fs.size(path)? != len as u64 {
+        return Ok(false);
+    }
+    holds(fs, path, algorithm, expected)
+}
+
+/// Whether the regular file at `path` holds the plan's new inventory.
+pub(super) fn holds_inventory(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<bool, Error> {
+    holds_bytes(
+        fs,
+        path,
+        plan.digest_algorithm,
+        &plan.inventory_digest,
+        plan.inventory.len(),
+    )
 }
 
 /// The digest and size of the regular file at `path`, or `None` if there is none.

@@ -398,6 +398,15 @@ impl Plan {
         }
     }
 
+    /// The digest of `contents`, whose bytes are `bytes` (from [`Plan::contents`]): the
+    /// inventory's is known, the small files' are computed.
+    pub fn contents_digest(&self, contents: Contents, bytes: &[u8]) -> Digest {
+        match contents {
+            Contents::Inventory => self.inventory_digest.clone(),
+            Contents::Sidecar | Contents::Declaration => self.digest_algorithm.digest_bytes(bytes),
+        }
+    }
+
     /// The path whose existence means the new version has left the work area: the version
     /// directory in the object, or the new object itself.
     pub fn installed_path(&self) -> String {
