@@ -593,13 +593,9 @@ impl UpdateService {
 
     /// A run that does not exist yet: its lock has not started it. Waits for the lock.
     async fn wait_for_lock(&self, run: &str, chunk: Duration) -> Result<(), CommitError> {
-        let Some((_, rest)) = run.split_once("commit-") else {
+        let Some(lock) = lock_of_run(run) else {
             return Err(CommitError::UnknownRun(run.to_owned()));
         };
-        let Some((object_key, _)) = rest.split_once('-') else {
-            return Err(CommitError::UnknownRun(run.to_owned()));
-        };
-        let lock = lock_id(object_key);
         let holder = self.client.metadata(&lock).await?;
         let holds_run = holder.as_ref().is_some_and(|m| {
             serde_json::from_str::<RunInput>(&m.input).is_ok_and(|input| input.run == run)
@@ -762,14 +758,42 @@ impl UpdateService {
             .filter(|m| m.name == UPDATE_OBJECT)
             .as_ref()
             .and_then(run_info);
-        match started {
-            Some(info) => Ok(Some(info)),
-            None => Ok(self
-                .waiting_runs()
-                .await?
-                .into_iter()
-                .find(|r| r.run == run)),
+        if let Some(info) = started {
+            return Ok(Some(info));
         }
+        if let Some(waiting) = self
+            .waiting_runs()
+            .await?
+            .into_iter()
+            .find(|r| r.run == run)
+        {
+            return Ok(Some(waiting));
+        }
+        // Its lock may have left the pending ones and not yet created the run (its first
+        // episode is under way): still a run about to start, not an unknown one.
+        let Some(lock) = lock_of_run(run) else {
+            return Ok(None);
+        };
+        let holder = self.client.metadata(&lock).await?.filter(|m| {
+            !m.status.is_terminal()
+                && serde_json::from_str::<RunInput>(&m.input).is_ok_and(|input| input.run == run)
+        });
+        if holder.is_some()
+            && let Some(info) = self
+                .client
+                .metadata(run)
+                .await?
+                .filter(|m| m.name == UPDATE_OBJECT)
+                .as_ref()
+                .and_then(run_info)
+        {
+            // Created meanwhile.
+            return Ok(Some(info));
+        }
+        Ok(holder.as_ref().and_then(run_info).map(|mut info| {
+            info.state = RunState::Pending;
+            info
+        }))
     }
 
     /// Runs submitted but not yet started: a submission is first an object-lock instance,
@@ -797,6 +821,13 @@ impl UpdateService {
         }
         Ok(self.client.history(run).await?)
     }
+}
+
+/// The id of the object lock that starts `run` (its object key is part of the run id).
+fn lock_of_run(run: &str) -> Option<String> {
+    let (_, rest) = run.split_once("commit-")?;
+    let (object_key, _) = rest.split_once('-')?;
+    Some(lock_id(object_key))
 }
 
 fn object_of(metadata: &InstanceMetadata) -> String {
