@@ -61,6 +61,7 @@ mod error;
 mod io;
 mod listen;
 mod migrate;
+mod notify;
 mod ops;
 mod options;
 mod purge;
