@@ -175,20 +175,6 @@ pub(crate) async fn create_instance(
     Ok(flags)
 }
 
-/// When the next work item may become available, by `query` (one `min(...)` column), if any.
-async fn next_visible(
-    client: &impl GenericClient,
-    query: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Option<u64>, Fault> {
-    let next = client.prepare_cached(query).await?;
-    Ok(client
-        .query_one(&next, params)
-        .await?
-        .try_get::<_, Option<i64>>(0)?
-        .map(num))
-}
-
 /// The statement of `enqueue` (parameters: the columns of `MessageRows`).
 // FOR KEY SHARE: a purge cannot delete the instance between the check and the insert.
 const ENQUEUE_SQL: &str = "INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
@@ -489,8 +475,8 @@ pub(crate) const NEXT_ORCHESTRATION_SQL: &str = "SELECT least( \
          FROM durable_messages m JOIN durable_instances i ON i.instance_id = m.instance_id \
          WHERE m.visible_at_ms <= $1))";
 
-/// The statement of an orchestration fetch (parameters: now, lease length, token). See
-/// `fetch_orchestration_in`.
+/// The statement of an orchestration fetch (parameters: now, lease length, token, whether to
+/// look ahead). See `fetch_orchestration_in`.
 pub(crate) fn fetch_orchestration_sql() -> String {
     format!(
         "WITH picked AS MATERIALIZED ( \
@@ -514,8 +500,10 @@ pub(crate) fn fetch_orchestration_sql() -> String {
              SELECT leased.*, \
                 ARRAY(SELECT id FROM handed ORDER BY id), \
                 ARRAY(SELECT execution_id FROM handed ORDER BY id), \
-                ARRAY(SELECT event FROM handed ORDER BY id) \
-             FROM leased"
+                ARRAY(SELECT event FROM handed ORDER BY id), \
+                CASE WHEN $4 AND NOT EXISTS (SELECT 1 FROM leased) \
+                    THEN ({NEXT_ORCHESTRATION_SQL}) END \
+             FROM (SELECT 1) AS one LEFT JOIN leased ON true"
     )
 }
 
@@ -525,7 +513,8 @@ pub(crate) fn fetch_orchestration_sql() -> String {
 /// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
 /// `handed` takes its visible messages with a lock too, which skips messages deleted by an
 /// acknowledgement that committed after this statement's snapshot (an expired lease's
-/// late acknowledgement), so a consumed message is never handed out again.
+/// late acknowledgement), so a consumed message is never handed out again. When it finds
+/// nothing, the same statement (one round trip) answers when to look again.
 async fn fetch_orchestration_in(
     client: &impl GenericClient,
     now: u64,
@@ -534,12 +523,15 @@ async fn fetch_orchestration_in(
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
     let statement = client.prepare_cached(&fetch_orchestration_sql()).await?;
-    let rows = client
-        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+    let row = client
+        .query_one(
+            &statement,
+            &[&db(now), &db(lease_ms), &db(token), &want_next],
+        )
         .await?;
-    if let Some(row) = rows.first() {
-        let instance = metadata(row, 0)?;
-        let after = METADATA_COLUMN_COUNT;
+    let after = METADATA_COLUMN_COUNT;
+    if row.try_get::<_, Option<String>>(0)?.is_some() {
+        let instance = metadata(&row, 0)?;
         let token: i64 = row.try_get(after)?;
         let expires: i64 = row.try_get(after + 1)?;
         let attempts: i32 = row.try_get(after + 2)?;
@@ -566,11 +558,9 @@ async fn fetch_orchestration_in(
             now_ms: now,
         }));
     }
-    let next_ms = match want_next {
-        true => next_visible(client, NEXT_ORCHESTRATION_SQL, &[&db(now)]).await?,
-        false => None,
-    };
-    Ok(Fetched::Nothing { next_ms })
+    Ok(Fetched::Nothing {
+        next_ms: row.try_get::<_, Option<i64>>(after + 6)?.map(num),
+    })
 }
 
 pub(crate) async fn ack_orchestration(
@@ -907,18 +897,27 @@ async fn fetch_activity_in(
         .prepare_cached(
             "WITH picked AS MATERIALIZED ( \
                 SELECT id FROM durable_activities WHERE visible_at_ms <= $1 \
-                ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             UPDATE durable_activities a SET lease_token = $3, \
-                visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
-             WHERE a.id = (SELECT id FROM picked) \
-             RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
-                a.lease_token, a.visible_at_ms, a.attempts, a.timeout_ms, a.heartbeat_timeout_ms",
+                ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED), \
+             leased AS ( \
+                UPDATE durable_activities a SET lease_token = $3, \
+                    visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
+                WHERE a.id = (SELECT id FROM picked) \
+                RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
+                    a.lease_token, a.visible_at_ms, a.attempts, a.timeout_ms, \
+                    a.heartbeat_timeout_ms) \
+             SELECT leased.*, \
+                CASE WHEN $4 AND NOT EXISTS (SELECT 1 FROM leased) \
+                    THEN (SELECT min(visible_at_ms) FROM durable_activities) END \
+             FROM (SELECT 1) AS one LEFT JOIN leased ON true",
         )
         .await?;
-    let rows = client
-        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+    let row = client
+        .query_one(
+            &statement,
+            &[&db(now), &db(lease_ms), &db(token), &want_next],
+        )
         .await?;
-    if let Some(row) = rows.first() {
+    if row.try_get::<_, Option<i64>>(0)?.is_some() {
         return Ok(Fetched::Item(ActivityItem {
             id: num(row.try_get(0)?),
             work: ActivityWork {
@@ -939,18 +938,10 @@ async fn fetch_activity_in(
             },
         }));
     }
-    let next_ms = match want_next {
-        true => {
-            next_visible(
-                client,
-                "SELECT min(visible_at_ms) FROM durable_activities",
-                &[],
-            )
-            .await?
-        }
-        false => None,
-    };
-    Ok(Fetched::Nothing { next_ms })
+    // Nothing leased: the same statement said when the next item becomes visible.
+    Ok(Fetched::Nothing {
+        next_ms: row.try_get::<_, Option<i64>>(11)?.map(num),
+    })
 }
 
 pub(crate) async fn ack_activity(
@@ -1216,7 +1207,7 @@ mod tests {
             let rows = tx
                 .query(
                     &format!("EXPLAIN (ANALYZE, COSTS OFF) {fetch}"),
-                    &[&now, &30_000_i64, &1_i64],
+                    &[&now, &30_000_i64, &1_i64, &true],
                 )
                 .await
                 .expect("explain the fetch");
