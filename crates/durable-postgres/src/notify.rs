@@ -23,6 +23,9 @@ use tokio::sync::Notify;
 /// Flags waiting to be sent, and the signal that wakes the sending task.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
+    /// Names this backend in its notifications' payloads (`origin:flags`), so that its own
+    /// listener ignores them: digits only, so that no flag letter appears in it.
+    origin: String,
     flags: Mutex<String>,
     ready: Notify,
     closed: AtomicBool,
@@ -49,6 +52,11 @@ impl Outbox {
         }
         // A permit is stored if the task is busy sending: it looks again afterwards.
         self.ready.notify_one();
+    }
+
+    /// The name of this backend in its notifications.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// How many notifications went out.
@@ -86,7 +94,10 @@ pub(crate) fn start(
     pool: Pool,
     channel: String,
 ) -> (Arc<Outbox>, NotifierTask) {
-    let outbox = Arc::new(Outbox::default());
+    let outbox = Arc::new(Outbox {
+        origin: origin(),
+        ..Outbox::default()
+    });
     let task_outbox = Arc::clone(&outbox);
     handle.spawn(async move {
         let outbox = task_outbox;
@@ -98,7 +109,7 @@ pub(crate) fn start(
             }
             let flags = outbox.take();
             if !flags.is_empty() {
-                match notify(&pool, &channel, &flags).await {
+                match notify(&pool, &channel, &format!("{}:{flags}", outbox.origin)).await {
                     Ok(()) => {
                         outbox.sent.fetch_add(1, Ordering::Relaxed);
                     }
@@ -112,6 +123,14 @@ pub(crate) fn start(
         }
     });
     (Arc::clone(&outbox), NotifierTask(outbox))
+}
+
+/// A random decimal number (from the standard library's randomly seeded hasher).
+fn origin() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish().to_string()
 }
 
 async fn notify(pool: &Pool, channel: &str, flags: &str) -> Result<(), String> {

@@ -615,10 +615,10 @@ pub(crate) async fn ack_orchestration(
     // rejections to send. It touches only the children's rows, so it commutes with the
     // statements below, which the original order ran before it.
     let mut messages = Vec::new();
-    let mut created = false;
+    let mut created = 0;
     for new in &commit.instances {
         if create(&tx, new, now).await? {
-            created = true;
+            created += 1;
         } else if let Some(rejection) = new.rejection() {
             messages.push(rejection);
         }
@@ -717,15 +717,23 @@ pub(crate) async fn ack_orchestration(
     if commit.metadata.is_some() || !events.is_empty() {
         flags.push(CHANGES);
     }
-    if !commit.activities.is_empty() {
-        flags.push(ACTIVITIES);
-    }
-    if created || sent > 0 || remaining {
-        flags.push(ORCHESTRATIONS);
-    }
+    // One flag per item of work (up to a bound): this process wakes as many of its waiting
+    // fetches (`Wakers::wake`).
+    let instances_with_work =
+        created + usize::try_from(sent).unwrap_or(usize::MAX) + usize::from(remaining);
+    push_flags(&mut flags, ACTIVITIES, commit.activities.len());
+    push_flags(&mut flags, ORCHESTRATIONS, instances_with_work);
     tx.commit().await?;
     Ok(flags)
 }
+
+/// Appends `flag` once per item of work, at most `WAKE_AT_MOST` times.
+fn push_flags(flags: &mut String, flag: char, items: usize) {
+    flags.extend(std::iter::repeat_n(flag, items.min(WAKE_AT_MOST)));
+}
+
+/// More fetches than a worker has waiting at once (`WorkerOptions`' defaults: 8 and 16).
+const WAKE_AT_MOST: usize = 64;
 
 /// The statements of an episode's acknowledgement after the lease's release, prepared (and
 /// cached on the connection) before any is sent, so that they can be pipelined in order.

@@ -11,12 +11,11 @@ use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
 use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
-use tokio::sync::Notify;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 
 use crate::error::{Fault, PostgresError, describe, redact};
-use crate::listen::{self, ListenerTask, Wakers};
+use crate::listen::{self, ListenerTask, WaitList, Wakers};
 use crate::notify::{self, NotifierTask, Outbox};
 use crate::ops::{self, Fetched, SendKeys};
 use crate::tokens::Tokens;
@@ -52,6 +51,9 @@ struct Shared {
     /// Makes the next `send_message` fail as if its connection was lost after the commit.
     #[cfg(test)]
     lose_next_send_answer: std::sync::atomic::AtomicBool,
+    /// Activity fetch queries sent.
+    #[cfg(test)]
+    activity_fetches: AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -128,8 +130,14 @@ impl PostgresBackend {
         let relaxed = make_pool(relaxed_config, &options, &config)?;
         let channel = listen::channel_name(&schema);
         let wakers = Arc::new(Wakers::default());
-        let listener = listen::start(&handle, config, channel.clone(), Arc::clone(&wakers));
         let (outbox, notifier) = notify::start(&handle, relaxed.clone(), channel.clone());
+        let listener = listen::start(
+            &handle,
+            config,
+            channel.clone(),
+            outbox.origin().to_owned(),
+            Arc::clone(&wakers),
+        );
         tracing::debug!(schema, channel, "connected");
         Ok(PostgresBackend {
             shared: Arc::new(Shared {
@@ -146,6 +154,8 @@ impl PostgresBackend {
                 send_keys: SendKeys::new(),
                 #[cfg(test)]
                 lose_next_send_answer: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(test)]
+                activity_fetches: AtomicU64::new(0),
             }),
             _listener: listener,
             _notifier: notifier,
@@ -255,7 +265,7 @@ impl PostgresBackend {
     /// notification, the next time work becomes visible, or the poll interval.
     async fn wait_for_item<T, A, Fut>(
         &self,
-        notify: impl Fn(&Wakers) -> &Notify,
+        waiters: impl Fn(&Wakers) -> &WaitList,
         wait: Duration,
         attempt: A,
     ) -> Result<Option<T>, BackendError>
@@ -266,9 +276,8 @@ impl PostgresBackend {
         let deadline = tokio::time::Instant::now() + wait;
         let wakers = Arc::clone(&self.shared.wakers);
         loop {
-            let notified = notify(&wakers).notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+            // Registered before looking: a commit made while this looks wakes it.
+            let mut woken = waiters(&wakers).register();
             let waiting = tokio::time::Instant::now() < deadline;
             let next_ms = match attempt(waiting).await? {
                 Fetched::Item(item) => return Ok(Some(item)),
@@ -287,7 +296,7 @@ impl PostgresBackend {
                 })
                 .min(deadline);
             tokio::select! {
-                () = &mut notified => {}
+                _ = &mut woken => {}
                 () = tokio::time::sleep_until(until) => {}
             }
         }
@@ -581,6 +590,8 @@ impl Backend for PostgresBackend {
             wait,
             |waiting| {
                 self.call("fetch_activity", move |shared, now, _| async move {
+                    #[cfg(test)]
+                    shared.activity_fetches.fetch_add(1, Ordering::SeqCst);
                     ops::fetch_activity(
                         &shared.pool,
                         &shared.relaxed,
@@ -675,6 +686,77 @@ mod tests {
         }
     }
 
+    /// One activity made available wakes one of the fetches waiting for work, not all of
+    /// them (which then all query, and all but one find nothing).
+    #[tokio::test]
+    async fn one_new_activity_wakes_one_waiting_fetch() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "wake_one")
+            .await
+            .expect("schema");
+        let backend = Arc::new(PostgresBackend::connect(&url).await.expect("connect"));
+        backend
+            .create_instance(instance("a"))
+            .await
+            .expect("create");
+        let item = backend
+            .fetch_orchestration(Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("fetch")
+            .expect("work");
+        const WAITING: u64 = 8;
+        let mut fetches = tokio::task::JoinSet::new();
+        for _ in 0..WAITING {
+            let backend = Arc::clone(&backend);
+            fetches.spawn(async move {
+                backend
+                    .fetch_activity(Duration::from_secs(30), Duration::from_secs(20))
+                    .await
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while backend.shared.activity_fetches.load(Ordering::SeqCst) < WAITING {
+            assert!(Instant::now() < deadline, "the fetches did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Every fetch looked once, found nothing and sleeps (the poll interval is 1 s).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = backend.shared.activity_fetches.load(Ordering::SeqCst);
+        let work = durable_core::backend::ActivityWork {
+            instance_id: "a".to_owned(),
+            execution_id: 1,
+            task_id: 1,
+            name: "act".to_owned(),
+            input: "null".to_owned(),
+            options: durable_core::ActivityOptions::default(),
+        };
+        let commit = OrchestrationCommit {
+            activities: vec![work],
+            ..OrchestrationCommit::default()
+        };
+        backend
+            .ack_orchestration("a", item.lease.token, &commit)
+            .await
+            .expect("ack");
+        let fetched = tokio::time::timeout(Duration::from_secs(5), fetches.join_next())
+            .await
+            .expect("a fetch got the activity")
+            .expect("a fetch")
+            .expect("joined")
+            .expect("fetched");
+        assert!(fetched.is_some());
+        let after = backend.shared.activity_fetches.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            1,
+            "{} fetches woken for one activity",
+            after - before
+        );
+        fetches.abort_all();
+    }
+
     /// Listens on `channel` from a connection of its own; notifications' payloads arrive on
     /// the receiver.
     async fn listener(url: &str, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
@@ -724,7 +806,7 @@ mod tests {
             .await
             .expect("notified after the commits")
             .expect("listening");
-        assert_eq!(payload, "o");
+        assert_eq!(payload, format!("{}:o", backend.shared.outbox.origin()));
         let more = tokio::time::timeout(Duration::from_millis(500), heard.recv()).await;
         assert!(more.is_err(), "one notification for the three: {more:?}");
         assert_eq!(backend.notifications_sent(), 1);
