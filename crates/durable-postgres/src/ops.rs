@@ -990,11 +990,11 @@ enum FetchToken {
 }
 
 impl FetchToken {
-    async fn take(tokens: &Tokens, pool: &Pool) -> Result<FetchToken, Fault> {
+    async fn take(tokens: &Tokens, pool: &Pool, now: u64) -> Result<FetchToken, Fault> {
         if tokens.drawn_in_fetch() {
             return Ok(FetchToken::DrawnInFetch);
         }
-        Ok(FetchToken::Taken(tokens.next(pool).await?))
+        Ok(FetchToken::Taken(tokens.next(pool, now).await?))
     }
 
     async fn value(self, tx: &Transaction<'_>) -> Result<u64, Fault> {
@@ -1015,7 +1015,7 @@ pub(crate) async fn fetch_orchestration(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let token = FetchToken::take(tokens, pool).await?;
+    let token = FetchToken::take(tokens, pool, now).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
     let token = token.value(&tx).await?;
@@ -1058,7 +1058,7 @@ pub(crate) async fn fetch_activity(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
-    let token = FetchToken::take(tokens, pool).await?;
+    let token = FetchToken::take(tokens, pool, now).await?;
     let mut client = pool.get().await?;
     let tx = relaxed(&mut client).await?;
     let token = token.value(&tx).await?;
