@@ -20,7 +20,7 @@ use crate::App;
 use crate::auth::{Proof, check_action};
 use crate::error::Failure;
 use crate::paging::{PageQuery, page_of};
-use crate::shapes::{file_json, report_json, run_json, version_json};
+use crate::shapes::{file_json, report_json, run_json, version_json, worker_json};
 use crate::urls::{decode_logical_path, decoded_id, raw_tail};
 use crate::views::{self, RunFilter};
 
@@ -100,6 +100,29 @@ pub async fn runs(
     Ok(Json(json!({
         "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
         "next": next,
+    })))
+}
+
+/// The window of a workers listing.
+#[derive(Debug, Default, Deserialize)]
+pub struct WorkersQuery {
+    /// Workers seen within this many minutes (default 10, at most a day); those holding a
+    /// lease are listed whenever they were last seen.
+    pub minutes: Option<String>,
+}
+
+/// `GET /api/workers`: the workers of a shared store seen recently, each with the work it
+/// holds; `"recorded": false` where the store does not record workers (the embedded one).
+pub async fn workers(
+    State(app): State<Arc<App>>,
+    q: Result<Query<WorkersQuery>, QueryRejection>,
+) -> Result<Json<Value>, Failure> {
+    let minutes = views::worker_minutes(&query(q)?)?;
+    let workers = views::workers(&app, minutes).await?;
+    Ok(Json(json!({
+        "recorded": workers.is_some(),
+        "minutes": minutes,
+        "workers": workers.iter().flatten().map(worker_json).collect::<Vec<_>>(),
     })))
 }
 

@@ -171,6 +171,7 @@ impl Console {
             .route("/api/runs/{run}", get(api::run))
             .route("/api/runs/{run}/resume", post(api::resume))
             .route("/api/runs/{run}/terminate", post(api::terminate))
+            .route("/api/workers", get(api::workers))
             .route("/api/objects", get(api::objects))
             .route("/api/objects/{id}", get(api::object))
             .route("/api/objects/{id}/diff", get(api::diff))
