@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::auth::{Proof, check_action};
 use crate::error::Failure;
-use crate::paging::{PageQuery, page_of};
+use crate::files::files_page;
+use crate::paging::PageQuery;
 use crate::shapes::{file_json, report_json, run_json, version_json, worker_json};
 use crate::urls::{decode_logical_path, decoded_id, raw_tail};
 use crate::views::{self, RunFilter};
@@ -276,8 +277,7 @@ pub async fn version_files(
     blocking(&app, move |app| {
         let object = app.objects.open(&id)?;
         let (num, version) = object.version(Some(num))?;
-        let files = object.files(Some(num))?;
-        let (page, next) = page_of(&files, |f| f.path.as_str(), q.after(), limit);
+        let page = files_page(&object, version, q.after(), limit)?;
         Ok(Json(json!({
             "id": object.id(),
             "version": num.to_string(),
@@ -285,9 +285,9 @@ pub async fn version_files(
             "created": version.created,
             "user": crate::shapes::user_json(version.user.as_ref()),
             "message": version.message,
-            "file_count": files.len(),
-            "files": page.iter().map(file_json).collect::<Vec<_>>(),
-            "next": next,
+            "file_count": page.total,
+            "files": page.files.iter().map(file_json).collect::<Vec<_>>(),
+            "next": page.next,
         })))
     })
     .await

@@ -18,6 +18,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod files;
 mod listing;
 mod live;
 mod objects;

@@ -25,8 +25,9 @@ use crate::api::{
 };
 use crate::auth::{Proof, check_action, local_target, login_cookie, same_secret};
 use crate::error::Failure;
+use crate::files::{FilesPage, files_page};
 use crate::listing::ListingPage;
-use crate::paging::{PageQuery, page_of};
+use crate::paging::PageQuery;
 use crate::shapes::{run_json, worker_json};
 use crate::timeline::timeline;
 use crate::urls::{decoded_id, logical_path, query_value, segment};
@@ -500,13 +501,16 @@ async fn version_page(
     let body = blocking(&app, move |app| {
         let object = app.objects.open(&id)?;
         let (num, v) = object.version(Some(num))?;
-        let files = object.files(Some(num))?;
-        let (page, next) = page_of(&files, |f| f.path.as_str(), q.after(), limit);
+        let FilesPage {
+            files: page,
+            total,
+            next,
+        } = files_page(&object, v, q.after(), limit)?;
         let base = object_url(object.id());
         let version_seg = segment(&num.to_string());
         Ok(html! {
             h1 { "Object " a href=(base) { (object.id()) } " version " (num.to_string()) }
-            p.note { "Created " (v.created) " - " (files.len()) " files - "
+            p.note { "Created " (v.created) " - " (total) " files - "
                 (v.message.clone().unwrap_or_default()) }
             table.files {
                 thead { tr { th { "Path" } th { "Digest" } th { "" } } }
