@@ -246,6 +246,54 @@ pub struct OrchestrationCommit {
     pub metadata: Option<MetadataUpdate>,
 }
 
+/// A worker process as a shared backend saw it, with the work it holds: what a console shows
+/// as "the workers seen recently". Backends that record workers (see [`Backend::workers`])
+/// fill it; the engine itself never reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Backend-assigned, unique in the store (a process that starts again gets a new one).
+    pub id: u64,
+    /// Chosen by the process (by default `host:pid`): any text, to be escaped where shown.
+    pub name: String,
+    /// The host it runs on, as it named itself.
+    pub host: String,
+    /// Its process id on that host.
+    pub pid: u32,
+    /// When it first took work (milliseconds since the Unix epoch, its clock).
+    pub started_at_ms: u64,
+    /// When it last fetched work or renewed a lease (milliseconds since the Unix epoch).
+    pub last_seen_ms: u64,
+    /// The work it holds under a live lease, by instance id.
+    pub holds: Vec<HeldWork>,
+}
+
+/// A work item a worker holds under a live lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldWork {
+    /// The instance whose episode, or whose activity, it is.
+    pub instance_id: String,
+    /// An orchestration episode or an activity.
+    pub kind: HeldKind,
+    /// When the lease runs out unless renewed (milliseconds since the Unix epoch).
+    pub expires_at_ms: u64,
+    /// How many times this work has been handed out, this time included.
+    pub attempt: u32,
+}
+
+/// What kind of work is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldKind {
+    /// An episode of the instance's orchestration.
+    Orchestration,
+    /// An activity the instance scheduled.
+    Activity {
+        /// The work item's id.
+        id: u64,
+        /// The registered activity name.
+        name: String,
+    },
+}
+
 /// The store of an engine. See the module documentation for the model and guarantees.
 ///
 /// All times are milliseconds since the Unix epoch by the backend's clock.
@@ -413,4 +461,15 @@ pub trait Backend: Send + Sync + 'static {
         token: u64,
         lease_for: Duration,
     ) -> Result<u64, BackendError>;
+
+    // ---- observation ----
+
+    /// The worker processes that fetched work or renewed a lease at or after
+    /// `seen_since_ms`, or that hold a live lease, each with the work it holds, by id. For
+    /// consoles; nothing in the engine depends on it. `None` (the default): this backend does
+    /// not record workers (an embedded store has one process, which knows its own work).
+    async fn workers(&self, seen_since_ms: u64) -> Result<Option<Vec<WorkerInfo>>, BackendError> {
+        let _ = seen_since_ms;
+        Ok(None)
+    }
 }

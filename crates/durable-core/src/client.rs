@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::backend::{Backend, IdReusePolicy, NewInstance, NewMessage};
+use crate::backend::{Backend, IdReusePolicy, NewInstance, NewMessage, WorkerInfo};
 use crate::clock::millis;
 use crate::error::{BackendError, ClientError};
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
@@ -273,6 +273,14 @@ impl Client {
     ) -> Result<Vec<String>, ClientError> {
         let cutoff_ms = self.backend.now_ms().saturating_sub(millis(age));
         Ok(self.backend.purge_finished_before(cutoff_ms, limit).await?)
+    }
+
+    /// The worker processes seen within `within` by the backend's clock (or holding a live
+    /// lease), each with the work it holds; `None` if the backend does not record workers
+    /// (see [`Backend::workers`]).
+    pub async fn workers(&self, within: Duration) -> Result<Option<Vec<WorkerInfo>>, ClientError> {
+        let since_ms = self.backend.now_ms().saturating_sub(millis(within));
+        Ok(self.backend.workers(since_ms).await?)
     }
 
     async fn send(&self, instance_id: &str, event: Event) -> Result<(), ClientError> {

@@ -265,7 +265,7 @@ pub mod worker;
 struct ReadmeDoctests;
 
 pub use activity::{ActivityContext, ActivityOptions};
-pub use backend::{Backend, IdReusePolicy};
+pub use backend::{Backend, HeldKind, HeldWork, IdReusePolicy, WorkerInfo};
 pub use client::{Client, ScheduleOptions};
 pub use clock::Clock;
 pub use context::{DurableFuture, OrchestrationContext};

@@ -20,9 +20,10 @@
 //!
 //! # How it works
 //!
-//! - **Schema and migrations.** Five tables (`durable_instances`, `durable_history`,
-//!   `durable_messages`, `durable_activities`, `durable_sent_keys`) and sequences for ids and
-//!   lease token blocks, in the connection's current schema. They are created and upgraded by embedded, versioned
+//! - **Schema and migrations.** Seven tables (`durable_instances`, `durable_history`,
+//!   `durable_messages`, `durable_activities`, `durable_sent_keys`, and `durable_workers` with
+//!   `durable_token_blocks`) and sequences for ids and lease token blocks, in the
+//!   connection's current schema. They are created and upgraded by embedded, versioned
 //!   migrations recorded in `durable_migrations`; concurrent first connections are
 //!   serialized by an advisory lock, and a schema newer than the code is refused
 //!   ([`PostgresError::SchemaTooNew`]).
@@ -35,6 +36,12 @@
 //! - **One transaction per acknowledgement**: history delta, new activities, messages (timers
 //!   are messages with a visibility time), sub-orchestrations, metadata, the consumed
 //!   messages and the lease release commit together or not at all.
+//! - **Workers** ([`PostgresBackend::workers_seen_within`], `Backend::workers`): a backend
+//!   that takes work registers its process (named by [`PostgresOptions::worker_name`],
+//!   `host:pid` by default) with the first block of lease tokens it reserves, and records
+//!   each block it reserves as its own, so the holder of any lease is known from its token
+//!   without a write per fetch; fetches and renewals refresh its last-seen time at most
+//!   every 5 s, in the background.
 //! - **Wake-ups** by `LISTEN`/`NOTIFY` on a channel named after the schema (so schemas in
 //!   one database never wake each other), sent after the commit, coalesced (a `NOTIFY` inside
 //!   the transaction would serialize the commits' WAL flushes); a waiting
@@ -70,6 +77,7 @@ mod rows;
 mod store;
 pub mod testing;
 mod tokens;
+mod workers;
 
 pub use error::PostgresError;
 pub use migrate::SCHEMA_VERSION;

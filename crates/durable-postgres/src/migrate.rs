@@ -44,10 +44,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "activity call options, activities by instance",
         sql: include_str!("migrations/0005_activity_options.sql"),
     },
+    Migration {
+        version: 6,
+        name: "workers and their token blocks",
+        sql: include_str!("migrations/0006_workers.sql"),
+    },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

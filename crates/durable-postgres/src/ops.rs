@@ -1058,11 +1058,11 @@ enum FetchToken {
 }
 
 impl FetchToken {
-    async fn take(tokens: &Tokens, pool: &Pool) -> Result<FetchToken, Fault> {
+    async fn take(tokens: &Tokens, pool: &Pool, now: u64) -> Result<FetchToken, Fault> {
         if tokens.drawn_in_fetch() {
             return Ok(FetchToken::DrawnInFetch);
         }
-        Ok(FetchToken::Taken(tokens.next(pool).await?))
+        Ok(FetchToken::Taken(tokens.next(pool, now).await?))
     }
 
     async fn value(self, client: &impl GenericClient) -> Result<u64, Fault> {
@@ -1086,7 +1086,7 @@ pub(crate) async fn fetch_orchestration(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
-    let token = FetchToken::take(tokens, pool).await?;
+    let token = FetchToken::take(tokens, pool, now).await?;
     let client = relaxed.get().await?;
     let token = token.value(&client).await?;
     fetch_orchestration_in(&client, now, lease_ms, token, want_next).await
@@ -1120,7 +1120,7 @@ pub(crate) async fn fetch_activity(
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
-    let token = FetchToken::take(tokens, pool).await?;
+    let token = FetchToken::take(tokens, pool, now).await?;
     let client = relaxed.get().await?;
     let token = token.value(&client).await?;
     fetch_activity_in(&client, now, lease_ms, token, want_next).await

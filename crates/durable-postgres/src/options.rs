@@ -35,6 +35,9 @@ pub struct PostgresOptions {
     /// several hosts compare their clocks through lease expiries, so keep them in sync (NTP);
     /// a skew well below the lease length is harmless.
     pub clock: Option<Clock>,
+    /// The name this process is listed under as a worker (`Backend::workers`, the console's
+    /// Workers page) once it takes work; any text. Default: `host:pid`.
+    pub worker_name: Option<String>,
 }
 
 impl Default for PostgresOptions {
@@ -46,6 +49,7 @@ impl Default for PostgresOptions {
             statement_timeout: Duration::from_secs(30),
             pool_wait_timeout: Duration::from_secs(10),
             clock: None,
+            worker_name: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
-use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
+use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata, WorkerInfo};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 
@@ -19,7 +19,8 @@ use crate::listen::{self, ListenerTask, WaitList, Wakers};
 use crate::notify::{self, NotifierTask, Outbox};
 use crate::ops::{self, Fetched, SendKeys};
 use crate::tokens::Tokens;
-use crate::{ANSWER_GRACE, PostgresOptions, io, migrate};
+use crate::workers::Identity;
+use crate::{ANSWER_GRACE, PostgresOptions, io, migrate, workers};
 
 /// A [`Backend`] on PostgreSQL, shared by any number of worker processes on any number of
 /// hosts. Cheap to share with `Arc`; see the crate documentation.
@@ -46,6 +47,8 @@ struct Shared {
     retries: AtomicU64,
     /// This backend's block of lease tokens.
     tokens: Tokens,
+    /// This process as a worker, once it takes work.
+    identity: Arc<Identity>,
     /// Deduplication keys of `send_message`.
     send_keys: SendKeys,
     /// Makes the next `send_message` fail as if its connection was lost after the commit.
@@ -139,6 +142,7 @@ impl PostgresBackend {
             Arc::clone(&wakers),
         );
         tracing::debug!(schema, channel, "connected");
+        let identity = Arc::new(Identity::new(options.worker_name.clone()));
         Ok(PostgresBackend {
             shared: Arc::new(Shared {
                 pool,
@@ -150,7 +154,8 @@ impl PostgresBackend {
                 outbox,
                 options,
                 retries: AtomicU64::new(0),
-                tokens: Tokens::default(),
+                tokens: Tokens::new(Arc::clone(&identity)),
+                identity,
                 send_keys: SendKeys::new(),
                 #[cfg(test)]
                 lose_next_send_answer: std::sync::atomic::AtomicBool::new(false),
@@ -259,6 +264,43 @@ impl PostgresBackend {
     /// flags of every commit since the one before).
     pub fn notifications_sent(&self) -> u64 {
         self.shared.outbox.sent()
+    }
+
+    /// Refreshes this worker's `last_seen_ms` if it is due (see `workers`), in the
+    /// background: the fetch or renewal does not wait for it. A failure is only logged:
+    /// being listed is for people, and the work goes on.
+    fn beat(&self) {
+        let now = self.shared.clock.now_ms();
+        let Some(id) = self.shared.identity.beat_due(now) else {
+            return;
+        };
+        let Ok(handle) = io::handle() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        handle.spawn(async move {
+            if let Err(fault) = workers::beat(&shared.pool, id, now).await {
+                tracing::debug!(?fault, "refreshing the worker's last-seen time");
+            }
+        });
+    }
+
+    /// The worker processes that took work from this store and were seen (fetched work or
+    /// renewed a lease) within `within`, or that hold a live lease, by id, each with the
+    /// work it holds: [`Backend::workers`] with the cutoff `within` before now.
+    pub async fn workers_seen_within(
+        &self,
+        within: Duration,
+    ) -> Result<Vec<WorkerInfo>, BackendError> {
+        let since = self.shared.clock.now_ms().saturating_sub(millis(within));
+        self.workers_seen_since(since).await
+    }
+
+    async fn workers_seen_since(&self, since_ms: u64) -> Result<Vec<WorkerInfo>, BackendError> {
+        self.call("workers", move |shared, now, _| async move {
+            workers::list(&shared.pool, now, since_ms).await
+        })
+        .await
     }
 
     /// Tries `attempt` until it finds an item or `wait` runs out, sleeping until a
@@ -494,7 +536,8 @@ impl Backend for PostgresBackend {
         self.wait_for_item(
             |wakers| &wakers.orchestrations,
             wait,
-            |waiting| {
+            |waiting| async move {
+                self.beat();
                 self.call("fetch_orchestration", move |shared, now, _| async move {
                     ops::fetch_orchestration(
                         &shared.pool,
@@ -506,6 +549,7 @@ impl Backend for PostgresBackend {
                     )
                     .await
                 })
+                .await
             },
         )
         .await
@@ -562,6 +606,7 @@ impl Backend for PostgresBackend {
         token: u64,
         lease_for: Duration,
     ) -> Result<u64, BackendError> {
+        self.beat();
         let id: Arc<str> = Arc::from(instance_id);
         let lease_ms = millis(lease_for);
         self.call("renew_orchestration_lease", |shared, now, _| {
@@ -588,7 +633,8 @@ impl Backend for PostgresBackend {
         self.wait_for_item(
             |wakers| &wakers.activities,
             wait,
-            |waiting| {
+            |waiting| async move {
+                self.beat();
                 self.call("fetch_activity", move |shared, now, _| async move {
                     #[cfg(test)]
                     shared.activity_fetches.fetch_add(1, Ordering::SeqCst);
@@ -602,6 +648,7 @@ impl Backend for PostgresBackend {
                     )
                     .await
                 })
+                .await
             },
         )
         .await
@@ -641,12 +688,17 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    async fn workers(&self, seen_since_ms: u64) -> Result<Option<Vec<WorkerInfo>>, BackendError> {
+        self.workers_seen_since(seen_since_ms).await.map(Some)
+    }
+
     async fn renew_activity_lease(
         &self,
         id: u64,
         token: u64,
         lease_for: Duration,
     ) -> Result<u64, BackendError> {
+        self.beat();
         let lease_ms = millis(lease_for);
         self.call("renew_activity_lease", |shared, now, _| async move {
             ops::renew_activity_lease(&shared.relaxed, id, token, now.saturating_add(lease_ms))

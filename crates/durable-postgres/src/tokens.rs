@@ -13,19 +13,22 @@
 //! connection while it waits for another (to reserve) would starve the pool as soon as as
 //! many fetches as connections ran out of tokens together, until the pool's wait timeout.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Pool;
 
 use crate::error::Fault;
 use crate::rows::num;
+use crate::workers::Identity;
 
 /// Tokens per block: the sequence's increment (migration 3).
 pub(crate) const BLOCK: u64 = 1024;
 
 /// The unused rest of this backend's current block.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tokens {
+    /// Who reserves the blocks: each is recorded as its (see `workers`).
+    identity: Arc<Identity>,
     /// `next..end` are free to hand out.
     free: Mutex<(u64, u64)>,
     /// Held while a block is being reserved, so fetches that find the block used up wait for
@@ -38,6 +41,17 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
+    /// No block yet; blocks will be recorded as `identity`'s.
+    pub fn new(identity: Arc<Identity>) -> Tokens {
+        Tokens {
+            identity,
+            free: Mutex::new((0, 0)),
+            reserving: tokio::sync::Mutex::new(()),
+            #[cfg(feature = "bench")]
+            from_fetch: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
     /// Whether the fetch draws its token itself (`bench` feature only; never in production).
     pub fn drawn_in_fetch(&self) -> bool {
         #[cfg(feature = "bench")]
@@ -48,8 +62,8 @@ impl Tokens {
     }
 
     /// A token no lease has had or will have. Call it without holding a connection of
-    /// `pool`: a reservation takes one.
-    pub async fn next(&self, pool: &Pool) -> Result<u64, Fault> {
+    /// `pool`: a reservation takes one (at `now`, the time the worker is then seen).
+    pub async fn next(&self, pool: &Pool, now: u64) -> Result<u64, Fault> {
         if let Some(token) = self.take() {
             return Ok(token);
         }
@@ -58,7 +72,7 @@ impl Tokens {
         if let Some(token) = self.take() {
             return Ok(token);
         }
-        let start = reserve(pool).await?;
+        let start = reserve(pool, &self.identity, now).await?;
         *self.lock() = (start + 1, start + BLOCK);
         Ok(start)
     }
@@ -82,8 +96,9 @@ impl Tokens {
 /// Reserves a block: its first token. Committed synchronously whatever the server's default,
 /// and with a transaction id, so the commit flushes the WAL up to its own record: the
 /// sequence's state is durable even when this `nextval` was covered by a record written
-/// (ahead) by an earlier call that never committed.
-async fn reserve(pool: &Pool) -> Result<u64, Fault> {
+/// (ahead) by an earlier call that never committed. The block is recorded as `identity`'s
+/// in the same transaction.
+async fn reserve(pool: &Pool, identity: &Identity, now: u64) -> Result<u64, Fault> {
     // (The benchmark switch `drawn_in_fetch` bypasses this: see `ops::fetch_token`.)
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -93,6 +108,8 @@ async fn reserve(pool: &Pool) -> Result<u64, Fault> {
         .prepare_cached("SELECT nextval('durable_lease_tokens'), txid_current()")
         .await?;
     let start: i64 = tx.query_one(&statement, &[]).await?.try_get(0)?;
+    let worker = identity.record_block(&tx, num(start), now).await?;
     tx.commit().await?;
+    identity.registered(worker, now);
     Ok(num(start))
 }

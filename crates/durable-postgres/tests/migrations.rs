@@ -84,7 +84,9 @@ async fn a_fresh_schema_gets_every_table() {
             "durable_instances",
             "durable_messages",
             "durable_migrations",
-            "durable_sent_keys"
+            "durable_sent_keys",
+            "durable_token_blocks",
+            "durable_workers"
         ]
     );
     assert!(

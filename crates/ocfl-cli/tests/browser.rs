@@ -482,6 +482,18 @@ async fn the_console_in_a_browser() {
     assert_eq!(changes, json!(["modified a.txt", "added b.txt"]));
     shoot(&client, "diff").await;
 
+    // Workers: the embedded store records none, and the page says why.
+    client
+        .find(Locator::LinkText("Workers"))
+        .await
+        .expect("the Workers link")
+        .click()
+        .await
+        .expect("open Workers");
+    let note = text_of(&client, "#not-recorded").await;
+    assert!(note.contains("shared PostgreSQL store"), "{note}");
+    shoot(&client, "workers").await;
+
     // The stalled run, resumed with its button once there is room again.
     if let (Some(fs), Some((run, heavy))) = (&tmpfs, &stalled_run) {
         let deadline = Instant::now() + Duration::from_secs(240);

@@ -88,7 +88,7 @@ pub use refusal::{Refusal, RefusalKind};
 pub use request::{CommitRequest, Edits, Tuning, Verify};
 pub use service::{
     CommitError, CommitOutcome, RunInfo, RunState, RunsPage, ServiceOptions, Submitted,
-    UpdateService, check_request, register, registry,
+    UpdateService, check_request, is_run_id, register, registry,
 };
 pub use staged::{Staged, stage_in_work_area};
 pub use status::{Phase, Progress, RunReport};

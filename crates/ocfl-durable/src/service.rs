@@ -909,8 +909,9 @@ fn run_filter(all: bool) -> InstanceFilter {
     if all { filter } else { filter.unfinished() }
 }
 
-/// Whether an engine instance id is a run's (see `request::run_prefix`).
-fn is_run_id(id: &str) -> bool {
+/// Whether an engine instance id is a run's (see `request::run_prefix`), rather than one of
+/// the engine's other instances (a run's per-object lock).
+pub fn is_run_id(id: &str) -> bool {
     id.starts_with(RUN_ID_PREFIX)
 }
 

@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::auth::{Proof, check_action};
 use crate::error::Failure;
-use crate::paging::{PageQuery, page_of};
-use crate::shapes::{file_json, report_json, run_json, version_json};
+use crate::files::files_page;
+use crate::paging::PageQuery;
+use crate::shapes::{file_json, report_json, run_json, version_json, worker_json};
 use crate::urls::{decode_logical_path, decoded_id, raw_tail};
 use crate::views::{self, RunFilter};
 
@@ -100,6 +101,29 @@ pub async fn runs(
     Ok(Json(json!({
         "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
         "next": next,
+    })))
+}
+
+/// The window of a workers listing.
+#[derive(Debug, Default, Deserialize)]
+pub struct WorkersQuery {
+    /// Workers seen within this many minutes (default 10, at most a day); those holding a
+    /// lease are listed whenever they were last seen.
+    pub minutes: Option<String>,
+}
+
+/// `GET /api/workers`: the workers of a shared store seen recently, each with the work it
+/// holds; `"recorded": false` where the store does not record workers (the embedded one).
+pub async fn workers(
+    State(app): State<Arc<App>>,
+    q: Result<Query<WorkersQuery>, QueryRejection>,
+) -> Result<Json<Value>, Failure> {
+    let minutes = views::worker_minutes(&query(q)?)?;
+    let workers = views::workers(&app, minutes).await?;
+    Ok(Json(json!({
+        "recorded": workers.is_some(),
+        "minutes": minutes,
+        "workers": workers.iter().flatten().map(worker_json).collect::<Vec<_>>(),
     })))
 }
 
@@ -253,8 +277,7 @@ pub async fn version_files(
     blocking(&app, move |app| {
         let object = app.objects.open(&id)?;
         let (num, version) = object.version(Some(num))?;
-        let files = object.files(Some(num))?;
-        let (page, next) = page_of(&files, |f| f.path.as_str(), q.after(), limit);
+        let page = files_page(&object, version, q.after(), limit)?;
         Ok(Json(json!({
             "id": object.id(),
             "version": num.to_string(),
@@ -262,9 +285,9 @@ pub async fn version_files(
             "created": version.created,
             "user": crate::shapes::user_json(version.user.as_ref()),
             "message": version.message,
-            "file_count": files.len(),
-            "files": page.iter().map(file_json).collect::<Vec<_>>(),
-            "next": next,
+            "file_count": page.total,
+            "files": page.files.iter().map(file_json).collect::<Vec<_>>(),
+            "next": page.next,
         })))
     })
     .await

@@ -18,6 +18,7 @@ mod api;
 mod auth;
 mod download;
 mod error;
+mod files;
 mod listing;
 mod live;
 mod objects;
@@ -171,6 +172,7 @@ impl Console {
             .route("/api/runs/{run}", get(api::run))
             .route("/api/runs/{run}/resume", post(api::resume))
             .route("/api/runs/{run}/terminate", post(api::terminate))
+            .route("/api/workers", get(api::workers))
             .route("/api/objects", get(api::objects))
             .route("/api/objects/{id}", get(api::object))
             .route("/api/objects/{id}/diff", get(api::diff))

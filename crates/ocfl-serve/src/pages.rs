@@ -20,13 +20,15 @@ use serde_json::Value;
 
 use crate::App;
 use crate::api::{
-    ActionForm, DiffQuery, ObjectsQuery, RunsQuery, blocking, object_id, query, raw, version,
+    ActionForm, DiffQuery, ObjectsQuery, RunsQuery, WorkersQuery, blocking, object_id, query, raw,
+    version,
 };
 use crate::auth::{Proof, check_action, local_target, login_cookie, same_secret};
 use crate::error::Failure;
+use crate::files::{FilesPage, files_page};
 use crate::listing::ListingPage;
-use crate::paging::{PageQuery, page_of};
-use crate::shapes::run_json;
+use crate::paging::PageQuery;
+use crate::shapes::{run_json, worker_json};
 use crate::timeline::timeline;
 use crate::urls::{decoded_id, logical_path, query_value, segment};
 use crate::views::{self, RunFilter};
@@ -45,6 +47,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/runs/{run}", get(run))
         .route("/runs/{run}/resume", post(resume))
         .route("/runs/{run}/terminate", post(terminate))
+        .route("/workers", get(workers))
         .route("/objects", get(objects))
         .route("/objects/{id}", get(object))
         .route("/objects/{id}/versions/{version}", get(version_page))
@@ -92,7 +95,7 @@ fn layout(title: &str, body: Markup) -> Html<String> {
                 body {
                     header {
                         a.brand href="/runs" { "ocfl console" }
-                        nav { a href="/runs" { "Runs" } a href="/objects" { "Objects" } }
+                        nav { a href="/runs" { "Runs" } a href="/objects" { "Objects" } a href="/workers" { "Workers" } }
                     }
                     main { (body) }
                 }
@@ -234,6 +237,88 @@ async fn runs(
         @if let Some(url) = next_url { p { a.next href=(url) { "Next page" } } }
     };
     Ok(layout("Runs", body).into_response())
+}
+
+async fn workers(
+    State(app): State<Arc<App>>,
+    q: Result<Query<WorkersQuery>, QueryRejection>,
+) -> PageResult {
+    let minutes = views::worker_minutes(&query(q)?)?;
+    let workers = views::workers(&app, minutes).await?;
+    let lines: Vec<Value> = workers.iter().flatten().map(worker_json).collect();
+    let body = html! {
+        h1 { "Workers" }
+        @match &workers {
+            None => p.note id="not-recorded" {
+                "Workers are recorded by a shared PostgreSQL store (ocfl --backend postgres://... \
+                 worker, on any number of hosts). "
+                @if app.service.is_some() {
+                    "On this embedded store the console's own worker runs every run: see "
+                    a href="/runs" { "Runs" } "."
+                } @else {
+                    "This console has no engine store."
+                }
+            },
+            Some(_) => {
+                form.filters method="get" action="/workers" {
+                    label { "Seen within the last "
+                        input type="number" name="minutes" min="1" max="1440" value=(minutes);
+                        " minutes" }
+                    button type="submit" { "Show" }
+                }
+                @if lines.is_empty() {
+                    p.note id="no-workers" { "No worker seen in the last " (minutes) " minutes." }
+                } @else {
+                    table.workers {
+                        thead { tr { th { "Worker" } th { "Host" } th { "Pid" } th { "Started" } th { "Last seen" } th { "Holds" } } }
+                        tbody {
+                            @for line in &lines {
+                                tr data-worker=(number(line, "id")) {
+                                    td { (text(line, "name")) }
+                                    td { (text(line, "host")) }
+                                    td { (number(line, "pid")) }
+                                    td { (text(line, "started")) }
+                                    td { (text(line, "last_seen")) }
+                                    td { (held_list(line)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        p { a href=(format!("/api/workers?minutes={minutes}")) { "as JSON" } }
+    };
+    Ok(layout("Workers", body).into_response())
+}
+
+/// What a worker holds, one line each: the run (linked) or engine instance, and the
+/// activity if it is one.
+fn held_list(line: &Value) -> Markup {
+    let holds = line
+        .get("holds")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    html! {
+        @if holds.is_empty() { span.note { "nothing" } }
+        ul.holds {
+            @for held in holds {
+                li {
+                    @match held.get("run").and_then(Value::as_str) {
+                        Some(run) => a href=(format!("/runs/{}", segment(run))) { (run) },
+                        None => (text(held, "instance")),
+                    }
+                    @if text(held, "kind") == "activity" {
+                        ": activity " (text(held, "activity"))
+                    } @else {
+                        ": episode"
+                    }
+                    " (attempt " (number(held, "attempt")) ", lease until " (text(held, "expires")) ")"
+                }
+            }
+        }
+    }
 }
 
 async fn run(State(app): State<Arc<App>>, params: RawPathParams) -> PageResult {
@@ -416,13 +501,16 @@ async fn version_page(
     let body = blocking(&app, move |app| {
         let object = app.objects.open(&id)?;
         let (num, v) = object.version(Some(num))?;
-        let files = object.files(Some(num))?;
-        let (page, next) = page_of(&files, |f| f.path.as_str(), q.after(), limit);
+        let FilesPage {
+            files: page,
+            total,
+            next,
+        } = files_page(&object, v, q.after(), limit)?;
         let base = object_url(object.id());
         let version_seg = segment(&num.to_string());
         Ok(html! {
             h1 { "Object " a href=(base) { (object.id()) } " version " (num.to_string()) }
-            p.note { "Created " (v.created) " - " (files.len()) " files - "
+            p.note { "Created " (v.created) " - " (total) " files - "
                 (v.message.clone().unwrap_or_default()) }
             table.files {
                 thead { tr { th { "Path" } th { "Digest" } th { "" } } }

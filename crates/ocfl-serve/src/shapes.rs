@@ -3,10 +3,11 @@
 //! document per request with a `next` key where the listing is paged.
 
 use chrono::{DateTime, SecondsFormat};
+use durable_core::{HeldKind, HeldWork, WorkerInfo};
 use ocfl_core::inventory::{User, Version};
 use ocfl_core::object::{FileEntry, VersionDiff};
 use ocfl_core::validate::{Finding, ObjectReport};
-use ocfl_durable::{RunInfo, RunState};
+use ocfl_durable::{RunInfo, RunState, is_run_id};
 use serde_json::{Value, json};
 
 /// Milliseconds since the epoch as RFC 3339 (UTC).
@@ -50,6 +51,37 @@ pub fn run_json(info: &RunInfo) -> Value {
         "error": error,
         "phase": progress.map(|p| serde_json::to_value(p.phase).unwrap_or(Value::Null)),
         "stalls": progress.map_or(0, |p| p.stalls),
+    })
+}
+
+/// One worker of a shared store and the work it holds (`GET /api/workers`).
+pub fn worker_json(worker: &WorkerInfo) -> Value {
+    json!({
+        "id": worker.id,
+        "name": worker.name,
+        "host": worker.host,
+        "pid": worker.pid,
+        "started": time(worker.started_at_ms),
+        "last_seen": time(worker.last_seen_ms),
+        "holds": worker.holds.iter().map(held_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A lease a worker holds: an episode of an instance's orchestration, or an activity; `run`
+/// names the run when the instance is one (not a run's per-object lock).
+fn held_json(held: &HeldWork) -> Value {
+    let (kind, activity, activity_id) = match &held.kind {
+        HeldKind::Activity { id, name } => ("activity", Some(name.as_str()), Some(*id)),
+        HeldKind::Orchestration => ("orchestration", None, None),
+    };
+    json!({
+        "instance": held.instance_id,
+        "run": is_run_id(&held.instance_id).then_some(held.instance_id.as_str()),
+        "kind": kind,
+        "activity": activity,
+        "activity_id": activity_id,
+        "expires": time(held.expires_at_ms),
+        "attempt": held.attempt,
     })
 }
 

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use durable_core::Event;
+use std::time::Duration;
+
+use durable_core::{Event, WorkerInfo};
 use ocfl_durable::{RunInfo, RunState};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::api::{DiffQuery, ObjectsQuery, RunsQuery, blocking, parse_version};
+use crate::api::{DiffQuery, ObjectsQuery, RunsQuery, WorkersQuery, blocking, parse_version};
 use crate::error::Failure;
 use crate::listing::ListingPage;
 use crate::paging::{PageQuery, page_of};
@@ -186,6 +188,38 @@ pub async fn terminate(app: &App, run: &str) -> Result<(), Failure> {
         .terminate(run, "terminated from the console")
         .await
         .map_err(|e| Failure::internal(e.to_string()))
+}
+
+/// How far back the Workers view looks when the request does not say (minutes).
+pub const DEFAULT_WORKER_MINUTES: u64 = 10;
+/// The furthest back it looks (a day).
+const MAX_WORKER_MINUTES: u64 = 24 * 60;
+
+/// The window of a workers listing, checked: 1 to a day, in minutes.
+pub fn worker_minutes(q: &WorkersQuery) -> Result<u64, Failure> {
+    let Some(text) = q.minutes.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(DEFAULT_WORKER_MINUTES);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX_WORKER_MINUTES).contains(&n) => Ok(n),
+        _ => Err(Failure::bad_request(format!(
+            "minutes must be a number from 1 to {MAX_WORKER_MINUTES}"
+        ))),
+    }
+}
+
+/// The workers seen within `minutes` (or holding a lease), with what each holds; `None`
+/// when the store does not record workers (the embedded store, whose one worker is the
+/// console's own) or there is no store.
+pub async fn workers(app: &App, minutes: u64) -> Result<Option<Vec<WorkerInfo>>, Failure> {
+    let Some(service) = &app.service else {
+        return Ok(None);
+    };
+    service
+        .client()
+        .workers(Duration::from_secs(minutes * 60))
+        .await
+        .map_err(|e| Failure::internal(format!("listing the workers: {e}")))
 }
 
 /// A page of the root's objects whose id contains `q` (case-insensitive), from the index:
