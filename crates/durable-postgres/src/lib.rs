@@ -53,7 +53,8 @@
 //! Times (visibility, leases) come from each process's [`durable_core::Clock`], so hosts
 //! sharing a database should keep their clocks in sync.
 //!
-//! For tests, [`testing::fresh_schema_url`] gives each test a schema of its own.
+//! For tests, `testing::fresh_schema_url` (feature `testing`) gives each test a schema of
+//! its own.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -66,6 +67,7 @@ mod options;
 mod purge;
 mod rows;
 mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tokens;
 
