@@ -70,8 +70,10 @@ mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tokens;
+mod url;
 
 pub use error::PostgresError;
 pub use migrate::SCHEMA_VERSION;
 pub use options::{ANSWER_GRACE, PostgresOptions};
 pub use store::PostgresBackend;
+pub use url::{PostgresUrl, hide_password};
