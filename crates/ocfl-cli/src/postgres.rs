@@ -77,16 +77,14 @@ mod tests {
     #[test]
     fn other_schemes_and_unreadable_urls_are_refused_with_their_password_hidden() {
         let error = parse("mysql://root:hunter2@db/x")
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(error.contains("mysql://root:***@db/x"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
         assert!(error.contains("postgres://"), "{error}");
         assert!(parse("/var/lib/state.redb").is_err());
         let error = parse("postgres://u:hunter2@h:x/d")
-            .err()
-            .expect("a bad port")
+            .expect_err("a bad port")
             .to_string();
         assert!(
             error.starts_with("invalid --backend URL postgres://u:***@h:x/d"),

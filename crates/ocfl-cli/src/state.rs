@@ -52,7 +52,7 @@ pub enum Choice {
     /// The embedded store, a file at this path.
     Embedded(PathBuf),
     /// A PostgreSQL database.
-    Postgres(PostgresUrl),
+    Postgres(Box<PostgresUrl>),
 }
 
 impl Choice {
@@ -71,7 +71,7 @@ impl Choice {
             )
             .into());
         }
-        Ok(Choice::Postgres(url))
+        Ok(Choice::Postgres(Box::new(url)))
     }
 }
 
