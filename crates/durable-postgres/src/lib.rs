@@ -36,7 +36,8 @@
 //!   are messages with a visibility time), sub-orchestrations, metadata, the consumed
 //!   messages and the lease release commit together or not at all.
 //! - **Wake-ups** by `LISTEN`/`NOTIFY` on a channel named after the schema (so schemas in
-//!   one database never wake each other), sent with the committing transaction; a waiting
+//!   one database never wake each other), sent after the commit, coalesced (a `NOTIFY` inside
+//!   the transaction would serialize the commits' WAL flushes); a waiting
 //!   fetch otherwise sleeps until the next message or lease expiry is due, and at most
 //!   [`PostgresOptions::poll_interval`].
 //! - **Lost connections are retried**: a call that fails because the connection dropped or
@@ -62,6 +63,7 @@ mod error;
 mod io;
 mod listen;
 mod migrate;
+mod notify;
 mod ops;
 mod options;
 mod purge;

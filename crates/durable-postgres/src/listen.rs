@@ -1,8 +1,9 @@
 //! Wake-ups: in-process `Notify`s, fed by our own commits and by PostgreSQL notifications.
 //!
-//! Every commit that makes work available or changes a history sends one `NOTIFY` on the
-//! schema's channel (delivered by PostgreSQL when the transaction commits), with a payload of
-//! flags: `o` orchestration work, `a` activity work, `c` a history changed. Each backend keeps
+//! Every commit that makes work available or changes a history is announced by a `NOTIFY` on
+//! the schema's channel, sent after the commit by `notify` (coalesced with the commits around
+//! it), with a payload of flags: `o` orchestration work, `a` activity work, `c` a history
+//! changed. Each backend keeps
 //! one connection that `LISTEN`s on that channel and wakes its waiting fetches and
 //! `wait_for_change` calls. The channel's name is derived from the schema's name, so two
 //! schemas in one database never wake each other.
@@ -17,7 +18,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
 /// Orchestration work may be available.
@@ -30,27 +34,92 @@ pub(crate) const CHANGES: char = 'c';
 /// The waiters of one backend.
 #[derive(Debug, Default)]
 pub(crate) struct Wakers {
-    pub(crate) orchestrations: Notify,
-    pub(crate) activities: Notify,
-    pub(crate) changes: Notify,
+    pub(crate) orchestrations: WaitList,
+    pub(crate) activities: WaitList,
+    pub(crate) changes: WaitList,
 }
 
 impl Wakers {
-    /// Wakes the waiters the flags name.
+    /// Wakes the waiters for a commit of this process: as many waiting fetches as the
+    /// commit's flags name items of work (see `ops`: one flag per item, up to a bound), and
+    /// every `wait_for_change`. Waking every waiting fetch for each item made all of them
+    /// query and all but one find nothing.
     pub(crate) fn wake(&self, flags: &str) {
+        let count = |flag| flags.chars().filter(|&c| c == flag).count();
+        self.orchestrations.wake(count(ORCHESTRATIONS));
+        self.activities.wake(count(ACTIVITIES));
+        if flags.contains(CHANGES) {
+            self.changes.wake_all();
+        }
+    }
+
+    /// Wakes every waiter the flags name: for notifications from other processes, whose
+    /// flags carry no counts.
+    pub(crate) fn wake_every(&self, flags: &str) {
         if flags.contains(ORCHESTRATIONS) {
-            self.orchestrations.notify_waiters();
+            self.orchestrations.wake_all();
         }
         if flags.contains(ACTIVITIES) {
-            self.activities.notify_waiters();
+            self.activities.wake_all();
         }
         if flags.contains(CHANGES) {
-            self.changes.notify_waiters();
+            self.changes.wake_all();
         }
     }
 
     fn wake_all(&self) {
-        self.wake("oac");
+        self.wake_every("oac");
+    }
+}
+
+/// Waiters of one kind, woken in the order they registered, a given number or all.
+///
+/// Unlike `tokio::sync::Notify::notify_one`, waking one when none is registered stores
+/// nothing: a stored permit would make the next fetch, which looks at once anyway, look a
+/// second time for nothing. A waiter registers before it looks, so a commit made while it
+/// looks still wakes it.
+#[derive(Debug, Default)]
+pub(crate) struct WaitList {
+    waiters: Mutex<VecDeque<oneshot::Sender<()>>>,
+}
+
+impl WaitList {
+    /// Registers a waiter: the receiver completes when it is woken.
+    pub(crate) fn register(&self) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        let mut waiters = self.lock();
+        // Waiters that stopped waiting (found work, timed out) leave their sender behind.
+        waiters.retain(|waiter| !waiter.is_closed());
+        waiters.push_back(sender);
+        receiver
+    }
+
+    /// Wakes up to `count` waiters, the longest waiting first.
+    pub(crate) fn wake(&self, count: usize) {
+        let mut waiters = self.lock();
+        let mut woken = 0;
+        while woken < count {
+            let Some(waiter) = waiters.pop_front() else {
+                break;
+            };
+            if waiter.send(()).is_ok() {
+                woken += 1;
+            }
+        }
+    }
+
+    /// Wakes every waiter.
+    pub(crate) fn wake_all(&self) {
+        for waiter in self.lock().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<()>>> {
+        // A queue of senders, valid whatever a panicking holder did.
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -76,12 +145,13 @@ pub(crate) fn start(
     handle: &tokio::runtime::Handle,
     config: Config,
     channel: String,
+    origin: String,
     wakers: Arc<Wakers>,
 ) -> ListenerTask {
     ListenerTask(handle.spawn(async move {
         let mut backoff = Duration::from_millis(50);
         loop {
-            match listen(&config, &channel, &wakers).await {
+            match listen(&config, &channel, &origin, &wakers).await {
                 Ok(()) => backoff = Duration::from_millis(50),
                 Err(error) => {
                     tracing::warn!(%error, "listening for notifications failed; reconnecting");
@@ -99,6 +169,7 @@ pub(crate) fn start(
 async fn listen(
     config: &Config,
     channel: &str,
+    origin: &str,
     wakers: &Arc<Wakers>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
@@ -123,7 +194,14 @@ async fn listen(
         // Listening now: anything committed before is found by the waiters' next look.
         wakers.wake_all();
         while let Some(payload) = receiver.next().await {
-            wakers.wake(&payload);
+            // A payload is `origin:flags` (see `notify`). This backend's own commits woke
+            // its waiters already, one per item: waking every waiter again for them made
+            // them all query for nothing.
+            match payload.split_once(':') {
+                Some((from, _)) if from == origin => {}
+                Some((_, flags)) => wakers.wake_every(flags),
+                None => wakers.wake_every(&payload),
+            }
         }
         Ok::<(), tokio_postgres::Error>(())
     };

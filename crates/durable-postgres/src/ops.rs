@@ -2,8 +2,9 @@
 //! statement, which PostgreSQL runs as a transaction of its own).
 //!
 //! Every function takes the time `now` (milliseconds, the backend's clock) from its caller and
-//! returns the notification flags it sent (see `listen`), so the caller can wake the waiters
-//! of its own process at once.
+//! returns the notification flags its commit made due (see `listen`): the caller wakes the
+//! waiters of its own process at once and has the other processes notified after the commit
+//! (see `notify`: a `NOTIFY` inside these transactions would serialize their WAL flushes).
 
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use durable_core::backend::{
@@ -30,16 +31,6 @@ pub(crate) enum Fetched<T> {
 
 fn lease_lost(item: String, token: u64) -> Fault {
     Fault::Answer(BackendError::LeaseLost { item, token })
-}
-
-async fn notify(client: &impl GenericClient, channel: &str, flags: &str) -> Result<(), Fault> {
-    if !flags.is_empty() {
-        let statement = client
-            .prepare_cached("SELECT pg_notify($1, $2)::text")
-            .await?;
-        client.query(&statement, &[&channel, &flags]).await?;
-    }
-    Ok(())
 }
 
 // ---- client side ----
@@ -145,7 +136,6 @@ async fn create(tx: &Transaction<'_>, new: &NewInstance, now: i64) -> Result<boo
 
 pub(crate) async fn create_instance(
     pool: &Pool,
-    channel: &str,
     new: &NewInstance,
     now: u64,
     retried: bool,
@@ -181,23 +171,53 @@ pub(crate) async fn create_instance(
         return Err(BackendError::InstanceExists(new.instance_id.clone()).into());
     }
     let flags = ORCHESTRATIONS.to_string();
-    notify(&tx, channel, &flags).await?;
     tx.commit().await?;
     Ok(flags)
 }
 
-/// When the next work item may become available, by `query` (one `min(...)` column), if any.
-async fn next_visible(
-    client: &Transaction<'_>,
-    query: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Option<u64>, Fault> {
-    let next = client.prepare_cached(query).await?;
-    Ok(client
-        .query_one(&next, params)
-        .await?
-        .try_get::<_, Option<i64>>(0)?
-        .map(num))
+/// The statement of `enqueue` (parameters: the columns of `MessageRows`).
+// FOR KEY SHARE: a purge cannot delete the instance between the check and the insert.
+const ENQUEUE_SQL: &str = "INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
+     SELECT u.instance_id, u.execution_id, u.event, u.visible_at_ms \
+     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) \
+          WITH ORDINALITY AS u(instance_id, execution_id, event, visible_at_ms, ord) \
+     WHERE EXISTS (SELECT 1 FROM durable_instances i \
+                   WHERE i.instance_id = u.instance_id FOR KEY SHARE) \
+     ORDER BY u.ord";
+
+/// Messages as the columns `ENQUEUE_SQL` takes.
+struct MessageRows<'a> {
+    instance_ids: Vec<&'a str>,
+    execution_ids: Vec<Option<i64>>,
+    events: Vec<String>,
+    visible: Vec<i64>,
+}
+
+impl<'a> MessageRows<'a> {
+    fn new(messages: &'a [NewMessage], now: i64) -> Result<MessageRows<'a>, Fault> {
+        let mut rows = MessageRows {
+            instance_ids: Vec::with_capacity(messages.len()),
+            execution_ids: Vec::with_capacity(messages.len()),
+            events: Vec::with_capacity(messages.len()),
+            visible: Vec::with_capacity(messages.len()),
+        };
+        for message in messages {
+            rows.instance_ids.push(message.instance_id.as_str());
+            rows.execution_ids.push(message.execution_id.map(db));
+            rows.events.push(event_text(&message.event)?);
+            rows.visible.push(message.visible_at_ms.map_or(now, db));
+        }
+        Ok(rows)
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 4] {
+        [
+            &self.instance_ids,
+            &self.execution_ids,
+            &self.events,
+            &self.visible,
+        ]
+    }
 }
 
 /// Inserts messages to existing instances (in order), dropping those to missing ones.
@@ -210,34 +230,9 @@ async fn enqueue(
     if messages.is_empty() {
         return Ok(0);
     }
-    let mut instance_ids = Vec::with_capacity(messages.len());
-    let mut execution_ids = Vec::with_capacity(messages.len());
-    let mut events = Vec::with_capacity(messages.len());
-    let mut visible = Vec::with_capacity(messages.len());
-    for message in messages {
-        instance_ids.push(message.instance_id.as_str());
-        execution_ids.push(message.execution_id.map(db));
-        events.push(event_text(&message.event)?);
-        visible.push(message.visible_at_ms.map_or(now, db));
-    }
-    // FOR KEY SHARE: a purge cannot delete the instance between the check and the insert.
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO durable_messages (instance_id, execution_id, event, visible_at_ms) \
-             SELECT u.instance_id, u.execution_id, u.event, u.visible_at_ms \
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) \
-                  WITH ORDINALITY AS u(instance_id, execution_id, event, visible_at_ms, ord) \
-             WHERE EXISTS (SELECT 1 FROM durable_instances i \
-                           WHERE i.instance_id = u.instance_id FOR KEY SHARE) \
-             ORDER BY u.ord",
-        )
-        .await?;
-    Ok(client
-        .execute(
-            &statement,
-            &[&instance_ids, &execution_ids, &events, &visible],
-        )
-        .await?)
+    let rows = MessageRows::new(messages, now)?;
+    let statement = client.prepare_cached(ENQUEUE_SQL).await?;
+    Ok(client.execute(&statement, &rows.params()).await?)
 }
 
 /// Deduplication keys for `send_message`: a random prefix per backend and a counter.
@@ -286,7 +281,6 @@ const PRUNE_EVERY: u64 = 256;
 
 pub(crate) async fn send_message(
     pool: &Pool,
-    channel: &str,
     message: &NewMessage,
     key: &str,
     prune: bool,
@@ -315,7 +309,6 @@ pub(crate) async fn send_message(
         return Err(BackendError::InstanceNotFound(message.instance_id.clone()).into());
     }
     let flags = ORCHESTRATIONS.to_string();
-    notify(&tx, channel, &flags).await?;
     tx.commit().await?;
     Ok(flags)
 }
@@ -427,7 +420,6 @@ pub(crate) async fn list_instances(
 
 pub(crate) async fn purge_instance(
     pool: &Pool,
-    channel: &str,
     instance_id: &str,
     retried: bool,
 ) -> Result<String, Fault> {
@@ -466,7 +458,6 @@ pub(crate) async fn purge_instance(
         .await?;
     tx.execute(&rest, &[&instance_id]).await?;
     let flags = CHANGES.to_string();
-    notify(&tx, channel, &flags).await?;
     tx.commit().await?;
     Ok(flags)
 }
@@ -484,8 +475,8 @@ pub(crate) const NEXT_ORCHESTRATION_SQL: &str = "SELECT least( \
          FROM durable_messages m JOIN durable_instances i ON i.instance_id = m.instance_id \
          WHERE m.visible_at_ms <= $1))";
 
-/// The statement of an orchestration fetch (parameters: now, lease length, token). See
-/// `fetch_orchestration_in`.
+/// The statement of an orchestration fetch (parameters: now, lease length, token, whether to
+/// look ahead). See `fetch_orchestration_in`.
 pub(crate) fn fetch_orchestration_sql() -> String {
     format!(
         "WITH picked AS MATERIALIZED ( \
@@ -509,8 +500,10 @@ pub(crate) fn fetch_orchestration_sql() -> String {
              SELECT leased.*, \
                 ARRAY(SELECT id FROM handed ORDER BY id), \
                 ARRAY(SELECT execution_id FROM handed ORDER BY id), \
-                ARRAY(SELECT event FROM handed ORDER BY id) \
-             FROM leased"
+                ARRAY(SELECT event FROM handed ORDER BY id), \
+                CASE WHEN $4 AND NOT EXISTS (SELECT 1 FROM leased) \
+                    THEN ({NEXT_ORCHESTRATION_SQL}) END \
+             FROM (SELECT 1) AS one LEFT JOIN leased ON true"
     )
 }
 
@@ -520,21 +513,25 @@ pub(crate) fn fetch_orchestration_sql() -> String {
 /// One statement: `picked` locks the instance row, skipping rows other fetches have locked;
 /// `handed` takes its visible messages with a lock too, which skips messages deleted by an
 /// acknowledgement that committed after this statement's snapshot (an expired lease's
-/// late acknowledgement), so a consumed message is never handed out again.
+/// late acknowledgement), so a consumed message is never handed out again. When it finds
+/// nothing, the same statement (one round trip) answers when to look again.
 async fn fetch_orchestration_in(
-    client: &Transaction<'_>,
+    client: &impl GenericClient,
     now: u64,
     lease_ms: u64,
     token: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
     let statement = client.prepare_cached(&fetch_orchestration_sql()).await?;
-    let rows = client
-        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+    let row = client
+        .query_one(
+            &statement,
+            &[&db(now), &db(lease_ms), &db(token), &want_next],
+        )
         .await?;
-    if let Some(row) = rows.first() {
-        let instance = metadata(row, 0)?;
-        let after = METADATA_COLUMN_COUNT;
+    let after = METADATA_COLUMN_COUNT;
+    if row.try_get::<_, Option<String>>(0)?.is_some() {
+        let instance = metadata(&row, 0)?;
         let token: i64 = row.try_get(after)?;
         let expires: i64 = row.try_get(after + 1)?;
         let attempts: i32 = row.try_get(after + 2)?;
@@ -561,16 +558,13 @@ async fn fetch_orchestration_in(
             now_ms: now,
         }));
     }
-    let next_ms = match want_next {
-        true => next_visible(client, NEXT_ORCHESTRATION_SQL, &[&db(now)]).await?,
-        false => None,
-    };
-    Ok(Fetched::Nothing { next_ms })
+    Ok(Fetched::Nothing {
+        next_ms: row.try_get::<_, Option<i64>>(after + 6)?.map(num),
+    })
 }
 
 pub(crate) async fn ack_orchestration(
     pool: &Pool,
-    channel: &str,
     instance_id: &str,
     token: u64,
     commit: &OrchestrationCommit,
@@ -601,191 +595,281 @@ pub(crate) async fn ack_orchestration(
     };
     let stored_execution: i64 = row.try_get(0)?;
     let mut history_len: i64 = row.try_get(1)?;
-
-    let mut flags = String::new();
-    if let Some(update) = &commit.metadata
-        && db(update.execution_id) != stored_execution
-    {
-        // continue-as-new: the new execution's history replaces the old one.
-        let clear = tx
-            .prepare_cached("DELETE FROM durable_history WHERE instance_id = $1")
-            .await?;
-        tx.execute(&clear, &[&instance_id]).await?;
+    // continue-as-new: the new execution's history replaces the old one.
+    let continued = commit
+        .metadata
+        .as_ref()
+        .is_some_and(|update| db(update.execution_id) != stored_execution);
+    if continued {
         history_len = 0;
     }
-    if !commit.history.is_empty() {
-        let events: Vec<String> = commit
-            .history
-            .iter()
-            .map(event_text)
-            .collect::<Result<_, _>>()?;
-        let append = tx
-            .prepare_cached(
-                "INSERT INTO durable_history (instance_id, seq, event) \
-                 SELECT $1, $2 + u.ord - 1, u.event \
-                 FROM unnest($3::text[]) WITH ORDINALITY AS u(event, ord)",
-            )
-            .await?;
-        tx.execute(&append, &[&instance_id, &history_len, &events])
-            .await?;
-        history_len += i64::try_from(events.len()).unwrap_or(i64::MAX);
-    }
-    if let Some(update) = &commit.metadata {
-        let set = tx
-            .prepare_cached(
-                "UPDATE durable_instances SET execution_id = $2, status = $3, \
-                    input = coalesce($4, input), output = $5, failure = $6, \
-                    custom_status = $7, history_len = $8, updated_at_ms = $9 \
-                 WHERE instance_id = $1",
-            )
-            .await?;
-        tx.execute(
-            &set,
-            &[
-                &instance_id,
-                &db(update.execution_id),
-                &status_text(update.status)?,
-                &update.input,
-                &update.output,
-                &failure_text(update.failure.as_ref())?,
-                &update.custom_status,
-                &history_len,
-                &now,
-            ],
-        )
-        .await?;
-        flags.push(CHANGES);
-        if update.status.is_terminal() {
-            // Nobody will take the results of the work it still has out: cancel it (a worker
-            // running some of it loses its lease; its renewal and completion are refused).
-            let cancel = tx
-                .prepare_cached("DELETE FROM durable_activities WHERE instance_id = $1")
-                .await?;
-            tx.execute(&cancel, &[&instance_id]).await?;
-        }
-    } else if !commit.history.is_empty() {
-        let set = tx
-            .prepare_cached(
-                "UPDATE durable_instances SET history_len = $2, updated_at_ms = $3 \
-                 WHERE instance_id = $1",
-            )
-            .await?;
-        tx.execute(&set, &[&instance_id, &history_len, &now])
-            .await?;
-        flags.push(CHANGES);
-    }
+    let first_seq = history_len;
+    let events: Vec<String> = commit
+        .history
+        .iter()
+        .map(event_text)
+        .collect::<Result<_, _>>()?;
+    history_len += i64::try_from(events.len()).unwrap_or(i64::MAX);
 
-    if !commit.activities.is_empty() {
-        insert_activities(&tx, &commit.activities, now).await?;
-        flags.push(ACTIVITIES);
-    }
+    // Sub-orchestrations first: their creation reads before it writes, and decides which
+    // rejections to send. It touches only the children's rows, so it commutes with the
+    // statements below, which the original order ran before it.
     let mut messages = Vec::new();
-    let mut created = false;
+    let mut created = 0;
     for new in &commit.instances {
         if create(&tx, new, now).await? {
-            created = true;
+            created += 1;
         } else if let Some(rejection) = new.rejection() {
             messages.push(rejection);
         }
     }
     messages.extend(commit.messages.iter().cloned());
-    let sent = enqueue(&tx, &messages, now).await?;
+
+    let statements = EpisodeStatements::prepare(&tx).await?;
+    let status = commit
+        .metadata
+        .as_ref()
+        .map(|update| status_text(update.status))
+        .transpose()?;
+    let failure = commit
+        .metadata
+        .as_ref()
+        .map(|update| failure_text(update.failure.as_ref()))
+        .transpose()?
+        .flatten();
+    let activities = ActivityRows::new(&commit.activities, now);
+    let message_rows = MessageRows::new(&messages, now)?;
+
+    // The rest of the episode is sent at once (tokio-postgres pipelines requests that are
+    // in flight together, in the order they were first polled, which `try_join_all` keeps),
+    // so it costs one round trip: every statement is prepared above, so none waits for a
+    // `Parse` and overtakes another. They run in this order in the transaction, and nothing
+    // commits unless all succeed.
+    type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+    let instance_param: Param<'_> = &instance_id;
+    let instance_params = [instance_param];
+    let append_params: [Param<'_>; 3] = [instance_param, &first_seq, &events];
+    let execution_id = commit
+        .metadata
+        .as_ref()
+        .map(|update| db(update.execution_id));
+    let metadata_params: Option<[Param<'_>; 9]> = commit.metadata.as_ref().map(|update| {
+        [
+            instance_param,
+            &execution_id,
+            &status,
+            &update.input,
+            &update.output,
+            &failure,
+            &update.custom_status,
+            &history_len,
+            &now,
+        ]
+    });
+    let length_params: [Param<'_>; 3] = [instance_param, &history_len, &now];
+    let activity_params = activities.params();
+    let message_params = message_rows.params();
+    let mut batch: Vec<futures::future::BoxFuture<'_, Result<u64, tokio_postgres::Error>>> =
+        Vec::new();
+    if continued {
+        batch.push(Box::pin(tx.execute(&statements.clear, &instance_params)));
+    }
+    if !events.is_empty() {
+        batch.push(Box::pin(tx.execute(&statements.append, &append_params)));
+    }
+    if let Some(params) = &metadata_params {
+        batch.push(Box::pin(tx.execute(&statements.set_metadata, params)));
+        if commit
+            .metadata
+            .as_ref()
+            .is_some_and(|update| update.status.is_terminal())
+        {
+            // Nobody will take the results of the work it still has out: cancel it (a worker
+            // running some of it loses its lease; its renewal and completion are refused).
+            batch.push(Box::pin(tx.execute(&statements.cancel, &instance_params)));
+        }
+    } else if !events.is_empty() {
+        batch.push(Box::pin(tx.execute(&statements.set_length, &length_params)));
+    }
+    if !commit.activities.is_empty() {
+        batch.push(Box::pin(
+            tx.execute(&statements.insert_activities, &activity_params),
+        ));
+    }
+    let enqueued = !messages.is_empty();
+    if enqueued {
+        batch.push(Box::pin(tx.execute(&statements.enqueue, &message_params)));
+    }
     // The instance may still have messages (arrived during the lease): now that its lease is
     // released, waiting fetches must look again.
-    let more = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM durable_messages WHERE instance_id = $1)")
-        .await?;
-    let remaining: bool = tx.query_one(&more, &[&instance_id]).await?.try_get(0)?;
-    if created || sent > 0 || remaining {
-        flags.push(ORCHESTRATIONS);
+    batch.push(Box::pin(
+        tx.execute(&statements.remaining, &instance_params),
+    ));
+    let counts = futures::future::try_join_all(batch).await?;
+    let remaining = counts.last().copied().unwrap_or(0) > 0;
+    let sent = if enqueued {
+        counts.len().checked_sub(2).map_or(0, |at| counts[at])
+    } else {
+        0
+    };
+
+    let mut flags = String::new();
+    if commit.metadata.is_some() || !events.is_empty() {
+        flags.push(CHANGES);
     }
-    notify(&tx, channel, &flags).await?;
+    // One flag per item of work (up to a bound): this process wakes as many of its waiting
+    // fetches (`Wakers::wake`).
+    let instances_with_work =
+        created + usize::try_from(sent).unwrap_or(usize::MAX) + usize::from(remaining);
+    push_flags(&mut flags, ACTIVITIES, commit.activities.len());
+    push_flags(&mut flags, ORCHESTRATIONS, instances_with_work);
     tx.commit().await?;
     Ok(flags)
 }
 
-async fn insert_activities(
-    tx: &Transaction<'_>,
-    activities: &[ActivityWork],
-    now: i64,
-) -> Result<(), Fault> {
-    let mut instance_ids = Vec::with_capacity(activities.len());
-    let mut execution_ids = Vec::with_capacity(activities.len());
-    let mut task_ids = Vec::with_capacity(activities.len());
-    let mut names = Vec::with_capacity(activities.len());
-    let mut inputs = Vec::with_capacity(activities.len());
-    let mut timeouts: Vec<Option<i64>> = Vec::with_capacity(activities.len());
-    let mut heartbeat_timeouts: Vec<Option<i64>> = Vec::with_capacity(activities.len());
-    for work in activities {
-        instance_ids.push(work.instance_id.as_str());
-        execution_ids.push(db(work.execution_id));
-        task_ids.push(db(work.task_id));
-        names.push(work.name.as_str());
-        inputs.push(work.input.as_str());
-        timeouts.push(work.options.timeout.map(duration_ms));
-        heartbeat_timeouts.push(work.options.heartbeat_timeout.map(duration_ms));
+/// Appends `flag` once per item of work, at most `WAKE_AT_MOST` times.
+fn push_flags(flags: &mut String, flag: char, items: usize) {
+    flags.extend(std::iter::repeat_n(flag, items.min(WAKE_AT_MOST)));
+}
+
+/// More fetches than a worker has waiting at once (`WorkerOptions`' defaults: 8 and 16).
+const WAKE_AT_MOST: usize = 64;
+
+/// The statements of an episode's acknowledgement after the lease's release, prepared (and
+/// cached on the connection) before any is sent, so that they can be pipelined in order.
+struct EpisodeStatements {
+    clear: tokio_postgres::Statement,
+    append: tokio_postgres::Statement,
+    set_metadata: tokio_postgres::Statement,
+    set_length: tokio_postgres::Statement,
+    cancel: tokio_postgres::Statement,
+    insert_activities: tokio_postgres::Statement,
+    enqueue: tokio_postgres::Statement,
+    remaining: tokio_postgres::Statement,
+}
+
+impl EpisodeStatements {
+    async fn prepare(tx: &Transaction<'_>) -> Result<EpisodeStatements, Fault> {
+        Ok(EpisodeStatements {
+            clear: tx
+                .prepare_cached("DELETE FROM durable_history WHERE instance_id = $1")
+                .await?,
+            append: tx
+                .prepare_cached(
+                    "INSERT INTO durable_history (instance_id, seq, event) \
+                     SELECT $1, $2 + u.ord - 1, u.event \
+                     FROM unnest($3::text[]) WITH ORDINALITY AS u(event, ord)",
+                )
+                .await?,
+            set_metadata: tx
+                .prepare_cached(
+                    "UPDATE durable_instances SET execution_id = $2, status = $3, \
+                        input = coalesce($4, input), output = $5, failure = $6, \
+                        custom_status = $7, history_len = $8, updated_at_ms = $9 \
+                     WHERE instance_id = $1",
+                )
+                .await?,
+            set_length: tx
+                .prepare_cached(
+                    "UPDATE durable_instances SET history_len = $2, updated_at_ms = $3 \
+                     WHERE instance_id = $1",
+                )
+                .await?,
+            cancel: tx
+                .prepare_cached("DELETE FROM durable_activities WHERE instance_id = $1")
+                .await?,
+            insert_activities: tx.prepare_cached(INSERT_ACTIVITIES_SQL).await?,
+            enqueue: tx.prepare_cached(ENQUEUE_SQL).await?,
+            // A count of at most one row, so that every statement of the batch answers a count.
+            remaining: tx
+                .prepare_cached("SELECT 1 FROM durable_messages WHERE instance_id = $1 LIMIT 1")
+                .await?,
+        })
     }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO durable_activities \
-                (instance_id, execution_id, task_id, name, input, visible_at_ms, \
-                 timeout_ms, heartbeat_timeout_ms) \
-             SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6, \
-                u.timeout_ms, u.heartbeat_timeout_ms \
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-                  $7::bigint[], $8::bigint[]) \
-                  WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, \
-                  timeout_ms, heartbeat_timeout_ms, ord) \
-             ORDER BY u.ord",
-        )
-        .await?;
-    tx.execute(
-        &statement,
-        &[
-            &instance_ids,
-            &execution_ids,
-            &task_ids,
-            &names,
-            &inputs,
-            &now,
-            &timeouts,
-            &heartbeat_timeouts,
-        ],
-    )
-    .await?;
-    Ok(())
+}
+
+/// The statement that queues an episode's activities (parameters: `ActivityRows`).
+const INSERT_ACTIVITIES_SQL: &str = "INSERT INTO durable_activities \
+        (instance_id, execution_id, task_id, name, input, visible_at_ms, \
+         timeout_ms, heartbeat_timeout_ms) \
+     SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6, \
+        u.timeout_ms, u.heartbeat_timeout_ms \
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+          $7::bigint[], $8::bigint[]) \
+          WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, \
+          timeout_ms, heartbeat_timeout_ms, ord) \
+     ORDER BY u.ord";
+
+/// Activity work as the columns `INSERT_ACTIVITIES_SQL` takes.
+struct ActivityRows<'a> {
+    instance_ids: Vec<&'a str>,
+    execution_ids: Vec<i64>,
+    task_ids: Vec<i64>,
+    names: Vec<&'a str>,
+    inputs: Vec<&'a str>,
+    now: i64,
+    timeouts: Vec<Option<i64>>,
+    heartbeat_timeouts: Vec<Option<i64>>,
+}
+
+impl<'a> ActivityRows<'a> {
+    fn new(activities: &'a [ActivityWork], now: i64) -> ActivityRows<'a> {
+        ActivityRows {
+            instance_ids: activities.iter().map(|w| w.instance_id.as_str()).collect(),
+            execution_ids: activities.iter().map(|w| db(w.execution_id)).collect(),
+            task_ids: activities.iter().map(|w| db(w.task_id)).collect(),
+            names: activities.iter().map(|w| w.name.as_str()).collect(),
+            inputs: activities.iter().map(|w| w.input.as_str()).collect(),
+            now,
+            timeouts: activities
+                .iter()
+                .map(|w| w.options.timeout.map(duration_ms))
+                .collect(),
+            heartbeat_timeouts: activities
+                .iter()
+                .map(|w| w.options.heartbeat_timeout.map(duration_ms))
+                .collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
+        [
+            &self.instance_ids,
+            &self.execution_ids,
+            &self.task_ids,
+            &self.names,
+            &self.inputs,
+            &self.now,
+            &self.timeouts,
+            &self.heartbeat_timeouts,
+        ]
+    }
 }
 
 async fn abandon_orchestration_in(
-    client: &Transaction<'_>,
-    channel: &str,
+    client: &impl GenericClient,
     instance_id: &str,
     token: u64,
     not_before: u64,
 ) -> Result<String, Fault> {
     let statement = client
         .prepare_cached(
-            "WITH released AS ( \
-                UPDATE durable_instances SET lease_token = NULL, lease_expires_ms = 0, \
-                    leased_messages = NULL, not_before_ms = $3 \
-                WHERE instance_id = $1 AND lease_token = $2 RETURNING 1) \
-             SELECT pg_notify($4, 'o')::text FROM released",
+            "UPDATE durable_instances SET lease_token = NULL, lease_expires_ms = 0, \
+                leased_messages = NULL, not_before_ms = $3 \
+             WHERE instance_id = $1 AND lease_token = $2",
         )
         .await?;
-    let rows = client
-        .query(
-            &statement,
-            &[&instance_id, &db(token), &db(not_before), &channel],
-        )
+    let released = client
+        .execute(&statement, &[&instance_id, &db(token), &db(not_before)])
         .await?;
-    if rows.is_empty() {
+    if released == 0 {
         return Err(lease_lost(format!("instance '{instance_id}'"), token));
     }
     Ok(ORCHESTRATIONS.to_string())
 }
 
 async fn renew_orchestration_lease_in(
-    client: &Transaction<'_>,
+    client: &impl GenericClient,
     instance_id: &str,
     token: u64,
     expires: u64,
@@ -811,7 +895,7 @@ async fn renew_orchestration_lease_in(
 /// Leases the activity that has been visible longest. Its `visible_at_ms` becomes the
 /// lease's expiry, so an expired lease makes it visible again by itself.
 async fn fetch_activity_in(
-    client: &Transaction<'_>,
+    client: &impl GenericClient,
     now: u64,
     lease_ms: u64,
     token: u64,
@@ -821,18 +905,27 @@ async fn fetch_activity_in(
         .prepare_cached(
             "WITH picked AS MATERIALIZED ( \
                 SELECT id FROM durable_activities WHERE visible_at_ms <= $1 \
-                ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             UPDATE durable_activities a SET lease_token = $3, \
-                visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
-             WHERE a.id = (SELECT id FROM picked) \
-             RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
-                a.lease_token, a.visible_at_ms, a.attempts, a.timeout_ms, a.heartbeat_timeout_ms",
+                ORDER BY visible_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED), \
+             leased AS ( \
+                UPDATE durable_activities a SET lease_token = $3, \
+                    visible_at_ms = $1 + $2, attempts = a.attempts + 1 \
+                WHERE a.id = (SELECT id FROM picked) \
+                RETURNING a.id, a.instance_id, a.execution_id, a.task_id, a.name, a.input, \
+                    a.lease_token, a.visible_at_ms, a.attempts, a.timeout_ms, \
+                    a.heartbeat_timeout_ms) \
+             SELECT leased.*, \
+                CASE WHEN $4 AND NOT EXISTS (SELECT 1 FROM leased) \
+                    THEN (SELECT min(visible_at_ms) FROM durable_activities) END \
+             FROM (SELECT 1) AS one LEFT JOIN leased ON true",
         )
         .await?;
-    let rows = client
-        .query(&statement, &[&db(now), &db(lease_ms), &db(token)])
+    let row = client
+        .query_one(
+            &statement,
+            &[&db(now), &db(lease_ms), &db(token), &want_next],
+        )
         .await?;
-    if let Some(row) = rows.first() {
+    if row.try_get::<_, Option<i64>>(0)?.is_some() {
         return Ok(Fetched::Item(ActivityItem {
             id: num(row.try_get(0)?),
             work: ActivityWork {
@@ -853,23 +946,14 @@ async fn fetch_activity_in(
             },
         }));
     }
-    let next_ms = match want_next {
-        true => {
-            next_visible(
-                client,
-                "SELECT min(visible_at_ms) FROM durable_activities",
-                &[],
-            )
-            .await?
-        }
-        false => None,
-    };
-    Ok(Fetched::Nothing { next_ms })
+    // Nothing leased: the same statement said when the next item becomes visible.
+    Ok(Fetched::Nothing {
+        next_ms: row.try_get::<_, Option<i64>>(11)?.map(num),
+    })
 }
 
 pub(crate) async fn ack_activity(
     pool: &Pool,
-    channel: &str,
     id: u64,
     token: u64,
     completion: &NewMessage,
@@ -886,10 +970,8 @@ pub(crate) async fn ack_activity(
                 SELECT $3, $4, $5, $6 FROM done \
                 WHERE EXISTS (SELECT 1 FROM durable_instances \
                               WHERE instance_id = $3 FOR KEY SHARE) \
-                RETURNING id), \
-             notified AS (SELECT pg_notify($7, 'o') FROM sent) \
-             SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM sent), \
-                (SELECT count(*) FROM notified)",
+                RETURNING id) \
+             SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM sent)",
         )
         .await?;
     let row = client
@@ -902,7 +984,6 @@ pub(crate) async fn ack_activity(
                 &completion.execution_id.map(db),
                 &event_text(&completion.event)?,
                 &completion.visible_at_ms.map_or(db(now), db),
-                &channel,
             ],
         )
         .await?;
@@ -918,34 +999,28 @@ pub(crate) async fn ack_activity(
 }
 
 async fn abandon_activity_in(
-    client: &Transaction<'_>,
-    channel: &str,
+    client: &impl GenericClient,
     id: u64,
     token: u64,
     visible_at: u64,
 ) -> Result<String, Fault> {
     let statement = client
         .prepare_cached(
-            "WITH released AS ( \
-                UPDATE durable_activities SET lease_token = NULL, visible_at_ms = $3 \
-                WHERE id = $1 AND lease_token = $2 RETURNING 1) \
-             SELECT pg_notify($4, 'a')::text FROM released",
+            "UPDATE durable_activities SET lease_token = NULL, visible_at_ms = $3 \
+             WHERE id = $1 AND lease_token = $2",
         )
         .await?;
-    let rows = client
-        .query(
-            &statement,
-            &[&db(id), &db(token), &db(visible_at), &channel],
-        )
+    let released = client
+        .execute(&statement, &[&db(id), &db(token), &db(visible_at)])
         .await?;
-    if rows.is_empty() {
+    if released == 0 {
         return Err(lease_lost(format!("activity work item {id}"), token));
     }
     Ok(ACTIVITIES.to_string())
 }
 
 async fn renew_activity_lease_in(
-    client: &Transaction<'_>,
+    client: &impl GenericClient,
     id: u64,
     token: u64,
     expires: u64,
@@ -969,21 +1044,14 @@ async fn renew_activity_lease_in(
 //
 // A lease, its renewal or its release lost in a server crash only makes work be handed out
 // again (an acknowledgement with the lost token gets `LeaseLost`: tokens come from durable
-// blocks, see `tokens`, so a lost token is never handed out again), so these commit with
-// `synchronous_commit = off` and do not wait for a WAL flush. Everything that records
-// progress (creations, messages, acknowledgements, purges) waits for it.
-
-/// A transaction whose commit does not wait for the WAL flush.
-async fn relaxed(client: &mut deadpool_postgres::Object) -> Result<Transaction<'_>, Fault> {
-    let tx = client.transaction().await?;
-    tx.batch_execute("SET LOCAL synchronous_commit = off")
-        .await?;
-    Ok(tx)
-}
+// blocks, see `tokens`, so a lost token is never handed out again), so these run on the
+// `relaxed` pool, whose sessions set `synchronous_commit = off`: each is one statement, its
+// own transaction, and its commit does not wait for a WAL flush. Everything that records
+// progress (creations, messages, acknowledgements, purges) runs on the other pool and waits.
 
 /// Where a fetch's lease token comes from: this backend's durable block, taken before the
 /// fetch's connection (a reservation needs a connection of its own), or, only with the
-/// benchmark switch, drawn in the fetch's transaction as before the fix.
+/// benchmark switch, drawn on the fetch's connection as before the fix.
 enum FetchToken {
     Taken(u64),
     DrawnInFetch,
@@ -997,12 +1065,14 @@ impl FetchToken {
         Ok(FetchToken::Taken(tokens.next(pool).await?))
     }
 
-    async fn value(self, tx: &Transaction<'_>) -> Result<u64, Fault> {
+    async fn value(self, client: &impl GenericClient) -> Result<u64, Fault> {
         match self {
             FetchToken::Taken(token) => Ok(token),
             FetchToken::DrawnInFetch => {
-                let statement = tx.prepare_cached("SELECT nextval('durable_ids')").await?;
-                Ok(num(tx.query_one(&statement, &[]).await?.try_get(0)?))
+                let statement = client
+                    .prepare_cached("SELECT nextval('durable_ids')")
+                    .await?;
+                Ok(num(client.query_one(&statement, &[]).await?.try_get(0)?))
             }
         }
     }
@@ -1010,88 +1080,70 @@ impl FetchToken {
 
 pub(crate) async fn fetch_orchestration(
     pool: &Pool,
+    relaxed: &Pool,
     tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<OrchestrationItem>, Fault> {
     let token = FetchToken::take(tokens, pool).await?;
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let token = token.value(&tx).await?;
-    let fetched = fetch_orchestration_in(&tx, now, lease_ms, token, want_next).await?;
-    tx.commit().await?;
-    Ok(fetched)
+    let client = relaxed.get().await?;
+    let token = token.value(&client).await?;
+    fetch_orchestration_in(&client, now, lease_ms, token, want_next).await
 }
 
 pub(crate) async fn abandon_orchestration(
-    pool: &Pool,
-    channel: &str,
+    relaxed: &Pool,
     instance_id: &str,
     token: u64,
     not_before: u64,
 ) -> Result<String, Fault> {
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let flags = abandon_orchestration_in(&tx, channel, instance_id, token, not_before).await?;
-    tx.commit().await?;
-    Ok(flags)
+    let client = relaxed.get().await?;
+    abandon_orchestration_in(&client, instance_id, token, not_before).await
 }
 
 pub(crate) async fn renew_orchestration_lease(
-    pool: &Pool,
+    relaxed: &Pool,
     instance_id: &str,
     token: u64,
     expires: u64,
 ) -> Result<u64, Fault> {
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let expires = renew_orchestration_lease_in(&tx, instance_id, token, expires).await?;
-    tx.commit().await?;
-    Ok(expires)
+    let client = relaxed.get().await?;
+    renew_orchestration_lease_in(&client, instance_id, token, expires).await
 }
 
 pub(crate) async fn fetch_activity(
     pool: &Pool,
+    relaxed: &Pool,
     tokens: &Tokens,
     now: u64,
     lease_ms: u64,
     want_next: bool,
 ) -> Result<Fetched<ActivityItem>, Fault> {
     let token = FetchToken::take(tokens, pool).await?;
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let token = token.value(&tx).await?;
-    let fetched = fetch_activity_in(&tx, now, lease_ms, token, want_next).await?;
-    tx.commit().await?;
-    Ok(fetched)
+    let client = relaxed.get().await?;
+    let token = token.value(&client).await?;
+    fetch_activity_in(&client, now, lease_ms, token, want_next).await
 }
 
 pub(crate) async fn abandon_activity(
-    pool: &Pool,
-    channel: &str,
+    relaxed: &Pool,
     id: u64,
     token: u64,
     visible_at: u64,
 ) -> Result<String, Fault> {
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let flags = abandon_activity_in(&tx, channel, id, token, visible_at).await?;
-    tx.commit().await?;
-    Ok(flags)
+    let client = relaxed.get().await?;
+    abandon_activity_in(&client, id, token, visible_at).await
 }
 
 pub(crate) async fn renew_activity_lease(
-    pool: &Pool,
+    relaxed: &Pool,
     id: u64,
     token: u64,
     expires: u64,
 ) -> Result<u64, Fault> {
-    let mut client = pool.get().await?;
-    let tx = relaxed(&mut client).await?;
-    let expires = renew_activity_lease_in(&tx, id, token, expires).await?;
-    tx.commit().await?;
-    Ok(expires)
+    let client = relaxed.get().await?;
+    renew_activity_lease_in(&client, id, token, expires).await
 }
 
 #[cfg(test)]
@@ -1163,7 +1215,7 @@ mod tests {
             let rows = tx
                 .query(
                     &format!("EXPLAIN (ANALYZE, COSTS OFF) {fetch}"),
-                    &[&now, &30_000_i64, &1_i64],
+                    &[&now, &30_000_i64, &1_i64, &true],
                 )
                 .await
                 .expect("explain the fetch");

@@ -11,7 +11,9 @@ pub const ANSWER_GRACE: Duration = Duration::from_secs(5);
 /// Options for [`PostgresBackend::connect_with`](crate::PostgresBackend::connect_with).
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
-    /// Connections in the pool (besides the one that listens for notifications). Default: 8.
+    /// Connections in each of the backend's two pools (progress, whose commits wait for the
+    /// WAL flush, and leases, whose commits do not), besides the one that listens for
+    /// notifications; each pool opens them as needed. Default: 8.
     pub pool_size: usize,
     /// A waiting fetch or `wait_for_change` checks the database at least this often, even
     /// without a notification (a fallback: notifications wake it at once). Default: 1 s.

@@ -17,10 +17,9 @@ const FINISHED_CLAUSE: &str = "status IN ('completed', 'failed', 'terminated')";
 
 /// Deletes at most `limit` finished instances last changed before `cutoff_ms`, oldest first,
 /// with their history and inbox, in one transaction; returns their ids and the notification
-/// flags sent. Rows another transaction has locked are skipped (the next batch takes them).
+/// flags its commit made due. Rows another transaction has locked are skipped (the next batch takes them).
 pub(crate) async fn finished_before(
     pool: &Pool,
-    channel: &str,
     cutoff_ms: i64,
     limit: i64,
 ) -> Result<(Vec<String>, String), Fault> {
@@ -53,10 +52,6 @@ pub(crate) async fn finished_before(
     } else {
         CHANGES.to_string()
     };
-    if !flags.is_empty() {
-        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)::text").await?;
-        tx.query(&notify, &[&channel, &flags]).await?;
-    }
     tx.commit().await?;
     Ok((purged, flags))
 }

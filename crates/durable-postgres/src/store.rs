@@ -11,11 +11,11 @@ use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
 use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
-use tokio::sync::Notify;
 use tokio_postgres::{Config, NoTls};
 
 use crate::error::{Fault, PostgresError, describe};
-use crate::listen::{self, ListenerTask, Wakers};
+use crate::listen::{self, ListenerTask, WaitList, Wakers};
+use crate::notify::{self, NotifierTask, Outbox};
 use crate::ops::{self, Fetched, SendKeys};
 use crate::tokens::Tokens;
 use crate::url::{PostgresUrl, redact, target};
@@ -26,14 +26,21 @@ use crate::{ANSWER_GRACE, PostgresOptions, io, migrate};
 pub struct PostgresBackend {
     shared: Arc<Shared>,
     _listener: ListenerTask,
+    _notifier: NotifierTask,
 }
 
 struct Shared {
+    /// Connections whose commits wait for the WAL flush: everything that records progress.
     pool: Pool,
+    /// Connections with `synchronous_commit = off`, for fetches, renewals and abandons (see
+    /// `ops`) and notifications.
+    relaxed: Pool,
     clock: Clock,
     channel: String,
     schema: String,
     wakers: Arc<Wakers>,
+    /// Notifications for the other processes, sent after the commits (see `notify`).
+    outbox: Arc<Outbox>,
     options: PostgresOptions,
     /// Attempts retried after a transient failure.
     retries: AtomicU64,
@@ -44,6 +51,9 @@ struct Shared {
     /// Makes the next `send_message` fail as if its connection was lost after the commit.
     #[cfg(test)]
     lose_next_send_answer: std::sync::atomic::AtomicBool,
+    /// Activity fetch queries sent.
+    #[cfg(test)]
+    activity_fetches: AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -92,39 +102,44 @@ impl PostgresBackend {
             config.get_options().unwrap_or(""),
             options.statement_timeout.as_millis().max(1)
         ));
-        let manager = Manager::from_config(
-            pool_config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(options.pool_wait_timeout))
-            .create_timeout(config.get_connect_timeout().copied())
-            .build()
-            .map_err(|error| PostgresError::Database(error.to_string()))?;
+        let mut relaxed_config = pool_config.clone();
+        relaxed_config.options(format!(
+            "{} -c synchronous_commit=off",
+            pool_config.get_options().unwrap_or("")
+        ));
+        let pool = make_pool(pool_config, &options, &config)?;
+        let relaxed = make_pool(relaxed_config, &options, &config)?;
         let channel = listen::channel_name(&schema);
         let wakers = Arc::new(Wakers::default());
-        let listener = listen::start(&handle, config, channel.clone(), Arc::clone(&wakers));
+        let (outbox, notifier) = notify::start(&handle, relaxed.clone(), channel.clone());
+        let listener = listen::start(
+            &handle,
+            config,
+            channel.clone(),
+            outbox.origin().to_owned(),
+            Arc::clone(&wakers),
+        );
         tracing::debug!(schema, channel, "connected");
         Ok(PostgresBackend {
             shared: Arc::new(Shared {
                 pool,
+                relaxed,
                 clock,
                 channel,
                 schema,
                 wakers,
+                outbox,
                 options,
                 retries: AtomicU64::new(0),
                 tokens: Tokens::default(),
                 send_keys: SendKeys::new(),
                 #[cfg(test)]
                 lose_next_send_answer: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(test)]
+                activity_fetches: AtomicU64::new(0),
             }),
             _listener: listener,
+            _notifier: notifier,
         })
     }
 
@@ -214,17 +229,24 @@ impl PostgresBackend {
         }
     }
 
-    /// Wakes this process's waiters after a commit of its own (the notification to other
-    /// processes went with the commit).
+    /// After a commit of its own: wakes this process's waiters at once and queues the
+    /// notification of the others.
     fn woke(&self, flags: &str) {
         self.shared.wakers.wake(flags);
+        self.shared.outbox.send(flags);
+    }
+
+    /// How many notifications this backend has sent to other processes (each carries the
+    /// flags of every commit since the one before).
+    pub fn notifications_sent(&self) -> u64 {
+        self.shared.outbox.sent()
     }
 
     /// Tries `attempt` until it finds an item or `wait` runs out, sleeping until a
     /// notification, the next time work becomes visible, or the poll interval.
     async fn wait_for_item<T, A, Fut>(
         &self,
-        notify: impl Fn(&Wakers) -> &Notify,
+        waiters: impl Fn(&Wakers) -> &WaitList,
         wait: Duration,
         attempt: A,
     ) -> Result<Option<T>, BackendError>
@@ -235,9 +257,8 @@ impl PostgresBackend {
         let deadline = tokio::time::Instant::now() + wait;
         let wakers = Arc::clone(&self.shared.wakers);
         loop {
-            let notified = notify(&wakers).notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+            // Registered before looking: a commit made while this looks wakes it.
+            let mut woken = waiters(&wakers).register();
             let waiting = tokio::time::Instant::now() < deadline;
             let next_ms = match attempt(waiting).await? {
                 Fetched::Item(item) => return Ok(Some(item)),
@@ -256,11 +277,33 @@ impl PostgresBackend {
                 })
                 .min(deadline);
             tokio::select! {
-                () = &mut notified => {}
+                _ = &mut woken => {}
                 () = tokio::time::sleep_until(until) => {}
             }
         }
     }
+}
+
+/// A pool of connections made with `config`.
+fn make_pool(
+    config: Config,
+    options: &PostgresOptions,
+    url_config: &Config,
+) -> Result<Pool, PostgresError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(options.pool_wait_timeout))
+        .create_timeout(url_config.get_connect_timeout().copied())
+        .build()
+        .map_err(|error| PostgresError::Database(error.to_string()))
 }
 
 /// Connects once, finds the schema to work in and migrates it. Returns the schema's name.
@@ -300,9 +343,7 @@ impl Backend for PostgresBackend {
         let flags = self
             .call("create_instance", |shared, now, retried| {
                 let new = Arc::clone(&new);
-                async move {
-                    ops::create_instance(&shared.pool, &shared.channel, &new, now, retried).await
-                }
+                async move { ops::create_instance(&shared.pool, &new, now, retried).await }
             })
             .await?;
         self.woke(&flags);
@@ -320,15 +361,7 @@ impl Backend for PostgresBackend {
                 let message = Arc::clone(&message);
                 let key = Arc::clone(&key);
                 async move {
-                    let flags = ops::send_message(
-                        &shared.pool,
-                        &shared.channel,
-                        &message,
-                        &key,
-                        prune,
-                        now,
-                    )
-                    .await?;
+                    let flags = ops::send_message(&shared.pool, &message, &key, prune, now).await?;
                     #[cfg(test)]
                     if shared.lose_next_send_answer.swap(false, Ordering::SeqCst) {
                         return Err(Fault::Transient("the answer was lost (test)".to_owned()));
@@ -387,7 +420,7 @@ impl Backend for PostgresBackend {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (purged, flags) = self
             .call("purge_finished_before", |shared, _, _| async move {
-                crate::purge::finished_before(&shared.pool, &shared.channel, cutoff, limit).await
+                crate::purge::finished_before(&shared.pool, cutoff, limit).await
             })
             .await?;
         self.woke(&flags);
@@ -399,9 +432,7 @@ impl Backend for PostgresBackend {
         let flags = self
             .call("purge_instance", |shared, _, retried| {
                 let id = Arc::clone(&id);
-                async move {
-                    ops::purge_instance(&shared.pool, &shared.channel, &id, retried).await
-                }
+                async move { ops::purge_instance(&shared.pool, &id, retried).await }
             })
             .await?;
         self.woke(&flags);
@@ -446,8 +477,15 @@ impl Backend for PostgresBackend {
             wait,
             |waiting| {
                 self.call("fetch_orchestration", move |shared, now, _| async move {
-                    ops::fetch_orchestration(&shared.pool, &shared.tokens, now, lease_ms, waiting)
-                        .await
+                    ops::fetch_orchestration(
+                        &shared.pool,
+                        &shared.relaxed,
+                        &shared.tokens,
+                        now,
+                        lease_ms,
+                        waiting,
+                    )
+                    .await
                 })
             },
         )
@@ -466,10 +504,7 @@ impl Backend for PostgresBackend {
             .call("ack_orchestration", |shared, now, _| {
                 let id = Arc::clone(&id);
                 let commit = Arc::clone(&commit);
-                async move {
-                    ops::ack_orchestration(&shared.pool, &shared.channel, &id, token, &commit, now)
-                        .await
-                }
+                async move { ops::ack_orchestration(&shared.pool, &id, token, &commit, now).await }
             })
             .await?;
         self.woke(&flags);
@@ -489,8 +524,7 @@ impl Backend for PostgresBackend {
                 let id = Arc::clone(&id);
                 async move {
                     ops::abandon_orchestration(
-                        &shared.pool,
-                        &shared.channel,
+                        &shared.relaxed,
                         &id,
                         token,
                         now.saturating_add(delay_ms),
@@ -515,7 +549,7 @@ impl Backend for PostgresBackend {
             let id = Arc::clone(&id);
             async move {
                 ops::renew_orchestration_lease(
-                    &shared.pool,
+                    &shared.relaxed,
                     &id,
                     token,
                     now.saturating_add(lease_ms),
@@ -537,7 +571,17 @@ impl Backend for PostgresBackend {
             wait,
             |waiting| {
                 self.call("fetch_activity", move |shared, now, _| async move {
-                    ops::fetch_activity(&shared.pool, &shared.tokens, now, lease_ms, waiting).await
+                    #[cfg(test)]
+                    shared.activity_fetches.fetch_add(1, Ordering::SeqCst);
+                    ops::fetch_activity(
+                        &shared.pool,
+                        &shared.relaxed,
+                        &shared.tokens,
+                        now,
+                        lease_ms,
+                        waiting,
+                    )
+                    .await
                 })
             },
         )
@@ -554,10 +598,7 @@ impl Backend for PostgresBackend {
         let flags = self
             .call("ack_activity", |shared, now, _| {
                 let completion = Arc::clone(&completion);
-                async move {
-                    ops::ack_activity(&shared.pool, &shared.channel, id, token, &completion, now)
-                        .await
-                }
+                async move { ops::ack_activity(&shared.pool, id, token, &completion, now).await }
             })
             .await?;
         self.woke(&flags);
@@ -573,14 +614,8 @@ impl Backend for PostgresBackend {
         let delay_ms = millis(delay);
         let flags = self
             .call("abandon_activity", |shared, now, _| async move {
-                ops::abandon_activity(
-                    &shared.pool,
-                    &shared.channel,
-                    id,
-                    token,
-                    now.saturating_add(delay_ms),
-                )
-                .await
+                ops::abandon_activity(&shared.relaxed, id, token, now.saturating_add(delay_ms))
+                    .await
             })
             .await?;
         self.woke(&flags);
@@ -595,7 +630,8 @@ impl Backend for PostgresBackend {
     ) -> Result<u64, BackendError> {
         let lease_ms = millis(lease_for);
         self.call("renew_activity_lease", |shared, now, _| async move {
-            ops::renew_activity_lease(&shared.pool, id, token, now.saturating_add(lease_ms)).await
+            ops::renew_activity_lease(&shared.relaxed, id, token, now.saturating_add(lease_ms))
+                .await
         })
         .await
     }
@@ -629,6 +665,165 @@ mod tests {
             parent: None,
             reuse: IdReusePolicy::Refuse,
         }
+    }
+
+    /// One activity made available wakes one of the fetches waiting for work, not all of
+    /// them (which then all query, and all but one find nothing).
+    #[tokio::test]
+    async fn one_new_activity_wakes_one_waiting_fetch() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "wake_one")
+            .await
+            .expect("schema");
+        let backend = Arc::new(PostgresBackend::connect(&url).await.expect("connect"));
+        backend
+            .create_instance(instance("a"))
+            .await
+            .expect("create");
+        let item = backend
+            .fetch_orchestration(Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("fetch")
+            .expect("work");
+        const WAITING: u64 = 8;
+        let mut fetches = tokio::task::JoinSet::new();
+        for _ in 0..WAITING {
+            let backend = Arc::clone(&backend);
+            fetches.spawn(async move {
+                backend
+                    .fetch_activity(Duration::from_secs(30), Duration::from_secs(20))
+                    .await
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while backend.shared.activity_fetches.load(Ordering::SeqCst) < WAITING {
+            assert!(Instant::now() < deadline, "the fetches did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Every fetch looked once, found nothing and sleeps (the poll interval is 1 s).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = backend.shared.activity_fetches.load(Ordering::SeqCst);
+        let work = durable_core::backend::ActivityWork {
+            instance_id: "a".to_owned(),
+            execution_id: 1,
+            task_id: 1,
+            name: "act".to_owned(),
+            input: "null".to_owned(),
+            options: durable_core::ActivityOptions::default(),
+        };
+        let commit = OrchestrationCommit {
+            activities: vec![work],
+            ..OrchestrationCommit::default()
+        };
+        backend
+            .ack_orchestration("a", item.lease.token, &commit)
+            .await
+            .expect("ack");
+        let fetched = tokio::time::timeout(Duration::from_secs(5), fetches.join_next())
+            .await
+            .expect("a fetch got the activity")
+            .expect("a fetch")
+            .expect("joined")
+            .expect("fetched");
+        assert!(fetched.is_some());
+        let after = backend.shared.activity_fetches.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            1,
+            "{} fetches woken for one activity",
+            after - before
+        );
+        fetches.abort_all();
+    }
+
+    /// Listens on `channel` from a connection of its own; notifications' payloads arrive on
+    /// the receiver.
+    async fn listener(url: &str, channel: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        use futures::StreamExt;
+        let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(notification) = message {
+                    let _ = sender.send(notification.payload().to_owned());
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN \"{channel}\""))
+            .await
+            .expect("listen");
+        // The client must live as long as the connection listens.
+        std::mem::forget(client);
+        receiver
+    }
+
+    /// Commits send no `NOTIFY` of their own (which would serialize their WAL flushes behind
+    /// the notification queue's lock): the other processes hear of them afterwards, in one
+    /// notification for every commit made while the last was in flight.
+    #[tokio::test]
+    async fn commits_are_notified_after_they_commit_and_together() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "notify_after")
+            .await
+            .expect("schema");
+        let backend = PostgresBackend::connect(&url).await.expect("connect");
+        let mut heard = listener(&url, &backend.shared.channel).await;
+        backend.shared.outbox.held.store(true, Ordering::SeqCst);
+        for id in ["a", "b", "c"] {
+            backend.create_instance(instance(id)).await.expect("create");
+        }
+        let early = tokio::time::timeout(Duration::from_millis(500), heard.recv()).await;
+        assert!(early.is_err(), "notified with the commit: {early:?}");
+        backend.shared.outbox.held.store(false, Ordering::SeqCst);
+        let payload = tokio::time::timeout(Duration::from_secs(10), heard.recv())
+            .await
+            .expect("notified after the commits")
+            .expect("listening");
+        assert_eq!(payload, format!("{}:o", backend.shared.outbox.origin()));
+        let more = tokio::time::timeout(Duration::from_millis(500), heard.recv()).await;
+        assert!(more.is_err(), "one notification for the three: {more:?}");
+        assert_eq!(backend.notifications_sent(), 1);
+    }
+
+    /// Progress (acknowledgements, creations, messages) is committed by sessions that wait
+    /// for the WAL flush; only leases go through the pool that does not.
+    #[tokio::test]
+    async fn only_the_relaxed_pool_skips_the_flush() {
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "relaxed_pool")
+            .await
+            .expect("schema");
+        let backend = PostgresBackend::connect(&url).await.expect("connect");
+        let shared = Arc::clone(&backend.shared);
+        let settings = io::run(async move {
+            let mut settings = Vec::new();
+            for pool in [&shared.pool, &shared.relaxed] {
+                let client = pool.get().await.expect("connection");
+                let row = client
+                    .query_one("SHOW synchronous_commit", &[])
+                    .await
+                    .expect("show");
+                settings.push(row.get::<_, String>(0));
+            }
+            settings
+        })
+        .await
+        .expect("run");
+        assert_ne!(
+            settings[0], "off",
+            "the progress pool must wait for the flush"
+        );
+        assert_eq!(settings[1], "off");
     }
 
     /// A send whose commit went through but whose answer was lost is retried, and the retry

@@ -13,6 +13,12 @@
 //! durable-postgres --example postgres_throughput -- --url URL --processes N`, each run on a fresh
 //! schema of that database), in the same run: rows `pg x1` and `pg x2`.
 //!
+//! With a PostgreSQL URL the `sequential` and `fan_out` workloads also run on DBOS Transact
+//! (`dbos_driver.py` beside this file, `python3` with `pip install dbos==3.4.0`), one process,
+//! on a database of its own on the same server (`ocfl_bench_dbos`, dropped and created by the
+//! driver: the role needs CREATEDB): row `dbos`, and the JSON line's `ratio_pg_x1_vs_dbos`.
+//! Without the `dbos` module the row is skipped, with a note on stderr.
+//!
 //! What issue 15's hardening costs, before and after in the same run, each pair measured
 //! alternately on the same workloads: `redb lazy` is durable-redb with
 //! `--lazy-attempts` (the example built with the `testing` feature: a redelivery's attempt
@@ -33,6 +39,11 @@ const USAGE: &str = "usage: cargo xtask bench engine [--runs N] [--orchestration
 
 /// Worker processes durable-postgres runs with.
 const POSTGRES_PROCESSES: [u32; 2] = [1, 2];
+
+/// Issue 19: durable-postgres (one process) / DBOS activities per second at least this.
+const DBOS_RATIO: f64 = 2.0;
+/// The workloads DBOS runs (the issue's two shapes).
+const DBOS_WORKLOADS: [&str; 2] = ["sequential", "fan_out"];
 
 /// The design's targets: ours / duroxide activities per second at least this.
 const THROUGHPUT_RATIO: f64 = 10.0;
@@ -123,6 +134,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             None
         }
     };
+    let dbos = match &postgres {
+        Some((url, _)) => dbos_driver(&workspace).map(|driver| (url.clone(), driver)),
+        None => None,
+    };
     let ours = build(
         &workspace,
         &[
@@ -175,7 +190,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 postgres_lines.push((processes, lines));
             }
         }
-        results.push((workload, ours_lines, theirs_lines, postgres_lines));
+        let mut dbos_lines = Vec::new();
+        if let Some((url, driver)) = &dbos
+            && DBOS_WORKLOADS.contains(&workload.name)
+        {
+            for _ in 0..runs {
+                dbos_lines.push(run_dbos(driver, url, workload)?);
+            }
+        }
+        results.push((
+            workload,
+            ours_lines,
+            theirs_lines,
+            postgres_lines,
+            dbos_lines,
+        ));
     }
 
     let mut rows = Vec::new();
@@ -184,7 +213,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "{:<11} {:<8} {:>12} {:>10} {:>9} {:>9} {:>8} {:>10}",
         "workload", "engine", "activities/s", "seconds", "p50 ms", "p99 ms", "failed", "peak RSS"
     );
-    for (workload, ours_lines, theirs_lines, postgres_lines) in &results {
+    for (workload, ours_lines, theirs_lines, postgres_lines, dbos_lines) in &results {
         let ours_rate = median(ours_lines, "activities_per_s");
         let theirs_rate = median(theirs_lines, "activities_per_s");
         let throughput_ratio = ratio(ours_rate, theirs_rate);
@@ -199,7 +228,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     .iter()
                     .zip(postgres_lines)
                     .map(|(name, (_, lines))| (name.as_str(), lines)),
-            );
+            )
+            .chain((!dbos_lines.is_empty()).then_some(("dbos", dbos_lines)));
         for (engine, lines) in engines {
             println!(
                 "{:<11} {:<8} {:>12.1} {:>10.3} {:>9} {:>9} {:>8} {:>9.1}M",
@@ -231,6 +261,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 );
             }
         }
+        let pg_x1_rate = postgres_lines
+            .iter()
+            .find(|(processes, _)| *processes == 1)
+            .and_then(|(_, lines)| median(lines, "activities_per_s"));
+        let dbos_ratio = ratio(pg_x1_rate, median(dbos_lines, "activities_per_s"));
+        if DBOS_WORKLOADS.contains(&workload.name) {
+            met.insert(
+                format!("{}_pg_vs_dbos", workload.name),
+                json!(dbos_ratio.map(|ratio| ratio >= DBOS_RATIO)),
+            );
+        }
         rows.push(json!({
             "workload": workload.name,
             "args": workload.args,
@@ -247,14 +288,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 "ratio_activities_per_s_vs_redb":
                     ratio(median(lines, "activities_per_s"), ours_rate),
             })).collect::<Vec<_>>(),
+            "dbos": dbos_lines,
+            "ratio_pg_x1_vs_dbos": dbos_ratio,
         }));
     }
     let costs = hardening_costs(&ours, postgres.as_ref(), runs.max(2), &concurrency)?;
-    for (workload, _, _, _) in &results {
+    for (workload, _, _, _, _) in &results {
         if let Some(row) = rows.iter().find(|row| row["workload"] == workload.name) {
             eprintln!(
-                "bench: {}: ours/duroxide activities/s = {}",
-                workload.name, row["ratio_activities_per_s"]
+                "bench: {}: ours/duroxide activities/s = {}, pg x1/dbos = {}",
+                workload.name, row["ratio_activities_per_s"], row["ratio_pg_x1_vs_dbos"]
             );
         }
     }
@@ -269,6 +312,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 "sequential": format!("ours/duroxide activities/s >= {THROUGHPUT_RATIO}"),
                 "fan_out": format!("ours/duroxide activities/s >= {THROUGHPUT_RATIO}"),
                 "latency_p50": format!("ours p50 <= {LATENCY_MS} ms"),
+                "sequential_pg_vs_dbos": format!("pg x1/dbos activities/s >= {DBOS_RATIO}"),
+                "fan_out_pg_vs_dbos": format!("pg x1/dbos activities/s >= {DBOS_RATIO}"),
             },
             "met": met,
             "hardening_costs": costs,
@@ -376,6 +421,37 @@ fn hardening_costs(
     Ok(Value::Array(rows))
 }
 
+/// The DBOS driver, if `python3` can import `dbos` (else a note that its row is skipped).
+fn dbos_driver(workspace: &Path) -> Option<PathBuf> {
+    let found = Command::new("python3")
+        .args(["-c", "import dbos"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!(
+            "bench: python3 cannot import dbos (pip install dbos==3.4.0): the DBOS row is skipped"
+        );
+        return None;
+    }
+    Some(workspace.join("xtask/src/bench/dbos_driver.py"))
+}
+
+/// Runs the DBOS driver on one workload (its URL not echoed: it may hold a password).
+fn run_dbos(driver: &Path, url: &str, workload: &Workload) -> anyhow::Result<Value> {
+    eprintln!(
+        "bench: python3 {} {} --url URL",
+        driver.display(),
+        workload.args.join(" ")
+    );
+    let output = Command::new("python3")
+        .arg(driver)
+        .args(workload.args)
+        .args(["--url", url])
+        .output()
+        .context("running python3 with the DBOS driver")?;
+    json_line(&output, driver)
+}
+
 /// Runs `cargo <args>` in `dir` and returns `binary` (which the build makes).
 fn build(dir: &Path, args: &[&str], binary: PathBuf) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -419,11 +495,16 @@ fn run_engine(binary: &Path, workload: &Workload, extra: &[String]) -> anyhow::R
         .env("RUST_LOG", "error")
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
+    json_line(&output, binary)
+}
+
+/// The last JSON line a program printed, which is its result.
+fn json_line(output: &std::process::Output, program: &Path) -> anyhow::Result<Value> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!(
             "{} failed ({}): {}",
-            binary.display(),
+            program.display(),
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
@@ -432,7 +513,7 @@ fn run_engine(binary: &Path, workload: &Workload, extra: &[String]) -> anyhow::R
         .lines()
         .rev()
         .find(|line| line.starts_with('{'))
-        .with_context(|| format!("{} printed no JSON line", binary.display()))?;
+        .with_context(|| format!("{} printed no JSON line", program.display()))?;
     let value: Value = serde_json::from_str(line).context("parsing its JSON line")?;
     eprintln!("bench:   {line}");
     Ok(value)
