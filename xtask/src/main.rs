@@ -16,6 +16,8 @@
 //!   a plain parallel upload.
 //! - `interop`: the full interop matrix against ocfl-py and rocfl; `interop --s3`: with rocfl
 //!   on a private S3 server over https.
+//! - `tidy`: checks of the repository no compiler makes (ARCHITECTURE.md names every crate
+//!   and top-level module; also run by `cargo test`).
 //! - `soak --minutes N`: three `ocfl worker` processes on PostgreSQL under chaos (kills,
 //!   server restarts, terminated connections), checked at the end (docs/durability.md).
 
@@ -27,6 +29,7 @@ mod crash;
 mod interop;
 mod s3server;
 mod soak;
+mod tidy;
 
 use std::process::ExitCode;
 
@@ -38,9 +41,10 @@ fn main() -> ExitCode {
         Some("crash") => crash::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("tidy") => tidy::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|s3 | crash engine|commit | interop [--s3] | soak> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|s3 | crash engine|commit | interop [--s3] | soak | tidy> [options]"
             );
             return ExitCode::from(2);
         }

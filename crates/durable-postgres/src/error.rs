@@ -153,22 +153,6 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// `message` with every occurrence of the URL's password replaced by `***`.
-pub(crate) fn redact(message: &str, url: &str) -> String {
-    match password_of(url) {
-        Some(password) if !password.is_empty() => message.replace(password, "***"),
-        _ => message.to_owned(),
-    }
-}
-
-/// The password part of `scheme://user:password@host...`, as written in the URL.
-fn password_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    Some(userinfo.split_once(':')?.1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,14 +189,5 @@ mod tests {
         assert!(!is_transient(&error), "{error}");
         drop(client);
         let _ = driver.await;
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        let url = "postgres://user:s3cret@localhost:5432/db?options=-csearch_path%3Dx";
-        assert_eq!(password_of(url), Some("s3cret"));
-        assert_eq!(redact("bad s3cret here", url), "bad *** here");
-        assert_eq!(password_of("postgres://user@localhost/db"), None);
-        assert_eq!(redact("as is", "postgres://localhost/db"), "as is");
     }
 }

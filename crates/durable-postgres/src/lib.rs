@@ -61,7 +61,8 @@
 //! Times (visibility, leases) come from each process's [`durable_core::Clock`], so hosts
 //! sharing a database should keep their clocks in sync.
 //!
-//! For tests, [`testing::fresh_schema_url`] gives each test a schema of its own.
+//! For tests, `testing::fresh_schema_url` (feature `testing`) gives each test a schema of
+//! its own.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -75,11 +76,14 @@ mod options;
 mod purge;
 mod rows;
 mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tokens;
+mod url;
 mod workers;
 
 pub use error::PostgresError;
 pub use migrate::SCHEMA_VERSION;
 pub use options::{ANSWER_GRACE, PostgresOptions};
 pub use store::PostgresBackend;
+pub use url::{PostgresUrl, hide_password};

@@ -11,14 +11,14 @@ use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
 use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata, WorkerInfo};
-use tokio_postgres::config::Host;
 use tokio_postgres::{Config, NoTls};
 
-use crate::error::{Fault, PostgresError, describe, redact};
+use crate::error::{Fault, PostgresError, describe};
 use crate::listen::{self, ListenerTask, WaitList, Wakers};
 use crate::notify::{self, NotifierTask, Outbox};
 use crate::ops::{self, Fetched, SendKeys};
 use crate::tokens::Tokens;
+use crate::url::{PostgresUrl, redact, target};
 use crate::workers::Identity;
 use crate::{ANSWER_GRACE, PostgresOptions, io, migrate, workers};
 
@@ -69,23 +69,6 @@ impl std::fmt::Debug for PostgresBackend {
 }
 
 /// `user@host:port/database`: where a URL points, without its password.
-fn target(config: &Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|host| match host {
-            Host::Tcp(name) => name.clone(),
-            Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".to_owned());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
-        config.get_dbname().unwrap_or("")
-    )
-}
-
 impl PostgresBackend {
     /// Connects with default options. See [`connect_with`](Self::connect_with).
     pub async fn connect(url: &str) -> Result<PostgresBackend, PostgresError> {
@@ -104,9 +87,7 @@ impl PostgresBackend {
         url: &str,
         options: PostgresOptions,
     ) -> Result<PostgresBackend, PostgresError> {
-        let mut config: Config = url.parse().map_err(|error: tokio_postgres::Error| {
-            PostgresError::InvalidUrl(redact(&error.to_string(), url))
-        })?;
+        let mut config = PostgresUrl::parse(url)?.config().clone();
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }

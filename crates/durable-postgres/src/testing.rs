@@ -20,8 +20,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_postgres::{Config, NoTls};
 
 use crate::PostgresError;
-use crate::error::{describe, redact};
+use crate::error::describe;
 use crate::io;
+use crate::url::redact;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -58,8 +58,14 @@ pub(crate) struct Inner {
     pub testing: crate::testing::Hooks,
     // Dropped after `db` (fields drop in order): the file is unlocked once it is closed.
     _lock: LockFile,
-    _temporary: Option<tempfile::TempDir>,
+    _temporary: Temporary,
 }
+
+/// The directory of a temporary store ([`RedbBackend::open_temporary`]), deleted with it.
+#[cfg(any(test, feature = "testing"))]
+type Temporary = Option<tempfile::TempDir>;
+#[cfg(not(any(test, feature = "testing")))]
+type Temporary = Option<std::convert::Infallible>;
 
 /// Everything `open` assembles.
 pub(crate) struct Parts {
@@ -202,7 +208,8 @@ impl RedbBackend {
     }
 
     /// A store in a new temporary directory, deleted when the backend is dropped. For tests,
-    /// examples and benchmarks.
+    /// examples and benchmarks (`testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn open_temporary(options: RedbOptions) -> Result<RedbBackend, OpenError> {
         let dir = tempfile::tempdir().map_err(|source| OpenError::Io {
             path: std::env::temp_dir(),
@@ -217,7 +224,7 @@ impl RedbBackend {
         path: &Path,
         options: RedbOptions,
         parts: Parts,
-        temporary: Option<tempfile::TempDir>,
+        temporary: Temporary,
     ) -> RedbBackend {
         RedbBackend {
             inner: Arc::new(Inner {

@@ -2,18 +2,16 @@
 //! promptly.
 //!
 //! Why mimalloc: validating and committing allocate many small, short-lived strings on
-//! several threads at once, where glibc's per-thread arenas showed up in profiles
-//! (malloc/free and thousands of mprotect calls growing the arenas), and glibc's resident
-//! memory after a 100,000-file commit was the highest of the allocators tried.
+//! several threads at once, where glibc's per-thread arenas showed up in profiles, and
+//! glibc's resident memory after a large commit was the highest of the allocators tried.
 //!
-//! The tuning, measured on `cargo xtask bench commit --files 100000` (peak RSS): a commit
-//! plans (a stage and a plan of tens of MiB), frees them, then verifies the new object, which
-//! needs about as much again. With mimalloc 3's defaults the freed memory stays resident for
-//! a second (ten for whole arena chunks) and transparent huge pages round it up, so
-//! verification stacked on top of it: about 240 MiB. Without huge pages (the `no_thp`
-//! feature in Cargo.toml) and with a 100 ms purge delay: about 165 MiB. (10 ms gave 160 MiB
-//! but cost 'large' commits about 7% more CPU, 2.48 s against 2.32 s, re-faulting their copy
-//! buffers.)
+//! Why the tuning: a commit plans (a stage and a plan of tens of MiB), frees them, then
+//! verifies the new object, which needs about as much again. With mimalloc's defaults the
+//! freed memory stays resident for a second and transparent huge pages round it up, so
+//! verification stacks on top of it; without huge pages (the `no_thp` feature in
+//! Cargo.toml) and with a 100 ms purge delay it does not. A shorter delay costs large
+//! commits CPU in re-faulted copy buffers. The measurements are in `docs/benchmarks.md`
+//! ("Results: commit memory, 2026-11-27, third session").
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

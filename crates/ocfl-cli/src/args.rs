@@ -1,4 +1,7 @@
 //! The command line as clap parses it: global options and one struct per command.
+// The doc comments below are the `--help` text, written for a terminal (`<root>`,
+// `[:PORT]`), not for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -137,8 +137,8 @@ pub mod s3 {
             let prefix = location.prefix();
             let (base_prefix, name, work_dir) = match &work {
                 Location::S3(work) if Some(work) == location.sibling_work_area().as_ref() => {
-                    let name = prefix.rsplit('/').next().unwrap_or(prefix).to_owned();
-                    (parent(prefix), name.clone(), format!("{name}.ocfl-work"))
+                    let last = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+                    (parent(prefix), last(prefix), last(work.prefix()))
                 }
                 Location::S3(work) if work.bucket() == location.bucket() => {
                     let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));

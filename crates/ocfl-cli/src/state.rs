@@ -34,7 +34,7 @@ use crate::open::declared_root;
 use crate::site::Site;
 
 use crate::args::{GlobalArgs, Retention, UsageError};
-use crate::postgres::PostgresUrl;
+use durable_postgres::PostgresUrl;
 
 /// How often a waiting process tries the store again (and re-reads who holds it).
 const WAIT_CHUNK: Duration = Duration::from_millis(500);
@@ -52,7 +52,7 @@ pub enum Choice {
     /// The embedded store, a file at this path.
     Embedded(PathBuf),
     /// A PostgreSQL database.
-    Postgres(PostgresUrl),
+    Postgres(Box<PostgresUrl>),
 }
 
 impl Choice {
@@ -62,7 +62,7 @@ impl Choice {
         let Some(url) = &global.backend else {
             return Ok(Choice::Embedded(store_path(global, work)));
         };
-        let url = PostgresUrl::parse(url)?;
+        let url = crate::postgres::parse(url)?;
         if global.state.is_some() {
             return Err(UsageError(
                 "--state (OCFL_STATE) names the embedded store's file; it cannot be used with \
@@ -71,7 +71,7 @@ impl Choice {
             )
             .into());
         }
-        Ok(Choice::Postgres(url))
+        Ok(Choice::Postgres(Box::new(url)))
     }
 }
 

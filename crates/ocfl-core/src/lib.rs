@@ -42,3 +42,8 @@ pub mod validate;
 pub mod version_num;
 
 pub use spec_version::SpecVersion;
+
+/// The README's example, compiled as a doctest so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -8,9 +8,10 @@
 //!   is staged;
 //! - [`exec`]: running one step idempotently and verifying its result, and
 //!   [`apply`](exec::apply) to run a whole plan;
-//! - [`fault`]: a wrapper of the storage seam ([`ocfl_core::storage::Storage`]) that fails
-//!   chosen writes, flushes and renames (EIO, ENOSPC, torn writes), for testing the protocol
-//!   under I/O errors;
+//! - `fault` (feature `testing`): a wrapper of the storage seam
+//!   ([`ocfl_core::storage::Storage`]) that fails chosen writes, flushes and renames (EIO,
+//!   ENOSPC, torn writes) or kills the process at a chosen operation, for testing the
+//!   protocol under I/O errors and crashes;
 //! - `powercut` (feature `testing`): a storage that simulates power cuts under the POSIX
 //!   and ext4 persistence models, for testing the protocol's recovery from every crash state.
 //!
@@ -24,6 +25,7 @@
 
 pub mod bag;
 pub mod exec;
+#[cfg(feature = "testing")]
 pub mod fault;
 pub mod plan;
 #[cfg(feature = "testing")]

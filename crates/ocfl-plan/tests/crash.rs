@@ -3,6 +3,7 @@ use std::path::Path;
 use ocfl_core::SpecVersion;
 use ocfl_core::storage::LocalStorage;
 use ocfl_plan::exec::apply;
+use ocfl_plan::fault::{Crash, CrashMode, FaultStorage, Injector};
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StageOptions};
 use proptest::prelude::*;
@@ -93,20 +94,23 @@ proptest! {
 
         let full = dir.path().join("full");
         copy_tree(&template, &full);
-        let counting = CrashingFs::new(&full, usize::MAX, CrashMode::Before);
+        // A crash that never comes: flushes are only recorded, as in the runs below.
+        let counter = Injector::crashing(Crash { at: u64::MAX, mode: CrashMode::Before });
+        let counting = FaultStorage::new(LocalStorage::new(&full), counter.clone());
         apply(&plan, &counting, &stage).expect("uninterrupted run");
         let expected = read_tree(&full);
-        let operations = counting.ops();
+        let operations = counter.operations();
 
         for k in 0..operations {
             // One crash mode per point, rotating from a random start, keeps the run short.
             {
-                let mode = CrashMode::ALL[(k + rotation) % CrashMode::ALL.len()];
+                let mode = CrashMode::ALL[(k as usize + rotation) % CrashMode::ALL.len()];
                 let run = dir.path().join(format!("run-{k}"));
                 copy_tree(&template, &run);
-                let crashing = CrashingFs::new(&run, k, mode);
+                let injector = Injector::crashing(Crash { at: k, mode });
+                let crashing = FaultStorage::new(LocalStorage::new(&run), injector.clone());
                 let error = apply(&plan, &crashing, &stage).expect_err("the crash fails a step");
-                let at = format!("crash {k} ({mode:?}, {:?}) in step {}", crashing.crashed_in.lock().ok().and_then(|c| c.clone()), error.step);
+                let at = format!("crash {k} ({mode:?}, {:?}) in step {}", injector.crashed_in(), error.step);
 
                 let now = read_tree(&run);
                 prop_assert_eq!(&committed_versions(&now).into_iter().filter(|(p, _)| untouchable.contains_key(p)).collect::<Tree>(), &untouchable, "{}", at);

@@ -283,8 +283,7 @@ fn sync_rename(storage: &dyn Storage, from: &str, to: &str) -> Result<(), Object
 
 fn crosses_devices(err: &StorageError) -> bool {
     matches!(err, StorageError::Io { source, .. }
-        if source.kind() == io::ErrorKind::CrossesDevices
-            || source.raw_os_error() == Some(libc::EXDEV))
+        if source.kind() == io::ErrorKind::CrossesDevices)
 }
 
 /// Removes what is at `path`; whether there was anything.

@@ -1,6 +1,8 @@
-//! Fault injection at the storage seam: a [`Storage`] wrapped so that the n-th write, flush, rename, directory creation, file creation or removal fails
-//! with a chosen `errno` (EIO, ENOSPC, ...), once or until cleared, and so that a failing
-//! write can be torn (a prefix reaches the file before the error).
+//! Fault injection at the storage seam: a [`Storage`] wrapped so that the n-th write, flush,
+//! rename, directory creation, file creation or removal fails with a chosen `errno` (EIO,
+//! ENOSPC, ...), once or until cleared, and so that a failing write can be torn (a prefix
+//! reaches the file before the error); or so that the process "dies" at a chosen operation
+//! ([`Crash`], [`crash`]).
 //!
 //! It is how the update protocol is tested under I/O errors (`docs/durability.md`, section
 //! 9): count the operations of a clean run with [`Injector::new`], then run again with one
@@ -12,11 +14,18 @@
 //! error (the step fails and is retried), and the interesting states are the ones writes
 //! leave behind.
 
+pub mod crash;
+
+pub use crash::{Crash, CrashMode};
+
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, StorageWriter};
+
+use crash::{TornWriter, dead, is_below};
 
 /// The kinds of mutating operation, each numbered on its own from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,6 +163,8 @@ pub struct Op {
 #[derive(Debug, Default)]
 pub struct Injector {
     counts: [AtomicU64; 6],
+    /// Every kind but `Write`, together: the numbering of a [`Crash`].
+    operations: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -164,6 +175,9 @@ struct State {
     firing: bool,
     trace: Vec<Op>,
     tracing: bool,
+    crash: Option<Crash>,
+    /// The operation the crash hit.
+    crashed_in: Option<String>,
 }
 
 impl Injector {
@@ -294,12 +308,19 @@ impl Injector {
 pub struct FaultStorage<S> {
     inner: S,
     injector: Arc<Injector>,
+    /// With a [`Crash`] armed: the files written and not flushed since, which a power cut
+    /// tears.
+    unsynced: Mutex<BTreeSet<String>>,
 }
 
 impl<S: Storage> FaultStorage<S> {
     /// `inner`, with faults decided by `injector`.
     pub fn new(inner: S, injector: Arc<Injector>) -> FaultStorage<S> {
-        FaultStorage { inner, injector }
+        FaultStorage {
+            inner,
+            injector,
+            unsynced: Mutex::new(BTreeSet::new()),
+        }
     }
 }
 
@@ -325,9 +346,16 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let partial = self.crash_point(OpKind::Create, path)?;
         let file = self
             .injector
             .apply(OpKind::Create, path, || self.inner.create(path))?;
+        if self.injector.simulates_crash() {
+            self.unsynced().insert(path.to_owned());
+        }
+        if partial {
+            return Ok(Box::new(TornWriter(file)));
+        }
         Ok(Box::new(FaultWriter {
             inner: file,
             path: path.to_owned(),
@@ -336,42 +364,107 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        // Whole or not at all: a crash inside it leaves the old file.
+        if self.crash_point(OpKind::Create, path)? {
+            return Err(dead(OpKind::Create, path));
+        }
         self.injector.apply(OpKind::Create, path, || {
             self.inner.write_atomic(path, bytes)
         })
     }
 
     fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        let partial = self.crash_point(OpKind::CreateDir, path)?;
         self.injector
-            .apply(OpKind::CreateDir, path, || self.inner.create_dir(path))
+            .apply(OpKind::CreateDir, path, || self.inner.create_dir(path))?;
+        match partial {
+            true => Err(dead(OpKind::CreateDir, path)),
+            false => Ok(()),
+        }
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let partial = self.crash_point(OpKind::Rename, from)?;
         self.injector
             .apply_to(OpKind::Rename, from, Some(to), false, || {
                 self.inner.rename(from, to)
-            })
+            })?;
+        if self.injector.simulates_crash() {
+            let mut unsynced = self.unsynced();
+            let moved: Vec<String> = unsynced
+                .iter()
+                .filter(|p| is_below(p, from))
+                .cloned()
+                .collect();
+            for path in moved {
+                unsynced.remove(&path);
+                unsynced.insert(format!("{to}{}", &path[from.len()..]));
+            }
+        }
+        match partial {
+            true => Err(dead(OpKind::Rename, from)),
+            false => Ok(()),
+        }
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
+        let partial = self.crash_point(OpKind::Remove, path)?;
         self.injector
-            .apply(OpKind::Remove, path, || self.inner.remove(path))
+            .apply(OpKind::Remove, path, || self.inner.remove(path))?;
+        if self.injector.simulates_crash() {
+            self.unsynced().retain(|p| !is_below(p, path));
+        }
+        match partial {
+            true => Err(dead(OpKind::Remove, path)),
+            false => Ok(()),
+        }
     }
 
     fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
-        self.injector
-            .apply(OpKind::Remove, path, || self.inner.remove_empty_dir(path))
+        let partial = self.crash_point(OpKind::Remove, path)?;
+        let removed = self
+            .injector
+            .apply(OpKind::Remove, path, || self.inner.remove_empty_dir(path))?;
+        match partial {
+            true => Err(dead(OpKind::Remove, path)),
+            false => Ok(removed),
+        }
     }
 
     fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
         let first = paths.first().map_or("", String::as_str);
-        self.injector
-            .apply(OpKind::Sync, first, || self.inner.sync(paths))
+        let partial = self.crash_point(OpKind::Sync, first)?;
+        if self.injector.simulates_crash() {
+            // Only recorded: the simulated power cut decides what a flush protects.
+            self.injector.apply(OpKind::Sync, first, || Ok(()))?;
+            let mut unsynced = self.unsynced();
+            for path in paths {
+                unsynced.remove(path);
+            }
+        } else {
+            self.injector
+                .apply(OpKind::Sync, first, || self.inner.sync(paths))?;
+        }
+        match partial {
+            true => Err(dead(OpKind::Sync, first)),
+            false => Ok(()),
+        }
     }
 
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        self.injector
-            .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))
+        let partial = self.crash_point(OpKind::Sync, dir)?;
+        if self.injector.simulates_crash() {
+            self.injector
+                .apply_to(OpKind::Sync, dir, None, true, || Ok(()))?;
+            self.unsynced().retain(|p| !is_below(p, dir));
+        } else {
+            self.injector
+                .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))?;
+        }
+        match partial {
+            true => Err(dead(OpKind::Sync, dir)),
+            false => Ok(()),
+        }
     }
 
     fn start_writeback(&self, path: &str) {
