@@ -751,14 +751,7 @@ impl UpdateService {
 
     /// One run's state; `None` if there is no such run.
     pub async fn run(&self, run: &str) -> Result<Option<RunInfo>, CommitError> {
-        let started = self
-            .client
-            .metadata(run)
-            .await?
-            .filter(|m| m.name == UPDATE_OBJECT)
-            .as_ref()
-            .and_then(run_info);
-        if let Some(info) = started {
+        if let Some(info) = self.started(run).await? {
             return Ok(Some(info));
         }
         if let Some(waiting) = self
@@ -779,13 +772,7 @@ impl UpdateService {
                 && serde_json::from_str::<RunInput>(&m.input).is_ok_and(|input| input.run == run)
         });
         if holder.is_some()
-            && let Some(info) = self
-                .client
-                .metadata(run)
-                .await?
-                .filter(|m| m.name == UPDATE_OBJECT)
-                .as_ref()
-                .and_then(run_info)
+            && let Some(info) = self.started(run).await?
         {
             // Created meanwhile.
             return Ok(Some(info));
@@ -794,6 +781,17 @@ impl UpdateService {
             info.state = RunState::Pending;
             info
         }))
+    }
+
+    /// `run` as the store has it, if its update instance exists.
+    async fn started(&self, run: &str) -> Result<Option<RunInfo>, CommitError> {
+        Ok(self
+            .client
+            .metadata(run)
+            .await?
+            .filter(|m| m.name == UPDATE_OBJECT)
+            .as_ref()
+            .and_then(run_info))
     }
 
     /// Runs submitted but not yet started: a submission is first an object-lock instance,

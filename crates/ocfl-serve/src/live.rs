@@ -182,12 +182,10 @@ impl ProgressSink for Live {
             // The next read sends it.
             return;
         }
-        let raised = Arc::new(mine.raise(line));
-        if raised != *line {
+        let raised = mine.raise(line);
+        if self.send_if_changed(lines, run, raised) {
             mine.sent += 1;
             mine.last_sent = Some(now);
-            lines.insert(run.to_owned(), raised.clone());
-            let _ = self.sender.send(raised);
         }
     }
 }
@@ -205,6 +203,23 @@ impl Live {
             tokio::spawn(async move { live.poll(service).await });
         }
         receiver
+    }
+
+    /// Sends `line` as `run`'s and keeps it, unless it is the line last sent; whether it
+    /// went.
+    fn send_if_changed(
+        &self,
+        lines: &mut HashMap<String, Arc<Value>>,
+        run: &str,
+        line: Value,
+    ) -> bool {
+        if lines.get(run).is_some_and(|sent| **sent == line) {
+            return false;
+        }
+        let line = Arc::new(line);
+        let _ = self.sender.send(line.clone());
+        lines.insert(run.to_owned(), line);
+        true
     }
 
     fn followed(&self) -> MutexGuard<'_, Followed> {
@@ -233,7 +248,7 @@ impl Live {
                 Ok(page) => {
                     let unfinished: HashSet<&str> =
                         page.runs.iter().map(|info| info.run.as_str()).collect();
-                    let ended: Vec<String> = {
+                    let ended: HashSet<String> = {
                         let followed = self.followed();
                         followed
                             .lines
@@ -241,8 +256,6 @@ impl Live {
                             .chain(followed.reported.keys())
                             .filter(|run| !unfinished.contains(run.as_str()))
                             .cloned()
-                            .collect::<HashSet<String>>()
-                            .into_iter()
                             .collect()
                     };
                     let mut finals = Vec::new();
@@ -265,11 +278,7 @@ impl Live {
                             Some(mine) => mine.raise(&line),
                             None => line,
                         };
-                        if lines.get(&info.run).map(|sent| &**sent) != Some(&line) {
-                            let line = Arc::new(line);
-                            let _ = self.sender.send(line.clone());
-                            lines.insert(info.run.clone(), line);
-                        }
+                        self.send_if_changed(lines, &info.run, line);
                     }
                     for (run, line) in finals {
                         lines.remove(run);

@@ -289,10 +289,9 @@ async fn resume(
     params: RawPathParams,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    check_action(&app, proof, &headers, form.csrf.as_deref())?;
-    let run = decoded_id(raw(&params, "run")?, "run id")?;
+    let run = acted_on(&app, proof, &headers, &params, &form)?;
     views::resume(&app, &run).await?;
-    Ok(Redirect::to(&format!("/runs/{}", segment(&run))).into_response())
+    Ok(back_to(&run))
 }
 
 async fn terminate(
@@ -302,10 +301,26 @@ async fn terminate(
     params: RawPathParams,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    check_action(&app, proof, &headers, form.csrf.as_deref())?;
-    let run = decoded_id(raw(&params, "run")?, "run id")?;
+    let run = acted_on(&app, proof, &headers, &params, &form)?;
     views::terminate(&app, &run).await?;
-    Ok(Redirect::to(&format!("/runs/{}", segment(&run))).into_response())
+    Ok(back_to(&run))
+}
+
+/// The run an action names, once the action is allowed.
+fn acted_on(
+    app: &App,
+    proof: Proof,
+    headers: &HeaderMap,
+    params: &RawPathParams,
+    form: &ActionForm,
+) -> Result<String, PageFailure> {
+    check_action(app, proof, headers, form.csrf.as_deref())?;
+    Ok(decoded_id(raw(params, "run")?, "run id")?)
+}
+
+/// After an action: the run's page.
+fn back_to(run: &str) -> Response {
+    Redirect::to(&format!("/runs/{}", segment(run))).into_response()
 }
 
 async fn objects(
