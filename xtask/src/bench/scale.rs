@@ -250,6 +250,8 @@ fn bench_size(
         runs.push(run);
         if options.keep.is_none() {
             remove(&root)?;
+            // Ours keeps its engine store and staging beside the root.
+            remove(&dir.join(format!("root-{}.ocfl-work", tool.key())))?;
         }
     }
     if options.keep.is_none() {
@@ -314,7 +316,8 @@ fn run_tool(
     let dir = root.parent().unwrap_or(Path::new("."));
     let mut steps = Vec::new();
     for (step, commands) in Step::ALL.iter().zip(invocations.iter_mut()) {
-        let mut total = Measurement::default();
+        // Starting from the first measurement, not a default one, keeps the CPU seconds.
+        let mut total: Option<Measurement> = None;
         for args in commands.drain(..) {
             let measured = meter
                 .run(
@@ -323,8 +326,12 @@ fn run_tool(
                     dir,
                 )
                 .with_context(|| format!("{} {} at {files} files", tool.key(), step.key()))?;
-            total = total.then(measured);
+            total = Some(match total {
+                Some(before) => before.then(measured),
+                None => measured,
+            });
         }
+        let total = total.unwrap_or_default();
         eprintln!(
             "bench: {} {} at {files} files: {:.3} s, peak RSS {}",
             tool.key(),
@@ -515,18 +522,19 @@ fn million_targets(runs: &[Run]) -> Option<(bool, bool)> {
 
 fn print_table(runs: &[Run]) {
     println!(
-        "{:<6} {:>9} {:<22} {:>10} {:>13}",
-        "tool", "files", "step", "seconds", "peak RSS MiB"
+        "{:<6} {:>9} {:<22} {:>10} {:>8} {:>13}",
+        "tool", "files", "step", "seconds", "cpu s", "peak RSS MiB"
     );
     for run in runs {
         for step in Step::ALL {
             let Some(m) = run.step(step) else { continue };
             println!(
-                "{:<6} {:>9} {:<22} {:>10.3} {:>13}",
+                "{:<6} {:>9} {:<22} {:>10.3} {:>8} {:>13}",
                 run.tool.key(),
                 run.files,
                 step.key(),
                 m.seconds,
+                m.cpu_seconds.map_or("-".into(), |c| format!("{c:.2}")),
                 mib(m).map_or("-".into(), |v| format!("{v:.1}"))
             );
         }
