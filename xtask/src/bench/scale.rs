@@ -316,22 +316,19 @@ fn run_tool(
     let dir = root.parent().unwrap_or(Path::new("."));
     let mut steps = Vec::new();
     for (step, commands) in Step::ALL.iter().zip(invocations.iter_mut()) {
-        // Starting from the first measurement, not a default one, keeps the CPU seconds.
-        let mut total: Option<Measurement> = None;
+        let mut measured = Vec::new();
         for args in commands.drain(..) {
-            let measured = meter
-                .run(
-                    program.as_os_str(),
-                    &[root_args.clone(), args].concat(),
-                    dir,
-                )
-                .with_context(|| format!("{} {} at {files} files", tool.key(), step.key()))?;
-            total = Some(match total {
-                Some(before) => before.then(measured),
-                None => measured,
-            });
+            measured.push(
+                meter
+                    .run(
+                        program.as_os_str(),
+                        &[root_args.clone(), args].concat(),
+                        dir,
+                    )
+                    .with_context(|| format!("{} {} at {files} files", tool.key(), step.key()))?,
+            );
         }
-        let total = total.unwrap_or_default();
+        let total = sequence(measured);
         eprintln!(
             "bench: {} {} at {files} files: {:.3} s, peak RSS {}",
             tool.key(),
@@ -354,6 +351,15 @@ fn run_tool(
         steps,
         problems,
     })
+}
+
+/// Processes run one after the other as one step. Starting from the first measurement, not
+/// a default one, keeps the CPU seconds (a default has none, and a sum with none is none).
+fn sequence(measured: Vec<Measurement>) -> Measurement {
+    measured
+        .into_iter()
+        .reduce(Measurement::then)
+        .unwrap_or_default()
 }
 
 /// Ours: one command per step (after `--root ROOT`).
@@ -628,6 +634,20 @@ mod tests {
             Options::parse(&[]).unwrap().sizes,
             [10_000, 100_000, MILLION]
         );
+    }
+
+    #[test]
+    fn a_step_of_several_processes_keeps_their_cpu_seconds() {
+        let process = |seconds, cpu| Measurement {
+            seconds,
+            cpu_seconds: Some(cpu),
+            peak_rss_kib: Some(10),
+            stdout: String::new(),
+        };
+        let step = sequence(vec![process(1.0, 0.5), process(2.0, 0.25)]);
+        assert_eq!(step.seconds, 3.0);
+        assert_eq!(step.cpu_seconds, Some(0.75));
+        assert_eq!(sequence(vec![process(1.0, 0.5)]).cpu_seconds, Some(0.5));
     }
 
     #[test]
