@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::activity::{ActivityContext, Invocation};
 use crate::backend::{Backend, IdReusePolicy, NewInstance, NewMessage};
 use crate::clock::Clock;
+use crate::episode::episode_commit;
 use crate::failure::Failure;
 use crate::history::{Event, HISTORY_FORMAT_VERSION};
 use crate::memory::MemoryBackend;
@@ -26,7 +27,6 @@ use crate::metadata::{InstanceFilter, InstanceMetadata};
 use crate::registry::{BoxFuture, Registry};
 use crate::replay::Execution;
 use crate::retry::RetryPolicy;
-use crate::worker::episode_commit;
 use crate::{InstanceStatus, OrchestrationContext};
 
 /// One step of a generated orchestration program.

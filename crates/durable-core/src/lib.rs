@@ -244,6 +244,7 @@ pub mod conformance;
 pub mod context;
 #[cfg(test)]
 mod determinism_tests;
+mod episode;
 pub mod error;
 pub mod failure;
 pub mod history;
@@ -251,6 +252,7 @@ pub mod memory;
 pub mod metadata;
 mod metrics;
 mod payload;
+pub mod queue;
 pub mod registry;
 mod replay;
 pub mod retention;

@@ -5,11 +5,12 @@
 //! otherwise sleep exactly until the next delayed message or lease expiry, so latency is not
 //! bound to a polling interval and paused tokio time drives timers in tests.
 //!
-//! Instances with messages and activity work items are kept in queues ordered by the time
-//! they can next be handed out (visibility, lease expiry, abandon delay), so a fetch costs
-//! O(log n) however many instances and work items there are.
+//! Instances with messages and activity work items are kept in the queues of
+//! [`crate::queue`], ordered by the time they can next be handed out (visibility, lease
+//! expiry, abandon delay), so a fetch costs O(log n) however many instances and work items
+//! there are.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::error::BackendError;
 use crate::history::Event;
 use crate::metadata::InstanceFilter;
 use crate::metadata::InstanceMetadata;
+use crate::queue::{self, ActivityQueue, ReadyQueue};
 
 /// An in-memory backend. Cheap to create; share it with `Arc`.
 #[derive(Debug)]
@@ -40,12 +42,10 @@ pub struct MemoryBackend {
 #[derive(Debug, Default)]
 struct State {
     instances: BTreeMap<String, InstanceRecord>,
-    /// Instances with messages, keyed by when they can next be handed out and then by their
-    /// oldest message: fetch takes the first entry, in O(log n).
-    ready: BTreeSet<(u64, u64, String)>,
+    /// Instances with messages: fetch takes the first entry, in O(log n).
+    ready: ReadyQueue,
     activities: HashMap<u64, ActivityRecord>,
-    /// Activity work items keyed by when they can next be handed out, then by id.
-    activity_queue: BTreeSet<(u64, u64)>,
+    activity_queue: ActivityQueue,
     /// Source of message ids, activity ids and lease tokens: all unique and increasing.
     next_id: u64,
 }
@@ -98,9 +98,11 @@ impl InstanceRecord {
     /// When the instance can next be handed out and its oldest-visible message id; `None`
     /// with an empty inbox.
     fn ready_key(&self) -> Option<(u64, u64)> {
-        let (&(visible_at_ms, id), _) = self.inbox.first_key_value()?;
-        let lease_ends = self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms);
-        Some((visible_at_ms.max(lease_ends).max(self.not_before_ms), id))
+        queue::ready_key(
+            self.inbox.first_key_value().map(|(key, _)| *key),
+            self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms),
+            self.not_before_ms,
+        )
     }
 }
 
@@ -141,35 +143,18 @@ impl MemoryBackend {
         self.instance_changed.notify_waiters();
     }
 
-    /// Runs `attempt` until it yields a value or `wait` runs out, sleeping until the next
-    /// wake-up time it reports or until `notify` fires.
+    /// Runs `attempt` on the state until it yields a value or `wait` runs out (see
+    /// [`queue::wait_for`]).
     async fn wait_for<T>(
         &self,
         notify: &Notify,
         wait: Duration,
         mut attempt: impl FnMut(&mut State, u64) -> Result<T, Option<u64>>,
     ) -> Option<T> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let next_wake_ms = {
-                let mut state = self.lock();
-                match attempt(&mut state, self.clock.now_ms()) {
-                    Ok(found) => return Some(found),
-                    Err(next) => next,
-                }
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            let until = next_wake_ms.map_or(deadline, |ms| self.clock.instant_at(ms).min(deadline));
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(until) => {}
-            }
-        }
+        queue::wait_for(notify, &self.clock, wait, |now_ms| {
+            attempt(&mut self.lock(), now_ms)
+        })
+        .await
     }
 }
 
@@ -191,16 +176,7 @@ impl State {
             return;
         };
         let key = record.ready_key();
-        if key == record.ready_key {
-            return;
-        }
-        let old = std::mem::replace(&mut record.ready_key, key);
-        if let Some((at, id)) = old {
-            self.ready.remove(&(at, id, instance_id.to_owned()));
-        }
-        if let Some((at, id)) = key {
-            self.ready.insert((at, id, instance_id.to_owned()));
-        }
+        self.ready.update(instance_id, &mut record.ready_key, key);
     }
 
     /// Appends a message to its instance's inbox; drops it if the instance does not exist.
@@ -245,10 +221,8 @@ impl State {
     /// from a worker still running it gets `LeaseLost` instead of reaching an instance
     /// created later under the same id.
     fn remove_instance(&mut self, instance_id: &str) {
-        if let Some(record) = self.instances.remove(instance_id)
-            && let Some((at, id)) = record.ready_key
-        {
-            self.ready.remove(&(at, id, instance_id.to_owned()));
+        if let Some(record) = self.instances.remove(instance_id) {
+            self.ready.remove(instance_id, record.ready_key);
         }
         self.remove_activities(instance_id);
     }
@@ -260,7 +234,7 @@ impl State {
         self.activities.retain(|&id, record| {
             let keep = record.work.instance_id != instance_id;
             if !keep {
-                queue.remove(&(record.free_at_ms, id));
+                queue.remove(record.free_at_ms, id);
             }
             keep
         });
@@ -272,7 +246,7 @@ impl State {
         lease_for: Duration,
     ) -> Result<OrchestrationItem, Option<u64>> {
         let (ready_at_ms, instance_id) = match self.ready.first() {
-            Some((at, _, instance_id)) => (*at, instance_id.clone()),
+            Some((at, instance_id)) => (at, instance_id.to_owned()),
             None => return Err(None),
         };
         if ready_at_ms > now_ms {
@@ -321,7 +295,7 @@ impl State {
         now_ms: u64,
         lease_for: Duration,
     ) -> Result<ActivityItem, Option<u64>> {
-        let Some(&(free_at_ms, id)) = self.activity_queue.first() else {
+        let Some((free_at_ms, id)) = self.activity_queue.first() else {
             return Err(None);
         };
         if free_at_ms > now_ms {
@@ -344,18 +318,18 @@ impl State {
                 attempt: record.attempts,
             },
         };
-        self.activity_queue.remove(&(free_at_ms, id));
-        self.activity_queue.insert((expires_at_ms, id));
+        self.activity_queue
+            .reschedule(id, free_at_ms, expires_at_ms);
         Ok(item)
     }
 
     /// Moves an activity to a new place in the queue.
     fn reschedule_activity(&mut self, id: u64, free_at_ms: u64, lease: Option<u64>) {
         if let Some(record) = self.activities.get_mut(&id) {
-            self.activity_queue.remove(&(record.free_at_ms, id));
+            self.activity_queue
+                .reschedule(id, record.free_at_ms, free_at_ms);
             record.free_at_ms = free_at_ms;
             record.lease = lease;
-            self.activity_queue.insert((free_at_ms, id));
         }
     }
 
@@ -555,7 +529,7 @@ impl Backend for MemoryBackend {
                         attempts: 0,
                     },
                 );
-                state.activity_queue.insert((now_ms, id));
+                state.activity_queue.insert(now_ms, id);
             }
             for new in &commit.instances {
                 if state.create(new, now_ms).is_err()
@@ -629,7 +603,7 @@ impl Backend for MemoryBackend {
             let mut state = self.lock();
             state.check_activity_lease(id, token)?;
             if let Some(record) = state.activities.remove(&id) {
-                state.activity_queue.remove(&(record.free_at_ms, id));
+                state.activity_queue.remove(record.free_at_ms, id);
             }
             state.enqueue(completion.clone(), now_ms);
         }

@@ -4,8 +4,9 @@
 //! They mirror the committed rows of the `inbox`, `activities` and lease tables (rebuilt from
 //! them on open, changed only after a write transaction has committed), so a fetch finds its
 //! work in O(log n) without touching the file and never waits for a commit in progress. The
-//! queues are keyed by the time an item can next be handed out (visibility, lease expiry,
-//! abandon delay), then by the oldest message or the item id.
+//! queues are durable-core's (`durable_core::queue`, as `MemoryBackend` uses them), keyed by
+//! the time an item can next be handed out (visibility, lease expiry, abandon delay), then by
+//! the oldest message or the item id.
 //!
 //! **Attempts.** An item's attempt is on disk before its work runs, so work that kills the
 //! process is counted and poisoned. The first attempt costs no write: the commit that created
@@ -15,10 +16,11 @@
 //! The price: after a crash, an item that was pending but never started counts as attempted
 //! once (the file cannot tell), at most once per acknowledgement.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use durable_core::backend::{ActivityWork, Lease, Message};
+use durable_core::queue::{ActivityQueue, ReadyQueue, ready_key};
 use durable_core::{BackendError, Event};
 
 /// Lease expiry used while an acknowledgement is being committed: the item is not handed out
@@ -29,11 +31,11 @@ const COMMITTING: u64 = u64::MAX;
 pub(crate) struct Queues {
     /// Instances with messages, a lease or a persisted attempt count.
     instances: HashMap<String, InstanceQueue>,
-    /// (ready at, oldest message id, instance): fetch takes the first entry.
-    ready: BTreeSet<(u64, u64, String)>,
+    /// Instances with messages: fetch takes the first entry.
+    ready: ReadyQueue,
     activities: HashMap<u64, ActivityEntry>,
     /// (free at, id): fetch takes the first entry.
-    activity_queue: BTreeSet<(u64, u64)>,
+    activity_queue: ActivityQueue,
 }
 
 #[derive(Debug, Default)]
@@ -123,9 +125,11 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 
 impl InstanceQueue {
     fn compute_ready_key(&self) -> Option<(u64, u64)> {
-        let (&(visible_at_ms, id), _) = self.inbox.first_key_value()?;
-        let lease_ends = self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms);
-        Some((visible_at_ms.max(lease_ends).max(self.not_before_ms), id))
+        ready_key(
+            self.inbox.first_key_value().map(|(key, _)| *key),
+            self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms),
+            self.not_before_ms,
+        )
     }
 
     /// Nothing worth remembering: no messages, no lease, no attempts, no delay.
@@ -188,7 +192,7 @@ impl Queues {
                 recorded,
             },
         );
-        self.activity_queue.insert((free_at_ms, id));
+        self.activity_queue.insert(free_at_ms, id);
     }
 
     /// Drops instance records that hold nothing (after loading).
@@ -203,24 +207,13 @@ impl Queues {
             return;
         };
         let key = queue.compute_ready_key();
-        if key == queue.ready_key {
-            return;
-        }
-        let old = std::mem::replace(&mut queue.ready_key, key);
-        if let Some((at, id)) = old {
-            self.ready.remove(&(at, id, instance_id.to_owned()));
-        }
-        if let Some((at, id)) = key {
-            self.ready.insert((at, id, instance_id.to_owned()));
-        }
+        self.ready.update(instance_id, &mut queue.ready_key, key);
     }
 
     /// Forgets an instance's queue entry: its messages and its lease.
     fn forget_instance(&mut self, instance_id: &str) {
-        if let Some(queue) = self.instances.remove(instance_id)
-            && let Some((at, id)) = queue.ready_key
-        {
-            self.ready.remove(&(at, id, instance_id.to_owned()));
+        if let Some(queue) = self.instances.remove(instance_id) {
+            self.ready.remove(instance_id, queue.ready_key);
         }
     }
 
@@ -233,7 +226,7 @@ impl Queues {
         self.activities.retain(|&id, entry| {
             let keep = entry.work.instance_id != instance_id;
             if !keep {
-                activity_queue.remove(&(entry.free_at_ms, id));
+                activity_queue.remove(entry.free_at_ms, id);
             }
             keep
         });
@@ -248,7 +241,7 @@ impl Queues {
         token: u64,
     ) -> Result<LeasedInstance, Option<u64>> {
         let (ready_at_ms, instance_id) = match self.ready.first() {
-            Some((at, _, instance_id)) => (*at, instance_id.clone()),
+            Some((at, instance_id)) => (at, instance_id.to_owned()),
             None => return Err(None),
         };
         if ready_at_ms > now_ms {
@@ -434,7 +427,7 @@ impl Queues {
         lease_for: Duration,
         token: u64,
     ) -> Result<LeasedActivity, Option<u64>> {
-        let Some(&(free_at_ms, id)) = self.activity_queue.first() else {
+        let Some((free_at_ms, id)) = self.activity_queue.first() else {
             return Err(None);
         };
         if free_at_ms > now_ms {
@@ -457,8 +450,8 @@ impl Queues {
             },
             record: must_record(entry.attempts, entry.recorded),
         };
-        self.activity_queue.remove(&(free_at_ms, id));
-        self.activity_queue.insert((expires_at_ms, id));
+        self.activity_queue
+            .reschedule(id, free_at_ms, expires_at_ms);
         Ok(leased)
     }
 
@@ -478,9 +471,9 @@ impl Queues {
 
     fn move_activity(&mut self, id: u64, free_at_ms: u64) {
         if let Some(entry) = self.activities.get_mut(&id) {
-            self.activity_queue.remove(&(entry.free_at_ms, id));
+            self.activity_queue
+                .reschedule(id, entry.free_at_ms, free_at_ms);
             entry.free_at_ms = free_at_ms;
-            self.activity_queue.insert((free_at_ms, id));
         }
     }
 
@@ -502,7 +495,7 @@ impl Queues {
 
     pub fn finish_activity_ack(&mut self, id: u64) {
         if let Some(entry) = self.activities.remove(&id) {
-            self.activity_queue.remove(&(entry.free_at_ms, id));
+            self.activity_queue.remove(entry.free_at_ms, id);
         }
     }
 

@@ -150,32 +150,18 @@ impl Inner {
             .map_err(BackendError::Permanent)
     }
 
-    /// Runs `attempt` until it yields a value or `wait` runs out, sleeping until the next
-    /// wake-up time it reports or until `notify` fires.
+    /// Runs `attempt` on the queues until it yields a value or `wait` runs out (see
+    /// `durable_core::queue::wait_for`).
     async fn wait_for<T>(
         &self,
         notify: &Notify,
         wait: Duration,
         mut attempt: impl FnMut(&mut Queues, u64) -> Result<T, Option<u64>>,
     ) -> Option<T> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let next_wake_ms = match attempt(&mut self.queues(), self.clock.now_ms()) {
-                Ok(found) => return Some(found),
-                Err(next) => next,
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            let until = next_wake_ms.map_or(deadline, |ms| self.clock.instant_at(ms).min(deadline));
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(until) => {}
-            }
-        }
+        durable_core::queue::wait_for(notify, &self.clock, wait, |now_ms| {
+            attempt(&mut self.queues(), now_ms)
+        })
+        .await
     }
 }
 

@@ -299,6 +299,10 @@ impl std::fmt::Debug for UpdateService {
 /// How long to wait on a run before checking whether it stalled.
 const STALL_CHECK: Duration = Duration::from_millis(500);
 
+/// How long a caller waiting for a run waits, once the run has finished, for its lock to end
+/// (one episode of a live worker; with no worker left, the run's outcome is returned anyway).
+const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(10);
+
 impl UpdateService {
     /// A service for the storage root at `storage_root` on `backend`.
     pub fn new(
@@ -568,6 +572,7 @@ impl UpdateService {
                 continue;
             };
             if metadata.status.is_terminal() {
+                self.released(run).await;
                 return finished(run, &metadata);
             }
             if let Some(progress) = metadata
@@ -584,10 +589,35 @@ impl UpdateService {
                 });
             }
             match self.client.wait_for_completion(run, chunk).await {
-                Ok(metadata) => return finished(run, &metadata),
+                Ok(metadata) => {
+                    self.released(run).await;
+                    return finished(run, &metadata);
+                }
                 Err(ClientError::Timeout { .. }) => {}
                 Err(error) => return Err(error.into()),
             }
+        }
+    }
+
+    /// Waits (at most [`LOCK_RELEASE_WAIT`]) for the lock of finished run `run` to end too,
+    /// so that the object is free when [`UpdateService::commit`] returns. The lock ends in
+    /// the episode after the run's: a worker stopped in between (a command's, as soon as its
+    /// commit returned) would leave it running with nobody to end it, and the next
+    /// submission on the object would wait for a worker and be refused as busy.
+    async fn released(&self, run: &str) {
+        let Some(lock) = lock_of_run(run) else {
+            return;
+        };
+        let Ok(Some(holder)) = self.client.metadata(&lock).await else {
+            return;
+        };
+        let holds_run =
+            serde_json::from_str::<RunInput>(&holder.input).is_ok_and(|input| input.run == run);
+        if holds_run && !holder.status.is_terminal() {
+            let _ = self
+                .client
+                .wait_for_completion(&lock, LOCK_RELEASE_WAIT)
+                .await;
         }
     }
 

@@ -191,7 +191,7 @@ async fn the_listing_follows_commits_through_the_console() {
     let found = get(&router, "/api/objects?q=NEW").await.json();
     assert_eq!(found["objects"][0]["id"], "a new one");
     assert_eq!(found["objects"].as_array().expect("objects").len(), 1);
-    stop_worker(worker).await;
+    worker.shutdown().await;
 }
 
 // A run of a worker elsewhere (PostgreSQL), which reports nothing to the console, changes
@@ -222,7 +222,7 @@ async fn the_listing_follows_runs_of_other_workers() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(head().await.as_deref(), Some("v2"));
-    stop_worker(worker).await;
+    worker.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,7 +615,7 @@ async fn live_progress_arrives_as_server_sent_events() {
     let end = lines.last().expect("a line");
     assert_eq!(end["id"], "live");
     assert_eq!(end["steps_done"], end["steps_total"], "{end}");
-    stop_worker(worker).await;
+    worker.shutdown().await;
 }
 
 // A run of many steps advances on the stream between reads of the store: the worker's
@@ -675,7 +675,7 @@ async fn live_progress_advances_between_reads_of_the_store() {
         !between.is_empty() && distinct.len() >= 3,
         "updates between the start and the end: {steps:?}"
     );
-    stop_worker(worker).await;
+    worker.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

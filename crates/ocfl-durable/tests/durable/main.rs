@@ -6,6 +6,7 @@ mod custom_layout;
 mod failures;
 mod golden;
 mod lease_loss;
+mod lock_release;
 mod retention;
 mod support;
 mod verify;

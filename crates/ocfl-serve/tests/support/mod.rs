@@ -210,17 +210,3 @@ pub async fn get(router: &Router, uri: &str) -> Answer {
 pub fn seg(value: &str) -> String {
     ocfl_serve::url_segment(value)
 }
-
-/// Shuts `worker` down, giving up after 20 s. Once in the full `.ci/run` (2026-12-07),
-/// `Worker::shutdown` never returned after `the_listing_follows_runs_of_other_workers` had
-/// passed its assertions: every thread parked, no activity running (gdb). The hang is the
-/// engine's to find (recorded in the session note); these tests check the console, so they
-/// say so and end instead of hanging CI.
-pub async fn stop_worker(worker: Worker) {
-    if tokio::time::timeout(Duration::from_secs(20), worker.shutdown())
-        .await
-        .is_err()
-    {
-        eprintln!("warning: the worker did not shut down within 20 s (see stop_worker)");
-    }
-}
