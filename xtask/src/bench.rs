@@ -17,6 +17,7 @@ mod plan;
 pub(crate) mod prng;
 mod release;
 mod s3;
+mod scale;
 mod serve;
 mod source;
 mod stage;
@@ -43,6 +44,7 @@ const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--k
        cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
        cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]
        cargo xtask bench serve [--files N] [--runs N] [--pages P] [--keep DIR]
+       cargo xtask bench scale [--sizes N,N,...] [--rocfl-up-to N] [--plot PATH] [--keep DIR] [--ours PATH]
        cargo xtask bench s3 [--profile many|large|all] [--scale small|full] [--runs N] [--no-validate] [--ours PATH]";
 
 pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
@@ -75,6 +77,10 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         Some("commit") => match release::rerun_optimized(args)? {
             Some(code) => Ok(code),
             None => commit::run(&args[1..]),
+        },
+        Some("scale") => match release::rerun_optimized(args)? {
+            Some(code) => Ok(code),
+            None => scale::run(&args[1..]),
         },
         Some("s3") => match release::rerun_optimized(args)? {
             Some(code) => Ok(code),

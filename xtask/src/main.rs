@@ -9,6 +9,8 @@
 //! - `bench commit`: `ocfl commit` of 'many' and 'large' against rocfl, and file-level edits;
 //!   `bench store`: the engine store's size with and without purges; `bench serve`: the
 //!   console's page latencies.
+//! - `bench scale`: one object of 10,000 to 1,000,000 files: commit, edit, validate, ls, cat,
+//!   time and peak RSS against rocfl, plotted as SVG.
 //! - `crash engine`: the durable-redb crash test over many seeds.
 //! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
 //!   after every kill and at the end.
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|s3 | crash engine|commit | interop [--s3] | soak | tidy> [options]"
+                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|scale|s3 | crash engine|commit | interop [--s3] | soak | tidy> [options]"
             );
             return ExitCode::from(2);
         }
