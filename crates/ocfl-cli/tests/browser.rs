@@ -161,17 +161,19 @@ async fn assert_no_injected_script(client: &Client, page: &str) {
 /// The text of the element `css` finds; found again if the page replaced it between the
 /// two calls (a reload after an action, or a live update).
 async fn text_of(client: &Client, css: &str) -> String {
-    let mut tries = 0;
+    // A page still loading (after an action's redirect, on a loaded machine) has no such
+    // element yet, and one replaced by a live update goes stale: both are tried again, for a
+    // while.
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let element = client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
-        match element.text().await {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await,
+            Err(error) => Err(error),
+        };
+        match text {
             Ok(text) => return text,
-            Err(error) if tries < 20 && format!("{error:?}").contains("StaleElementReference") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(error) => panic!("{css}: {error}"),
         }
