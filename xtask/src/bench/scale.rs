@@ -171,22 +171,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     let options = Options::parse(args)?;
     let meter = Meter::detect();
     eprintln!("bench: measuring with {}", meter.describe());
-    let ours = match &options.ours {
-        Some(path) => std::path::absolute(path)?,
-        None => super::build_ours(&super::workspace_root()),
-    };
-    anyhow::ensure!(
-        ours.is_file(),
-        "{} was not built; the scale benchmark needs the ocfl binary",
-        ours.display()
-    );
-    let contenders = Contenders::find(ours);
-    if contenders.rocfl.is_none() {
-        eprintln!(
-            "bench: rocfl not found, skipped (install: {})",
-            super::peers::Peer::Rocfl.install_hint()
-        );
-    }
+    let contenders = Contenders::for_bench(options.ours.as_deref(), "scale")?;
     let temp = tempfile::tempdir_in(std::env::temp_dir())?;
     let base = options.keep.clone().unwrap_or_else(|| temp.path().into());
     let load_before = super::load_average();

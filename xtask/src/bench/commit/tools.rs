@@ -69,6 +69,28 @@ impl Contenders {
         }
     }
 
+    /// The `ocfl` binary at `ours` (or built in release when `None`) and rocfl, saying on
+    /// stderr when rocfl is missing; `bench` names the benchmark in the error.
+    pub fn for_bench(ours: Option<&Path>, bench: &str) -> anyhow::Result<Contenders> {
+        let ours = match ours {
+            Some(path) => std::path::absolute(path)?,
+            None => crate::bench::build_ours(&crate::bench::workspace_root()),
+        };
+        anyhow::ensure!(
+            ours.is_file(),
+            "{} was not built; the {bench} benchmark needs the ocfl binary",
+            ours.display()
+        );
+        let contenders = Contenders::find(ours);
+        if contenders.rocfl.is_none() {
+            eprintln!(
+                "bench: rocfl not found, skipped (install: {})",
+                crate::bench::peers::Peer::Rocfl.install_hint()
+            );
+        }
+        Ok(contenders)
+    }
+
     /// The tools to time: the floor, ours, and rocfl when it is installed.
     pub fn tools(&self) -> Vec<Tool> {
         let mut tools = vec![Tool::Floor, Tool::Ours];
