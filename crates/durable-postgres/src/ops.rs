@@ -847,14 +847,17 @@ async fn fetch_activity_in(
     })
 }
 
+/// Deletes the activity and enqueues its completion, in one statement on the `relaxed` pool:
+/// its commit does not wait for the WAL flush (see "calls whose commit need not wait for the
+/// disk" below).
 pub(crate) async fn ack_activity(
-    pool: &Pool,
+    relaxed: &Pool,
     id: u64,
     token: u64,
     completion: &NewMessage,
     now: u64,
 ) -> Result<String, Fault> {
-    let client = pool.get().await?;
+    let client = relaxed.get().await?;
     let statement = client
         .prepare_cached(
             "WITH done AS ( \
@@ -941,8 +944,13 @@ async fn renew_activity_lease_in(
 // again (an acknowledgement with the lost token gets `LeaseLost`: tokens come from durable
 // blocks, see `tokens`, so a lost token is never handed out again), so these run on the
 // `relaxed` pool, whose sessions set `synchronous_commit = off`: each is one statement, its
-// own transaction, and its commit does not wait for a WAL flush. Everything that records
-// progress (creations, messages, acknowledgements, purges) runs on the other pool and waits.
+// own transaction, and its commit does not wait for a WAL flush. An activity's
+// acknowledgement (`ack_activity`, above) runs there too: lost in a crash, its activity runs
+// again, as when a worker dies before acknowledging, and the only reader of its completion,
+// the episode that records it in the history, commits synchronously and so flushes the WAL
+// up to and past it first (docs/durability.md, section 13). Everything else that records
+// progress (creations, messages, episodes, purges, token blocks) runs on the other pool and
+// waits.
 
 /// Where a fetch's lease token comes from: this backend's durable block, taken before the
 /// fetch's connection (a reservation needs a connection of its own), or, only with the
