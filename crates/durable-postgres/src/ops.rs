@@ -1078,6 +1078,90 @@ mod tests {
         );
     }
 
+    /// An episode's acknowledgement is one statement, `durable_ack_episode`: with a token
+    /// that is not the lease it answers no row and writes nothing; with the lease's token it
+    /// releases the lease, deletes the consumed messages, appends the history, queues the
+    /// activities and enqueues the messages, and says how many it enqueued and whether the
+    /// instance has messages left.
+    #[tokio::test]
+    async fn an_episode_is_acknowledged_by_one_statement() {
+        use durable_core::Backend;
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "ack_episode")
+            .await
+            .expect("schema");
+        let backend = crate::PostgresBackend::connect(&url)
+            .await
+            .expect("connect");
+        let start = durable_core::Event::ExecutionStarted {
+            format_version: durable_core::HISTORY_FORMAT_VERSION,
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+        };
+        backend
+            .create_instance(NewInstance {
+                instance_id: "a".to_owned(),
+                name: "flow".to_owned(),
+                input: "null".to_owned(),
+                execution_id: 1,
+                start,
+                start_at_ms: None,
+                parent: None,
+                reuse: durable_core::backend::IdReusePolicy::Refuse,
+            })
+            .await
+            .expect("create");
+        let item = backend
+            .fetch_orchestration(
+                std::time::Duration::from_secs(30),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .expect("fetch")
+            .expect("work");
+        let token = db(item.lease.token);
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        let call = "SELECT sent, remaining FROM durable_ack_episode($1, $2, 5, \
+                    ARRAY['e1', 'e2'], false, NULL, NULL, NULL, NULL, NULL, NULL, false, \
+                    ARRAY['a'], ARRAY[1::bigint], ARRAY[7::bigint], ARRAY['act'], \
+                    ARRAY['null'], ARRAY[NULL::bigint], ARRAY[NULL::bigint], \
+                    ARRAY['a', 'gone'], ARRAY[NULL::bigint, NULL], ARRAY['m1', 'm2'], \
+                    ARRAY[5::bigint, 5])";
+        let state = "SELECT (SELECT count(*) FROM durable_history), \
+                        (SELECT count(*) FROM durable_activities), \
+                        (SELECT count(*) FROM durable_messages), \
+                        (SELECT lease_token IS NULL FROM durable_instances), \
+                        (SELECT history_len FROM durable_instances)";
+        let read = |row: tokio_postgres::Row| -> (i64, i64, i64, bool, i64) {
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+        };
+        let stale = client
+            .query(call, &[&"a", &(token + 1_000_000)])
+            .await
+            .expect("stale call");
+        assert!(stale.is_empty(), "a stale token got an answer");
+        let before = read(client.query_one(state, &[]).await.expect("state"));
+        assert_eq!(before, (0, 0, 1, false, 0), "the stale call wrote");
+        let row = client
+            .query_one(call, &[&"a", &token])
+            .await
+            .expect("the lease holder's call");
+        let answer: (i64, bool) = (row.get(0), row.get(1));
+        assert_eq!(
+            answer,
+            (1, true),
+            "one message enqueued, to the instance itself"
+        );
+        let after = read(client.query_one(state, &[]).await.expect("state"));
+        assert_eq!(after, (2, 1, 1, true, 2));
+        drop((client, backend));
+        let _ = driver.await;
+    }
+
     /// With 100,000 timers pending, a fetch (busy or idle) and the idle fetch's look-ahead
     /// read the visibility index: no sequential scan, no walk over the pending timers.
     #[tokio::test]
