@@ -1,10 +1,13 @@
 //! One logical path looked up in an inventory document without building the [`Inventory`]
-//! (for `ocfl cat`): one pass of serde over the text, where other versions are skipped,
-//! strings are borrowed from the document and compared in place, and only the manifest's
-//! keys and first content paths are kept until the state's digest is known.
+//! (for `ocfl cat`): one pass of serde over the text, where strings are borrowed from the
+//! document and compared in place, and only the manifest's keys and first content paths are
+//! kept until the state's digest is known.
 //!
-//! The lookup reads only what the answer needs and checks that those parts are well
-//! formed; the rest of the document is checked for JSON syntax only. Anything unusual
+//! The lookup checks what the answer needs (`id`, `type`, `digestAlgorithm`, `head` the
+//! highest version, the digest in the manifest) and every content and logical path against
+//! the path grammar, so that no inventory naming a path that could lead outside the object
+//! is ever answered; the rest (dates, users, fixity, E095/E101 conflicts, unused digests)
+//! is checked for JSON syntax only. Anything unusual
 //! (a duplicate top-level or version key, a path listed twice in the version, a digest the
 //! manifest lacks, a missing or mistyped member) is a [`LookupError`], after which a caller
 //! parses the document in full ([`parse_inventory`](super::parse_inventory)) to report it.
@@ -20,7 +23,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::SpecVersion;
 use crate::digest::{Digest, DigestAlgorithm};
-use crate::path::{ContentPath, LogicalPath};
+use crate::path::{ContentPath, LogicalPath, check_path};
 use crate::version_num::VersionNum;
 
 /// What an inventory says about one logical path of one version.
@@ -88,7 +91,6 @@ pub fn lookup_path(
     let text = std::str::from_utf8(bytes).map_err(|e| LookupError::Unusable(e.to_string()))?;
     let below = format!("{}/", path.trim_end_matches('/'));
     let seed = Document {
-        wanted: version.map(VersionNum::number),
         target: Target {
             path,
             below: &below,
@@ -108,7 +110,6 @@ struct Target<'p> {
 }
 
 struct Document<'p> {
-    wanted: Option<u32>,
     target: Target<'p>,
 }
 
@@ -124,7 +125,7 @@ struct Parts<'de> {
     head: Option<Cow<'de, str>>,
     /// Manifest keys as written and the first content path of each, in document order.
     manifest: Option<ManifestKeys<'de>>,
-    /// Every version of the number sought (every version when none is), with its hit.
+    /// Every version, with its hit.
     versions: Option<Vec<(VersionNum, Hit<'de>)>>,
     /// The highest version number of `versions`.
     highest: u32,
@@ -247,7 +248,6 @@ impl<'de> Visitor<'de> for Document<'_> {
                 "manifest" => parts.manifest = Some(map.next_value_seed(ManifestSeed)?),
                 "versions" => {
                     let (versions, highest) = map.next_value_seed(VersionsSeed {
-                        wanted: self.wanted,
                         target: self.target,
                     })?;
                     parts.versions = Some(versions);
@@ -317,7 +317,7 @@ impl<'de> Visitor<'de> for ManifestSeed {
     }
 }
 
-/// The first string of an array of strings (the rest checked to be strings).
+/// The first string of an array of content paths (each checked against the grammar).
 struct FirstPath;
 
 impl<'de> DeserializeSeed<'de> for FirstPath {
@@ -336,14 +336,18 @@ impl<'de> Visitor<'de> for FirstPath {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let first = seq.next_element::<Text>()?.map(|t| t.0);
-        while seq.next_element::<Text>()?.is_some() {}
+        let mut first = None;
+        while let Some(Text(path)) = seq.next_element::<Text>()? {
+            check_path(&path).map_err(de::Error::custom)?;
+            if first.is_none() {
+                first = Some(path);
+            }
+        }
         Ok(first)
     }
 }
 
 struct VersionsSeed<'p> {
-    wanted: Option<u32>,
     target: Target<'p>,
 }
 
@@ -372,10 +376,7 @@ impl<'de> Visitor<'de> for VersionsSeed<'_> {
                 return Err(de::Error::custom(format!("version {name} appears twice")));
             }
             numbers.push(num.number());
-            if self.wanted.is_some_and(|n| n != num.number()) {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
+            // Every version is read, not only the one sought: its paths are checked too.
             let hit = map.next_value_seed(VersionSeed {
                 target: self.target,
             })?;
@@ -502,7 +503,8 @@ enum Relation {
     Other,
 }
 
-/// Compares one string with the target where serde holds it, without copying it.
+/// Compares one logical path with the target where serde holds it, without copying it,
+/// after checking it against the grammar.
 struct Compare<'p> {
     target: Target<'p>,
 }
@@ -523,6 +525,7 @@ impl Visitor<'_> for Compare<'_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Relation, E> {
+        check_path(s).map_err(E::custom)?;
         Ok(if s == self.target.path {
             Relation::Exact
         } else if s.starts_with(self.target.below) {

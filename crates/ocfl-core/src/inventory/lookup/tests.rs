@@ -243,3 +243,31 @@ fn deep_nesting_is_an_error() {
     let deep = format!("{{\"fixity\": {}", "[".repeat(100_000));
     assert!(lookup_path(deep.as_bytes(), None, "f").is_err());
 }
+
+#[test]
+fn a_path_against_the_grammar_anywhere_is_not_answered() {
+    let d1 = "a".repeat(128);
+    let d2 = "b".repeat(128);
+    let state = format!(r#"{{"{d1}": ["f"], "{d2}": ["g"]}}"#);
+    let manifest = format!(r#"{{"{d1}": ["v1/content/f"], "{d2}": ["v1/content/g"]}}"#);
+    let good = doc(&state, &manifest);
+    assert!(lookup_path(good.as_bytes(), None, "f").is_ok());
+    for (from, to) in [
+        ("v1/content/g", "v1/content/../../g"),
+        ("v1/content/g", "/etc/g"),
+        ("[\"g\"]", "[\"../g\"]"),
+        ("[\"g\"]", "[\"g/\"]"),
+    ] {
+        let bad = good.replacen(from, to, 1);
+        assert_ne!(bad, good);
+        assert!(lookup_path(bad.as_bytes(), None, "f").is_err(), "{to}");
+    }
+    // In another version than the one asked for, too.
+    let other = good.replacen(
+        "\"versions\": {",
+        &format!(r#""versions": {{"v2": {{"state": {{"{d1}": ["./f"]}}}}, "#),
+        1,
+    );
+    let other = other.replacen("\"head\": \"v1\"", "\"head\": \"v2\"", 1);
+    assert!(lookup_path(other.as_bytes(), VersionNum::new(1), "f").is_err());
+}
