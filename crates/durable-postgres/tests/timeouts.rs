@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use durable_core::backend::{IdReusePolicy, NewInstance};
+use durable_core::testing::new_instance;
 use durable_core::{Backend, BackendError};
-use durable_core::{Event, HISTORY_FORMAT_VERSION};
 use durable_postgres::{ANSWER_GRACE, PostgresBackend, PostgresOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -94,24 +93,6 @@ async fn forward(
     }
 }
 
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
-
 /// `url` as a key=value connection string to the proxy on `port`.
 fn through_proxy(url: &str, port: u16) -> (String, String) {
     let config: tokio_postgres::Config = url.parse().expect("a URL");
@@ -157,7 +138,7 @@ async fn a_call_on_a_frozen_connection_is_retried_on_a_new_one() {
     .await
     .expect("connect through the proxy");
     backend
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     // The listener's connection and the pool's one.
@@ -198,7 +179,7 @@ async fn a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout() {
         .expect("connect"),
     );
     backend
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -262,7 +243,7 @@ async fn the_server_cancels_a_statement_past_the_statement_timeout() {
     .await
     .expect("connect");
     backend
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)

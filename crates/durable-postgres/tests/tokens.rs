@@ -6,30 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use durable_core::backend::{IdReusePolicy, NewInstance, OrchestrationCommit};
-use durable_core::{Backend, BackendError, Event, HISTORY_FORMAT_VERSION};
+use durable_core::backend::OrchestrationCommit;
+use durable_core::testing::new_instance;
+use durable_core::{Backend, BackendError, Event};
 use durable_postgres::{PostgresBackend, PostgresOptions};
 use tokio_postgres::NoTls;
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
 
 /// Every sequence of the schema with its state (`last_value`, `is_called`).
 async fn sequences(client: &tokio_postgres::Client) -> Vec<(String, i64, bool)> {
@@ -70,7 +53,7 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
     let driver = tokio::spawn(connection);
     // A first lease, acknowledged: the process is warmed up (any token block reserved).
     before_crash
-        .create_instance(instance("w"))
+        .create_instance(new_instance("w"))
         .await
         .expect("create");
     let warm = before_crash
@@ -83,7 +66,7 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
         .await
         .expect("ack");
     before_crash
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     let durable = sequences(&client).await;
@@ -186,7 +169,7 @@ async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool()
     let driver = tokio::spawn(connection);
     for n in 0..FETCHES {
         backend
-            .create_instance(instance(&format!("i{n}")))
+            .create_instance(new_instance(&format!("i{n}")))
             .await
             .expect("create");
     }
