@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use durable_core::Backend;
 use durable_core::testing::new_instance;
+use durable_postgres::testing::sql_client;
 use durable_postgres::{PostgresBackend, PostgresError, SCHEMA_VERSION};
-use tokio_postgres::NoTls;
 
 /// A plain connection to `url`, for looking at the tables directly.
 async fn sql(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
+    sql_client(url).await.expect("connect")
 }
 
 async fn versions(url: &str) -> Vec<i64> {

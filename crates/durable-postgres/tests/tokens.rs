@@ -9,8 +9,8 @@ use std::time::Duration;
 use durable_core::backend::OrchestrationCommit;
 use durable_core::testing::new_instance;
 use durable_core::{Backend, BackendError, Event};
+use durable_postgres::testing::sql_client;
 use durable_postgres::{PostgresBackend, PostgresOptions};
-use tokio_postgres::NoTls;
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -49,8 +49,7 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
     };
     let url = common::fresh_url(&base, "tokens").await;
     let before_crash = PostgresBackend::connect(&url).await.expect("connect");
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
-    let driver = tokio::spawn(connection);
+    let client = sql_client(&url).await.expect("connect");
     // A first lease, acknowledged: the process is warmed up (any token block reserved).
     before_crash
         .create_instance(new_instance("w"))
@@ -127,8 +126,6 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
         .ack_orchestration("a", fresh.lease.token, &OrchestrationCommit::default())
         .await
         .expect("the new holder's ack");
-    drop(client);
-    let _ = driver.await;
 }
 
 /// The `durable_lease_tokens` sequence's last value: one step per reserved block.
@@ -165,8 +162,7 @@ async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool()
     )
     .await
     .expect("connect");
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
-    let driver = tokio::spawn(connection);
+    let client = sql_client(&url).await.expect("connect");
     for n in 0..FETCHES {
         backend
             .create_instance(new_instance(&format!("i{n}")))
@@ -195,6 +191,4 @@ async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool()
         1024,
         "the fetches did not share one block"
     );
-    drop(client);
-    let _ = driver.await;
 }

@@ -9,22 +9,18 @@ use std::time::Duration;
 use durable_core::backend::{ActivityWork, OrchestrationCommit};
 use durable_core::testing::new_instance;
 use durable_core::{ActivityOptions, Backend, Clock, HeldKind, WorkerInfo};
-use durable_postgres::{PostgresBackend, PostgresOptions};
+use durable_postgres::{PostgresBackend, PostgresOptions, testing};
 
 const LEASE: Duration = Duration::from_secs(30);
 
 async fn connect(url: &str, name: Option<&str>, clock: Option<Clock>) -> PostgresBackend {
-    PostgresBackend::connect_with(
-        url,
-        PostgresOptions {
-            pool_size: 2,
-            worker_name: name.map(str::to_owned),
-            clock,
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to the test database")
+    let options = PostgresOptions {
+        clock,
+        ..testing::options(name)
+    };
+    PostgresBackend::connect_with(url, options)
+        .await
+        .expect("connect to the test database")
 }
 
 fn named<'a>(workers: &'a [WorkerInfo], name: &str) -> &'a WorkerInfo {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use durable_core::backend::{ActivityWork, OrchestrationCommit};
 use durable_core::testing::new_instance;
 use durable_core::{ActivityOptions, Backend};
-use durable_postgres::{PostgresBackend, PostgresOptions, testing::fresh_schema_url};
+use durable_postgres::PostgresBackend;
+use durable_postgres::testing::{self, fresh_schema_url};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::storage::LocalStorage;
 use ocfl_durable::{ServiceOptions, UpdateService};
@@ -27,16 +28,9 @@ const RUN: &str = "commit-workers-run";
 const OTHER: &str = "ocfl.other-instance";
 
 async fn backend(url: &str, name: Option<&str>) -> PostgresBackend {
-    PostgresBackend::connect_with(
-        url,
-        PostgresOptions {
-            pool_size: 2,
-            worker_name: name.map(str::to_owned),
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to the test database")
+    PostgresBackend::connect_with(url, testing::options(name))
+        .await
+        .expect("connect to the test database")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
