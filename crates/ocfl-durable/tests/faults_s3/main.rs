@@ -37,6 +37,8 @@ use ocfl_durable::{CommitRequest, Environment, RunState, ServiceOptions, Tuning,
 use ocfl_object_store::faults::{Fault, FaultKind, Faults, Persistence, Request, RequestKind};
 use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
 
+mod requests;
+
 const ID: &str = "info:fault/s3-object";
 
 type Files = Vec<(String, Vec<u8>)>;
