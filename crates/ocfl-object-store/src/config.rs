@@ -187,6 +187,11 @@ impl S3Builder {
             .filter_map(|key| builder.get_config_value(key))
             .collect();
         let redactor = Redactor::new(secrets);
+        // The server the client will talk to, as its build picks it.
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint))
+            .filter(|endpoint| !endpoint.is_empty());
 
         // `with_client_options` replaces the client options `from_env` filled in, so the one
         // client setting read from the environment is carried over by hand.
@@ -247,6 +252,7 @@ impl S3Builder {
             )),
             requests,
             keys,
+            endpoint,
             runtime,
             redactor,
             part_size: self.part_size,
@@ -276,7 +282,8 @@ fn with_profile(
     // `get_config_value` does not see `AWS_DEFAULT_REGION`, which the builder also reads.
     let region = unset(&builder, AmazonS3ConfigKey::Region)
         && var("AWS_DEFAULT_REGION").is_none_or(|value| value.is_empty());
-    let endpoint = unset(&builder, AmazonS3ConfigKey::Endpoint);
+    let endpoint = unset(&builder, AmazonS3ConfigKey::Endpoint)
+        && unset(&builder, AmazonS3ConfigKey::S3Endpoint);
     if !(credentials || region || endpoint) {
         return Ok(builder);
     }
@@ -377,6 +384,31 @@ mod tests {
         assert_eq!(
             value(&builder, AmazonS3ConfigKey::Endpoint).as_deref(),
             Some("http://env.example:9000")
+        );
+    }
+
+    #[test]
+    fn an_s3_endpoint_variable_keeps_the_profiles_endpoint_out() {
+        let (_home, env) = env(&[]);
+        let builder = AmazonS3Builder::new()
+            .with_config(AmazonS3ConfigKey::S3Endpoint, "http://s3-only.example:9000");
+        let builder = with_profile(builder, &|n| env.get(n).cloned()).unwrap();
+        assert_eq!(value(&builder, AmazonS3ConfigKey::Endpoint), None);
+    }
+
+    /// The store says the endpoint it talks to, which keys the default engine store.
+    #[test]
+    fn the_store_names_its_endpoint() {
+        let location = S3Location::new("bucket", "root").unwrap();
+        let storage = S3Builder::new(location.clone())
+            .endpoint("http://127.0.0.1:9")
+            .credentials("key", "secret", None)
+            .build()
+            .unwrap();
+        assert_eq!(storage.endpoint(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            storage.with_prefix("other").unwrap().endpoint(),
+            Some("http://127.0.0.1:9")
         );
     }
 
