@@ -19,6 +19,9 @@
 //! faults_s3 -- --ignored` runs every kind and persistence at every index of both. Without
 //! `OCFL_TEST_S3_ENDPOINT` the tests say they are skipped; under
 //! `OCFL_TEST_REQUIRE_SERVICES=1` they fail instead.
+//!
+//! `requests.rs` counts the requests of a clean commit from the same trace: the root is opened
+//! once a run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
