@@ -98,9 +98,7 @@ pub mod s3 {
     use std::sync::Arc;
 
     use anyhow::{Context, Result, bail};
-    use ocfl_core::location::{
-        Location, S3Location, s3_endpoint, s3_state_dir, s3_work_area, state_home,
-    };
+    use ocfl_core::location::{Location, S3Location, s3_state_dir, s3_work_area, state_home};
     use ocfl_core::storage::{join, parent};
     use ocfl_durable::Environment;
     use ocfl_object_store::{ObjectStorage, S3Builder};
@@ -171,8 +169,8 @@ pub mod s3 {
                         "no state directory for the engine's store: set XDG_STATE_HOME or \
                          HOME, or pass --state",
                     )?;
-                    let endpoint = s3_endpoint(|name| std::env::var_os(name));
-                    s3_state_dir(&home, endpoint.as_deref(), location)
+                    // The endpoint the client uses, which an AWS profile may have given.
+                    s3_state_dir(&home, root.endpoint(), location)
                 }
             };
             Ok(S3Site {

@@ -215,3 +215,71 @@ fn find_object_dir(root: &Path) -> std::path::PathBuf {
         .and_then(|path| Some(path.parent()?.parent()?.parent()?.to_path_buf()))
         .expect("an object with v1/content/a.txt")
 }
+
+/// `ocfl --root URL args` with no `AWS_*` variable but those in `vars` and HOME `home`.
+fn ocfl_with_home(s3: &S3Root, home: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = ocfl_command();
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env("AWS_ALLOW_HTTP", "true")
+        .envs(vars.iter().copied())
+        .arg("--root")
+        .arg(&s3.url)
+        .args(args)
+        .output()
+        .expect("run ocfl")
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert_eq!(code(output), 0, "{what}: {}", stderr(output));
+}
+
+#[test]
+fn the_aws_profile_in_home_reaches_the_bucket_and_the_environment_wins() {
+    let Some(s3) = S3Root::new("profile") else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).expect("mkdir");
+    std::fs::write(
+        aws.join("credentials"),
+        "[default]\naws_access_key_id = ocfl-test\naws_secret_access_key = ocfl-test-secret\n\n[archive]\naws_access_key_id = ocfl-test\naws_secret_access_key = ocfl-test-secret\n",
+    )
+    .expect("write credentials");
+    // The default profile's endpoint is wrong: nothing listens there.
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[default]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n\n[profile archive]\nregion = us-east-1\ns3 =\n  endpoint_url = {}\n",
+            s3.endpoint
+        ),
+    )
+    .expect("write config");
+    let expected = s3.ocfl(&["ls"]);
+    assert_ok(&expected, "ls configured by the environment");
+
+    let output = ocfl_with_home(&s3, home.path(), &[("AWS_PROFILE", "archive")], &["ls"]);
+    assert_ok(&output, "ls configured by the profile archive");
+    assert_eq!(stdout(&output), stdout(&expected));
+
+    // The environment's endpoint wins over the default profile's.
+    let endpoint = [("AWS_ENDPOINT_URL", s3.endpoint.as_str())];
+    let output = ocfl_with_home(&s3, home.path(), &endpoint, &["ls"]);
+    assert_ok(
+        &output,
+        "ls with the environment's endpoint over the profile's",
+    );
+    assert_eq!(stdout(&output), stdout(&expected));
+
+    let output = ocfl_with_home(&s3, home.path(), &[("AWS_PROFILE", "nowhere")], &["ls"]);
+    let err = stderr(&output);
+    assert_ne!(code(&output), 0, "{err}");
+    assert!(err.contains("\"nowhere\""), "{err}");
+    assert!(!err.contains("ocfl-test-secret"), "{err}");
+}

@@ -41,10 +41,11 @@ const MAX_KILLS: u64 = 3;
 /// The codes our validator may report inside the window of section 11.4: a version the root
 /// inventory does not name yet (E046, and what follows from reading it as the latest: E023,
 /// E040, E064, E066), content it names that has not arrived (E092), a new object's keys
-/// before its declaration (E003) or before its inventory (E034, E063), and the new root
-/// inventory beside the old sidecar (E060).
+/// before its declaration (E003) or before its inventory (E034, E063), an inventory before its
+/// sidecar's PUT (E058: the claim `vN/inventory.json`, or a new object's first root
+/// inventory), and the new root inventory beside the old sidecar (E060).
 const WINDOW: &[&str] = &[
-    "E003", "E023", "E034", "E040", "E046", "E060", "E063", "E064", "E066", "E092",
+    "E003", "E023", "E034", "E040", "E046", "E058", "E060", "E063", "E064", "E066", "E092",
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -224,7 +224,7 @@ fn build_stage(
 ) -> Result<StageRef, ActivityError> {
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
-    let in_root = env.object_path(&command.object_id)?;
+    let in_root = env.run_placement(&input.run, &command.object_id)?.path;
     let object_path = env.fs_path(&in_root);
     // An existing object's algorithm decides how the source is hashed.
     let base = checked_base(env, &command.object_id, &in_root, &object_path)?;
@@ -251,8 +251,8 @@ fn build_stage(
             };
             let meter = StagingMeter::new(env, &input.run);
             let (stage, source) = make_stage(
-                env,
                 command,
+                &object_path,
                 base.as_ref(),
                 spool.as_ref(),
                 &|files, bytes| meter.add(files, bytes),
@@ -268,10 +268,10 @@ fn build_stage(
         files: stage.len() as u64,
         bytes: stage.total_bytes(),
     };
-    if let Some(base) = base {
-        env.blobs
-            .remember(&input.run, &base_key(&input.run), Arc::new(base));
-    }
+    // No object yet is remembered too: planning need not look for it again.
+    let base: Option<Arc<Base>> = base.map(Arc::new);
+    env.blobs
+        .remember(&input.run, &base_key(&input.run), Arc::new(base));
     env.blobs
         .remember(&input.run, &staged.blob, Arc::new(stage));
     env.report(&ProgressEvent::Staged {
@@ -301,8 +301,11 @@ fn checked_base(
     // No inventory (no object, or not an object), or one that is not a plain file: the
     // base reader says which, as it always has.
     let inventory = join(object_path, INVENTORY_FILE);
-    if env.fs().kind_if_exists(&inventory)? != Some(EntryKind::File) {
-        return read();
+    match env.fs().kind_if_exists(&inventory)? {
+        Some(EntryKind::File) => {}
+        // Nothing at the object's path: a new object, without asking for the inventory again.
+        None if env.fs().kind_if_exists(object_path)?.is_none() => return Ok(None),
+        _ => return read(),
     }
     let root = match check_structure(env, object_id, in_root, object_path) {
         Ok(root) => root,
@@ -329,19 +332,19 @@ fn base_key(run: &str) -> String {
     format!("base-of-{run}")
 }
 
-/// The stage of `command` on `base` (the object's root inventory, if it exists): the source
-/// directory's files, or the head's (or a version's) state with the command's edits; and the
-/// directory its files are recorded relative to. Files are spooled to `spool` as they are
-/// read; `progress` hears the files and bytes read.
+/// The stage of `command` on `base` (the object's root inventory, if it exists, at
+/// `object_path` in [`Environment::fs`]): the source directory's files, or the head's (or a
+/// version's) state with the command's edits; and the directory its files are recorded
+/// relative to. Files are spooled to `spool` as they are read; `progress` hears the files and
+/// bytes read.
 pub(crate) fn make_stage(
-    env: &Environment,
     command: &Command,
+    object_path: &str,
     base: Option<&ocfl_plan::plan::Base>,
     spool: Option<&Spool<'_>>,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<(Stage, String), ActivityError> {
     let object = format!("object {}", command.object_id);
-    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
     let digest_algorithm = match (command.digest_for(base.is_some()), base) {
         (Some(name), _) => algorithm(name)?,
         (None, Some(base)) => base.inventory.digest_algorithm,
@@ -382,7 +385,7 @@ pub(crate) fn make_stage(
         Some(edits) => {
             let base = base.map(|b| &b.inventory);
             let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
-            let recorded = Path::new(&object_path);
+            let recorded = Path::new(object_path);
             let changes = edits.edits();
             let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
                 Ok(stage) => stage,
@@ -393,7 +396,7 @@ pub(crate) fn make_stage(
                     .ok_or_else(|| ActivityError::from(error).context(&object))?,
                 Err(error) => return Err(ActivityError::from(error).context(&object)),
             };
-            Ok((stage, object_path))
+            Ok((stage, object_path.to_owned()))
         }
     }
 }
@@ -513,9 +516,10 @@ fn create_plan(
     let command = &input.command;
     let object = format!("object {}", command.object_id);
     let stage = load_stage(env, &input.run, &input.stage)?;
-    let object_path = env.fs_path(&env.object_path(&command.object_id)?);
-    let base = match env.blobs.take::<Base>(&base_key(&input.run)) {
-        Some(base) => Some(base),
+    let placement = env.run_placement(&input.run, &command.object_id)?;
+    let object_path = env.fs_path(&placement.path);
+    let base = match env.blobs.take::<Option<Arc<Base>>>(&base_key(&input.run)) {
+        Some(known) => Option::clone(&known),
         None => read_base(env.fs(), &object_path)
             .map_err(|e| ActivityError::from(e).context(&object))?
             .map(Arc::new),
@@ -530,7 +534,7 @@ fn create_plan(
         Some(text) => Some(SpecVersion::parse(text).ok_or_else(|| {
             ActivityError::refused(RefusalKind::Plan, format!("unknown OCFL version {text}"))
         })?),
-        None if base.is_none() => Some(env.root_spec_version()?),
+        None if base.is_none() => Some(placement.spec_version),
         None => None,
     };
     options.digest_algorithm = command
@@ -1102,5 +1106,6 @@ fn finish(env: &Environment, _: &ActivityContext, input: FinishInput) -> Result<
     env.tidy_work_dir()?;
     env.blobs.remove_run(&input.run)?;
     env.blobs.forget_run(&input.run);
+    env.forget_placement(&input.run);
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! Where the activities do their I/O: the storage root, the work area beside it, the blob
 //! directory, and who hears about progress.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ocfl_core::SpecVersion;
 use ocfl_core::layout::{LayoutError, LayoutRegistry};
@@ -145,7 +146,26 @@ pub struct Environment {
     progress: Option<Arc<dyn ProgressSink>>,
     /// The layouts the root's `ocfl_layout.json` may name.
     layouts: LayoutRegistry,
+    /// Where each run's object is, by run: the root is opened (listed, its declaration and
+    /// layout read: three requests on an object store) once a run, not by every activity
+    /// that needs the object's path or the root's version.
+    placements: Mutex<HashMap<String, Placement>>,
 }
+
+/// What a run learned by opening the storage root: where its object is and the version the
+/// root declares. A root's declaration and layout do not change while a run writes into it.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    object_id: String,
+    /// The object's path relative to the storage root.
+    pub(crate) path: String,
+    /// The specification version the root declares.
+    pub(crate) spec_version: SpecVersion,
+}
+
+/// Runs whose placement is remembered at most; past it the memory starts again (a run that
+/// ended in another process is never forgotten here otherwise).
+const PLACEMENTS_KEPT: usize = 1024;
 
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,6 +197,7 @@ impl Environment {
             root_name: work.root.clone(),
             progress: None,
             layouts: LayoutRegistry::new(),
+            placements: Mutex::default(),
         }
     }
 
@@ -206,6 +227,7 @@ impl Environment {
             root_name: root_name.to_owned(),
             progress: None,
             layouts: LayoutRegistry::new(),
+            placements: Mutex::default(),
         }
     }
 
@@ -287,14 +309,11 @@ impl Environment {
         })
     }
 
-    /// The specification version the storage root declares: what a new object gets unless
-    /// the command names one, since an object newer than its root is invalid (E081).
-    pub(crate) fn root_spec_version(&self) -> Result<SpecVersion, ActivityError> {
-        Ok(self.open_root()?.spec_version())
-    }
-
-    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
-    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+    /// Where the object `object_id` lives, relative to the storage root, by the root's layout,
+    /// and the version the root declares (what a new object gets unless the command names
+    /// one, since an object newer than its root is invalid, E081). The root is opened for
+    /// this, every time: see [`Environment::run_placement`].
+    pub(crate) fn placement(&self, object_id: &str) -> Result<Placement, ActivityError> {
         let root = self.open_root()?;
         let layout = root
             .layout()
@@ -314,7 +333,49 @@ impl Environment {
             )
         })?;
         self.check_plain_dirs(&path)?;
-        Ok(path)
+        Ok(Placement {
+            object_id: object_id.to_owned(),
+            path,
+            spec_version: root.spec_version(),
+        })
+    }
+
+    /// [`Environment::placement`] for run `run`: found once and remembered until the run's
+    /// data is removed ([`Environment::forget_placement`]).
+    pub(crate) fn run_placement(
+        &self,
+        run: &str,
+        object_id: &str,
+    ) -> Result<Placement, ActivityError> {
+        if let Some(known) = self.placements().get(run)
+            && known.object_id == object_id
+        {
+            return Ok(known.clone());
+        }
+        let placement = self.placement(object_id)?;
+        let mut placements = self.placements();
+        if placements.len() >= PLACEMENTS_KEPT {
+            placements.clear();
+        }
+        placements.insert(run.to_owned(), placement.clone());
+        Ok(placement)
+    }
+
+    /// Forgets where run `run`'s object is: the run ended.
+    pub(crate) fn forget_placement(&self, run: &str) {
+        self.placements().remove(run);
+    }
+
+    fn placements(&self) -> std::sync::MutexGuard<'_, HashMap<String, Placement>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.placements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the object `object_id` lives, relative to the storage root, by the root's layout.
+    pub(crate) fn object_path(&self, object_id: &str) -> Result<String, ActivityError> {
+        Ok(self.placement(object_id)?.path)
     }
 
     /// Refuses an object with an active mutable HEAD (extension 0005, which Fedora 6
@@ -397,6 +458,7 @@ impl Environment {
         self.tidy_work_dir()?;
         self.blobs.remove_run(run)?;
         self.blobs.forget_run(run);
+        self.forget_placement(run);
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use crate::budget::Budget;
 use crate::counting::CountingStore;
 use crate::error::Redactor;
 use crate::location::Keys;
+use crate::profile::Profile;
 use crate::runtime::Runtime;
 use crate::store::{Inner, ObjectStorage};
 
@@ -39,10 +40,17 @@ const DEFAULT_UPLOAD_MEMORY: usize = 48 * 1024 * 1024;
 /// | `AWS_ALLOW_HTTP=true` | permit a plain-http endpoint |
 /// | `AWS_CA_BUNDLE` | a PEM file of certificate authorities to trust in addition to the system's ([`S3Builder::ca_bundle`]) |
 ///
-/// Without static credentials, `object_store` falls back to web identity tokens
+/// What the environment (or the builder's methods) leaves unset is taken from the profile
+/// `AWS_PROFILE` names (`default` without it) in the AWS CLI's shared files,
+/// `~/.aws/credentials` and `~/.aws/config` (or `AWS_SHARED_CREDENTIALS_FILE` and
+/// `AWS_CONFIG_FILE`): `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`,
+/// `region` and `endpoint_url` (an `s3 =` nested `endpoint_url` first). As for the AWS CLI,
+/// the variables win over the profile, and a profile `AWS_PROFILE` names must exist. Roles,
+/// SSO and `credential_process` in a profile are not followed.
+///
+/// Without static credentials from either, `object_store` falls back to web identity tokens
 /// (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`), container credentials and the instance
-/// metadata service. It does **not** read profiles from `~/.aws/config` or
-/// `~/.aws/credentials` (`AWS_PROFILE` is ignored).
+/// metadata service.
 #[derive(Debug, Clone)]
 pub struct S3Builder {
     location: S3Location,
@@ -173,11 +181,17 @@ impl S3Builder {
                 builder = builder.with_token(token);
             }
         }
+        builder = with_profile(builder, &|name| std::env::var(name).ok()).map_err(&config_error)?;
         let secrets: Vec<String> = [AmazonS3ConfigKey::SecretAccessKey, AmazonS3ConfigKey::Token]
             .iter()
             .filter_map(|key| builder.get_config_value(key))
             .collect();
         let redactor = Redactor::new(secrets);
+        // The server the client will talk to, as its build picks it.
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint))
+            .filter(|endpoint| !endpoint.is_empty());
 
         // `with_client_options` replaces the client options `from_env` filled in, so the one
         // client setting read from the environment is carried over by hand.
@@ -238,6 +252,7 @@ impl S3Builder {
             )),
             requests,
             keys,
+            endpoint,
             runtime,
             redactor,
             part_size: self.part_size,
@@ -246,5 +261,166 @@ impl S3Builder {
             parts_in_flight: (self.max_requests / 4).clamp(1, 4),
             budget: Budget::new(self.upload_memory, self.part_size, self.max_requests),
         }))
+    }
+}
+
+/// `builder` with what it leaves unset taken from the AWS profile the environment (`var`)
+/// selects: credentials only when it has neither key (a key of one source is never paired
+/// with a secret of the other), the region when neither `AWS_REGION` nor `AWS_DEFAULT_REGION`
+/// gives one, the endpoint when none is set. The files are not read when nothing is unset.
+fn with_profile(
+    mut builder: AmazonS3Builder,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<AmazonS3Builder, String> {
+    let unset = |builder: &AmazonS3Builder, key: AmazonS3ConfigKey| {
+        builder
+            .get_config_value(&key)
+            .is_none_or(|value| value.is_empty())
+    };
+    let credentials = unset(&builder, AmazonS3ConfigKey::AccessKeyId)
+        && unset(&builder, AmazonS3ConfigKey::SecretAccessKey);
+    // `get_config_value` does not see `AWS_DEFAULT_REGION`, which the builder also reads.
+    let region = unset(&builder, AmazonS3ConfigKey::Region)
+        && var("AWS_DEFAULT_REGION").is_none_or(|value| value.is_empty());
+    let endpoint = unset(&builder, AmazonS3ConfigKey::Endpoint)
+        && unset(&builder, AmazonS3ConfigKey::S3Endpoint);
+    if !(credentials || region || endpoint) {
+        return Ok(builder);
+    }
+    let Some(profile) = Profile::load(var)? else {
+        return Ok(builder);
+    };
+    if credentials
+        && let (Some(id), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key)
+    {
+        builder = builder
+            .with_access_key_id(id)
+            .with_secret_access_key(secret);
+        if let Some(token) = &profile.session_token {
+            builder = builder.with_token(token);
+        }
+    }
+    if region && let Some(value) = &profile.region {
+        builder = builder.with_region(value);
+    }
+    if endpoint && let Some(value) = &profile.endpoint_url {
+        builder = builder.with_endpoint(value);
+    }
+    Ok(builder)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A HOME whose default profile sets keys, region and endpoint; the variables `vars`.
+    fn env(vars: &[(&str, &str)]) -> (tempfile::TempDir, HashMap<String, String>) {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[default]\naws_access_key_id = PROFILEKEY\naws_secret_access_key = profile-secret\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\nregion = eu-north-1\nendpoint_url = http://profile.example:9000\n",
+        )
+        .unwrap();
+        let mut env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.insert("HOME".into(), home.path().display().to_string());
+        (home, env)
+    }
+
+    fn value(builder: &AmazonS3Builder, key: AmazonS3ConfigKey) -> Option<String> {
+        builder.get_config_value(&key)
+    }
+
+    #[test]
+    fn the_profile_fills_what_the_environment_leaves_unset() {
+        let (_home, env) = env(&[]);
+        let builder = with_profile(AmazonS3Builder::new(), &|n| env.get(n).cloned()).unwrap();
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("PROFILEKEY")
+        );
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::SecretAccessKey).as_deref(),
+            Some("profile-secret")
+        );
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::Region).as_deref(),
+            Some("eu-north-1")
+        );
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("http://profile.example:9000")
+        );
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_profile() {
+        let (_home, env) = env(&[("AWS_DEFAULT_REGION", "sa-east-1")]);
+        let builder = AmazonS3Builder::new()
+            .with_access_key_id("ENVKEY")
+            .with_secret_access_key("env-secret")
+            .with_endpoint("http://env.example:9000");
+        let builder = with_profile(builder, &|n| env.get(n).cloned()).unwrap();
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("ENVKEY")
+        );
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::SecretAccessKey).as_deref(),
+            Some("env-secret")
+        );
+        // AWS_DEFAULT_REGION is the builder's to read: the profile's region is not set.
+        assert_eq!(value(&builder, AmazonS3ConfigKey::Region), None);
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("http://env.example:9000")
+        );
+    }
+
+    #[test]
+    fn an_s3_endpoint_variable_keeps_the_profiles_endpoint_out() {
+        let (_home, env) = env(&[]);
+        let builder = AmazonS3Builder::new()
+            .with_config(AmazonS3ConfigKey::S3Endpoint, "http://s3-only.example:9000");
+        let builder = with_profile(builder, &|n| env.get(n).cloned()).unwrap();
+        assert_eq!(value(&builder, AmazonS3ConfigKey::Endpoint), None);
+    }
+
+    /// The store says the endpoint it talks to, which keys the default engine store.
+    #[test]
+    fn the_store_names_its_endpoint() {
+        let location = S3Location::new("bucket", "root").unwrap();
+        let storage = S3Builder::new(location.clone())
+            .endpoint("http://127.0.0.1:9")
+            .credentials("key", "secret", None)
+            .build()
+            .unwrap();
+        assert_eq!(storage.endpoint(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            storage.with_prefix("other").unwrap().endpoint(),
+            Some("http://127.0.0.1:9")
+        );
+    }
+
+    #[test]
+    fn a_key_without_its_secret_is_not_paired_with_the_profiles() {
+        let (_home, env) = env(&[]);
+        let builder = AmazonS3Builder::new().with_access_key_id("ENVKEY");
+        let builder = with_profile(builder, &|n| env.get(n).cloned()).unwrap();
+        assert_eq!(
+            value(&builder, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("ENVKEY")
+        );
+        assert_eq!(value(&builder, AmazonS3ConfigKey::SecretAccessKey), None);
     }
 }

@@ -31,6 +31,7 @@ mod error;
 #[cfg(feature = "testing")]
 pub mod faults;
 mod location;
+mod profile;
 mod read;
 mod runtime;
 mod storage;

@@ -40,6 +40,8 @@ pub struct ObjectStorage {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) keys: Keys,
+    /// The endpoint the client talks to, if not AWS's.
+    pub(crate) endpoint: Option<String>,
     pub(crate) runtime: Runtime,
     pub(crate) redactor: Redactor,
     pub(crate) part_size: usize,
@@ -103,6 +105,12 @@ impl ObjectStorage {
         self.inner.keys.location()
     }
 
+    /// The S3-compatible server the store talks to (`None`: AWS), from the builder, the
+    /// environment or the AWS profile: what keeps two servers' buckets of one name apart.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.inner.endpoint.as_deref()
+    }
+
     /// How many requests this store (and its clones) has sent: one per operation, per part of
     /// a multipart upload and per key of a bulk delete; a long listing's pages count once.
     pub fn requests_sent(&self) -> u64 {
@@ -122,6 +130,7 @@ impl ObjectStorage {
         Ok(ObjectStorage::from_inner(Inner {
             store: Arc::clone(&self.inner.store),
             keys,
+            endpoint: self.inner.endpoint.clone(),
             runtime: self.inner.runtime.clone(),
             redactor: self.inner.redactor.clone(),
             part_size: self.inner.part_size,

@@ -19,6 +19,9 @@
 //! faults_s3 -- --ignored` runs every kind and persistence at every index of both. Without
 //! `OCFL_TEST_S3_ENDPOINT` the tests say they are skipped; under
 //! `OCFL_TEST_REQUIRE_SERVICES=1` they fail instead.
+//!
+//! `requests.rs` counts the requests of a clean commit from the same trace: the root is opened
+//! once a run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,8 @@ use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_durable::{CommitRequest, Environment, RunState, ServiceOptions, Tuning, UpdateService};
 use ocfl_object_store::faults::{Fault, FaultKind, Faults, Persistence, Request, RequestKind};
 use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
+
+mod requests;
 
 const ID: &str = "info:fault/s3-object";
 

@@ -161,6 +161,7 @@ fn storage(
     ObjectStorage::from_inner(Inner {
         store: Arc::new(LimitStore::new(slow, max_requests)),
         keys: Keys::new(S3Location::new("bucket", "root").unwrap()).unwrap(),
+        endpoint: None,
         runtime: Runtime::owned(2).unwrap(),
         redactor: Redactor::new(Vec::new()),
         part_size,

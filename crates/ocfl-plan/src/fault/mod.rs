@@ -23,7 +23,9 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ocfl_core::storage::{Directory, Entry, EntryKind, Storage, StorageError, StorageWriter};
+use ocfl_core::storage::{
+    Directory, Entry, EntryKind, FileInfo, Precondition, Storage, StorageError, StorageWriter, Tag,
+};
 
 use crash::{TornWriter, dead, is_below};
 
@@ -303,8 +305,9 @@ impl Injector {
 }
 
 /// A [`Storage`] whose mutating operations go through an [`Injector`]. Reads pass through.
-/// A [`Storage::write_atomic`] is one [`OpKind::Create`] operation: it either happens whole
-/// or fails (the trait promises atomicity, so there is nothing to tear).
+/// A [`Storage::write_atomic`], a conditional [`Storage::write_if`] and a server-side
+/// [`Storage::copy`] are each one [`OpKind::Create`] operation: it either happens whole or
+/// fails (the trait promises atomicity, so there is nothing to tear).
 pub struct FaultStorage<S> {
     inner: S,
     injector: Arc<Injector>,
@@ -482,6 +485,42 @@ impl<S: Storage> Storage for FaultStorage<S> {
     fn boot_id(&self) -> Option<String> {
         self.inner.boot_id()
     }
+
+    fn read_tagged(&self, path: &str) -> Result<(Vec<u8>, Option<Tag>), StorageError> {
+        self.inner.read_tagged(path)
+    }
+
+    fn write_if(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        precondition: &Precondition,
+        metadata: &[(&str, &str)],
+    ) -> Result<(), StorageError> {
+        // Whole or not at all, as `write_atomic`.
+        if self.crash_point(OpKind::Create, path)? {
+            return Err(dead(OpKind::Create, path));
+        }
+        self.injector.apply(OpKind::Create, path, || {
+            self.inner.write_if(path, bytes, precondition, metadata)
+        })
+    }
+
+    fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        if self.crash_point(OpKind::Create, to)? {
+            return Err(dead(OpKind::Create, to));
+        }
+        self.injector
+            .apply(OpKind::Create, to, || self.inner.copy(from, to))
+    }
+
+    fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        self.inner.file_info(path)
+    }
+
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        self.inner.size(path)
+    }
 }
 
 /// A file opened for writing through a [`FaultStorage`]: each `write` call is one operation.
@@ -519,6 +558,7 @@ impl StorageWriter for FaultWriter {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use crate::powercut::SimStorage;
     use ocfl_core::storage::LocalStorage;
 
     fn fs(dir: &tempfile::TempDir, injector: &Arc<Injector>) -> FaultStorage<LocalStorage> {
@@ -593,5 +633,46 @@ mod tests {
         injector.clear();
         storage.write_atomic("b", b"b").unwrap();
         assert_eq!(storage.list("").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn conditional_writes_and_copies_pass_through_and_fail_when_chosen() {
+        let injector = Injector::with_fault(Fault::once(OpKind::Create, 1, EIO));
+        let storage = FaultStorage::new(SimStorage::object_store(), injector.clone());
+        storage
+            .write_if("a", b"first", &Precondition::Absent, &[("run", "r1")])
+            .unwrap();
+        let (bytes, tag) = storage.read_tagged("a").unwrap();
+        assert_eq!(bytes, b"first");
+        let tag = tag.unwrap();
+        // The chosen operation fails with the injected error and writes nothing.
+        let error = storage
+            .write_if("a", b"second", &Precondition::Matches(tag.clone()), &[])
+            .unwrap_err();
+        assert!(error.to_string().contains("Input/output error"), "{error}");
+        assert_eq!(storage.read("a").unwrap(), b"first");
+        storage
+            .write_if("a", b"second", &Precondition::Matches(tag.clone()), &[])
+            .unwrap();
+        // The inner store's own answers come through: a tag that no longer matches.
+        assert!(matches!(
+            storage.write_if("a", b"third", &Precondition::Matches(tag), &[]),
+            Err(StorageError::ConditionFailed(_))
+        ));
+        injector.arm(Fault::once(
+            OpKind::Create,
+            injector.count(OpKind::Create),
+            EIO,
+        ));
+        let error = storage.copy("a", "b").unwrap_err();
+        assert!(error.to_string().contains("Input/output error"), "{error}");
+        // Then the inner store answers (the simulation has no server-side copy).
+        assert!(matches!(
+            storage.copy("a", "b"),
+            Err(StorageError::Unsupported { op: "copying", .. })
+        ));
+        assert_eq!(storage.kind_if_exists("b").unwrap(), None);
+        assert_eq!(storage.size("a").unwrap(), 6);
+        assert!(storage.file_info("a").unwrap().metadata.is_empty());
     }
 }
