@@ -29,8 +29,9 @@ use crate::backend::{
     OrchestrationCommit, OrchestrationItem,
 };
 use crate::error::BackendError;
-use crate::history::{Event, HISTORY_FORMAT_VERSION};
+use crate::history::Event;
 use crate::metadata::{InstanceFilter, InstanceMetadata, InstanceStatus, ParentInstance};
+use crate::testing::{new_instance, start_event};
 
 /// Generates one `#[tokio::test]` per conformance test, each on a backend made by `$make`
 /// (an async function or closure returning the backend).
@@ -121,28 +122,6 @@ macro_rules! backend_conformance_tests {
 
 const LEASE: Duration = Duration::from_secs(30);
 const NO_WAIT: Duration = Duration::ZERO;
-
-fn start_event(name: &str) -> Event {
-    Event::ExecutionStarted {
-        format_version: HISTORY_FORMAT_VERSION,
-        name: name.to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-    }
-}
-
-fn new_instance(instance_id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: instance_id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: start_event("flow"),
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
 
 async fn create(backend: &dyn Backend, instance_id: &str) {
     backend

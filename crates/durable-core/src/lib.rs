@@ -257,6 +257,8 @@ pub mod registry;
 mod replay;
 pub mod retention;
 pub mod retry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod worker;
 
 // The README's examples run as doctests.

@@ -35,7 +35,14 @@
 //!   checks the token (`LeaseLost` otherwise).
 //! - **One transaction per acknowledgement**: history delta, new activities, messages (timers
 //!   are messages with a visibility time), sub-orchestrations, metadata, the consumed
-//!   messages and the lease release commit together or not at all.
+//!   messages and the lease release commit together or not at all. An episode's
+//!   acknowledgement is one call of a server-side function (`durable_ack_episode`), one
+//!   round trip, unless it creates sub-orchestrations.
+//! - **What waits for the disk**: everything that records progress (creations, messages,
+//!   episodes, purges, token blocks) commits synchronously; leases, their renewals and
+//!   releases, and activity acknowledgements do not wait for the WAL flush: a crash that
+//!   loses one only makes work run again, and the episode that records an activity's
+//!   completion flushes its acknowledgement first.
 //! - **Workers** ([`PostgresBackend::workers_seen_within`], `Backend::workers`): a backend
 //!   that takes work registers its process (named by [`PostgresOptions::worker_name`],
 //!   `host:pid` by default) with the first block of lease tokens it reserves, and records

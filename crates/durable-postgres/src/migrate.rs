@@ -49,10 +49,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "workers and their token blocks",
         sql: include_str!("migrations/0006_workers.sql"),
     },
+    Migration {
+        version: 7,
+        name: "an episode's acknowledgement in one statement",
+        sql: include_str!("migrations/0007_ack_episode.sql"),
+    },
 ];
 
 /// The schema version this code creates and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The first key of the advisory lock that serializes migrators ("OCFL" in ASCII); the second
 /// is a hash of the schema name.

@@ -563,6 +563,18 @@ async fn fetch_orchestration_in(
     })
 }
 
+/// The call of `durable_ack_episode` (migration 0007), which does an episode's whole
+/// acknowledgement after its sub-orchestrations' creation: its parameters are listed there.
+const ACK_EPISODE_SQL: &str = "SELECT sent, remaining FROM durable_ack_episode($1, $2, $3, $4, \
+     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+
+/// Acknowledges an episode. Without sub-orchestrations to create (the common case) it is
+/// one statement, `durable_ack_episode`, committed as its own transaction: one round trip.
+/// Creating sub-orchestrations reads before it writes and decides which rejections to send,
+/// so it runs first, in a transaction that then calls the same function and commits: a lost
+/// lease rolls the creations back with everything else. The creations touch only the
+/// children's rows, so running them before the lease's release (which touches the
+/// instance's row and messages) changes no outcome.
 pub(crate) async fn ack_orchestration(
     pool: &Pool,
     instance_id: &str,
@@ -572,48 +584,11 @@ pub(crate) async fn ack_orchestration(
 ) -> Result<String, Fault> {
     let now = db(now);
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // RETURNING shows the new row, so the consumed messages are read (and deleted) through
-    // a CTE that sees the statement's snapshot of the row. (No FOR UPDATE there: the UPDATE
-    // of the same statement locks the row; if it finds the token gone, nothing is updated,
-    // the call fails with LeaseLost and the transaction, deletion included, rolls back.)
-    let release = tx
-        .prepare_cached(
-            "WITH old AS ( \
-                SELECT leased_messages FROM durable_instances \
-                WHERE instance_id = $1 AND lease_token = $2), \
-             consumed AS ( \
-                DELETE FROM durable_messages WHERE id IN (SELECT unnest(leased_messages) FROM old)) \
-             UPDATE durable_instances SET lease_token = NULL, lease_expires_ms = 0, \
-                attempts = 0, leased_messages = NULL \
-             WHERE instance_id = $1 AND lease_token = $2 \
-             RETURNING execution_id, history_len",
-        )
-        .await?;
-    let Some(row) = tx.query_opt(&release, &[&instance_id, &db(token)]).await? else {
-        return Err(lease_lost(format!("instance '{instance_id}'"), token));
-    };
-    let stored_execution: i64 = row.try_get(0)?;
-    let mut history_len: i64 = row.try_get(1)?;
-    // continue-as-new: the new execution's history replaces the old one.
-    let continued = commit
-        .metadata
-        .as_ref()
-        .is_some_and(|update| db(update.execution_id) != stored_execution);
-    if continued {
-        history_len = 0;
+    if commit.instances.is_empty() {
+        let acked = ack_episode(&client, instance_id, token, commit, &commit.messages, now).await?;
+        return acked.flags(commit, 0, instance_id, token);
     }
-    let first_seq = history_len;
-    let events: Vec<String> = commit
-        .history
-        .iter()
-        .map(event_text)
-        .collect::<Result<_, _>>()?;
-    history_len += i64::try_from(events.len()).unwrap_or(i64::MAX);
-
-    // Sub-orchestrations first: their creation reads before it writes, and decides which
-    // rejections to send. It touches only the children's rows, so it commutes with the
-    // statements below, which the original order ran before it.
+    let tx = client.transaction().await?;
     let mut messages = Vec::new();
     let mut created = 0;
     for new in &commit.instances {
@@ -624,107 +599,107 @@ pub(crate) async fn ack_orchestration(
         }
     }
     messages.extend(commit.messages.iter().cloned());
+    let acked = ack_episode(&tx, instance_id, token, commit, &messages, now).await?;
+    let flags = acked.flags(commit, created, instance_id, token)?;
+    tx.commit().await?;
+    Ok(flags)
+}
 
-    let statements = EpisodeStatements::prepare(&tx).await?;
-    let status = commit
-        .metadata
-        .as_ref()
+/// What `durable_ack_episode` answered: nothing if the lease was lost, else how many
+/// messages it enqueued and whether the instance has messages left.
+struct Acked(Option<(i64, bool)>);
+
+impl Acked {
+    /// The notification flags of the acknowledgement, or `LeaseLost`.
+    fn flags(
+        &self,
+        commit: &OrchestrationCommit,
+        created: usize,
+        instance_id: &str,
+        token: u64,
+    ) -> Result<String, Fault> {
+        let Some((sent, remaining)) = self.0 else {
+            return Err(lease_lost(format!("instance '{instance_id}'"), token));
+        };
+        let mut flags = String::new();
+        if commit.metadata.is_some() || !commit.history.is_empty() {
+            flags.push(CHANGES);
+        }
+        // One flag per item of work (up to a bound): this process wakes as many of its
+        // waiting fetches (`Wakers::wake`). An instance with messages left needs a fetch too,
+        // now that its lease is released.
+        let instances_with_work =
+            created + usize::try_from(sent).unwrap_or(usize::MAX) + usize::from(remaining);
+        push_flags(&mut flags, ACTIVITIES, commit.activities.len());
+        push_flags(&mut flags, ORCHESTRATIONS, instances_with_work);
+        Ok(flags)
+    }
+}
+
+/// Calls `durable_ack_episode` for `commit`, with `messages` to enqueue.
+async fn ack_episode(
+    client: &impl GenericClient,
+    instance_id: &str,
+    token: u64,
+    commit: &OrchestrationCommit,
+    messages: &[NewMessage],
+    now: i64,
+) -> Result<Acked, Fault> {
+    let events: Vec<String> = commit
+        .history
+        .iter()
+        .map(event_text)
+        .collect::<Result<_, _>>()?;
+    let update = commit.metadata.as_ref();
+    let execution_id = update.map(|update| db(update.execution_id));
+    let status = update
         .map(|update| status_text(update.status))
         .transpose()?;
-    let failure = commit
-        .metadata
-        .as_ref()
+    let failure = update
         .map(|update| failure_text(update.failure.as_ref()))
         .transpose()?
         .flatten();
-    let activities = ActivityRows::new(&commit.activities, now);
-    let message_rows = MessageRows::new(&messages, now)?;
-
-    // The rest of the episode is sent at once (tokio-postgres pipelines requests that are
-    // in flight together, in the order they were first polled, which `try_join_all` keeps),
-    // so it costs one round trip: every statement is prepared above, so none waits for a
-    // `Parse` and overtakes another. They run in this order in the transaction, and nothing
-    // commits unless all succeed.
-    type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
-    let instance_param: Param<'_> = &instance_id;
-    let instance_params = [instance_param];
-    let append_params: [Param<'_>; 3] = [instance_param, &first_seq, &events];
-    let execution_id = commit
-        .metadata
-        .as_ref()
-        .map(|update| db(update.execution_id));
-    let metadata_params: Option<[Param<'_>; 9]> = commit.metadata.as_ref().map(|update| {
-        [
-            instance_param,
-            &execution_id,
-            &status,
-            &update.input,
-            &update.output,
-            &failure,
-            &update.custom_status,
-            &history_len,
-            &now,
-        ]
-    });
-    let length_params: [Param<'_>; 3] = [instance_param, &history_len, &now];
-    let activity_params = activities.params();
-    let message_params = message_rows.params();
-    let mut batch: Vec<futures::future::BoxFuture<'_, Result<u64, tokio_postgres::Error>>> =
-        Vec::new();
-    if continued {
-        batch.push(Box::pin(tx.execute(&statements.clear, &instance_params)));
-    }
-    if !events.is_empty() {
-        batch.push(Box::pin(tx.execute(&statements.append, &append_params)));
-    }
-    if let Some(params) = &metadata_params {
-        batch.push(Box::pin(tx.execute(&statements.set_metadata, params)));
-        if commit
-            .metadata
-            .as_ref()
-            .is_some_and(|update| update.status.is_terminal())
-        {
-            // Nobody will take the results of the work it still has out: cancel it (a worker
-            // running some of it loses its lease; its renewal and completion are refused).
-            batch.push(Box::pin(tx.execute(&statements.cancel, &instance_params)));
-        }
-    } else if !events.is_empty() {
-        batch.push(Box::pin(tx.execute(&statements.set_length, &length_params)));
-    }
-    if !commit.activities.is_empty() {
-        batch.push(Box::pin(
-            tx.execute(&statements.insert_activities, &activity_params),
-        ));
-    }
-    let enqueued = !messages.is_empty();
-    if enqueued {
-        batch.push(Box::pin(tx.execute(&statements.enqueue, &message_params)));
-    }
-    // The instance may still have messages (arrived during the lease): now that its lease is
-    // released, waiting fetches must look again.
-    batch.push(Box::pin(
-        tx.execute(&statements.remaining, &instance_params),
-    ));
-    let counts = futures::future::try_join_all(batch).await?;
-    let remaining = counts.last().copied().unwrap_or(0) > 0;
-    let sent = if enqueued {
-        counts.len().checked_sub(2).map_or(0, |at| counts[at])
-    } else {
-        0
-    };
-
-    let mut flags = String::new();
-    if commit.metadata.is_some() || !events.is_empty() {
-        flags.push(CHANGES);
-    }
-    // One flag per item of work (up to a bound): this process wakes as many of its waiting
-    // fetches (`Wakers::wake`).
-    let instances_with_work =
-        created + usize::try_from(sent).unwrap_or(usize::MAX) + usize::from(remaining);
-    push_flags(&mut flags, ACTIVITIES, commit.activities.len());
-    push_flags(&mut flags, ORCHESTRATIONS, instances_with_work);
-    tx.commit().await?;
-    Ok(flags)
+    let input = update.and_then(|update| update.input.as_deref());
+    let output = update.and_then(|update| update.output.as_deref());
+    let custom_status = update.and_then(|update| update.custom_status.as_deref());
+    let terminal = update.is_some_and(|update| update.status.is_terminal());
+    let activities = ActivityRows::new(&commit.activities);
+    let message_rows = MessageRows::new(messages, now)?;
+    let statement = client.prepare_cached(ACK_EPISODE_SQL).await?;
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &instance_id,
+                &db(token),
+                &now,
+                &events,
+                &update.is_some(),
+                &execution_id,
+                &status,
+                &input,
+                &output,
+                &failure,
+                &custom_status,
+                &terminal,
+                &activities.instance_ids,
+                &activities.execution_ids,
+                &activities.task_ids,
+                &activities.names,
+                &activities.inputs,
+                &activities.timeouts,
+                &activities.heartbeat_timeouts,
+                &message_rows.instance_ids,
+                &message_rows.execution_ids,
+                &message_rows.events,
+                &message_rows.visible,
+            ],
+        )
+        .await?;
+    Ok(Acked(
+        row.map(|row| -> Result<_, Fault> { Ok((row.try_get(0)?, row.try_get(1)?)) })
+            .transpose()?,
+    ))
 }
 
 /// Appends `flag` once per item of work, at most `WAKE_AT_MOST` times.
@@ -735,92 +710,25 @@ fn push_flags(flags: &mut String, flag: char, items: usize) {
 /// More fetches than a worker has waiting at once (`WorkerOptions`' defaults: 8 and 16).
 const WAKE_AT_MOST: usize = 64;
 
-/// The statements of an episode's acknowledgement after the lease's release, prepared (and
-/// cached on the connection) before any is sent, so that they can be pipelined in order.
-struct EpisodeStatements {
-    clear: tokio_postgres::Statement,
-    append: tokio_postgres::Statement,
-    set_metadata: tokio_postgres::Statement,
-    set_length: tokio_postgres::Statement,
-    cancel: tokio_postgres::Statement,
-    insert_activities: tokio_postgres::Statement,
-    enqueue: tokio_postgres::Statement,
-    remaining: tokio_postgres::Statement,
-}
-
-impl EpisodeStatements {
-    async fn prepare(tx: &Transaction<'_>) -> Result<EpisodeStatements, Fault> {
-        Ok(EpisodeStatements {
-            clear: tx
-                .prepare_cached("DELETE FROM durable_history WHERE instance_id = $1")
-                .await?,
-            append: tx
-                .prepare_cached(
-                    "INSERT INTO durable_history (instance_id, seq, event) \
-                     SELECT $1, $2 + u.ord - 1, u.event \
-                     FROM unnest($3::text[]) WITH ORDINALITY AS u(event, ord)",
-                )
-                .await?,
-            set_metadata: tx
-                .prepare_cached(
-                    "UPDATE durable_instances SET execution_id = $2, status = $3, \
-                        input = coalesce($4, input), output = $5, failure = $6, \
-                        custom_status = $7, history_len = $8, updated_at_ms = $9 \
-                     WHERE instance_id = $1",
-                )
-                .await?,
-            set_length: tx
-                .prepare_cached(
-                    "UPDATE durable_instances SET history_len = $2, updated_at_ms = $3 \
-                     WHERE instance_id = $1",
-                )
-                .await?,
-            cancel: tx
-                .prepare_cached("DELETE FROM durable_activities WHERE instance_id = $1")
-                .await?,
-            insert_activities: tx.prepare_cached(INSERT_ACTIVITIES_SQL).await?,
-            enqueue: tx.prepare_cached(ENQUEUE_SQL).await?,
-            // A count of at most one row, so that every statement of the batch answers a count.
-            remaining: tx
-                .prepare_cached("SELECT 1 FROM durable_messages WHERE instance_id = $1 LIMIT 1")
-                .await?,
-        })
-    }
-}
-
-/// The statement that queues an episode's activities (parameters: `ActivityRows`).
-const INSERT_ACTIVITIES_SQL: &str = "INSERT INTO durable_activities \
-        (instance_id, execution_id, task_id, name, input, visible_at_ms, \
-         timeout_ms, heartbeat_timeout_ms) \
-     SELECT u.instance_id, u.execution_id, u.task_id, u.name, u.input, $6, \
-        u.timeout_ms, u.heartbeat_timeout_ms \
-     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-          $7::bigint[], $8::bigint[]) \
-          WITH ORDINALITY AS u(instance_id, execution_id, task_id, name, input, \
-          timeout_ms, heartbeat_timeout_ms, ord) \
-     ORDER BY u.ord";
-
-/// Activity work as the columns `INSERT_ACTIVITIES_SQL` takes.
+/// Activity work as the array parameters of `durable_ack_episode`.
 struct ActivityRows<'a> {
     instance_ids: Vec<&'a str>,
     execution_ids: Vec<i64>,
     task_ids: Vec<i64>,
     names: Vec<&'a str>,
     inputs: Vec<&'a str>,
-    now: i64,
     timeouts: Vec<Option<i64>>,
     heartbeat_timeouts: Vec<Option<i64>>,
 }
 
 impl<'a> ActivityRows<'a> {
-    fn new(activities: &'a [ActivityWork], now: i64) -> ActivityRows<'a> {
+    fn new(activities: &'a [ActivityWork]) -> ActivityRows<'a> {
         ActivityRows {
             instance_ids: activities.iter().map(|w| w.instance_id.as_str()).collect(),
             execution_ids: activities.iter().map(|w| db(w.execution_id)).collect(),
             task_ids: activities.iter().map(|w| db(w.task_id)).collect(),
             names: activities.iter().map(|w| w.name.as_str()).collect(),
             inputs: activities.iter().map(|w| w.input.as_str()).collect(),
-            now,
             timeouts: activities
                 .iter()
                 .map(|w| w.options.timeout.map(duration_ms))
@@ -830,19 +738,6 @@ impl<'a> ActivityRows<'a> {
                 .map(|w| w.options.heartbeat_timeout.map(duration_ms))
                 .collect(),
         }
-    }
-
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
-        [
-            &self.instance_ids,
-            &self.execution_ids,
-            &self.task_ids,
-            &self.names,
-            &self.inputs,
-            &self.now,
-            &self.timeouts,
-            &self.heartbeat_timeouts,
-        ]
     }
 }
 
@@ -952,14 +847,17 @@ async fn fetch_activity_in(
     })
 }
 
+/// Deletes the activity and enqueues its completion, in one statement on the `relaxed` pool:
+/// its commit does not wait for the WAL flush (see "calls whose commit need not wait for the
+/// disk" below).
 pub(crate) async fn ack_activity(
-    pool: &Pool,
+    relaxed: &Pool,
     id: u64,
     token: u64,
     completion: &NewMessage,
     now: u64,
 ) -> Result<String, Fault> {
-    let client = pool.get().await?;
+    let client = relaxed.get().await?;
     let statement = client
         .prepare_cached(
             "WITH done AS ( \
@@ -1046,8 +944,13 @@ async fn renew_activity_lease_in(
 // again (an acknowledgement with the lost token gets `LeaseLost`: tokens come from durable
 // blocks, see `tokens`, so a lost token is never handed out again), so these run on the
 // `relaxed` pool, whose sessions set `synchronous_commit = off`: each is one statement, its
-// own transaction, and its commit does not wait for a WAL flush. Everything that records
-// progress (creations, messages, acknowledgements, purges) runs on the other pool and waits.
+// own transaction, and its commit does not wait for a WAL flush. An activity's
+// acknowledgement (`ack_activity`, above) runs there too: lost in a crash, its activity runs
+// again, as when a worker dies before acknowledging, and the only reader of its completion,
+// the episode that records it in the history, commits synchronously and so flushes the WAL
+// up to and past it first (docs/durability.md, section 13). Everything else that records
+// progress (creations, messages, episodes, purges, token blocks) runs on the other pool and
+// waits.
 
 /// Where a fetch's lease token comes from: this backend's durable block, taken before the
 /// fetch's connection (a reservation needs a connection of its own), or, only with the
@@ -1173,6 +1076,90 @@ mod tests {
             removed < FEW,
             "{what} reads {removed} rows it does not use:\n{text}"
         );
+    }
+
+    /// An episode's acknowledgement is one statement, `durable_ack_episode`: with a token
+    /// that is not the lease it answers no row and writes nothing; with the lease's token it
+    /// releases the lease, deletes the consumed messages, appends the history, queues the
+    /// activities and enqueues the messages, and says how many it enqueued and whether the
+    /// instance has messages left.
+    #[tokio::test]
+    async fn an_episode_is_acknowledged_by_one_statement() {
+        use durable_core::Backend;
+        let Some(base) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL") else {
+            return;
+        };
+        let url = crate::testing::fresh_schema_url(&base, "ack_episode")
+            .await
+            .expect("schema");
+        let backend = crate::PostgresBackend::connect(&url)
+            .await
+            .expect("connect");
+        let start = durable_core::Event::ExecutionStarted {
+            format_version: durable_core::HISTORY_FORMAT_VERSION,
+            name: "flow".to_owned(),
+            input: "null".to_owned(),
+            execution_id: 1,
+        };
+        backend
+            .create_instance(NewInstance {
+                instance_id: "a".to_owned(),
+                name: "flow".to_owned(),
+                input: "null".to_owned(),
+                execution_id: 1,
+                start,
+                start_at_ms: None,
+                parent: None,
+                reuse: durable_core::backend::IdReusePolicy::Refuse,
+            })
+            .await
+            .expect("create");
+        let item = backend
+            .fetch_orchestration(
+                std::time::Duration::from_secs(30),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .expect("fetch")
+            .expect("work");
+        let token = db(item.lease.token);
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        let call = "SELECT sent, remaining FROM durable_ack_episode($1, $2, 5, \
+                    ARRAY['e1', 'e2'], false, NULL, NULL, NULL, NULL, NULL, NULL, false, \
+                    ARRAY['a'], ARRAY[1::bigint], ARRAY[7::bigint], ARRAY['act'], \
+                    ARRAY['null'], ARRAY[NULL::bigint], ARRAY[NULL::bigint], \
+                    ARRAY['a', 'gone'], ARRAY[NULL::bigint, NULL], ARRAY['m1', 'm2'], \
+                    ARRAY[5::bigint, 5])";
+        let state = "SELECT (SELECT count(*) FROM durable_history), \
+                        (SELECT count(*) FROM durable_activities), \
+                        (SELECT count(*) FROM durable_messages), \
+                        (SELECT lease_token IS NULL FROM durable_instances), \
+                        (SELECT history_len FROM durable_instances)";
+        let read = |row: tokio_postgres::Row| -> (i64, i64, i64, bool, i64) {
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+        };
+        let stale = client
+            .query(call, &[&"a", &(token + 1_000_000)])
+            .await
+            .expect("stale call");
+        assert!(stale.is_empty(), "a stale token got an answer");
+        let before = read(client.query_one(state, &[]).await.expect("state"));
+        assert_eq!(before, (0, 0, 1, false, 0), "the stale call wrote");
+        let row = client
+            .query_one(call, &[&"a", &token])
+            .await
+            .expect("the lease holder's call");
+        let answer: (i64, bool) = (row.get(0), row.get(1));
+        assert_eq!(
+            answer,
+            (1, true),
+            "one message enqueued, to the instance itself"
+        );
+        let after = read(client.query_one(state, &[]).await.expect("state"));
+        assert_eq!(after, (2, 1, 1, true, 2));
+        drop((client, backend));
+        let _ = driver.await;
     }
 
     /// With 100,000 timers pending, a fetch (busy or idle) and the idle fetch's look-ahead

@@ -33,8 +33,8 @@ pub struct PostgresBackend {
 struct Shared {
     /// Connections whose commits wait for the WAL flush: everything that records progress.
     pool: Pool,
-    /// Connections with `synchronous_commit = off`, for fetches, renewals and abandons (see
-    /// `ops`) and notifications.
+    /// Connections with `synchronous_commit = off`, for fetches, renewals, abandons and
+    /// activity acknowledgements (see `ops`) and notifications.
     relaxed: Pool,
     clock: Clock,
     channel: String,
@@ -645,7 +645,7 @@ impl Backend for PostgresBackend {
         let flags = self
             .call("ack_activity", |shared, now, _| {
                 let completion = Arc::clone(&completion);
-                async move { ops::ack_activity(&shared.pool, id, token, &completion, now).await }
+                async move { ops::ack_activity(&shared.relaxed, id, token, &completion, now).await }
             })
             .await?;
         self.woke(&flags);

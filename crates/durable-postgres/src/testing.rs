@@ -1,5 +1,6 @@
 //! Test support: a fresh, empty schema per test, so tests sharing one database never see
-//! each other's instances or notifications.
+//! each other's instances or notifications; the options of a test's backend; and a plain SQL
+//! connection for a test to look at or change the store's tables.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,10 +20,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::{Config, NoTls};
 
-use crate::PostgresError;
 use crate::error::describe;
 use crate::io;
 use crate::url::redact;
+use crate::{PostgresError, PostgresOptions};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -64,6 +65,33 @@ pub async fn fresh_schema_url(base_url: &str, prefix: &str) -> Result<String, Po
     Ok(format!(
         "{base_url}{separator}options=-csearch_path%3D{schema}"
     ))
+}
+
+/// The options of a test's backend: a small pool (tests run side by side, each with backends
+/// of its own) and the given worker name.
+pub fn options(worker_name: Option<&str>) -> PostgresOptions {
+    PostgresOptions {
+        pool_size: 2,
+        worker_name: worker_name.map(str::to_owned),
+        ..PostgresOptions::default()
+    }
+}
+
+/// A plain SQL connection to the database at `url`, for a test to look at or change the
+/// store's tables directly. Its connection runs as a task of the calling tokio runtime and
+/// ends when the client is dropped.
+pub async fn sql_client(url: &str) -> Result<tokio_postgres::Client, PostgresError> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|error| PostgresError::Runtime(error.to_string()))?;
+    let (client, connection) =
+        tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|error| PostgresError::Connect {
+                target: "the test database".to_owned(),
+                message: redact(&describe(&error), url),
+            })?;
+    runtime.spawn(connection);
+    Ok(client)
 }
 
 fn schema_name(prefix: &str) -> String {

@@ -7,16 +7,13 @@ mod common;
 use std::time::Duration;
 
 use durable_core::Backend;
-use durable_core::backend::{IdReusePolicy, NewInstance};
-use durable_core::{Event, HISTORY_FORMAT_VERSION};
+use durable_core::testing::new_instance;
+use durable_postgres::testing::sql_client;
 use durable_postgres::{PostgresBackend, PostgresError, SCHEMA_VERSION};
-use tokio_postgres::NoTls;
 
 /// A plain connection to `url`, for looking at the tables directly.
 async fn sql(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
+    sql_client(url).await.expect("connect")
 }
 
 async fn versions(url: &str) -> Vec<i64> {
@@ -31,24 +28,6 @@ async fn versions(url: &str) -> Vec<i64> {
         .iter()
         .map(|row| row.get(0))
         .collect()
-}
-
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
 }
 
 #[tokio::test]
@@ -112,7 +91,10 @@ async fn connecting_again_keeps_the_schema_and_the_data() {
     };
     let url = common::fresh_url(&base, "rerun").await;
     let first = PostgresBackend::connect(&url).await.expect("connect");
-    first.create_instance(instance("a")).await.expect("create");
+    first
+        .create_instance(new_instance("a"))
+        .await
+        .expect("create");
     drop(first);
     let second = PostgresBackend::connect(&url).await.expect("connect again");
     assert_eq!(
@@ -144,7 +126,7 @@ async fn a_version_1_store_is_upgraded_in_place() {
     old.batch_execute("SELECT setval('durable_ids', 5000)")
         .await
         .expect("advance the ids");
-    let start = serde_json::to_string(&instance("a").start).expect("serialize");
+    let start = serde_json::to_string(&new_instance("a").start).expect("serialize");
     old.execute(
         "WITH i AS (INSERT INTO durable_instances (instance_id, name, execution_id, status, \
             input, created_at_ms, updated_at_ms) \

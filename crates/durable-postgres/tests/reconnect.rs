@@ -13,8 +13,8 @@ use durable_core::{
     ActivityContext, Backend, Client, Failure, InstanceStatus, OrchestrationContext, Registry,
     Worker, WorkerOptions,
 };
+use durable_postgres::testing::sql_client;
 use durable_postgres::{PostgresBackend, PostgresOptions};
-use tokio_postgres::NoTls;
 
 /// Orchestrations scheduled at least (more while the terminator is still at work).
 const ORCHESTRATIONS: u64 = 12;
@@ -77,10 +77,7 @@ async fn terminated_connections_are_retried_and_every_orchestration_completes() 
         .await
         .expect("connect"),
     );
-    let (admin, connection) = tokio_postgres::connect(&base, NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(connection);
+    let admin = sql_client(&base).await.expect("admin connection");
 
     let worker = Worker::start(
         backend.clone(),

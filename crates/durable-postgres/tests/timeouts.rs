@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use durable_core::backend::{IdReusePolicy, NewInstance};
+use durable_core::testing::new_instance;
 use durable_core::{Backend, BackendError};
-use durable_core::{Event, HISTORY_FORMAT_VERSION};
+use durable_postgres::testing::sql_client;
 use durable_postgres::{ANSWER_GRACE, PostgresBackend, PostgresOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -94,24 +94,6 @@ async fn forward(
     }
 }
 
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
-
 /// `url` as a key=value connection string to the proxy on `port`.
 fn through_proxy(url: &str, port: u16) -> (String, String) {
     let config: tokio_postgres::Config = url.parse().expect("a URL");
@@ -157,7 +139,7 @@ async fn a_call_on_a_frozen_connection_is_retried_on_a_new_one() {
     .await
     .expect("connect through the proxy");
     backend
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     // The listener's connection and the pool's one.
@@ -173,6 +155,36 @@ async fn a_call_on_a_frozen_connection_is_retried_on_a_new_one() {
     assert!(backend.retried_calls() >= 1);
 }
 
+/// A backend with `options` on a fresh schema holding instance "a", and a SQL connection in
+/// a transaction holding an exclusive lock on the instances table (until [`release`]), so
+/// that every call of the backend that reads or writes an instance waits for it.
+async fn locked_store(
+    base: &str,
+    test: &str,
+    options: PostgresOptions,
+) -> (PostgresBackend, tokio_postgres::Client) {
+    let url = common::fresh_url(base, test).await;
+    let backend = PostgresBackend::connect_with(&url, options)
+        .await
+        .expect("connect");
+    backend
+        .create_instance(new_instance("a"))
+        .await
+        .expect("create");
+    let lock = sql_client(&url).await.expect("connect");
+    lock.batch_execute("BEGIN; LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the instances");
+    (backend, lock)
+}
+
+/// Ends the lock of [`locked_store`].
+async fn release(lock: &tokio_postgres::Client) {
+    lock.batch_execute("ROLLBACK")
+        .await
+        .expect("release the lock");
+}
+
 /// A call that finds every pooled connection busy (here the only one, held by a call blocked
 /// on a table lock) gives up after `pool_wait_timeout`, is retried, and reports a transient
 /// error once `retry_for` is over, instead of waiting for as long as the busy call runs.
@@ -183,32 +195,14 @@ async fn a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout() {
     else {
         return;
     };
-    let url = common::fresh_url(&base, "pool_wait").await;
-    let backend = Arc::new(
-        PostgresBackend::connect_with(
-            &url,
-            PostgresOptions {
-                pool_size: 1,
-                pool_wait_timeout: Duration::from_millis(500),
-                retry_for: Duration::from_secs(1),
-                ..PostgresOptions::default()
-            },
-        )
-        .await
-        .expect("connect"),
-    );
-    backend
-        .create_instance(instance("a"))
-        .await
-        .expect("create");
-    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    let driver = tokio::spawn(connection);
-    let lock = client.transaction().await.expect("transaction");
-    lock.batch_execute("LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("lock the instances");
+    let options = PostgresOptions {
+        pool_size: 1,
+        pool_wait_timeout: Duration::from_millis(500),
+        retry_for: Duration::from_secs(1),
+        ..PostgresOptions::default()
+    };
+    let (backend, lock) = locked_store(&base, "pool_wait", options).await;
+    let backend = Arc::new(backend);
     // This call takes the pool's one connection and waits for the lock (the statement
     // timeout, 30 s, is far away).
     let blocked = tokio::spawn({
@@ -232,11 +226,9 @@ async fn a_call_waiting_for_a_busy_pool_gives_up_after_the_pool_wait_timeout() {
         matches!(&second, Err(BackendError::Transient(message)) if message.contains("pool")),
         "{second:?}"
     );
-    lock.rollback().await.expect("release the lock");
+    release(&lock).await;
     let first = blocked.await.expect("join").expect("the blocked call");
     assert_eq!(first.map(|m| m.instance_id), Some("a".to_owned()));
-    drop(client);
-    let _ = driver.await;
 }
 
 /// The server cancels a statement of the pool's connections that runs past
@@ -249,39 +241,20 @@ async fn the_server_cancels_a_statement_past_the_statement_timeout() {
     else {
         return;
     };
-    let url = common::fresh_url(&base, "statement_timeout").await;
-    let backend = PostgresBackend::connect_with(
-        &url,
-        PostgresOptions {
-            pool_size: 1,
-            statement_timeout: Duration::from_millis(500),
-            retry_for: Duration::from_millis(200),
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect");
-    backend
-        .create_instance(instance("a"))
-        .await
-        .expect("create");
-    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    let driver = tokio::spawn(connection);
-    let lock = client.transaction().await.expect("transaction");
-    lock.batch_execute("LOCK TABLE durable_instances IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("lock the instances");
+    let options = PostgresOptions {
+        pool_size: 1,
+        statement_timeout: Duration::from_millis(500),
+        retry_for: Duration::from_millis(200),
+        ..PostgresOptions::default()
+    };
+    let (backend, lock) = locked_store(&base, "statement_timeout", options).await;
 
     let read = backend.read_metadata("a").await;
     assert!(
         matches!(&read, Err(BackendError::Transient(message)) if message.contains("57014")),
         "not cancelled by the server's statement timeout (SQLSTATE 57014): {read:?}"
     );
-    lock.rollback().await.expect("release the lock");
+    release(&lock).await;
     let metadata = backend.read_metadata("a").await.expect("read");
     assert_eq!(metadata.map(|m| m.instance_id), Some("a".to_owned()));
-    drop(client);
-    let _ = driver.await;
 }

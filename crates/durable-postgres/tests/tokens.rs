@@ -6,30 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use durable_core::backend::{IdReusePolicy, NewInstance, OrchestrationCommit};
-use durable_core::{Backend, BackendError, Event, HISTORY_FORMAT_VERSION};
+use durable_core::backend::OrchestrationCommit;
+use durable_core::testing::new_instance;
+use durable_core::{Backend, BackendError, Event};
+use durable_postgres::testing::sql_client;
 use durable_postgres::{PostgresBackend, PostgresOptions};
-use tokio_postgres::NoTls;
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
 
 /// Every sequence of the schema with its state (`last_value`, `is_called`).
 async fn sequences(client: &tokio_postgres::Client) -> Vec<(String, i64, bool)> {
@@ -66,11 +49,10 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
     };
     let url = common::fresh_url(&base, "tokens").await;
     let before_crash = PostgresBackend::connect(&url).await.expect("connect");
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
-    let driver = tokio::spawn(connection);
+    let client = sql_client(&url).await.expect("connect");
     // A first lease, acknowledged: the process is warmed up (any token block reserved).
     before_crash
-        .create_instance(instance("w"))
+        .create_instance(new_instance("w"))
         .await
         .expect("create");
     let warm = before_crash
@@ -83,7 +65,7 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
         .await
         .expect("ack");
     before_crash
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create");
     let durable = sequences(&client).await;
@@ -144,8 +126,6 @@ async fn a_token_lost_in_a_crash_is_never_handed_out_again() {
         .ack_orchestration("a", fresh.lease.token, &OrchestrationCommit::default())
         .await
         .expect("the new holder's ack");
-    drop(client);
-    let _ = driver.await;
 }
 
 /// The `durable_lease_tokens` sequence's last value: one step per reserved block.
@@ -182,11 +162,10 @@ async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool()
     )
     .await
     .expect("connect");
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
-    let driver = tokio::spawn(connection);
+    let client = sql_client(&url).await.expect("connect");
     for n in 0..FETCHES {
         backend
-            .create_instance(instance(&format!("i{n}")))
+            .create_instance(new_instance(&format!("i{n}")))
             .await
             .expect("create");
     }
@@ -212,6 +191,4 @@ async fn fetches_out_of_tokens_share_one_reservation_without_starving_the_pool()
         1024,
         "the fetches did not share one block"
     );
-    drop(client);
-    let _ = driver.await;
 }

@@ -6,44 +6,21 @@ mod common;
 
 use std::time::Duration;
 
-use durable_core::backend::{ActivityWork, IdReusePolicy, NewInstance, OrchestrationCommit};
-use durable_core::{
-    ActivityOptions, Backend, Clock, Event, HISTORY_FORMAT_VERSION, HeldKind, WorkerInfo,
-};
-use durable_postgres::{PostgresBackend, PostgresOptions};
+use durable_core::backend::{ActivityWork, OrchestrationCommit};
+use durable_core::testing::new_instance;
+use durable_core::{ActivityOptions, Backend, Clock, HeldKind, WorkerInfo};
+use durable_postgres::{PostgresBackend, PostgresOptions, testing};
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
-
 async fn connect(url: &str, name: Option<&str>, clock: Option<Clock>) -> PostgresBackend {
-    PostgresBackend::connect_with(
-        url,
-        PostgresOptions {
-            pool_size: 2,
-            worker_name: name.map(str::to_owned),
-            clock,
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to the test database")
+    let options = PostgresOptions {
+        clock,
+        ..testing::options(name)
+    };
+    PostgresBackend::connect_with(url, options)
+        .await
+        .expect("connect to the test database")
 }
 
 fn named<'a>(workers: &'a [WorkerInfo], name: &str) -> &'a WorkerInfo {
@@ -63,11 +40,11 @@ async fn workers_are_listed_with_the_leases_they_hold() {
     let first = connect(&url, Some("first"), None).await;
     let second = connect(&url, Some("second <b>\"quoted\""), None).await;
     reader
-        .create_instance(instance("a"))
+        .create_instance(new_instance("a"))
         .await
         .expect("create a");
     reader
-        .create_instance(instance("b"))
+        .create_instance(new_instance("b"))
         .await
         .expect("create b");
 
@@ -160,7 +137,10 @@ async fn a_worker_not_seen_recently_is_listed_while_it_holds_a_lease() {
     let reader = connect(&url, None, None).await;
     let hour_ago = Clock::starting_at(reader.clock().now_ms() - 3_600_000);
     let stale = connect(&url, Some("stale"), Some(hour_ago)).await;
-    stale.create_instance(instance("s")).await.expect("create");
+    stale
+        .create_instance(new_instance("s"))
+        .await
+        .expect("create");
     let held = stale
         .fetch_orchestration(Duration::from_secs(7_200), Duration::ZERO)
         .await

@@ -339,28 +339,10 @@ fn cancel(queues: &mut crate::queue::Queues, op: &Op) {
 mod tests {
     use std::time::Duration;
 
-    use durable_core::backend::{IdReusePolicy, NewInstance};
-    use durable_core::{Backend, BackendError, Event, HISTORY_FORMAT_VERSION};
+    use durable_core::testing::new_instance;
+    use durable_core::{Backend, BackendError};
 
     use crate::RedbBackend;
-
-    fn instance(instance_id: &str) -> NewInstance {
-        NewInstance {
-            instance_id: instance_id.to_owned(),
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-            start: Event::ExecutionStarted {
-                format_version: HISTORY_FORMAT_VERSION,
-                name: "flow".to_owned(),
-                input: "null".to_owned(),
-                execution_id: 1,
-            },
-            start_at_ms: None,
-            parent: None,
-            reuse: IdReusePolicy::Refuse,
-        }
-    }
 
     /// A write must be answered within this long (a writer that died would leave it waiting
     /// for ever).
@@ -369,7 +351,7 @@ mod tests {
     async fn create(backend: &RedbBackend, instance_id: &str) -> Result<(), BackendError> {
         tokio::time::timeout(
             ANSWER_WITHIN,
-            backend.create_instance(instance(instance_id)),
+            backend.create_instance(new_instance(instance_id)),
         )
         .await
         .expect("the write is answered, not left waiting")

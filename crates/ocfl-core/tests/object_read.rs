@@ -780,3 +780,143 @@ fn a_purge_flushes_the_move_out_of_the_root() {
         assert!(synced.iter().any(|s| s == dir), "{dir:?} not in {synced:?}");
     }
 }
+
+/// Rewrites an object's root inventory with `edit` and a matching sidecar.
+fn rewrite_inventory(dir: &Path, edit: impl Fn(&str) -> String) {
+    let inventory = dir.join("inventory.json");
+    let text = fs::read_to_string(&inventory).expect("read");
+    let changed = edit(&text);
+    assert_ne!(changed, text, "the edit applies");
+    fs::write(&inventory, &changed).expect("write");
+    let digest = ocfl_core::digest::DigestAlgorithm::Sha512.digest_bytes(changed.as_bytes());
+    fs::write(
+        dir.join("inventory.json.sha512"),
+        ocfl_core::sidecar::sidecar_contents(&digest),
+    )
+    .expect("sidecar");
+}
+
+#[test]
+fn find_file_answers_as_open_object_does_for_every_good_fixture() {
+    let fixtures = fs::read_dir(fixture("spec-ex-full").parent().expect("parent"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned());
+    let mut compared = 0;
+    for name in fixtures {
+        let root = TestRoot::new();
+        let (id, _) = root.add(&name);
+        let storage = root.storage();
+        let storage_root = StorageRoot::open(&storage).expect("root");
+        let object = storage_root.open_object(&id).expect("open");
+        let mut asked: Vec<Option<VersionNum>> = vec![None, Some(v("v9"))];
+        asked.extend(object.inventory().versions.keys().copied().map(Some));
+        for version in asked {
+            let mut paths: Vec<String> = match object.version(version) {
+                Ok((_, state)) => state
+                    .state
+                    .values()
+                    .flatten()
+                    .map(|p| p.to_string())
+                    .collect(),
+                Err(_) => vec!["a".to_owned()],
+            };
+            let dirs: Vec<String> = paths
+                .iter()
+                .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d.to_owned()))
+                .collect();
+            paths.extend(dirs);
+            paths.extend(["no/such/file", "foo/"].map(String::from));
+            for path in &paths {
+                let expected = object.file(version, path);
+                let found = storage_root.find_file(&id, version, path);
+                match (expected, found) {
+                    (Ok(file), Ok(found)) => {
+                        assert_eq!(found.digest(), file.digest, "{name} {path}");
+                        assert_eq!(found.content_path(), file.content_path, "{name} {path}");
+                        assert_eq!(found.path(), file.path, "{name} {path}");
+                        assert_eq!(found.version(), object.version(version).expect("version").0);
+                        assert_eq!(found.head(), object.head());
+                        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                        found.copy_to(&mut ours).expect("copy");
+                        object.copy_file(&file, &mut theirs).expect("copy");
+                        assert_eq!(ours, theirs, "{name} {path}");
+                    }
+                    (Err(expected), Err(found)) => {
+                        assert_eq!(found.to_string(), expected.to_string(), "{name} {path}");
+                    }
+                    (expected, found) => panic!("{name} {path}: {expected:?} but {found:?}"),
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}
+
+#[test]
+fn find_file_checks_the_sidecar_and_what_it_reads_but_not_the_rest() {
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("root");
+
+    // A defect in a part the lookup does not read: `cat` answers, `open_object` refuses.
+    rewrite_inventory(&dir, |text| {
+        text.replacen(
+            "\"created\": \"2018-01-01T01:01:01Z\"",
+            "\"created\": \"yesterday\"",
+            1,
+        )
+    });
+    let err = storage_root.open_object(&id).expect_err("E049");
+    assert!(
+        matches!(&err, ObjectError::InvalidInventory { code, .. } if code.as_str() == "E049"),
+        "{err}"
+    );
+    let found = storage_root
+        .find_file(&id, None, "foo/bar.xml")
+        .expect("answered");
+    let mut bytes = Vec::new();
+    found.copy_to(&mut bytes).expect("copy");
+    assert_eq!(
+        bytes,
+        fs::read(dir.join("v2/content/foo/bar.xml")).expect("fixture")
+    );
+
+    // A defect in what it reads: the full parse reports it.
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("root");
+    rewrite_inventory(&dir, |text| {
+        text.replace("\"head\": \"v3\"", "\"head\": \"v2\"")
+    });
+    let err = storage_root
+        .find_file(&id, None, "foo/bar.xml")
+        .expect_err("E040");
+    assert!(
+        matches!(&err, ObjectError::InvalidInventory { code, .. } if code.as_str() == "E040"),
+        "{err}"
+    );
+
+    // Tampering and a missing sidecar are refused as `open_object` refuses them.
+    let inventory = dir.join("inventory.json");
+    let text = fs::read_to_string(&inventory).expect("read");
+    fs::write(
+        &inventory,
+        text.replace("\"head\": \"v2\"", "\"head\": \"v3\""),
+    )
+    .expect("tamper");
+    let err = storage_root
+        .find_file(&id, None, "foo/bar.xml")
+        .expect_err("tampered");
+    assert!(
+        matches!(err, ObjectError::TamperedInventory { .. }),
+        "{err}"
+    );
+    fs::remove_file(dir.join("inventory.json.sha512")).expect("remove sidecar");
+    let err = storage_root
+        .find_file(&id, None, "foo/bar.xml")
+        .expect_err("no sidecar");
+    assert!(matches!(err, ObjectError::Sidecar { .. }), "{err}");
+}

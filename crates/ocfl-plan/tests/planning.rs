@@ -482,3 +482,86 @@ fn object_store_plans_are_refused_by_a_directory_before_writing() {
     assert!(!error.error.is_retriable());
     assert_eq!(read_tree(&root), Tree::new());
 }
+
+/// Local storage that counts the files opened for reading, by path.
+struct CountingOpens {
+    inner: LocalStorage,
+    opened: std::sync::Mutex<Vec<String>>,
+}
+
+impl CountingOpens {
+    fn opens_of(&self, path: &str) -> usize {
+        let opened = self.opened.lock().expect("lock");
+        opened.iter().filter(|p| *p == path).count()
+    }
+}
+
+impl Storage for CountingOpens {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.opened.lock().expect("lock").push(path.to_owned());
+        self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        self.inner.create(path)
+    }
+    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.inner.write_atomic(path, bytes)
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.create_dir(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        self.inner.remove(path)
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        self.inner.sync(paths)
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        self.inner.sync_tree(dir)
+    }
+    fn boot_id(&self) -> Option<String> {
+        self.inner.boot_id()
+    }
+}
+
+/// One run of an update's steps reads back none of the inventories it wrote itself (for a
+/// large object each is tens of megabytes): the new version's and the prepared root one are
+/// known from the writing. The object's root inventory is still read before each rename into
+/// the object, where another writer may have changed it; and a second run, which knows
+/// nothing of the first, reads what it finds.
+#[test]
+fn an_update_does_not_read_back_the_inventories_it_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let t = tree(&[("a", "2"), ("b", "1")]);
+    let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
+    let plan = update(outcome);
+    let fs = CountingOpens {
+        inner: LocalStorage::new(dir.path()),
+        opened: std::sync::Mutex::new(Vec::new()),
+    };
+    apply(&plan, &fs, &stage).expect("apply");
+    assert_valid(dir.path(), OBJECT);
+    let version_inventory = format!("{OBJECT}/v2/inventory.json");
+    let prepared = format!("{WORK}/root/inventory.json");
+    assert_eq!(fs.opens_of(&version_inventory), 0);
+    assert_eq!(fs.opens_of(&prepared), 0);
+    // At least by check-base, move-version, and the installs of the root inventory and its
+    // sidecar.
+    assert!(fs.opens_of(&format!("{OBJECT}/inventory.json")) >= 4);
+
+    let again = apply(&plan, &fs, &stage).expect("apply again");
+    assert!(wrote_nothing(&again), "{again:?}");
+    assert!(fs.opens_of(&version_inventory) > 0);
+}

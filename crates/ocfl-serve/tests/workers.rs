@@ -7,9 +7,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use durable_core::backend::{ActivityWork, IdReusePolicy, NewInstance, OrchestrationCommit};
-use durable_core::{ActivityOptions, Backend, Event, HISTORY_FORMAT_VERSION};
-use durable_postgres::{PostgresBackend, PostgresOptions, testing::fresh_schema_url};
+use durable_core::backend::{ActivityWork, OrchestrationCommit};
+use durable_core::testing::new_instance;
+use durable_core::{ActivityOptions, Backend};
+use durable_postgres::PostgresBackend;
+use durable_postgres::testing::{self, fresh_schema_url};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::storage::LocalStorage;
 use ocfl_durable::{ServiceOptions, UpdateService};
@@ -25,35 +27,10 @@ const RUN: &str = "commit-workers-run";
 /// An engine instance that is not a run (as a run's per-object lock).
 const OTHER: &str = "ocfl.other-instance";
 
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
-
 async fn backend(url: &str, name: Option<&str>) -> PostgresBackend {
-    PostgresBackend::connect_with(
-        url,
-        PostgresOptions {
-            pool_size: 2,
-            worker_name: name.map(str::to_owned),
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to the test database")
+    PostgresBackend::connect_with(url, testing::options(name))
+        .await
+        .expect("connect to the test database")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,11 +45,11 @@ async fn workers_on_postgres_are_shown_with_the_work_they_hold() {
     let first = backend(&url, Some("first")).await;
     let second = backend(&url, Some(HOSTILE_NAME)).await;
     console_backend
-        .create_instance(instance(RUN))
+        .create_instance(new_instance(RUN))
         .await
         .expect("create the run");
     console_backend
-        .create_instance(instance(OTHER))
+        .create_instance(new_instance(OTHER))
         .await
         .expect("create the other instance");
     // The first worker holds the run's episode; the second an activity of the other.

@@ -7,23 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use durable_core::backend::{
-    ActivityItem, Backend, IdReusePolicy, NewInstance, NewMessage, OrchestrationCommit,
-    OrchestrationItem,
-};
+use durable_core::backend::{Backend, IdReusePolicy, OrchestrationItem};
 use durable_core::client::ScheduleOptions;
+use durable_core::testing::{Delegating, Hooks};
 use durable_core::{
-    BackendError, Client, Clock, Event, InstanceFilter, InstanceMetadata, InstanceStatus,
-    MemoryBackend, OrchestrationContext, Registry, Worker, WorkerOptions,
+    BackendError, Client, Clock, InstanceStatus, MemoryBackend, OrchestrationContext, Registry,
+    Worker, WorkerOptions,
 };
 use tokio::sync::watch;
 
 use crate::common::{EPOCH_MS, LIMIT};
 
-/// A backend whose orchestration fetches can be held back, so that one worker keeps its cache
+/// Hooks whose orchestration fetches can be held back, so that one worker keeps its cache
 /// while another runs the instance. An item fetched while held is handed back untouched.
 struct Holdable {
-    inner: Arc<MemoryBackend>,
     held: watch::Sender<bool>,
 }
 
@@ -34,30 +31,10 @@ impl Holdable {
 }
 
 #[async_trait]
-impl Backend for Holdable {
-    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
-        self.inner.create_instance(new).await
-    }
-    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
-        self.inner.send_message(message).await
-    }
-    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
-        self.inner.read_metadata(id).await
-    }
-    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
-        self.inner.read_history(id).await
-    }
-    async fn list_instances(
-        &self,
-        filter: &InstanceFilter,
-    ) -> Result<Vec<InstanceMetadata>, BackendError> {
-        self.inner.list_instances(filter).await
-    }
-    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
-        self.inner.purge_instance(id).await
-    }
+impl Hooks for Holdable {
     async fn fetch_orchestration(
         &self,
+        inner: &dyn Backend,
         lease_for: Duration,
         wait: Duration,
     ) -> Result<Option<OrchestrationItem>, BackendError> {
@@ -66,74 +43,17 @@ impl Backend for Holdable {
             let _ = tokio::time::timeout(wait, held.wait_for(|held| !held)).await;
             return Ok(None);
         }
-        let item = self.inner.fetch_orchestration(lease_for, wait).await?;
+        let item = inner.fetch_orchestration(lease_for, wait).await?;
         match item {
             Some(item) if *self.held.borrow() => {
                 let id = &item.instance.instance_id;
-                self.inner
+                inner
                     .abandon_orchestration(id, item.lease.token, Duration::ZERO)
                     .await?;
                 Ok(None)
             }
             item => Ok(item),
         }
-    }
-    async fn ack_orchestration(
-        &self,
-        id: &str,
-        token: u64,
-        commit: &OrchestrationCommit,
-    ) -> Result<(), BackendError> {
-        self.inner.ack_orchestration(id, token, commit).await
-    }
-    async fn abandon_orchestration(
-        &self,
-        id: &str,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        self.inner.abandon_orchestration(id, token, delay).await
-    }
-    async fn renew_orchestration_lease(
-        &self,
-        id: &str,
-        token: u64,
-        lease_for: Duration,
-    ) -> Result<u64, BackendError> {
-        self.inner
-            .renew_orchestration_lease(id, token, lease_for)
-            .await
-    }
-    async fn fetch_activity(
-        &self,
-        lease_for: Duration,
-        wait: Duration,
-    ) -> Result<Option<ActivityItem>, BackendError> {
-        self.inner.fetch_activity(lease_for, wait).await
-    }
-    async fn ack_activity(
-        &self,
-        id: u64,
-        token: u64,
-        completion: &NewMessage,
-    ) -> Result<(), BackendError> {
-        self.inner.ack_activity(id, token, completion).await
-    }
-    async fn abandon_activity(
-        &self,
-        id: u64,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        self.inner.abandon_activity(id, token, delay).await
-    }
-    async fn renew_activity_lease(
-        &self,
-        id: u64,
-        token: u64,
-        lease_for: Duration,
-    ) -> Result<u64, BackendError> {
-        self.inner.renew_activity_lease(id, token, lease_for).await
     }
 }
 
@@ -165,15 +85,17 @@ async fn until_waiting(client: &Client) {
 /// first episode. Then only A runs; returns the output of "x".
 async fn across_id_reuse(reuse_id: impl AsyncFnOnce(&Client)) -> Option<String> {
     let memory = Arc::new(MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)));
-    let holdable = Arc::new(Holdable {
-        inner: memory.clone(),
-        held: watch::Sender::new(false),
-    });
+    let holdable = Arc::new(Delegating::new(
+        memory.clone(),
+        Holdable {
+            held: watch::Sender::new(false),
+        },
+    ));
     let client = Client::new(memory.clone());
     let a = Worker::start(holdable.clone(), registry(), WorkerOptions::default());
     client.schedule("echo", "x", "old").await.expect("schedule");
     until_waiting(&client).await;
-    holdable.hold(true);
+    holdable.hooks().hold(true);
 
     let b = Worker::start(memory.clone(), registry(), WorkerOptions::default());
     client.terminate("x", "replaced").await.expect("terminate");
@@ -185,7 +107,7 @@ async fn across_id_reuse(reuse_id: impl AsyncFnOnce(&Client)) -> Option<String> 
     until_waiting(&client).await;
     b.shutdown().await;
 
-    holdable.hold(false);
+    holdable.hooks().hold(false);
     client.raise_event("x", "go", &()).await.expect("raise");
     let done = client
         .wait_for_completion("x", LIMIT)

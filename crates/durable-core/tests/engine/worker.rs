@@ -3,13 +3,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use durable_core::backend::{
-    ActivityItem, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
-};
+use durable_core::backend::OrchestrationCommit;
+use durable_core::testing::{Delegating, Fate, Hooks, Method};
 use durable_core::{
     ActivityContext, Backend, BackendError, Client, Clock, Event, Failure, FailureKind,
-    InstanceFilter, InstanceMetadata, InstanceStatus, MemoryBackend, OrchestrationContext,
-    Registry, Worker, WorkerOptions,
+    InstanceStatus, MemoryBackend, OrchestrationContext, Registry, Worker, WorkerOptions,
 };
 use futures::future::join_all;
 use tokio::sync::Notify;
@@ -197,10 +195,9 @@ async fn a_small_cache_evicts_and_replays() {
     worker.shutdown().await;
 }
 
-/// A backend that fails every `period`-th call with a transient error: half of the failures
+/// Hooks that fail every `period`-th call with a transient error: half of the failures
 /// before doing the work, half after it (the work happened but the caller hears an error).
 struct Flaky {
-    inner: MemoryBackend,
     calls: AtomicU64,
     period: u64,
     /// Also refuse (transiently) every episode commit that schedules an activity.
@@ -213,76 +210,44 @@ struct Flaky {
     history_delay: Duration,
 }
 
-impl Flaky {
-    /// `Ok(true)`: fail before the call. `Ok(false)`: proceed. `Err(())`: fail after it.
-    fn roll(&self) -> Result<bool, ()> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        match call % self.period {
-            0 if call.is_multiple_of(self.period.saturating_mul(2)) => Err(()),
-            0 => Ok(true),
-            _ => Ok(false),
-        }
-    }
+/// A memory store whose calls fail as `hooks` say.
+fn flaky(hooks: Flaky) -> Arc<Delegating<Flaky>> {
+    let inner = MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS));
+    Arc::new(Delegating::new(Arc::new(inner), hooks))
 }
 
 fn injected() -> BackendError {
     BackendError::Transient("injected fault".into())
 }
 
-macro_rules! flaky {
-    ($self:ident, $call:expr) => {{
-        match $self.roll() {
-            Ok(true) => Err(injected()),
-            Ok(false) => $call.await,
-            Err(()) => {
-                let _ = $call.await;
-                Err(injected())
-            }
-        }
-    }};
-}
-
 #[async_trait]
-impl Backend for Flaky {
-    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
-        self.inner.create_instance(new).await
+impl Hooks for Flaky {
+    fn fate(&self, method: Method) -> Fate {
+        // Clients' writes and waits never fail: the tests count on every instance starting.
+        if matches!(
+            method,
+            Method::CreateInstance | Method::SendMessage | Method::WaitForChange
+        ) {
+            return Fate::Proceed;
+        }
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        match call % self.period {
+            0 if call.is_multiple_of(self.period.saturating_mul(2)) => Fate::LoseReply(injected()),
+            0 => Fate::Refuse(injected()),
+            _ => Fate::Proceed,
+        }
     }
-    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
-        self.inner.send_message(message).await
-    }
-    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
-        flaky!(self, self.inner.read_metadata(id))
-    }
-    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
-        tokio::time::sleep(self.history_delay).await;
-        flaky!(self, self.inner.read_history(id))
-    }
-    async fn list_instances(
+    async fn read_history(
         &self,
-        filter: &InstanceFilter,
-    ) -> Result<Vec<InstanceMetadata>, BackendError> {
-        flaky!(self, self.inner.list_instances(filter))
-    }
-    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
-        flaky!(self, self.inner.purge_instance(id))
-    }
-    async fn wait_for_change(
-        &self,
+        inner: &dyn Backend,
         id: &str,
-        seen: u64,
-        timeout: Duration,
-    ) -> Result<(), BackendError> {
-        self.inner.wait_for_change(id, seen, timeout).await
-    }
-    async fn fetch_orchestration(
-        &self,
-        lease_for: Duration,
-        wait: Duration,
-    ) -> Result<Option<OrchestrationItem>, BackendError> {
-        flaky!(self, self.inner.fetch_orchestration(lease_for, wait))
+    ) -> Result<Vec<Event>, BackendError> {
+        tokio::time::sleep(self.history_delay).await;
+        inner.read_history(id).await
     }
     async fn ack_orchestration(
         &self,
+        inner: &dyn Backend,
         id: &str,
         token: u64,
         commit: &OrchestrationCommit,
@@ -291,67 +256,16 @@ impl Backend for Flaky {
             return Err(injected());
         }
         tokio::time::sleep(self.ack_delay).await;
-        let acked = flaky!(self, self.inner.ack_orchestration(id, token, commit));
+        let acked = inner.ack_orchestration(id, token, commit).await;
         tokio::time::sleep(self.ack_returns_after).await;
         acked
-    }
-    async fn abandon_orchestration(
-        &self,
-        id: &str,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        flaky!(self, self.inner.abandon_orchestration(id, token, delay))
-    }
-    async fn renew_orchestration_lease(
-        &self,
-        id: &str,
-        token: u64,
-        lease_for: Duration,
-    ) -> Result<u64, BackendError> {
-        flaky!(
-            self,
-            self.inner.renew_orchestration_lease(id, token, lease_for)
-        )
-    }
-    async fn fetch_activity(
-        &self,
-        lease_for: Duration,
-        wait: Duration,
-    ) -> Result<Option<ActivityItem>, BackendError> {
-        flaky!(self, self.inner.fetch_activity(lease_for, wait))
-    }
-    async fn ack_activity(
-        &self,
-        id: u64,
-        token: u64,
-        completion: &NewMessage,
-    ) -> Result<(), BackendError> {
-        flaky!(self, self.inner.ack_activity(id, token, completion))
-    }
-    async fn abandon_activity(
-        &self,
-        id: u64,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        flaky!(self, self.inner.abandon_activity(id, token, delay))
-    }
-    async fn renew_activity_lease(
-        &self,
-        id: u64,
-        token: u64,
-        lease_for: Duration,
-    ) -> Result<u64, BackendError> {
-        flaky!(self, self.inner.renew_activity_lease(id, token, lease_for))
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn transient_backend_errors_lose_no_orchestration() {
     const RUNS: u64 = 1000;
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+    let backend = flaky(Flaky {
         calls: AtomicU64::new(0),
         period: 7,
         refuse_activities: false,
@@ -399,8 +313,7 @@ async fn transient_backend_errors_lose_no_orchestration() {
 
 #[tokio::test(start_paused = true)]
 async fn an_episode_that_never_commits_is_poisoned() {
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+    let backend = flaky(Flaky {
         calls: AtomicU64::new(0),
         period: u64::MAX,
         refuse_activities: true,
@@ -438,8 +351,7 @@ async fn an_episode_that_never_commits_is_poisoned() {
 async fn an_episode_that_overruns_its_timeout_is_handed_back_then_poisoned() {
     // Every history read hangs for an hour; the worker renews the episode's lease all along,
     // so without a time limit on the episode the instance would wait on it for ever.
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+    let backend = flaky(Flaky {
         calls: AtomicU64::new(0),
         period: u64::MAX,
         refuse_activities: false,
@@ -473,8 +385,7 @@ async fn orchestration_leases_are_renewed_during_slow_commits() {
     // Every commit takes 10 s against a 3 s lease, with two workers competing: without
     // renewal the second worker would take the instance over mid-commit and the first
     // commit would be refused.
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+    let backend = flaky(Flaky {
         calls: AtomicU64::new(0),
         period: u64::MAX,
         refuse_activities: false,
@@ -600,8 +511,7 @@ async fn the_next_episode_waits_for_the_cached_state_instead_of_replaying() {
     // completes and the next episode is fetched by another dispatcher task. It must wait for
     // the previous episode to put its execution back in the cache, not replay the history
     // (which, every episode, would make a long orchestration quadratic).
-    let backend = Arc::new(Flaky {
-        inner: MemoryBackend::with_clock(Clock::starting_at(EPOCH_MS)),
+    let backend = flaky(Flaky {
         calls: AtomicU64::new(0),
         period: u64::MAX,
         refuse_activities: false,

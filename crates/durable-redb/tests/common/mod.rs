@@ -6,30 +6,18 @@
 use std::time::Duration;
 
 use durable_core::backend::{
-    ActivityWork, Backend, IdReusePolicy, MetadataUpdate, NewInstance, NewMessage,
-    OrchestrationCommit,
+    ActivityWork, Backend, MetadataUpdate, NewInstance, NewMessage, OrchestrationCommit,
 };
-use durable_core::{
-    Event, HISTORY_FORMAT_VERSION, InstanceFilter, InstanceMetadata, InstanceStatus,
-};
+use durable_core::{Event, InstanceFilter, InstanceMetadata, InstanceStatus};
 
 pub const LEASE: Duration = Duration::from_secs(60);
 
+/// The plain test instance, with an input of its own (so that instances differ in a
+/// snapshot).
 pub fn new_instance(id: &str) -> NewInstance {
     NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
         input: format!("\"input of {id}\""),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
+        ..durable_core::testing::new_instance(id)
     }
 }
 

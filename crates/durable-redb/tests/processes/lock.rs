@@ -4,8 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use durable_core::backend::{Backend, IdReusePolicy, NewInstance};
-use durable_core::{Event, HISTORY_FORMAT_VERSION};
+use durable_core::backend::Backend;
+use durable_core::testing::new_instance;
 use durable_redb::{OpenError, RedbBackend};
 
 use crate::{CHILD, STORE};
@@ -19,24 +19,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|error| error.to_string())
 }
 
-fn instance(id: &str) -> NewInstance {
-    NewInstance {
-        instance_id: id.to_owned(),
-        name: "flow".to_owned(),
-        input: "null".to_owned(),
-        execution_id: 1,
-        start: Event::ExecutionStarted {
-            format_version: HISTORY_FORMAT_VERSION,
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-        },
-        start_at_ms: None,
-        parent: None,
-        reuse: IdReusePolicy::Refuse,
-    }
-}
-
 /// Child: opens the store, leases instance "x" twice (abandoning the first lease), leaves the
 /// second lease held for an hour, says "ready" and waits to be killed.
 pub fn hold() -> Result<(), String> {
@@ -44,7 +26,7 @@ pub fn hold() -> Result<(), String> {
     runtime()?.block_on(async {
         let backend = RedbBackend::open(&path).map_err(|error| error.to_string())?;
         backend
-            .create_instance(instance("x"))
+            .create_instance(new_instance("x"))
             .await
             .map_err(|e| e.to_string())?;
         let first = backend
@@ -63,7 +45,7 @@ pub fn hold() -> Result<(), String> {
             .ok_or("no work the second time")?;
         // A durable write that carries the attempt counts with it.
         backend
-            .create_instance(instance("y"))
+            .create_instance(new_instance("y"))
             .await
             .map_err(|e| e.to_string())?;
         println!("ready");

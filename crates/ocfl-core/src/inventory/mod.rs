@@ -8,6 +8,7 @@
 
 mod findings;
 mod json;
+mod lookup;
 mod manifest;
 mod parse;
 mod paths;
@@ -18,5 +19,6 @@ mod versions;
 #[cfg(test)]
 mod tests;
 
+pub use lookup::{LookupError, PathAnswer, PathLookup, lookup_path};
 pub use parse::{ParsedInventory, parse_inventory};
 pub use types::{Fixity, Inventory, Manifest, State, User, Version};

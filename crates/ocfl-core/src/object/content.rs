@@ -5,12 +5,14 @@
 //! inside the object (the final element is opened without following links by the
 //! storage), so a link planted in an object cannot make a read leave the storage root.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
+use std::sync::Mutex;
 
 use super::error::ObjectError;
 use super::reader::{FileEntry, Object};
-use crate::digest::STREAM_BUFFER;
-use crate::storage::{EntryKind, join};
+use crate::digest::{DigestAlgorithm, STREAM_BUFFER};
+use crate::storage::{EntryKind, Storage, join};
 
 impl Object<'_> {
     /// Streams the bytes of `file` into `out` and returns how many were written.
@@ -32,9 +34,41 @@ impl Object<'_> {
         out: &mut dyn Write,
         buffer: &mut [u8],
     ) -> Result<u64, ObjectError> {
+        let content = ContentFiles {
+            storage: self.storage,
+            object_path: &self.path,
+            id: &self.inventory.id,
+            algorithm: self.inventory.digest_algorithm,
+            checked_dirs: &self.checked_dirs,
+        };
+        content.copy_verified(file, out, buffer)
+    }
+}
+
+/// Where an object's content files are read from, and what their digests are checked with.
+pub(super) struct ContentFiles<'c> {
+    pub(super) storage: &'c dyn Storage,
+    /// The object root, relative to the storage.
+    pub(super) object_path: &'c str,
+    /// The object id, for messages.
+    pub(super) id: &'c str,
+    pub(super) algorithm: DigestAlgorithm,
+    /// Directories inside the object already seen to be real directories (not links), so
+    /// that reading many files checks each directory once.
+    pub(super) checked_dirs: &'c Mutex<HashSet<String>>,
+}
+
+impl ContentFiles<'_> {
+    /// Streams `file`'s bytes into `out` through `buffer`, verifying its digest.
+    pub(super) fn copy_verified(
+        &self,
+        file: &FileEntry<'_>,
+        out: &mut dyn Write,
+        buffer: &mut [u8],
+    ) -> Result<u64, ObjectError> {
         let stored = self.content_location(file)?;
         let mut reader = self.storage.open(&stored)?;
-        let algorithm = self.inventory.digest_algorithm;
+        let algorithm = self.algorithm;
         let mut hasher = algorithm.hasher();
         let mut total = 0u64;
         loop {
@@ -55,7 +89,7 @@ impl Object<'_> {
         let actual = hasher.finalize();
         if actual != *file.digest {
             return Err(ObjectError::DigestMismatch {
-                id: self.inventory.id.clone(),
+                id: self.id.to_owned(),
                 path: stored,
                 algorithm: algorithm.name().to_owned(),
                 expected: file.digest.clone(),
@@ -80,7 +114,7 @@ impl Object<'_> {
             if seen {
                 continue;
             }
-            let stored = join(&self.path, &dir);
+            let stored = join(self.object_path, &dir);
             match self.storage.kind(&stored) {
                 Ok(EntryKind::Directory) => {
                     if let Ok(mut set) = self.checked_dirs.lock() {
@@ -91,6 +125,6 @@ impl Object<'_> {
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(join(&self.path, content))
+        Ok(join(self.object_path, content))
     }
 }

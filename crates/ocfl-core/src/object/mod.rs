@@ -6,6 +6,8 @@
 //! - [`Object`]: one object, its root inventory checked against its sidecar (a tampered
 //!   inventory is refused), its versions and files, bytes streamed with their digest verified
 //!   ([`Object::copy_file`]), whole versions exported ([`Object::export`]);
+//! - [`StorageRoot::find_file`]: one file of a version found without building the whole
+//!   inventory (`ocfl cat`), the inventory still checked against its sidecar;
 //! - [`diff_states`] / [`Object::diff`]: added, removed, modified and renamed files;
 //! - [`mutable_head`]: extension 0005, a version kept outside the root until it is
 //!   committed ([`Object::open_mutable_head`] reads its state);
@@ -37,6 +39,7 @@ mod content;
 mod diff;
 mod error;
 mod export;
+mod find;
 mod history;
 pub mod mutable_head;
 mod purge;
@@ -47,6 +50,7 @@ mod root;
 pub use diff::{Modified, PathDigest, Renamed, VersionDiff, diff_states};
 pub use error::ObjectError;
 pub use export::ExportSummary;
+pub use find::FoundFile;
 pub use history::{PathChange, PathVersion, last_changed, path_history};
 pub use purge::{PurgeOutcome, Purged, purge_object};
 pub use reader::{FileEntry, Object};

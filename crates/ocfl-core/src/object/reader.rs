@@ -11,7 +11,7 @@ use crate::inventory::{Inventory, Version, parse_inventory};
 use crate::namaste::{Declaration, DeclarationKind};
 use crate::path::{ContentPath, LogicalPath};
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
-use crate::storage::{EntryKind, Storage, join};
+use crate::storage::{Entry, EntryKind, Storage, join};
 use crate::validate::Severity;
 use crate::version_num::VersionNum;
 
@@ -60,47 +60,7 @@ impl<'a> Object<'a> {
     /// an unknown specification version, an inventory that does not match its sidecar
     /// ([`ObjectError::TamperedInventory`]) and an inventory with any error.
     pub fn open(storage: &'a dyn Storage, path: &str) -> Result<Object<'a>, ObjectError> {
-        check_plain_dirs(storage, path)?;
-        let entries = match storage.list(path) {
-            Ok(entries) => entries,
-            Err(err) if err.is_not_found() => {
-                return Err(ObjectError::NotAnObject {
-                    path: path.to_owned(),
-                    reason: "no such directory".to_owned(),
-                });
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let mut declared = false;
-        for entry in entries.iter().filter(|e| e.kind == EntryKind::File) {
-            if !entry.name.starts_with("0=ocfl_object_") {
-                continue;
-            }
-            match Declaration::parse_file_name(&entry.name) {
-                Some(d) if d.kind == DeclarationKind::Object => declared = true,
-                _ => {
-                    return Err(ObjectError::UnsupportedSpec {
-                        path: path.to_owned(),
-                        declaration: entry.name.clone(),
-                    });
-                }
-            }
-        }
-        if !declared {
-            return Err(ObjectError::NotAnObject {
-                path: path.to_owned(),
-                reason: "it has no 0=ocfl_object_* declaration".to_owned(),
-            });
-        }
-        if !entries
-            .iter()
-            .any(|e| e.kind == EntryKind::File && e.name == INVENTORY_FILE)
-        {
-            return Err(ObjectError::NotAnObject {
-                path: path.to_owned(),
-                reason: format!("it has no {INVENTORY_FILE}"),
-            });
-        }
+        check_object_dir(storage, path)?;
         let inventory = read_inventory(storage, path)?;
         Ok(Object::with_inventory(storage, path, inventory))
     }
@@ -295,6 +255,56 @@ pub(super) fn read_inventory_except(
         return Err(invalid(finding));
     }
     Ok(inventory)
+}
+
+/// Checks that `path` is an object directory reached through plain directories, with an
+/// object declaration of a known version and an inventory; returns its entries.
+pub(super) fn check_object_dir(
+    storage: &dyn Storage,
+    path: &str,
+) -> Result<Vec<Entry>, ObjectError> {
+    check_plain_dirs(storage, path)?;
+    let entries = match storage.list(path) {
+        Ok(entries) => entries,
+        Err(err) if err.is_not_found() => {
+            return Err(ObjectError::NotAnObject {
+                path: path.to_owned(),
+                reason: "no such directory".to_owned(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut declared = false;
+    for entry in entries.iter().filter(|e| e.kind == EntryKind::File) {
+        if !entry.name.starts_with("0=ocfl_object_") {
+            continue;
+        }
+        match Declaration::parse_file_name(&entry.name) {
+            Some(d) if d.kind == DeclarationKind::Object => declared = true,
+            _ => {
+                return Err(ObjectError::UnsupportedSpec {
+                    path: path.to_owned(),
+                    declaration: entry.name.clone(),
+                });
+            }
+        }
+    }
+    if !declared {
+        return Err(ObjectError::NotAnObject {
+            path: path.to_owned(),
+            reason: "it has no 0=ocfl_object_* declaration".to_owned(),
+        });
+    }
+    if !entries
+        .iter()
+        .any(|e| e.kind == EntryKind::File && e.name == INVENTORY_FILE)
+    {
+        return Err(ObjectError::NotAnObject {
+            path: path.to_owned(),
+            reason: format!("it has no {INVENTORY_FILE}"),
+        });
+    }
+    Ok(entries)
 }
 
 /// Checks that `path` and each directory above it (below the storage's root) is a plain

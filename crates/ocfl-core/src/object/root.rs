@@ -131,18 +131,7 @@ impl<'a> StorageRoot<'a> {
     /// Opens object `id`: found through the layout, its inventory checked (see
     /// [`Object::open`]), and its id checked to be `id`.
     pub fn open_object(&self, id: &str) -> Result<Object<'a>, ObjectError> {
-        let path = self.object_path(id)?;
-        match self.storage.kind(&path) {
-            Ok(EntryKind::Directory) => {}
-            Ok(_) => return Err(ObjectError::NotADirectory { path }),
-            Err(err) if err.is_not_found() => {
-                return Err(ObjectError::NotFound {
-                    id: id.to_owned(),
-                    path,
-                });
-            }
-            Err(err) => return Err(err.into()),
-        }
+        let path = self.object_dir(id)?;
         let object = Object::open(self.storage, &path)?;
         if object.id() != id {
             return Err(ObjectError::IdMismatch {
@@ -152,6 +141,25 @@ impl<'a> StorageRoot<'a> {
             });
         }
         Ok(object)
+    }
+
+    /// Where object `id` is, checked to be a directory.
+    pub(super) fn object_dir(&self, id: &str) -> Result<String, ObjectError> {
+        let path = self.object_path(id)?;
+        match self.storage.kind(&path) {
+            Ok(EntryKind::Directory) => Ok(path),
+            Ok(_) => Err(ObjectError::NotADirectory { path }),
+            Err(err) if err.is_not_found() => Err(ObjectError::NotFound {
+                id: id.to_owned(),
+                path,
+            }),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The storage the root is in.
+    pub(super) fn storage(&self) -> &'a dyn Storage {
+        self.storage
     }
 
     /// Every object under the root, in path order, with its id and head (or why its

@@ -6,82 +6,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use durable_core::backend::{
-    ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
-};
-use durable_core::{
-    BackendError, Event, InstanceFilter, InstanceMetadata, MemoryBackend, Worker, WorkerOptions,
-};
+use durable_core::backend::{ActivityItem, Backend};
+use durable_core::testing::{Delegating, Hooks};
+use durable_core::{BackendError, Worker, WorkerOptions};
 use ocfl_durable::{CommitRequest, Tuning};
 
 use crate::support::{Fault, Faults, Fixture, until, worker_options};
 
-/// The fixture's store, except that once `lose` is set every activity lease renewal is
-/// refused (the worker using it believes it lost its lease) and no more activities are
-/// handed out through it (so that the other worker takes the batch over).
+/// Hooks that, once `lose` is set, refuse every activity lease renewal (the worker using
+/// them believes it lost its lease) and hand out no more activities (so that the other
+/// worker takes the batch over).
 struct Forgetful {
-    inner: Arc<MemoryBackend>,
     lose: AtomicBool,
 }
 
 #[async_trait]
-impl Backend for Forgetful {
-    async fn create_instance(&self, new: NewInstance) -> Result<(), BackendError> {
-        self.inner.create_instance(new).await
-    }
-    async fn send_message(&self, message: NewMessage) -> Result<(), BackendError> {
-        self.inner.send_message(message).await
-    }
-    async fn read_metadata(&self, id: &str) -> Result<Option<InstanceMetadata>, BackendError> {
-        self.inner.read_metadata(id).await
-    }
-    async fn read_history(&self, id: &str) -> Result<Vec<Event>, BackendError> {
-        self.inner.read_history(id).await
-    }
-    async fn list_instances(
-        &self,
-        filter: &InstanceFilter,
-    ) -> Result<Vec<InstanceMetadata>, BackendError> {
-        self.inner.list_instances(filter).await
-    }
-    async fn purge_instance(&self, id: &str) -> Result<(), BackendError> {
-        self.inner.purge_instance(id).await
-    }
-    async fn fetch_orchestration(
-        &self,
-        lease_for: Duration,
-        wait: Duration,
-    ) -> Result<Option<OrchestrationItem>, BackendError> {
-        self.inner.fetch_orchestration(lease_for, wait).await
-    }
-    async fn ack_orchestration(
-        &self,
-        id: &str,
-        token: u64,
-        commit: &OrchestrationCommit,
-    ) -> Result<(), BackendError> {
-        self.inner.ack_orchestration(id, token, commit).await
-    }
-    async fn abandon_orchestration(
-        &self,
-        id: &str,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        self.inner.abandon_orchestration(id, token, delay).await
-    }
-    async fn renew_orchestration_lease(
-        &self,
-        id: &str,
-        token: u64,
-        lease_for: Duration,
-    ) -> Result<u64, BackendError> {
-        self.inner
-            .renew_orchestration_lease(id, token, lease_for)
-            .await
-    }
+impl Hooks for Forgetful {
     async fn fetch_activity(
         &self,
+        inner: &dyn Backend,
         lease_for: Duration,
         wait: Duration,
     ) -> Result<Option<ActivityItem>, BackendError> {
@@ -89,26 +32,11 @@ impl Backend for Forgetful {
             tokio::time::sleep(wait).await;
             return Ok(None);
         }
-        self.inner.fetch_activity(lease_for, wait).await
-    }
-    async fn ack_activity(
-        &self,
-        id: u64,
-        token: u64,
-        completion: &NewMessage,
-    ) -> Result<(), BackendError> {
-        self.inner.ack_activity(id, token, completion).await
-    }
-    async fn abandon_activity(
-        &self,
-        id: u64,
-        token: u64,
-        delay: Duration,
-    ) -> Result<(), BackendError> {
-        self.inner.abandon_activity(id, token, delay).await
+        inner.fetch_activity(lease_for, wait).await
     }
     async fn renew_activity_lease(
         &self,
+        inner: &dyn Backend,
         id: u64,
         token: u64,
         lease_for: Duration,
@@ -119,7 +47,7 @@ impl Backend for Forgetful {
                 token,
             });
         }
-        self.inner.renew_activity_lease(id, token, lease_for).await
+        inner.renew_activity_lease(id, token, lease_for).await
     }
 }
 
@@ -187,10 +115,12 @@ async fn a_worker_that_lost_its_lease_stops_between_steps() {
         .skip_flushes()
     };
     let mut _release = ReleaseOnDrop(vec![stale_faults.clone()]);
-    let forgetful = Arc::new(Forgetful {
-        inner: fx.backend.clone(),
-        lose: AtomicBool::new(false),
-    });
+    let forgetful = Arc::new(Delegating::new(
+        fx.backend.clone(),
+        Forgetful {
+            lose: AtomicBool::new(false),
+        },
+    ));
     let stale = Worker::start(
         forgetful.clone(),
         ocfl_durable::registry(Arc::new(fx.env_with(&stale_faults))),
@@ -207,7 +137,7 @@ async fn a_worker_that_lost_its_lease_stops_between_steps() {
 
     // Its lease is lost (the renewal is refused; the store lets the lease expire), and a
     // second worker, itself held at its first write, takes the batch over.
-    forgetful.lose.store(true, Ordering::SeqCst);
+    forgetful.hooks().lose.store(true, Ordering::SeqCst);
     let fresh_faults =
         Faults::new(|n, _, _| if n == 0 { Fault::Pause } else { Fault::Proceed }).skip_flushes();
     _release.0.push(fresh_faults.clone());

@@ -4,7 +4,7 @@
 //! exists (complete, since an upload with the wrong bytes is never completed), a root inventory
 //! that is already the new one, are all recognised and skipped.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
@@ -140,6 +140,13 @@ pub(super) struct Session {
     pub(super) first_attempt: bool,
     /// This update's claim was seen once already.
     claim_checked: Cell<bool>,
+    /// Files of the work area and the new version that these steps wrote (or moved there),
+    /// with the digest of what they wrote: read back, they would give it again, because
+    /// only this update writes there and these steps do not write them twice. A large
+    /// object's inventory is tens of megabytes, which `install` would otherwise read and
+    /// hash twice more. Another session (a batch run again after a crash) starts empty
+    /// and reads what it finds.
+    written: RefCell<Vec<(String, Digest)>>,
 }
 
 impl Session {
@@ -147,6 +154,34 @@ impl Session {
         Session {
             first_attempt,
             claim_checked: Cell::new(false),
+            written: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records that these steps wrote the bytes of digest `digest` to `path`.
+    pub(super) fn wrote(&self, path: &str, digest: &Digest) {
+        let mut written = self.written.borrow_mut();
+        written.retain(|(p, _)| p != path);
+        written.push((path.to_owned(), digest.clone()));
+    }
+
+    /// Whether these steps wrote the bytes of digest `digest` to `path`.
+    pub(super) fn knows(&self, path: &str, digest: &Digest) -> bool {
+        self.written
+            .borrow()
+            .iter()
+            .any(|(p, d)| p == path && d == digest)
+    }
+
+    /// Records that `from` (a file or directory) was renamed to `to`: what these steps
+    /// wrote below `from` is now below `to`.
+    pub(super) fn moved(&self, from: &str, to: &str) {
+        for (path, _) in self.written.borrow_mut().iter_mut() {
+            if path == from {
+                *path = to.to_owned();
+            } else if let Some(rest) = path.strip_prefix(from).and_then(|r| r.strip_prefix('/')) {
+                *path = format!("{to}/{rest}");
+            }
         }
     }
 

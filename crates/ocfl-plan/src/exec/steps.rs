@@ -39,14 +39,14 @@ pub(super) fn execute(
             path,
             temp,
             contents,
-        } => in_work_area(plan, fs, || write(plan, fs, path, temp, *contents)),
-        Action::MoveIn { from, to, marker } => move_in(plan, fs, from, to, marker),
+        } => in_work_area(plan, fs, || write(plan, fs, path, temp, *contents, session)),
+        Action::MoveIn { from, to, marker } => move_in(plan, fs, from, to, marker, session),
         Action::Install {
             from,
             to,
             temp,
             contents,
-        } => install(plan, fs, from, to, temp, *contents),
+        } => install(plan, fs, from, to, temp, *contents, session),
         Action::Remove { path } if protocol == Protocol::ObjectStore => {
             object::remove(plan, fs, path)
         }
@@ -389,15 +389,18 @@ fn write(
     path: &str,
     temp: &str,
     contents: Contents,
+    session: &Session,
 ) -> Result<StepResult, Error> {
     let bytes = plan.contents(contents);
     let expected = plan.contents_digest(contents, &bytes);
     if holds_bytes(fs, path, plan.digest_algorithm, &expected, bytes.len())? {
         // The rename may have happened without the directory flush that follows it.
         fs.sync(&[parent(path).to_owned()])?;
+        session.wrote(path, &expected);
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
     write_durably(fs, path, temp, &bytes)?;
+    session.wrote(path, &expected);
     Ok(StepResult::Done {
         bytes: bytes.len() as u64,
     })
@@ -428,6 +431,7 @@ fn move_in(
     from: &str,
     to: &str,
     marker: &str,
+    session: &Session,
 ) -> Result<StepResult, Error> {
     if fs.kind_if_exists(to)?.is_some() {
         if holds_inventory(plan, fs, marker)? {
@@ -443,6 +447,7 @@ fn move_in(
     }
     fs.create_dir(parent(to))?;
     rename_into(fs, from, to)?;
+    session.moved(from, to);
     sync_chain(fs, to)?;
     fs.sync(&[parent(from).to_owned()])?;
     Ok(StepResult::Done { bytes: 0 })
@@ -455,6 +460,7 @@ fn install(
     to: &str,
     temp: &str,
     contents: Contents,
+    session: &Session,
 ) -> Result<StepResult, Error> {
     let bytes = plan.contents(contents);
     let expected = plan.contents_digest(contents, &bytes);
@@ -462,9 +468,12 @@ fn install(
         fs.sync(&[parent(to).to_owned()])?;
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
+    // The object root is read every time: another writer may have changed it. The new
+    // version and the prepared file are this update's own, so what these steps wrote there
+    // is not read back.
     root_state(plan, fs)?;
     let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
-    if !holds_inventory(plan, fs, &marker)? {
+    if !session.knows(&marker, &plan.inventory_digest) && !holds_inventory(plan, fs, &marker)? {
         return Err(Error::OutOfOrder {
             path: to.to_owned(),
             reason: format!(
@@ -473,7 +482,9 @@ fn install(
             ),
         });
     }
-    if !holds_bytes(fs, from, plan.digest_algorithm, &expected, bytes.len())? {
+    if !session.knows(from, &expected)
+        && !holds_bytes(fs, from, plan.digest_algorithm, &expected, bytes.len())?
+    {
         write_durably(fs, from, temp, &bytes)?;
     }
     rename_into(fs, from, to)?;
