@@ -183,6 +183,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     }
     let load = [load_before, super::load_average()];
     println!("load average (1 min) before and after: {load:?}");
+    println!("\nMarkdown, for docs/benchmarks.md:\n\n{}", markdown(&runs));
     if let Some(parent) = options.plot.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -481,13 +482,40 @@ fn runs_of(runs: &[Run], tool: Tool) -> Vec<&Run> {
     runs.iter().filter(|r| r.tool == tool).collect()
 }
 
-/// The largest growth per 10x of `step` over consecutive sizes of `tool`.
-fn worst_growth(runs: &[Run], tool: Tool, step: Step) -> Option<f64> {
+/// What a growth figure compares: wall seconds, or CPU seconds (user + system), which a
+/// shared machine's load inflates far less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Wall,
+    Cpu,
+}
+
+impl Clock {
+    const BOTH: [Clock; 2] = [Clock::Wall, Clock::Cpu];
+
+    fn of(self, m: &Measurement) -> Option<f64> {
+        match self {
+            Clock::Wall => Some(m.seconds),
+            Clock::Cpu => m.cpu_seconds,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+}
+
+/// The largest growth per 10x of `step` over consecutive sizes of `tool`, in wall or CPU
+/// seconds (`None` when fewer than two sizes have that measure).
+pub fn worst_growth(runs: &[Run], tool: Tool, step: Step, clock: Clock) -> Option<f64> {
     runs_of(runs, tool)
         .windows(2)
         .filter_map(|pair| {
             let (a, b) = (pair[0].step(step)?, pair[1].step(step)?);
-            growth_per_tenfold((pair[0].files, pair[1].files), (a.seconds, b.seconds))
+            growth_per_tenfold((pair[0].files, pair[1].files), (clock.of(a)?, clock.of(b)?))
         })
         .max_by(f64::total_cmp)
 }
@@ -539,17 +567,20 @@ fn print_table(runs: &[Run]) {
     }
     for step in Step::ALL {
         for tool in [Tool::Ours, Tool::Rocfl] {
-            if let Some(growth) = worst_growth(runs, tool, step) {
-                println!(
-                    "growth per 10x files, {} {}: {growth:.2} (target <= {GROWTH_TARGET}: {})",
-                    tool.key(),
-                    step.key(),
-                    if growth <= GROWTH_TARGET {
-                        "met"
-                    } else {
-                        "NOT met"
-                    }
-                );
+            for clock in Clock::BOTH {
+                if let Some(growth) = worst_growth(runs, tool, step, clock) {
+                    println!(
+                        "growth per 10x files, {} {}, {} seconds: {growth:.2} (target <= {GROWTH_TARGET}: {})",
+                        tool.key(),
+                        step.key(),
+                        clock.key(),
+                        if growth <= GROWTH_TARGET {
+                            "met"
+                        } else {
+                            "NOT met"
+                        }
+                    );
+                }
             }
         }
     }
@@ -560,6 +591,84 @@ fn print_table(runs: &[Run]) {
             if cat { "met" } else { "NOT met" }
         );
     }
+}
+
+/// The results as the Markdown table of docs/benchmarks.md, ours and rocfl side by side per
+/// size and step, then the growth per 10x files in wall and CPU seconds: ready to paste.
+fn markdown(runs: &[Run]) -> String {
+    let mut out = String::from(
+        "| files | step | ours s | ours CPU s | ours peak RSS MiB | rocfl s | rocfl CPU s | rocfl peak RSS MiB | ours / rocfl (wall) | ours / rocfl (CPU) |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let seconds = |m: Option<&Measurement>| m.map_or("-".into(), |m| format!("{:.3}", m.seconds));
+    let cpu = |m: Option<&Measurement>| {
+        m.and_then(|m| m.cpu_seconds)
+            .map_or("-".into(), |c| format!("{c:.2}"))
+    };
+    let rss = |m: Option<&Measurement>| m.and_then(mib).map_or("-".into(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".into(),
+    };
+    for ours in runs_of(runs, Tool::Ours) {
+        let rocfl = runs
+            .iter()
+            .find(|r| r.tool == Tool::Rocfl && r.files == ours.files);
+        for step in Step::ALL {
+            let (a, b) = (ours.step(step), rocfl.and_then(|r| r.step(step)));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                thousands(ours.files),
+                step.key(),
+                seconds(a),
+                cpu(a),
+                rss(a),
+                seconds(b),
+                cpu(b),
+                rss(b),
+                ratio(a.map(|m| m.seconds), b.map(|m| m.seconds)),
+                ratio(a.and_then(|m| m.cpu_seconds), b.and_then(|m| m.cpu_seconds)),
+            ));
+        }
+    }
+    let mut growth = Vec::new();
+    for tool in [Tool::Ours, Tool::Rocfl] {
+        for step in Step::ALL {
+            let wall = worst_growth(runs, tool, step, Clock::Wall);
+            let cpu = worst_growth(runs, tool, step, Clock::Cpu);
+            if wall.is_none() && cpu.is_none() {
+                continue;
+            }
+            let show = |g: Option<f64>| g.map_or("-".into(), |g| format!("{g:.1}"));
+            growth.push(format!(
+                "{} {} {} wall / {} CPU",
+                tool.key(),
+                step.key(),
+                show(wall),
+                show(cpu)
+            ));
+        }
+    }
+    if !growth.is_empty() {
+        out.push_str(&format!(
+            "\nGrowth per 10x files (worst over consecutive sizes; target at most {GROWTH_TARGET}): {}.\n",
+            growth.join("; ")
+        ));
+    }
+    out
+}
+
+/// `1000000` as `1,000,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn summary_json(contenders: &Contenders, meter: &Meter, runs: &[Run]) -> Value {
@@ -579,10 +688,15 @@ fn summary_json(contenders: &Contenders, meter: &Meter, runs: &[Run]) -> Value {
         })
         .collect();
     let mut growth = serde_json::Map::new();
+    let mut cpu_growth = serde_json::Map::new();
     for tool in [Tool::Ours, Tool::Rocfl] {
         for step in Step::ALL {
-            if let Some(g) = worst_growth(runs, tool, step) {
-                growth.insert(format!("{}_{}", tool.key(), step.json_key()), json!(g));
+            let key = format!("{}_{}", tool.key(), step.json_key());
+            if let Some(g) = worst_growth(runs, tool, step, Clock::Wall) {
+                growth.insert(key.clone(), json!(g));
+            }
+            if let Some(g) = worst_growth(runs, tool, step, Clock::Cpu) {
+                cpu_growth.insert(key, json!(g));
             }
         }
     }
@@ -595,6 +709,7 @@ fn summary_json(contenders: &Contenders, meter: &Meter, runs: &[Run]) -> Value {
         "meter": meter.describe(),
         "runs": rows,
         "worst_growth_per_tenfold": growth,
+        "worst_cpu_growth_per_tenfold": cpu_growth,
         "growth_target": GROWTH_TARGET,
         "million": million_targets(runs).map(|(rss, cat)| json!({"commit_v1_rss_met": rss, "cat_met": cat})),
         "checks_ok": runs.iter().all(|r| r.problems.is_empty()),
@@ -633,6 +748,84 @@ mod tests {
         assert_eq!(step.seconds, 3.0);
         assert_eq!(step.cpu_seconds, Some(0.75));
         assert_eq!(sequence(vec![process(1.0, 0.5)]).cpu_seconds, Some(0.5));
+    }
+
+    fn run_of(tool: Tool, files: usize, wall: f64, cpu: f64) -> Run {
+        let m = Measurement {
+            seconds: wall,
+            cpu_seconds: Some(cpu),
+            peak_rss_kib: Some(2048),
+            stdout: String::new(),
+        };
+        Run {
+            tool,
+            files,
+            steps: vec![m; Step::ALL.len()],
+            problems: Vec::new(),
+        }
+    }
+
+    /// Wall and CPU growth are computed apart: a loaded machine can inflate one only.
+    #[test]
+    fn growth_is_reported_in_wall_and_cpu_seconds() {
+        let runs = [
+            run_of(Tool::Ours, 10_000, 1.0, 1.0),
+            run_of(Tool::Ours, 100_000, 20.0, 10.0),
+        ];
+        let wall = worst_growth(&runs, Tool::Ours, Step::Validate, Clock::Wall).unwrap();
+        let cpu = worst_growth(&runs, Tool::Ours, Step::Validate, Clock::Cpu).unwrap();
+        assert!((wall - 20.0).abs() < 1e-9, "{wall}");
+        assert!((cpu - 10.0).abs() < 1e-9, "{cpu}");
+        assert_eq!(
+            worst_growth(&runs, Tool::Rocfl, Step::Validate, Clock::Cpu),
+            None
+        );
+        let json = summary_json(
+            &Contenders {
+                ours: PathBuf::from("ocfl"),
+                ours_version: None,
+                rocfl: None,
+            },
+            &Meter::detect(),
+            &runs,
+        );
+        assert_eq!(
+            json["worst_cpu_growth_per_tenfold"]["ours_validate"],
+            json!(10.0)
+        );
+        assert_eq!(
+            json["worst_growth_per_tenfold"]["ours_validate"],
+            json!(20.0)
+        );
+    }
+
+    /// The Markdown table has one row per size and step, rocfl beside ours where it ran,
+    /// and the growth line gives both clocks.
+    #[test]
+    fn the_markdown_table_pairs_ours_with_rocfl() {
+        let runs = [
+            run_of(Tool::Ours, 10_000, 1.0, 0.5),
+            run_of(Tool::Rocfl, 10_000, 2.0, 2.0),
+            run_of(Tool::Ours, 100_000, 10.0, 5.0),
+        ];
+        let table = markdown(&runs);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| 1")).collect();
+        assert_eq!(rows.len(), 2 * Step::ALL.len(), "{table}");
+        assert_eq!(
+            rows[0],
+            "| 10,000 | commit v1 | 1.000 | 0.50 | 2.0 | 2.000 | 2.00 | 2.0 | 0.50 | 0.25 |"
+        );
+        assert!(
+            rows[5].starts_with("| 100,000 | commit v1 | 10.000 | 5.00 | 2.0 | - |"),
+            "{}",
+            rows[5]
+        );
+        assert!(
+            table.contains("ours validate 10.0 wall / 10.0 CPU"),
+            "{table}"
+        );
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageErr
 
 use super::steps::{RootState, StreamError, holds, root_state, stream};
 use super::{ContentSource, Error, Skip, StepResult};
-use crate::plan::{Action, CLAIM_OWNER, Contents, Plan};
+use crate::plan::{Action, CLAIM_OWNER, Contents, Plan, Protocol};
 
 /// Refuses to go on unless the root inventory is the base's (or, for a new object, absent),
 /// or already the new one (then the remaining steps find their work done).
@@ -474,6 +474,7 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
             ) {
                 super::steps::execute(
                     plan,
+                    Protocol::ObjectStore,
                     step,
                     fs,
                     &super::steps::NoContent,

@@ -14,15 +14,14 @@ use ocfl_core::storage::{Storage, parent};
 
 pub(super) fn execute(
     plan: &Plan,
+    protocol: Protocol,
     step: &Step,
     fs: &dyn Storage,
     source: &dyn ContentSource,
     session: &Session,
 ) -> Result<StepResult, Error> {
     match &step.action {
-        Action::CheckBase if plan.protocol() == Protocol::ObjectStore => {
-            object::check_base(plan, fs)
-        }
+        Action::CheckBase if protocol == Protocol::ObjectStore => object::check_base(plan, fs),
         Action::CheckBase => check_base(plan, fs),
         Action::Claim { path } => object::claim(plan, fs, path),
         Action::Put { path, contents } => object::put(plan, fs, path, *contents),
@@ -48,7 +47,7 @@ pub(super) fn execute(
             temp,
             contents,
         } => install(plan, fs, from, to, temp, *contents, session),
-        Action::Remove { path } if plan.protocol() == Protocol::ObjectStore => {
+        Action::Remove { path } if protocol == Protocol::ObjectStore => {
             object::remove(plan, fs, path)
         }
         Action::Remove { path } => remove(plan, fs, path),
@@ -70,7 +69,14 @@ pub(super) fn abandon(plan: &Plan, fs: &dyn Storage) -> Result<(), Error> {
         // Past the point of no return: roll forward.
         for step in &plan.steps {
             if matches!(step.action, Action::Install { .. } | Action::Remove { .. }) {
-                execute(plan, step, fs, &NoContent, &Session::default())?;
+                execute(
+                    plan,
+                    Protocol::Rename,
+                    step,
+                    fs,
+                    &NoContent,
+                    &Session::default(),
+                )?;
             }
         }
     } else if plan.base.is_some() {
