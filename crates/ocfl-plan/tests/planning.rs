@@ -2,7 +2,9 @@ use std::fs;
 
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
+use ocfl_core::storage::{
+    Entry, EntryKind, FileInfo, LocalStorage, Storage, StorageError, StorageWriter, Tag,
+};
 use ocfl_plan::exec::{self, StepResult, apply, read_base};
 use ocfl_plan::plan::{self, Action, Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StageOptions};
@@ -483,13 +485,24 @@ fn object_store_plans_are_refused_by_a_directory_before_writing() {
     assert_eq!(read_tree(&root), Tree::new());
 }
 
-/// Local storage that counts the files opened for reading, by path.
+/// Local storage that counts the files opened for reading, by path. With `tags`, it gives
+/// each file a tag (`Storage::file_info`) that any replacement or write changes, at once (a
+/// local directory gives none for a file changed in the last seconds).
 struct CountingOpens {
     inner: LocalStorage,
     opened: std::sync::Mutex<Vec<String>>,
+    tags: bool,
 }
 
 impl CountingOpens {
+    fn new(root: &std::path::Path, tags: bool) -> CountingOpens {
+        CountingOpens {
+            inner: LocalStorage::new(root),
+            opened: std::sync::Mutex::new(Vec::new()),
+            tags,
+        }
+    }
+
     fn opens_of(&self, path: &str) -> usize {
         let opened = self.opened.lock().expect("lock");
         opened.iter().filter(|p| *p == path).count()
@@ -502,6 +515,9 @@ impl Storage for CountingOpens {
     }
     fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
         self.inner.kind(path)
+    }
+    fn size(&self, path: &str) -> Result<u64, StorageError> {
+        self.inner.size(path)
     }
     fn open(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         self.opened.lock().expect("lock").push(path.to_owned());
@@ -531,6 +547,24 @@ impl Storage for CountingOpens {
     fn boot_id(&self) -> Option<String> {
         self.inner.boot_id()
     }
+    fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        use std::os::unix::fs::MetadataExt;
+        if !self.tags {
+            return self.inner.file_info(path);
+        }
+        let full = self.inner.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
+        Ok(FileInfo {
+            tag: Some(Tag(format!(
+                "{}:{}:{}.{}",
+                meta.ino(),
+                meta.len(),
+                meta.ctime(),
+                meta.ctime_nsec()
+            ))),
+            metadata: Default::default(),
+        })
+    }
 }
 
 /// One run of an update's steps reads back none of the inventories it wrote itself (for a
@@ -547,10 +581,7 @@ fn an_update_does_not_read_back_the_inventories_it_wrote() {
     let t = tree(&[("a", "2"), ("b", "1")]);
     let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
     let plan = update(outcome);
-    let fs = CountingOpens {
-        inner: LocalStorage::new(dir.path()),
-        opened: std::sync::Mutex::new(Vec::new()),
-    };
+    let fs = CountingOpens::new(dir.path(), false);
     apply(&plan, &fs, &stage).expect("apply");
     assert_valid(dir.path(), OBJECT);
     let version_inventory = format!("{OBJECT}/v2/inventory.json");
@@ -564,4 +595,53 @@ fn an_update_does_not_read_back_the_inventories_it_wrote() {
     let again = apply(&plan, &fs, &stage).expect("apply again");
     assert!(wrote_nothing(&again), "{again:?}");
     assert!(fs.opens_of(&version_inventory) > 0);
+}
+
+/// On a storage with tags, a batch of steps reads the object's root inventory once while its
+/// tag stays the same: check-base reads the base, move-version and the install of the new
+/// root inventory find the same tag; the sidecar's install finds another (the new
+/// inventory, renamed there) and reads it. Without tags it is read before each of them.
+#[test]
+fn a_batch_reads_the_root_inventory_again_only_when_its_tag_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
+    let plan = update(outcome);
+    let fs = CountingOpens::new(dir.path(), true);
+    apply(&plan, &fs, &stage).expect("apply");
+    assert_valid(dir.path(), OBJECT);
+    assert_eq!(fs.opens_of(&format!("{OBJECT}/inventory.json")), 2);
+}
+
+/// A root inventory replaced between two steps of one batch (another writer) has another
+/// tag: the next rename into the object reads it and refuses the run.
+#[test]
+fn a_root_inventory_replaced_within_a_batch_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
+    let plan = update(outcome);
+    let fs = CountingOpens::new(dir.path(), true);
+    let executor = exec::Executor::new(&plan, &fs, &stage);
+    let root_inventory = format!("{OBJECT}/inventory.json");
+    for step in &plan.steps {
+        if matches!(step.action, Action::MoveIn { .. }) {
+            // Same bytes but one: another writer's inventory of the same size.
+            let mut other = fs.inner.read(&root_inventory).expect("read");
+            let last = other.len() - 1;
+            other[last] = if other[last] == b' ' { b'\n' } else { b' ' };
+            fs.inner
+                .write_atomic(&root_inventory, &other)
+                .expect("replace");
+            let error = executor.execute(step).expect_err("refused");
+            assert!(matches!(error, exec::Error::BaseChanged { .. }), "{error}");
+            return;
+        }
+        executor.execute(step).expect("step");
+    }
+    panic!("the plan has no move-version step");
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 use super::local_dir::LocalDirectory;
 use super::local_sync::{FLUSH_THREADS, Flusher, sync_parallel, sync_parent, tree_paths};
 use super::{
-    Directory, Entry, EntryKind, Storage, StorageError, StorageWriter, check_storage_path,
+    Directory, Entry, EntryKind, FileInfo, Storage, StorageError, StorageWriter, Tag,
+    check_storage_path,
 };
 
 /// Files under a directory of the local filesystem.
@@ -106,6 +107,16 @@ impl Storage for LocalStorage {
             ));
         }
         Ok(meta.len())
+    }
+
+    /// A tag of a settled regular file: see [`settled_tag`]. No user metadata.
+    fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        let full = self.resolve(path)?;
+        let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
+        Ok(FileInfo {
+            tag: settled_tag(&meta, std::time::SystemTime::now()),
+            metadata: Default::default(),
+        })
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
@@ -267,6 +278,42 @@ fn set_readable(file: &File) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(0o644))
 }
 
+/// How long after its last change a file's timestamps are trusted to tell a later change
+/// apart: filesystems stamp changes with a coarse clock (a kernel tick; 2 s on FAT), so a
+/// change within the same tick as the last one may leave both times as they were.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The tag of a regular file: its device, inode, size, modification and change times, to
+/// the nanosecond. Any later change of its bytes through the filesystem gives another tag:
+/// a replacement (rename over it) is another inode, and a write in place sets the change
+/// time, which nothing can set back - once the file has settled, a later change is stamped
+/// with a later time. So a file changed less than [`SETTLE`] before `now` (or with a change
+/// time in the future) has no tag, nor does anything but a regular file.
+fn settled_tag(meta: &fs::Metadata, now: std::time::SystemTime) -> Option<Tag> {
+    use std::os::unix::fs::MetadataExt;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(meta.ctime()).ok()?,
+            u32::try_from(meta.ctime_nsec()).ok()?,
+        );
+    if now.duration_since(changed).ok()? < SETTLE {
+        return None;
+    }
+    Some(Tag(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )))
+}
+
 /// Opens a regular file, refusing a symbolic link in the last element (`O_NOFOLLOW`) and
 /// anything that is not a regular file. `O_NONBLOCK` keeps a FIFO from blocking the open; it
 /// has no effect on regular files. Checking the opened descriptor (not the path) is one
@@ -408,6 +455,26 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+    }
+
+    #[test]
+    fn only_settled_files_have_tags_and_a_replacement_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path());
+        storage.write_atomic("a", b"one").unwrap();
+        // Just written: a change within the same clock tick could keep its times.
+        assert_eq!(storage.file_info("a").unwrap().tag, None);
+        let later = std::time::SystemTime::now() + SETTLE + std::time::Duration::from_secs(1);
+        let meta = |path: &str| fs::symlink_metadata(dir.path().join(path)).unwrap();
+        let first = settled_tag(&meta("a"), later).unwrap();
+        assert_eq!(settled_tag(&meta("a"), later), Some(first.clone()));
+        // Same size, replaced by a rename, as OCFL writers replace inventories.
+        storage.write_atomic("b", b"two").unwrap();
+        storage.rename("b", "a").unwrap();
+        assert_ne!(settled_tag(&meta("a"), later), Some(first));
+        storage.create_dir("d").unwrap();
+        assert_eq!(settled_tag(&meta("d"), later), None);
+        assert!(storage.file_info("missing").unwrap_err().is_not_found());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use ocfl_core::digest::Digest;
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::sidecar::parse_sidecar;
-use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageError, join};
+use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageError, Tag, join};
 
 use super::steps::{RootState, StreamError, holds, root_state, stream};
 use super::{ContentSource, Error, Skip, StepResult};
@@ -89,7 +89,7 @@ pub(super) fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepRe
     if fs.kind_if_exists(path)?.is_some() && object_state(plan, fs)? == ObjectState::Superseded {
         return Ok(StepResult::Skipped(Skip::Installed));
     }
-    super::steps::remove(plan, fs, path)
+    super::steps::remove(plan, fs, path, None)
 }
 
 /// Writes the version inventory only if nothing is there; finding a claim, it is this
@@ -147,6 +147,11 @@ pub(super) struct Session {
     /// hash twice more. Another session (a batch run again after a crash) starts empty
     /// and reads what it finds.
     written: RefCell<Vec<(String, Digest)>>,
+    /// The object's root inventory as last read: its tag ([`Storage::file_info`]) when it
+    /// was read and the digest of what was read. While the tag stays the same the bytes
+    /// are the same, so a batch's renames into the object hash the inventory once, not
+    /// before each (`docs/durability.md`, section 6).
+    root: RefCell<Option<(Tag, Digest)>>,
 }
 
 impl Session {
@@ -155,7 +160,22 @@ impl Session {
             first_attempt,
             claim_checked: Cell::new(false),
             written: RefCell::new(Vec::new()),
+            root: RefCell::new(None),
         }
+    }
+
+    /// The digest the root inventory at `path` had when it was last read with tag `tag`.
+    pub(super) fn root_digest(&self, tag: &Tag) -> Option<Digest> {
+        match &*self.root.borrow() {
+            Some((seen, digest)) if seen == tag => Some(digest.clone()),
+            _ => None,
+        }
+    }
+
+    /// Records that the root inventory, seen with tag `tag` before it was read, read as
+    /// `digest`.
+    pub(super) fn read_root(&self, tag: Tag, digest: Digest) {
+        *self.root.borrow_mut() = Some((tag, digest));
     }
 
     /// Records that these steps wrote the bytes of digest `digest` to `path`.

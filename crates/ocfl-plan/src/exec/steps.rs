@@ -22,7 +22,7 @@ pub(super) fn execute(
 ) -> Result<StepResult, Error> {
     match &step.action {
         Action::CheckBase if protocol == Protocol::ObjectStore => object::check_base(plan, fs),
-        Action::CheckBase => check_base(plan, fs),
+        Action::CheckBase => check_base(plan, fs, session),
         Action::Claim { path } => object::claim(plan, fs, path),
         Action::Put { path, contents } => object::put(plan, fs, path, *contents),
         Action::Upload { digest, path } => {
@@ -50,7 +50,7 @@ pub(super) fn execute(
         Action::Remove { path } if protocol == Protocol::ObjectStore => {
             object::remove(plan, fs, path)
         }
-        Action::Remove { path } => remove(plan, fs, path),
+        Action::Remove { path } => remove(plan, fs, path, Some(session)),
         Action::Cleanup { path } => {
             if fs.kind_if_exists(path)?.is_none() {
                 return Ok(StepResult::Skipped(Skip::Absent));
@@ -133,15 +133,25 @@ pub(super) enum RootState {
 
 /// The object's root inventory against the plan: base or new, anything else is refused.
 pub(super) fn root_state(plan: &Plan, fs: &dyn Storage) -> Result<RootState, Error> {
+    root_state_in(plan, fs, None)
+}
+
+/// [`root_state`], reading the root inventory again only if its tag changed since
+/// `session` last read it (or the storage gives no tag).
+fn root_state_in(
+    plan: &Plan,
+    fs: &dyn Storage,
+    session: Option<&Session>,
+) -> Result<RootState, Error> {
     let path = plan.root_inventory_path();
-    let found = file_digest(fs, &path, plan.digest_algorithm)?;
+    let found = root_digest(fs, &path, plan.digest_algorithm, session)?;
     match (&plan.base, found) {
-        (_, Some((digest, _))) if digest == plan.inventory_digest => Ok(RootState::New),
-        (Some(base), Some((digest, _))) if digest == base.digest => Ok(RootState::Base),
+        (_, Some(digest)) if digest == plan.inventory_digest => Ok(RootState::New),
+        (Some(base), Some(digest)) if digest == base.digest => Ok(RootState::Base),
         (Some(base), found) => Err(Error::BaseChanged {
             path,
             expected: base.digest.clone(),
-            found: found.map(|(d, _)| d),
+            found,
         }),
         // A new object has no root inventory until it is moved into place whole.
         (None, None) => Ok(RootState::Base),
@@ -151,7 +161,7 @@ pub(super) fn root_state(plan: &Plan, fs: &dyn Storage) -> Result<RootState, Err
     }
 }
 
-fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
+fn check_base(plan: &Plan, fs: &dyn Storage, session: &Session) -> Result<StepResult, Error> {
     if plan.base.is_none() && fs.kind_if_exists(&plan.object_path)?.is_some() {
         // Only this plan's finished object may already be there.
         let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
@@ -163,7 +173,7 @@ fn check_base(plan: &Plan, fs: &dyn Storage) -> Result<StepResult, Error> {
             })
         };
     }
-    root_state(plan, fs)?;
+    root_state_in(plan, fs, Some(session))?;
     Ok(StepResult::Done { bytes: 0 })
 }
 
@@ -443,7 +453,7 @@ fn move_in(
         });
     }
     if plan.base.is_some() {
-        root_state(plan, fs)?;
+        root_state_in(plan, fs, Some(session))?;
     }
     fs.create_dir(parent(to))?;
     rename_into(fs, from, to)?;
@@ -468,10 +478,10 @@ fn install(
         fs.sync(&[parent(to).to_owned()])?;
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    // The object root is read every time: another writer may have changed it. The new
-    // version and the prepared file are this update's own, so what these steps wrote there
-    // is not read back.
-    root_state(plan, fs)?;
+    // The object root is looked at every time: another writer may have changed it (read
+    // again unless its tag is the one these steps read it with). The new version and the
+    // prepared file are this update's own, so what these steps wrote there is not read back.
+    root_state_in(plan, fs, Some(session))?;
     let marker = format!("{}/{}/inventory.json", plan.object_path, plan.version);
     if !session.knows(&marker, &plan.inventory_digest) && !holds_inventory(plan, fs, &marker)? {
         return Err(Error::OutOfOrder {
@@ -495,7 +505,12 @@ fn install(
     })
 }
 
-pub(super) fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+pub(super) fn remove(
+    plan: &Plan,
+    fs: &dyn Storage,
+    path: &str,
+    session: Option<&Session>,
+) -> Result<StepResult, Error> {
     if fs.kind_if_exists(path)?.is_none() {
         return Ok(StepResult::Skipped(Skip::Absent));
     }
@@ -505,7 +520,9 @@ pub(super) fn remove(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepRe
         plan.object_path,
         ocfl_core::namaste::Declaration::object(plan.spec_version).file_name()
     );
-    if root_state(plan, fs)? != RootState::New || fs.kind_if_exists(&declaration)?.is_none() {
+    if root_state_in(plan, fs, session)? != RootState::New
+        || fs.kind_if_exists(&declaration)?.is_none()
+    {
         return Err(Error::OutOfOrder {
             path: path.to_owned(),
             reason: "the new inventory and declaration must be installed first".into(),
@@ -595,6 +612,32 @@ pub(super) fn holds_inventory(plan: &Plan, fs: &dyn Storage, path: &str) -> Resu
         &plan.inventory_digest,
         plan.inventory.len(),
     )
+}
+
+/// The digest of the root inventory at `path`, or `None` if there is none. With a session,
+/// its tag is looked at first, and a tag the session saw before it last read the file gives
+/// the digest it read then, without reading the file again: no change of the file keeps its
+/// tag (`Storage::file_info`). The tag is taken before the read, so a change during the read
+/// gives another tag next time.
+fn root_digest(
+    fs: &dyn Storage,
+    path: &str,
+    algorithm: DigestAlgorithm,
+    session: Option<&Session>,
+) -> Result<Option<Digest>, Error> {
+    let Some(session) = session else {
+        return Ok(file_digest(fs, path, algorithm)?.map(|(digest, _)| digest));
+    };
+    // No tag (not found, not a settled file, a storage without tags): read it.
+    let tag = fs.file_info(path).ok().and_then(|info| info.tag);
+    if let Some(digest) = tag.as_ref().and_then(|tag| session.root_digest(tag)) {
+        return Ok(Some(digest));
+    }
+    let found = file_digest(fs, path, algorithm)?.map(|(digest, _)| digest);
+    if let (Some(tag), Some(digest)) = (tag, &found) {
+        session.read_root(tag, digest.clone());
+    }
+    Ok(found)
 }
 
 /// The digest and size of the regular file at `path`, or `None` if there is none.
