@@ -919,11 +919,11 @@ fn verify_object(
         )
     };
     // The head must be this plan's version: the root inventory is its inventory, byte for
-    // byte (hashed as it is read, not read whole). On an object store, a later version may
-    // have been installed by another writer since this one was (a resumed run): then this
-    // version's own inventory must be this plan's.
-    let superseded =
-        digest_file(env, &root_inventory, plan.digest_algorithm)? != plan.inventory_digest;
+    // byte (compared with the plan's as it is read, not read whole, and not hashed: the
+    // plan holds the bytes). On an object store, a later version may have been installed by
+    // another writer since this one was (a resumed run): then this version's own inventory
+    // must be this plan's.
+    let superseded = !holds_exactly(env, &root_inventory, plan.inventory.as_bytes())?;
     if superseded
         && !(plan.protocol() == Protocol::ObjectStore && exec::superseded(&plan, env.fs())?)
     {
@@ -938,8 +938,8 @@ fn verify_object(
     // changed nothing else); a new object, all of which the run wrote, and a full
     // verification are validated whole.
     if plan.base.is_some() && input.verify != Verify::Full {
-        let digest_of = |path: &str| digest_file(env, path, plan.digest_algorithm);
-        if let Some(wrong) = written::check_written(env.fs(), &plan, superseded, digest_of)? {
+        let holds_inventory = |path: &str| holds_exactly(env, path, plan.inventory.as_bytes());
+        if let Some(wrong) = written::check_written(env.fs(), &plan, superseded, holds_inventory)? {
             return Err(invalid(format!("after the update: {wrong}")));
         }
     } else {
@@ -991,6 +991,25 @@ fn check_new_content(env: &Environment, plan: &Plan) -> Result<(), ActivityError
                 ))
             }
         })
+}
+
+/// Whether the file at `path` holds exactly `expected`: read in pieces, each compared as it
+/// comes, so a 50 MB inventory is neither held twice nor hashed.
+fn holds_exactly(env: &Environment, path: &str, expected: &[u8]) -> Result<bool, ActivityError> {
+    let mut reader = env.fs().open(path)?;
+    let mut buffer = vec![0u8; STREAM_BUFFER];
+    let mut rest = expected;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(rest.is_empty()),
+            Ok(n) => match rest.split_at_checked(n) {
+                Some((head, tail)) if head == &buffer[..n] => rest = tail,
+                _ => return Ok(false),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ActivityError::Transient(format!("read {path}: {e}"))),
+        }
+    }
 }
 
 fn digest_file(

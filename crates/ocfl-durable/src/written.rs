@@ -40,7 +40,7 @@ pub(crate) fn placed_content(plan: &Plan) -> Vec<(&Digest, String)> {
 /// caller has found to be the plan's, byte for byte) wrote: the root sidecar is the plan's;
 /// the object root declares the plan's specification version and no other, and holds no
 /// version after the plan's; the version directory holds exactly the plan's inventory
-/// (compared by digest), its sidecar and the content files the plan placed (each present;
+/// (`holds_inventory` compares a file with it), its sidecar and the content files the plan placed (each present;
 /// the caller reads their bytes back when asked to), and no empty directory.
 ///
 /// `superseded`: another writer has installed a later version since (object stores only):
@@ -50,7 +50,7 @@ pub(crate) fn check_written(
     fs: &dyn Storage,
     plan: &Plan,
     superseded: bool,
-    digest_of: impl Fn(&str) -> Result<Digest, crate::refusal::ActivityError>,
+    holds_inventory: impl Fn(&str) -> Result<bool, crate::refusal::ActivityError>,
 ) -> Result<Option<String>, crate::refusal::ActivityError> {
     let version_dir = join(&plan.object_path, &plan.version.to_string());
     let sidecar = plan.sidecar_name();
@@ -91,11 +91,11 @@ pub(crate) fn check_written(
         }
     }
     let version_inventory = join(&version_dir, INVENTORY_FILE);
-    match digest_of(&version_inventory) {
-        Ok(digest) if digest == plan.inventory_digest => {}
-        Ok(digest) => {
+    match holds_inventory(&version_inventory) {
+        Ok(true) => {}
+        Ok(false) => {
             return Ok(Some(format!(
-                "{version_inventory} has digest {digest}, not that of the inventory this update wrote"
+                "{version_inventory} is not the inventory this update wrote"
             )));
         }
         Err(error) if fs.kind_if_exists(&version_inventory)?.is_none() => {

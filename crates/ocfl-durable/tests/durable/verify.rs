@@ -118,3 +118,26 @@ async fn a_root_sidecar_that_is_not_the_plans_fails_the_update() {
         "{message}"
     );
 }
+
+/// The version inventory is compared with the plan's bytes, not hashed: a longer file (the
+/// same JSON with whitespace after it) and a shorter one (cut off) both fail the update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_inventory_longer_or_shorter_than_the_plans_fails_the_update() {
+    for cut in [false, true] {
+        let message = update_failing_after("install-root-sidecar", move |fx| {
+            let path = fx.root.join(fx.object_path(ID)).join("v2/inventory.json");
+            let mut bytes = std::fs::read(&path).expect("read");
+            if cut {
+                bytes.pop();
+            } else {
+                bytes.extend_from_slice(b"\n");
+            }
+            std::fs::write(path, bytes).expect("inventory");
+        })
+        .await;
+        assert!(
+            message.contains("v2/inventory.json is not the inventory this update wrote"),
+            "{message}"
+        );
+    }
+}
