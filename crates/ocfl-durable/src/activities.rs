@@ -498,7 +498,7 @@ fn find_plan(env: &Environment, run: &str) -> Result<Option<String>, ActivityErr
 
 fn load_plan(env: &Environment, run: &str, blob: &str) -> Result<Arc<Plan>, ActivityError> {
     env.blobs.decoded(run, blob, |json| {
-        Plan::read_json(json).map_err(|why| {
+        Plan::read_blob(json).map_err(|why| {
             ActivityError::refused(
                 RefusalKind::Configuration,
                 format!("run {run}: recorded plan: {why}"),
@@ -560,10 +560,8 @@ fn create_plan(
         Outcome::NoChange { head } => Ok(Planned::NoChange {
             head: head.to_string(),
         }),
-        Outcome::Update(plan) => {
-            let blob = env.blobs.put_with(&input.run, |out| {
-                plan.write_json(out).map_err(io::Error::from)
-            })?;
+        Outcome::Update(mut plan) => {
+            let blob = env.blobs.put_with(&input.run, |out| plan.write_blob(out))?;
             let planned = PlanRef {
                 blob,
                 version: plan.version.to_string(),

@@ -645,3 +645,26 @@ fn a_root_inventory_replaced_within_a_batch_is_refused() {
     }
     panic!("the plan has no move-version step");
 }
+
+/// A plan's blob carries the new inventory as its raw bytes, not escaped inside the JSON,
+/// and reads back whole; the JSON form earlier releases recorded reads too.
+#[test]
+fn a_plan_blob_carries_the_inventory_unescaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let (_, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
+    let mut plan = update(outcome);
+    let mut blob = Vec::new();
+    plan.write_blob(&mut blob).expect("write");
+    let inventory = plan.inventory.as_bytes();
+    assert!(blob.windows(inventory.len()).any(|w| w == inventory));
+    // Once, and shorter than the JSON, which escapes its every quote.
+    assert!(blob.len() < plan.to_json().expect("json").len());
+    assert_eq!(Plan::read_blob(&blob[..]).expect("read"), plan);
+    let json = plan.to_json().expect("json");
+    assert_eq!(Plan::read_blob(json.as_bytes()).expect("read json"), plan);
+    blob.truncate(blob.len() / 2);
+    assert!(Plan::read_blob(&blob[..]).is_err());
+}

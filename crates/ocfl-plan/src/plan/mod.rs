@@ -242,7 +242,9 @@ pub struct Plan {
     pub digest_algorithm: DigestAlgorithm,
     /// The inventory the plan was made against; `None` for a new object.
     pub base: Option<BaseRef>,
-    /// The new inventory, exactly as written to the version directory and the root.
+    /// The new inventory, exactly as written to the version directory and the root. Left out
+    /// of the JSON of [`Plan::write_blob`], which carries it as raw bytes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub inventory: String,
     /// Its digest (the content of both sidecars).
     #[serde(with = "serde_forms::digest")]
@@ -479,4 +481,64 @@ impl Plan {
     pub fn read_json(json: impl std::io::Read) -> Result<Plan, serde_json::Error> {
         serde_json::from_reader(json)
     }
+
+    /// Writes the plan as [`Plan::read_blob`] reads it: a header line, the length of the new
+    /// inventory and its bytes as they are, then the JSON of the rest. Inside the JSON the
+    /// inventory (tens of megabytes for a large object, mostly quotes) would be escaped
+    /// character by character as it is written and unescaped as it is read. The plan is left
+    /// as it was.
+    pub fn write_blob(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let inventory = std::mem::take(&mut self.inventory);
+        let written = (|| {
+            write!(out, "{BLOB_HEADER}\n{}\n", inventory.len())?;
+            out.write_all(inventory.as_bytes())?;
+            serde_json::to_writer(&mut *out, self).map_err(std::io::Error::from)
+        })();
+        self.inventory = inventory;
+        written
+    }
+
+    /// A plan from [`Plan::write_blob`]'s bytes, or from [`Plan::to_json`]'s text (the form
+    /// earlier releases recorded).
+    pub fn read_blob(blob: impl std::io::Read) -> Result<Plan, serde_json::Error> {
+        use serde::de::Error as _;
+        use std::io::{BufRead, Read};
+        let mut blob = std::io::BufReader::new(blob);
+        let first = blob.fill_buf().map_err(serde_json::Error::io)?;
+        if first.first() != BLOB_HEADER.as_bytes().first() {
+            return serde_json::from_reader(blob);
+        }
+        let mut line = String::new();
+        blob.read_line(&mut line).map_err(serde_json::Error::io)?;
+        if line.trim_end() != BLOB_HEADER {
+            return Err(serde_json::Error::custom(format!(
+                "not a plan: begins with {:?}",
+                line.trim_end()
+            )));
+        }
+        line.clear();
+        blob.read_line(&mut line).map_err(serde_json::Error::io)?;
+        let len: usize = line.trim_end().parse().map_err(|_| {
+            serde_json::Error::custom(format!("plan: inventory length {:?}", line.trim_end()))
+        })?;
+        let mut bytes = Vec::new();
+        (&mut blob)
+            .take(len as u64)
+            .read_to_end(&mut bytes)
+            .map_err(serde_json::Error::io)?;
+        if bytes.len() != len {
+            return Err(serde_json::Error::custom(format!(
+                "plan: inventory cut short at {} of {len} bytes",
+                bytes.len()
+            )));
+        }
+        let inventory = String::from_utf8(bytes)
+            .map_err(|_| serde_json::Error::custom("plan: the inventory is not UTF-8"))?;
+        let mut plan: Plan = serde_json::from_reader(blob)?;
+        plan.inventory = inventory;
+        Ok(plan)
+    }
 }
+
+/// The first line of [`Plan::write_blob`]'s form.
+const BLOB_HEADER: &str = "ocfl-plan-blob 1";
