@@ -459,22 +459,22 @@ mod tests {
 
     #[test]
     fn only_settled_files_have_tags_and_a_replacement_changes_it() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
         let storage = LocalStorage::new(dir.path());
-        storage.write_atomic("a", b"one").unwrap();
+        storage.write_atomic("a", b"one").expect("write");
         // Just written: a change within the same clock tick could keep its times.
-        assert_eq!(storage.file_info("a").unwrap().tag, None);
+        assert_eq!(storage.file_info("a").expect("info").tag, None);
         let later = std::time::SystemTime::now() + SETTLE + std::time::Duration::from_secs(1);
-        let meta = |path: &str| fs::symlink_metadata(dir.path().join(path)).unwrap();
-        let first = settled_tag(&meta("a"), later).unwrap();
+        let meta = |path: &str| fs::symlink_metadata(dir.path().join(path)).expect("stat");
+        let first = settled_tag(&meta("a"), later).expect("a tag");
         assert_eq!(settled_tag(&meta("a"), later), Some(first.clone()));
         // Same size, replaced by a rename, as OCFL writers replace inventories.
-        storage.write_atomic("b", b"two").unwrap();
-        storage.rename("b", "a").unwrap();
+        storage.write_atomic("b", b"two").expect("write");
+        storage.rename("b", "a").expect("rename");
         assert_ne!(settled_tag(&meta("a"), later), Some(first));
-        storage.create_dir("d").unwrap();
+        storage.create_dir("d").expect("mkdir");
         assert_eq!(settled_tag(&meta("d"), later), None);
-        assert!(storage.file_info("missing").unwrap_err().is_not_found());
+        assert!(storage.file_info("missing").expect_err("missing").is_not_found());
     }
 
     #[test]
