@@ -474,7 +474,12 @@ mod tests {
         assert_ne!(settled_tag(&meta("a"), later), Some(first));
         storage.create_dir("d").expect("mkdir");
         assert_eq!(settled_tag(&meta("d"), later), None);
-        assert!(storage.file_info("missing").expect_err("missing").is_not_found());
+        assert!(
+            storage
+                .file_info("missing")
+                .expect_err("missing")
+                .is_not_found()
+        );
     }
 
     #[test]
