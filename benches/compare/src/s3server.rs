@@ -392,8 +392,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// `target/xtask-s3` of this workspace.
 pub fn default_dir() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
+    let workspace = crate::bench::workspace_root();
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
