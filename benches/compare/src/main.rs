@@ -4,7 +4,7 @@
 //! optimized code, so `cargo xtask bench` runs this binary built in release; the others drive
 //! `cargo test` and `ocfl` processes and run it as built for development.
 //!
-//! - `bench validate|stage|plan|engine|commit|store|serve|scale|s3` ([`bench`]): our tools
+//! - `bench validate|stage|plan|engine|commit|store|serve|scale|s3` ([`bench`](mod@bench)): our tools
 //!   against rocfl, ocfl-py, duroxide, DBOS and plain floors (docs/benchmarks.md).
 //! - `crash engine|commit` ([`crash`]): the crash tests over many seeds.
 //! - `interop [--skip-missing | --s3]` ([`interop`]): the full interop matrix.
