@@ -97,9 +97,9 @@ pub mod s3 {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    use anyhow::{Context, Result, bail};
-    use ocfl_core::location::{Location, S3Location, s3_state_dir, s3_work_area, state_home};
-    use ocfl_core::storage::{join, parent};
+    use anyhow::{Context, Result};
+    use ocfl_core::location::{Location, S3Location, S3WorkArea, s3_state_dir, state_home};
+    use ocfl_core::storage::join;
     use ocfl_durable::Environment;
     use ocfl_object_store::{ObjectStorage, S3Builder};
 
@@ -121,46 +121,19 @@ pub mod s3 {
 
     impl S3Site {
         /// The site of `location`, with the work area `explicit` (default: the sibling
-        /// prefix `PREFIX.ocfl-work`; another must be a prefix of the same bucket outside the
-        /// root) and run data in `state` (default: the user's state directory).
+        /// prefix; [`S3WorkArea::of`] says which others it may be) and run data in `state`
+        /// (default: the user's state directory).
         pub fn new(
             location: &S3Location,
             explicit: Option<&Location>,
             state: Option<&Path>,
         ) -> Result<S3Site> {
-            let work = s3_work_area(location, explicit)?;
+            let work = S3WorkArea::of(location, explicit)?;
             let root = S3Builder::new(location.clone())
                 .build()
                 .with_context(|| format!("storage root {location}"))?;
-            let prefix = location.prefix();
-            let (base_prefix, name, work_dir) = match &work {
-                Location::S3(work) if Some(work) == location.sibling_work_area().as_ref() => {
-                    let last = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
-                    (parent(prefix), last(prefix), last(work.prefix()))
-                }
-                Location::S3(work) if work.bucket() == location.bucket() => {
-                    let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-                    if work.prefix().is_empty()
-                        || prefix.is_empty()
-                        || inside(work.prefix(), prefix)
-                        || inside(prefix, work.prefix())
-                    {
-                        bail!(
-                            "storage root {location}: work area {work}: it must not be inside \
-                             the storage root, nor hold it (validators of the root would see \
-                             it)"
-                        );
-                    }
-                    ("", prefix.to_owned(), work.prefix().to_owned())
-                }
-                _ => bail!(
-                    "storage root {location}: work area {work}: the work area of an S3 root \
-                     must be a prefix of the same bucket (content moves into place by \
-                     server-side copy)"
-                ),
-            };
             let base = root
-                .with_prefix(base_prefix)
+                .with_prefix(work.base.prefix())
                 .with_context(|| format!("storage root {location}"))?;
             let state = match state {
                 Some(state) => state.to_path_buf(),
@@ -177,8 +150,8 @@ pub mod s3 {
                 location: location.clone(),
                 root,
                 base,
-                work_dir,
-                name,
+                work_dir: work.area,
+                name: work.root,
                 state,
             })
         }

@@ -20,21 +20,20 @@
 //! `OCFL_CRASH_V1` and `OCFL_CRASH_V2` (the two source trees).
 
 mod commit_support;
+mod crash_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use commit_support::*;
+use crash_support::*;
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
 use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{ValidationOptions, validate_object};
-
-/// Kills at most this many processes per commit before letting one finish.
-const MAX_KILLS: u64 = 3;
 
 /// The codes our validator reports inside the window, by its two states.
 const VERSION_MOVED: &[&str] = &["E023", "E040", "E046", "E064", "E066"];
@@ -50,16 +49,6 @@ const UPGRADE_BOTH_DECLARATIONS: &[&str] = &["E003", "E038"];
 /// the kept version's inventory beside the old sidecar, then the later version directory left.
 const ROLLBACK_INVENTORY_INSTALLED: &[&str] = &["E040", "E046", "E060", "E064", "E066"];
 const ROLLBACK_VERSIONS_LEFT: &[&str] = &["E040", "E046", "E064", "E066"];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
-        })
-        .unwrap_or(default)
-}
 
 /// The default trees: 150 small files and two of up to 1 MiB; v2 changes,
 /// removes and adds about 5% of them.
@@ -90,17 +79,13 @@ fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
     (v1, v2)
 }
 
-/// Where a kill left the object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Object {
-    /// Not in the storage root.
-    Absent,
-    /// Valid at this version, holding that version's source.
-    At(String),
-    /// Inside the window: the new version directory is in the object, the root inventory
-    /// is still the old one.
+/// The windows of `docs/durability.md` sections 4-5 (and 4b for a rollback) a kill may leave
+/// the object in, reported as [`Object::Window`] by their names.
+#[derive(Debug)]
+enum Window {
+    /// The new version directory is in the object, the root inventory is still the old one.
     VersionMoved,
-    /// Inside the window: the new root inventory beside the old sidecar.
+    /// The new root inventory beside the old sidecar.
     InventoryInstalled,
     /// An upgrade's window: the new root inventory and sidecar, the old declaration.
     SidecarInstalled,
@@ -110,6 +95,12 @@ enum Object {
     RollbackInventoryInstalled,
     /// A rollback's window: the kept version's inventory and sidecar, a later version left.
     RollbackVersionsLeft,
+}
+
+impl Window {
+    fn object(self) -> Object {
+        Object::Window(format!("{self:?}"))
+    }
 }
 
 /// The logical path v3 adds.
@@ -143,7 +134,8 @@ fn object_path(root: &Path, id: &str) -> String {
         .expect("mapped")
 }
 
-/// The object's state, checked: every state but the four of [`Object`] fails the test.
+/// The object's state, checked: every state but the absent object, a valid version and the
+/// windows of [`Window`] fails the test.
 fn inspect(
     root: &Path,
     id: &str,
@@ -200,9 +192,9 @@ fn inspect(
         && sidecar == sidecar_of(new_inventory.as_deref().expect("new"))
     {
         let (state, expected) = if dir.join("0=ocfl_object_1.1").exists() {
-            (Object::BothDeclarations, UPGRADE_BOTH_DECLARATIONS)
+            (Window::BothDeclarations, UPGRADE_BOTH_DECLARATIONS)
         } else {
-            (Object::SidecarInstalled, UPGRADE_SIDECAR_INSTALLED)
+            (Window::SidecarInstalled, UPGRADE_SIDECAR_INSTALLED)
         };
         assert_eq!(
             codes,
@@ -210,7 +202,7 @@ fn inspect(
             "{what}: {state:?}: {:?}",
             report.errors
         );
-        return state;
+        return state.object();
     }
     assert_eq!(
         sidecar,
@@ -229,13 +221,13 @@ fn inspect(
         &without_content
     };
     let (state, expected) = if root_inventory == old_inventory && upgrade {
-        (Object::VersionMoved, UPGRADE_VERSION_MOVED)
+        (Window::VersionMoved, UPGRADE_VERSION_MOVED)
     } else if root_inventory == old_inventory {
-        (Object::VersionMoved, version_moved)
+        (Window::VersionMoved, version_moved)
     } else if root_inventory == new_inventory && upgrade {
-        (Object::InventoryInstalled, UPGRADE_INVENTORY_INSTALLED)
+        (Window::InventoryInstalled, UPGRADE_INVENTORY_INSTALLED)
     } else if root_inventory == new_inventory {
-        (Object::InventoryInstalled, INVENTORY_INSTALLED)
+        (Window::InventoryInstalled, INVENTORY_INSTALLED)
     } else {
         panic!("{what}: the root inventory is neither the old version's nor {version}'s");
     };
@@ -245,7 +237,7 @@ fn inspect(
         "{what}: {state:?}: {:?}",
         report.errors
     );
-    state
+    state.object()
 }
 
 /// Where a kill of `ocfl rollback ID KEPT` left the object: valid at its old head or at
@@ -281,10 +273,10 @@ fn inspect_rollback(
     );
     let (state, expected) =
         if read("inventory.json.sha512") == read(&format!("{kept}/inventory.json.sha512")) {
-            (Object::RollbackVersionsLeft, ROLLBACK_VERSIONS_LEFT)
+            (Window::RollbackVersionsLeft, ROLLBACK_VERSIONS_LEFT)
         } else {
             (
-                Object::RollbackInventoryInstalled,
+                Window::RollbackInventoryInstalled,
                 ROLLBACK_INVENTORY_INSTALLED,
             )
         };
@@ -294,7 +286,7 @@ fn inspect_rollback(
         "{what}: {state:?}: {:?}",
         report.errors
     );
-    state
+    state.object()
 }
 
 /// The head version of the object at `dir` (inventory `inventory`) holds exactly the files
@@ -319,234 +311,63 @@ fn assert_holds(dir: &Path, inventory: &[u8], source: &Path, what: &str) {
     assert!(held == expected, "{what}: bytes differ from the source's");
 }
 
-/// Where one kill landed: what the store said of the run, and the object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Landing {
-    version: String,
-    run: String,
-    object: Object,
-}
-
-/// The run state the store records for `version` of `id`, for the landing tally.
-fn run_phase(root: &Root, id: &str, version: &str, earlier: &BTreeSet<String>) -> String {
-    let output = root.ocfl(&["runs", "--all", "--json"]);
-    ok(&output);
-    let mut runs = json_lines(&output);
-    runs.retain(|r| !earlier.contains(r["run"].as_str().unwrap_or_default()));
-    let run = runs
-        .iter()
-        .filter(|r| r["id"] == id && r["version"] == version)
-        .find(|r| r["changed"] != false);
-    let Some(run) = run.or_else(|| {
-        runs.iter()
-            .rfind(|r| r["id"] == id && r["version"].is_null())
-    }) else {
-        return "no run yet".into();
-    };
-    match run["state"].as_str().unwrap_or_default() {
-        "completed" => "completed".into(),
-        state => {
-            let (done, total) = (
-                run["steps_done"].as_u64().unwrap_or(0),
-                run["steps_total"].as_u64().unwrap_or(0),
-            );
-            if total == 0 {
-                format!("{state}: staging or planning")
-            } else {
-                // Quarters of the plan's steps.
-                format!("{state}: steps {}/4", (4 * done).div_ceil(total).min(4))
-            }
-        }
-    }
-}
-
-/// A number in `0..n` from the high bits of the generator (its low bits are less mixed for
-/// some seeds).
-fn draw(rng: &mut Rng, n: u64) -> u64 {
-    (rng.next() >> 32) % n.max(1)
-}
-
-struct Stats {
-    kills: u64,
-    exited_first: u64,
-    landings: BTreeMap<Landing, u64>,
-    resumed_by: BTreeMap<&'static str, u64>,
-}
-
-struct Loop<'a> {
-    root: &'a Root,
-    rng: Rng,
-    /// How long each uninterrupted step takes (see [`STEPS`]).
-    spans: [Duration; STEPS],
-    stats: &'a mut Stats,
-    /// Runs of earlier steps, which [`run_phase`] ignores (the upgrade writes a version
-    /// number the revert wrote before the rollback).
-    earlier: BTreeSet<String>,
-}
-
 /// The steps of an iteration: commits of v1 and v2, the file-level commit (v3), the revert
 /// (v4), the rollback to v3 and the upgrade (v4 again).
 const STEPS: usize = 6;
 const ROLLBACK_STEP: usize = 4;
 const UPGRADE_STEP: usize = 5;
 
-impl Loop<'_> {
-    /// Runs `command` (a commit, a file-level commit or a revert) to make `version` of `id`,
-    /// killing the process up to [`MAX_KILLS`] times. Returns how many processes of the
-    /// command started after it had completed (each may have left a no-op run).
-    fn commit(
-        &mut self,
-        id: &str,
-        version: &str,
-        command: &[String],
-        sources: &BTreeMap<String, &Path>,
-        index: usize,
-    ) -> u64 {
-        let mut commit_args: Vec<&str> = command.iter().map(String::as_str).collect();
-        commit_args.extend(["--message", version, "--json"]);
-        let mut no_ops = 0;
-        let mut finished = false;
-        for attempt in 0..=MAX_KILLS {
-            let restart = attempt > 0 && draw(&mut self.rng, 2) == 0;
-            let args: &[&str] = if restart {
-                &["resume", "--json"]
-            } else {
-                &commit_args
-            };
-            let kill = attempt < MAX_KILLS && (attempt == 0 || draw(&mut self.rng, 3) != 0);
-            if !kill {
-                break;
-            }
-            if finished && !restart {
-                no_ops += 1;
-            }
-            let delay = self.spans[index].mul_f64(draw(&mut self.rng, 1100) as f64 / 1000.0);
-            let mut child = self
-                .root
-                .command(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ocfl");
-            std::thread::sleep(delay);
-            let exited = child.try_wait().expect("try_wait").is_some();
-            let _ = child.kill();
-            child.wait().expect("wait");
-            self.stats.kills += 1;
-            if exited {
-                self.stats.exited_first += 1;
-                if attempt == 0 {
-                    // A whole commit took less than the span: aim earlier next time.
-                    self.spans[index] = self.spans[index].mul_f64(0.9);
-                }
-            }
-            let what = format!(
-                "{id} {version}: after a kill at {delay:?} of `ocfl {}`",
-                args.join(" ")
-            );
-            let object = inspect(&self.root.path(), id, version, sources, &what);
-            let run = run_phase(self.root, id, version, &self.earlier);
-            finished |= run == "completed";
-            *self
-                .stats
-                .landings
-                .entry(Landing {
-                    version: match index {
-                        UPGRADE_STEP => format!("{version} (upgrade)"),
-                        _ => version.into(),
-                    },
-                    run,
-                    object,
-                })
-                .or_default() += 1;
-        }
-        // Finish: `ocfl resume` (then `ocfl commit` if it had nothing of this commit to
-        // finish), or the same `ocfl commit` again.
-        let by_resume = draw(&mut self.rng, 2) == 0;
-        let mut done = false;
-        if by_resume {
-            let output = self.root.ocfl(&["resume", "--json"]);
-            ok(&output);
-            done = json_lines(&output)
-                .iter()
-                .any(|line| line["id"] == id && line["version"] == version);
-            *self.stats.resumed_by.entry("ocfl resume").or_default() += u64::from(done);
-        }
-        if !done {
-            let output = self.root.ocfl(&commit_args);
-            // `upgrade` prints the root's line first.
-            let line = json_lines(ok(&output))
-                .into_iter()
-                .find(|line| line["id"] == id)
-                .expect("the object's line");
-            assert_eq!(line["version"], version, "{line}");
-            if line["changed"] == false {
-                assert!(
-                    finished,
-                    "{id} {version}: a no-op rerun of an unfinished commit: {line}"
-                );
-            }
-            if finished {
-                no_ops += 1;
-            }
-            *self.stats.resumed_by.entry("ocfl commit").or_default() += 1;
-        }
-        let what = format!("{id} {version}: after the rerun");
-        assert_eq!(
-            inspect(&self.root.path(), id, version, sources, &what),
-            Object::At(version.into()),
-            "{what}"
-        );
-        no_ops
+/// `ocfl` on a local root.
+impl Target for Root {
+    fn command(&self, args: &[&str]) -> Command {
+        Root::command(self, args)
     }
 
-    /// Runs `ocfl rollback ID KEPT --yes`, killing it up to [`MAX_KILLS`] times, checking the
-    /// object after each kill, then runs it to the end.
-    fn rollback(&mut self, id: &str, kept: &str, sources: &BTreeMap<String, &Path>) {
-        let args = ["rollback", id, kept, "--yes", "--json"];
-        for attempt in 0..MAX_KILLS {
-            if attempt > 0 && draw(&mut self.rng, 3) == 0 {
-                break;
-            }
-            let delay =
-                self.spans[ROLLBACK_STEP].mul_f64(draw(&mut self.rng, 1100) as f64 / 1000.0);
-            let mut child = self
-                .root
-                .command(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ocfl");
-            std::thread::sleep(delay);
-            let exited = child.try_wait().expect("try_wait").is_some();
-            let _ = child.kill();
-            child.wait().expect("wait");
-            self.stats.kills += 1;
-            self.stats.exited_first += u64::from(exited);
-            let what = format!(
-                "{id}: after a kill at {delay:?} of `ocfl {}`",
-                args.join(" ")
-            );
-            let object = inspect_rollback(&self.root.path(), id, kept, sources, &what);
-            *self
-                .stats
-                .landings
-                .entry(Landing {
-                    version: format!("rollback to {kept}"),
-                    run: "-".into(),
-                    object,
-                })
-                .or_default() += 1;
-        }
-        let line = json_lines(ok(&self.root.ocfl(&args))).remove(0);
-        assert_eq!(line["version"], kept, "{line}");
-        let what = format!("{id}: after the rollback ran to the end");
-        assert_eq!(
-            inspect_rollback(&self.root.path(), id, kept, sources, &what),
-            Object::At(kept.into()),
-            "{what}"
-        );
+    fn inspect(
+        &self,
+        id: &str,
+        version: &str,
+        sources: &BTreeMap<String, &Path>,
+        what: &str,
+    ) -> Object {
+        inspect(&self.path(), id, version, sources, what)
     }
+}
+
+/// Runs `ocfl rollback ID KEPT --yes`, killing it up to [`MAX_KILLS`] times, checking the
+/// object after each kill, then runs it to the end.
+fn rollback(run: &mut Loop<'_, Root>, id: &str, kept: &str, sources: &BTreeMap<String, &Path>) {
+    let args = ["rollback", id, kept, "--yes", "--json"];
+    for attempt in 0..MAX_KILLS {
+        if attempt > 0 && draw(&mut run.rng, 3) == 0 {
+            break;
+        }
+        let delay = run.spans[ROLLBACK_STEP].mul_f64(draw(&mut run.rng, 1100) as f64 / 1000.0);
+        let exited = kill_after(run.root, &args, delay);
+        run.stats.kills += 1;
+        run.stats.exited_first += u64::from(exited);
+        let what = format!(
+            "{id}: after a kill at {delay:?} of `ocfl {}`",
+            args.join(" ")
+        );
+        let object = inspect_rollback(&run.root.path(), id, kept, sources, &what);
+        *run.stats
+            .landings
+            .entry(Landing {
+                version: format!("rollback to {kept}"),
+                run: "-".into(),
+                object,
+            })
+            .or_default() += 1;
+    }
+    let line = json_lines(ok(&run.root.ocfl(&args))).remove(0);
+    assert_eq!(line["version"], kept, "{line}");
+    let what = format!("{id}: after the rollback ran to the end");
+    assert_eq!(
+        inspect_rollback(&run.root.path(), id, kept, sources, &what),
+        Object::At(kept.into()),
+        "{what}"
+    );
 }
 
 /// A storage root declaring OCFL 1.0 (so that `upgrade` has work), below `parent`.
@@ -556,39 +377,6 @@ fn root_1_0(parent: &Path) -> Root {
     };
     ok(&root.ocfl(&["init", "--spec", "1.0"]));
     root
-}
-
-/// The ids of every run of the root so far.
-fn run_ids(root: &Root) -> BTreeSet<String> {
-    json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])))
-        .iter()
-        .map(|r| r["run"].as_str().expect("run").to_owned())
-        .collect()
-}
-
-/// Every run of the root completed; `writes[version]` changed runs wrote each version (one,
-/// or two for a version number written again after a rollback); at most `no_ops` others.
-fn check_runs(root: &Root, no_ops: u64, writes: &[(&str, u64)]) {
-    let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
-    for run in &runs {
-        assert_eq!(run["state"], "completed", "{run}");
-    }
-    let mut writers: BTreeMap<String, u64> = BTreeMap::new();
-    for run in runs.iter().filter(|r| r["changed"] == true) {
-        *writers
-            .entry(run["version"].as_str().expect("version").to_owned())
-            .or_default() += 1;
-    }
-    let expected: BTreeMap<String, u64> = writes
-        .iter()
-        .map(|(version, n)| ((*version).to_owned(), *n))
-        .collect();
-    assert_eq!(writers, expected, "the runs that wrote each version");
-    let unchanged = runs.iter().filter(|r| r["changed"] == false).count() as u64;
-    assert!(
-        unchanged <= no_ops,
-        "{unchanged} no-op runs, only for reruns of completed commits ({no_ops})"
-    );
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -700,7 +488,7 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
 
     // Uninterrupted runs of each version (the shorter of two): the span the kills are
     // spread over.
-    let mut spans = [Duration::MAX; STEPS];
+    let mut spans = vec![Duration::MAX; STEPS];
     for _ in 0..2 {
         let calibration = root_1_0(scratch.path());
         let id = "info:calibration";
@@ -735,12 +523,7 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         spans[0], spans[1], spans[2], spans[3], spans[4], spans[5]
     );
 
-    let mut stats = Stats {
-        kills: 0,
-        exited_first: 0,
-        landings: BTreeMap::new(),
-        resumed_by: BTreeMap::new(),
-    };
+    let mut stats = Stats::default();
     let mut peers = Vec::new();
     let started = Instant::now();
     for i in 0..iterations {
@@ -749,19 +532,27 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         let mut run = Loop {
             root: &root,
             rng: Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            spans,
+            spans: spans.clone(),
             stats: &mut stats,
             earlier: BTreeSet::new(),
         };
         let mut no_ops = 0;
         for (i, command) in commands(&id).iter().enumerate() {
-            no_ops += run.commit(&id, &format!("v{}", i + 1), command, &sources, i);
+            let version = format!("v{}", i + 1);
+            no_ops += run.commit(&id, &version, &version, command, &sources, i);
         }
         let written = [("v1", 1), ("v2", 1), ("v3", 1), ("v4", 1)];
         check_runs(&root, no_ops, &written);
         run.earlier = run_ids(&root);
-        run.rollback(&id, "v3", &sources);
-        no_ops += run.commit(&id, "v4", &upgrade(&id), &upgraded, UPGRADE_STEP);
+        rollback(&mut run, &id, "v3", &sources);
+        no_ops += run.commit(
+            &id,
+            "v4",
+            "v4 (upgrade)",
+            &upgrade(&id),
+            &upgraded,
+            UPGRADE_STEP,
+        );
         // A kill between the root's two declarations, then a finish by `ocfl resume`,
         // leaves the root's part to the same command again (which starts no run).
         let line = json_lines(ok(&root.ocfl(&["--json", "upgrade", &id])));
@@ -790,12 +581,5 @@ fn commits_killed_at_random_moments_are_valid_after_every_kill_and_end_as_the_so
         stats.exited_first,
         peers.join(", ")
     );
-    eprintln!("finished by: {:?}", stats.resumed_by);
-    eprintln!("where the kills landed (version, run state, object):");
-    for (landing, n) in &stats.landings {
-        eprintln!(
-            "  {n:5}  {} | {} | {:?}",
-            landing.version, landing.run, landing.object
-        );
-    }
+    stats.report();
 }

@@ -20,23 +20,23 @@
 //! `OCFL_CRASH_V2`.
 
 mod commit_support;
+#[allow(dead_code)] // shared with `crash_commit`; not every helper is used here
+mod crash_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use commit_support::*;
+use crash_support::{Loop, Object, Stats, Target, check_runs, env_u64};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
 use ocfl_core::location::{Location, S3Location};
 use ocfl_core::storage::{EntryKind, Storage};
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
-
-/// Kills at most this many processes per commit before letting one finish.
-const MAX_KILLS: u64 = 3;
 
 /// The codes our validator may report inside the window of section 11.4: a version the root
 /// inventory does not name yet (E046, and what follows from reading it as the latest: E023,
@@ -47,16 +47,6 @@ const MAX_KILLS: u64 = 3;
 const WINDOW: &[&str] = &[
     "E003", "E023", "E034", "E040", "E046", "E058", "E060", "E063", "E064", "E066", "E092",
 ];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
-        })
-        .unwrap_or(default)
-}
 
 /// The server and the bucket prefix the iterations' roots go below.
 struct Server {
@@ -228,14 +218,23 @@ impl Root<'_> {
     }
 }
 
-/// Where a kill left the object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Object {
-    Absent,
-    /// Valid at this version, holding its source.
-    At(String),
-    /// Inside the window, with these codes.
-    Window(BTreeSet<String>),
+/// `ocfl` on a root in the bucket; after every kill, no root inventory below the root names
+/// content that is missing.
+impl Target for Root<'_> {
+    fn command(&self, args: &[&str]) -> Command {
+        Root::command(self, args)
+    }
+
+    fn inspect(
+        &self,
+        id: &str,
+        version: &str,
+        sources: &BTreeMap<String, &Path>,
+        what: &str,
+    ) -> Object {
+        self.assert_root_inventories_name_only_present_content(what);
+        inspect(self, id, version, sources, what)
+    }
 }
 
 /// The object's state, checked against the module's promises.
@@ -284,7 +283,7 @@ fn inspect(
             "{what}: the root inventory is neither the old version's nor {version}'s"
         );
     }
-    Object::Window(codes)
+    Object::Window(codes.into_iter().collect::<Vec<_>>().join(" "))
 }
 
 /// The head version (inventory `inventory`) of the object at `path` holds exactly the files
@@ -340,98 +339,6 @@ fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
     (v1, v2)
 }
 
-/// A number in `0..n` from the high bits of the generator.
-fn draw(rng: &mut Rng, n: u64) -> u64 {
-    (rng.next() >> 32) % n.max(1)
-}
-
-#[derive(Default)]
-struct Stats {
-    kills: u64,
-    exited_first: u64,
-    landings: BTreeMap<(String, Object), u64>,
-    finished_by: BTreeMap<&'static str, u64>,
-}
-
-/// Commits `source` as `version` of `id`, killing the process up to [`MAX_KILLS`] times and
-/// checking the bucket after every kill, then finishes the commit.
-#[allow(clippy::too_many_arguments)]
-fn commit_with_kills(
-    root: &Root<'_>,
-    id: &str,
-    version: &str,
-    source: &Path,
-    sources: &BTreeMap<String, &Path>,
-    span: &mut Duration,
-    rng: &mut Rng,
-    stats: &mut Stats,
-) {
-    let src = source.to_str().expect("utf-8");
-    let commit = ["commit", id, src, "--message", version, "--json"];
-    for attempt in 0..MAX_KILLS {
-        if attempt > 0 && draw(rng, 3) == 0 {
-            break;
-        }
-        let args: &[&str] = if attempt > 0 && draw(rng, 2) == 0 {
-            &["resume", "--json"]
-        } else {
-            &commit
-        };
-        let delay = span.mul_f64(draw(rng, 1100) as f64 / 1000.0);
-        let mut child = root
-            .command(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ocfl");
-        std::thread::sleep(delay);
-        if child.try_wait().expect("try_wait").is_some() {
-            stats.exited_first += 1;
-            if attempt == 0 {
-                // A whole commit took less than the span: aim earlier next time.
-                *span = span.mul_f64(0.8);
-            }
-        }
-        let _ = child.kill();
-        child.wait().expect("wait");
-        stats.kills += 1;
-        let what = format!(
-            "{id} {version}: after a kill at {delay:?} of `ocfl {}`",
-            args.join(" ")
-        );
-        root.assert_root_inventories_name_only_present_content(&what);
-        let object = inspect(root, id, version, sources, &what);
-        *stats
-            .landings
-            .entry((version.to_owned(), object))
-            .or_default() += 1;
-    }
-    // Finish: `ocfl resume` (then the commit, if it had nothing of this one to finish), or
-    // the same `ocfl commit` again.
-    let mut done = false;
-    if draw(rng, 2) == 0 {
-        let output = root.ocfl(&["resume", "--json"]);
-        ok(&output);
-        done = json_lines(&output)
-            .iter()
-            .any(|line| line["id"] == id && line["version"] == version);
-        *stats.finished_by.entry("ocfl resume").or_default() += u64::from(done);
-    }
-    if !done {
-        let output = root.ocfl(&commit);
-        let line = json_lines(ok(&output)).remove(0);
-        assert_eq!(line["version"], version, "{line}");
-        *stats.finished_by.entry("ocfl commit").or_default() += 1;
-    }
-    let what = format!("{id} {version}: after the rerun");
-    root.assert_root_inventories_name_only_present_content(&what);
-    assert_eq!(
-        inspect(root, id, version, sources, &what),
-        Object::At(version.into()),
-        "{what}"
-    );
-}
-
 #[test]
 fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing_content() {
     let Some(server) = Server::find() else {
@@ -456,7 +363,7 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
     // One uninterrupted commit of each version: the span the kills are spread over.
     let run = format!("{}-{seed}", std::process::id());
     let calibration = Root::new(&server, &format!("calibration-{run}"), scratch.path());
-    let mut spans = [Duration::ZERO; 2];
+    let mut spans = vec![Duration::ZERO; 2];
     for (i, source) in [&v1, &v2].iter().enumerate() {
         let started = Instant::now();
         ok(&calibration.ocfl(&[
@@ -476,34 +383,21 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
     for i in 0..iterations {
         let root = Root::new(&server, &format!("root-{run}-{i}"), scratch.path());
         let id = format!("info:crash/{}", seed + i);
-        let mut rng = Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9));
+        let mut run = Loop {
+            root: &root,
+            rng: Rng::new((seed.wrapping_add(i) ^ 0x6b69_6c6c).wrapping_mul(0x9E37_79B9)),
+            spans: spans.clone(),
+            stats: &mut stats,
+            earlier: Default::default(),
+        };
+        let mut no_ops = 0;
         for (i, (version, source)) in [("v1", &v1), ("v2", &v2)].into_iter().enumerate() {
-            commit_with_kills(
-                &root,
-                &id,
-                version,
-                source,
-                &sources,
-                &mut spans[i],
-                &mut rng,
-                &mut stats,
-            );
+            let command = ["commit", &id, source.to_str().expect("utf-8")].map(String::from);
+            no_ops += run.commit(&id, version, version, &command, &sources, i);
         }
-        let runs = json_lines(ok(&root.ocfl(&["runs", "--all", "--json"])));
-        for run in &runs {
-            assert_eq!(run["state"], "completed", "{run}");
-        }
-        let mut writers: BTreeMap<String, u64> = BTreeMap::new();
-        for run in runs.iter().filter(|r| r["changed"] == true) {
-            *writers
-                .entry(run["version"].as_str().expect("version").to_owned())
-                .or_default() += 1;
-        }
-        assert_eq!(
-            writers,
-            [("v1".to_owned(), 1), ("v2".to_owned(), 1)].into(),
-            "one run wrote each version"
-        );
+        // Spans shortened for commits that finished before their kill carry on.
+        spans = run.spans;
+        check_runs(&root, no_ops, &[("v1", 1), ("v2", 1)]);
         ok(&root.ocfl(&["validate"]));
         if (i + 1) % 10 == 0 {
             eprintln!(
@@ -515,14 +409,10 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         }
     }
     eprintln!(
-        "crash commit on S3: {iterations} iterations in {:?}: {} kills ({} of a process that had already exited); finished by {:?}",
+        "crash commit on S3: {iterations} iterations in {:?}: {} kills ({} of a process that had already exited)",
         started.elapsed(),
         stats.kills,
         stats.exited_first,
-        stats.finished_by
     );
-    eprintln!("where the kills landed (version, object):");
-    for ((version, object), n) in &stats.landings {
-        eprintln!("  {n:5}  {version} | {object:?}");
-    }
+    stats.report();
 }

@@ -13,8 +13,10 @@
 //!   keeps its runs' work directories inside it, in `extensions/ocfl-work/` (beside it they
 //!   would be on another filesystem, where no rename reaches the root); its engine store and
 //!   run data stay in the sibling;
-//! - an S3 root `s3://BUCKET/PREFIX`: the sibling prefix `s3://BUCKET/PREFIX.ocfl-work/`; a
-//!   root at the top of a bucket has no sibling, so it needs an explicit work area;
+//! - an S3 root `s3://BUCKET/PREFIX`: the sibling prefix `s3://BUCKET/PREFIX.ocfl-work/`, or
+//!   an explicit one in the same bucket (content moves into place by server-side copy),
+//!   neither inside the root nor holding it ([`S3WorkArea`]). A root at the top of a bucket
+//!   has no prefix outside it, so it can be read but not written;
 //! - an explicit work area (`--work-area`) replaces the default.
 //!
 //! The default embedded engine store is `<work area>/state.redb` for a local root. For an S3
@@ -89,14 +91,38 @@ pub enum LocationError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// An S3 root at the top of a bucket without an explicit work area.
+    /// An S3 root at the top of a bucket: every other prefix of the bucket is inside it, so
+    /// it has nowhere for a work area that validators of the root would not see.
     #[error(
-        "the storage root {root} is the top of its bucket, so it has no sibling prefix for its \
-         work area: choose one with --work-area URL (or OCFL_WORK_AREA)"
+        "the storage root {root} is the top of its bucket, so no prefix of the bucket is \
+         outside it for a work area (validators of the root would see it): it can be read and \
+         validated, not written; put the root below a prefix (s3://BUCKET/PREFIX)"
     )]
-    WorkAreaRequired {
+    TopOfBucket {
         /// The root's URL.
         root: String,
+    },
+    /// An S3 work area inside the root it serves, or holding it.
+    #[error(
+        "storage root {root}: work area {work_area}: it must not be inside the storage root, \
+         nor hold it (validators of the root would see it)"
+    )]
+    WorkAreaInsideRoot {
+        /// The root's URL.
+        root: String,
+        /// The work area given.
+        work_area: String,
+    },
+    /// An S3 root's work area that is not a prefix of the root's bucket.
+    #[error(
+        "storage root {root}: work area {work_area}: the work area of an S3 root must be a \
+         prefix of the same bucket (content moves into place by server-side copy)"
+    )]
+    WorkAreaOtherBucket {
+        /// The root's URL.
+        root: String,
+        /// The work area given.
+        work_area: String,
     },
     /// A local root with a work area that is not a local directory.
     #[error(
@@ -416,20 +442,70 @@ impl LocalWorkArea {
     }
 }
 
-/// The work area of the S3 root `root`: `explicit`, or the sibling prefix `PREFIX.ocfl-work`
-/// (refused for a root at the top of its bucket).
-pub fn s3_work_area(
-    root: &S3Location,
-    explicit: Option<&Location>,
-) -> Result<Location, LocationError> {
-    if let Some(explicit) = explicit {
-        return Ok(explicit.clone());
-    }
-    root.sibling_work_area()
-        .map(Location::S3)
-        .ok_or_else(|| LocationError::WorkAreaRequired {
+/// Where the keys of an S3 root and of its work area are: two prefixes of one bucket, below a
+/// common `base` prefix, so that one store over `base` reaches both (content moves from the
+/// work area into the root by server-side copy, which needs one bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3WorkArea {
+    /// The prefix holding the root and the work area: the root's parent prefix by default
+    /// (empty at the top of the bucket).
+    pub base: S3Location,
+    /// The root's prefix, relative to `base`.
+    pub root: String,
+    /// The work area's prefix, relative to `base`: `<root>.ocfl-work` by default.
+    pub area: String,
+}
+
+impl S3WorkArea {
+    /// The work area of the S3 root `root`: `explicit` (a `--work-area`), or the sibling
+    /// prefix `PREFIX.ocfl-work`. A work area must be a prefix of the root's bucket outside the
+    /// root and not holding it, so a root at the top of its bucket has none.
+    pub fn of(root: &S3Location, explicit: Option<&Location>) -> Result<S3WorkArea, LocationError> {
+        let top = || LocationError::TopOfBucket {
             root: root.to_string(),
+        };
+        let sibling = root.sibling_work_area().ok_or_else(top)?;
+        let work = match explicit {
+            None => sibling.clone(),
+            Some(Location::S3(work)) if work.bucket() == root.bucket() => work.clone(),
+            Some(other) => {
+                return Err(LocationError::WorkAreaOtherBucket {
+                    root: root.to_string(),
+                    work_area: other.to_string(),
+                });
+            }
+        };
+        let prefix = root.prefix();
+        if work == sibling {
+            let (parent, name) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+            return Ok(S3WorkArea {
+                base: S3Location {
+                    bucket: root.bucket.clone(),
+                    prefix: parent.to_owned(),
+                },
+                root: name.to_owned(),
+                area: format!("{name}{WORK_AREA_SUFFIX}"),
+            });
+        }
+        let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+        if work.prefix().is_empty()
+            || inside(work.prefix(), prefix)
+            || inside(prefix, work.prefix())
+        {
+            return Err(LocationError::WorkAreaInsideRoot {
+                root: root.to_string(),
+                work_area: work.to_string(),
+            });
+        }
+        Ok(S3WorkArea {
+            base: S3Location {
+                bucket: root.bucket.clone(),
+                prefix: String::new(),
+            },
+            root: prefix.to_owned(),
+            area: work.prefix().to_owned(),
         })
+    }
 }
 
 /// The directory of the default embedded store of the S3 root `root` on the server at

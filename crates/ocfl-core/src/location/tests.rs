@@ -134,19 +134,81 @@ fn a_url_that_is_not_utf8_is_refused() {
     );
 }
 
+fn s3_root(bucket: &str, prefix: &str) -> S3Location {
+    S3Location::new(bucket, prefix).expect("valid")
+}
+
 #[test]
-fn s3_work_areas_are_sibling_prefixes_and_the_top_of_a_bucket_needs_one() {
-    let root = S3Location::new("bucket", "archive/main").expect("valid");
+fn an_s3_work_area_is_the_sibling_prefix_by_default() {
+    let area = S3WorkArea::of(&s3_root("bucket", "archive/main"), None).expect("sibling");
+    assert_eq!(area.base, s3_root("bucket", "archive"));
     assert_eq!(
-        s3_work_area(&root, None).map(|l| l.to_string()),
-        Ok("s3://bucket/archive/main.ocfl-work".to_owned())
+        (area.root.as_str(), area.area.as_str()),
+        ("main", "main.ocfl-work")
     );
-    let top = S3Location::new("bucket", "").expect("valid");
-    let err = s3_work_area(&top, None).expect_err("no sibling");
-    assert!(err.to_string().contains("--work-area"), "{err}");
-    let explicit = parse("s3://other/work").expect("valid");
-    assert_eq!(s3_work_area(&top, Some(&explicit)), Ok(explicit.clone()));
-    assert_eq!(s3_work_area(&root, Some(&explicit)), Ok(explicit));
+    let area = S3WorkArea::of(&s3_root("bucket", "main"), None).expect("sibling");
+    assert_eq!(area.base, s3_root("bucket", ""));
+    assert_eq!(
+        (area.root.as_str(), area.area.as_str()),
+        ("main", "main.ocfl-work")
+    );
+    // Naming the sibling is the same as the default.
+    let explicit = parse("s3://bucket/archive/main.ocfl-work").expect("valid");
+    assert_eq!(
+        S3WorkArea::of(&s3_root("bucket", "archive/main"), Some(&explicit)),
+        S3WorkArea::of(&s3_root("bucket", "archive/main"), None)
+    );
+}
+
+#[test]
+fn an_explicit_s3_work_area_is_reached_from_the_top_of_the_bucket() {
+    let explicit = parse("s3://bucket/work/areas").expect("valid");
+    let area =
+        S3WorkArea::of(&s3_root("bucket", "archive/main"), Some(&explicit)).expect("outside");
+    assert_eq!(area.base, s3_root("bucket", ""));
+    assert_eq!(
+        (area.root.as_str(), area.area.as_str()),
+        ("archive/main", "work/areas")
+    );
+    // A name that only starts like the root's is outside it.
+    let beside = parse("s3://bucket/archive/mainly").expect("valid");
+    let area = S3WorkArea::of(&s3_root("bucket", "archive/main"), Some(&beside)).expect("outside");
+    assert_eq!(area.area, "archive/mainly");
+}
+
+#[test]
+fn s3_work_areas_the_root_cannot_use_are_refused() {
+    let root = s3_root("bucket", "archive/main");
+    for inside in [
+        "s3://bucket/archive/main",
+        "s3://bucket/archive/main/work",
+        "s3://bucket/archive",
+        "s3://bucket",
+    ] {
+        let explicit = parse(inside).expect("valid");
+        let err = S3WorkArea::of(&root, Some(&explicit)).expect_err(inside);
+        assert!(
+            matches!(err, LocationError::WorkAreaInsideRoot { .. }),
+            "{inside}: {err}"
+        );
+    }
+    for elsewhere in ["s3://other/work", "/tmp/work"] {
+        let explicit = parse(elsewhere).expect("valid");
+        let err = S3WorkArea::of(&root, Some(&explicit)).expect_err(elsewhere);
+        assert!(
+            matches!(err, LocationError::WorkAreaOtherBucket { .. })
+                && err.to_string().contains("same bucket"),
+            "{elsewhere}: {err}"
+        );
+    }
+    let top = s3_root("bucket", "");
+    for explicit in [None, Some(parse("s3://bucket/work").expect("valid"))] {
+        let err = S3WorkArea::of(&top, explicit.as_ref()).expect_err("top of the bucket");
+        assert!(
+            matches!(err, LocationError::TopOfBucket { .. }),
+            "{explicit:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -25,23 +25,24 @@
 #[path = "../durable/support.rs"]
 mod support;
 
+#[path = "../fault_scenarios/mod.rs"]
+mod fault_scenarios;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use durable_core::Event;
 use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_durable::{CommitRequest, RunState, Tuning, UpdateService};
 use ocfl_plan::fault::{EIO, ENOSPC, Fault, FaultStorage, Injector, Op, OpKind, Persistence};
 
+use fault_scenarios::{Files, failures, small_v1, small_v2};
 use support::{Fixture, worker_options};
 
 const ID: &str = "info:fault/object";
-
-type Files = Vec<(String, Vec<u8>)>;
 
 /// The local storage without flushes: these tests inject errors, not power cuts, and a
 /// flush per operation would only make them slower. Flushes are still counted (and failed)
@@ -204,12 +205,6 @@ struct Scenario {
     new: Files,
     /// The version the commit makes.
     version: &'static str,
-}
-
-fn files(list: &[(&str, &[u8])]) -> Files {
-    list.iter()
-        .map(|(p, b)| ((*p).to_owned(), b.to_vec()))
-        .collect()
 }
 
 impl Scenario {
@@ -455,21 +450,9 @@ fn errno_text(errno: i32) -> String {
     text.split(" (os error").next().unwrap_or(&text).to_owned()
 }
 
-fn activity_failures(history: &[Event]) -> Vec<String> {
-    support::failures(history)
-}
-
 /// Polls the run until it completes, fails or stalls.
 async fn settle(service: &UpdateService, run: &str, what: &str) -> ocfl_durable::RunInfo {
-    for _ in 0..20_000 {
-        if let Some(info) = service.run(run).await.expect("run info")
-            && (info.state.is_finished() || info.state == RunState::Stalled)
-        {
-            return info;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("{what}: the run neither finished nor stalled");
+    fault_scenarios::settle(service, run, what, Duration::from_millis(1), 20_000).await
 }
 
 /// Runs the scenario's commit with `fault` armed and checks everything the module
@@ -507,7 +490,7 @@ async fn run_case(scenario: &Scenario, trace: &[Op], fault: Fault) -> Option<See
             assert_eq!(info.state, RunState::Completed, "{what}: {info:?}");
             assert_eq!(failed.len(), 1, "{what}");
             let history = service.history(&run).await.expect("history");
-            let failures = activity_failures(&history);
+            let failures = failures(&history);
             assert_eq!(failures.len(), 1, "{what}: {failures:?}");
             assert!(
                 failures[0].contains(&errno) && failures[0].contains(&first.path),
@@ -635,22 +618,6 @@ async fn exhaustive(scenario: &Scenario, thin: bool) -> Vec<(OpKind, u64, usize)
         tally.0
     );
     report
-}
-
-fn small_v1() -> Files {
-    files(&[
-        ("data/a.txt", b"alpha\n"),
-        ("data/b.txt", b"bravo\n"),
-        ("same-as-a.txt", b"alpha\n"),
-    ])
-}
-
-fn small_v2() -> Files {
-    files(&[
-        ("data/a.txt", b"alpha, changed\n"),
-        ("same-as-a.txt", b"alpha\n"),
-        ("new/c.txt", b"charlie\n"),
-    ])
 }
 
 fn full() -> bool {

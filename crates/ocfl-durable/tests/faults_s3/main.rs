@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use durable_core::{Event, MemoryBackend, WorkerOptions};
+use durable_core::{MemoryBackend, WorkerOptions};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
@@ -40,11 +40,13 @@ use ocfl_durable::{CommitRequest, Environment, RunState, ServiceOptions, Tuning,
 use ocfl_object_store::faults::{Fault, FaultKind, Faults, Persistence, Request, RequestKind};
 use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
 
+#[path = "../fault_scenarios/mod.rs"]
+mod fault_scenarios;
 mod requests;
 
-const ID: &str = "info:fault/s3-object";
+use fault_scenarios::{Files, failures, files, small_v1, small_v2};
 
-type Files = Vec<(String, Vec<u8>)>;
+const ID: &str = "info:fault/s3-object";
 
 /// A bucket of the test server, for one test; each case works below a prefix of its own.
 struct Bucket {
@@ -298,25 +300,7 @@ impl Case {
 
 /// Polls the run until it completes, fails or stalls.
 async fn settle(service: &UpdateService, run: &str, what: &str) -> ocfl_durable::RunInfo {
-    for _ in 0..6_000 {
-        if let Some(info) = service.run(run).await.expect("run info")
-            && (info.state.is_finished() || info.state == RunState::Stalled)
-        {
-            return info;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("{what}: the run neither finished nor stalled");
-}
-
-fn failures(history: &[Event]) -> Vec<String> {
-    history
-        .iter()
-        .filter_map(|e| match e {
-            Event::ActivityFailed { failure, .. } => Some(failure.message.clone()),
-            _ => None,
-        })
-        .collect()
+    fault_scenarios::settle(service, run, what, Duration::from_millis(5), 6_000).await
 }
 
 /// A commit: the version before it (if any) and the files of the new one.
@@ -600,28 +584,6 @@ async fn exhaustive(scenario: &Scenario, bucket: &Bucket, indices: Indices, thin
         trace.len()
     );
     cases
-}
-
-fn files(list: &[(&str, &[u8])]) -> Files {
-    list.iter()
-        .map(|(p, b)| ((*p).to_owned(), b.to_vec()))
-        .collect()
-}
-
-fn small_v1() -> Files {
-    files(&[
-        ("data/a.txt", b"alpha\n"),
-        ("data/b.txt", b"bravo\n"),
-        ("same-as-a.txt", b"alpha\n"),
-    ])
-}
-
-fn small_v2() -> Files {
-    files(&[
-        ("data/a.txt", b"alpha, changed\n"),
-        ("same-as-a.txt", b"alpha\n"),
-        ("new/c.txt", b"charlie\n"),
-    ])
 }
 
 /// The new object's commit, its requests failed as `indices` says.
