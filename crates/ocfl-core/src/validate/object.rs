@@ -102,7 +102,7 @@ fn validate_listed(
     let root_bytes = inventory_file::read(dir, "", &entries, &mut report);
     let early = root_bytes
         .as_deref()
-        .and_then(|bytes| early_algorithm(options, &entries, bytes, early));
+        .and_then(|bytes| early_walk(options, &entries, bytes, early));
     // Both cores work from the first instant on a large object: the content walk (listing
     // and hashing, most of the work) beside the parse of the inventories, which is serial.
     let ((root_inventory, versions), early) = rayon::join(
@@ -116,7 +116,11 @@ fn validate_listed(
                 &mut report,
             )
         },
-        || early.map(|algorithm| content::walk_early(&object, &entries, "content", algorithm)),
+        || {
+            early.map(|(algorithm, content)| {
+                content::walk_early(&object, &entries, &content, algorithm)
+            })
+        },
     );
     let root_file = root_inventory.as_ref();
     let inventories = fixity::inventories(root_file, &versions);
@@ -212,17 +216,19 @@ enum Early {
 /// smaller one parses too quickly for that to pay.
 const EARLY_WALK_FROM: usize = 1024 * 1024;
 
-/// The algorithm to hash content with before the inventory is parsed, when an early walk
-/// is worth it: fixity is checked, the inventory is large, and its sidecar names a manifest
-/// algorithm (the one the claims will almost surely use). An inventory with a fixity block
-/// (whose other algorithms would have every file read again) or another content directory
-/// name gets the ordinary walk. None of this changes a finding, only when files are read.
-fn early_algorithm(
+/// The algorithm to hash content with before the inventory is parsed, and the content
+/// directory name to walk, when an early walk is worth it: fixity is checked, the inventory
+/// is large, its sidecar names a manifest algorithm (the one the claims will almost surely
+/// use), and its text names its content directory plainly or not at all. An inventory with
+/// a fixity block (whose other algorithms would have every file read again) gets the
+/// ordinary walk. None of this changes a finding, only when files are read: the parsed
+/// inventory decides, and an early walk of the wrong directory is not used.
+fn early_walk(
     options: &ValidationOptions,
     entries: &[Entry],
     bytes: &[u8],
     early: Early,
-) -> Option<DigestAlgorithm> {
+) -> Option<(DigestAlgorithm, String)> {
     if !options.check_fixity {
         return None;
     }
@@ -231,15 +237,36 @@ fn early_algorithm(
         Early::Large => {
             let algorithm = sidecar
                 .filter(|a| matches!(a, DigestAlgorithm::Sha512 | DigestAlgorithm::Sha256))?;
-            let names = |key: &[u8]| memchr::memmem::find(bytes, key).is_some();
-            let likely = bytes.len() >= EARLY_WALK_FROM
-                && !names(b"\"fixity\"")
-                && !names(b"\"contentDirectory\"");
-            likely.then_some(algorithm)
+            if bytes.len() < EARLY_WALK_FROM || memchr::memmem::find(bytes, b"\"fixity\"").is_some()
+            {
+                return None;
+            }
+            Some((algorithm, content_directory(bytes)?.to_owned()))
         }
         #[cfg(test)]
-        Early::Always => Some(sidecar.unwrap_or(DigestAlgorithm::Sha512)),
+        Early::Always => Some((
+            sidecar.unwrap_or(DigestAlgorithm::Sha512),
+            content_directory(bytes).unwrap_or("content").to_owned(),
+        )),
     }
+}
+
+/// The content directory an inventory's text names (`"contentDirectory": "name"`), or the
+/// default when it names none; `None` when the text is not that simple (an escaped name).
+/// A guess made before parsing, for [`early_walk`] only.
+fn content_directory(bytes: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"contentDirectory\"";
+    let Some(at) = memchr::memmem::find(bytes, KEY) else {
+        return Some("content");
+    };
+    let rest = bytes.get(at + KEY.len()..)?.trim_ascii_start();
+    let rest = rest
+        .strip_prefix(b":")?
+        .trim_ascii_start()
+        .strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    let name = std::str::from_utf8(rest.get(..end)?).ok()?;
+    (rest.get(end) == Some(&b'"') && !name.is_empty()).then_some(name)
 }
 
 /// The object's files: storage paths relative to the object root, and the open object root
@@ -339,6 +366,22 @@ mod tests {
         let entries = dir.list().expect("listing");
         let options = ValidationOptions::default();
         Some(validate_listed(&storage, relative, &*dir, entries, &options, early).0)
+    }
+
+    #[test]
+    fn the_content_directory_is_read_from_the_inventory_text() {
+        fn named(text: &str) -> Option<&str> {
+            content_directory(text.as_bytes())
+        }
+        assert_eq!(named(r#"{"id":"x","manifest":{}}"#), Some("content"));
+        assert_eq!(
+            named(r#"{"contentDirectory":"content","x":1}"#),
+            Some("content")
+        );
+        assert_eq!(named(r#"{"contentDirectory" :  "stuff" }"#), Some("stuff"));
+        assert_eq!(named(r#"{"contentDirectory":"st\"uff"}"#), None);
+        assert_eq!(named(r#"{"contentDirectory":""}"#), None);
+        assert_eq!(named(r#"{"a":["contentDirectory"]}"#), None);
     }
 
     /// Walking the content before the inventories are parsed, then settling the claims,
