@@ -1,6 +1,11 @@
 //! The content files: walking every version's content directory (E024, E089, E090, W003),
 //! checking each file's digests as it is found (see [`fixity`]), and matching what is found
 //! against the manifests (E023 unreferenced files, E092 missing ones).
+//!
+//! A large object's walk may start before its inventory is parsed ([`walk_early`]): files
+//! are then hashed with the algorithm the root sidecar names, and the digests are matched
+//! against the claims once they are known; whatever that cannot settle is read again the
+//! usual way, so the findings are those of the ordinary walk.
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use rayon::prelude::*;
@@ -9,10 +14,12 @@ use super::ObjectFs;
 use super::fixity::{self, Claims};
 use super::inventory_file::InventoryFile;
 use super::version_dirs::VersionDir;
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::inventory::Inventory;
 use crate::storage::{Directory, Entry, EntryKind, StorageError};
 use crate::validate::code::{Code, Finding};
 use crate::validate::report::ObjectReport;
+use crate::version_num::VersionNum;
 
 /// The regular files found in content directories: content path (relative to the object
 /// root) -> number of the version directory holding it. These are the only content files
@@ -30,24 +37,45 @@ pub(super) type DigestFindings = Vec<(String, Vec<Finding>)>;
 /// opened by its name relative to its directory rather than by a path walked from the
 /// storage root. Directories and files are visited in parallel (one object may hold most of
 /// a root's files); findings keep the listing's order, so reports do not depend on timing.
+///
+/// `early` is what [`walk_early`] found, if it ran: a content directory it walked is not
+/// walked again, only its files whose claims its digests cannot settle are read again.
 pub(super) fn walk(
     object: &ObjectFs<'_>,
     versions: &[VersionDir],
     claims: &Claims<'_>,
+    early: Option<EarlyWalk>,
     report: &mut ObjectReport,
 ) -> (ContentFiles, DigestFindings) {
-    let walked: Vec<Walked> = versions
-        .par_iter()
+    let (algorithm, mut early) = match early {
+        Some(early) => (Some(early.algorithm), early.walked),
+        None => (None, Vec::new()),
+    };
+    let inputs: Vec<(&VersionDir, Option<Walked>)> = versions
+        .iter()
         .map(|version| {
+            let found = version.content_dir.as_ref().and_then(|content_dir| {
+                let at = early.iter().position(|(dir, _)| dir == content_dir)?;
+                early.swap_remove(at).1.ok()
+            });
+            (version, found)
+        })
+        .collect();
+    let walked: Vec<Walked> = inputs
+        .into_par_iter()
+        .map(|(version, found)| {
             let Some(content_dir) = &version.content_dir else {
                 return Walked::default();
             };
+            if let (Some(found), Some(algorithm)) = (found, algorithm) {
+                return settle(object, found, algorithm, claims);
+            }
             // `v1/content`: opened from the object root, one element at a time.
             let opened = match content_dir.split_once('/') {
                 Some((version_dir, content)) => object
                     .dir
                     .open_dir(version_dir)
-                    .and_then(|v| walk_content(&*v, content, content_dir, claims)),
+                    .and_then(|v| walk_content(&*v, content, content_dir, Hashing::Claims(claims))),
                 None => Err(StorageError::InvalidPath(content_dir.clone())),
             };
             match opened {
@@ -82,15 +110,105 @@ pub(super) fn walk(
     (files, digests)
 }
 
+/// What [`walk_early`] found: by content directory (`v1/content`), its walk or why it could
+/// not be opened, with every regular file hashed by `algorithm`.
+pub(super) struct EarlyWalk {
+    algorithm: DigestAlgorithm,
+    walked: Vec<(String, Result<Walked, StorageError>)>,
+}
+
+/// Walks the content directory `content` (the usual name: the inventory that could name
+/// another is not parsed yet) of every directory in the object root named like a version,
+/// hashing every regular file with `algorithm`, for [`walk`] to match against the claims.
+/// Only files found by listing are read, as in the ordinary walk.
+pub(super) fn walk_early(
+    object: &ObjectFs<'_>,
+    root_entries: &[Entry],
+    content: &str,
+    algorithm: DigestAlgorithm,
+) -> EarlyWalk {
+    let walked = root_entries
+        .par_iter()
+        .filter(|e| e.kind == EntryKind::Directory && VersionNum::parse(&e.name).is_ok())
+        .map(|version| {
+            let path = format!("{}/{content}", version.name);
+            let walked = object
+                .dir
+                .open_dir(&version.name)
+                .and_then(|v| walk_content(&*v, content, &path, Hashing::Every(algorithm)));
+            (path, walked)
+        })
+        .collect();
+    EarlyWalk { algorithm, walked }
+}
+
+/// Checks the claims on the files `walked` found and hashed with `algorithm`: a file whose
+/// claims are all of that algorithm and all match needs nothing more; any other claimed file
+/// is read again and checked as the ordinary walk checks it (a mismatch is thereby
+/// confirmed by an exact read before it is reported).
+fn settle(
+    object: &ObjectFs<'_>,
+    mut walked: Walked,
+    algorithm: DigestAlgorithm,
+    claims: &Claims<'_>,
+) -> Walked {
+    let hashed = std::mem::take(&mut walked.hashed);
+    let unsettled: Vec<(&str, &[fixity::Claim<'_>])> = walked
+        .files
+        .iter()
+        .zip(hashed)
+        .filter_map(|(path, digest)| {
+            let claims = claims.get(path.as_str())?;
+            let settled =
+                digest.is_some_and(|digest| fixity::all_match(claims, algorithm, &digest));
+            (!settled).then_some((path.as_str(), claims.as_slice()))
+        })
+        .collect();
+    walked.digests = unsettled
+        .into_par_iter()
+        .filter_map(|(path, claims)| {
+            let findings = verify_below(object.dir, path, path, claims);
+            (!findings.is_empty()).then(|| (path.to_owned(), findings))
+        })
+        .collect();
+    walked
+}
+
+/// Checks the claims on the file at `rest` below `dir` (content path `path`), opening one
+/// directory at a time as the walk did.
+fn verify_below(
+    dir: &dyn Directory,
+    rest: &str,
+    path: &str,
+    claims: &[fixity::Claim<'_>],
+) -> Vec<Finding> {
+    match rest.split_once('/') {
+        None => fixity::verify_file(dir, rest, path, claims),
+        Some((name, rest)) => match dir.open_dir(name) {
+            Ok(child) => verify_below(&*child, rest, path, claims),
+            Err(e) => vec![fixity::unreadable(path, &e.to_string())],
+        },
+    }
+}
+
+/// What the walk does with each regular file it finds.
+#[derive(Clone, Copy)]
+enum Hashing<'c, 'a> {
+    /// Checks the claims on it.
+    Claims(&'c Claims<'a>),
+    /// Hashes it with this algorithm, for claims not known yet.
+    Every(DigestAlgorithm),
+}
+
 /// Opens `name` in the version directory `version` and walks it.
 fn walk_content(
     version: &dyn Directory,
     name: &str,
     path: &str,
-    claims: &Claims<'_>,
+    hashing: Hashing<'_, '_>,
 ) -> Result<Walked, StorageError> {
     let dir = version.open_dir(name)?;
-    Ok(walk_dir(&*dir, path, true, claims))
+    Ok(walk_dir(&*dir, path, true, hashing))
 }
 
 /// What walking (part of) a content directory found, in listing order.
@@ -100,6 +218,9 @@ struct Walked {
     files: Vec<String>,
     findings: Vec<Finding>,
     digests: DigestFindings,
+    /// With [`Hashing::Every`], each file's digest (`None` if it could not be read), in the
+    /// order of `files`.
+    hashed: Vec<Option<Digest>>,
 }
 
 impl Walked {
@@ -119,11 +240,12 @@ impl Walked {
         self.files.append(&mut other.files);
         self.findings.append(&mut other.findings);
         self.digests.append(&mut other.digests);
+        self.hashed.append(&mut other.hashed);
     }
 }
 
 /// Walks the open directory `dir`, whose path relative to the object root is `path`.
-fn walk_dir(dir: &dyn Directory, path: &str, top: bool, claims: &Claims<'_>) -> Walked {
+fn walk_dir(dir: &dyn Directory, path: &str, top: bool, hashing: Hashing<'_, '_>) -> Walked {
     let entries = match dir.list() {
         Ok(entries) => entries,
         Err(e) => return Walked::finding(Code::E023, format!("{path}: cannot be listed: {e}")),
@@ -138,7 +260,7 @@ fn walk_dir(dir: &dyn Directory, path: &str, top: bool, claims: &Claims<'_>) -> 
     let below = entries
         .par_iter()
         .fold(Walked::default, |mut found, entry| {
-            visit(dir, path, entry, claims, &mut found);
+            visit(dir, path, entry, hashing, &mut found);
             found
         })
         .reduce(Walked::default, Walked::append);
@@ -146,27 +268,37 @@ fn walk_dir(dir: &dyn Directory, path: &str, top: bool, claims: &Claims<'_>) -> 
     walked
 }
 
-/// Records one entry of `dir` (at `dir_path`): hashes a file with claims, walks a directory.
+/// Records one entry of `dir` (at `dir_path`): hashes a file (with claims, or every file
+/// for an early walk), walks a directory.
 fn visit(
     dir: &dyn Directory,
     dir_path: &str,
     entry: &Entry,
-    claims: &Claims<'_>,
+    hashing: Hashing<'_, '_>,
     found: &mut Walked,
 ) {
     let path = format!("{dir_path}/{}", entry.name);
     match entry.kind {
         EntryKind::File => {
-            if let Some(claims) = claims.get(path.as_str()) {
-                let findings = fixity::verify_file(dir, &entry.name, &path, claims);
-                if !findings.is_empty() {
-                    found.digests.push((path.clone(), findings));
+            match hashing {
+                Hashing::Claims(claims) => {
+                    if let Some(claims) = claims.get(path.as_str()) {
+                        let findings = fixity::verify_file(dir, &entry.name, &path, claims);
+                        if !findings.is_empty() {
+                            found.digests.push((path.clone(), findings));
+                        }
+                    }
+                }
+                Hashing::Every(algorithm) => {
+                    let mut hasher = algorithm.hasher();
+                    let read = dir.stream_file(&entry.name, &mut |chunk| hasher.update(chunk));
+                    found.hashed.push(read.ok().map(|()| hasher.finalize()));
                 }
             }
             found.files.push(path);
         }
         EntryKind::Directory => match dir.open_dir(&entry.name) {
-            Ok(child) => found.extend(walk_dir(&*child, &path, false, claims)),
+            Ok(child) => found.extend(walk_dir(&*child, &path, false, hashing)),
             Err(e) => found.findings.push(Finding::new(
                 Code::E023,
                 format!("{path}: cannot be listed: {e}"),

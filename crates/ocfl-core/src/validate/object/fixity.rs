@@ -215,11 +215,23 @@ pub(super) fn verify_file(
         });
     match exact {
         Ok(computed) => mismatches(path, claims, &computed),
-        Err(e) => vec![Finding::new(
-            Code::E092,
-            format!("{path}: cannot be read to check its digest: {e}"),
-        )],
+        Err(e) => vec![unreadable(path, &e)],
     }
+}
+
+/// The finding for a content file at `path` that cannot be read to check its digests.
+pub(super) fn unreadable(path: &str, why: &str) -> Finding {
+    Finding::new(
+        Code::E092,
+        format!("{path}: cannot be read to check its digest: {why}"),
+    )
+}
+
+/// Whether every one of `claims` is a digest of `algorithm` that `digest` matches.
+pub(super) fn all_match(claims: &[Claim<'_>], algorithm: DigestAlgorithm, digest: &Digest) -> bool {
+    claims
+        .iter()
+        .all(|claim| claim.algorithm == algorithm && digest.matches(claim.digest))
 }
 
 /// The claims that the `computed` digests of `path` do not match.

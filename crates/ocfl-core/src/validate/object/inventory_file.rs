@@ -90,6 +90,18 @@ pub(super) fn load(
     root: Option<&InventoryFile>,
     report: &mut ObjectReport,
 ) -> Option<InventoryFile> {
+    let bytes = read(files, dir, entries, report)?;
+    Some(load_read(files, dir, entries, bytes, root, report))
+}
+
+/// The bytes of `dir/inventory.json`, read as [`load`] reads them (reporting why a file that
+/// is there cannot be used).
+pub(super) fn read(
+    files: &dyn Directory,
+    dir: &str,
+    entries: &[Entry],
+    report: &mut ObjectReport,
+) -> Option<Vec<u8>> {
     let path = location(dir, INVENTORY_FILE);
     let entry = entries.iter().find(|e| e.name == INVENTORY_FILE)?;
     if entry.kind == EntryKind::Symlink {
@@ -102,19 +114,31 @@ pub(super) fn load(
         report.add(Code::E033, format!("{path}: is not a regular file"));
         return None;
     }
-    let bytes = match files.read_file(INVENTORY_FILE) {
-        Ok(bytes) => bytes,
+    match files.read_file(INVENTORY_FILE) {
+        Ok(bytes) => Some(bytes),
         Err(e) => {
             report.add(Code::E033, format!("{path}: cannot be read: {e}"));
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// [`load`] of the `bytes` [`read`] returned.
+pub(super) fn load_read(
+    files: &dyn Directory,
+    dir: &str,
+    entries: &[Entry],
+    bytes: Vec<u8>,
+    root: Option<&InventoryFile>,
+    report: &mut ObjectReport,
+) -> InventoryFile {
+    let path = location(dir, INVENTORY_FILE);
     if let Some(root) = root
         && root.fingerprint.as_ref().is_some_and(|f| f.matches(&bytes))
     {
         let algorithm = root.inventory.as_ref().map(|i| i.digest_algorithm);
         let sidecars = sidecar::check(files, dir, entries, &bytes, &root.digest, algorithm, report);
-        return Some(InventoryFile {
+        return InventoryFile {
             dir: dir.to_owned(),
             fingerprint: None,
             inventory: None,
@@ -124,7 +148,7 @@ pub(super) fn load(
             findings: Vec::new(),
             sidecars,
             digest: OnceLock::new(),
-        });
+        };
     }
     let digest = OnceLock::new();
     let parsed = match sidecar_algorithm(entries).filter(|_| bytes.len() >= PARALLEL_DIGEST) {
@@ -160,7 +184,7 @@ pub(super) fn load(
     }
     let algorithm = parsed.inventory.as_ref().map(|i| i.digest_algorithm);
     let sidecars = sidecar::check(files, dir, entries, &bytes, &digest, algorithm, report);
-    Some(InventoryFile {
+    InventoryFile {
         dir: dir.to_owned(),
         fingerprint: dir.is_empty().then(|| Fingerprint::of(&bytes)),
         summary: parsed.inventory.as_ref().map(Summary::of),
@@ -170,7 +194,7 @@ pub(super) fn load(
         findings: parsed.findings,
         sidecars,
         digest,
-    })
+    }
 }
 
 /// The length and BLAKE3 hash of an inventory's bytes: two inventories with equal
@@ -199,7 +223,7 @@ impl Fingerprint {
 const PARALLEL_DIGEST: usize = 1024 * 1024;
 
 /// The algorithm named by the only sidecar-like file in `entries`, if there is one.
-fn sidecar_algorithm(entries: &[Entry]) -> Option<DigestAlgorithm> {
+pub(super) fn sidecar_algorithm(entries: &[Entry]) -> Option<DigestAlgorithm> {
     let mut names = entries
         .iter()
         .filter(|e| e.kind == EntryKind::File && is_sidecar_name(&e.name));
