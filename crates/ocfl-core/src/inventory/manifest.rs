@@ -3,7 +3,6 @@
 //! follows the same structure (E111, E056, E057, E097).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
@@ -109,7 +108,7 @@ impl<'a> KeyUse<'a> {
 
 /// Parses `manifest`; `None` when it is missing or not an object.
 pub(super) fn parse_manifest<'a>(
-    value: Option<&'a Json<'a>>,
+    value: Option<&Json<'a>>,
     algorithm: Option<DigestAlgorithm>,
     location: &ContentLocation<'_>,
     findings: &mut Findings,
@@ -131,7 +130,7 @@ pub(super) fn parse_manifest<'a>(
         content_paths: HashSet::with_capacity(members.len()),
     };
     let mut all_paths: Vec<&str> = Vec::with_capacity(members.len());
-    for (digest, paths) in members {
+    for &(digest, ref paths) in members {
         // A digest that cannot be a value of digestAlgorithm can be the digest of no file,
         // so the entry breaks E092 ("content paths of files ... that have content with the
         // given digest"). E092 is also what ocfl-py, rocfl and the fixtures use for a wrong
@@ -175,7 +174,7 @@ pub(super) fn parse_manifest<'a>(
         // carry room for four in each.
         entry.reserve_exact(items.len());
         for item in items {
-            let Json::String(path) = item else {
+            let &Json::String(path) = item else {
                 findings.add(
                     Code::E092,
                     format!(
@@ -185,7 +184,7 @@ pub(super) fn parse_manifest<'a>(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(&**path) else {
+            let Ok(content_path) = ContentPath::new(path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -312,7 +311,7 @@ pub(super) fn parse_fixity(
 fn parse_fixity_block(
     name: &str,
     algorithm: Option<DigestAlgorithm>,
-    digests: &[(Cow<'_, str>, Json<'_>)],
+    digests: &[(&str, Json<'_>)],
     manifest_paths: Option<&HashSet<&str>>,
     findings: &mut Findings,
 ) -> BTreeMap<String, Vec<ContentPath>> {
@@ -353,7 +352,7 @@ fn parse_fixity_block(
             continue;
         };
         for item in items {
-            let Json::String(path) = item else {
+            let &Json::String(path) = item else {
                 findings.add(
                     Code::E057,
                     format!(
@@ -363,7 +362,7 @@ fn parse_fixity_block(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(&**path) else {
+            let Ok(content_path) = ContentPath::new(path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -374,7 +373,7 @@ fn parse_fixity_block(
                 }
                 continue;
             };
-            if manifest_paths.is_some_and(|paths| !paths.contains(&**path)) {
+            if manifest_paths.is_some_and(|paths| !paths.contains(path)) {
                 findings.add(
                     Code::E057,
                     format!(

@@ -17,7 +17,8 @@ pub(super) struct VersionEntry<'a> {
     pub(super) num: VersionNum,
     /// The key exactly as written (content paths must use it: E014).
     pub(super) name: &'a str,
-    pub(super) block: &'a Json<'a>,
+    /// The version block; the parser replaces it by `null` once read, to free it early.
+    pub(super) block: Json<'a>,
 }
 
 const VERSION_KEYS: [&str; 4] = ["created", "state", "message", "user"];
@@ -27,7 +28,7 @@ const USER_KEYS: [&str; 2] = ["name", "address"];
 /// been reported). Sequence and naming-convention defects are reported but do not drop
 /// entries, so the rest of the inventory can still be checked.
 pub(super) fn version_entries<'a>(
-    value: Option<&'a Json<'a>>,
+    value: Option<Json<'a>>,
     findings: &mut Findings,
 ) -> Option<Vec<VersionEntry<'a>>> {
     // A missing block could be E041, E043 or E044 (three sentences saying the same); E041
@@ -36,12 +37,15 @@ pub(super) fn version_entries<'a>(
         findings.add(Code::E041, "the inventory has no \"versions\" block");
         return None;
     };
-    let Some(members) = value.as_object() else {
-        findings.add(
-            Code::E045,
-            format!("\"versions\" must be an object, found {}", value.kind()),
-        );
-        return None;
+    let members = match value {
+        Json::Object(members) => members,
+        other => {
+            findings.add(
+                Code::E045,
+                format!("\"versions\" must be an object, found {}", other.kind()),
+            );
+            return None;
+        }
     };
     if members.is_empty() {
         findings.add(
@@ -51,7 +55,7 @@ pub(super) fn version_entries<'a>(
         return None;
     }
     let mut entries = Vec::with_capacity(members.len());
-    for (name, block) in members {
+    for (name, block) in members.into_vec() {
         match VersionNum::parse(name) {
             Ok(num) => entries.push(VersionEntry { num, name, block }),
             Err(error) => report_bad_name(name, &error, findings),
