@@ -4,7 +4,7 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 
 use super::findings::Findings;
 use super::json::Json;
@@ -129,6 +129,9 @@ pub(super) fn parse_manifest<'a>(
         keys: KeyUse::with_capacity(members.len()),
         content_paths: HashSet::with_capacity(members.len()),
     };
+    // Entries in document order, then one sorted bulk build of the map (full B-tree nodes).
+    let mut entries: Vec<(Digest, Vec<ContentPath>)> = Vec::with_capacity(members.len());
+    let mut index_of: HashMap<Digest, usize> = HashMap::with_capacity(members.len());
     let mut all_paths: Vec<&str> = Vec::with_capacity(members.len());
     for &(digest, ref paths) in members {
         // A digest that cannot be a value of digestAlgorithm can be the digest of no file,
@@ -145,10 +148,13 @@ pub(super) fn parse_manifest<'a>(
                 format!("manifest digest {digest:?} is not a well-formed {algorithm} digest"),
             );
         }
-        let entry = match parsed.manifest.entry(Digest::new(digest)) {
+        let normalized = Digest::new(digest);
+        let entry = match index_of.entry(normalized) {
             Entry::Vacant(vacant) => {
                 parsed.keys.add(digest, vacant.key().clone());
-                vacant.insert(Vec::new())
+                entries.push((vacant.key().clone(), Vec::new()));
+                vacant.insert(entries.len() - 1);
+                entries.last_mut().map(|(_, paths)| paths)
             }
             Entry::Occupied(occupied) => {
                 findings.add(
@@ -157,9 +163,11 @@ pub(super) fn parse_manifest<'a>(
                 );
                 parsed.keys.add(digest, occupied.key().clone());
                 parsed.keys.case_duplicates.insert(occupied.key().clone());
-                occupied.into_mut()
+                entries.get_mut(*occupied.get()).map(|(_, paths)| paths)
             }
         };
+        // Always `Some`: the index was just taken from `entries`.
+        let Some(entry) = entry else { continue };
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E092,
@@ -207,6 +215,8 @@ pub(super) fn parse_manifest<'a>(
             all_paths.push(path);
         }
     }
+    drop(index_of);
+    parsed.manifest = super::sorted::into_map(entries);
     check_content_conflicts(all_paths, findings);
     Some(parsed)
 }

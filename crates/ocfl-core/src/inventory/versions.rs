@@ -279,7 +279,6 @@ fn parse_state(
     mut manifest: Option<&mut ManifestKeys<'_, '_>>,
     findings: &mut Findings,
 ) -> State {
-    let mut state = State::new();
     let Some(members) = value.as_object() else {
         findings.add(
             Code::E050,
@@ -288,8 +287,10 @@ fn parse_state(
                 value.kind()
             ),
         );
-        return state;
+        return State::new();
     };
+    // Entries in document order, then one sorted bulk build of the map (full B-tree nodes).
+    let mut entries: Vec<(Digest, Vec<LogicalPath>)> = Vec::with_capacity(members.len());
     let mut all_paths: Vec<&str> = Vec::new();
     for (digest, paths) in members {
         let mut shared = None;
@@ -311,8 +312,8 @@ fn parse_state(
             }
         }
         let key = shared.unwrap_or_else(|| Digest::new(digest));
-        let logical_paths = state.entry(key).or_default();
         let Json::Array(items) = paths else {
+            entries.push((key, Vec::new()));
             findings.add(
                 Code::E050,
                 format!(
@@ -322,7 +323,7 @@ fn parse_state(
             );
             continue;
         };
-        logical_paths.reserve_exact(items.len());
+        let mut logical_paths = Vec::with_capacity(items.len());
         for item in items {
             let Json::String(path) = item else {
                 findings.add(
@@ -349,9 +350,10 @@ fn parse_state(
                 }
             }
         }
+        entries.push((key, logical_paths));
     }
     check_logical_conflicts(name, all_paths, findings);
-    state
+    super::sorted::into_map(entries)
 }
 
 /// E095: a logical path twice in one version, or one that is a directory of another.
