@@ -459,6 +459,40 @@ fn object_store_plans_claim_upload_and_commit() {
     assert_eq!(update(local).protocol(), plan::Protocol::Rename);
 }
 
+/// An engine runs one executor per batch of a plan's steps: finding the protocol must not
+/// scan every step each time (that made a million-file commit quadratic). A plan the builder
+/// made knows its protocol; a plan read back finds it once, whatever the number of batches.
+#[test]
+fn the_protocol_is_found_once_per_plan_not_once_per_executor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("src");
+    let t = tree(&[("a.txt", "alpha"), ("d/b.txt", "beta")]);
+    let fs = LocalStorage::new(dir.path());
+    for protocol in [plan::Protocol::Rename, plan::Protocol::ObjectStore] {
+        let mut with = options();
+        with.protocol = protocol;
+        let (stage, outcome) = plan_for(dir.path(), &source, &t, &with, 1);
+        let built = update(outcome);
+        let decoded = Plan::from_json(&built.to_json().expect("serializable")).expect("decoded");
+        assert_eq!(
+            decoded, built,
+            "the known protocol is not part of the plan's value"
+        );
+        let before = plan::protocol_scans();
+        for plan in [&built, &decoded] {
+            for _ in 0..50 {
+                drop(exec::Executor::new(plan, &fs, &stage));
+                assert_eq!(plan.protocol(), protocol);
+            }
+        }
+        assert_eq!(
+            plan::protocol_scans() - before,
+            1,
+            "{protocol:?}: only the decoded plan scans its steps, once"
+        );
+    }
+}
+
 /// A directory has no conditional writes: the object-store protocol stops at its claim, with
 /// an error that retrying will not fix, and nothing written.
 #[test]

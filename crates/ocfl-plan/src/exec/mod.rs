@@ -185,8 +185,8 @@ pub struct Executor<'a> {
     fs: &'a dyn Storage,
     source: &'a dyn ContentSource,
     session: object::Session,
-    /// The plan's protocol, found once: finding it scans every step, and a batch runs one
-    /// step per file (a scan per step made a 100,000-file commit quadratic).
+    /// The plan's protocol ([`Plan::protocol`]: known once per plan), which every step
+    /// consults.
     protocol: Protocol,
 }
 

@@ -14,7 +14,10 @@ use ocfl_core::sidecar::INVENTORY_FILE;
 use ocfl_core::storage::{check_storage_path, join};
 use ocfl_core::version_num::VersionNum;
 
-use super::{Action, Base, BaseRef, Contents, Error, Outcome, Plan, PlanOptions, Protocol, Step};
+use super::{
+    Action, Base, BaseRef, Contents, Error, KnownProtocol, Outcome, Plan, PlanOptions, Protocol,
+    Step,
+};
 use crate::stage::{Stage, StagedFile};
 
 /// Plans the update that makes the object hold exactly `stage` as a new version created at
@@ -71,11 +74,13 @@ pub fn plan(
         inventory: inventory_text,
         inventory_digest,
         steps: Vec::new(),
+        known_protocol: KnownProtocol::default(),
     };
     plan.steps = match options.protocol {
         Protocol::Rename => steps(&plan, &copies),
         Protocol::ObjectStore => object_store_steps(&plan, &copies),
     };
+    plan.known_protocol = KnownProtocol::known(options.protocol);
     Ok(Outcome::Update(plan))
 }
 

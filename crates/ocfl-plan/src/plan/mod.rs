@@ -11,6 +11,7 @@ mod describe;
 mod serde_forms;
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::{Digest, DigestAlgorithm};
@@ -25,6 +26,29 @@ pub use base::Base;
 pub use build::plan;
 
 pub use ocfl_core::storage::CLAIM_OWNER;
+
+#[cfg(feature = "testing")]
+pub use scans::protocol_scans;
+
+/// How often this thread scanned a plan's steps for its protocol: a test's proof that the
+/// scan happens once per plan, not once per batch of steps.
+#[cfg(feature = "testing")]
+mod scans {
+    use std::cell::Cell;
+
+    thread_local! {
+        static SCANS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(super) fn count() {
+        SCANS.with(|scans| scans.set(scans.get() + 1));
+    }
+
+    /// The number of scans of a plan's steps for its protocol made on this thread so far.
+    pub fn protocol_scans() -> u64 {
+        SCANS.with(Cell::get)
+    }
+}
 
 /// What planning decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,8 +271,34 @@ pub struct Plan {
     /// Its digest (the content of both sidecars).
     #[serde(with = "serde_forms::digest")]
     pub inventory_digest: Digest,
-    /// The steps, in execution order.
+    /// The steps, in execution order. A plan's steps are not edited once made: the protocol
+    /// they follow is derived from them once ([`Plan::protocol`]).
     pub steps: Vec<Step>,
+    /// The protocol the steps follow, set by the builder and found once for a decoded plan:
+    /// an engine runs one executor per batch of steps, and a scan of every step per batch
+    /// made a million-file commit quadratic. Derived from `steps`, so it is neither
+    /// serialized nor compared.
+    #[serde(skip)]
+    known_protocol: KnownProtocol,
+}
+
+/// [`Plan::protocol`], once known. Equal to any other: it is a function of the steps, which
+/// the plans' equality compares.
+#[derive(Debug, Clone, Default)]
+struct KnownProtocol(OnceLock<Protocol>);
+
+impl PartialEq for KnownProtocol {
+    fn eq(&self, _: &KnownProtocol) -> bool {
+        true
+    }
+}
+
+impl Eq for KnownProtocol {}
+
+impl KnownProtocol {
+    fn known(protocol: Protocol) -> KnownProtocol {
+        KnownProtocol(OnceLock::from(protocol))
+    }
 }
 
 /// One step of a plan.
@@ -416,17 +466,21 @@ impl Plan {
         }
     }
 
-    /// The protocol the steps follow.
+    /// The protocol the steps follow: known from the builder, or found once per decoded plan.
     pub fn protocol(&self) -> Protocol {
-        if self
-            .steps
-            .iter()
-            .any(|step| matches!(step.action, Action::Claim { .. }))
-        {
-            Protocol::ObjectStore
-        } else {
-            Protocol::Rename
-        }
+        *self.known_protocol.0.get_or_init(|| {
+            #[cfg(feature = "testing")]
+            scans::count();
+            if self
+                .steps
+                .iter()
+                .any(|step| matches!(step.action, Action::Claim { .. }))
+            {
+                Protocol::ObjectStore
+            } else {
+                Protocol::Rename
+            }
+        })
     }
 
     /// The new version's inventory, which the object-store protocol writes first as the
