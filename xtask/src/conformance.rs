@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{ObjectReport, ValidationOptions, validate_object};
 
@@ -17,12 +17,8 @@ mod verdict;
 
 use verdict::{parse_expected, reported_codes};
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let fixtures = match args {
-        [] => Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ocfl"),
-        [flag, dir] if flag == "--fixtures" => PathBuf::from(dir),
-        _ => bail!("usage: cargo xtask conformance [--fixtures DIR]"),
-    };
+pub fn run(fixtures: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let fixtures = fixtures.unwrap_or_else(|| crate::workspace_root().join("fixtures/ocfl"));
     let table = fixtures.join("EXPECTED.tsv");
     let text =
         std::fs::read_to_string(&table).with_context(|| format!("reading {}", table.display()))?;

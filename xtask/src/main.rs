@@ -1,55 +1,106 @@
 //! Developer automation: `cargo xtask <command>`.
 //!
 //! - `conformance`: run the validator over every official fixture, print a table and a
-//!   closing `N passed, M failed` line.
-//! - `bench validate`: end-to-end validation benchmark against rocfl and ocfl-py.
-//! - `bench stage`: staging throughput against `sha512sum`; `bench plan`: time and memory of
-//!   planning 100,000 files.
-//! - `bench engine`: the durable-redb engine against duroxide (docs/benchmarks.md).
-//! - `bench commit`: `ocfl commit` of 'many' and 'large' against rocfl, and file-level edits;
-//!   `bench store`: the engine store's size with and without purges; `bench serve`: the
-//!   console's page latencies.
-//! - `bench scale`: one object of 10,000 to 1,000,000 files: commit, edit, validate, ls, cat,
-//!   time and peak RSS against rocfl, plotted as SVG.
-//! - `crash engine`: the durable-redb crash test over many seeds.
-//! - `crash commit`: `ocfl commit` killed at random moments on a 'mixed' profile, checked
-//!   after every kill and at the end.
-//! - `bench s3`: commits and validation on a private S3 server over https against rocfl and
-//!   a plain parallel upload.
-//! - `interop`: the full interop matrix against ocfl-py and rocfl; `interop --s3`: with rocfl
-//!   on a private S3 server over https.
+//!   closing `N passed, M failed` line ([`conformance`]).
 //! - `tidy`: checks of the repository no compiler makes (ARCHITECTURE.md names every crate
-//!   and top-level module; also run by `cargo test`).
-//! - `soak --minutes N`: three `ocfl worker` processes on PostgreSQL under chaos (kills,
-//!   server restarts, terminated connections), checked at the end (docs/durability.md).
+//!   and top-level module; also run by `cargo test`), then formatting, clippy and rustdoc's
+//!   links ([`tidy`]).
+//! - `ci`: the steps `.ci/run` runs after starting its services: formatting, clippy,
+//!   `cargo test --workspace` ([`ci`]).
+//! - `bench ...`, `crash ...`, `interop ...`, `soak ...`: forwarded to the harness crate
+//!   `benches/compare` (`ocfl-bench-compare`), in release for `bench` ([`forward`]).
 
 #![forbid(unsafe_code)]
 
-mod bench;
+mod ci;
 mod conformance;
-mod crash;
-mod interop;
-mod s3server;
-mod soak;
+mod forward;
 mod tidy;
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+
+/// `cargo xtask`: this workspace's automation. `bench`, `crash`, `interop` and `soak` run
+/// the harness of `benches/compare`; `cargo xtask bench --help` (and each of its
+/// subcommands' `--help`) lists their options.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Validate every official fixture against its expected verdict.
+    Conformance {
+        /// The fixtures (default `fixtures/ocfl`).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// ARCHITECTURE.md names every crate and module; then formatting, clippy and doc links.
+    Tidy {
+        /// Only the ARCHITECTURE.md check (what `cargo test -p xtask` runs).
+        #[arg(long)]
+        architecture_only: bool,
+    },
+    /// CI's steps: `cargo fmt --all --check`, `cargo clippy --workspace --all-targets -- -D
+    /// warnings`, `cargo test --workspace`.
+    ///
+    /// The services the tests need are not started here: `.ci/run` starts PostgreSQL, an
+    /// S3-compatible server (moto), ocfl-py and chromium, sets OCFL_TEST_POSTGRES_URL,
+    /// OCFL_TEST_S3_ENDPOINT and the AWS_* variables and OCFL_TEST_REQUIRE_SERVICES=1, then
+    /// runs these steps. Without those variables the tests that need a service say they are
+    /// skipped.
+    Ci,
+    /// Benchmarks against peers and floors, run in a release build of `benches/compare`:
+    /// validate, stage, plan, engine, commit, store, serve, scale, s3 (docs/benchmarks.md).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed on (`cargo xtask bench --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Crash tests over many seeds: `crash engine`, `crash commit`.
+    #[command(disable_help_flag = true)]
+    Crash {
+        /// Passed on (`cargo xtask crash --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// The full interop matrix against ocfl-py and rocfl (`--s3`: with rocfl on S3).
+    #[command(disable_help_flag = true)]
+    Interop {
+        /// Passed on (`cargo xtask interop --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Three `ocfl worker` processes on PostgreSQL under chaos (docs/durability.md).
+    #[command(disable_help_flag = true)]
+    Soak {
+        /// Passed on (`cargo xtask soak --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("conformance") => conformance::run(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
-        Some("crash") => crash::run(&args[1..]),
-        Some("interop") => interop::run(&args[1..]),
-        Some("soak") => soak::run(&args[1..]),
-        Some("tidy") => tidy::run(&args[1..]),
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <conformance | bench validate|stage|plan|engine|commit|store|serve|scale|s3 | crash engine|commit | interop [--s3] | soak | tidy> [options]"
-            );
-            return ExitCode::from(2);
-        }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance { fixtures } => conformance::run(fixtures),
+        Command::Tidy { architecture_only } => tidy::run(architecture_only),
+        Command::Ci => ci::run(),
+        Command::Bench { args } => forward::run(forward::Build::Release, "bench", &args),
+        Command::Crash { args } => forward::run(forward::Build::Dev, "crash", &args),
+        Command::Interop { args } => forward::run(forward::Build::Dev, "interop", &args),
+        Command::Soak { args } => forward::run(forward::Build::Dev, "soak", &args),
     };
     match result {
         Ok(code) => code,
@@ -57,5 +108,65 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `cargo` as cargo started us with, or from `PATH`.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(line.split_whitespace().skip(1))
+    }
+
+    #[test]
+    fn the_harness_commands_pass_every_argument_on() {
+        let cli = parse("cargo xtask bench commit --files 100000 --edit 10 --help").unwrap();
+        let Command::Bench { args } = cli.command else {
+            panic!("not bench: {cli:?}");
+        };
+        assert_eq!(
+            args,
+            ["commit", "--files", "100000", "--edit", "10", "--help"]
+        );
+        let cli = parse("cargo xtask crash --help").unwrap();
+        assert!(matches!(cli.command, Command::Crash { args } if args == ["--help"]));
+        let cli = parse("cargo xtask soak --minutes 30 --url URL").unwrap();
+        assert!(matches!(cli.command, Command::Soak { args } if args.len() == 4));
+    }
+
+    #[test]
+    fn automation_commands_parse_their_own_options() {
+        assert!(matches!(
+            parse("cargo xtask ci").unwrap().command,
+            Command::Ci
+        ));
+        assert!(parse("cargo xtask ci --fast").is_err());
+        assert!(matches!(
+            parse("cargo xtask tidy --architecture-only")
+                .unwrap()
+                .command,
+            Command::Tidy {
+                architecture_only: true
+            }
+        ));
+        assert!(matches!(
+            parse("cargo xtask conformance --fixtures /f")
+                .unwrap()
+                .command,
+            Command::Conformance { fixtures: Some(_) }
+        ));
+        assert!(parse("cargo xtask frobnicate").is_err());
     }
 }

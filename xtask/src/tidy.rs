@@ -1,27 +1,34 @@
-//! `cargo xtask tidy`: checks of the repository itself that no compiler makes. For now, that
+//! `cargo xtask tidy`: checks of the repository itself. First what no compiler checks:
 //! ARCHITECTURE.md names every crate (a `### \`DIR\`` section each) and, in the crate's
 //! section, every top-level module (`src/NAME.rs` or `src/NAME/`), so that its code map
-//! stays a one-hop guide. Its test runs the same check in `cargo test`, so CI needs no extra
-//! step.
+//! stays a one-hop guide; its test runs the same check in `cargo test`, so CI needs no extra
+//! step. Then (unless `--architecture-only`) formatting, clippy with warnings denied, and
+//! rustdoc with warnings denied (broken intra-doc links among them).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    if !args.is_empty() {
-        bail!("usage: cargo xtask tidy");
-    }
-    let problems = architecture_problems(&crate::bench::workspace_root())?;
+pub fn run(architecture_only: bool) -> anyhow::Result<ExitCode> {
+    let problems = architecture_problems(&crate::workspace_root())?;
     for problem in &problems {
         println!("{problem}");
     }
-    Ok(match problems.is_empty() {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::FAILURE,
-    })
+    if !problems.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if architecture_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let passed = crate::ci::run_steps(&crate::ci::STEPS[..2], &[])?
+        // rustdoc's warnings (broken or private intra-doc links) fail the step.
+        && crate::ci::run_steps(
+            &[&["doc", "--workspace", "--no-deps"]],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )?;
+    Ok(crate::ci::exit_code(passed))
 }
 
 /// What ARCHITECTURE.md misses: crates without a section, modules their section does not
@@ -114,8 +121,7 @@ mod tests {
 
     #[test]
     fn architecture_names_every_crate_and_module() {
-        let problems =
-            architecture_problems(&crate::bench::workspace_root()).expect("readable workspace");
+        let problems = architecture_problems(&crate::workspace_root()).expect("readable workspace");
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 

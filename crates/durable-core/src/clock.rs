@@ -60,7 +60,7 @@ impl Default for Clock {
 }
 
 /// A duration in whole milliseconds, saturating.
-pub(crate) fn millis(duration: Duration) -> u64 {
+pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -5,12 +5,12 @@
 //! otherwise sleep exactly until the next delayed message or lease expiry, so latency is not
 //! bound to a polling interval and paused tokio time drives timers in tests.
 //!
-//! Instances with messages and activity work items are kept in the queues of
-//! [`crate::queue`], ordered by the time they can next be handed out (visibility, lease
+//! Pending messages and activity work items are kept, with their leases, in a
+//! [`WorkQueues`], ordered by the time they can next be handed out (visibility, lease
 //! expiry, abandon delay), so a fetch costs O(log n) however many instances and work items
 //! there are.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,15 +19,14 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::backend::{
-    ActivityItem, ActivityWork, Backend, Lease, Message, NewInstance, NewMessage,
-    OrchestrationCommit, OrchestrationItem,
+    ActivityItem, Backend, Message, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
 use crate::clock::{Clock, millis};
 use crate::error::BackendError;
 use crate::history::Event;
 use crate::metadata::InstanceFilter;
 use crate::metadata::InstanceMetadata;
-use crate::queue::{self, ActivityQueue, ReadyQueue};
+use crate::queue::{self, WorkQueues};
 
 /// An in-memory backend. Cheap to create; share it with `Arc`.
 #[derive(Debug)]
@@ -42,10 +41,8 @@ pub struct MemoryBackend {
 #[derive(Debug, Default)]
 struct State {
     instances: BTreeMap<String, InstanceRecord>,
-    /// Instances with messages: fetch takes the first entry, in O(log n).
-    ready: ReadyQueue,
-    activities: HashMap<u64, ActivityRecord>,
-    activity_queue: ActivityQueue,
+    /// The pending messages and activity work items, with their leases.
+    queues: WorkQueues,
     /// Source of message ids, activity ids and lease tokens: all unique and increasing.
     next_id: u64,
 }
@@ -54,56 +51,6 @@ struct State {
 struct InstanceRecord {
     metadata: InstanceMetadata,
     history: Vec<Event>,
-    /// Keyed by (visible at, message id): the first entry is the next to become visible.
-    inbox: BTreeMap<(u64, u64), Message>,
-    lease: Option<HeldLease>,
-    /// Fetches since the last acknowledgement.
-    attempts: u32,
-    /// Set by abandon: not handed out before this time.
-    not_before_ms: u64,
-    /// This record's entry in `State::ready`, if it has one.
-    ready_key: Option<(u64, u64)>,
-}
-
-#[derive(Debug)]
-struct HeldLease {
-    token: u64,
-    expires_at_ms: u64,
-    /// The inbox keys of the messages handed out under this lease; acknowledging removes them.
-    message_keys: Vec<(u64, u64)>,
-}
-
-#[derive(Debug)]
-struct ActivityRecord {
-    work: ActivityWork,
-    /// This record's key in `State::activity_queue`: visible at, or lease expiry if leased.
-    free_at_ms: u64,
-    lease: Option<u64>,
-    attempts: u32,
-}
-
-impl InstanceRecord {
-    fn new(metadata: InstanceMetadata) -> Self {
-        InstanceRecord {
-            metadata,
-            history: Vec::new(),
-            inbox: BTreeMap::new(),
-            lease: None,
-            attempts: 0,
-            not_before_ms: 0,
-            ready_key: None,
-        }
-    }
-
-    /// When the instance can next be handed out and its oldest-visible message id; `None`
-    /// with an empty inbox.
-    fn ready_key(&self) -> Option<(u64, u64)> {
-        queue::ready_key(
-            self.inbox.first_key_value().map(|(key, _)| *key),
-            self.lease.as_ref().map_or(0, |lease| lease.expires_at_ms),
-            self.not_before_ms,
-        )
-    }
 }
 
 impl MemoryBackend {
@@ -170,25 +117,15 @@ impl State {
         self.next_id
     }
 
-    /// Brings the instance's entry in the ready queue up to date after a change.
-    fn requeue(&mut self, instance_id: &str) {
-        let Some(record) = self.instances.get_mut(instance_id) else {
-            return;
-        };
-        let key = record.ready_key();
-        self.ready.update(instance_id, &mut record.ready_key, key);
-    }
-
     /// Appends a message to its instance's inbox; drops it if the instance does not exist.
     fn enqueue(&mut self, message: NewMessage, now_ms: u64) -> bool {
         let id = self.next_id();
-        let Some(record) = self.instances.get_mut(&message.instance_id) else {
+        if !self.instances.contains_key(&message.instance_id) {
             return false;
-        };
+        }
         let visible_at_ms = message.visible_at_ms.unwrap_or(now_ms);
-        let instance_id = message.instance_id.clone();
-        record.inbox.insert(
-            (visible_at_ms, id),
+        self.queues.add_message(
+            visible_at_ms,
             Message {
                 id,
                 instance_id: message.instance_id,
@@ -196,7 +133,6 @@ impl State {
                 event: message.event,
             },
         );
-        self.requeue(&instance_id);
         true
     }
 
@@ -211,7 +147,10 @@ impl State {
         let incarnation = self.next_id();
         self.instances.insert(
             new.instance_id.clone(),
-            InstanceRecord::new(new.metadata(now_ms, incarnation)),
+            InstanceRecord {
+                metadata: new.metadata(now_ms, incarnation),
+                history: Vec::new(),
+            },
         );
         self.enqueue(new.start_message(), now_ms);
         Ok(())
@@ -221,23 +160,8 @@ impl State {
     /// from a worker still running it gets `LeaseLost` instead of reaching an instance
     /// created later under the same id.
     fn remove_instance(&mut self, instance_id: &str) {
-        if let Some(record) = self.instances.remove(instance_id) {
-            self.ready.remove(instance_id, record.ready_key);
-        }
-        self.remove_activities(instance_id);
-    }
-
-    /// Removes the activity work `instance_id` scheduled, leased or not: a worker running
-    /// some of it loses its lease (its renewal and its completion are refused).
-    fn remove_activities(&mut self, instance_id: &str) {
-        let queue = &mut self.activity_queue;
-        self.activities.retain(|&id, record| {
-            let keep = record.work.instance_id != instance_id;
-            if !keep {
-                queue.remove(record.free_at_ms, id);
-            }
-            keep
-        });
+        self.instances.remove(instance_id);
+        self.queues.remove_instance(instance_id);
     }
 
     fn lease_orchestration(
@@ -245,49 +169,20 @@ impl State {
         now_ms: u64,
         lease_for: Duration,
     ) -> Result<OrchestrationItem, Option<u64>> {
-        let (ready_at_ms, instance_id) = match self.ready.first() {
-            Some((at, instance_id)) => (at, instance_id.to_owned()),
-            None => return Err(None),
-        };
-        if ready_at_ms > now_ms {
-            return Err(Some(ready_at_ms));
-        }
         let token = self.next_id();
-        let Some(record) = self.instances.get_mut(&instance_id) else {
+        let leased = self.queues.lease_orchestration(now_ms, lease_for, token)?;
+        let Some(record) = self.instances.get(&leased.instance_id) else {
+            // Unreachable: an instance's queue entry goes with it.
+            self.queues
+                .drop_instance_lease(&leased.instance_id, leased.lease.token);
             return Err(None);
         };
-        let visible: Vec<((u64, u64), Message)> = record
-            .inbox
-            .range(..(now_ms.saturating_add(1), 0))
-            .map(|(key, message)| (*key, message.clone()))
-            .collect();
-        let mut messages: Vec<Message> = Vec::with_capacity(visible.len());
-        let mut message_keys = Vec::with_capacity(visible.len());
-        for (key, message) in visible {
-            message_keys.push(key);
-            messages.push(message);
-        }
-        // FIFO: in the order they were sent, whatever their visibility times.
-        messages.sort_by_key(|message| message.id);
-        let expires_at_ms = now_ms.saturating_add(millis(lease_for));
-        record.attempts = record.attempts.saturating_add(1);
-        record.lease = Some(HeldLease {
-            token,
-            expires_at_ms,
-            message_keys,
-        });
-        let item = OrchestrationItem {
+        Ok(OrchestrationItem {
             instance: record.metadata.clone(),
-            messages,
-            lease: Lease {
-                token,
-                expires_at_ms,
-                attempt: record.attempts,
-            },
+            messages: leased.messages,
+            lease: leased.lease,
             now_ms,
-        };
-        self.requeue(&instance_id);
-        Ok(item)
+        })
     }
 
     fn lease_activity(
@@ -295,70 +190,13 @@ impl State {
         now_ms: u64,
         lease_for: Duration,
     ) -> Result<ActivityItem, Option<u64>> {
-        let Some((free_at_ms, id)) = self.activity_queue.first() else {
-            return Err(None);
-        };
-        if free_at_ms > now_ms {
-            return Err(Some(free_at_ms));
-        }
         let token = self.next_id();
-        let Some(record) = self.activities.get_mut(&id) else {
-            return Err(None);
-        };
-        let expires_at_ms = now_ms.saturating_add(millis(lease_for));
-        record.attempts = record.attempts.saturating_add(1);
-        record.lease = Some(token);
-        record.free_at_ms = expires_at_ms;
-        let item = ActivityItem {
-            id,
-            work: record.work.clone(),
-            lease: Lease {
-                token,
-                expires_at_ms,
-                attempt: record.attempts,
-            },
-        };
-        self.activity_queue
-            .reschedule(id, free_at_ms, expires_at_ms);
-        Ok(item)
-    }
-
-    /// Moves an activity to a new place in the queue.
-    fn reschedule_activity(&mut self, id: u64, free_at_ms: u64, lease: Option<u64>) {
-        if let Some(record) = self.activities.get_mut(&id) {
-            self.activity_queue
-                .reschedule(id, record.free_at_ms, free_at_ms);
-            record.free_at_ms = free_at_ms;
-            record.lease = lease;
-        }
-    }
-
-    /// The instance record if `token` is its current lease.
-    fn leased_instance(
-        &mut self,
-        instance_id: &str,
-        token: u64,
-    ) -> Result<&mut InstanceRecord, BackendError> {
-        let lost = || BackendError::LeaseLost {
-            item: format!("instance '{instance_id}'"),
-            token,
-        };
-        let record = self.instances.get_mut(instance_id).ok_or_else(lost)?;
-        match &record.lease {
-            Some(lease) if lease.token == token => Ok(record),
-            _ => Err(lost()),
-        }
-    }
-
-    /// Checks that `token` is the activity's current lease.
-    fn check_activity_lease(&self, id: u64, token: u64) -> Result<(), BackendError> {
-        match self.activities.get(&id) {
-            Some(record) if record.lease == Some(token) => Ok(()),
-            _ => Err(BackendError::LeaseLost {
-                item: format!("activity work item {id}"),
-                token,
-            }),
-        }
+        let leased = self.queues.lease_activity(now_ms, lease_for, token)?;
+        Ok(ActivityItem {
+            id: leased.id,
+            work: leased.work,
+            lease: leased.lease,
+        })
     }
 }
 
@@ -478,16 +316,15 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            let record = state.leased_instance(instance_id, token)?;
-            let consumed = record
-                .lease
-                .take()
-                .map(|lease| lease.message_keys)
-                .unwrap_or_default();
-            for key in consumed {
-                record.inbox.remove(&key);
-            }
-            record.attempts = 0;
+            state.queues.begin_instance_ack(instance_id, token)?;
+            state.queues.finish_instance_ack(instance_id, token);
+            let Some(record) = state.instances.get_mut(instance_id) else {
+                // Unreachable: an instance's queue entry, and so its lease, goes with it.
+                return Err(BackendError::LeaseLost {
+                    item: format!("instance '{instance_id}'"),
+                    token,
+                });
+            };
             if let Some(update) = &commit.metadata {
                 if update.execution_id != record.metadata.execution_id {
                     record.history.clear();
@@ -515,21 +352,11 @@ impl Backend for MemoryBackend {
                 .is_some_and(|update| update.status.is_terminal())
             {
                 // Nobody will take the results of the work it still has out: cancel it.
-                state.remove_activities(instance_id);
+                state.queues.remove_activities(instance_id);
             }
-            state.requeue(instance_id);
             for work in &commit.activities {
                 let id = state.next_id();
-                state.activities.insert(
-                    id,
-                    ActivityRecord {
-                        work: work.clone(),
-                        free_at_ms: now_ms,
-                        lease: None,
-                        attempts: 0,
-                    },
-                );
-                state.activity_queue.insert(now_ms, id);
+                state.queues.add_activity(id, work.clone(), now_ms, 0, None);
             }
             for new in &commit.instances {
                 if state.create(new, now_ms).is_err()
@@ -555,10 +382,11 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            let record = state.leased_instance(instance_id, token)?;
-            record.lease = None;
-            record.not_before_ms = now_ms.saturating_add(millis(delay));
-            state.requeue(instance_id);
+            state.queues.abandon_orchestration(
+                instance_id,
+                token,
+                now_ms.saturating_add(millis(delay)),
+            )?;
         }
         self.notify_all();
         Ok(())
@@ -571,12 +399,9 @@ impl Backend for MemoryBackend {
         lease_for: Duration,
     ) -> Result<u64, BackendError> {
         let expires_at_ms = self.clock.now_ms().saturating_add(millis(lease_for));
-        let mut state = self.lock();
-        let record = state.leased_instance(instance_id, token)?;
-        if let Some(lease) = &mut record.lease {
-            lease.expires_at_ms = expires_at_ms;
-        }
-        state.requeue(instance_id);
+        self.lock()
+            .queues
+            .renew_orchestration(instance_id, token, expires_at_ms)?;
         Ok(expires_at_ms)
     }
 
@@ -601,10 +426,8 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            state.check_activity_lease(id, token)?;
-            if let Some(record) = state.activities.remove(&id) {
-                state.activity_queue.remove(record.free_at_ms, id);
-            }
+            state.queues.begin_activity_ack(id, token)?;
+            state.queues.finish_activity_ack(id);
             state.enqueue(completion.clone(), now_ms);
         }
         self.notify_all();
@@ -620,8 +443,9 @@ impl Backend for MemoryBackend {
         let now_ms = self.clock.now_ms();
         {
             let mut state = self.lock();
-            state.check_activity_lease(id, token)?;
-            state.reschedule_activity(id, now_ms.saturating_add(millis(delay)), None);
+            state
+                .queues
+                .abandon_activity(id, token, now_ms.saturating_add(millis(delay)))?;
         }
         self.notify_all();
         Ok(())
@@ -634,9 +458,9 @@ impl Backend for MemoryBackend {
         lease_for: Duration,
     ) -> Result<u64, BackendError> {
         let expires_at_ms = self.clock.now_ms().saturating_add(millis(lease_for));
-        let mut state = self.lock();
-        state.check_activity_lease(id, token)?;
-        state.reschedule_activity(id, expires_at_ms, Some(token));
+        self.lock()
+            .queues
+            .renew_activity(id, token, expires_at_ms)?;
         Ok(expires_at_ms)
     }
 }

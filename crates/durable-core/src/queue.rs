@@ -1,11 +1,12 @@
-//! The ready queues a backend hands work out from, and the wait loop of its fetches.
+//! The work queues a backend hands work out from, and the wait loop of its fetches.
 //!
 //! For backends that keep their work queues in process memory (`MemoryBackend`, and
-//! `durable-redb` beside its file). Instances with messages are kept in a [`ReadyQueue`]
+//! `durable-redb` beside its file): [`WorkQueues`] holds the pending messages and activity
+//! work items with their leases and attempt counts. Inside it, instances with messages are
 //! ordered by when each can next be handed out (its oldest visible message, its lease's
-//! expiry, an abandon delay: [`ready_key`]), then by its oldest message; activity work items
-//! in an [`ActivityQueue`] ordered by when each is next free, then by id. A fetch takes the
-//! first entry, in O(log n) however many instances and work items there are.
+//! expiry, an abandon delay), then by its oldest message; activity work items by when each is
+//! next free, then by id. A fetch takes the first entry, in O(log n) however many instances
+//! and work items there are.
 //!
 //! A fetch that finds nothing waits in [`wait_for`]: it wakes when the backend notifies a
 //! change, or exactly when the first entry it saw comes due, so latency is not bound to a
@@ -18,9 +19,13 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 
+mod work;
+
+pub use work::{Consumed, LeasedActivity, LeasedInstance, WorkQueues};
+
 /// When an instance can next be handed out, and the id of its oldest-visible message: `None`
 /// without messages (`oldest` is its first inbox key, (visible at, message id)).
-pub fn ready_key(
+pub(crate) fn ready_key(
     oldest: Option<(u64, u64)>,
     lease_ends_ms: u64,
     not_before_ms: u64,
@@ -33,7 +38,7 @@ pub fn ready_key(
 /// message. Each instance's record holds its current key (`Option<(u64, u64)>`), which the
 /// queue updates as it moves the entry.
 #[derive(Debug, Default)]
-pub struct ReadyQueue {
+pub(crate) struct ReadyQueue {
     entries: BTreeSet<(u64, u64, String)>,
 }
 
@@ -75,7 +80,7 @@ impl ReadyQueue {
 /// Activity work items keyed by when they can next be handed out (visible at, or when their
 /// lease expires), then by id.
 #[derive(Debug, Default)]
-pub struct ActivityQueue {
+pub(crate) struct ActivityQueue {
     entries: BTreeSet<(u64, u64)>,
 }
 

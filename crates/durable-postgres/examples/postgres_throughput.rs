@@ -30,69 +30,45 @@ use durable_core::{
 use durable_postgres::{PostgresBackend, testing::fresh_schema_url};
 use futures::future::join_all;
 
-const USAGE: &str = "usage: postgres_throughput [--url URL] --orchestrations N --activities K [--fan-out] \
-                     [--runs R] [--processes 1|2]";
 const LIMIT: Duration = Duration::from_secs(3600);
 /// Set in the second process: the URL of the schema to work on.
 const CHILD_VARIABLE: &str = "DURABLE_POSTGRES_THROUGHPUT_WORKER";
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "postgres_throughput",
+    about = "Engine throughput on PostgreSQL"
+)]
 struct Options {
+    /// The database; a fresh schema of it is used and dropped afterwards.
+    #[arg(long, env = "OCFL_TEST_POSTGRES_URL")]
     url: Option<String>,
+    /// Orchestrations per run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     orchestrations: u64,
+    /// Activities per orchestration.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     activities: u64,
+    /// Run each orchestration's activities all at once instead of one after the other.
+    #[arg(long)]
     fan_out: bool,
+    /// Runs in a row on the same store.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
+    /// Worker processes: 1, or 2 (this program again, started by this one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=2))]
     processes: u64,
+    /// Draw lease tokens inside the fetch's asynchronously committed transaction (the
+    /// behaviour before the durable token blocks); needs the `bench` feature.
+    #[arg(long)]
     tokens_from_fetch: bool,
+    /// Orchestrations a worker runs at once (default: durable-core's).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     orchestration_concurrency: Option<usize>,
+    /// Activities a worker runs at once (default: durable-core's).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     activity_concurrency: Option<usize>,
-}
-
-fn parse() -> Result<Options, String> {
-    let mut options = Options {
-        url: std::env::var("OCFL_TEST_POSTGRES_URL").ok(),
-        orchestrations: 1,
-        activities: 1,
-        fan_out: false,
-        runs: 1,
-        processes: 1,
-        tokens_from_fetch: false,
-        orchestration_concurrency: None,
-        activity_concurrency: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || -> Result<u64, String> {
-            args.next()
-                .and_then(|value| value.parse().ok())
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{arg} needs a positive number\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--orchestrations" => options.orchestrations = number()?,
-            "--activities" => options.activities = number()?,
-            "--runs" => options.runs = number()?,
-            "--processes" => options.processes = number()?.min(2),
-            "--fan-out" => options.fan_out = true,
-            "--tokens-from-fetch" if cfg!(feature = "bench") => options.tokens_from_fetch = true,
-            "--orchestration-concurrency" => {
-                options.orchestration_concurrency =
-                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
-            }
-            "--activity-concurrency" => {
-                options.activity_concurrency =
-                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
-            }
-            "--url" => {
-                options.url = Some(
-                    args.next()
-                        .ok_or_else(|| format!("--url needs a value\n{USAGE}"))?,
-                );
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(options)
 }
 
 fn registry() -> Registry {
@@ -281,13 +257,11 @@ async fn drop_schema(base: &str, schema: &str) {
 }
 
 fn main() -> std::process::ExitCode {
-    let options = match parse() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
+    if options.tokens_from_fetch && !cfg!(feature = "bench") {
+        eprintln!("postgres_throughput: --tokens-from-fetch needs the `bench` feature");
+        return std::process::ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

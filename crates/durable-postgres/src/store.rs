@@ -10,6 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
+use durable_core::clock::millis;
 use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata, WorkerInfo};
 use tokio_postgres::{Config, NoTls};
 
@@ -284,6 +285,33 @@ impl PostgresBackend {
         .await
     }
 
+    /// Leases one work item with `fetch` (given the shared state, the time, the lease in
+    /// milliseconds and whether the caller will wait), waiting for one on `waiters` for up to
+    /// `wait`; each attempt is a database `call` named `what`.
+    async fn fetch<T, F, Fut>(
+        &self,
+        what: &'static str,
+        waiters: impl Fn(&Wakers) -> &WaitList,
+        lease_for: Duration,
+        wait: Duration,
+        fetch: F,
+    ) -> Result<Option<T>, BackendError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Shared>, u64, u64, bool) -> Fut + Copy,
+        Fut: Future<Output = Result<Fetched<T>, Fault>> + Send + 'static,
+    {
+        let lease_ms = millis(lease_for);
+        self.wait_for_item(waiters, wait, |waiting| async move {
+            self.beat();
+            self.call(what, move |shared, now, _| {
+                fetch(shared, now, lease_ms, waiting)
+            })
+            .await
+        })
+        .await
+    }
+
     /// Tries `attempt` until it finds an item or `wait` runs out, sleeping until a
     /// notification, the next time work becomes visible, or the poll interval.
     async fn wait_for_item<T, A, Fut>(
@@ -513,23 +541,20 @@ impl Backend for PostgresBackend {
         lease_for: Duration,
         wait: Duration,
     ) -> Result<Option<OrchestrationItem>, BackendError> {
-        let lease_ms = millis(lease_for);
-        self.wait_for_item(
+        self.fetch(
+            "fetch_orchestration",
             |wakers| &wakers.orchestrations,
+            lease_for,
             wait,
-            |waiting| async move {
-                self.beat();
-                self.call("fetch_orchestration", move |shared, now, _| async move {
-                    ops::fetch_orchestration(
-                        &shared.pool,
-                        &shared.relaxed,
-                        &shared.tokens,
-                        now,
-                        lease_ms,
-                        waiting,
-                    )
-                    .await
-                })
+            |shared, now, lease_ms, waiting| async move {
+                ops::fetch_orchestration(
+                    &shared.pool,
+                    &shared.relaxed,
+                    &shared.tokens,
+                    now,
+                    lease_ms,
+                    waiting,
+                )
                 .await
             },
         )
@@ -610,25 +635,22 @@ impl Backend for PostgresBackend {
         lease_for: Duration,
         wait: Duration,
     ) -> Result<Option<ActivityItem>, BackendError> {
-        let lease_ms = millis(lease_for);
-        self.wait_for_item(
+        self.fetch(
+            "fetch_activity",
             |wakers| &wakers.activities,
+            lease_for,
             wait,
-            |waiting| async move {
-                self.beat();
-                self.call("fetch_activity", move |shared, now, _| async move {
-                    #[cfg(test)]
-                    shared.activity_fetches.fetch_add(1, Ordering::SeqCst);
-                    ops::fetch_activity(
-                        &shared.pool,
-                        &shared.relaxed,
-                        &shared.tokens,
-                        now,
-                        lease_ms,
-                        waiting,
-                    )
-                    .await
-                })
+            |shared, now, lease_ms, waiting| async move {
+                #[cfg(test)]
+                shared.activity_fetches.fetch_add(1, Ordering::SeqCst);
+                ops::fetch_activity(
+                    &shared.pool,
+                    &shared.relaxed,
+                    &shared.tokens,
+                    now,
+                    lease_ms,
+                    waiting,
+                )
                 .await
             },
         )
@@ -689,35 +711,13 @@ impl Backend for PostgresBackend {
     }
 }
 
-/// A duration in whole milliseconds, saturating.
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
-    use durable_core::backend::{IdReusePolicy, NewInstance, NewMessage};
-    use durable_core::{Backend, Event, HISTORY_FORMAT_VERSION};
+    use durable_core::backend::NewMessage;
+    use durable_core::testing::new_instance;
+    use durable_core::{Backend, Event};
 
     use super::*;
-
-    fn instance(instance_id: &str) -> NewInstance {
-        NewInstance {
-            instance_id: instance_id.to_owned(),
-            name: "flow".to_owned(),
-            input: "null".to_owned(),
-            execution_id: 1,
-            start: Event::ExecutionStarted {
-                format_version: HISTORY_FORMAT_VERSION,
-                name: "flow".to_owned(),
-                input: "null".to_owned(),
-                execution_id: 1,
-            },
-            start_at_ms: None,
-            parent: None,
-            reuse: IdReusePolicy::Refuse,
-        }
-    }
 
     /// One activity made available wakes one of the fetches waiting for work, not all of
     /// them (which then all query, and all but one find nothing).
@@ -731,7 +731,7 @@ mod tests {
             .expect("schema");
         let backend = Arc::new(PostgresBackend::connect(&url).await.expect("connect"));
         backend
-            .create_instance(instance("a"))
+            .create_instance(new_instance("a"))
             .await
             .expect("create");
         let item = backend
@@ -830,7 +830,10 @@ mod tests {
         let mut heard = listener(&url, &backend.shared.channel).await;
         backend.shared.outbox.held.store(true, Ordering::SeqCst);
         for id in ["a", "b", "c"] {
-            backend.create_instance(instance(id)).await.expect("create");
+            backend
+                .create_instance(new_instance(id))
+                .await
+                .expect("create");
         }
         let early = tokio::time::timeout(Duration::from_millis(500), heard.recv()).await;
         assert!(early.is_err(), "notified with the commit: {early:?}");
@@ -890,7 +893,7 @@ mod tests {
             .expect("schema");
         let backend = PostgresBackend::connect(&url).await.expect("connect");
         backend
-            .create_instance(instance("a"))
+            .create_instance(new_instance("a"))
             .await
             .expect("create");
         backend

@@ -33,60 +33,40 @@ use durable_core::{
 use durable_redb::{Durability, RedbBackend, RedbOptions};
 use futures::future::join_all;
 
-const USAGE: &str =
-    "usage: throughput --orchestrations N --activities K [--fan-out] [--runs R] [--relaxed]";
 const LIMIT: Duration = Duration::from_secs(3600);
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "throughput",
+    about = "Engine throughput on a file-backed redb store"
+)]
 struct Options {
+    /// Orchestrations per run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     orchestrations: u64,
+    /// Activities per orchestration.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     activities: u64,
+    /// Run each orchestration's activities all at once instead of one after the other.
+    #[arg(long)]
     fan_out: bool,
+    /// Runs in a row on the same store.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
+    /// Commit without waiting for the disk (redb's `Durability::None` between syncs).
+    #[arg(long)]
     relaxed: bool,
+    /// Attempt counts ride on the next commit (the behaviour before they were made durable
+    /// ahead of the work); needs the `testing` feature.
+    #[arg(long)]
     lazy_attempts: bool,
-    /// `None`: durable-core's default.
+    /// Orchestrations a worker runs at once (default: durable-core's).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     orchestration_concurrency: Option<usize>,
+    /// Activities a worker runs at once (default: durable-core's).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     activity_concurrency: Option<usize>,
-}
-
-fn parse() -> Result<Options, String> {
-    let mut options = Options {
-        orchestrations: 1,
-        activities: 1,
-        fan_out: false,
-        runs: 1,
-        relaxed: false,
-        lazy_attempts: false,
-        orchestration_concurrency: None,
-        activity_concurrency: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || -> Result<u64, String> {
-            args.next()
-                .and_then(|value| value.parse().ok())
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{arg} needs a positive number\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--orchestrations" => options.orchestrations = number()?,
-            "--activities" => options.activities = number()?,
-            "--runs" => options.runs = number()?,
-            "--fan-out" => options.fan_out = true,
-            "--relaxed" => options.relaxed = true,
-            "--lazy-attempts" if cfg!(feature = "testing") => options.lazy_attempts = true,
-            "--orchestration-concurrency" => {
-                options.orchestration_concurrency =
-                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
-            }
-            "--activity-concurrency" => {
-                options.activity_concurrency =
-                    Some(usize::try_from(number()?).unwrap_or(usize::MAX));
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(options)
 }
 
 fn registry() -> Registry {
@@ -230,13 +210,11 @@ async fn run(options: Options) -> Result<serde_json::Value, Box<dyn std::error::
 }
 
 fn main() -> std::process::ExitCode {
-    let options = match parse() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
+    if options.lazy_attempts && !cfg!(feature = "testing") {
+        eprintln!("throughput: --lazy-attempts needs the `testing` feature");
+        return std::process::ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

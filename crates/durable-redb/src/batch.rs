@@ -14,11 +14,11 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
 use crate::index::{Indexed, StatusIndex};
-use crate::queue::Consumed;
 use crate::schema::{
     self, ACTIVITIES, ACTIVITY_LEASES, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
     ORCHESTRATION_LEASES, StoredActivity, StoredMessage,
 };
+use durable_core::queue::Consumed;
 
 /// Where a write's caller waits for its answer. A reply dropped unanswered answers with an
 /// error, so no caller waits for ever: a permanent one while the writer unwinds from a panic
@@ -89,7 +89,7 @@ pub(crate) enum Op {
     /// Persists an instance's attempt count and abandon delay. A fetch that redelivers work
     /// waits for it (with `reply`, flushed): the attempt is on disk before the work runs, so
     /// work that kills the process is still counted, and poisoned (a first attempt needs no
-    /// write: see the `queue` module). An abandon does not wait (no reply).
+    /// write: see the crate documentation, **Leases**). An abandon does not wait (no reply).
     InstanceAttempts {
         instance_id: String,
         attempts: u32,

@@ -62,7 +62,6 @@ mod index;
 mod lock;
 mod open;
 mod options;
-mod queue;
 pub mod schema;
 mod stats;
 mod store;

@@ -9,6 +9,8 @@ use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use durable_core::backend::Message;
+use durable_core::queue::WorkQueues;
 use redb::{
     Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, StorageError,
     TableHandle,
@@ -17,7 +19,6 @@ use redb::{
 use crate::error::OpenError;
 use crate::lock::LockFile;
 use crate::options::RedbOptions;
-use crate::queue::{Queues, message};
 use crate::schema::{
     self, ACTIVITIES, ACTIVITY_LEASES, FINISHED, HISTORY, INBOX, INSTANCES, META, NEXT_ID_KEY,
     ORCHESTRATION_LEASES, SCHEMA_VERSION, SCHEMA_VERSION_KEY, StoredActivity, StoredMessage,
@@ -222,7 +223,7 @@ fn upgrade(path: &Path, db: &Database) -> Result<(), OpenError> {
 
 /// Checks the schema and rebuilds the queues from the inbox, activity and lease tables.
 /// Returns them with the last id handed out.
-fn load(path: &Path, db: &Database) -> Result<(Queues, u64), OpenError> {
+fn load(path: &Path, db: &Database) -> Result<(WorkQueues, u64), OpenError> {
     let fail = |error: redb::Error| match error {
         redb::Error::Corrupted(detail) => corrupt(path, detail),
         other => OpenError::Database {
@@ -268,7 +269,7 @@ fn load(path: &Path, db: &Database) -> Result<(Queues, u64), OpenError> {
         .map_err(|error| fail(error.into()))?
         .map_or(0, |guard| guard.value());
 
-    let mut queues = Queues::default();
+    let mut queues = WorkQueues::default();
     let decode_error = |detail: String| corrupt(path, detail);
 
     let inbox = txn.open_table(INBOX).map_err(|error| fail(error.into()))?;
@@ -283,7 +284,12 @@ fn load(path: &Path, db: &Database) -> Result<(Queues, u64), OpenError> {
         last_id = last_id.max(id);
         queues.add_message(
             stored.visible_at_ms,
-            message(id, instance_id, stored.execution_id, stored.event),
+            Message {
+                id,
+                instance_id: instance_id.to_owned(),
+                execution_id: stored.execution_id,
+                event: stored.event,
+            },
         );
     }
 

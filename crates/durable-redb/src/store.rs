@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use durable_core::backend::{
     ActivityItem, Backend, NewInstance, NewMessage, OrchestrationCommit, OrchestrationItem,
 };
+use durable_core::clock::millis;
+use durable_core::queue::WorkQueues;
 use durable_core::{BackendError, Clock, Event, InstanceFilter, InstanceMetadata};
 use redb::{Database, ReadableDatabase};
 use tokio::sync::{Notify, oneshot};
@@ -18,7 +20,6 @@ use crate::batch::Op;
 use crate::error::OpenError;
 use crate::lock::LockFile;
 use crate::options::{Durability, RedbOptions};
-use crate::queue::{Queues, millis};
 use crate::schema::{self, FINISHED, HISTORY, INSTANCES, UNFINISHED};
 use crate::stats::{Counters, WriteStats};
 use crate::writer::{self, Pending};
@@ -46,7 +47,7 @@ pub(crate) struct Inner {
     pub stats: Counters,
     path: PathBuf,
     durability: Durability,
-    queues: Mutex<Queues>,
+    queues: Mutex<WorkQueues>,
     pending: Mutex<Pending>,
     last_flush: Mutex<Instant>,
     /// The last id or lease token handed out.
@@ -71,7 +72,7 @@ type Temporary = Option<std::convert::Infallible>;
 pub(crate) struct Parts {
     pub db: Database,
     pub lock: LockFile,
-    pub queues: Queues,
+    pub queues: WorkQueues,
     pub last_id: u64,
 }
 
@@ -88,7 +89,7 @@ fn store_error(error: impl std::fmt::Display) -> BackendError {
 }
 
 impl Inner {
-    pub fn queues(&self) -> MutexGuard<'_, Queues> {
+    pub fn queues(&self) -> MutexGuard<'_, WorkQueues> {
         lock(&self.queues)
     }
 
@@ -162,7 +163,7 @@ impl Inner {
         &self,
         notify: &Notify,
         wait: Duration,
-        mut attempt: impl FnMut(&mut Queues, u64) -> Result<T, Option<u64>>,
+        mut attempt: impl FnMut(&mut WorkQueues, u64) -> Result<T, Option<u64>>,
     ) -> Option<T> {
         durable_core::queue::wait_for(notify, &self.clock, wait, |now_ms| {
             attempt(&mut self.queues(), now_ms)
@@ -269,7 +270,7 @@ impl RedbBackend {
         self.write(|reply| Op::Flush { reply }).await
     }
 
-    /// Queues a write and waits for the group commit that carries it.
+    /// WorkQueues a write and waits for the group commit that carries it.
     async fn write(&self, op: impl FnOnce(crate::batch::Reply) -> Op) -> Result<(), BackendError> {
         let (reply, answer) = oneshot::channel();
         writer::submit(&self.inner, op(crate::batch::Reply::new(reply)));
@@ -456,23 +457,17 @@ impl Backend for RedbBackend {
         seen_history_len: u64,
         timeout: Duration,
     ) -> Result<(), BackendError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.inner.instance_changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self.inner.read_metadata(instance_id)? {
-                Some(metadata) if metadata.history_len == seen_history_len => {}
-                _ => return Ok(()),
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(());
-            }
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => {}
-            }
-        }
+        let inner = &self.inner;
+        let changed =
+            durable_core::queue::wait_for(&inner.instance_changed, &inner.clock, timeout, |_| {
+                match inner.read_metadata(instance_id) {
+                    Ok(Some(metadata)) if metadata.history_len == seen_history_len => Err(None),
+                    // Changed or gone (or unreadable: the error ends the wait).
+                    other => Ok(other.map(|_| ())),
+                }
+            })
+            .await;
+        changed.unwrap_or(Ok(()))
     }
 
     async fn fetch_orchestration(
@@ -496,7 +491,7 @@ impl Backend for RedbBackend {
                 return Ok(None);
             };
             // A redelivery: its attempt goes to disk before the work runs (a first attempt
-            // is covered by the commit that queued the work; see the `queue` module).
+            // is covered by the commit that queued the work; see the crate documentation, **Leases**).
             if leased.record && !self.attempts_flushed() {
                 writer::submit(
                     inner,

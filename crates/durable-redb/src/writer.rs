@@ -300,7 +300,7 @@ fn commit(
     Ok(outcomes)
 }
 
-fn apply(queues: &mut crate::queue::Queues, effect: Effect) {
+fn apply(queues: &mut durable_core::queue::WorkQueues, effect: Effect) {
     match effect {
         Effect::Message {
             visible_at_ms,
@@ -325,7 +325,7 @@ fn apply(queues: &mut crate::queue::Queues, effect: Effect) {
 }
 
 /// Undoes what submitting an acknowledgement did to its lease.
-fn cancel(queues: &mut crate::queue::Queues, op: &Op) {
+fn cancel(queues: &mut durable_core::queue::WorkQueues, op: &Op) {
     match op {
         Op::AckOrchestration {
             instance_id, token, ..

@@ -38,31 +38,22 @@ use serde_json::json;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "store_growth",
+    about = "Builds the engine stores `cargo xtask bench store` measures"
+)]
 struct Options {
+    /// Where the stores (and the storage root of the one real commit) go.
+    #[arg(long)]
     dir: PathBuf,
+    /// Runs in each store.
+    #[arg(long, default_value_t = 10_000)]
     runs: usize,
+    /// The retention window of `retained.redb`: runs between two purges.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     window: usize,
-}
-
-fn options() -> Result<Options, Failure> {
-    let mut dir = None;
-    let mut runs = 10_000;
-    let mut window = 1_000;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--dir" => dir = Some(PathBuf::from(value)),
-            "--runs" => runs = value.parse()?,
-            "--window" => window = value.parse::<usize>()?.max(1),
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
-    Ok(Options {
-        dir: dir.ok_or("--dir DIR is required")?,
-        runs,
-        window,
-    })
 }
 
 fn relaxed() -> RedbOptions {
@@ -230,7 +221,7 @@ async fn purge_all(backend: &RedbBackend) -> Result<usize, Failure> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Failure> {
-    let options = options()?;
+    let options = <Options as clap::Parser>::parse();
     let dir = &options.dir;
     std::fs::create_dir_all(dir)?;
     let root = dir.join("root");

@@ -7,6 +7,7 @@
 //! [`REQUIRE_SERVICES`]`=1` (which `.ci/run` exports) a missing service fails the test instead.
 //! Peers CI installs (ocfl-py) follow the same rule ([`skip_installed_peer`]); checks against
 //! peers that CI does not install (rocfl) are exempt: [`skip_exempt`].
+//! [`tls`] makes the certificates of TLS test servers.
 //!
 //! ```
 //! // In a test: `let Some(url) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL")
@@ -19,6 +20,8 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod tls;
 
 /// The variable that turns a skip for a missing service into a failure (when set to `1`).
 pub const REQUIRE_SERVICES: &str = "OCFL_TEST_REQUIRE_SERVICES";

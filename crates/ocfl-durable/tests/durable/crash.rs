@@ -3,8 +3,9 @@
 //! completed run for the commit.
 
 use ocfl_durable::{CommitRequest, RunState, Tuning, UpdateService};
+use ocfl_plan::fault::{Action, Injector};
 
-use crate::support::{Fault, Faults, Fixture, until};
+use crate::support::{Fixture, counting, until};
 
 const ID: &str = "urn:example:crash";
 
@@ -32,7 +33,7 @@ const OLD: &Files = &[("readme.txt", b"old readme\n"), ("gone.txt", b"removed\n"
 /// A storage root holding `base` as v1 of the object, to copy for each crash.
 async fn template(base: &Files) -> Fixture {
     let fx = Fixture::new();
-    let worker = fx.worker(fx.env_with(&Faults::counting().skip_flushes()));
+    let worker = fx.worker(fx.env_with(&counting()));
     let v1 = fx.source("v1", base);
     fx.service(sequential())
         .commit(&CommitRequest::new(ID, &v1))
@@ -51,15 +52,15 @@ fn prepared(base: Option<&Fixture>) -> (Fixture, UpdateService) {
 
 /// Commits DEPOSIT with a worker that dies at mutating operation `k` (`after`: once it
 /// happened), then runs the same commit with a fresh worker.
-async fn crash_and_resume(k: usize, after: bool, last: bool, base: Option<&Fixture>) {
+async fn crash_and_resume(k: u64, after: bool, last: bool, base: Option<&Fixture>) {
     let at = format!("crash at operation {k} (after it: {after})");
     let (fx, service) = prepared(base);
     let source = fx.source("deposit", DEPOSIT);
     let request = CommitRequest::new(ID, &source).message("crash test");
-    let faults = Faults::new(move |n, _, _| match n {
-        n if n == k && after => Fault::CrashAfter,
-        n if n == k => Fault::CrashBefore,
-        _ => Fault::Proceed,
+    let faults = Injector::with_rule(move |n, _, _| match n {
+        n if n == k && after => Action::CrashAfter,
+        n if n == k => Action::CrashBefore,
+        _ => Action::Proceed,
     })
     .skip_flushes();
     let doomed = fx.worker(fx.env_with(&faults));
@@ -89,7 +90,7 @@ async fn crash_and_resume(k: usize, after: bool, last: bool, base: Option<&Fixtu
         .submit(&request)
         .await
         .unwrap_or_else(|e| panic!("{at}: {e}"));
-    let worker = fx.worker(fx.env_with(&Faults::counting().skip_flushes()));
+    let worker = fx.worker(fx.env_with(&counting()));
     let outcome = service
         .wait_submitted(&submitted)
         .await
@@ -123,17 +124,17 @@ async fn crash_and_resume(k: usize, after: bool, last: bool, base: Option<&Fixtu
 }
 
 /// The number of mutating operations of an uninterrupted run.
-async fn operations(base: Option<&Fixture>) -> usize {
+async fn operations(base: Option<&Fixture>) -> u64 {
     let (fx, service) = prepared(base);
     let source = fx.source("deposit", DEPOSIT);
-    let faults = Faults::counting().skip_flushes();
+    let faults = counting();
     let worker = fx.worker(fx.env_with(&faults));
     service
         .commit(&CommitRequest::new(ID, &source).message("crash test"))
         .await
         .expect("uninterrupted");
     worker.shutdown().await;
-    faults.count()
+    faults.operations()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,9 @@ use ocfl_durable::{
     CommitError, CommitRequest, ProgressEvent, ProgressSink, RunState, Tuning, Verify,
 };
 
-use crate::support::{Fault, Faults, Fixture, failures, scheduled, tuning, until};
+use ocfl_plan::fault::{Action, Injector};
+
+use crate::support::{Fixture, failures, scheduled, tuning, until};
 
 const ID: &str = "info:example/object";
 
@@ -35,11 +37,11 @@ async fn a_second_commit_to_a_busy_object_is_refused_naming_the_run() {
     let first = fx.source("first", &[("a.txt", b"a")]);
     let second = fx.source("second", &[("b.txt", b"b")]);
     // The first run pauses at its first write into its work directory.
-    let faults = Faults::new(|_, _, path| {
+    let faults = Injector::with_rule(|_, _, path| {
         if path.contains(".ocfl-work/") {
-            Fault::Pause
+            Action::Pause
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));
@@ -258,15 +260,15 @@ async fn transient_io_errors_are_retried() {
     // The first two files created in the work area hit a full disk (outside the spool, whose
     // failures only make the copies read the source).
     let failed = std::sync::atomic::AtomicUsize::new(0);
-    let faults = Faults::new(move |_, op, path| {
+    let faults = Injector::with_rule(move |_, op, path| {
         if op == "create"
             && path.contains(".ocfl-work/")
             && !path.contains("/spool-")
             && failed.fetch_add(1, Ordering::SeqCst) < 2
         {
-            Fault::Fail(no_space())
+            Action::Fail(no_space())
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));
@@ -296,11 +298,11 @@ async fn a_disk_that_stays_full_stalls_the_run_until_it_is_resumed() {
     let source = fx.source("deposit", &[("a.txt", b"a"), ("b.txt", b"b")]);
     let full = Arc::new(AtomicBool::new(true));
     let disk = full.clone();
-    let faults = Faults::new(move |_, op, path| {
+    let faults = Injector::with_rule(move |_, op, path| {
         if op == "create" && path.contains(".ocfl-work/") && disk.load(Ordering::SeqCst) {
-            Fault::Fail(no_space())
+            Action::Fail(no_space())
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));
@@ -336,11 +338,11 @@ async fn the_same_commit_resumes_a_stalled_run() {
     let source = fx.source("deposit", &[("a.txt", b"a")]);
     let full = Arc::new(AtomicBool::new(true));
     let disk = full.clone();
-    let faults = Faults::new(move |_, op, path| {
+    let faults = Injector::with_rule(move |_, op, path| {
         if op == "rename" && path.contains(".ocfl-work/") && disk.load(Ordering::SeqCst) {
-            Fault::Fail(io::Error::from(io::ErrorKind::PermissionDenied))
+            Action::Fail(io::Error::from(io::ErrorKind::PermissionDenied))
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));
@@ -454,11 +456,11 @@ async fn a_run_the_engine_ends_is_still_cleaned_up() {
     let fx = Fixture::new();
     let service = fx.service(tuning());
     let source = fx.source("deposit", &[("a.txt", b"a"), ("b.txt", b"b")]);
-    let faults = Faults::new(move |_, op, path| {
+    let faults = Injector::with_rule(move |_, op, path| {
         if op == "create" && path.contains(".ocfl-work/") && path.contains("inventory") {
-            Fault::Fail(no_space())
+            Action::Fail(no_space())
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));

@@ -22,9 +22,10 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use durable_core::{Event, FailureKind, InstanceFilter, Worker};
 use ocfl_durable::{CommitError, CommitRequest, ProgressEvent, ProgressSink, UpdateService};
+use ocfl_plan::fault::{Action, Injector};
 use serde::{Deserialize, Serialize};
 
-use crate::support::{Fault, Faults, Fixture, failures, tuning, worker_options};
+use crate::support::{Fixture, failures, tuning, worker_options};
 
 const ID: &str = "info:example/golden";
 /// Where recorded runs start, after normalization: 2026-01-01T00:00:00Z.
@@ -295,11 +296,11 @@ async fn stall_and_resume() -> (Fixture, UpdateService, Worker) {
     let source = fx.source("deposit", &[("a.txt", b"a"), ("b.txt", b"b")]);
     let full = Arc::new(AtomicBool::new(true));
     let disk = full.clone();
-    let faults = Faults::new(move |_, op, path| {
+    let faults = Injector::with_rule(move |_, op, path| {
         if op == "create" && path.contains(".ocfl-work/") && disk.load(Ordering::SeqCst) {
-            Fault::Fail(io::Error::from_raw_os_error(28))
+            Action::Fail(io::Error::from_raw_os_error(28))
         } else {
-            Fault::Proceed
+            Action::Proceed
         }
     });
     let worker = fx.worker(fx.env_with(&faults));

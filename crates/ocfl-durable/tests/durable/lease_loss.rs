@@ -1,7 +1,7 @@
 //! A worker that loses its lease in the middle of a batch of steps stops writing: another
 //! worker runs the same batch now, and two writers in one work area would race.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,8 +10,9 @@ use durable_core::backend::{ActivityItem, Backend};
 use durable_core::testing::{Delegating, Hooks};
 use durable_core::{BackendError, Worker, WorkerOptions};
 use ocfl_durable::{CommitRequest, Tuning};
+use ocfl_plan::fault::{Action, Injector};
 
-use crate::support::{Fault, Faults, Fixture, until, worker_options};
+use crate::support::{Fixture, until, worker_options};
 
 /// Hooks that, once `lose` is set, refuse every activity lease renewal (the worker using
 /// them believes it lost its lease) and hand out no more activities (so that the other
@@ -55,7 +56,7 @@ const ID: &str = "urn:example:lease-loss";
 
 /// Releases paused operations when dropped, so that a failing test does not leave blocking
 /// threads waiting for ever (the runtime would wait for them).
-struct ReleaseOnDrop(Vec<Arc<Faults>>);
+struct ReleaseOnDrop(Vec<Arc<Injector>>);
 
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
@@ -92,25 +93,25 @@ async fn a_worker_that_lost_its_lease_stops_between_steps() {
 
     // The stale worker pauses at its third file creation in the work area (a copy in the
     // middle of the batch), and records every creation after that.
-    let paused_at = Arc::new(AtomicUsize::new(usize::MAX));
+    let paused_at = Arc::new(AtomicU64::new(u64::MAX));
     let late_creates = Arc::new(Mutex::new(Vec::<String>::new()));
     let stale_faults = {
         let (paused_at, late_creates) = (paused_at.clone(), late_creates.clone());
         let seen = AtomicUsize::new(0);
-        Faults::new(move |n, op, path| {
+        Injector::with_rule(move |n, op, path| {
             // Creations in the work area, except the staging spool: the plan's copies.
             if op != "create" || !path.contains(".ocfl-work") || path.contains("/spool-") {
-                return Fault::Proceed;
+                return Action::Proceed;
             }
             if paused_at.load(Ordering::SeqCst) < n {
                 late_creates.lock().expect("lock").push(path.to_owned());
-                return Fault::Proceed;
+                return Action::Proceed;
             }
             if seen.fetch_add(1, Ordering::SeqCst) == 2 {
                 paused_at.store(n, Ordering::SeqCst);
-                return Fault::Pause;
+                return Action::Pause;
             }
-            Fault::Proceed
+            Action::Proceed
         })
         .skip_flushes()
     };
@@ -138,8 +139,14 @@ async fn a_worker_that_lost_its_lease_stops_between_steps() {
     // Its lease is lost (the renewal is refused; the store lets the lease expire), and a
     // second worker, itself held at its first write, takes the batch over.
     forgetful.hooks().lose.store(true, Ordering::SeqCst);
-    let fresh_faults =
-        Faults::new(|n, _, _| if n == 0 { Fault::Pause } else { Fault::Proceed }).skip_flushes();
+    let fresh_faults = Injector::with_rule(|n, _, _| {
+        if n == 0 {
+            Action::Pause
+        } else {
+            Action::Proceed
+        }
+    })
+    .skip_flushes();
     _release.0.push(fresh_faults.clone());
     let fresh = fx.worker(fx.env_with(&fresh_faults));
     until("the second worker's start", || fresh_faults.stopped()).await;

@@ -1,19 +1,18 @@
-//! Shared fixtures: a storage root in a temp dir, sources, fast workers, and a filesystem
-//! double that fails, pauses or "crashes" at chosen operations.
+//! Shared fixtures: a storage root in a temp dir, sources, fast workers, and environments
+//! whose storages fail, pause or "crash" at chosen operations (`ocfl_plan::fault`).
 
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use durable_core::{Event, MemoryBackend, Worker, WorkerOptions};
 use ocfl_core::init::{InitOptions, init_storage_root};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::layout::Layout;
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
+use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{ValidationOptions, validate_object};
 use ocfl_durable::{Environment, ServiceOptions, Tuning, UpdateService};
+use ocfl_plan::fault::{Action, FaultStorage, Injector};
 
 /// A storage root, a state directory and an in-memory engine store.
 pub struct Fixture {
@@ -79,11 +78,12 @@ impl Fixture {
     }
 
     /// The environment with both storages going through `faults`.
-    pub fn env_with(&self, faults: &Arc<Faults>) -> Environment {
+    pub fn env_with(&self, faults: &Arc<Injector>) -> Environment {
         let parent = self.root.parent().expect("parent");
+        let storage = |dir: &Path| FaultStorage::new(LocalStorage::new(dir), faults.clone());
         self.env()
-            .with_storage(Arc::new(FaultyStorage::new(parent, faults.clone())))
-            .with_state_storage(Arc::new(FaultyStorage::new(&self.state, faults.clone())))
+            .with_storage(Arc::new(storage(parent)))
+            .with_state_storage(Arc::new(storage(&self.state)))
     }
 
     pub fn service(&self, tuning: Tuning) -> UpdateService {
@@ -208,229 +208,10 @@ pub fn failures(history: &[Event]) -> Vec<String> {
         .collect()
 }
 
-/// What to do with one filesystem operation.
-pub enum Fault {
-    Proceed,
-    /// Fail it with this error.
-    Fail(io::Error),
-    /// Block until released, then fail; every later operation too (the process is dead).
-    CrashBefore,
-    /// Do it, then die as for `CrashBefore`.
-    CrashAfter,
-    /// Block until released, then do it.
-    Pause,
-}
-
-type Rule = dyn Fn(usize, &str, &str) -> Fault + Send + Sync;
-
-/// Decides the fate of mutating operations (numbered from 0 across the filesystems that
-/// share it): `rule(number, operation, path)`.
-pub struct Faults {
-    rule: Box<Rule>,
-    /// Whether flushes reach the disk. The crash tests model processes dying, not power
-    /// cuts, so they skip the (slow) fsyncs.
-    flush: AtomicBool,
-    count: AtomicUsize,
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct GateState {
-    crashed: bool,
-    paused: bool,
-    released: bool,
-}
-
-impl Faults {
-    pub fn new(rule: impl Fn(usize, &str, &str) -> Fault + Send + Sync + 'static) -> Arc<Faults> {
-        Arc::new(Faults {
-            rule: Box::new(rule),
-            flush: AtomicBool::new(true),
-            count: AtomicUsize::new(0),
-            state: Mutex::new(GateState::default()),
-            changed: Condvar::new(),
-        })
-    }
-
-    /// Counts operations and never interferes.
-    pub fn counting() -> Arc<Faults> {
-        Faults::new(|_, _, _| Fault::Proceed)
-    }
-
-    /// Counts flushes without making them (for tests of process crashes, not power cuts).
-    pub fn skip_flushes(self: Arc<Faults>) -> Arc<Faults> {
-        self.flush.store(false, Ordering::SeqCst);
-        self
-    }
-
-    fn flushes(&self) -> bool {
-        self.flush.load(Ordering::SeqCst)
-    }
-
-    /// Mutating operations seen so far.
-    pub fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether a crash or pause point was reached.
-    pub fn stopped(&self) -> bool {
-        let state = self.lock();
-        state.crashed || state.paused
-    }
-
-    /// Lets blocked operations go on (crashed ones fail).
-    pub fn release(&self) {
-        self.lock().released = true;
-        self.changed.notify_all();
-    }
-
-    fn block(&self) {
-        let mut state = self.lock();
-        while !state.released {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn dead() -> StorageError {
-        StorageError::io("crashed", "", io::Error::other("the process crashed"))
-    }
-
-    /// Runs `op` under the rule.
-    fn apply<T>(
-        &self,
-        name: &str,
-        path: &str,
-        op: impl FnOnce() -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        if self.lock().crashed {
-            self.block();
-            return Err(Faults::dead());
-        }
-        let n = self.count.fetch_add(1, Ordering::SeqCst);
-        match (self.rule)(n, name, path) {
-            Fault::Proceed => op(),
-            Fault::Fail(error) => Err(StorageError::io("injected", path, error)),
-            Fault::CrashBefore => {
-                self.lock().crashed = true;
-                self.block();
-                Err(Faults::dead())
-            }
-            Fault::CrashAfter => {
-                let _ = op();
-                self.lock().crashed = true;
-                self.block();
-                Err(Faults::dead())
-            }
-            Fault::Pause => {
-                self.lock().paused = true;
-                self.block();
-                op()
-            }
-        }
-    }
-
-    /// Reads block and fail once crashed, like everything else in a dead process.
-    fn read_gate(&self) -> Result<(), StorageError> {
-        if self.lock().crashed {
-            self.block();
-            return Err(Faults::dead());
-        }
-        Ok(())
-    }
-}
-
-/// A local storage whose mutating operations go through [`Faults`].
-pub struct FaultyStorage {
-    inner: LocalStorage,
-    faults: Arc<Faults>,
-}
-
-impl FaultyStorage {
-    pub fn new(root: &Path, faults: Arc<Faults>) -> FaultyStorage {
-        FaultyStorage {
-            inner: LocalStorage::new(root),
-            faults,
-        }
-    }
-}
-
-impl Storage for FaultyStorage {
-    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
-        self.faults.read_gate()?;
-        self.inner.list(dir)
-    }
-
-    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
-        self.faults.read_gate()?;
-        self.inner.kind(path)
-    }
-
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        self.faults.read_gate()?;
-        self.inner.open(path)
-    }
-
-    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
-        self.faults
-            .apply("create", path, || self.inner.create(path))
-    }
-
-    fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        self.faults.apply("write_atomic", path, || {
-            self.inner.write_atomic(path, bytes)
-        })
-    }
-
-    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
-        self.faults
-            .apply("create_dir", path, || self.inner.create_dir(path))
-    }
-
-    fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.faults
-            .apply("rename", from, || self.inner.rename(from, to))
-    }
-
-    fn remove(&self, path: &str) -> Result<(), StorageError> {
-        self.faults
-            .apply("remove", path, || self.inner.remove(path))
-    }
-
-    fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
-        self.faults.apply("remove_empty_dir", path, || {
-            self.inner.remove_empty_dir(path)
-        })
-    }
-
-    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
-        let first = paths.first().cloned().unwrap_or_default();
-        self.faults.apply("sync", &first, || {
-            if self.faults.flushes() {
-                self.inner.sync(paths)
-            } else {
-                Ok(())
-            }
-        })
-    }
-
-    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        self.faults.apply("sync_tree", dir, || {
-            if self.faults.flushes() {
-                self.inner.sync_tree(dir)
-            } else {
-                Ok(())
-            }
-        })
-    }
-
-    fn boot_id(&self) -> Option<String> {
-        self.inner.boot_id()
-    }
+/// An injector that counts operations, never interferes, and skips the (slow) flushes: the
+/// crash tests model killed processes, not power cuts.
+pub fn counting() -> Arc<Injector> {
+    Injector::with_rule(|_, _, _| Action::Proceed).skip_flushes()
 }
 
 /// Waits (polling: the condition is set by another thread) until `done()`; a test that

@@ -2,7 +2,8 @@
 //! rename, directory creation, file creation or removal fails with a chosen `errno` (EIO,
 //! ENOSPC, ...), once or until cleared, and so that a failing write can be torn (a prefix
 //! reaches the file before the error); or so that the process "dies" at a chosen operation
-//! ([`Crash`], [`crash`]).
+//! ([`Crash`], [`crash`]); or so that a rule decides each operation as it comes, failing,
+//! pausing or killing the process there ([`Injector::with_rule`], [`gate`]).
 //!
 //! It is how the update protocol is tested under I/O errors (`docs/durability.md`, section
 //! 9): count the operations of a clean run with [`Injector::new`], then run again with one
@@ -15,8 +16,10 @@
 //! leave behind.
 
 pub mod crash;
+pub mod gate;
 
 pub use crash::{Crash, CrashMode};
+pub use gate::{Action, Rule};
 
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
@@ -168,6 +171,8 @@ pub struct Injector {
     /// Every kind but `Write`, together: the numbering of a [`Crash`].
     operations: AtomicU64,
     state: Mutex<State>,
+    /// A rule deciding every operation ([`Injector::with_rule`]).
+    gate: Option<gate::Gate>,
 }
 
 #[derive(Debug, Default)]
@@ -329,145 +334,173 @@ impl<S: Storage> FaultStorage<S> {
 
 impl<S: Storage> Storage for FaultStorage<S> {
     fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        self.injector.read_gate()?;
         self.inner.list(dir)
     }
 
     fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.injector.read_gate()?;
         self.inner.kind(path)
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        self.injector.read_gate()?;
         self.inner.open(path)
     }
 
     fn open_dir(&self, path: &str) -> Result<Box<dyn Directory + '_>, StorageError> {
-        self.inner.open_dir(path)
+        self.injector.read_gate()?;
+        let dir = self.inner.open_dir(path)?;
+        Ok(self.injector.gate_directory(dir))
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        self.injector.read_gate()?;
         self.inner.read(path)
     }
 
     fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
-        let partial = self.crash_point(OpKind::Create, path)?;
-        let file = self
-            .injector
-            .apply(OpKind::Create, path, || self.inner.create(path))?;
-        if self.injector.simulates_crash() {
-            self.unsynced().insert(path.to_owned());
-        }
-        if partial {
-            return Ok(Box::new(TornWriter(file)));
-        }
-        Ok(Box::new(FaultWriter {
-            inner: file,
-            path: path.to_owned(),
-            injector: self.injector.clone(),
-        }))
+        self.injector
+            .gated("create", path, || -> Result<Box<dyn StorageWriter>, _> {
+                let partial = self.crash_point(OpKind::Create, path)?;
+                let file = self
+                    .injector
+                    .apply(OpKind::Create, path, || self.inner.create(path))?;
+                if self.injector.simulates_crash() {
+                    self.unsynced().insert(path.to_owned());
+                }
+                if partial {
+                    return Ok(Box::new(TornWriter(file)));
+                }
+                Ok(Box::new(FaultWriter {
+                    inner: file,
+                    path: path.to_owned(),
+                    injector: self.injector.clone(),
+                }))
+            })
     }
 
     fn write_atomic(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        // Whole or not at all: a crash inside it leaves the old file.
-        if self.crash_point(OpKind::Create, path)? {
-            return Err(dead(OpKind::Create, path));
-        }
-        self.injector.apply(OpKind::Create, path, || {
-            self.inner.write_atomic(path, bytes)
+        self.injector.gated("write_atomic", path, || {
+            // Whole or not at all: a crash inside it leaves the old file.
+            if self.crash_point(OpKind::Create, path)? {
+                return Err(dead(OpKind::Create, path));
+            }
+            self.injector.apply(OpKind::Create, path, || {
+                self.inner.write_atomic(path, bytes)
+            })
         })
     }
 
     fn create_dir(&self, path: &str) -> Result<(), StorageError> {
-        let partial = self.crash_point(OpKind::CreateDir, path)?;
-        self.injector
-            .apply(OpKind::CreateDir, path, || self.inner.create_dir(path))?;
-        match partial {
-            true => Err(dead(OpKind::CreateDir, path)),
-            false => Ok(()),
-        }
+        self.injector.gated("create_dir", path, || {
+            let partial = self.crash_point(OpKind::CreateDir, path)?;
+            self.injector
+                .apply(OpKind::CreateDir, path, || self.inner.create_dir(path))?;
+            match partial {
+                true => Err(dead(OpKind::CreateDir, path)),
+                false => Ok(()),
+            }
+        })
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        let partial = self.crash_point(OpKind::Rename, from)?;
-        self.injector
-            .apply_to(OpKind::Rename, from, Some(to), false, || {
-                self.inner.rename(from, to)
-            })?;
-        if self.injector.simulates_crash() {
-            let mut unsynced = self.unsynced();
-            let moved: Vec<String> = unsynced
-                .iter()
-                .filter(|p| is_below(p, from))
-                .cloned()
-                .collect();
-            for path in moved {
-                unsynced.remove(&path);
-                unsynced.insert(format!("{to}{}", &path[from.len()..]));
+        self.injector.gated("rename", from, || {
+            let partial = self.crash_point(OpKind::Rename, from)?;
+            self.injector
+                .apply_to(OpKind::Rename, from, Some(to), false, || {
+                    self.inner.rename(from, to)
+                })?;
+            if self.injector.simulates_crash() {
+                let mut unsynced = self.unsynced();
+                let moved: Vec<String> = unsynced
+                    .iter()
+                    .filter(|p| is_below(p, from))
+                    .cloned()
+                    .collect();
+                for path in moved {
+                    unsynced.remove(&path);
+                    unsynced.insert(format!("{to}{}", &path[from.len()..]));
+                }
             }
-        }
-        match partial {
-            true => Err(dead(OpKind::Rename, from)),
-            false => Ok(()),
-        }
+            match partial {
+                true => Err(dead(OpKind::Rename, from)),
+                false => Ok(()),
+            }
+        })
     }
 
     fn remove(&self, path: &str) -> Result<(), StorageError> {
-        let partial = self.crash_point(OpKind::Remove, path)?;
-        self.injector
-            .apply(OpKind::Remove, path, || self.inner.remove(path))?;
-        if self.injector.simulates_crash() {
-            self.unsynced().retain(|p| !is_below(p, path));
-        }
-        match partial {
-            true => Err(dead(OpKind::Remove, path)),
-            false => Ok(()),
-        }
+        self.injector.gated("remove", path, || {
+            let partial = self.crash_point(OpKind::Remove, path)?;
+            self.injector
+                .apply(OpKind::Remove, path, || self.inner.remove(path))?;
+            if self.injector.simulates_crash() {
+                self.unsynced().retain(|p| !is_below(p, path));
+            }
+            match partial {
+                true => Err(dead(OpKind::Remove, path)),
+                false => Ok(()),
+            }
+        })
     }
 
     fn remove_empty_dir(&self, path: &str) -> Result<bool, StorageError> {
-        let partial = self.crash_point(OpKind::Remove, path)?;
-        let removed = self
-            .injector
-            .apply(OpKind::Remove, path, || self.inner.remove_empty_dir(path))?;
-        match partial {
-            true => Err(dead(OpKind::Remove, path)),
-            false => Ok(removed),
-        }
+        self.injector.gated("remove_empty_dir", path, || {
+            let partial = self.crash_point(OpKind::Remove, path)?;
+            let removed = self
+                .injector
+                .apply(OpKind::Remove, path, || self.inner.remove_empty_dir(path))?;
+            match partial {
+                true => Err(dead(OpKind::Remove, path)),
+                false => Ok(removed),
+            }
+        })
     }
 
     fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
         let first = paths.first().map_or("", String::as_str);
-        let partial = self.crash_point(OpKind::Sync, first)?;
-        if self.injector.simulates_crash() {
-            // Only recorded: the simulated power cut decides what a flush protects.
-            self.injector.apply(OpKind::Sync, first, || Ok(()))?;
-            let mut unsynced = self.unsynced();
-            for path in paths {
-                unsynced.remove(path);
+        self.injector.gated("sync", first, || {
+            let partial = self.crash_point(OpKind::Sync, first)?;
+            if self.injector.simulates_crash() {
+                // Only recorded: the simulated power cut decides what a flush protects.
+                self.injector.apply(OpKind::Sync, first, || Ok(()))?;
+                let mut unsynced = self.unsynced();
+                for path in paths {
+                    unsynced.remove(path);
+                }
+            } else if !self.injector.gate_flushes() {
+                self.injector.apply(OpKind::Sync, first, || Ok(()))?;
+            } else {
+                self.injector
+                    .apply(OpKind::Sync, first, || self.inner.sync(paths))?;
             }
-        } else {
-            self.injector
-                .apply(OpKind::Sync, first, || self.inner.sync(paths))?;
-        }
-        match partial {
-            true => Err(dead(OpKind::Sync, first)),
-            false => Ok(()),
-        }
+            match partial {
+                true => Err(dead(OpKind::Sync, first)),
+                false => Ok(()),
+            }
+        })
     }
 
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        let partial = self.crash_point(OpKind::Sync, dir)?;
-        if self.injector.simulates_crash() {
-            self.injector
-                .apply_to(OpKind::Sync, dir, None, true, || Ok(()))?;
-            self.unsynced().retain(|p| !is_below(p, dir));
-        } else {
-            self.injector
-                .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))?;
-        }
-        match partial {
-            true => Err(dead(OpKind::Sync, dir)),
-            false => Ok(()),
-        }
+        self.injector.gated("sync_tree", dir, || {
+            let partial = self.crash_point(OpKind::Sync, dir)?;
+            if self.injector.simulates_crash() {
+                self.injector
+                    .apply_to(OpKind::Sync, dir, None, true, || Ok(()))?;
+                self.unsynced().retain(|p| !is_below(p, dir));
+            } else if !self.injector.gate_flushes() {
+                self.injector
+                    .apply_to(OpKind::Sync, dir, None, true, || Ok(()))?;
+            } else {
+                self.injector
+                    .apply_to(OpKind::Sync, dir, None, true, || self.inner.sync_tree(dir))?;
+            }
+            match partial {
+                true => Err(dead(OpKind::Sync, dir)),
+                false => Ok(()),
+            }
+        })
     }
 
     fn start_writeback(&self, path: &str) {
@@ -487,6 +520,7 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn read_tagged(&self, path: &str) -> Result<(Vec<u8>, Option<Tag>), StorageError> {
+        self.injector.read_gate()?;
         self.inner.read_tagged(path)
     }
 
@@ -497,28 +531,34 @@ impl<S: Storage> Storage for FaultStorage<S> {
         precondition: &Precondition,
         metadata: &[(&str, &str)],
     ) -> Result<(), StorageError> {
-        // Whole or not at all, as `write_atomic`.
-        if self.crash_point(OpKind::Create, path)? {
-            return Err(dead(OpKind::Create, path));
-        }
-        self.injector.apply(OpKind::Create, path, || {
-            self.inner.write_if(path, bytes, precondition, metadata)
+        self.injector.gated("write_if", path, || {
+            // Whole or not at all, as `write_atomic`.
+            if self.crash_point(OpKind::Create, path)? {
+                return Err(dead(OpKind::Create, path));
+            }
+            self.injector.apply(OpKind::Create, path, || {
+                self.inner.write_if(path, bytes, precondition, metadata)
+            })
         })
     }
 
     fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        if self.crash_point(OpKind::Create, to)? {
-            return Err(dead(OpKind::Create, to));
-        }
-        self.injector
-            .apply(OpKind::Create, to, || self.inner.copy(from, to))
+        self.injector.gated("copy", to, || {
+            if self.crash_point(OpKind::Create, to)? {
+                return Err(dead(OpKind::Create, to));
+            }
+            self.injector
+                .apply(OpKind::Create, to, || self.inner.copy(from, to))
+        })
     }
 
     fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
+        self.injector.read_gate()?;
         self.inner.file_info(path)
     }
 
     fn size(&self, path: &str) -> Result<u64, StorageError> {
+        self.injector.read_gate()?;
         self.inner.size(path)
     }
 }

@@ -51,6 +51,10 @@ impl Extras<'static> {
     };
 }
 
+/// `O_NONBLOCK`, as `OpenOptionsExt::custom_flags` takes it (the flag fits in a positive
+/// `i32` on every Unix).
+const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+
 /// Reads `path` once, feeding every algorithm (and the spool, if there is one).
 pub(super) fn hash_file(
     path: &Path,
@@ -65,7 +69,7 @@ pub(super) fn hash_file(
     // one path lookup per file instead of two.
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(NONBLOCK)
         .open(path)
         .map_err(unreadable)?;
     let before = file.metadata().map_err(unreadable)?;

@@ -30,8 +30,6 @@ use super::generate::object_root_path;
 use super::source::{SourceProfile, SourceTree, generate_source, seed_of};
 use crate::s3server::{Requests, TlsS3Server};
 
-const USAGE: &str = "usage: cargo xtask bench s3 [--profile many|large|all] [--scale small|full] [--runs N] [--no-validate] [--ours PATH]";
-
 /// The bucket every run uses (the server is emptied before each run).
 const BUCKET: &str = "bench";
 /// The storage root's prefix in it.
@@ -81,44 +79,47 @@ struct Options {
     ours: Option<PathBuf>,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            profiles: vec![Profile::Many, Profile::Large],
-            full: true,
-            runs: 3,
-            validate: true,
-            ours: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--profile" => {
-                    options.profiles = match value()?.as_str() {
-                        "many" => vec![Profile::Many],
-                        "large" => vec![Profile::Large],
-                        "all" => vec![Profile::Many, Profile::Large],
-                        other => anyhow::bail!("unknown profile {other:?}\n{USAGE}"),
-                    }
-                }
-                "--scale" => {
-                    options.full = match value()?.as_str() {
-                        "small" => false,
-                        "full" => true,
-                        other => anyhow::bail!("unknown scale {other:?}\n{USAGE}"),
-                    }
-                }
-                "--runs" => options.runs = super::parse_runs(value()?)?,
-                "--no-validate" => options.validate = false,
-                "--ours" => options.ours = Some(PathBuf::from(value()?)),
-                other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-            }
+/// `--profile`: which sources are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileChoice {
+    Many,
+    Large,
+    All,
+}
+
+/// `bench s3`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The sources committed.
+    #[arg(long, value_enum, default_value = "all")]
+    profile: ProfileChoice,
+    /// The sources' size.
+    #[arg(long, value_enum, default_value = "full")]
+    scale: super::Scale,
+    /// Timed runs per tool.
+    #[arg(long, default_value = "3", value_parser = super::positive)]
+    runs: usize,
+    /// Skip the validation timings.
+    #[arg(long)]
+    no_validate: bool,
+    /// An `ocfl` binary to time instead of building `target/release/ocfl`.
+    #[arg(long, value_name = "PATH")]
+    ours: Option<PathBuf>,
+}
+
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            profiles: match args.profile {
+                ProfileChoice::Many => vec![Profile::Many],
+                ProfileChoice::Large => vec![Profile::Large],
+                ProfileChoice::All => vec![Profile::Many, Profile::Large],
+            },
+            full: args.scale == super::Scale::Full,
+            runs: args.runs,
+            validate: !args.no_validate,
+            ours: args.ours,
         }
-        Ok(options)
     }
 }
 
@@ -224,13 +225,13 @@ struct Bench<'a> {
     meter: Meter,
     contenders: Contenders,
     /// This executable, for the floor.
-    xtask: PathBuf,
+    harness: PathBuf,
     temp: &'a Path,
 }
 
 /// `bench s3 ARGS` (in a release build).
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let options = Options::parse(args)?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = Options::from(args);
     let meter = Meter::detect();
     let ours = match &options.ours {
         Some(path) => std::path::absolute(path)?,
@@ -251,7 +252,7 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         server: &server,
         meter,
         contenders,
-        xtask: std::env::current_exe()?,
+        harness: std::env::current_exe()?,
         temp: temp.path(),
     };
     let load_before = super::load_average();
@@ -411,7 +412,7 @@ impl Bench<'_> {
                     "floor".into(),
                     source.into(),
                 ];
-                self.timed(&self.xtask, &args)?
+                self.timed(&self.harness, &args)?
             }
             Tool::Ours => {
                 let source = source.display().to_string();
@@ -553,7 +554,7 @@ impl Bench<'_> {
                 let (program, args) = match tool {
                     Tool::Ours => (self.contenders.ours.as_path(), self.ours(&["validate"])),
                     Tool::Floor => (
-                        self.xtask.as_path(),
+                        self.harness.as_path(),
                         vec![
                             "bench".into(),
                             "s3-read-floor-once".into(),
@@ -782,17 +783,17 @@ fn summary_json(
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<Options, clap::Error> {
+        crate::parse_args::<Args>(list).map(Options::from)
     }
 
     #[test]
     fn options_default_to_both_profiles_full_with_validation() {
-        let options = Options::parse(&[]).unwrap();
+        let options = parse(&[]).unwrap();
         assert_eq!(options.profiles, [Profile::Many, Profile::Large]);
         assert!(options.full && options.validate);
         assert_eq!(options.runs, 3);
-        let options = Options::parse(&args(&[
+        let options = parse(&[
             "--profile",
             "large",
             "--scale",
@@ -800,7 +801,7 @@ mod tests {
             "--runs",
             "2",
             "--no-validate",
-        ]))
+        ])
         .unwrap();
         assert_eq!(options.profiles, [Profile::Large]);
         assert!(!options.full && !options.validate);
@@ -811,7 +812,7 @@ mod tests {
             &["--scale"],
             &["x"],
         ] {
-            assert!(Options::parse(&args(bad)).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -285,72 +285,8 @@ fn make_certificates(dir: &Path) -> anyhow::Result<()> {
     if names.iter().all(|name| dir.join(name).is_file()) {
         return Ok(());
     }
-    let openssl = |args: &[&str]| -> anyhow::Result<()> {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .context("running openssl")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(())
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "3650",
-        "-subj",
-        "/CN=ocfl xtask local test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ])?;
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ])?;
-    fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "3650",
-        "-extfile",
-        "server.ext",
-    ])
+    test_support::tls::make_certificates(dir, "ocfl xtask local test CA", 3650)
+        .with_context(|| format!("making test certificates in {}", dir.display()))
 }
 
 /// Installs the authority into the system store unless the same certificate is there.
@@ -392,8 +328,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// `target/xtask-s3` of this workspace.
 pub fn default_dir() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
+    let workspace = crate::bench::workspace_root();
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))

@@ -27,6 +27,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use super::Scale;
 use super::generate::SEED;
 use super::source::{SourceProfile, SourceTree, generate_source, seed_of};
 use check::{State, Verdict, check_root, expected_state};
@@ -34,10 +35,6 @@ use measure::{Measurement, Meter};
 use mixed::{Mixed, generate_mixed};
 use revise::{Revision, revise};
 use tools::{Committed, Contenders, Sources, Tool};
-
-const USAGE: &str = "usage: cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR] [--ours PATH]
-       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR] [--ours PATH]
-       cargo xtask bench commit --files N --edit K [--keep DIR] [--ours PATH]";
 
 /// Design targets per profile: our median total (v1 + v2) over this tool's.
 fn target(profile: Profile) -> Option<(Tool, f64)> {
@@ -108,21 +105,6 @@ impl Profile {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scale {
-    Small,
-    Full,
-}
-
-impl Scale {
-    fn key(self) -> &'static str {
-        match self {
-            Scale::Small => "small",
-            Scale::Full => "full",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Mode {
     /// Time the profiles against the floor and rocfl.
@@ -144,101 +126,77 @@ struct Options {
     ours: Option<PathBuf>,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
+/// `--profile`: which profiles are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileChoice {
+    Many,
+    Large,
+    Mixed,
+    All,
+}
+
+/// `bench commit`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profiles timed (all by default).
+    #[arg(long, value_enum, conflicts_with = "files")]
+    profile: Option<ProfileChoice>,
+    /// The profiles' size.
+    #[arg(long, value_enum, default_value = "full")]
+    scale: Scale,
+    /// Timed runs per tool.
+    #[arg(long, default_value = "3", value_parser = super::positive)]
+    runs: usize,
+    /// Generate the sources and roots under DIR and keep them.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// An `ocfl` binary to time instead of building `target/release/ocfl`.
+    #[arg(long, value_name = "PATH")]
+    ours: Option<PathBuf>,
+    /// Instead of the profiles: the peak RSS of committing N files (at least 2), or with
+    /// `--edit` file-level edits of an object of N files.
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+    files: Option<usize>,
+    /// With `--files`: the file sizes, in KiB (default 1,16).
+    #[arg(long, value_name = "A,B", requires = "files", conflicts_with = "edit", value_parser = super::positive_list)]
+    // The full path makes clap take the list as one value (`positive_list` splits it).
+    sizes_kib: Option<::std::vec::Vec<u64>>,
+    /// With `--files`: change K files one by one, against a full commit.
+    #[arg(long, value_name = "K", requires = "files", value_parser = super::positive)]
+    edit: Option<usize>,
+}
+
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
         let all = vec![Profile::Many, Profile::Large, Profile::Mixed];
-        let mut profiles = None;
-        let mut files = None;
-        let mut sizes_kib = None;
-        let mut edit = None;
-        let mut options = Options {
-            mode: Mode::Profiles(Vec::new()),
-            scale: Scale::Full,
-            runs: 3,
-            keep: None,
-            ours: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--profile" => {
-                    profiles = Some(match value()?.as_str() {
-                        "many" => vec![Profile::Many],
-                        "large" => vec![Profile::Large],
-                        "mixed" => vec![Profile::Mixed],
-                        "all" => all.clone(),
-                        other => anyhow::bail!("unknown profile {other:?}\n{USAGE}"),
-                    })
-                }
-                "--scale" => {
-                    options.scale = match value()?.as_str() {
-                        "small" => Scale::Small,
-                        "full" => Scale::Full,
-                        other => anyhow::bail!("unknown scale {other:?}\n{USAGE}"),
-                    }
-                }
-                "--runs" => options.runs = super::parse_runs(value()?)?,
-                "--keep" => options.keep = Some(PathBuf::from(value()?)),
-                "--ours" => options.ours = Some(PathBuf::from(value()?)),
-                "--files" => {
-                    let text = value()?;
-                    files = Some(text.parse().ok().filter(|&n: &usize| n >= 2).with_context(
-                        || format!("--files needs a number of at least 2, not {text:?}"),
-                    )?);
-                }
-                "--edit" => {
-                    let text = value()?;
-                    edit = Some(text.parse().ok().filter(|&n: &usize| n >= 1).with_context(
-                        || format!("--edit needs a number of at least 1, not {text:?}"),
-                    )?);
-                }
-                "--sizes-kib" => {
-                    let text = value()?;
-                    let sizes: Vec<u64> = text
-                        .split(',')
-                        .map(|s| s.trim().parse().ok().filter(|&n| n > 0))
-                        .collect::<Option<_>>()
-                        .with_context(|| {
-                            format!("--sizes-kib needs positive numbers like 1,16, not {text:?}")
-                        })?;
-                    sizes_kib = Some(sizes);
-                }
-                other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-            }
-        }
-        options.mode = match (files, profiles) {
-            (Some(_), Some(_)) => anyhow::bail!("--files and --profile exclude each other"),
-            (Some(files), None) if edit.is_some() => {
-                anyhow::ensure!(
-                    sizes_kib.is_none(),
-                    "--sizes-kib and --edit exclude each other"
-                );
-                Mode::Edit {
-                    files,
-                    edit: edit.unwrap_or(1),
-                }
-            }
+        // clap has enforced the exclusions (`--files` against `--profile`, `--edit` against
+        // `--sizes-kib`, both of these only with `--files`).
+        let mode = match (args.files, args.edit) {
+            (Some(files), Some(edit)) => Mode::Edit { files, edit },
             (Some(files), None) => Mode::Memory {
                 files,
-                sizes_kib: sizes_kib.unwrap_or_else(|| vec![1, 16]),
+                sizes_kib: args.sizes_kib.unwrap_or_else(|| vec![1, 16]),
             },
-            (None, profiles) => {
-                anyhow::ensure!(sizes_kib.is_none(), "--sizes-kib goes with --files");
-                anyhow::ensure!(edit.is_none(), "--edit goes with --files");
-                Mode::Profiles(profiles.unwrap_or(all))
-            }
+            (None, _) => Mode::Profiles(match args.profile {
+                Some(ProfileChoice::Many) => vec![Profile::Many],
+                Some(ProfileChoice::Large) => vec![Profile::Large],
+                Some(ProfileChoice::Mixed) => vec![Profile::Mixed],
+                Some(ProfileChoice::All) | None => all,
+            }),
         };
-        Ok(options)
+        Options {
+            mode,
+            scale: args.scale,
+            runs: args.runs,
+            keep: args.keep,
+            ours: args.ours,
+        }
     }
 }
 
 /// `bench commit ARGS` (in a release build).
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let options = Options::parse(args)?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = Options::from(args);
     let meter = Meter::detect();
     eprintln!("bench: measuring with {}", meter.describe());
     let contenders = Contenders::for_bench(options.ours.as_deref(), "commit")?;
@@ -893,20 +851,20 @@ fn memory_json(contenders: &Contenders, meter: &Meter, results: &[MemoryResult])
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<Options, clap::Error> {
+        crate::parse_args::<Args>(list).map(Options::from)
     }
 
     #[test]
     fn options_default_to_every_profile_at_full_scale() {
-        let options = Options::parse(&[]).unwrap();
+        let options = parse(&[]).unwrap();
         assert_eq!(
             options.mode,
             Mode::Profiles(vec![Profile::Many, Profile::Large, Profile::Mixed])
         );
         assert_eq!(options.scale, Scale::Full);
         assert_eq!(options.runs, 3);
-        let options = Options::parse(&args(&[
+        let options = parse(&[
             "--profile",
             "large",
             "--scale",
@@ -915,7 +873,7 @@ mod tests {
             "2",
             "--keep",
             "/k",
-        ]))
+        ])
         .unwrap();
         assert_eq!(options.mode, Mode::Profiles(vec![Profile::Large]));
         assert_eq!(options.scale, Scale::Small);
@@ -930,7 +888,7 @@ mod tests {
             &["--sizes-kib", "1,2"],
             &["--files", "10", "--sizes-kib", "1,x"],
         ] {
-            assert!(Options::parse(&args(bad)).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 
@@ -950,7 +908,7 @@ mod tests {
 
     #[test]
     fn the_memory_mode_takes_a_count_and_sizes() {
-        let options = Options::parse(&args(&["--files", "100000"])).unwrap();
+        let options = parse(&["--files", "100000"]).unwrap();
         assert_eq!(
             options.mode,
             Mode::Memory {
@@ -958,7 +916,7 @@ mod tests {
                 sizes_kib: vec![1, 16]
             }
         );
-        let options = Options::parse(&args(&["--files", "10", "--sizes-kib", "2, 64"])).unwrap();
+        let options = parse(&["--files", "10", "--sizes-kib", "2, 64"]).unwrap();
         assert_eq!(
             options.mode,
             Mode::Memory {
@@ -970,7 +928,7 @@ mod tests {
 
     #[test]
     fn the_edit_mode_takes_a_count_and_an_edit_count() {
-        let options = Options::parse(&args(&["--files", "100000", "--edit", "10"])).unwrap();
+        let options = parse(&["--files", "100000", "--edit", "10"]).unwrap();
         assert_eq!(
             options.mode,
             Mode::Edit {
@@ -978,11 +936,9 @@ mod tests {
                 edit: 10
             }
         );
-        assert!(Options::parse(&args(&["--edit", "10"])).is_err());
-        assert!(Options::parse(&args(&["--files", "9", "--edit", "0"])).is_err());
-        assert!(
-            Options::parse(&args(&["--files", "9", "--edit", "1", "--sizes-kib", "1"])).is_err()
-        );
+        assert!(parse(&["--edit", "10"]).is_err());
+        assert!(parse(&["--files", "9", "--edit", "0"]).is_err());
+        assert!(parse(&["--files", "9", "--edit", "1", "--sizes-kib", "1"]).is_err());
     }
 
     fn measured(seconds: f64, peak: u64) -> Measurement {

@@ -22,9 +22,6 @@ use super::source::{SourceProfile, SourceTree, generate_source, seed_of};
 /// Design target: our throughput at least this many times `sha512sum`'s.
 pub const TARGET: f64 = 1.5;
 
-const USAGE: &str =
-    "usage: cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]";
-
 /// The shell pipeline timed for `sha512sum`, run in the source directory.
 const SHA512SUM: &str = "find . -type f -print0 | xargs -0 sha512sum";
 
@@ -36,40 +33,45 @@ struct Options {
     keep: Option<PathBuf>,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            profiles: vec![SourceProfile::MANY, SourceProfile::LARGE],
-            runs: 5,
-            keep: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--profile" => {
-                    options.profiles = match value()?.as_str() {
-                        "many" => vec![SourceProfile::MANY],
-                        "large" => vec![SourceProfile::LARGE],
-                        "both" => vec![SourceProfile::MANY, SourceProfile::LARGE],
-                        other => anyhow::bail!("unknown profile {other:?}\n{USAGE}"),
-                    }
-                }
-                "--runs" => options.runs = super::parse_runs(value()?)?,
-                "--keep" => options.keep = Some(PathBuf::from(value()?)),
-                other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-            }
+/// `--profile`: which source trees are staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileChoice {
+    Many,
+    Large,
+    Both,
+}
+
+/// `bench stage`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The source trees staged.
+    #[arg(long, value_enum, default_value = "both")]
+    profile: ProfileChoice,
+    /// Timed runs per tool and tree.
+    #[arg(long, default_value = "5", value_parser = super::positive)]
+    runs: usize,
+    /// Generate the source trees under DIR and keep them.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+}
+
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            profiles: match args.profile {
+                ProfileChoice::Many => vec![SourceProfile::MANY],
+                ProfileChoice::Large => vec![SourceProfile::LARGE],
+                ProfileChoice::Both => vec![SourceProfile::MANY, SourceProfile::LARGE],
+            },
+            runs: args.runs,
+            keep: args.keep,
         }
-        Ok(options)
     }
 }
 
 /// `bench stage ARGS`.
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let options = Options::parse(args)?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = Options::from(args);
     let load_before = super::load_average();
     let temp = tempfile::tempdir()?;
     let base = options.keep.clone().unwrap_or_else(|| temp.path().into());
@@ -104,12 +106,9 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
 
 /// `bench stage-once DIR`: stages `DIR` as the timed run does and prints `files bytes
 /// peak_rss_kib` on stdout.
-pub fn run_once(args: &[String]) -> anyhow::Result<ExitCode> {
-    let [dir] = args else {
-        anyhow::bail!("usage: xtask bench stage-once DIR");
-    };
-    let stage = Stage::from_directory(Path::new(dir), &StageOptions::default())
-        .with_context(|| format!("staging {dir}"))?;
+pub fn run_once(dir: &Path) -> anyhow::Result<ExitCode> {
+    let stage = Stage::from_directory(dir, &StageOptions::default())
+        .with_context(|| format!("staging {}", dir.display()))?;
     let peak = memory::resident()?.peak_kib;
     println!("{} {} {peak}", stage.len(), stage.total_bytes());
     Ok(ExitCode::SUCCESS)
@@ -246,9 +245,9 @@ fn time_profile(
     Ok(result)
 }
 
-/// Runs `xtask bench stage-once .` in `dir`; returns its times and peak RSS.
+/// Runs `ocfl-bench-compare bench stage-once .` in `dir`; returns its times and peak RSS.
 fn time_ours(dir: &Path, tree: SourceTree) -> anyhow::Result<(Timed, u64)> {
-    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let exe = std::env::current_exe().context("locating the ocfl-bench-compare binary")?;
     let command = format!("{} bench stage-once .", shell_quote(&exe.to_string_lossy()));
     let (timed, output) = run_timed(dir, &command)?;
     let figures: Vec<u64> = output
@@ -389,7 +388,7 @@ fn summary_json(options: &Options, results: &[ProfileResult], load: [Option<f64>
                 "files": r.tree.files,
                 "bytes": r.tree.bytes,
                 "ours": {
-                    "command": "xtask bench stage-once . (Stage::from_directory, sha512)",
+                    "command": "ocfl-bench-compare bench stage-once . (Stage::from_directory, sha512)",
                     "times_s": wall(&r.ours),
                     "median_s": super::median(&wall(&r.ours)),
                     "mb_per_s": r.megabytes_per_second(&r.ours),
@@ -428,32 +427,24 @@ fn summary_json(options: &Options, results: &[ProfileResult], load: [Option<f64>
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<Options, clap::Error> {
+        crate::parse_args::<Args>(list).map(Options::from)
     }
 
     #[test]
     fn options_default_to_both_profiles_and_five_runs() {
-        let options = Options::parse(&[]).unwrap();
+        let options = parse(&[]).unwrap();
         assert_eq!(
             options.profiles,
             [SourceProfile::MANY, SourceProfile::LARGE]
         );
         assert_eq!(options.runs, 5);
-        let options = Options::parse(&args(&[
-            "--profile",
-            "large",
-            "--runs",
-            "2",
-            "--keep",
-            "/k",
-        ]))
-        .unwrap();
+        let options = parse(&["--profile", "large", "--runs", "2", "--keep", "/k"]).unwrap();
         assert_eq!(options.profiles, [SourceProfile::LARGE]);
         assert_eq!(options.runs, 2);
         assert_eq!(options.keep, Some(PathBuf::from("/k")));
-        assert!(Options::parse(&args(&["--profile", "huge"])).is_err());
-        assert!(Options::parse(&args(&["--runs", "0"])).is_err());
+        assert!(parse(&["--profile", "huge"]).is_err());
+        assert!(parse(&["--runs", "0"]).is_err());
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //! corrupted copy), then times each validator on it, alternating their order, and prints a
 //! table plus one JSON line with the medians and the ratios against the design's targets.
 //!
-//! `cargo xtask bench stage` (staging throughput against `sha512sum`, [`stage`]) and
-//! `cargo xtask bench plan` (time and memory of planning 100,000 files, [`plan`]) run in a
-//! release build of xtask, which they build and start when run from a debug one.
-//! See docs/benchmarks.md.
+//! The other subcommands are the modules below ([`stage`], [`plan`], [`engine`], [`commit`],
+//! [`store`], [`serve`], [`scale`], [`s3`]). `cargo xtask bench ...` runs all of them in a
+//! release build of this crate. See docs/benchmarks.md.
 
 pub(crate) mod commit;
 mod engine;
@@ -15,7 +14,6 @@ mod memory;
 pub(crate) mod peers;
 mod plan;
 pub(crate) mod prng;
-mod release;
 mod s3;
 mod scale;
 mod serve;
@@ -24,7 +22,7 @@ mod stage;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command as Process, ExitCode};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -36,66 +34,118 @@ use peers::{Invocation, Outcome, Peer, Validator};
 /// Design targets: our median over the peer's median must not exceed these.
 const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
 
-const USAGE: &str = "usage: cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]
-       cargo xtask bench stage [--profile many|large|both] [--runs N] [--keep DIR]
-       cargo xtask bench plan [--files N] [--runs N]
-       cargo xtask bench engine [--runs N] [--orchestration-concurrency N] [--activity-concurrency N] [--postgres URL]
-       cargo xtask bench commit [--profile many|large|mixed|all] [--scale small|full] [--runs N] [--keep DIR]
-       cargo xtask bench commit --files N [--sizes-kib A,B] [--keep DIR]
-       cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]
-       cargo xtask bench serve [--files N] [--runs N] [--pages P] [--keep DIR]
-       cargo xtask bench scale [--sizes N,N,...] [--rocfl-up-to N] [--plot PATH] [--keep DIR] [--ours PATH]
-       cargo xtask bench s3 [--profile many|large|all] [--scale small|full] [--runs N] [--no-validate] [--ours PATH]";
+/// `cargo xtask bench SUBCOMMAND`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// End-to-end validation of a generated storage root against rocfl and ocfl-py.
+    Validate(ValidateArgs),
+    /// Staging throughput against `sha512sum`.
+    Stage(stage::Args),
+    /// Time and memory of planning N files (new object and update).
+    Plan(plan::Args),
+    /// The durable-redb engine against duroxide (and durable-postgres, DBOS).
+    Engine(engine::Args),
+    /// `ocfl commit` of 'many', 'large' and 'mixed' against rocfl and the floor; with
+    /// `--files`, peak RSS by file size or (with `--edit`) file-level edits.
+    Commit(commit::Args),
+    /// The engine store's size with and without purges.
+    Store(store::Args),
+    /// The console's page latencies and peak RSS.
+    Serve(serve::Args),
+    /// One object of 10,000 to 1,000,000 files: commit, edit, validate, ls, cat against
+    /// rocfl, plotted as SVG.
+    Scale(scale::Args),
+    /// Commits and validation on a private S3 server over https against rocfl and a plain
+    /// parallel upload.
+    S3(s3::Args),
+    /// A timed child of `stage`: stages DIR, prints `files bytes peak_rss_kib`.
+    #[command(hide = true)]
+    StageOnce {
+        /// The directory to stage.
+        dir: PathBuf,
+    },
+    /// A timed child of `plan`: one measurement, as a JSON line.
+    #[command(hide = true)]
+    PlanOnce {
+        /// Files to plan.
+        files: usize,
+        /// `new` or `update`.
+        scenario: plan::Scenario,
+    },
+    /// A timed child of `s3`: uploads SOURCE below `s3://BUCKET/PREFIX/` (endpoint,
+    /// credentials and `AWS_CA_BUNDLE` from the environment).
+    #[command(hide = true)]
+    S3FloorOnce(s3::floor::UploadArgs),
+    /// A timed child of `s3`: reads every key below `s3://BUCKET/PREFIX/`.
+    #[command(hide = true)]
+    S3ReadFloorOnce(s3::floor::ReadArgs),
+}
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    match args.first().map(String::as_str) {
-        Some("engine") => {
-            engine::run(&args[1..])?;
+/// `bench SUBCOMMAND`: this binary is built in release by `cargo xtask bench`.
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate(args) => {
+            bench_validate(&Options::from(args))?;
             Ok(ExitCode::SUCCESS)
         }
-        Some("validate") => {
-            let options = Options::parse(&args[1..])?;
-            bench_validate(&options)?;
+        Command::Stage(args) => stage::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Engine(args) => {
+            engine::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some("store") => {
-            store::run(&args[1..])?;
+        Command::Commit(args) => commit::run(args),
+        Command::Store(args) => {
+            store::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some("serve") => {
-            serve::run(&args[1..])?;
+        Command::Serve(args) => {
+            serve::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some("stage") => match release::rerun_optimized(args)? {
-            Some(code) => Ok(code),
-            None => stage::run(&args[1..]),
-        },
-        Some("plan") => match release::rerun_optimized(args)? {
-            Some(code) => Ok(code),
-            None => plan::run(&args[1..]),
-        },
-        Some("commit") => match release::rerun_optimized(args)? {
-            Some(code) => Ok(code),
-            None => commit::run(&args[1..]),
-        },
-        Some("scale") => match release::rerun_optimized(args)? {
-            Some(code) => Ok(code),
-            None => scale::run(&args[1..]),
-        },
-        Some("s3") => match release::rerun_optimized(args)? {
-            Some(code) => Ok(code),
-            None => s3::run(&args[1..]),
-        },
-        // The timed children of `stage`, `plan` and `s3`, started by them.
-        Some("s3-floor-once") => s3::floor::run_once(&args[1..]),
-        Some("s3-read-floor-once") => s3::floor::read_once(&args[1..]),
-        Some("stage-once") => stage::run_once(&args[1..]),
-        Some("plan-once") => plan::run_once(&args[1..]),
-        _ => {
-            eprintln!("{USAGE}");
-            Ok(ExitCode::from(2))
+        Command::Scale(args) => scale::run(args),
+        Command::S3(args) => s3::run(args),
+        Command::StageOnce { dir } => stage::run_once(&dir),
+        Command::PlanOnce { files, scenario } => plan::run_once(files, scenario),
+        Command::S3FloorOnce(args) => s3::floor::run_once(args),
+        Command::S3ReadFloorOnce(args) => s3::floor::read_once(args),
+    }
+}
+
+/// The size of a generated root or source tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// A few thousand files, for a quick check.
+    Small,
+    /// The design's benchmark size.
+    Full,
+}
+
+impl Scale {
+    /// The name the JSON lines record.
+    pub fn key(self) -> &'static str {
+        match self {
+            Scale::Small => "small",
+            Scale::Full => "full",
         }
     }
+}
+
+/// `bench validate`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The generated root's size.
+    #[arg(long, value_enum, default_value = "full")]
+    scale: Scale,
+    /// Generate the root into DIR and keep it.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Timed runs per validator.
+    #[arg(long, default_value = "3", value_parser = positive)]
+    runs: usize,
+    /// Time our validator called in this process instead of the `ocfl` binary.
+    #[arg(long)]
+    in_process: bool,
 }
 
 /// The command line, validated.
@@ -109,43 +159,35 @@ struct Options {
     in_process: bool,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            scale: "full",
-            profile: Profile::FULL,
-            keep: None,
-            runs: 3,
-            in_process: false,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--scale" => {
-                    (options.scale, options.profile) = match value()?.as_str() {
-                        "small" => ("small", Profile::SMALL),
-                        "full" => ("full", Profile::FULL),
-                        other => anyhow::bail!("unknown scale {other:?}\n{USAGE}"),
-                    }
-                }
-                "--in-process" => options.in_process = true,
-                "--keep" => options.keep = Some(PathBuf::from(value()?)),
-                "--runs" => {
-                    let text = value()?;
-                    options.runs =
-                        text.parse().ok().filter(|&n| n > 0).with_context(|| {
-                            format!("--runs needs a positive number, not {text:?}")
-                        })?;
-                }
-                other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-            }
+impl From<ValidateArgs> for Options {
+    fn from(args: ValidateArgs) -> Options {
+        Options {
+            scale: args.scale.key(),
+            profile: match args.scale {
+                Scale::Small => Profile::SMALL,
+                Scale::Full => Profile::FULL,
+            },
+            keep: args.keep,
+            runs: args.runs,
+            in_process: args.in_process,
         }
-        Ok(options)
     }
+}
+
+/// A count that must be at least 1 (`--runs` and the like).
+pub(crate) fn positive(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("needs a positive number, not {text:?}"))
+}
+
+/// A comma-separated list of counts, each at least 1 (`--sizes-kib 1,16`).
+pub(crate) fn positive_list(text: &str) -> Result<Vec<u64>, String> {
+    text.split(',')
+        .map(|s| s.trim().parse().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("needs positive numbers like 1,16, not {text:?}"))
 }
 
 /// One validator's figures over the whole benchmark.
@@ -306,10 +348,9 @@ fn time_runs(measured: &mut [Measured], root: &Path, runs: usize) -> anyhow::Res
     Ok(())
 }
 
-/// The workspace root: xtask lives one level below it.
+/// The workspace root: this crate lives two levels below it (`benches/compare`).
 pub(crate) fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Builds the release `ocfl` binary and returns where it should be; a failed build is
@@ -317,7 +358,7 @@ pub(crate) fn workspace_root() -> PathBuf {
 fn build_ours(workspace: &Path) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: cargo build --release -p ocfl-cli");
-    match Command::new(cargo)
+    match Process::new(cargo)
         .args(["build", "--release", "-p", "ocfl-cli"])
         .current_dir(workspace)
         .status()
@@ -393,14 +434,6 @@ pub(crate) fn rocfl_program() -> Option<PathBuf> {
 fn load_average() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next()?.parse().ok()
-}
-
-/// A `--runs` value: a positive number.
-fn parse_runs(text: &str) -> anyhow::Result<usize> {
-    text.parse()
-        .ok()
-        .filter(|&n| n > 0)
-        .with_context(|| format!("--runs needs a positive number, not {text:?}"))
 }
 
 fn median(times: &[f64]) -> Option<f64> {
@@ -561,13 +594,13 @@ fn summary_json(
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<Options, clap::Error> {
+        crate::parse_args::<ValidateArgs>(list).map(Options::from)
     }
 
     #[test]
     fn options_default_to_the_full_profile_and_three_runs() {
-        let options = Options::parse(&[]).unwrap();
+        let options = parse(&[]).unwrap();
         assert_eq!(options.profile, Profile::FULL);
         assert_eq!(options.runs, 3);
         assert_eq!(options.keep, None);
@@ -576,17 +609,15 @@ mod tests {
 
     #[test]
     fn options_parse_scale_keep_and_runs() {
-        let options = Options::parse(&args(&[
-            "--scale", "small", "--keep", "/tmp/x", "--runs", "5",
-        ]))
-        .unwrap();
+        let options = parse(&["--scale", "small", "--keep", "/tmp/x", "--runs", "5"]).unwrap();
         assert_eq!(options.profile, Profile::SMALL);
         assert_eq!(options.keep, Some(PathBuf::from("/tmp/x")));
         assert_eq!(options.runs, 5);
-        assert!(Options::parse(&args(&["--in-process"])).unwrap().in_process);
-        assert!(Options::parse(&args(&["--scale", "huge"])).is_err());
-        assert!(Options::parse(&args(&["--runs", "0"])).is_err());
-        assert!(Options::parse(&args(&["--runs"])).is_err());
+        assert!(parse(&["--in-process"]).unwrap().in_process);
+        assert!(parse(&["--scale", "huge"]).is_err());
+        assert!(parse(&["--runs", "0"]).is_err());
+        assert!(parse(&["--runs"]).is_err());
+        assert!(parse(&["--unknown"]).is_err());
     }
 
     #[test]

@@ -29,8 +29,6 @@ use super::commit::tree::{generate_uniform, list_files};
 use super::generate::SEED;
 use super::prng::SplitMix64;
 
-const USAGE: &str = "usage: cargo xtask bench scale [--sizes N,N,...] [--rocfl-up-to N] [--plot PATH] [--keep DIR] [--ours PATH]";
-
 /// The size of every file of the object.
 const FILE_BYTES: u64 = 1 << 10;
 
@@ -112,38 +110,40 @@ struct Options {
     ours: Option<PathBuf>,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            sizes: vec![10_000, 100_000, MILLION],
-            rocfl_up_to: usize::MAX,
-            plot: super::workspace_root()
-                .join("target")
-                .join("bench-scale.svg"),
-            keep: None,
-            ours: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--sizes" => options.sizes = parse_sizes(value()?)?,
-                "--rocfl-up-to" => {
-                    let text = value()?;
-                    options.rocfl_up_to = text.parse().with_context(|| {
-                        format!("--rocfl-up-to needs a number of files, not {text:?}")
-                    })?;
-                }
-                "--plot" => options.plot = PathBuf::from(value()?),
-                "--keep" => options.keep = Some(PathBuf::from(value()?)),
-                "--ours" => options.ours = Some(PathBuf::from(value()?)),
-                other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-            }
+/// `bench scale`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Object sizes in files, increasing (`10000,100_000`).
+    #[arg(long, value_name = "N,N,...", value_parser = parse_sizes, default_value = "10000,100000,1000000")]
+    // The full path makes clap take the list as one value (`parse_sizes` splits it).
+    sizes: ::std::vec::Vec<usize>,
+    /// Run rocfl only on sizes up to N files.
+    #[arg(long, value_name = "N")]
+    rocfl_up_to: Option<usize>,
+    /// Where the SVG plot goes (default `target/bench-scale.svg`).
+    #[arg(long, value_name = "PATH")]
+    plot: Option<PathBuf>,
+    /// Build the sources and roots under DIR and keep them.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// An `ocfl` binary to time instead of building `target/release/ocfl`.
+    #[arg(long, value_name = "PATH")]
+    ours: Option<PathBuf>,
+}
+
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            sizes: args.sizes,
+            rocfl_up_to: args.rocfl_up_to.unwrap_or(usize::MAX),
+            plot: args.plot.unwrap_or_else(|| {
+                super::workspace_root()
+                    .join("target")
+                    .join("bench-scale.svg")
+            }),
+            keep: args.keep,
+            ours: args.ours,
         }
-        Ok(options)
     }
 }
 
@@ -167,8 +167,8 @@ fn parse_sizes(text: &str) -> anyhow::Result<Vec<usize>> {
 }
 
 /// `bench scale ARGS` (in a release build).
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let options = Options::parse(args)?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = Options::from(args);
     let meter = Meter::detect();
     eprintln!("bench: measuring with {}", meter.describe());
     let contenders = Contenders::for_bench(options.ours.as_deref(), "scale")?;
@@ -728,12 +728,12 @@ mod tests {
         assert!(parse_sizes("5").is_err());
         assert!(parse_sizes("2000000").is_err());
         assert!(parse_sizes("ten").is_err());
-        let options = Options::parse(&["--sizes".into(), "20,200".into()]).unwrap();
-        assert_eq!(options.sizes, [20, 200]);
-        assert_eq!(
-            Options::parse(&[]).unwrap().sizes,
-            [10_000, 100_000, MILLION]
-        );
+        let parse = |list: &[&str]| crate::parse_args::<Args>(list).map(Options::from);
+        assert_eq!(parse(&["--sizes", "20,200"]).unwrap().sizes, [20, 200]);
+        assert_eq!(parse(&[]).unwrap().sizes, [10_000, 100_000, MILLION]);
+        assert!(parse(&["--sizes", "200,20"]).is_err());
+        assert_eq!(parse(&[]).unwrap().rocfl_up_to, usize::MAX);
+        assert_eq!(parse(&["--rocfl-up-to", "100"]).unwrap().rocfl_up_to, 100);
     }
 
     #[test]

@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn object_root_path_reproduces_the_extension_vectors_for_the_defaults() {
         let vectors = fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/extensions/VECTORS.tsv"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/extensions/VECTORS.tsv"),
         )
         .unwrap();
         let mut checked = 0;

@@ -1,35 +1,38 @@
-//! The work queues in memory: which instance or activity can be handed out next, and the live
-//! leases.
+//! [`WorkQueues`]: a backend's pending work and its leases, kept in memory.
 //!
-//! They mirror the committed rows of the `inbox`, `activities` and lease tables (rebuilt from
-//! them on open, changed only after a write transaction has committed), so a fetch finds its
-//! work in O(log n) without touching the file and never waits for a commit in progress. The
-//! queues are durable-core's (`durable_core::queue`, as `MemoryBackend` uses them), keyed by
-//! the time an item can next be handed out (visibility, lease expiry, abandon delay), then by
-//! the oldest message or the item id.
+//! The bookkeeping every backend that queues its work in process memory needs, whatever
+//! stores it (`MemoryBackend` alone; `durable-redb` as a mirror of its committed rows): each
+//! instance's inbox, lease, attempt count and abandon delay, each activity work item's lease
+//! and attempt count, and the ready queues a fetch takes the first entry of. It does no I/O
+//! and reads no clock: callers pass the time and the lease tokens in.
 //!
-//! **Attempts.** An item's attempt is on disk before its work runs, so work that kills the
-//! process is counted and poisoned. The first attempt costs no write: the commit that created
-//! the work (an acknowledgement, a creation, a send) stands for it, because an item with no
-//! attempt row may have been handed out once. Only a redelivery (attempt 2 and later: a lease
-//! that expired, an abandon, a reopen) writes its attempt, flushed, before it is handed out.
-//! The price: after a crash, an item that was pending but never started counts as attempted
-//! once (the file cannot tell), at most once per acknowledgement.
+//! **Acknowledgements in two steps.** A backend that writes an acknowledgement after
+//! checking its lease (`durable-redb`'s group commit) marks the lease as committing first
+//! ([`WorkQueues::begin_instance_ack`]): the item is then neither handed out again nor
+//! acknowledged twice while the write is in flight, and a renewal lands in the expiry that
+//! [`WorkQueues::cancel_instance_ack`] restores if the write fails.
+//!
+//! **Recorded attempts.** For a backend that persists attempt counts, each entry remembers
+//! the count on disk; a lease says whether its attempt must be written before the work is
+//! handed out (`record`: a redelivery; the first attempt is covered by the commit that queued
+//! the work). A backend that persists nothing ignores it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use durable_core::backend::{ActivityWork, Lease, Message};
-use durable_core::queue::{ActivityQueue, ReadyQueue, ready_key};
-use durable_core::{BackendError, Event};
+use super::{ActivityQueue, ReadyQueue, ready_key};
+use crate::backend::{ActivityWork, Lease, Message};
+use crate::clock::millis;
+use crate::error::BackendError;
 
 /// Lease expiry used while an acknowledgement is being committed: the item is not handed out
 /// again whatever its lease said.
 const COMMITTING: u64 = u64::MAX;
 
+/// The pending messages and activity work items of a backend, with their leases.
 #[derive(Debug, Default)]
-pub(crate) struct Queues {
-    /// Instances with messages, a lease or a persisted attempt count.
+pub struct WorkQueues {
+    /// Instances with messages, a lease or an attempt count.
     instances: HashMap<String, InstanceQueue>,
     /// Instances with messages: fetch takes the first entry.
     ready: ReadyQueue,
@@ -47,7 +50,7 @@ struct InstanceQueue {
     /// The attempt count on disk; `None`: no row, so the first attempt needs no write.
     recorded: Option<u32>,
     not_before_ms: u64,
-    /// This instance's entry in `Queues::ready`, if it has one.
+    /// This instance's entry in `WorkQueues::ready`, if it has one.
     ready_key: Option<(u64, u64)>,
 }
 
@@ -76,28 +79,36 @@ struct ActivityEntry {
 
 /// A leased instance, before its metadata is read.
 #[derive(Debug)]
-pub(crate) struct LeasedInstance {
+pub struct LeasedInstance {
+    /// The instance.
     pub instance_id: String,
+    /// Its visible messages, in the order they were sent.
     pub messages: Vec<Message>,
+    /// The lease they are held under.
     pub lease: Lease,
+    /// The abandon delay the attempt count is persisted with.
     pub not_before_ms: u64,
-    /// The attempt must be on disk before the work is handed out.
+    /// The attempt must be on disk before the work is handed out (a redelivery).
     pub record: bool,
 }
 
-/// A leased activity.
+/// A leased activity work item.
 #[derive(Debug)]
-pub(crate) struct LeasedActivity {
+pub struct LeasedActivity {
+    /// The work item's id.
     pub id: u64,
+    /// What to run.
     pub work: ActivityWork,
+    /// The lease it is held under.
     pub lease: Lease,
-    /// The attempt must be on disk before the work is handed out.
+    /// The attempt must be on disk before the work is handed out (a redelivery).
     pub record: bool,
 }
 
-/// What an orchestration acknowledgement consumes, captured when it is submitted.
+/// What an orchestration acknowledgement consumes, captured when it begins.
 #[derive(Debug)]
-pub(crate) struct Consumed {
+pub struct Consumed {
+    /// The ids of the messages handed out under the lease.
     pub message_ids: Vec<u64>,
 }
 
@@ -119,10 +130,6 @@ fn must_record(attempt: u32, recorded: Option<u32>) -> bool {
     attempt > recorded.unwrap_or(1)
 }
 
-pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 impl InstanceQueue {
     fn compute_ready_key(&self) -> Option<(u64, u64)> {
         ready_key(
@@ -132,16 +139,16 @@ impl InstanceQueue {
         )
     }
 
-    /// Nothing worth remembering: no messages, no lease, no attempts, no delay.
+    /// Nothing worth remembering: no messages, no lease, no attempts.
     fn is_idle(&self) -> bool {
         self.inbox.is_empty() && self.lease.is_none() && self.attempts == 0
     }
 }
 
-impl Queues {
-    // ---- loading ----
+impl WorkQueues {
+    // ---- loading and adding work ----
 
-    /// Adds a committed message (on open, or after the commit that wrote it).
+    /// Adds a message to its instance's inbox, visible from `visible_at_ms`.
     pub fn add_message(&mut self, visible_at_ms: u64, message: Message) {
         let instance_id = message.instance_id.clone();
         self.instances
@@ -152,7 +159,7 @@ impl Queues {
         self.requeue(&instance_id);
     }
 
-    /// Restores a persisted attempt count and abandon delay (on open).
+    /// Restores a persisted attempt count and abandon delay (when a store is opened).
     pub fn restore_instance_attempts(&mut self, instance_id: &str, attempts: u32, not_before: u64) {
         let queue = self.instances.entry(instance_id.to_owned()).or_default();
         queue.attempts = attempts;
@@ -161,8 +168,9 @@ impl Queues {
         self.requeue(instance_id);
     }
 
-    /// On open, after a crash or a close: an instance with messages and no attempt row may
-    /// have been handed out its first attempt, which wrote nothing; it counts as attempted.
+    /// When a store is opened after a crash or a close: an instance with messages and no
+    /// recorded attempt may have been handed out its first attempt, which wrote nothing; it
+    /// counts as attempted.
     pub fn count_unrecorded_first_attempts(&mut self) {
         for queue in self.instances.values_mut() {
             if queue.recorded.is_none() && !queue.inbox.is_empty() {
@@ -171,8 +179,8 @@ impl Queues {
         }
     }
 
-    /// Adds a committed activity work item: on open with its attempt row, if it has one
-    /// (`recorded`), or after the commit that wrote it (no row, no attempt).
+    /// Adds an activity work item, free from `free_at_ms`: new (no attempts, nothing
+    /// recorded), or restored with its recorded attempt count.
     pub fn add_activity(
         &mut self,
         id: u64,
@@ -195,7 +203,7 @@ impl Queues {
         self.activity_queue.insert(free_at_ms, id);
     }
 
-    /// Drops instance records that hold nothing (after loading).
+    /// Drops instance entries that hold nothing (after loading).
     pub fn forget_idle(&mut self) {
         self.instances.retain(|_, queue| !queue.is_idle());
     }
@@ -222,6 +230,12 @@ impl Queues {
     /// get `LeaseLost`).
     pub fn remove_instance(&mut self, instance_id: &str) {
         self.forget_instance(instance_id);
+        self.remove_activities(instance_id);
+    }
+
+    /// Removes the activity work items `instance_id` scheduled, leased or not: a worker
+    /// running one loses its lease (its renewal and its acknowledgement are refused).
+    pub fn remove_activities(&mut self, instance_id: &str) {
         let activity_queue = &mut self.activity_queue;
         self.activities.retain(|&id, entry| {
             let keep = entry.work.instance_id != instance_id;
@@ -232,8 +246,8 @@ impl Queues {
         });
     }
 
-    /// Leases the instance that is ready first, or says when the next one will be
-    /// (`Err(Some(ms))`) or that none has messages (`Err(None)`).
+    /// Leases the instance that is ready first under `token`, or says when the next one will
+    /// be (`Err(Some(ms))`) or that none has messages (`Err(None)`).
     pub fn lease_orchestration(
         &mut self,
         now_ms: u64,
@@ -309,7 +323,8 @@ impl Queues {
     }
 
     /// Marks the lease as being acknowledged (so it is neither handed out again nor
-    /// acknowledged twice) and returns what the acknowledgement consumes.
+    /// acknowledged twice) and returns what the acknowledgement consumes; `LeaseLost` if
+    /// `token` is not the instance's lease or is already being acknowledged.
     pub fn begin_instance_ack(
         &mut self,
         instance_id: &str,
@@ -339,7 +354,7 @@ impl Queues {
     }
 
     /// The acknowledgement committed: its messages are gone, the lease released, the attempt
-    /// count reset.
+    /// count and abandon delay reset.
     pub fn finish_instance_ack(&mut self, instance_id: &str, token: u64) {
         let Some(queue) = self.instances.get_mut(instance_id) else {
             return;
@@ -354,7 +369,7 @@ impl Queues {
                 queue.inbox.remove(&key);
             }
         }
-        // The acknowledgement deleted the attempt row.
+        // An acknowledgement deletes the recorded attempt.
         queue.attempts = 0;
         queue.recorded = None;
         queue.not_before_ms = 0;
@@ -385,7 +400,7 @@ impl Queues {
         Ok(attempts)
     }
 
-    /// Drops a lease whose instance turned out to be gone from the file.
+    /// Drops a lease whose instance turned out to be gone from the store.
     pub fn drop_instance_lease(&mut self, instance_id: &str, token: u64) {
         if let Some(queue) = self.instances.get_mut(instance_id)
             && queue
@@ -398,6 +413,8 @@ impl Queues {
         }
     }
 
+    /// Extends the instance's lease to `expires_at_ms` (after its acknowledgement, if one is
+    /// being committed and fails).
     pub fn renew_orchestration(
         &mut self,
         instance_id: &str,
@@ -421,6 +438,8 @@ impl Queues {
 
     // ---- activities ----
 
+    /// Leases the activity work item that is free first under `token`, or says when the next
+    /// one will be (`Err(Some(ms))`) or that there is none (`Err(None)`).
     pub fn lease_activity(
         &mut self,
         now_ms: u64,
@@ -477,6 +496,8 @@ impl Queues {
         }
     }
 
+    /// Marks the activity's lease as being acknowledged; `LeaseLost` if `token` is not its
+    /// lease or is already being acknowledged.
     pub fn begin_activity_ack(&mut self, id: u64, token: u64) -> Result<(), BackendError> {
         let entry = self.held_activity(id, token)?;
         entry.expiry_before_commit = entry.free_at_ms;
@@ -484,6 +505,7 @@ impl Queues {
         Ok(())
     }
 
+    /// The acknowledgement failed: the lease is as it was.
     pub fn cancel_activity_ack(&mut self, id: u64, token: u64) {
         if let Some(entry) = self.activities.get(&id)
             && entry.lease == Some(token)
@@ -493,6 +515,7 @@ impl Queues {
         }
     }
 
+    /// The acknowledgement committed (or the item was dropped): the item is gone.
     pub fn finish_activity_ack(&mut self, id: u64) {
         if let Some(entry) = self.activities.remove(&id) {
             self.activity_queue.remove(entry.free_at_ms, id);
@@ -513,6 +536,8 @@ impl Queues {
         Ok(attempts)
     }
 
+    /// Extends the activity's lease to `expires_at_ms` (after its acknowledgement, if one is
+    /// being committed and fails).
     pub fn renew_activity(
         &mut self,
         id: u64,
@@ -540,17 +565,83 @@ impl Queues {
     }
 }
 
-/// A message as handed out, from its stored parts.
-pub(crate) fn message(
-    id: u64,
-    instance_id: &str,
-    execution_id: Option<u64>,
-    event: Event,
-) -> Message {
-    Message {
-        id,
-        instance_id: instance_id.to_owned(),
-        execution_id,
-        event,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::start_event;
+
+    const LEASE: Duration = Duration::from_millis(100);
+
+    fn queues_with_one_message() -> WorkQueues {
+        let mut queues = WorkQueues::default();
+        queues.add_message(
+            0,
+            Message {
+                id: 1,
+                instance_id: "a".to_owned(),
+                execution_id: None,
+                event: start_event("flow"),
+            },
+        );
+        queues
+    }
+
+    #[test]
+    fn an_instance_being_acknowledged_is_not_handed_out_again_until_the_ack_fails() {
+        let mut queues = queues_with_one_message();
+        let leased = queues.lease_orchestration(0, LEASE, 7).expect("held");
+        assert_eq!((leased.lease.attempt, leased.record), (1, false));
+        let consumed = queues.begin_instance_ack("a", 7).expect("held");
+        assert_eq!(consumed.message_ids, vec![1]);
+        // Long after the lease would have expired, and a second acknowledgement is refused.
+        assert!(queues.lease_orchestration(10_000, LEASE, 8).is_err());
+        assert!(queues.begin_instance_ack("a", 7).is_err());
+        // A renewal during the commit lands in the expiry the failed ack restores.
+        queues.renew_orchestration("a", 7, 500).expect("held");
+        queues.cancel_instance_ack("a", 7);
+        assert_eq!(
+            queues
+                .lease_orchestration(400, LEASE, 8)
+                .expect_err("nothing ready"),
+            Some(500)
+        );
+        let again = queues.lease_orchestration(500, LEASE, 8).expect("held");
+        assert_eq!((again.lease.attempt, again.record), (2, true));
+        queues.begin_instance_ack("a", 8).expect("held");
+        queues.finish_instance_ack("a", 8);
+        assert_eq!(
+            queues
+                .lease_orchestration(10_000, LEASE, 9)
+                .expect_err("nothing ready"),
+            None
+        );
+        assert!(!queues.holds_instance_lease("a", 8));
+    }
+
+    #[test]
+    fn an_abandoned_activity_comes_back_when_its_delay_ends() {
+        let mut queues = WorkQueues::default();
+        let work = ActivityWork {
+            instance_id: "a".to_owned(),
+            execution_id: 1,
+            task_id: 1,
+            name: "step".to_owned(),
+            input: "null".to_owned(),
+            options: Default::default(),
+        };
+        queues.add_activity(3, work, 0, 0, None);
+        let leased = queues.lease_activity(0, LEASE, 7).expect("held");
+        assert_eq!(
+            queues
+                .lease_activity(50, LEASE, 8)
+                .expect_err("nothing ready"),
+            Some(100)
+        );
+        assert_eq!(queues.abandon_activity(leased.id, 7, 300).expect("held"), 1);
+        assert!(queues.renew_activity(leased.id, 7, 900).is_err());
+        let again = queues.lease_activity(300, LEASE, 8).expect("held");
+        assert_eq!((again.id, again.lease.attempt, again.record), (3, 2, true));
+        queues.remove_activities("a");
+        assert!(queues.begin_activity_ack(3, 8).is_err());
     }
 }

@@ -28,71 +28,49 @@ use super::generate::{
 };
 use super::{build_ours, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask bench serve [--files N] [--runs N] [--objects N] \
-                     [--pages P] [--only object|runs|listing]... [--keep DIR] [--ours PATH]";
-
 /// The issue's bound on a page's answer (p50).
 const PAGE_LIMIT_S: f64 = 0.100;
 /// The issue's bound on the server's peak RSS while serving a big object's pages.
 const RSS_LIMIT_BYTES: u64 = 200 * 1024 * 1024;
 
-struct Options {
+/// `--only`: a part of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    Object,
+    Runs,
+    Listing,
+}
+
+/// `bench serve`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files of the big object.
+    #[arg(long, default_value = "100000", value_parser = super::positive)]
     files: usize,
+    /// Runs in the big engine store.
+    #[arg(long, default_value = "10000", value_parser = super::positive)]
     runs: usize,
+    /// Objects of the listing root.
+    #[arg(long, default_value = "100000", value_parser = super::positive)]
     objects: usize,
+    /// Pages timed per kind of page.
+    #[arg(long, default_value = "60", value_parser = super::positive)]
     pages: usize,
-    only: Vec<String>,
+    /// Run only this part (repeatable); all parts without it.
+    #[arg(long, value_enum)]
+    only: Vec<Part>,
+    /// Build the roots under DIR and keep them (a kept listing root is used again).
+    #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
+    /// An `ocfl` binary to time instead of building `target/release/ocfl`.
+    #[arg(long, value_name = "PATH")]
     ours: Option<PathBuf>,
 }
 
-impl Options {
-    fn part(&self, name: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|p| p == name)
+impl Args {
+    fn part(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
     }
-}
-
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        files: 100_000,
-        runs: 10_000,
-        objects: 100_000,
-        pages: 60,
-        only: Vec::new(),
-        keep: None,
-        ours: None,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        let mut number = |name: &str| -> anyhow::Result<usize> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{name} needs a positive number, not {text:?}"))
-        };
-        match arg.as_str() {
-            "--files" => options.files = number("--files")?,
-            "--runs" => options.runs = number("--runs")?,
-            "--objects" => options.objects = number("--objects")?,
-            "--pages" => options.pages = number("--pages")?,
-            "--only" => {
-                let part = value()?;
-                if !["object", "runs", "listing"].contains(&part.as_str()) {
-                    bail!("--only takes object, runs or listing, not {part:?}\n{USAGE}");
-                }
-                options.only.push(part.clone());
-            }
-            "--keep" => options.keep = Some(PathBuf::from(value()?)),
-            "--ours" => options.ours = Some(PathBuf::from(value()?)),
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
-    Ok(options)
 }
 
 /// A running `ocfl serve`, stopped when dropped.
@@ -217,8 +195,7 @@ fn percentile(times: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let options = parse(args)?;
+pub fn run(options: Args) -> anyhow::Result<()> {
     let workspace = workspace_root();
     let temp = tempfile::tempdir()?;
     let dir = options
@@ -248,20 +225,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => build_ours(&workspace),
     };
-    if options.part("object") {
+    if options.part(Part::Object) {
         object_part(&ocfl, &dir, &options)?;
     }
-    if options.part("runs") {
+    if options.part(Part::Runs) {
         runs_part(&ocfl, &workspace, &dir, &options)?;
     }
-    if options.part("listing") {
+    if options.part(Part::Listing) {
         listing_part(&ocfl, &dir, &options)?;
     }
     Ok(())
 }
 
 /// The pages of a version of one object of `--files` files, and the server's peak RSS.
-fn object_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
+fn object_part(ocfl: &Path, dir: &Path, options: &Args) -> anyhow::Result<()> {
     eprintln!("bench: generating an object of {} files", options.files);
     let many_root = dir.join("many");
     generate_root(
@@ -323,7 +300,7 @@ fn object_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()>
 }
 
 /// The pages of all runs of a store of `--runs` runs.
-fn runs_part(ocfl: &Path, workspace: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
+fn runs_part(ocfl: &Path, workspace: &Path, dir: &Path, options: &Args) -> anyhow::Result<()> {
     eprintln!("bench: building a store of {} runs", options.runs);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let stores_dir = dir.join("stores");
@@ -391,7 +368,7 @@ fn runs_part(ocfl: &Path, workspace: &Path, dir: &Path, options: &Options) -> an
 /// The objects listing of a root of `--objects` objects: how long the console takes to
 /// list it at start, what a page answers meanwhile, and then the first page, a deep page
 /// and a search, each asked for `--pages` times.
-fn listing_part(ocfl: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
+fn listing_part(ocfl: &Path, dir: &Path, options: &Args) -> anyhow::Result<()> {
     let count = options.objects;
     let root = dir.join("listing");
     let marker = dir.join("listing.count");

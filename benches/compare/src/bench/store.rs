@@ -18,54 +18,39 @@ use serde_json::{Value, json};
 
 use super::{build_ours, median, workspace_root};
 
-const USAGE: &str =
-    "usage: cargo xtask bench store [--runs N] [--window W] [--rounds R] [--keep DIR]";
-
 /// The bound on a purged store after 10,000 runs.
 const PURGED_LIMIT_BYTES: u64 = 10 * 1024 * 1024;
 /// `ocfl runs` on the big store over the empty one: "costs the same", within noise.
 const LISTING_RATIO_LIMIT: f64 = 1.5;
 
-struct Options {
+/// `bench store`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runs in the big store.
+    #[arg(long, default_value_t = Args::DEFAULT.runs, value_parser = super::positive)]
     runs: usize,
+    /// Retention window: runs between two purges.
+    #[arg(long, default_value_t = Args::DEFAULT.window, value_parser = super::positive)]
     window: usize,
+    /// Timed rounds of `ocfl runs`, in rotating order.
+    #[arg(long, default_value_t = Args::DEFAULT.rounds, value_parser = super::positive)]
     rounds: usize,
+    /// Build the stores under DIR and keep them.
+    #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
+impl Args {
+    /// The defaults, as `bench engine` runs this benchmark after its own.
+    pub const DEFAULT: Args = Args {
         runs: 10_000,
         window: 1_000,
         rounds: 10,
         keep: None,
     };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        let mut number = |name: &str| -> anyhow::Result<usize> {
-            let text = value()?;
-            text.parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .with_context(|| format!("{name} needs a positive number, not {text:?}"))
-        };
-        match arg.as_str() {
-            "--runs" => options.runs = number("--runs")?,
-            "--window" => options.window = number("--window")?,
-            "--rounds" => options.rounds = number("--rounds")?,
-            "--keep" => options.keep = Some(PathBuf::from(value()?)),
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
-    Ok(options)
 }
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let options = parse(args)?;
+pub fn run(options: Args) -> anyhow::Result<()> {
     let workspace = workspace_root();
     let temp = tempfile::tempdir()?;
     let dir = options

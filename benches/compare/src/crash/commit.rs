@@ -22,12 +22,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::bench::commit::mixed::{Mixed, SizeClass, generate_mixed};
 use crate::bench::commit::revise::revise;
-
-const USAGE: &str = "usage: cargo xtask crash commit [--root s3://BUCKET/PREFIX] [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -64,38 +62,59 @@ const CRASH: Mixed = Mixed {
     ],
 };
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let (mut iterations, mut seed, mut release) = (200u64, 0u64, true);
-    let mut scale = ("crash", CRASH);
-    let mut root: Option<String> = None;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--iterations" => iterations = number(arg, value()?)?,
-            "--seed" => seed = number(arg, value()?)?,
-            "--scale" => {
-                scale = match value()?.as_str() {
-                    "crash" => ("crash", CRASH),
-                    "small" => ("small", Mixed::SMALL),
-                    "full" => ("full", Mixed::FULL),
-                    other => bail!("unknown scale {other:?}\n{USAGE}"),
-                }
-            }
-            "--root" => {
-                let url = value()?;
-                if !url.starts_with("s3://") {
-                    bail!("--root {url:?}: the kill loop on a root URL serves s3:// only\n{USAGE}");
-                }
-                root = Some(url.clone());
-            }
-            "--debug" => release = false,
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
+/// `--scale`: the size of the 'mixed' profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scale {
+    /// About 12 MiB, so that an iteration takes a second or two.
+    Crash,
+    /// The benchmark's small 'mixed'.
+    Small,
+    /// The benchmark's full 'mixed'.
+    Full,
+}
+
+/// `crash commit`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kill loop on roots below this prefix of an existing bucket (`s3://BUCKET/PREFIX`).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = s3_root)]
+    root: Option<String>,
+    /// Iterations of the loop.
+    #[arg(long, default_value = "200")]
+    iterations: u64,
+    /// The first seed.
+    #[arg(long, default_value = "0")]
+    seed: u64,
+    /// The size of the profile committed.
+    #[arg(long, value_enum, default_value = "crash")]
+    scale: Scale,
+    /// Build the test in debug instead of release.
+    #[arg(long)]
+    debug: bool,
+}
+
+/// A `--root`: the kill loop on a root URL serves `s3://` only.
+fn s3_root(url: &str) -> Result<String, String> {
+    match url.starts_with("s3://") {
+        true => Ok(url.to_owned()),
+        false => Err("the kill loop on a root URL serves s3:// only".to_owned()),
     }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Args {
+        root,
+        iterations,
+        seed,
+        scale,
+        debug,
+    } = args;
+    let release = !debug;
+    let scale = match scale {
+        Scale::Crash => ("crash", CRASH),
+        Scale::Small => ("small", Mixed::SMALL),
+        Scale::Full => ("full", Mixed::FULL),
+    };
     let shm = Path::new("/dev/shm");
     let scratch = if shm.is_dir() {
         tempfile::tempdir_in(shm)
@@ -138,12 +157,8 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     super::run_cargo_test(command)
 }
 
-fn number(arg: &str, text: &str) -> anyhow::Result<u64> {
-    text.parse()
-        .with_context(|| format!("{arg} needs a number, not {text:?}"))
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -157,5 +172,17 @@ mod tests {
             .sum();
         assert!((8 * MIB..=16 * MIB).contains(&expected), "{expected}");
         assert!(CRASH.classes.iter().all(|c| c.count > 0));
+    }
+
+    #[test]
+    fn the_root_must_be_an_s3_url() {
+        let args = crate::parse_args::<Args>(&["--root", "s3://bucket/prefix"]).unwrap();
+        assert_eq!(args.root.as_deref(), Some("s3://bucket/prefix"));
+        assert!(crate::parse_args::<Args>(&["--root", "/tmp/root"]).is_err());
+        let args = crate::parse_args::<Args>(&[]).unwrap();
+        assert_eq!(
+            (args.iterations, args.seed, args.scale),
+            (200, 0, Scale::Crash)
+        );
     }
 }

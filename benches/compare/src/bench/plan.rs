@@ -26,11 +26,9 @@ pub const TARGET_SECONDS: f64 = 1.0;
 /// Design target: memory attributable to planning, in MiB.
 pub const TARGET_MIB: f64 = 100.0;
 
-const USAGE: &str = "usage: cargo xtask bench plan [--files N] [--runs N]";
-
 /// What is planned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scenario {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
     /// A new object holding every file.
     New,
     /// A second version of such an object: 5% of the files changed, 5% removed, as many
@@ -47,26 +45,22 @@ impl Scenario {
             Scenario::Update => "update",
         }
     }
+}
 
-    fn from_key(key: &str) -> Option<Scenario> {
-        Scenario::ALL.into_iter().find(|s| s.key() == key)
-    }
+/// `bench plan`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files in the synthetic stage.
+    #[arg(long, default_value = "100000")]
+    files: usize,
+    /// Timed runs per scenario, each a fresh process.
+    #[arg(long, default_value = "3", value_parser = super::positive)]
+    runs: usize,
 }
 
 /// `bench plan ARGS`.
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let (mut files, mut runs) = (100_000usize, 3usize);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{arg} needs a value\n{USAGE}"))?;
-        match arg.as_str() {
-            "--files" => files = value.parse().context("--files needs a number")?,
-            "--runs" => runs = super::parse_runs(value)?,
-            other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Args { files, runs } = args;
     let load_before = super::load_average();
     let mut results = Vec::new();
     for scenario in Scenario::ALL {
@@ -136,7 +130,7 @@ impl Measured {
 }
 
 fn plan_in_child(files: usize, scenario: Scenario) -> anyhow::Result<Measured> {
-    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let exe = std::env::current_exe().context("locating the ocfl-bench-compare binary")?;
     let output = Command::new(&exe)
         .args(["bench", "plan-once", &files.to_string(), scenario.key()])
         .stderr(Stdio::inherit())
@@ -153,12 +147,7 @@ fn plan_in_child(files: usize, scenario: Scenario) -> anyhow::Result<Measured> {
 }
 
 /// `bench plan-once FILES new|update`: one measurement, as a JSON line on stdout.
-pub fn run_once(args: &[String]) -> anyhow::Result<ExitCode> {
-    let [files, scenario] = args else {
-        anyhow::bail!("usage: xtask bench plan-once FILES new|update");
-    };
-    let files: usize = files.parse().context("FILES must be a number")?;
-    let scenario = Scenario::from_key(scenario).context("scenario must be new or update")?;
+pub fn run_once(files: usize, scenario: Scenario) -> anyhow::Result<ExitCode> {
     let options = PlanOptions::new("urn:bench:plan", "root/obj", "root.ocfl-work/run");
     let created = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")?;
     let (base, stage) = match scenario {

@@ -34,9 +34,6 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: cargo xtask bench engine [--runs N] [--orchestration-concurrency N] \
-                     [--activity-concurrency N] [--postgres URL] [--no-store]";
-
 /// Worker processes durable-postgres runs with.
 const POSTGRES_PROCESSES: [u32; 2] = [1, 2];
 
@@ -77,37 +74,42 @@ const WORKLOADS: [Workload; 3] = [
     },
 ];
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let mut runs = 1usize;
+/// `bench engine`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runs of each workload per engine.
+    #[arg(long, default_value = "1", value_parser = super::positive)]
+    runs: usize,
+    /// Passed on to both engines' throughput programs.
+    #[arg(long, value_name = "N")]
+    orchestration_concurrency: Option<String>,
+    /// Passed on to both engines' throughput programs.
+    #[arg(long, value_name = "N")]
+    activity_concurrency: Option<String>,
+    /// Run durable-postgres (and DBOS) on this database too (default:
+    /// `OCFL_TEST_POSTGRES_URL` when set).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Skip `bench store` at the end.
+    #[arg(long)]
+    no_store: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runs = args.runs;
     let mut concurrency: Vec<String> = Vec::new();
-    let mut postgres = std::env::var("OCFL_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let mut store = true;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--runs" => {
-                let text = value()?;
-                runs = text
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .with_context(|| format!("--runs needs a positive number, not {text:?}"))?;
-            }
-            "--orchestration-concurrency" | "--activity-concurrency" => {
-                let text = value()?;
-                concurrency.extend([arg.clone(), text.clone()]);
-            }
-            "--postgres" => postgres = Some(value()?.clone()),
-            "--no-store" => store = false,
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
+    if let Some(n) = args.orchestration_concurrency {
+        concurrency.extend(["--orchestration-concurrency".to_owned(), n]);
     }
+    if let Some(n) = args.activity_concurrency {
+        concurrency.extend(["--activity-concurrency".to_owned(), n]);
+    }
+    let postgres = args.postgres.or_else(|| {
+        std::env::var("OCFL_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+    });
+    let store = !args.no_store;
     let workspace = super::workspace_root();
     let postgres = match postgres {
         Some(url) => {
@@ -321,7 +323,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     if store {
         eprintln!("bench: the engine store after 10,000 commits (cargo xtask bench store)");
-        super::store::run(&[])?;
+        super::store::run(super::store::Args::DEFAULT)?;
     }
     Ok(())
 }
@@ -433,7 +435,7 @@ fn dbos_driver(workspace: &Path) -> Option<PathBuf> {
         );
         return None;
     }
-    Some(workspace.join("xtask/src/bench/dbos_driver.py"))
+    Some(workspace.join("benches/compare/src/bench/dbos_driver.py"))
 }
 
 /// Runs the DBOS driver on one workload (its URL not echoed: it may hold a password).

@@ -27,10 +27,6 @@ use serde_json::{Value, json};
 
 use crate::bench::prng::SplitMix64;
 
-const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--url URL] [--objects N] [--workers N] \
-     [--drain-minutes N] [--seed S] [--restart-every SECONDS] [--pg-restart COMMAND] \
-     [--no-pg-restart] [--keep DIR] [--debug] [--ocfl BINARY]";
-
 /// The soak database, created once (see docs/durability.md); each soak works in a schema of
 /// its own there.
 const DEFAULT_URL: &str = "postgres://ocfl_test:ocfl_test@127.0.0.1:5432/ocfl_soak";
@@ -53,56 +49,74 @@ struct Options {
     ocfl: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        minutes: 5.0,
-        url: std::env::var("OCFL_SOAK_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()),
-        objects: 50,
-        workers: 3,
-        drain: Duration::from_secs(300),
-        seed: 1,
-        restart_every: Some(Duration::from_secs(60)),
-        restart_command: DEFAULT_RESTART.to_owned(),
-        keep: None,
-        release: true,
-        ocfl: None,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        let number = |text: &String| -> anyhow::Result<f64> {
-            text.parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && *n >= 0.0)
-                .with_context(|| format!("{arg} needs a number, not {text:?}"))
-        };
-        match arg.as_str() {
-            "--minutes" => options.minutes = number(value()?)?,
-            "--url" => options.url = value()?.clone(),
-            "--objects" => options.objects = number(value()?)? as usize,
-            "--workers" => options.workers = (number(value()?)? as usize).max(1),
-            "--drain-minutes" => {
-                options.drain = Duration::from_secs_f64(number(value()?)? * 60.0);
-            }
-            "--seed" => options.seed = number(value()?)? as u64,
-            "--restart-every" => {
-                options.restart_every = Some(Duration::from_secs_f64(number(value()?)?));
-            }
-            "--pg-restart" => options.restart_command = value()?.clone(),
-            "--no-pg-restart" => options.restart_every = None,
-            "--keep" => options.keep = Some(PathBuf::from(value()?)),
-            "--debug" => options.release = false,
-            "--ocfl" => options.ocfl = Some(PathBuf::from(value()?)),
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
+/// `cargo xtask soak`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Minutes of chaos.
+    #[arg(long, default_value = "5", value_parser = non_negative)]
+    minutes: f64,
+    /// The soak database (default `OCFL_SOAK_POSTGRES_URL`, or the local `ocfl_soak`).
+    #[arg(long)]
+    url: Option<String>,
+    /// Objects committed.
+    #[arg(long, default_value = "50", value_parser = crate::bench::positive)]
+    objects: usize,
+    /// `ocfl worker` processes.
+    #[arg(long, default_value = "3", value_parser = crate::bench::positive)]
+    workers: usize,
+    /// Minutes the workers get to finish after the chaos.
+    #[arg(long, default_value = "5", value_parser = non_negative)]
+    drain_minutes: f64,
+    /// The chaos loop's seed.
+    #[arg(long, default_value = "1")]
+    seed: u64,
+    /// Seconds between two server restarts.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = non_negative)]
+    restart_every: f64,
+    /// The command that restarts the server.
+    #[arg(long, value_name = "COMMAND", default_value = DEFAULT_RESTART)]
+    pg_restart: String,
+    /// Never restart the server.
+    #[arg(long)]
+    no_pg_restart: bool,
+    /// Keep the roots and logs in DIR.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Build `ocfl` in debug instead of release.
+    #[arg(long)]
+    debug: bool,
+    /// An `ocfl` binary to use as it is, instead of building one.
+    #[arg(long, value_name = "BINARY")]
+    ocfl: Option<PathBuf>,
+}
+
+/// A finite number of at least 0.
+fn non_negative(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| format!("needs a number, not {text:?}"))
+}
+
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            minutes: args.minutes,
+            url: args.url.unwrap_or_else(|| {
+                std::env::var("OCFL_SOAK_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+            }),
+            objects: args.objects,
+            workers: args.workers,
+            drain: Duration::from_secs_f64(args.drain_minutes * 60.0),
+            seed: args.seed,
+            restart_every: (!args.no_pg_restart)
+                .then(|| Duration::from_secs_f64(args.restart_every)),
+            restart_command: args.pg_restart,
+            keep: args.keep,
+            release: !args.debug,
+            ocfl: args.ocfl,
         }
     }
-    if options.objects == 0 {
-        bail!("--objects must be at least 1");
-    }
-    Ok(options)
 }
 
 /// What the chaos loop did.
@@ -116,8 +130,8 @@ struct Chaos {
     worker_exits: u64,
 }
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let options = parse(args)?;
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = Options::from(args);
     let workspace = crate::bench::workspace_root();
     let ocfl = match &options.ocfl {
         Some(binary) => binary.clone(),

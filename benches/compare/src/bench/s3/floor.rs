@@ -1,7 +1,7 @@
 //! The floors of `bench s3`, each its own process timed like the others: a plain parallel
 //! upload of a source tree with `object_store`, 16 requests in flight, nothing else (no
-//! digests, no inventory, no engine: `xtask bench s3-floor-once`); and a plain parallel read
-//! of every key below a prefix, one listing and then one GET per key, 16 in flight (`xtask
+//! digests, no inventory, no engine: `ocfl-bench-compare bench s3-floor-once`); and a plain parallel read
+//! of every key below a prefix, one listing and then one GET per key, 16 in flight (`ocfl-bench-compare
 //! bench s3-read-floor-once`), which is what validating a root with fixity costs the server
 //! at the least.
 //!
@@ -23,46 +23,45 @@ use crate::bench::commit::tree::list_files;
 /// Requests in flight, as the issue states the floor.
 pub const IN_FLIGHT: usize = 16;
 
-const USAGE: &str = "usage: xtask bench s3-floor-once --bucket B --prefix P SOURCE (endpoint, credentials and AWS_CA_BUNDLE from the environment)";
+/// `bench s3-floor-once`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    /// The bucket.
+    #[arg(long)]
+    bucket: String,
+    /// The key prefix the tree goes below.
+    #[arg(long)]
+    prefix: String,
+    /// The source tree.
+    source: PathBuf,
+}
+
+/// `bench s3-read-floor-once`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// The bucket.
+    #[arg(long)]
+    bucket: String,
+    /// The key prefix read below.
+    #[arg(long)]
+    prefix: String,
+}
 
 /// `s3-floor-once ARGS`: uploads SOURCE below `s3://B/P/`.
-pub fn run_once(args: &[String]) -> anyhow::Result<std::process::ExitCode> {
-    let (mut bucket, mut prefix, mut source) = (None, None, None);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bucket" => bucket = args.next().cloned(),
-            "--prefix" => prefix = args.next().cloned(),
-            other if source.is_none() && !other.starts_with('-') => {
-                source = Some(PathBuf::from(other))
-            }
-            other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
-    let (Some(bucket), Some(prefix), Some(source)) = (bucket, prefix, source) else {
-        anyhow::bail!("{USAGE}");
-    };
+pub fn run_once(args: UploadArgs) -> anyhow::Result<std::process::ExitCode> {
+    let UploadArgs {
+        bucket,
+        prefix,
+        source,
+    } = args;
     let uploaded = upload_tree(&bucket, &prefix, &source)?;
     println!("{uploaded}");
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-const READ_USAGE: &str = "usage: xtask bench s3-read-floor-once --bucket B --prefix P (endpoint, credentials and AWS_CA_BUNDLE from the environment)";
-
 /// `s3-read-floor-once ARGS`: reads every key below `s3://B/P/`.
-pub fn read_once(args: &[String]) -> anyhow::Result<std::process::ExitCode> {
-    let (mut bucket, mut prefix) = (None, None);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bucket" => bucket = args.next().cloned(),
-            "--prefix" => prefix = args.next().cloned(),
-            other => anyhow::bail!("unknown argument {other:?}\n{READ_USAGE}"),
-        }
-    }
-    let (Some(bucket), Some(prefix)) = (bucket, prefix) else {
-        anyhow::bail!("{READ_USAGE}");
-    };
+pub fn read_once(args: ReadArgs) -> anyhow::Result<std::process::ExitCode> {
+    let ReadArgs { bucket, prefix } = args;
     let store = store(&bucket)?;
     let runtime = runtime()?;
     let (keys, bytes) = runtime.block_on(async {

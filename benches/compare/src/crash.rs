@@ -7,43 +7,42 @@
 //! history numbered without a gap, each activity run at least once and its outcome recorded
 //! exactly once. Built in release mode unless `--debug`.
 
-use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::{Command as Process, ExitCode};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 mod commit;
 
-const USAGE: &str = "usage: cargo xtask crash engine [--iterations N] [--seed S] [--debug]
-       cargo xtask crash commit [--root s3://BUCKET/PREFIX] [--iterations N] [--seed S] [--scale crash|small|full] [--debug]";
+/// `cargo xtask crash SUBCOMMAND`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The durable-redb crash test over many seeds.
+    Engine(EngineArgs),
+    /// `ocfl commit` killed at random moments on a 'mixed' profile, checked after every kill
+    /// and at the end.
+    Commit(commit::Args),
+}
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let Some((target, rest)) = args.split_first() else {
-        bail!("{USAGE}");
+/// `crash engine`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// Seeds run.
+    #[arg(long, default_value = "500")]
+    iterations: u64,
+    /// The first seed.
+    #[arg(long, default_value = "0")]
+    seed: u64,
+    /// Build the test in debug instead of release.
+    #[arg(long)]
+    debug: bool,
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let args = match command {
+        Command::Commit(args) => return commit::run(args),
+        Command::Engine(args) => args,
     };
-    if target == "commit" {
-        return commit::run(rest);
-    }
-    if target != "engine" {
-        bail!("unknown crash test {target:?}\n{USAGE}");
-    }
-    let (mut iterations, mut seed, mut release) = (500u64, 0u64, true);
-    let mut rest = rest.iter();
-    while let Some(arg) = rest.next() {
-        let mut number = || -> anyhow::Result<u64> {
-            let text = rest
-                .next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))?;
-            text.parse()
-                .with_context(|| format!("{arg} needs a number, not {text:?}"))
-        };
-        match arg.as_str() {
-            "--iterations" => iterations = number()?,
-            "--seed" => seed = number()?,
-            "--debug" => release = false,
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
+    let (iterations, seed, release) = (args.iterations, args.seed, !args.debug);
     let mut command = cargo_test("durable-redb", "processes", release)?;
     command
         .arg("crash")
@@ -61,20 +60,13 @@ pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     run_cargo_test(command)
 }
 
-/// The workspace root (the crash loops run their tests from it).
-fn workspace() -> anyhow::Result<&'static Path> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the workspace root")
-}
-
 /// `cargo test -p PACKAGE --test TEST [--release] --`, from the workspace root: the caller
 /// adds the test binary's arguments and environment.
-pub(crate) fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Command> {
+pub(crate) fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Result<Process> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = Process::new(cargo);
     command
-        .current_dir(workspace()?)
+        .current_dir(crate::bench::workspace_root())
         .args(["test", "-p", package, "--test", test]);
     if release {
         command.arg("--release");
@@ -84,7 +76,7 @@ pub(crate) fn cargo_test(package: &str, test: &str, release: bool) -> anyhow::Re
 }
 
 /// Runs `command` (from [`cargo_test`]); its success is the loop's.
-pub(crate) fn run_cargo_test(mut command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_cargo_test(mut command: Process) -> anyhow::Result<ExitCode> {
     let status = command.status().context("running cargo test")?;
     Ok(if status.success() {
         ExitCode::SUCCESS

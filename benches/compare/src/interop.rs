@@ -12,21 +12,30 @@ mod s3;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::crash::{cargo_test, run_cargo_test};
 
-const USAGE: &str = "usage: cargo xtask interop [--skip-missing | --s3]";
+/// `cargo xtask interop`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Skip a missing peer with a note instead of failing.
+    #[arg(long, conflicts_with = "s3")]
+    skip_missing: bool,
+    /// `ocfl` and rocfl on a private S3 server over https, both directions.
+    #[arg(long)]
+    s3: bool,
+}
 
-pub fn run(args: &[String]) -> anyhow::Result<ExitCode> {
-    let mut require = "ocfl-py,rocfl";
-    for arg in args {
-        match arg.as_str() {
-            "--s3" if args.len() == 1 => return run_s3(),
-            "--skip-missing" => require = "",
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.s3 {
+        return run_s3();
     }
+    let require = if args.skip_missing {
+        ""
+    } else {
+        "ocfl-py,rocfl"
+    };
     let mut command = cargo_test("ocfl-cli", "interop", false)?;
     command
         .env("OCFL_INTEROP_FULL", "1")
