@@ -34,12 +34,12 @@ impl Findings {
     /// Reports E102 for every key of `members` not in `allowed`.
     pub(super) fn unknown_keys(
         &mut self,
-        members: &[(std::borrow::Cow<'_, str>, super::json::Json<'_>)],
+        members: &[(&str, super::json::Json<'_>)],
         allowed: &[&str],
         location: &str,
     ) {
         for (key, _) in members {
-            if !allowed.contains(&&**key) {
+            if !allowed.contains(key) {
                 self.add(
                     Code::E102,
                     format!("{location} has a key {key:?} that the specification does not define"),

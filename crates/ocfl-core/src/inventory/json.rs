@@ -5,14 +5,19 @@
 //! this tree keeps both members so [`duplicate_keys`] can report them; lookups with
 //! [`Json::get`] return the first.
 //!
-//! Strings borrow from the document wherever it holds them verbatim (no escapes): a large
-//! inventory is mostly digests and paths, so an owned tree would double its size in memory.
+//! Strings borrow from the document wherever it holds them verbatim (no escapes), and from an
+//! arena that lives as long as the document otherwise: a large inventory is mostly digests and
+//! paths, so an owned tree would double its size in memory. Because no string borrows from the
+//! tree itself, the parser can [`take`](Json::take) a block out of the tree, build its part of
+//! the inventory and drop that block before the next, so the whole tree and the whole
+//! inventory are never held at once. Containers are boxed slices (16 bytes, no spare
+//! capacity), keeping a node at 24 bytes.
 
+use bumpalo::Bump;
 use foldhash::{HashSet, HashSetExt};
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,10 +25,10 @@ pub(crate) enum Json<'a> {
     Null,
     Bool,
     Number,
-    String(Cow<'a, str>),
-    Array(Vec<Json<'a>>),
+    String(&'a str),
+    Array(Box<[Json<'a>]>),
     /// Members in document order; keys may repeat.
-    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+    Object(Box<[(&'a str, Json<'a>)]>),
 }
 
 impl<'a> Json<'a> {
@@ -42,12 +47,24 @@ impl<'a> Json<'a> {
     /// The first member named `key`, when `self` is an object.
     pub(crate) fn get(&self, key: &str) -> Option<&Json<'a>> {
         match self {
-            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Json::Object(members) => members.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    pub(crate) fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
+    /// Moves the first member named `key` out of `self` (when an object), leaving `null` in
+    /// its place, so that the caller can drop it as soon as it is read.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Json<'a>> {
+        match self {
+            Json::Object(members) => members
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| std::mem::replace(v, Json::Null)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_object(&self) -> Option<&[(&'a str, Json<'a>)]> {
         match self {
             Json::Object(members) => Some(members),
             _ => None,
@@ -55,11 +72,15 @@ impl<'a> Json<'a> {
     }
 }
 
-/// Parses `text` (already known to be UTF-8) into a tree. serde_json enforces RFC 8259
-/// syntax (no trailing commas, comments or trailing data, valid escapes, no lone surrogates)
-/// and a nesting limit, so hostile input ends in an error, never a stack overflow.
-pub(crate) fn parse(text: &str) -> Result<Json<'_>, serde_json::Error> {
-    serde_json::from_str(text)
+/// Parses `text` (already known to be UTF-8) into a tree whose strings that needed unescaping
+/// live in `arena`. serde_json enforces RFC 8259 syntax (no trailing commas, comments or
+/// trailing data, valid escapes, no lone surrogates) and a nesting limit, so hostile input
+/// ends in an error, never a stack overflow.
+pub(crate) fn parse<'a>(text: &'a str, arena: &'a Bump) -> Result<Json<'a>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let tree = JsonSeed { arena }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(tree)
 }
 
 /// Every repeated key, as (location of the object, key), in document order. One entry per
@@ -73,7 +94,7 @@ pub(crate) fn duplicate_keys(root: &Json<'_>) -> Vec<(String, String)> {
 
 const SMALL_OBJECT: usize = 8;
 
-fn walk<'a>(value: &'a Json<'_>, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
+fn walk<'a>(value: &Json<'a>, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
     match value {
         Json::Object(members) => {
             // Most objects (version blocks, users) are tiny: compare those directly and
@@ -87,7 +108,7 @@ fn walk<'a>(value: &'a Json<'_>, location: &mut Vec<&'a str>, found: &mut Vec<(S
                     !seen.insert(key)
                 };
                 if repeated {
-                    found.push((display_location(location), key.to_string()));
+                    found.push((display_location(location), (*key).to_owned()));
                 }
                 location.push(key);
                 walk(member, location, found);
@@ -113,83 +134,83 @@ fn display_location(location: &[&str]) -> String {
     }
 }
 
-impl<'de> Deserialize<'de> for Json<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json<'de>, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
+/// Deserializes one value, copying strings that had escapes into the arena. (`Cow<str>`'s
+/// own `Deserialize` always copies, and an owned string could not outlive its tree node.)
+#[derive(Clone, Copy)]
+struct JsonSeed<'a> {
+    arena: &'a Bump,
+}
+
+impl<'a> DeserializeSeed<'a> for JsonSeed<'a> {
+    type Value = Json<'a>;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Json<'a>, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json<'de>;
+impl<'a> Visitor<'a> for JsonSeed<'a> {
+    type Value = Json<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Json<'de>, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Json<'a>, E> {
         Ok(Json::Null)
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json<'de>, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Json<'a>, E> {
         Ok(Json::Bool)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Json<'de>, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Json<'a>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Json<'de>, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Json<'a>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json<'de>, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json<'a>, E> {
         Ok(Json::Number)
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Borrowed(s)))
+    fn visit_borrowed_str<E: de::Error>(self, s: &'a str) -> Result<Json<'a>, E> {
+        Ok(Json::String(s))
     }
 
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Owned(s.to_owned())))
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Json<'a>, E> {
+        Ok(Json::String(self.arena.alloc_str(s)))
     }
 
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Owned(s)))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Json<'a>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
-        // serde_json gives no size hint: trim the growth slack, since an inventory holds
-        // hundreds of thousands of one-path arrays.
-        items.shrink_to_fit();
-        Ok(Json::Array(items))
+        Ok(Json::Array(items.into_boxed_slice()))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Json<'a>, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-        while let Some(Key(key)) = map.next_key()? {
-            let value = map.next_value()?;
+        while let Some(key) = map.next_key_seed(KeySeed(self))? {
+            let value = map.next_value_seed(self)?;
             members.push((key, value));
         }
-        members.shrink_to_fit();
-        Ok(Json::Object(members))
+        Ok(Json::Object(members.into_boxed_slice()))
     }
 }
 
-/// An object key, borrowed from the document when it has no escapes. (`Cow<str>`'s own
-/// `Deserialize` always copies.) Read by the value visitor, whose string cases borrow alike.
-struct Key<'de>(Cow<'de, str>);
+/// An object key, read like a string value.
+struct KeySeed<'a>(JsonSeed<'a>);
 
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
-        match deserializer.deserialize_str(JsonVisitor)? {
-            Json::String(key) => Ok(Key(key)),
+impl<'a> DeserializeSeed<'a> for KeySeed<'a> {
+    type Value = &'a str;
+
+    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<&'a str, D::Error> {
+        match deserializer.deserialize_str(self.0)? {
+            Json::String(key) => Ok(key),
             other => Err(de::Error::invalid_type(
                 de::Unexpected::Other(other.kind()),
                 &"an object key",
@@ -204,8 +225,12 @@ mod tests {
 
     #[test]
     fn keeps_duplicates_and_reports_them_with_their_location() {
-        let tree =
-            parse(r#"{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}, "a": null}"#).expect("valid JSON");
+        let arena = Bump::new();
+        let tree = parse(
+            r#"{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}, "a": null}"#,
+            &arena,
+        )
+        .expect("valid JSON");
         assert_eq!(tree.get("a"), Some(&Json::Number));
         assert_eq!(
             duplicate_keys(&tree),
@@ -221,7 +246,8 @@ mod tests {
         let mut members: Vec<String> = (0..20).map(|i| format!("\"k{i}\": {i}")).collect();
         members.push("\"k7\": 0".to_owned());
         let text = format!("{{\"big\": {{{}}}}}", members.join(","));
-        let tree = parse(&text).expect("valid JSON");
+        let arena = Bump::new();
+        let tree = parse(&text, &arena).expect("valid JSON");
         assert_eq!(
             duplicate_keys(&tree),
             vec![("big".to_owned(), "k7".to_owned())]
@@ -229,11 +255,35 @@ mod tests {
     }
 
     #[test]
+    fn unescaped_strings_live_in_the_arena_and_others_in_the_text() {
+        let text = r#"{"plain": "a/b", "k\u0065y": "tab\there"}"#;
+        let arena = Bump::new();
+        let tree = parse(text, &arena).expect("valid JSON");
+        let members = tree.as_object().expect("an object");
+        assert_eq!(members[0], ("plain", Json::String("a/b")));
+        assert_eq!(members[1], ("key", Json::String("tab\there")));
+        let text_range = text.as_bytes().as_ptr_range();
+        assert!(text_range.contains(&members[0].0.as_ptr()));
+        assert!(!text_range.contains(&members[1].0.as_ptr()));
+        assert!(arena.allocated_bytes() > 0);
+    }
+
+    #[test]
+    fn take_moves_the_first_member_out_and_leaves_null() {
+        let arena = Bump::new();
+        let mut tree = parse(r#"{"a": [1], "a": "second"}"#, &arena).expect("valid JSON");
+        assert_eq!(tree.take("a"), Some(Json::Array(Box::new([Json::Number]))));
+        assert_eq!(tree.get("a"), Some(&Json::Null));
+        assert_eq!(tree.take("missing"), None);
+        assert_eq!(Json::Number.take("a"), None);
+    }
+
+    #[test]
     fn rejects_non_json_and_deep_nesting() {
         for bad in ["", "{", "{\"a\":1,}", "[1] 2", "{'a':1}", "\"\\ud800\""] {
-            assert!(parse(bad).is_err(), "{bad}");
+            assert!(parse(bad, &Bump::new()).is_err(), "{bad}");
         }
         let deep = "[".repeat(100_000);
-        assert!(parse(&deep).is_err());
+        assert!(parse(&deep, &Bump::new()).is_err());
     }
 }

@@ -3,9 +3,8 @@
 //! follows the same structure (E111, E056, E057, E097).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 
 use super::findings::Findings;
 use super::json::Json;
@@ -109,7 +108,7 @@ impl<'a> KeyUse<'a> {
 
 /// Parses `manifest`; `None` when it is missing or not an object.
 pub(super) fn parse_manifest<'a>(
-    value: Option<&'a Json<'a>>,
+    value: Option<&Json<'a>>,
     algorithm: Option<DigestAlgorithm>,
     location: &ContentLocation<'_>,
     findings: &mut Findings,
@@ -130,8 +129,11 @@ pub(super) fn parse_manifest<'a>(
         keys: KeyUse::with_capacity(members.len()),
         content_paths: HashSet::with_capacity(members.len()),
     };
+    // Entries in document order, then one sorted bulk build of the map (full B-tree nodes).
+    let mut entries: Vec<(Digest, Vec<ContentPath>)> = Vec::with_capacity(members.len());
+    let mut index_of: HashMap<Digest, usize> = HashMap::with_capacity(members.len());
     let mut all_paths: Vec<&str> = Vec::with_capacity(members.len());
-    for (digest, paths) in members {
+    for &(digest, ref paths) in members {
         // A digest that cannot be a value of digestAlgorithm can be the digest of no file,
         // so the entry breaks E092 ("content paths of files ... that have content with the
         // given digest"). E092 is also what ocfl-py, rocfl and the fixtures use for a wrong
@@ -146,10 +148,13 @@ pub(super) fn parse_manifest<'a>(
                 format!("manifest digest {digest:?} is not a well-formed {algorithm} digest"),
             );
         }
-        let entry = match parsed.manifest.entry(Digest::new(digest)) {
+        let normalized = Digest::new(digest);
+        let entry = match index_of.entry(normalized) {
             Entry::Vacant(vacant) => {
                 parsed.keys.add(digest, vacant.key().clone());
-                vacant.insert(Vec::new())
+                entries.push((vacant.key().clone(), Vec::new()));
+                vacant.insert(entries.len() - 1);
+                entries.last_mut().map(|(_, paths)| paths)
             }
             Entry::Occupied(occupied) => {
                 findings.add(
@@ -158,9 +163,11 @@ pub(super) fn parse_manifest<'a>(
                 );
                 parsed.keys.add(digest, occupied.key().clone());
                 parsed.keys.case_duplicates.insert(occupied.key().clone());
-                occupied.into_mut()
+                entries.get_mut(*occupied.get()).map(|(_, paths)| paths)
             }
         };
+        // Always `Some`: the index was just taken from `entries`.
+        let Some(entry) = entry else { continue };
         let Json::Array(items) = paths else {
             findings.add(
                 Code::E092,
@@ -175,7 +182,7 @@ pub(super) fn parse_manifest<'a>(
         // carry room for four in each.
         entry.reserve_exact(items.len());
         for item in items {
-            let Json::String(path) = item else {
+            let &Json::String(path) = item else {
                 findings.add(
                     Code::E092,
                     format!(
@@ -185,7 +192,7 @@ pub(super) fn parse_manifest<'a>(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(&**path) else {
+            let Ok(content_path) = ContentPath::new(path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -208,6 +215,8 @@ pub(super) fn parse_manifest<'a>(
             all_paths.push(path);
         }
     }
+    drop(index_of);
+    parsed.manifest = super::sorted::into_map(entries);
     check_content_conflicts(all_paths, findings);
     Some(parsed)
 }
@@ -312,7 +321,7 @@ pub(super) fn parse_fixity(
 fn parse_fixity_block(
     name: &str,
     algorithm: Option<DigestAlgorithm>,
-    digests: &[(Cow<'_, str>, Json<'_>)],
+    digests: &[(&str, Json<'_>)],
     manifest_paths: Option<&HashSet<&str>>,
     findings: &mut Findings,
 ) -> BTreeMap<String, Vec<ContentPath>> {
@@ -353,7 +362,7 @@ fn parse_fixity_block(
             continue;
         };
         for item in items {
-            let Json::String(path) = item else {
+            let &Json::String(path) = item else {
                 findings.add(
                     Code::E057,
                     format!(
@@ -363,7 +372,7 @@ fn parse_fixity_block(
                 );
                 continue;
             };
-            let Ok(content_path) = ContentPath::new(&**path) else {
+            let Ok(content_path) = ContentPath::new(path) else {
                 for (code, reason) in path_problems(path, &CONTENT) {
                     findings.add(
                         code,
@@ -374,7 +383,7 @@ fn parse_fixity_block(
                 }
                 continue;
             };
-            if manifest_paths.is_some_and(|paths| !paths.contains(&**path)) {
+            if manifest_paths.is_some_and(|paths| !paths.contains(path)) {
                 findings.add(
                     Code::E057,
                     format!(

@@ -13,6 +13,7 @@ mod manifest;
 mod parse;
 mod paths;
 mod serialize;
+mod sorted;
 mod types;
 mod versions;
 

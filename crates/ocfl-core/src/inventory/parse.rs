@@ -3,6 +3,7 @@
 //! Only checks that need this one document live here; the object validator adds everything
 //! that needs the filesystem or other inventories.
 
+use bumpalo::Bump;
 use std::collections::BTreeMap;
 
 use super::findings::Findings;
@@ -92,7 +93,9 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
         }
         None => text,
     };
-    let tree = match json::parse(text) {
+    // Strings that needed unescaping live here, as long as the document's text.
+    let arena = Bump::new();
+    let mut tree = match json::parse(text, &arena) {
         Ok(tree) => tree,
         Err(error) => {
             findings.add(
@@ -125,7 +128,9 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
     let algorithm = digest_algorithm(tree.get("digestAlgorithm"), findings);
     let content_directory = content_directory(tree.get("contentDirectory"), findings);
 
-    let entries = version_entries(tree.get("versions"), findings);
+    // The two large blocks are moved out of the tree and dropped as soon as they are read:
+    // the manifest before the states are built, each version block after its state.
+    let mut entries = version_entries(tree.take("versions"), findings);
     let location = ContentLocation {
         version_names: entries
             .as_ref()
@@ -136,16 +141,19 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
             ContentDirectory::Invalid => None,
         },
     };
-    let mut manifest = parse_manifest(tree.get("manifest"), algorithm, &location, findings);
+    let manifest_block = tree.take("manifest");
+    let mut manifest = parse_manifest(manifest_block.as_ref(), algorithm, &location, findings);
+    drop(manifest_block);
 
     let mut versions = BTreeMap::new();
-    if let Some(entries) = &entries {
+    if let Some(entries) = &mut entries {
         let mut keys = manifest.as_mut().map(|m| ManifestKeys {
             keys: &mut m.keys,
             manifest: &m.manifest,
         });
         for entry in entries {
             let version = parse_version(entry, keys.as_mut(), findings);
+            entry.block = Json::Null;
             versions.insert(entry.num, version);
         }
     }
@@ -194,7 +202,7 @@ fn spec_version(value: Option<&Json>, findings: &mut Findings) -> Option<SpecVer
             findings.add(Code::E036, "the inventory has no \"type\"");
             None
         }
-        Some(Json::String(uri)) => {
+        Some(&Json::String(uri)) => {
             let version = SpecVersion::from_inventory_type(uri);
             if version.is_none() {
                 findings.add(
@@ -224,11 +232,11 @@ fn object_id(value: Option<&Json>, findings: &mut Findings) -> Option<String> {
             findings.add(Code::E036, "the inventory has no \"id\"");
             None
         }
-        Some(Json::String(id)) if id.is_empty() => {
+        Some(Json::String("")) => {
             findings.add(Code::E037, "\"id\" is the empty string");
             None
         }
-        Some(Json::String(id)) => {
+        Some(&Json::String(id)) => {
             if !is_uri(id) {
                 findings.add(Code::W005, format!("\"id\" {id:?} is not a URI"));
             }
@@ -252,7 +260,7 @@ fn digest_algorithm(value: Option<&Json>, findings: &mut Findings) -> Option<Dig
             findings.add(Code::E036, "the inventory has no \"digestAlgorithm\"");
             None
         }
-        Some(Json::String(name)) => {
+        Some(&Json::String(name)) => {
             let algorithm = DigestAlgorithm::from_name(name);
             match algorithm {
                 Some(DigestAlgorithm::Sha512) => {}
@@ -289,7 +297,7 @@ enum ContentDirectory {
 fn content_directory(value: Option<&Json>, findings: &mut Findings) -> ContentDirectory {
     let name = match value {
         None => return ContentDirectory::Absent,
-        Some(Json::String(name)) => name,
+        Some(&Json::String(name)) => name,
         Some(other) => {
             findings.add(
                 Code::E017,
@@ -332,7 +340,7 @@ fn head(
     let highest = entries.and_then(<[_]>::last);
     match value {
         None => findings.add(Code::E036, "the inventory has no \"head\""),
-        Some(Json::String(name)) => match VersionNum::parse(name) {
+        Some(&Json::String(name)) => match VersionNum::parse(name) {
             Ok(head) => {
                 if let Some(highest) = highest {
                     if highest.name != name {

@@ -700,3 +700,29 @@ fn serialization_sorts_version_names_as_strings() {
     let v2 = text.find("\"v2\": {").expect("v2");
     assert!(v10 < v2);
 }
+
+/// One allocation per distinct digest: every state's key is the manifest's own, not a copy,
+/// even when the state writes the digest after an escape the manifest does not have.
+#[test]
+fn states_share_the_manifest_digest_allocations() {
+    let mut document = serde_json::to_string(&base()).expect("serializable");
+    // `\u0061` is `a`: the v2 state's key needs unescaping, so it is not read from the text.
+    let escaped = format!("\\u0061{}", hex('a', 127));
+    let v2_state = document.rfind(&d('a')).expect("v2 names the digest");
+    document.replace_range(v2_state..v2_state + 128, &escaped);
+    let parsed = parse_inventory(document.as_bytes());
+    assert!(!parsed.has_errors(), "{:?}", parsed.findings);
+    let inventory = parsed.inventory.expect("parsed");
+    let mut shared = 0;
+    for version in inventory.versions.values() {
+        for digest in version.state.keys() {
+            let (key, _) = inventory
+                .manifest
+                .get_key_value(digest)
+                .expect("in the manifest");
+            assert_eq!(key.as_str().as_ptr(), digest.as_str().as_ptr());
+            shared += 1;
+        }
+    }
+    assert_eq!(shared, 3);
+}

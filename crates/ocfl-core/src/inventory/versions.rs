@@ -17,7 +17,8 @@ pub(super) struct VersionEntry<'a> {
     pub(super) num: VersionNum,
     /// The key exactly as written (content paths must use it: E014).
     pub(super) name: &'a str,
-    pub(super) block: &'a Json<'a>,
+    /// The version block; the parser replaces it by `null` once read, to free it early.
+    pub(super) block: Json<'a>,
 }
 
 const VERSION_KEYS: [&str; 4] = ["created", "state", "message", "user"];
@@ -27,7 +28,7 @@ const USER_KEYS: [&str; 2] = ["name", "address"];
 /// been reported). Sequence and naming-convention defects are reported but do not drop
 /// entries, so the rest of the inventory can still be checked.
 pub(super) fn version_entries<'a>(
-    value: Option<&'a Json<'a>>,
+    value: Option<Json<'a>>,
     findings: &mut Findings,
 ) -> Option<Vec<VersionEntry<'a>>> {
     // A missing block could be E041, E043 or E044 (three sentences saying the same); E041
@@ -36,12 +37,15 @@ pub(super) fn version_entries<'a>(
         findings.add(Code::E041, "the inventory has no \"versions\" block");
         return None;
     };
-    let Some(members) = value.as_object() else {
-        findings.add(
-            Code::E045,
-            format!("\"versions\" must be an object, found {}", value.kind()),
-        );
-        return None;
+    let members = match value {
+        Json::Object(members) => members,
+        other => {
+            findings.add(
+                Code::E045,
+                format!("\"versions\" must be an object, found {}", other.kind()),
+            );
+            return None;
+        }
     };
     if members.is_empty() {
         findings.add(
@@ -51,7 +55,7 @@ pub(super) fn version_entries<'a>(
         return None;
     }
     let mut entries = Vec::with_capacity(members.len());
-    for (name, block) in members {
+    for (name, block) in members.into_vec() {
         match VersionNum::parse(name) {
             Ok(num) => entries.push(VersionEntry { num, name, block }),
             Err(error) => report_bad_name(name, &error, findings),
@@ -275,7 +279,6 @@ fn parse_state(
     mut manifest: Option<&mut ManifestKeys<'_, '_>>,
     findings: &mut Findings,
 ) -> State {
-    let mut state = State::new();
     let Some(members) = value.as_object() else {
         findings.add(
             Code::E050,
@@ -284,8 +287,10 @@ fn parse_state(
                 value.kind()
             ),
         );
-        return state;
+        return State::new();
     };
+    // Entries in document order, then one sorted bulk build of the map (full B-tree nodes).
+    let mut entries: Vec<(Digest, Vec<LogicalPath>)> = Vec::with_capacity(members.len());
     let mut all_paths: Vec<&str> = Vec::new();
     for (digest, paths) in members {
         let mut shared = None;
@@ -307,8 +312,8 @@ fn parse_state(
             }
         }
         let key = shared.unwrap_or_else(|| Digest::new(digest));
-        let logical_paths = state.entry(key).or_default();
         let Json::Array(items) = paths else {
+            entries.push((key, Vec::new()));
             findings.add(
                 Code::E050,
                 format!(
@@ -318,7 +323,7 @@ fn parse_state(
             );
             continue;
         };
-        logical_paths.reserve_exact(items.len());
+        let mut logical_paths = Vec::with_capacity(items.len());
         for item in items {
             let Json::String(path) = item else {
                 findings.add(
@@ -345,9 +350,10 @@ fn parse_state(
                 }
             }
         }
+        entries.push((key, logical_paths));
     }
     check_logical_conflicts(name, all_paths, findings);
-    state
+    super::sorted::into_map(entries)
 }
 
 /// E095: a logical path twice in one version, or one that is a directory of another.
