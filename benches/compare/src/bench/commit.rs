@@ -434,7 +434,11 @@ fn bench_profile(
             entry.runs.push(committed);
             let last = run + 1 == options.runs;
             if !(last && options.keep.is_some()) {
-                for path in [dest.clone(), work_area(&dest)] {
+                let mut paths = Vec::new();
+                if dest.exists() {
+                    paths.extend([work_area(&dest)?, dest.clone()]);
+                }
+                for path in paths {
                     if path.exists() {
                         std::fs::remove_dir_all(&path)
                             .with_context(|| format!("removing {}", path.display()))?;
@@ -456,12 +460,12 @@ fn bench_profile(
     })
 }
 
-/// Where `ocfl` keeps the engine's store and run data by default: `<root>.ocfl-work`,
-/// beside the storage root (`ocfl_core::location`; the root need not exist yet here).
-fn work_area(root: &Path) -> PathBuf {
-    let mut name = root.file_name().unwrap_or_default().to_os_string();
-    name.push(ocfl_core::location::WORK_AREA_SUFFIX);
-    root.with_file_name(name)
+/// Where `ocfl` keeps the engine's store and run data by default for the existing root
+/// `root`, as its one owner (`ocfl_core::location::LocalWorkArea`) says.
+fn work_area(root: &Path) -> anyhow::Result<PathBuf> {
+    let work = ocfl_core::location::LocalWorkArea::of(root, None)
+        .with_context(|| format!("the work area of {}", root.display()))?;
+    Ok(work.area_path())
 }
 
 /// The bytes of every file under `dir` (0 if it does not exist).
@@ -522,7 +526,7 @@ fn bench_memory(
             .peak_rss_kib
             .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
     );
-    let store_bytes = bytes_under(&work_area(&root))?;
+    let store_bytes = bytes_under(&work_area(&root)?)?;
     let verdict = check_root(&contenders.ours, &root, "v1", &expected)?;
     if !verdict.ok() {
         eprintln!("bench: the commit FAILED its check: {}", verdict.detail);
@@ -894,11 +898,13 @@ mod tests {
 
     #[test]
     fn the_work_area_is_beside_the_root() {
-        assert_eq!(
-            work_area(Path::new("/runs/ours-1")),
-            Path::new("/runs/ours-1.ocfl-work")
-        );
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ours-1");
+        std::fs::create_dir(&root).unwrap();
+        assert_eq!(
+            work_area(&root).unwrap(),
+            dir.path().canonicalize().unwrap().join("ours-1.ocfl-work")
+        );
         assert_eq!(bytes_under(&dir.path().join("absent")).unwrap(), 0);
         std::fs::create_dir(dir.path().join("d")).unwrap();
         std::fs::write(dir.path().join("d/f"), [0u8; 10]).unwrap();
