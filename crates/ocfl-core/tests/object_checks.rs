@@ -5,13 +5,12 @@
 mod object_support;
 
 use std::fs;
-use std::io::Read;
 use std::process::Command;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use object_support::{codes, copy_fixture, validate_dir, validate_fixture};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
+use object_support::{Access, Watched, codes, copy_fixture, validate_dir, validate_fixture};
+use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{Code, ValidationOptions, validate_object};
 
 const ONE_FILE: &str = "1.1/good-objects/minimal_one_version_one_file";
@@ -78,61 +77,6 @@ fn a_large_inventory_has_its_sidecar_checked() {
     assert_eq!(codes(&report), [Code::E059].into(), "{report:#?}");
 }
 
-/// A storage that holds back the read of `v1/inventory.json`, which validation makes only
-/// once the root inventory is parsed, until a content file has been opened (or 10 s pass).
-struct HoldsVersionInventory {
-    inner: LocalStorage,
-    /// Whether a content file was opened.
-    content_opened: Mutex<bool>,
-    opened: Condvar,
-    /// Whether the version inventory was read after a content file was opened.
-    content_first: Mutex<Option<bool>>,
-}
-
-impl Storage for HoldsVersionInventory {
-    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
-        self.inner.list(dir)
-    }
-    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
-        self.inner.kind(path)
-    }
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        let mut opened = self.content_opened.lock().expect("lock");
-        if path.contains("/content/") {
-            *opened = true;
-            self.opened.notify_all();
-        } else if path.ends_with("v1/inventory.json") {
-            let (opened, _) = self
-                .opened
-                .wait_timeout_while(opened, Duration::from_secs(10), |opened| !*opened)
-                .expect("lock");
-            *self.content_first.lock().expect("lock") = Some(*opened);
-        }
-        self.inner.open(path)
-    }
-    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
-        panic!("validation created {path}")
-    }
-    fn write_atomic(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
-        panic!("validation wrote {path}")
-    }
-    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
-        panic!("validation created {path}")
-    }
-    fn rename(&self, from: &str, _: &str) -> Result<(), StorageError> {
-        panic!("validation renamed {from}")
-    }
-    fn remove(&self, path: &str) -> Result<(), StorageError> {
-        panic!("validation removed {path}")
-    }
-    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
-        panic!("validation flushed {paths:?}")
-    }
-    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        panic!("validation flushed {dir}")
-    }
-}
-
 /// A large object's content is read while its inventories are still being read and parsed,
 /// so that both cores work from the start: the version inventory, read after the root's is
 /// parsed, waits here until a content file has been opened, which only an early walk does.
@@ -143,11 +87,27 @@ fn a_large_objects_content_is_read_while_its_inventories_are_parsed() {
     for dir in [object.clone(), object.join("v1")] {
         object_support::write_inventory(&dir, &inventory);
     }
-    let storage = HoldsVersionInventory {
+    // The read of `v1/inventory.json`, which validation makes only once the root inventory
+    // is parsed, is held back until a content file has been opened (or 10 s pass).
+    let (content_opened, opened) = (Mutex::new(false), Condvar::new());
+    let content_first = Mutex::new(None);
+    let storage = Watched {
         inner: LocalStorage::new(temp.path()),
-        content_opened: Mutex::new(false),
-        opened: Condvar::new(),
-        content_first: Mutex::new(None),
+        watch: |access, path: &str| {
+            if access != Access::Open {
+                return;
+            }
+            let mut content = content_opened.lock().expect("lock");
+            if path.contains("/content/") {
+                *content = true;
+                opened.notify_all();
+            } else if path.ends_with("v1/inventory.json") {
+                let (content, _) = opened
+                    .wait_timeout_while(content, Duration::from_secs(10), |content| !*content)
+                    .expect("lock");
+                *content_first.lock().expect("lock") = Some(*content);
+            }
+        },
     };
     // A pool of its own, so that a thread is free for the walk whatever else runs.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -157,7 +117,7 @@ fn a_large_objects_content_is_read_while_its_inventories_are_parsed() {
     let report = pool.install(|| validate_object(&storage, "obj", &ValidationOptions::default()));
     assert!(report.is_valid(), "{report:#?}");
     assert_eq!(
-        *storage.content_first.lock().expect("lock"),
+        *content_first.lock().expect("lock"),
         Some(true),
         "the content was read before the version inventory"
     );

@@ -5,67 +5,40 @@
 mod object_support;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
-use object_support::{codes, copy_fixture, write_inventory};
-use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
+use object_support::{Access, Watched, codes, copy_fixture, write_inventory};
+use ocfl_core::storage::LocalStorage;
 use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
 
-/// Local storage that records the paths it is asked to open and list.
-struct Recording {
-    inner: LocalStorage,
-    opened: Mutex<Vec<String>>,
-    listed: Mutex<Vec<String>>,
+/// Validates `<root>/obj` with `options` through a [`Watched`] storage: the report, then the
+/// paths opened and the paths listed, in order.
+fn validate_watched(
+    root: &Path,
+    options: &ValidationOptions,
+) -> (ObjectReport, Vec<String>, Vec<String>) {
+    let (opened, listed) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
+    let storage = Watched {
+        inner: LocalStorage::new(root),
+        watch: |access, path: &str| {
+            let log = match access {
+                Access::Open => &opened,
+                Access::List => &listed,
+            };
+            log.lock().expect("lock").push(path.to_owned());
+        },
+    };
+    let report = validate_object(&storage, "obj", options);
+    drop(storage);
+    let opened = opened.into_inner().expect("lock");
+    (report, opened, listed.into_inner().expect("lock"))
 }
 
-impl Storage for Recording {
-    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
-        self.listed.lock().expect("lock").push(dir.to_owned());
-        self.inner.list(dir)
-    }
-    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
-        self.inner.kind(path)
-    }
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
-        self.opened.lock().expect("lock").push(path.to_owned());
-        self.inner.open(path)
-    }
-    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
-        panic!("validation created {path}")
-    }
-    fn write_atomic(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
-        panic!("validation wrote {path}")
-    }
-    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
-        panic!("validation created {path}")
-    }
-    fn rename(&self, from: &str, _: &str) -> Result<(), StorageError> {
-        panic!("validation renamed {from}")
-    }
-    fn remove(&self, path: &str) -> Result<(), StorageError> {
-        panic!("validation removed {path}")
-    }
-    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
-        panic!("validation flushed {paths:?}")
-    }
-    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
-        panic!("validation flushed {dir}")
-    }
-}
-
-/// Validates `<root>/obj` through a [`Recording`] storage and checks that every path opened
+/// Validates `<root>/obj` through a [`Watched`] storage and checks that every path opened
 /// or listed is inside the object and reached without passing through a symbolic link.
 fn validate_recording(root: &Path) -> (ObjectReport, Vec<String>) {
-    let storage = Recording {
-        inner: LocalStorage::new(root),
-        opened: Mutex::new(Vec::new()),
-        listed: Mutex::new(Vec::new()),
-    };
-    let report = validate_object(&storage, "obj", &ValidationOptions::default());
-    let opened = storage.opened.into_inner().expect("lock");
-    let listed = storage.listed.into_inner().expect("lock");
+    let (report, opened, listed) = validate_watched(root, &ValidationOptions::default());
     for path in opened.iter().chain(&listed) {
         assert!(
             path == "obj" || path.starts_with("obj/"),
@@ -192,14 +165,8 @@ fn content_is_not_opened_without_fixity_checking_and_read_once_with_it() {
     let options = ValidationOptions {
         check_fixity: false,
     };
-    let storage = Recording {
-        inner: LocalStorage::new(temp.path()),
-        opened: Mutex::new(Vec::new()),
-        listed: Mutex::new(Vec::new()),
-    };
-    let report = validate_object(&storage, "obj", &options);
+    let (report, opened, _) = validate_watched(temp.path(), &options);
     assert!(report.is_valid(), "{report:#?}");
-    let opened = storage.opened.into_inner().expect("lock");
     assert!(
         !opened.iter().any(|p| p.contains("/content/")),
         "{opened:?}"

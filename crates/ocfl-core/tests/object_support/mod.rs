@@ -6,11 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::sidecar::{sidecar_contents, sidecar_name};
-use ocfl_core::storage::LocalStorage;
+use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
 use ocfl_core::validate::{Code, ObjectReport, ValidationOptions, validate_object};
 
 /// The official fixtures copied into the repository.
@@ -78,4 +79,54 @@ pub fn write_inventory(dir: &Path, inventory: &str) {
         sidecar_contents(&digest),
     )
     .expect("write sidecar");
+}
+
+/// What validation asked a [`Watched`] storage for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    List,
+    Open,
+}
+
+/// Local storage that shows `watch` every listing and open validation makes, before it is
+/// made (so a test may record it or hold it back), and panics on any write: validation
+/// never writes.
+pub struct Watched<F> {
+    pub inner: LocalStorage,
+    pub watch: F,
+}
+
+impl<F: Fn(Access, &str) + Send + Sync> Storage for Watched<F> {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        (self.watch)(Access::List, dir);
+        self.inner.list(dir)
+    }
+    fn kind(&self, path: &str) -> Result<EntryKind, StorageError> {
+        self.inner.kind(path)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, StorageError> {
+        (self.watch)(Access::Open, path);
+        self.inner.open(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError> {
+        panic!("validation created {path}")
+    }
+    fn write_atomic(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
+        panic!("validation wrote {path}")
+    }
+    fn create_dir(&self, path: &str) -> Result<(), StorageError> {
+        panic!("validation created {path}")
+    }
+    fn rename(&self, from: &str, _: &str) -> Result<(), StorageError> {
+        panic!("validation renamed {from}")
+    }
+    fn remove(&self, path: &str) -> Result<(), StorageError> {
+        panic!("validation removed {path}")
+    }
+    fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
+        panic!("validation flushed {paths:?}")
+    }
+    fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
+        panic!("validation flushed {dir}")
+    }
 }
