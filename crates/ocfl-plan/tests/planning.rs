@@ -56,6 +56,16 @@ fn plan_for(
     (stage, outcome)
 }
 
+/// An object at v1 holding `a` = "1" under `root`, and the stage and plan (not applied) of
+/// its update to `next`.
+fn v1_and_update_to(root: &std::path::Path, next: &[(&str, &str)]) -> (Stage, Plan) {
+    let source = root.join("src");
+    write_tree(&source, &tree(&[("a", "1")]));
+    commit(root, &source, &options(), &StageOptions::default(), 1).expect("v1");
+    let (stage, outcome) = plan_for(root, &source, &tree(next), &options(), 2);
+    (stage, update(outcome))
+}
+
 #[test]
 fn same_inputs_give_byte_identical_plans_and_objects() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -271,12 +281,7 @@ fn refuses_to_create_over_an_existing_object() {
 #[test]
 fn a_second_apply_skips_every_step() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("src");
-    write_tree(&source, &tree(&[("a", "1")]));
-    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
-    let t = tree(&[("a", "2"), ("b", "1")]);
-    let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
-    let plan = update(outcome);
+    let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2"), ("b", "1")]);
     let fs = LocalStorage::new(dir.path());
     let first = apply(&plan, &fs, &stage).expect("apply");
     assert!(!wrote_nothing(&first));
@@ -609,12 +614,7 @@ impl Storage for CountingOpens {
 #[test]
 fn an_update_does_not_read_back_the_inventories_it_wrote() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("src");
-    write_tree(&source, &tree(&[("a", "1")]));
-    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
-    let t = tree(&[("a", "2"), ("b", "1")]);
-    let (stage, outcome) = plan_for(dir.path(), &source, &t, &options(), 2);
-    let plan = update(outcome);
+    let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2"), ("b", "1")]);
     let fs = CountingOpens::new(dir.path(), false);
     apply(&plan, &fs, &stage).expect("apply");
     assert_valid(dir.path(), OBJECT);
@@ -638,11 +638,7 @@ fn an_update_does_not_read_back_the_inventories_it_wrote() {
 #[test]
 fn a_batch_reads_the_root_inventory_again_only_when_its_tag_changed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("src");
-    write_tree(&source, &tree(&[("a", "1")]));
-    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
-    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
-    let plan = update(outcome);
+    let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2")]);
     let fs = CountingOpens::new(dir.path(), true);
     apply(&plan, &fs, &stage).expect("apply");
     assert_valid(dir.path(), OBJECT);
@@ -654,11 +650,7 @@ fn a_batch_reads_the_root_inventory_again_only_when_its_tag_changed() {
 #[test]
 fn a_root_inventory_replaced_within_a_batch_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("src");
-    write_tree(&source, &tree(&[("a", "1")]));
-    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
-    let (stage, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
-    let plan = update(outcome);
+    let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2")]);
     let fs = CountingOpens::new(dir.path(), true);
     let executor = exec::Executor::new(&plan, &fs, &stage);
     let root_inventory = format!("{OBJECT}/inventory.json");
@@ -685,11 +677,7 @@ fn a_root_inventory_replaced_within_a_batch_is_refused() {
 #[test]
 fn a_plan_blob_carries_the_inventory_unescaped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("src");
-    write_tree(&source, &tree(&[("a", "1")]));
-    commit(dir.path(), &source, &options(), &StageOptions::default(), 1).expect("v1");
-    let (_, outcome) = plan_for(dir.path(), &source, &tree(&[("a", "2")]), &options(), 2);
-    let mut plan = update(outcome);
+    let (_, mut plan) = v1_and_update_to(dir.path(), &[("a", "2")]);
     let mut blob = Vec::new();
     plan.write_blob(&mut blob).expect("write");
     let inventory = plan.inventory.as_bytes();
