@@ -307,6 +307,13 @@ fn checked_base(
         None if env.fs().kind_if_exists(object_path)?.is_none() => return Ok(None),
         _ => return read(),
     }
+    // Taken before the check reads the inventory, so a digest it reads is that tag's
+    // (`RootTags::record`): the install's `check-base` then need not hash it again.
+    let tag = env
+        .fs()
+        .file_info(&inventory)
+        .ok()
+        .and_then(|info| info.tag);
     let root = match check_structure(env, object_id, in_root, object_path) {
         Ok(root) => root,
         // What the base reader refuses (a declaration of an OCFL version we do not know, an
@@ -317,6 +324,14 @@ fn checked_base(
         }
     };
     env.check_no_mutable_head(object_id, in_root)?;
+    if let (Some(tag), Some(root)) = (tag, &root) {
+        env.root_tags.record(
+            &inventory,
+            tag,
+            root.inventory.digest_algorithm,
+            root.digest.clone(),
+        );
+    }
     match root {
         Some(root) => Ok(Some(Base {
             inventory: root.inventory,
@@ -841,7 +856,9 @@ fn execute_steps(
     // A first attempt of a batch has never run: its uploads need not ask first whether their
     // keys are there (an activity retried after a failure is a new work item, whose uploads
     // rewrite the same verified bytes to keys of a version not committed yet).
-    let executor = exec::Executor::new(&plan, env.fs(), source).first_attempt(ctx.attempt() == 1);
+    let executor = exec::Executor::new(&plan, env.fs(), source)
+        .first_attempt(ctx.attempt() == 1)
+        .sharing_root_tags(Arc::clone(&env.root_tags));
     for (offset, step) in steps.iter().enumerate() {
         // Checked before every step: once the lease is lost another worker may be running
         // this batch, and only one of them may go on writing.
