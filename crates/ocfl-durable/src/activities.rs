@@ -308,12 +308,17 @@ fn checked_base(
         _ => return read(),
     }
     // Taken before the check reads the inventory, so a digest it reads is that tag's
-    // (`RootTags::record`): the install's `check-base` then need not hash it again.
-    let tag = env
-        .fs()
-        .file_info(&inventory)
-        .ok()
-        .and_then(|info| info.tag);
+    // (`RootTags::record`): the rename protocol's `check-base` then need not hash it again.
+    // The object-store protocol checks the root by its entity tag and uses none of this, so
+    // it is spared the request.
+    let tag = match Protocol::for_storage(env.fs()) {
+        Protocol::Rename => env
+            .fs()
+            .file_info(&inventory)
+            .ok()
+            .and_then(|info| info.tag),
+        Protocol::ObjectStore => None,
+    };
     let root = match check_structure(env, object_id, in_root, object_path) {
         Ok(root) => root,
         // What the base reader refuses (a declaration of an OCFL version we do not know, an
