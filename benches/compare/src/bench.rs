@@ -777,6 +777,34 @@ mod tests {
         assert!(parse(&["--unknown"]).is_err());
     }
 
+    /// The floor's run is timed in CPU too, and it has no verdict on a corrupted root, so it
+    /// never makes the validators' ratios "not comparable".
+    #[test]
+    fn the_floor_is_timed_and_never_makes_the_ratios_not_comparable() {
+        let Some(floor) = Validator::floor() else {
+            eprintln!("sha512sum is not installed; nothing to check");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("o/v1/content")).unwrap();
+        std::fs::write(dir.path().join("o/v1/content/a"), b"a").unwrap();
+        let gnu_time = match Meter::detect() {
+            Meter::GnuTime(path) => Some(path),
+            Meter::Proc => None,
+        };
+        let outcome = floor.run_metered(dir.path(), gnu_time.as_deref()).unwrap();
+        assert!(outcome.valid, "{}", outcome.output);
+        assert_eq!(outcome.cpu_seconds.is_some(), gnu_time.is_some());
+        let measured = [Measured {
+            validator: floor,
+            check: outcome,
+            rejects_corrupt: false,
+            times: vec![0.1],
+            cpu: None,
+        }];
+        assert!(not_comparable(&measured).is_empty());
+    }
+
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
