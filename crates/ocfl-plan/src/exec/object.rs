@@ -152,6 +152,8 @@ pub(super) struct Session {
     /// are the same, so a batch's renames into the object hash the inventory once, not
     /// before each (`docs/durability.md`, section 6).
     root: RefCell<Option<(Tag, Digest)>>,
+    /// The directories these steps' copies created (`docs/durability.md`, section 6).
+    pub(super) made_dirs: super::steps::MadeDirs,
 }
 
 impl Session {
@@ -161,6 +163,7 @@ impl Session {
             claim_checked: Cell::new(false),
             written: RefCell::new(Vec::new()),
             root: RefCell::new(None),
+            made_dirs: super::steps::MadeDirs::default(),
         }
     }
 
