@@ -79,9 +79,7 @@ pub(super) fn hash_file(
         });
     }
     let mut digester = MultiDigester::new(algorithms.iter().copied());
-    let mut spooled = extras
-        .spool
-        .and_then(|spool| SpoolFile::create(spool, path));
+    let mut spooled = extras.spool.and_then(SpoolFile::create);
     let mut buffer = vec![
         0u8;
         STREAM_BUFFER.min(
@@ -148,20 +146,16 @@ fn changed(before: &Metadata, after: &Metadata) -> bool {
 /// reads the source.
 struct SpoolFile<'a> {
     spool: &'a Spool<'a>,
-    /// The shard directory of the source: the temporary and the final name are both in it.
-    shard: String,
     temp: String,
     writer: Option<Box<dyn StorageWriter>>,
 }
 
 impl<'a> SpoolFile<'a> {
-    fn create(spool: &'a Spool<'a>, source: &Path) -> Option<SpoolFile<'a>> {
-        let shard = spool.shard_for(source)?;
-        let temp = spool.temp(&shard);
+    fn create(spool: &'a Spool<'a>) -> Option<SpoolFile<'a>> {
+        let temp = spool.temp();
         let writer = spool.fs().create(&temp).ok()?;
         Some(SpoolFile {
             spool,
-            shard,
             temp,
             writer: Some(writer),
         })
@@ -182,7 +176,7 @@ impl<'a> SpoolFile<'a> {
             .take()
             .is_some_and(|mut writer| writer.flush().is_ok() && writer.finish().is_ok());
         let fs = self.spool.fs();
-        let name = format!("{}/{name}", self.shard);
+        let name = format!("{}/{name}", self.spool.dir());
         if written && fs.rename(&self.temp, &name).is_ok() {
             if size >= EARLY_WRITEBACK_BYTES {
                 fs.start_writeback(&name);

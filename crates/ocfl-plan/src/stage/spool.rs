@@ -9,11 +9,6 @@
 //! a source written to since it was staged has a new change time, finds no spooled file, and
 //! its copy reads and hashes it, failing if its bytes changed.
 //!
-//! The spool is split into [`SHARDS`] subdirectories, each file going to the one its source
-//! path hashes to: a file's temporary and final names are in the same directory (a rename
-//! within one directory), and the threads staging at once rarely write the same directory,
-//! whose lock a single spool directory of a million entries made them queue for.
-//!
 //! Nothing here is flushed: the version's one batched flush (`flush-content`) makes the moved
 //! files durable, as it does for copied ones. What makes a spooled file trustworthy without
 //! re-hashing it is that it was complete in the page cache when it got its name, and that
@@ -23,11 +18,10 @@
 //! while it streams) instead of trusting files that may be torn.
 
 use std::fs::{self, Metadata};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ocfl_core::digest::Digest;
 
@@ -44,13 +38,7 @@ pub struct Spool<'a> {
     fs: &'a dyn Storage,
     dir: String,
     next: AtomicU64,
-    /// Which shard directories this spool has created: each is made once, not per file.
-    made: [AtomicBool; SHARDS],
 }
-
-/// How many subdirectories the spool is split into: a million staged files make about 4,000
-/// entries per directory, and two threads stage into the same one once in 256 files.
-pub const SHARDS: usize = 256;
 
 impl std::fmt::Debug for Spool<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +57,6 @@ impl<'a> Spool<'a> {
             fs,
             dir,
             next: AtomicU64::new(0),
-            made: std::array::from_fn(|_| AtomicBool::new(false)),
         })
     }
 
@@ -82,35 +69,11 @@ impl<'a> Spool<'a> {
         self.fs
     }
 
-    /// The shard directory for the file read from `source`, created if this spool has not
-    /// made it yet; `None` if it cannot be created (the file is then not spooled).
-    pub(super) fn shard_for(&self, source: &Path) -> Option<String> {
-        let shard = shard(source);
-        let dir = format!("{}/{shard:02x}", self.dir);
-        if !self.made[shard].load(Ordering::Acquire) {
-            self.fs.create_dir(&dir).ok()?;
-            self.made[shard].store(true, Ordering::Release);
-        }
-        Some(dir)
-    }
-
-    /// A fresh temporary name in shard directory `shard` ([`Spool::shard_for`]).
-    pub(super) fn temp(&self, shard: &str) -> String {
+    /// A fresh temporary name in the spool.
+    pub(super) fn temp(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{shard}/tmp-{n}")
+        format!("{}/tmp-{n}", self.dir)
     }
-}
-
-/// The shard of the file read from `source`: FNV-1a of its path, so that staging and the
-/// copies (which may run in another process of the same program) agree. A copy that looks in
-/// another shard than staging used only misses the spooled file and reads the source.
-fn shard(source: &Path) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in source.as_os_str().as_bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % SHARDS as u64) as usize
 }
 
 /// The spooled file holding `digest`'s bytes, read from `source`, in work directory `work`:
@@ -118,12 +81,7 @@ fn shard(source: &Path) -> usize {
 /// still be absent: the caller looks it up). `None` if `source` cannot be looked at.
 pub fn spooled(work: &str, digest: &Digest, source: &Path) -> Option<String> {
     let meta = fs::metadata(source).ok()?;
-    Some(format!(
-        "{}/{:02x}/{}",
-        spool_dir(work)?,
-        shard(source),
-        name(digest, &meta)
-    ))
+    Some(format!("{}/{}", spool_dir(work)?, name(digest, &meta)))
 }
 
 /// A spooled file's name: the digest of its bytes and the stamp of the source they were read
