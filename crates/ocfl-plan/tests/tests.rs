@@ -12,6 +12,9 @@ mod model;
 // Crash property: a crash at every operation, then a re-run, gives the uninterrupted object.
 mod crash;
 
+// A batch's copies: what they look at and which directories they make.
+mod copies;
+
 // Staging into the spool: a new object's content read once, and what happens without it.
 mod spool;
 

@@ -157,6 +157,8 @@ pub(super) struct Session {
     /// The same knowledge shared with the process's other batches and checks, if the caller
     /// keeps one: a batch then need not hash what another already did.
     shared: Option<Arc<RootTags>>,
+    /// The directories these steps' copies created (`docs/durability.md`, section 6).
+    pub(super) made_dirs: super::steps::MadeDirs,
 }
 
 impl Session {

@@ -1,6 +1,8 @@
 //! One function per kind of step. Each starts by looking at what is already in place, so
 //! that any step can be run again after a crash (`docs/durability.md`, section 6).
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 
 use ocfl_core::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
@@ -31,8 +33,21 @@ pub(super) fn execute(
         Action::Commit { path } => object::commit(plan, fs, path),
         Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path),
         Action::CreateDir { path } => in_work_area(plan, fs, || create_version_dir(plan, fs, path)),
+        // A first attempt runs before the version can have left the work area, and a copy
+        // writes nothing but the work area anyway: the look at the object is skipped.
+        Action::Copy { digest, path, temp } if session.first_attempt => {
+            let copy_of = Copy::new(digest, path, temp, step.size);
+            copy(
+                plan,
+                fs,
+                source,
+                &copy_of,
+                Attempt::First(&session.made_dirs),
+            )
+        }
         Action::Copy { digest, path, temp } => in_work_area(plan, fs, || {
-            copy(plan, fs, source, digest, path, temp, step.size)
+            let copy_of = Copy::new(digest, path, temp, step.size);
+            copy(plan, fs, source, &copy_of, Attempt::Again)
         }),
         Action::Flush { path } => in_work_area(plan, fs, || flush(plan, fs, source, path)),
         Action::Write {
@@ -177,31 +192,96 @@ fn check_base(plan: &Plan, fs: &dyn Storage, session: &Session) -> Result<StepRe
     Ok(StepResult::Done { bytes: 0 })
 }
 
+/// One content file to copy: the digest and size of its bytes, its path in the version and
+/// the temporary name it is written under.
+struct Copy<'a> {
+    digest: &'a Digest,
+    path: &'a str,
+    temp: &'a str,
+    size: u64,
+}
+
+impl<'a> Copy<'a> {
+    fn new(digest: &'a Digest, path: &'a str, temp: &'a str, size: u64) -> Copy<'a> {
+        Copy {
+            digest,
+            path,
+            temp,
+            size,
+        }
+    }
+}
+
+/// Whether a copy may find an earlier run's work in place.
+#[derive(Clone, Copy)]
+enum Attempt<'a> {
+    /// The batch's first attempt ([`super::Executor::first_attempt`]): no earlier run of it
+    /// wrote anything, so the final path is not looked at first (a file there, left by an
+    /// earlier failed batch, is replaced whole by the rename). The directories it made are
+    /// remembered, so a directory is made once per batch, not once per file.
+    First(&'a MadeDirs),
+    /// The step may have run before: what is in place is checked and kept if it is whole.
+    Again,
+}
+
+/// The directories a batch's copies created. Only a failed flush and the move into the object
+/// take directories of the work area away, and neither is followed by a copy in the same
+/// batch; a copy that finds a remembered directory gone falls back to creating it.
+#[derive(Debug, Default)]
+pub(super) struct MadeDirs(RefCell<HashSet<String>>);
+
+impl MadeDirs {
+    /// Creates `dir` (and its parents) unless this batch already did.
+    fn create(&self, fs: &dyn Storage, dir: &str) -> Result<(), StorageError> {
+        if self.0.borrow().contains(dir) {
+            return Ok(());
+        }
+        fs.create_dir(dir)?;
+        self.0.borrow_mut().insert(dir.to_owned());
+        Ok(())
+    }
+}
+
 fn copy(
     plan: &Plan,
     fs: &dyn Storage,
     source: &dyn ContentSource,
-    digest: &Digest,
-    path: &str,
-    temp: &str,
-    size: u64,
+    copy: &Copy<'_>,
+    attempt: Attempt<'_>,
 ) -> Result<StepResult, Error> {
+    let Copy {
+        digest,
+        path,
+        temp,
+        size,
+    } = *copy;
     let algorithm = plan.digest_algorithm;
     // A file left by an earlier run is kept only if it is whole: a torn one is rewritten.
-    if let Some((found, found_size)) = file_digest(fs, path, algorithm)?
+    if matches!(attempt, Attempt::Again)
+        && let Some((found, found_size)) = file_digest(fs, path, algorithm)?
         && found == *digest
         && found_size == size
     {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    if let Some(prepared) = source.prepared(digest)
-        && fs.kind_if_exists(&prepared)? == Some(EntryKind::File)
-    {
+    let make_dir = |dir: &str| match attempt {
+        Attempt::First(made) => made.create(fs, dir),
+        Attempt::Again => fs.create_dir(dir),
+    };
+    // Whether a rename into `path` failed for want of a file, which may be for want of the
+    // directory: then it is made again below, not taken from memory.
+    let mut missing = false;
+    if let Some(prepared) = source.prepared(digest) {
         // Spooled while it was staged: already hashed as it was written, so the source is
-        // not read again (see `ContentSource::prepared`).
-        fs.create_dir(parent(path))?;
-        fs.rename(&prepared, path)?;
-        return Ok(StepResult::Done { bytes: size });
+        // not read again (see `ContentSource::prepared`). Renamed without looking first: a
+        // file that is not there (not spooled, or a spool of another boot) fails the rename
+        // with "not found", and the source is copied instead.
+        make_dir(parent(path))?;
+        match fs.rename(&prepared, path) {
+            Ok(()) => return Ok(StepResult::Done { bytes: size }),
+            Err(e) if e.is_not_found() => missing = true,
+            Err(e) => return Err(e.into()),
+        }
     }
     let location = source
         .location(digest)
@@ -212,8 +292,12 @@ fn copy(
         error,
     };
     let mut reader = source.open(digest).map_err(unavailable)?;
-    fs.create_dir(parent(temp))?;
-    fs.create_dir(parent(path))?;
+    make_dir(parent(temp))?;
+    if missing {
+        fs.create_dir(parent(path))?;
+    } else {
+        make_dir(parent(path))?;
+    }
     let mut writer = fs.create(temp)?;
     let (found, found_size) =
         stream(&mut reader, &mut writer, algorithm, temp).map_err(|e| match e {
@@ -329,9 +413,10 @@ fn flush(
             .transpose()?
             .is_some_and(|kind| kind.is_none())
     {
-        for (digest, path, temp, size) in &copies {
+        for &(digest, path, temp, size) in &copies {
+            let copy_of = Copy::new(digest, path, temp, size);
             if let StepResult::Done { bytes: written } =
-                copy(plan, fs, source, digest, path, temp, *size)?
+                copy(plan, fs, source, &copy_of, Attempt::Again)?
             {
                 bytes += written;
             }
