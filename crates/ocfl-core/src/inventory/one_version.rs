@@ -684,8 +684,11 @@ impl<'de> Visitor<'de> for StateSeed<'_, 'de> {
 /// An array of logical paths, each checked against the grammar: counted, and kept with
 /// their digest's index when the version is the one asked for.
 struct PathsSeed<'s, 'de> {
-    sink: Option<(&'s mut Vec<(Cow<'de, str>, u32)>, u32)>,
+    sink: Option<(PathSink<'s, 'de>, u32)>,
 }
+
+/// Where a kept version's paths go, each with its digest's index.
+type PathSink<'s, 'de> = &'s mut Vec<(Cow<'de, str>, u32)>;
 
 impl<'de> DeserializeSeed<'de> for PathsSeed<'_, 'de> {
     type Value = usize;
