@@ -1,7 +1,9 @@
-//! `cargo xtask bench validate [--scale small|full] [--keep DIR] [--runs N]`: generates a
-//! storage root deterministically, checks that every validator accepts it (and rejects a
-//! corrupted copy), then times each validator on it, alternating their order, and prints a
-//! table plus one JSON line with the medians and the ratios against the design's targets.
+//! `cargo xtask bench validate [--scale small|full] [--root-shape many-objects|one-object]
+//! [--keep DIR] [--runs N]`: generates a storage root deterministically (or, for one object,
+//! has rocfl build it), checks that every validator accepts it (and rejects a corrupted copy),
+//! then times each validator and the floor (`sha512sum` of the content) on it, alternating
+//! their order, and prints a table plus one JSON line with the wall and CPU medians and the
+//! ratios against the targets.
 //!
 //! The other subcommands are the modules below ([`stage`], [`plan`], [`engine`], [`commit`],
 //! [`store`], [`serve`], [`scale`], [`s3`]). `cargo xtask bench ...` runs all of them in a
@@ -11,6 +13,7 @@ pub(crate) mod commit;
 mod engine;
 mod generate;
 mod memory;
+mod one_object;
 pub(crate) mod peers;
 mod plan;
 pub(crate) mod prng;
@@ -28,11 +31,42 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use commit::measure::Meter;
 use generate::{Generated, Profile, SEED};
 use peers::{Invocation, Outcome, Peer, Validator};
 
-/// Design targets: our median over the peer's median must not exceed these.
+/// The design's targets on the many-object root: our median over the peer's median must not
+/// exceed these.
 const TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.5), (Peer::OcflPy, 0.1)];
+
+/// Issue 19's targets for one big object.
+const ONE_OBJECT_TARGETS: [(Peer, f64); 2] = [(Peer::Rocfl, 0.33), (Peer::OcflPy, 0.08)];
+
+/// What the benchmark root holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RootShape {
+    /// The 'many' object and the small objects (1,001 at `full`), written by the generator
+    /// with layout 0004.
+    ManyObjects,
+    /// The 'many' object alone, built by rocfl with layout 0003 (skipped without rocfl).
+    OneObject,
+}
+
+impl RootShape {
+    fn key(self) -> &'static str {
+        match self {
+            RootShape::ManyObjects => "many-objects",
+            RootShape::OneObject => "one-object",
+        }
+    }
+
+    fn targets(self) -> [(Peer, f64); 2] {
+        match self {
+            RootShape::ManyObjects => TARGETS,
+            RootShape::OneObject => ONE_OBJECT_TARGETS,
+        }
+    }
+}
 
 /// `cargo xtask bench SUBCOMMAND`.
 #[derive(Debug, clap::Subcommand)]
@@ -137,6 +171,9 @@ pub struct ValidateArgs {
     /// The generated root's size.
     #[arg(long, value_enum, default_value = "full")]
     scale: Scale,
+    /// What the root holds: many objects, or one big object built by rocfl.
+    #[arg(long, value_enum, default_value = "many-objects")]
+    root_shape: RootShape,
     /// Generate the root into DIR and keep it.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
@@ -153,6 +190,7 @@ pub struct ValidateArgs {
 struct Options {
     scale: &'static str,
     profile: Profile,
+    shape: RootShape,
     keep: Option<PathBuf>,
     runs: usize,
     /// Time our validator called in this process instead of the `ocfl` binary.
@@ -167,6 +205,7 @@ impl From<ValidateArgs> for Options {
                 Scale::Small => Profile::SMALL,
                 Scale::Full => Profile::FULL,
             },
+            shape: args.root_shape,
             keep: args.keep,
             runs: args.runs,
             in_process: args.in_process,
@@ -198,11 +237,17 @@ struct Measured {
     /// Whether it rejected the deliberately corrupted root.
     rejects_corrupt: bool,
     times: Vec<f64>,
+    /// CPU seconds (user + system) of each timed run, when GNU time measured them all.
+    cpu: Option<Vec<f64>>,
 }
 
 impl Measured {
     fn median(&self) -> Option<f64> {
         median(&self.times)
+    }
+
+    fn cpu_median(&self) -> Option<f64> {
+        median(self.cpu.as_ref()?)
     }
 }
 
@@ -221,7 +266,26 @@ fn bench_validate(options: &Options) -> anyhow::Result<()> {
         root.display()
     );
     let start = Instant::now();
-    let generated = generate::generate_root(&root, options.profile, SEED)?;
+    let generated = match options.shape {
+        RootShape::ManyObjects => generate::generate_root(&root, options.profile, SEED)?,
+        RootShape::OneObject => {
+            let Some(rocfl) = rocfl_program() else {
+                eprintln!(
+                    "bench: rocfl not found: the one-object root is built by rocfl, skipped (install: {})",
+                    Peer::Rocfl.install_hint()
+                );
+                println!(
+                    "{}",
+                    json!({"bench": "validate", "root_shape": options.shape.key(), "skipped": "rocfl is not installed"})
+                );
+                return Ok(());
+            };
+            let source = temp.path().join("source");
+            let built = one_object::build(&rocfl, &root, &source, options.profile, SEED)?;
+            std::fs::remove_dir_all(&source)?;
+            built
+        }
+    };
     eprintln!(
         "bench: {} objects, {} content files, {} bytes in {:.1} s",
         generated.objects,
@@ -236,9 +300,21 @@ fn bench_validate(options: &Options) -> anyhow::Result<()> {
         .into_iter()
         .map(|validator| check(validator, &root, &corrupt))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    time_runs(&mut measured, &root, options.runs)?;
+    let meter = match Meter::detect() {
+        Meter::GnuTime(path) => Some(path),
+        Meter::Proc => {
+            eprintln!("bench: GNU time (/usr/bin/time) not found: no CPU seconds");
+            None
+        }
+    };
+    eprintln!(
+        "bench: load average {:?} before the timed runs",
+        load_average()
+    );
+    time_runs(&mut measured, &root, options.runs, meter.as_deref())?;
+    eprintln!("bench: load average {:?} after", load_average());
 
-    print_table(&measured, &missing, options.runs);
+    print_table(&measured, &missing, options);
     println!("{}", summary_json(options, &generated, &measured, &missing));
     if let Some(kept) = &options.keep {
         eprintln!("bench: the root is kept at {}", kept.display());
@@ -263,6 +339,7 @@ fn find_validators(
     for (peer, found) in [
         (Peer::Rocfl, Validator::rocfl()),
         (Peer::OcflPy, Validator::ocfl_py(work_dir)?),
+        (Peer::Floor, Validator::floor()),
     ] {
         match found {
             Some(validator) => validators.push(validator),
@@ -298,6 +375,23 @@ fn check(validator: Validator, root: &Path, corrupt: &Path) -> anyhow::Result<Me
         validator.command_line()
     );
     let check = validator.run(root)?;
+    if !validator.peer.validates() {
+        // The floor reads and hashes; it has no verdict on a corrupted file.
+        anyhow::ensure!(
+            check.valid,
+            "{} failed (exit {:?}):\n{}",
+            validator.command_line(),
+            check.exit_status,
+            excerpt(&check.output)
+        );
+        return Ok(Measured {
+            validator,
+            check,
+            rejects_corrupt: true,
+            times: Vec::new(),
+            cpu: Some(Vec::new()),
+        });
+    }
     if !check.valid {
         eprintln!(
             "bench: {} reports the generated root INVALID (exit {:?}); the generator is wrong or the tool is:\n{}",
@@ -318,23 +412,37 @@ fn check(validator: Validator, root: &Path, corrupt: &Path) -> anyhow::Result<Me
         check,
         rejects_corrupt,
         times: Vec::new(),
+        cpu: Some(Vec::new()),
     })
 }
 
 /// `runs` timed runs of every tool, rotating the order by one each run so that no tool
 /// always goes first (or always right after another tool warmed something for it).
-fn time_runs(measured: &mut [Measured], root: &Path, runs: usize) -> anyhow::Result<()> {
+/// CPU seconds are taken by GNU time at `gnu_time`, when given.
+fn time_runs(
+    measured: &mut [Measured],
+    root: &Path,
+    runs: usize,
+    gnu_time: Option<&Path>,
+) -> anyhow::Result<()> {
     for run in 0..runs {
         for offset in 0..measured.len() {
             let index = (run + offset) % measured.len();
             let entry = &mut measured[index];
-            let outcome = entry.validator.run(root)?;
+            let outcome = entry.validator.run_metered(root, gnu_time)?;
             eprintln!(
-                "bench: run {}/{runs} {}: {:.3} s",
+                "bench: run {}/{runs} {}: {:.3} s wall, {} s CPU",
                 run + 1,
                 entry.validator.peer.key(),
-                outcome.seconds
+                outcome.seconds,
+                outcome
+                    .cpu_seconds
+                    .map_or("-".into(), |c| format!("{c:.3}"))
             );
+            match (&mut entry.cpu, outcome.cpu_seconds) {
+                (Some(cpu), Some(seconds)) => cpu.push(seconds),
+                (cpu, _) => *cpu = None,
+            }
             if outcome.valid != entry.check.valid {
                 eprintln!(
                     "bench: warning: {} changed its verdict between runs (exit {:?})",
@@ -461,12 +569,24 @@ fn ratio(measured: &[Measured], peer: Peer) -> Option<f64> {
     (theirs > 0.0).then(|| ours / theirs)
 }
 
+/// Our CPU median over `peer`'s.
+fn cpu_ratio(measured: &[Measured], peer: Peer) -> Option<f64> {
+    let cpu_of = |peer: Peer| {
+        measured
+            .iter()
+            .find(|m| m.validator.peer == peer)
+            .and_then(Measured::cpu_median)
+    };
+    let (ours, theirs) = (cpu_of(Peer::Ours)?, cpu_of(peer)?);
+    (theirs > 0.0).then(|| ours / theirs)
+}
+
 /// Why the ratios do not measure comparable work, if they do not: every validator must accept
 /// the generated root and reject the corrupted one, or the faster tool may just be skipping
 /// the work (a stub, or digests not checked).
 fn not_comparable(measured: &[Measured]) -> Vec<String> {
     let mut reasons = Vec::new();
-    for m in measured {
+    for m in measured.iter().filter(|m| m.validator.peer.validates()) {
         if !m.check.valid {
             reasons.push(format!(
                 "{} reports the generated root invalid",
@@ -493,35 +613,54 @@ fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "NO" }
 }
 
-fn print_table(measured: &[Measured], missing: &[Peer], runs: usize) {
+fn print_table(measured: &[Measured], missing: &[Peer], options: &Options) {
+    println!("root shape: {}", options.shape.key());
     println!(
-        "{:<58} {:>4} {:>10} {:>12} {:>10} {:>6} {:>15}",
-        "tool", "runs", "median s", "ours / this", "root valid", "exit", "rejects corrupt"
+        "{:<40} {:>4} {:>10} {:>12} {:>9} {:>11} {:>10} {:>6} {:>15}",
+        "tool",
+        "runs",
+        "median s",
+        "ours / this",
+        "CPU s",
+        "ours / CPU",
+        "root valid",
+        "exit",
+        "rejects corrupt"
     );
+    let shown = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.3}"));
     for m in measured {
-        let ratio = match m.validator.peer {
-            Peer::Ours => "1.000".to_string(),
-            peer => ratio(measured, peer).map_or("-".into(), |r| format!("{r:.3}")),
+        let (ratio, cpu_ratio) = match m.validator.peer {
+            Peer::Ours => ("1.000".to_string(), "1.000".to_string()),
+            peer => (
+                shown(ratio(measured, peer)),
+                shown(cpu_ratio(measured, peer)),
+            ),
         };
         let exit = m
             .check
             .exit_status
             .map_or("-".to_string(), |c| c.to_string());
         println!(
-            "{:<58} {:>4} {:>10.3} {:>12} {:>10} {:>6} {:>15}",
+            "{:<40} {:>4} {:>10.3} {:>12} {:>9} {:>11} {:>10} {:>6} {:>15}",
             m.validator.label(),
-            runs,
+            options.runs,
             m.median().unwrap_or(f64::NAN),
             ratio,
+            shown(m.cpu_median()),
+            cpu_ratio,
             yes_no(m.check.valid),
             exit,
-            yes_no(m.rejects_corrupt)
+            if m.validator.peer.validates() {
+                yes_no(m.rejects_corrupt)
+            } else {
+                "-"
+            }
         );
     }
     for peer in missing {
         println!("{:<58} not installed ({})", peer.key(), peer.install_hint());
     }
-    for (peer, target) in TARGETS {
+    for (peer, target) in options.shape.targets() {
         if let Some(r) = ratio(measured, peer) {
             let verdict = match target_met(measured, peer, target) {
                 Some(true) => "met",
@@ -556,6 +695,8 @@ fn summary_json(
                 "version": m.validator.version,
                 "times_s": m.times,
                 "median_s": m.median(),
+                "cpu_s": m.cpu,
+                "median_cpu_s": m.cpu_median(),
                 "valid": m.check.valid,
                 "exit_status": m.check.exit_status,
                 "rejects_corrupt": m.rejects_corrupt,
@@ -563,18 +704,23 @@ fn summary_json(
         })
         .collect();
     let mut ratios = serde_json::Map::new();
+    let mut cpu_ratios = serde_json::Map::new();
+    for peer in [Peer::Rocfl, Peer::OcflPy, Peer::Floor] {
+        let key = format!("ours/{}", peer.key());
+        ratios.insert(key.clone(), json!(ratio(measured, peer)));
+        cpu_ratios.insert(key, json!(cpu_ratio(measured, peer)));
+    }
     let mut targets = serde_json::Map::new();
     let mut met = serde_json::Map::new();
-    for (peer, target) in TARGETS {
+    for (peer, target) in options.shape.targets() {
         let key = format!("ours/{}", peer.key());
-        let r = ratio(measured, peer);
-        ratios.insert(key.clone(), json!(r));
         targets.insert(key.clone(), json!(target));
         met.insert(key, json!(target_met(measured, peer, target)));
     }
     json!({
         "bench": "validate",
         "scale": options.scale,
+        "root_shape": options.shape.key(),
         "seed": SEED,
         "runs": options.runs,
         "objects": generated.objects,
@@ -583,6 +729,7 @@ fn summary_json(
         "tools": tools,
         "missing": missing.iter().map(|p| p.key()).collect::<Vec<_>>(),
         "ratios": ratios,
+        "cpu_ratios": cpu_ratios,
         "targets": targets,
         "met": met,
         "not_comparable": not_comparable(measured),
@@ -605,6 +752,16 @@ mod tests {
         assert_eq!(options.runs, 3);
         assert_eq!(options.keep, None);
         assert!(!options.in_process);
+        assert_eq!(options.shape, RootShape::ManyObjects);
+    }
+
+    #[test]
+    fn the_one_object_shape_has_issue_19s_targets() {
+        let options = parse(&["--root-shape", "one-object"]).unwrap();
+        assert_eq!(options.shape, RootShape::OneObject);
+        assert_eq!(options.shape.targets(), ONE_OBJECT_TARGETS);
+        assert_eq!(parse(&[]).unwrap().shape.targets(), TARGETS);
+        assert!(parse(&["--root-shape", "two-objects"]).is_err());
     }
 
     #[test]
@@ -618,6 +775,34 @@ mod tests {
         assert!(parse(&["--runs", "0"]).is_err());
         assert!(parse(&["--runs"]).is_err());
         assert!(parse(&["--unknown"]).is_err());
+    }
+
+    /// The floor's run is timed in CPU too, and it has no verdict on a corrupted root, so it
+    /// never makes the validators' ratios "not comparable".
+    #[test]
+    fn the_floor_is_timed_and_never_makes_the_ratios_not_comparable() {
+        let Some(floor) = Validator::floor() else {
+            eprintln!("sha512sum is not installed; nothing to check");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("o/v1/content")).unwrap();
+        std::fs::write(dir.path().join("o/v1/content/a"), b"a").unwrap();
+        let gnu_time = match Meter::detect() {
+            Meter::GnuTime(path) => Some(path),
+            Meter::Proc => None,
+        };
+        let outcome = floor.run_metered(dir.path(), gnu_time.as_deref()).unwrap();
+        assert!(outcome.valid, "{}", outcome.output);
+        assert_eq!(outcome.cpu_seconds.is_some(), gnu_time.is_some());
+        let measured = [Measured {
+            validator: floor,
+            check: outcome,
+            rejects_corrupt: false,
+            times: vec![0.1],
+            cpu: None,
+        }];
+        assert!(not_comparable(&measured).is_empty());
     }
 
     #[test]

@@ -233,7 +233,7 @@ fn build_stage(
         // not read, and need not be on this host.
         Some(name) => {
             let form = staged::read_form(env, &command.object_id, name)?;
-            let stage = stage_form::decode(&mut &form[..])?;
+            let stage = stage_form::decode(&mut &form[..], None)?;
             let blob = env.blobs.put_with(&input.run, |out| out.write_all(&form))?;
             (stage, blob)
         }
@@ -250,16 +250,22 @@ fn build_stage(
                 None
             };
             let meter = StagingMeter::new(env, &input.run);
-            let (stage, source) = make_stage(
+            let (stage, source, start) = make_stage(
                 command,
                 &object_path,
                 base.as_ref(),
                 spool.as_ref(),
                 &|files, bytes| meter.add(files, bytes),
             )?;
-            let blob = env
-                .blobs
-                .put_with(&input.run, |out| stage_form::encode(&stage, &source, out))?;
+            // A stage of edits is recorded as the edits' result on the base's state: a few
+            // entries, not one per file of the object.
+            let blob = env.blobs.put_with(&input.run, |out| match (&base, start) {
+                (Some(base), Some(version)) => {
+                    let from = stage_form::EditedFrom { version, base };
+                    stage_form::encode_edits(&stage, &source, &from, out)
+                }
+                _ => stage_form::encode(&stage, &source, out),
+            })?;
             (stage, blob)
         }
     };
@@ -307,6 +313,18 @@ fn checked_base(
         None if env.fs().kind_if_exists(object_path)?.is_none() => return Ok(None),
         _ => return read(),
     }
+    // Taken before the check reads the inventory, so a digest it reads is that tag's
+    // (`RootTags::record`): the rename protocol's `check-base` then need not hash it again.
+    // The object-store protocol checks the root by its entity tag and uses none of this, so
+    // it is spared the request.
+    let tag = match Protocol::for_storage(env.fs()) {
+        Protocol::Rename => env
+            .fs()
+            .file_info(&inventory)
+            .ok()
+            .and_then(|info| info.tag),
+        Protocol::ObjectStore => None,
+    };
     let root = match check_structure(env, object_id, in_root, object_path) {
         Ok(root) => root,
         // What the base reader refuses (a declaration of an OCFL version we do not know, an
@@ -317,6 +335,14 @@ fn checked_base(
         }
     };
     env.check_no_mutable_head(object_id, in_root)?;
+    if let (Some(tag), Some(root)) = (tag, &root) {
+        env.root_tags.record(
+            &inventory,
+            tag,
+            root.inventory.digest_algorithm,
+            root.digest.clone(),
+        );
+    }
     match root {
         Some(root) => Ok(Some(Base {
             inventory: root.inventory,
@@ -334,16 +360,16 @@ fn base_key(run: &str) -> String {
 
 /// The stage of `command` on `base` (the object's root inventory, if it exists, at
 /// `object_path` in [`Environment::fs`]): the source directory's files, or the head's (or a
-/// version's) state with the command's edits; and the directory its files are recorded
-/// relative to. Files are spooled to `spool` as they are read; `progress` hears the files and
-/// bytes read.
+/// version's) state with the command's edits; the directory its files are recorded relative
+/// to; and for edits of a base's version, that version's number. Files are spooled to `spool`
+/// as they are read; `progress` hears the files and bytes read.
 pub(crate) fn make_stage(
     command: &Command,
     object_path: &str,
     base: Option<&ocfl_plan::plan::Base>,
     spool: Option<&Spool<'_>>,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<(Stage, String), ActivityError> {
+) -> Result<(Stage, String, Option<u32>), ActivityError> {
     let object = format!("object {}", command.object_id);
     let digest_algorithm = match (command.digest_for(base.is_some()), base) {
         (Some(name), _) => algorithm(name)?,
@@ -380,23 +406,24 @@ pub(crate) fn make_stage(
             if let Some(bag) = &bag {
                 bag.verify(&stage).map_err(bag_refusal)?;
             }
-            Ok((stage, source))
+            Ok((stage, source, None))
         }
         Some(edits) => {
             let base = base.map(|b| &b.inventory);
-            let state = edited_state(base, edits).map_err(|e| e.context(&object))?;
+            let (state, start) = edited_state(base, edits).map_err(|e| e.context(&object))?;
             let recorded = Path::new(object_path);
             let changes = edits.edits();
-            let stage = match Stage::from_edits(&state, recorded, &changes, &options) {
-                Ok(stage) => stage,
+            let (stage, start) = match Stage::from_edits(&state, recorded, &changes, &options) {
+                Ok(stage) => (stage, start),
                 Err(
                     error @ (ocfl_plan::stage::Error::NotInState { .. }
                     | ocfl_plan::stage::Error::Occupied { .. }),
                 ) => already_applied(base, recorded, &changes, &options)
+                    .map(|(stage, previous)| (stage, Some(previous)))
                     .ok_or_else(|| ActivityError::from(error).context(&object))?,
                 Err(error) => return Err(ActivityError::from(error).context(&object)),
             };
-            Ok((stage, object_path.to_owned()))
+            Ok((stage, object_path.to_owned(), start))
         }
     }
 }
@@ -419,23 +446,28 @@ fn bag_refusal(error: ocfl_plan::bag::Error) -> ActivityError {
 /// The stage of `changes` applied to the version before the head, when that is the head's
 /// state: the same file-level command run again after its run completed (a kill after the
 /// new version was in place, say), whose removals and moves no longer apply to the head.
-/// Planned, it changes nothing, as a commit of an unchanged source does.
+/// Planned, it changes nothing, as a commit of an unchanged source does. With the number of
+/// that earlier version.
 fn already_applied(
     base: Option<&Inventory>,
     recorded: &Path,
     changes: &[ocfl_plan::stage::Edit],
     options: &StageOptions,
-) -> Option<Stage> {
+) -> Option<(Stage, u32)> {
     let base = base?;
     let head = base.versions.get(&base.head)?;
-    let previous = base.versions.get(&base.head.previous()?)?;
+    let number = base.head.previous()?;
+    let previous = base.versions.get(&number)?;
     let stage = Stage::from_edits(&previous.state, recorded, changes, options).ok()?;
-    (stage.state() == head.state).then_some(stage)
+    (stage.state() == head.state).then_some((stage, number.number()))
 }
 
 /// The state `edits` start from: the head's of `base` (none for an object not created yet),
-/// or for a revert the named version's.
-fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, ActivityError> {
+/// or for a revert the named version's; and that version's number.
+fn edited_state(
+    base: Option<&Inventory>,
+    edits: &EditsForm,
+) -> Result<(State, Option<u32>), ActivityError> {
     let version = match edits {
         EditsForm::Revert { version } => Some(version),
         _ => None,
@@ -448,7 +480,7 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
             ));
         }
         return match version {
-            None => Ok(State::new()),
+            None => Ok((State::new(), None)),
             Some(_) => Err(ActivityError::refused(
                 RefusalKind::Plan,
                 "does not exist: there is no version to revert to".to_owned(),
@@ -456,11 +488,10 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
         };
     };
     let Some(version) = version else {
-        return Ok(base
-            .versions
-            .get(&base.head)
-            .map(|v| v.state.clone())
-            .unwrap_or_default());
+        return Ok(match base.versions.get(&base.head) {
+            Some(head) => (head.state.clone(), Some(base.head.number())),
+            None => (State::new(), None),
+        });
     };
     let number = VersionNum::parse(version)
         .map_err(|e| {
@@ -470,7 +501,7 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
     base.versions
         .iter()
         .find(|(v, _)| v.number() == number)
-        .map(|(_, v)| v.state.clone())
+        .map(|(_, v)| (v.state.clone(), Some(number)))
         .ok_or_else(|| {
             ActivityError::refused(
                 RefusalKind::Plan,
@@ -479,8 +510,22 @@ fn edited_state(base: Option<&Inventory>, edits: &EditsForm) -> Result<State, Ac
         })
 }
 
-fn load_stage(env: &Environment, run: &str, blob: &str) -> Result<Arc<Stage>, ActivityError> {
-    env.blobs.decoded(run, blob, stage_form::decode)
+/// The stage `run` recorded in `blob`: whole with the `base` it was made on, or only the
+/// files it brings for the steps' copies (`stage_form::decode`).
+fn load_stage(
+    env: &Environment,
+    run: &str,
+    blob: &str,
+    base: Option<&Base>,
+) -> Result<Arc<Stage>, ActivityError> {
+    match base {
+        Some(_) => env
+            .blobs
+            .decoded(run, blob, |bytes| stage_form::decode(bytes, base)),
+        None => env
+            .blobs
+            .decoded_unkept(run, blob, |bytes| stage_form::decode(bytes, None)),
+    }
 }
 
 /// The blob among `run`'s that holds its plan, if it made one (the others, its stage, do not
@@ -515,7 +560,6 @@ fn create_plan(
     env.check_root(&input.run, &input.root)?;
     let command = &input.command;
     let object = format!("object {}", command.object_id);
-    let stage = load_stage(env, &input.run, &input.stage)?;
     let placement = env.run_placement(&input.run, &command.object_id)?;
     let object_path = env.fs_path(&placement.path);
     let base = match env.blobs.take::<Option<Arc<Base>>>(&base_key(&input.run)) {
@@ -525,6 +569,7 @@ fn create_plan(
             .map(Arc::new),
     };
     let base = base.as_deref();
+    let stage = load_stage(env, &input.run, &input.stage, base)?;
     let mut options = PlanOptions::new(
         command.object_id.clone(),
         object_path,
@@ -819,7 +864,7 @@ fn execute_steps(
             Action::Copy { .. } | Action::Flush { .. } | Action::Upload { .. }
         )
     }) {
-        stage = load_stage(env, &input.run, &input.stage)?;
+        stage = load_stage(env, &input.run, &input.stage, None)?;
         if let Some(name) = &input.staged {
             staged::check_name(name)?;
             staged_content = StagedContent::new(env, stage.as_ref(), name);
@@ -841,7 +886,9 @@ fn execute_steps(
     // A first attempt of a batch has never run: its uploads need not ask first whether their
     // keys are there (an activity retried after a failure is a new work item, whose uploads
     // rewrite the same verified bytes to keys of a version not committed yet).
-    let executor = exec::Executor::new(&plan, env.fs(), source).first_attempt(ctx.attempt() == 1);
+    let executor = exec::Executor::new(&plan, env.fs(), source)
+        .first_attempt(ctx.attempt() == 1)
+        .sharing_root_tags(Arc::clone(&env.root_tags));
     for (offset, step) in steps.iter().enumerate() {
         // Checked before every step: once the lease is lost another worker may be running
         // this batch, and only one of them may go on writing.

@@ -142,6 +142,21 @@ impl Blobs {
         Ok(value)
     }
 
+    /// [`Blobs::decoded`] for a decoding that depends on more than the blob's bytes (a stage
+    /// of edits read without its base, which holds only the edits' files): a value decoded or
+    /// remembered earlier is used, but what is decoded here is not kept for another caller.
+    pub(crate) fn decoded_unkept<T: Send + Sync + 'static>(
+        &self,
+        run: &str,
+        digest: &str,
+        decode: impl FnOnce(&mut dyn Read) -> Result<T, ActivityError>,
+    ) -> Result<Arc<T>, ActivityError> {
+        if let Some(hit) = self.cached(digest) {
+            return Ok(hit);
+        }
+        Ok(Arc::new(self.read_with(run, digest, decode)?))
+    }
+
     /// Keeps `value`, the decoded blob `digest` of `run`, for the next `decoded`.
     pub(crate) fn remember<T: Send + Sync + 'static>(
         &self,

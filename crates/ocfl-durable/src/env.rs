@@ -11,6 +11,7 @@ use ocfl_core::layout::{LayoutError, LayoutRegistry};
 use ocfl_core::location::{LocalWorkArea, LocationError};
 use ocfl_core::object::{ObjectError, StorageRoot};
 use ocfl_core::storage::{EntryKind, LocalStorage, Storage, StorageError, join, parent};
+use ocfl_plan::exec::RootTags;
 
 use crate::blobs::Blobs;
 use crate::refusal::{ActivityError, RefusalKind};
@@ -143,6 +144,11 @@ pub struct Environment {
     /// The storage root itself, for reading (layouts, validation).
     storage: Arc<dyn Storage>,
     pub(crate) blobs: Blobs,
+    /// The digests of objects' root inventories by their tags, as this process last read
+    /// them: shared by the pre-run check and every batch of steps, so that a batch does not
+    /// hash a root inventory again that has not changed since (`docs/durability.md`,
+    /// section 6).
+    pub(crate) root_tags: Arc<RootTags>,
     progress: Option<Arc<dyn ProgressSink>>,
     /// The layouts the root's `ocfl_layout.json` may name.
     layouts: LayoutRegistry,
@@ -198,6 +204,7 @@ impl Environment {
             progress: None,
             layouts: LayoutRegistry::new(),
             placements: Mutex::default(),
+            root_tags: Arc::default(),
         }
     }
 
@@ -228,6 +235,7 @@ impl Environment {
             progress: None,
             layouts: LayoutRegistry::new(),
             placements: Mutex::default(),
+            root_tags: Arc::default(),
         }
     }
 

@@ -60,7 +60,7 @@ pub fn stage_in_work_area(
     };
     let object_path = env.fs_path(&env.object_path(&command.object_id).map_err(failed)?);
     let base = read_base(env.fs(), &object_path).map_err(|e| failed(e.into()))?;
-    let (stage, source) =
+    let (stage, source, _) =
         make_stage(&command, &object_path, base.as_ref(), None, &|_, _| {}).map_err(failed)?;
     let mut form = Vec::new();
     crate::stage_form::encode(&stage, &source, &mut form)

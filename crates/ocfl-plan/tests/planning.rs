@@ -1,4 +1,5 @@
 use std::fs;
+use std::sync::Arc;
 
 use ocfl_core::SpecVersion;
 use ocfl_core::digest::DigestAlgorithm;
@@ -643,6 +644,75 @@ fn a_batch_reads_the_root_inventory_again_only_when_its_tag_changed() {
     apply(&plan, &fs, &stage).expect("apply");
     assert_valid(dir.path(), OBJECT);
     assert_eq!(fs.opens_of(&format!("{OBJECT}/inventory.json")), 2);
+}
+
+/// Batches of one process that share what they read of the root inventory (`RootTags`) read
+/// it once while its tag stays the same, each step run as its own batch here: check-base
+/// reads the base, the renames find its tag known; the sidecar's install finds the new
+/// inventory and reads it. Separate batches that share nothing read it before each rename;
+/// and a digest recorded before the run (the pre-run check's read) spares check-base's too.
+#[test]
+fn batches_sharing_root_tags_read_the_root_inventory_again_only_when_its_tag_changed() {
+    let root_inventory = format!("{OBJECT}/inventory.json");
+    // Each step as its own batch: sharing one `RootTags` or not, seeded or not.
+    let opens = |share: bool, seed: bool| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2")]);
+        let fs = CountingOpens::new(dir.path(), true);
+        let tags = Arc::new(exec::RootTags::new());
+        if let (true, Some(base)) = (seed, &plan.base) {
+            let tag = fs
+                .file_info(&root_inventory)
+                .expect("info")
+                .tag
+                .expect("tag");
+            tags.record(
+                &root_inventory,
+                tag,
+                plan.digest_algorithm,
+                base.digest.clone(),
+            );
+        }
+        for step in &plan.steps {
+            let mut executor = exec::Executor::new(&plan, &fs, &stage);
+            if share {
+                executor = executor.sharing_root_tags(Arc::clone(&tags));
+            }
+            executor.execute(step).expect("step");
+        }
+        assert_valid(dir.path(), OBJECT);
+        fs.opens_of(&root_inventory)
+    };
+    assert!(opens(false, false) >= 4);
+    assert_eq!(opens(true, false), 2);
+    assert_eq!(opens(true, true), 1);
+}
+
+/// A root inventory replaced between two batches that share their knowledge has another tag:
+/// the next rename into the object reads it and refuses the run.
+#[test]
+fn a_root_inventory_replaced_between_sharing_batches_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stage, plan) = v1_and_update_to(dir.path(), &[("a", "2")]);
+    let fs = CountingOpens::new(dir.path(), true);
+    let tags = Arc::new(exec::RootTags::new());
+    let root_inventory = format!("{OBJECT}/inventory.json");
+    for step in &plan.steps {
+        let executor = exec::Executor::new(&plan, &fs, &stage).sharing_root_tags(Arc::clone(&tags));
+        if matches!(step.action, Action::MoveIn { .. }) {
+            let mut other = fs.inner.read(&root_inventory).expect("read");
+            let last = other.len() - 1;
+            other[last] = if other[last] == b' ' { b'\n' } else { b' ' };
+            fs.inner
+                .write_atomic(&root_inventory, &other)
+                .expect("replace");
+            let error = executor.execute(step).expect_err("refused");
+            assert!(matches!(error, exec::Error::BaseChanged { .. }), "{error}");
+            return;
+        }
+        executor.execute(step).expect("step");
+    }
+    panic!("the plan has no move-version step");
 }
 
 /// A root inventory replaced between two steps of one batch (another writer) has another

@@ -1,11 +1,14 @@
 //! The validators being compared: ours (the `ocfl` binary, or in-process as a labelled
-//! fallback), rocfl and ocfl-py. Each run is one timed validation of a whole storage root.
+//! fallback), rocfl and ocfl-py, beside the floor every fixity-checking validator pays
+//! (`sha512sum` of the content). Each run is one timed validation of a whole storage root.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
 use ocfl_core::storage::LocalStorage;
+
+use super::commit::measure;
 use ocfl_core::validate::{ValidationOptions, validate_storage_root};
 
 /// Which peer; also names its figures in the JSON line.
@@ -14,6 +17,9 @@ pub enum Peer {
     Ours,
     Rocfl,
     OcflPy,
+    /// Not a validator: `sha512sum` of every content file, the reading and hashing that
+    /// checking fixity costs any validator.
+    Floor,
 }
 
 impl Peer {
@@ -22,7 +28,13 @@ impl Peer {
             Peer::Ours => "ours",
             Peer::Rocfl => "rocfl",
             Peer::OcflPy => "ocfl_py",
+            Peer::Floor => "sha512sum",
         }
+    }
+
+    /// Whether this is a validator (the floor only reads and hashes).
+    pub fn validates(self) -> bool {
+        self != Peer::Floor
     }
 
     /// How to install the peer when it is missing.
@@ -31,6 +43,7 @@ impl Peer {
             Peer::Ours => "cargo build --release -p ocfl-cli",
             Peer::Rocfl => "cargo install rocfl --version 1.7.0",
             Peer::OcflPy => "pip install ocfl-py==2.1.0",
+            Peer::Floor => "coreutils (find, xargs, sha512sum)",
         }
     }
 
@@ -40,6 +53,7 @@ impl Peer {
             Peer::Ours => None,
             Peer::Rocfl => Some("1.7.0"),
             Peer::OcflPy => Some("2.1.0"),
+            Peer::Floor => None,
         }
     }
 }
@@ -66,6 +80,8 @@ pub struct Validator {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub seconds: f64,
+    /// User plus system CPU seconds of the process and its children (GNU time only).
+    pub cpu_seconds: Option<f64>,
     /// The process's exit status (None: killed by a signal, or in-process).
     pub exit_status: Option<i32>,
     /// Whether the tool reported the root valid.
@@ -138,6 +154,24 @@ impl Validator {
         }))
     }
 
+    /// `sha512sum` of every file below a `content` directory of the root (found by `find`,
+    /// fed by `xargs`); `None` when coreutils' `sha512sum` is not on `PATH`.
+    pub fn floor() -> Option<Validator> {
+        let sha512sum = find_program("sha512sum")?;
+        let script = format!(
+            "find \"$1\" -path '*/content/*' -type f -print0 | xargs -0 {} > /dev/null",
+            sha512sum.display()
+        );
+        Some(Validator {
+            peer: Peer::Floor,
+            version: first_line_of(&sha512sum, &["--version"]),
+            invocation: Invocation::Program {
+                program: PathBuf::from("sh"),
+                args: vec!["-c".into(), script, "sh".into(), ROOT.into()],
+            },
+        })
+    }
+
     /// A label for tables: the peer and, for the fallback, that it is one.
     pub fn label(&self) -> String {
         match (&self.invocation, self.peer) {
@@ -152,6 +186,7 @@ impl Validator {
             (_, Peer::Ours) => "ours (ocfl)".to_string(),
             (_, Peer::Rocfl) => "rocfl".to_string(),
             (_, Peer::OcflPy) => "ocfl-py (ocfl-validate.py via driver)".to_string(),
+            (_, Peer::Floor) => "floor: sha512sum of the content".to_string(),
         }
     }
 
@@ -172,8 +207,16 @@ impl Validator {
         }
     }
 
-    /// Validates the storage root at `root` once, timing it.
+    /// Validates the storage root at `root` once, timing it (wall time only).
     pub fn run(&self, root: &Path) -> anyhow::Result<Outcome> {
+        self.run_metered(root, None)
+    }
+
+    /// [`Validator::run`], with the CPU time of the process and its children taken by GNU
+    /// time at `gnu_time` when given (it reads them from `wait4`; this workspace has no
+    /// `unsafe` to call it directly). GNU time's own start-up is inside the wall time: a
+    /// millisecond, the same for every tool.
+    pub fn run_metered(&self, root: &Path, gnu_time: Option<&Path>) -> anyhow::Result<Outcome> {
         match &self.invocation {
             Invocation::Program { program, args } => {
                 let args: Vec<&std::ffi::OsStr> = args
@@ -186,13 +229,32 @@ impl Validator {
                         }
                     })
                     .collect();
+                let scratch = tempfile::tempdir()?;
+                let report = scratch.path().join("time");
+                let mut command = match gnu_time {
+                    Some(time) => {
+                        let mut command = Command::new(time);
+                        command
+                            .args(["-f", measure::FORMAT, "-o"])
+                            .arg(&report)
+                            .arg(program);
+                        command
+                    }
+                    None => Command::new(program),
+                };
                 let start = Instant::now();
-                let output = Command::new(program)
+                let output = command
                     .args(&args)
                     .output()
                     .map_err(|e| anyhow::anyhow!("running {}: {e}", program.display()))?;
                 let seconds = start.elapsed().as_secs_f64();
-                Ok(self.judge(seconds, &output))
+                let mut outcome = self.judge(seconds, &output);
+                if gnu_time.is_some() {
+                    let text = std::fs::read_to_string(&report)
+                        .map_err(|e| anyhow::anyhow!("reading GNU time's report: {e}"))?;
+                    outcome.cpu_seconds = measure::parse_report(&text).map(|(_, cpu)| cpu);
+                }
+                Ok(outcome)
             }
             Invocation::InProcess => {
                 let start = Instant::now();
@@ -203,6 +265,7 @@ impl Validator {
                     + report.objects.iter().map(|o| o.errors.len()).sum::<usize>();
                 Ok(Outcome {
                     seconds,
+                    cpu_seconds: None,
                     exit_status: None,
                     valid: report.is_valid(),
                     output: format!("{} objects, {errors} errors", report.objects.len()),
@@ -227,9 +290,12 @@ impl Validator {
             Peer::Rocfl => code == Some(0),
             // The driver prints the verdict including the objects (see OCFL_PY_DRIVER).
             Peer::OcflPy => code == Some(0) && text.contains("storage root VALID"),
+            // Every file read and hashed.
+            Peer::Floor => code == Some(0),
         };
         Outcome {
             seconds,
+            cpu_seconds: None,
             exit_status: code,
             valid,
             output: text,

@@ -8,5 +8,6 @@ mod golden;
 mod lease_loss;
 mod lock_release;
 mod retention;
+mod root_tags;
 mod support;
 mod verify;

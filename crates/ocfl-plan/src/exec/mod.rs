@@ -8,8 +8,11 @@
 
 mod base;
 mod object;
+mod root_tags;
 mod source;
 mod steps;
+
+use std::sync::Arc;
 
 use ocfl_core::digest::Digest;
 use ocfl_core::storage::{Storage, StorageError};
@@ -18,6 +21,7 @@ use crate::plan::{Plan, Protocol, Step};
 
 pub use base::{BaseError, read_base};
 pub use object::superseded;
+pub use root_tags::RootTags;
 pub use source::{ContentSource, SpooledStage};
 
 /// What executing a step did.
@@ -209,7 +213,16 @@ impl<'a> Executor<'a> {
     /// step) must not be declared so: they skip the keys already in place, as they must once
     /// the version is committed.
     pub fn first_attempt(mut self, first: bool) -> Self {
-        self.session = object::Session::new(first);
+        self.session.first_attempt = first;
+        self
+    }
+
+    /// Shares what the steps learn of the object's root inventory (its digest by tag) with
+    /// `tags`, and uses what `tags` already knows: a rename into the object then hashes the
+    /// root inventory only if no batch or check of this process did so since its tag last
+    /// changed (`docs/durability.md`, section 6).
+    pub fn sharing_root_tags(mut self, tags: Arc<RootTags>) -> Self {
+        self.session.share_root_tags(tags);
         self
     }
 

@@ -7,12 +7,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io::{self, Write};
+use std::sync::Arc;
 
-use ocfl_core::digest::Digest;
+use ocfl_core::digest::{Digest, DigestAlgorithm};
 use ocfl_core::inventory::parse_inventory;
 use ocfl_core::sidecar::parse_sidecar;
 use ocfl_core::storage::{Directory, EntryKind, Precondition, Storage, StorageError, Tag, join};
 
+use super::root_tags::RootTags;
 use super::steps::{RootState, StreamError, holds, root_state, stream};
 use super::{ContentSource, Error, Skip, StepResult};
 use crate::plan::{Action, CLAIM_OWNER, Contents, Plan, Protocol};
@@ -152,29 +154,44 @@ pub(super) struct Session {
     /// are the same, so a batch's renames into the object hash the inventory once, not
     /// before each (`docs/durability.md`, section 6).
     root: RefCell<Option<(Tag, Digest)>>,
+    /// The same knowledge shared with the process's other batches and checks, if the caller
+    /// keeps one: a batch then need not hash what another already did.
+    shared: Option<Arc<RootTags>>,
 }
 
 impl Session {
-    pub(super) fn new(first_attempt: bool) -> Session {
-        Session {
-            first_attempt,
-            claim_checked: Cell::new(false),
-            written: RefCell::new(Vec::new()),
-            root: RefCell::new(None),
-        }
+    /// Shares what this session learns of root inventories with `tags`, and learns from it.
+    pub(super) fn share_root_tags(&mut self, tags: Arc<RootTags>) {
+        self.shared = Some(tags);
     }
 
-    /// The digest the root inventory at `path` had when it was last read with tag `tag`.
-    pub(super) fn root_digest(&self, tag: &Tag) -> Option<Digest> {
+    /// The digest (of `algorithm`) the root inventory at `path` had when it was last read
+    /// with tag `tag`, by this session or by the process it shares with.
+    pub(super) fn root_digest(
+        &self,
+        path: &str,
+        tag: &Tag,
+        algorithm: DigestAlgorithm,
+    ) -> Option<Digest> {
         match &*self.root.borrow() {
-            Some((seen, digest)) if seen == tag => Some(digest.clone()),
-            _ => None,
+            Some((seen, digest)) if seen == tag => return Some(digest.clone()),
+            _ => {}
         }
+        self.shared.as_ref()?.digest(path, tag, algorithm)
     }
 
-    /// Records that the root inventory, seen with tag `tag` before it was read, read as
-    /// `digest`.
-    pub(super) fn read_root(&self, tag: Tag, digest: Digest) {
+    /// Records that the root inventory at `path`, seen with tag `tag` before it was read,
+    /// read as `digest` (of `algorithm`).
+    pub(super) fn read_root(
+        &self,
+        path: &str,
+        tag: Tag,
+        algorithm: DigestAlgorithm,
+        digest: Digest,
+    ) {
+        if let Some(shared) = &self.shared {
+            shared.record(path, tag.clone(), algorithm, digest.clone());
+        }
         *self.root.borrow_mut() = Some((tag, digest));
     }
 

@@ -630,12 +630,15 @@ fn root_digest(
     };
     // No tag (not found, not a settled file, a storage without tags): read it.
     let tag = fs.file_info(path).ok().and_then(|info| info.tag);
-    if let Some(digest) = tag.as_ref().and_then(|tag| session.root_digest(tag)) {
+    if let Some(digest) = tag
+        .as_ref()
+        .and_then(|tag| session.root_digest(path, tag, algorithm))
+    {
         return Ok(Some(digest));
     }
     let found = file_digest(fs, path, algorithm)?.map(|(digest, _)| digest);
     if let (Some(tag), Some(digest)) = (tag, &found) {
-        session.read_root(tag, digest.clone());
+        session.read_root(path, tag, algorithm, digest.clone());
     }
     Ok(found)
 }

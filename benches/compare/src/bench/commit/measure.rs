@@ -16,7 +16,7 @@ use anyhow::Context;
 const GNU_TIME: &str = "/usr/bin/time";
 
 /// The format GNU time writes: peak RSS in KiB, user and system CPU seconds.
-const FORMAT: &str = "%M %U %S";
+pub(crate) const FORMAT: &str = "%M %U %S";
 
 /// How the figures are taken on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl Measurement {
 
 /// The last line of GNU time's report: `KIB USER SYSTEM`. Earlier lines, if any, say the
 /// command was killed or failed.
-fn parse_report(text: &str) -> Option<(u64, f64)> {
+pub(crate) fn parse_report(text: &str) -> Option<(u64, f64)> {
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
     let mut fields = line.split_whitespace();
     let peak = fields.next()?.parse().ok()?;
