@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use ocfl_core::inventory::FileRef;
 use ocfl_core::object::{ListedObject, ObjectSummary, last_changed};
 use ocfl_core::storage::join;
 use serde_json::json;
@@ -27,19 +28,45 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
         out.flush().context("writing the listing")?;
         return Ok(code);
     };
-    let object = crate::mutable_head::open(&storage, &root, id, &args.head, global.quiet)?;
     let patterns = patterns(&args.patterns)?;
-    let (version, _) = object.version(args.version)?;
-    let changed = match args.long {
-        true => last_changed(object.inventory(), version),
-        false => None,
-    };
+    // `--long` needs every version (which changed each file last): the whole model. The
+    // rest needs one version, read without building it.
+    let (object, read);
+    let entries;
+    let (version, object_path, changed, files): (_, _, _, Box<dyn Iterator<Item = FileRef<'_>>>) =
+        if args.long {
+            object = crate::mutable_head::open(&storage, &root, id, &args.head, global.quiet)?;
+            let (version, _) = object.version(args.version)?;
+            entries = object.files(args.version)?;
+            (
+                version,
+                object.path().to_owned(),
+                last_changed(object.inventory(), version),
+                Box::new(entries.iter().map(|f| FileRef {
+                    path: f.path.as_str(),
+                    digest: f.digest.as_str(),
+                    content_path: f.content_path.as_str(),
+                })),
+            )
+        } else {
+            read = crate::mutable_head::read_version(
+                &storage,
+                &root,
+                id,
+                &args.head,
+                args.version,
+                global.quiet,
+            )?;
+            (
+                read.files.version(),
+                String::new(),
+                None,
+                Box::new(read.files.iter()),
+            )
+        };
     let mut listed = 0usize;
-    for file in object.files(args.version)? {
-        if !patterns
-            .as_ref()
-            .is_none_or(|set| set.is_match(file.path.as_str()))
-        {
+    for file in files {
+        if !patterns.as_ref().is_none_or(|set| set.is_match(file.path)) {
             continue;
         }
         listed += 1;
@@ -47,21 +74,19 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> Result<ExitCode> {
             Some(changed) => Some(Long {
                 size: storage
                     .storage()
-                    .size(&join(object.path(), file.content_path.as_str()))
-                    .with_context(|| {
-                        format!("object {id}: size of {}", file.content_path.as_str())
-                    })?,
+                    .size(&join(&object_path, file.content_path))
+                    .with_context(|| format!("object {id}: size of {}", file.content_path))?,
                 changed: changed
-                    .get(file.path.as_str())
+                    .get(file.path)
                     .map_or_else(String::new, ToString::to_string),
             }),
             None => None,
         };
         if global.json {
             let mut line = json!({
-                "path": file.path.as_str(),
-                "digest": file.digest.as_str(),
-                "content_path": file.content_path.as_str(),
+                "path": file.path,
+                "digest": file.digest,
+                "content_path": file.content_path,
             });
             if let Some(long) = &long {
                 line["size"] = json!(long.size);

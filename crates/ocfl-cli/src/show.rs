@@ -14,24 +14,34 @@ use crate::open::{open_root, root_storage};
 pub fn run(global: &GlobalArgs, args: &ShowArgs) -> Result<ExitCode> {
     let storage = root_storage(global, "show")?;
     let root = open_root(&storage)?;
-    let object = crate::mutable_head::open(&storage, &root, &args.id, &args.head, global.quiet)?;
-    let (num, version) = object.version(args.version)?;
-    let files = object.files(Some(num))?;
-    let is_head = num == object.head();
+    let read = crate::mutable_head::read_version(
+        &storage,
+        &root,
+        &args.id,
+        &args.head,
+        args.version,
+        global.quiet,
+    )?;
+    let num = read.files.version();
+    let version = read
+        .info()
+        .with_context(|| format!("object {}: version {num}", args.id))?;
+    let files = &read.files;
+    let is_head = num == read.head;
     let mut out = BufWriter::new(io::stdout().lock());
     if global.json {
         let files: Vec<_> = files
             .iter()
             .map(|f| {
                 json!({
-                    "path": f.path.as_str(),
-                    "digest": f.digest.as_str(),
-                    "content_path": f.content_path.as_str(),
+                    "path": f.path,
+                    "digest": f.digest,
+                    "content_path": f.content_path,
                 })
             })
             .collect();
         let line = json!({
-            "id": object.id(),
+            "id": read.id,
             "version": num.to_string(),
             "head": is_head,
             "created": version.created,
@@ -44,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> Result<ExitCode> {
         let head = if is_head { " (head)" } else { "" };
         let text = format!(
             "object   {}\nversion  {num}{head}\ncreated  {}\nuser     {}\nmessage  {}\nfiles    {}\n",
-            object.id(),
+            read.id,
             version.created,
             user_text(version.user.as_ref()),
             version.message.as_deref().unwrap_or("-"),
@@ -52,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> Result<ExitCode> {
         );
         out.write_all(text.as_bytes())
             .context("writing the version")?;
-        for file in &files {
+        for file in files.iter() {
             if global.verbose {
                 writeln!(out, "  {}  {}", file.digest, file.path)
             } else {

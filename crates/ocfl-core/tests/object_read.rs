@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ocfl_core::init::{InitOptions, init_storage_root};
+use ocfl_core::inventory::OneVersion;
 use ocfl_core::layout::Layout;
 use ocfl_core::object::{Object, ObjectError, PurgeOutcome, StorageRoot, purge_object};
 use ocfl_core::storage::{Entry, EntryKind, LocalStorage, Storage, StorageError, StorageWriter};
@@ -917,6 +918,101 @@ fn find_file_checks_the_sidecar_and_what_it_reads_but_not_the_rest() {
     fs::remove_file(dir.join("inventory.json.sha512")).expect("remove sidecar");
     let err = storage_root
         .find_file(&id, None, "foo/bar.xml")
+        .expect_err("no sidecar");
+    assert!(matches!(err, ObjectError::Sidecar { .. }), "{err}");
+}
+
+#[test]
+fn read_version_answers_as_open_object_does_for_every_good_fixture() {
+    let fixtures = fs::read_dir(fixture("spec-ex-full").parent().expect("parent"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned());
+    let mut compared = 0;
+    for name in fixtures {
+        let root = TestRoot::new();
+        let (id, _) = root.add(&name);
+        let storage = root.storage();
+        let storage_root = StorageRoot::open(&storage).expect("root");
+        let object = storage_root.open_object(&id).expect("open");
+        let mut asked: Vec<Option<VersionNum>> = vec![None, Some(v("v9"))];
+        asked.extend(object.inventory().versions.keys().copied().map(Some));
+        for version in asked {
+            let read = storage_root.read_version(&id, version);
+            match (object.version(version), read) {
+                (Ok((num, _)), Ok(read)) => {
+                    assert_eq!(read.files.version(), num, "{name}");
+                    let expected: Vec<(String, String, String)> = object
+                        .files(version)
+                        .expect("files")
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.path.to_string(),
+                                f.digest.to_string(),
+                                f.content_path.to_string(),
+                            )
+                        })
+                        .collect();
+                    let found: Vec<(String, String, String)> = read
+                        .files
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.path.to_owned(),
+                                f.digest.to_owned(),
+                                f.content_path.to_owned(),
+                            )
+                        })
+                        .collect();
+                    assert_eq!(found, expected, "{name} {num}");
+                    assert_eq!(
+                        Some(read),
+                        OneVersion::from_inventory(object.inventory(), version),
+                        "{name}"
+                    );
+                }
+                (Err(expected), Err(found)) => {
+                    assert_eq!(found.to_string(), expected.to_string(), "{name}");
+                }
+                (expected, found) => panic!("{name}: {expected:?} but {found:?}"),
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 10, "{compared}");
+}
+
+#[test]
+fn read_version_checks_the_sidecar_and_sends_defects_to_the_full_parse() {
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("root");
+    let before = storage_root.read_version(&id, None).expect("read");
+    assert_eq!(before.head.to_string(), "v3");
+    rewrite_inventory(&dir, |text| {
+        text.replace("\"head\": \"v3\"", "\"head\": \"v2\"")
+    });
+    let err = storage_root.read_version(&id, None).expect_err("E040");
+    assert!(
+        matches!(&err, ObjectError::InvalidInventory { code, .. } if code.as_str() == "E040"),
+        "{err}"
+    );
+    let inventory = dir.join("inventory.json");
+    let text = fs::read_to_string(&inventory).expect("read");
+    fs::write(
+        &inventory,
+        text.replace("\"head\": \"v2\"", "\"head\": \"v3\""),
+    )
+    .expect("tamper");
+    let err = storage_root.read_version(&id, None).expect_err("tampered");
+    assert!(
+        matches!(err, ObjectError::TamperedInventory { .. }),
+        "{err}"
+    );
+    fs::remove_file(dir.join("inventory.json.sha512")).expect("remove sidecar");
+    let err = storage_root
+        .read_version(&id, None)
         .expect_err("no sidecar");
     assert!(matches!(err, ObjectError::Sidecar { .. }), "{err}");
 }

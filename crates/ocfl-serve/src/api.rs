@@ -244,19 +244,13 @@ pub async fn object(
 ) -> Result<Json<Value>, Failure> {
     let id = object_id(&params)?;
     blocking(&app, move |app| {
-        let object = app.objects.open(&id)?;
-        let versions: Vec<Value> = object
-            .inventory()
-            .versions
-            .iter()
-            .rev()
-            .map(|(num, version)| version_json(&num.to_string(), version))
-            .collect();
+        let read = app.objects.version(&id, None)?;
+        let versions: Vec<Value> = read.versions.iter().rev().map(version_json).collect();
         Ok(Json(json!({
-            "id": object.id(),
-            "head": object.head().to_string(),
-            "path": object.path(),
-            "digest_algorithm": object.inventory().digest_algorithm.to_string(),
+            "id": read.id,
+            "head": read.head.to_string(),
+            "path": app.objects.path_of(&read.id)?,
+            "digest_algorithm": read.digest_algorithm.to_string(),
             "versions": versions,
         })))
     })
@@ -275,13 +269,16 @@ pub async fn version_files(
     let num = version(&params)?;
     let limit = q.limit()?;
     blocking(&app, move |app| {
-        let object = app.objects.open(&id)?;
-        let (num, version) = object.version(Some(num))?;
-        let page = files_page(&object, version, q.after(), limit)?;
+        let read = app.objects.version(&id, Some(num))?;
+        let num = read.files.version();
+        let version = read
+            .info()
+            .ok_or_else(|| Failure::internal("the version read has no metadata"))?;
+        let page = files_page(&read.files, q.after(), limit);
         Ok(Json(json!({
-            "id": object.id(),
+            "id": read.id,
             "version": num.to_string(),
-            "head": num == object.head(),
+            "head": num == read.head,
             "created": version.created,
             "user": crate::shapes::user_json(version.user.as_ref()),
             "message": version.message,

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use ocfl_core::object::{Object, ObjectError, StorageRoot};
 use ocfl_core::storage::Storage;
+use ocfl_core::version_num::VersionNum;
 use ocfl_durable::{ProgressEvent, ProgressSink, UpdateService};
 use tokio::sync::{Notify, watch};
 
@@ -131,10 +132,15 @@ impl Listing {
 
     /// Records object `object` as a request just read it.
     pub fn saw(&self, object: &Object<'_>) {
+        self.saw_head(object.id(), object.head(), object.path());
+    }
+
+    /// Records that object `id`, at `path`, has head `head`.
+    pub fn saw_head(&self, id: &str, head: VersionNum, path: &str) {
         let listed = Listed {
-            id: object.id().to_owned(),
-            head: object.head().to_string(),
-            path: object.path().to_owned(),
+            id: id.to_owned(),
+            head: head.to_string(),
+            path: path.to_owned(),
         };
         let unchanged = read(&self.entries)
             .get(&listed.id)

@@ -446,20 +446,20 @@ async fn objects(
 async fn object(State(app): State<Arc<App>>, params: RawPathParams) -> PageResult {
     let id = object_id(&params)?;
     let body = blocking(&app, move |app| {
-        let object = app.objects.open(&id)?;
-        let base = object_url(object.id());
-        let versions: Vec<(String, &ocfl_core::inventory::Version)> = object
-            .inventory()
+        let read = app.objects.version(&id, None)?;
+        let path = app.objects.path_of(&read.id)?;
+        let base = object_url(&read.id);
+        let versions: Vec<(String, &ocfl_core::inventory::VersionInfo)> = read
             .versions
             .iter()
             .rev()
-            .map(|(n, v)| (n.to_string(), v))
+            .map(|v| (v.version.to_string(), v))
             .collect();
         let oldest = versions.last().map(|(n, _)| n);
         Ok(html! {
-            h1 { "Object " (object.id()) }
-            p.note { "Path " (object.path()) " - head " (object.head().to_string()) " - "
-                a href=(format!("/runs?all=true&object={}", query_value(object.id()))) { "runs" } " - "
+            h1 { "Object " (read.id) }
+            p.note { "Path " (path) " - head " (read.head.to_string()) " - "
+                a href=(format!("/runs?all=true&object={}", query_value(&read.id))) { "runs" } " - "
                 a href=(format!("{base}/validation")) { "validate" } }
             table.versions {
                 thead { tr { th { "Version" } th { "Created" } th { "User" } th { "Message" } th { "Files" } th { "" } } }
@@ -470,7 +470,7 @@ async fn object(State(app): State<Arc<App>>, params: RawPathParams) -> PageResul
                             td { (v.created) }
                             td { @if let Some(u) = &v.user { (u.name) @if let Some(a) = &u.address { " <" (a) ">" } } }
                             td { (v.message.clone().unwrap_or_default()) }
-                            td { (v.state.values().map(Vec::len).sum::<usize>()) }
+                            td { (v.files) }
                             td { @if Some(num) != oldest {
                                 a href=(format!("{base}/diff?to={}", query_value(num))) { "changes" } } }
                         }
@@ -499,17 +499,18 @@ async fn version_page(
     let num = version(&params)?;
     let limit = q.limit()?;
     let body = blocking(&app, move |app| {
-        let object = app.objects.open(&id)?;
-        let (num, v) = object.version(Some(num))?;
+        let read = app.objects.version(&id, Some(num))?;
+        let num = read.files.version();
+        let v = read.info().ok_or_else(|| Failure::internal("the version read has no metadata"))?;
         let FilesPage {
             files: page,
             total,
             next,
-        } = files_page(&object, v, q.after(), limit)?;
-        let base = object_url(object.id());
+        } = files_page(&read.files, q.after(), limit);
+        let base = object_url(&read.id);
         let version_seg = segment(&num.to_string());
         Ok(html! {
-            h1 { "Object " a href=(base) { (object.id()) } " version " (num.to_string()) }
+            h1 { "Object " a href=(base) { (read.id) } " version " (num.to_string()) }
             p.note { "Created " (v.created) " - " (total) " files - "
                 (v.message.clone().unwrap_or_default()) }
             table.files {
@@ -517,9 +518,9 @@ async fn version_page(
                 tbody {
                     @for f in page {
                         tr {
-                            td.path { (f.path.as_str()) }
-                            td.digest title=(f.digest.as_str()) { (f.digest.as_str().get(..16).unwrap_or(f.digest.as_str())) "…" }
-                            td { a.download href=(format!("/api/objects/{}/versions/{version_seg}/files/{}", segment(object.id()), logical_path(f.path.as_str()))) { "download" } }
+                            td.path { (f.path) }
+                            td.digest title=(f.digest) { (f.digest.get(..16).unwrap_or(f.digest)) "…" }
+                            td { a.download href=(format!("/api/objects/{}/versions/{version_seg}/files/{}", segment(&read.id), logical_path(f.path))) { "download" } }
                         }
                     }
                 }

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, SecondsFormat};
 use durable_core::{HeldKind, HeldWork, WorkerInfo};
-use ocfl_core::inventory::{User, Version};
-use ocfl_core::object::{FileEntry, VersionDiff};
+use ocfl_core::inventory::{FileRef, User, VersionInfo};
+use ocfl_core::object::VersionDiff;
 use ocfl_core::validate::{Finding, ObjectReport};
 use ocfl_durable::{RunInfo, RunState, is_run_id};
 use serde_json::{Value, json};
@@ -94,22 +94,22 @@ pub fn user_json(user: Option<&User>) -> Value {
 }
 
 /// One version (`ocfl log --json`), with its number of files.
-pub fn version_json(num: &str, version: &Version) -> Value {
+pub fn version_json(version: &VersionInfo) -> Value {
     json!({
-        "version": num,
+        "version": version.version.to_string(),
         "created": version.created,
         "user": user_json(version.user.as_ref()),
         "message": version.message,
-        "files": version.state.values().map(Vec::len).sum::<usize>(),
+        "files": version.files,
     })
 }
 
 /// One file of a version (`ocfl ls ID --json`).
-pub fn file_json(file: &FileEntry<'_>) -> Value {
+pub fn file_json(file: &FileRef<'_>) -> Value {
     json!({
-        "path": file.path.as_str(),
-        "digest": file.digest.as_str(),
-        "content_path": file.content_path.as_str(),
+        "path": file.path,
+        "digest": file.digest,
+        "content_path": file.content_path,
     })
 }
 

@@ -77,7 +77,7 @@ pub enum LookupError {
     Unusable(String),
 }
 
-fn unusable<T>(reason: impl Into<String>) -> Result<T, LookupError> {
+pub(super) fn unusable<T>(reason: impl Into<String>) -> Result<T, LookupError> {
     Err(LookupError::Unusable(reason.into()))
 }
 
@@ -114,7 +114,7 @@ struct Document<'p> {
 }
 
 /// Manifest keys as written and the first content path of each, in document order.
-type ManifestKeys<'de> = Vec<(Cow<'de, str>, Option<Cow<'de, str>>)>;
+pub(super) type ManifestKeys<'de> = Vec<(Cow<'de, str>, Option<Cow<'de, str>>)>;
 
 /// The parts of the document the answer needs.
 #[derive(Default)]
@@ -264,7 +264,7 @@ impl<'de> Visitor<'de> for Document<'_> {
 }
 
 /// A JSON string, borrowed from the document when it holds no escapes.
-struct Text<'de>(Cow<'de, str>);
+pub(super) struct Text<'de>(pub(super) Cow<'de, str>);
 
 impl<'de> de::Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'de>, D::Error> {
@@ -290,7 +290,7 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
-struct ManifestSeed;
+pub(super) struct ManifestSeed;
 
 impl<'de> DeserializeSeed<'de> for ManifestSeed {
     type Value = ManifestKeys<'de>;

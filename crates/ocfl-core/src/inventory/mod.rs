@@ -10,6 +10,7 @@ mod findings;
 mod json;
 mod lookup;
 mod manifest;
+mod one_version;
 mod parse;
 mod paths;
 mod serialize;
@@ -21,5 +22,6 @@ mod versions;
 mod tests;
 
 pub use lookup::{LookupError, PathAnswer, PathLookup, lookup_path};
+pub use one_version::{FileRef, OneVersion, ReadError, VersionFiles, VersionInfo, read_version};
 pub use parse::{ParsedInventory, parse_inventory};
 pub use types::{Fixity, Inventory, Manifest, State, User, Version};

@@ -18,7 +18,7 @@ use super::error::ObjectError;
 use super::reader::{FileEntry, check_object_dir};
 use super::root::StorageRoot;
 use crate::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use crate::inventory::{PathAnswer, lookup_path};
+use crate::inventory::{OneVersion, PathAnswer, ReadError, lookup_path, read_version};
 use crate::path::{ContentPath, LogicalPath};
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
 use crate::storage::{Entry, EntryKind, Storage, join};
@@ -159,36 +159,10 @@ impl<'a> StorageRoot<'a> {
         path: &str,
     ) -> Option<Result<FoundFile<'a>, ObjectError>> {
         let storage = self.storage();
-        // The sidecar's name gives the algorithm, so that hashing can start before the
-        // document says which algorithm it uses (checked against it below).
-        let mut sidecars = [DigestAlgorithm::Sha512, DigestAlgorithm::Sha256]
-            .into_iter()
-            .filter(|algorithm| {
-                let name = sidecar_name(*algorithm);
-                entries
-                    .iter()
-                    .any(|e| e.kind == EntryKind::File && e.name == name)
-            });
-        let algorithm = sidecars.next()?;
-        if sidecars.next().is_some() {
-            return None;
-        }
-        let sidecar = storage
-            .read(&join(object_path, &sidecar_name(algorithm)))
-            .ok()?;
-        let expected = parse_sidecar(&sidecar, algorithm).ok()?;
-        let bytes = storage.read(&join(object_path, INVENTORY_FILE)).ok()?;
-        // sha512 of the document costs about as much as scanning it: the two run side by
-        // side.
-        let (actual, lookup) = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| algorithm.digest_bytes(&bytes));
-            let lookup = lookup_path(&bytes, version, path);
-            (hashing.join(), lookup)
-        });
-        let (Ok(actual), Ok(lookup)) = (actual, lookup) else {
-            return None;
-        };
-        if actual != expected || lookup.digest_algorithm != algorithm || lookup.id != id {
+        let (algorithm, lookup) = self.verified_read(object_path, entries, |bytes| {
+            lookup_path(bytes, version, path).ok()
+        })?;
+        if lookup.digest_algorithm != algorithm || lookup.id != id {
             return None;
         }
         let found = match lookup.answer {
@@ -232,5 +206,95 @@ impl<'a> StorageRoot<'a> {
             }
         };
         Some(Ok(found))
+    }
+}
+
+impl StorageRoot<'_> {
+    /// Version `version` (the head when `None`; matched by number) of object `id`: every
+    /// version's metadata and that version's files ([`OneVersion`]), with the errors of
+    /// [`StorageRoot::open_object`] and [`Object::version`](crate::object::Object::version).
+    /// As [`StorageRoot::find_file`], the root inventory is read once and checked against
+    /// its sidecar, and the object is opened in full only when the quick read cannot
+    /// answer; either way only the one version's files are kept.
+    pub fn read_version(
+        &self,
+        id: &str,
+        version: Option<VersionNum>,
+    ) -> Result<OneVersion, ObjectError> {
+        let object_path = self.object_dir(id)?;
+        let entries = check_object_dir(self.storage(), &object_path)?;
+        let quick = self.verified_read(&object_path, &entries, |bytes| {
+            match read_version(bytes, version) {
+                Ok(one) => Some(Ok(one)),
+                Err(ReadError::NoSuchVersion { id, version, head }) => {
+                    Some(Err((id, version, head)))
+                }
+                Err(ReadError::Unusable(_)) => None,
+            }
+        });
+        match quick {
+            Some((algorithm, Ok(one))) if one.digest_algorithm == algorithm && one.id == id => {
+                return Ok(one);
+            }
+            Some((_, Err((found, wanted, head)))) if found == id => {
+                return Err(ObjectError::UnknownVersion {
+                    id: found,
+                    version: wanted.to_string(),
+                    head: head.to_string(),
+                });
+            }
+            _ => {}
+        }
+        let object = self.open_object(id)?;
+        // Gives the error for a version the inventory lacks.
+        object.version(version)?;
+        OneVersion::from_inventory(object.inventory(), version).ok_or_else(|| {
+            ObjectError::UnknownVersion {
+                id: id.to_owned(),
+                version: version.unwrap_or(object.head()).to_string(),
+                head: object.head().to_string(),
+            }
+        })
+    }
+
+    /// `read` of the root inventory of the object at `object_path`, and the algorithm of
+    /// its one sidecar; `None` when there is not exactly one sidecar, the inventory does not
+    /// match it, or `read` gives nothing. The sidecar's name gives the algorithm, so that
+    /// hashing starts before the document says which algorithm it uses (the caller checks
+    /// it against the document); hashing costs about as much as scanning the text, so the
+    /// two run side by side.
+    fn verified_read<T: Send>(
+        &self,
+        object_path: &str,
+        entries: &[Entry],
+        read: impl FnOnce(&[u8]) -> Option<T> + Send,
+    ) -> Option<(DigestAlgorithm, T)> {
+        let storage = self.storage();
+        let mut sidecars = [DigestAlgorithm::Sha512, DigestAlgorithm::Sha256]
+            .into_iter()
+            .filter(|algorithm| {
+                let name = sidecar_name(*algorithm);
+                entries
+                    .iter()
+                    .any(|e| e.kind == EntryKind::File && e.name == name)
+            });
+        let algorithm = sidecars.next()?;
+        if sidecars.next().is_some() {
+            return None;
+        }
+        let sidecar = storage
+            .read(&join(object_path, &sidecar_name(algorithm)))
+            .ok()?;
+        let expected = parse_sidecar(&sidecar, algorithm).ok()?;
+        let bytes = storage.read(&join(object_path, INVENTORY_FILE)).ok()?;
+        let (actual, answer) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| algorithm.digest_bytes(&bytes));
+            let answer = read(&bytes);
+            (hashing.join(), answer)
+        });
+        match (actual, answer) {
+            (Ok(actual), Some(answer)) if actual == expected => Some((algorithm, answer)),
+            _ => None,
+        }
     }
 }
