@@ -20,7 +20,6 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use ocfl_core::object::{Object, ObjectError, StorageRoot};
-use ocfl_core::storage::Storage;
 use ocfl_core::version_num::VersionNum;
 use ocfl_durable::{ProgressEvent, ProgressSink, UpdateService};
 use tokio::sync::{Notify, watch};
@@ -89,10 +88,9 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// An empty index of `root` (in `storage`), built by a thread started here; with `service`, a task
+    /// An empty index of `root`, built by a thread started here; with `service`, a task
     /// of the current tokio runtime (if any) watches the runs' ends.
     pub fn start(
-        storage: &'static dyn Storage,
         root: StorageRoot<'static>,
         service: Option<Arc<UpdateService>>,
     ) -> Arc<Listing> {
@@ -107,7 +105,7 @@ impl Listing {
         let weak = Arc::downgrade(&listing);
         let spawned = std::thread::Builder::new()
             .name("ocfl-serve-listing".to_owned())
-            .spawn(move || index(&weak, storage, &root));
+            .spawn(move || index(&weak, &root));
         if let Err(error) = spawned {
             tracing::error!(%error, "starting the thread that lists the root's objects");
         }
@@ -224,7 +222,7 @@ fn insert(entries: &mut BTreeMap<String, Entry>, listed: Listed) {
 
 /// The indexing thread: walks the root, then reads again what it is asked to, and walks
 /// again when due, until the console is gone.
-fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageRoot<'static>) {
+fn index(listing: &Weak<Listing>, root: &StorageRoot<'static>) {
     loop {
         let Some(this) = listing.upgrade() else {
             return;
@@ -274,7 +272,7 @@ fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageR
                 std::mem::take(&mut work.refresh)
             };
             for id in ids {
-                reread(&this, storage, root, &id);
+                reread(&this, root, &id);
             }
             if Instant::now() >= due {
                 break;
@@ -284,10 +282,11 @@ fn index(listing: &Weak<Listing>, storage: &'static dyn Storage, root: &StorageR
 }
 
 /// Every readable object of the root (objects whose inventory cannot be read are left out:
-/// validation reports them).
+/// validation reports them). Only each inventory's summary is read: building the full
+/// inventories of a root's large objects would be most of the console's memory.
 fn walk(root: &StorageRoot<'static>) -> Result<BTreeMap<String, Entry>, ObjectError> {
     let mut entries = BTreeMap::new();
-    for found in root.list_objects()? {
+    for found in root.list_object_summaries()? {
         if let Ok(summary) = found.summary {
             insert(
                 &mut entries,
@@ -302,21 +301,22 @@ fn walk(root: &StorageRoot<'static>) -> Result<BTreeMap<String, Entry>, ObjectEr
     Ok(entries)
 }
 
-/// Reads object `id` again: through the layout, or at its listed path in a root without
-/// one (a new object there waits for the next walk).
-fn reread(listing: &Listing, storage: &'static dyn Storage, root: &StorageRoot<'static>, id: &str) {
-    let opened = match root.object_path(id) {
-        Ok(_) => root.open_object(id),
+/// Reads object `id` again (its summary: the index needs no more of its inventory):
+/// through the layout, or at its listed path in a root without one (a new object there
+/// waits for the next walk).
+fn reread(listing: &Listing, root: &StorageRoot<'static>, id: &str) {
+    let read = match root.object_path(id) {
+        Ok(_) => root.summarise_object_id(id),
         Err(_) => {
             let path = read(&listing.entries).get(id).map(|e| e.path.clone());
             match path {
-                Some(path) => Object::open(storage, &path),
+                Some(path) => root.summarise_object(&path).map(|summary| (path, summary)),
                 None => return,
             }
         }
     };
-    match opened {
-        Ok(object) if object.id() == id => listing.saw(&object),
+    match read {
+        Ok((path, summary)) if summary.id == id => listing.saw_head(id, summary.head, &path),
         Ok(_) => listing.gone(id),
         Err(error) if error.is_not_found() => listing.gone(id),
         Err(error) => tracing::warn!(%error, id, "reading an object again for the listing"),

@@ -65,7 +65,7 @@ impl Objects {
         let root = StorageRoot::open(storage)?;
         Ok(Objects {
             storage,
-            listing: Listing::start(storage, root.clone(), service),
+            listing: Listing::start(root.clone(), service),
             root,
             kept: Mutex::new(VecDeque::new()),
             kept_versions: Mutex::new(VecDeque::new()),

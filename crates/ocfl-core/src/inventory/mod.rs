@@ -15,6 +15,7 @@ mod parse;
 mod paths;
 mod serialize;
 mod sorted;
+mod summary;
 mod types;
 mod versions;
 
@@ -24,4 +25,5 @@ mod tests;
 pub use lookup::{LookupError, PathAnswer, PathLookup, lookup_path};
 pub use one_version::{FileRef, OneVersion, ReadError, VersionFiles, VersionInfo, read_version};
 pub use parse::{ParsedInventory, parse_inventory};
+pub use summary::{InventorySummary, read_summary};
 pub use types::{Fixity, Inventory, Manifest, State, User, Version};

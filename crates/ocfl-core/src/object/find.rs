@@ -18,7 +18,11 @@ use super::error::ObjectError;
 use super::reader::{FileEntry, check_object_dir};
 use super::root::StorageRoot;
 use crate::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use crate::inventory::{OneVersion, PathAnswer, ReadError, lookup_path, read_version};
+use super::reader::Object;
+use super::root::ObjectSummary;
+use crate::inventory::{
+    OneVersion, PathAnswer, ReadError, lookup_path, read_summary, read_version,
+};
 use crate::path::{ContentPath, LogicalPath};
 use crate::sidecar::{INVENTORY_FILE, parse_sidecar, sidecar_name};
 use crate::storage::{Entry, EntryKind, Storage, join};
@@ -255,6 +259,44 @@ impl StorageRoot<'_> {
                 head: object.head().to_string(),
             }
         })
+    }
+
+    /// The id, head and specification version of the object at `object_path` (relative to
+    /// the root), read without building its inventory when the inventory matches its one
+    /// sidecar and [`read_summary`] vouches for it; otherwise the object is opened in full,
+    /// and its answer or error is [`Object::open`]'s.
+    pub fn summarise_object(&self, object_path: &str) -> Result<ObjectSummary, ObjectError> {
+        let entries = check_object_dir(self.storage(), object_path)?;
+        match self.verified_read(object_path, &entries, read_summary) {
+            Some((algorithm, summary)) if summary.digest_algorithm == algorithm => {
+                Ok(ObjectSummary {
+                    id: summary.id,
+                    head: summary.head,
+                    spec_version: summary.spec_version,
+                })
+            }
+            _ => Object::open(self.storage(), object_path).map(|object| ObjectSummary {
+                id: object.inventory().id.clone(),
+                head: object.head(),
+                spec_version: object.inventory().spec_version,
+            }),
+        }
+    }
+
+    /// [`summarise_object`](Self::summarise_object) of object `id`, found through the
+    /// layout, with its path; its id is checked to be `id`, as
+    /// [`open_object`](Self::open_object) checks it.
+    pub fn summarise_object_id(&self, id: &str) -> Result<(String, ObjectSummary), ObjectError> {
+        let path = self.object_dir(id)?;
+        let summary = self.summarise_object(&path)?;
+        if summary.id != id {
+            return Err(ObjectError::IdMismatch {
+                id: id.to_owned(),
+                path,
+                found: summary.id,
+            });
+        }
+        Ok((path, summary))
     }
 
     /// `read` of the root inventory of the object at `object_path`, and the algorithm of

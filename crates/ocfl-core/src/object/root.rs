@@ -168,6 +168,28 @@ impl<'a> StorageRoot<'a> {
     /// `extensions` directory and files are skipped, and links are never followed.
     /// Inventories are read in parallel.
     pub fn list_objects(&self) -> Result<Vec<ListedObject>, ObjectError> {
+        self.list_with(|path| {
+            Object::open(self.storage, path).map(|object| ObjectSummary {
+                id: object.inventory.id.clone(),
+                head: object.inventory.head,
+                spec_version: object.inventory.spec_version,
+            })
+        })
+    }
+
+    /// [`list_objects`](Self::list_objects) with each object read by
+    /// [`summarise_object`](Self::summarise_object): without building the inventories of
+    /// objects whose inventory the quick read vouches for, so that a root of large objects is
+    /// listed in far less memory. An inventory with a defect the quick read does not look
+    /// for (in the manifest or a state) is listed, where `list_objects` gives its error.
+    pub fn list_object_summaries(&self) -> Result<Vec<ListedObject>, ObjectError> {
+        self.list_with(|path| self.summarise_object(path))
+    }
+
+    fn list_with(
+        &self,
+        read: impl Fn(&str) -> Result<ObjectSummary, ObjectError> + Sync,
+    ) -> Result<Vec<ListedObject>, ObjectError> {
         let entries = self.storage.list("")?;
         let tops: Vec<String> = entries
             .into_iter()
@@ -182,16 +204,9 @@ impl<'a> StorageRoot<'a> {
         Ok(found
             .into_par_iter()
             .map(|found| {
-                let summary = found.listing_error.map_or_else(
-                    || {
-                        Object::open(self.storage, &found.path).map(|object| ObjectSummary {
-                            id: object.inventory.id.clone(),
-                            head: object.inventory.head,
-                            spec_version: object.inventory.spec_version,
-                        })
-                    },
-                    Err,
-                );
+                let summary = found
+                    .listing_error
+                    .map_or_else(|| read(&found.path), Err);
                 ListedObject {
                     path: found.path,
                     summary,
