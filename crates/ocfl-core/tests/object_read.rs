@@ -1016,3 +1016,110 @@ fn read_version_checks_the_sidecar_and_sends_defects_to_the_full_parse() {
         .expect_err("no sidecar");
     assert!(matches!(err, ObjectError::Sidecar { .. }), "{err}");
 }
+
+#[test]
+fn summarise_object_answers_as_open_object_does_for_every_good_fixture() {
+    let fixtures = fs::read_dir(fixture("spec-ex-full").parent().expect("parent"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned());
+    let mut compared = 0;
+    for name in fixtures {
+        let root = TestRoot::new();
+        let (id, _) = root.add(&name);
+        let storage = root.storage();
+        let storage_root = StorageRoot::open(&storage).expect("root");
+        let object = storage_root.open_object(&id).expect("open");
+        let (path, summary) = storage_root.summarise_object_id(&id).expect("summary");
+        assert_eq!(path, object.path(), "{name}");
+        assert_eq!(summary.id, id, "{name}");
+        assert_eq!(summary.head, object.head(), "{name}");
+        assert_eq!(
+            summary.spec_version,
+            object.inventory().spec_version,
+            "{name}"
+        );
+        let listed = storage_root.list_object_summaries().expect("list");
+        let expected = storage_root.list_objects().expect("list");
+        assert_eq!(listed.len(), expected.len(), "{name}");
+        for (ours, theirs) in listed.iter().zip(&expected) {
+            assert_eq!(ours.path, theirs.path, "{name}");
+            assert_eq!(
+                ours.summary.as_ref().ok(),
+                theirs.summary.as_ref().ok(),
+                "{name}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared > 5, "{compared}");
+}
+
+#[test]
+fn summaries_check_the_sidecar_and_send_object_wide_defects_to_the_full_parse() {
+    let root = TestRoot::new();
+    let (id, dir) = root.add("spec-ex-full");
+    let storage = root.storage();
+    let storage_root = StorageRoot::open(&storage).expect("root");
+    let other = storage_root
+        .summarise_object_id("no-such-object")
+        .expect_err("absent");
+    assert!(other.is_not_found(), "{other}");
+
+    // A defect the summary does not read (a version's date): the object is summarised, where
+    // `open_object` and `list_objects` refuse it, so the index builds no inventory.
+    rewrite_inventory(&dir, |text| {
+        text.replacen(
+            "\"created\": \"2018-01-01T01:01:01Z\"",
+            "\"created\": \"yesterday\"",
+            1,
+        )
+    });
+    storage_root.open_object(&id).expect_err("E049");
+    let (_, summary) = storage_root.summarise_object_id(&id).expect("summary");
+    assert_eq!(summary.head.to_string(), "v3");
+    let listed = storage_root.list_object_summaries().expect("list");
+    assert!(
+        matches!(&listed[..], [one] if one.summary.is_ok()),
+        "{listed:?}"
+    );
+    let full = storage_root.list_objects().expect("list");
+    assert!(
+        matches!(&full[..], [one] if one.summary.is_err()),
+        "{full:?}"
+    );
+
+    // A defect in what it reads: the full parse reports it.
+    rewrite_inventory(&dir, |text| {
+        text.replace("\"yesterday\"", "\"2018-01-01T01:01:01Z\"")
+            .replace("\"head\": \"v3\"", "\"head\": \"v2\"")
+    });
+    let err = storage_root.summarise_object_id(&id).expect_err("E040");
+    assert!(
+        matches!(&err, ObjectError::InvalidInventory { code, .. } if code.as_str() == "E040"),
+        "{err}"
+    );
+    let listed = storage_root.list_object_summaries().expect("list");
+    assert!(
+        matches!(&listed[..], [one] if one.summary.is_err()),
+        "{listed:?}"
+    );
+
+    // Tampering and a missing sidecar are refused as `open_object` refuses them.
+    let inventory = dir.join("inventory.json");
+    let text = fs::read_to_string(&inventory).expect("read");
+    fs::write(
+        &inventory,
+        text.replace("\"head\": \"v2\"", "\"head\": \"v3\""),
+    )
+    .expect("tamper");
+    let err = storage_root.summarise_object_id(&id).expect_err("tampered");
+    assert!(
+        matches!(err, ObjectError::TamperedInventory { .. }),
+        "{err}"
+    );
+    fs::remove_file(dir.join("inventory.json.sha512")).expect("remove sidecar");
+    let err = storage_root
+        .summarise_object_id(&id)
+        .expect_err("no sidecar");
+    assert!(matches!(err, ObjectError::Sidecar { .. }), "{err}");
+}

@@ -90,10 +90,7 @@ pub struct Listing {
 impl Listing {
     /// An empty index of `root`, built by a thread started here; with `service`, a task
     /// of the current tokio runtime (if any) watches the runs' ends.
-    pub fn start(
-        root: StorageRoot<'static>,
-        service: Option<Arc<UpdateService>>,
-    ) -> Arc<Listing> {
+    pub fn start(root: StorageRoot<'static>, service: Option<Arc<UpdateService>>) -> Arc<Listing> {
         let listing = Arc::new(Listing {
             entries: RwLock::new(BTreeMap::new()),
             work: Mutex::new(Work::default()),

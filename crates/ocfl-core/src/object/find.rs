@@ -15,11 +15,11 @@ use std::sync::Mutex;
 
 use super::content::ContentFiles;
 use super::error::ObjectError;
+use super::reader::Object;
 use super::reader::{FileEntry, check_object_dir};
+use super::root::ObjectSummary;
 use super::root::StorageRoot;
 use crate::digest::{Digest, DigestAlgorithm, STREAM_BUFFER};
-use super::reader::Object;
-use super::root::ObjectSummary;
 use crate::inventory::{
     OneVersion, PathAnswer, ReadError, lookup_path, read_summary, read_version,
 };

@@ -204,9 +204,7 @@ impl<'a> StorageRoot<'a> {
         Ok(found
             .into_par_iter()
             .map(|found| {
-                let summary = found
-                    .listing_error
-                    .map_or_else(|| read(&found.path), Err);
+                let summary = found.listing_error.map_or_else(|| read(&found.path), Err);
                 ListedObject {
                     path: found.path,
                     summary,

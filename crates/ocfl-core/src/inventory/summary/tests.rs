@@ -57,7 +57,9 @@ fn build(
         let md5 = table.entry("md5".to_owned()).or_default();
         for (digest, paths) in &manifest {
             md5.insert(
-                DigestAlgorithm::Md5.digest_bytes(digest.as_str().as_bytes()).to_string(),
+                DigestAlgorithm::Md5
+                    .digest_bytes(digest.as_str().as_bytes())
+                    .to_string(),
                 paths.clone(),
             );
         }
@@ -77,7 +79,10 @@ fn build(
 
 fn paths_strategy() -> impl Strategy<Value = BTreeMap<String, u8>> {
     prop::collection::btree_map(
-        (0usize..3, prop::sample::select(vec!["a.txt", "b c", "q\"d", "caf\u{e9}"]))
+        (
+            0usize..3,
+            prop::sample::select(vec!["a.txt", "b c", "q\"d", "caf\u{e9}"]),
+        )
             .prop_map(|(dir, name)| format!("d{dir}/{name}")),
         0u8..6,
         0..6,
@@ -165,7 +170,11 @@ fn object_wide_defects_are_left_to_the_full_parse() {
         // Members of the wrong kind or value.
         good.replacen("\"manifest\": {", "\"manifest\": [{", 1),
         good.replacen("sha512", "md5", 1),
-        good.replacen("ocfl.io/1.1/spec/#inventory", "ocfl.io/9.9/spec/#inventory", 1),
+        good.replacen(
+            "ocfl.io/1.1/spec/#inventory",
+            "ocfl.io/9.9/spec/#inventory",
+            1,
+        ),
         // Text after the document, or not UTF-8.
         format!("{good} {{}}"),
         good.replacen('x', "\u{0}", 1).replace('\u{0}', "\u{fffd}") + "\u{0}",
