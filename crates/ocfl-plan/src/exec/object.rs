@@ -272,7 +272,7 @@ pub(super) fn upload(
         error,
     };
     let mut reader = source.open(digest).map_err(unavailable)?;
-    let mut writer = fs.create(path)?;
+    let mut writer = fs.create_sized(path, size)?;
     let (found, found_size) = stream(&mut reader, &mut writer, plan.digest_algorithm, path)
         .map_err(|e| match e {
             StreamError::Read(error) => unavailable(error),
