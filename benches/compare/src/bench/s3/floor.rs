@@ -16,7 +16,9 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
-use object_store::{Certificate, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{
+    Certificate, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 
 use crate::bench::commit::tree::list_files;
 
