@@ -963,32 +963,11 @@ fn verify_object(
             format!("object {object_id} at {object_path}: {message}"),
         )
     };
-    // The head must be this plan's version: the root inventory is its inventory, byte for
-    // byte (compared with the plan's as it is read, not read whole, and not hashed: the
-    // plan holds the bytes). On an object store, a later version may have been installed by
-    // another writer since this one was (a resumed run): then this version's own inventory
-    // must be this plan's.
-    let superseded = !holds_exactly(env, &root_inventory, plan.inventory.as_bytes())?;
-    if superseded
-        && !(plan.protocol() == Protocol::ObjectStore && exec::superseded(&plan, env.fs())?)
-    {
-        return Err(ActivityError::refused(
-            RefusalKind::BaseChanged,
-            format!(
-                "object {object_id}: {root_inventory} is not the inventory this update wrote (the object changed meanwhile)"
-            ),
-        ));
-    }
-    // An update is checked by what it wrote (the object was validated before it, and the run
-    // changed nothing else); a new object, all of which the run wrote, and a full
-    // verification are validated whole.
-    if plan.base.is_some() && input.verify != Verify::Full {
-        let holds_inventory = |path: &str| holds_exactly(env, path, plan.inventory.as_bytes());
-        if let Some(wrong) = written::check_written(env.fs(), &plan, superseded, holds_inventory)? {
-            return Err(invalid(format!("after the update: {wrong}")));
-        }
-    } else {
-        drop(plan);
+    // A new object, all of which the run wrote, and a full verification are validated
+    // whole; the validator reads the root inventory, and one it found to be this plan's
+    // (by digest) is not read again below: a request less on an object store.
+    let whole = plan.base.is_none() || input.verify == Verify::Full;
+    let (validated, plan) = if whole {
         let in_root = object_path
             .strip_prefix(env.root_name())
             .and_then(|p| p.strip_prefix('/'))
@@ -996,7 +975,41 @@ fn verify_object(
         let options = ValidationOptions {
             check_fixity: input.verify == Verify::Full,
         };
-        let (report, _) = validate_confirmed(env, in_root, &options)?;
+        let inventory_digest = plan.inventory_digest.clone();
+        // The validation holds the whole new inventory, parsed: the plan's copy goes first.
+        drop(plan);
+        let (report, root) = validate_confirmed(env, in_root, &options)?;
+        let ours = root.is_some_and(|root| root.digest == inventory_digest);
+        (Some((report, ours)), None)
+    } else {
+        (None, Some(plan))
+    };
+    // The head must be this plan's version: the root inventory is its inventory, byte for
+    // byte (compared with the plan's as it is read, not read whole, and not hashed: the
+    // plan holds the bytes). On an object store, a later version may have been installed by
+    // another writer since this one was (a resumed run): then this version's own inventory
+    // must be this plan's.
+    let plan = match (&validated, plan) {
+        (Some((_, false)), _) => Some(load_plan(env, &input.run, &input.plan)?),
+        (_, plan) => plan,
+    };
+    let mut superseded = false;
+    if let Some(plan) = &plan {
+        superseded = !holds_exactly(env, &root_inventory, plan.inventory.as_bytes())?;
+        if superseded
+            && !(plan.protocol() == Protocol::ObjectStore && exec::superseded(plan, env.fs())?)
+        {
+            return Err(ActivityError::refused(
+                RefusalKind::BaseChanged,
+                format!(
+                    "object {object_id}: {root_inventory} is not the inventory this update wrote (the object changed meanwhile)"
+                ),
+            ));
+        }
+    }
+    // An update is checked by what it wrote (the object was validated before it, and the run
+    // changed nothing else).
+    if let Some((report, _)) = validated {
         if !report.is_valid() {
             let findings: Vec<String> = report
                 .errors
@@ -1009,6 +1022,11 @@ fn verify_object(
                 report.errors.len(),
                 findings.join("; ")
             )));
+        }
+    } else if let Some(plan) = &plan {
+        let holds_inventory = |path: &str| holds_exactly(env, path, plan.inventory.as_bytes());
+        if let Some(wrong) = written::check_written(env.fs(), plan, superseded, holds_inventory)? {
+            return Err(invalid(format!("after the update: {wrong}")));
         }
     }
     env.report(&ProgressEvent::Verified {

@@ -15,6 +15,14 @@
 //! give theirs back without waiting for anything. No deadlock, then, as long as the budget is
 //! at least a part plus [`MEDIUM`] bytes per upload at once: [`Budget::new`] raises it to that
 //! for the number of uploads the store's request limit lets run.
+//!
+//! A key whose size is known and larger than a part is sent in one PUT if it fits
+//! [`Budget::largest_whole`]: its upload reserves the whole size at once before its first
+//! byte, holding nothing while it waits, and never waits again (it fills its buffer, sends
+//! it, and gives the reservation back when answered). The one such waiter at the head of the
+//! queue waits, at worst, for the others' holdings that are not waiting (given back) and for
+//! [`MEDIUM`] bytes per upload held by uploads waiting behind it, so the largest whole key is
+//! the budget less that.
 
 use std::sync::Arc;
 
@@ -31,6 +39,8 @@ pub(crate) const MEDIUM: usize = 16 * UNIT;
 pub(crate) struct Budget {
     units: Arc<Semaphore>,
     total_units: usize,
+    /// The most bytes one upload may reserve at once (see the module's comment).
+    largest_whole: usize,
 }
 
 /// Bytes reserved from a [`Budget`]: given back when dropped (or when the part they hold is
@@ -53,12 +63,19 @@ impl Budget {
     /// A budget of `bytes`, raised if needed to at least two parts of `part_size` and
     /// [`MEDIUM`] bytes per upload of `uploads` at once.
     pub(crate) fn new(bytes: usize, part_size: usize, uploads: usize) -> Budget {
-        let floor = 2 * units_for(part_size) + uploads * units_for(MEDIUM.min(part_size));
+        let waiting = uploads * units_for(MEDIUM.min(part_size));
+        let floor = 2 * units_for(part_size) + waiting;
         let total_units = units_for(bytes).max(floor).min(Semaphore::MAX_PERMITS);
         Budget {
             units: Arc::new(Semaphore::new(total_units)),
             total_units,
+            largest_whole: (total_units - waiting) * UNIT,
         }
+    }
+
+    /// The largest key that an upload may hold whole (sent in one PUT) without a deadlock.
+    pub(crate) fn largest_whole(&self) -> usize {
+        self.largest_whole
     }
 
     /// The size of the budget in bytes.
@@ -113,6 +130,14 @@ mod tests {
             (10 << 20) + 16 * MEDIUM
         );
         assert_eq!(Budget::new(100 * UNIT, 8 * UNIT, 4).bytes(), 100 * UNIT);
+    }
+
+    #[test]
+    fn a_whole_key_leaves_a_medium_per_upload_of_the_budget() {
+        let budget = Budget::new(100 << 20, 8 << 20, 16);
+        assert_eq!(budget.largest_whole(), (100 << 20) - 16 * MEDIUM);
+        // The smallest budget still takes two parts whole.
+        assert_eq!(Budget::new(0, 8 << 20, 16).largest_whole(), 16 << 20);
     }
 
     #[test]

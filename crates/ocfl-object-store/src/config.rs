@@ -25,10 +25,13 @@ use crate::store::{Inner, ObjectStorage};
 /// The smallest part S3 accepts in a multipart upload (except the last one).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
-/// The default of [`S3Builder::upload_memory`]: six parts of the default size. A commit of
-/// 8 x 64 MiB to moto peaked at 91 MiB resident with it and ran as fast (against the floor) as
-/// with 96 MiB, which peaked at 296 MiB (`cargo xtask bench s3 --profile large --scale full`).
-const DEFAULT_UPLOAD_MEMORY: usize = 48 * 1024 * 1024;
+/// The default of [`S3Builder::upload_memory`]: room for one 64 MiB file held whole (sent in
+/// one PUT, see [`S3Builder::upload_memory`]) besides 1 MiB per request in flight and two
+/// parts (`cargo xtask bench s3 --profile large --scale full`, docs/benchmarks.md).
+const DEFAULT_UPLOAD_MEMORY: usize = 96 * 1024 * 1024;
+
+/// The variable that sets [`S3Builder::upload_memory`] in MiB when the builder does not.
+pub const UPLOAD_MEMORY_VAR: &str = "OCFL_S3_UPLOAD_MEMORY_MIB";
 
 /// Options for an S3 (or S3-compatible) store, read from the environment as AWS tools read it.
 ///
@@ -39,6 +42,7 @@ const DEFAULT_UPLOAD_MEMORY: usize = 48 * 1024 * 1024;
 /// | `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`) | an S3-compatible server, e.g. `http://127.0.0.1:9000` |
 /// | `AWS_ALLOW_HTTP=true` | permit a plain-http endpoint |
 /// | `AWS_CA_BUNDLE` | a PEM file of certificate authorities to trust in addition to the system's ([`S3Builder::ca_bundle`]) |
+/// | `OCFL_S3_UPLOAD_MEMORY_MIB` | [`S3Builder::upload_memory`] in MiB (default 96) |
 ///
 /// What the environment (or the builder's methods) leaves unset is taken from the profile
 /// `AWS_PROFILE` names (`default` without it) in the AWS CLI's shared files,
@@ -59,7 +63,7 @@ pub struct S3Builder {
     ca_bundle: Option<PathBuf>,
     part_size: usize,
     max_requests: usize,
-    upload_memory: usize,
+    upload_memory: Option<usize>,
     max_retries: usize,
     retry_timeout: Duration,
     runtime: Option<Handle>,
@@ -69,7 +73,7 @@ pub struct S3Builder {
 
 impl S3Builder {
     /// Options for `location` with the defaults: 8 MiB parts, at most 16 requests in flight,
-    /// 48 MiB of upload buffers, 10 retries with exponential backoff within 3 minutes.
+    /// 96 MiB of upload buffers, 10 retries with exponential backoff within 3 minutes.
     pub fn new(location: S3Location) -> S3Builder {
         S3Builder {
             location,
@@ -78,7 +82,7 @@ impl S3Builder {
             ca_bundle: None,
             part_size: 8 * 1024 * 1024,
             max_requests: 16,
-            upload_memory: DEFAULT_UPLOAD_MEMORY,
+            upload_memory: None,
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             runtime: None,
@@ -132,9 +136,11 @@ impl S3Builder {
     /// The most bytes that the uploads of the store (and its clones) hold in memory together:
     /// buffers being filled and parts on their way. An upload that would go past it waits for
     /// parts in flight to be answered. Raised if needed to two parts and 1 MiB per request
-    /// allowed in flight.
+    /// allowed in flight. A file larger than a part whose size is known goes in one PUT if it
+    /// fits in what is left after 1 MiB per request allowed in flight (a multipart upload
+    /// costs some servers a second pass over the bytes); a larger one goes in parts.
     pub fn upload_memory(mut self, bytes: usize) -> S3Builder {
-        self.upload_memory = bytes;
+        self.upload_memory = Some(bytes);
         self
     }
 
@@ -168,6 +174,12 @@ impl S3Builder {
         let config_error = |message: String| Error::Config {
             root: root.clone(),
             message,
+        };
+        let upload_memory = match self.upload_memory {
+            Some(bytes) => bytes,
+            None => {
+                upload_memory_from(std::env::var(UPLOAD_MEMORY_VAR).ok()).map_err(&config_error)?
+            }
         };
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(self.location.bucket());
         if let Some(endpoint) = &self.endpoint {
@@ -259,8 +271,20 @@ impl S3Builder {
             // Parts in flight per upload: with the part being filled, an upload holds at most
             // this many parts plus one in memory.
             parts_in_flight: (self.max_requests / 4).clamp(1, 4),
-            budget: Budget::new(self.upload_memory, self.part_size, self.max_requests),
+            budget: Budget::new(upload_memory, self.part_size, self.max_requests),
         }))
+    }
+}
+
+/// The upload memory `OCFL_S3_UPLOAD_MEMORY_MIB` sets (`value`), or the default.
+fn upload_memory_from(value: Option<String>) -> Result<usize, String> {
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_UPLOAD_MEMORY),
+        Some(mib) => mib
+            .parse::<usize>()
+            .ok()
+            .and_then(|mib| mib.checked_mul(1 << 20))
+            .ok_or_else(|| format!("{UPLOAD_MEMORY_VAR}={mib:?} is not a number of MiB")),
     }
 }
 
@@ -314,6 +338,18 @@ fn with_profile(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_upload_memory_variable_is_read_in_mib() {
+        assert_eq!(upload_memory_from(None), Ok(DEFAULT_UPLOAD_MEMORY));
+        assert_eq!(
+            upload_memory_from(Some(" ".into())),
+            Ok(DEFAULT_UPLOAD_MEMORY)
+        );
+        assert_eq!(upload_memory_from(Some("128".into())), Ok(128 << 20));
+        let refused = upload_memory_from(Some("lots".into())).unwrap_err();
+        assert!(refused.contains(UPLOAD_MEMORY_VAR), "{refused}");
+    }
 
     /// A HOME whose default profile sets keys, region and endpoint; the variables `vars`.
     fn env(vars: &[(&str, &str)]) -> (tempfile::TempDir, HashMap<String, String>) {

@@ -38,7 +38,7 @@ mod storage;
 mod store;
 mod write;
 
-pub use config::{MIN_PART_SIZE, S3Builder};
+pub use config::{MIN_PART_SIZE, S3Builder, UPLOAD_MEMORY_VAR};
 pub use error::Error;
 pub use read::ObjectReader;
 pub use store::{Condition, ETag, KeyInfo, ObjectStorage};

@@ -91,6 +91,12 @@ impl Storage for ObjectStorage {
         Ok(Box::new(upload))
     }
 
+    fn create_sized(&self, path: &str, size: u64) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let upload = ObjectStorage::create_sized(self, path, size)
+            .map_err(|e| storage_error("create", path, e))?;
+        Ok(Box::new(upload))
+    }
+
     /// A PUT is durable when it returns (`docs/durability.md`, 11.1.2): nothing to flush.
     fn sync(&self, paths: &[String]) -> Result<(), StorageError> {
         paths.iter().try_for_each(|path| check_storage_path(path))

@@ -436,6 +436,14 @@ impl ObjectStorage {
         Ok(Upload::new(self.clone(), path, key))
     }
 
+    /// [`ObjectStorage::create`] for a key of `size` bytes: one larger than a part that fits
+    /// the upload memory is held whole and sent in one PUT (waiting until the budget has
+    /// room for it), not in parts. Writing more bytes than `size` makes `finish` fail.
+    pub fn create_sized(&self, path: &str, size: u64) -> Result<Upload, Error> {
+        let key = self.key(path)?;
+        Upload::sized(self.clone(), path, key, size)
+    }
+
     /// Deletes the key at `path`; a missing key is not an error.
     pub fn delete(&self, path: &str) -> Result<(), Error> {
         let key = self.key(path)?;

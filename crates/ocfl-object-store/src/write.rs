@@ -15,8 +15,11 @@ use crate::store::{ETag, ObjectStorage};
 /// multipart upload whose parts are sent while later bytes are written, with a bounded number
 /// in flight, so memory does not grow with the size of the key. Every buffered byte is
 /// reserved from the store's upload budget (see `budget.rs`), so neither does it grow with the
-/// number of uploads at once. The key appears (whole) only when [`Upload::finish`] returns;
-/// dropping an unfinished upload aborts it.
+/// number of uploads at once. A key whose size is given up front ([`ObjectStorage::create_sized`])
+/// and fits the budget is buffered whole and sent in one PUT instead: a server such as moto
+/// reads every part back and stores the key again to complete a multipart upload. The key
+/// appears (whole) only when [`Upload::finish`] returns; dropping an unfinished upload aborts
+/// it.
 pub struct Upload {
     storage: ObjectStorage,
     pub(crate) path: String,
@@ -30,6 +33,13 @@ pub struct Upload {
 enum State {
     /// Less than one part written: sent as one PUT by `finish`.
     Buffering,
+    /// A key of a size given up front, buffered whole (its size reserved before the first
+    /// byte) to be sent in one PUT by `finish`.
+    Whole(Vec<u8>),
+    /// More bytes were written to a `Whole` key than its size: they are dropped, so memory
+    /// stays within the reservation, and `finish` refuses (the writer, which hashes what it
+    /// wrote, reports the changed source).
+    Overgrown,
     /// A multipart upload under way.
     Multipart(Parts),
     /// Finished, aborted, or failed (then further writes are refused).
@@ -66,6 +76,32 @@ impl Upload {
         }
     }
 
+    /// An upload of a key expected to be `size` bytes long: sent in one PUT if larger than a
+    /// part and small enough to be held whole ([`crate::budget::Budget::largest_whole`]),
+    /// waiting until the budget has its size free; as [`Upload::new`] otherwise.
+    pub(crate) fn sized(
+        storage: ObjectStorage,
+        path: &str,
+        key: Path,
+        size: u64,
+    ) -> Result<Upload, Error> {
+        let mut upload = Upload::new(storage, path, key);
+        let inner = &upload.storage.inner;
+        if let Ok(size) = usize::try_from(size)
+            && size > inner.part_size
+            && size <= inner.budget.largest_whole()
+        {
+            inner
+                .budget
+                .reserve(&mut upload.reserved, size)
+                .map_err(|message| upload.runtime_error(message))?;
+            // One allocation of the whole size: the allocator maps it on its own and gives it
+            // back when the request is answered, rather than keeping freed blocks.
+            upload.state = State::Whole(Vec::with_capacity(size));
+        }
+        Ok(upload)
+    }
+
     /// The storage path being written.
     pub fn path(&self) -> &str {
         &self.path
@@ -78,6 +114,10 @@ impl Upload {
         let payload: PutPayload = std::mem::take(&mut self.buffer).freeze();
         // Held until the last request is answered.
         let reserved = std::mem::take(&mut self.reserved);
+        let (state, payload) = match state {
+            State::Whole(bytes) => (State::Buffering, PutPayload::from(bytes)),
+            state => (state, payload),
+        };
         let result = match state {
             State::Buffering => {
                 let store = Arc::clone(&self.storage.inner.store);
@@ -112,7 +152,8 @@ impl Upload {
                     Err(error) => return Err(error),
                 }
             }
-            State::Closed => return Err(self.closed()),
+            State::Overgrown => return Err(self.overgrown()),
+            State::Whole(_) | State::Closed => return Err(self.closed()),
         };
         Ok(result.e_tag.map(ETag))
     }
@@ -122,6 +163,14 @@ impl Upload {
             op: "upload",
             url: self.storage.url(&self.path),
             source: io::Error::other("the upload failed earlier or is finished"),
+        }
+    }
+
+    fn overgrown(&self) -> Error {
+        Error::Io {
+            op: "upload",
+            url: self.storage.url(&self.path),
+            source: io::Error::other("more bytes were written than the size given"),
         }
     }
 
@@ -172,7 +221,7 @@ impl Upload {
                 }
             }
             State::Multipart(parts) => parts,
-            State::Closed => return Err(self.closed()),
+            State::Whole(_) | State::Overgrown | State::Closed => return Err(self.closed()),
         };
         self.send_part(&mut parts, payload, reserved);
         match wait_for_parts(&mut parts, self.storage.inner.parts_in_flight) {
@@ -185,8 +234,18 @@ impl Upload {
     }
 
     fn write_bytes(&mut self, mut buf: &[u8]) -> Result<(), Error> {
-        if matches!(self.state, State::Closed) {
-            return Err(self.closed());
+        match &mut self.state {
+            State::Closed => return Err(self.closed()),
+            State::Overgrown => return Ok(()),
+            State::Whole(bytes) => {
+                if bytes.len() + buf.len() > bytes.capacity() {
+                    self.state = State::Overgrown;
+                } else {
+                    bytes.extend_from_slice(buf);
+                }
+                return Ok(());
+            }
+            State::Buffering | State::Multipart(_) => {}
         }
         let part_size = self.storage.inner.part_size;
         while !buf.is_empty() {

@@ -203,6 +203,15 @@ pub trait Storage: Send + Sync {
     /// writing; the caller must [`StorageWriter::finish`] it. Not flushed.
     fn create(&self, path: &str) -> Result<Box<dyn StorageWriter>, StorageError>;
 
+    /// [`Storage::create`] for a file expected to hold `size` bytes: a hint that lets a
+    /// backend choose how to write it (an object store sends a file that fits its upload
+    /// memory in one request instead of in parts). What a writer does with more bytes than
+    /// `size` is the backend's; the default ignores the hint.
+    fn create_sized(&self, path: &str, size: u64) -> Result<Box<dyn StorageWriter>, StorageError> {
+        let _ = size;
+        self.create(path)
+    }
+
     /// Writes `bytes` to `path` so that readers see either the old file or the whole new
     /// one, and the new one survives a power cut once this returns. The parent directory
     /// must exist.

@@ -56,3 +56,49 @@ async fn a_small_commit_opens_the_root_once() {
     eprintln!("update: {} requests: {trace:#?}", trace.len());
     assert_root_opened_once(&trace, "update");
 }
+
+/// The reads of the object's root inventory after the commit point (the PUT that installs
+/// it): every other key named `inventory.json` is a version's (below `vN/`).
+fn root_inventory_reads_after_commit(trace: &[(RequestKind, String)]) -> Vec<&str> {
+    let is_root_inventory = |key: &str| {
+        key.ends_with("/inventory.json")
+            && !key
+                .rsplit('/')
+                .nth(1)
+                .is_some_and(|dir| dir.starts_with('v') && dir[1..].parse::<u32>().is_ok())
+    };
+    let commit = trace
+        .iter()
+        .rposition(|(kind, key)| *kind == RequestKind::Put && is_root_inventory(key))
+        .expect("the root inventory was written");
+    let root = &trace[commit].1;
+    trace[commit + 1..]
+        .iter()
+        .filter(|(kind, key)| *kind == RequestKind::Get && key == root)
+        .map(|(_, key)| key.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_root_inventory_is_read_once_after_the_commit_point() {
+    let Some(bucket) = Bucket::new("faults_s3 after commit").await else {
+        return;
+    };
+    // The root sidecar's step does not read back the inventory its own session's commit step
+    // installed, and the check after a new object's commit reads it once, for the validator
+    // (which then tells that it is this update's); an update's check reads it once, to compare.
+    for (name, old, new) in [
+        ("new object", None, small_v1()),
+        ("update", Some(small_v1()), small_v2()),
+    ] {
+        let scenario = Scenario::new(&bucket, name, old, new).await;
+        let trace = scenario.trace(&bucket).await;
+        let reads = root_inventory_reads_after_commit(&trace);
+        assert_eq!(
+            reads.len(),
+            1,
+            "{name}: the root inventory read {} times after the commit point: {trace:#?}",
+            reads.len()
+        );
+    }
+}

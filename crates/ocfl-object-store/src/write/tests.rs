@@ -26,6 +26,9 @@ use crate::store::{Inner, ObjectStorage};
 struct Held {
     now: AtomicUsize,
     peak: AtomicUsize,
+    /// Single PUTs and multipart parts sent.
+    puts: AtomicUsize,
+    parts: AtomicUsize,
 }
 
 impl Held {
@@ -65,6 +68,7 @@ impl ObjectStore for SlowStore {
     ) -> object_store::Result<PutResult> {
         let bytes = payload.content_length();
         self.held.take(bytes);
+        self.held.puts.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(DELAY).await;
         let result = self.inner.put_opts(location, payload, opts).await;
         self.held.give_back(bytes);
@@ -127,6 +131,7 @@ impl MultipartUpload for SlowUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let bytes = data.content_length();
         self.held.take(bytes);
+        self.held.parts.fetch_add(1, Ordering::SeqCst);
         let part = self.upload.put_part(data);
         let held = Arc::clone(&self.held);
         Box::pin(async move {
@@ -176,13 +181,18 @@ fn content(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| (i * 31 + j * 7 % 251) as u8).collect()
 }
 
-/// Writes `files` files of `len` bytes at once, one thread each, in writes of `write` bytes,
-/// then reads every one back.
-fn upload_at_once(storage: &ObjectStorage, files: usize, len: usize, write: usize) {
+/// Writes `files` files of `len` bytes at once, one thread each, in writes of `write` bytes
+/// (with their size given up front if `sized`), then reads every one back.
+fn upload_at_once(storage: &ObjectStorage, files: usize, len: usize, write: usize, sized: bool) {
     std::thread::scope(|scope| {
         for i in 0..files {
             scope.spawn(move || {
-                let mut upload = storage.create(&format!("f{i}")).unwrap();
+                let path = format!("f{i}");
+                let mut upload = if sized {
+                    storage.create_sized(&path, len as u64).unwrap()
+                } else {
+                    storage.create(&path).unwrap()
+                };
                 let bytes = content(i, len);
                 for chunk in bytes.chunks(write) {
                     std::io::Write::write_all(&mut upload, chunk).unwrap();
@@ -207,7 +217,7 @@ fn uploads_at_once_hold_no_more_than_the_budget() {
     // 64 parts in requests without it (the request limit does not bound the bytes handed over).
     let budget = 6 * part;
     let storage = storage(&held, part, 4, budget);
-    upload_at_once(&storage, 16, 8 * part, UNIT / 2 + 7);
+    upload_at_once(&storage, 16, 8 * part, UNIT / 2 + 7, false);
     let peak = held.peak.load(Ordering::SeqCst);
     assert!(peak > 0);
     assert!(
@@ -239,4 +249,64 @@ fn keys_of_every_shape_are_stored_whole() {
         );
         assert_eq!(storage.inner.budget.in_use(), 0);
     }
+}
+
+#[test]
+fn a_key_of_a_known_size_that_fits_the_budget_goes_in_one_put() {
+    let held = Arc::new(Held::default());
+    let part = 4 * UNIT;
+    let storage = storage(&held, part, 4, 64 * part);
+    let len = 3 * part + 5;
+    let mut upload = storage.create_sized("k", len as u64).unwrap();
+    std::io::Write::write_all(&mut upload, &content(1, len)).unwrap();
+    upload.finish().unwrap();
+    assert!(storage.read("k").unwrap() == content(1, len));
+    assert_eq!(
+        (
+            held.puts.load(Ordering::SeqCst),
+            held.parts.load(Ordering::SeqCst)
+        ),
+        (1, 0),
+        "(PUTs, parts) for a key of 3 parts whose size was given"
+    );
+    assert_eq!(storage.inner.budget.in_use(), 0);
+    // Past what the budget can hold whole, it goes in parts.
+    let big = storage.inner.budget.largest_whole() + 1;
+    let mut upload = storage.create_sized("big", big as u64).unwrap();
+    std::io::Write::write_all(&mut upload, &content(2, big)).unwrap();
+    upload.finish().unwrap();
+    assert!(storage.read("big").unwrap() == content(2, big));
+    assert!(held.parts.load(Ordering::SeqCst) > 1);
+}
+
+#[test]
+fn whole_keys_at_once_hold_no_more_than_the_budget() {
+    let held = Arc::new(Held::default());
+    let part = 4 * UNIT;
+    let budget = 40 * part;
+    let storage = storage(&held, part, 4, budget);
+    upload_at_once(&storage, 16, 8 * part, UNIT / 2 + 7, true);
+    let peak = held.peak.load(Ordering::SeqCst);
+    assert_eq!(held.parts.load(Ordering::SeqCst), 0, "sent in parts");
+    assert!(
+        peak > 8 * part && peak <= budget,
+        "requests held {peak} bytes at once, the budget is {budget}"
+    );
+    assert_eq!(storage.inner.budget.in_use(), 0);
+}
+
+#[test]
+fn a_key_written_past_its_size_is_refused_and_holds_no_more() {
+    let held = Arc::new(Held::default());
+    let part = 4 * UNIT;
+    let storage = storage(&held, part, 4, 64 * part);
+    let len = 2 * part;
+    let mut upload = storage.create_sized("k", len as u64).unwrap();
+    let bytes = content(3, 3 * len);
+    std::io::Write::write_all(&mut upload, &bytes).unwrap();
+    assert_eq!(storage.inner.budget.in_use(), len);
+    assert!(upload.finish().is_err());
+    assert!(storage.read("k").is_err(), "a key was stored");
+    assert_eq!(held.puts.load(Ordering::SeqCst), 0);
+    assert_eq!(storage.inner.budget.in_use(), 0);
 }

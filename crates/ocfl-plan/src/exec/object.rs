@@ -291,7 +291,7 @@ pub(super) fn upload(
         error,
     };
     let mut reader = source.open(digest).map_err(unavailable)?;
-    let mut writer = fs.create(path)?;
+    let mut writer = fs.create_sized(path, size)?;
     let (found, found_size) = stream(&mut reader, &mut writer, plan.digest_algorithm, path)
         .map_err(|e| match e {
             StreamError::Read(error) => unavailable(error),
@@ -317,8 +317,25 @@ pub(super) fn upload(
 /// The commit point: the root inventory is replaced only if it is still the base one (a new
 /// object's only if there is none), after checking that the claim is this update's and every
 /// key the new version names is there. A failed condition whose cause is this update's own
-/// earlier write (a lost response) is recognised by reading the inventory again.
-pub(super) fn commit(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
+/// earlier write (a lost response) is recognised by reading the inventory again. The session
+/// records a root inventory found or made this plan's, for the root sidecar's step.
+pub(super) fn commit(
+    plan: &Plan,
+    fs: &dyn Storage,
+    path: &str,
+    session: &Session,
+) -> Result<StepResult, Error> {
+    let result = commit_inventory(plan, fs, path)?;
+    if matches!(
+        result,
+        StepResult::Done { .. } | StepResult::Skipped(Skip::InPlace)
+    ) {
+        session.wrote(path, &plan.inventory_digest);
+    }
+    Ok(result)
+}
+
+fn commit_inventory(plan: &Plan, fs: &dyn Storage, path: &str) -> Result<StepResult, Error> {
     let bytes = plan.contents(Contents::Inventory);
     let precondition = match &plan.base {
         None => match fs.kind_if_exists(path)? {
@@ -447,6 +464,7 @@ pub(super) fn commit_sidecar(
     plan: &Plan,
     fs: &dyn Storage,
     path: &str,
+    session: &Session,
 ) -> Result<StepResult, Error> {
     let bytes = plan.contents(Contents::Sidecar);
     let (found, tag) = match fs.read_tagged(path) {
@@ -457,7 +475,16 @@ pub(super) fn commit_sidecar(
     if found.as_deref() == Some(&bytes[..]) {
         return Ok(StepResult::Skipped(Skip::InPlace));
     }
-    let state = object_state(plan, fs)?;
+    // Installed by this session's commit step a moment ago: not read again (two requests).
+    // A later version installed since by another writer shows in the sidecar found (its
+    // writer replaced it: read the object's state after all) or not yet (this write goes
+    // first and that writer's conditional write expects it), as after a fresh read.
+    let known = session.knows(&plan.root_inventory_path(), &plan.inventory_digest);
+    let state = if known {
+        ObjectState::New
+    } else {
+        object_state(plan, fs)?
+    };
     if state == ObjectState::Superseded {
         return Ok(StepResult::Skipped(Skip::Installed));
     }
@@ -473,6 +500,9 @@ pub(super) fn commit_sidecar(
             if parse_sidecar(&found, plan.digest_algorithm).is_ok_and(|d| d == base.digest) =>
         {
             Precondition::Matches(tag)
+        }
+        _ if known && object_state(plan, fs)? == ObjectState::Superseded => {
+            return Ok(StepResult::Skipped(Skip::Installed));
         }
         _ => {
             return Err(Error::Occupied {

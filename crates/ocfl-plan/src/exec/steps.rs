@@ -30,8 +30,8 @@ pub(super) fn execute(
         Action::Upload { digest, path } => {
             object::upload(plan, fs, source, digest, path, step.size, session)
         }
-        Action::Commit { path } => object::commit(plan, fs, path),
-        Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path),
+        Action::Commit { path } => object::commit(plan, fs, path, session),
+        Action::CommitSidecar { path } => object::commit_sidecar(plan, fs, path, session),
         Action::CreateDir { path } => in_work_area(plan, fs, || create_version_dir(plan, fs, path)),
         // A first attempt runs before the version can have left the work area, and a copy
         // writes nothing but the work area anyway: the look at the object is skipped.

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
-use object_store::{Certificate, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use object_store::{
+    Certificate, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 
 use crate::bench::commit::tree::list_files;
 
@@ -103,7 +105,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn store(bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    let mut options = ClientOptions::new();
+    let builder = AmazonS3Builder::from_env();
+    let mut options = allow_http_as_set(&builder);
     if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
         let pem = std::fs::read(&bundle)
             .with_context(|| format!("reading {}", Path::new(&bundle).display()))?;
@@ -111,7 +114,7 @@ fn store(bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
             options = options.with_root_certificate(certificate);
         }
     }
-    let store = AmazonS3Builder::from_env()
+    let store = builder
         .with_bucket_name(bucket)
         .with_client_options(options)
         .with_retry(RetryConfig {
@@ -121,6 +124,17 @@ fn store(bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
         })
         .build()?;
     Ok(Arc::new(store))
+}
+
+/// Client options carrying over `AWS_ALLOW_HTTP` as `from_env` read it into `builder`
+/// (`with_client_options` replaces the options it filled in), so the floor runs against a
+/// plain-http server as `ocfl` does.
+fn allow_http_as_set(builder: &AmazonS3Builder) -> ClientOptions {
+    let key = AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp);
+    match builder.get_config_value(&key) {
+        Some(allow) => ClientOptions::new().with_config(ClientConfigKey::AllowHttp, allow),
+        None => ClientOptions::new(),
+    }
 }
 
 /// Uploads every file of `source` to `prefix/<relative path>`; returns how many.
@@ -150,4 +164,21 @@ fn upload_tree(bucket: &str, prefix: &str, source: &Path) -> anyhow::Result<usiz
             .await
     })?;
     Ok(count)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_allowed_as_the_environment_says() {
+        let key = AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp);
+        let allowed = AmazonS3Builder::new().with_config(key, "true");
+        let built = AmazonS3Builder::new().with_client_options(allow_http_as_set(&allowed));
+        assert_eq!(built.get_config_value(&key).as_deref(), Some("true"));
+        let unset = allow_http_as_set(&AmazonS3Builder::new());
+        let built = AmazonS3Builder::new().with_client_options(unset);
+        assert_ne!(built.get_config_value(&key).as_deref(), Some("true"));
+    }
 }
