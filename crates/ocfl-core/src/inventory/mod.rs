@@ -20,6 +20,8 @@ mod types;
 mod versions;
 
 #[cfg(test)]
+mod test_inventories;
+#[cfg(test)]
 mod tests;
 
 pub use lookup::{LookupError, PathAnswer, PathLookup, lookup_path};

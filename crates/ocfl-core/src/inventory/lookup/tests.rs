@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::inventory::{Inventory, Manifest, State, Version, parse_inventory};
+use crate::inventory::test_inventories::{self, escaped};
+use crate::inventory::{Inventory, Version, parse_inventory};
 
 /// What [`crate::object::Object::version`] and [`crate::object::Object::file`] answer, from
 /// the fully parsed inventory: the reference the lookup must agree with.
@@ -68,45 +69,19 @@ const NAMES: [&str; 8] = [
     "ctl\u{1}",
 ];
 
-/// An inventory of `versions`, each a map logical path -> content number; content first
-/// seen in version n is stored at `vn/content/<path>`; equal content numbers share a digest.
+/// An inventory of `versions` ([`test_inventories::versions`]), every version with a message.
 fn build(versions: &[BTreeMap<String, u8>], padded: bool) -> Inventory {
-    let mut manifest = Manifest::new();
-    let mut built = BTreeMap::new();
-    let mut head = VersionNum::V1;
-    for (index, files) in versions.iter().enumerate() {
-        let number = u32::try_from(index + 1).expect("few versions");
-        let name = if padded {
-            format!("v{number:03}")
-        } else {
-            format!("v{number}")
-        };
-        let num = VersionNum::parse(&name).expect("version name");
-        head = num;
-        let mut state = State::new();
-        for (path, content) in files {
-            let digest = DigestAlgorithm::Sha512.digest_bytes(&[*content]);
-            let stored = manifest.entry(digest.clone()).or_default();
-            if stored.is_empty() {
-                stored.push(
-                    ContentPath::new(format!("{name}/content/{path}")).expect("content path"),
-                );
-            }
-            state
-                .entry(digest)
-                .or_default()
-                .push(LogicalPath::new(path.clone()).expect("logical path"));
-        }
-        built.insert(
-            num,
-            Version {
-                created: "2024-01-02T03:04:05Z".to_owned(),
-                state,
-                message: Some(format!("version {number}")),
-                user: None,
-            },
-        );
-    }
+    let (manifest, versions, head) = test_inventories::versions(
+        versions,
+        padded,
+        DigestAlgorithm::Sha512,
+        |number, state| Version {
+            created: "2024-01-02T03:04:05Z".to_owned(),
+            state,
+            message: Some(format!("version {number}")),
+            user: None,
+        },
+    );
     Inventory {
         id: "urn:x:lookup".to_owned(),
         spec_version: SpecVersion::V1_1,
@@ -114,28 +89,9 @@ fn build(versions: &[BTreeMap<String, u8>], padded: bool) -> Inventory {
         head,
         content_directory: None,
         manifest,
-        versions: built,
+        versions,
         fixity: None,
     }
-}
-
-/// The same document with every `/` and non-ASCII character written as a `\u` or `\/`
-/// escape, so that no string borrows from the text.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    for c in text.chars() {
-        match c {
-            '/' => out.push_str("\\/"),
-            c if c.is_ascii() => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out
 }
 
 fn paths_strategy() -> impl Strategy<Value = BTreeMap<String, u8>> {

@@ -3,11 +3,10 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::inventory::{Fixity, Manifest, State, Version, parse_inventory};
-use crate::path::{ContentPath, LogicalPath};
+use crate::inventory::{Fixity, Version, parse_inventory, test_inventories};
 
-/// An inventory of `versions` (each a map logical path -> content number), the
-/// numbering zero-padded or not, with the object-wide members chosen.
+/// An inventory of `versions` ([`test_inventories::versions`]) with the object-wide members
+/// chosen.
 fn build(
     versions: &[BTreeMap<String, u8>],
     padded: bool,
@@ -16,42 +15,13 @@ fn build(
     spec_version: SpecVersion,
     fixity: bool,
 ) -> Inventory {
-    let mut manifest = Manifest::new();
-    let mut built = BTreeMap::new();
-    let mut head = VersionNum::V1;
-    for (index, files) in versions.iter().enumerate() {
-        let number = u32::try_from(index + 1).expect("few versions");
-        let name = if padded {
-            format!("v{number:03}")
-        } else {
-            format!("v{number}")
-        };
-        let num = VersionNum::parse(&name).expect("version name");
-        head = num;
-        let mut state = State::new();
-        for (path, content) in files {
-            let digest = algorithm.digest_bytes(&[*content]);
-            let stored = manifest.entry(digest.clone()).or_default();
-            if stored.is_empty() {
-                stored.push(
-                    ContentPath::new(format!("{name}/content/{path}")).expect("content path"),
-                );
-            }
-            state
-                .entry(digest)
-                .or_default()
-                .push(LogicalPath::new(path.clone()).expect("logical path"));
-        }
-        built.insert(
-            num,
-            Version {
-                created: format!("2024-01-{number:02}T03:04:05Z"),
-                state,
-                message: None,
-                user: None,
-            },
-        );
-    }
+    let (manifest, built, head) =
+        test_inventories::versions(versions, padded, algorithm, |number, state| Version {
+            created: format!("2024-01-{number:02}T03:04:05Z"),
+            state,
+            message: None,
+            user: None,
+        });
     let fixity = fixity.then(|| {
         let mut table = Fixity::new();
         let md5 = table.entry("md5".to_owned()).or_default();
