@@ -81,6 +81,29 @@ pub(super) fn unusable<T>(reason: impl Into<String>) -> Result<T, LookupError> {
     Err(LookupError::Unusable(reason.into()))
 }
 
+/// The object-wide members as every quick reader of this module's siblings checks them: a
+/// non-empty id, a known inventory type, a content digest algorithm and a version name for
+/// the head.
+pub(super) fn object_members(
+    id: &str,
+    spec: &str,
+    algorithm: &str,
+    head: &str,
+) -> Result<(SpecVersion, DigestAlgorithm, VersionNum), LookupError> {
+    if id.is_empty() {
+        return unusable("the id is empty");
+    }
+    let Some(spec_version) = SpecVersion::from_inventory_type(spec) else {
+        return unusable(format!("unknown type {spec:?}"));
+    };
+    let digest_algorithm = match DigestAlgorithm::from_name(algorithm) {
+        Some(a) if a.is_content_algorithm() => a,
+        _ => return unusable(format!("digestAlgorithm {algorithm:?}")),
+    };
+    let head = VersionNum::parse(head).map_err(|e| LookupError::Unusable(e.to_string()))?;
+    Ok((spec_version, digest_algorithm, head))
+}
+
 /// Looks up logical path `path` in `version` (the head when `None`; matched by number, so
 /// `v3` finds `v003`) of the inventory document `bytes`. Never panics, whatever the bytes.
 pub fn lookup_path(
@@ -150,17 +173,7 @@ impl Parts<'_> {
         ) else {
             return unusable("a required member is missing");
         };
-        if id.is_empty() {
-            return unusable("the id is empty");
-        }
-        let Some(spec_version) = SpecVersion::from_inventory_type(&spec) else {
-            return unusable(format!("unknown type {spec:?}"));
-        };
-        let digest_algorithm = match DigestAlgorithm::from_name(&algorithm) {
-            Some(a) if a.is_content_algorithm() => a,
-            _ => return unusable(format!("digestAlgorithm {algorithm:?}")),
-        };
-        let head = VersionNum::parse(&head).map_err(|e| LookupError::Unusable(e.to_string()))?;
+        let (spec_version, digest_algorithm, head) = object_members(&id, &spec, &algorithm, &head)?;
         if head.number() != self.highest {
             return unusable("the head is not the highest version");
         }

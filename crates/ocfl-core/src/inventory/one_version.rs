@@ -27,7 +27,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::lookup::{LookupError, ManifestKeys, ManifestSeed, Text, unusable};
+use super::lookup::{LookupError, ManifestKeys, ManifestSeed, Text, object_members, unusable};
 use super::types::{Inventory, User};
 use crate::SpecVersion;
 use crate::digest::DigestAlgorithm;
@@ -359,17 +359,7 @@ impl Parts<'_> {
         ) else {
             return Ok(unusable("a required member is missing")?);
         };
-        if id.is_empty() {
-            return Ok(unusable("the id is empty")?);
-        }
-        let Some(spec_version) = SpecVersion::from_inventory_type(&spec) else {
-            return Ok(unusable(format!("unknown type {spec:?}"))?);
-        };
-        let digest_algorithm = match DigestAlgorithm::from_name(&algorithm) {
-            Some(a) if a.is_content_algorithm() => a,
-            _ => return Ok(unusable(format!("digestAlgorithm {algorithm:?}"))?),
-        };
-        let head = VersionNum::parse(&head).map_err(|e| LookupError::Unusable(e.to_string()))?;
+        let (spec_version, digest_algorithm, head) = object_members(&id, &spec, &algorithm, &head)?;
         let Kept {
             mut versions,
             kept,

@@ -19,6 +19,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
+use super::lookup::object_members;
 use super::types::Inventory;
 use crate::SpecVersion;
 use crate::digest::DigestAlgorithm;
@@ -56,15 +57,8 @@ pub fn read_summary(bytes: &[u8]) -> Option<InventorySummary> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw = Raw::deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
-    if raw.id.is_empty() {
-        return None;
-    }
-    let spec_version = SpecVersion::from_inventory_type(&raw.kind)?;
-    let digest_algorithm = match DigestAlgorithm::from_name(&raw.digest_algorithm) {
-        Some(algorithm @ (DigestAlgorithm::Sha512 | DigestAlgorithm::Sha256)) => algorithm,
-        _ => return None,
-    };
-    let head = VersionNum::parse(&raw.head).ok()?;
+    let (spec_version, digest_algorithm, head) =
+        object_members(&raw.id, &raw.kind, &raw.digest_algorithm, &raw.head).ok()?;
     let Versions(highest) = raw.versions;
     // The head must be the highest version, named with the same numbering.
     if highest != Some(head) {
