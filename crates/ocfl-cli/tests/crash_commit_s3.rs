@@ -10,9 +10,19 @@
 //! byte for byte). At the end the object is valid and holds the source byte for byte, every
 //! run completed, and one run wrote each version.
 //!
-//! `cargo test` runs a couple of iterations on small trees (a file of two parts among them,
-//! so that kills land inside multipart uploads) against a new bucket on
-//! `OCFL_TEST_S3_ENDPOINT` (skipped without it; failing under `OCFL_TEST_REQUIRE_SERVICES=1`).
+//! Every `ocfl` runs with the smallest upload memory (`OCFL_S3_UPLOAD_MEMORY_MIB=1` unless the
+//! environment sets it), so that a file larger than [`WHOLE`] goes in a multipart upload of
+//! several parts; the uninterrupted commits check that one of each version's files did. After
+//! every kill the multipart uploads open below the root are listed (ListMultipartUploads,
+//! unsigned: moto answers it; `None`, "not measured", where the server refuses): the ones the
+//! kill left open count it as a kill inside a multipart upload. A process that was not killed
+//! must leave none (the store aborts what it abandons, `docs/durability.md` 11.1.7); at the
+//! end of each iteration the uploads still open are exactly those the kills left, and are
+//! aborted, as the bucket's lifecycle rule would.
+//!
+//! `cargo test` runs a couple of iterations on small trees (a file of three parts among them)
+//! against a new bucket on `OCFL_TEST_S3_ENDPOINT` (skipped without it; failing under
+//! `OCFL_TEST_REQUIRE_SERVICES=1`).
 //! `cargo xtask crash commit --root s3://BUCKET/PREFIX --iterations N` runs many against an
 //! existing bucket (the endpoint and credentials from `AWS_ENDPOINT_URL` or
 //! `OCFL_TEST_S3_ENDPOINT` and the usual `AWS_*` variables), through the environment:
@@ -36,7 +46,7 @@ use ocfl_core::layout::Layout;
 use ocfl_core::location::{Location, S3Location};
 use ocfl_core::storage::{EntryKind, Storage};
 use ocfl_core::validate::{ValidationOptions, validate_object};
-use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
+use ocfl_object_store::{ObjectStorage, S3Builder, UPLOAD_MEMORY_VAR};
 
 /// The codes our validator may report inside the window of section 11.4: a version the root
 /// inventory does not name yet (E046, and what follows from reading it as the latest: E023,
@@ -47,6 +57,15 @@ use ocfl_object_store::{MIN_PART_SIZE, ObjectStorage, S3Builder};
 const WINDOW: &[&str] = &[
     "E003", "E023", "E034", "E040", "E046", "E058", "E060", "E063", "E064", "E066", "E092",
 ];
+
+/// The largest key the store sends in one PUT with the smallest upload memory: its floor is
+/// two parts of 8 MiB and 1 MiB for each of the 16 requests in flight, and a key held whole
+/// leaves the latter free (`crates/ocfl-object-store/src/budget.rs`).
+const WHOLE: usize = 16 << 20;
+
+/// The generated trees' large file: larger than [`WHOLE`], so a multipart upload of three
+/// parts (8, 8 and 4 MiB).
+const LARGE: usize = WHOLE + (4 << 20);
 
 /// The server and the bucket prefix the iterations' roots go below.
 struct Server {
@@ -107,12 +126,91 @@ impl Server {
             .build()
             .expect("store")
     }
+
+    /// The multipart uploads open below `prefix/`, as `KEY UPLOAD-ID`; `None` if the server
+    /// refuses an unsigned ListMultipartUploads (moto answers it; AWS does not).
+    fn open_uploads(&self, prefix: &str) -> Option<BTreeSet<String>> {
+        let url = format!(
+            "{}/{}?uploads&prefix={}",
+            self.endpoint,
+            self.bucket,
+            url_encode(&format!("{prefix}/"))
+        );
+        let response = reqwest::blocking::get(url).ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body = response.text().ok()?;
+        Some(
+            body.split("<Upload>")
+                .skip(1)
+                .map(|upload| {
+                    format!(
+                        "{} {}",
+                        xml_element(upload, "Key"),
+                        xml_element(upload, "UploadId")
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Aborts an upload `open_uploads` listed (as a lifecycle rule would).
+    fn abort_upload(&self, upload: &str) {
+        let (key, id) = upload.rsplit_once(' ').expect("KEY UPLOAD-ID");
+        let url = format!(
+            "{}/{}/{}?uploadId={}",
+            self.endpoint,
+            self.bucket,
+            url_encode(key),
+            url_encode(id)
+        );
+        let response = reqwest::blocking::Client::new()
+            .delete(url)
+            .send()
+            .expect("abort a multipart upload");
+        assert!(
+            response.status().is_success(),
+            "abort {upload}: {}",
+            response.status()
+        );
+    }
+}
+
+/// `text` percent-encoded for a URL's path or query, `/` kept.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of the first element `name` in `xml`, its entities replaced.
+fn xml_element(xml: &str, name: &str) -> String {
+    let start = xml
+        .find(&format!("<{name}>"))
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+        + name.len()
+        + 2;
+    let end = start + xml[start..].find(&format!("</{name}>")).expect("closed");
+    xml[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// One storage root of the loop: `s3://BUCKET/PREFIX/NAME`, with its engine store in a
 /// state home of its own.
 struct Root<'a> {
     server: &'a Server,
+    /// The root's prefix in the bucket.
+    prefix: String,
     url: String,
     storage: ObjectStorage,
     state_home: PathBuf,
@@ -123,6 +221,7 @@ impl Root<'_> {
         let prefix = format!("{}/{name}", server.prefix);
         let root = Root {
             server,
+            prefix: prefix.clone(),
             url: format!("s3://{}/{prefix}", server.bucket),
             storage: server.storage(&prefix),
             state_home: scratch.join(format!("state-{name}")),
@@ -133,6 +232,10 @@ impl Root<'_> {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = ocfl_command();
+        if std::env::var_os(UPLOAD_MEMORY_VAR).is_none() {
+            // Raised to the store's floor: keys above `WHOLE` go in parts.
+            command.env(UPLOAD_MEMORY_VAR, "1");
+        }
         command
             .env("AWS_ENDPOINT_URL", &self.server.endpoint)
             .env(
@@ -235,6 +338,25 @@ impl Target for Root<'_> {
         self.assert_root_inventories_name_only_present_content(what);
         inspect(self, id, version, sources, what)
     }
+
+    fn open_uploads(&self) -> Option<BTreeSet<String>> {
+        self.server.open_uploads(&self.prefix)
+    }
+}
+
+impl Root<'_> {
+    /// How many parts each key below the root that went in a multipart upload has, by its
+    /// entity tag (S3's, and moto's, is `"MD5-PARTS"` for those).
+    fn multipart_keys(&self) -> BTreeMap<String, u32> {
+        self.keys()
+            .into_iter()
+            .filter_map(|key| {
+                let e_tag = self.storage.head(&key).expect("head").e_tag?;
+                let (_, parts) = e_tag.0.trim_matches('"').rsplit_once('-')?;
+                Some((key, parts.parse().ok()?))
+            })
+            .collect()
+    }
 }
 
 /// The object's state, checked against the module's promises.
@@ -311,17 +433,23 @@ fn assert_holds(root: &Root<'_>, path: &str, inventory: &[u8], source: &Path, wh
     assert!(held == expected, "{what}: bytes differ from the source's");
 }
 
-/// The default trees: 40 small files and one of two parts (so that kills land inside a
-/// multipart upload); v2 changes, removes and adds some.
+/// `len` bytes from `rng`.
+fn random_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len.div_ceil(8))
+        .flat_map(|_| rng.next().to_le_bytes())
+        .collect();
+    bytes.truncate(len);
+    bytes
+}
+
+/// The default trees: 40 small files and one of [`LARGE`] bytes (so that kills land inside a
+/// multipart upload); v2 changes, removes and adds some, and changes the large one.
 fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
     let mut rng = Rng::new(seed);
     let v1 = dir.join("source-v1");
     many_files(&v1, 40, &mut rng);
-    let large: Vec<u8> = (0..MIN_PART_SIZE + 512 * 1024)
-        .map(|_| rng.next() as u8)
-        .collect();
     fs::create_dir_all(v1.join("media")).expect("mkdir");
-    fs::write(v1.join("media/large.bin"), large).expect("write");
+    fs::write(v1.join("media/large.bin"), random_bytes(&mut rng, LARGE)).expect("write");
     let v2 = dir.join("source-v2");
     for (path, bytes) in read_tree(&v1) {
         let to = v2.join(&path);
@@ -336,6 +464,7 @@ fn generated(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
             _ => fs::write(to, bytes).expect("copy"),
         }
     }
+    fs::write(v2.join("media/large.bin"), random_bytes(&mut rng, LARGE)).expect("write");
     (v1, v2)
 }
 
@@ -373,12 +502,27 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         ]));
         spans[i] = started.elapsed();
     }
+    // Kills can land inside a multipart upload: each version sent a key in several parts.
+    let multipart = calibration.multipart_keys();
+    for version in ["v1", "v2"] {
+        assert!(
+            multipart
+                .iter()
+                .any(|(key, parts)| key.contains(&format!("/{version}/content/")) && *parts > 1),
+            "no file of {version} was uploaded in parts (one larger than {WHOLE} bytes is \
+             needed, with {UPLOAD_MEMORY_VAR} unset): {multipart:?}"
+        );
+    }
+    if let Some(open) = calibration.open_uploads() {
+        assert!(open.is_empty(), "uninterrupted commits left uploads open: {open:?}");
+    }
     eprintln!(
         "crash commit on S3 ({}): {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}",
         server.endpoint, spans[0], spans[1]
     );
 
     let mut stats = Stats::default();
+    let mut uploads_aborted = 0;
     let started = Instant::now();
     for i in 0..iterations {
         let root = Root::new(&server, &format!("root-{run}-{i}"), scratch.path());
@@ -399,6 +543,16 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         spans = run.spans;
         check_runs(&root, no_ops, &[("v1", 1), ("v2", 1)]);
         ok(&root.ocfl(&["validate"]));
+        // What remains of multipart uploads: only what kills left, which a lifecycle rule
+        // aborts (here, the test).
+        if let Some(open) = root.open_uploads() {
+            let strays: Vec<_> = open.difference(&stats.left_by_kills).collect();
+            assert!(strays.is_empty(), "uploads open, not left by a kill: {strays:?}");
+            for upload in &open {
+                server.abort_upload(upload);
+            }
+            uploads_aborted += open.len();
+        }
         if (i + 1) % 10 == 0 {
             eprintln!(
                 "crash commit on S3: {} iterations, {} kills, {:?}",
@@ -415,4 +569,10 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         stats.exited_first,
     );
     stats.report();
+    if stats.kills_in_multipart.is_none() {
+        eprintln!("kills inside a multipart upload: not measured (the server refused the listing)");
+    }
+    eprintln!(
+        "multipart uploads open at the end of the iterations (left by kills, then aborted): {uploads_aborted}"
+    );
 }

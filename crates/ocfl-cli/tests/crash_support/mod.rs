@@ -62,6 +62,14 @@ pub trait Target {
         sources: &BTreeMap<String, &Path>,
         what: &str,
     ) -> Object;
+
+    /// The multipart uploads open below the root (started, neither completed nor aborted),
+    /// each as `KEY UPLOAD-ID`; `None` where there are none to list (a local root) or the
+    /// server refused the listing. The loop counts the uploads a kill left open, and fails
+    /// if a process that was not killed left one.
+    fn open_uploads(&self) -> Option<BTreeSet<String>> {
+        None
+    }
 }
 
 /// Where one kill landed: what the store said of the run, and the object.
@@ -78,12 +86,24 @@ pub struct Stats {
     pub exited_first: u64,
     pub landings: BTreeMap<Landing, u64>,
     pub resumed_by: BTreeMap<&'static str, u64>,
+    /// Kills after which a multipart upload was left open (the process was killed while it
+    /// had one under way), if the root's uploads could be listed.
+    pub kills_in_multipart: Option<u64>,
+    /// The uploads those kills left open.
+    pub left_by_kills: BTreeSet<String>,
 }
 
 impl Stats {
     /// Prints how the commits were finished and where the kills landed.
     pub fn report(&self) {
         eprintln!("finished by: {:?}", self.resumed_by);
+        if let Some(kills) = self.kills_in_multipart {
+            eprintln!(
+                "kills inside a multipart upload: {kills} of {} ({} uploads left open by them)",
+                self.kills,
+                self.left_by_kills.len()
+            );
+        }
         eprintln!("where the kills landed (version, run state, object):");
         for (landing, n) in &self.landings {
             eprintln!(
@@ -225,6 +245,7 @@ impl<T: Target> Loop<'_, T> {
                 no_ops += 1;
             }
             let delay = self.spans[index].mul_f64(draw(&mut self.rng, 1100) as f64 / 1000.0);
+            let uploads_before = self.root.open_uploads();
             let exited = kill_after(self.root, args, delay);
             self.stats.kills += 1;
             if exited {
@@ -241,6 +262,14 @@ impl<T: Target> Loop<'_, T> {
             let object = self.root.inspect(id, version, sources, &what);
             let run = run_phase(self.root, id, version, &self.earlier);
             finished |= run == "completed";
+            // Listed after the inspection, so that a request the killed process had sent has
+            // been answered.
+            if let (Some(before), Some(after)) = (uploads_before, self.root.open_uploads()) {
+                let left: Vec<_> = after.difference(&before).cloned().collect();
+                let kills = self.stats.kills_in_multipart.get_or_insert(0);
+                *kills += u64::from(!left.is_empty());
+                self.stats.left_by_kills.extend(left);
+            }
             *self
                 .stats
                 .landings
@@ -253,6 +282,7 @@ impl<T: Target> Loop<'_, T> {
         }
         // Finish: `ocfl resume` (then the command if it had nothing of this one to finish),
         // or the same command again.
+        let uploads_before = self.root.open_uploads();
         let mut done = false;
         if draw(&mut self.rng, 2) == 0 {
             let output = self.root.ocfl(&["resume", "--json"]);
@@ -282,6 +312,14 @@ impl<T: Target> Loop<'_, T> {
             *self.stats.resumed_by.entry("ocfl commit").or_default() += 1;
         }
         let what = format!("{id} {version}: after the rerun");
+        // The store aborts the uploads it abandons (11.1.7): only a killed process leaves one.
+        if let (Some(before), Some(after)) = (uploads_before, self.root.open_uploads()) {
+            let left: Vec<_> = after.difference(&before).collect();
+            assert!(
+                left.is_empty(),
+                "{what}: multipart uploads left open by processes that were not killed: {left:?}"
+            );
+        }
         assert_eq!(
             self.root.inspect(id, version, sources, &what),
             Object::At(version.into()),
