@@ -17,7 +17,10 @@
 //! `s3://BUCKET/PREFIX/root-...`, killing `ocfl commit` (or the `ocfl resume` that follows)
 //! at random moments and checking after every kill that no root inventory in the bucket names
 //! content that is missing; the server and credentials come from `AWS_ENDPOINT_URL` (or
-//! `OCFL_TEST_S3_ENDPOINT`) and the usual `AWS_*` variables.
+//! `OCFL_TEST_S3_ENDPOINT`) and the usual `AWS_*` variables. Both versions then also hold a
+//! file of [`MULTIPART`] bytes (different in each), which `ocfl` with the smallest upload
+//! memory (the test's `OCFL_S3_UPLOAD_MEMORY_MIB=1`) sends in a multipart upload of three
+//! parts, so that kills land inside multipart uploads; the test counts those that did.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,6 +29,8 @@ use anyhow::Context;
 
 use crate::bench::commit::mixed::{Mixed, SizeClass, generate_mixed};
 use crate::bench::commit::revise::revise;
+use crate::bench::commit::tree::write_random_file;
+use crate::bench::prng::SplitMix64;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -61,6 +66,13 @@ const CRASH: Mixed = Mixed {
         },
     ],
 };
+
+/// The file added to both versions on S3: larger than the 16 MiB the store sends in one PUT
+/// with its smallest upload memory (two 8 MiB parts), so three parts.
+const MULTIPART: u64 = 20 * MIB;
+
+/// Where that file goes in both versions.
+const MULTIPART_PATH: &str = "media/multipart.bin";
 
 /// `--scale`: the size of the 'mixed' profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,6 +137,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (v1, v2) = (scratch.path().join("v1"), scratch.path().join("v2"));
     let tree = generate_mixed(&v1, scale.1, seed).context("generating v1")?;
     let revision = revise(&v1, &v2, seed ^ 0x7632).context("generating v2")?;
+    if root.is_some() {
+        let mut rng = SplitMix64::new(seed ^ 0x6d70);
+        for version in [&v1, &v2] {
+            write_random_file(&version.join(MULTIPART_PATH), MULTIPART, &mut rng)
+                .context("generating the multipart file")?;
+        }
+        eprintln!(
+            "crash commit: {MULTIPART_PATH} of {} MiB in v1 and, changed, in v2",
+            MULTIPART / MIB
+        );
+    }
     eprintln!(
         "crash commit: 'mixed' profile at {} scale from seed {seed}: v1 {} files, {:.1} MiB; v2 {} changed, {} added, {} removed",
         scale.0,
