@@ -514,7 +514,10 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         );
     }
     if let Some(open) = calibration.open_uploads() {
-        assert!(open.is_empty(), "uninterrupted commits left uploads open: {open:?}");
+        assert!(
+            open.is_empty(),
+            "uninterrupted commits left uploads open: {open:?}"
+        );
     }
     eprintln!(
         "crash commit on S3 ({}): {iterations} iterations from seed {seed}; uninterrupted v1 {:?}, v2 {:?}",
@@ -548,7 +551,10 @@ fn commits_to_a_bucket_killed_at_random_moments_end_valid_and_never_name_missing
         // aborts (here, the test).
         if let Some(open) = root.open_uploads() {
             let strays: Vec<_> = open.difference(&stats.left_by_kills).collect();
-            assert!(strays.is_empty(), "uploads open, not left by a kill: {strays:?}");
+            assert!(
+                strays.is_empty(),
+                "uploads open, not left by a kill: {strays:?}"
+            );
             for upload in &open {
                 server.abort_upload(upload);
             }
