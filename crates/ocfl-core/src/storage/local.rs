@@ -109,7 +109,7 @@ impl Storage for LocalStorage {
         Ok(meta.len())
     }
 
-    /// A tag of a settled regular file: see [`settled_tag`]. No user metadata.
+    /// A tag of a settled regular file: see `settled_tag` below. No user metadata.
     fn file_info(&self, path: &str) -> Result<FileInfo, StorageError> {
         let full = self.resolve(path)?;
         let meta = fs::symlink_metadata(&full).map_err(|e| StorageError::io("stat", path, e))?;
