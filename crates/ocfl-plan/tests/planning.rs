@@ -99,7 +99,7 @@ fn same_inputs_give_byte_identical_plans_and_objects() {
 #[test]
 fn a_given_base_plans_exactly_as_a_lent_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    v1_and_update_to(dir.path(), &[("a", "1")]);
+    v1_and_update_to(dir.path(), &[("a", "2")]);
     let source = dir.path().join("next");
     let fs = LocalStorage::new(dir.path());
     let base = read_base(&fs, OBJECT).expect("base").expect("an object");
