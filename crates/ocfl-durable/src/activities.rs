@@ -582,10 +582,7 @@ fn create_plan(
         None if !has_base => Some(placement.spec_version),
         None => None,
     };
-    options.digest_algorithm = command
-        .digest_for(has_base)
-        .map(algorithm)
-        .transpose()?;
+    options.digest_algorithm = command.digest_for(has_base).map(algorithm).transpose()?;
     options.fixity = stage.fixity_algorithms().to_vec();
     options.protocol = Protocol::for_storage(env.fs());
     options.content_directory = command.content_directory.clone();

@@ -125,7 +125,10 @@ fn a_given_base_plans_exactly_as_a_lent_one() {
     let lent = plan(Some(&base), &stage, &wrong, created(2)).expect_err("another object's id");
     assert_eq!(refused, lent.to_string());
     let new = plan_owned(None, &stage, &options(), created(1)).expect("new");
-    assert_eq!(new, plan(None, &stage, &options(), created(1)).expect("new"));
+    assert_eq!(
+        new,
+        plan(None, &stage, &options(), created(1)).expect("new")
+    );
 }
 
 #[test]

@@ -63,10 +63,18 @@ pub struct EditResult {
 }
 
 /// The rows of the table, in order: name, JSON key, and the command's figures in a run.
-type Row = (&'static str, &'static str, fn(&EditRun) -> Option<&Measurement>);
+type Row = (
+    &'static str,
+    &'static str,
+    fn(&EditRun) -> Option<&Measurement>,
+);
 
 const ROWS: [Row; 5] = [
-    ("commit --add/--remove (file-level)", "file_level_commit", |r| Some(&r.edited)),
+    (
+        "commit --add/--remove (file-level)",
+        "file_level_commit",
+        |r| Some(&r.edited),
+    ),
     ("commit EDITED_DIR (full)", "full_commit", |r| Some(&r.full)),
     ("floor (edit-floor-once)", "floor", |r| Some(&r.floor)),
     ("rocfl cp/rm/commit", "rocfl", |r| r.rocfl.as_ref()),
@@ -290,7 +298,9 @@ pub fn bench_edit(
                 describe(&measurement)
             );
             let verdict = check_root(&contenders.ours, &target, expected_head, &expected_v2)?;
-            result.verdicts.push((format!("run {} {label}", run + 1), verdict));
+            result
+                .verdicts
+                .push((format!("run {} {label}", run + 1), verdict));
             sync()?;
         }
         let revert_args = vec![
@@ -341,11 +351,17 @@ fn work_dir(root: &Path) -> PathBuf {
 fn link_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     fn walk(from: &Path, to: &Path, in_content: bool) -> anyhow::Result<()> {
         std::fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
-        for entry in std::fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        for entry in
+            std::fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?
+        {
             let entry = entry?;
             let (source, target) = (entry.path(), to.join(entry.file_name()));
             if entry.file_type()?.is_dir() {
-                walk(&source, &target, in_content || entry.file_name() == "content")?;
+                walk(
+                    &source,
+                    &target,
+                    in_content || entry.file_name() == "content",
+                )?;
             } else if in_content {
                 std::fs::hard_link(&source, &target)
                     .with_context(|| format!("linking {}", target.display()))?;
@@ -383,7 +399,10 @@ fn run_rocfl(
     root: &Path,
     changes: &Changes,
 ) -> anyhow::Result<Measurement> {
-    let (rocfl, _) = contenders.rocfl.as_ref().context("rocfl is not installed")?;
+    let (rocfl, _) = contenders
+        .rocfl
+        .as_ref()
+        .context("rocfl is not installed")?;
     let dir = root.parent().unwrap_or(Path::new("."));
     let run = |args: Vec<OsString>| {
         let mut all: Vec<OsString> = vec!["-r".into(), root.into()];

@@ -52,8 +52,8 @@ pub fn edit_object(
     removed: &[String],
 ) -> anyhow::Result<String> {
     let root_inventory = object.join("inventory.json");
-    let text =
-        fs::read(&root_inventory).with_context(|| format!("reading {}", root_inventory.display()))?;
+    let text = fs::read(&root_inventory)
+        .with_context(|| format!("reading {}", root_inventory.display()))?;
     let mut inventory: Value = serde_json::from_slice(&text)
         .with_context(|| format!("parsing {}", root_inventory.display()))?;
     drop(text);
