@@ -113,6 +113,10 @@ pub enum Command {
     /// A timed child of `s3`: reads every key below `s3://BUCKET/PREFIX/`.
     #[command(hide = true)]
     S3ReadFloorOnce(s3::floor::ReadArgs),
+    /// A timed child of `commit --edit`: the least an OCFL writer does to add a version of
+    /// OBJECT that adds, replaces and removes the named files.
+    #[command(hide = true)]
+    EditFloorOnce(commit::edit_floor::Args),
 }
 
 /// `bench SUBCOMMAND`: this binary is built in release by `cargo xtask bench`.
@@ -143,6 +147,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::PlanOnce { files, scenario } => plan::run_once(files, scenario),
         Command::S3FloorOnce(args) => s3::floor::run_once(args),
         Command::S3ReadFloorOnce(args) => s3::floor::read_once(args),
+        Command::EditFloorOnce(args) => commit::edit_floor::run_once(args),
     }
 }
 

@@ -23,7 +23,7 @@ use ocfl_core::validate::{
 use ocfl_core::version_num::VersionNum;
 use ocfl_plan::bag::Bag;
 use ocfl_plan::exec::{self, ContentSource, SpooledStage, StepResult, read_base};
-use ocfl_plan::plan::{Action, Base, Outcome, Plan, PlanOptions, Protocol, plan};
+use ocfl_plan::plan::{Action, Base, Outcome, Plan, PlanOptions, Protocol, plan_owned};
 use ocfl_plan::stage::{Spool, Stage, StageOptions};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -568,8 +568,8 @@ fn create_plan(
             .map_err(|e| ActivityError::from(e).context(&object))?
             .map(Arc::new),
     };
-    let base = base.as_deref();
-    let stage = load_stage(env, &input.run, &input.stage, base)?;
+    let stage = load_stage(env, &input.run, &input.stage, base.as_deref())?;
+    let has_base = base.is_some();
     let mut options = PlanOptions::new(
         command.object_id.clone(),
         object_path,
@@ -579,13 +579,10 @@ fn create_plan(
         Some(text) => Some(SpecVersion::parse(text).ok_or_else(|| {
             ActivityError::refused(RefusalKind::Plan, format!("unknown OCFL version {text}"))
         })?),
-        None if base.is_none() => Some(placement.spec_version),
+        None if !has_base => Some(placement.spec_version),
         None => None,
     };
-    options.digest_algorithm = command
-        .digest_for(base.is_some())
-        .map(algorithm)
-        .transpose()?;
+    options.digest_algorithm = command.digest_for(has_base).map(algorithm).transpose()?;
     options.fixity = stage.fixity_algorithms().to_vec();
     options.protocol = Protocol::for_storage(env.fs());
     options.content_directory = command.content_directory.clone();
@@ -601,7 +598,11 @@ fn create_plan(
             format!("creation time {:?}: {e}", input.created),
         )
     })?;
-    match plan(base, &stage, &options, created)? {
+    // The base is given to the planner, which makes the new inventory of it rather than of a
+    // copy: the whole manifest and every version's state are in memory once, not twice. Only
+    // this activity holds it (staging handed it over), so it is not copied here either.
+    let base = base.map(|b| Arc::try_unwrap(b).unwrap_or_else(|shared| Base::clone(&shared)));
+    match plan_owned(base, &stage, &options, created)? {
         Outcome::NoChange { head } => Ok(Planned::NoChange {
             head: head.to_string(),
         }),

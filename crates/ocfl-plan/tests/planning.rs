@@ -7,7 +7,7 @@ use ocfl_core::storage::{
     Entry, EntryKind, FileInfo, LocalStorage, Storage, StorageError, StorageWriter, Tag,
 };
 use ocfl_plan::exec::{self, StepResult, apply, read_base};
-use ocfl_plan::plan::{self, Action, Outcome, Plan, PlanOptions, plan};
+use ocfl_plan::plan::{self, Action, Outcome, Plan, PlanOptions, plan, plan_owned};
 use ocfl_plan::stage::{Stage, StageOptions};
 
 use crate::util::*;
@@ -91,6 +91,44 @@ fn same_inputs_give_byte_identical_plans_and_objects() {
     assert!(read_tree(&a).contains_key("root/obj/v1/content/é.txt"));
     assert!(!a.join(WORK).exists(), "the work directory is cleaned up");
     assert_valid(&a, OBJECT);
+}
+
+/// A base given to the planner (its inventory reused, not copied) plans exactly what a lent
+/// one does: the same steps, the same inventory bytes, the same base reference, no change
+/// where there is none, and the same refusal.
+#[test]
+fn a_given_base_plans_exactly_as_a_lent_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    v1_and_update_to(dir.path(), &[("a", "2")]);
+    let source = dir.path().join("next");
+    let fs = LocalStorage::new(dir.path());
+    let base = read_base(&fs, OBJECT).expect("base").expect("an object");
+    for next in [
+        tree(&[("a", "2"), ("b/c", "3")]),
+        tree(&[("a", "1"), ("d", "1")]),
+        tree(&[("a", "1")]),
+    ] {
+        write_tree(&source, &next);
+        let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+        let lent = plan(Some(&base), &stage, &options(), created(2)).expect("lent");
+        let given = plan_owned(Some(base.clone()), &stage, &options(), created(2)).expect("given");
+        assert_eq!(given, lent);
+        fs::remove_dir_all(&source).expect("clean");
+    }
+    write_tree(&source, &tree(&[("a", "2")]));
+    let stage = Stage::from_directory(&source, &StageOptions::default()).expect("stage");
+    let mut wrong = options();
+    wrong.object_id = "urn:example:other".into();
+    let refused = plan_owned(Some(base.clone()), &stage, &wrong, created(2))
+        .expect_err("another object's id")
+        .to_string();
+    let lent = plan(Some(&base), &stage, &wrong, created(2)).expect_err("another object's id");
+    assert_eq!(refused, lent.to_string());
+    let new = plan_owned(None, &stage, &options(), created(1)).expect("new");
+    assert_eq!(
+        new,
+        plan(None, &stage, &options(), created(1)).expect("new")
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 pub(crate) mod check;
 mod edit;
+pub(crate) mod edit_floor;
 pub(crate) mod measure;
 pub(crate) mod mixed;
 pub(crate) mod revise;
@@ -228,7 +229,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Mode::Edit { files, edit } => {
             let keep = options.keep.is_some();
-            let result = edit::bench_edit(keep, &contenders, &meter, *files, *edit, &base)?;
+            let result = edit::bench_edit(
+                keep,
+                &contenders,
+                &meter,
+                *files,
+                *edit,
+                options.runs,
+                &base,
+            )?;
             edit::print_edit_table(&result);
             edit::edit_json(&contenders, &meter, &result)
         }

@@ -238,7 +238,7 @@ pub fn generate_many_objects(root: &Path, count: usize) -> anyhow::Result<Genera
 }
 
 /// Writes one object with `versions` (v1, v2, ...), each given as its full state.
-fn write_object(
+pub(crate) fn write_object(
     root: &Path,
     id: &str,
     versions: &[VersionFiles],

@@ -32,6 +32,50 @@ pub fn plan(
     options: &PlanOptions,
     created: DateTime<FixedOffset>,
 ) -> Result<Outcome, Error> {
+    plan_from(base.map(Start::Borrowed), stage, options, created)
+}
+
+/// [`plan`] of a base the caller gives up: its inventory becomes the new inventory instead of
+/// being copied into it, so that the base and its copy (each the whole manifest and every
+/// version's state) are never in memory together. The plan is the same as [`plan`]'s.
+pub fn plan_owned(
+    base: Option<Base>,
+    stage: &Stage,
+    options: &PlanOptions,
+    created: DateTime<FixedOffset>,
+) -> Result<Outcome, Error> {
+    plan_from(base.map(Start::Owned), stage, options, created)
+}
+
+/// The base a plan starts from: lent (its inventory copied) or given (its inventory reused).
+enum Start<'a> {
+    Borrowed(&'a Base),
+    Owned(Base),
+}
+
+impl Start<'_> {
+    fn base(&self) -> &Base {
+        match self {
+            Start::Borrowed(base) => base,
+            Start::Owned(base) => base,
+        }
+    }
+
+    fn into_inventory(self) -> Inventory {
+        match self {
+            Start::Borrowed(base) => base.inventory.clone(),
+            Start::Owned(base) => base.inventory,
+        }
+    }
+}
+
+fn plan_from(
+    start: Option<Start<'_>>,
+    stage: &Stage,
+    options: &PlanOptions,
+    created: DateTime<FixedOffset>,
+) -> Result<Outcome, Error> {
+    let base = start.as_ref().map(Start::base);
     ObjectId::new(options.object_id.as_str())?;
     check_paths(options)?;
     let settings = match base {
@@ -48,7 +92,18 @@ pub fn plan(
         }
     }
 
-    let (inventory, copies) = new_inventory(base, stage, &settings, options, created)?;
+    let base_ref = base.map(|b| BaseRef {
+        digest: b.digest.clone(),
+        head: b.inventory.head,
+        spec_version: b.inventory.spec_version,
+    });
+    let (inventory, copies) = new_inventory(
+        start.map(Start::into_inventory),
+        stage,
+        &settings,
+        options,
+        created,
+    )?;
     let mut inventory_bytes = inventory.to_json_bytes();
     // The serializer reserves for the longest likely text; the plan keeps it for its life.
     inventory_bytes.shrink_to_fit();
@@ -66,11 +121,7 @@ pub fn plan(
         version: settings.version,
         spec_version: settings.spec_version,
         digest_algorithm: settings.digest_algorithm,
-        base: base.map(|b| BaseRef {
-            digest: b.digest.clone(),
-            head: b.inventory.head,
-            spec_version: b.inventory.spec_version,
-        }),
+        base: base_ref,
         inventory: inventory_text,
         inventory_digest,
         steps: Vec::new(),
@@ -277,16 +328,17 @@ struct NewContent<'a> {
     file: &'a StagedFile,
 }
 
-/// The new inventory and the content it adds.
+/// The new inventory, made from the base's (`start`, `None` for a new object), and the
+/// content it adds.
 fn new_inventory<'a>(
-    base: Option<&Base>,
+    start: Option<Inventory>,
     stage: &'a Stage,
     settings: &Settings,
     options: &PlanOptions,
     created: DateTime<FixedOffset>,
 ) -> Result<(Inventory, Vec<NewContent<'a>>), Error> {
-    let mut inventory = match base {
-        Some(base) => base.inventory.clone(),
+    let mut inventory = match start {
+        Some(inventory) => inventory,
         None => Inventory {
             id: options.object_id.clone(),
             spec_version: settings.spec_version,

@@ -23,7 +23,7 @@ use ocfl_core::version_num::VersionNum;
 use serde::{Deserialize, Serialize};
 
 pub use base::Base;
-pub use build::plan;
+pub use build::{plan, plan_owned};
 
 pub use ocfl_core::storage::CLAIM_OWNER;
 
