@@ -281,8 +281,11 @@ mod tests {
             ([&ascending[..5], &ascending[4..]].concat(), vec!["k14"]),
             // A repeat of an earlier key after many in order, then more.
             (
-                [&ascending[..], &["k12".to_owned(), "k29".to_owned(), "k30".to_owned()]]
-                    .concat(),
+                [
+                    &ascending[..],
+                    &["k12".to_owned(), "k29".to_owned(), "k30".to_owned()],
+                ]
+                .concat(),
                 vec!["k12", "k29"],
             ),
             // The first key out of order is new; a later key repeats one before it.

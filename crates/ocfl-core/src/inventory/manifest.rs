@@ -193,7 +193,10 @@ pub(super) fn parse_manifest<'a>(
             index.extend(entries.iter().enumerate().map(|(i, (d, _))| (d.clone(), i)));
             index_of = Some(index);
         }
-        let entry = match index_of.as_mut().map(|index| index.entry(normalized.clone())) {
+        let entry = match index_of
+            .as_mut()
+            .map(|index| index.entry(normalized.clone()))
+        {
             // Ascending so far: a new digest.
             None => {
                 parsed.keys.add(digest, normalized.clone());
@@ -313,7 +316,7 @@ fn check_content_conflicts(paths: &mut Vec<&str>, findings: &mut Findings) {
         }
     }
     paths.dedup();
-    if let Some((parent, child)) = find_conflict(&paths) {
+    if let Some((parent, child)) = find_conflict(paths) {
         findings.add(
             Code::E101,
             format!("content path {parent:?} is both a file and the directory of {child:?}"),

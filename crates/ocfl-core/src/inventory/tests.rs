@@ -727,6 +727,9 @@ fn states_share_the_manifest_digest_allocations() {
     assert_eq!(shared, 3);
 }
 
+/// Members of a manifest or state block, in the order written: (digest, paths).
+type Members<'a> = Vec<(String, &'a [&'a str])>;
+
 /// An inventory whose manifest and state members are written in the order given (serde_json
 /// sorts map keys, so these documents are built as text): (digest, paths) pairs.
 fn in_order(manifest: &[(String, &[&str])], states: &[&[(String, &[&str])]]) -> String {
@@ -764,7 +767,7 @@ fn in_order(manifest: &[(String, &[&str])], states: &[&[(String, &[&str])]]) -> 
 fn member_order_changes_no_finding_or_model() {
     let (a, b, c, e) = (d('a'), d('b'), d('c'), d('e'));
     let upper_b = d('B');
-    let cases: Vec<(Vec<(String, &[&str])>, Vec<Vec<(String, &[&str])>>)> = vec![
+    let cases: Vec<(Members, Vec<Members>)> = vec![
         // Sound: v1 names a, b; v2 a, b (renamed) and c.
         (
             vec![
@@ -774,7 +777,11 @@ fn member_order_changes_no_finding_or_model() {
             ],
             vec![
                 vec![(a.clone(), &["a"]), (b.clone(), &["b"])],
-                vec![(a.clone(), &["a"]), (b.clone(), &["b2"]), (c.clone(), &["c"])],
+                vec![
+                    (a.clone(), &["a"]),
+                    (b.clone(), &["b2"]),
+                    (c.clone(), &["c"]),
+                ],
             ],
         ),
         // A state skipping keys, a key no state uses (E107), a state digest in another case
@@ -832,7 +839,10 @@ fn member_order_changes_no_finding_or_model() {
         let case_duplicate = first.1.iter().any(|(code, _)| *code == Code::E096);
         for document in &documents[1..] {
             if case_duplicate {
-                assert_eq!(codes_of(document.as_bytes()), codes_of(documents[0].as_bytes()));
+                assert_eq!(
+                    codes_of(document.as_bytes()),
+                    codes_of(documents[0].as_bytes())
+                );
             } else {
                 assert_eq!(sorted_findings(document), first, "{document}");
             }
