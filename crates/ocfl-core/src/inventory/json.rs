@@ -97,15 +97,31 @@ const SMALL_OBJECT: usize = 8;
 fn walk<'a>(value: &Json<'a>, location: &mut Vec<&'a str>, found: &mut Vec<(String, String)>) {
     match value {
         Json::Object(members) => {
-            // Most objects (version blocks, users) are tiny: compare those directly and
-            // hash only the large ones (manifest, states), keeping the check linear.
-            let mut seen: HashSet<&str> = HashSet::new();
+            // Most objects (version blocks, users) are tiny: compare those directly. Large
+            // ones (manifest, states) are usually written in ascending key order, which has
+            // no repeat and is checked pair by pair; from the first key out of order on, the
+            // keys are hashed (those before it included), keeping the check linear. Hashing a
+            // million digests whose set outgrows the caches cost more than reading them.
+            let mut seen: Option<HashSet<&str>> = None;
             let small = members.len() <= SMALL_OBJECT;
             for (index, (key, member)) in members.iter().enumerate() {
                 let repeated = if small {
                     members[..index].iter().any(|(earlier, _)| earlier == key)
                 } else {
-                    !seen.insert(key)
+                    match &mut seen {
+                        Some(seen) => !seen.insert(key),
+                        None => match index.checked_sub(1).map(|i| members[i].0) {
+                            Some(previous) if previous >= *key => {
+                                // Ascending so far, hence all distinct.
+                                let mut set = HashSet::with_capacity(members.len());
+                                set.extend(members[..index].iter().map(|(k, _)| *k));
+                                let repeated = !set.insert(key);
+                                seen = Some(set);
+                                repeated
+                            }
+                            _ => false,
+                        },
+                    }
                 };
                 if repeated {
                     found.push((display_location(location), (*key).to_owned()));
@@ -252,6 +268,44 @@ mod tests {
             duplicate_keys(&tree),
             vec![("big".to_owned(), "k7".to_owned())]
         );
+    }
+
+    /// Large objects in ascending key order are checked pair by pair, and hashed from the
+    /// first key out of order: every repeat is found either way, once per extra occurrence.
+    #[test]
+    fn finds_every_repeat_in_sorted_and_partly_sorted_large_objects() {
+        let ascending: Vec<String> = (10..30).map(|i| format!("k{i}")).collect();
+        let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+            (ascending.clone(), vec![]),
+            // A repeat next to its first occurrence, still in order.
+            ([&ascending[..5], &ascending[4..]].concat(), vec!["k14"]),
+            // A repeat of an earlier key after many in order, then more.
+            (
+                [
+                    &ascending[..],
+                    &["k12".to_owned(), "k29".to_owned(), "k30".to_owned()],
+                ]
+                .concat(),
+                vec!["k12", "k29"],
+            ),
+            // The first key out of order is new; a later key repeats one before it.
+            (
+                [&ascending[..10], &["a".to_owned()], &ascending[3..4]].concat(),
+                vec!["k13"],
+            ),
+        ];
+        for (keys, expected) in cases {
+            let members: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
+            let text = format!("{{\"big\": {{{}}}}}", members.join(","));
+            let arena = Bump::new();
+            let tree = parse(&text, &arena).expect("valid JSON");
+            let found: Vec<(String, String)> = duplicate_keys(&tree);
+            let expected: Vec<(String, String)> = expected
+                .iter()
+                .map(|k| ("big".to_owned(), (*k).to_owned()))
+                .collect();
+            assert_eq!(found, expected, "{keys:?}");
+        }
     }
 
     #[test]

@@ -26,17 +26,29 @@ pub(super) struct ParsedManifest<'a> {
     pub(super) manifest: Manifest,
     /// The keys as written, and which of them the version states use.
     pub(super) keys: KeyUse<'a>,
-    /// Every grammatically valid content path (fixity paths must be among them: E057).
-    pub(super) content_paths: HashSet<&'a str>,
+    /// Every grammatically valid content path, sorted, once each (fixity paths must be
+    /// among them: E057).
+    pub(super) content_paths: Vec<&'a str>,
 }
 
 /// Which manifest keys the version states name (E050 asks for an exact match of a key; E107
-/// for every key to be used). One hash lookup per state digest: states repeat most digests
+/// for every key to be used). One lookup per state digest: states repeat most digests
 /// version after version, so this is the hot path of parsing a large inventory.
+///
+/// Keys written in ascending order (as inventories usually are, their maps being sorted) are
+/// found by position: states list their digests in ascending order too, so the next key
+/// after the last one found is usually the one, and a binary search finds the others. Only
+/// keys out of order are hashed: a million-key hash map outgrows the caches, and its lookups
+/// grew faster than the files.
 pub(super) struct KeyUse<'a> {
     /// Keys as written, in document order.
     raw: Vec<&'a str>,
-    /// Key as written -> its position in `raw`, `used` and `digests`.
+    /// Whether `raw` is strictly ascending (so far, while the manifest is read).
+    ascending: bool,
+    /// Where the key after the last one found is, when `raw` is ascending.
+    next: usize,
+    /// Key as written -> its position in `raw`, `used` and `digests`; built once the
+    /// manifest is read, and only when `raw` is not ascending.
     position: HashMap<&'a str, usize>,
     used: Vec<bool>,
     /// The manifest's own (normalized) key for each raw key: states share it rather than
@@ -60,7 +72,9 @@ impl<'a> KeyUse<'a> {
     fn with_capacity(capacity: usize) -> KeyUse<'a> {
         KeyUse {
             raw: Vec::with_capacity(capacity),
-            position: HashMap::with_capacity(capacity),
+            ascending: true,
+            next: 0,
+            position: HashMap::new(),
             used: Vec::with_capacity(capacity),
             digests: Vec::with_capacity(capacity),
             case_duplicates: HashSet::new(),
@@ -69,16 +83,40 @@ impl<'a> KeyUse<'a> {
     }
 
     fn add(&mut self, key: &'a str, digest: Digest) {
-        let index = self.raw.len();
+        self.ascending = self.ascending && self.raw.last().is_none_or(|last| *last < key);
         self.raw.push(key);
         self.used.push(false);
         self.digests.push(digest);
-        self.position.entry(key).or_insert(index);
+    }
+
+    /// Once every key is added: the hash index, for keys not in ascending order.
+    fn index(&mut self) {
+        if self.ascending {
+            return;
+        }
+        self.position.reserve(self.raw.len());
+        for (index, key) in self.raw.iter().enumerate() {
+            self.position.entry(key).or_insert(index);
+        }
+    }
+
+    /// The position of the key written exactly as `digest` (the first, if written twice).
+    fn find(&mut self, digest: &str) -> Option<usize> {
+        if !self.ascending {
+            return self.position.get(digest).copied();
+        }
+        let index = if self.raw.get(self.next) == Some(&digest) {
+            self.next
+        } else {
+            self.raw.binary_search(&digest).ok()?
+        };
+        self.next = index + 1;
+        Some(index)
     }
 
     /// Records that a state names `digest`; `manifest` tells whether it exists in another case.
     pub(super) fn mark(&mut self, digest: &str, manifest: &Manifest) -> KeyMatch {
-        if let Some(&index) = self.position.get(digest) {
+        if let Some(index) = self.find(digest) {
             self.used[index] = true;
             return KeyMatch::Exact(self.digests[index].clone());
         }
@@ -127,12 +165,13 @@ pub(super) fn parse_manifest<'a>(
     let mut parsed = ParsedManifest {
         manifest: Manifest::new(),
         keys: KeyUse::with_capacity(members.len()),
-        content_paths: HashSet::with_capacity(members.len()),
+        content_paths: Vec::with_capacity(members.len()),
     };
     // Entries in document order, then one sorted bulk build of the map (full B-tree nodes).
     let mut entries: Vec<(Digest, Vec<ContentPath>)> = Vec::with_capacity(members.len());
-    let mut index_of: HashMap<Digest, usize> = HashMap::with_capacity(members.len());
-    let mut all_paths: Vec<&str> = Vec::with_capacity(members.len());
+    // Digests normalized: in ascending order (the usual) none repeats; from the first out of
+    // order on, each is looked up by hash (those before it indexed then).
+    let mut index_of: Option<HashMap<Digest, usize>> = None;
     for &(digest, ref paths) in members {
         // A digest that cannot be a value of digestAlgorithm can be the digest of no file,
         // so the entry breaks E092 ("content paths of files ... that have content with the
@@ -149,14 +188,28 @@ pub(super) fn parse_manifest<'a>(
             );
         }
         let normalized = Digest::new(digest);
-        let entry = match index_of.entry(normalized) {
-            Entry::Vacant(vacant) => {
-                parsed.keys.add(digest, vacant.key().clone());
-                entries.push((vacant.key().clone(), Vec::new()));
+        if index_of.is_none() && entries.last().is_some_and(|(last, _)| *last >= normalized) {
+            let mut index = HashMap::with_capacity(members.len());
+            index.extend(entries.iter().enumerate().map(|(i, (d, _))| (d.clone(), i)));
+            index_of = Some(index);
+        }
+        let entry = match index_of
+            .as_mut()
+            .map(|index| index.entry(normalized.clone()))
+        {
+            // Ascending so far: a new digest.
+            None => {
+                parsed.keys.add(digest, normalized.clone());
+                entries.push((normalized, Vec::new()));
+                entries.last_mut().map(|(_, paths)| paths)
+            }
+            Some(Entry::Vacant(vacant)) => {
+                parsed.keys.add(digest, normalized.clone());
+                entries.push((normalized, Vec::new()));
                 vacant.insert(entries.len() - 1);
                 entries.last_mut().map(|(_, paths)| paths)
             }
-            Entry::Occupied(occupied) => {
+            Some(Entry::Occupied(occupied)) => {
                 findings.add(
                     Code::E096,
                     format!("manifest digest {digest} appears more than once (ignoring case)"),
@@ -211,13 +264,13 @@ pub(super) fn parse_manifest<'a>(
                 );
             }
             entry.push(content_path);
-            parsed.content_paths.insert(path);
-            all_paths.push(path);
+            parsed.content_paths.push(path);
         }
     }
     drop(index_of);
+    parsed.keys.index();
     parsed.manifest = super::sorted::into_map(entries);
-    check_content_conflicts(all_paths, findings);
+    check_content_conflicts(&mut parsed.content_paths, findings);
     Some(parsed)
 }
 
@@ -246,8 +299,8 @@ impl ContentLocation<'_> {
 }
 
 /// E101: a content path twice, or one that is a directory of another. Sorted, so the check
-/// is O(n log n) for manifests of any size.
-fn check_content_conflicts(mut paths: Vec<&str>, findings: &mut Findings) {
+/// is O(n log n) for manifests of any size; `paths` is left sorted, each path once.
+fn check_content_conflicts(paths: &mut Vec<&str>, findings: &mut Findings) {
     paths.sort_unstable();
     let mut last_duplicate = None;
     for pair in paths.windows(2) {
@@ -263,7 +316,7 @@ fn check_content_conflicts(mut paths: Vec<&str>, findings: &mut Findings) {
         }
     }
     paths.dedup();
-    if let Some((parent, child)) = find_conflict(&paths) {
+    if let Some((parent, child)) = find_conflict(paths) {
         findings.add(
             Code::E101,
             format!("content path {parent:?} is both a file and the directory of {child:?}"),
@@ -281,7 +334,7 @@ fn check_content_conflicts(mut paths: Vec<&str>, findings: &mut Findings) {
 /// checked for structure and paths, just not for digest form.
 pub(super) fn parse_fixity(
     value: &Json,
-    manifest_paths: Option<&HashSet<&str>>,
+    manifest_paths: Option<&[&str]>,
     findings: &mut Findings,
 ) -> Option<Fixity> {
     let Some(members) = value.as_object() else {
@@ -322,7 +375,7 @@ fn parse_fixity_block(
     name: &str,
     algorithm: Option<DigestAlgorithm>,
     digests: &[(&str, Json<'_>)],
-    manifest_paths: Option<&HashSet<&str>>,
+    manifest_paths: Option<&[&str]>,
     findings: &mut Findings,
 ) -> BTreeMap<String, Vec<ContentPath>> {
     let mut block: BTreeMap<String, Vec<ContentPath>> = BTreeMap::new();
@@ -383,7 +436,7 @@ fn parse_fixity_block(
                 }
                 continue;
             };
-            if manifest_paths.is_some_and(|paths| !paths.contains(path)) {
+            if manifest_paths.is_some_and(|paths| paths.binary_search(&path).is_err()) {
                 findings.add(
                     Code::E057,
                     format!(

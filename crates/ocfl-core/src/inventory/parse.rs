@@ -175,7 +175,11 @@ fn parse_document(bytes: &[u8], findings: &mut Findings) -> Option<Inventory> {
 
     let fixity = match tree.get("fixity") {
         None => None,
-        Some(value) => parse_fixity(value, manifest.as_ref().map(|m| &m.content_paths), findings),
+        Some(value) => parse_fixity(
+            value,
+            manifest.as_ref().map(|m| m.content_paths.as_slice()),
+            findings,
+        ),
     };
 
     let (Some(digest_algorithm), Some(manifest), Some(head)) = (algorithm, manifest, head) else {

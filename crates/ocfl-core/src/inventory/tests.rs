@@ -726,3 +726,142 @@ fn states_share_the_manifest_digest_allocations() {
     }
     assert_eq!(shared, 3);
 }
+
+/// Members of a manifest or state block, in the order written: (digest, paths).
+type Members<'a> = Vec<(String, &'a [&'a str])>;
+
+/// An inventory whose manifest and state members are written in the order given (serde_json
+/// sorts map keys, so these documents are built as text): (digest, paths) pairs.
+fn in_order(manifest: &[(String, &[&str])], states: &[&[(String, &[&str])]]) -> String {
+    let block = |members: &[(String, &[&str])]| {
+        let members: Vec<String> = members
+            .iter()
+            .map(|(digest, paths)| format!("{}: {}", json!(digest), json!(paths)))
+            .collect();
+        format!("{{{}}}", members.join(", "))
+    };
+    let versions: Vec<String> = states
+        .iter()
+        .enumerate()
+        .map(|(i, state)| {
+            format!(
+                r#""v{}": {{"created": "2024-01-02T03:04:05Z", "message": "m", "user": {{"name": "A", "address": "mailto:a@example.org"}}, "state": {}}}"#,
+                i + 1,
+                block(state)
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"id": "urn:example:1", "type": "https://ocfl.io/1.1/spec/#inventory", "digestAlgorithm": "sha512", "head": "v{}", "manifest": {}, "versions": {{{}}}}}"#,
+        states.len(),
+        block(manifest),
+        versions.join(", ")
+    )
+}
+
+/// The parse looks manifest keys up by position while they are written in ascending order
+/// and by hash otherwise: the order members are written in changes no finding and no part
+/// of the model, whether the document is sound or has the defects those lookups decide
+/// (E050 exact and other-case matches, E096, E107, E057 fixity paths).
+#[test]
+fn member_order_changes_no_finding_or_model() {
+    let (a, b, c, e) = (d('a'), d('b'), d('c'), d('e'));
+    let upper_b = d('B');
+    let cases: Vec<(Members, Vec<Members>)> = vec![
+        // Sound: v1 names a, b; v2 a, b (renamed) and c.
+        (
+            vec![
+                (a.clone(), &["v1/content/a"]),
+                (b.clone(), &["v1/content/b"]),
+                (c.clone(), &["v2/content/c"]),
+            ],
+            vec![
+                vec![(a.clone(), &["a"]), (b.clone(), &["b"])],
+                vec![
+                    (a.clone(), &["a"]),
+                    (b.clone(), &["b2"]),
+                    (c.clone(), &["c"]),
+                ],
+            ],
+        ),
+        // A state skipping keys, a key no state uses (E107), a state digest in another case
+        // (E050) and one not in the manifest (E050).
+        (
+            vec![
+                (a.clone(), &["v1/content/a"]),
+                (b.clone(), &["v1/content/b"]),
+                (c.clone(), &["v2/content/c"]),
+                (e.clone(), &["v2/content/e"]),
+            ],
+            vec![
+                vec![(a.clone(), &["a"]), (upper_b.clone(), &["b"])],
+                vec![(a.clone(), &["a"]), (c.clone(), &["c"]), (d('f'), &["f"])],
+            ],
+        ),
+        // A digest twice ignoring case (E096; which of the two its message names, and the
+        // order of the paths the entry merges, follow the document: compared by code below).
+        (
+            vec![
+                (a.clone(), &["v1/content/a"]),
+                (upper_b.clone(), &["v1/content/b2"]),
+                (b.clone(), &["v1/content/b"]),
+            ],
+            vec![vec![(a.clone(), &["a"]), (b.clone(), &["b"])]],
+        ),
+    ];
+    for (manifest, states) in cases {
+        let states: Vec<&[(String, &[&str])]> = states.iter().map(Vec::as_slice).collect();
+        let reversed_manifest: Vec<_> = manifest.iter().rev().cloned().collect();
+        let reversed_states: Vec<Vec<_>> = states
+            .iter()
+            .map(|s| s.iter().rev().cloned().collect())
+            .collect();
+        let reversed_states: Vec<&[(String, &[&str])]> =
+            reversed_states.iter().map(Vec::as_slice).collect();
+        let documents = [
+            in_order(&manifest, &states),
+            in_order(&reversed_manifest, &states),
+            in_order(&manifest, &reversed_states),
+            in_order(&reversed_manifest, &reversed_states),
+        ];
+        let sorted_findings = |text: &str| {
+            let parsed = parse_inventory(text.as_bytes());
+            let mut findings: Vec<(Code, String)> = parsed
+                .findings
+                .iter()
+                .map(|f| (f.code, f.message.clone()))
+                .collect();
+            findings.sort();
+            (parsed.inventory, findings)
+        };
+        let first = sorted_findings(&documents[0]);
+        assert!(first.0.is_some(), "{}", documents[0]);
+        let case_duplicate = first.1.iter().any(|(code, _)| *code == Code::E096);
+        for document in &documents[1..] {
+            if case_duplicate {
+                assert_eq!(
+                    codes_of(document.as_bytes()),
+                    codes_of(documents[0].as_bytes())
+                );
+            } else {
+                assert_eq!(sorted_findings(document), first, "{document}");
+            }
+        }
+        // Fixity paths are checked against the manifest's (E057), in either order.
+        for document in &documents {
+            let with_fixity = document.replacen(
+                r#""manifest""#,
+                r#""fixity": {"md5": {"0cc175b9c0f1b6a831c399e269772661": ["v1/content/a", "v1/content/zz"]}}, "manifest""#,
+                1,
+            );
+            let (_, findings) = sorted_findings(&with_fixity);
+            let e057: Vec<&String> = findings
+                .iter()
+                .filter(|(code, _)| *code == Code::E057)
+                .map(|(_, message)| message)
+                .collect();
+            assert_eq!(e057.len(), 1, "{findings:?}");
+            assert!(e057[0].contains("v1/content/zz"), "{e057:?}");
+        }
+    }
+}
