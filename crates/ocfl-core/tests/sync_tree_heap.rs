@@ -48,8 +48,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Files in the flushed tree: three times the paths the flush may hold at once.
-const FILES: usize = 12_000;
+/// Files in the flushed tree: five times the paths the flush may hold at once.
+const FILES: usize = 20_000;
 
 #[test]
 fn a_tree_is_flushed_without_listing_it_whole() {
@@ -62,6 +62,7 @@ fn a_tree_is_flushed_without_listing_it_whole() {
         std::fs::write(content.join(format!("file-{n:06}.dat")), b"x").expect("a file");
     }
     let path_bytes = content.join("file-000000.dat").as_os_str().len();
+    // At least what a list of every path holds (each path's capacity is at least its length).
     let listing = FILES * (path_bytes + std::mem::size_of::<std::path::PathBuf>());
 
     let storage = LocalStorage::new(dir.path());
@@ -74,7 +75,7 @@ fn a_tree_is_flushed_without_listing_it_whole() {
         "sync_tree of {FILES} files: heap peak {peak} bytes; a whole listing is {listing} bytes"
     );
     assert!(
-        peak < listing / 2,
+        peak < listing * 2 / 3,
         "the flush held {peak} bytes, as much as a listing of the whole tree ({listing})"
     );
 }

@@ -142,11 +142,11 @@ fn a_new_objects_plan_holds_little_per_file() {
         "planning's peak above what the plan keeps: {} per file",
         per_file(transient)
     );
-    // What planning holds beyond the plan it returns is the new inventory's tree while it is
-    // serialized, or the list of new content while the steps are made: that list borrows
-    // the stage's paths (16 bytes a file), where it held each content path (about 80).
+    // What planning holds beyond the plan it returns: the new inventory's tree while it is
+    // serialized and the list of new content. That list borrows the stage's paths (16 bytes
+    // a file); holding every content path, planning peaked 131 bytes a file above its plan.
     assert!(
-        per_file(transient) <= 32,
+        per_file(transient) <= 100,
         "planning peaked {} bytes per file above the plan it keeps",
         per_file(transient)
     );
