@@ -332,16 +332,17 @@ fn new_inventory<'a>(
         };
         // A logical path and a content-directory name are valid path elements, so their
         // join is a valid content path.
-        let content_path = ContentPath::new(copies.content_path(first)).map_err(|e| {
-            Error::InvalidBase {
+        let content_path =
+            ContentPath::new(copies.content_path(first)).map_err(|e| Error::InvalidBase {
                 path: options.object_path.clone(),
                 reason: format!("content path for {first}: {e}"),
-            }
-        })?;
+            })?;
         if !options.fixity.is_empty() {
             add_fixity(&mut inventory, &content_path, file, &options.fixity);
         }
-        inventory.manifest.insert(digest.clone(), vec![content_path]);
+        inventory
+            .manifest
+            .insert(digest.clone(), vec![content_path]);
         copies.files.push((first, file));
     }
     inventory.versions.insert(
