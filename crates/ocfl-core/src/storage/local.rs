@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use super::local_dir::LocalDirectory;
-use super::local_sync::{FLUSH_THREADS, Flusher, sync_parallel, sync_parent, tree_paths};
+use super::local_sync::{FLUSH_THREADS, Flusher, sync_parallel, sync_parent, sync_tree};
 use super::{
     Directory, Entry, EntryKind, FileInfo, Storage, StorageError, StorageWriter, Tag,
     check_storage_path,
@@ -222,8 +222,7 @@ impl Storage for LocalStorage {
 
     fn sync_tree(&self, dir: &str) -> Result<(), StorageError> {
         let full = self.resolve(dir)?;
-        let paths = tree_paths(&full).map_err(|e| StorageError::io("sync", dir, e))?;
-        sync_parallel(&paths).map_err(|(_, e)| StorageError::io("sync", dir, e))
+        sync_tree(&full).map_err(|e| StorageError::io("sync", dir, e))
     }
 
     fn start_writeback(&self, path: &str) {

@@ -386,18 +386,18 @@ fn flush(
     source: &dyn ContentSource,
     dir: &str,
 ) -> Result<StepResult, Error> {
-    let copies: Vec<(&Digest, &str, &str, u64)> = plan
-        .steps
-        .iter()
-        .filter_map(|s| match &s.action {
+    // Walked again where needed rather than collected: a plan of a million copies would hold
+    // a million entries here, on top of the plan itself, while the flush lists the tree.
+    let copies = || {
+        plan.steps.iter().filter_map(|s| match &s.action {
             Action::Copy { digest, path, temp } => {
                 Some((digest, path.as_str(), temp.as_str(), s.size))
             }
             _ => None,
         })
-        .collect();
+    };
     // The content directory the copies write below (`W/vN/content`).
-    let content = copies.first().and_then(|(_, path, _, _)| {
+    let content = copies().next().and_then(|(_, path, _, _)| {
         let rest = path.strip_prefix(dir)?.strip_prefix('/')?;
         let (top, _) = rest.split_once('/')?;
         Some(format!("{dir}/{top}"))
@@ -405,7 +405,7 @@ fn flush(
     let mut bytes = 0;
     // After a power cut the copies acknowledged before it may be gone, short or stale (their
     // names too): each is checked by its digest and copied again if it is not whole.
-    let recheck = !copies.is_empty() && copies_of_another_boot(plan, fs)?;
+    let recheck = copies().next().is_some() && copies_of_another_boot(plan, fs)?;
     if recheck
         || content
             .as_ref()
@@ -413,7 +413,7 @@ fn flush(
             .transpose()?
             .is_some_and(|kind| kind.is_none())
     {
-        for &(digest, path, temp, size) in &copies {
+        for (digest, path, temp, size) in copies() {
             let copy_of = Copy::new(digest, path, temp, size);
             if let StepResult::Done { bytes: written } =
                 copy(plan, fs, source, &copy_of, Attempt::Again)?
@@ -434,7 +434,7 @@ fn flush(
     // entries above it must be too, or the version could vanish with them; and the
     // directories the copies were renamed from (a rename is durable once both are flushed).
     let mut dirs = vec![parent(dir).to_owned()];
-    for (_, _, temp, _) in &copies {
+    for (_, _, temp, _) in copies() {
         let from = parent(temp);
         if !dirs.iter().any(|d| d == from) && fs.kind_if_exists(from)?.is_some() {
             dirs.push(from.to_owned());
