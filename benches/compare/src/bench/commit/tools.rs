@@ -225,14 +225,25 @@ impl Contenders {
         // rocfl has no "make the object look like this directory": it is told what was
         // removed (the benchmark knows), and copying the whole tree over the staged version
         // replaces changed files, adds new ones and deduplicates the rest.
-        let mut v2 = Measurement::default();
-        if !sources.revision.removed.is_empty() {
+        let removed = if sources.revision.removed.is_empty() {
+            None
+        } else {
             let mut args: Vec<OsString> = vec!["rm".into(), OBJECT_ID.into()];
             args.extend(sources.revision.removed.iter().map(OsString::from));
-            v2 = run(args)?;
-        }
-        let v2 = v2.then(copy_all(sources.v2)?).then(commit("v2")?);
+            Some(run(args)?)
+        };
+        let v2 = after(removed, copy_all(sources.v2)?).then(commit("v2")?);
         Ok(Committed { v1, v2 })
+    }
+}
+
+/// `next` after `first` when there was a first process. Starting from
+/// `Measurement::default()` instead would lose the CPU column: a default has no CPU seconds,
+/// and a sum with none is none.
+fn after(first: Option<Measurement>, next: Measurement) -> Measurement {
+    match first {
+        Some(first) => first.then(next),
+        None => next,
     }
 }
 
@@ -289,6 +300,22 @@ pub fn check_ours_output(stdout: &str, version: &str) -> anyhow::Result<Value> {
 mod tests {
     use super::*;
     use crate::bench::commit::tree::generate_uniform;
+
+    #[test]
+    fn rocfls_v2_without_a_removal_keeps_its_cpu_seconds() {
+        let process = |seconds, cpu| Measurement {
+            seconds,
+            cpu_seconds: Some(cpu),
+            peak_rss_kib: Some(100),
+            stdout: String::new(),
+        };
+        let copied = after(None, process(1.0, 0.5)).then(process(2.0, 1.5));
+        assert_eq!(copied.cpu_seconds, Some(2.0));
+        assert_eq!(copied.seconds, 3.0);
+        let removed_first = after(Some(process(0.5, 0.25)), process(1.0, 0.5));
+        assert_eq!(removed_first.cpu_seconds, Some(0.75));
+        assert_eq!(removed_first.seconds, 1.5);
+    }
 
     #[test]
     fn ours_output_must_name_the_version() {
