@@ -7,52 +7,14 @@
 //!
 //! `cargo test -p ocfl-plan --test plan_heap -- --nocapture` prints the figures.
 
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use test_support::heap::{self, Counting};
 
 use ocfl_core::digest::DigestAlgorithm;
 use ocfl_core::path::LogicalPath;
 use ocfl_plan::plan::{Outcome, Plan, PlanOptions, plan};
 use ocfl_plan::stage::{Stage, StagedFile};
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            grew(new_size - layout.size());
-        } else {
-            CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -103,26 +65,25 @@ fn per_file(bytes: usize) -> usize {
 
 #[test]
 fn a_new_objects_plan_holds_little_per_file() {
-    let base = CURRENT.load(Ordering::Relaxed);
+    let base = heap::current();
     let stage = stage();
-    let staged = CURRENT.load(Ordering::Relaxed) - base;
+    let staged = heap::current() - base;
 
-    let before = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = heap::start_peak();
     let Outcome::Update(mut plan) = plan(None, &stage, &options(), created()).expect("a plan")
     else {
         panic!("a new object is an update");
     };
-    let planning_peak = PEAK.load(Ordering::Relaxed) - before;
-    let kept = CURRENT.load(Ordering::Relaxed) - before;
+    let planning_peak = heap::peak() - before;
+    let kept = heap::current() - before;
     let text = plan.inventory.capacity();
     let steps = kept - text;
 
     let mut blob = Vec::new();
     plan.write_blob(&mut blob).expect("written");
-    let before = CURRENT.load(Ordering::Relaxed);
+    let before = heap::current();
     let decoded = Plan::read_blob(&blob[..]).expect("read back");
-    let decoded_kept = CURRENT.load(Ordering::Relaxed) - before;
+    let decoded_kept = heap::current() - before;
     assert_eq!(decoded, plan, "the blob reads back as the plan");
 
     let transient = planning_peak - kept;

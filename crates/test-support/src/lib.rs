@@ -7,7 +7,7 @@
 //! [`REQUIRE_SERVICES`]`=1` (which `.ci/run` exports) a missing service fails the test instead.
 //! Peers CI installs (ocfl-py) follow the same rule ([`skip_installed_peer`]); checks against
 //! peers that CI does not install (rocfl) are exempt: [`skip_exempt`].
-//! [`tls`] makes the certificates of TLS test servers.
+//! [`tls`] makes the certificates of TLS test servers; [`heap`] counts a test binary's heap.
 //!
 //! ```
 //! // In a test: `let Some(url) = test_support::service("OCFL_TEST_POSTGRES_URL", "PostgreSQL")
@@ -19,8 +19,9 @@
 //! );
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod heap;
 pub mod tls;
 
 /// The variable that turns a skip for a missing service into a failure (when set to `1`).
