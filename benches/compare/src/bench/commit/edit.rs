@@ -27,6 +27,7 @@ use super::tools::{self, Contenders, OBJECT_ID};
 use super::tree::{generate_uniform, list_files, write_random_file};
 use super::{RSS_TARGET_MIB, commit_once, sync};
 use crate::bench::generate::{SEED, object_root_path};
+use crate::bench::median;
 use crate::bench::prng::SplitMix64;
 
 /// The size of every file of the object.
@@ -81,17 +82,6 @@ const ROWS: [Row; 5] = [
     ("revert v1", "revert", |r| Some(&r.revert)),
 ];
 
-/// The median of some figures (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
 /// One command's figures over the runs: median wall and CPU seconds, largest peak RSS.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
@@ -104,12 +94,12 @@ impl EditResult {
     /// The figures of a row over the runs, `None` if it was not measured.
     pub fn summary(&self, row: fn(&EditRun) -> Option<&Measurement>) -> Option<Summary> {
         let measured: Vec<&Measurement> = self.runs.iter().filter_map(row).collect();
-        let seconds = median(measured.iter().map(|m| m.seconds).collect())?;
+        let seconds = median(&measured.iter().map(|m| m.seconds).collect::<Vec<_>>())?;
         let cpu: Option<Vec<f64>> = measured.iter().map(|m| m.cpu_seconds).collect();
         let peak = measured.iter().filter_map(|m| m.peak_rss_kib).max();
         Some(Summary {
             seconds,
-            cpu_seconds: cpu.and_then(median),
+            cpu_seconds: cpu.as_deref().and_then(median),
             peak_rss_mib: peak.map(|k| k as f64 / 1024.0),
         })
     }
@@ -121,10 +111,11 @@ impl EditResult {
         by: fn(&EditRun) -> Option<&Measurement>,
     ) -> Option<f64> {
         median(
-            self.runs
+            &self
+                .runs
                 .iter()
                 .filter_map(|r| Some(row(r)?.seconds / by(r)?.seconds))
-                .collect(),
+                .collect::<Vec<_>>(),
         )
     }
 
@@ -593,9 +584,9 @@ mod tests {
 
     #[test]
     fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(Vec::new()), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
     }
 
     /// Content is shared between the copies; inventories and the engine's files are not,
